@@ -1,0 +1,104 @@
+"""Benchmark: `pmdesk clocks --json` and `pmdesk report sla --json` on a big database.
+
+Builds (once, cached under bench/out/) a database of 1,000,000 events on
+20,000 threads over a year through `pmdesk ingest` itself, which yields about
+300,000 clocks, then times each command as a user runs it: a fresh process,
+start-up and output included.
+
+    .venv/bin/python bench/queries.py [--events 1000000] [--threads 20000] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import events, write_jsonl  # noqa: E402
+from ingest import machine  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+START = datetime(2025, 11, 20, 7, 0, tzinfo=UTC)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--threads", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    database = OUT / f"queries-{args.events}-{args.threads}.db"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
+    env["PMDESK_DB"] = str(database)
+    print(f"machine: {machine()}")
+    if not database.exists():
+        build(database, args.events, args.threads, env)
+    with sqlite3.connect(database) as connection:
+        counts = {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("event", "clock", "thread")
+        }
+        running = connection.execute(
+            "SELECT count(*) FROM clock WHERE outcome = 'running'"
+        ).fetchone()[0]
+    print(
+        f"database: {counts['event']:,} events, {counts['clock']:,} clocks "
+        f"({running:,} running), {counts['thread']:,} threads, "
+        f"{database.stat().st_size / 1e6:.0f} MB"
+    )
+    commands = {
+        "pmdesk clocks --json": ["clocks", "--json"],
+        "pmdesk report sla --json (last 7 days)": ["report", "sla", "--json"],
+        "pmdesk report sla --json (the whole year)": [
+            "report",
+            "sla",
+            "--json",
+            "--since",
+            "2025-01-01",
+            "--until",
+            "2027-01-01",
+        ],
+        "python -c pass (interpreter start-up alone)": None,
+    }
+    for label, command in commands.items():
+        times = [timed(command, env) for _ in range(args.runs)]
+        print(
+            f"{label}: median {statistics.median(times):.3f} s, "
+            f"max {max(times):.3f} s over {args.runs} runs"
+        )
+
+
+def build(database: Path, count: int, threads: int, env: dict[str, str]) -> None:
+    source = OUT / "queries.jsonl"
+    write_jsonl(source, events(count, threads, START, timedelta(days=365), seed=3))
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "pmdesk", "ingest", "--json", str(source)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    elapsed = time.perf_counter() - started
+    print(f"built with pmdesk ingest in {elapsed:.0f} s ({count / elapsed:,.0f} events/s)")
+    source.unlink()
+
+
+def timed(command: list[str] | None, env: dict[str, str]) -> float:
+    argv = [sys.executable, "-c", "pass"]
+    if command is not None:
+        argv = [sys.executable, "-m", "pmdesk", *command]
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Configuration: a TOML file (`PMDESK_CONFIG`) overridden by `PMDESK_*` variables.
+
+Validated strictly, as Harlequin does: an unknown key is an error rather than
+a silently ignored typo, and every error names the key it is about.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .calendar import AlwaysOpen, BusinessCalendar, ShiftCalendar, parse_shift
+
+ALWAYS_OPEN = "24/7"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class CalendarConfig(BaseModel):
+    """Business hours: shifts per weekday in a time zone, minus closed days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "Europe/Paris"
+    country: str | None = "FR"
+    subdivision: str | None = None
+    shifts: dict[Weekday, list[str]] = Field(
+        default_factory=lambda: {
+            day: ["09:00-13:00", "14:00-18:00"] for day in ("mon", "tue", "wed", "thu", "fri")
+        }
+    )
+    closed: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @field_validator("shifts")
+    @classmethod
+    def _valid_shifts(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for shifts in value.values():
+            for shift in shifts:
+                parse_shift(shift)
+        return value
+
+    def build(self) -> BusinessCalendar:
+        shifts = {
+            WEEKDAYS.index(day): [parse_shift(text) for text in texts]
+            for day, texts in self.shifts.items()
+        }
+        return ShiftCalendar(
+            self.timezone,
+            shifts,
+            country=self.country,
+            subdivision=self.subdivision,
+            closed_dates=self.closed,
+        )
+
+
+class PolicyConfig(BaseModel):
+    """Response targets, counted in business time of `calendar`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_response_minutes: float = Field(default=15, gt=0)
+    next_response_minutes: float = Field(default=15, gt=0)
+    warn_before_minutes: float = Field(default=5, ge=0)
+    escalate_after_minutes: float = Field(default=30, gt=0)
+    calendar: str = "office"
+
+    @model_validator(mode="after")
+    def _warning_inside_target(self) -> PolicyConfig:
+        shortest = min(self.first_response_minutes, self.next_response_minutes)
+        if self.warn_before_minutes >= shortest:
+            raise ValueError(
+                f"warn_before_minutes ({self.warn_before_minutes:g}) must be shorter than "
+                f"the response target ({shortest:g})"
+            )
+        return self
+
+
+class ClientConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str | None = None
+    language: str | None = None
+
+
+def default_database_path() -> Path:
+    return Path(platformdirs.user_data_dir("pmdesk", appauthor=False)) / "pmdesk.db"
+
+
+class Settings(BaseSettings):
+    """Everything pmdesk can be told. File keys and `PMDESK_<KEY>` variables match."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PMDESK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    db: str = Field(default_factory=lambda: str(default_database_path()))
+    agency: str = "Our agency"
+    # Where dates and times are shown; the database stays in UTC.
+    timezone: str = "Europe/Paris"
+    locale: str = "fr_FR"
+    default_language: str = "fr"
+    calendars: dict[str, CalendarConfig] = Field(
+        default_factory=lambda: {"office": CalendarConfig()}
+    )
+    policies: dict[str, PolicyConfig] = Field(default_factory=lambda: {"default": PolicyConfig()})
+    clients: dict[str, ClientConfig] = Field(default_factory=dict)
+    telegram_token: str | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    webhook_secret: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return CalendarConfig._known_zone(value)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Settings:
+        if "default" not in self.policies:
+            raise ValueError("policies: a policy named 'default' is required")
+        for name, policy in self.policies.items():
+            if policy.calendar != ALWAYS_OPEN and policy.calendar not in self.calendars:
+                known = ", ".join(sorted([*self.calendars, ALWAYS_OPEN]))
+                raise ValueError(
+                    f"policies.{name}.calendar: unknown calendar {policy.calendar!r} "
+                    f"(known: {known})"
+                )
+        for client, conf in self.clients.items():
+            if conf.policy is not None and conf.policy not in self.policies:
+                raise ValueError(f"clients.{client}.policy: unknown policy {conf.policy!r}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init arguments; variables win over them.
+        return env_settings, init_settings
+
+    def calendar(self, name: str) -> BusinessCalendar:
+        if name == ALWAYS_OPEN:
+            return AlwaysOpen()
+        return self.calendars[name].build()
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except PermissionError:
+        raise ConfigError(f"config file {path} cannot be read (permission denied)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path}: {error}") from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the config file named by PMDESK_CONFIG (if any), then the variables.
+
+    `overrides` (simple values from command-line options) win over both.
+    """
+    data: dict[str, Any] = {}
+    config_path = os.environ.get("PMDESK_CONFIG")
+    if config_path:
+        data = read_config_file(Path(config_path).expanduser())
+    try:
+        settings = Settings(**data)
+    except ValidationError as error:
+        where = f"config file {config_path}" if config_path else "configuration"
+        raise ConfigError(f"{where}:\n{describe_errors(error)}") from None
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line per problem, naming the key as it is written in the file."""
+    lines = []
+    for problem in error.errors():
+        location = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {location or '(top level)'}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""The event: what every source turns its input into.
+
+`POST /v1/events`, `pmdesk ingest`, the Worksection connector, the Telegram
+bot and the demo simulator all hand pmdesk events of this one shape. The
+schema is strict: an unknown field is refused rather than dropped, because a
+misspelt `ocurred_at` silently ignored would cost a client their clock.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from .models import EventKind, ThreadKind
+
+# A client message pasted with a whole log file in it is still a message, but
+# past this it is almost certainly a mistake, and one row of several MB would
+# slow every screen that shows the thread.
+MAX_TEXT = 100_000
+MAX_ID = 200
+
+
+def _id_to_str(value: Any) -> Any:
+    # Sources disagree on whether ids are numbers or strings (Worksection
+    # sends both); the deduplication key must not.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+ExternalId = Annotated[
+    str,
+    BeforeValidator(_id_to_str),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Source = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Author(Strict):
+    name: Name | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True)] | None = None
+    role: Literal["client", "staff"]
+    id: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _identified(self) -> Author:
+        if not self.name and not self.email:
+            raise ValueError("an author needs a name or an email")
+        return self
+
+    @property
+    def key(self) -> str:
+        """What identifies the person across events: the email, else the name."""
+        return self.email or (self.name or "").casefold()
+
+    @property
+    def display_name(self) -> str:
+        return self.name or (self.email or "").split("@")[0]
+
+
+class Task(Strict):
+    id: ExternalId
+    title: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    # A tracker task, or a client chat (a Telegram group) when the thread is a chat.
+    kind: ThreadKind = ThreadKind.TASK
+
+
+class EventIn(Strict):
+    id: ExternalId
+    source: Source
+    kind: EventKind
+    occurred_at: AwareDatetime
+    task: Task
+    client: Name | None = None
+    project: Name | None = None
+    author: Author | None = None
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT)] = ""
+    internal: bool = False
+    # Values that go with some kinds: the new status, deadline or assignee.
+    status: Annotated[str, StringConstraints(max_length=200)] | None = None
+    deadline: date | datetime | None = None
+    assignee: Author | None = None
+    # Anything else a source wants kept with the event.
+    extra: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> EventIn:
+        if self.kind in (EventKind.MESSAGE, EventKind.NO_REPLY_NEEDED) and self.author is None:
+            raise ValueError(f"a {self.kind.value} event needs an author")
+        if self.kind is EventKind.NO_REPLY_NEEDED and self.author and self.author.role != "staff":
+            raise ValueError("only staff can decide that no reply is needed")
+        if self.kind is EventKind.ASSIGNEE and self.assignee and self.assignee.role != "staff":
+            raise ValueError("assignee: only staff can be assigned")
+        return self
+
+
+class Rejected(Exception):
+    """An input that is not a valid event; `reason` is one readable line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_event(item: str | bytes | dict[str, Any]) -> tuple[EventIn, str]:
+    """Validate one event; return it with the raw text to keep.
+
+    Raises Rejected with a one-line reason naming the field at fault.
+    """
+    try:
+        if isinstance(item, dict):
+            return EventIn.model_validate(item), json.dumps(item, ensure_ascii=False)
+        raw = item.decode("utf-8") if isinstance(item, bytes) else item
+        return EventIn.model_validate_json(raw), raw
+    except UnicodeDecodeError as error:
+        raise Rejected(f"not UTF-8 text (byte {error.start})") from None
+    except ValidationError as error:
+        raise Rejected(describe(error)) from None
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field missing",
+    "timezone_aware": "timestamp has no UTC offset (write it like 2026-11-23T09:00:00+01:00)",
+    "string_too_long": "too long",
+}
+
+
+def describe(error: ValidationError) -> str:
+    problems = []
+    for problem in error.errors(include_url=False):
+        if problem["type"] == "json_invalid":
+            return f"malformed JSON: {problem['ctx'].get('error', problem['msg'])}"
+        if problem["type"] == "model_type" and not problem["loc"]:
+            return "not a JSON object"
+        location = ".".join(str(part) for part in problem["loc"])
+        message = _MESSAGES.get(problem["type"], problem["msg"].removeprefix("Value error, "))
+        if problem["type"] == "string_too_long":
+            limit = problem.get("ctx", {}).get("max_length")
+            message = f"too long (more than {limit} characters)"
+        elif problem["type"] == "enum" and location == "kind":
+            message = f"unknown kind {problem['input']!r} (expected one of: {_kinds()})"
+        problems.append(f"{location}: {message}" if location else message)
+    return "; ".join(problems)
+
+
+def _kinds() -> str:
+    return ", ".join(kind.value for kind in EventKind)

@@ -1,0 +1,16 @@
+"""Alembic environment: pmdesk hands it an open connection (see core.db.migrate)."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+from core import models  # noqa: F401  (registers the tables)
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=SQLModel.metadata,
+    # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
+    render_as_batch=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""The two commands a newcomer needs, each installing what it needs first.
+
+    python3 dev.py demo    open the demo dashboard on a fresh demo database
+    python3 dev.py test    lint, type-check, check import contracts, run the tests
+
+Only Python 3.11+ is assumed. Dependencies go into ./.venv, pinned by
+requirements.lock; they are installed again only when pyproject.toml or the
+lock changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+LOCK = ROOT / "requirements.lock"
+STAMP = VENV / ".pmdesk-installed"
+
+
+def fingerprint(extras: str) -> str:
+    digest = hashlib.sha256(extras.encode())
+    for name in ("pyproject.toml", "requirements.lock"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_environment(extras: str) -> None:
+    wanted = fingerprint(extras)
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not PYTHON.exists():
+        print("creating .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("installing dependencies into .venv (first run only) ...", flush=True)
+    target = f".[{extras}]" if extras else "."
+    run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip", "setuptools"])
+    run([str(PYTHON), "-m", "pip", "install", "--quiet", "-c", str(LOCK), "-e", target])
+    STAMP.write_text(wanted)
+
+
+def run(command: list[str]) -> None:
+    completed = subprocess.run(command, cwd=ROOT)
+    if completed.returncode != 0:
+        sys.exit(completed.returncode)
+
+
+def test(arguments: list[str]) -> None:
+    ensure_environment("test")
+    steps = [
+        ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
+        ["mypy", "core"],
+        ["lint-imports"],
+        ["pytest", *arguments],
+    ]
+    failed = []
+    for step in steps:
+        print(f"\n$ {' '.join(step)}", flush=True)
+        if subprocess.run([str(BIN / step[0]), *step[1:]], cwd=ROOT).returncode != 0:
+            failed.append(step[0])
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)}")
+        sys.exit(1)
+    print("\nall checks passed")
+
+
+def demo(arguments: list[str]) -> None:
+    ensure_environment("")
+    os.execv(str(BIN / "pmdesk"), [str(BIN / "pmdesk"), "demo", *arguments])
+
+
+COMMANDS = {"test": test, "demo": demo}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    COMMANDS[sys.argv[1]](sys.argv[2:])

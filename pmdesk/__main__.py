@@ -1,0 +1,3 @@
+from pmdesk.cli import main
+
+main()

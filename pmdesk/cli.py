@@ -1,0 +1,548 @@
+"""The `pmdesk` command: the one place that wires core, tui and bots together.
+
+Data commands print tables for people and `--json` for scripts. Every
+expected failure (no such file, bad database URL, broken config) is one line
+on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property, wraps
+from pathlib import Path
+from typing import IO, Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.config import ConfigError, Settings, load_settings
+from core.db import DatabaseError, open_database
+from core.timeutil import Now, parse_instant, utc_now
+
+app = typer.Typer(
+    name="pmdesk",
+    help="The console of the PM's assistant: task feed, response clocks, receivables.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+report_app = typer.Typer(help="Reports over a period.", no_args_is_help=True)
+config_app = typer.Typer(help="Look at the configuration.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+app.add_typer(config_app, name="config")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Failure(Exception):
+    """An expected failure: printed as one line, exit status `code`."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Context:
+    """What every command needs, built only when it is needed."""
+
+    db: str | None = None
+    config: str | None = None
+    now: Now = utc_now
+
+    @cached_property
+    def settings(self) -> Settings:
+        if self.config:
+            os.environ["PMDESK_CONFIG"] = self.config
+        overrides = {"db": self.db} if self.db else {}
+        return load_settings(**overrides)
+
+    @cached_property
+    def engine(self) -> Any:
+        return open_database(self.settings.db)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.timezone)
+
+    def local(self, instant: datetime) -> datetime:
+        return instant.astimezone(self.zone)
+
+
+def command(function: F) -> F:
+    """Turn expected failures into one line on stderr and an exit status."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except (ConfigError, DatabaseError) as error:
+            err.print(f"pmdesk: {error}", markup=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        except Failure as error:
+            err.print(f"pmdesk: {error}", markup=False)
+            raise typer.Exit(error.code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+_current = Context()
+
+
+def context() -> Context:
+    """The options of this invocation; one process runs one command."""
+    return _current
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(help="Database: a SQLite file path or an SQLAlchemy URL (PMDESK_DB)."),
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option(help="Configuration file in TOML (PMDESK_CONFIG).")
+    ] = None,
+) -> None:
+    global _current
+    _current = Context(db=db, config=config)
+    if ctx.invoked_subcommand is None:
+        out.print(ctx.get_help(), markup=False)
+
+
+# -- ingest ----------------------------------------------------------------
+
+
+@app.command()
+@command
+def ingest(
+    file: Annotated[str, typer.Argument(help="JSON Lines file of events, or - for stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    batch: Annotated[int, typer.Option(help="Events per transaction.", min=1)] = 2000,
+) -> None:
+    """Ingest events (one JSON object per line), deduplicated on source and id.
+
+    Valid lines are kept even when others are rejected; the exit status is 1
+    if any line was rejected.
+    """
+    from core.ingest import Ingestor, Summary
+    from core.policies import PolicyBook
+
+    ctx = context()
+    ingestor = Ingestor(ctx.engine, PolicyBook(ctx.settings), now=ctx.now, batch_size=batch)
+    summary = Summary()
+    with _open_input(file) as (stream, size):
+        progress = _progress(size, file) if not as_json and err.is_terminal else None
+        pending: list[bytes] = []
+
+        def flush() -> None:
+            # Report line numbers of the file, not positions in the batch.
+            summary.add(_renumber(ingestor.ingest_batch(pending), numbers))
+            pending.clear()
+            numbers.clear()
+
+        numbers: list[int] = []
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            pending.append(line)
+            numbers.append(number)
+            if len(pending) >= batch:
+                flush()
+                if progress:
+                    progress.advance(stream.tell())
+        if pending:
+            flush()
+        if progress:
+            progress.stop()
+    _print_ingest_summary(summary, as_json)
+    if summary.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _renumber(results: list[Any], numbers: list[int]) -> list[Any]:
+    from dataclasses import replace
+
+    return [replace(result, index=numbers[result.index]) for result in results]
+
+
+class _Progress:
+    def __init__(self, total: int, label: str) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        self._bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self._task = self._bar.add_task(f"ingesting {label}", total=total or None)
+        self._bar.start()
+
+    def advance(self, position: int) -> None:
+        self._bar.update(self._task, completed=position)
+
+    def stop(self) -> None:
+        self._bar.stop()
+
+
+def _progress(size: int, label: str) -> _Progress | None:
+    return _Progress(size, label) if size else None
+
+
+class _open_input:
+    """A binary stream over FILE or stdin, with its size when known."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._handle: IO[bytes] | None = None
+
+    def __enter__(self) -> tuple[IO[bytes], int]:
+        if self.name == "-":
+            return sys.stdin.buffer, 0
+        path = Path(self.name)
+        try:
+            self._handle = path.open("rb")
+        except FileNotFoundError:
+            raise Failure(f"{self.name}: no such file") from None
+        except IsADirectoryError:
+            raise Failure(f"{self.name}: is a directory") from None
+        except PermissionError:
+            raise Failure(f"{self.name}: permission denied") from None
+        return self._handle, path.stat().st_size
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _print_ingest_summary(summary: Any, as_json: bool) -> None:
+    rejected = [
+        {"line": result.index, "reason": result.reason}
+        for result in sorted(summary.results, key=lambda result: result.index)
+    ]
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "created": summary.created,
+                    "duplicate": summary.duplicate,
+                    "rejected": summary.rejected,
+                    "rejections": rejected,
+                }
+            )
+        )
+        return
+    out.print(
+        f"{summary.created} created, {summary.duplicate} duplicates, {summary.rejected} rejected",
+        markup=False,
+    )
+    for item in rejected:
+        err.print(f"line {item['line']}: {item['reason']}", markup=False)
+
+
+# -- clocks ----------------------------------------------------------------
+
+
+@app.command()
+@command
+def clocks(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Show at most this many.", min=1)] = None,
+) -> None:
+    """Running response clocks, most urgent first."""
+    from core.clocks import running_clocks
+
+    ctx = context()
+    now = ctx.now()
+    views = running_clocks(ctx.engine, limit=limit)
+    if as_json:
+        rows = [
+            {
+                **_jsonable(view.__dict__),
+                "seconds_left": round(view.seconds_left(now), 1),
+                "state": view.state(now),
+            }
+            for view in views
+        ]
+        out.print_json(json.dumps(rows))
+        return
+    if not views:
+        out.print("No running clocks: every client has had an answer.")
+        return
+    table = Table(title=f"{len(views)} running clocks", title_justify="left")
+    for name in ("left", "state", "client", "thread", "assignee", "started", "policy"):
+        table.add_column(name, justify="right" if name == "left" else "left", overflow="fold")
+    for view in views:
+        table.add_row(
+            _countdown(view.seconds_left(now)),
+            view.state(now),
+            view.client or "",
+            view.thread,
+            view.assignee or "",
+            ctx.local(view.started_at).strftime("%a %d %b %H:%M"),
+            view.policy,
+            style=_STATE_STYLE.get(view.state(now)),
+        )
+    out.print(table)
+
+
+_STATE_STYLE = {"warning": "yellow", "breached": "red", "escalated": "bold red"}
+
+
+def _countdown(seconds: float) -> str:
+    """15:00 while time is left, -02:13 once past due."""
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
+    return f"{sign}{minutes:02d}:{secs:02d}"
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in values.items()
+    }
+
+
+# -- report ----------------------------------------------------------------
+
+
+@report_app.command("sla")
+@command
+def report_sla(
+    since: Annotated[
+        str | None, typer.Option(help="Start: ISO date or instant (default: 7 days ago).")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="End: ISO date (that whole day included) or instant (default: now)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Share answered within target, median and p90 response times, breaches."""
+    from core.report import sla_report
+
+    ctx = context()
+    now = ctx.now()
+    try:
+        end = parse_instant(until, end_of_day=True) if until else now
+        start = parse_instant(since) if since else end - timedelta(days=7)
+    except ValueError as error:
+        raise Failure(str(error)) from None
+    if start >= end:
+        raise Failure("--since must come before --until")
+    report = sla_report(ctx.engine, start, end, now)
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    period = f"{ctx.local(start):%Y-%m-%d %H:%M} to {ctx.local(end):%Y-%m-%d %H:%M}"
+    out.print(f"SLA from {period} ({ctx.settings.timezone})", markup=False)
+    out.print(_sla_table("Overall", [report.overall]))
+    out.print(_sla_table("By staff member (who answered)", report.by_staff))
+    out.print(_sla_table("By client", report.by_client))
+
+
+def _sla_table(title: str, lines: list[Any]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("name")
+    for name in ("answered", "met", "median", "p90", "breaches", "open", "no reply needed"):
+        table.add_column(name, justify="right")
+    for line in lines:
+        table.add_row(
+            line.name,
+            str(line.answered),
+            "-" if line.share_met is None else f"{line.share_met:.0%}",
+            _duration(line.median_business_seconds),
+            _duration(line.p90_business_seconds),
+            str(line.breaches),
+            str(line.open),
+            str(line.no_reply_needed),
+        )
+    return table
+
+
+def _duration(seconds: float | None) -> str:
+    return "-" if seconds is None else _countdown(seconds)
+
+
+# -- clients ---------------------------------------------------------------
+
+clients_app = typer.Typer(help="Clients and their SLA policy.", invoke_without_command=True)
+app.add_typer(clients_app, name="clients")
+
+
+@clients_app.callback()
+@command
+def clients_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """List clients with their policy, threads and running clocks."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from core.clients import list_clients
+
+    views = list_clients(context().engine)
+    if as_json:
+        out.print_json(json.dumps([view.__dict__ for view in views]))
+        return
+    table = Table(title=f"{len(views)} clients", title_justify="left")
+    for name in ("client", "policy", "language", "threads", "running clocks"):
+        table.add_column(name)
+    for view in views:
+        table.add_row(
+            view.name,
+            view.policy or "default",
+            view.language,
+            str(view.threads),
+            str(view.running_clocks),
+        )
+    out.print(table)
+
+
+@clients_app.command("policy")
+@command
+def clients_policy(
+    client: Annotated[str, typer.Argument(help="The client's name, as in its events.")],
+    policy: Annotated[str, typer.Argument(help="A policy from the configuration, or 'default'.")],
+) -> None:
+    """Give a client another SLA policy; its running clocks get new due times."""
+    from core.clients import UnknownClient, set_client_policy
+    from core.policies import DEFAULT, PolicyBook
+
+    ctx = context()
+    name = None if policy == DEFAULT else policy
+    try:
+        count = set_client_policy(
+            ctx.engine, PolicyBook(ctx.settings), client, name, actor="cli", now=ctx.now
+        )
+    except (UnknownClient, ValueError) as error:
+        raise Failure(str(error).strip("'\"")) from None
+    out.print(f"{client}: policy {policy}, {count} running clocks recomputed", markup=False)
+
+
+# -- demo ------------------------------------------------------------------
+
+
+@app.command()
+@command
+def demo(
+    db: Annotated[
+        str | None,
+        typer.Option(help="Where to build the demo database (default: a fresh demo.db)."),
+    ] = None,
+    pace: Annotated[float, typer.Option(help="Live events per minute.", min=0.1)] = 6.0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated agency.")] = 7,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
+    ] = None,
+) -> None:
+    """Build a fresh demo agency and stream its live events.
+
+    A week of history (clients, projects, staff, answered and late messages)
+    goes in first, then a simulator feeds new events through the same
+    ingestion path as every source.
+    """
+    import time
+
+    from core.demo import Simulator, demo_settings, load_scenario, seed_demo
+
+    from core.db import open_database as open_db
+    from core.ingest import Ingestor
+    from core.policies import PolicyBook
+
+    path = Path(db) if db else Path(context().settings.db).with_name("demo.db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    settings = demo_settings().model_copy(update={"db": str(path)})
+    engine = open_db(str(path))
+    now = utc_now()
+    created = seed_demo(engine, settings, now)
+    out.print(f"demo database {path}: {created} events of history", markup=False)
+    zone = ZoneInfo(settings.timezone)
+    simulator = Simulator(load_scenario(), seed=seed, pace=pace)
+    ingestor = Ingestor(engine, PolicyBook(settings))
+    started = time.monotonic()
+    last = now
+    try:
+        while duration is None or time.monotonic() - started < duration:
+            time.sleep(1.0)
+            current = utc_now()
+            events = simulator.events_between(last, current)
+            last = current
+            for event, result in zip(events, ingestor.ingest(events), strict=True):
+                if result.status == "created":
+                    out.print(_event_line(event, zone), markup=False)
+    except KeyboardInterrupt:
+        pass
+
+
+def _event_line(event: dict[str, Any], zone: ZoneInfo) -> str:
+    at = datetime.fromisoformat(event["occurred_at"]).astimezone(zone)
+    author = (event.get("author") or {}).get("name", "")
+    text = (event.get("text") or "").splitlines()[0:1]
+    return (
+        f"{at:%H:%M:%S}  {event.get('client') or '':<18.18} {event['kind']:<12} "
+        f"{author:<18.18} {(text[0] if text else ''):.60}"
+    )
+
+
+# -- config ----------------------------------------------------------------
+
+
+@config_app.command("check")
+@command
+def config_check() -> None:
+    """Validate the configuration and the database, and say what is in force."""
+    from core.policies import PolicyBook
+
+    ctx = context()
+    settings = ctx.settings
+    try:
+        book = PolicyBook(settings)
+    except ValueError as error:
+        raise ConfigError(f"calendars: {error}") from None
+    source = os.environ.get("PMDESK_CONFIG") or "(none: defaults and PMDESK_* variables)"
+    out.print(f"config file   {source}", markup=False)
+    out.print(f"database      {settings.db}", markup=False)
+    ctx.engine  # noqa: B018  (opening it checks and upgrades it)
+    out.print("              opened, schema up to date", markup=False)
+    out.print(f"agency        {settings.agency}", markup=False)
+    out.print(f"time zone     {settings.timezone}", markup=False)
+    for name in book.names():
+        conf = settings.policies[name]
+        out.print(
+            f"policy        {name}: first {conf.first_response_minutes:g} min, "
+            f"next {conf.next_response_minutes:g} min, warn {conf.warn_before_minutes:g} min "
+            f"before, escalate {conf.escalate_after_minutes:g} min after start, "
+            f"calendar {conf.calendar}",
+            markup=False,
+        )
+    telegram = "configured" if settings.telegram_token else "not configured (no token)"
+    out.print(f"telegram      {telegram}", markup=False)
+    out.print("configuration is valid")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,170 @@
+"""The `pmdesk` command as a user runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import make_event
+
+
+def pmdesk(
+    *args: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pmdesk", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "pmdesk.toml"
+    config.write_text('[policies.default]\ncalendar = "24/7"\n')
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
+    return {
+        **clean,
+        "PMDESK_DB": str(tmp_path / "pmdesk.db"),
+        "PMDESK_CONFIG": str(config),
+        "COLUMNS": "200",
+    }
+
+
+def jsonl(tmp_path: Path, lines: list[Any], name: str = "events.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text(
+        "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
+    )
+    return path
+
+
+def test_ingest_reports_each_rejected_line_and_keeps_the_good_ones(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    path = jsonl(
+        tmp_path,
+        [
+            make_event("m1", 0),
+            "{oops",
+            make_event("m2", 1, kind="gossip"),
+            "",
+            make_event("r1", 3, role="staff"),
+        ],
+    )
+
+    result = pmdesk("ingest", str(path), env=env)
+
+    assert result.returncode == 1
+    assert "2 created, 0 duplicates, 2 rejected" in result.stdout
+    assert "line 2: malformed JSON" in result.stderr
+    assert "line 3: kind: unknown kind 'gossip'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ingesting_the_same_file_twice_adds_nothing(tmp_path: Path, env: dict[str, str]) -> None:
+    path = jsonl(tmp_path, [make_event("m1", 0), make_event("m2", 1)])
+    assert pmdesk("ingest", str(path), env=env).returncode == 0
+
+    again = pmdesk("ingest", "--json", str(path), env=env)
+
+    assert again.returncode == 0
+    assert json.loads(again.stdout) == {
+        "created": 0,
+        "duplicate": 2,
+        "rejected": 0,
+        "rejections": [],
+    }
+
+
+def test_ingest_reads_standard_input(env: dict[str, str]) -> None:
+    result = pmdesk("ingest", "-", env=env, stdin=json.dumps(make_event("m1", 0)) + "\n")
+
+    assert result.returncode == 0
+    assert "1 created" in result.stdout
+
+
+def test_clocks_lists_running_clocks_most_urgent_first(tmp_path: Path, env: dict[str, str]) -> None:
+    path = jsonl(
+        tmp_path,
+        [
+            make_event("m1", 0, task="later", client="Acme"),
+            make_event("m2", -5, task="sooner", client="Bigco"),
+            make_event("m3", -3, task="answered"),
+            make_event("r3", -2, role="staff", task="answered"),
+        ],
+    )
+    pmdesk("ingest", str(path), env=env)
+
+    as_json = pmdesk("clocks", "--json", env=env)
+    table = pmdesk("clocks", env=env)
+
+    rows = json.loads(as_json.stdout)
+    assert [row["thread"] for row in rows] == ["Task sooner", "Task later"]
+    assert rows[0]["client"] == "Bigco"
+    assert rows[0]["due_at"] == "2026-11-23T09:10:00+00:00"
+    assert {"seconds_left", "state", "escalate_at", "assignee"} <= set(rows[0])
+    assert table.returncode == 0
+    assert table.stdout.index("Task sooner") < table.stdout.index("Task later")
+
+
+def test_report_sla_as_json_and_as_tables(tmp_path: Path, env: dict[str, str]) -> None:
+    path = jsonl(tmp_path, [make_event("m1", 0), make_event("r1", 4, role="staff")])
+    pmdesk("ingest", str(path), env=env)
+
+    as_json = pmdesk(
+        "report", "sla", "--since", "2026-11-23", "--until", "2026-11-23", "--json", env=env
+    )
+    table = pmdesk("report", "sla", "--since", "2026-11-01", "--until", "2026-11-30", env=env)
+
+    report = json.loads(as_json.stdout)
+    assert report["overall"]["answered"] == 1
+    assert report["overall"]["share_met"] == 1.0
+    assert report["overall"]["median_business_seconds"] == 240
+    assert report["until"] == "2026-11-24T00:00:00+00:00"
+    assert "Sam Staff" in table.stdout and "By client" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "no-such-file.jsonl"], "no-such-file.jsonl: no such file"),
+        (["report", "sla", "--since", "yesterday"], "'yesterday' is neither an ISO date"),
+        (["report", "sla", "--since", "2026-11-23T09:00"], "has no UTC offset"),
+        (["report", "sla", "--since", "2026-12-01", "--until", "2026-11-01"], "must come before"),
+        (["--db", "nosuchdialect://x/y", "clocks"], "cannot use database"),
+    ],
+)
+def test_errors_are_one_clear_line(env: dict[str, str], args: list[str], message: str) -> None:
+    result = pmdesk(*args, env=env)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreadable_config_is_one_clear_error(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "pmdesk.toml").write_text("[policies.default]\ncalendar = 'moon'\n")
+
+    result = pmdesk("clocks", env=env)
+
+    assert result.returncode == 2
+    assert "unknown calendar 'moon'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_check_says_what_is_in_force(env: dict[str, str]) -> None:
+    result = pmdesk("config", "check", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "policy        default: first 15 min" in result.stdout
+    assert "configuration is valid" in result.stdout

@@ -1,0 +1,84 @@
+"""Configuration: file plus PMDESK_* variables, strict, with clear messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "pmdesk.toml"
+    path.write_text(body)
+    return path
+
+
+def test_defaults_without_any_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+
+    assert settings.db.endswith("pmdesk.db")
+    policy = settings.policies["default"]
+    assert (policy.first_response_minutes, policy.warn_before_minutes) == (15, 5)
+    assert policy.escalate_after_minutes == 30
+    assert settings.calendars["office"].timezone == "Europe/Paris"
+
+
+def test_file_values_and_variables_that_override_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(
+        tmp_path,
+        """
+agency = "Pixel & Co"
+db = "from-file.db"
+[policies.default]
+first_response_minutes = 20
+[policies.vip]
+first_response_minutes = 10
+calendar = "24/7"
+[clients."Big Client"]
+policy = "vip"
+""",
+    )
+    monkeypatch.setenv("PMDESK_CONFIG", str(path))
+    monkeypatch.setenv("PMDESK_DB", "from-env.db")
+
+    settings = load_settings()
+
+    assert settings.agency == "Pixel & Co"
+    assert settings.db == "from-env.db"
+    assert settings.policies["default"].first_response_minutes == 20
+    assert settings.clients["Big Client"].policy == "vip"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("agnecy = 'typo'", "agnecy: unknown key"),
+        ("[policies.default]\ncalendar = 'moon'", "unknown calendar 'moon'"),
+        ("[clients.Acme]\npolicy = 'gold'", "clients.Acme.policy: unknown policy 'gold'"),
+        ("[calendars.office]\ntimezone = 'Mars/Olympus'", "unknown time zone 'Mars/Olympus'"),
+        ("[calendars.office.shifts]\nmon = ['9h-18h']", "9h-18h"),
+        ("[policies.default]\nwarn_before_minutes = 20", "must be shorter than"),
+        ("agency = 'x'\nfoo = = 1\ntimezone = 'UTC'", "line 2"),
+    ],
+)
+def test_a_bad_file_names_the_key_at_fault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, message: str
+) -> None:
+    monkeypatch.setenv("PMDESK_CONFIG", str(write(tmp_path, body)))
+
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+
+    assert message in str(error.value)
+    assert str(tmp_path) in str(error.value)
+
+
+def test_a_missing_file_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMDESK_CONFIG", str(tmp_path / "nope.toml"))
+
+    with pytest.raises(ConfigError, match=r"nope\.toml does not exist"):
+        load_settings()

@@ -1,0 +1,84 @@
+"""Opening the database: pragmas, URLs, migrations applied at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from core.db import (
+    HEAD_REVISION,
+    DatabaseError,
+    create_db_engine,
+    current_revision,
+    database_url,
+    migrate,
+    open_database,
+)
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    engine = open_database(str(tmp_path / "pmdesk.db"))
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+
+
+def test_a_new_database_gets_the_whole_schema(tmp_path: Path) -> None:
+    engine = open_database(str(tmp_path / "sub" / "dir" / "pmdesk.db"))
+
+    tables = set(inspect(engine).get_table_names())
+    assert {"event", "thread", "clock", "client", "staff", "alembic_version"} <= tables
+    assert current_revision(engine) == HEAD_REVISION
+
+
+def test_the_migrations_describe_exactly_the_models(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = open_database(str(tmp_path / "pmdesk.db"))
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+
+
+def test_an_older_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    engine = create_db_engine(str(path))
+    migrate(engine, "base")
+    migrate(engine, "0001")  # the first released schema
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO client (name, language, created_at) VALUES ('Acme', 'fr', :at)"),
+            {"at": "2026-01-01 00:00:00.000000"},
+        )
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+
+    upgraded = open_database(str(path))
+
+    assert current_revision(upgraded) == HEAD_REVISION
+    with upgraded.connect() as connection:
+        assert connection.execute(text("SELECT name FROM client")).scalar() == "Acme"
+
+
+def test_a_path_or_a_url_is_accepted() -> None:
+    assert database_url("/var/lib/pmdesk/x.db") == "sqlite:////var/lib/pmdesk/x.db"
+    assert database_url("postgresql://u:p@db/pmdesk") == "postgresql://u:p@db/pmdesk"
+
+
+def test_a_bad_url_is_one_clear_error() -> None:
+    with pytest.raises(DatabaseError, match="not a database URL"):
+        database_url("://nonsense")
+    with pytest.raises(DatabaseError, match="cannot use database"):
+        create_db_engine("nosuchdialect://host/db")
+
+
+def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("this is not a database, just some notes\n" * 100)
+
+    with pytest.raises(DatabaseError, match=r"notes\.txt"):
+        open_database(str(path))

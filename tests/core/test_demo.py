@@ -1,0 +1,229 @@
+"""The demo agency: its scenario, a week of history, and the live simulator."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine
+
+from core.clocks import ClockView, running_clocks, thread_clocks
+from core.db import open_database
+from core.demo import Scenario, Simulator, demo_settings, history, load_scenario, seed_demo
+from core.ingest import Ingestor
+from core.models import StaffRole
+from core.policies import PolicyBook
+from core.report import sla_report
+
+# A Wednesday afternoon, with microseconds, as a wall clock would give it.
+NOW = datetime(2026, 11, 25, 14, 7, 12, 345678, tzinfo=UTC)
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return load_scenario()
+
+
+@pytest.fixture(scope="module")
+def events(scenario: Scenario) -> list[dict[str, Any]]:
+    return history(scenario, NOW)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """One seeded database for the module (migrations dominate the run time)."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    with pytest.MonkeyPatch.context() as patch:
+        # Module fixtures run before the autouse one that hides PMDESK_*.
+        for name in [name for name in os.environ if name.startswith("PMDESK_")]:
+            patch.delenv(name)
+        engine = open_database(str(path))
+        created = seed_demo(engine, demo_settings(), NOW)
+        engine.dispose()
+    return path, created
+
+
+@pytest.fixture
+def engine(seeded: tuple[Path, int], tmp_path: Path) -> Iterator[Engine]:
+    """A private copy of the seeded database, so tests may write to it."""
+    copy = tmp_path / "demo.db"
+    shutil.copy(seeded[0], copy)
+    engine = open_database(str(copy))
+    yield engine
+    engine.dispose()
+
+
+def at(event: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(event["occurred_at"])
+
+
+def test_the_agency_has_clients_projects_threads_and_staff(scenario: Scenario) -> None:
+    assert len(scenario.clients) == 8
+    assert len(scenario.projects) == 20
+    assert len(scenario.tasks) == 60
+    assert 60 <= len(scenario.threads) <= 66
+    assert {thread.source for thread in scenario.threads} == {"worksection", "telegram"}
+    assert len(scenario.staff) == 6
+    assert {member.role for member in scenario.staff} == {role.value for role in StaffRole}
+    assert all(m.email.endswith(f"@{scenario.domain}") for m in scenario.staff)
+    for client in scenario.clients:
+        assert all(c.email.endswith(f"@{client.domain}") for c in client.contacts)
+    assert {client.language for client in scenario.clients} == {"fr", "en"}
+
+
+def test_demo_settings_run_round_the_clock_with_one_vip(scenario: Scenario) -> None:
+    settings = demo_settings()
+
+    assert settings.policies["default"].first_response_minutes == 15
+    assert settings.policies["vip"].first_response_minutes == 10
+    assert {policy.calendar for policy in settings.policies.values()} == {"24/7"}
+    vips = [name for name, conf in settings.clients.items() if conf.policy == "vip"]
+    assert len(vips) == 1
+    assert vips[0] in {client.name for client in scenario.clients}
+
+
+def test_history_is_a_week_of_office_hours_with_unique_stable_ids(
+    scenario: Scenario, events: list[dict[str, Any]]
+) -> None:
+    assert history(scenario, NOW) == events
+    assert history(scenario, NOW, seed=8) != events
+    assert len({(event["source"], event["id"]) for event in events}) == len(events)
+    assert all(NOW - timedelta(days=7) <= at(event) <= NOW for event in events)
+    past = [event for event in events if at(event) < NOW - timedelta(minutes=20)]
+    # Only the few messages left unanswered at `now` are outside office hours.
+    assert len(events) - len(past) <= 6
+    for event in past:
+        local = at(event).astimezone(PARIS)
+        assert local.weekday() < 5
+        assert time(9) <= local.time() <= time(18)
+    kinds = Counter(event["kind"] for event in events)
+    for kind in ("message", "task_created", "status", "deadline", "assignee", "task_closed"):
+        assert kinds[kind] > 0, kind
+    assert kinds["no_reply_needed"] > 0
+    assert any(event.get("internal") for event in events)
+    sources = Counter(event["source"] for event in events)
+    assert sources["worksection"] > sources["telegram"] > 0
+
+
+def test_the_history_ingests_cleanly_once(
+    seeded: tuple[Path, int], engine: Engine, events: list[dict[str, Any]]
+) -> None:
+    assert seeded[1] == len(events)
+
+    again = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW).ingest(events)
+
+    assert {result.status for result in again} == {"duplicate"}
+
+
+def test_the_week_meets_most_targets_with_some_breaches(engine: Engine) -> None:
+    report = sla_report(engine, NOW - timedelta(days=7), NOW, NOW).overall
+
+    assert report.share_met is not None
+    assert 0.80 <= report.share_met <= 0.95
+    assert report.breached > 0
+    assert report.no_reply_needed > 0
+    assert report.median_business_seconds is not None
+    assert 120 <= report.median_business_seconds <= 600
+
+
+def test_clocks_are_about_to_turn_amber_and_red_at_now(engine: Engine) -> None:
+    clocks = running_clocks(engine)
+    soon = NOW + timedelta(seconds=30)
+
+    def changes(before: str, after: str) -> list[ClockView]:
+        return [c for c in clocks if c.state(NOW) == before and c.state(soon) == after]
+
+    assert len(clocks) >= 4
+    assert changes("safe", "warning")
+    assert changes("warning", "breached")
+    # Nothing left over from earlier in the week.
+    assert all(NOW - c.started_at < timedelta(minutes=15) for c in clocks)
+    assert {c.policy for c in clocks} == {"default", "vip"}
+
+
+def live(simulator: Simulator, start: datetime, seconds: int, step: int = 10) -> list[list[Any]]:
+    """The simulator's events over consecutive windows of `step` seconds."""
+    return [
+        simulator.events_between(
+            start + timedelta(seconds=offset), start + timedelta(seconds=offset + step)
+        )
+        for offset in range(0, seconds, step)
+    ]
+
+
+def test_the_simulator_feeds_events_that_ingest_as_new(scenario: Scenario, engine: Engine) -> None:
+    windows = live(Simulator(scenario), NOW, 120)
+    ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
+
+    for number, window in enumerate(windows):
+        start = NOW + timedelta(seconds=10 * number)
+        assert all(start <= at(event) < start + timedelta(seconds=10) for event in window)
+        results = ingestor.ingest(window)
+        assert [result.status for result in results] == ["created"] * len(window)
+    assert any(
+        event["kind"] == "message" and event["author"]["role"] == "client" for event in windows[0]
+    )
+    assert sum(len(window) for window in windows) >= 8
+
+
+def test_the_simulator_answers_the_clocks_left_running(scenario: Scenario, engine: Engine) -> None:
+    left = {clock.thread_id: clock for clock in running_clocks(engine)}
+    ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
+
+    for window in live(Simulator(scenario), NOW, 8 * 60, step=30):
+        ingestor.ingest(window)
+
+    outcomes = Counter(
+        next(c for c in thread_clocks(engine, thread_id) if c.id == clock.id).outcome
+        for thread_id, clock in left.items()
+    )
+    # All answered: the one about to breach late, the others in time.
+    assert outcomes == {"met": len(left) - 1, "breached": 1}
+
+
+def test_the_simulator_is_deterministic_whatever_the_windows(scenario: Scenario) -> None:
+    by_ten = [event for window in live(Simulator(scenario), NOW, 120) for event in window]
+    at_once = Simulator(scenario).events_between(NOW, NOW + timedelta(minutes=2))
+    other_seed = Simulator(scenario, seed=8).events_between(NOW, NOW + timedelta(minutes=2))
+
+    assert by_ten == at_once
+    assert at_once != other_seed
+    assert len({event["id"] for event in at_once}) == len(at_once)
+
+
+def test_the_simulator_keeps_its_pace(scenario: Scenario) -> None:
+    for pace in (3.0, 6.0):
+        simulator = Simulator(scenario, pace=pace, follow_history=False)
+        count = sum(len(window) for window in live(simulator, NOW, 60 * 60, step=60))
+        assert 0.7 * pace * 60 <= count <= 1.3 * pace * 60, (pace, count)
+
+
+def test_the_simulator_wants_consecutive_windows(scenario: Scenario) -> None:
+    simulator = Simulator(scenario)
+    simulator.events_between(NOW, NOW + timedelta(seconds=10))
+
+    with pytest.raises(ValueError, match="consecutive"):
+        simulator.events_between(NOW + timedelta(seconds=20), NOW + timedelta(seconds=30))
+
+
+def test_time_is_passed_in_with_its_offset(scenario: Scenario) -> None:
+    with pytest.raises(ValueError, match="aware"):
+        history(scenario, NOW.replace(tzinfo=None))
+
+
+def test_a_weekend_night_still_has_clocks_running(tmp_path: Path) -> None:
+    sunday_night = datetime(2026, 11, 29, 2, 30, tzinfo=UTC)
+    engine = open_database(str(tmp_path / "night.db"))
+
+    seed_demo(engine, demo_settings(), sunday_night, seed=3)
+
+    assert len(running_clocks(engine)) >= 4
+    engine.dispose()
