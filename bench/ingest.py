@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import DEFAULT_START, events, write_jsonl  # noqa: E402
+from generate import DEFAULT_START, events, write_jsonl
 
 
 def main() -> None:

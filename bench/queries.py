@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import events, write_jsonl  # noqa: E402
-from ingest import machine  # noqa: E402
+from generate import events, write_jsonl
+from ingest import machine
 
 OUT = Path(__file__).resolve().parent / "out"
 START = datetime(2025, 11, 20, 7, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, bindparam, func, insert, select, update
 
 from .clocks import ClockState, recompute_running
 from .db import write
-from .models import Audit, Client, Clock, Outcome, Thread
+from .models import Audit, Client, Clock, Outcome, Thread, table
 from .policies import PolicyBook
 from .timeutil import Now, utc_now
 
@@ -29,7 +29,7 @@ class ClientView:
 
 
 def list_clients(engine: Engine) -> list[ClientView]:
-    client, thread, clock = Client.__table__, Thread.__table__, Clock.__table__
+    client, thread, clock = table(Client), table(Thread), table(Clock)
     threads = (
         select(func.count())
         .where(thread.c.client_id == client.c.id)
@@ -71,7 +71,7 @@ def set_client_policy(
     if policy_name is not None and policy_name not in policies.names():
         known = ", ".join(policies.names())
         raise ValueError(f"unknown policy {policy_name!r} (configured: {known})")
-    client, thread, clock = Client.__table__, Thread.__table__, Clock.__table__
+    client, thread, clock = table(Client), table(Thread), table(Clock)
     policy = policies.get(policy_name)
     with write(engine) as connection:
         row = connection.execute(
@@ -111,7 +111,7 @@ def set_client_policy(
                 ],
             )
         connection.execute(
-            insert(Audit.__table__).values(
+            insert(table(Audit)).values(
                 at=now(),
                 actor=actor,
                 action="set_policy",

@@ -26,6 +26,7 @@ from .models import (
     Outcome,
     Staff,
     Thread,
+    table,
 )
 from .policies import Policy
 
@@ -223,8 +224,8 @@ class ClockView:
 
 
 def _view_query() -> Any:
-    clock, thread, client = Clock.__table__, Thread.__table__, Client.__table__
-    assignment, staff = Assignment.__table__, Staff.__table__
+    clock, thread, client = table(Clock), table(Thread), table(Client)
+    assignment, staff = table(Assignment), table(Staff)
     assignee = (
         select(func.min(staff.c.name))
         .select_from(assignment.join(staff, staff.c.id == assignment.c.staff_id))
@@ -262,7 +263,7 @@ def _views(engine: Engine, query: Any) -> list[ClockView]:
 
 def running_clocks(engine: Engine, limit: int | None = None) -> list[ClockView]:
     """Running clocks, most urgent (earliest due) first."""
-    clock = Clock.__table__
+    clock = table(Clock)
     query = _view_query().where(clock.c.outcome == Outcome.RUNNING.value)
     return _views(engine, query.order_by(clock.c.due_at, clock.c.id).limit(limit))
 
@@ -271,7 +272,7 @@ def breached_clocks(
     engine: Engine, now: datetime, since: datetime | None = None
 ) -> list[ClockView]:
     """Clocks that missed their target: stopped late, or running past due."""
-    clock = Clock.__table__
+    clock = table(Clock)
     late = (clock.c.outcome == Outcome.BREACHED.value) | (
         (clock.c.outcome == Outcome.RUNNING.value) & (clock.c.due_at < now)
     )
@@ -283,7 +284,7 @@ def breached_clocks(
 
 def thread_clocks(engine: Engine, thread_id: int) -> list[ClockView]:
     """A thread's clock history, oldest first."""
-    clock = Clock.__table__
+    clock = table(Clock)
     query = _view_query().where(clock.c.thread_id == thread_id)
     return _views(engine, query.order_by(clock.c.started_at, clock.c.id))
 

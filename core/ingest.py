@@ -41,6 +41,7 @@ from .models import (
     Thread,
     ThreadRef,
     TriageState,
+    table,
 )
 from .policies import PolicyBook
 from .timeutil import Now, utc_now
@@ -52,7 +53,14 @@ IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLite's limit
 # events of this source, addressed to a thread by its own id.
 OWN_SOURCE = "pmdesk"
 
-E, T, C = Event.__table__, Thread.__table__, Clock.__table__
+E, T, C = table(Event), table(Thread), table(Clock)
+CLIENT, PROJECT, CONTACT = table(Client), table(Project), table(Contact)
+STAFF, EMAILS, REFS, ASSIGNMENT = (
+    table(Staff),
+    table(StaffEmail),
+    table(ThreadRef),
+    table(Assignment),
+)
 
 
 @dataclass(frozen=True)
@@ -249,37 +257,38 @@ class _Batch:
         if name is None:
             return None, None
         cached = self.cache.clients.get(name)
-        if cached is not None:
-            return cached
-        table = Client.__table__
-        row = self.db.execute(
-            select(table.c.id, table.c.policy).where(table.c.name == name)
-        ).first()
-        if row is None:
-            policy, language = self.ingestor.policies.for_new_client(name)
-            client_id = self.db.execute(
-                insert(table).values(
+        if cached is None:
+            row = self.db.execute(
+                select(CLIENT.c.id, CLIENT.c.policy).where(CLIENT.c.name == name)
+            ).first()
+            if row is not None:
+                cached = (row.id, row.policy)
+            else:
+                policy, language = self.ingestor.policies.for_new_client(name)
+                statement = insert(CLIENT).values(
                     name=name, language=language, policy=policy, created_at=self.now
                 )
-            ).inserted_primary_key[0]
-            row = (client_id, policy)
-        self.cache.clients[name] = (row[0], row[1])
-        self.cache.client_policy[row[0]] = row[1]
-        return row[0], row[1]
+                cached = (self._insert(statement, CLIENT), policy)
+            self.cache.clients[name] = cached
+            self.cache.client_policy[cached[0]] = cached[1]
+        return cached
+
+    def _insert(self, statement: Any, into: Any) -> int:
+        new_id: int = self.db.execute(statement.returning(into.c.id)).scalar_one()
+        return new_id
 
     def _project(self, client_id: int | None, name: str | None) -> int | None:
         if name is None:
             return None
         key = (client_id, name)
         if key not in self.cache.projects:
-            table = Project.__table__
             found = self.db.execute(
-                select(table.c.id).where(table.c.client_id == client_id, table.c.name == name)
+                select(PROJECT.c.id).where(PROJECT.c.client_id == client_id, PROJECT.c.name == name)
             ).scalar()
             if found is None:
-                found = self.db.execute(
-                    insert(table).values(client_id=client_id, name=name)
-                ).inserted_primary_key[0]
+                found = self._insert(
+                    insert(PROJECT).values(client_id=client_id, name=name), PROJECT
+                )
             self.cache.projects[key] = found
         return self.cache.projects[key]
 
@@ -287,10 +296,9 @@ class _Batch:
         key = (event.source, event.task.id)
         thread_id = self.cache.threads.get(key)
         if thread_id is None:
-            refs = ThreadRef.__table__
             thread_id = self.db.execute(
-                select(refs.c.thread_id).where(
-                    refs.c.source == event.source, refs.c.external_id == event.task.id
+                select(REFS.c.thread_id).where(
+                    REFS.c.source == event.source, REFS.c.external_id == event.task.id
                 )
             ).scalar()
             if thread_id is None:
@@ -303,19 +311,18 @@ class _Batch:
     def _create_thread(self, event: EventIn) -> int:
         client_id, _ = self._client(event.client)
         project_id = self._project(client_id, event.project)
-        thread_id: int = self.db.execute(
-            insert(T).values(
-                kind=event.task.kind.value,
-                channel=event.source,
-                title=event.task.title or f"{event.source} {event.task.id}",
-                url=event.task.url,
-                client_id=client_id,
-                project_id=project_id,
-                created_at=self.now,
-            )
-        ).inserted_primary_key[0]
+        statement = insert(T).values(
+            kind=event.task.kind.value,
+            channel=event.source,
+            title=event.task.title or f"{event.source} {event.task.id}",
+            url=event.task.url,
+            client_id=client_id,
+            project_id=project_id,
+            created_at=self.now,
+        )
+        thread_id = self._insert(statement, T)
         self.db.execute(
-            insert(ThreadRef.__table__),
+            insert(REFS),
             [
                 {"source": event.source, "external_id": event.task.id, "thread_id": thread_id},
                 {"source": OWN_SOURCE, "external_id": str(thread_id), "thread_id": thread_id},
@@ -327,28 +334,24 @@ class _Batch:
         if email and email in self.cache.staff_by_email:
             return self.cache.staff_by_email[email]
         name_key = (name or email or "").casefold()
-        emails, staff = StaffEmail.__table__, Staff.__table__
         staff_id: int | None = None
         if email:
             staff_id = self.db.execute(
-                select(emails.c.staff_id).where(emails.c.email == email)
+                select(EMAILS.c.staff_id).where(EMAILS.c.email == email)
             ).scalar()
-        if staff_id is None and not email:
-            staff_id = (
-                self.cache.staff_by_name.get(name_key)
-                or self.db.execute(
-                    select(staff.c.id).where(staff.c.name == name).order_by(staff.c.id)
-                ).scalar()
-            )
+        elif name_key in self.cache.staff_by_name:
+            return self.cache.staff_by_name[name_key]
+        else:
+            staff_id = self.db.execute(
+                select(STAFF.c.id).where(STAFF.c.name == name).order_by(STAFF.c.id)
+            ).scalar()
         if staff_id is None:
             # Someone the agency has not registered yet: known from now on,
             # as a specialist until somebody says otherwise.
-            staff_id = self.db.execute(
-                insert(staff).values(name=name or email, created_at=self.now)
-            ).inserted_primary_key[0]
+            statement = insert(STAFF).values(name=name or email, created_at=self.now)
+            staff_id = self._insert(statement, STAFF)
             if email:
-                self.db.execute(insert(emails).values(email=email, staff_id=staff_id))
-        assert staff_id is not None
+                self.db.execute(insert(EMAILS).values(email=email, staff_id=staff_id))
         if email:
             self.cache.staff_by_email[email] = staff_id
         else:
@@ -358,14 +361,14 @@ class _Batch:
     def _contact(self, client_id: int | None, key: str, name: str, email: str | None) -> int:
         cache_key = (client_id, key)
         if cache_key not in self.cache.contacts:
-            table = Contact.__table__
             found = self.db.execute(
-                select(table.c.id).where(table.c.client_id == client_id, table.c.key == key)
+                select(CONTACT.c.id).where(CONTACT.c.client_id == client_id, CONTACT.c.key == key)
             ).scalar()
             if found is None:
-                found = self.db.execute(
-                    insert(table).values(client_id=client_id, key=key, name=name, email=email)
-                ).inserted_primary_key[0]
+                statement = insert(CONTACT).values(
+                    client_id=client_id, key=key, name=name, email=email
+                )
+                found = self._insert(statement, CONTACT)
             self.cache.contacts[cache_key] = found
         return self.cache.contacts[cache_key]
 
@@ -376,7 +379,7 @@ class _Batch:
         role = AuthorRole.SYSTEM.value
         if author is not None:
             role = author.role
-            if author.role == AuthorRole.STAFF:
+            if author.role == "staff":
                 staff_id = self._staff(author.name, author.email)
             else:
                 client_id, _ = self._client(event.client)
@@ -467,9 +470,8 @@ class _Batch:
         if thread.client_id is None:
             return None
         if thread.client_id not in self.cache.client_policy:
-            table = Client.__table__
             self.cache.client_policy[thread.client_id] = self.db.execute(
-                select(table.c.policy).where(table.c.id == thread.client_id)
+                select(CLIENT.c.policy).where(CLIENT.c.id == thread.client_id)
             ).scalar()
         return self.cache.client_policy[thread.client_id]
 
@@ -508,13 +510,14 @@ class _Batch:
         if not changes:
             return
         latest = changes[-1]
-        table = Assignment.__table__
         self.db.execute(
-            delete(table).where(table.c.thread_id == thread_id, table.c.role == "assignee")
+            delete(ASSIGNMENT).where(
+                ASSIGNMENT.c.thread_id == thread_id, ASSIGNMENT.c.role == "assignee"
+            )
         )
         if latest["value"]:
             self.db.execute(
-                insert(table).values(
+                insert(ASSIGNMENT).values(
                     thread_id=thread_id,
                     staff_id=int(latest["value"]),
                     role="assignee",

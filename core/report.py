@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from .models import Client, Clock, Outcome, Staff, Thread
+from .models import Client, Clock, Outcome, Staff, Thread, table
 
 UNASSIGNED = "(nobody)"
 NO_CLIENT = "(no client)"
@@ -112,7 +112,8 @@ class SlaReport:
 
 
 def sla_report(engine: Engine, since: datetime, until: datetime, now: datetime) -> SlaReport:
-    clock, thread = Clock.__table__, Thread.__table__
+    clock, thread = table(Clock), table(Thread)
+    staff, client = table(Staff), table(Client)
     columns = (
         clock.c.outcome,
         clock.c.business_seconds,
@@ -134,8 +135,8 @@ def sla_report(engine: Engine, since: datetime, until: datetime, now: datetime) 
     with engine.connect() as connection:
         stopped = connection.execute(stopped_query).all()
         running = connection.execute(open_query).all()
-        staff_names = _names(connection.execute(select(Staff.__table__.c.id, Staff.name)))
-        client_names = _names(connection.execute(select(Client.__table__.c.id, Client.name)))
+        staff_names = _names(connection.execute(select(staff.c.id, staff.c.name)))
+        client_names = _names(connection.execute(select(client.c.id, client.c.name)))
 
     overall = SlaLine("everyone")
     by_staff: dict[int | None, SlaLine] = defaultdict(lambda: SlaLine(""))

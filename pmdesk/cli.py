@@ -466,9 +466,8 @@ def demo(
     """
     import time
 
-    from core.demo import Simulator, demo_settings, load_scenario, seed_demo
-
     from core.db import open_database as open_db
+    from core.demo import Simulator, demo_settings, load_scenario, seed_demo
     from core.ingest import Ingestor
     from core.policies import PolicyBook
 

@@ -118,7 +118,7 @@ def test_after_a_reply_the_next_client_message_opens_a_next_response_clock(
 def test_no_reply_needed_closes_the_clock_with_its_own_outcome(
     ingestor: Ingestor, engine: Engine
 ) -> None:
-    [created] = ingestor.ingest([make_event("m1", 0, text="Thanks a lot!")])
+    ingestor.ingest([make_event("m1", 0, text="Thanks a lot!")])
     with engine.connect() as connection:
         thread_id = connection.execute(select(Event.thread_id)).scalar_one()
 
