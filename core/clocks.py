@@ -91,7 +91,10 @@ class ClockState:
     wall_seconds: float | None = None
     id: int | None = None
 
-    def row(self) -> dict[str, Any]:
+    def row(self, columns: Iterable[str] | None = None) -> dict[str, Any]:
+        """The clock as a table row: all columns but an unset id, or those named."""
+        if columns is not None:
+            return {name: getattr(self, name) for name in columns}
         values = dict(self.__dict__)
         if values["id"] is None:
             del values["id"]

@@ -22,10 +22,10 @@ from datetime import date, datetime
 from itertools import islice
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select
 
 from .clocks import ClockState, EventFacts, ThreadClocks, order_key, replay
-from .db import write
+from .db import data_version, insert_with_ids, update_many, write
 from .events import EventIn, Rejected, parse_event
 from .models import (
     Assignment,
@@ -35,6 +35,7 @@ from .models import (
     Contact,
     Event,
     EventKind,
+    Outcome,
     Project,
     Staff,
     StaffEmail,
@@ -99,8 +100,9 @@ class _ThreadRow:
     status: str | None
     deadline: str | None
     closed: bool
+    # Derived from the thread's events, not stored: an event older than this
+    # means the thread's clocks must be replayed.
     last_event_at: datetime | None
-    dirty: bool = False
 
 
 @dataclass
@@ -130,6 +132,7 @@ class Ingestor:
         self.now = now
         self.batch_size = batch_size
         self._cache = _IdCache()
+        self._state = _StateCache()
 
     def ingest(self, items: Iterable[Item]) -> list[Result]:
         """Ingest any number of events, `batch_size` per transaction."""
@@ -156,10 +159,16 @@ class Ingestor:
         if pending:
             try:
                 with write(self.engine) as connection:
+                    token = data_version(connection)
+                    if token is None or token != self._state.token:
+                        # Someone else wrote since our last batch: what we
+                        # remember of threads and clocks may be stale.
+                        self._state = _StateCache()
                     stored = _Batch(self, connection).run(pending)
+                    self._state.token = token
             except BaseException:
-                # Ids cached during a rolled-back transaction point at nothing.
-                self._cache = _IdCache()
+                # What was cached during a rolled-back transaction is not so.
+                self._cache, self._state = _IdCache(), _StateCache()
                 raise
             results.update({result.index: result for result in stored})
         return [results[start + offset] for offset in range(len(items))]
@@ -169,13 +178,29 @@ class _IdCache:
     """Ids of rows that exist; rows are never renamed, so ids stay valid."""
 
     def __init__(self) -> None:
+        # The policy is only what the client was created with: the current
+        # one is read through _StateCache, since it can change.
         self.clients: dict[str, tuple[int, str | None]] = {}
-        self.client_policy: dict[int, str | None] = {}
         self.projects: dict[tuple[int | None, str], int] = {}
         self.threads: dict[tuple[str, str], int] = {}
         self.staff_by_email: dict[str, int] = {}
         self.staff_by_name: dict[str, int] = {}
         self.contacts: dict[tuple[int | None, str], int] = {}
+
+
+class _StateCache:
+    """Threads and their latest clocks as committed by our last batch.
+
+    Valid only while `token` (see core.db.data_version) is unchanged: then no
+    other process has written, and a batch need not reload what it touches.
+    """
+
+    def __init__(self) -> None:
+        self.token: tuple[int, int] | None = None
+        self.threads: dict[int, _ThreadRow] = {}
+        # The most recent clock of each thread, None when it never had one.
+        self.latest: dict[int, ClockState | None] = {}
+        self.client_policy: dict[int, str | None] = {}
 
 
 class _Batch:
@@ -185,27 +210,29 @@ class _Batch:
         self.ingestor = ingestor
         self.db = connection
         self.cache = ingestor._cache
+        self.state = ingestor._state
         self.now = ingestor.now()
-        self.threads: dict[int, _ThreadRow] = {}
+        self.threads = self.state.threads
+        self.dirty: set[int] = set()
+        # The latest assignee event of each thread touched by the batch.
+        self.assignees: dict[int, dict[str, Any]] = {}
 
     def run(self, pending: list[_Pending]) -> list[Result]:
         fresh, results = self._deduplicate(pending)
         if not fresh:
             return results
-        for item in list(fresh):
-            try:
-                item.thread_id = self._thread_for(item.event)
-            except Rejected as error:
-                fresh.remove(item)
-                results.append(Result(item.index, "rejected", reason=error.reason))
-                continue
-            item.row = self._event_row(item)
+        fresh = self._resolve_threads(fresh, results)
         if not fresh:
             return results
-        self._insert_events(fresh)
+        # Thread state is read before the batch's events are stored, since
+        # last_event_at is derived from the stored events.
         self._load_threads({item.thread_id for item in fresh})
+        for item in fresh:
+            item.row = self._event_row(item)
+        self._insert_events(fresh)
         self._advance_threads(fresh)
         self._write_threads()
+        self._write_assignees()
         results.extend(
             Result(
                 item.index,
@@ -270,7 +297,6 @@ class _Batch:
                 )
                 cached = (self._insert(statement, CLIENT), policy)
             self.cache.clients[name] = cached
-            self.cache.client_policy[cached[0]] = cached[1]
         return cached
 
     def _insert(self, statement: Any, into: Any) -> int:
@@ -292,43 +318,63 @@ class _Batch:
             self.cache.projects[key] = found
         return self.cache.projects[key]
 
-    def _thread_for(self, event: EventIn) -> int:
-        key = (event.source, event.task.id)
-        thread_id = self.cache.threads.get(key)
-        if thread_id is None:
-            thread_id = self.db.execute(
-                select(REFS.c.thread_id).where(
-                    REFS.c.source == event.source, REFS.c.external_id == event.task.id
+    def _resolve_threads(self, fresh: list[_Pending], results: list[Result]) -> list[_Pending]:
+        """Find or create the thread of every event: a few queries per batch, not per event."""
+        wanted = {(item.event.source, item.event.task.id) for item in fresh}
+        unknown = wanted - self.cache.threads.keys()
+        by_source: dict[str, list[str]] = defaultdict(list)
+        for source, external_id in unknown:
+            by_source[source].append(external_id)
+        for source, ids in by_source.items():
+            for chunk in _chunks(sorted(ids)):
+                query = select(REFS.c.external_id, REFS.c.thread_id).where(
+                    REFS.c.source == source, REFS.c.external_id.in_(chunk)
                 )
-            ).scalar()
-            if thread_id is None:
-                if event.source == OWN_SOURCE:
-                    raise Rejected(f"task.id: no thread {event.task.id!r}")
-                thread_id = self._create_thread(event)
-            self.cache.threads[key] = thread_id
-        return thread_id
+                for external_id, thread_id in self.db.execute(query):
+                    self.cache.threads[(source, external_id)] = thread_id
+        first_seen: dict[tuple[str, str], EventIn] = {}
+        kept: list[_Pending] = []
+        for item in fresh:
+            key = (item.event.source, item.event.task.id)
+            if key not in self.cache.threads and item.event.source == OWN_SOURCE:
+                reason = f"task.id: no thread {item.event.task.id!r}"
+                results.append(Result(item.index, "rejected", reason=reason))
+                continue
+            if key not in self.cache.threads:
+                first_seen.setdefault(key, item.event)
+            kept.append(item)
+        self._create_threads(first_seen)
+        for item in kept:
+            item.thread_id = self.cache.threads[(item.event.source, item.event.task.id)]
+        return kept
 
-    def _create_thread(self, event: EventIn) -> int:
-        client_id, _ = self._client(event.client)
-        project_id = self._project(client_id, event.project)
-        statement = insert(T).values(
-            kind=event.task.kind.value,
-            channel=event.source,
-            title=event.task.title or f"{event.source} {event.task.id}",
-            url=event.task.url,
-            client_id=client_id,
-            project_id=project_id,
-            created_at=self.now,
-        )
-        thread_id = self._insert(statement, T)
-        self.db.execute(
-            insert(REFS),
-            [
-                {"source": event.source, "external_id": event.task.id, "thread_id": thread_id},
-                {"source": OWN_SOURCE, "external_id": str(thread_id), "thread_id": thread_id},
-            ],
-        )
-        return thread_id
+    def _create_threads(self, first_seen: dict[tuple[str, str], EventIn]) -> None:
+        if not first_seen:
+            return
+        rows = []
+        for (source, external_id), event in first_seen.items():
+            client_id, _ = self._client(event.client)
+            rows.append(
+                {
+                    "kind": event.task.kind.value,
+                    "channel": source,
+                    "title": event.task.title or f"{source} {external_id}",
+                    "url": event.task.url,
+                    "client_id": client_id,
+                    "project_id": self._project(client_id, event.project),
+                    "created_at": self.now,
+                }
+            )
+        ids = insert_with_ids(self.db, T, rows)
+        refs = []
+        for key, thread_id in zip(first_seen, ids, strict=True):
+            self.cache.threads[key] = thread_id
+            refs.append({"source": key[0], "external_id": key[1], "thread_id": thread_id})
+            # pmdesk's own actions address a thread by its id.
+            refs.append(
+                {"source": OWN_SOURCE, "external_id": str(thread_id), "thread_id": thread_id}
+            )
+        self.db.execute(insert(REFS), refs)
 
     def _staff(self, name: str | None, email: str | None) -> int:
         if email and email in self.cache.staff_by_email:
@@ -417,17 +463,21 @@ class _Batch:
         return None
 
     def _insert_events(self, fresh: list[_Pending]) -> None:
-        statement = insert(E).returning(E.c.id, sort_by_parameter_order=True)
-        ids = self.db.execute(statement, [item.row for item in fresh]).scalars().all()
+        ids = insert_with_ids(self.db, E, [item.row for item in fresh])
         for item, event_id in zip(fresh, ids, strict=True):
             item.id = event_id
 
     # -- threads and clocks -------------------------------------------------
 
     def _load_threads(self, thread_ids: set[int]) -> None:
-        columns = [T.c[name] for name in _ThreadRow.__dataclass_fields__ if name != "dirty"]
-        for chunk in _chunks(sorted(thread_ids)):
-            for row in self.db.execute(select(*columns).where(T.c.id.in_(chunk))):
+        missing = sorted(thread_ids - self.threads.keys())
+        last_event = (
+            select(func.max(E.c.occurred_at)).where(E.c.thread_id == T.c.id).scalar_subquery()
+        )
+        columns = [T.c[name] for name in _ThreadRow.__dataclass_fields__ if name != "last_event_at"]
+        for chunk in _chunks(missing):
+            query = select(*columns, last_event.label("last_event_at")).where(T.c.id.in_(chunk))
+            for row in self.db.execute(query):
                 self.threads[row.id] = _ThreadRow(**row._mapping)
 
     def _advance_threads(self, fresh: list[_Pending]) -> None:
@@ -452,78 +502,92 @@ class _Batch:
 
     def _fill_thread_details(self, thread: _ThreadRow, items: list[_Pending]) -> None:
         """A later event may name a client, project, title or URL the first did not."""
+        before = _snapshot(thread)
         for item in items:
             event = item.event
             if thread.client_id is None and event.client:
                 thread.client_id, _ = self._client(event.client)
-                thread.dirty = True
             if thread.project_id is None and event.project:
                 thread.project_id = self._project(thread.client_id, event.project)
-                thread.dirty = True
             newest = thread.last_event_at is None or event.occurred_at >= thread.last_event_at
-            if event.task.title and event.task.title != thread.title and newest:
-                thread.title, thread.dirty = event.task.title, True
-            if event.task.url and event.task.url != thread.url:
-                thread.url, thread.dirty = event.task.url, True
+            if event.task.title and newest:
+                thread.title = event.task.title
+            if event.task.url:
+                thread.url = event.task.url
+        if _snapshot(thread) != before:
+            self.dirty.add(thread.id)
 
     def _policy_of(self, thread: _ThreadRow) -> str | None:
         if thread.client_id is None:
             return None
-        if thread.client_id not in self.cache.client_policy:
-            self.cache.client_policy[thread.client_id] = self.db.execute(
+        policies = self.state.client_policy
+        if thread.client_id not in policies:
+            policies[thread.client_id] = self.db.execute(
                 select(CLIENT.c.policy).where(CLIENT.c.id == thread.client_id)
             ).scalar()
-        return self.cache.client_policy[thread.client_id]
+        return policies[thread.client_id]
 
     def _advance_in_order(self, in_order: dict[int, list[_Pending]]) -> None:
         if not in_order:
             return
-        running: dict[int, ClockState] = {}
-        with_clocks: set[int] = set()
-        for chunk in _chunks(sorted(in_order)):
-            rows = self.db.execute(
-                select(C).where(C.c.thread_id.in_(chunk), C.c.outcome == "running")
-            )
-            running.update({row.thread_id: ClockState.from_row(row) for row in rows})
-            with_clocks.update(
-                self.db.execute(
-                    select(C.c.thread_id).where(C.c.thread_id.in_(chunk)).distinct()
-                ).scalars()
-            )
+        self._load_latest_clocks(sorted(in_order))
         touched: list[ClockState] = []
         for thread_id, items in in_order.items():
             thread = self.threads[thread_id]
             policy = self.ingestor.policies.get(self._policy_of(thread))
-            clocks = ThreadClocks(
-                thread_id, policy, running.get(thread_id), thread_id in with_clocks
-            )
+            last = self.state.latest[thread_id]
+            running = last if last is not None and last.outcome == Outcome.RUNNING else None
+            clocks = ThreadClocks(thread_id, policy, running, has_clocks=last is not None)
             for item in items:
                 clocks.apply(_facts(item.id, item.row))
-                _apply_to_thread(thread, item.row)
-            self._set_assignee(thread_id, items)
+                self._apply_to_thread(thread, item.row)
+            self._set_assignee(thread_id, (item.row for item in items))
+            if clocks.touched:
+                self.state.latest[thread_id] = clocks.touched[-1]
             touched.extend(clocks.touched)
         self._write_clocks(touched)
 
-    def _set_assignee(self, thread_id: int, items: Sequence[_Pending | dict[str, Any]]) -> None:
-        rows = [item.row if isinstance(item, _Pending) else item for item in items]
-        changes = [row for row in rows if row["kind"] == EventKind.ASSIGNEE]
-        if not changes:
+    def _load_latest_clocks(self, thread_ids: list[int]) -> None:
+        """Each thread's most recent clock: is one running, and was there any before."""
+        missing = [thread_id for thread_id in thread_ids if thread_id not in self.state.latest]
+        newest = C.alias("newest")
+        latest_start = (
+            select(func.max(newest.c.started_at))
+            .where(newest.c.thread_id == C.c.thread_id)
+            .scalar_subquery()
+        )
+        for chunk in _chunks(missing):
+            self.state.latest.update(dict.fromkeys(chunk))
+            query = select(C).where(C.c.thread_id.in_(chunk), C.c.started_at == latest_start)
+            for row in self.db.execute(query):
+                self.state.latest[row.thread_id] = ClockState.from_row(row)
+
+    def _set_assignee(self, thread_id: int, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            if row["kind"] == EventKind.ASSIGNEE:
+                self.assignees[thread_id] = row
+
+    def _write_assignees(self) -> None:
+        if not self.assignees:
             return
-        latest = changes[-1]
         self.db.execute(
             delete(ASSIGNMENT).where(
-                ASSIGNMENT.c.thread_id == thread_id, ASSIGNMENT.c.role == "assignee"
-            )
+                ASSIGNMENT.c.thread_id == bindparam("thread"), ASSIGNMENT.c.role == "assignee"
+            ),
+            [{"thread": thread_id} for thread_id in self.assignees],
         )
-        if latest["value"]:
-            self.db.execute(
-                insert(ASSIGNMENT).values(
-                    thread_id=thread_id,
-                    staff_id=int(latest["value"]),
-                    role="assignee",
-                    since=latest["occurred_at"],
-                )
-            )
+        assigned = [
+            {
+                "thread_id": thread_id,
+                "staff_id": int(row["value"]),
+                "role": "assignee",
+                "since": row["occurred_at"],
+            }
+            for thread_id, row in self.assignees.items()
+            if row["value"]  # an empty value unassigns
+        ]
+        if assigned:
+            self.db.execute(insert(ASSIGNMENT), assigned)
 
     def _replay(self, thread_id: int) -> None:
         thread = self.threads[thread_id]
@@ -546,8 +610,9 @@ class _Batch:
         rows.sort(key=_key)
         thread.status = thread.deadline = thread.last_event_at = None
         thread.closed = False
+        self.dirty.add(thread_id)
         for row in rows:
-            _apply_to_thread(thread, row)
+            self._apply_to_thread(thread, row)
         self._set_assignee(thread_id, rows)
         policy = self.ingestor.policies.get(self._policy_of(thread))
         wanted = replay(thread_id, [_facts(row["id"], row) for row in rows], policy)
@@ -561,59 +626,65 @@ class _Batch:
             clock.id = existing.pop(clock.opened_by, None)
         if existing:
             self.db.execute(delete(C).where(C.c.id.in_(list(existing.values()))))
-        self._write_clocks(wanted)
+        self._write_clocks(wanted, replayed=True)
+        self.state.latest[thread_id] = max(wanted, key=lambda clock: clock.started_at, default=None)
 
-    def _write_clocks(self, clocks: list[ClockState]) -> None:
-        new = [clock.row() for clock in clocks if clock.id is None]
-        changed = [clock.row() for clock in clocks if clock.id is not None]
-        if new:
-            self.db.execute(insert(C), new)
-        if changed:
-            fields = [name for name in changed[0] if name != "id"]
-            statement = (
-                update(C)
-                .where(C.c.id == bindparam("_id"))
-                .values({name: bindparam(name) for name in fields})
-            )
-            self.db.execute(statement, [{**row, "_id": row["id"]} for row in changed])
+    def _write_clocks(self, clocks: list[ClockState], *, replayed: bool = False) -> None:
+        new = [clock for clock in clocks if clock.id is None]
+        for clock, clock_id in zip(
+            new, insert_with_ids(self.db, C, [clock.row() for clock in new]), strict=True
+        ):
+            clock.id = clock_id
+        # In order, a stored clock can only have stopped: writing just those
+        # columns spares SQLite the upkeep of indexes on the others.
+        columns = None if replayed else _STOP_COLUMNS
+        inserted = {id(clock) for clock in new}
+        stored = [clock.row(columns) for clock in clocks if id(clock) not in inserted]
+        update_many(self.db, C, stored)
 
     def _write_threads(self) -> None:
-        rows = [thread for thread in self.threads.values() if thread.dirty]
-        if not rows:
-            return
         fields = ["client_id", "project_id", "title", "url", "status", "deadline", "closed"]
-        statement = (
-            update(T)
-            .where(T.c.id == bindparam("_id"))
-            .values({name: bindparam(name) for name in [*fields, "last_event_at"]})
-        )
-        self.db.execute(
-            statement,
-            [
-                {
-                    "_id": thread.id,
-                    "last_event_at": thread.last_event_at,
-                    **{name: getattr(thread, name) for name in fields},
-                }
-                for thread in rows
-            ],
-        )
+        rows = [
+            {"id": thread_id} | {name: getattr(self.threads[thread_id], name) for name in fields}
+            for thread_id in sorted(self.dirty)
+        ]
+        update_many(self.db, T, rows)
+
+    def _apply_to_thread(self, thread: _ThreadRow, row: dict[str, Any]) -> None:
+        """Thread state follows its events in order: the last word wins."""
+        kind = row["kind"]
+        if kind == EventKind.STATUS:
+            thread.status = row["value"]
+        elif kind == EventKind.DEADLINE:
+            thread.deadline = row["value"]
+        elif kind == EventKind.TASK_CLOSED:
+            thread.closed = True
+        elif kind == EventKind.TASK_REOPENED:
+            thread.closed = False
+        else:
+            thread.last_event_at = _later(thread.last_event_at, row["occurred_at"])
+            return
+        thread.last_event_at = _later(thread.last_event_at, row["occurred_at"])
+        self.dirty.add(thread.id)
 
 
-def _apply_to_thread(thread: _ThreadRow, row: dict[str, Any]) -> None:
-    """Thread state follows its events in order: the last word wins."""
-    kind = row["kind"]
-    if kind == EventKind.STATUS:
-        thread.status = row["value"]
-    elif kind == EventKind.DEADLINE:
-        thread.deadline = row["value"]
-    elif kind == EventKind.TASK_CLOSED:
-        thread.closed = True
-    elif kind == EventKind.TASK_REOPENED:
-        thread.closed = False
-    if thread.last_event_at is None or row["occurred_at"] > thread.last_event_at:
-        thread.last_event_at = row["occurred_at"]
-    thread.dirty = True
+def _snapshot(thread: _ThreadRow) -> tuple[Any, ...]:
+    return (thread.client_id, thread.project_id, thread.title, thread.url)
+
+
+def _later(known: datetime | None, candidate: datetime) -> datetime:
+    return candidate if known is None or candidate > known else known
+
+
+_STOP_COLUMNS = (
+    "id",
+    "outcome",
+    "stopped_at",
+    "stopped_by",
+    "stopped_by_staff",
+    "business_seconds",
+    "wall_seconds",
+)
 
 
 def _facts(event_id: int, row: dict[str, Any]) -> EventFacts:

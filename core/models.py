@@ -186,12 +186,13 @@ class Clock(SQLModel, table=True):
     __table_args__ = (
         # Running clocks by due time: the dashboard and `pmdesk clocks`.
         Index("ix_clock_running_due", "outcome", "due_at"),
-        Index("ix_clock_started", "started_at"),
+        # A thread's latest clock: ingestion asks it of every thread it touches.
+        Index("ix_clock_thread_started", "thread_id", "started_at"),
         Index("ix_clock_stopped", "stopped_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    thread_id: int = Field(foreign_key="thread.id", index=True)
+    thread_id: int = Field(foreign_key="thread.id")
     # The clock is identified by the message that opened it, so replaying a
     # thread keeps clock ids stable.
     opened_by: int = Field(foreign_key="event.id", unique=True)

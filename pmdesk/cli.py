@@ -63,6 +63,8 @@ class Context:
     db: str | None = None
     config: str | None = None
     now: Now = utc_now
+    # An import writes a lot at once; see core.db.BULK_CHECKPOINT_PAGES.
+    bulk: bool = False
 
     @cached_property
     def settings(self) -> Settings:
@@ -73,7 +75,7 @@ class Context:
 
     @cached_property
     def engine(self) -> Any:
-        return open_database(self.settings.db)
+        return open_database(self.settings.db, bulk=self.bulk)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -144,6 +146,7 @@ def ingest(
     from core.policies import PolicyBook
 
     ctx = context()
+    ctx.bulk = True
     ingestor = Ingestor(ctx.engine, PolicyBook(ctx.settings), now=ctx.now, batch_size=batch)
     summary = Summary()
     with _open_input(file) as (stream, size):
@@ -170,6 +173,7 @@ def ingest(
             flush()
         if progress:
             progress.stop()
+    ctx.engine.dispose()  # folds the write-ahead log back into the database
     _print_ingest_summary(summary, as_json)
     if summary.rejected:
         raise typer.Exit(EXIT_REJECTED)

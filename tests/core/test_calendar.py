@@ -153,6 +153,37 @@ def test_shifts_meeting_in_the_repeated_hour_are_not_counted_twice() -> None:
     assert calendar.between(paris(2026, 10, 25), paris(2026, 10, 25, 12)) == 7 * HOUR
 
 
+def test_a_shift_starting_in_the_repeated_hour_starts_at_its_first_occurrence() -> None:
+    calendar = ShiftCalendar("Europe/Paris", {6: [(time(2, 15), time(4))]})
+    assert calendar.next_open(paris(2026, 10, 25)) == utc(2026, 10, 25, 0, 15)
+    assert calendar.between(paris(2026, 10, 25), paris(2026, 10, 25, 12)) == 2.75 * HOUR
+
+
+def test_midnight_twice_ends_an_evening_shift_at_the_second_midnight() -> None:
+    # Havana goes back from 01:00 to 00:00 on 2026-11-01 (05:00 UTC): midnight happens
+    # twice, so Saturday's 20:00-24:00 lasts 5 hours and runs into Sunday's first hour.
+    evenings = ShiftCalendar("America/Havana", {day: [(time(20), time(0))] for day in range(7)})
+    first_midnight = utc(2026, 11, 1, 4)
+    sunday_first_hour = first_midnight + timedelta(minutes=30)
+    assert sunday_first_hour.astimezone(ZoneInfo("America/Havana")).day == 1
+    assert evenings.is_open(sunday_first_hour)
+    assert evenings.add(sunday_first_hour, 0) == sunday_first_hour
+    assert evenings.add(first_midnight, HOUR) == utc(2026, 11, 1, 5)
+    assert evenings.between(first_midnight, utc(2026, 11, 1, 12)) == HOUR
+    saturday_evening = utc(2026, 11, 1)  # 20:00 summer time
+    assert evenings.between(saturday_evening, utc(2026, 11, 1, 12)) == 5 * HOUR
+
+
+def test_a_shift_overlapping_the_previous_days_is_counted_once() -> None:
+    # Sunday's 00:00-01:00 starts at the first midnight, inside Saturday's 20:00-24:00.
+    nights = ShiftCalendar(
+        "America/Havana", {day: [(time(0), time(1)), (time(20), time(0))] for day in range(7)}
+    )
+    saturday_evening = utc(2026, 11, 1)
+    assert nights.between(saturday_evening, utc(2026, 11, 1, 12)) == 6 * HOUR
+    assert nights.add(saturday_evening, 6 * HOUR) == utc(2026, 11, 1, 6)
+
+
 def test_a_shift_ending_in_the_repeated_hour_ends_at_its_second_occurrence() -> None:
     calendar = ShiftCalendar("Europe/Paris", {6: [(time(1), time(2, 30))]})
     assert calendar.between(paris(2026, 10, 25), paris(2026, 10, 25, 12)) == 2.5 * HOUR

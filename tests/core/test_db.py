@@ -82,3 +82,28 @@ def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> Non
 
     with pytest.raises(DatabaseError, match=r"notes\.txt"):
         open_database(str(path))
+
+
+def test_bulk_inserts_store_exactly_what_sqlalchemy_would(tmp_path: Path) -> None:
+    """Rows written by the fast path must read back, sort and compare like the others."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import insert
+
+    from core.db import insert_many, write
+    from core.models import Thread, table
+
+    threads = table(Thread)
+    engine = open_database(str(tmp_path / "pmdesk.db"))
+    paris = timezone(timedelta(hours=1))
+    row = {"channel": "webhook", "created_at": datetime(2026, 11, 23, 10, 0, 1, 5, tzinfo=paris)}
+    with write(engine) as connection:
+        connection.execute(insert(threads), [row])
+        insert_many(connection, threads, [row])
+
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT kind, title, closed, created_at FROM thread ORDER BY id")
+        ).all()
+    assert stored[0] == stored[1]
+    assert stored[1] == ("task", "", 0, "2026-11-23 09:00:01.000005")
