@@ -129,9 +129,6 @@ class Thread(SQLModel, table=True):
     deadline: str | None = None
     closed: bool = False
     created_at: datetime
-    # Latest occurred_at among the thread's events: an older event arriving
-    # later means the clocks must be replayed.
-    last_event_at: datetime | None = None
 
 
 class ThreadRef(SQLModel, table=True):

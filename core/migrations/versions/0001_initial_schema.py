@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:38:21.258678
+Create Date: 2026-11-23 10:40:52.488793
 """
 
 from collections.abc import Sequence
@@ -96,7 +96,6 @@ def upgrade() -> None:
     sa.Column('deadline', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('closed', sa.Boolean(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('last_event_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], ),
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], ),
     sa.PrimaryKeyConstraint('id')
