@@ -363,7 +363,7 @@ def _outcome_of(engine: Engine) -> list[tuple[Any, ...]]:
             )
         ).all()
         threads = connection.execute(
-            text("SELECT title, status, last_event_at FROM thread ORDER BY title")
+            text("SELECT title, status, closed, deadline FROM thread ORDER BY title")
         ).all()
     return [tuple(row) for row in [*clocks, *threads]]
 
