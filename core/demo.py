@@ -30,14 +30,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Engine, insert, select
-from sqlmodel import SQLModel
+from sqlalchemy import Engine
 
 from .config import Settings, describe_errors
-from .db import write
 from .ingest import Ingestor
 from .models import StaffRole, ThreadKind
 from .policies import DEFAULT, PolicyBook
+from .staff import add_staff
 
 # The package that ships the `data/` folder; read by name so that `core`
 # never imports the command line's package.
@@ -1273,23 +1272,8 @@ def seed_demo(engine: Engine, settings: Settings, now: datetime, seed: int = 7) 
 
 
 def _register_team(engine: Engine, scenario: Scenario, now: datetime) -> None:
-    # Ingestion meets staff by their emails and files strangers as
-    # specialists; registering the team first gives the assistant, the PMs
-    # and the manager their roles (escalations go to managers).
-    staff, emails = SQLModel.metadata.tables["staff"], SQLModel.metadata.tables["staffemail"]
-    with write(engine) as connection:
-        for member in scenario.staff:
-            known = connection.execute(
-                select(emails.c.staff_id).where(emails.c.email == member.email)
-            ).scalar()
-            if known is not None:
-                continue
-            staff_id = connection.execute(
-                insert(staff)
-                .values(name=member.name, role=member.role, created_at=now)
-                .returning(staff.c.id)
-            ).scalar_one()
-            connection.execute(insert(emails).values(email=member.email, staff_id=staff_id))
+    for member in scenario.staff:
+        add_staff(engine, member.name, member.role, [member.email], now)
 
 
 __all__ = [

@@ -470,12 +470,14 @@ def demo(
     """
     import time
 
+    from core.config import default_database_path
     from core.db import open_database as open_db
     from core.demo import Simulator, demo_settings, load_scenario, seed_demo
     from core.ingest import Ingestor
     from core.policies import PolicyBook
 
-    path = Path(db) if db else Path(context().settings.db).with_name("demo.db")
+    # The demo never touches the configured database.
+    path = Path(db) if db else default_database_path().with_name("demo.db")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     settings = demo_settings().model_copy(update={"db": str(path)})

@@ -168,3 +168,24 @@ def test_config_check_says_what_is_in_force(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert "policy        default: first 15 min" in result.stdout
     assert "configuration is valid" in result.stdout
+
+
+def test_demo_builds_a_fresh_agency_and_streams_live_events(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    demo_db = tmp_path / "demo.db"
+    demo_db.write_text("an old demo, to be replaced")
+
+    result = pmdesk("demo", "--db", str(demo_db), "--duration", "6", env=env)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "events of history" in lines[0]
+    live = lines[1:]
+    assert live, "no live event within 6 seconds"
+    assert any(" message " in line for line in live)
+    clocks = pmdesk("--db", str(demo_db), "clocks", "--json", env=env)
+    running = json.loads(clocks.stdout)
+    # A newcomer sees clocks tick: several run, and one is about to breach.
+    assert len(running) >= 3
+    assert min(row["seconds_left"] for row in running) < 30
