@@ -9,24 +9,18 @@ both go through `ThreadClocks.apply`, so there is one rule book.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, select
+from sqlalchemy import Row
 
 from .models import (
-    Assignment,
     AuthorRole,
-    Client,
-    Clock,
     ClockKind,
     EventKind,
     Outcome,
-    Staff,
-    Thread,
-    table,
 )
 from .policies import Policy
 
@@ -184,113 +178,3 @@ def recompute_running(clock: ClockState, policy: Policy) -> ClockState:
         warn_at=deadlines.warn_at,
         escalate_at=deadlines.escalate_at,
     )
-
-
-# --- Queries ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClockView:
-    """A clock with what a person needs to act on it."""
-
-    id: int
-    thread_id: int
-    thread: str
-    url: str | None
-    client: str | None
-    assignee: str | None
-    kind: str
-    policy: str
-    started_at: datetime
-    due_at: datetime
-    warn_at: datetime
-    escalate_at: datetime
-    outcome: str
-    stopped_at: datetime | None
-    business_seconds: float | None
-    wall_seconds: float | None
-
-    def seconds_left(self, now: datetime) -> float:
-        return (self.due_at - now).total_seconds()
-
-    def state(self, now: datetime) -> str:
-        """safe, warning, breached or escalated for a running clock; else its outcome."""
-        if self.outcome != Outcome.RUNNING:
-            return self.outcome
-        if now >= self.escalate_at:
-            return "escalated"
-        if now > self.due_at:
-            return "breached"
-        if now >= self.warn_at:
-            return "warning"
-        return "safe"
-
-
-def _view_query() -> Any:
-    clock, thread, client = table(Clock), table(Thread), table(Client)
-    assignment, staff = table(Assignment), table(Staff)
-    assignee = (
-        select(func.min(staff.c.name))
-        .select_from(assignment.join(staff, staff.c.id == assignment.c.staff_id))
-        .where(assignment.c.thread_id == clock.c.thread_id, assignment.c.role == "assignee")
-        .scalar_subquery()
-    )
-    return select(
-        clock.c.id,
-        clock.c.thread_id,
-        thread.c.title.label("thread"),
-        thread.c.url,
-        client.c.name.label("client"),
-        assignee.label("assignee"),
-        clock.c.kind,
-        clock.c.policy,
-        clock.c.started_at,
-        clock.c.due_at,
-        clock.c.warn_at,
-        clock.c.escalate_at,
-        clock.c.outcome,
-        clock.c.stopped_at,
-        clock.c.business_seconds,
-        clock.c.wall_seconds,
-    ).select_from(
-        clock.join(thread, thread.c.id == clock.c.thread_id).outerjoin(
-            client, client.c.id == thread.c.client_id
-        )
-    )
-
-
-def _views(engine: Engine, query: Any) -> list[ClockView]:
-    with engine.connect() as connection:
-        return [ClockView(**row._mapping) for row in connection.execute(query)]
-
-
-def running_clocks(engine: Engine, limit: int | None = None) -> list[ClockView]:
-    """Running clocks, most urgent (earliest due) first."""
-    clock = table(Clock)
-    query = _view_query().where(clock.c.outcome == Outcome.RUNNING.value)
-    return _views(engine, query.order_by(clock.c.due_at, clock.c.id).limit(limit))
-
-
-def breached_clocks(
-    engine: Engine, now: datetime, since: datetime | None = None
-) -> list[ClockView]:
-    """Clocks that missed their target: stopped late, or running past due."""
-    clock = table(Clock)
-    late = (clock.c.outcome == Outcome.BREACHED.value) | (
-        (clock.c.outcome == Outcome.RUNNING.value) & (clock.c.due_at < now)
-    )
-    query = _view_query().where(late)
-    if since is not None:
-        query = query.where(clock.c.started_at >= since)
-    return _views(engine, query.order_by(clock.c.due_at))
-
-
-def thread_clocks(engine: Engine, thread_id: int) -> list[ClockView]:
-    """A thread's clock history, oldest first."""
-    clock = table(Clock)
-    query = _view_query().where(clock.c.thread_id == thread_id)
-    return _views(engine, query.order_by(clock.c.started_at, clock.c.id))
-
-
-def clock_states(rows: Sequence[Row[Any]]) -> list[ClockState]:
-    return [ClockState.from_row(row) for row in rows]

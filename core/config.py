@@ -6,26 +6,19 @@ a silently ignored typo, and every error names the key it is about.
 
 from __future__ import annotations
 
-import os
-import tomllib
 from datetime import date
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .calendar import AlwaysOpen, BusinessCalendar, ShiftCalendar, parse_shift
+from .paths import ConfigError, config_file, default_database_path, read_config_file
 
 ALWAYS_OPEN = "24/7"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says where and why."""
 
 
 class CalendarConfig(BaseModel):
@@ -103,10 +96,6 @@ class ClientConfig(BaseModel):
     language: str | None = None
 
 
-def default_database_path() -> Path:
-    return Path(platformdirs.user_data_dir("pmdesk", appauthor=False)) / "pmdesk.db"
-
-
 class Settings(BaseSettings):
     """Everything pmdesk can be told. File keys and `PMDESK_<KEY>` variables match."""
 
@@ -170,29 +159,15 @@ class Settings(BaseSettings):
         return self.calendars[name].build()
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory") from None
-    except PermissionError:
-        raise ConfigError(f"config file {path} cannot be read (permission denied)") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config file {path}: {error}") from None
-
-
 def load_settings(**overrides: Any) -> Settings:
     """Read the config file named by PMDESK_CONFIG (if any), then the variables.
 
     `overrides` (simple values from command-line options) win over both.
     """
     data: dict[str, Any] = {}
-    config_path = os.environ.get("PMDESK_CONFIG")
+    config_path = config_file()
     if config_path:
-        data = read_config_file(Path(config_path).expanduser())
+        data = read_config_file(config_path)
     try:
         settings = Settings(**data)
     except ValidationError as error:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +35,14 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from . import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from .reader import HEAD_REVISION, DatabaseError, stamp
 
-# The newest migration; compared with the database's stamp so that a
-# database already up to date costs one query at start, not an Alembic run.
-HEAD_REVISION = "0001"
 BUSY_TIMEOUT_MS = 10_000
 # WAL pages before SQLite folds the log back into the database. A bulk import
 # waits for 80 MB instead of SQLite's 4 MB: pages rewritten by many batches
 # are then copied once rather than after every commit.
 BULK_CHECKPOINT_PAGES = 20_000
 BULK_CACHE_KIB = 256 * 1024
-
-
-class DatabaseError(Exception):
-    """The database cannot be opened or upgraded; the message says why."""
 
 
 def database_url(value: str) -> str:
@@ -202,27 +196,22 @@ def update_many(connection: Connection, table: Table, rows: list[dict[str, Any]]
 def _driver_rows(
     table: Table, columns: list[str], rows: list[dict[str, Any]]
 ) -> list[tuple[Any, ...]]:
-    stamps = [_is_datetime(table.c[name].type) for name in columns]
-    if not any(stamps):
-        return [tuple(row[name] for name in columns) for row in rows]
-    return [
-        tuple(
-            _stamp(row[name]) if stamp else row[name]
-            for name, stamp in zip(columns, stamps, strict=True)
-        )
-        for row in rows
-    ]
+    values = itemgetter(*columns)
+    if len(columns) == 1:
+        return [(values(row),) for row in rows]
+    stamps = [index for index, name in enumerate(columns) if _is_datetime(table.c[name].type)]
+    converted = []
+    for row in rows:
+        line = list(values(row))
+        for index in stamps:
+            line[index] = None if line[index] is None else stamp(line[index])
+        converted.append(tuple(line))
+    return converted
 
 
 def _is_datetime(kind: Any) -> bool:
     # SQLModel's UTCDateTime decorates DateTime and reports python_type as object.
     return isinstance(kind, DateTime) or isinstance(getattr(kind, "impl_instance", None), DateTime)
-
-
-def _stamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def current_revision(engine: Engine) -> str | None:

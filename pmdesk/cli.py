@@ -15,16 +15,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property, wraps
 from pathlib import Path
-from typing import IO, Annotated, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.config import ConfigError, Settings, load_settings
-from core.db import DatabaseError, open_database
+# Only light modules at the top: the read commands must answer in well under
+# a second, and the ORM and the settings model are imported when needed.
+from core.paths import ConfigError, configured, database_location
+from core.reader import DatabaseError, Reader, reader_for
 from core.timeutil import Now, parse_instant, utc_now
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from core.config import Settings
 
 app = typer.Typer(
     name="pmdesk",
@@ -68,18 +75,29 @@ class Context:
 
     @cached_property
     def settings(self) -> Settings:
-        if self.config:
-            os.environ["PMDESK_CONFIG"] = self.config
+        from core.config import load_settings
+
         overrides = {"db": self.db} if self.db else {}
         return load_settings(**overrides)
 
     @cached_property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
+        from core.db import open_database
+
         return open_database(self.settings.db, bulk=self.bulk)
 
-    @property
+    @cached_property
+    def reader(self) -> Reader:
+        """For read commands: no settings model, no ORM (see core.paths)."""
+        return reader_for(self.db or database_location())
+
+    @cached_property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.settings.timezone)
+        name = configured("timezone", "Europe/Paris")
+        try:
+            return ZoneInfo(name)
+        except (ValueError, KeyError):
+            raise ConfigError(f"timezone: unknown time zone {name!r}") from None
 
     def local(self, instant: datetime) -> datetime:
         return instant.astimezone(self.zone)
@@ -122,6 +140,8 @@ def main_callback(
     ] = None,
 ) -> None:
     global _current
+    if config:
+        os.environ["PMDESK_CONFIG"] = config
     _current = Context(db=db, config=config)
     if ctx.invoked_subcommand is None:
         out.print(ctx.get_help(), markup=False)
@@ -272,11 +292,11 @@ def clocks(
     limit: Annotated[int | None, typer.Option(help="Show at most this many.", min=1)] = None,
 ) -> None:
     """Running response clocks, most urgent first."""
-    from core.clocks import running_clocks
+    from core.queries import running_clocks
 
     ctx = context()
     now = ctx.now()
-    views = running_clocks(ctx.engine, limit=limit)
+    views = running_clocks(ctx.reader, limit=limit)
     if as_json:
         rows = [
             {
@@ -286,7 +306,7 @@ def clocks(
             }
             for view in views
         ]
-        out.print_json(json.dumps(rows))
+        _print_json(rows)
         return
     if not views:
         out.print("No running clocks: every client has had an answer.")
@@ -356,12 +376,12 @@ def report_sla(
         raise Failure(str(error)) from None
     if start >= end:
         raise Failure("--since must come before --until")
-    report = sla_report(ctx.engine, start, end, now)
+    report = sla_report(ctx.reader, start, end, now)
     if as_json:
-        out.print_json(json.dumps(report.as_dict()))
+        _print_json(report.as_dict())
         return
     period = f"{ctx.local(start):%Y-%m-%d %H:%M} to {ctx.local(end):%Y-%m-%d %H:%M}"
-    out.print(f"SLA from {period} ({ctx.settings.timezone})", markup=False)
+    out.print(f"SLA from {period} ({ctx.zone.key})", markup=False)
     out.print(_sla_table("Overall", [report.overall]))
     out.print(_sla_table("By staff member (who answered)", report.by_staff))
     out.print(_sla_table("By client", report.by_client))
@@ -409,7 +429,7 @@ def clients_list(
 
     views = list_clients(context().engine)
     if as_json:
-        out.print_json(json.dumps([view.__dict__ for view in views]))
+        _print_json([view.__dict__ for view in views])
         return
     table = Table(title=f"{len(views)} clients", title_justify="left")
     for name in ("client", "policy", "language", "threads", "running clocks"):
@@ -547,6 +567,13 @@ def config_check() -> None:
     telegram = "configured" if settings.telegram_token else "not configured (no token)"
     out.print(f"telegram      {telegram}", markup=False)
     out.print("configuration is valid")
+
+
+def _print_json(value: Any) -> None:
+    # Plain and fast: rich's print_json colours and re-indents, which takes
+    # seconds for ten thousand clocks, and scripts want the bytes as they are.
+    sys.stdout.write(json.dumps(value, ensure_ascii=False))
+    sys.stdout.write("\n")
 
 
 def main() -> None:

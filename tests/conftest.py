@@ -13,6 +13,7 @@ from core.config import Settings
 from core.db import open_database
 from core.ingest import Ingestor
 from core.policies import PolicyBook
+from core.reader import Reader, reader_for
 from tests.support import MovableClock
 
 
@@ -56,6 +57,13 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = open_database(str(tmp_path / "pmdesk.db"))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def reader(engine: Engine) -> Reader:
+    """What the read commands use: the stdlib driver on the same file."""
+    assert engine.url.database
+    return reader_for(engine.url.database)
 
 
 @pytest.fixture

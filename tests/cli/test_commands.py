@@ -153,13 +153,31 @@ def test_errors_are_one_clear_line(env: dict[str, str], args: list[str], message
 
 
 def test_an_unreadable_config_is_one_clear_error(tmp_path: Path, env: dict[str, str]) -> None:
-    (tmp_path / "pmdesk.toml").write_text("[policies.default]\ncalendar = 'moon'\n")
+    (tmp_path / "pmdesk.toml").write_text("[policies.default\ncalendar = 'moon'\n")
 
     result = pmdesk("clocks", env=env)
 
     assert result.returncode == 2
-    assert "unknown calendar 'moon'" in result.stderr
+    assert "pmdesk.toml: Expected ']'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_invalid_config_stops_every_command_that_uses_it(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    (tmp_path / "pmdesk.toml").write_text("[policies.default]\ncalendar = 'moon'\n")
+    events = jsonl(tmp_path, [make_event("m1", 0)])
+
+    ingest = pmdesk("ingest", str(events), env=env)
+    check = pmdesk("config", "check", env=env)
+
+    for result in (ingest, check):
+        assert result.returncode == 2
+        assert "policies.default.calendar: unknown calendar 'moon'" in result.stderr
+        assert "Traceback" not in result.stderr
+    # Read commands look only at the keys they need (the database, the time
+    # zone), so a mistake elsewhere does not hide the clocks.
+    assert pmdesk("clocks", env=env).returncode == 0
 
 
 def test_config_check_says_what_is_in_force(env: dict[str, str]) -> None:

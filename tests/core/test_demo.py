@@ -14,12 +14,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from core.clocks import ClockView, running_clocks, thread_clocks
 from core.db import open_database
 from core.demo import Scenario, Simulator, demo_settings, history, load_scenario, seed_demo
 from core.ingest import Ingestor
 from core.models import StaffRole
 from core.policies import PolicyBook
+from core.queries import ClockView, running_clocks, thread_clocks
+from core.reader import EngineReader
 from core.report import sla_report
 
 # A Wednesday afternoon, with microseconds, as a wall clock would give it.
@@ -124,7 +125,7 @@ def test_the_history_ingests_cleanly_once(
 
 
 def test_the_week_meets_most_targets_with_some_breaches(engine: Engine) -> None:
-    report = sla_report(engine, NOW - timedelta(days=7), NOW, NOW).overall
+    report = sla_report(EngineReader(engine), NOW - timedelta(days=7), NOW, NOW).overall
 
     assert report.share_met is not None
     assert 0.80 <= report.share_met <= 0.95
@@ -135,7 +136,7 @@ def test_the_week_meets_most_targets_with_some_breaches(engine: Engine) -> None:
 
 
 def test_clocks_are_about_to_turn_amber_and_red_at_now(engine: Engine) -> None:
-    clocks = running_clocks(engine)
+    clocks = running_clocks(EngineReader(engine))
     soon = NOW + timedelta(seconds=30)
 
     def changes(before: str, after: str) -> list[ClockView]:
@@ -175,14 +176,14 @@ def test_the_simulator_feeds_events_that_ingest_as_new(scenario: Scenario, engin
 
 
 def test_the_simulator_answers_the_clocks_left_running(scenario: Scenario, engine: Engine) -> None:
-    left = {clock.thread_id: clock for clock in running_clocks(engine)}
+    left = {clock.thread_id: clock for clock in running_clocks(EngineReader(engine))}
     ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
 
     for window in live(Simulator(scenario), NOW, 8 * 60, step=30):
         ingestor.ingest(window)
 
     outcomes = Counter(
-        next(c for c in thread_clocks(engine, thread_id) if c.id == clock.id).outcome
+        next(c for c in thread_clocks(EngineReader(engine), thread_id) if c.id == clock.id).outcome
         for thread_id, clock in left.items()
     )
     # All answered: the one about to breach late, the others in time.
@@ -225,5 +226,5 @@ def test_a_weekend_night_still_has_clocks_running(tmp_path: Path) -> None:
 
     seed_demo(engine, demo_settings(), sunday_night, seed=3)
 
-    assert len(running_clocks(engine)) >= 4
+    assert len(running_clocks(EngineReader(engine))) >= 4
     engine.dispose()

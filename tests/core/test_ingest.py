@@ -13,11 +13,12 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 
-from core.clocks import running_clocks, thread_clocks
 from core.db import open_database
 from core.ingest import Ingestor
 from core.models import Assignment, Client, Clock, Event, Staff, Thread
 from core.policies import PolicyBook
+from core.queries import running_clocks, thread_clocks
+from core.reader import Reader
 from tests.conftest import round_the_clock_settings
 from tests.support import START, MovableClock, make_event
 
@@ -259,13 +260,15 @@ def test_thread_state_follows_event_time_not_arrival(ingestor: Ingestor, engine:
         assert connection.execute(select(Thread.__table__.c.status)).scalar_one() == "Done"
 
 
-def test_assignee_events_set_the_thread_assignee(ingestor: Ingestor, engine: Engine) -> None:
+def test_assignee_events_set_the_thread_assignee(
+    ingestor: Ingestor, engine: Engine, reader: Reader
+) -> None:
     bob = {"name": "Bob Dev", "email": "bob@agency.example", "role": "staff"}
     ingestor.ingest(
         [make_event("m1", 0), make_event("a1", 1, role="staff", kind="assignee", assignee=bob)]
     )
 
-    [view] = running_clocks(engine)
+    [view] = running_clocks(reader)
     assert view.assignee == "Bob Dev"
     with engine.connect() as connection:
         assert count(engine, Assignment.__table__) == 1
@@ -304,7 +307,9 @@ def test_a_failing_batch_leaves_no_half_written_row(ingestor: Ingestor, engine: 
     assert count(engine, Client.__table__) == 2
 
 
-def test_thread_history_lists_every_clock(ingestor: Ingestor, engine: Engine) -> None:
+def test_thread_history_lists_every_clock(
+    ingestor: Ingestor, engine: Engine, reader: Reader
+) -> None:
     ingestor.ingest(
         [
             make_event("m1", 0),
@@ -317,7 +322,7 @@ def test_thread_history_lists_every_clock(ingestor: Ingestor, engine: Engine) ->
     with engine.connect() as connection:
         thread_id = connection.execute(select(Thread.__table__.c.id)).scalar_one()
 
-    history = thread_clocks(engine, thread_id)
+    history = thread_clocks(reader, thread_id)
 
     assert [(view.kind, view.outcome) for view in history] == [
         ("first", "met"),

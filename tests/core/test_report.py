@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
 
 from core.ingest import Ingestor
+from core.reader import Reader
 from core.report import percentile, sla_report
 from tests.support import START, MovableClock, make_event
 
@@ -37,10 +37,10 @@ def week(ingestor: Ingestor) -> None:
     )
 
 
-def test_overall_figures(engine: Engine, week: None, clock: MovableClock) -> None:
+def test_overall_figures(reader: Reader, week: None, clock: MovableClock) -> None:
     now = clock.advance(hours=1)
 
-    report = sla_report(engine, START, now, now)
+    report = sla_report(reader, START, now, now)
 
     overall = report.overall
     assert (overall.answered, overall.met, overall.breached) == (4, 3, 1)
@@ -51,10 +51,10 @@ def test_overall_figures(engine: Engine, week: None, clock: MovableClock) -> Non
     assert (overall.open, overall.open_breached, overall.breaches) == (1, 1, 2)
 
 
-def test_by_staff_member_and_by_client(engine: Engine, week: None, clock: MovableClock) -> None:
+def test_by_staff_member_and_by_client(reader: Reader, week: None, clock: MovableClock) -> None:
     now = clock.advance(hours=1)
 
-    report = sla_report(engine, START, now, now)
+    report = sla_report(reader, START, now, now)
 
     by_staff = {line.name: line for line in report.by_staff}
     assert (by_staff["Ann"].answered, by_staff["Ann"].share_met) == (2, 1.0)
@@ -65,19 +65,19 @@ def test_by_staff_member_and_by_client(engine: Engine, week: None, clock: Movabl
 
 
 def test_an_open_clock_not_yet_due_is_open_but_not_a_breach(
-    engine: Engine, week: None, clock: MovableClock
+    reader: Reader, week: None, clock: MovableClock
 ) -> None:
     now = START + timedelta(minutes=35)
 
-    report = sla_report(engine, START, now, now)
+    report = sla_report(reader, START, now, now)
 
     assert (report.overall.open, report.overall.open_breached) == (1, 0)
 
 
-def test_answers_outside_the_period_do_not_count(engine: Engine, week: None) -> None:
+def test_answers_outside_the_period_do_not_count(reader: Reader, week: None) -> None:
     later = START + timedelta(days=1)
 
-    report = sla_report(engine, later, later + timedelta(days=1), later)
+    report = sla_report(reader, later, later + timedelta(days=1), later)
 
     assert report.overall.answered == 0
     assert report.overall.share_met is None

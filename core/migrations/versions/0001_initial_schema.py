@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:40:52.488793
+Create Date: 2026-11-23 10:52:51.552392
 """
 
 from collections.abc import Sequence
@@ -177,7 +177,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('clock', schema=None) as batch_op:
         batch_op.create_index('ix_clock_running_due', ['outcome', 'due_at'], unique=False)
-        batch_op.create_index('ix_clock_stopped', ['stopped_at'], unique=False)
+        batch_op.create_index('ix_clock_stopped', ['stopped_at', 'outcome', 'business_seconds', 'wall_seconds', 'stopped_by_staff', 'thread_id'], unique=False)
         batch_op.create_index('ix_clock_thread_started', ['thread_id', 'started_at'], unique=False)
 
     # ### end Alembic commands ###

@@ -1,0 +1,66 @@
+"""Where things are: the config file and the database, read without pydantic.
+
+The read commands (`pmdesk clocks`, `pmdesk report sla`) need only the
+database's location and the display time zone; building the full, strictly
+validated Settings costs more than their whole time budget. They read those
+keys here, by the same rules (a PMDESK_<KEY> variable wins over the file);
+`pmdesk config check` and every command that writes validate everything.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+def default_database_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("pmdesk", appauthor=False)) / "pmdesk.db"
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except PermissionError:
+        raise ConfigError(f"config file {path} cannot be read (permission denied)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path}: {error}") from None
+
+
+def config_file() -> Path | None:
+    value = os.environ.get("PMDESK_CONFIG")
+    return Path(value).expanduser() if value else None
+
+
+def configured(key: str, default: str) -> str:
+    """One top-level string setting: PMDESK_<KEY>, else the config file, else `default`.
+
+    A named config file is always read, so a broken one is reported even
+    when a variable overrides the key asked for.
+    """
+    path = config_file()
+    value = read_config_file(path).get(key) if path else None
+    from_environment = os.environ.get(f"PMDESK_{key.upper()}")
+    if from_environment:
+        return from_environment
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ConfigError(f"config file {path}: {key}: expected a string")
+    return value
+
+
+def database_location() -> str:
+    return configured("db", str(default_database_path()))
