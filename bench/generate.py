@@ -1,13 +1,15 @@
 """Realistic streams of events for the benchmarks, deterministic for a seed.
 
-The mix is what an agency's feed looks like: conversations on many threads
-where a client writes (sometimes twice), staff answer after a few minutes
-(sometimes late), with internal notes and status, deadline and assignee
-changes in between. About 60% of the events are messages.
+The mix is what an agency's feed looks like: clients write on many threads,
+staff answer each message after a delay (most within minutes, some within
+the hour, a few hours later), and a small share is never answered; internal
+notes and status, deadline and assignee changes come in between. About 60%
+of the events are messages, and about 30% of all events open a clock.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import random
 from collections.abc import Iterator
@@ -18,6 +20,10 @@ from typing import Any
 CLIENTS = [f"Client {index:02d}" for index in range(40)]
 STAFF = [(f"Staff {index}", f"staff{index}@agency.example") for index in range(12)]
 STATUSES = ["To do", "In progress", "Review", "Waiting for client", "Done"]
+# Share of client messages nobody ever answers: with ~300,000 clocks this
+# leaves about 2,000 running, as on a busy agency's dashboard.
+UNANSWERED = 0.007
+DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
 def events(
@@ -26,45 +32,62 @@ def events(
     """`count` events on `threads` threads, spread over `span` from `start`, in time order."""
     rng = random.Random(seed)
     step = span / count
-    pending: dict[int, bool] = {}  # thread -> a client message awaits an answer
+    replies: list[tuple[datetime, int, int]] = []  # (when, sequence, thread)
+    waiting: set[int] = set()
+    tick = 0
     for index in range(count):
-        at = start + step * index
+        at = start + step * tick
+        if replies and replies[0][0] <= at:
+            when, _, thread = heapq.heappop(replies)
+            waiting.discard(thread)
+            yield _event(index, when, thread, "staff", "message", {}, rng)
+            continue
+        tick += 1
         thread = rng.randrange(threads)
-        client = CLIENTS[thread % len(CLIENTS)]
-        roll = rng.random()
-        if roll < 0.60:
-            # A message: the client writes when nobody owes them an answer,
-            # staff answer when somebody does (with the odd extra message).
-            waiting = pending.get(thread, False)
-            role = "staff" if waiting and rng.random() < 0.85 else "client"
-            pending[thread] = role == "client"
-            kind, extra = "message", {}
-        elif roll < 0.70:
-            role, kind, extra = "staff", "message", {"internal": True}
-        elif roll < 0.82:
-            role, kind, extra = "staff", "status", {"status": rng.choice(STATUSES)}
-        elif roll < 0.90:
-            deadline = (at + timedelta(days=rng.randint(1, 30))).date().isoformat()
-            role, kind, extra = "staff", "deadline", {"deadline": deadline}
-        elif roll < 0.97:
-            name, email = rng.choice(STAFF)
-            role, kind = "staff", "assignee"
-            extra = {"assignee": {"name": name, "email": email, "role": "staff"}}
-        else:
-            role, kind, extra = "staff", "task_created", {}
-        yield _event(index, at, thread, client, role, kind, extra, rng)
+        role, kind, extra = _ordinary(rng, at)
+        if kind == "message" and role == "client" and thread not in waiting:
+            waiting.add(thread)
+            if rng.random() > UNANSWERED:
+                heapq.heappush(replies, (at + _reply_delay(rng), index, thread))
+        yield _event(index, at, thread, role, kind, extra, rng)
+
+
+def _ordinary(rng: random.Random, at: datetime) -> tuple[str, str, dict[str, Any]]:
+    roll = rng.random()
+    if roll < 0.44:
+        return "client", "message", {}
+    if roll < 0.56:
+        return "staff", "message", {"internal": True}
+    if roll < 0.72:
+        return "staff", "status", {"status": rng.choice(STATUSES)}
+    if roll < 0.82:
+        deadline = (at + timedelta(days=rng.randint(1, 30))).date().isoformat()
+        return "staff", "deadline", {"deadline": deadline}
+    if roll < 0.96:
+        name, email = rng.choice(STAFF)
+        return "staff", "assignee", {"assignee": {"name": name, "email": email, "role": "staff"}}
+    return "staff", "task_created", {}
+
+
+def _reply_delay(rng: random.Random) -> timedelta:
+    roll = rng.random()
+    if roll < 0.80:
+        return timedelta(minutes=rng.uniform(1, 12))
+    if roll < 0.95:
+        return timedelta(minutes=rng.uniform(12, 60))
+    return timedelta(hours=rng.uniform(1, 8))
 
 
 def _event(
     index: int,
     at: datetime,
     thread: int,
-    client: str,
     role: str,
     kind: str,
     extra: dict[str, Any],
     rng: random.Random,
 ) -> dict[str, Any]:
+    client = CLIENTS[thread % len(CLIENTS)]
     if role == "client":
         slug = client.lower().replace(" ", "")
         author = {"name": f"Contact of {client}", "email": f"pm@{slug}.example", "role": "client"}
@@ -97,6 +120,3 @@ def write_jsonl(path: Path, stream: Iterator[dict[str, Any]]) -> int:
             handle.write("\n")
             written += 1
     return written
-
-
-DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)

@@ -25,7 +25,7 @@ from generate import events, write_jsonl
 from ingest import machine
 
 OUT = Path(__file__).resolve().parent / "out"
-START = datetime(2025, 11, 20, 7, 0, tzinfo=UTC)
+SPAN = timedelta(days=365)
 
 
 def main() -> None:
@@ -35,12 +35,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
-    database = OUT / f"queries-{args.events}-{args.threads}.db"
+    # The year of history ends today, so the report's default period (the
+    # last 7 days) holds a full week of answers.
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    database = OUT / f"queries-{args.events}-{args.threads}-{end:%Y%m%d}.db"
     env = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
     env["PMDESK_DB"] = str(database)
     print(f"machine: {machine()}")
     if not database.exists():
-        build(database, args.events, args.threads, env)
+        build(database, args.events, args.threads, end - SPAN, env)
     with sqlite3.connect(database) as connection:
         counts = {
             table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -68,6 +71,15 @@ def main() -> None:
         ],
         "python -c pass (interpreter start-up alone)": None,
     }
+    stopped_week = (
+        sqlite3.connect(database)
+        .execute(
+            "SELECT count(*) FROM clock WHERE stopped_at >= ?",
+            [f"{end - timedelta(days=7):%Y-%m-%d %H:%M:%S}"],
+        )
+        .fetchone()[0]
+    )
+    print(f"clocks answered in the last 7 days: {stopped_week:,}")
     for label, command in commands.items():
         times = [timed(command, env) for _ in range(args.runs)]
         print(
@@ -76,9 +88,9 @@ def main() -> None:
         )
 
 
-def build(database: Path, count: int, threads: int, env: dict[str, str]) -> None:
+def build(database: Path, count: int, threads: int, start: datetime, env: dict[str, str]) -> None:
     source = OUT / "queries.jsonl"
-    write_jsonl(source, events(count, threads, START, timedelta(days=365), seed=3))
+    write_jsonl(source, events(count, threads, start, SPAN, seed=3))
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "pmdesk", "ingest", "--json", str(source)],

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row
 
@@ -36,9 +36,14 @@ def order_key(occurred_at: datetime, source: str, external_id: str) -> OrderKey:
     return (occurred_at, source, len(external_id), external_id)
 
 
-@dataclass(frozen=True)
-class EventFacts:
-    """What the clocks need to know of an event."""
+# Plain strings for the comparisons made for every event: looking an enum
+# member up costs more than the comparison itself.
+_MESSAGE, _NO_REPLY = EventKind.MESSAGE.value, EventKind.NO_REPLY_NEEDED.value
+_CLIENT, _STAFF = AuthorRole.CLIENT.value, AuthorRole.STAFF.value
+
+
+class EventFacts(NamedTuple):
+    """What the clocks need to know of an event (a tuple: one is made per event)."""
 
     id: int
     key: OrderKey
@@ -53,16 +58,12 @@ class EventFacts:
 
     @property
     def opens(self) -> bool:
-        return (
-            self.kind == EventKind.MESSAGE and self.role == AuthorRole.CLIENT and not self.internal
-        )
+        return self.kind == _MESSAGE and self.role == _CLIENT and not self.internal
 
     @property
     def answers(self) -> bool:
         """A public staff reply: internal notes and status changes are not replies."""
-        return (
-            self.kind == EventKind.MESSAGE and self.role == AuthorRole.STAFF and not self.internal
-        )
+        return self.kind == _MESSAGE and self.role == _STAFF and not self.internal
 
 
 @dataclass
@@ -123,7 +124,7 @@ class ThreadClocks:
         elif event.answers:
             if self.running is not None:
                 self._stop(event, self._met_or_breached(event))
-        elif event.kind == EventKind.NO_REPLY_NEEDED and self.running is not None:
+        elif event.kind == _NO_REPLY and self.running is not None:
             self._stop(event, Outcome.NO_REPLY_NEEDED)
 
     def _open(self, event: EventFacts) -> None:

@@ -14,7 +14,6 @@ ids: the ORM's unit of work costs more per row than the whole budget of
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select
 
-from .clocks import ClockState, EventFacts, ThreadClocks, order_key, replay
+from .clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
 from .db import data_version, insert_with_ids, update_many, write
 from .events import EventIn, Rejected, parse_event
 from .models import (
@@ -81,13 +80,13 @@ class Summary:
     created: int = 0
     duplicate: int = 0
     rejected: int = 0
-    results: list[Result] = field(default_factory=list)
+    rejections: list[Result] = field(default_factory=list)
 
     def add(self, results: Iterable[Result]) -> None:
         for result in results:
             setattr(self, result.status, getattr(self, result.status) + 1)
             if result.status == "rejected":
-                self.results.append(result)
+                self.rejections.append(result)
 
 
 @dataclass
@@ -114,6 +113,7 @@ class _Pending:
     raw: str
     thread_id: int = 0
     row: dict[str, Any] = field(default_factory=dict)
+    key: OrderKey | None = None
     id: int = 0
 
 
@@ -229,6 +229,7 @@ class _Batch:
         self._load_threads({item.thread_id for item in fresh})
         for item in fresh:
             item.row = self._event_row(item)
+            item.key = _key(item.row)
         self._insert_events(fresh)
         self._advance_threads(fresh)
         self._write_threads()
@@ -446,9 +447,7 @@ class _Batch:
             "internal": event.internal,
             "value": self._value(event),
             "raw": item.raw,
-            "triage": (
-                TriageState.SEEN.value if role == AuthorRole.STAFF else TriageState.NEW.value
-            ),
+            "triage": _SEEN if role == "staff" else _NEW,
         }
 
     def _value(self, event: EventIn) -> str | None:
@@ -487,7 +486,7 @@ class _Batch:
         in_order: dict[int, list[_Pending]] = {}
         replays: list[int] = []
         for thread_id, items in by_thread.items():
-            items.sort(key=lambda item: _key(item.row))
+            items.sort(key=_pending_key)
             self._fill_thread_details(self.threads[thread_id], items)
             last = self.threads[thread_id].last_event_at
             if last is None or items[0].event.occurred_at > last:
@@ -539,7 +538,7 @@ class _Batch:
             running = last if last is not None and last.outcome == Outcome.RUNNING else None
             clocks = ThreadClocks(thread_id, policy, running, has_clocks=last is not None)
             for item in items:
-                clocks.apply(_facts(item.id, item.row))
+                clocks.apply(_facts(item.id, item.row, item.key))
                 self._apply_to_thread(thread, item.row)
             self._set_assignee(thread_id, (item.row for item in items))
             if clocks.touched:
@@ -676,6 +675,7 @@ def _later(known: datetime | None, candidate: datetime) -> datetime:
     return candidate if known is None or candidate > known else known
 
 
+_SEEN, _NEW = TriageState.SEEN.value, TriageState.NEW.value
 _STOP_COLUMNS = (
     "id",
     "outcome",
@@ -687,18 +687,23 @@ _STOP_COLUMNS = (
 )
 
 
-def _facts(event_id: int, row: dict[str, Any]) -> EventFacts:
+def _facts(event_id: int, row: dict[str, Any], key: OrderKey | None = None) -> EventFacts:
     return EventFacts(
-        id=event_id,
-        key=_key(row),
-        kind=row["kind"],
-        role=row["author_role"],
-        internal=bool(row["internal"]),
-        staff_id=row["staff_id"],
+        event_id,
+        key or _key(row),
+        row["kind"],
+        row["author_role"],
+        bool(row["internal"]),
+        row["staff_id"],
     )
 
 
-def _key(row: dict[str, Any]) -> Any:
+def _pending_key(item: _Pending) -> OrderKey:
+    assert item.key is not None  # set with the row, before any sorting
+    return item.key
+
+
+def _key(row: dict[str, Any]) -> OrderKey:
     return order_key(row["occurred_at"], row["source"], row["external_id"])
 
 
@@ -709,15 +714,3 @@ def _iso(value: date | datetime | None) -> str | None:
 def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def read_json_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) for each non-blank line of a JSON Lines stream."""
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if stripped:
-            yield number, stripped
-
-
-def dumps_result(result: Result) -> str:
-    return json.dumps(result.__dict__)

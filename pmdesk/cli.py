@@ -19,8 +19,6 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 # Only light modules at the top: the read commands must answer in well under
 # a second, and the ORM and the settings model are imported when needed.
@@ -46,8 +44,33 @@ config_app = typer.Typer(help="Look at the configuration.", no_args_is_help=True
 app.add_typer(report_app, name="report")
 app.add_typer(config_app, name="config")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _Console:
+    """A rich Console made on first use: output for scripts (--json) never needs rich."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+        return getattr(self._console, name)
+
+
+out, err = _Console(), _Console(stderr=True)
+
+
+def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for name in columns:
+        table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+    return table
+
 
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
@@ -260,18 +283,16 @@ class _open_input:
 def _print_ingest_summary(summary: Any, as_json: bool) -> None:
     rejected = [
         {"line": result.index, "reason": result.reason}
-        for result in sorted(summary.results, key=lambda result: result.index)
+        for result in sorted(summary.rejections, key=lambda result: result.index)
     ]
     if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "created": summary.created,
-                    "duplicate": summary.duplicate,
-                    "rejected": summary.rejected,
-                    "rejections": rejected,
-                }
-            )
+        _print_json(
+            {
+                "created": summary.created,
+                "duplicate": summary.duplicate,
+                "rejected": summary.rejected,
+                "rejections": rejected,
+            }
         )
         return
     out.print(
@@ -300,7 +321,7 @@ def clocks(
     if as_json:
         rows = [
             {
-                **_jsonable(view.__dict__),
+                **view.__dict__,
                 "seconds_left": round(view.seconds_left(now), 1),
                 "state": view.state(now),
             }
@@ -311,9 +332,8 @@ def clocks(
     if not views:
         out.print("No running clocks: every client has had an answer.")
         return
-    table = Table(title=f"{len(views)} running clocks", title_justify="left")
-    for name in ("left", "state", "client", "thread", "assignee", "started", "policy"):
-        table.add_column(name, justify="right" if name == "left" else "left", overflow="fold")
+    columns = ["left", "state", "client", "thread", "assignee", "started", "policy"]
+    table = _table(f"{len(views)} running clocks", columns, right=("left",))
     for view in views:
         table.add_row(
             _countdown(view.seconds_left(now)),
@@ -340,13 +360,6 @@ def _countdown(seconds: float) -> str:
     if hours:
         return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
     return f"{sign}{minutes:02d}:{secs:02d}"
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: value.isoformat() if isinstance(value, datetime) else value
-        for key, value in values.items()
-    }
 
 
 # -- report ----------------------------------------------------------------
@@ -387,11 +400,9 @@ def report_sla(
     out.print(_sla_table("By client", report.by_client))
 
 
-def _sla_table(title: str, lines: list[Any]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("name")
-    for name in ("answered", "met", "median", "p90", "breaches", "open", "no reply needed"):
-        table.add_column(name, justify="right")
+def _sla_table(title: str, lines: list[Any]) -> Any:
+    figures = ("answered", "met", "median", "p90", "breaches", "open", "no reply needed")
+    table = _table(title, ["name", *figures], right=figures)
     for line in lines:
         table.add_row(
             line.name,
@@ -431,9 +442,9 @@ def clients_list(
     if as_json:
         _print_json([view.__dict__ for view in views])
         return
-    table = Table(title=f"{len(views)} clients", title_justify="left")
-    for name in ("client", "policy", "language", "threads", "running clocks"):
-        table.add_column(name)
+    table = _table(
+        f"{len(views)} clients", ["client", "policy", "language", "threads", "running clocks"]
+    )
     for view in views:
         table.add_row(
             view.name,
@@ -572,8 +583,14 @@ def config_check() -> None:
 def _print_json(value: Any) -> None:
     # Plain and fast: rich's print_json colours and re-indents, which takes
     # seconds for ten thousand clocks, and scripts want the bytes as they are.
-    sys.stdout.write(json.dumps(value, ensure_ascii=False))
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=_json_value))
     sys.stdout.write("\n")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def main() -> None:
