@@ -25,16 +25,23 @@ def default_database_path() -> Path:
     return Path(platformdirs.user_data_dir("pmdesk", appauthor=False)) / "pmdesk.db"
 
 
+def file_problem(path: Path | str, error: OSError) -> str:
+    """Why a file could not be opened, in one line that names it."""
+    if isinstance(error, FileNotFoundError):
+        return f"{path}: no such file"
+    if isinstance(error, IsADirectoryError):
+        return f"{path}: is a directory"
+    if isinstance(error, PermissionError):
+        return f"{path}: permission denied"
+    return f"{path}: {error.strerror or error}"
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory") from None
-    except PermissionError:
-        raise ConfigError(f"config file {path} cannot be read (permission denied)") from None
+    except OSError as error:
+        raise ConfigError(f"config file {file_problem(path, error)}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path}: {error}") from None
 

@@ -22,7 +22,7 @@ import typer
 
 # Only light modules at the top: the read commands must answer in well under
 # a second, and the ORM and the settings model are imported when needed.
-from core.paths import ConfigError, configured, database_location
+from core.paths import ConfigError, configured, database_location, file_problem
 from core.reader import DatabaseError, Reader, reader_for
 from core.timeutil import Now, parse_instant, utc_now
 
@@ -267,12 +267,8 @@ class _open_input:
         path = Path(self.name)
         try:
             self._handle = path.open("rb")
-        except FileNotFoundError:
-            raise Failure(f"{self.name}: no such file") from None
-        except IsADirectoryError:
-            raise Failure(f"{self.name}: is a directory") from None
-        except PermissionError:
-            raise Failure(f"{self.name}: permission denied") from None
+        except OSError as error:
+            raise Failure(file_problem(self.name, error)) from None
         return self._handle, path.stat().st_size
 
     def __exit__(self, *exc: object) -> None:

@@ -80,5 +80,5 @@ def test_a_bad_file_names_the_key_at_fault(
 def test_a_missing_file_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PMDESK_CONFIG", str(tmp_path / "nope.toml"))
 
-    with pytest.raises(ConfigError, match=r"nope\.toml does not exist"):
+    with pytest.raises(ConfigError, match=r"nope\.toml: no such file"):
         load_settings()
