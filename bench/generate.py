@@ -23,6 +23,9 @@ STATUSES = ["To do", "In progress", "Review", "Waiting for client", "Done"]
 # Share of client messages nobody ever answers: with ~300,000 clocks this
 # leaves about 2,000 running, as on a busy agency's dashboard.
 UNANSWERED = 0.007
+# Replies take this share of the events; the others are spaced so that the
+# whole stream spans the period asked for.
+REPLY_SHARE = 0.29
 DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
@@ -31,7 +34,7 @@ def events(
 ) -> Iterator[dict[str, Any]]:
     """`count` events on `threads` threads, spread over `span` from `start`, in time order."""
     rng = random.Random(seed)
-    step = span / count
+    step = span / (count * (1 - REPLY_SHARE))
     replies: list[tuple[datetime, int, int]] = []  # (when, sequence, thread)
     waiting: set[int] = set()
     tick = 0
