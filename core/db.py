@@ -200,11 +200,19 @@ def _driver_rows(
     if len(columns) == 1:
         return [(values(row),) for row in rows]
     stamps = [index for index, name in enumerate(columns) if _is_datetime(table.c[name].type)]
+    # Many rows share one instant (every event of a batch has the same
+    # received_at): each distinct object is converted once. The rows keep the
+    # objects alive, so their ids are unique for the length of this call.
+    texts: dict[int, str | None] = {}
     converted = []
     for row in rows:
         line = list(values(row))
         for index in stamps:
-            line[index] = None if line[index] is None else stamp(line[index])
+            value = line[index]
+            text = texts.get(id(value))
+            if text is None:
+                text = texts[id(value)] = None if value is None else stamp(value)
+            line[index] = text
         converted.append(tuple(line))
     return converted
 

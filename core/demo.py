@@ -1267,7 +1267,7 @@ def seed_demo(engine: Engine, settings: Settings, now: datetime, seed: int = 7) 
     results = ingestor.ingest(events)
     for result in results:
         if result.status == "rejected":
-            raise ScenarioError(f"demo event {events[result.index]['id']}: {result.reason}")
+            raise ScenarioError(f"demo event {events[result.position]['id']}: {result.reason}")
     return sum(result.status == "created" for result in results)
 
 

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     StringConstraints,
     ValidationError,
@@ -31,27 +30,17 @@ MAX_TEXT = 100_000
 MAX_ID = 200
 
 
-def _id_to_str(value: Any) -> Any:
-    # Sources disagree on whether ids are numbers or strings (Worksection
-    # sends both); the deduplication key must not.
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    return value
-
-
+# Sources disagree on whether ids are numbers or strings (Worksection sends
+# both); the deduplication key must not, hence coerce_numbers_to_str below.
 ExternalId = Annotated[
-    str,
-    BeforeValidator(_id_to_str),
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID),
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID)
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Source = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$")]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 class Author(Strict):

@@ -14,12 +14,12 @@ ids: the ORM's unit of work costs more per row than the whole budget of
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select
 
@@ -63,11 +63,13 @@ STAFF, EMAILS, REFS, ASSIGNMENT = (
 )
 
 
-@dataclass(frozen=True)
-class Result:
-    """What became of one input: `index` is its position in what was given."""
+class Result(NamedTuple):
+    """What became of one input, at `position` in what was given.
 
-    index: int
+    A tuple because one is made for every event ingested.
+    """
+
+    position: int
     status: Status
     event_id: int | None = None
     reason: str | None = None
@@ -77,16 +79,23 @@ class Result:
 
 @dataclass
 class Summary:
+    """Counts over many batches, and each rejection with where it was and why."""
+
     created: int = 0
     duplicate: int = 0
     rejected: int = 0
-    rejections: list[Result] = field(default_factory=list)
+    rejections: list[tuple[int, str]] = field(default_factory=list)
 
-    def add(self, results: Iterable[Result]) -> None:
+    def add(self, results: Sequence[Result], positions: Sequence[int] | None = None) -> None:
+        """Count a batch's results; `positions` maps their positions to, say, line numbers."""
+        counts = Counter(result.status for result in results)
+        self.created += counts["created"]
+        self.duplicate += counts["duplicate"]
+        self.rejected += counts["rejected"]
         for result in results:
-            setattr(self, result.status, getattr(self, result.status) + 1)
             if result.status == "rejected":
-                self.rejections.append(result)
+                where = positions[result.position] if positions is not None else result.position
+                self.rejections.append((where, result.reason or ""))
 
 
 @dataclass
@@ -170,7 +179,7 @@ class Ingestor:
                 # What was cached during a rolled-back transaction is not so.
                 self._cache, self._state = _IdCache(), _StateCache()
                 raise
-            results.update({result.index: result for result in stored})
+            results.update({result.position: result for result in stored})
         return [results[start + offset] for offset in range(len(items))]
 
 

@@ -120,7 +120,10 @@ def stamp(value: datetime) -> str:
         raise ValueError(f"{value.isoformat()} has no UTC offset")
     if offset:
         value -= offset  # to UTC; cheaper than astimezone on hot paths
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # "YYYY-MM-DD HH:MM:SS.ffffff" is the first 26 characters; slicing off the
+    # "+00:00" is cheaper than building a naive copy (ingestion stamps a few
+    # hundred thousand instants a minute).
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def instant(value: str | datetime | None) -> datetime | None:

@@ -408,3 +408,15 @@ def test_arrival_order_never_changes_the_clocks(
 
     assert _outcome_of(engine) == in_order_outcome
     engine.dispose()
+
+
+def test_a_numeric_id_and_its_string_are_the_same_event(ingestor: Ingestor) -> None:
+    as_number = make_event("x", 0)
+    as_number["id"] = 12
+    as_number["task"] = {"id": 7, "title": "Numbers"}
+    as_string = {**as_number, "id": "12", "task": {"id": "7", "title": "Numbers"}}
+
+    results = ingestor.ingest([as_number, as_string])
+
+    assert [result.status for result in results] == ["created", "duplicate"]
+    assert results[0].external_id == "12"
