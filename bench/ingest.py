@@ -49,7 +49,8 @@ def main() -> None:
     ceiling_rate = args.events / best_ceiling
     print(
         f"pmdesk ingest: {best_ours:.2f} s best of {args.runs} "
-        f"({', '.join(f'{t:.2f}' for t in ours)}) -> {rate:,.0f} events/s"
+        f"({', '.join(f'{t:.2f}' for t in ours)}) -> {rate:,.0f} events/s; "
+        f"median run {args.events / statistics.median(ours):,.0f} events/s"
     )
     print(f"sqlite3 executemany, bare table: {best_ceiling:.2f} s -> {ceiling_rate:,.0f} rows/s")
     print(f"pmdesk ingest is {rate / ceiling_rate:.1%} of the bare executemany rate")
