@@ -60,14 +60,12 @@ def main() -> None:
     commands = {
         "pmdesk clocks --json": ["clocks", "--json"],
         "pmdesk report sla --json (last 7 days)": ["report", "sla", "--json"],
-        "pmdesk report sla --json (the whole year)": [
+        "pmdesk report sla --json over the whole year (every clock)": [
             "report",
             "sla",
             "--json",
             "--since",
-            "2025-01-01",
-            "--until",
-            "2027-01-01",
+            f"{end - SPAN:%Y-%m-%d}",
         ],
         "python -c pass (interpreter start-up alone)": None,
     }

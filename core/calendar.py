@@ -48,6 +48,10 @@ class BusinessCalendar(abc.ABC):
         clock opened at night falls due at opening time plus its target.
         """
 
+    def add_many(self, start: datetime, seconds: Sequence[float]) -> list[datetime]:
+        """`add` for several durations from one start (a clock's warning, due, escalation)."""
+        return [self.add(start, each) for each in seconds]
+
     @abc.abstractmethod
     def between(self, start: datetime, end: datetime) -> float:
         """Business seconds between two instants, 0.0 when `end <= start`.
@@ -134,6 +138,34 @@ class ShiftCalendar(BusinessCalendar):
                 if remaining <= available:
                     return cursor + remaining
                 remaining -= available
+                cursor = closes
+        raise ValueError(
+            f"{self!r} has no open time in {MAX_CLOSED_DAYS} consecutive days after {start}"
+        )
+
+    def add_many(self, start: datetime, seconds: Sequence[float]) -> list[datetime]:
+        """One walk over the open intervals for all durations: every clock opening
+        asks for three instants, and walking once costs a third of three walks."""
+        cursor = _as_utc(start, "start")
+        wanted = sorted((_duration(each), position) for position, each in enumerate(seconds))
+        found: list[datetime] = [cursor] * len(wanted)
+        self._require_shifts()
+        used, done = timedelta(0), 0
+        if not wanted:
+            return []
+        for intervals in self._days_from(cursor):
+            for opens, closes in intervals:
+                if closes <= cursor:
+                    continue
+                cursor = max(cursor, opens)
+                available = closes - cursor
+                while done < len(wanted) and wanted[done][0] - used <= available:
+                    duration, position = wanted[done]
+                    found[position] = cursor + (duration - used)
+                    done += 1
+                if done == len(wanted):
+                    return found
+                used += available
                 cursor = closes
         raise ValueError(
             f"{self!r} has no open time in {MAX_CLOSED_DAYS} consecutive days after {start}"

@@ -37,11 +37,10 @@ class Policy:
     def deadlines(self, started_at: datetime, kind: ClockKind | str) -> Deadlines:
         """The instants a clock started at `started_at` warns, falls due and escalates."""
         target = self.target(kind)
-        return Deadlines(
-            due_at=self.calendar.add(started_at, target),
-            warn_at=self.calendar.add(started_at, max(target - self.warn_before, 0.0)),
-            escalate_at=self.calendar.add(started_at, self.escalate_after),
+        warn_at, due_at, escalate_at = self.calendar.add_many(
+            started_at, (max(target - self.warn_before, 0.0), target, self.escalate_after)
         )
+        return Deadlines(due_at=due_at, warn_at=warn_at, escalate_at=escalate_at)
 
 
 class PolicyBook:

@@ -54,6 +54,15 @@ def test_between_undoes_add(calendar: BusinessCalendar, start: datetime, seconds
 
 @calendars
 @quick
+@given(start=instants, seconds=st.lists(durations, max_size=4))
+def test_add_many_walks_once_to_what_add_finds_each_time(
+    calendar: BusinessCalendar, start: datetime, seconds: list[float]
+) -> None:
+    assert calendar.add_many(start, seconds) == [calendar.add(start, each) for each in seconds]
+
+
+@calendars
+@quick
 @given(first=instants, second=instants, seconds=durations)
 def test_add_is_monotonic_in_start(
     calendar: BusinessCalendar, first: datetime, second: datetime, seconds: float
