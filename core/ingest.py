@@ -460,11 +460,12 @@ class _Batch:
         }
 
     def _value(self, event: EventIn) -> str | None:
-        if event.kind is EventKind.STATUS:
+        kind = event.kind  # a StrEnum: equal to its plain string value
+        if kind == _STATUS:
             return event.status
-        if event.kind is EventKind.DEADLINE:
+        if kind == _DEADLINE:
             return _iso(event.deadline)
-        if event.kind is EventKind.ASSIGNEE:
+        if kind == _ASSIGNEE:
             if event.assignee is None:
                 return ""  # unassigned
             return str(self._staff(event.assignee.name, event.assignee.email))
@@ -572,7 +573,7 @@ class _Batch:
 
     def _set_assignee(self, thread_id: int, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
-            if row["kind"] == EventKind.ASSIGNEE:
+            if row["kind"] == _ASSIGNEE:
                 self.assignees[thread_id] = row
 
     def _write_assignees(self) -> None:
@@ -661,13 +662,13 @@ class _Batch:
     def _apply_to_thread(self, thread: _ThreadRow, row: dict[str, Any]) -> None:
         """Thread state follows its events in order: the last word wins."""
         kind = row["kind"]
-        if kind == EventKind.STATUS:
+        if kind == _STATUS:
             thread.status = row["value"]
-        elif kind == EventKind.DEADLINE:
+        elif kind == _DEADLINE:
             thread.deadline = row["value"]
-        elif kind == EventKind.TASK_CLOSED:
+        elif kind == _CLOSED:
             thread.closed = True
-        elif kind == EventKind.TASK_REOPENED:
+        elif kind == _REOPENED:
             thread.closed = False
         else:
             thread.last_event_at = _later(thread.last_event_at, row["occurred_at"])
@@ -684,7 +685,15 @@ def _later(known: datetime | None, candidate: datetime) -> datetime:
     return candidate if known is None or candidate > known else known
 
 
+# Plain strings for comparisons made for every event: an enum member lookup
+# costs more than the comparison.
 _SEEN, _NEW = TriageState.SEEN.value, TriageState.NEW.value
+_STATUS, _DEADLINE, _ASSIGNEE = (
+    EventKind.STATUS.value,
+    EventKind.DEADLINE.value,
+    EventKind.ASSIGNEE.value,
+)
+_CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
 _STOP_COLUMNS = (
     "id",
     "outcome",
