@@ -89,9 +89,6 @@ class PolicyBook:
         language = self._client_language.get(client, self.default_language)
         return self._client_policy.get(client), language
 
-    def configured_policy(self, client: str) -> str | None:
-        return self._client_policy.get(client)
-
 
 def _calendar_names(settings: Settings) -> set[str]:
     return {conf.calendar for conf in settings.policies.values()}
