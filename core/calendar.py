@@ -126,22 +126,7 @@ class ShiftCalendar(BusinessCalendar):
         )
 
     def add(self, start: datetime, seconds: float) -> datetime:
-        cursor = _as_utc(start, "start")
-        remaining = _duration(seconds)
-        self._require_shifts()
-        for intervals in self._days_from(cursor):
-            for opens, closes in intervals:
-                if closes <= cursor:
-                    continue
-                cursor = max(cursor, opens)
-                available = closes - cursor
-                if remaining <= available:
-                    return cursor + remaining
-                remaining -= available
-                cursor = closes
-        raise ValueError(
-            f"{self!r} has no open time in {MAX_CLOSED_DAYS} consecutive days after {start}"
-        )
+        return self.add_many(start, (seconds,))[0]
 
     def add_many(self, start: datetime, seconds: Sequence[float]) -> list[datetime]:
         """One walk over the open intervals for all durations: every clock opening
