@@ -91,7 +91,6 @@ class Context:
     """What every command needs, built only when it is needed."""
 
     db: str | None = None
-    config: str | None = None
     now: Now = utc_now
     # An import writes a lot at once; see core.db.BULK_CHECKPOINT_PAGES.
     bulk: bool = False
@@ -165,7 +164,7 @@ def main_callback(
     global _current
     if config:
         os.environ["PMDESK_CONFIG"] = config
-    _current = Context(db=db, config=config)
+    _current = Context(db=db)
     if ctx.invoked_subcommand is None:
         out.print(ctx.get_help(), markup=False)
 
