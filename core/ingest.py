@@ -187,9 +187,8 @@ class _IdCache:
     """Ids of rows that exist; rows are never renamed, so ids stay valid."""
 
     def __init__(self) -> None:
-        # The policy is only what the client was created with: the current
-        # one is read through _StateCache, since it can change.
-        self.clients: dict[str, tuple[int, str | None]] = {}
+        # A client's policy can change, so it is read through _StateCache.
+        self.clients: dict[str, int] = {}
         self.projects: dict[tuple[int | None, str], int] = {}
         self.threads: dict[tuple[str, str], int] = {}
         self.staff_by_email: dict[str, int] = {}
@@ -290,24 +289,20 @@ class _Batch:
 
     # -- entities -----------------------------------------------------------
 
-    def _client(self, name: str | None) -> tuple[int | None, str | None]:
+    def _client(self, name: str | None) -> int | None:
         if name is None:
-            return None, None
-        cached = self.cache.clients.get(name)
-        if cached is None:
-            row = self.db.execute(
-                select(CLIENT.c.id, CLIENT.c.policy).where(CLIENT.c.name == name)
-            ).first()
-            if row is not None:
-                cached = (row.id, row.policy)
-            else:
+            return None
+        client_id = self.cache.clients.get(name)
+        if client_id is None:
+            client_id = self.db.execute(select(CLIENT.c.id).where(CLIENT.c.name == name)).scalar()
+            if client_id is None:
                 policy, language = self.ingestor.policies.for_new_client(name)
                 statement = insert(CLIENT).values(
                     name=name, language=language, policy=policy, created_at=self.now
                 )
-                cached = (self._insert(statement, CLIENT), policy)
-            self.cache.clients[name] = cached
-        return cached
+                client_id = self._insert(statement, CLIENT)
+            self.cache.clients[name] = client_id
+        return client_id
 
     def _insert(self, statement: Any, into: Any) -> int:
         new_id: int = self.db.execute(statement.returning(into.c.id)).scalar_one()
@@ -363,7 +358,7 @@ class _Batch:
             return
         rows = []
         for (source, external_id), event in first_seen.items():
-            client_id, _ = self._client(event.client)
+            client_id = self._client(event.client)
             rows.append(
                 {
                     "kind": event.task.kind.value,
@@ -438,7 +433,7 @@ class _Batch:
             if author.role == "staff":
                 staff_id = self._staff(author.name, author.email)
             else:
-                client_id, _ = self._client(event.client)
+                client_id = self._client(event.client)
                 contact_id = self._contact(client_id, author.key, author.display_name, author.email)
         return {
             "source": event.source,
@@ -515,7 +510,7 @@ class _Batch:
         for item in items:
             event = item.event
             if thread.client_id is None and event.client:
-                thread.client_id, _ = self._client(event.client)
+                thread.client_id = self._client(event.client)
             if thread.project_id is None and event.project:
                 thread.project_id = self._project(thread.client_id, event.project)
             newest = thread.last_event_at is None or event.occurred_at >= thread.last_event_at

@@ -9,6 +9,7 @@ keys here, by the same rules (a PMDESK_<KEY> variable wins over the file);
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from pathlib import Path
@@ -58,7 +59,7 @@ def configured(key: str, default: str) -> str:
     when a variable overrides the key asked for.
     """
     path = config_file()
-    value = read_config_file(path).get(key) if path else None
+    value = _file_values(path).get(key) if path else None
     from_environment = os.environ.get(f"PMDESK_{key.upper()}")
     if from_environment:
         return from_environment
@@ -67,6 +68,12 @@ def configured(key: str, default: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"config file {path}: {key}: expected a string")
     return value
+
+
+@functools.cache
+def _file_values(path: Path) -> dict[str, Any]:
+    # A command asks for several keys; the file is read and parsed once.
+    return read_config_file(path)
 
 
 def database_location() -> str:
