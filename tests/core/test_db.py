@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from core.db import (
     HEAD_REVISION,
@@ -39,10 +39,29 @@ def test_the_migrations_describe_exactly_the_models(tmp_path: Path) -> None:
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    engine = open_database(str(tmp_path / "pmdesk.db"))
-    with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
-    assert differences == []
+    # A new database is built from the models (open_database); this one runs
+    # every migration instead, and both must end up the same.
+    migrated = create_db_engine(str(tmp_path / "migrated.db"))
+    migrate(migrated, HEAD_REVISION)
+    fresh = open_database(str(tmp_path / "fresh.db"))
+    for engine in (migrated, fresh):
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection)
+            assert compare_metadata(context, SQLModel.metadata) == []
+    assert _schema(migrated) == _schema(fresh)
+
+
+def _schema(engine: Engine) -> dict[str, tuple[object, ...]]:
+    found = inspect(engine)
+    return {
+        name: (
+            sorted(str(column["type"]) + column["name"] for column in found.get_columns(name)),
+            sorted(index["name"] or "" for index in found.get_indexes(name)),
+            sorted(str(key["referred_table"]) for key in found.get_foreign_keys(name)),
+            sorted(str(unique["column_names"]) for unique in found.get_unique_constraints(name)),
+        )
+        for name in found.get_table_names()
+    }
 
 
 def test_an_older_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None:
