@@ -96,6 +96,19 @@ class ClientConfig(BaseModel):
     language: str | None = None
 
 
+class DashboardConfig(BaseModel):
+    """How the dashboard looks and sounds, and which keys do what."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    theme: str = "textual-dark"
+    # Ring the terminal bell when a clock enters its warning window or breaches.
+    bell: bool = True
+    # Binding id -> keys, comma-separated: {"main.reply" = "ctrl+r"}. The ids
+    # are listed in the help screen (?) and the README.
+    keys: dict[str, str] = Field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     """Everything pmdesk can be told. File keys and `PMDESK_<KEY>` variables match."""
 
@@ -111,11 +124,15 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Paris"
     locale: str = "fr_FR"
     default_language: str = "fr"
+    # The staff member (name or email) the dashboard acts as; by default the
+    # first assistant registered.
+    operator: str | None = None
     calendars: dict[str, CalendarConfig] = Field(
         default_factory=lambda: {"office": CalendarConfig()}
     )
     policies: dict[str, PolicyConfig] = Field(default_factory=lambda: {"default": PolicyConfig()})
     clients: dict[str, ClientConfig] = Field(default_factory=dict)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     telegram_token: str | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
     webhook_secret: str | None = None

@@ -24,7 +24,7 @@ from typing import Any, Literal, NamedTuple
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select
 
 from .clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
-from .db import data_version, insert_with_ids, update_many, write
+from .db import data_version, insert_many, insert_with_ids, update_many, write
 from .events import EventIn, Rejected, parse_event
 from .models import (
     Assignment,
@@ -32,6 +32,8 @@ from .models import (
     Client,
     Clock,
     Contact,
+    Delivery,
+    DeliveryStatus,
     Event,
     EventKind,
     Outcome,
@@ -54,6 +56,7 @@ IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLite's limit
 OWN_SOURCE = "pmdesk"
 
 E, T, C = table(Event), table(Thread), table(Clock)
+DELIVERY = table(Delivery)
 CLIENT, PROJECT, CONTACT = table(Client), table(Project), table(Contact)
 STAFF, EMAILS, REFS, ASSIGNMENT = (
     table(Staff),
@@ -239,6 +242,7 @@ class _Batch:
             item.row = self._event_row(item)
             item.key = _key(item.row)
         self._insert_events(fresh)
+        self._queue_deliveries(fresh)
         self._advance_threads(fresh)
         self._write_threads()
         self._write_assignees()
@@ -471,6 +475,34 @@ class _Batch:
         for item, event_id in zip(fresh, ids, strict=True):
             item.id = event_id
 
+    def _queue_deliveries(self, fresh: list[_Pending]) -> None:
+        """A public reply written in pmdesk goes out through its thread's channel."""
+        replies = [
+            item
+            for item in fresh
+            if item.event.source == OWN_SOURCE
+            and item.event.kind == _MESSAGE
+            and item.row["author_role"] == AuthorRole.STAFF.value
+            and not item.event.internal
+        ]
+        if not replies:
+            return
+        wanted = sorted({item.thread_id for item in replies})
+        channels = dict(
+            self.db.execute(select(T.c.id, T.c.channel).where(T.c.id.in_(wanted))).all()
+        )
+        rows = [
+            {
+                "event_id": item.id,
+                "thread_id": item.thread_id,
+                "channel": channels[item.thread_id],
+                "status": DeliveryStatus.PENDING.value,
+                "updated_at": self.now,
+            }
+            for item in replies
+        ]
+        insert_many(self.db, DELIVERY, rows)
+
     # -- threads and clocks -------------------------------------------------
 
     def _load_threads(self, thread_ids: set[int]) -> None:
@@ -689,6 +721,7 @@ _STATUS, _DEADLINE, _ASSIGNEE = (
     EventKind.ASSIGNEE.value,
 )
 _CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
+_MESSAGE = EventKind.MESSAGE.value
 _STOP_COLUMNS = (
     "id",
     "outcome",

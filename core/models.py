@@ -11,10 +11,10 @@ indexes here are chosen for those queries.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -61,6 +61,21 @@ class Outcome(StrEnum):
     MET = "met"
     BREACHED = "breached"
     NO_REPLY_NEEDED = "no_reply_needed"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class InvoiceState(StrEnum):
+    """What is stored; "due today", "overdue" and "partially paid" follow from dates and balance."""
+
+    OPEN = "open"
+    DISPUTED = "disputed"
+    PAID = "paid"
+    WRITTEN_OFF = "written_off"
 
 
 class ThreadKind(StrEnum):
@@ -151,6 +166,14 @@ class Event(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source", "external_id"),
         Index("ix_event_thread_occurred", "thread_id", "occurred_at"),
+        # The dashboard counts unread events every time something arrives:
+        # a partial index holds just those, a few among a million.
+        Index(
+            "ix_event_unread",
+            "id",
+            sqlite_where=text("triage = 'new'"),
+            postgresql_where=text("triage = 'new'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -215,6 +238,69 @@ class Clock(SQLModel, table=True):
     outcome: str = Outcome.RUNNING.value
     business_seconds: float | None = None
     wall_seconds: float | None = None
+
+
+class Delivery(SQLModel, table=True):
+    """An outgoing reply on its way to the client through its thread's channel.
+
+    Written in the same transaction as the reply's event; the services
+    deliver pending rows and record the outcome here, which the thread view
+    shows as pending, delivered or failed.
+    """
+
+    __table_args__ = (Index("ix_delivery_status_next", "status", "next_attempt_at"),)
+
+    event_id: int = Field(primary_key=True, foreign_key="event.id", ondelete="CASCADE")
+    thread_id: int = Field(foreign_key="thread.id", index=True, ondelete="CASCADE")
+    channel: str
+    status: str = DeliveryStatus.PENDING.value
+    attempts: int = 0
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    # The id the channel gave the delivered message (a Worksection comment id...).
+    channel_message_id: str | None = None
+    updated_at: datetime
+
+
+class Invoice(SQLModel, table=True):
+    """An invoice to a client. Amounts are integer cents, so sums are exact."""
+
+    __table_args__ = (Index("ix_invoice_state_due", "state", "due_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    issued_on: date
+    due_on: date
+    currency: str = "EUR"
+    total_cents: int
+    # Kept equal to the payments allocated to the invoice by the receivables code.
+    paid_cents: int = 0
+    state: str = InvoiceState.OPEN.value
+    # The last reminder level reached (0: none yet) and what comes next, in words.
+    dunning_level: int = 0
+    next_step: str | None = None
+    promised_on: date | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Lease(SQLModel, table=True):
+    """Which process runs a database's background services, until when.
+
+    One services instance per database: a process holds the row while it
+    renews it, and a crashed holder loses it once `expires_at` passes.
+    """
+
+    name: str = Field(primary_key=True)
+    holder: str
+    # Each service's state as the holder last reported it, as JSON text:
+    # {"intake": "running", "scheduler": "running", "bot": "stopped"}.
+    services: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    acquired_at: datetime
+    renewed_at: datetime
+    expires_at: datetime
 
 
 class Audit(SQLModel, table=True):

@@ -70,3 +70,21 @@ def list_staff(engine: Engine) -> list[StaffView]:
             )
             for row in connection.execute(query)
         ]
+
+
+def operator(engine: Engine, wanted: str | None = None) -> StaffView | None:
+    """The staff member the dashboard acts as.
+
+    `wanted` (the `operator` setting) is a name or an email; without it, the
+    first assistant registered, then anyone at all: a dashboard opened on a
+    fresh database still shows everything, it only cannot act yet.
+    """
+    team = list_staff(engine)
+    if wanted:
+        key = wanted.strip().casefold()
+        return next(
+            (person for person in team if person.name.casefold() == key or key in person.emails),
+            None,
+        )
+    assistants = [person for person in team if person.role == StaffRole.ASSISTANT.value]
+    return min(assistants or team, key=lambda person: person.id, default=None)

@@ -1,9 +1,7 @@
-"""What the assistant does with what arrives: mark it seen or handled, or
-decide that a client message needs no answer.
+"""What the assistant has looked at: events marked new, seen or handled, by whom and when.
 
-"No reply needed" is recorded as an event of pmdesk's own source on the
-thread, so the clocks stay a pure function of the thread's events and the
-decision is kept with who took it and when, like everything else.
+Deciding that a client message needs no answer is an action on the thread
+(core.actions), since it changes the clocks.
 """
 
 from __future__ import annotations
@@ -12,16 +10,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine, bindparam, func, select, update
 
+from .actions import UnknownStaff
 from .db import write
-from .ingest import OWN_SOURCE, Ingestor, Result
-from .models import Event, EventKind, Staff, StaffEmail, TriageState, table
+from .models import Event, Staff, TriageState, table
 from .timeutil import Now, utc_now
 
-EVENTS, STAFF, EMAILS = table(Event), table(Staff), table(StaffEmail)
-
-
-class UnknownStaff(LookupError):
-    pass
+EVENTS, STAFF = table(Event), table(Staff)
 
 
 def set_triage(
@@ -53,35 +47,13 @@ def set_triage(
         return result.rowcount or 0
 
 
-def no_reply_needed(
-    ingestor: Ingestor, thread_id: int, staff_id: int, reason: str = "", now: Now = utc_now
-) -> Result:
-    """Close the thread's running clock as "no reply needed" (the client wrote "thanks").
-
-    Kept as an event of the thread, so it is audited and survives replays;
-    the clock leaves the share met. Returns the ingestion result.
-    """
-    with ingestor.engine.connect() as connection:
-        staff = connection.execute(
-            select(STAFF.c.name, func.min(EMAILS.c.email))
-            .select_from(STAFF.outerjoin(EMAILS, EMAILS.c.staff_id == STAFF.c.id))
-            .where(STAFF.c.id == staff_id)
-            .group_by(STAFF.c.id)
-        ).first()
-    if staff is None:
-        raise UnknownStaff(f"no staff member {staff_id}")
-    at = now()
-    author = {"name": staff.name, "role": "staff"}
-    if staff[1]:
-        author["email"] = staff[1]
-    return ingestor.ingest_one(
-        {
-            "id": f"no-reply-needed:{thread_id}:{at.isoformat()}",
-            "source": OWN_SOURCE,
-            "kind": EventKind.NO_REPLY_NEEDED.value,
-            "occurred_at": at.isoformat(),
-            "task": {"id": str(thread_id)},
-            "author": author,
-            "text": reason,
-        }
-    )
+def handle_thread(engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now) -> int:
+    """Mark every event of a thread not yet handled as handled; returns how many changed."""
+    with engine.connect() as connection:
+        ids = connection.execute(
+            select(EVENTS.c.id).where(
+                EVENTS.c.thread_id == thread_id, EVENTS.c.triage != TriageState.HANDLED.value
+            )
+        ).scalars()
+        pending = list(ids)
+    return set_triage(engine, pending, TriageState.HANDLED, staff_id, now) if pending else 0

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select, text
 
+from core.actions import UnknownStaff, no_reply_needed
 from core.clients import UnknownClient, set_client_policy
 from core.ingest import Ingestor
 from core.models import Clock, Event, Thread, table
@@ -15,7 +16,7 @@ from core.policies import PolicyBook
 from core.queries import breached_clocks, running_clocks
 from core.reader import Reader
 from core.staff import add_staff
-from core.triage import UnknownStaff, no_reply_needed, set_triage
+from core.triage import set_triage
 from tests.support import START, MovableClock, make_event
 
 

@@ -1,0 +1,138 @@
+"""What the assistant does on a thread, recorded as events of pmdesk's own source.
+
+A reply, an assignment and "no reply needed" go through ingestion like
+anything a source sends: the clocks stay a pure function of the thread's
+events, and every action is kept with who took it and when. A public reply
+is also queued for delivery through the thread's channel, in the same
+transaction (see `Delivery`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import Engine, func, insert, select
+
+from .db import write
+from .ingest import OWN_SOURCE, Ingestor, Result
+from .models import Assignment, EventKind, Staff, StaffEmail, table
+from .timeutil import Now, utc_now
+
+STAFF, EMAILS, ASSIGNMENT = table(Staff), table(StaffEmail), table(Assignment)
+WATCHER = "watcher"
+
+
+class UnknownStaff(LookupError):
+    pass
+
+
+class ActionRefused(ValueError):
+    """The action was not recorded; the message says why (for the person who tried)."""
+
+
+def staff_author(engine: Engine, staff_id: int) -> dict[str, str]:
+    """A staff member as the author (or assignee) of an event."""
+    with engine.connect() as connection:
+        staff = connection.execute(
+            select(STAFF.c.name, func.min(EMAILS.c.email))
+            .select_from(STAFF.outerjoin(EMAILS, EMAILS.c.staff_id == STAFF.c.id))
+            .where(STAFF.c.id == staff_id)
+            .group_by(STAFF.c.id)
+        ).first()
+    if staff is None:
+        raise UnknownStaff(f"no staff member {staff_id}")
+    author = {"name": staff.name, "role": "staff"}
+    if staff[1]:
+        author["email"] = staff[1]
+    return author
+
+
+def act(
+    ingestor: Ingestor,
+    thread_id: int,
+    staff_id: int,
+    kind: EventKind,
+    text: str = "",
+    *,
+    now: Now = utc_now,
+    **fields: Any,
+) -> Result:
+    """Record one action of a staff member on a thread; returns the ingestion result."""
+    at: datetime = now()
+    result = ingestor.ingest_one(
+        {
+            # Unique even for two actions in the same microsecond.
+            "id": f"{kind.value}:{thread_id}:{at.isoformat()}:{uuid4().hex[:8]}",
+            "source": OWN_SOURCE,
+            "kind": kind.value,
+            "occurred_at": at.isoformat(),
+            "task": {"id": str(thread_id)},
+            "author": staff_author(ingestor.engine, staff_id),
+            "text": text,
+            **fields,
+        }
+    )
+    if result.status == "rejected":
+        raise ActionRefused(result.reason or "refused")
+    return result
+
+
+def reply(
+    ingestor: Ingestor,
+    thread_id: int,
+    staff_id: int,
+    text: str,
+    *,
+    internal: bool = False,
+    now: Now = utc_now,
+) -> Result:
+    """Answer the client on a thread (or leave an internal note).
+
+    A public reply stops the thread's running clock at once and waits in
+    `Delivery` as pending until the services send it through the channel the
+    client wrote in.
+    """
+    if not text.strip():
+        raise ActionRefused("an empty reply is not sent")
+    return act(ingestor, thread_id, staff_id, EventKind.MESSAGE, text, internal=internal, now=now)
+
+
+def assign(
+    ingestor: Ingestor, thread_id: int, staff_id: int, assignee_id: int | None, now: Now = utc_now
+) -> Result:
+    """Make `assignee_id` (None: nobody) the thread's assignee, as `staff_id` decided."""
+    assignee = None if assignee_id is None else staff_author(ingestor.engine, assignee_id)
+    return act(ingestor, thread_id, staff_id, EventKind.ASSIGNEE, assignee=assignee, now=now)
+
+
+def no_reply_needed(
+    ingestor: Ingestor, thread_id: int, staff_id: int, reason: str = "", now: Now = utc_now
+) -> Result:
+    """Close the thread's running clock as "no reply needed" (the client wrote "thanks").
+
+    The clock leaves the share met; the decision stays in the thread's history.
+    """
+    return act(ingestor, thread_id, staff_id, EventKind.NO_REPLY_NEEDED, reason, now=now)
+
+
+def watch(engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now) -> bool:
+    """Tag a staff member on a thread as a watcher; False if they already were."""
+    staff_author(engine, staff_id)  # UnknownStaff before anything is written
+    with write(engine) as connection:
+        known = connection.execute(
+            select(ASSIGNMENT.c.staff_id).where(
+                ASSIGNMENT.c.thread_id == thread_id,
+                ASSIGNMENT.c.staff_id == staff_id,
+                ASSIGNMENT.c.role == WATCHER,
+            )
+        ).first()
+        if known:
+            return False
+        connection.execute(
+            insert(ASSIGNMENT).values(
+                thread_id=thread_id, staff_id=staff_id, role=WATCHER, since=now()
+            )
+        )
+    return True
