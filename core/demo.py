@@ -30,11 +30,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from .config import Settings, describe_errors
+from .db import insert_many, write
 from .ingest import Ingestor
-from .models import StaffRole, ThreadKind
+from .models import Client, Invoice, StaffRole, ThreadKind, table
 from .policies import DEFAULT, PolicyBook
 from .staff import add_staff
 
@@ -45,6 +46,7 @@ WORKSECTION = "worksection"
 TELEGRAM = "telegram"
 
 PARIS = ZoneInfo("Europe/Paris")
+CLIENTS = table(Client)
 OFFICE_OPENS, OFFICE_CLOSES = time(9), time(18)
 # The history stops short of `now` so that the only clocks running at `now`
 # are the few planned ones (see `_plan`), not leftovers of the afternoon.
@@ -1268,7 +1270,68 @@ def seed_demo(engine: Engine, settings: Settings, now: datetime, seed: int = 7) 
     for result in results:
         if result.status == "rejected":
             raise ScenarioError(f"demo event {events[result.position]['id']}: {result.reason}")
+    seed_invoices(engine, scenario, now, seed)
     return sum(result.status == "created" for result in results)
+
+
+# (days past due, share paid, dunning level, next step) of the demo's invoices:
+# one in each aging bucket, a partial payment, a promise and a dispute, so
+# the overdue panel has something true to show before any import.
+DEMO_INVOICES: tuple[tuple[int, float, int, str | None], ...] = (
+    (-12, 0.0, 0, None),
+    (3, 0.0, 1, "firm reminder at D+15"),
+    (17, 0.4, 2, "formal notice at D+30"),
+    (38, 0.0, 3, "suspension flag at D+45"),
+    (64, 0.0, 3, "call the client"),
+    (97, 0.0, 3, "hand to collections"),
+)
+
+
+def seed_invoices(engine: Engine, scenario: Scenario, now: datetime, seed: int = 7) -> int:
+    """Invoices for the demo clients, due on both sides of today; returns how many."""
+    rng = random.Random(seed)
+    today = now.astimezone(PARIS).date()
+    clients = {name: client_id for client_id, name in _client_ids(engine)}
+    rows = []
+    for number, (client, (days, paid, level, step)) in enumerate(
+        zip(
+            [account.name for account in scenario.clients for _ in range(2)],
+            DEMO_INVOICES * 2,
+            strict=False,
+        ),
+        start=1,
+    ):
+        if client not in clients:
+            continue
+        total = rng.randrange(80, 1200) * 1000 + rng.choice((0, 500))
+        due = today - timedelta(days=days + rng.randrange(0, 3))
+        rows.append(
+            {
+                "number": f"F-{today.year}-{number:04d}",
+                "client_id": clients[client],
+                "issued_on": due - timedelta(days=30),
+                "due_on": due,
+                "currency": "EUR",
+                "total_cents": total,
+                "paid_cents": int(total * paid),
+                "dunning_level": level,
+                "next_step": step,
+                "state": "disputed" if number == 9 else "open",
+                "promised_on": today + timedelta(days=5) if number == 8 else None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    with write(engine) as connection:
+        insert_many(connection, table(Invoice), rows)
+    return len(rows)
+
+
+def _client_ids(engine: Engine) -> list[tuple[int, str]]:
+    with engine.connect() as connection:
+        return [
+            (row.id, row.name) for row in connection.execute(select(CLIENTS.c.id, CLIENTS.c.name))
+        ]
 
 
 def _register_team(engine: Engine, scenario: Scenario, now: datetime) -> None:
@@ -1290,4 +1353,5 @@ __all__ = [
     "history",
     "load_scenario",
     "seed_demo",
+    "seed_invoices",
 ]

@@ -20,7 +20,11 @@ SELECT t.id, t.title, t.url, t.kind, t.channel, cl.name, p.name, t.status, t.dea
 
 _EVENTS = """
 SELECT e.id, e.occurred_at, e.kind, e.author_name, e.author_role, e.text, e.internal,
-       e.triage, e.value, d.status, d.error
+       e.triage,
+       CASE WHEN e.kind = 'assignee' AND e.value != ''
+            THEN (SELECT s.name FROM staff s WHERE s.id = CAST(e.value AS INTEGER))
+            ELSE e.value END,
+       d.status, d.error
   FROM event e
   LEFT JOIN delivery d ON d.event_id = e.id
  WHERE e.thread_id = :thread
@@ -44,6 +48,7 @@ class ThreadEvent:
     text: str
     internal: bool
     triage: str
+    # The new status or deadline, or the new assignee's name.
     value: str | None
     # For a reply written in pmdesk: pending, delivered or failed, and why it failed.
     delivery: str | None

@@ -166,7 +166,39 @@ def main_callback(
         os.environ["PMDESK_CONFIG"] = config
     _current = Context(db=db)
     if ctx.invoked_subcommand is None:
-        out.print(ctx.get_help(), markup=False)
+        if not _interactive():
+            out.print(ctx.get_help(), markup=False)
+            err.print("pmdesk: the dashboard needs a terminal; the commands above do not")
+            return
+        command(_dashboard)()
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _dashboard(start: str = "main", settings: Settings | None = None, jobs: Any = ()) -> None:
+    """Open the dashboard on the configured database (or the one given)."""
+    from core.lease import service_states
+    from tui.app import Dashboard
+    from tui.backend import Backend
+
+    ctx = context()
+    settings = settings or ctx.settings
+    ctx.engine  # noqa: B018  (creates or upgrades the database before the screen opens)
+    backend = Backend(settings, ctx.now, services=lambda reader: service_states(reader, ctx.now()))
+    Dashboard(settings, backend, start=start, jobs=jobs).run()
+
+
+@app.command()
+@command
+def manager() -> None:
+    """Open the dashboard straight into the manager view (the SLA report)."""
+    if not _interactive():
+        raise Failure(
+            "the manager view needs a terminal; pmdesk report sla prints the same figures"
+        )
+    _dashboard(start="manager")
 
 
 # -- ingest ----------------------------------------------------------------
@@ -492,22 +524,26 @@ def demo(
     pace: Annotated[float, typer.Option(help="Live events per minute.", min=0.1)] = 6.0,
     seed: Annotated[int, typer.Option(help="Seed of the simulated agency.")] = 7,
     duration: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
+        float | None,
+        typer.Option(help="With --print: stop after this many seconds (default: Ctrl-C)."),
     ] = None,
+    print_events: Annotated[
+        bool,
+        typer.Option("--print", help="Print the live events instead of opening the dashboard."),
+    ] = False,
 ) -> None:
-    """Build a fresh demo agency and stream its live events.
+    """Open the dashboard on a fresh demo agency, with its simulated clients writing live.
 
     A week of history (clients, projects, staff, answered and late messages)
     goes in first, then a simulator feeds new events through the same
-    ingestion path as every source.
+    ingestion path as every source. Without a terminal (or with --print),
+    the live events are printed instead.
     """
-    import time
+    import threading
 
     from core.config import default_database_path
     from core.db import open_database as open_db
     from core.demo import Simulator, demo_settings, load_scenario, seed_demo
-    from core.ingest import Ingestor
-    from core.policies import PolicyBook
 
     # The demo never touches the configured database.
     path = Path(db) if db else default_database_path().with_name("demo.db")
@@ -517,23 +553,56 @@ def demo(
     engine = open_db(str(path))
     now = utc_now()
     created = seed_demo(engine, settings, now)
+    simulator = Simulator(load_scenario(), seed=seed, pace=pace)
+    if _interactive() and not print_events:
+        context().db = str(path)
+
+        def simulate(stop: threading.Event) -> None:
+            _simulate(engine, settings, simulator, now, stop)
+
+        _dashboard(settings=settings, jobs=[simulate])
+        return
     out.print(f"demo database {path}: {created} events of history", markup=False)
     zone = ZoneInfo(settings.timezone)
-    simulator = Simulator(load_scenario(), seed=seed, pace=pace)
-    ingestor = Ingestor(engine, PolicyBook(settings))
-    started = time.monotonic()
-    last = now
+    stop = threading.Event()
+    if duration is not None:
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
     try:
-        while duration is None or time.monotonic() - started < duration:
-            time.sleep(1.0)
-            current = utc_now()
-            events = simulator.events_between(last, current)
-            last = current
-            for event, result in zip(events, ingestor.ingest(events), strict=True):
-                if result.status == "created":
-                    out.print(_event_line(event, zone), markup=False)
+        _simulate(
+            engine,
+            settings,
+            simulator,
+            now,
+            stop,
+            lambda event: out.print(_event_line(event, zone), markup=False),
+        )
     except KeyboardInterrupt:
-        pass
+        stop.set()
+
+
+def _simulate(
+    engine: Engine,
+    settings: Settings,
+    simulator: Any,
+    since: datetime,
+    stop: Any,
+    created: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Feed the simulator's events through ingestion once a second until `stop` is set."""
+    from core.ingest import Ingestor
+    from core.policies import PolicyBook
+
+    ingestor = Ingestor(engine, PolicyBook(settings))
+    last = since
+    while not stop.wait(1.0):
+        current = utc_now()
+        events = simulator.events_between(last, current)
+        last = current
+        for event, result in zip(events, ingestor.ingest(events), strict=True):
+            if created is not None and result.status == "created":
+                created(event)
 
 
 def _event_line(event: dict[str, Any], zone: ZoneInfo) -> str:

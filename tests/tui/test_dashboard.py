@@ -1,0 +1,393 @@
+"""The dashboard driven through Textual's pilot on a real database and a frozen clock.
+
+Every action and filter is exercised here the way a person would: keys on
+the real screens, with what they wrote checked in the database afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from textual.pilot import Pilot
+from textual.widgets import DataTable, OptionList, Select, TextArea
+
+from core.config import DashboardConfig, Settings
+from core.feed import FeedFilter
+from tests.support import MovableClock
+from tests.tui.conftest import HOSTILE
+from tui.app import Dashboard
+from tui.backend import Backend
+from tui.clocks import ClocksPanel
+from tui.feed import IncomingPanel
+from tui.help import HelpScreen
+from tui.main import MainScreen
+from tui.manager import ManagerScreen
+from tui.pickers import FilterScreen, StaffPicker
+from tui.thread import ThreadScreen
+
+Predicate = Callable[[], Any]
+
+
+def make_app(settings: Settings, clock: MovableClock) -> Dashboard:
+    return Dashboard(settings, Backend(settings, clock))
+
+
+async def until(pilot: Pilot[None], predicate: Predicate, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("the screen never got there")
+        await pilot.pause(0.02)
+
+
+async def main_screen(pilot: Pilot[None]) -> MainScreen:
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.loaded)
+    assert isinstance(app.screen, MainScreen)
+    return app.screen
+
+
+async def open_thread(pilot: Pilot[None], title: str) -> ThreadScreen:
+    screen = await main_screen(pilot)
+    incoming = screen.query_one(IncomingPanel)
+    index = next(i for i, item in enumerate(incoming.items) if item.thread == title)
+    incoming.table.focus()
+    incoming.table.move_cursor(row=index)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ThreadScreen))
+    thread = pilot.app.screen
+    assert isinstance(thread, ThreadScreen)
+    await until(pilot, lambda: thread.detail is not None)
+    return thread
+
+
+def rows(engine: Engine, query: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(query))]
+
+
+def clock_of(engine: Engine, title: str) -> tuple[Any, ...]:
+    return rows(
+        engine,
+        "SELECT c.outcome, c.stopped_by_staff FROM clock c JOIN thread t ON t.id = c.thread_id"
+        f" WHERE t.title = '{title}' ORDER BY c.id DESC LIMIT 1",
+    )[0]
+
+
+async def test_the_main_screen_shows_feed_clocks_invoices_and_sla(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        assert [item.thread for item in incoming.items][:3] == ["Task T5", "Task T4", "Task T3"]
+        assert incoming.unread == 5
+        assert "5 unread" in str(incoming.border_subtitle)
+        clocks = screen.query_one(ClocksPanel)
+        assert [c.thread for c in clocks.clocks] == ["Task T2", "Task T3", "Task T4", "Task T5"]
+        assert [clocks.line_state(i) for i in range(4)] == [
+            "breached",
+            "warning",
+            "safe",
+            "safe",
+        ]
+        invoices = screen.query_one("#invoice-table", DataTable)
+        assert invoices.row_count == 3
+        assert "Overdue" in str(screen.query_one("#invoices").border_title)
+        sla = screen.query_one("#sla")
+        await until(pilot, lambda: sla.figures is not None)  # type: ignore[attr-defined]
+        assert sla.figures.today.overall.answered == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("client", "Bigco", {"Task T2"}),
+        ("kind", "message", {"Task T1", "Task T2", "Task T3", "Task T4", "Task T5"}),
+        ("assignee", "Pat PM", set()),
+    ],
+)
+async def test_the_feed_filters_by_kind_client_and_assignee(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    field: str,
+    value: str,
+    expected: set[str],
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(pilot.app.screen, FilterScreen))
+        pilot.app.screen.query_one(f"#filter-{field}", Select).value = value
+        await pilot.click("#filter-apply")
+        incoming = screen.query_one(IncomingPanel)
+        await until(pilot, lambda: incoming.feed == FeedFilter(**{field: value}))
+        await until(pilot, lambda: {item.thread for item in incoming.items} == expected)
+        assert f"{field}: {value}" in str(incoming.border_subtitle)
+
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(pilot.app.screen, FilterScreen))
+        await pilot.click("#filter-clear")
+        await until(pilot, lambda: len(incoming.items) == 7)
+
+
+async def test_enter_opens_the_thread_with_notes_set_apart_and_escape_goes_back(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T3")
+        assert thread.detail is not None
+        assert [event.text for event in thread.detail.events] == [
+            "Any news on the logo?",
+            "ask Pat about the logo",
+        ]
+        notes = thread.query(".event.-internal")
+        assert len(notes) == 1
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen))
+
+
+async def test_a_reply_is_stored_pending_and_stops_the_clock(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T2")
+        await pilot.press("r")
+        area = thread.query_one("#reply-text", TextArea)
+        assert area.has_focus
+        area.insert("We are on it, back in 10 minutes.")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: bool(rows(agency, "SELECT * FROM delivery")))
+        await until(
+            pilot,
+            lambda: thread.detail is not None and thread.detail.events[-1].delivery == "pending",
+        )
+        assert rows(agency, "SELECT channel, status FROM delivery") == [("webhook", "pending")]
+        ana = rows(agency, "SELECT id FROM staff WHERE name = 'Ana Assistant'")[0][0]
+        assert clock_of(agency, "Task T2") == ("breached", ana)
+
+
+async def test_an_internal_note_is_kept_but_not_sent(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T4")
+        await pilot.press("i")
+        thread.query_one("#reply-text", TextArea).insert("Pat knows this client")
+        await pilot.press("ctrl+s")
+        await until(
+            pilot,
+            lambda: thread.detail is not None and thread.detail.events[-1].internal,
+        )
+        assert rows(agency, "SELECT count(*) FROM delivery") == [(0,)]
+        assert clock_of(agency, "Task T4") == ("running", None)
+
+
+@pytest.mark.parametrize(("key", "role"), [("a", "assignee"), ("w", "watcher")])
+async def test_assign_and_tag_pick_a_staff_member(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock, key: str, role: str
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T4")
+        await pilot.press(key)
+        await until(pilot, lambda: isinstance(pilot.app.screen, StaffPicker))
+        options = pilot.app.screen.query_one(OptionList)
+        options.highlighted = next(
+            i
+            for i in range(options.option_count)
+            if str(options.get_option_at_index(i).prompt) == "Pat PM"
+        )
+        await pilot.press("enter")
+        people = "assignees" if role == "assignee" else "watchers"
+        await until(
+            pilot,
+            lambda: thread.detail is not None and getattr(thread.detail, people) == ["Pat PM"],
+        )
+        assert rows(
+            agency,
+            "SELECT a.role, s.name FROM assignment a JOIN staff s ON s.id = a.staff_id",
+        ) == [(role, "Pat PM")]
+
+
+async def test_no_reply_needed_on_the_focused_clock(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        await pilot.press("2")  # focus the clocks; the most urgent is T2
+        assert screen.query_one(ClocksPanel).has_focus
+        await pilot.press("n")
+        await until(pilot, lambda: clock_of(agency, "Task T2")[0] == "no_reply_needed")
+        clocks = screen.query_one(ClocksPanel)
+        await until(pilot, lambda: clocks.clocks[0].thread == "Task T3")
+
+
+async def test_handled_clears_the_unread_marks_of_the_thread(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        assert incoming.selected is not None and incoming.selected.thread == "Task T5"
+        await pilot.press("h")
+        await until(pilot, lambda: incoming.unread == 4)
+        assert not incoming.items[0].unread
+        assert rows(
+            agency,
+            "SELECT e.triage FROM event e JOIN thread t ON t.id = e.thread_id"
+            " WHERE t.title = 'Task T5'",
+        ) == [("handled",)]
+
+
+async def test_open_task_hands_the_link_to_the_browser(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock, no_browser: list[str]
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        await open_thread(pilot, "Task T1")
+        await pilot.press("o")
+        await until(pilot, lambda: no_browser == ["https://tracker.example/T1"])
+
+
+async def test_help_lists_every_binding_with_its_id(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        ids = {
+            binding.id
+            for _, bindings in pilot.app.screen.groups  # type: ignore[attr-defined]
+            for binding in bindings
+        }
+        for screen in (MainScreen, ThreadScreen, ManagerScreen, Dashboard):
+            assert {binding.id for binding in screen.BINDINGS} <= ids  # type: ignore[union-attr]
+        assert None not in ids
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen))
+
+
+async def test_keys_are_remapped_from_the_configuration(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    settings = dashboard_settings.model_copy(
+        update={"dashboard": DashboardConfig(keys={"main.filter": "g"})}
+    )
+    async with make_app(settings, clock).run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await pilot.press("f")
+        await pilot.pause(0.1)
+        assert isinstance(pilot.app.screen, MainScreen)
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(pilot.app.screen, FilterScreen))
+
+
+async def test_theme_and_manager_view(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await pilot.press("t")
+        assert pilot.app.theme == "textual-light"
+        await pilot.press("t")
+        assert pilot.app.theme == "textual-dark"
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ManagerScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen))
+
+
+async def test_a_clock_crossing_its_target_raises_a_toast_and_the_bell(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    app = make_app(dashboard_settings, clock)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        assert not app._notifications  # T2 was breached and T3 amber before we looked
+        clock.advance(minutes=4)  # T3 (due at minute 23) breaches
+        await until(pilot, lambda: bool(app._notifications), seconds=3)
+        [toast] = list(app._notifications)
+        assert "Task T3 has breached" in toast.message
+        assert bells == [1]
+
+
+async def test_hostile_text_is_shown_literally(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        table = screen.query_one(IncomingPanel).table
+        shown = table.get_row_at(0)[-1].plain
+        assert "[bold red]URGENT[/]" in shown and "[link=https://evil.example]" in shown
+        assert "\x1b" not in shown and "\x07" not in shown
+        thread = await open_thread(pilot, "Task T5")
+        conversation = thread.query(".event").last()
+        rendered = str(conversation.render())
+        assert "[bold red]URGENT[/]" in rendered and "\x1b" not in rendered
+        assert HOSTILE not in rendered  # the escape sequences were taken out
+
+
+async def test_another_process_commits_and_the_row_appears_within_a_second(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock, tmp_path: Any
+) -> None:
+    event = {
+        "id": "live-1",
+        "source": "webhook",
+        "kind": "message",
+        "occurred_at": "2026-11-23T09:21:00+00:00",
+        "client": "Acme",
+        "task": {"id": "T9", "title": "Live one"},
+        "author": {"name": "Claire Client", "role": "client"},
+        "text": "written by another process",
+    }
+    source = tmp_path / "live.jsonl"
+    source.write_text(json.dumps(event) + "\n")
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        subprocess.run(
+            [sys.executable, "-m", "pmdesk", "--db", dashboard_settings.db, "ingest", str(source)],
+            check=True,
+            capture_output=True,
+        )
+        committed = time.monotonic()
+        await until(pilot, lambda: incoming.items[0].thread == "Live one", seconds=2)
+        assert time.monotonic() - committed < 1.0
+        clocks = screen.query_one(ClocksPanel)
+        assert "Live one" in [c.thread for c in clocks.clocks]
+
+
+async def test_the_palette_goes_to_a_client(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"client: Bigco")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        incoming = screen.query_one(IncomingPanel)
+        await until(pilot, lambda: incoming.feed == FeedFilter(client="Bigco"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_every_panel_keeps_room_from_80x24_to_a_wide_monitor(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock, size: tuple[int, int]
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=size) as pilot:
+        screen = await main_screen(pilot)
+        for panel in ("#incoming", "#clocks", "#invoices", "#sla"):
+            region = screen.query_one(panel).region
+            assert region.width >= 40 and region.height >= 4, (panel, region)
+            assert region.right <= size[0] and region.bottom <= size[1]

@@ -1,0 +1,246 @@
+"""The pmdesk dashboard: a Textual app over the core, wired by the command line.
+
+Everything that touches the database runs in worker threads and reports
+back through messages; the one-second tick only recomputes countdowns from
+stored due times. Bindings are data with ids, so users remap them in the
+configuration ([dashboard.keys]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from threading import Event
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from core.config import Settings
+
+from .backend import Backend, NoOperator
+from .clocks import ClocksPanel
+from .format import Formatter
+from .help import HelpScreen
+from .invoices import InvoicesPanel
+from .main import MainScreen
+from .manager import ManagerScreen
+from .messages import ActionDone, OpenThread
+from .palette import ActionsProvider, GoToProvider
+from .pickers import StaffPicker
+from .thread import ThreadScreen
+
+# A job the command line hands over (the demo's simulator, later the
+# services): it runs in a worker thread until the event is set.
+Job = Callable[[Event], None]
+
+
+class Dashboard(App[None]):
+    CSS_PATH = "pmdesk.tcss"
+    TITLE = "pmdesk"
+    COMMANDS = App.COMMANDS | {ActionsProvider, GoToProvider}
+    # Below 120 columns the panels stack (see .-narrow in the stylesheet).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("m", "manager", "Manager", id="app.manager"),
+        Binding("t", "toggle_theme", "Theme", id="app.theme"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend | None = None,
+        *,
+        start: str = "main",
+        jobs: Sequence[Job] = (),
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.backend = backend or Backend(settings)
+        self.formatter = Formatter(settings.locale, ZoneInfo(settings.timezone))
+        self.start = start
+        self.jobs = list(jobs)
+        self._stop = Event()
+        self.theme = settings.dashboard.theme
+        self.title = settings.agency
+
+    @property
+    def target_minutes(self) -> float:
+        return self.settings.policies["default"].first_response_minutes
+
+    def on_mount(self) -> None:
+        self.set_keymap(self.settings.dashboard.keys)
+        self.push_screen(MainScreen(self.backend, self.formatter, self.target_minutes))
+        if self.start == "manager":
+            self.action_manager()
+        for job in self.jobs:
+            self.run_worker(partial(job, self._stop), thread=True, group="jobs")
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self.backend.close()
+
+    # -- navigation ----------------------------------------------------------------
+
+    def on_open_thread(self, message: OpenThread) -> None:
+        self.push_screen(
+            ThreadScreen(self.backend, self.formatter, message.thread_id, reply=message.reply)
+        )
+
+    def action_manager(self) -> None:
+        if isinstance(self.screen, ManagerScreen):
+            return
+        self.push_screen(
+            ManagerScreen(
+                self.backend.reader,
+                self.backend.now,
+                self.formatter.tz,
+                self.target_minutes,
+            )
+        )
+
+    def on_manager_screen_open_thread(self, message: ManagerScreen.OpenThread) -> None:
+        self.push_screen(ThreadScreen(self.backend, self.formatter, message.thread_id))
+
+    def on_clocks_panel_selected(self, message: ClocksPanel.Selected) -> None:
+        self.post_message(OpenThread(message.thread_id))
+
+    def action_help(self) -> None:
+        groups = [("everywhere", list(self.BINDINGS))]
+        for screen in (MainScreen, ThreadScreen, ManagerScreen):
+            groups.append((screen.__name__.removesuffix("Screen").lower(), list(screen.BINDINGS)))
+        self.push_screen(HelpScreen(groups, self.settings.dashboard.keys))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    # -- actions on threads, in workers -----------------------------------------------
+
+    def mark_handled(self, thread_id: int) -> None:
+        from core.triage import handle_thread
+
+        self._act(
+            thread_id,
+            "handled",
+            lambda staff: handle_thread(self.backend.engine, thread_id, staff, self.backend.now),
+        )
+
+    def no_reply_needed(self, thread_id: int) -> None:
+        from core.actions import no_reply_needed
+
+        self._act(
+            thread_id,
+            "no reply needed",
+            lambda staff: no_reply_needed(
+                self.backend.ingestor, thread_id, staff, now=self.backend.now
+            ),
+        )
+
+    def send_reply(self, thread_id: int, text: str, internal: bool = False) -> None:
+        from core.actions import reply
+
+        label = "note" if internal else "reply"
+        self._act(
+            thread_id,
+            label,
+            lambda staff: reply(
+                self.backend.ingestor,
+                thread_id,
+                staff,
+                text,
+                internal=internal,
+                now=self.backend.now,
+            ),
+        )
+
+    def pick_staff(self, thread_id: int, watch: bool) -> None:
+        self._pick_staff(thread_id, watch)
+
+    @work(thread=True, group="actions")
+    def _pick_staff(self, thread_id: int, watch: bool) -> None:
+        from core.staff import list_staff
+
+        staff = [(person.id, person.name) for person in list_staff(self.backend.engine)]
+        title = "Tag a watcher" if watch else "Assign to"
+        self.call_from_thread(
+            self.push_screen, StaffPicker(title, staff), partial(self._picked, thread_id, watch)
+        )
+
+    def _picked(self, thread_id: int, watch: bool, staff_id: int | None) -> None:
+        if staff_id is None:
+            return
+        from core.actions import assign
+        from core.actions import watch as tag
+
+        if watch:
+            self._act(
+                thread_id,
+                "tagged",
+                lambda staff: tag(self.backend.engine, thread_id, staff_id, self.backend.now),
+            )
+        else:
+            self._act(
+                thread_id,
+                "assigned",
+                lambda staff: assign(
+                    self.backend.ingestor, thread_id, staff, staff_id, self.backend.now
+                ),
+            )
+
+    def _act(self, thread_id: int, label: str, run: Callable[[int], Any]) -> None:
+        self._run_action(thread_id, label, run)
+
+    @work(thread=True, group="actions")
+    def _run_action(self, thread_id: int, label: str, run: Callable[[int], Any]) -> None:
+        error = None
+        try:
+            run(self.backend.operator().id)
+        except (NoOperator, LookupError, ValueError) as problem:
+            error = str(problem)
+        self.call_from_thread(self._done, ActionDone(thread_id, label, error))
+
+    def _done(self, message: ActionDone) -> None:
+        if message.error:
+            self.notify(message.error, title=f"Not {message.label}", severity="error", markup=False)
+        else:
+            self.notify(message.label.capitalize(), timeout=2, markup=False)
+        for screen in self.screen_stack:
+            screen.post_message(ActionDone(message.thread_id, message.label, message.error))
+
+    # -- the command palette ---------------------------------------------------------
+
+    def palette_actions(self, screen: Screen[Any]) -> list[tuple[str, Callable[[], Any], str]]:
+        found = []
+        for binding in [*screen.BINDINGS, *self.BINDINGS]:
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            target = screen if binding in screen.BINDINGS else self
+            found.append(
+                (binding.description, partial(target.run_action, binding.action), binding.id or "")
+            )
+        return found
+
+    def goto_targets(self) -> list[tuple[str, str, str]]:
+        """(kind, label, value) for clients, recent threads and overdue invoices."""
+        from core.directory import jump_targets
+
+        return jump_targets(self.backend.reader())
+
+    def go_to(self, kind: str, value: str) -> None:
+        if kind == "thread":
+            self.post_message(OpenThread(int(value)))
+            return
+        while not isinstance(self.screen, MainScreen):
+            self.pop_screen()
+        main = self.screen
+        if kind == "client":
+            from core.feed import FeedFilter
+
+            main.set_filter(FeedFilter(client=value))
+        elif kind == "invoice" and not main.query_one(InvoicesPanel).select_number(value):
+            self.notify(f"Invoice {value} is not overdue.", markup=False)

@@ -1,0 +1,108 @@
+"""The dashboard's way to the database, for worker threads only.
+
+Reads go through `core.reader` (a plain sqlite3 connection per thread, since
+a SQLite connection belongs to the thread that opened it); actions go
+through the core's ingestor on one shared engine. Nothing here runs on the
+UI thread: screens call it from `@work(thread=True)` workers and get the
+results back as messages.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from core.reader import Reader, SqliteReader, reader_for
+from core.timeutil import Now, utc_now
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from core.config import Settings
+    from core.ingest import Ingestor
+    from core.staff import StaffView
+
+
+class NoOperator(LookupError):
+    """The dashboard does not know who is acting: nobody is registered as staff."""
+
+
+class Backend:
+    def __init__(
+        self,
+        settings: Settings,
+        now: Now = utc_now,
+        services: Callable[[Reader], dict[str, str]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.now = now
+        # The background services' states, as the command line wires them.
+        self.services = services
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._ingestor: Ingestor | None = None
+
+    def reader(self) -> Reader:
+        """This thread's reader, opened on first use."""
+        found: Reader | None = getattr(self._local, "reader", None)
+        if found is None:
+            found = self._local.reader = reader_for(self.settings.db)
+        return found
+
+    def version(self) -> object:
+        """Changes whenever another connection commits: cheap enough to ask four times a second.
+
+        SQLite's data_version is per connection, so this must be asked on the
+        same thread each time. Other databases get a signature of the newest
+        rows, which catches every insert and clock change.
+        """
+        reader = self.reader()
+        if isinstance(reader, SqliteReader):
+            return reader.rows("PRAGMA data_version")[0][0]
+        return tuple(
+            reader.rows(
+                "SELECT (SELECT max(id) FROM event), (SELECT count(*) FROM clock"
+                " WHERE outcome = 'running'), (SELECT max(updated_at) FROM invoice),"
+                " (SELECT max(updated_at) FROM delivery)"
+            )[0]
+        )
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                from core.db import open_database
+
+                self._engine = open_database(self.settings.db)
+            return self._engine
+
+    @property
+    def ingestor(self) -> Ingestor:
+        engine = self.engine
+        with self._lock:
+            if self._ingestor is None:
+                from core.ingest import Ingestor
+                from core.policies import PolicyBook
+
+                self._ingestor = Ingestor(engine, PolicyBook(self.settings), now=self.now)
+            return self._ingestor
+
+    def operator(self) -> StaffView:
+        """Who the dashboard acts as (the `operator` setting, else the first assistant)."""
+        from core.staff import operator
+
+        person = operator(self.engine, self.settings.operator)
+        if person is None:
+            wanted = self.settings.operator
+            raise NoOperator(
+                f"no staff member {wanted!r} (the operator setting)"
+                if wanted
+                else "no staff yet: set operator in the configuration once your team is in"
+            )
+        return person
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()

@@ -1,0 +1,405 @@
+"""The Clocks panel: every running response clock, most urgent first, ticking.
+
+The panel is open all day with a couple of thousand clocks, and ticks every
+second. A tick therefore costs the same whatever the number of clocks: it
+reads no database, sorts nothing (the order by due time does not change as
+time passes), finds crossings by moving a pointer along a list of future
+crossing instants prepared when the clocks were loaded, and repaints; the
+Line API renders only the lines on screen.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from core.queries import ClockView
+
+from .format import countdown
+from .text import first_line, fit
+
+STATES = ("safe", "warning", "breached", "escalated")
+_RANK = {state: rank for rank, state in enumerate(STATES)}
+ESCALATED_MARK = "▲"
+UNKNOWN_TIME = "--:--"
+EMPTY = "No running clocks"
+LOADING = "Reading clocks…"
+
+COUNTDOWN_WIDTH = 8  # "-1:02:03"
+COLUMN_GAP = "  "
+CLIENT_WIDTH = 18
+ASSIGNEE_WIDTH = 14
+KIND_WIDTH = 5  # "first", "next"
+# Below this many cells after the countdown, the kind column gives its room to the title.
+KIND_FROM = 64
+
+# When a clock changes state: (instant, strictly after it, clock id, state rank).
+# "Strictly" because a clock breaches once now > due_at, while it warns and
+# escalates once now >= warn_at, escalate_at. False sorts first, so at one
+# instant the inclusive crossings are taken before a strict one holds the line.
+Crossing = tuple[datetime, bool, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Cells:
+    """A clock's words, cleaned once rather than on every repaint."""
+
+    client: str
+    thread: str
+    assignee: str
+    kind: str
+
+
+def _cells(clock: ClockView) -> _Cells:
+    return _Cells(
+        client=first_line(clock.client or "") or "—",
+        thread=first_line(clock.thread or "") or "—",
+        assignee=first_line(clock.assignee or "") or "—",
+        kind=first_line(clock.kind),
+    )
+
+
+def _urgency(clock: ClockView) -> tuple[datetime, int]:
+    return clock.due_at, clock.id
+
+
+def _rank(clock: ClockView, now: datetime) -> int:
+    return _RANK.get(clock.state(now), len(STATES))
+
+
+def _crossings(clock: ClockView, seen: int) -> list[Crossing]:
+    """The state changes still ahead of a clock last seen at rank `seen`."""
+    if clock.outcome != "running":
+        return []
+    points = (
+        (clock.warn_at, False, _RANK["warning"]),
+        (clock.due_at, True, _RANK["breached"]),
+        (clock.escalate_at, False, _RANK["escalated"]),
+    )
+    return [(at, strict, clock.id, rank) for at, strict, rank in points if rank > seen]
+
+
+def _reached(crossing: Crossing, now: datetime) -> bool:
+    at, strict = crossing[0], crossing[1]
+    return now > at if strict else now >= at
+
+
+def _columns(width: int) -> list[int]:
+    """Widths of client, thread, assignee and kind in `width` cells (after the countdown)."""
+    kind = KIND_WIDTH if width >= KIND_FROM else 0
+    client = min(CLIENT_WIDTH, width // 4)
+    assignee = min(ASSIGNEE_WIDTH, width // 6)
+    gaps = len(COLUMN_GAP) * (3 if kind else 2)
+    thread = max(0, width - client - assignee - kind - gaps)
+    return [client, thread, assignee, kind]
+
+
+def _row_text(cells: _Cells, width: int) -> str:
+    values = (cells.client, cells.thread, cells.assignee, cells.kind)
+    parts = [
+        set_cell_size(fit(value, size), size)
+        for value, size in zip(values, _columns(width), strict=True)
+        if size > 0
+    ]
+    return set_cell_size(COLUMN_GAP.join(parts), width)
+
+
+class ClocksPanel(ScrollView):
+    """Running clocks as countdowns to their due time, coloured by state."""
+
+    can_focus = True
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "clocks--safe",
+        "clocks--warning",
+        "clocks--breached",
+        "clocks--escalated",
+        "clocks--cursor",
+        "clocks--empty",
+    }
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor_up", "Previous clock", show=False, id="clocks.cursor_up"),
+        Binding("down", "cursor_down", "Next clock", show=False, id="clocks.cursor_down"),
+        Binding("home", "cursor_first", "Most urgent clock", show=False, id="clocks.cursor_first"),
+        Binding("end", "cursor_last", "Least urgent clock", show=False, id="clocks.cursor_last"),
+        Binding("pageup", "cursor_page_up", "Page up", show=False, id="clocks.cursor_page_up"),
+        Binding(
+            "pagedown", "cursor_page_down", "Page down", show=False, id="clocks.cursor_page_down"
+        ),
+        Binding("enter", "select", "Open thread", id="clocks.select"),
+    ]
+
+    class Crossed(Message):
+        """A clock entered `state` (warning, breached or escalated) since the previous tick.
+
+        Posted once per clock and state. When one tick carries a clock past
+        several points (the dashboard was suspended), only the latest state is
+        posted: the earlier ones are no longer news.
+        """
+
+        def __init__(self, clock: ClockView, state: str) -> None:
+            super().__init__()
+            self.clock = clock
+            self.state = state
+
+    class Selected(Message):
+        """The assistant chose a clock (Enter or a click): open its thread."""
+
+        def __init__(self, thread_id: int) -> None:
+            super().__init__()
+            self.thread_id = thread_id
+
+    def __init__(
+        self,
+        target_minutes: float = 15,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self.target_minutes = target_minutes
+        self._clocks: list[ClockView] = []
+        self._by_id: dict[int, ClockView] = {}
+        self._loaded = False
+        self._cursor = 0
+        self._now: datetime | None = None
+        # The state rank each clock was last seen in: what makes a crossing news.
+        self._seen: dict[int, int] = {}
+        self._crossings: list[Crossing] = []
+        self._next_crossing = 0
+        self._cells: dict[int, _Cells] = {}
+        self._update_titles()
+
+    # -- what it shows -------------------------------------------------------
+
+    @property
+    def clocks(self) -> Sequence[ClockView]:
+        """The clocks, most urgent first."""
+        return self._clocks
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor
+
+    @property
+    def selected(self) -> ClockView | None:
+        """The clock under the cursor."""
+        return self._clocks[self._cursor] if self._clocks else None
+
+    def line_state(self, index: int) -> str:
+        """safe, warning, breached or escalated: the colour of line `index` at the last tick."""
+        clock = self._clocks[index]
+        state = clock.state(self._now) if self._now is not None else "safe"
+        return state if state in _RANK else "safe"
+
+    # -- feeding it ----------------------------------------------------------
+
+    def set_clocks(self, clocks: list[ClockView]) -> None:
+        """Replace the clocks; the cursor stays on the same clock while it runs."""
+        kept = self.selected
+        self._clocks = sorted(clocks, key=_urgency)
+        self._by_id = {clock.id: clock for clock in self._clocks}
+        self._seen = {key: rank for key, rank in self._seen.items() if key in self._by_id}
+        self._cells = {}
+        self._loaded = True
+        if self._now is not None:
+            self._index_crossings(self._now)
+        self._cursor = self._cursor_after(kept)
+        self.virtual_size = Size(0, len(self._clocks))
+        self._update_titles()
+        if self.has_focus:
+            self._scroll_to_cursor()
+        self.refresh()
+
+    def tick(self, now: datetime) -> None:
+        """Count down to `now` from the stored due times, and tell of new crossings."""
+        first = self._now is None
+        if first:
+            # Clocks loaded before the first tick: what they show now is no news.
+            self._index_crossings(now)
+        self._now = now
+        crossed = self._advance(now)
+        if crossed:
+            self.call_next(self._post_crossed, crossed)
+        if first or crossed:
+            self._update_titles()
+        self.refresh()
+
+    def _post_crossed(self, crossed: list[tuple[ClockView, str]]) -> None:
+        # Built here, in the panel's own message loop, so that the panel is their
+        # sender: built in the caller's (the screen's timer), Textual would stop
+        # them at that caller and the app would never hear of them.
+        for clock, state in crossed:
+            self.post_message(self.Crossed(clock, state))
+
+    def _index_crossings(self, now: datetime) -> None:
+        crossings: list[Crossing] = []
+        for clock in self._clocks:
+            seen = self._seen.get(clock.id)
+            if seen is None:
+                seen = self._seen[clock.id] = _rank(clock, now)
+            crossings.extend(_crossings(clock, seen))
+        crossings.sort()
+        self._crossings = crossings
+        self._next_crossing = 0
+
+    def _advance(self, now: datetime) -> list[tuple[ClockView, str]]:
+        """Clocks whose state rose since the previous tick, each with its newest state."""
+        crossings, index = self._crossings, self._next_crossing
+        risen: dict[int, int] = {}
+        while index < len(crossings) and _reached(crossings[index], now):
+            clock_id = crossings[index][2]
+            rank = _rank(self._by_id[clock_id], now)
+            if rank > self._seen[clock_id]:
+                self._seen[clock_id] = risen[clock_id] = rank
+            index += 1
+        self._next_crossing = index
+        return [(self._by_id[key], STATES[rank]) for key, rank in risen.items()]
+
+    def _cursor_after(self, kept: ClockView | None) -> int:
+        if kept is not None:
+            for index, clock in enumerate(self._clocks):
+                if clock.id == kept.id:
+                    return index
+        return max(0, min(self._cursor, len(self._clocks) - 1))
+
+    def _update_titles(self) -> None:
+        target = f"{countdown(self.target_minutes * 60)} target"
+        count = f"{len(self._clocks)} running · " if self._loaded else ""
+        self.border_title = f"Clocks · {count}{target}"
+        ranks = Counter(self._seen.values())
+        self.border_subtitle = " · ".join(
+            f"{ranks[_RANK[state]]} {state}"
+            for state in reversed(STATES[1:])
+            if ranks[_RANK[state]]
+        )
+
+    # -- drawing -------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = self.scroll_offset.y + y
+        if not self._clocks:
+            return self._message_line(y, width)
+        if index >= len(self._clocks):
+            return Strip.blank(width, self.rich_style)
+        return self._clock_line(index, width)
+
+    def _message_line(self, y: int, width: int) -> Strip:
+        if y != 0:
+            return Strip.blank(width, self.rich_style)
+        text = f" {EMPTY if self._loaded else LOADING}"
+        style = self.get_visual_style("clocks--empty").rich_style
+        return Strip([Segment(text, style)]).crop_extend(0, width, self.rich_style)
+
+    def _clock_line(self, index: int, width: int) -> Strip:
+        clock = self._clocks[index]
+        state = self.line_state(index)
+        count_style, line_style = self._line_styles(state, index == self._cursor)
+        mark = ESCALATED_MARK if state == "escalated" else " "
+        now = self._now
+        left = UNKNOWN_TIME if now is None else countdown(clock.seconds_left(now))
+        head = f"{mark} {left:>{COUNTDOWN_WIDTH}}"
+        room = max(0, width - cell_len(head) - len(COLUMN_GAP))
+        rest = COLUMN_GAP + _row_text(self._cells_of(clock), room)
+        strip = Strip([Segment(head, count_style), Segment(rest, line_style)])
+        return strip.crop_extend(0, width, line_style)
+
+    def _line_styles(self, state: str, cursor: bool) -> tuple[Style, Style]:
+        """The countdown's style and the rest of the line's.
+
+        On the cursor line the countdown keeps its state colour over the
+        cursor's background (state class last), while the words take the
+        cursor's colours (cursor class last) so they stay readable.
+        """
+        name = f"clocks--{state}"
+        if not cursor:
+            style = self.get_visual_style(name).rich_style
+            return style, style
+        return (
+            self.get_visual_style("clocks--cursor", name).rich_style,
+            self.get_visual_style(name, "clocks--cursor").rich_style,
+        )
+
+    def _cells_of(self, clock: ClockView) -> _Cells:
+        cells = self._cells.get(clock.id)
+        if cells is None:
+            cells = self._cells[clock.id] = _cells(clock)
+        return cells
+
+    # -- moving --------------------------------------------------------------
+
+    def _move_cursor(self, index: int) -> None:
+        if not self._clocks:
+            return
+        self._cursor = max(0, min(index, len(self._clocks) - 1))
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def _scroll_to_cursor(self) -> None:
+        if not self.is_mounted or not self._clocks:
+            return
+        width = max(1, self.scrollable_content_region.width)
+        self.scroll_to_region(
+            Region(0, self._cursor, width, 1),
+            animate=False,
+            force=True,
+            immediate=True,
+            x_axis=False,
+        )
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height)
+
+    def action_cursor_up(self) -> None:
+        self._move_cursor(self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move_cursor(self._cursor + 1)
+
+    def action_cursor_first(self) -> None:
+        self._move_cursor(0)
+
+    def action_cursor_last(self) -> None:
+        self._move_cursor(len(self._clocks) - 1)
+
+    def action_cursor_page_up(self) -> None:
+        self._move_cursor(self._cursor - self._page())
+
+    def action_cursor_page_down(self) -> None:
+        self._move_cursor(self._cursor + self._page())
+
+    def action_select(self) -> None:
+        clock = self.selected
+        if clock is not None:
+            self.call_next(self._post_selected, clock.thread_id)
+
+    def _post_selected(self, thread_id: int) -> None:
+        # In the panel's own loop for the same reason as _post_crossed: a screen
+        # calling action_select would otherwise keep the message to itself.
+        self.post_message(self.Selected(thread_id))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        index = self.scroll_offset.y + offset.y
+        if index < len(self._clocks):
+            self._move_cursor(index)
+            self.action_select()

@@ -1,0 +1,300 @@
+"""The main screen: Incoming, Clocks, Overdue invoices and SLA, kept live."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, cast
+from zoneinfo import ZoneInfo
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from core.feed import (
+    FeedFilter,
+    FeedItem,
+    feed_choices,
+    latest_events,
+    newest_event_id,
+    unread_count,
+)
+from core.lease import NAMES
+from core.queries import ClockView, running_clocks
+from core.receivables import OverdueInvoice, overdue_invoices
+from core.report import hourly_response_times, sla_report
+
+from .clocks import ClocksPanel
+from .feed import IncomingPanel
+from .format import Formatter
+from .invoices import InvoicesPanel
+from .messages import ActionDone, OpenThread
+from .pickers import FilterScreen
+from .sla import SlaFigures, SlaPanel
+from .text import clean, first_line
+
+if TYPE_CHECKING:
+    from .app import Dashboard
+    from .backend import Backend
+
+POLL_SECONDS = 0.25  # how often the watcher asks whether anything was committed
+SLOW_SECONDS = 10.0  # invoices and SLA figures: at most this often
+SERVICES_SECONDS = 5.0
+SERVICE_MARKS = {"running": "●", "elsewhere": "◐", "stopped": "○"}
+SERVICE_WORDS = {"running": "running", "elsewhere": "another process", "stopped": "stopped"}
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the watcher read; None for what it did not need to read this time."""
+
+    page: bool  # True: `items` replace the feed (start, filter change)
+    items: list[FeedItem]
+    unread: int
+    clocks: list[ClockView] | None = None
+    invoices: list[OverdueInvoice] | None = None
+    sla: SlaFigures | None = None
+    services: dict[str, str] | None = None
+
+
+class Changed(Message):
+    def __init__(self, changes: Changes) -> None:
+        super().__init__()
+        self.changes = changes
+
+
+class StatusBar(Static):
+    """Agency, local time, and the background services."""
+
+    def __init__(self, agency: str, formatter: Formatter, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.agency = agency
+        self.formatter = formatter
+        self.services = dict.fromkeys(NAMES, "stopped")
+        self.instant: datetime | None = None
+
+    def show(self, now: datetime | None = None, services: dict[str, str] | None = None) -> None:
+        self.instant = now or self.instant
+        self.services = services or self.services
+        clock = self.formatter.datetime(self.instant) if self.instant else ""
+        states = set(self.services.values())
+        if len(states) == 1:  # the usual case, said once: fits 80 columns
+            state = states.pop()
+            parts = f"services {SERVICE_MARKS[state]} {SERVICE_WORDS[state]}"
+        else:
+            parts = "  ".join(
+                f"{name} {SERVICE_MARKS[state]} {SERVICE_WORDS[state]}"
+                for name, state in self.services.items()
+            )
+        self.update(f" {self.agency} · {clock}    {parts}")
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding("f", "filter", "Filter", id="main.filter"),
+        Binding("h", "handled", "Handled", id="main.handled"),
+        Binding("n", "no_reply", "No reply needed", id="main.no_reply"),
+        Binding("r", "reply", "Reply", id="main.reply"),
+        Binding("1", "focus('incoming')", "Incoming", show=False, id="main.focus_incoming"),
+        Binding("2", "focus('clocks')", "Clocks", show=False, id="main.focus_clocks"),
+        Binding("3", "focus('invoices')", "Invoices", show=False, id="main.focus_invoices"),
+    ]
+
+    def __init__(self, backend: Backend, formatter: Formatter, target_minutes: float) -> None:
+        super().__init__(id="main")
+        self.backend = backend
+        self.formatter = formatter
+        self.target_minutes = target_minutes
+        self.feed = FeedFilter()
+        # Set by the UI, read by the watcher thread: a new filter means a new page.
+        self._reload = True
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.backend.settings.agency, self.formatter, id="status")
+        with Grid(id="panels"):
+            yield IncomingPanel(self.formatter, id="incoming", classes="panel")
+            yield ClocksPanel(target_minutes=self.target_minutes, id="clocks", classes="panel")
+            yield InvoicesPanel(self.formatter, id="invoices", classes="panel")
+            yield SlaPanel(self.formatter, self.target_minutes, id="sla", classes="panel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(IncomingPanel).table.focus()
+        self.tick()
+        self.set_interval(1.0, self.tick)
+        self.watch_database()
+
+    # -- the one-second tick: no database, only stored due times --------------
+
+    def tick(self) -> None:
+        now = self.backend.now()
+        self.query_one(ClocksPanel).tick(now)
+        self.query_one(StatusBar).show(now)
+
+    def on_clocks_panel_crossed(self, message: ClocksPanel.Crossed) -> None:
+        # Handled here, not by the app: the tick runs in this screen's timer,
+        # which makes the screen the message's sender, and messages do not
+        # bubble past their sender.
+        clock = message.clock
+        words = {
+            "warning": "is close to its target",
+            "breached": "has breached",
+            "escalated": "is escalated",
+        }
+        who = clean(clock.client or "A client")
+        self.app.notify(
+            f"{who}: {first_line(clock.thread, 60)} {words.get(message.state, message.state)}",
+            title="Response clock",
+            severity="error" if message.state != "warning" else "warning",
+            markup=False,
+        )
+        if self.backend.settings.dashboard.bell:
+            self.app.bell()
+
+    # -- the watcher -----------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
+    def watch_database(self) -> None:
+        """Poll for commits and read only what changed; results come back as messages."""
+        worker = get_current_worker()
+        backend = self.backend
+        seen: object = None
+        after = 0
+        slow_at = services_at = float("-inf")
+        while not worker.is_cancelled:
+            version = backend.version()
+            moment = time.monotonic()
+            page, changed = self._reload, version != seen
+            if page or changed or moment - services_at >= SERVICES_SECONDS:
+                reader = backend.reader()
+                now = backend.now()
+                feed = self.feed
+                self._reload = False
+                seen = version
+                items: list[FeedItem] = []
+                if page:
+                    items = latest_events(reader, feed)
+                    after = max([item.id for item in items] + [newest_event_id(reader)])
+                elif changed:
+                    items = latest_events(reader, feed, after_id=after)
+                    after = max([item.id for item in items] + [after])
+                slow = (page or changed) and moment - slow_at >= SLOW_SECONDS
+                if slow:
+                    slow_at = moment
+                services = None
+                if moment - services_at >= SERVICES_SECONDS:
+                    services_at = moment
+                    services = backend.services(reader) if backend.services else None
+                self.post_message(
+                    Changed(
+                        Changes(
+                            page=page,
+                            items=items,
+                            unread=unread_count(reader),
+                            clocks=running_clocks(reader) if page or changed else None,
+                            invoices=self._invoices(now) if slow else None,
+                            sla=self._sla(now) if slow else None,
+                            services=services,
+                        )
+                    )
+                )
+            time.sleep(POLL_SECONDS)
+
+    def _invoices(self, now: datetime) -> list[OverdueInvoice]:
+        zone = ZoneInfo(self.backend.settings.timezone)
+        return overdue_invoices(self.backend.reader(), now.astimezone(zone).date())
+
+    def _sla(self, now: datetime) -> SlaFigures:
+        reader = self.backend.reader()
+        zone = ZoneInfo(self.backend.settings.timezone)
+        local = now.astimezone(zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        week = midnight - timedelta(days=6)
+        hourly = hourly_response_times(reader, midnight, now, zone)
+        return SlaFigures(
+            today=sla_report(reader, midnight, now, now),
+            week=sla_report(reader, week, now, now),
+            hourly=[point.median_business_seconds for point in hourly],
+        )
+
+    def on_changed(self, message: Changed) -> None:
+        changes = message.changes
+        incoming = self.query_one(IncomingPanel)
+        if changes.page:
+            incoming.show(changes.items, changes.unread, self.feed)
+        else:
+            incoming.add_new(changes.items, changes.unread)
+        if changes.clocks is not None:
+            self.query_one(ClocksPanel).set_clocks(changes.clocks)
+        if changes.invoices is not None:
+            self.query_one(InvoicesPanel).show(changes.invoices)
+        if changes.sla is not None:
+            self.query_one(SlaPanel).show(changes.sla)
+        if changes.services is not None:
+            self.query_one(StatusBar).show(services=changes.services)
+        self.loaded = True
+
+    # -- actions ---------------------------------------------------------------
+
+    @property
+    def dashboard(self) -> Dashboard:
+        return cast("Dashboard", self.app)
+
+    def on_action_done(self, message: ActionDone) -> None:
+        if message.error is None and message.label == "handled":
+            self.query_one(IncomingPanel).mark_read(message.thread_id)
+
+    def selected_thread(self) -> int | None:
+        """The thread under the cursor of the focused panel (the feed by default)."""
+        clocks = self.query_one(ClocksPanel)
+        if clocks.has_focus and clocks.selected is not None:
+            return clocks.selected.thread_id
+        item = self.query_one(IncomingPanel).selected
+        return item.thread_id if item else None
+
+    def action_focus(self, panel: str) -> None:
+        target = {
+            "incoming": "#feed-table",
+            "clocks": "#clocks",
+            "invoices": "#invoice-table",
+        }[panel]
+        self.query_one(target).focus()
+
+    def action_filter(self) -> None:
+        self.load_choices()
+
+    @work(thread=True, exclusive=True, group="choices")
+    def load_choices(self) -> None:
+        choices = feed_choices(self.backend.reader())
+        self.app.call_from_thread(self._ask_filter, choices)
+
+    def _ask_filter(self, choices: dict[str, list[str]]) -> None:
+        self.app.push_screen(FilterScreen(self.feed, choices), self.set_filter)
+
+    def set_filter(self, feed: FeedFilter | None) -> None:
+        if feed is None or feed == self.feed:
+            return
+        self.feed = feed
+        self._reload = True
+
+    def action_handled(self) -> None:
+        thread_id = self.selected_thread()
+        if thread_id is not None:
+            self.dashboard.mark_handled(thread_id)
+
+    def action_no_reply(self) -> None:
+        thread_id = self.selected_thread()
+        if thread_id is not None:
+            self.dashboard.no_reply_needed(thread_id)
+
+    def action_reply(self) -> None:
+        thread_id = self.selected_thread()
+        if thread_id is not None:
+            self.post_message(OpenThread(thread_id, reply=True))
