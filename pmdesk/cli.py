@@ -185,7 +185,8 @@ def _dashboard(start: str = "main", settings: Settings | None = None, jobs: Any 
 
     ctx = context()
     settings = settings or ctx.settings
-    ctx.engine  # noqa: B018  (creates or upgrades the database before the screen opens)
+    # No engine here: the first read creates or upgrades the database if it
+    # must (core.reader.reader_for), and the ORM is imported on the first action.
     backend = Backend(settings, ctx.now, services=lambda reader: service_states(reader, ctx.now()))
     Dashboard(settings, backend, start=start, jobs=jobs).run()
 

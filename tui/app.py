@@ -23,6 +23,7 @@ from core.config import Settings
 
 from .backend import Backend, NoOperator
 from .clocks import ClocksPanel
+from .feed import IncomingPanel
 from .format import Formatter
 from .help import HelpScreen
 from .invoices import InvoicesPanel
@@ -30,7 +31,7 @@ from .main import MainScreen
 from .manager import ManagerScreen
 from .messages import ActionDone, OpenThread
 from .palette import ActionsProvider, GoToProvider
-from .pickers import StaffPicker
+from .pickers import FilterScreen, StaffPicker
 from .thread import ThreadScreen
 
 # A job the command line hands over (the demo's simulator, later the
@@ -111,10 +112,23 @@ class Dashboard(App[None]):
         self.post_message(OpenThread(message.thread_id))
 
     def action_help(self) -> None:
-        groups = [("everywhere", list(self.BINDINGS))]
-        for screen in (MainScreen, ThreadScreen, ManagerScreen):
-            groups.append((screen.__name__.removesuffix("Screen").lower(), list(screen.BINDINGS)))
-        self.push_screen(HelpScreen(groups, self.settings.dashboard.keys))
+        groups = [
+            ("everywhere", self.BINDINGS),
+            ("main", MainScreen.BINDINGS),
+            ("feed", IncomingPanel.BINDINGS),
+            ("clocks", ClocksPanel.BINDINGS),
+            ("thread", ThreadScreen.BINDINGS),
+            ("manager", ManagerScreen.BINDINGS),
+            ("filter", FilterScreen.BINDINGS),
+            ("staff picker", StaffPicker.BINDINGS),
+            ("help", HelpScreen.BINDINGS),
+        ]
+        self.push_screen(
+            HelpScreen(
+                [(where, [b for b in found if isinstance(b, Binding)]) for where, found in groups],
+                self.settings.dashboard.keys,
+            )
+        )
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

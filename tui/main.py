@@ -139,9 +139,9 @@ class MainScreen(Screen[None]):
         self.query_one(StatusBar).show(now)
 
     def on_clocks_panel_crossed(self, message: ClocksPanel.Crossed) -> None:
-        # Handled here, not by the app: the tick runs in this screen's timer,
-        # which makes the screen the message's sender, and messages do not
-        # bubble past their sender.
+        # The screen that ticks the clocks raises their toasts; stopped here so
+        # that a handler higher up can never make a second one.
+        message.stop()
         clock = message.clock
         words = {
             "warning": "is close to its target",

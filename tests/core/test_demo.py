@@ -6,7 +6,7 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +20,8 @@ from core.ingest import Ingestor
 from core.models import StaffRole
 from core.policies import PolicyBook
 from core.queries import ClockView, running_clocks, thread_clocks
-from core.reader import EngineReader
+from core.reader import EngineReader, reader_for
+from core.receivables import overdue_invoices
 from core.report import sla_report
 
 # A Wednesday afternoon, with microseconds, as a wall clock would give it.
@@ -228,3 +229,30 @@ def test_a_weekend_night_still_has_clocks_running(tmp_path: Path) -> None:
 
     assert len(running_clocks(EngineReader(engine))) >= 4
     engine.dispose()
+
+
+def test_within_ten_seconds_one_clock_turns_amber_and_one_breaches(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    path = str(tmp_path / "demo.db")
+    seed_demo(open_database(path), demo_settings(), now)
+    running = running_clocks(reader_for(path))
+    later = now + timedelta(seconds=10)
+
+    amber = [c for c in running if c.state(now) == "safe" and c.state(later) == "warning"]
+    breaching = [c for c in running if c.state(now) == "warning" and c.state(later) == "breached"]
+    assert len(amber) == 1 and len(breaching) == 1
+    # ... and not before the dashboard can be up to show it.
+    assert (amber[0].warn_at - now).total_seconds() >= 3
+    assert (breaching[0].due_at - now).total_seconds() >= 3
+
+
+def test_the_demo_has_invoices_in_every_overdue_bucket(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    path = str(tmp_path / "demo.db")
+    seed_demo(open_database(path), demo_settings(), now)
+
+    overdue = overdue_invoices(reader_for(path), date(2026, 11, 23))
+
+    assert {invoice.bucket for invoice in overdue} == {"1-30", "31-60", "61-90", "90+"}
+    assert any(invoice.balance < invoice.total for invoice in overdue)  # a partial payment
+    assert any(invoice.state == "disputed" for invoice in overdue)

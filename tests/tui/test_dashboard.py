@@ -268,8 +268,19 @@ async def test_help_lists_every_binding_with_its_id(
             for _, bindings in pilot.app.screen.groups  # type: ignore[attr-defined]
             for binding in bindings
         }
-        for screen in (MainScreen, ThreadScreen, ManagerScreen, Dashboard):
-            assert {binding.id for binding in screen.BINDINGS} <= ids  # type: ignore[union-attr]
+        everything = (
+            MainScreen,
+            ThreadScreen,
+            ManagerScreen,
+            Dashboard,
+            ClocksPanel,
+            IncomingPanel,
+            FilterScreen,
+            StaffPicker,
+            HelpScreen,
+        )
+        for holder in everything:
+            assert {binding.id for binding in holder.BINDINGS} <= ids  # type: ignore[union-attr]
         assert None not in ids
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen))
