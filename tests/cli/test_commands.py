@@ -142,6 +142,7 @@ def test_report_sla_as_json_and_as_tables(tmp_path: Path, env: dict[str, str]) -
         (["report", "sla", "--since", "2026-11-23T09:00"], "has no UTC offset"),
         (["report", "sla", "--since", "2026-12-01", "--until", "2026-11-01"], "must come before"),
         (["--db", "nosuchdialect://x/y", "clocks"], "cannot use database"),
+        (["manager"], "the manager view needs a terminal"),
     ],
 )
 def test_errors_are_one_clear_line(env: dict[str, str], args: list[str], message: str) -> None:
@@ -207,3 +208,57 @@ def test_demo_builds_a_fresh_agency_and_streams_live_events(
     # A newcomer sees clocks tick: several run, and one is about to breach.
     assert len(running) >= 3
     assert min(row["seconds_left"] for row in running) < 30
+
+
+def test_without_a_terminal_pmdesk_lists_its_commands(env: dict[str, str]) -> None:
+    result = pmdesk(env=env)
+
+    assert result.returncode == 0
+    assert "ingest" in result.stdout and "manager" in result.stdout and "demo" in result.stdout
+    assert "the dashboard needs a terminal" in result.stderr
+
+
+def test_in_a_terminal_pmdesk_opens_the_dashboard_and_q_quits(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The real command in a pseudo-terminal of 120x40: the screen comes up, q leaves."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    pmdesk("ingest", "-", env=env, stdin=json.dumps(make_event("m1", 0)) + "\n")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pmdesk"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**env, "TERM": "xterm-256color"},
+        close_fds=True,
+    )
+    os.close(follower)
+    screen = b""
+    deadline = time.monotonic() + 30
+    try:
+        while b"Incoming" not in screen or b"Task T1" not in screen:
+            assert time.monotonic() < deadline, screen[-2000:]
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                screen += os.read(leader, 65536)
+        os.write(leader, b"q")
+        ended = time.monotonic() + 10
+        while process.poll() is None and time.monotonic() < ended:
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    os.read(leader, 65536)
+                except OSError:
+                    break
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
