@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -129,7 +130,9 @@ class ThreadScreen(Screen[None]):
 
     def _event(self, event: ThreadEvent) -> Text:
         text = Text()
+        now = self.backend.now()
         text.append(self.formatter.datetime(event.occurred_at), style="dim")
+        text.append(f" ({self.formatter.ago(event.occurred_at, now)})", style="dim italic")
         text.append("  ")
         text.append_text(as_text(event.author or "system", "bold"))
         label = _label(event)
@@ -151,16 +154,17 @@ class ThreadScreen(Screen[None]):
         now = self.backend.now()
         self.query_one("#thread-clock", Static).update(self._clocks(self.detail.clocks, now))
 
-    def _clocks(self, clocks: list[ClockView], now: object) -> Text:
+    def _clocks(self, clocks: list[ClockView], now: datetime) -> Text:
         text = Text()
         running = next((clock for clock in clocks if clock.outcome == "running"), None)
         if running is not None:
-            state = running.state(now)  # type: ignore[arg-type]
+            state = running.state(now)
             style = {"safe": "green", "warning": "yellow", "breached": "bold red"}.get(
                 state, "bold red"
             )
-            left = self.formatter.countdown(running.seconds_left(now))  # type: ignore[arg-type]
+            left = self.formatter.countdown(running.seconds_left(now))
             text.append(f"{left}  {state}\n", style=style)
+            text.append(f"due {self.formatter.until(running.due_at, now)}\n", style="dim")
         else:
             text.append("no clock running\n", style="dim")
         for clock in clocks[-6:]:

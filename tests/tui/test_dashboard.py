@@ -402,3 +402,37 @@ async def test_every_panel_keeps_room_from_80x24_to_a_wide_monitor(
             region = screen.query_one(panel).region
             assert region.width >= 40 and region.height >= 4, (panel, region)
             assert region.right <= size[0] and region.bottom <= size[1]
+
+
+async def test_the_palette_goes_to_a_thread_and_to_an_invoice(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        app = pilot.app
+        assert isinstance(app, Dashboard)
+        targets = app.goto_targets()
+        assert ("invoice", "F-102 (Delta Invoicing)", "F-102") in targets
+        thread_id = next(value for kind, label, value in targets if label == "Task T4 (Corvid)")
+
+        app.go_to("invoice", "F-102")
+        table = screen.query_one("#invoice-table", DataTable)
+        await until(pilot, lambda: table.has_focus)
+        assert table.get_row_at(table.cursor_row)[0].plain == "F-102"
+
+        app.go_to("thread", thread_id)
+        await until(pilot, lambda: isinstance(app.screen, ThreadScreen))
+        assert app.screen.thread_id == int(thread_id)  # type: ignore[attr-defined]
+
+
+async def test_the_thread_view_says_how_long_ago_and_when_due(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T4")
+        first = str(thread.query(".event").first().render())
+        assert "(2 minutes ago)" in first
+        await until(
+            pilot,
+            lambda: "due 13 minutes from now" in str(thread.query_one("#thread-clock").render()),
+        )
