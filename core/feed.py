@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .models import EventKind
-from .reader import Reader, Row, instant
+from .reader import Reader, Row, required_instant
 
 FEED_PAGE = 300  # rows the dashboard keeps; older ones are a scroll of the thread view away
 
@@ -83,13 +83,10 @@ class FeedItem:
 
     @classmethod
     def from_row(cls, row: Row) -> FeedItem:
-        occurred = instant(row[2])
-        if occurred is None:  # pragma: no cover - the column is NOT NULL
-            raise ValueError("an event without its instant")
         return cls(
             id=row[0],
             thread_id=row[1],
-            occurred_at=occurred,
+            occurred_at=required_instant(row[2]),
             client=row[3],
             project=row[4],
             thread=row[5],

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .reader import Reader, Row, instant
+from .reader import Reader, Row, instant, required_instant
 
 _VIEW = """
 SELECT c.id, c.thread_id, t.title, t.url, cl.name,
@@ -56,10 +56,10 @@ class ClockView:
             assignee=assignee,
             kind=kind,
             policy=policy,
-            started_at=_required(instant(started)),
-            due_at=_required(instant(due)),
-            warn_at=_required(instant(warn)),
-            escalate_at=_required(instant(escalate)),
+            started_at=required_instant(started),
+            due_at=required_instant(due),
+            warn_at=required_instant(warn),
+            escalate_at=required_instant(escalate),
             outcome=outcome,
             stopped_at=instant(stopped),
             business_seconds=business,
@@ -80,12 +80,6 @@ class ClockView:
         if now >= self.warn_at:
             return "warning"
         return "safe"
-
-
-def _required(value: datetime | None) -> datetime:
-    if value is None:  # pragma: no cover - the columns are NOT NULL
-        raise ValueError("a clock without its instants")
-    return value
 
 
 def _views(reader: Reader, where: str, params: dict[str, object]) -> list[ClockView]:

@@ -135,3 +135,11 @@ def instant(value: str | datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def required_instant(value: str | datetime | None) -> datetime:
+    """`instant` for a NOT NULL column: a missing value is a broken row, said loudly."""
+    found = instant(value)
+    if found is None:
+        raise DatabaseError("a required instant is missing from a row")
+    return found

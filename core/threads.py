@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .queries import ClockView, thread_clocks
-from .reader import Reader, instant
+from .reader import Reader, required_instant
 
 THREAD_EVENTS = 500  # the newest events shown; a thread longer than that is rare and old
 
@@ -111,13 +111,10 @@ def _events(reader: Reader, thread_id: int, limit: int) -> list[ThreadEvent]:
     rows = reader.rows(_EVENTS, {"thread": thread_id, "limit": limit})
     events = []
     for row in reversed(rows):  # the newest were taken; shown oldest first
-        occurred = instant(row[1])
-        if occurred is None:  # pragma: no cover - the column is NOT NULL
-            raise ValueError("an event without its instant")
         events.append(
             ThreadEvent(
                 id=row[0],
-                occurred_at=occurred,
+                occurred_at=required_instant(row[1]),
                 kind=row[2],
                 author=row[3],
                 author_role=row[4],
