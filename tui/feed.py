@@ -16,8 +16,9 @@ from .format import Formatter
 from .messages import OpenThread
 from .text import as_text, first_line
 
-# Widths keep the text column in view on an 80-column terminal's panel too.
-COLUMNS = (("time", 7), ("client", 14), ("thread", 24), ("kind", 9), ("author", 14), ("text", None))
+# Time, client and thread are fixed; the rest of the width goes to who wrote
+# what (and the kind, when it is not a message), so the text stays in view.
+COLUMNS = (("time", 7), ("client", 13), ("thread", 20), ("what", None))
 
 
 class IncomingPanel(Vertical):
@@ -108,15 +109,21 @@ class IncomingPanel(Vertical):
     def _cells(self, item: FeedItem) -> tuple[Text, ...]:
         style = _style(item)
         mark = "● " if item.unread else "  "
-        time = Text(mark + self.formatter.time(item.occurred_at), style=style)
-        kind = item.kind + (" (note)" if item.internal else "")
+        what = Text(style=style)
+        what.append_text(as_text(item.author or "system", "bold" if item.from_client else ""))
+        if item.internal:
+            what.append(" (note)", style="italic")
+        if item.kind != "message":
+            what.append(f" · {item.kind.replace('_', ' ')}", style="italic")
+        if item.text:
+            what.append(": ")
+            what.append_text(as_text(first_line(item.text, 120)))
+        thread = item.thread if not item.project else f"{item.thread} · {item.project}"
         return (
-            time,
-            as_text(item.client or "—", style),
-            as_text(first_line(item.thread, 24), style),
-            Text(kind, style=style),
-            as_text(item.author or "—", style),
-            as_text(first_line(item.text, 80), style),
+            Text(mark + self.formatter.time(item.occurred_at), style=style),
+            as_text(first_line(item.client or "—", 13), style),
+            as_text(first_line(thread, 20), style),
+            what,
         )
 
     def _update_title(self) -> None:

@@ -39,8 +39,9 @@ class InvoicesPanel(Vertical):
         table.clear()
         for invoice in invoices:
             table.add_row(*self._cells(invoice), key=str(invoice.id))
-        table.display = bool(invoices)
-        self.query_one("#invoice-empty").display = not invoices
+        # A class, not inline display: the stylesheet decides what a small
+        # terminal shows (the totals only).
+        self.set_class(not invoices, "-empty")
         self.query_one("#invoice-totals", Static).update(self._totals())
         self.border_subtitle = f"{len(invoices)} overdue" if invoices else ""
 

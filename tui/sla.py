@@ -37,6 +37,7 @@ class SlaPanel(Vertical):
         yield Static("Loading…", id="sla-table")
         # The one line shown instead of the table on a small terminal.
         yield Static("Loading…", id="sla-line")
+        yield Static("response time by hour, today", id="sla-hourly-label")
         yield Sparkline([], id="sla-hourly")
         yield Static("", id="sla-staff")
 
@@ -50,7 +51,6 @@ class SlaPanel(Vertical):
         sparkline = self.query_one("#sla-hourly", Sparkline)
         sparkline.data = [value or 0.0 for value in figures.hourly]
         self.query_one("#sla-staff", Static).update(self._podium(figures.week))
-        self.border_subtitle = "" if self.app.screen.has_class("-narrow") else "by hour today ▁▃▅▇"
 
     def _table(self, figures: SlaFigures) -> Table:
         table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)

@@ -173,8 +173,9 @@ class ThreadScreen(Screen[None]):
                 if clock.business_seconds is not None
                 else "—"
             )
-            started = self.formatter.datetime(clock.started_at)
-            text.append(f"{started}  {clock.kind:<5} {clock.outcome:<15} {took}\n", style="dim")
+            started = self.formatter.time(clock.started_at)
+            outcome = clock.outcome.replace("_", " ")
+            text.append(f"{started} {clock.kind:<5} {outcome} {took}\n", style="dim")
         return text
 
     # -- actions -------------------------------------------------------------------

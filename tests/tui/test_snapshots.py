@@ -1,0 +1,148 @@
+"""SVG snapshots of the dashboard's screens, wide (120x40) and narrow (80x24).
+
+The data is the `agency` fixture on a real SQLite file, the clock is frozen,
+and each picture is taken only once the screen shows what its workers read:
+the dashboard loads in worker threads, so a picture taken at a fixed delay
+would catch "Loading…" on a slow machine. Nothing is acted on, so no toast
+is raised, and no text field has the focus, so no cursor blinks.
+
+Before each picture the stylesheet is applied again (`settle`): Textual's
+DataTable can keep a header line drawn with the column widths it had before
+rows were added (its line cache is not cleared when the widths are measured,
+on idle), so under load the breaches table's header came out narrower than
+its rows in about one run in three. Re-applying the styles clears those
+caches, so the picture shows what the table settles to.
+
+Update the pictures after a deliberate change of the screens with
+`pytest tests/tui/test_snapshots.py --snapshot-update`, and look at them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from textual.pilot import Pilot
+
+from core.config import Settings
+from tests.support import MovableClock
+from tui.app import Dashboard
+from tui.backend import Backend
+from tui.clocks import ClocksPanel
+from tui.feed import IncomingPanel
+from tui.help import HelpScreen
+from tui.main import MainScreen
+from tui.manager import ManagerScreen
+from tui.sla import SlaPanel
+from tui.thread import ThreadScreen
+
+SnapCompare = Callable[..., bool]
+RunBefore = Callable[[Pilot[None]], Awaitable[None]]
+
+SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], Any], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("the screen never got there")
+        await pilot.pause(0.02)
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Redraw every widget from scratch, then let the screen catch up (see the docstring)."""
+    pilot.app.refresh_css(animate=False)
+    await pilot.pause()
+
+
+async def main_loaded(pilot: Pilot[None]) -> MainScreen:
+    """The main screen with every panel filled by the watcher's first read."""
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.loaded)
+    screen = app.screen
+    assert isinstance(screen, MainScreen)
+    clocks = screen.query_one(ClocksPanel)
+    sla = screen.query_one(SlaPanel)
+    await until(pilot, lambda: len(clocks.clocks) == 4 and sla.figures is not None)
+    assert len(screen.query_one(IncomingPanel).items) == 7
+    await pilot.pause()
+    return screen
+
+
+async def main_shown(pilot: Pilot[None]) -> None:
+    await main_loaded(pilot)
+    await settle(pilot)
+
+
+def thread_opened(title: str) -> RunBefore:
+    async def run_before(pilot: Pilot[None]) -> None:
+        screen = await main_loaded(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        index = next(i for i, item in enumerate(incoming.items) if item.thread == title)
+        incoming.table.move_cursor(row=index, animate=False)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ThreadScreen))
+        thread = pilot.app.screen
+        assert isinstance(thread, ThreadScreen)
+        await until(pilot, lambda: thread.detail is not None)
+        assert thread.detail is not None
+        events = len(thread.detail.events)
+        await until(pilot, lambda: len(thread.query(".event")) == events)
+        await settle(pilot)
+
+    return run_before
+
+
+async def manager_loaded(pilot: Pilot[None]) -> None:
+    await main_loaded(pilot)
+    await pilot.press("m")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ManagerScreen))
+    manager = pilot.app.screen
+    assert isinstance(manager, ManagerScreen)
+    await until(pilot, lambda: manager.snapshot is not None)
+    await settle(pilot)
+
+
+async def help_shown(pilot: Pilot[None]) -> None:
+    await main_loaded(pilot)
+    await pilot.press("question_mark")
+    await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+    await settle(pilot)
+
+
+@pytest.fixture
+def dashboard(agency: Engine, dashboard_settings: Settings, clock: MovableClock) -> Dashboard:
+    return Dashboard(dashboard_settings, Backend(dashboard_settings, clock))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_main_screen(snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int]):
+    assert snap_compare(dashboard, terminal_size=size, run_before=main_shown)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_thread_with_an_internal_note(
+    snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int]
+):
+    assert snap_compare(dashboard, terminal_size=size, run_before=thread_opened("Task T3"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_thread_with_hostile_markup_shown_literally(
+    snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int]
+):
+    assert snap_compare(dashboard, terminal_size=size, run_before=thread_opened("Task T5"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_manager_view(snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int]):
+    assert snap_compare(dashboard, terminal_size=size, run_before=manager_loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int]):
+    assert snap_compare(dashboard, terminal_size=size, run_before=help_shown)
