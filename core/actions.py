@@ -17,7 +17,8 @@ from sqlalchemy import Engine, func, insert, select
 
 from .db import write
 from .ingest import OWN_SOURCE, Ingestor, Result
-from .models import Assignment, EventKind, Staff, StaffEmail, table
+from .kinds import EventKind
+from .models import Assignment, Staff, StaffEmail, table
 from .timeutil import Now, utc_now
 
 STAFF, EMAILS, ASSIGNMENT = table(Staff), table(StaffEmail), table(Assignment)

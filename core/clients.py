@@ -9,7 +9,8 @@ from sqlalchemy import Engine, bindparam, func, insert, select, update
 
 from .clocks import ClockState, recompute_running
 from .db import write
-from .models import Audit, Client, Clock, Outcome, Thread, table
+from .kinds import Outcome
+from .models import Audit, Client, Clock, Thread, table
 from .policies import PolicyBook
 from .timeutil import Now, utc_now
 

@@ -16,12 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Row
 
-from .models import (
-    AuthorRole,
-    ClockKind,
-    EventKind,
-    Outcome,
-)
+from .kinds import AuthorRole, ClockKind, EventKind, Outcome
 from .policies import Policy
 
 OrderKey = tuple[datetime, str, int, str]

@@ -35,7 +35,8 @@ from sqlalchemy import Engine, select
 from .config import Settings, describe_errors
 from .db import insert_many, write
 from .ingest import Ingestor
-from .models import Client, Invoice, StaffRole, ThreadKind, table
+from .kinds import StaffRole, ThreadKind
+from .models import Client, Invoice, table
 from .policies import DEFAULT, PolicyBook
 from .staff import add_staff
 

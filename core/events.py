@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from .models import EventKind, ThreadKind
+from .kinds import EventKind, ThreadKind
 
 # A client message pasted with a whole log file in it is still a message, but
 # past this it is almost certainly a mistake, and one row of several MB would

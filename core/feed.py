@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .models import EventKind
+from .kinds import EventKind
 from .reader import Reader, Row, required_instant
 
 FEED_PAGE = 300  # rows the dashboard keeps; older ones are a scroll of the thread view away

@@ -12,75 +12,20 @@ indexes here are chosen for those queries.
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
 
 from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-
-class StaffRole(StrEnum):
-    ASSISTANT = "assistant"
-    PM = "pm"
-    MANAGER = "manager"
-    SPECIALIST = "specialist"
-
-
-class AuthorRole(StrEnum):
-    CLIENT = "client"
-    STAFF = "staff"
-    SYSTEM = "system"
-
-
-class EventKind(StrEnum):
-    MESSAGE = "message"
-    STATUS = "status"
-    DEADLINE = "deadline"
-    ASSIGNEE = "assignee"
-    TASK_CREATED = "task_created"
-    TASK_CLOSED = "task_closed"
-    TASK_REOPENED = "task_reopened"
-    # Recorded by pmdesk itself when the assistant decides a client message
-    # needs no answer ("thanks!"): being an event keeps it audited and lets the
-    # clocks stay a pure function of the thread's events.
-    NO_REPLY_NEEDED = "no_reply_needed"
-
-
-class TriageState(StrEnum):
-    NEW = "new"
-    SEEN = "seen"
-    HANDLED = "handled"
-
-
-class ClockKind(StrEnum):
-    FIRST = "first"
-    NEXT = "next"
-
-
-class Outcome(StrEnum):
-    RUNNING = "running"
-    MET = "met"
-    BREACHED = "breached"
-    NO_REPLY_NEEDED = "no_reply_needed"
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-
-
-class InvoiceState(StrEnum):
-    """What is stored; "due today", "overdue" and "partially paid" follow from dates and balance."""
-
-    OPEN = "open"
-    DISPUTED = "disputed"
-    PAID = "paid"
-    WRITTEN_OFF = "written_off"
-
-
-class ThreadKind(StrEnum):
-    TASK = "task"
-    CHAT = "chat"
+from .kinds import (
+    AuthorRole,
+    ClockKind,
+    DeliveryStatus,
+    InvoiceState,
+    Outcome,
+    StaffRole,
+    ThreadKind,
+    TriageState,
+)
 
 
 class Client(SQLModel, table=True):

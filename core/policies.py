@@ -8,7 +8,7 @@ from datetime import datetime
 
 from .calendar import BusinessCalendar
 from .config import Settings
-from .models import ClockKind
+from .kinds import ClockKind
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import Engine, func, insert, select
 
 from .db import write
-from .models import Staff, StaffEmail, StaffRole, table
+from .kinds import StaffRole
+from .models import Staff, StaffEmail, table
 
 STAFF, EMAILS = table(Staff), table(StaffEmail)
 

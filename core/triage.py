@@ -12,7 +12,8 @@ from sqlalchemy import Engine, bindparam, func, select, update
 
 from .actions import UnknownStaff
 from .db import write
-from .models import Event, Staff, TriageState, table
+from .kinds import TriageState
+from .models import Event, Staff, table
 from .timeutil import Now, utc_now
 
 EVENTS, STAFF = table(Event), table(Staff)

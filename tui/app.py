@@ -257,4 +257,4 @@ class Dashboard(App[None]):
 
             main.set_filter(FeedFilter(client=value))
         elif kind == "invoice" and not main.query_one(InvoicesPanel).select_number(value):
-            self.notify(f"Invoice {value} is not overdue.", markup=False)
+            self.notify(f"Invoice {value} is not among the overdue invoices shown.", markup=False)

@@ -14,6 +14,9 @@ from .text import as_text
 
 COLUMNS = ("number", "client", "balance", "days", "bucket", "level", "next step")
 EMPTY = "No overdue invoice. Invoices arrive with pmdesk invoices import."
+# Rows built for the table, the most overdue first: the panel shows about ten,
+# and a row per invoice of a large ledger cost most of the start-up.
+SHOWN = 200
 
 
 class InvoicesPanel(Vertical):
@@ -37,17 +40,19 @@ class InvoicesPanel(Vertical):
         self.invoices = invoices
         table = self.query_one("#invoice-table", DataTable)
         table.clear()
-        for invoice in invoices:
+        for invoice in invoices[:SHOWN]:
             table.add_row(*self._cells(invoice), key=str(invoice.id))
         # A class, not inline display: the stylesheet decides what a small
         # terminal shows (the totals only).
         self.set_class(not invoices, "-empty")
         self.query_one("#invoice-totals", Static).update(self._totals())
-        self.border_subtitle = f"{len(invoices)} overdue" if invoices else ""
+        shown = f" ({SHOWN} most overdue shown)" if len(invoices) > SHOWN else ""
+        self.border_subtitle = f"{len(invoices):,} overdue{shown}" if invoices else ""
 
     def select_number(self, number: str) -> bool:
         """Put the cursor on an invoice (from the command palette); False if not shown."""
-        index = next((i for i, inv in enumerate(self.invoices) if inv.number == number), None)
+        shown = self.invoices[:SHOWN]
+        index = next((i for i, inv in enumerate(shown) if inv.number == number), None)
         if index is None:
             return False
         table = self.query_one("#invoice-table", DataTable)

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from .app import Dashboard
     from .backend import Backend
 
+# The bar before each line of an event, and its colour, by who speaks:
+# clients, staff in public, and internal notes the client never sees.
+BARS = {
+    "client": ("▌ ", "bold yellow"),
+    "staff": ("▌ ", "green"),
+    "internal": ("┊ ", "magenta"),
+}
 DELIVERY_MARKS = {"pending": "⧗ pending", "delivered": "✓ delivered", "failed": "✗ failed"}
 
 
@@ -66,7 +73,8 @@ class ThreadScreen(Screen[None]):
         with Horizontal(id="thread-top"):
             yield Static("Loading…", id="thread-info")
             yield Static("", id="thread-clock")
-        yield VerticalScroll(id="conversation")
+        with VerticalScroll(id="conversation"):
+            yield Static("", id="conversation-text")
         with Vertical(id="reply-box"):
             yield Static("", id="reply-label")
             yield TextArea(id="reply-text")
@@ -100,12 +108,15 @@ class ThreadScreen(Screen[None]):
     def _show(self, detail: ThreadDetail) -> None:
         self.query_one("#thread-info", Static).update(self._info(detail))
         self._tick()
-        conversation = self.query_one("#conversation", VerticalScroll)
-        conversation.remove_children()
-        conversation.mount_all(
-            Static(self._event(event), classes=_classes(event)) for event in detail.events
-        )
-        conversation.scroll_end(animate=False)
+        # One widget for the whole conversation: a widget per event made
+        # opening a long thread cost a layout and a CSS match per event.
+        text = Text()
+        for index, event in enumerate(detail.events):
+            if index:
+                text.append("\n\n")
+            text.append_text(self._event(event))
+        self.query_one("#conversation-text", Static).update(text)
+        self.query_one("#conversation", VerticalScroll).scroll_end(animate=False)
 
     def _info(self, detail: ThreadDetail) -> Text:
         text = Text()
@@ -129,23 +140,31 @@ class ThreadScreen(Screen[None]):
         return text
 
     def _event(self, event: ThreadEvent) -> Text:
-        text = Text()
+        """An event under a header line, behind a bar coloured by who wrote it."""
+        body = Text()
         now = self.backend.now()
-        text.append(self.formatter.datetime(event.occurred_at), style="dim")
-        text.append(f" ({self.formatter.ago(event.occurred_at, now)})", style="dim italic")
-        text.append("  ")
-        text.append_text(as_text(event.author or "system", "bold"))
+        body.append(self.formatter.datetime(event.occurred_at), style="dim")
+        body.append(f" ({self.formatter.ago(event.occurred_at, now)})", style="dim italic")
+        body.append("  ")
+        body.append_text(as_text(event.author or "system", "bold"))
         label = _label(event)
         if label:
-            text.append(f"  {label}", style="italic")
+            body.append(f"  {label}", style="italic")
         if event.delivery:
             mark = DELIVERY_MARKS.get(event.delivery, event.delivery)
-            text.append(f"  {mark}", style="red" if event.delivery == "failed" else "dim")
+            body.append(f"  {mark}", style="red" if event.delivery == "failed" else "dim")
             if event.delivery_error:
-                text.append_text(as_text(f" ({event.delivery_error})", "red"))
+                body.append_text(as_text(f" ({event.delivery_error})", "red"))
         if event.text:
-            text.append("\n")
-            text.append_text(as_text(event.text))
+            body.append("\n")
+            body.append_text(as_text(event.text, "italic dim" if event.internal else ""))
+        bar, colour = BARS[_voice(event)]
+        text = Text()
+        for index, line in enumerate(body.split("\n")):
+            if index:
+                text.append("\n")
+            text.append(bar, style=colour)
+            text.append_text(line)
         return text
 
     def _tick(self) -> None:
@@ -241,12 +260,7 @@ def _label(event: ThreadEvent) -> str:
     return event.kind.replace("_", " ")
 
 
-def _classes(event: ThreadEvent) -> str:
-    names = ["event"]
+def _voice(event: ThreadEvent) -> str:
     if event.internal:
-        names.append("-internal")
-    elif event.author_role == "client":
-        names.append("-client")
-    else:
-        names.append("-staff")
-    return " ".join(names)
+        return "internal"
+    return "client" if event.author_role == "client" else "staff"

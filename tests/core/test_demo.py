@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from core.db import open_database
 from core.demo import Scenario, Simulator, demo_settings, history, load_scenario, seed_demo
 from core.ingest import Ingestor
-from core.models import StaffRole
+from core.kinds import StaffRole
 from core.policies import PolicyBook
 from core.queries import ClockView, running_clocks, thread_clocks
 from core.reader import EngineReader, reader_for

@@ -149,8 +149,9 @@ async def test_enter_opens_the_thread_with_notes_set_apart_and_escape_goes_back(
             "Any news on the logo?",
             "ask Pat about the logo",
         ]
-        notes = thread.query(".event.-internal")
-        assert len(notes) == 1
+        shown = str(thread.query_one("#conversation-text").render())
+        assert shown.count("internal note") == 1
+        assert "┊ ask Pat about the logo" in shown
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen))
 
@@ -342,8 +343,7 @@ async def test_hostile_text_is_shown_literally(
         assert "[bold red]URGENT[/]" in shown and "[link=https://evil.example]" in shown
         assert "\x1b" not in shown and "\x07" not in shown
         thread = await open_thread(pilot, "Task T5")
-        conversation = thread.query(".event").last()
-        rendered = str(conversation.render())
+        rendered = str(thread.query_one("#conversation-text").render())
         assert "[bold red]URGENT[/]" in rendered and "\x1b" not in rendered
         assert HOSTILE not in rendered  # the escape sequences were taken out
 
@@ -430,7 +430,7 @@ async def test_the_thread_view_says_how_long_ago_and_when_due(
 ) -> None:
     async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
         thread = await open_thread(pilot, "Task T4")
-        first = str(thread.query(".event").first().render())
+        first = str(thread.query_one("#conversation-text").render()).split("\n")[0]
         assert "(2 minutes ago)" in first
         await until(
             pilot,

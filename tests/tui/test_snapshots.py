@@ -90,8 +90,8 @@ def thread_opened(title: str) -> RunBefore:
         assert isinstance(thread, ThreadScreen)
         await until(pilot, lambda: thread.detail is not None)
         assert thread.detail is not None
-        events = len(thread.detail.events)
-        await until(pilot, lambda: len(thread.query(".event")) == events)
+        last = thread.detail.events[-1].text.splitlines()[-1][:10]
+        await until(pilot, lambda: last in str(thread.query_one("#conversation-text").render()))
         await settle(pilot)
 
     return run_before

@@ -1,0 +1,922 @@
+"""Benchmark: the dashboard on 1,000,000 events, 2,000 running clocks and 5,000 overdue invoices.
+
+The database is bench/queries.py's cached one (built by `pmdesk ingest`),
+copied (the cached file is never written) and topped up through the core:
+staff replies stop the oldest running clocks and client messages on existing
+threads open fresh ones, through the Ingestor, until exactly 2,000 run; 5,000
+overdue invoices (and 5,000 settled or not yet due) are inserted. The
+topped-up copy is cached under bench/out/ too.
+
+Every measurement runs the app in a fresh process in a pseudo-terminal, with
+the real terminal driver writing real frames, wired as `pmdesk` wires it, on
+a clock that starts at a fixed instant (09:00 UTC on the weekday the data
+ends: office hours in Paris) and runs at real speed:
+
+- start-up: from just before the process is spawned (interpreter start-up
+  and imports included) to the first frame written once all four panels hold
+  their first data (MainScreen.loaded) and both tables have sized their rows;
+- key presses: each key is handed to the app as the terminal driver hands it
+  over, and timed until the first frame showing its effect is written;
+- the one-second tick: the process's CPU time (every thread) over a window
+  of ticks, and over a window with the tick paused (the idle baseline);
+- memory: the process's peak resident set, at the first full paint and at
+  the end of the session.
+
+The same run repeats all of it with a naive screen whose tick re-reads the
+feed, the running clocks and the overdue invoices and refills the panels
+every second, and reports our figures as ratios to it.
+
+    .venv/bin/python bench/dashboard.py [--runs 5] [--tick-seconds 30]
+"""
+
+from __future__ import annotations
+
+import time
+
+# The child's first reading: what the interpreter took to get here is start-up.
+_SCRIPT_STARTED = time.monotonic()
+_PROFILE: dict[str, object] = {}
+if "--profile-to" in __import__("sys").argv:  # a profiling child: from its very first import
+    import cProfile
+
+    _PROFILE["start-up"] = cProfile.Profile()
+    _PROFILE["start-up"].enable()  # type: ignore[attr-defined]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+if TYPE_CHECKING:
+    from tui.main import MainScreen
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RUNNING = 2_000
+OVERDUE = 5_000
+SETTLED = 5_000  # invoices paid, written off or not yet due: the query must skip them
+FRESH = 500  # client messages written in the hour before `now`, each opening a clock
+VARIANTS = ("ours", "naive")
+PRESS_TIMEOUT = 15.0  # seconds; a press not shown by then is counted apart
+TARGET_START_S = 1.0
+TARGET_KEY_P95_MS = 50.0
+TARGET_TICK_CPU_MS = 100.0
+TARGET_RSS_MB = 250.0
+CHARS = {"enter": "\r", "escape": "\x1b", "1": "1", "2": "2"}
+# The naive screen answers keys so slowly that it gets this share of our key presses.
+NAIVE_SHARE = 0.25
+
+
+# -- the parent: database, processes, figures ------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="start-up runs per variant")
+    parser.add_argument("--tick-seconds", type=float, default=30.0)
+    parser.add_argument("--idle-seconds", type=float, default=15.0)
+    parser.add_argument("--size", default="200x50", help="terminal columns x rows")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="instead of measuring: one session of ours under cProfile, stats written to DIR",
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="ours", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--now", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--share", type=float, default=1.0, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-to", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    for key in [key for key in os.environ if key.startswith("PMDESK_")]:
+        del os.environ[key]
+    sys.path.insert(0, str(HERE))
+    from ingest import machine
+
+    print(f"machine: {machine()}")
+    source = cached_database()
+    now = benchmark_now(source)
+    database = prepare(source, now)
+    describe(database, now)
+    first_reads(database, now)
+    columns, rows = (int(part) for part in args.size.split("x"))
+    print(f"terminal: {columns}x{rows}; now: {now.isoformat()} (then running at real speed)")
+    if args.profile:
+        profile(args, database, now, columns, rows)
+        return
+
+    reference = [spawn_plain([sys.executable, "-c", "pass"]) for _ in range(args.runs)]
+    print(f"python -c pass: median {statistics.median(reference):.3f} s")
+    results: dict[str, dict[str, Any]] = {}
+    for variant in VARIANTS:
+        starts = []
+        for _ in range(args.runs):
+            found = run_child(args, "startup", variant, database, now, columns, rows)
+            starts.append(found)
+        session = run_child(args, "session", variant, database, now, columns, rows)
+        results[variant] = summarise(variant, starts, session)
+    compare(results)
+
+
+def cached_database() -> Path:
+    """bench/queries.py's database: today's if built, else the newest cached one, else built now."""
+    from datetime import UTC, datetime
+
+    from queries import OUT, SPAN, build
+
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = OUT / f"queries-1000000-20000-{end:%Y%m%d}.db"
+    if today.exists():
+        return today
+    cached = sorted(OUT.glob("queries-1000000-20000-*.db"))
+    if cached:
+        return cached[-1]
+    OUT.mkdir(exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
+    env["PMDESK_DB"] = str(today)
+    build(today, 1_000_000, 20_000, end - SPAN, env)
+    return today
+
+
+def benchmark_now(source: Path) -> Any:
+    """09:00 UTC (10:00 in Paris) on the day the data ends, or the Monday after a weekend."""
+    from datetime import UTC, datetime, timedelta
+
+    day = datetime.strptime(source.stem.rsplit("-", 1)[1], "%Y%m%d").replace(tzinfo=UTC)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day.replace(hour=9)
+
+
+def prepare(source: Path, now: Any) -> Path:
+    """A topped-up copy of `source`: exactly RUNNING running clocks and OVERDUE overdue invoices."""
+    import sqlite3
+
+    target = source.with_name(f"dashboard-{source.stem}-{now:%Y%m%dT%H%M}.db")
+    if target.exists():
+        if counts(target, now) == (RUNNING, OVERDUE):
+            return target
+        remove(target)
+    part = target.with_name(target.name + ".part")
+    remove(part)
+    started = time.perf_counter()
+    try:
+        origin = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        copy = sqlite3.connect(part)
+        origin.backup(copy)
+        origin.close()
+        copy.close()
+        top_up(part, now)
+        with sqlite3.connect(part) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except BaseException:
+        remove(part)
+        raise
+    remove(Path(f"{part}-wal"))
+    remove(Path(f"{part}-shm"))
+    os.replace(part, target)
+    found = counts(target, now)
+    if found != (RUNNING, OVERDUE):
+        sys.exit(f"the topped-up database has {found} running clocks and overdue invoices")
+    print(f"topped-up copy built in {time.perf_counter() - started:.0f} s")
+    return target
+
+
+def top_up(path: Path, now: Any) -> None:
+    import random
+    from datetime import timedelta
+
+    from generate import STAFF
+
+    from core.config import Settings
+    from core.db import insert_many, open_database, write
+    from core.ingest import OWN_SOURCE, Ingestor
+    from core.models import Invoice, table
+    from core.policies import PolicyBook
+    from core.reader import SqliteReader
+
+    rng = random.Random(7)
+    settings = Settings(db=str(path))
+    engine = open_database(str(path))  # brings the schema up to date (invoices came later)
+    ingestor = Ingestor(engine, PolicyBook(settings), now=lambda: now)
+    reader = SqliteReader(path)
+    running = reader.rows("SELECT count(*) FROM clock WHERE outcome = 'running'")[0][0]
+    fresh = max(FRESH, RUNNING - running)
+    excess = running + fresh - RUNNING
+    # Staff answer the oldest clocks, early that morning.
+    stops = reader.rows(
+        "SELECT c.id, r.source, r.external_id, t.title, cl.name FROM clock c"
+        " JOIN thread t ON t.id = c.thread_id JOIN threadref r ON r.thread_id = t.id"
+        " LEFT JOIN client cl ON cl.id = t.client_id"
+        " WHERE c.outcome = 'running' AND r.source <> :own ORDER BY c.due_at, c.id LIMIT :n",
+        {"n": excess, "own": OWN_SOURCE},
+    )
+    replies = []
+    for clock_id, source, external, title, client in stops:
+        name, email = rng.choice(STAFF)
+        replies.append(
+            {
+                "id": f"dashboard-reply-{clock_id}",
+                "source": source,
+                "kind": "message",
+                "occurred_at": (now - timedelta(minutes=90)).isoformat(),
+                "client": client,
+                "task": {"id": external, "title": title},
+                "author": {"name": name, "email": email, "role": "staff"},
+                "text": "Bonjour, c'est en ligne depuis ce matin.",
+            }
+        )
+    # Clients write on existing threads (whose clocks are stopped) during the hour before now.
+    quiet = reader.rows(
+        "SELECT r.source, r.external_id, t.title, cl.name FROM thread t"
+        " JOIN threadref r ON r.thread_id = t.id LEFT JOIN client cl ON cl.id = t.client_id"
+        " WHERE r.source <> :own AND NOT EXISTS (SELECT 1 FROM clock c"
+        " WHERE c.thread_id = t.id AND c.outcome = 'running') ORDER BY t.id",
+        {"own": OWN_SOURCE},
+    )
+    messages = []
+    for index, (source, external, title, client) in enumerate(rng.sample(quiet, fresh)):
+        slug = (client or "client").lower().replace(" ", "")
+        at = now - timedelta(hours=1) + timedelta(hours=1) * index / fresh
+        messages.append(
+            {
+                "id": f"dashboard-message-{index}",
+                "source": source,
+                "kind": "message",
+                "occurred_at": at.isoformat(),
+                "client": client,
+                "task": {"id": external, "title": title},
+                "author": {
+                    "name": f"Contact of {client}",
+                    "email": f"pm@{slug}.example",
+                    "role": "client",
+                },
+                "text": "Bonjour, le formulaire de contact ne part plus depuis ce matin. "
+                * rng.randint(1, 3),
+            }
+        )
+    for batch in (replies, messages):
+        results = ingestor.ingest(batch)
+        refused = [result for result in results if result.status != "created"]
+        if refused:
+            sys.exit(f"top-up refused: {refused[:3]}")
+    clients = [row[0] for row in reader.rows("SELECT id FROM client ORDER BY id")]
+    today = now.date()  # 10:00 in Paris: the same day there
+    steps = ["reminder", "firm reminder", "call the client", "formal notice"]
+    rows = []
+    for index in range(OVERDUE + SETTLED):
+        overdue = index < OVERDUE
+        total = rng.randrange(20_000, 2_500_000)  # cents
+        if overdue:
+            due = today - timedelta(days=rng.randint(1, 150))
+            paid = rng.randrange(0, total) if rng.random() < 0.2 else 0
+            state = "disputed" if rng.random() < 0.05 else "open"
+            level = min(3, (today - due).days // 30)
+        else:
+            due = today + timedelta(days=rng.randint(0, 60))
+            paid, state, level = 0, "open", 0
+            if rng.random() < 0.7:
+                due = today - timedelta(days=rng.randint(1, 300))
+                paid, state = total, "paid"
+        promised = (
+            due + timedelta(days=rng.randint(20, 60)) if overdue and rng.random() < 0.05 else None
+        )
+        rows.append(
+            {
+                "number": f"F-{now:%Y}-{index + 1:05d}",
+                "client_id": rng.choice(clients),
+                "issued_on": (due - timedelta(days=30)).isoformat(),
+                "due_on": due.isoformat(),
+                "currency": "EUR",
+                "total_cents": total,
+                "paid_cents": paid,
+                "state": state,
+                "dunning_level": level,
+                "next_step": steps[level] if overdue else None,
+                "promised_on": promised.isoformat() if promised else None,
+                "created_at": now - timedelta(days=1),
+                "updated_at": now - timedelta(days=1),
+            }
+        )
+    with write(engine) as connection:
+        insert_many(connection, table(Invoice), rows)
+    reader.close()
+    engine.dispose()
+
+
+def counts(path: Path, now: Any) -> tuple[int, int]:
+    """Running clocks and overdue invoices; (-1, -1) if the copy is not complete."""
+    import sqlite3
+
+    from core.reader import HEAD_REVISION, SqliteReader
+    from core.receivables import overdue_invoices
+
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        revision = None
+    finally:
+        connection.close()
+    if revision is None or revision[0] != HEAD_REVISION:
+        return (-1, -1)
+    reader = SqliteReader(path)
+    try:
+        running = reader.rows("SELECT count(*) FROM clock WHERE outcome = 'running'")[0][0]
+        return running, len(overdue_invoices(reader, now.date()))
+    finally:
+        reader.close()
+
+
+def remove(path: Path) -> None:
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        each.unlink(missing_ok=True)
+
+
+def describe(database: Path, now: Any) -> None:
+    import sqlite3
+
+    connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+
+    def one(sql: str) -> int:
+        return int(connection.execute(sql).fetchone()[0])
+
+    running = one("SELECT count(*) FROM clock WHERE outcome = 'running'")
+    print(
+        f"database: {one('SELECT count(*) FROM event'):,} events, "
+        f"{one('SELECT count(*) FROM clock'):,} clocks ({running:,} running), "
+        f"{one('SELECT count(*) FROM thread'):,} threads, "
+        f"{one('SELECT count(*) FROM invoice'):,} invoices ({OVERDUE:,} overdue), "
+        f"{database.stat().st_size / 1e6:,.0f} MB"
+    )
+    connection.close()
+
+
+def first_reads(database: Path, now: Any) -> None:
+    """What the watcher reads before the first paint, each timed in this process (warm cache)."""
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from core.config import Settings
+    from core.feed import latest_events, newest_event_id, unread_count
+    from core.lease import service_states
+    from core.queries import running_clocks
+    from core.reader import SqliteReader
+    from core.receivables import overdue_invoices
+    from tui.main import MainScreen
+
+    reader = SqliteReader(database)
+    settings = Settings(db=str(database))
+    backend = SimpleNamespace(settings=settings, reader=lambda: reader)
+    screen = SimpleNamespace(backend=backend)
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    reads: dict[str, Callable[[], object]] = {
+        "feed page": lambda: latest_events(reader),
+        "newest id": lambda: newest_event_id(reader),
+        "unread count": lambda: unread_count(reader),
+        "running clocks": lambda: running_clocks(reader),
+        "overdue invoices": lambda: overdue_invoices(reader, today),
+        "SLA today, week, hourly": lambda: MainScreen._sla(screen, now),  # type: ignore[arg-type]
+        "services": lambda: service_states(reader, now),
+    }
+    timings = []
+    for label, read in reads.items():
+        read()  # warm
+        started = time.perf_counter()
+        found = read()
+        elapsed = time.perf_counter() - started
+        size = f" ({len(found):,})" if isinstance(found, list) else ""
+        timings.append(f"{label}{size} {elapsed * 1000:.0f} ms")
+    reader.close()
+    print("first reads, in-process, warm: " + ", ".join(timings))
+
+
+def spawn_plain(argv: list[str]) -> float:
+    import subprocess
+
+    started = time.monotonic()
+    subprocess.run(argv, check=True, cwd=ROOT)
+    return time.monotonic() - started
+
+
+def run_child(
+    args: argparse.Namespace,
+    mode: str,
+    variant: str,
+    database: Path,
+    now: Any,
+    columns: int,
+    rows: int,
+) -> dict[str, Any]:
+    """Run the app in a fresh process on a pseudo-terminal; its figures come back as JSON."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import subprocess
+    import tempfile
+    import termios
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "figures.json"
+        argv = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            mode,
+            "--variant",
+            variant,
+            "--db",
+            str(database),
+            "--now",
+            now.isoformat(),
+            "--out",
+            str(out),
+            "--tick-seconds",
+            str(args.tick_seconds),
+            "--idle-seconds",
+            str(args.idle_seconds),
+            "--share",
+            str(NAIVE_SHARE if variant == "naive" else 1.0),
+        ]
+        if args.profile:
+            argv += ["--profile-to", str(Path(args.profile).resolve())]
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
+        env |= {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        spawned = time.monotonic()
+        process = subprocess.Popen(
+            argv,
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=env,
+            cwd=ROOT,
+            close_fds=True,
+        )
+        os.close(follower)
+        tail = bytearray()
+        deadline = spawned + 600
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    process.kill()
+                    sys.exit(f"the {variant} {mode} run did not end in time")
+                ready, _, _ = select.select([leader], [], [], 0.5)
+                if ready:
+                    try:
+                        data = os.read(leader, 1 << 16)
+                    except OSError:  # the child closed the terminal
+                        break
+                    if not data:
+                        break
+                    tail += data
+                    del tail[:-8000]
+                elif process.poll() is not None:
+                    break
+            process.wait(timeout=30)
+        finally:
+            os.close(leader)
+        if process.returncode != 0 or not out.exists():
+            shown = tail.decode(errors="replace")[-3000:]
+            sys.exit(f"the {variant} {mode} run failed ({process.returncode}):\n{shown}")
+        figures: dict[str, Any] = json.loads(out.read_text())
+    if "error" in figures:
+        sys.exit(f"the {variant} {mode} run failed:\n{figures['error']}")
+    figures["spawned"] = spawned
+    return figures
+
+
+def profile(args: argparse.Namespace, database: Path, now: Any, columns: int, rows: int) -> None:
+    """One session of ours with cProfile on the UI thread: start-up, then each kind of press."""
+    import io
+    import pstats
+
+    folder = Path(args.profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_child(args, "session", "ours", database, now, columns, rows)
+    for found in sorted(folder.glob("*.prof")):
+        report = io.StringIO()
+        stats = pstats.Stats(str(found), stream=report).strip_dirs().sort_stats("cumulative")
+        stats.print_stats(40)
+        print(f"\n== {found.stem} (UI thread; worker threads are not profiled)")
+        print(report.getvalue().split("\n", 5)[-1].strip())
+
+
+def summarise(
+    variant: str, starts: list[dict[str, Any]], session: dict[str, Any]
+) -> dict[str, Any]:
+    def since_spawn(run: dict[str, Any], mark: str) -> float:
+        return float(run[mark] - run["spawned"])
+
+    paints = [since_spawn(run, "painted") for run in starts]
+    phases = {
+        "interpreter": [since_spawn(run, "script") for run in starts],
+        "imports": [run["imported"] - run["script"] for run in starts],
+        "until the screen is mounted": [run["mounted"] - run["imported"] for run in starts],
+        "until the first data arrive": [run["changes"] - run["mounted"] for run in starts],
+        "until the full frame is written": [run["painted"] - run["changes"] for run in starts],
+    }
+    print(f"\n[{variant}]")
+    print(
+        f"start to first full paint: median {statistics.median(paints):.3f} s, "
+        f"max {max(paints):.3f} s over {len(paints)} runs "
+        f"({', '.join(f'{value:.3f}' for value in paints)})"
+    )
+    print(
+        "  median phases: "
+        + ", ".join(f"{name} {statistics.median(values):.3f} s" for name, values in phases.items())
+    )
+    presses: dict[str, list[float]] = session["presses"]
+    every = sorted(value for values in presses.values() for value in values)
+    lost: dict[str, int] = session["timeouts"]
+    timeouts = sum(lost.values())
+    print(
+        f"key press to screen updated: p95 {percentile(every, 95) * 1000:.1f} ms, "
+        f"median {percentile(every, 50) * 1000:.1f} ms, max {every[-1] * 1000:.1f} ms "
+        f"over {len(every)} presses"
+        + (f" ({timeouts} more never shown within {PRESS_TIMEOUT:g} s)" if timeouts else "")
+    )
+    for kind, values in presses.items():
+        values = sorted(values)
+        print(
+            f"  {kind}: {len(values)} presses, median {percentile(values, 50) * 1000:.1f} ms, "
+            f"p95 {percentile(values, 95) * 1000:.1f} ms, max {values[-1] * 1000:.1f} ms"
+            + (f", {lost[kind]} never shown" if lost.get(kind) else "")
+        )
+    tick, idle = session["ticking"], session["idle"]
+    tick_cpu = tick["cpu"] / tick["wall"] * 1000
+    idle_cpu = idle["cpu"] / idle["wall"] * 1000
+    durations = sorted(tick["tick_seconds"])
+    print(
+        f"ticking: {tick_cpu:.1f} ms of CPU per second over {tick['wall']:.0f} s "
+        f"({len(durations)} ticks, {tick['frames']} frames, {tick['crossed']} clocks crossed); "
+        f"tick paused: {idle_cpu:.1f} ms/s over {idle['wall']:.0f} s; "
+        f"the tick alone: {tick_cpu - idle_cpu:.1f} ms/s"
+    )
+    print(
+        f"  the tick call itself (UI thread, before its frame): median "
+        f"{percentile(durations, 50) * 1000:.2f} ms, max {durations[-1] * 1000:.2f} ms"
+    )
+    rss = session["max_rss_kb"] / 1024
+    painted = statistics.median(run["rss_painted_kb"] for run in starts) / 1024
+    print(
+        f"max RSS: {rss:.0f} MB at the end of the session ({len(every)} presses, the tick "
+        f"windows); {painted:.0f} MB at the first full paint"
+    )
+    return {
+        "start": statistics.median(paints),
+        "start_max": max(paints),
+        "p95": percentile(every, 95),
+        "tick_cpu": tick_cpu,
+        "tick_alone": tick_cpu - idle_cpu,
+        "rss": rss,
+        "rss_painted": painted,
+        "timeouts": timeouts,
+    }
+
+
+def compare(results: dict[str, dict[str, Any]]) -> None:
+    ours, naive = results["ours"], results["naive"]
+    rows = [  # label, key, unit, target, scale to the unit, format
+        ("start to first full paint (median)", "start", "s", TARGET_START_S, 1, ".2f"),
+        ("key press p95", "p95", "ms", TARGET_KEY_P95_MS / 1000, 1000, ",.0f"),
+        ("tick: process CPU per second", "tick_cpu", "ms/s", TARGET_TICK_CPU_MS, 1, ".1f"),
+        ("max RSS", "rss", "MB", TARGET_RSS_MB, 1, ".0f"),
+    ]
+    print("\n[ours against the naive rebuild-every-tick screen]")
+    for label, key, unit, target, scale, shape in rows:
+        verdict = "met" if ours[key] < target else "NOT MET"
+        mine, theirs = ours[key] * scale, naive[key] * scale
+        print(
+            f"{label}: ours {mine:{shape}} {unit}, naive {theirs:{shape}} {unit}, "
+            f"ours/naive {mine / theirs:.2f}; target < {target * scale:g} {unit}: {verdict}"
+        )
+    mine, theirs = ours["rss_painted"], naive["rss_painted"]
+    print(
+        f"max RSS at the first full paint: ours {mine:.0f} MB, naive {theirs:.0f} MB, "
+        f"ours/naive {mine / theirs:.2f}"
+    )
+    print(
+        f"the tick alone (minus the paused baseline): ours {ours['tick_alone']:.1f} ms/s, "
+        f"naive {naive['tick_alone']:.1f} ms/s"
+    )
+    if ours["timeouts"] or naive["timeouts"]:
+        print(
+            f"presses never shown within {PRESS_TIMEOUT:g} s (left out of the percentiles): "
+            f"ours {ours['timeouts']}, naive {naive['timeouts']}"
+        )
+
+
+def percentile(values: list[float], rank: float) -> float:
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(rank / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+# -- the child: the app in a pseudo-terminal, measuring itself --------------------
+
+
+def child(args: argparse.Namespace) -> None:
+    """Wire the app as `pmdesk` does (same imports, settings, backend), run it, write figures."""
+    import pmdesk.cli  # noqa: F401  what `python -m pmdesk` imports before the dashboard
+    import tui.app
+    from core.config import load_settings
+    from core.lease import service_states
+    from tui.backend import Backend
+
+    figures: dict[str, Any] = {"script": _SCRIPT_STARTED}
+    figures["imported"] = time.monotonic()
+    screen_class = screens(args.variant, figures)
+    # The app pushes tui.app.MainScreen: the instrumented (or naive) subclass in its place.
+    tui.app.MainScreen = screen_class  # type: ignore[attr-defined]
+    settings = load_settings(db=args.db)
+    now = RunningClock(args.now)
+    backend = Backend(settings, now, services=lambda reader: service_states(reader, now()))
+    app = tui.app.Dashboard(settings, backend)
+    probe = Probe(app, screen_class)
+
+    async def drive(pilot: Any) -> None:
+        try:
+            await probe.until_painted()
+            figures["painted"] = probe.first_paint
+            figures["rss_painted_kb"] = peak_rss_kb()
+            if _PROFILE:
+                _PROFILE["start-up"].disable()  # type: ignore[attr-defined]
+            if args.child == "session":
+                await session(app, probe, args, figures)
+        except BaseException:  # the figures file carries it to the parent
+            import traceback
+
+            figures["error"] = traceback.format_exc()
+        finally:
+            app.exit()
+
+    app.run(auto_pilot=drive)
+    figures["max_rss_kb"] = peak_rss_kb()
+    Path(args.out).write_text(json.dumps(figures))
+    for name, profiler in _PROFILE.items():
+        profiler.dump_stats(Path(args.profile_to) / f"{name}.prof")  # type: ignore[attr-defined]
+
+
+def peak_rss_kb() -> int:
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+class RunningClock:
+    """A `Now` that starts at a fixed instant and then runs at real speed."""
+
+    def __init__(self, start: str) -> None:
+        from datetime import datetime, timedelta
+
+        self.start = datetime.fromisoformat(start)
+        self.origin = time.monotonic()
+        self._delta = timedelta
+
+    def __call__(self) -> Any:
+        return self.start + self._delta(seconds=time.monotonic() - self.origin)
+
+
+def screens(variant: str, figures: dict[str, Any]) -> type[MainScreen]:
+    from core.feed import latest_events, unread_count
+    from core.queries import running_clocks
+    from tui.clocks import ClocksPanel
+    from tui.feed import IncomingPanel
+    from tui.invoices import InvoicesPanel
+    from tui.main import Changed, MainScreen
+
+    class Instrumented(MainScreen):
+        """MainScreen with clocks on its tick; Textual also calls MainScreen's own handlers."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.tick_seconds: list[float] = []
+            self.crossed = 0
+
+        def tick(self) -> None:
+            started = time.perf_counter()
+            self.rebuild()
+            super().tick()
+            self.tick_seconds.append(time.perf_counter() - started)
+
+        def rebuild(self) -> None:
+            pass
+
+        def on_mount(self) -> None:  # runs before MainScreen.on_mount
+            figures.setdefault("mounted", time.monotonic())
+
+        def on_changed(self, message: Changed) -> None:  # runs before MainScreen.on_changed
+            figures.setdefault("changes", time.monotonic())
+
+        def on_clocks_panel_crossed(self, message: ClocksPanel.Crossed) -> None:
+            self.crossed += 1
+
+    class Naive(Instrumented):
+        """Re-reads the feed, the running clocks and the overdue invoices on every tick."""
+
+        def rebuild(self) -> None:
+            reader = self.backend.reader()
+            now = self.backend.now()
+            self.query_one(IncomingPanel).show(
+                latest_events(reader, self.feed), unread_count(reader), self.feed
+            )
+            self.query_one(ClocksPanel).set_clocks(running_clocks(reader))
+            self.query_one(InvoicesPanel).show(self._invoices(now))
+
+    return Naive if variant == "naive" else Instrumented
+
+
+class Probe:
+    """Watches every frame the app writes; a waiting check is tried on each one."""
+
+    def __init__(self, app: Any, screen_class: type[MainScreen]) -> None:
+        import asyncio
+
+        from textual.widgets import DataTable
+
+        self.app = app
+        self.frames = 0
+        self.first_paint: float | None = None
+        self.shown: float = 0.0
+        self.event = asyncio.Event()
+        self.check: Any = None
+        original = app._display
+
+        def full(screen: Any) -> bool:
+            return (
+                isinstance(screen, screen_class)
+                and screen.loaded
+                and not any(table._require_update_dimensions for table in screen.query(DataTable))
+            )
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            if renderable is None or app._batch_count:
+                return
+            self.frames += 1
+            if self.check is not None and self.check(screen):
+                self.shown = time.monotonic()
+                self.check = None
+                self.event.set()
+
+        app._display = display
+        self.check = full
+
+    async def until_painted(self) -> None:
+        await self.event.wait()
+        self.first_paint = self.shown
+
+    async def press(self, key: str, check: Any, timeout: float = PRESS_TIMEOUT) -> float | None:
+        import asyncio
+
+        from textual import events
+
+        self.event.clear()
+        self.check = check
+        started = time.monotonic()
+        event = events.Key(key, CHARS.get(key))
+        event.set_sender(self.app)
+        self.app._driver.send_message(event)
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            self.check = None
+            return None
+        return self.shown - started
+
+
+async def session(
+    app: Any, probe: Probe, args: argparse.Namespace, figures: dict[str, Any]
+) -> None:
+    """Key presses at a person's pace (100 in the feed, 100 in the clocks, 30 threads opened and
+    left, times `--share`), then the tick windows."""
+    import asyncio
+    import random
+
+    from tui.clocks import ClocksPanel
+    from tui.feed import IncomingPanel
+    from tui.thread import ThreadScreen
+
+    rng = random.Random(11)
+    main = app.screen
+    incoming = main.query_one(IncomingPanel)
+    table = incoming.table
+    clocks = main.query_one(ClocksPanel)
+    presses: dict[str, list[float]] = {}
+    lost: dict[str, int] = {}
+    moves, opens = round(100 * args.share), round(30 * args.share)
+    await asyncio.sleep(1.0)
+
+    async def press(kind: str, key: str, check: Any) -> None:
+        await asyncio.sleep(rng.uniform(0.03, 0.15))  # a person's pace, at every phase of the tick
+        profiler: Any = None
+        if args.profile_to:
+            import cProfile
+
+            profiler = _PROFILE.setdefault(kind.replace(" ", "-"), cProfile.Profile())
+            profiler.enable()
+        took = await probe.press(key, check)
+        if profiler is not None:
+            profiler.disable()
+        presses.setdefault(kind, [])
+        if took is None:
+            lost[kind] = lost.get(kind, 0) + 1
+        else:
+            presses[kind].append(took)
+
+    def feed_at(row: int) -> Any:
+        return lambda screen: screen is main and table.cursor_row == row
+
+    def clock_at(index: int) -> Any:
+        return lambda screen: screen is main and clocks.cursor == index
+
+    for step in range(moves):  # down the feed, then a little back up
+        key, delta = ("down", 1) if step < moves * 0.8 else ("up", -1)
+        await press("move in the feed", key, feed_at(table.cursor_row + delta))
+    await press("focus a panel", "2", lambda screen: screen is main and clocks.has_focus)
+    for step in range(moves):  # down the clocks, a page at a time every fifth press
+        if step % 5 == 4:
+            target, key = min(clocks.cursor + clocks._page(), len(clocks.clocks) - 1), "pagedown"
+        elif step < moves * 0.9:
+            target, key = clocks.cursor + 1, "down"
+        else:
+            target, key = clocks.cursor - 1, "up"
+        await press("move in the clocks", key, clock_at(target))
+    await press("focus a panel", "1", lambda screen: screen is main and table.has_focus)
+
+    def thread_shown(thread_id: int) -> Any:
+        """The thread's screen with its conversation laid out and scrolled to the newest event."""
+
+        def check(screen: Any) -> bool:
+            if not isinstance(screen, ThreadScreen) or screen.thread_id != thread_id:
+                return False
+            if screen.detail is None:
+                return False
+            conversation = screen.query_one("#conversation")
+            children = conversation.children
+            if len(children) != len(screen.detail.events):
+                return False
+            if not children:
+                return True
+            last = children[-1]
+            return bool(
+                last.is_mounted
+                and last.size.height > 0
+                and conversation.scroll_offset.y >= conversation.max_scroll_y
+            )
+
+        return check
+
+    for _ in range(opens):
+        await press("move in the feed", "down", feed_at(table.cursor_row + 1))
+        selected = incoming.selected
+        assert selected is not None
+        await press("open a thread", "enter", thread_shown(selected.thread_id))
+        if not isinstance(app.screen, ThreadScreen):
+            await asyncio.sleep(PRESS_TIMEOUT)  # a lost open: let the screen catch up
+        await press("go back", "escape", lambda screen: screen is main)
+    figures["presses"] = presses
+    figures["timeouts"] = lost
+    if args.profile_to:
+        return
+
+    # The tick: process CPU (all threads) with the tick paused, then ticking.
+    [timer] = [timer for timer in main._timers if timer._callback == main.tick]
+    await asyncio.sleep(2.0)
+    timer.pause()
+    await asyncio.sleep(1.0)
+    figures["idle"] = await window(probe, main, args.idle_seconds)
+    timer.resume()
+    await asyncio.sleep(1.5)
+    figures["ticking"] = await window(probe, main, args.tick_seconds)
+
+
+async def window(probe: Probe, main: Any, seconds: float) -> dict[str, Any]:
+    import asyncio
+
+    main.tick_seconds.clear()
+    crossed, frames = main.crossed, probe.frames
+    cpu, wall = time.process_time(), time.monotonic()
+    await asyncio.sleep(seconds)
+    return {
+        "cpu": time.process_time() - cpu,
+        "wall": time.monotonic() - wall,
+        "frames": probe.frames - frames,
+        "crossed": main.crossed - crossed,
+        "tick_seconds": list(main.tick_seconds),
+    }
+
+
+if __name__ == "__main__":
+    main()
