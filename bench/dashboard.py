@@ -548,6 +548,9 @@ def summarise(
     )
     for kind, values in presses.items():
         values = sorted(values)
+        if not values:
+            print(f"  {kind}: none shown within {PRESS_TIMEOUT:g} s ({lost.get(kind, 0)} presses)")
+            continue
         print(
             f"  {kind}: {len(values)} presses, median {percentile(values, 50) * 1000:.1f} ms, "
             f"p95 {percentile(values, 95) * 1000:.1f} ms, max {values[-1] * 1000:.1f} ms"
@@ -861,19 +864,13 @@ async def session(
         def check(screen: Any) -> bool:
             if not isinstance(screen, ThreadScreen) or screen.thread_id != thread_id:
                 return False
-            if screen.detail is None:
+            if screen.detail is None or screen.detail.id != thread_id:
                 return False
+            # One widget holds the whole conversation (tui/thread.py).
             conversation = screen.query_one("#conversation")
-            children = conversation.children
-            if len(children) != len(screen.detail.events):
-                return False
-            if not children:
-                return True
-            last = children[-1]
+            text = screen.query_one("#conversation-text")
             return bool(
-                last.is_mounted
-                and last.size.height > 0
-                and conversation.scroll_offset.y >= conversation.max_scroll_y
+                text.size.height > 0 and conversation.scroll_offset.y >= conversation.max_scroll_y
             )
 
         return check

@@ -18,8 +18,6 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
-
 ONE_DAY = timedelta(days=1)
 ONE_MICROSECOND = timedelta(microseconds=1)
 MIDNIGHT = time(0, 0)
@@ -366,6 +364,10 @@ def _merged(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
 def _holiday_dates(
     country: str, subdivision: str | None, *, years: int | tuple[()]
 ) -> frozenset[date]:
+    # Imported here: a twentieth of a second that a dashboard or a read
+    # command without public holidays to look up need not pay at start.
+    import holidays
+
     try:
         calendar = holidays.country_holidays(country, subdiv=subdivision, years=years)
     except NotImplementedError as error:

@@ -13,7 +13,9 @@ from datetime import datetime
 from .kinds import EventKind
 from .reader import Reader, Row, required_instant
 
-FEED_PAGE = 300  # rows the dashboard keeps; older ones are a scroll of the thread view away
+# Rows the dashboard keeps: the panel shows twenty or so, and every row is
+# laid out at start; older events are a thread away.
+FEED_PAGE = 150
 
 _ASSIGNEE = (
     "(SELECT min(s.name) FROM assignment a JOIN staff s ON s.id = a.staff_id"

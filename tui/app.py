@@ -89,9 +89,25 @@ class Dashboard(App[None]):
     # -- navigation ----------------------------------------------------------------
 
     def on_open_thread(self, message: OpenThread) -> None:
-        self.push_screen(
-            ThreadScreen(self.backend, self.formatter, message.thread_id, reply=message.reply)
-        )
+        self.open_thread(message.thread_id, reply=message.reply)
+
+    def open_thread(self, thread_id: int, reply: bool = False) -> None:
+        """Show a thread in the one thread screen, built on first use and then reused."""
+        if not self.is_screen_installed("thread"):
+            self.install_screen(
+                ThreadScreen(self.backend, self.formatter, thread_id, reply), "thread"
+            )
+            self.push_screen("thread")
+            return
+        screen = self.get_screen("thread")
+        assert isinstance(screen, ThreadScreen)
+        screen.show_thread(thread_id, reply)
+        if self.screen is not screen:
+            if screen in self.screen_stack:  # under the manager or a modal: come back to it
+                while self.screen is not screen:
+                    self.pop_screen()
+            else:
+                self.push_screen("thread")
 
     def action_manager(self) -> None:
         if isinstance(self.screen, ManagerScreen):
@@ -106,7 +122,7 @@ class Dashboard(App[None]):
         )
 
     def on_manager_screen_open_thread(self, message: ManagerScreen.OpenThread) -> None:
-        self.push_screen(ThreadScreen(self.backend, self.formatter, message.thread_id))
+        self.open_thread(message.thread_id)
 
     def on_clocks_panel_selected(self, message: ClocksPanel.Selected) -> None:
         self.post_message(OpenThread(message.thread_id))
@@ -247,7 +263,7 @@ class Dashboard(App[None]):
 
     def go_to(self, kind: str, value: str) -> None:
         if kind == "thread":
-            self.post_message(OpenThread(int(value)))
+            self.open_thread(int(value))
             return
         while not isinstance(self.screen, MainScreen):
             self.pop_screen()

@@ -16,7 +16,7 @@ COLUMNS = ("number", "client", "balance", "days", "bucket", "level", "next step"
 EMPTY = "No overdue invoice. Invoices arrive with pmdesk invoices import."
 # Rows built for the table, the most overdue first: the panel shows about ten,
 # and a row per invoice of a large ledger cost most of the start-up.
-SHOWN = 200
+SHOWN = 100
 
 
 class InvoicesPanel(Vertical):

@@ -36,8 +36,9 @@ DELIVERY_MARKS = {"pending": "⧗ pending", "delivered": "✓ delivered", "faile
 
 
 class Loaded(Message):
-    def __init__(self, detail: ThreadDetail | None) -> None:
+    def __init__(self, thread_id: int, detail: ThreadDetail | None) -> None:
         super().__init__()
+        self.thread_id = thread_id
         self.detail = detail
 
 
@@ -85,11 +86,30 @@ class ThreadScreen(Screen[None]):
         self.load()
         self.set_interval(1.0, self._tick)
 
+    def show_thread(self, thread_id: int, reply: bool = False) -> None:
+        """Show another thread in this same screen.
+
+        The app keeps one thread screen and reuses it: building a screen
+        (its widgets, their styles, its footer) for every thread opened cost
+        most of the time between Enter and the conversation on screen.
+        """
+        self.thread_id = thread_id
+        self._reply_on_load = reply
+        self.detail = None
+        self.query_one("#reply-box").display = False
+        self.query_one("#thread-info", Static).update("Loading…")
+        self.query_one("#thread-clock", Static).update("")
+        self.query_one("#conversation-text", Static).update("")
+        self.load()
+
     @work(thread=True, exclusive=True, group="thread")
     def load(self) -> None:
-        self.post_message(Loaded(thread_detail(self.backend.reader(), self.thread_id)))
+        thread_id = self.thread_id
+        self.post_message(Loaded(thread_id, thread_detail(self.backend.reader(), thread_id)))
 
     def on_loaded(self, message: Loaded) -> None:
+        if message.thread_id != self.thread_id:
+            return  # a thread the assistant has already left
         self.detail = message.detail
         if message.detail is None:
             self.query_one("#thread-info", Static).update(f"No thread {self.thread_id}.")

@@ -436,3 +436,17 @@ async def test_the_thread_view_says_how_long_ago_and_when_due(
             pilot,
             lambda: "due 13 minutes from now" in str(thread.query_one("#thread-clock").render()),
         )
+
+
+async def test_threads_open_one_after_another_in_the_same_screen(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        first = await open_thread(pilot, "Task T3")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen))
+        second = await open_thread(pilot, "Task T4")
+        assert second is first
+        assert second.detail is not None and second.detail.title == "Task T4"
+        shown = str(second.query_one("#conversation-text").render())
+        assert "New photos attached." in shown and "logo" not in shown
