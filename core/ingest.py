@@ -19,33 +19,39 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select
 
 from .clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
-from .db import data_version, insert_many, insert_with_ids, update_many, write
+from .db import (
+    data_version,
+    insert_many,
+    insert_stored,
+    insert_with_ids,
+    next_ids,
+    update_many,
+    write,
+)
 from .events import EventIn, Rejected, parse_event
+from .kinds import AuthorRole, DeliveryStatus, EventKind, Outcome, TriageState
 from .models import (
     Assignment,
-    AuthorRole,
     Client,
     Clock,
     Contact,
     Delivery,
-    DeliveryStatus,
     Event,
-    EventKind,
-    Outcome,
     Project,
     Staff,
     StaffEmail,
     Thread,
     ThreadRef,
-    TriageState,
     table,
 )
 from .policies import PolicyBook
+from .reader import stamp
 from .timeutil import Now, utc_now
 
 Item = str | bytes | dict[str, Any]
@@ -471,7 +477,23 @@ class _Batch:
         return None
 
     def _insert_events(self, fresh: list[_Pending]) -> None:
-        ids = insert_with_ids(self.db, E, [item.row for item in fresh])
+        if self.db.dialect.name != "sqlite":
+            ids = insert_with_ids(self.db, E, [item.row for item in fresh])
+        else:
+            # Rows straight to the driver in storage form: a dict per event
+            # converted afterwards cost a tenth of an import.
+            ids = next_ids(self.db, E, len(fresh))
+            received = stamp(self.now)
+            values = itemgetter(*_EVENT_VALUES)
+            insert_stored(
+                self.db,
+                E,
+                ("id", "occurred_at", "received_at", *_EVENT_VALUES),
+                [
+                    (event_id, stamp(item.row["occurred_at"]), received, *values(item.row))
+                    for item, event_id in zip(fresh, ids, strict=True)
+                ],
+            )
         for item, event_id in zip(fresh, ids, strict=True):
             item.id = event_id
 
@@ -722,6 +744,23 @@ _STATUS, _DEADLINE, _ASSIGNEE = (
 )
 _CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
 _MESSAGE = EventKind.MESSAGE.value
+# An event row's columns besides id and its two instants, as _event_row names them.
+_EVENT_VALUES = (
+    "source",
+    "external_id",
+    "thread_id",
+    "kind",
+    "author_name",
+    "author_email",
+    "author_role",
+    "staff_id",
+    "contact_id",
+    "text",
+    "internal",
+    "value",
+    "raw",
+    "triage",
+)
 _STOP_COLUMNS = (
     "id",
     "outcome",

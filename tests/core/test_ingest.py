@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, insert, select, text
 
 from core.db import open_database
 from core.ingest import Ingestor
-from core.models import Assignment, Client, Clock, Event, Staff, Thread
+from core.models import Assignment, Client, Clock, Event, Staff, Thread, table
 from core.policies import PolicyBook
 from core.queries import running_clocks, thread_clocks
 from core.reader import Reader
@@ -420,3 +420,23 @@ def test_a_numeric_id_and_its_string_are_the_same_event(ingestor: Ingestor) -> N
 
     assert [result.status for result in results] == ["created", "duplicate"]
     assert results[0].external_id == "12"
+
+
+def test_events_are_stored_exactly_as_sqlalchemy_would_store_them(
+    engine: Engine, ingestor: Ingestor
+) -> None:
+    """Ingestion hands event rows to the driver itself; the bytes must not differ."""
+    events = table(Event)
+    ingestor.ingest([make_event("m1", 0.5, internal=True, text="note")])
+    with engine.begin() as connection:
+        stored = connection.execute(select(events)).mappings().one()
+        copy = {key: value for key, value in stored.items() if key != "id"}
+        connection.execute(insert(events).values({**copy, "external_id": "copy"}))
+        raw = connection.execute(
+            text(
+                "SELECT typeof(occurred_at), occurred_at, typeof(received_at), received_at,"
+                " typeof(internal), internal, typeof(staff_id), triage, typeof(triage_at)"
+                " FROM event ORDER BY id"
+            )
+        ).all()
+    assert raw[0] == raw[1]
