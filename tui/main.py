@@ -15,7 +15,7 @@ from textual.containers import Grid
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.feed import (
     FeedFilter,
@@ -44,7 +44,9 @@ if TYPE_CHECKING:
     from .backend import Backend
 
 POLL_SECONDS = 0.25  # how often the watcher asks whether anything was committed
-SLOW_SECONDS = 10.0  # invoices and SLA figures: at most this often
+SLOW_SECONDS = 10.0  # invoices and SLA figures: at most this often after a change
+STALE_SECONDS = 60.0  # and at least this often: open clocks breach as time passes
+RETRY_SECONDS = 2.0  # after the database could not be read
 SERVICES_SECONDS = 5.0
 SERVICE_MARKS = {"running": "●", "elsewhere": "◐", "stopped": "○"}
 SERVICE_WORDS = {"running": "running", "elsewhere": "another process", "stopped": "stopped"}
@@ -168,11 +170,18 @@ class MainScreen(Screen[None]):
         seen: object = None
         after = 0
         slow_at = services_at = float("-inf")
+        # A change seen while the slow figures were fresh: read them once due.
+        slow_pending = False
         while not worker.is_cancelled:
             version = backend.version()
             moment = time.monotonic()
             page, changed = self._reload, version != seen
-            if page or changed or moment - services_at >= SERVICES_SECONDS:
+            slow_pending = slow_pending or changed
+            slow = page or (
+                moment - slow_at >= SLOW_SECONDS
+                and (slow_pending or moment - slow_at >= STALE_SECONDS)
+            )
+            if page or changed or slow or moment - services_at >= SERVICES_SECONDS:
                 reader = backend.reader()
                 now = backend.now()
                 feed = self.feed
@@ -185,9 +194,8 @@ class MainScreen(Screen[None]):
                 elif changed:
                     items = latest_events(reader, feed, after_id=after)
                     after = max([item.id for item in items] + [after])
-                slow = (page or changed) and moment - slow_at >= SLOW_SECONDS
                 if slow:
-                    slow_at = moment
+                    slow_at, slow_pending = moment, False
                 services = None
                 if moment - services_at >= SERVICES_SECONDS:
                     services_at = moment
@@ -223,6 +231,19 @@ class MainScreen(Screen[None]):
             week=sla_report(reader, week, now, now),
             hourly=[point.median_business_seconds for point in hourly],
         )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The watcher failed (the database went away, a disk error): say so and try again."""
+        if event.worker.group != "watch" or event.state != WorkerState.ERROR:
+            return
+        self.app.notify(
+            f"Cannot read the database: {event.worker.error}. Trying again.",
+            title="Live updates paused",
+            severity="error",
+            markup=False,
+        )
+        self._reload = True
+        self.set_timer(RETRY_SECONDS, self.watch_database)
 
     def on_changed(self, message: Changed) -> None:
         changes = message.changes

@@ -7,6 +7,7 @@ the real screens, with what they wrote checked in the database afterwards.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from textual.widgets import DataTable, OptionList, Select, TextArea
 
 from core.config import DashboardConfig, Settings
 from core.feed import FeedFilter
-from tests.support import MovableClock
+from tests.support import MovableClock, make_event
 from tests.tui.conftest import HOSTILE
 from tui.app import Dashboard
 from tui.backend import Backend
@@ -450,3 +451,53 @@ async def test_threads_open_one_after_another_in_the_same_screen(
         assert second.detail is not None and second.detail.title == "Task T4"
         shown = str(second.query_one("#conversation-text").render())
         assert "New photos attached." in shown and "logo" not in shown
+
+
+async def test_sla_figures_follow_a_change_once_they_are_due(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    ingestor: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The change lands while the figures are fresh; nothing changes after it.
+    monkeypatch.setattr("tui.main.SLOW_SECONDS", 1.5)
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        sla = screen.query_one("#sla")
+        await until(pilot, lambda: sla.figures is not None)  # type: ignore[attr-defined]
+        assert sla.figures.today.overall.answered == 1  # type: ignore[attr-defined]
+        ingestor.ingest([make_event("t4-r", 19.5, task="T4", client="Corvid", role="staff")])
+        await until(
+            pilot,
+            lambda: sla.figures.today.overall.answered == 2,  # type: ignore[attr-defined]
+            seconds=4,
+        )
+
+
+async def test_a_database_error_pauses_live_updates_says_so_and_recovers(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    ingestor: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("tui.main.RETRY_SECONDS", 0.2)
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        version = app.backend.version
+        failures = [sqlite3.OperationalError("disk I/O error")]
+
+        def flaky() -> object:
+            if failures:
+                raise failures.pop()
+            return version()
+
+        monkeypatch.setattr(app.backend, "version", flaky)
+        await until(pilot, lambda: bool(app._notifications), seconds=3)
+        [toast] = list(app._notifications)
+        assert "Cannot read the database: disk I/O error" in toast.message
+        ingestor.ingest([make_event("late-1", 20, task="T8", client="Acme")])
+        incoming = screen.query_one(IncomingPanel)
+        await until(pilot, lambda: incoming.items[0].thread == "Task T8", seconds=3)
