@@ -30,13 +30,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
+from .clients import list_clients
 from .config import Settings, describe_errors
 from .db import insert_many, write
 from .ingest import Ingestor
 from .kinds import StaffRole, ThreadKind
-from .models import Client, Invoice, table
+from .models import Invoice, table
 from .policies import DEFAULT, PolicyBook
 from .staff import add_staff
 
@@ -47,7 +48,6 @@ WORKSECTION = "worksection"
 TELEGRAM = "telegram"
 
 PARIS = ZoneInfo("Europe/Paris")
-CLIENTS = table(Client)
 OFFICE_OPENS, OFFICE_CLOSES = time(9), time(18)
 # The history stops short of `now` so that the only clocks running at `now`
 # are the few planned ones (see `_plan`), not leftovers of the afternoon.
@@ -1293,7 +1293,7 @@ def seed_invoices(engine: Engine, scenario: Scenario, now: datetime, seed: int =
     """Invoices for the demo clients, due on both sides of today; returns how many."""
     rng = random.Random(seed)
     today = now.astimezone(PARIS).date()
-    clients = {name: client_id for client_id, name in _client_ids(engine)}
+    clients = {client.name: client.id for client in list_clients(engine)}
     rows = []
     for number, (client, (days, paid, level, step)) in enumerate(
         zip(
@@ -1327,13 +1327,6 @@ def seed_invoices(engine: Engine, scenario: Scenario, now: datetime, seed: int =
     with write(engine) as connection:
         insert_many(connection, table(Invoice), rows)
     return len(rows)
-
-
-def _client_ids(engine: Engine) -> list[tuple[int, str]]:
-    with engine.connect() as connection:
-        return [
-            (row.id, row.name) for row in connection.execute(select(CLIENTS.c.id, CLIENTS.c.name))
-        ]
 
 
 def _register_team(engine: Engine, scenario: Scenario, now: datetime) -> None:

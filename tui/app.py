@@ -188,11 +188,8 @@ class Dashboard(App[None]):
             ),
         )
 
-    def pick_staff(self, thread_id: int, watch: bool) -> None:
-        self._pick_staff(thread_id, watch)
-
     @work(thread=True, group="actions")
-    def _pick_staff(self, thread_id: int, watch: bool) -> None:
+    def pick_staff(self, thread_id: int, watch: bool) -> None:
         from core.staff import list_staff
 
         staff = [(person.id, person.name) for person in list_staff(self.backend.engine)]
@@ -222,11 +219,9 @@ class Dashboard(App[None]):
                 ),
             )
 
-    def _act(self, thread_id: int, label: str, run: Callable[[int], Any]) -> None:
-        self._run_action(thread_id, label, run)
-
     @work(thread=True, group="actions")
-    def _run_action(self, thread_id: int, label: str, run: Callable[[int], Any]) -> None:
+    def _act(self, thread_id: int, label: str, run: Callable[[int], Any]) -> None:
+        """Run an action on a thread as the operator, in a worker; ActionDone tells the screens."""
         error = None
         try:
             run(self.backend.operator().id)
