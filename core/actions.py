@@ -19,14 +19,11 @@ from .db import write
 from .ingest import OWN_SOURCE, Ingestor, Result
 from .kinds import EventKind
 from .models import Assignment, Staff, StaffEmail, table
+from .staff import UnknownStaff as UnknownStaff  # re-exported for callers of the actions
 from .timeutil import Now, utc_now
 
 STAFF, EMAILS, ASSIGNMENT = table(Staff), table(StaffEmail), table(Assignment)
 WATCHER = "watcher"
-
-
-class UnknownStaff(LookupError):
-    pass
 
 
 class ActionRefused(ValueError):

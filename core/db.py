@@ -114,6 +114,16 @@ def write(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
+# Bound parameters per IN (...) query, well under SQLite's limit.
+IN_CHUNK = 500
+
+
+def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    """`values` in slices of at most `size`: one IN (...) query each."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert rows fast: the bulk path of ingestion.
 

@@ -1,4 +1,4 @@
-"""Ingestion: events in, threads, people and clocks updated, in one transaction.
+"""Ingestion: events in; threads, people, clocks and notifications updated, in one transaction.
 
 Every source goes through `Ingestor.ingest`. A batch is validated first, then
 written in one BEGIN IMMEDIATE transaction: either every valid event of the
@@ -15,7 +15,7 @@ ids: the ORM's unit of work costs more per row than the whole budget of
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 
 from .clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
 from .db import (
+    chunks,
     data_version,
     insert_many,
     insert_stored,
@@ -50,13 +51,13 @@ from .models import (
     ThreadRef,
     table,
 )
+from .outbox import ALERT_HORIZON, queue_message_notifications
 from .policies import PolicyBook
 from .reader import stamp
 from .timeutil import Now, utc_now
 
 Item = str | bytes | dict[str, Any]
 Status = Literal["created", "duplicate", "rejected"]
-IN_CHUNK = 500  # bound parameters per IN (...) query, well under SQLite's limit
 # Actions taken in pmdesk itself (no reply needed, assignments, replies) are
 # events of this source, addressed to a thread by its own id.
 OWN_SOURCE = "pmdesk"
@@ -252,6 +253,7 @@ class _Batch:
         self._advance_threads(fresh)
         self._write_threads()
         self._write_assignees()
+        self._notify_waiting_messages(fresh)
         results.extend(
             Result(
                 item.index,
@@ -272,7 +274,7 @@ class _Batch:
             by_source[item.event.source].add(item.event.id)
         stored: dict[tuple[str, str], int] = {}
         for source, ids in by_source.items():
-            for chunk in _chunks(sorted(ids)):
+            for chunk in chunks(sorted(ids)):
                 query = select(E.c.external_id, E.c.id).where(
                     E.c.source == source, E.c.external_id.in_(chunk)
                 )
@@ -341,7 +343,7 @@ class _Batch:
         for source, external_id in unknown:
             by_source[source].append(external_id)
         for source, ids in by_source.items():
-            for chunk in _chunks(sorted(ids)):
+            for chunk in chunks(sorted(ids)):
                 query = select(REFS.c.external_id, REFS.c.thread_id).where(
                     REFS.c.source == source, REFS.c.external_id.in_(chunk)
                 )
@@ -525,6 +527,42 @@ class _Batch:
         ]
         insert_many(self.db, DELIVERY, rows)
 
+    def _notify_waiting_messages(self, fresh: list[_Pending]) -> None:
+        """Tell staff of the batch's client messages still unanswered once it is stored.
+
+        Who is told is core.outbox's business; which messages count is
+        decided here, where the clocks are: a public client message on a
+        thread whose latest clock runs and covers it (the message came at or
+        after the clock's opening message), and written within ALERT_HORIZON
+        of now. A message answered in the same batch, or from an import of
+        history, notifies no one.
+        """
+        since = self.now - ALERT_HORIZON
+        keys = {item.id: item.key for item in fresh}
+        waiting: list[tuple[int, int]] = []
+        for item in fresh:
+            row = item.row
+            if (
+                row["kind"] != _MESSAGE
+                or row["author_role"] != _CLIENT
+                or row["internal"]
+                or row["occurred_at"] < since
+            ):
+                continue
+            clock = self.state.latest.get(item.thread_id)
+            if clock is None or clock.outcome != _RUNNING or clock.id is None:
+                continue
+            opener = keys.get(clock.opened_by)
+            # An opener stored before this batch: its start time says enough.
+            before = (
+                row["occurred_at"] < clock.started_at
+                if opener is None
+                else _pending_key(item) < opener
+            )
+            if not before:
+                waiting.append((item.id, clock.id))
+        queue_message_notifications(self.db, waiting, self.now)
+
     # -- threads and clocks -------------------------------------------------
 
     def _load_threads(self, thread_ids: set[int]) -> None:
@@ -533,7 +571,7 @@ class _Batch:
             select(func.max(E.c.occurred_at)).where(E.c.thread_id == T.c.id).scalar_subquery()
         )
         columns = [T.c[name] for name in _ThreadRow.__dataclass_fields__ if name != "last_event_at"]
-        for chunk in _chunks(missing):
+        for chunk in chunks(missing):
             query = select(*columns, last_event.label("last_event_at")).where(T.c.id.in_(chunk))
             for row in self.db.execute(query):
                 self.threads[row.id] = _ThreadRow(**row._mapping)
@@ -614,7 +652,7 @@ class _Batch:
             .where(newest.c.thread_id == C.c.thread_id)
             .scalar_subquery()
         )
-        for chunk in _chunks(missing):
+        for chunk in chunks(missing):
             self.state.latest.update(dict.fromkeys(chunk))
             query = select(C).where(C.c.thread_id.in_(chunk), C.c.started_at == latest_start)
             for row in self.db.execute(query):
@@ -744,6 +782,7 @@ _STATUS, _DEADLINE, _ASSIGNEE = (
 )
 _CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
 _MESSAGE = EventKind.MESSAGE.value
+_CLIENT, _RUNNING = AuthorRole.CLIENT.value, Outcome.RUNNING.value
 # An event row's columns besides id and its two instants, as _event_row names them.
 _EVENT_VALUES = (
     "source",
@@ -794,8 +833,3 @@ def _key(row: dict[str, Any]) -> OrderKey:
 
 def _iso(value: date | datetime | None) -> str | None:
     return None if value is None else value.isoformat()
-
-
-def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

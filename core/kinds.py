@@ -73,3 +73,22 @@ class InvoiceState(StrEnum):
 class ThreadKind(StrEnum):
     TASK = "task"
     CHAT = "chat"
+
+
+class NotificationKind(StrEnum):
+    """Why a staff member is told something (on Telegram)."""
+
+    CLIENT_MESSAGE = "client_message"
+    CLOCK_WARNING = "clock_warning"
+    CLOCK_BREACH = "clock_breach"
+    CLOCK_ESCALATION = "clock_escalation"
+    REPLY_FAILED = "reply_failed"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    # Given up after errors; `error` says the last one.
+    FAILED = "failed"
+    # Deliberately not sent (recipient not bound to Telegram...); `error` keeps why.
+    SKIPPED = "skipped"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .kinds import (
@@ -21,6 +21,7 @@ from .kinds import (
     ClockKind,
     DeliveryStatus,
     InvoiceState,
+    NotificationStatus,
     Outcome,
     StaffRole,
     ThreadKind,
@@ -42,8 +43,11 @@ class Staff(SQLModel, table=True):
     name: str = Field(index=True)
     role: str = StaffRole.SPECIALIST.value
     telegram_id: int | None = Field(default=None, unique=True)
+    # Removed staff stay (their events and clocks name them) but are inactive.
     active: bool = True
     created_at: datetime
+    # Notifications wait while this is in the future (see core.outbox).
+    muted_until: datetime | None = None
 
 
 class StaffEmail(SQLModel, table=True):
@@ -206,6 +210,80 @@ class Delivery(SQLModel, table=True):
     # The id the channel gave the delivered message (a Worksection comment id...).
     channel_message_id: str | None = None
     updated_at: datetime
+
+
+class Notification(SQLModel, table=True):
+    """Something to tell a staff member on Telegram: the outbox the bot drains.
+
+    Written by the domain in the same transaction as the change that causes
+    it (see core.outbox), so nothing is announced that did not happen and
+    nothing that happened goes unannounced. `text` is plain and holds what
+    clients wrote as they wrote it: whoever shows it escapes it.
+    """
+
+    __table_args__ = (
+        # The bot's drain: pending rows in id order, a few among many sent ones.
+        Index(
+            "ix_notification_pending",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # A quick reply names the message it answers: (chat, message) finds its thread.
+        Index("ix_notification_message", "chat_id", "message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient_id: int = Field(foreign_key="staff.id")
+    kind: str
+    thread_id: int | None = Field(default=None, foreign_key="thread.id")
+    # A replayed thread may drop a clock: its notifications stay, unlinked.
+    clock_id: int | None = Field(
+        default=None, foreign_key="clock.id", index=True, ondelete="SET NULL"
+    )
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    # The event the notification is about (the client's message, the failed reply).
+    event_id: int | None = Field(default=None, foreign_key="event.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    # What makes two notifications the same one, e.g. "breach:{clock}:{staff}".
+    dedupe_key: str = Field(unique=True)
+    status: str = NotificationStatus.PENDING.value
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+    # Telegram's ids of the message once sent; 64-bit, as Telegram's ids are.
+    chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime
+    sent_at: datetime | None = None
+    updated_at: datetime
+
+
+class Invite(SQLModel, table=True):
+    """A one-time code that binds a Telegram account to a staff member.
+
+    Only the code's SHA-256 is kept: a copy of the database gives no one a
+    way in.
+    """
+
+    code_hash: str = Field(primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by_telegram_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+
+
+class ChatLink(SQLModel, table=True):
+    """A client's Telegram group: its messages are that client's messages."""
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    client_id: int = Field(foreign_key="client.id", index=True)
+    linked_by: int | None = Field(default=None, foreign_key="staff.id")
+    linked_at: datetime
+    title: str = ""
 
 
 class Invoice(SQLModel, table=True):

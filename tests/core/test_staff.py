@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import Engine
 
 from core.ingest import Ingestor
-from core.staff import add_staff, list_staff
+from core.staff import (
+    AmbiguousStaff,
+    UnknownStaff,
+    add_staff,
+    find_staff,
+    list_staff,
+    mute,
+    operator,
+    remove_staff,
+)
 from tests.support import START, make_event
 
 
@@ -37,3 +48,60 @@ def test_an_unknown_role_is_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="'boss' is not a valid StaffRole"):
         add_staff(engine, "Al", "boss", [], START)
     assert list_staff(engine) == []
+
+
+def test_staff_are_found_by_id_email_or_name_in_any_case(engine: Engine) -> None:
+    sam = add_staff(engine, "Sam Staff", "pm", ["sam@agency.example"], START)
+
+    assert find_staff(engine, sam).id == sam
+    assert find_staff(engine, str(sam)).id == sam
+    assert find_staff(engine, "  sAM staff ").id == sam
+    assert find_staff(engine, "SAM@agency.example").id == sam
+
+
+def test_an_unknown_name_is_refused_with_close_names(engine: Engine) -> None:
+    add_staff(engine, "Samantha", "pm", [], START)
+
+    with pytest.raises(UnknownStaff, match=r"'Samanta' \(did you mean Samantha\?\)"):
+        find_staff(engine, "Samanta")
+    with pytest.raises(UnknownStaff, match=r"no staff member 'Zoe'$"):
+        remove_staff(engine, "Zoe")
+    with pytest.raises(UnknownStaff):
+        find_staff(engine, 999)
+
+
+def test_a_shared_name_is_ambiguous_unless_one_is_gone(engine: Engine) -> None:
+    first = add_staff(engine, "Alex", "pm", ["alex.m@agency.example"], START)
+    second = add_staff(engine, "alex", "specialist", ["alex.r@agency.example"], START)
+
+    with pytest.raises(AmbiguousStaff, match=r"2 staff members are called 'Alex': .*alex\.r@"):
+        find_staff(engine, "Alex")
+
+    remove_staff(engine, first)
+    assert find_staff(engine, "Alex").id == second
+
+
+def test_removed_staff_stay_listed_but_never_act(engine: Engine) -> None:
+    ana = add_staff(engine, "Ana", "assistant", ["ana@agency.example"], START)
+    bea = add_staff(engine, "Bea", "assistant", ["bea@agency.example"], START)
+
+    remove_staff(engine, "ana")
+
+    assert [(view.name, view.active) for view in list_staff(engine)] == [
+        ("Ana", False),
+        ("Bea", True),
+    ]
+    assert operator(engine) == find_staff(engine, bea)
+    assert operator(engine, "ana@agency.example") is None
+    assert find_staff(engine, ana).active is False
+
+
+def test_mute_sets_and_lifts_the_hold(engine: Engine) -> None:
+    sam = add_staff(engine, "Sam", "pm", [], START)
+
+    mute(engine, sam, START + timedelta(hours=2))
+    assert find_staff(engine, sam).muted_until == START + timedelta(hours=2)
+    mute(engine, sam, None)
+    assert find_staff(engine, sam).muted_until is None
+    with pytest.raises(UnknownStaff):
+        mute(engine, 999, None)
