@@ -6,12 +6,14 @@ a silently ignored typo, and every error names the key it is about.
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .calendar import AlwaysOpen, BusinessCalendar, ShiftCalendar, parse_shift
 from .paths import ConfigError, config_file, default_database_path, read_config_file
@@ -109,14 +111,14 @@ class DashboardConfig(BaseModel):
     keys: dict[str, str] = Field(default_factory=dict)
 
 
-class Settings(BaseSettings):
-    """Everything pmdesk can be told. File keys and `PMDESK_<KEY>` variables match."""
+class Settings(BaseModel):
+    """Everything pmdesk can be told. File keys and `PMDESK_<KEY>` variables match.
 
-    model_config = SettingsConfigDict(
-        env_prefix="PMDESK_",
-        env_nested_delimiter="__",
-        extra="forbid",
-    )
+    Built from sources by `settings_from` (`load_settings` reads the file
+    first); built directly, it holds exactly what it is given.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     db: str = Field(default_factory=lambda: str(default_database_path()))
     agency: str = "Our agency"
@@ -158,18 +160,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"clients.{client}.policy: unknown policy {conf.policy!r}")
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file's contents arrive as init arguments; variables win over them.
-        return env_settings, init_settings
-
     def calendar(self, name: str) -> BusinessCalendar:
         if name == ALWAYS_OPEN:
             return AlwaysOpen()
@@ -186,11 +176,63 @@ def load_settings(**overrides: Any) -> Settings:
     if config_path:
         data = read_config_file(config_path)
     try:
-        settings = Settings(**data)
+        settings = settings_from(data)
     except ValidationError as error:
         where = f"config file {config_path}" if config_path else "configuration"
         raise ConfigError(f"{where}:\n{describe_errors(error)}") from None
     return settings.model_copy(update=overrides) if overrides else settings
+
+
+def settings_from(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from a file's contents, with `PMDESK_*` variables winning over them."""
+    found = environment_values(os.environ if environ is None else environ)
+    return Settings(**_merged(dict(data), found))
+
+
+def environment_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings that `PMDESK_<KEY>` variables give.
+
+    `PMDESK_DASHBOARD__THEME` sets `dashboard.theme` (a double underscore
+    goes one table down); a variable for a whole table
+    (`PMDESK_POLICIES='{"default": {...}}'`) holds JSON. Names are not case
+    sensitive, and variables that name no setting (PMDESK_CONFIG) are not
+    settings. This stands in for pydantic-settings, whose import alone took
+    a tenth of the dashboard's start-up.
+    """
+    found: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        if path[0] not in Settings.model_fields:
+            continue
+        target = found
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = _variable_value(name, value)
+    return found
+
+
+ENV_PREFIX = "PMDESK_"
+
+
+def _variable_value(name: str, value: str) -> Any:
+    if not value.lstrip().startswith(("{", "[")):
+        return value  # pydantic turns "true" or "20" into what the setting holds
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{name}: not valid JSON ({error.msg} at column {error.colno})") from None
+
+
+def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `over` on top, table by table."""
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            base[key] = _merged(dict(base[key]), value)
+        else:
+            base[key] = value
+    return base
 
 
 def describe_errors(error: ValidationError) -> str:

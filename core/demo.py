@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
 
 from .clients import list_clients
-from .config import Settings, describe_errors
+from .config import Settings, describe_errors, settings_from
 from .db import insert_many, write
 from .ingest import Ingestor
 from .kinds import StaffRole, ThreadKind
@@ -316,7 +316,7 @@ def demo_settings() -> Settings:
     command line can point the demo at its own database.
     """
     try:
-        return Settings(**_read_toml("config.toml"))
+        return settings_from(_read_toml("config.toml"))
     except ValidationError as error:
         raise ScenarioError(f"demo/config.toml:\n{describe_errors(error)}") from None
 

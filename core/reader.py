@@ -1,7 +1,7 @@
 """Reading: the queries behind the screens and the read commands, as SQL text.
 
 `pmdesk clocks` and `pmdesk report sla` must answer in well under a second,
-and on a modest machine importing SQLAlchemy and pydantic-settings alone
+and on a modest machine importing SQLAlchemy alone
 takes longer than that budget. So reads are plain SQL with `:name`
 parameters, which the standard library's sqlite3 runs on a SQLite file (no
 heavy import at all) and SQLAlchemy's `text()` runs on any other database:

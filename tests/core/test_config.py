@@ -82,3 +82,32 @@ def test_a_missing_file_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.M
 
     with pytest.raises(ConfigError, match=r"nope\.toml: no such file"):
         load_settings()
+
+
+def test_variables_reach_into_tables_and_take_json_for_whole_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PMDESK_DASHBOARD__THEME", "textual-light")
+    monkeypatch.setenv("pmdesk_dashboard__bell", "false")
+    monkeypatch.setenv("PMDESK_CLIENTS", '{"Acme": {"language": "en"}}')
+    monkeypatch.setenv("PMDESK_NOT_A_SETTING", "ignored")
+
+    settings = load_settings()
+
+    assert settings.dashboard.theme == "textual-light"
+    assert settings.dashboard.bell is False
+    assert settings.clients["Acme"].language == "en"
+
+
+def test_a_variable_with_broken_json_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMDESK_POLICIES", '{"default": ')
+
+    with pytest.raises(ConfigError, match="PMDESK_POLICIES: not valid JSON"):
+        load_settings()
+
+
+def test_a_bad_variable_names_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMDESK_DASHBOARD__BELL", "loud")
+
+    with pytest.raises(ConfigError, match="dashboard.bell"):
+        load_settings()
