@@ -81,6 +81,11 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=15.0)
     parser.add_argument("--size", default="200x50", help="terminal columns x rows")
     parser.add_argument(
+        "--only",
+        choices=VARIANTS,
+        help="measure one variant (no ratios): quicker while working on one",
+    )
+    parser.add_argument(
         "--profile",
         metavar="DIR",
         help="instead of measuring: one session of ours under cProfile, stats written to DIR",
@@ -116,14 +121,15 @@ def main() -> None:
     reference = [spawn_plain([sys.executable, "-c", "pass"]) for _ in range(args.runs)]
     print(f"python -c pass: median {statistics.median(reference):.3f} s")
     results: dict[str, dict[str, Any]] = {}
-    for variant in VARIANTS:
+    for variant in [args.only] if args.only else VARIANTS:
         starts = []
         for _ in range(args.runs):
             found = run_child(args, "startup", variant, database, now, columns, rows)
             starts.append(found)
         session = run_child(args, "session", variant, database, now, columns, rows)
         results[variant] = summarise(variant, starts, session)
-    compare(results)
+    if len(results) == len(VARIANTS):
+        compare(results)
 
 
 def cached_database() -> Path:
@@ -808,6 +814,7 @@ async def session(
     import random
 
     from tui.clocks import ClocksPanel
+    from tui.conversation import Conversation
     from tui.feed import IncomingPanel
     from tui.thread import ThreadScreen
 
@@ -821,8 +828,10 @@ async def session(
     moves, opens = round(100 * args.share), round(30 * args.share)
     await asyncio.sleep(1.0)
 
-    async def press(kind: str, key: str, check: Any) -> None:
+    async def press(kind: str | Callable[[], str], key: str, check: Any) -> None:
         await asyncio.sleep(rng.uniform(0.03, 0.15))  # a person's pace, at every phase of the tick
+        if callable(kind):  # named by the state at the moment of the press
+            kind = kind()
         profiler: Any = None
         if args.profile_to:
             import cProfile
@@ -866,11 +875,11 @@ async def session(
                 return False
             if screen.detail is None or screen.detail.id != thread_id:
                 return False
-            # One widget holds the whole conversation (tui/thread.py).
-            conversation = screen.query_one("#conversation")
-            text = screen.query_one("#conversation-text")
+            # Wrapped for its width, and scrolled to the newest event.
+            conversation = screen.query_one(Conversation)
             return bool(
-                text.size.height > 0 and conversation.scroll_offset.y >= conversation.max_scroll_y
+                conversation.virtual_size.height > 0
+                and conversation.scroll_offset.y >= conversation.max_scroll_y
             )
 
         return check
@@ -879,7 +888,13 @@ async def session(
         await press("move in the feed", "down", feed_at(table.cursor_row + 1))
         selected = incoming.selected
         assert selected is not None
-        await press("open a thread", "enter", thread_shown(selected.thread_id))
+
+        def opening(thread_id: int = selected.thread_id) -> str:
+            # Read ahead while the cursor rested on the row (tui/pages.py), or read after Enter.
+            ready = app.pages.get(thread_id) is not None
+            return f"open a thread ({'read ahead' if ready else 'read on Enter'})"
+
+        await press(opening, "enter", thread_shown(selected.thread_id))
         if not isinstance(app.screen, ThreadScreen):
             await asyncio.sleep(PRESS_TIMEOUT)  # a lost open: let the screen catch up
         await press("go back", "escape", lambda screen: screen is main)

@@ -8,6 +8,7 @@ configuration ([dashboard.keys]).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from functools import partial
 from threading import Event
@@ -29,10 +30,18 @@ from .help import HelpScreen
 from .invoices import InvoicesPanel
 from .main import MainScreen
 from .manager import ManagerScreen
-from .messages import ActionDone, OpenThread
+from .messages import ActionDone, OpenThread, ThreadInView
+from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
 from .pickers import FilterScreen, StaffPicker
 from .thread import ThreadScreen
+
+# The cyclic garbage collector's thresholds while the dashboard runs. Drawing
+# a frame allocates thousands of small objects, so Python's defaults (700, 10,
+# 10) collected every few key presses and ran a full collection every few
+# seconds; these collect the youngest objects less often and leave full
+# collections for much later (each one short, since most objects are frozen).
+COLLECTOR_THRESHOLDS = (3000, 10, 100)
 
 # A job the command line hands over (the demo's simulator, later the
 # services): it runs in a worker thread until the event is set.
@@ -67,6 +76,8 @@ class Dashboard(App[None]):
         self.start = start
         self.jobs = list(jobs)
         self._stop = Event()
+        self.pages = Pages()
+        self._collector = gc.get_threshold()  # put back on exit
         self.theme = settings.dashboard.theme
         self.title = settings.agency
 
@@ -75,6 +86,7 @@ class Dashboard(App[None]):
         return self.settings.policies["default"].first_response_minutes
 
     def on_mount(self) -> None:
+        gc.set_threshold(*COLLECTOR_THRESHOLDS)
         self.set_keymap(self.settings.dashboard.keys)
         self.push_screen(MainScreen(self.backend, self.formatter, self.target_minutes))
         if self.start == "manager":
@@ -83,8 +95,19 @@ class Dashboard(App[None]):
             self.run_worker(partial(job, self._stop), thread=True, group="jobs")
 
     def on_unmount(self) -> None:
+        gc.unfreeze()
+        gc.set_threshold(*self._collector)
         self._stop.set()
         self.backend.close()
+
+    def loaded(self) -> None:
+        """The main screen holds its first data: what is alive now lives all day.
+
+        Frozen, the collector no longer walks those objects on each of its
+        full collections, which otherwise paused a key press now and then
+        for 0.1 s (see docs/benchmarks.md, dashboard round 5).
+        """
+        gc.freeze()
 
     # -- navigation ----------------------------------------------------------------
 
@@ -108,6 +131,49 @@ class Dashboard(App[None]):
                     self.pop_screen()
             else:
                 self.push_screen("thread")
+
+    # -- thread pages, read in a worker --------------------------------------------
+
+    def on_thread_in_view(self, message: ThreadInView) -> None:
+        self.want_page(message.thread_id)
+
+    def want_page(self, thread_id: int) -> ThreadPage | None:
+        """The thread's page if read lately; else None, and it is read for the thread screen."""
+        page = self.pages.get(thread_id)
+        if page is None and self.pages.want(thread_id):
+            self._read_pages()
+        return page
+
+    @work(thread=True, group="pages")
+    def _read_pages(self) -> None:
+        # One reader at a time, always on the latest thread wanted.
+        while (wanted := self.pages.next_wanted()) is not None:
+            thread_id, generation = wanted
+            page = read_page(
+                self.backend.reader(),
+                thread_id,
+                self.formatter,
+                self.backend.now(),
+                self._wrap_width(),
+            )
+            self.call_from_thread(self._page_read, page, generation)
+
+    def _wrap_width(self) -> int:
+        if self.pages.width:
+            return self.pages.width
+        # Before the first thread is shown: the screen's width less the
+        # conversation's padding and scrollbar (the stylesheet's #conversation).
+        return max(0, self.size.width - 4)
+
+    def _page_read(self, page: ThreadPage, generation: int) -> None:
+        kept = self.pages.keep(page, generation)
+        if not self.is_screen_installed("thread"):
+            return
+        screen = self.get_screen("thread")
+        if isinstance(screen, ThreadScreen) and screen.thread_id == page.thread_id:
+            screen.show_page(page)
+            if not kept:  # read before the latest change: read it again
+                self.want_page(page.thread_id)
 
     def action_manager(self) -> None:
         if isinstance(self.screen, ManagerScreen):
@@ -230,6 +296,7 @@ class Dashboard(App[None]):
         self.call_from_thread(self._done, ActionDone(thread_id, label, error))
 
     def _done(self, message: ActionDone) -> None:
+        self.pages.forget(message.thread_id)
         if message.error:
             self.notify(message.error, title=f"Not {message.label}", severity="error", markup=False)
         else:

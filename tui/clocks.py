@@ -29,6 +29,7 @@ from textual.strip import Strip
 from core.queries import ClockView
 
 from .format import countdown
+from .messages import ThreadInView
 from .text import first_line, fit
 
 STATES = ("safe", "warning", "breached", "escalated")
@@ -348,9 +349,17 @@ class ClocksPanel(ScrollView):
     def _move_cursor(self, index: int) -> None:
         if not self._clocks:
             return
+        before, scrolled = self._cursor, self.scroll_offset.y
         self._cursor = max(0, min(index, len(self._clocks) - 1))
         self._scroll_to_cursor()
-        self.refresh()
+        if self.scroll_offset.y == scrolled:
+            # Only the two lines whose cursor mark changed: a whole panel
+            # repainted on every key made holding an arrow key stutter.
+            self.refresh_lines(before)
+            self.refresh_lines(self._cursor)
+        else:
+            self.refresh()
+        self.post_message(ThreadInView(self._clocks[self._cursor].thread_id))
 
     def _scroll_to_cursor(self) -> None:
         if not self.is_mounted or not self._clocks:

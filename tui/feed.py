@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 from core.feed import FEED_PAGE, FeedFilter, FeedItem
 
 from .format import Formatter
-from .messages import OpenThread
+from .messages import OpenThread, ThreadInView
 from .text import as_text, first_line
 
 # Time, client and thread are fixed; the rest of the width goes to who wrote
@@ -90,6 +90,12 @@ class IncomingPanel(Vertical):
         item = self.selected
         if item is not None:
             self.post_message(OpenThread(item.thread_id))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        item = self.selected
+        if item is not None:
+            self.post_message(ThreadInView(item.thread_id))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

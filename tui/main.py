@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Grid
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.feed import (
@@ -34,6 +34,7 @@ from .clocks import ClocksPanel
 from .feed import IncomingPanel
 from .format import Formatter
 from .invoices import InvoicesPanel
+from .keybar import KeyBar
 from .messages import ActionDone, OpenThread
 from .pickers import FilterScreen
 from .sla import SlaFigures, SlaPanel
@@ -80,6 +81,7 @@ class StatusBar(Static):
         self.formatter = formatter
         self.services = dict.fromkeys(NAMES, "stopped")
         self.instant: datetime | None = None
+        self._line = ""
 
     def show(self, now: datetime | None = None, services: dict[str, str] | None = None) -> None:
         self.instant = now or self.instant
@@ -94,7 +96,12 @@ class StatusBar(Static):
                 f"{name} {SERVICE_MARKS[state]} {SERVICE_WORDS[state]}"
                 for name, state in self.services.items()
             )
-        self.update(f" {self.agency} · {clock}    {parts}")
+        line = f" {self.agency} · {clock}    {parts}"
+        if line != self._line:
+            self._line = line
+            # One line whatever it says (the stylesheet fixes its height): no
+            # layout, which on every tick cost a whole screen's layout.
+            self.update(line, layout=False)
 
 
 class MainScreen(Screen[None]):
@@ -125,7 +132,7 @@ class MainScreen(Screen[None]):
             yield ClocksPanel(target_minutes=self.target_minutes, id="clocks", classes="panel")
             yield InvoicesPanel(self.formatter, id="invoices", classes="panel")
             yield SlaPanel(self.formatter, self.target_minutes, id="sla", classes="panel")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(IncomingPanel).table.focus()
@@ -247,6 +254,7 @@ class MainScreen(Screen[None]):
 
     def on_changed(self, message: Changed) -> None:
         changes = message.changes
+        self.dashboard.pages.forget()  # pages read ahead may show what just changed
         incoming = self.query_one(IncomingPanel)
         if changes.page:
             incoming.show(changes.items, changes.unread, self.feed)
@@ -260,7 +268,9 @@ class MainScreen(Screen[None]):
             self.query_one(SlaPanel).show(changes.sla)
         if changes.services is not None:
             self.query_one(StatusBar).show(services=changes.services)
-        self.loaded = True
+        if not self.loaded:
+            self.loaded = True
+            self.call_after_refresh(self.dashboard.loaded)
 
     # -- actions ---------------------------------------------------------------
 

@@ -25,12 +25,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Label, Static, Tab, Tabs
+from textual.widgets import DataTable, Input, Label, Static, Tab, Tabs
 
 from core.queries import ClockView, breached_clocks
 from core.reader import Reader
 from core.report import DayShare, SlaLine, SlaReport, daily_share_met, sla_report
 
+from .keybar import KeyBar
 from .text import as_text, first_line
 
 NOTHING = "–"
@@ -371,7 +372,7 @@ class ManagerScreen(Screen[None]):
             yield DailyShareChart(id="manager-chart")
             yield Label("Breaches · ⏎ opens the thread", classes="manager-heading")
             yield DataTable(id="manager-breaches", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._table("manager-staff").add_columns(*STAFF_COLUMNS)

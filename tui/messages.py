@@ -23,3 +23,11 @@ class ActionDone(Message):
         self.thread_id = thread_id
         self.label = label
         self.error = error
+
+
+class ThreadInView(Message):
+    """The cursor rests on a thread's row: its page may be read ahead of Enter."""
+
+    def __init__(self, thread_id: int) -> None:
+        super().__init__()
+        self.thread_id = thread_id

@@ -6,40 +6,25 @@ from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from core.queries import ClockView
-from core.threads import ThreadDetail, ThreadEvent, thread_detail
+from core.threads import ThreadDetail
 
+from .conversation import Conversation
 from .format import Formatter
+from .keybar import KeyBar
 from .messages import ActionDone
-from .text import as_text, clean
+from .pages import ThreadPage
+from .text import clean
 
 if TYPE_CHECKING:
     from .app import Dashboard
     from .backend import Backend
-
-# The bar before each line of an event, and its colour, by who speaks:
-# clients, staff in public, and internal notes the client never sees.
-BARS = {
-    "client": ("▌ ", "bold yellow"),
-    "staff": ("▌ ", "green"),
-    "internal": ("┊ ", "magenta"),
-}
-DELIVERY_MARKS = {"pending": "⧗ pending", "delivered": "✓ delivered", "failed": "✗ failed"}
-
-
-class Loaded(Message):
-    def __init__(self, thread_id: int, detail: ThreadDetail | None) -> None:
-        super().__init__()
-        self.thread_id = thread_id
-        self.detail = detail
 
 
 class ThreadScreen(Screen[None]):
@@ -65,6 +50,11 @@ class ThreadScreen(Screen[None]):
         self.detail: ThreadDetail | None = None
         self._reply_on_load = reply
         self._internal = False
+        # Held, not queried: a page may arrive before the nested widgets are mounted.
+        self._info = Static("Loading…", id="thread-info")
+        self._clock = Static("", id="thread-clock")
+        self._clock_lines = 0
+        self._conversation = Conversation(id="conversation")
 
     @property
     def dashboard(self) -> Dashboard:
@@ -72,126 +62,69 @@ class ThreadScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="thread-top"):
-            yield Static("Loading…", id="thread-info")
-            yield Static("", id="thread-clock")
-        with VerticalScroll(id="conversation"):
-            yield Static("", id="conversation-text")
+            yield self._info
+            yield self._clock
+        yield self._conversation
         with Vertical(id="reply-box"):
             yield Static("", id="reply-label")
             yield TextArea(id="reply-text")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
-        self.query_one("#reply-box").display = False
-        self.load()
         self.set_interval(1.0, self._tick)
+        self._show_current()
 
     def show_thread(self, thread_id: int, reply: bool = False) -> None:
-        """Show another thread in this same screen.
+        """Show a thread in this same screen: its page if read ahead, else as soon as it is read.
 
         The app keeps one thread screen and reuses it: building a screen
-        (its widgets, their styles, its footer) for every thread opened cost
+        (its widgets, their styles, its key bar) for every thread opened cost
         most of the time between Enter and the conversation on screen.
         """
         self.thread_id = thread_id
         self._reply_on_load = reply
-        self.detail = None
+        if self.is_mounted:  # else on_mount shows it
+            self._show_current()
+
+    def _show_current(self) -> None:
         self.query_one("#reply-box").display = False
-        self.query_one("#thread-info", Static).update("Loading…")
-        self.query_one("#thread-clock", Static).update("")
-        self.query_one("#conversation-text", Static).update("")
-        self.load()
-
-    @work(thread=True, exclusive=True, group="thread")
-    def load(self) -> None:
-        thread_id = self.thread_id
-        self.post_message(Loaded(thread_id, thread_detail(self.backend.reader(), thread_id)))
-
-    def on_loaded(self, message: Loaded) -> None:
-        if message.thread_id != self.thread_id:
-            return  # a thread the assistant has already left
-        self.detail = message.detail
-        if message.detail is None:
-            self.query_one("#thread-info", Static).update(f"No thread {self.thread_id}.")
+        page = self.dashboard.want_page(self.thread_id)
+        if page is not None:
+            self.show_page(page)
             return
-        self._show(message.detail)
-        if self._reply_on_load:
+        self.detail = None
+        self._info.update("Loading…")
+        self._clock.update("")
+        self._clock_lines = 0
+        self._conversation.show(Text())
+
+    def show_page(self, page: ThreadPage) -> None:
+        """A page read for this screen's thread (the app hands over every page it reads)."""
+        if page.thread_id != self.thread_id:
+            return  # a thread the assistant has already left
+        self.detail = page.detail
+        self._info.update(page.info)
+        self._tick()
+        self._conversation.show(page.conversation, wrapped=page.wrapped)
+        self.dashboard.pages.width = self._conversation.wrap_width
+        if self._reply_on_load and page.detail is not None:
             self._reply_on_load = False
             self.action_reply()
 
     def on_action_done(self, message: ActionDone) -> None:
         if message.thread_id == self.thread_id:
-            self.load()
-
-    # -- rendering ---------------------------------------------------------------
-
-    def _show(self, detail: ThreadDetail) -> None:
-        self.query_one("#thread-info", Static).update(self._info(detail))
-        self._tick()
-        # One widget for the whole conversation: a widget per event made
-        # opening a long thread cost a layout and a CSS match per event.
-        text = Text()
-        for index, event in enumerate(detail.events):
-            if index:
-                text.append("\n\n")
-            text.append_text(self._event(event))
-        self.query_one("#conversation-text", Static).update(text)
-        self.query_one("#conversation", VerticalScroll).scroll_end(animate=False)
-
-    def _info(self, detail: ThreadDetail) -> Text:
-        text = Text()
-        text.append_text(as_text(detail.title, "bold"))
-        where = " / ".join(part for part in (detail.client, detail.project) if part)
-        text.append("\n")
-        text.append_text(as_text(where or "no client", "dim"))
-        text.append(f"  · {detail.kind} via {detail.channel}", style="dim")
-        facts = [
-            ("status", detail.status or "—"),
-            ("deadline", detail.deadline or "—"),
-            ("assignee", ", ".join(detail.assignees) or "nobody"),
-            ("watchers", ", ".join(detail.watchers) or "—"),
-        ]
-        for label, value in facts:
-            text.append(f"\n{label}: ", style="dim")
-            text.append_text(as_text(value))
-        if detail.url:
-            text.append("\ntask: ", style="dim")
-            text.append_text(as_text(detail.url, "underline"))
-        return text
-
-    def _event(self, event: ThreadEvent) -> Text:
-        """An event under a header line, behind a bar coloured by who wrote it."""
-        body = Text()
-        now = self.backend.now()
-        body.append(self.formatter.datetime(event.occurred_at), style="dim")
-        body.append(f" ({self.formatter.ago(event.occurred_at, now)})", style="dim italic")
-        body.append("  ")
-        body.append_text(as_text(event.author or "system", "bold"))
-        label = _label(event)
-        if label:
-            body.append(f"  {label}", style="italic")
-        if event.delivery:
-            mark = DELIVERY_MARKS.get(event.delivery, event.delivery)
-            body.append(f"  {mark}", style="red" if event.delivery == "failed" else "dim")
-            if event.delivery_error:
-                body.append_text(as_text(f" ({event.delivery_error})", "red"))
-        if event.text:
-            body.append("\n")
-            body.append_text(as_text(event.text, "italic dim" if event.internal else ""))
-        bar, colour = BARS[_voice(event)]
-        text = Text()
-        for index, line in enumerate(body.split("\n")):
-            if index:
-                text.append("\n")
-            text.append(bar, style=colour)
-            text.append_text(line)
-        return text
+            self.dashboard.want_page(self.thread_id)  # the app forgot the page it had
 
     def _tick(self) -> None:
         if self.detail is None:
             return
         now = self.backend.now()
-        self.query_one("#thread-clock", Static).update(self._clocks(self.detail.clocks, now))
+        text = self._clocks(self.detail.clocks, now)
+        # The countdown changes every second, its number of lines seldom: lay
+        # the screen out again only then.
+        lines = text.plain.count("\n")
+        self._clock.update(text, layout=lines != self._clock_lines)
+        self._clock_lines = lines
 
     def _clocks(self, clocks: list[ClockView], now: datetime) -> Text:
         text = Text()
@@ -268,19 +201,3 @@ class ThreadScreen(Screen[None]):
             self.notify("This thread has no task link.", severity="warning")
             return
         self.app.open_url(clean(self.detail.url))
-
-
-def _label(event: ThreadEvent) -> str:
-    if event.internal:
-        return "internal note"
-    if event.kind == "message":
-        return ""
-    if event.value:
-        return f"{event.kind.replace('_', ' ')}: {event.value}"
-    return event.kind.replace("_", " ")
-
-
-def _voice(event: ThreadEvent) -> str:
-    if event.internal:
-        return "internal"
-    return "client" if event.author_role == "client" else "staff"

@@ -26,8 +26,10 @@ from tests.tui.conftest import HOSTILE
 from tui.app import Dashboard
 from tui.backend import Backend
 from tui.clocks import ClocksPanel
+from tui.conversation import Conversation
 from tui.feed import IncomingPanel
 from tui.help import HelpScreen
+from tui.keybar import KeyBar
 from tui.main import MainScreen
 from tui.manager import ManagerScreen
 from tui.pickers import FilterScreen, StaffPicker
@@ -150,7 +152,7 @@ async def test_enter_opens_the_thread_with_notes_set_apart_and_escape_goes_back(
             "Any news on the logo?",
             "ask Pat about the logo",
         ]
-        shown = str(thread.query_one("#conversation-text").render())
+        shown = str(thread.query_one(Conversation).text)
         assert shown.count("internal note") == 1
         assert "┊ ask Pat about the logo" in shown
         await pilot.press("escape")
@@ -344,7 +346,7 @@ async def test_hostile_text_is_shown_literally(
         assert "[bold red]URGENT[/]" in shown and "[link=https://evil.example]" in shown
         assert "\x1b" not in shown and "\x07" not in shown
         thread = await open_thread(pilot, "Task T5")
-        rendered = str(thread.query_one("#conversation-text").render())
+        rendered = str(thread.query_one(Conversation).text)
         assert "[bold red]URGENT[/]" in rendered and "\x1b" not in rendered
         assert HOSTILE not in rendered  # the escape sequences were taken out
 
@@ -431,7 +433,7 @@ async def test_the_thread_view_says_how_long_ago_and_when_due(
 ) -> None:
     async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
         thread = await open_thread(pilot, "Task T4")
-        first = str(thread.query_one("#conversation-text").render()).split("\n")[0]
+        first = str(thread.query_one(Conversation).text).split("\n")[0]
         assert "(2 minutes ago)" in first
         await until(
             pilot,
@@ -449,7 +451,7 @@ async def test_threads_open_one_after_another_in_the_same_screen(
         second = await open_thread(pilot, "Task T4")
         assert second is first
         assert second.detail is not None and second.detail.title == "Task T4"
-        shown = str(second.query_one("#conversation-text").render())
+        shown = str(second.query_one(Conversation).text)
         assert "New photos attached." in shown and "logo" not in shown
 
 
@@ -501,3 +503,83 @@ async def test_a_database_error_pauses_live_updates_says_so_and_recovers(
         ingestor.ingest([make_event("late-1", 20, task="T8", client="Acme")])
         incoming = screen.query_one(IncomingPanel)
         await until(pilot, lambda: incoming.items[0].thread == "Task T8", seconds=3)
+
+
+async def test_the_thread_under_the_cursor_is_read_ahead_and_enter_shows_it_at_once(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        incoming.table.focus()
+        await pilot.press("down")
+        wanted = incoming.selected
+        assert wanted is not None
+        await until(pilot, lambda: app.pages.get(wanted.thread_id) is not None)
+
+        await pilot.press("enter")
+
+        # No "Loading…" in between: the page was there before Enter.
+        thread = app.screen
+        assert isinstance(thread, ThreadScreen)
+        assert thread.detail is not None and thread.detail.id == wanted.thread_id
+        assert "Loading" not in str(thread.query_one("#thread-info").render())
+
+
+async def test_a_page_read_before_a_change_is_read_again(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T3")
+        assert thread.detail is not None
+        thread_id = thread.detail.id
+        assert app.pages.get(thread_id) is not None
+
+        app.pages.forget()  # what the main screen does when the data change
+
+        assert app.pages.get(thread_id) is None
+        await pilot.press("escape")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.pages.get(thread_id) is not None)
+
+
+async def test_a_long_conversation_opens_on_its_newest_event_and_stays_there_on_resize(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock, ingestor: Any
+) -> None:
+    # Forty more client lines on T3 (opened at minute 8): far more than a screen.
+    ingestor.ingest(
+        [
+            make_event(f"t3-{n}", 8 + n / 10, task="T3", client="Acme", text=f"line {n}")
+            for n in range(40)
+        ]
+    )
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T3")
+        conversation = thread.query_one(Conversation)
+        await until(pilot, lambda: "line 39" in conversation.text.plain)
+        await until(pilot, lambda: conversation.max_scroll_y > 0)
+        assert conversation.scroll_offset.y == conversation.max_scroll_y
+
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: conversation.size.width < 100)
+        await pilot.pause()
+        assert conversation.scroll_offset.y == conversation.max_scroll_y
+        assert "line 39" in conversation.text.plain
+
+
+async def test_the_key_bar_shows_the_keys_that_apply_and_a_click_presses_one(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        bar = screen.query_one(KeyBar)
+        shown = str(bar.render())
+        assert "f Filter" in shown and "? Help" in shown
+        x = shown.index("f Filter")
+
+        await pilot.click(KeyBar, offset=(x + 1, 0))
+
+        await until(pilot, lambda: isinstance(pilot.app.screen, FilterScreen))

@@ -290,7 +290,7 @@ async def test_fits_in_80_by_24(app: ManagerApp) -> None:
 
         assert screen.has_class("-narrow")
         assert figure(screen, "answered") == "5"
-        for widget in screen.query("#manager-periods, #manager-body, Footer"):
+        for widget in screen.query("#manager-periods, #manager-body, KeyBar"):
             assert widget.region.right <= 80
             assert widget.region.bottom <= 24
         assert screen.query_one("#manager-body").region.height >= 10

@@ -32,6 +32,7 @@ from tests.support import MovableClock
 from tui.app import Dashboard
 from tui.backend import Backend
 from tui.clocks import ClocksPanel
+from tui.conversation import Conversation
 from tui.feed import IncomingPanel
 from tui.help import HelpScreen
 from tui.main import MainScreen
@@ -91,7 +92,7 @@ def thread_opened(title: str) -> RunBefore:
         await until(pilot, lambda: thread.detail is not None)
         assert thread.detail is not None
         last = thread.detail.events[-1].text.splitlines()[-1][:10]
-        await until(pilot, lambda: last in str(thread.query_one("#conversation-text").render()))
+        await until(pilot, lambda: last in str(thread.query_one(Conversation).text))
         await settle(pilot)
 
     return run_before
