@@ -62,15 +62,31 @@ class KeyBar(Widget):
         return found
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        """The keys from the left; the palette's key on the right edge, always in view."""
         key_style = self.get_component_rich_style("keybar--key", partial=True)
         disabled = Style(dim=True)
+        palette = self.app.COMMAND_PALETTE_BINDING
+        text = Text(no_wrap=True, end="")
         spans: list[tuple[int, int, str]] = []
-        for key, display, description, enabled in self._shown:
+        right: Shown | None = None
+        for shown in self._shown:
+            key, display, description, enabled = shown
+            if key == palette:
+                right = shown
+                continue
             start = text.cell_len
             text.append(f" {display} ", style=key_style if enabled else key_style + disabled)
             text.append(f"{description} ", style="" if enabled else disabled)
             spans.append((start, text.cell_len, key))
+        if right is not None:
+            _key, display, description, _enabled = right
+            edge = Text.assemble((f" {display} ", key_style), f"{description} ")
+            room = max(0, self.size.width - edge.cell_len)
+            text.truncate(room, overflow="ellipsis")
+            text.pad_right(room - text.cell_len)
+            spans = [(start, min(end, room), key) for start, end, key in spans if start < room]
+            spans.append((room, room + edge.cell_len, palette))
+            text.append_text(edge)
         self._spans = spans
         return text
 
