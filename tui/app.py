@@ -34,6 +34,7 @@ from .messages import ActionDone, OpenThread, ThreadInView
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
 from .pickers import FilterScreen, StaffPicker
+from .rows import RowList
 from .thread import ThreadScreen
 
 # The cyclic garbage collector's thresholds while the dashboard runs. Drawing
@@ -198,6 +199,7 @@ class Dashboard(App[None]):
             ("everywhere", self.BINDINGS),
             ("main", MainScreen.BINDINGS),
             ("feed", IncomingPanel.BINDINGS),
+            ("feed rows", RowList.BINDINGS),
             ("clocks", ClocksPanel.BINDINGS),
             ("thread", ThreadScreen.BINDINGS),
             ("manager", ManagerScreen.BINDINGS),

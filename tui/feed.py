@@ -8,12 +8,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable
+from textual.widgets import Static
 
 from core.feed import FEED_PAGE, FeedFilter, FeedItem
 
 from .format import Formatter
 from .messages import OpenThread, ThreadInView
+from .rows import RowList, header
 from .text import as_text, first_line
 
 # Time, client and thread are fixed; the rest of the width goes to who wrote
@@ -36,14 +37,13 @@ class IncomingPanel(Vertical):
         self.unread = 0
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(id="feed-table", cursor_type="row", zebra_stripes=False)
-        for label, width in COLUMNS:
-            table.add_column(label, width=width)
-        yield table
+        labels, widths = zip(*COLUMNS, strict=True)
+        yield Static(header(labels, widths), id="feed-header")
+        yield RowList(widths, id="feed-table")
 
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#feed-table", DataTable)
+    def table(self) -> RowList:
+        return self.query_one("#feed-table", RowList)
 
     def on_mount(self) -> None:
         self.border_title = "Incoming"
@@ -91,25 +91,20 @@ class IncomingPanel(Vertical):
         if item is not None:
             self.post_message(OpenThread(item.thread_id))
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
         event.stop()
         item = self.selected
         if item is not None:
             self.post_message(ThreadInView(item.thread_id))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_row_list_selected(self, event: RowList.Selected) -> None:
         event.stop()
         self.action_open()
 
     def _render_rows(self) -> None:
-        table = self.table
         keep = self.selected.id if self.selected else None
-        table.clear()
-        for item in self.items:
-            table.add_row(*self._cells(item), key=str(item.id))
-        if keep is not None:
-            index = next((i for i, item in enumerate(self.items) if item.id == keep), 0)
-            table.move_cursor(row=index, animate=False)
+        index = next((i for i, item in enumerate(self.items) if item.id == keep), 0)
+        self.table.set_rows([self._cells(item) for item in self.items], cursor=index)
         self._update_title()
 
     def _cells(self, item: FeedItem) -> tuple[Text, ...]:

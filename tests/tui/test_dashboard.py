@@ -33,6 +33,7 @@ from tui.keybar import KeyBar
 from tui.main import MainScreen
 from tui.manager import ManagerScreen
 from tui.pickers import FilterScreen, StaffPicker
+from tui.rows import RowList
 from tui.thread import ThreadScreen
 
 Predicate = Callable[[], Any]
@@ -279,6 +280,7 @@ async def test_help_lists_every_binding_with_its_id(
             Dashboard,
             ClocksPanel,
             IncomingPanel,
+            RowList,
             FilterScreen,
             StaffPicker,
             HelpScreen,
@@ -342,7 +344,7 @@ async def test_hostile_text_is_shown_literally(
     async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
         screen = await main_screen(pilot)
         table = screen.query_one(IncomingPanel).table
-        shown = table.get_row_at(0)[-1].plain
+        shown = table.row(0)[-1].plain
         assert "[bold red]URGENT[/]" in shown and "[link=https://evil.example]" in shown
         assert "\x1b" not in shown and "\x07" not in shown
         thread = await open_thread(pilot, "Task T5")
