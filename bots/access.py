@@ -1,0 +1,110 @@
+"""Who may talk to the bot: staff bound by an invite; everyone else is refused, once.
+
+The gate runs before every other handler. It lets through a bound staff
+member, and `/start CODE` in a private chat (an invite being redeemed); in a
+group it lets every ordinary message through (a linked client group's
+messages are events, see bots.groups) but no command. Anyone else gets one
+polite refusal per process in a private chat, a refusal on any button they
+press, silence in a group, and nothing else. Each refusal is logged, with
+the Telegram ids and never what was written.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Chat, Message, Update
+from telegram.constants import ChatType
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from core.staff import InviteRefused, redeem, unbind
+
+from .chatio import ChatIO
+from .render import BAD_CODE, REFUSAL, html_text
+
+log = logging.getLogger("pmdesk.bot")
+Context = ContextTypes.DEFAULT_TYPE
+
+WELCOME = (
+    "Welcome, {name}! You will get pmdesk alerts here.\n\n"
+    "Reply to an alert to answer the client; the buttons under it take the thread, "
+    "close it without a reply, or send a ready-made answer.\n"
+    "/queue lists your running clocks, /mute 1h holds alerts for an hour, "
+    "/stop unlinks this Telegram account."
+)
+
+
+class Access:
+    def __init__(self, io: ChatIO) -> None:
+        self.io = io
+        # Strangers already refused in this process: they are not answered again.
+        self._refused: set[int] = set()
+
+    async def gate(self, update: Update, context: Context) -> None:
+        """Let staff through, and an invite code; refuse everyone else."""
+        user, chat, message = update.effective_user, update.effective_chat, update.message
+        if user is None or chat is None or user.is_bot:
+            raise ApplicationHandlerStop
+        command = message is not None and _is_command(message)
+        if chat.type != ChatType.PRIVATE and update.callback_query is None and not command:
+            return  # a group's conversation: taken if the group is linked
+        if message is not None and _is_invite(message, chat):
+            return
+        if await self.io.staff(user.id) is not None:
+            return
+        await self._refuse(update, user.id, chat)
+        raise ApplicationHandlerStop
+
+    async def _refuse(self, update: Update, user_id: int, chat: Chat) -> None:
+        what = "a button" if update.callback_query else "a message"
+        log.info("refused %s from Telegram user %s in chat %s: not staff", what, user_id, chat.id)
+        if update.callback_query is not None:
+            await update.callback_query.answer(REFUSAL)
+        elif chat.type == ChatType.PRIVATE and user_id not in self._refused:
+            self._refused.add(user_id)
+            await self.io.say(chat.id, REFUSAL)
+        # In a group (a client's, maybe) a refusal would only be noise: silence.
+
+    async def start(self, update: Update, context: Context) -> None:
+        """`/start CODE`: bind this account to whoever the invite was for."""
+        user, chat = update.effective_user, update.effective_chat
+        assert user is not None and chat is not None
+        if not context.args:
+            staff = await self.io.me(update)
+            await self.io.say(chat.id, f"You are set up as {html_text(staff.name)}.")
+            return
+        try:
+            staff = await self.io.write(
+                redeem, self.io.engine, context.args[0], user.id, self.io.now()
+            )
+        except InviteRefused as refused:
+            log.info("refused an invite code from Telegram user %s: %s", user.id, refused.reason)
+            await self.io.say(chat.id, BAD_CODE)
+            return
+        log.info("Telegram user %s is now bound to staff member %s", user.id, staff.id)
+        self._refused.discard(user.id)
+        await self.io.say(chat.id, html_text(WELCOME.format(name=staff.name)))
+
+    async def stop(self, update: Update, context: Context) -> None:
+        """`/stop`: forget this Telegram account."""
+        user, chat = update.effective_user, update.effective_chat
+        assert user is not None and chat is not None
+        staff = await self.io.write(unbind, self.io.engine, user.id)
+        log.info("Telegram user %s unbound itself", user.id)
+        name = html_text(staff.name) if staff else "anyone"
+        await self.io.say(
+            chat.id,
+            f"Done: this Telegram account is no longer linked to {name}. "
+            "You will get no more alerts here.",
+        )
+
+
+def _is_command(message: Message) -> bool:
+    return bool(message.text and message.text.startswith("/"))
+
+
+def _is_invite(message: Message, chat: Chat) -> bool:
+    """`/start CODE` in a private chat: how someone not bound yet gets in."""
+    parts = (message.text or "").split()
+    command = parts[0].split("@")[0] if parts else ""
+    return chat.type == ChatType.PRIVATE and len(parts) == 2 and command == "/start"

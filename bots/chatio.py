@@ -1,0 +1,108 @@
+"""What every handler of the bot needs: who is writing, the database, and a paced way to answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from telegram import Bot, Message, ReplyParameters, Update
+from telegram.constants import ParseMode
+from telegram.ext import ApplicationHandlerStop
+
+from core.ingest import Ingestor
+from core.reader import EngineReader
+from core.staff import StaffView, staff_by_telegram
+from core.timeutil import Now
+
+from .pacing import Pacer
+from .render import CannedReplies
+from .sender import NO_PREVIEW, Receipts, paced
+
+T = TypeVar("T")
+
+
+@dataclass
+class ChatIO:
+    """Shared by the handlers; `bot` is set once the application is built."""
+
+    engine: Engine
+    ingestor: Ingestor
+    pacer: Pacer
+    receipts: Receipts
+    replies: CannedReplies
+    zone: ZoneInfo
+    now: Now
+    # Called after anything that may have queued messages: the sender looks at once.
+    wake: Callable[[], None] = lambda: None
+    bot: Bot | None = None
+    # The Ingestor's caches are not for several threads at once.
+    _writing: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def reader(self) -> EngineReader:
+        return EngineReader(self.engine)
+
+    async def staff(self, telegram_id: int) -> StaffView | None:
+        """The active staff member bound to a Telegram account, if any."""
+        return await asyncio.to_thread(staff_by_telegram, self.reader, telegram_id)
+
+    async def me(self, update: Update) -> StaffView:
+        """The staff member behind an update the gate let through."""
+        assert update.effective_user is not None
+        staff = await self.staff(update.effective_user.id)
+        if staff is None:  # unbound since the gate looked
+            raise ApplicationHandlerStop
+        return staff
+
+    async def read(self, function: Callable[..., T], *args: Any) -> T:
+        """A read from the database, in a thread: the loop keeps serving others."""
+        return await asyncio.to_thread(function, *args)
+
+    async def write(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A write (through the Ingestor, usually), in a thread, one at a time."""
+        async with self._writing:
+            return await asyncio.to_thread(function, *args, **kwargs)
+
+    def telegram(self) -> Bot:
+        assert self.bot is not None, "the application is not built yet"
+        return self.bot
+
+    async def say(self, chat_id: int, html: str, reply_to: int | None = None) -> Message | None:
+        """Send `html` to a chat in its turn; None if Telegram would not take it."""
+        bot = self.telegram()
+        quoted = (
+            None
+            if reply_to is None
+            else ReplyParameters(reply_to, allow_sending_without_reply=True)
+        )
+        return await paced(
+            self.pacer,
+            chat_id,
+            lambda: bot.send_message(
+                chat_id,
+                html,
+                parse_mode=ParseMode.HTML,
+                reply_parameters=quoted,
+                link_preview_options=NO_PREVIEW,
+            ),
+        )
+
+    async def edit(self, chat_id: int, message_id: int, html: str, **options: Any) -> None:
+        """Change a message the bot sent (and its buttons: `reply_markup`), in its turn."""
+        bot = self.telegram()
+        await paced(
+            self.pacer,
+            chat_id,
+            lambda: bot.edit_message_text(
+                html,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=NO_PREVIEW,
+                **options,
+            ),
+        )

@@ -1,0 +1,193 @@
+"""The services of a database: one holder of the lease, the bot running under it, `pmdesk serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from bots.services import run_services
+from core.config import Settings
+from core.lease import service_states
+from core.models import Lease, table
+from core.reader import EngineReader
+from core.timeutil import utc_now
+from tests.bots.fake_telegram import FakeTelegram
+from tests.bots.support import (
+    TOKEN,
+    SpeedClock,
+    bot_settings,
+    client_message,
+    ingestor,
+    team,
+    until,
+)
+from tests.conftest import round_the_clock_settings
+
+LEASE = table(Lease)
+TTL = timedelta(seconds=0.6)  # renewed every 0.2 s
+FAST_BOT = {"poll_interval": 0.01, "polling_timeout": 1}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    with FakeTelegram(token=TOKEN) as server:
+        yield server
+
+
+def lease(engine: Engine) -> dict[str, Any] | None:
+    with engine.connect() as connection:
+        row = connection.execute(select(LEASE)).first()
+    if row is None:
+        return None
+    return {**row._mapping, "services": json.loads(row.services)}
+
+
+def states(engine: Engine, holder: str | None = None) -> dict[str, str]:
+    return service_states(EngineReader(engine), utc_now(), holder)
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, engine: Engine, holder: str, **options: Any
+) -> AsyncIterator[asyncio.Task[None]]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_services(
+            settings, stop, engine=engine, holder=holder, ttl=TTL, telegram=FAST_BOT, **options
+        )
+    )
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def test_without_a_token_the_services_run_without_the_bot(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pmdesk.services")
+    settings = round_the_clock_settings()
+
+    async with serving(settings, engine, "here"):
+        await until(lambda: lease(engine) is not None, what="the lease taken")
+        held = lease(engine)
+
+    assert held is not None and held["holder"] == "here"
+    assert held["services"] == {"intake": "stopped", "scheduler": "stopped", "bot": "stopped"}
+    assert "running without the bot" in caplog.text
+    assert lease(engine) is None  # given back on the way out
+    assert states(engine, "here") == dict.fromkeys(("intake", "scheduler", "bot"), "stopped")
+
+
+async def test_the_bot_runs_under_the_lease_and_the_dashboard_sees_it(
+    engine: Engine, fake: FakeTelegram
+) -> None:
+    async with serving(bot_settings(fake), engine, "here"):
+        await until(lambda: states(engine, "here")["bot"] == "running", what="the bot running")
+        elsewhere = states(engine, "another process")
+
+    assert elsewhere == {"intake": "stopped", "scheduler": "stopped", "bot": "elsewhere"}
+    assert states(engine)["bot"] == "stopped"
+    assert fake.calls("getMe")
+
+
+async def test_a_second_process_waits_and_takes_over_when_the_first_stops(
+    engine: Engine, fake: FakeTelegram
+) -> None:
+    settings = bot_settings(fake)
+    first_stop, second_stop = asyncio.Event(), asyncio.Event()
+    options: dict[str, Any] = {"engine": engine, "ttl": TTL, "telegram": FAST_BOT}
+    first = asyncio.create_task(run_services(settings, first_stop, holder="first", **options))
+    await until(lambda: states(engine, "first")["bot"] == "running")
+    second = asyncio.create_task(run_services(settings, second_stop, holder="second", **options))
+
+    await asyncio.sleep(0.5)  # two of its attempts and more
+    waited = lease(engine)
+    first_stop.set()
+    await asyncio.wait_for(first, timeout=5)
+    await until(lambda: states(engine, "second")["bot"] == "running", what="the takeover")
+    second_stop.set()
+    await asyncio.wait_for(second, timeout=5)
+
+    assert waited is not None and waited["holder"] == "first"
+    assert lease(engine) is None
+
+
+async def test_a_refused_token_leaves_the_bot_off_and_the_rest_running(
+    engine: Engine, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = bot_settings(fake, telegram_token="999:WRONG")
+
+    async with serving(settings, engine, "here"):
+        await until(lambda: (lease(engine) or {}).get("services", {}).get("bot") == "failed")
+        still = lease(engine)
+
+    assert still is not None and still["holder"] == "here"
+    assert states(engine)["bot"] == "stopped"
+    assert "refused the bot's token" in caplog.text
+
+
+async def test_a_lease_taken_over_stops_the_services(
+    engine: Engine, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = bot_settings(fake)
+    team(engine, utc_now())
+    async with serving(settings, engine, "here"):
+        await until(lambda: states(engine, "here")["bot"] == "running")
+        with engine.begin() as connection:  # as if "here" had stalled past its lease
+            connection.execute(
+                update(LEASE).values(holder="thief", expires_at=utc_now() + timedelta(hours=1))
+            )
+        await until(lambda: "taken over" in caplog.text, what="the loss noticed")
+        ingestor(engine, settings, SpeedClock(1)).ingest([client_message("m1", utc_now())])
+        await asyncio.sleep(0.3)
+
+    assert fake.sent_messages() == []  # the outbox is the thief's to drain now
+    assert lease(engine)["holder"] == "thief"  # type: ignore[index]
+
+
+def test_pmdesk_serve_runs_until_interrupted(tmp_path: Path, engine: Engine) -> None:
+    config = tmp_path / "pmdesk.toml"
+    config.write_text('[policies.default]\ncalendar = "24/7"\n')
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
+    env.update(PMDESK_DB=str(engine.url.database), PMDESK_CONFIG=str(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pmdesk", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while lease(engine) is None:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "pmdesk serve did not take the lease"
+            time.sleep(0.05)
+        held = lease(engine)
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == 0, errors
+    assert held is not None and held["services"]["bot"] == "stopped"
+    assert "running without the bot" in errors
+    assert "Traceback" not in errors
+    assert lease(engine) is None

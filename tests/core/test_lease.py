@@ -1,0 +1,104 @@
+"""The services lease: one holder at a time, renewed, lost when it lapses, given back."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from core.db import open_database
+from core.lease import acquire, release, renew, service_states
+from core.reader import Reader
+from tests.support import START
+
+TTL = timedelta(seconds=30)
+BOT_ONLY = {"intake": "stopped", "scheduler": "stopped", "bot": "running"}
+
+
+def later(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+def test_the_first_to_ask_gets_the_lease_and_others_wait(engine: Engine, reader: Reader) -> None:
+    assert acquire(engine, "a", BOT_ONLY, START, TTL)
+
+    assert not acquire(engine, "b", BOT_ONLY, START + later(29), TTL)
+    assert service_states(reader, START + later(1), holder="a") == {
+        "intake": "stopped",
+        "scheduler": "stopped",
+        "bot": "running",
+    }
+    assert service_states(reader, START + later(1), holder="b")["bot"] == "elsewhere"
+    assert service_states(reader, START + later(1))["bot"] == "elsewhere"
+
+
+def test_a_lapsed_lease_goes_to_whoever_asks_next(engine: Engine, reader: Reader) -> None:
+    acquire(engine, "a", BOT_ONLY, START, TTL)
+
+    assert service_states(reader, START + TTL)["bot"] == "stopped"  # a crashed holder
+    assert acquire(engine, "b", BOT_ONLY, START + TTL, TTL)
+    assert not renew(engine, "a", BOT_ONLY, START + TTL + later(1), TTL)
+    assert service_states(reader, START + TTL + later(1), holder="b")["bot"] == "running"
+
+
+def test_renewing_extends_the_lease_and_reports_the_states(engine: Engine, reader: Reader) -> None:
+    acquire(engine, "a", dict.fromkeys(BOT_ONLY, "stopped"), START, TTL)
+
+    assert renew(engine, "a", BOT_ONLY, START + later(20), TTL)
+
+    # Still held at START + 40 s, past the first expiry, and the bot is now reported.
+    assert not acquire(engine, "b", BOT_ONLY, START + later(40), TTL)
+    assert service_states(reader, START + later(40), holder="a")["bot"] == "running"
+    # Asking again for a lease one holds renews it.
+    assert acquire(engine, "a", BOT_ONLY, START + later(45), TTL)
+
+
+def test_a_lapsed_lease_nobody_took_can_still_be_renewed(engine: Engine) -> None:
+    acquire(engine, "a", BOT_ONLY, START, TTL)
+
+    assert renew(engine, "a", BOT_ONLY, START + later(90), TTL)
+    assert not acquire(engine, "b", BOT_ONLY, START + later(91), TTL)
+
+
+def test_releasing_stops_the_services_and_frees_the_lease(engine: Engine, reader: Reader) -> None:
+    acquire(engine, "a", BOT_ONLY, START, TTL)
+
+    assert not release(engine, "b")  # not the holder: nothing happens
+    assert release(engine, "a")
+
+    assert service_states(reader, START + later(1)) == dict.fromkeys(
+        ("intake", "scheduler", "bot"), "stopped"
+    )
+    assert acquire(engine, "b", BOT_ONLY, START + later(1), TTL)
+    assert not release(engine, "a")
+
+
+def test_a_lease_must_last(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="some time"):
+        acquire(engine, "a", BOT_ONLY, START, timedelta(0))
+
+
+def test_racing_processes_never_both_win(engine: Engine) -> None:
+    """Ten engines (as ten processes would) ask at once: exactly one gets the lease."""
+    path = engine.url.database
+    assert path
+    engines = [open_database(path) for _ in range(10)]
+    barrier = threading.Barrier(len(engines))
+    won: list[str] = []
+
+    def ask(number: int) -> None:
+        barrier.wait()
+        if acquire(engines[number], f"p{number}", BOT_ONLY, START, TTL):
+            won.append(f"p{number}")
+
+    threads = [threading.Thread(target=ask, args=(number,)) for number in range(len(engines))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for other in engines:
+        other.dispose()
+
+    assert len(won) == 1
