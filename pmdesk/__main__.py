@@ -1,3 +1,3 @@
-from pmdesk.cli import main
+from pmdesk.dashboard import main
 
 main()

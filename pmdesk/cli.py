@@ -22,9 +22,11 @@ import typer
 
 # Only light modules at the top: the read commands must answer in well under
 # a second, and the ORM and the settings model are imported when needed.
+from core.kinds import StaffRole
 from core.paths import ConfigError, configured, database_location, file_problem
 from core.reader import DatabaseError, Reader, reader_for
 from core.timeutil import Now, parse_instant, utc_now
+from pmdesk.dashboard import EXIT_USAGE
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -73,7 +75,6 @@ def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Any:
 
 
 EXIT_REJECTED = 1
-EXIT_USAGE = 2
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -179,16 +180,10 @@ def _interactive() -> bool:
 
 def _dashboard(start: str = "main", settings: Settings | None = None, jobs: Any = ()) -> None:
     """Open the dashboard on the configured database (or the one given)."""
-    from core.lease import service_states
-    from tui.app import Dashboard
-    from tui.backend import Backend
+    from pmdesk.dashboard import run_dashboard
 
     ctx = context()
-    settings = settings or ctx.settings
-    # No engine here: the first read creates or upgrades the database if it
-    # must (core.reader.reader_for), and the ORM is imported on the first action.
-    backend = Backend(settings, ctx.now, services=lambda reader: service_states(reader, ctx.now()))
-    Dashboard(settings, backend, start=start, jobs=jobs).run()
+    run_dashboard(settings or ctx.settings, ctx.now, start=start, jobs=jobs)
 
 
 @app.command()
@@ -614,6 +609,237 @@ def _event_line(event: dict[str, Any], zone: ZoneInfo) -> str:
         f"{at:%H:%M:%S}  {event.get('client') or '':<18.18} {event['kind']:<12} "
         f"{author:<18.18} {(text[0] if text else ''):.60}"
     )
+
+
+# -- staff -----------------------------------------------------------------
+
+staff_app = typer.Typer(
+    help="The agency's staff: who gets alerts, and who may use the Telegram bot.",
+    invoke_without_command=True,
+)
+app.add_typer(staff_app, name="staff")
+_JSON = typer.Option("--json", help="Print JSON for scripts.")
+
+
+@staff_app.callback()
+@command
+def staff_main(ctx: typer.Context, as_json: Annotated[bool, _JSON] = False) -> None:
+    """List, add, remove and invite staff; without a subcommand, list them."""
+    if ctx.invoked_subcommand is None:
+        _list_staff(as_json)
+
+
+@staff_app.command("list")
+@command
+def staff_list(as_json: Annotated[bool, _JSON] = False) -> None:
+    """Everyone, removed people included, with their roles, emails and Telegram binding."""
+    _list_staff(as_json)
+
+
+def _list_staff(as_json: bool) -> None:
+    from core.staff import list_staff
+
+    ctx = context()
+    views = list_staff(ctx.engine)
+    if as_json:
+        _print_json([{**view.__dict__, "emails": list(view.emails)} for view in views])
+        return
+    if not views:
+        out.print("No staff yet: pmdesk staff add NAME --role assistant --email E", markup=False)
+        return
+    active = sum(1 for view in views if view.active)
+    columns = ["id", "name", "role", "emails", "telegram", "status"]
+    table = _table(f"{active} staff", columns, right=("id",))
+    for view in views:
+        table.add_row(
+            str(view.id),
+            view.name,
+            view.role,
+            ", ".join(view.emails),
+            "linked" if view.telegram_id is not None else "-",
+            _staff_status(view, ctx),
+            style=None if view.active else "dim",
+        )
+    out.print(table)
+
+
+def _staff_status(view: Any, ctx: Context) -> str:
+    if not view.active:
+        return "removed"
+    if view.muted_until is not None and view.muted_until > ctx.now():
+        return f"muted until {ctx.local(view.muted_until):%a %H:%M}"
+    return "active"
+
+
+@staff_app.command("add")
+@command
+def staff_add(
+    name: Annotated[str, typer.Argument(help="Their name, as the team knows them.")],
+    role: Annotated[
+        StaffRole,
+        typer.Option(
+            help="assistant (on duty for unassigned threads), pm, manager (escalations) "
+            "or specialist.",
+            case_sensitive=False,
+        ),
+    ],
+    email: Annotated[
+        list[str] | None,
+        typer.Option("--email", help="An address they write from; repeat for several."),
+    ] = None,
+) -> None:
+    """Add someone to the team. One already known by any of the emails is kept as is."""
+    from core.staff import UnknownStaff, add_staff, find_staff
+
+    ctx = context()
+    emails = [address.strip().lower() for address in email or [] if address.strip()]
+    for address in emails:
+        if "@" not in address:
+            raise Failure(f"{address!r} is not an email address")
+    known = None
+    for address in emails:
+        try:
+            known = find_staff(ctx.engine, address)
+            break
+        except UnknownStaff:
+            continue
+    if known is not None:
+        out.print(
+            f"{address} is already {known.name} (#{known.id}, {known.role}): kept as is",
+            markup=False,
+        )
+        return
+    staff_id = add_staff(ctx.engine, name, role, emails, ctx.now())
+    out.print(f"added {name} (#{staff_id}), {role.value}", markup=False)
+
+
+@staff_app.command("remove")
+@command
+def staff_remove(
+    name: Annotated[str, typer.Argument(help="Their name, an email or their id.")],
+) -> None:
+    """Take someone off the team: no more alerts, their Telegram account unlinked.
+
+    Their history (events, clocks, reports) stays.
+    """
+    from core.staff import AmbiguousStaff, UnknownStaff, remove_staff
+
+    try:
+        person = remove_staff(context().engine, name)
+    except (UnknownStaff, AmbiguousStaff) as error:
+        raise Failure(str(error)) from None
+    out.print(
+        f"{person.name} (#{person.id}) removed: no more alerts, Telegram account unlinked; "
+        "their history stays",
+        markup=False,
+    )
+
+
+@staff_app.command("invite")
+@command
+def staff_invite(
+    name: Annotated[str, typer.Argument(help="Their name, an email or their id.")],
+    hours: Annotated[
+        float, typer.Option(help="How long the invite stays valid.", min=0.1, max=24 * 30)
+    ] = 24,
+    as_json: Annotated[bool, _JSON] = False,
+) -> None:
+    """A one-time, expiring link that binds their Telegram account to them.
+
+    Send it to them; opening it (or sending the /start line to the bot)
+    binds whichever Telegram account does it, once.
+    """
+    from core.staff import AmbiguousStaff, UnknownStaff, find_staff, invite
+
+    ctx = context()
+    now = ctx.now()
+    try:
+        person = find_staff(ctx.engine, name)
+        code = invite(ctx.engine, person.id, now, timedelta(hours=hours))
+    except (UnknownStaff, AmbiguousStaff, ValueError) as error:
+        raise Failure(str(error)) from None
+    expires = now + timedelta(hours=hours)
+    link, problem = _invite_link(ctx.settings, code)
+    if as_json:
+        _print_json(
+            {
+                "staff_id": person.id,
+                "staff": person.name,
+                "code": code,
+                "start": f"/start {code}",
+                "link": link,
+                "expires_at": expires,
+            }
+        )
+        return
+    until = f"{ctx.local(expires):%a %d %b %H:%M} ({ctx.zone.key})"
+    out.print(f"Invite for {person.name} ({person.role}), once, until {until}:", markup=False)
+    if link:
+        out.print(f"  {link}", markup=False)
+        out.print("or, in a chat with the bot:", markup=False)
+    else:
+        out.print("They send this to the bot on Telegram:", markup=False)
+    out.print(f"  /start {code}", markup=False)
+    if problem:
+        err.print(f"note: no t.me link: {problem}", markup=False)
+
+
+def _invite_link(settings: Settings, code: str) -> tuple[str | None, str | None]:
+    """The t.me link that starts the bot with `code`, or None and why there is none."""
+    if not settings.telegram_token:
+        return None, None  # no bot yet: the /start line works once there is one
+    import asyncio
+
+    from telegram.error import TelegramError
+
+    from bots.telegram import bot_username
+
+    try:
+        username = asyncio.run(bot_username(settings))
+    except (TelegramError, OSError) as error:
+        return None, f"could not ask Telegram for the bot's name ({error})"
+    return f"https://t.me/{username}?start={code}", None
+
+
+# -- serve -----------------------------------------------------------------
+
+
+@app.command()
+@command
+def serve() -> None:
+    """Run the background services headless, until Ctrl-C: the Telegram bot and its outbox.
+
+    One process per database runs them; another `pmdesk serve` (or dashboard)
+    waits, and takes over if this one stops. Without a Telegram token, the
+    services run without the bot.
+    """
+    import asyncio
+    import contextlib
+    import logging
+    import signal
+
+    from bots.services import run_services
+
+    ctx = context()
+    settings, engine = ctx.settings, ctx.engine
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line for every request
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            # Not on Windows: Ctrl-C raises KeyboardInterrupt there instead.
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(number, stop.set)
+        # The HTTP intake and the scheduler (a later issue) take --host and
+        # --port here and start inside run_services.
+        await run_services(settings, stop, now=ctx.now, engine=engine)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 # -- config ----------------------------------------------------------------
