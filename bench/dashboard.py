@@ -637,7 +637,7 @@ def percentile(values: list[float], rank: float) -> float:
 
 def child(args: argparse.Namespace) -> None:
     """Wire the app as `pmdesk` does (same imports, settings, backend), run it, write figures."""
-    import pmdesk.cli  # noqa: F401  what `python -m pmdesk` imports before the dashboard
+    import pmdesk.dashboard  # noqa: F401  what `pmdesk` imports before the dashboard
     import tui.app
     from core.config import load_settings
     from core.lease import service_states

@@ -109,5 +109,5 @@ def test_a_variable_with_broken_json_is_named(monkeypatch: pytest.MonkeyPatch) -
 def test_a_bad_variable_names_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PMDESK_DASHBOARD__BELL", "loud")
 
-    with pytest.raises(ConfigError, match="dashboard.bell"):
+    with pytest.raises(ConfigError, match=r"dashboard\.bell"):
         load_settings()

@@ -1,0 +1,255 @@
+"""Benchmark: the Telegram bot draining its outbox to a fake Bot API server over real HTTP.
+
+The bot runs as `pmdesk serve` runs it (bots.telegram.TelegramService: the
+python-telegram-bot Application and the outbox sender), against the test
+suite's fake Bot API server on 127.0.0.1 (tests/bots/fake_telegram.py),
+which enforces Telegram's limits (30 messages a second overall, one a second
+per chat, 20 a minute per group) and counts every 429 it has to answer.
+Both measurements use a fresh SQLite database and real time.
+
+1. Latency: client messages arrive at `--rate` a second (20) for `--seconds`
+   (30), each committed by the Ingestor in its own transaction on a thread
+   assigned to one of `--people` (40) staff members, so no chat gets more
+   than Telegram's one message a second. Measured: from the commit's return
+   to the notification's sendMessage arriving at the server (same process,
+   same monotonic clock). Targets: p50 under 100 ms, p99 under 500 ms.
+2. Drain: `--queued` (1,000) notifications are written for `--chats` (50)
+   staff members before the bot starts; measured: from the bot's start to
+   the last sendMessage accepted, against the least time Telegram's limits
+   allow. Target: at most 1.1 times that, with zero 429s provoked.
+
+    .venv/bin/python bench/bot.py [--rate 20] [--seconds 30] [--queued 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from ingest import machine  # noqa: E402
+
+from bots.pacing import Limits  # noqa: E402
+from bots.telegram import TelegramService  # noqa: E402
+from core.config import Settings  # noqa: E402
+from core.db import open_database  # noqa: E402
+from core.ingest import Ingestor  # noqa: E402
+from core.outbox import pending_count  # noqa: E402
+from core.policies import PolicyBook  # noqa: E402
+from core.staff import add_staff, invite, redeem  # noqa: E402
+from core.timeutil import utc_now  # noqa: E402
+from tests.bots.fake_telegram import FakeTelegram  # noqa: E402
+
+TOKEN = "123:BENCH"
+FIRST_CHAT = 10_000  # staff member i talks to the bot in private chat FIRST_CHAT + i
+TARGET_P50_MS, TARGET_P99_MS, TARGET_DRAIN_RATIO = 100.0, 500.0, 1.1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=20.0, help="client messages a second")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--people", type=int, default=40)
+    parser.add_argument("--queued", type=int, default=1000)
+    parser.add_argument("--chats", type=int, default=50)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as folder:
+        latency(args, Path(folder) / "latency.db")
+        drain(args, Path(folder) / "drain.db")
+
+
+# -- the agency ---------------------------------------------------------------------
+
+
+def settings_for(server: FakeTelegram, database: Path) -> Settings:
+    return Settings(
+        db=str(database),
+        agency="Bench Agency",
+        telegram_token=TOKEN,
+        telegram_api_url=server.base_url,
+        policies={"default": {"calendar": "24/7"}},
+    )
+
+
+def team(settings: Settings, people: int) -> tuple[Any, Ingestor]:
+    """`people` specialists bound to Telegram, each assigned one task of client Acme."""
+    engine = open_database(settings.db)
+    now = utc_now()
+    for index in range(people):
+        email = f"person{index}@agency.example"
+        staff_id = add_staff(engine, f"Person {index}", "specialist", [email], now)
+        redeem(engine, invite(engine, staff_id, now), FIRST_CHAT + index, now)
+    ingestor = Ingestor(engine, PolicyBook(settings))
+    ingestor.ingest(
+        [
+            {
+                **message(f"assign-{index}", index, ""),
+                "kind": "assignee",
+                "author": staff(index),
+                "assignee": staff(index),
+            }
+            for index in range(people)
+        ]
+    )
+    return engine, ingestor
+
+
+def staff(index: int) -> dict[str, str]:
+    return {"name": f"Person {index}", "email": f"person{index}@agency.example", "role": "staff"}
+
+
+def message(id: str, task: int, text: str) -> dict[str, Any]:
+    return {
+        "id": id,
+        "source": "webhook",
+        "kind": "message",
+        "occurred_at": utc_now().isoformat(),
+        "client": "Acme",
+        "task": {"id": f"T{task}", "title": f"Task {task}"},
+        "author": {"name": "Claire Client", "email": "claire@acme.example", "role": "client"},
+        "text": text,
+    }
+
+
+# -- 1. latency -----------------------------------------------------------------------
+
+
+def latency(args: argparse.Namespace, database: Path) -> None:
+    count = int(args.rate * args.seconds)
+    with FakeTelegram(token=TOKEN, enforce_limits=True) as server:
+        settings = settings_for(server, database)
+        engine, ingestor = team(settings, args.people)
+        committed: dict[str, float] = {}
+
+        def feed() -> None:
+            # At a steady pace from a thread of its own, as another process would.
+            start = time.monotonic()
+            for n in range(count):
+                time.sleep(max(0.0, start + n / args.rate - time.monotonic()))
+                marker = f"msg-{n:06d}"
+                ingestor.ingest_one(message(marker, n % args.people, marker))
+                committed[marker] = time.monotonic()
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            bot = TelegramService(settings, engine)
+            task = asyncio.create_task(bot.run(stop))
+            await asyncio.sleep(1.0)  # polling started, nothing queued yet
+            writer = threading.Thread(target=feed)
+            writer.start()
+            while writer.is_alive() or len(arrivals(server)) < count:
+                await asyncio.sleep(0.1)
+                if time.monotonic() - last_commit(committed) > 10:
+                    break  # nothing more is coming
+            stop.set()
+            await task
+
+        asyncio.run(run())
+        found = arrivals(server)
+    delays = sorted(
+        (found[marker] - at) * 1000 for marker, at in committed.items() if marker in found
+    )
+    p50, p99 = percentile(delays, 50), percentile(delays, 99)
+    print(
+        f"\n[latency] {count} client messages at {args.rate:g}/s to {args.people} people "
+        f"({len(delays)} notified, {count - len(delays)} missing, "
+        f"{server.rate_limited} 429s provoked)"
+    )
+    print(
+        f"commit to sendMessage at the server: p50 {p50:.1f} ms, p90 {percentile(delays, 90):.1f}"
+        f" ms, p99 {p99:.1f} ms, max {delays[-1]:.1f} ms"
+    )
+    met = p50 < TARGET_P50_MS and p99 < TARGET_P99_MS and len(delays) == count
+    print(
+        f"target p50 < {TARGET_P50_MS:g} ms, p99 < {TARGET_P99_MS:g} ms: "
+        f"{'met' if met else 'NOT MET'}"
+    )
+
+
+def arrivals(server: FakeTelegram) -> dict[str, float]:
+    """Each message marker's arrival time at the server (its first accepted sendMessage)."""
+    found: dict[str, float] = {}
+    for call in server.calls("sendMessage"):
+        if call.ok:
+            text = str(call.params.get("text", ""))
+            start = text.find("msg-")
+            if start >= 0:
+                found.setdefault(text[start : start + 10], call.at)
+    return found
+
+
+def last_commit(committed: dict[str, float]) -> float:
+    return max(committed.values(), default=time.monotonic())
+
+
+# -- 2. drain -------------------------------------------------------------------------
+
+
+def drain(args: argparse.Namespace, database: Path) -> None:
+    limits = Limits()
+    with FakeTelegram(token=TOKEN, enforce_limits=True) as server:
+        settings = settings_for(server, database)
+        engine, ingestor = team(settings, args.chats)
+        per_chat = math.ceil(args.queued / args.chats)
+        ingestor.ingest(
+            [
+                message(f"queued-{n}-{chat}", chat, f"queued {n}")
+                for n in range(per_chat)
+                for chat in range(args.chats)
+            ][: args.queued]
+        )
+        queued = pending_count(engine)
+
+        async def run() -> float:
+            stop = asyncio.Event()
+            bot = TelegramService(settings, engine)
+            started = time.monotonic()
+            task = asyncio.create_task(bot.run(stop))
+            while pending_count(engine) and time.monotonic() - started < 600:
+                await asyncio.sleep(0.05)
+            stop.set()
+            await task
+            return started
+
+        started = asyncio.run(run())
+        sent = [call.at for call in server.calls("sendMessage") if call.ok]
+    took = max(sent) - started
+    # Telegram's limits alone: batches of 30 a second overall, and each chat's
+    # messages a second apart; the first message goes at once.
+    least = max(
+        (math.ceil(queued / limits.global_limit) - 1) * limits.global_window,
+        (per_chat - 1) * limits.per_chat_interval,
+    )
+    ratio = took / least
+    print(
+        f"\n[drain] {queued} notifications queued for {args.chats} people: last accepted "
+        f"{took:.2f} s after the bot started ({len(sent)} sent, {server.rate_limited} 429s)"
+    )
+    print(
+        f"least time Telegram's limits allow: {least:.2f} s; ratio {ratio:.3f} "
+        f"(target <= {TARGET_DRAIN_RATIO:g} with no 429: "
+        f"{'met' if ratio <= TARGET_DRAIN_RATIO and not server.rate_limited else 'NOT MET'})"
+    )
+    print(f"overall rate: {len(sent) / took:.1f} messages/s")
+
+
+def percentile(values: list[float], rank: float) -> float:
+    if not values:
+        return float("nan")
+    index = min(len(values) - 1, max(0, math.ceil(rank / 100 * len(values)) - 1))
+    return values[index]
+
+
+if __name__ == "__main__":
+    main()
