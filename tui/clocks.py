@@ -21,13 +21,13 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from core.queries import ClockView
 
+from .cursor import CursorView
 from .format import countdown
 from .messages import ThreadInView
 from .text import first_line, fit
@@ -118,7 +118,7 @@ def _row_text(cells: _Cells, width: int) -> str:
     return set_cell_size(COLUMN_GAP.join(parts), width)
 
 
-class ClocksPanel(ScrollView):
+class ClocksPanel(CursorView):
     """Running clocks as countdowns to their due time, coloured by state."""
 
     can_focus = True
@@ -178,7 +178,6 @@ class ClocksPanel(ScrollView):
         self._clocks: list[ClockView] = []
         self._by_id: dict[int, ClockView] = {}
         self._loaded = False
-        self._cursor = 0
         self._now: datetime | None = None
         # The state rank each clock was last seen in: what makes a crossing news.
         self._seen: dict[int, int] = {}
@@ -346,53 +345,11 @@ class ClocksPanel(ScrollView):
 
     # -- moving --------------------------------------------------------------
 
-    def _move_cursor(self, index: int) -> None:
-        if not self._clocks:
-            return
-        before, scrolled = self._cursor, self.scroll_offset.y
-        self._cursor = max(0, min(index, len(self._clocks) - 1))
-        self._scroll_to_cursor()
-        if self.scroll_offset.y == scrolled:
-            # Only the two lines whose cursor mark changed: a whole panel
-            # repainted on every key made holding an arrow key stutter.
-            self.refresh_lines(before)
-            self.refresh_lines(self._cursor)
-        else:
-            self.refresh()
-        self.post_message(ThreadInView(self._clocks[self._cursor].thread_id))
+    def line_count(self) -> int:
+        return len(self._clocks)
 
-    def _scroll_to_cursor(self) -> None:
-        if not self.is_mounted or not self._clocks:
-            return
-        width = max(1, self.scrollable_content_region.width)
-        self.scroll_to_region(
-            Region(0, self._cursor, width, 1),
-            animate=False,
-            force=True,
-            immediate=True,
-            x_axis=False,
-        )
-
-    def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height)
-
-    def action_cursor_up(self) -> None:
-        self._move_cursor(self._cursor - 1)
-
-    def action_cursor_down(self) -> None:
-        self._move_cursor(self._cursor + 1)
-
-    def action_cursor_first(self) -> None:
-        self._move_cursor(0)
-
-    def action_cursor_last(self) -> None:
-        self._move_cursor(len(self._clocks) - 1)
-
-    def action_cursor_page_up(self) -> None:
-        self._move_cursor(self._cursor - self._page())
-
-    def action_cursor_page_down(self) -> None:
-        self._move_cursor(self._cursor + self._page())
+    def cursor_moved(self, index: int) -> None:
+        self.post_message(ThreadInView(self._clocks[index].thread_id))
 
     def action_select(self) -> None:
         clock = self.selected
@@ -410,5 +367,5 @@ class ClocksPanel(ScrollView):
             return
         index = self.scroll_offset.y + offset.y
         if index < len(self._clocks):
-            self._move_cursor(index)
+            self.move_cursor(index)
             self.action_select()

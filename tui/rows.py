@@ -15,16 +15,17 @@ from rich.console import Console
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from .cursor import CursorView
 
 # Between columns, as a table's cell padding would leave.
 GAP = "  "
 
 
-class RowList(ScrollView, can_focus=True):
+class RowList(CursorView, can_focus=True):
     """Rows of cells in fixed-width columns (the last takes the rest), one cursor."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"rows--cursor"}
@@ -60,7 +61,6 @@ class RowList(ScrollView, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.widths = list(widths)
         self._rows: list[tuple[Text, ...]] = []
-        self._cursor = 0
         self._lines: dict[int, Strip] = {}  # row index -> its line, for _width
         self._width = -1
         self._renderer = Console(color_system=None)
@@ -88,49 +88,11 @@ class RowList(ScrollView, can_focus=True):
 
     # -- moving --------------------------------------------------------------
 
-    def move_cursor(self, row: int, animate: bool = False) -> None:
-        """Put the cursor on `row` (clamped), scrolling it into view."""
-        if not self._rows:
-            return
-        before, scrolled = self._cursor, self.scroll_offset.y
-        self._cursor = max(0, min(row, len(self._rows) - 1))
-        self._scroll_to_cursor()
-        if self.scroll_offset.y == scrolled:
-            self.refresh_lines(before)
-            self.refresh_lines(self._cursor)
-        else:
-            self.refresh()
-        if self._cursor != before:
-            self.post_message(self.Highlighted(self, self._cursor))
+    def line_count(self) -> int:
+        return len(self._rows)
 
-    def _scroll_to_cursor(self) -> None:
-        if not self.is_mounted or not self._rows:
-            return
-        width = max(1, self.scrollable_content_region.width)
-        self.scroll_to_region(
-            Region(0, self._cursor, width, 1), animate=False, force=True, immediate=True
-        )
-
-    def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height)
-
-    def action_cursor_up(self) -> None:
-        self.move_cursor(self._cursor - 1)
-
-    def action_cursor_down(self) -> None:
-        self.move_cursor(self._cursor + 1)
-
-    def action_cursor_first(self) -> None:
-        self.move_cursor(0)
-
-    def action_cursor_last(self) -> None:
-        self.move_cursor(len(self._rows) - 1)
-
-    def action_cursor_page_up(self) -> None:
-        self.move_cursor(self._cursor - self._page())
-
-    def action_cursor_page_down(self) -> None:
-        self.move_cursor(self._cursor + self._page())
+    def cursor_moved(self, index: int) -> None:
+        self.post_message(self.Highlighted(self, index))
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
