@@ -34,6 +34,7 @@ TOKEN = "123:ABC"
 AGENCY = "Atelier"
 ANA, SAM, MAX = 501, 502, 503  # staff's Telegram ids, and their private chats with the bot
 STRANGER = 666
+GROUP = -1001893400112  # a client's supergroup
 
 
 class SpeedClock:

@@ -31,12 +31,12 @@ from core.threads import thread_detail
 from tests.bots.fake_telegram import JSON, FakeTelegram
 from tests.bots.support import (
     ANA,
+    GROUP,
     MAX,
     SAM,
     STRANGER,
     TOKEN,
     SpeedClock,
-    bot_settings,
     client_message,
     ingestor,
     notification_rows,
@@ -46,26 +46,15 @@ from tests.bots.support import (
     until,
 )
 
-GROUP = -1001893400112  # a client's supergroup
 CHATS = (ANA, SAM, MAX)
 CLIENT_USER = 6_001_002_003
 NINA = 777
 
 
 @pytest.fixture
-def speed() -> SpeedClock:
-    return SpeedClock()
-
-
-@pytest.fixture
 def fake(speed: SpeedClock) -> Iterator[FakeTelegram]:
     with FakeTelegram(token=TOKEN, clock=speed.monotonic) as server:
         yield server
-
-
-@pytest.fixture
-def settings(fake: FakeTelegram) -> Settings:
-    return bot_settings(fake)
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from core.staff import add_staff, invite, redeem
 from tests.bots.fake_telegram import FakeTelegram
 from tests.bots.support import (
     ANA,
+    GROUP,
     MAX,
     SAM,
     TOKEN,
     SpeedClock,
-    bot_settings,
     client_message,
     ingestor,
     notification_rows,
@@ -30,25 +30,14 @@ from tests.bots.support import (
     until,
 )
 
-GROUP = -1001893400112
 # Each drain takes about a second; the guard leaves room for a loaded machine.
 EVENT = table(Event)
-
-
-@pytest.fixture
-def speed() -> SpeedClock:
-    return SpeedClock()
 
 
 @pytest.fixture
 def fake(speed: SpeedClock) -> Iterator[FakeTelegram]:
     with FakeTelegram(token=TOKEN, clock=speed.monotonic, enforce_limits=True) as server:
         yield server
-
-
-@pytest.fixture
-def settings(fake: FakeTelegram) -> Settings:
-    return bot_settings(fake)
 
 
 def assignment(task: str, name: str, email: str, at: object) -> dict[str, object]:

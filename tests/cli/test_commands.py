@@ -27,19 +27,6 @@ def pmdesk(
     )
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "pmdesk.toml"
-    config.write_text('[policies.default]\ncalendar = "24/7"\n')
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
-    return {
-        **clean,
-        "PMDESK_DB": str(tmp_path / "pmdesk.db"),
-        "PMDESK_CONFIG": str(config),
-        "COLUMNS": "200",
-    }
-
-
 def jsonl(tmp_path: Path, lines: list[Any], name: str = "events.jsonl") -> Path:
     path = tmp_path / name
     path.write_text(

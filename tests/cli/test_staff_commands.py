@@ -8,11 +8,9 @@ tests would take several each. Two run it as a user does, in a real process.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -44,19 +42,6 @@ def run(*args: str, env: dict[str, str]) -> Ran:
 
 
 TOKEN = "123:ABC"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "pmdesk.toml"
-    config.write_text('[policies.default]\ncalendar = "24/7"\n')
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
-    return {
-        **clean,
-        "PMDESK_DB": str(tmp_path / "pmdesk.db"),
-        "PMDESK_CONFIG": str(config),
-        "COLUMNS": "200",
-    }
 
 
 @pytest.fixture
