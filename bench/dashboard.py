@@ -377,12 +377,11 @@ def first_reads(database: Path, now: Any) -> None:
     from core.queries import running_clocks
     from core.reader import SqliteReader
     from core.receivables import overdue_invoices
-    from tui.main import MainScreen
+    from tui.watch import sla_figures
 
     reader = SqliteReader(database)
     settings = Settings(db=str(database))
     backend = SimpleNamespace(settings=settings, reader=lambda: reader)
-    screen = SimpleNamespace(backend=backend)
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     reads: dict[str, Callable[[], object]] = {
         "feed page": lambda: latest_events(reader),
@@ -390,7 +389,7 @@ def first_reads(database: Path, now: Any) -> None:
         "unread count": lambda: unread_count(reader),
         "running clocks": lambda: running_clocks(reader),
         "overdue invoices": lambda: overdue_invoices(reader, today),
-        "SLA today, week, hourly": lambda: MainScreen._sla(screen, now),  # type: ignore[arg-type]
+        "SLA today, week, hourly": lambda: sla_figures(backend, now),  # type: ignore[arg-type]
         "services": lambda: service_states(reader, now),
     }
     timings = []
@@ -637,20 +636,20 @@ def percentile(values: list[float], rank: float) -> float:
 
 def child(args: argparse.Namespace) -> None:
     """Wire the app as `pmdesk` does (same imports, settings, backend), run it, write figures."""
-    import pmdesk.dashboard  # noqa: F401  what `pmdesk` imports before the dashboard
-    import tui.app
+    import pmdesk.dashboard  # what `pmdesk` imports before the dashboard
     from core.config import load_settings
-    from core.lease import service_states
-    from tui.backend import Backend
 
     figures: dict[str, Any] = {"script": _SCRIPT_STARTED}
+    settings = load_settings(db=args.db)
+    now = RunningClock(args.now)
+    # As run_dashboard: the first read starts, then Textual and the screens load.
+    backend = pmdesk.dashboard.start_backend(settings, now)
+    import tui.app
+
     figures["imported"] = time.monotonic()
     screen_class = screens(args.variant, figures)
     # The app pushes tui.app.MainScreen: the instrumented (or naive) subclass in its place.
     tui.app.MainScreen = screen_class  # type: ignore[attr-defined]
-    settings = load_settings(db=args.db)
-    now = RunningClock(args.now)
-    backend = Backend(settings, now, services=lambda reader: service_states(reader, now()))
     app = tui.app.Dashboard(settings, backend)
     probe = Probe(app, screen_class)
 
@@ -704,6 +703,7 @@ def screens(variant: str, figures: dict[str, Any]) -> type[MainScreen]:
     from tui.feed import IncomingPanel
     from tui.invoices import InvoicesPanel
     from tui.main import Changed, MainScreen
+    from tui.watch import overdue
 
     class Instrumented(MainScreen):
         """MainScreen with clocks on its tick; Textual also calls MainScreen's own handlers."""
@@ -741,7 +741,7 @@ def screens(variant: str, figures: dict[str, Any]) -> type[MainScreen]:
                 latest_events(reader, self.feed), unread_count(reader), self.feed
             )
             self.query_one(ClocksPanel).set_clocks(running_clocks(reader))
-            self.query_one(InvoicesPanel).show(self._invoices(now))
+            self.query_one(InvoicesPanel).show(overdue(self.backend, now))
 
     return Naive if variant == "naive" else Instrumented
 

@@ -40,10 +40,14 @@ class Reader(Protocol):
 class SqliteReader:
     """A read-only stdlib connection to a SQLite file whose schema is current."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, handed_over: bool = False) -> None:
+        """`handed_over`: opened by one thread and used by another, one at a time."""
         self.path = path
         self._connection = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            check_same_thread=not handed_over,
         )
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
@@ -68,16 +72,19 @@ class EngineReader:
             return [tuple(row) for row in connection.execute(text(sql), dict(params or {}))]
 
 
-def reader_for(database: str) -> Reader:
-    """A reader on PMDESK_DB's database, upgrading the schema first if it is behind."""
+def reader_for(database: str, *, handed_over: bool = False) -> Reader:
+    """A reader on PMDESK_DB's database, upgrading the schema first if it is behind.
+
+    `handed_over`: see SqliteReader.
+    """
     path = sqlite_path(database)
     if path is not None and path.is_file() and _revision(path) == HEAD_REVISION:
-        return SqliteReader(path)
+        return SqliteReader(path, handed_over=handed_over)
     from .db import open_database  # creates or upgrades: needs SQLAlchemy and Alembic
 
     engine = open_database(database)
     if path is not None:
-        return SqliteReader(path)
+        return SqliteReader(path, handed_over=handed_over)
     return EngineReader(engine)
 
 

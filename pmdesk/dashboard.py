@@ -17,6 +17,7 @@ from core.timeutil import Now, utc_now
 
 if TYPE_CHECKING:
     from core.config import Settings
+    from tui.backend import Backend
 
 EXIT_USAGE = 2
 
@@ -25,14 +26,25 @@ def run_dashboard(
     settings: Settings, now: Now = utc_now, start: str = "main", jobs: Sequence[Any] = ()
 ) -> None:
     """Open the dashboard on `settings`' database until the assistant quits."""
-    from core.lease import service_states
-    from tui.app import Dashboard
-    from tui.backend import Backend
+    backend = start_backend(settings, now)
+    from tui.app import Dashboard  # Textual and the screens: while the first read runs
 
-    # No engine here: the first read creates or upgrades the database if it
-    # must (core.reader.reader_for), and the ORM is imported on the first action.
-    backend = Backend(settings, now, services=lambda reader: service_states(reader, now()))
     Dashboard(settings, backend, start=start, jobs=jobs).run()
+
+
+def start_backend(settings: Settings, now: Now = utc_now) -> Backend:
+    """The dashboard's way to the database, with its first read already under way.
+
+    No engine here: the first read creates or upgrades the database if it
+    must (core.reader.reader_for), and the ORM is imported on the first action.
+    """
+    from core.lease import service_states
+    from tui.backend import Backend
+    from tui.watch import first_read
+
+    backend = Backend(settings, now, services=lambda reader: service_states(reader, now()))
+    backend.prefetch(first_read)
+    return backend
 
 
 def main() -> None:

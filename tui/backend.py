@@ -9,9 +9,10 @@ results back as messages.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.reader import Reader, SqliteReader, reader_for
 from core.timeutil import Now, utc_now
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from core.config import Settings
     from core.ingest import Ingestor
     from core.staff import StaffView
+
+
+log = logging.getLogger("pmdesk.dashboard")
 
 
 class NoOperator(LookupError):
@@ -43,6 +47,41 @@ class Backend:
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._ingestor: Ingestor | None = None
+        self._prefetch: threading.Thread | None = None
+        self._prefetched: tuple[Reader, object, Any] | None = None
+
+    def prefetch(self, read: Callable[[Backend], Any]) -> None:
+        """Start `read` in a thread now; the watcher takes its result with `take_prefetched`.
+
+        The thread's reader goes to the watcher with the result, and with it
+        the database version seen before the read began: a commit made in
+        between still shows as a change on the watcher's first turn.
+        """
+
+        def run() -> None:
+            try:
+                self._local.reader = reader_for(self.settings.db, handed_over=True)
+                version = self.version()
+                self._prefetched = (self._local.reader, version, read(self))
+            except Exception:
+                # The watcher reads again and reports what is wrong the usual way.
+                log.exception("the dashboard's first read failed")
+
+        self._prefetch = threading.Thread(target=run, name="pmdesk-prefetch", daemon=True)
+        self._prefetch.start()
+
+    def take_prefetched(self) -> tuple[object, Any] | None:
+        """The prefetched (version, result), on the calling thread that now owns its reader."""
+        if self._prefetch is None:
+            return None
+        self._prefetch.join()
+        self._prefetch = None
+        found, self._prefetched = self._prefetched, None
+        if found is None:
+            return None
+        reader, version, result = found
+        self._local.reader = reader
+        return version, result
 
     def reader(self) -> Reader:
         """This thread's reader, opened on first use."""

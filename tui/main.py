@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, cast
-from zoneinfo import ZoneInfo
 
 from textual import work
 from textual.app import ComposeResult
@@ -17,18 +15,8 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core.feed import (
-    FeedFilter,
-    FeedItem,
-    feed_choices,
-    latest_events,
-    newest_event_id,
-    unread_count,
-)
+from core.feed import FeedFilter, feed_choices
 from core.lease import NAMES
-from core.queries import ClockView, running_clocks
-from core.receivables import OverdueInvoice, overdue_invoices
-from core.report import hourly_response_times, sla_report
 
 from .clocks import ClocksPanel
 from .feed import IncomingPanel
@@ -37,8 +25,9 @@ from .invoices import InvoicesPanel
 from .keybar import KeyBar
 from .messages import ActionDone, OpenThread
 from .pickers import FilterScreen
-from .sla import SlaFigures, SlaPanel
+from .sla import SlaPanel
 from .text import clean, first_line
+from .watch import Changes, read_changes
 
 if TYPE_CHECKING:
     from .app import Dashboard
@@ -51,19 +40,6 @@ RETRY_SECONDS = 2.0  # after the database could not be read
 SERVICES_SECONDS = 5.0
 SERVICE_MARKS = {"running": "●", "elsewhere": "◐", "stopped": "○"}
 SERVICE_WORDS = {"running": "running", "elsewhere": "another process", "stopped": "stopped"}
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What the watcher read; None for what it did not need to read this time."""
-
-    page: bool  # True: `items` replace the feed (start, filter change)
-    items: list[FeedItem]
-    unread: int
-    clocks: list[ClockView] | None = None
-    invoices: list[OverdueInvoice] | None = None
-    sla: SlaFigures | None = None
-    services: dict[str, str] | None = None
 
 
 class Changed(Message):
@@ -179,6 +155,14 @@ class MainScreen(Screen[None]):
         slow_at = services_at = float("-inf")
         # A change seen while the slow figures were fresh: read them once due.
         slow_pending = False
+        first = backend.take_prefetched()
+        if first is not None and self.feed == FeedFilter():
+            # Read by `pmdesk` while the screens were still loading: the same
+            # as this loop's first turn.
+            seen, (changes, after) = first
+            slow_at = services_at = time.monotonic()
+            self._reload = False
+            self.post_message(Changed(changes))
         while not worker.is_cancelled:
             version = backend.version()
             moment = time.monotonic()
@@ -188,56 +172,25 @@ class MainScreen(Screen[None]):
                 moment - slow_at >= SLOW_SECONDS
                 and (slow_pending or moment - slow_at >= STALE_SECONDS)
             )
-            if page or changed or slow or moment - services_at >= SERVICES_SECONDS:
-                reader = backend.reader()
-                now = backend.now()
-                feed = self.feed
+            services = moment - services_at >= SERVICES_SECONDS
+            if page or changed or slow or services:
                 self._reload = False
                 seen = version
-                items: list[FeedItem] = []
-                if page:
-                    items = latest_events(reader, feed)
-                    after = max([item.id for item in items] + [newest_event_id(reader)])
-                elif changed:
-                    items = latest_events(reader, feed, after_id=after)
-                    after = max([item.id for item in items] + [after])
                 if slow:
                     slow_at, slow_pending = moment, False
-                services = None
-                if moment - services_at >= SERVICES_SECONDS:
+                if services:
                     services_at = moment
-                    services = backend.services(reader) if backend.services else None
-                self.post_message(
-                    Changed(
-                        Changes(
-                            page=page,
-                            items=items,
-                            unread=unread_count(reader),
-                            clocks=running_clocks(reader) if page or changed else None,
-                            invoices=self._invoices(now) if slow else None,
-                            sla=self._sla(now) if slow else None,
-                            services=services,
-                        )
-                    )
+                changes, after = read_changes(
+                    backend,
+                    self.feed,
+                    page=page,
+                    changed=changed,
+                    after=after,
+                    slow=slow,
+                    services=services,
                 )
+                self.post_message(Changed(changes))
             time.sleep(POLL_SECONDS)
-
-    def _invoices(self, now: datetime) -> list[OverdueInvoice]:
-        zone = ZoneInfo(self.backend.settings.timezone)
-        return overdue_invoices(self.backend.reader(), now.astimezone(zone).date())
-
-    def _sla(self, now: datetime) -> SlaFigures:
-        reader = self.backend.reader()
-        zone = ZoneInfo(self.backend.settings.timezone)
-        local = now.astimezone(zone)
-        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        week = midnight - timedelta(days=6)
-        hourly = hourly_response_times(reader, midnight, now, zone)
-        return SlaFigures(
-            today=sla_report(reader, midnight, now, now),
-            week=sla_report(reader, week, now, now),
-            hourly=[point.median_business_seconds for point in hourly],
-        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The watcher failed (the database went away, a disk error): say so and try again."""

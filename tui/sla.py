@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,16 +12,9 @@ from core.report import SlaLine, SlaReport
 
 from .format import Formatter
 from .text import as_text
+from .watch import SlaFigures
 
 PODIUM = 3  # best and worst staff members shown
-
-
-@dataclass(frozen=True)
-class SlaFigures:
-    today: SlaReport
-    week: SlaReport
-    # Median response (business seconds) per hour of today; None where nobody answered.
-    hourly: list[float | None]
 
 
 class SlaPanel(Vertical):

@@ -1,0 +1,59 @@
+"""The first read started before the screens load (Backend.prefetch), as `pmdesk` does it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import Engine
+
+from core.config import Settings
+from core.ingest import Ingestor
+from tests.support import MovableClock, make_event
+from tests.tui.test_dashboard import main_screen, until
+from tui.app import Dashboard
+from tui.backend import Backend
+from tui.clocks import ClocksPanel
+from tui.feed import IncomingPanel
+from tui.watch import first_read
+
+
+async def test_the_early_first_read_is_shown_and_a_commit_made_after_it_still_appears(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock, ingestor: Ingestor
+) -> None:
+    reads: list[str] = []
+
+    def counted(backend: Backend) -> Any:
+        reads.append(threading.current_thread().name)
+        return first_read(backend)
+
+    backend = Backend(dashboard_settings, clock)
+    backend.prefetch(counted)
+    assert backend._prefetch is not None
+    backend._prefetch.join()
+    # Committed after the early read and before the watcher's first turn.
+    ingestor.ingest([make_event("late-1", 20, task="T8", client="Bigco", text="Still there?")])
+
+    async with Dashboard(dashboard_settings, backend).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        clocks = screen.query_one(ClocksPanel)
+        assert reads == ["pmdesk-prefetch"]  # read once, in its own thread
+        await until(pilot, lambda: incoming.items[0].thread == "Task T8", seconds=2)
+        assert "Task T8" in [c.thread for c in clocks.clocks]
+        assert "Task T5" in [item.thread for item in incoming.items]  # from the early read
+
+
+async def test_a_failed_early_read_is_read_again_by_the_watcher(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    def broken(backend: Backend) -> Any:
+        raise RuntimeError("disk on fire")
+
+    backend = Backend(dashboard_settings, clock)
+    backend.prefetch(broken)
+    async with Dashboard(dashboard_settings, backend).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        assert [item.thread for item in incoming.items][:2] == ["Task T5", "Task T4"]
+        assert backend.take_prefetched() is None
