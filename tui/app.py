@@ -12,7 +12,7 @@ import gc
 from collections.abc import Callable, Sequence
 from functools import partial
 from threading import Event
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from textual import work
@@ -26,16 +26,17 @@ from .backend import Backend, NoOperator
 from .clocks import ClocksPanel
 from .feed import IncomingPanel
 from .format import Formatter
-from .help import HelpScreen
 from .invoices import InvoicesPanel
 from .main import MainScreen
-from .manager import ManagerScreen
 from .messages import ActionDone, OpenThread, ThreadInView
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
 from .pickers import FilterScreen, StaffPicker
 from .rows import RowList
-from .thread import ThreadScreen
+
+if TYPE_CHECKING:
+    # Loaded on first use: start-up does without them (docs/benchmarks.md).
+    from .manager import ManagerScreen
 
 # The cyclic garbage collector's thresholds while the dashboard runs. Drawing
 # a frame allocates thousands of small objects, so Python's defaults (700, 10,
@@ -117,6 +118,8 @@ class Dashboard(App[None]):
 
     def open_thread(self, thread_id: int, reply: bool = False) -> None:
         """Show a thread in the one thread screen, built on first use and then reused."""
+        from .thread import ThreadScreen
+
         if not self.is_screen_installed("thread"):
             self.install_screen(
                 ThreadScreen(self.backend, self.formatter, thread_id, reply), "thread"
@@ -147,6 +150,10 @@ class Dashboard(App[None]):
 
     @work(thread=True, group="pages")
     def _read_pages(self) -> None:
+        # The thread screen's module, which start-up does without, loads here
+        # the first time: while the assistant looks at a row, not on Enter.
+        from . import thread  # noqa: F401
+
         # One reader at a time, always on the latest thread wanted.
         while (wanted := self.pages.next_wanted()) is not None:
             thread_id, generation = wanted
@@ -167,6 +174,8 @@ class Dashboard(App[None]):
         return max(0, self.size.width - 4)
 
     def _page_read(self, page: ThreadPage, generation: int) -> None:
+        from .thread import ThreadScreen
+
         kept = self.pages.keep(page, generation)
         if not self.is_screen_installed("thread"):
             return
@@ -177,6 +186,8 @@ class Dashboard(App[None]):
                 self.want_page(page.thread_id)
 
     def action_manager(self) -> None:
+        from .manager import ManagerScreen
+
         if isinstance(self.screen, ManagerScreen):
             return
         self.push_screen(
@@ -195,6 +206,10 @@ class Dashboard(App[None]):
         self.post_message(OpenThread(message.thread_id))
 
     def action_help(self) -> None:
+        from .help import HelpScreen
+        from .manager import ManagerScreen
+        from .thread import ThreadScreen
+
         groups = [
             ("everywhere", self.BINDINGS),
             ("main", MainScreen.BINDINGS),
