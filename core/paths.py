@@ -26,6 +26,13 @@ def default_database_path() -> Path:
     return Path(platformdirs.user_data_dir("pmdesk", appauthor=False)) / "pmdesk.db"
 
 
+def default_log_path() -> Path:
+    """Where the dashboard's process writes its log (the services it runs log there)."""
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("pmdesk", appauthor=False)) / "pmdesk.log"
+
+
 def file_problem(path: Path | str, error: OSError) -> str:
     """Why a file could not be opened, in one line that names it."""
     if isinstance(error, FileNotFoundError):

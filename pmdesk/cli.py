@@ -178,12 +178,14 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _dashboard(start: str = "main", settings: Settings | None = None, jobs: Any = ()) -> None:
+def _dashboard(
+    start: str = "main", settings: Settings | None = None, jobs: Any = (), services: bool = True
+) -> None:
     """Open the dashboard on the configured database (or the one given)."""
     from pmdesk.dashboard import run_dashboard
 
     ctx = context()
-    run_dashboard(settings or ctx.settings, ctx.now, start=start, jobs=jobs)
+    run_dashboard(settings or ctx.settings, ctx.now, start=start, jobs=jobs, services=services)
 
 
 @app.command()
@@ -556,7 +558,9 @@ def demo(
         def simulate(stop: threading.Event) -> None:
             _simulate(engine, settings, simulator, now, stop)
 
-        _dashboard(settings=settings, jobs=[simulate])
+        # No services: the demo's database is a throwaway, and its services
+        # would take the HTTP port from the real ones.
+        _dashboard(settings=settings, jobs=[simulate], services=False)
         return
     out.print(f"demo database {path}: {created} events of history", markup=False)
     zone = ZoneInfo(settings.timezone)

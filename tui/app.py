@@ -77,6 +77,7 @@ class Dashboard(App[None]):
         self.formatter = Formatter(settings.locale, ZoneInfo(settings.timezone))
         self.start = start
         self.jobs = list(jobs)
+        self._jobs_started = False
         self._stop = Event()
         self.pages = Pages()
         self._collector = gc.get_threshold()  # put back on exit
@@ -93,8 +94,6 @@ class Dashboard(App[None]):
         self.push_screen(MainScreen(self.backend, self.formatter, self.target_minutes))
         if self.start == "manager":
             self.action_manager()
-        for job in self.jobs:
-            self.run_worker(partial(job, self._stop), thread=True, group="jobs")
 
     def on_unmount(self) -> None:
         gc.unfreeze()
@@ -108,8 +107,16 @@ class Dashboard(App[None]):
         Frozen, the collector no longer walks those objects on each of its
         full collections, which otherwise paused a key press now and then
         for 0.1 s (see docs/benchmarks.md, dashboard round 5).
+
+        The jobs (the services, the demo's simulator) start now rather than
+        on mount: the first screenful comes first.
         """
         gc.freeze()
+        if self._jobs_started:
+            return
+        self._jobs_started = True
+        for job in self.jobs:
+            self.run_worker(partial(job, self._stop), thread=True, group="jobs")
 
     # -- navigation ----------------------------------------------------------------
 

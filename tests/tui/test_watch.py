@@ -57,3 +57,28 @@ async def test_a_failed_early_read_is_read_again_by_the_watcher(
         incoming = screen.query_one(IncomingPanel)
         assert [item.thread for item in incoming.items][:2] == ["Task T5", "Task T4"]
         assert backend.take_prefetched() is None
+
+
+async def test_jobs_start_once_the_first_data_is_shown_and_are_told_to_stop_on_exit(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    started = threading.Event()
+    stopped = threading.Event()
+    loaded_when_started: list[bool] = []
+
+    app = Dashboard(dashboard_settings, Backend(dashboard_settings, clock))
+
+    def job(stop: threading.Event) -> None:
+        screens = [screen for screen in app.screen_stack if hasattr(screen, "loaded")]
+        loaded_when_started.append(bool(screens) and all(s.loaded for s in screens))
+        started.set()
+        stop.wait(10)
+        stopped.set()
+
+    app.jobs = [job]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await until(pilot, started.is_set)
+        assert loaded_when_started == [True]
+        assert not stopped.is_set()
+    assert stopped.wait(5)
