@@ -184,6 +184,9 @@ class ClocksPanel(CursorView):
         self._crossings: list[Crossing] = []
         self._next_crossing = 0
         self._cells: dict[int, _Cells] = {}
+        # Per clock: the room the words were fitted to, and the fitted text.
+        self._rests: dict[int, tuple[int, str]] = {}
+        self._styles: dict[tuple[str, bool], tuple[Style, Style]] = {}
         self._update_titles()
 
     # -- what it shows -------------------------------------------------------
@@ -217,6 +220,7 @@ class ClocksPanel(CursorView):
         self._by_id = {clock.id: clock for clock in self._clocks}
         self._seen = {key: rank for key, rank in self._seen.items() if key in self._by_id}
         self._cells = {}
+        self._rests = {}
         self._loaded = True
         if self._now is not None:
             self._index_crossings(self._now)
@@ -309,6 +313,8 @@ class ClocksPanel(CursorView):
         return Strip([Segment(text, style)]).crop_extend(0, width, self.rich_style)
 
     def _clock_line(self, index: int, width: int) -> Strip:
+        # Every visible line is drawn again on each tick: only the countdown
+        # is new, so the words and the styles come from caches.
         clock = self._clocks[index]
         state = self.line_state(index)
         count_style, line_style = self._line_styles(state, index == self._cursor)
@@ -316,10 +322,22 @@ class ClocksPanel(CursorView):
         now = self._now
         left = UNKNOWN_TIME if now is None else countdown(clock.seconds_left(now))
         head = f"{mark} {left:>{COUNTDOWN_WIDTH}}"
-        room = max(0, width - cell_len(head) - len(COLUMN_GAP))
+        head_cells = cell_len(head)
+        room = max(0, width - head_cells - len(COLUMN_GAP))
+        rest = self._rest_of(clock, room)
+        segments = [Segment(head, count_style), Segment(rest, line_style)]
+        if room and head_cells + len(COLUMN_GAP) + room == width:
+            return Strip(segments, width)  # exactly the width: nothing to crop or pad
+        return Strip(segments).crop_extend(0, width, line_style)
+
+    def _rest_of(self, clock: ClockView, room: int) -> str:
+        """The gap and the words after the countdown, fitted to `room` cells."""
+        known = self._rests.get(clock.id)
+        if known is not None and known[0] == room:
+            return known[1]
         rest = COLUMN_GAP + _row_text(self._cells_of(clock), room)
-        strip = Strip([Segment(head, count_style), Segment(rest, line_style)])
-        return strip.crop_extend(0, width, line_style)
+        self._rests[clock.id] = (room, rest)
+        return rest
 
     def _line_styles(self, state: str, cursor: bool) -> tuple[Style, Style]:
         """The countdown's style and the rest of the line's.
@@ -328,14 +346,24 @@ class ClocksPanel(CursorView):
         cursor's background (state class last), while the words take the
         cursor's colours (cursor class last) so they stay readable.
         """
+        found = self._styles.get((state, cursor))
+        if found is not None:
+            return found
         name = f"clocks--{state}"
         if not cursor:
             style = self.get_visual_style(name).rich_style
-            return style, style
-        return (
-            self.get_visual_style("clocks--cursor", name).rich_style,
-            self.get_visual_style(name, "clocks--cursor").rich_style,
-        )
+            found = (style, style)
+        else:
+            found = (
+                self.get_visual_style("clocks--cursor", name).rich_style,
+                self.get_visual_style(name, "clocks--cursor").rich_style,
+            )
+        self._styles[(state, cursor)] = found
+        return found
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()  # a new theme, or the focus changed the cursor's colours
 
     def _cells_of(self, clock: ClockView) -> _Cells:
         cells = self._cells.get(clock.id)

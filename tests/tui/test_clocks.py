@@ -183,6 +183,31 @@ async def test_cursor_line_is_highlighted() -> None:
         )
 
 
+async def test_the_cursor_colours_follow_focus_and_theme() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        panel = await ready(app, pilot, [clock(1, 10), clock(2, 12)])
+
+        def cursor_background() -> Any:
+            style = list(panel.render_line(0))[-1].style
+            assert style is not None
+            return style.bgcolor
+
+        focused = cursor_background()
+        panel.blur()
+        await pilot.pause()
+        blurred = cursor_background()
+        assert blurred != focused
+        assert blurred == panel.get_visual_style("clocks--cursor").rich_style.bgcolor
+        panel.focus()
+        await pilot.pause()
+        assert cursor_background() == focused
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        assert cursor_background() == panel.get_visual_style("clocks--cursor").rich_style.bgcolor
+        assert cursor_background() != focused
+
+
 async def test_crossings_are_posted_exactly_once() -> None:
     app = PanelApp()
     async with app.run_test(size=(100, 20)) as pilot:
