@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, time
+from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .calendar import AlwaysOpen, BusinessCalendar, ShiftCalendar, parse_shift
 from .paths import ConfigError, config_file, default_database_path, read_config_file
+from .statements.settings import BanksConfig
 
 ALWAYS_OPEN = "24/7"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -111,6 +113,163 @@ class DashboardConfig(BaseModel):
     keys: dict[str, str] = Field(default_factory=dict)
 
 
+DunningAction = Literal["draft", "alert_staff", "flag_suspension"]
+
+
+class DunningLevelConfig(BaseModel):
+    """One step of the reminder ladder, reached `days` after the due date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    days: int = Field(ge=0)
+    # A template of data/reminders/<language>/ (without the .txt.j2 ending).
+    template: str = "friendly"
+    action: DunningAction = "draft"
+    # Claims the recovery fee (receivables.recovery_fee), once per invoice.
+    fee: bool = False
+    # Shows late interest (ECB rate + points, per day on the balance).
+    interest: bool = False
+
+
+class CsvProfileConfig(BaseModel):
+    """Which column of an accounting tool's export holds what."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = "number"
+    client: str = "client"
+    issued_on: str = "issued_on"
+    due_on: str = "due_on"
+    # None: the tool exports no currency column, every invoice is in `default_currency`.
+    currency: str | None = "currency"
+    total: str = "total"
+    default_currency: str = "EUR"
+    # strftime formats tried in order; ISO dates are always understood.
+    date_formats: list[str] = Field(default_factory=lambda: ["%d/%m/%Y", "%d.%m.%Y"])
+
+
+def _default_levels() -> list[DunningLevelConfig]:
+    return [
+        DunningLevelConfig(name="friendly reminder", days=1, template="friendly"),
+        DunningLevelConfig(name="firm reminder", days=15, template="firm"),
+        DunningLevelConfig(
+            name="formal notice", days=30, template="formal_notice", fee=True, interest=True
+        ),
+        DunningLevelConfig(
+            name="suspension flag", days=45, template="formal_notice", action="flag_suspension"
+        ),
+    ]
+
+
+class ReceivablesConfig(BaseModel):
+    """Invoices and reminders: the dunning ladder, its daily run, CSV profiles."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    levels: list[DunningLevelConfig] = Field(default_factory=_default_levels)
+    # When the scheduler runs the reminders, local time of `calendar`, on its business days.
+    run_at: time = time(9, 0)
+    # None: the calendar of the default response policy.
+    calendar: str | None = None
+    # Late interest = ECB refinancing rate + points (French B2B: + 10 points).
+    ecb_rate: Decimal = Field(default=Decimal("2.15"), ge=0)
+    interest_points: Decimal = Field(default=Decimal(10), ge=0)
+    # The fixed recovery fee of French B2B law, in EUR; claimed on EUR invoices only.
+    recovery_fee: Decimal = Field(default=Decimal(40), ge=0)
+    # Days without reminders after a payment is seen on an invoice still not settled.
+    payment_pause_days: int = Field(default=7, ge=0)
+    # An invoice naming an unknown client: "create" the client, or "refuse" the line.
+    unknown_clients: Literal["create", "refuse"] = "create"
+    profiles: dict[str, CsvProfileConfig] = Field(
+        default_factory=lambda: {"default": CsvProfileConfig()}
+    )
+
+    @model_validator(mode="after")
+    def _levels_in_order(self) -> ReceivablesConfig:
+        days = [level.days for level in self.levels]
+        if days != sorted(set(days)):
+            raise ValueError("levels: day offsets must increase from one level to the next")
+        if "default" not in self.profiles:
+            raise ValueError("profiles: a profile named 'default' is required")
+        return self
+
+
+class HttpConfig(BaseModel):
+    """Where `pmdesk serve` (and the dashboard's services) listen for HTTP."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Loopback by default: put a TLS-terminating proxy in front to reach it from outside.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+
+
+class WorksectionConfig(BaseModel):
+    """The Worksection connector: which account, how to sign in, who is who.
+
+    `account` is the name in https://<account>.worksection.com; `base_url`
+    replaces that whole address (a self-hosted proxy, a test server).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
+    base_url: str | None = None
+    # The admin API key (requests signed with an MD5 hash), or an OAuth2 token.
+    api_key: str | None = None
+    oauth_token: str | None = None
+    # Worksection's times carry no zone: they are in the account's.
+    timezone: str = "Europe/Paris"
+    # Users whose email is at one of these domains are staff, as are the
+    # addresses registered with `pmdesk staff`; everyone else is the client.
+    staff_domains: list[str] = Field(default_factory=list)
+    # Project id or name -> client name; a project not listed is its own client.
+    projects: dict[str, str] = Field(default_factory=dict)
+    # The HTTP Basic credentials the webhook is set up with in Worksection.
+    webhook_user: str | None = None
+    webhook_password: str | None = None
+    # Seconds between polls of the event log, and of the tasks' tags.
+    poll_interval: float = Field(default=60, gt=0)
+    tags_interval: float = Field(default=300, gt=0)
+    # Each poll reaches this far before the last successful one: nothing
+    # slips through a window's edge; what comes twice is stored once.
+    overlap_minutes: int = Field(default=5, ge=1)
+    # How far back the very first poll looks.
+    first_poll_minutes: int = Field(default=60, ge=1, le=30 * 24 * 60)
+    # Worksection allows about one request a second.
+    min_request_interval: float = Field(default=1.0, ge=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return CalendarConfig._known_zone(value)
+
+    @field_validator("staff_domains")
+    @classmethod
+    def _plain_domains(cls, value: list[str]) -> list[str]:
+        return [domain.strip().lower().lstrip("@") for domain in value if domain.strip()]
+
+    @model_validator(mode="after")
+    def _reachable(self) -> WorksectionConfig:
+        if not self.account and not self.base_url:
+            raise ValueError("worksection: set account (or base_url)")
+        if not self.api_key and not self.oauth_token:
+            raise ValueError("worksection: set api_key (or oauth_token)")
+        return self
+
+    @property
+    def url(self) -> str:
+        """The account's address, without a trailing slash."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        return f"https://{self.account}.worksection.com"
+
+
+# What Telegram accepts as a webhook's secret_token.
+TELEGRAM_SECRET_PATTERN = r"^[A-Za-z0-9_-]{1,256}$"
+
+
 class Settings(BaseModel):
     """Everything pmdesk can be told. File keys and `PMDESK_<KEY>` variables match.
 
@@ -135,9 +294,21 @@ class Settings(BaseModel):
     policies: dict[str, PolicyConfig] = Field(default_factory=lambda: {"default": PolicyConfig()})
     clients: dict[str, ClientConfig] = Field(default_factory=dict)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    # Bank statement import and payment matching (core.statements, core.matching).
+    banks: BanksConfig = Field(default_factory=BanksConfig)
+    receivables: ReceivablesConfig = Field(default_factory=ReceivablesConfig)
     telegram_token: str | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
     webhook_secret: str | None = None
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    # Telegram's webhook mode: Telegram posts updates to this public HTTPS URL,
+    # which must reach `POST /telegram/webhook` of the HTTP intake. Unset: polling.
+    telegram_webhook_url: str | None = None
+    # The secret Telegram sends back with every update; unset, a new random one
+    # is made each time the bot starts (it registers the webhook anew anyway).
+    telegram_webhook_secret: str | None = Field(default=None, pattern=TELEGRAM_SECRET_PATTERN)
+    # The Worksection connector; unset, it does not run.
+    worksection: WorksectionConfig | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -155,10 +326,17 @@ class Settings(BaseModel):
                     f"policies.{name}.calendar: unknown calendar {policy.calendar!r} "
                     f"(known: {known})"
                 )
+        calendar = self.receivables.calendar
+        if calendar is not None and calendar != ALWAYS_OPEN and calendar not in self.calendars:
+            raise ValueError(f"receivables.calendar: unknown calendar {calendar!r}")
         for client, conf in self.clients.items():
             if conf.policy is not None and conf.policy not in self.policies:
                 raise ValueError(f"clients.{client}.policy: unknown policy {conf.policy!r}")
         return self
+
+    def dunning_calendar(self) -> BusinessCalendar:
+        """The calendar whose business days the reminders run on."""
+        return self.calendar(self.receivables.calendar or self.policies["default"].calendar)
 
     def calendar(self, name: str) -> BusinessCalendar:
         if name == ALWAYS_OPEN:

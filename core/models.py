@@ -307,6 +307,18 @@ class Invoice(SQLModel, table=True):
     promised_on: date | None = None
     created_at: datetime
     updated_at: datetime
+    # ISO 11649 "RF.." creditor reference built from the number: what a
+    # payer is asked to quote, and what bank matching looks for first.
+    creditor_reference: str | None = Field(default=None, index=True)
+    # When the next dunning level falls due (see core.dunning); None: nothing planned.
+    next_step_on: date | None = None
+    # The day of the last reminder step, so an invoice gets at most one a day.
+    reminded_on: date | None = None
+    # Recovery fee claimed by a reminder (once per invoice), in cents.
+    fee_cents: int = 0
+    # paid_cents as the last dunning run saw it: a rise is a payment, which pauses reminders.
+    dunning_paid_cents: int = 0
+    paused_until: date | None = None
 
 
 class Lease(SQLModel, table=True):
@@ -342,3 +354,186 @@ def table(model: type[SQLModel]) -> Table:
     """A model's table, for the Core queries of the hot paths (typed for mypy)."""
     found: Table = model.__table__  # type: ignore[attr-defined]
     return found
+
+
+# -- Worksection connector (see core.worksection) --------------------------------
+
+
+class WorksectionInbox(SQLModel, table=True):
+    """One item a Worksection webhook delivered, kept before anything is done with it.
+
+    The webhook answers within Worksection's 5 seconds by storing only; the
+    connector maps and ingests pending rows afterwards. A body that was not
+    JSON is kept whole as a failed row, so nothing sent is ever lost.
+    """
+
+    __table_args__ = (Index("ix_worksectioninbox_status", "status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime
+    # The item as JSON text (or the raw body of a request that was not JSON).
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    # pending, done, ignored (nothing of ours: a project change...) or failed.
+    status: str = "pending"
+    error: str | None = None
+    processed_at: datetime | None = None
+
+
+class WorksectionTask(SQLModel, table=True):
+    """What the connector knows of a Worksection task: its title and project, and its tags.
+
+    Webhook payloads carry no title, hence the cache; tag changes fire no
+    webhook, hence the snapshot the poller compares `get_all_tasks` with.
+    """
+
+    task_id: str = Field(primary_key=True)
+    title: str = ""
+    page: str | None = None
+    project_id: str | None = None
+    project_name: str | None = None
+    fetched_at: datetime
+    # The task's tags as a sorted JSON list; None until the tag poll has seen it.
+    tags: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Bumped at every tag change seen: the id of the status event it gave.
+    tags_version: int = 0
+
+
+class WorksectionCursor(SQLModel, table=True):
+    """When each kind of poll (events, tags) last succeeded."""
+
+    name: str = Field(primary_key=True)
+    succeeded_at: datetime
+
+
+# -- Reminders (see core.dunning) ---------------------------------------------
+
+
+class Reminder(SQLModel, table=True):
+    """The reminder a client gets on one day: one message listing its overdue invoices.
+
+    Written as a draft by the daily dunning run; someone sends it and marks
+    it sent (or cancels it). One per client and day, which makes the run
+    idempotent.
+    """
+
+    __table_args__ = (UniqueConstraint("client_id", "run_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id")
+    run_on: date = Field(index=True)
+    language: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    # draft, sent or cancelled
+    status: str = Field(default="draft", index=True)
+    created_at: datetime
+    status_at: datetime | None = None
+
+
+class DunningStep(SQLModel, table=True):
+    """An invoice reaching a dunning level: in a reminder, a staff alert or a suspension flag."""
+
+    __table_args__ = (UniqueConstraint("invoice_id", "level"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    # 1 for the first level of receivables.levels.
+    level: int
+    name: str
+    action: str
+    run_on: date
+    reminder_id: int | None = Field(default=None, foreign_key="reminder.id", index=True)
+    # What the step claimed and showed, as the reminder's text says it.
+    balance_cents: int
+    fee_cents: int = 0
+    interest_cents: int = 0
+    created_at: datetime
+
+
+# -- Bank statements and payment matching (see core.statements, core.matching) --
+
+
+class BankTransaction(SQLModel, table=True):
+    """One line of a bank statement, whatever the file's format (camt, MT940, OFX, CSV).
+
+    Amounts are integer cents, credits positive. `dedupe_key` is what makes a
+    line the same line when a file, or an overlapping one, comes again
+    (see core.statements.records.dedupe_keys).
+    """
+
+    __table_args__ = (Index("ix_banktransaction_state", "match_state", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True)
+    # The statement's own account; "" when the file does not say.
+    account_iban: str = ""
+    booking_date: date
+    value_date: date | None = None
+    amount_cents: int
+    currency: str
+    counterparty_name: str = ""
+    # Compact and valid, or None; an invalid one is kept as written in the raw column.
+    counterparty_iban: str | None = Field(default=None, index=True)
+    counterparty_account_raw: str | None = None
+    end_to_end_id: str | None = None
+    bank_reference: str | None = None
+    # A creditor reference (RF, ISO 11649) or another structured reference.
+    structured_reference: str | None = None
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    file_hash: str = Field(index=True)
+    file_name: str
+    # The entry's place in its file (1-based), for finding it again.
+    position: int
+    imported_at: datetime
+    # new, matched, review, unmatched (a credit nothing fits), rejected, debit.
+    match_state: str = "new"
+    matched_by: str | None = None
+    matched_at: datetime | None = None
+
+
+class Allocation(SQLModel, table=True):
+    """Cents of a statement line given to an invoice (payment or fee) or to a client's credit.
+
+    An invoice's `paid_cents` is the sum of its allocations not reversed.
+    Reversing keeps the row (who, when) rather than deleting it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    transaction_id: int = Field(foreign_key="banktransaction.id", index=True)
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id", index=True)
+    client_id: int | None = Field(default=None, foreign_key="client.id")
+    # payment, fee (kept by the bank, within tolerance) or credit (overpayment).
+    kind: str = "payment"
+    cents: int
+    # The rule ("rule:reference") or the person who made it.
+    by: str
+    at: datetime
+    confidence: float | None = None
+    # Why, in words: the evidence that made the match.
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    reversed_at: datetime | None = None
+    reversed_by: str | None = None
+
+
+class MatchCandidate(SQLModel, table=True):
+    """The review queue: what a statement line may pay, best first."""
+
+    __table_args__ = (UniqueConstraint("transaction_id", "rank"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    transaction_id: int = Field(foreign_key="banktransaction.id")
+    rank: int
+    # Invoice ids in the order they would be paid, comma-separated.
+    invoice_ids: str
+    confidence: float
+    # A JSON list of the reasons, in words.
+    reasons: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ClientIban(SQLModel, table=True):
+    """An account a client pays from: configured, or learned from a confirmed match."""
+
+    iban: str = Field(primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    # config or confirmed
+    source: str
+    learned_at: datetime

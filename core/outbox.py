@@ -19,10 +19,11 @@ change that causes them; the Telegram bot drains them. Who is told what:
   author (`mark_delivery_failed`).
 
 Clock alerts are timed: `notify_clocks` writes those whose instant has
-passed (a scheduler calls it at `next_clock_alert_at`, a loop every few
-seconds will do too). A stage whose instant is older than `ALERT_HORIZON`
-is history and is not announced, so a database left without services for a
-long time, or an import of old clocks, does not flood anyone's phone.
+passed (`bots.scheduler` calls it, through `core.alerts.fire`, for the
+clocks whose instant has just come; a loop every few seconds will do too).
+A stage whose instant is older than `ALERT_HORIZON` is history and is not
+announced, so a database left without services for a long time, or an
+import of old clocks, does not flood anyone's phone.
 
 Every notification has a `dedupe_key` ("breach:{clock}:{staff}", ...) that
 the table keeps unique, and alerts are inserted with ON CONFLICT DO NOTHING:
@@ -49,7 +50,7 @@ services: `due_deliveries`, then `mark_delivered` or `mark_delivery_failed`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -357,15 +358,25 @@ def queue_message_notifications(
 # -- clock alerts -------------------------------------------------------------
 
 
-def notify_clocks(engine: Engine, now: datetime, horizon: timedelta = ALERT_HORIZON) -> int:
+def notify_clocks(
+    engine: Engine,
+    now: datetime,
+    horizon: timedelta = ALERT_HORIZON,
+    *,
+    clocks: Collection[int] | None = None,
+) -> int:
     """Write the warnings, breaches and escalations due by `now`; returns how many.
+
+    `clocks`: only those clocks (the ones whose instant a scheduler just
+    reached), instead of every running clock; rows for the batch are
+    written in one transaction.
 
     Idempotent: an alert already written is not written again, so any
     number of callers, at any pace, write each alert once. Reads first and
     only takes the write lock when something is new.
     """
     with engine.connect() as connection:
-        rows = _clock_alerts(connection, now, now - horizon)
+        rows = _clock_alerts(connection, now, now - horizon, clocks)
         known = _known_keys(connection, [row["dedupe_key"] for row in rows])
     fresh = [row for row in rows if row["dedupe_key"] not in known]
     if not fresh:
@@ -395,9 +406,17 @@ def next_clock_alert_at(reader: Reader, now: datetime) -> datetime | None:
     return instant(at)
 
 
-def _clock_alerts(connection: Connection, now: datetime, since: datetime) -> list[dict[str, Any]]:
-    """Rows for every alert due by `now` whose instant is not older than `since`."""
-    clocks = connection.execute(
+def _clock_alerts(
+    connection: Connection,
+    now: datetime,
+    since: datetime,
+    only: Collection[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows for every alert due by `now` whose instant is not older than `since`.
+
+    `only`: the clocks to consider, by id (all running clocks when None).
+    """
+    query = (
         select(
             CLOCK.c.id,
             CLOCK.c.thread_id,
@@ -421,7 +440,14 @@ def _clock_alerts(connection: Connection, now: datetime, since: datetime) -> lis
             or_(CLOCK.c.due_at >= since, CLOCK.c.escalate_at >= since),
         )
         .order_by(CLOCK.c.id)
-    ).all()
+    )
+    if only is None:
+        clocks = list(connection.execute(query))
+    else:
+        clocks = []
+        for chunk in chunks(sorted(set(only))):
+            clocks += connection.execute(query.where(CLOCK.c.id.in_(chunk))).all()
+        clocks.sort(key=lambda clock: clock.id)
     if not clocks:
         return []
     assignees = _assignees(connection, {clock.thread_id for clock in clocks})
@@ -479,8 +505,14 @@ _ALERT_LINE = {
 # -- deliveries of replies ----------------------------------------------------
 
 
-def due_deliveries(engine: Engine, now: datetime, limit: int = 50) -> list[DeliveryView]:
-    """Pending replies to send now (retries once their time has come), oldest first."""
+def due_deliveries(
+    engine: Engine, now: datetime, limit: int = 50, channel: str | None = None
+) -> list[DeliveryView]:
+    """Pending replies to send now (retries once their time has come), oldest first.
+
+    `channel` keeps only the replies going through that channel (each
+    connector drains its own).
+    """
     target = (
         select(func.min(REFS.c.external_id))
         .where(REFS.c.thread_id == DELIVERY.c.thread_id, REFS.c.source == DELIVERY.c.channel)
@@ -505,6 +537,8 @@ def due_deliveries(engine: Engine, now: datetime, limit: int = 50) -> list[Deliv
         .order_by(DELIVERY.c.event_id)
         .limit(limit)
     )
+    if channel is not None:
+        query = query.where(DELIVERY.c.channel == channel)
     with engine.connect() as connection:
         return [DeliveryView(**row._mapping) for row in connection.execute(query)]
 
@@ -591,6 +625,27 @@ def _notify_reply_failed(connection: Connection, event_id: int, error: str, now:
         event_id=event_id,
     )
     _insert_new(connection, [row])
+
+
+# -- invoices (called by core.dunning, inside its transaction) ----------------
+
+# Not a NotificationKind: the bot shows any kind it does not know with a plain mark.
+INVOICE_DUNNING = "invoice_dunning"
+
+
+def queue_invoice_alert(
+    connection: Connection, invoice_id: int, dedupe_key: str, body: str, now: datetime
+) -> int:
+    """Tell the assistant on duty about an invoice (a dunning level to act on).
+
+    Returns 1 if a notification was written, 0 when there is no assistant or
+    the same alert (`dedupe_key`) exists already.
+    """
+    recipient = _assistant_on_duty(connection)
+    if recipient is None:
+        return 0
+    row = _row(NotificationKind.CLIENT_MESSAGE, recipient, dedupe_key, body, now)
+    return _insert_new(connection, [{**row, "kind": INVOICE_DUNNING, "invoice_id": invoice_id}])
 
 
 # -- shared -------------------------------------------------------------------

@@ -44,6 +44,8 @@ def round_the_clock_settings() -> Settings:
             },
         },
         clients={"Bigco": {"policy": "vip", "language": "en"}},
+        # Any free port: services started by tests never clash with a real one.
+        http={"port": 0},
     )
 
 

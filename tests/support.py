@@ -1,7 +1,8 @@
-"""Helpers shared by the tests: a movable clock and an event factory."""
+"""Helpers shared by the tests: a movable clock, an event factory, a free port."""
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,3 +51,10 @@ def make_event(
     }
     event.update(fields)
     return event
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, for a server a test starts by port number."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
