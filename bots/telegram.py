@@ -13,22 +13,31 @@ bots.commands (/queue, /mute), bots.groups (/link CLIENT and the messages
 of clients' groups). Each chat's updates are handled in order, different
 chats' at once (`ChatByChat`).
 
-TODO(webhook): polling only for now. A webhook mode would call
-`updater.start_webhook(..., secret_token=...)` (the library then checks the
-X-Telegram-Bot-Api-Secret-Token header); it belongs with the HTTP intake of
-a later issue, which owns the listening port.
+Polling is the default. With `telegram_webhook_url` set, the bot runs in
+webhook mode instead (`TelegramWebhook`): it registers the URL with
+`setWebhook` and a secret token, and Telegram posts each update to
+`POST /telegram/webhook` of the HTTP intake (bots.intake), which checks the
+`X-Telegram-Bot-Api-Secret-Token` header and hands the update to the
+`Application`. The library's own webhook server is not used: one process
+listens on one port, the intake's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from telegram import Bot, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -117,6 +126,53 @@ async def bot_username(settings: Settings, timeout: float = 5.0) -> str:
         return bot.username
 
 
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class TelegramWebhook:
+    """Webhook mode: the public URL, the secret Telegram sends back, and the route receiving it.
+
+    Without a configured secret a random one is made; it only has to last as
+    long as this process, since every start registers the webhook anew.
+    Updates that arrive while no bot is attached get 503, which Telegram
+    retries later.
+    """
+
+    def __init__(self, url: str, secret: str | None = None) -> None:
+        self.url = url
+        self.secret = secret or secrets.token_urlsafe(32)
+        self.application: AnyApplication | None = None
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+        router.add_api_route(WEBHOOK_PATH, self.receive, methods=["POST"])
+        return router
+
+    async def receive(self, request: Request) -> JSONResponse:
+        given = request.headers.get(SECRET_HEADER)
+        if given is None:
+            return _refusal(401, f"missing {SECRET_HEADER} header")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            return _refusal(403, f"wrong {SECRET_HEADER}")
+        application = self.application
+        if application is None:
+            return _refusal(503, "the bot is not running; send the update again later")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, application.bot) if isinstance(data, dict) else None
+        except (ValueError, TypeError, KeyError):
+            update = None
+        if update is None:
+            return _refusal(400, "not a Telegram update (a JSON object)")
+        await application.update_queue.put(update)
+        return JSONResponse({"ok": True})
+
+
+def _refusal(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "detail": detail}, status_code=status)
+
+
 class TelegramService:
     """The bot and its outbox drain, started and stopped together inside the caller's loop."""
 
@@ -130,6 +186,7 @@ class TelegramService:
         backoff: Backoff | None = None,
         poll_interval: float = 0.1,
         polling_timeout: int = 10,
+        webhook: TelegramWebhook | None = None,
     ) -> None:
         self.application = build_application(settings)
         self.pacer = pacer or Pacer()
@@ -156,28 +213,62 @@ class TelegramService:
         )
         install(self.application, self.io)
         self._polling_timeout = polling_timeout
+        self.webhook = webhook
 
     async def run(self, stop: asyncio.Event, started: Callable[[], None] | None = None) -> None:
-        """Poll and drain until `stop` is set. Raises what getMe raises at start
-        (InvalidToken for a bad token, NetworkError while Telegram is out of reach)."""
+        """Take updates (polling or webhook) and drain until `stop` is set. Raises what
+        getMe raises at start (InvalidToken for a bad token, NetworkError while
+        Telegram is out of reach)."""
         async with self.application:
-            updater = self.application.updater
-            assert updater is not None
-            await updater.start_polling(
-                poll_interval=0,
-                timeout=self._polling_timeout,
-                allowed_updates=UPDATES,
-                error_callback=_polling_error,
-            )
+            if self.webhook is None:
+                await self._start_polling()
+            else:
+                await self._start_webhook(self.webhook)
             await self.application.start()
-            log.info("Telegram bot @%s is running", self.application.bot.username)
+            mode = "polling" if self.webhook is None else f"webhook {self.webhook.url}"
+            log.info("Telegram bot @%s is running (%s)", self.application.bot.username, mode)
             if started is not None:
                 started()
             try:
                 await self.sender.run(stop)
             finally:
-                await updater.stop()
+                await self._stop_taking_updates()
                 await self.application.stop()
+
+    async def _start_polling(self) -> None:
+        updater = self.application.updater
+        assert updater is not None
+        # The library deletes a webhook left from webhook mode before it polls.
+        await updater.start_polling(
+            poll_interval=0,
+            timeout=self._polling_timeout,
+            allowed_updates=UPDATES,
+            error_callback=_polling_error,
+        )
+
+    async def _start_webhook(self, webhook: TelegramWebhook) -> None:
+        # Attached first: an update posted as soon as the webhook is set waits
+        # in the queue until the application starts.
+        webhook.application = self.application
+        try:
+            await self.application.bot.set_webhook(
+                webhook.url, secret_token=webhook.secret, allowed_updates=UPDATES
+            )
+        except BaseException:
+            webhook.application = None
+            raise
+
+    async def _stop_taking_updates(self) -> None:
+        if self.webhook is None:
+            updater = self.application.updater
+            assert updater is not None
+            await updater.stop()
+            return
+        self.webhook.application = None
+        # Telegram keeps the updates of a deleted webhook until the next start
+        # registers it again (or a poller takes them).
+        with contextlib.suppress(TelegramError):
+            await self.application.bot.delete_webhook()
 
 
 def install(application: AnyApplication, io: ChatIO) -> None:

@@ -45,6 +45,8 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -206,6 +208,8 @@ class FakeTelegram:
         self._next_message_id: dict[int, int] = {}
         self._files: dict[str, tuple[str, bytes]] = {}
         self._webhook: JSON = {"url": "", "has_custom_certificate": False}
+        # Not part of getWebhookInfo, as on Telegram: only sent back with each update.
+        self._webhook_secret: str | None = None
         self._commands: dict[str, list[JSON]] = {}
         self._poll_generation = 0
         self._faults: dict[str | None, deque[ApiError]] = {}
@@ -451,6 +455,48 @@ class FakeTelegram:
             self._open_callbacks.add(query["id"])
             self._enqueue({"callback_query": copy.deepcopy(query)})
             return query
+
+    @property
+    def webhook_url(self) -> str:
+        """The URL setWebhook registered ("" when none)."""
+        with self._cond:
+            return str(self._webhook["url"])
+
+    def deliver_to_webhook(self, timeout: float = 5.0) -> list[int]:
+        """Post each queued update to the webhook, as Telegram does; return the statuses.
+
+        Each goes alone, with the ``X-Telegram-Bot-Api-Secret-Token`` header when setWebhook
+        gave a secret_token; an update answered 2xx is confirmed (dropped from the queue),
+        others stay queued, as Telegram retries them. Blocking: from a coroutine, call it
+        through ``asyncio.to_thread``.
+        """
+        with self._cond:
+            url, secret = str(self._webhook["url"]), self._webhook_secret
+            updates = list(self._updates)
+        if not url:
+            raise RuntimeError("no webhook is set: call setWebhook first")
+        statuses = []
+        for update in updates:
+            request = urllib.request.Request(
+                url,
+                data=json.dumps(update).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            if secret:
+                request.add_header("X-Telegram-Bot-Api-Secret-Token", secret)
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    status = int(response.status)
+            except urllib.error.HTTPError as error:
+                status = int(error.code)
+            statuses.append(status)
+            if 200 <= status < 300:
+                with self._cond:
+                    with contextlib.suppress(ValueError):
+                        self._updates.remove(update)
+                    self._cond.notify_all()
+        return statuses
 
     def add_file(self, data: bytes, file_path: str | None = None) -> str:
         """Store a file for getFile and the file URL; returns its file_id."""
@@ -849,6 +895,9 @@ class FakeTelegram:
 
     def _set_webhook(self, params: JSON) -> bool:
         url = str(params.get("url") or "")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise bad_request("secret token contains unallowed characters")
         self._webhook = {
             "url": url,
             "has_custom_certificate": bool(url)
@@ -857,12 +906,14 @@ class FakeTelegram:
         for key in ("max_connections", "allowed_updates", "ip_address"):
             if url and params.get(key) is not None:
                 self._webhook[key] = params[key]
+        self._webhook_secret = str(secret) if url and secret else None
         if params.get("drop_pending_updates"):
             self._updates.clear()
         return True
 
     def _delete_webhook(self, params: JSON) -> bool:
         self._webhook = {"url": "", "has_custom_certificate": False}
+        self._webhook_secret = None
         if params.get("drop_pending_updates"):
             self._updates.clear()
         return True
