@@ -1,0 +1,81 @@
+"""Replies to Worksection tasks: pending deliveries posted as comments.
+
+A reply written in pmdesk (dashboard or Telegram) on a thread whose channel
+is Worksection waits in the outbox (`core.outbox.due_deliveries` with
+channel "worksection"). It goes out with `post_comment` on the thread's
+task, as the staff member who wrote it (`email_user_from`: their address;
+Worksection shows the comment under their name), then is marked delivered
+with the new comment's id. That id is how the comment, coming back through
+the webhook or the event log, is recognised as ours and not stored again
+(`core.worksection.claim_echo`).
+
+Failures: a transient one (network, 5xx, rate limit, after the client's
+own retries) puts the reply off with a growing delay; a permanent one
+(Worksection refuses: unknown task, unknown user) fails it for good, which
+tells its author through the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from core.outbox import due_deliveries, mark_delivered, mark_delivery_failed
+from core.timeutil import Now
+from core.worksection import SOURCE, reply_author_email
+
+from .worksection import WorksectionClient, WorksectionError
+
+log = logging.getLogger("pmdesk.worksection")
+
+BACKOFF_CAP = 600.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before trying a reply again after `attempts` failures: 5, 10, 20... 600."""
+    return float(min(5.0 * 2 ** max(attempts, 0), BACKOFF_CAP))
+
+
+async def deliver_replies(
+    engine: Engine, client: WorksectionClient, now: Now, batch: int = 20
+) -> int:
+    """Post the replies due now; returns how many reached Worksection."""
+    views = await asyncio.to_thread(due_deliveries, engine, now(), batch, SOURCE)
+    delivered = 0
+    for view in views:
+        if view.target is None:
+            await asyncio.to_thread(
+                mark_delivery_failed,
+                engine,
+                view.event_id,
+                now(),
+                "the thread has no Worksection task",
+                True,
+            )
+            continue
+        email = await asyncio.to_thread(reply_author_email, engine, view.event_id)
+        try:
+            comment_id = await client.post_comment(view.target, view.text, email)
+        except WorksectionError as error:
+            at = now()
+            if error.transient:
+                retry_at = at + timedelta(seconds=retry_delay(view.attempts))
+                log.warning("reply %s put off: %s", view.event_id, error.message)
+                await asyncio.to_thread(
+                    mark_delivery_failed, engine, view.event_id, at, error.message, False, retry_at
+                )
+            else:
+                log.warning("reply %s refused: %s", view.event_id, error.message)
+                await asyncio.to_thread(
+                    mark_delivery_failed, engine, view.event_id, at, error.message, True
+                )
+            continue
+        # Once Worksection has it, its record must land even if we are being stopped.
+        await asyncio.shield(
+            asyncio.to_thread(mark_delivered, engine, view.event_id, now(), comment_id)
+        )
+        delivered += 1
+    return delivered

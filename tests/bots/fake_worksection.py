@@ -1,0 +1,313 @@
+"""A fake Worksection account served over real HTTP on 127.0.0.1.
+
+It speaks the admin API as the connector uses it: `GET|POST
+/api/admin/v2/?action=...&...&hash=<md5(query + key)>` (a wrong hash is an
+error envelope), `/api/oauth2` with a bearer token, and always HTTP 200 with
+`{"status": "ok", "data": ...}` or `{"status": "error", "status_code": N,
+"message": ...}` (except when told to fail with a 500 or an outage).
+
+Actions: get_events (period `Nm`/`Nh`/`Nd`, items whose `date_added`,
+in the account's time zone, falls in it), get_task, get_all_tasks (with
+`extra=tags`), post_comment (the comment then appears in get_events with
+our text and author). Calls closer together than `min_interval` get a
+rate-limit error envelope, as Worksection's one request a second does.
+
+Tests act as the people in the account: `client_comment`, `staff_comment`,
+`set_tags`, `change_deadline`... each returns the item it logged, which is
+also what a webhook would post.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+API_KEY = "ws-secret-key"
+TOKEN = "oauth-token"
+ZONE = "Europe/Paris"
+
+
+@dataclass
+class Call:
+    action: str
+    params: dict[str, str]
+    method: str
+
+
+@dataclass
+class FakeWorksection:
+    now: Callable[[], datetime]
+    api_key: str = API_KEY
+    token: str = TOKEN
+    zone: str = ZONE
+    min_interval: float = 0.0
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    users: dict[str, str] = field(default_factory=dict)
+    # Failures to serve before answering normally again: "outage", "500", "envelope".
+    failures: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(9001)
+        self._last_call = float("-inf")
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- serving ------------------------------------------------------------------
+
+    @contextmanager
+    def running(self) -> Iterator[FakeWorksection]:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        server.daemon_threads = True
+        self._server = server
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def fail(self, *modes: str) -> None:
+        """Fail the next calls, one per mode: "outage", "500" or "envelope"."""
+        with self._lock:
+            self.failures.extend(modes)
+
+    def actions(self) -> list[str]:
+        return [call.action for call in self.calls]
+
+    # -- the account ----------------------------------------------------------------
+
+    def add_task(
+        self,
+        task_id: str,
+        name: str,
+        project: tuple[str, str] = ("77", "Acme website"),
+        tags: list[str] | None = None,
+    ) -> dict[str, Any]:
+        page = f"/project/{project[0]}/{task_id}/"
+        task = {
+            "id": task_id,
+            "name": name,
+            "page": page,
+            "status": "active",
+            "project": {"id": project[0], "name": project[1]},
+            "tags": {str(100 + n): tag for n, tag in enumerate(tags or [])},
+        }
+        with self._lock:
+            self.tasks[task_id] = task
+        return task
+
+    def set_tags(self, task_id: str, tags: list[str]) -> None:
+        """Tags changed in the interface: no event in the log, no webhook."""
+        with self._lock:
+            self.tasks[task_id]["tags"] = {str(100 + n): tag for n, tag in enumerate(tags)}
+
+    def comment(
+        self, task_id: str, text: str, email: str, name: str, *, hidden: bool = False
+    ) -> dict[str, Any]:
+        comment_id = str(next(self._ids))
+        new: dict[str, Any] = {"text": text}
+        if hidden:
+            new["hidden"] = [email]
+        item = self._logged(
+            "post",
+            {
+                "type": "comment",
+                "id": int(comment_id),  # Worksection sends numbers or strings
+                "page": f"{self.tasks[task_id]['page']}#com{comment_id}",
+            },
+            {"id": comment_id, "email": email, "name": name},
+            new=new,
+        )
+        with self._lock:
+            self.comments.append({"id": comment_id, "task": task_id, "text": text, "email": email})
+        return item
+
+    def client_comment(self, task_id: str, text: str, **options: Any) -> dict[str, Any]:
+        return self.comment(task_id, text, "claire@acme.example", "Claire Client", **options)
+
+    def staff_comment(self, task_id: str, text: str, **options: Any) -> dict[str, Any]:
+        return self.comment(task_id, text, "sam@agency.example", "Sam Staff", **options)
+
+    def change_deadline(self, task_id: str, day: str, by: str = "sam@agency.example") -> dict:
+        return self._logged(
+            "update",
+            {"type": "task", "id": task_id, "page": self.tasks[task_id]["page"]},
+            {"id": "5", "email": by, "name": "Sam Staff"},
+            new={"date_end": day},
+            old={"date_end": ""},
+        )
+
+    def close_task(self, task_id: str) -> dict[str, Any]:
+        return self._logged(
+            "close",
+            {"type": "task", "id": task_id, "page": self.tasks[task_id]["page"]},
+            {"id": "5", "email": "sam@agency.example", "name": "Sam Staff"},
+        )
+
+    def _logged(
+        self,
+        action: str,
+        obj: dict[str, Any],
+        user: dict[str, Any],
+        new: dict[str, Any] | None = None,
+        old: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        local = self.now().astimezone(ZoneInfo(self.zone))
+        item: dict[str, Any] = {
+            "action": action,
+            "object": obj,
+            "date_added": local.strftime("%Y-%m-%d %H:%M"),
+            "user_from": user,
+        }
+        if new is not None:
+            item["new"] = new
+        if old is not None:
+            item["old"] = old
+        with self._lock:
+            self.log.append(item)
+        return json.loads(json.dumps(item))
+
+    # -- the API --------------------------------------------------------------------
+
+    def answer(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
+        """The JSON to send, or a failure mode ("outage", "500")."""
+        with self._lock:
+            failure = self.failures.pop(0) if self.failures else None
+            started = time.monotonic()
+            too_soon = started - self._last_call < self.min_interval
+            self._last_call = started
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        action = params.get("action", "")
+        self.calls.append(Call(action, params, method))
+        if failure in ("outage", "500"):
+            return failure
+        if failure == "envelope":
+            return _error(500, "Internal error, please try again later")
+        if path.rstrip("/") == "/api/oauth2":
+            if headers.get("authorization") != f"Bearer {self.token}":
+                self.refused.append("token")
+                return _error(401, "Invalid access token")
+        else:
+            signed, _, given = query.rpartition("&hash=")
+            expected = hashlib.md5((signed + self.api_key).encode()).hexdigest()
+            if given != expected:
+                self.refused.append("hash")
+                return _error(3, "Invalid hash")
+            params.pop("hash", None)
+        if too_soon:
+            self.refused.append("rate")
+            return _error(429, "Too many requests: the limit is one request per second")
+        handler = getattr(self, f"_api_{action}", None)
+        if handler is None:
+            return _error(2, f"Unknown action {action}")
+        return handler(params)
+
+    def _api_get_events(self, params: dict[str, str]) -> Any:
+        period = params.get("period", "")
+        units = {"m": 1, "h": 60, "d": 1440}
+        if len(period) < 2 or period[-1] not in units or not period[:-1].isdigit():
+            return _error(4, "Invalid period")
+        minutes = int(period[:-1]) * units[period[-1]]
+        if minutes > 30 * 1440:
+            return _error(4, "Period too long (30 days at most)")
+        zone = ZoneInfo(self.zone)
+        since = (self.now() - timedelta(minutes=minutes)).astimezone(zone)
+        floor = since.strftime("%Y-%m-%d %H:%M")
+        with self._lock:
+            items = [item for item in self.log if item["date_added"] >= floor]
+        return _ok(items)
+
+    def _api_get_task(self, params: dict[str, str]) -> Any:
+        task = self.tasks.get(params.get("id_task", ""))
+        if task is None:
+            return _error(4, "Task not found")
+        return _ok({key: value for key, value in task.items() if key != "tags"})
+
+    def _api_get_all_tasks(self, params: dict[str, str]) -> Any:
+        with_tags = "tags" in params.get("extra", "")
+        with self._lock:
+            tasks = [
+                {key: value for key, value in task.items() if with_tags or key != "tags"}
+                for task in self.tasks.values()
+            ]
+        return _ok(tasks)
+
+    def _api_post_comment(self, params: dict[str, str]) -> Any:
+        task_id = params.get("id_task", "")
+        if task_id not in self.tasks:
+            return _error(4, "Task not found")
+        if not params.get("text"):
+            return _error(4, "Text is required")
+        email = params.get("email_user_from", "api@agency.example")
+        item = self.comment(task_id, params["text"], email, self.users.get(email, email))
+        return _ok({"id": str(item["object"]["id"]), "page": item["object"]["page"]})
+
+
+def _ok(data: Any) -> dict[str, Any]:
+    return {"status": "ok", "data": data}
+
+
+def _error(code: int, message: str) -> dict[str, Any]:
+    return {"status": "error", "status_code": code, "message": message}
+
+
+def _handler(fake: FakeWorksection) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            self._serve("POST")
+
+        def _serve(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            answer = fake.answer(method, parts.path, parts.query, headers)
+            if answer == "outage":
+                # The connection drops without an answer.
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if answer == "500":
+                body = b"<html>Internal Server Error</html>"
+                self.send_response(500)
+                self.send_header("Content-Type", "text/html")
+            else:
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
