@@ -17,10 +17,11 @@ from .reader import Reader
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 CENTS = Decimal(100)
+PENNY = Decimal("0.01")
 
 _OVERDUE = """
 SELECT i.id, i.number, cl.name, i.currency, i.total_cents, i.paid_cents, i.due_on,
-       i.dunning_level, i.next_step, i.state, i.promised_on
+       i.dunning_level, i.next_step, i.state, i.promised_on, i.next_step_on
   FROM invoice i
   JOIN client cl ON cl.id = i.client_id
  WHERE i.state IN ('open', 'disputed') AND i.due_on < :today AND i.paid_cents < i.total_cents
@@ -55,17 +56,27 @@ class OverdueInvoice:
     next_step: str | None
     state: str
     promised_on: date | None
+    # When the next dunning level falls due (None: paused, disputed or none left).
+    next_step_on: date | None = None
 
     @property
     def bucket(self) -> str:
         return aging_bucket(self.days_past_due)
+
+    @property
+    def next_action(self) -> str:
+        """The next dunning step in words, pauses included: what the panel shows."""
+        if self.state == "disputed":
+            return "disputed: reminders paused"
+        return self.next_step or "—"
 
 
 def overdue_invoices(reader: Reader, today: date) -> list[OverdueInvoice]:
     """Invoices past due with a balance left, oldest due first."""
     invoices = []
     for row in reader.rows(_OVERDUE, {"today": today.isoformat()}):
-        (id_, number, client, currency, total, paid, due, level, step, state, promised) = row
+        (id_, number, client, currency, total, paid, due, level, step, state, promised) = row[:11]
+        step_on = row[11]
         due_on = _day(due)
         invoices.append(
             OverdueInvoice(
@@ -73,14 +84,15 @@ def overdue_invoices(reader: Reader, today: date) -> list[OverdueInvoice]:
                 number=number,
                 client=client,
                 currency=currency,
-                total=Decimal(total) / CENTS,
-                balance=Decimal(total - paid) / CENTS,
+                total=(Decimal(total) / CENTS).quantize(PENNY),
+                balance=(Decimal(total - paid) / CENTS).quantize(PENNY),
                 due_on=due_on,
                 days_past_due=(today - due_on).days,
                 dunning_level=level,
                 next_step=step,
                 state=state,
                 promised_on=_day(promised) if promised else None,
+                next_step_on=_day(step_on) if step_on else None,
             )
         )
     return invoices
@@ -98,3 +110,57 @@ def bucket_totals(invoices: list[OverdueInvoice]) -> dict[str, dict[str, Decimal
 
 def _day(value: str | date) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+_RECEIVABLE = """
+SELECT i.currency, COALESCE(SUM(i.total_cents - i.paid_cents), 0)
+  FROM invoice i
+ WHERE i.state IN ('open', 'disputed') AND i.issued_on <= :end AND i.paid_cents < i.total_cents
+ GROUP BY i.currency
+"""
+_SALES = """
+SELECT i.currency, COALESCE(SUM(i.total_cents), 0)
+  FROM invoice i
+ WHERE i.issued_on >= :start AND i.issued_on <= :end
+ GROUP BY i.currency
+"""
+
+
+@dataclass(frozen=True)
+class Dso:
+    """Days sales outstanding of one currency over a period."""
+
+    currency: str
+    receivables: Decimal
+    credit_sales: Decimal
+    days: int
+
+    @property
+    def value(self) -> Decimal | None:
+        """receivables / credit sales x days in the period; None without sales."""
+        if not self.credit_sales:
+            return None
+        return (self.receivables / self.credit_sales * self.days).quantize(Decimal("0.1"))
+
+
+def days_sales_outstanding(reader: Reader, start: date, end: date) -> list[Dso]:
+    """DSO per currency for the period from `start` to `end`, both days included.
+
+    Receivables are the balances still open today of invoices issued by
+    `end` (payments are known by amount, not by date, so a period in the
+    past counts what is still unpaid now). Written-off invoices are not
+    receivables.
+    """
+    days = (end - start).days + 1
+    params = {"start": start.isoformat(), "end": end.isoformat()}
+    owed: dict[str, int] = dict(reader.rows(_RECEIVABLE, params))
+    sold: dict[str, int] = dict(reader.rows(_SALES, params))
+    return [
+        Dso(
+            currency=currency,
+            receivables=(Decimal(owed.get(currency, 0)) / CENTS).quantize(PENNY),
+            credit_sales=(Decimal(sold.get(currency, 0)) / CENTS).quantize(PENNY),
+            days=days,
+        )
+        for currency in sorted(set(owed) | set(sold))
+    ]
