@@ -911,5 +911,14 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+# Last: the sub-app's module uses the helpers above.
+from pmdesk.invoices_cli import invoices_app  # noqa: E402
+
+app.add_typer(invoices_app, name="invoices")
+from pmdesk.payments_cli import payments_app  # noqa: E402
+
+app.add_typer(payments_app, name="payments")
+
+
 def main() -> None:
     app()

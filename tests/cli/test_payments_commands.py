@@ -1,0 +1,77 @@
+"""`pmdesk payments`: import, matches, accept, reject, undo, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from core.db import insert_many, open_database, write
+from core.models import Client, Invoice, table
+from core.timeutil import utc_now
+from pmdesk.cli import app
+
+DATA = Path(__file__).parent.parent / "data" / "statements"
+runner = CliRunner()
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def seed(env: dict[str, str]) -> None:
+    engine = open_database(env["PMDESK_DB"])
+    now = utc_now()
+    with write(engine) as connection:
+        insert_many(
+            connection, table(Client), [{"name": "Dupont Consulting SARL", "created_at": now}]
+        )
+        rows = [
+            {"number": number, "client_id": 1, "issued_on": date(2026, 10, 1),
+             "due_on": date(2026, 11, 1), "currency": "EUR", "total_cents": cents,
+             "paid_cents": 0, "state": "open", "created_at": now, "updated_at": now}
+            for number, cents in (("INV-2026-00042", 120000), ("INV-2026-00077", 25000))
+        ]  # fmt: skip
+        insert_many(connection, table(Invoice), rows)
+    engine.dispose()
+
+
+def test_import_match_review_accept_undo(env: dict[str, str]) -> None:
+    seed(env)
+
+    code, stdout, stderr = run(env, "payments", "import", str(DATA / "camt053.xml"), "--json")
+    again = run(env, "payments", "import", str(DATA / "camt053.xml"))
+    matches = json.loads(run(env, "payments", "matches", "--json")[1])
+    review = run(env, "payments", "matches", "--review")[1]
+
+    assert code == 0, stderr
+    assert json.loads(stdout) == {
+        "file": "camt053.xml", "format": "camt053", "new": 3, "known": 0,
+        "auto_matched": 1, "to_review": 1, "unmatched": 0,
+    }  # fmt: skip
+    assert "0 new, 3 already known" in again[1]
+    auto = next(view for view in matches if view["state"] == "matched")
+    assert (auto["by"], auto["invoices"], auto["cents"]) == ("auto", ["INV-2026-00042"], [120000])
+    assert "invoice number INV-2026-00042 in the text" in auto["reasons"]
+    doubtful = next(view for view in matches if view["state"] == "review")
+    assert doubtful["invoices"] == ["INV-2026-00077"] and "proposed" in review
+
+    accepted = run(env, "payments", "accept", str(doubtful["line"]), "--by", "ana")
+    undone = run(env, "payments", "undo", str(auto["line"]))
+    missing = run(env, "payments", "accept", "99")
+    broken = run(env, "payments", "import", str(DATA / "nothing.xml"))
+
+    assert accepted[0] == 0 and "250.00 paid to invoice #2" in accepted[1]
+    assert undone[0] == 0 and "1,200.00 owed again" in undone[1]
+    assert missing[0] != 0 and "no statement line #99" in missing[2]
+    assert broken[0] != 0 and "nothing imported" in broken[2]
+    engine = open_database(env["PMDESK_DB"])
+    with engine.connect() as connection:
+        paid = connection.execute(text("SELECT paid_cents FROM invoice ORDER BY id")).scalars()
+        assert list(paid) == [0, 25000]
