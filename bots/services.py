@@ -5,7 +5,15 @@
 
 - the Telegram bot and its outbox drain (bots.telegram), when a token is
   configured; without one, the other services run and the outbox waits;
-- the intake and the scheduler, which a later issue adds (see `_session`).
+- the HTTP intake (bots.intake, served by uvicorn on `settings.http`), with
+  the routes of other webhooks and, in webhook mode, the bot's own route;
+- the scheduler (bots.scheduler): clock alerts at their second, and the
+  reminders' daily run;
+- the Worksection connector (bots.wspoll, and its webhook among the HTTP
+  routes), when `worksection` is configured.
+
+Only the holder of the lease listens on the HTTP port: a process waiting
+for the lease binds nothing, so two of them never fight over it.
 
 It renews the lease every third of its time to live, reporting each
 service's state ("running", "starting", "stopped", "failed"), so that the
@@ -23,19 +31,30 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import APIRouter
 from sqlalchemy import Engine
 from telegram.error import InvalidToken, TelegramError
 
 from core.config import Settings
 from core.db import open_database
+from core.dunning import daily_dunning
 from core.lease import LEASE_TTL, NAMES, acquire, release, renew
 from core.timeutil import Now, utc_now
+from core.worksection import poll_lag
 
+from .intake import Health, Lag, create_app
 from .pacing import Backoff, wait_any
-from .telegram import TelegramService
+from .scheduler import add_daily, run_scheduler
+from .telegram import TelegramService, TelegramWebhook
+from .wshook import worksection_router
+from .wspoll import run_worksection
 
 log = logging.getLogger("pmdesk.services")
 
@@ -52,6 +71,8 @@ class _States:
 
     def __init__(self) -> None:
         self.values = dict.fromkeys(NAMES, STOPPED)
+        # The services configured to run: /healthz is unwell while one is not running.
+        self.expected: set[str] = set()
         self.changed = asyncio.Event()
 
     def set(self, name: str, state: str) -> None:
@@ -69,10 +90,14 @@ async def run_services(
     holder: str | None = None,
     ttl: timedelta = LEASE_TTL,
     telegram: dict[str, Any] | None = None,
+    routers: Sequence[APIRouter] = (),
+    poller_lag: Callable[[], Lag] | None = None,
 ) -> None:
     """Run the services while holding the lease, until `stop` is set; see the module.
 
     `telegram`: keyword arguments for `TelegramService` (tests pass faster pacing).
+    `routers`: more routes for the HTTP intake (the Worksection webhook);
+    `poller_lag`: how far behind the Worksection poller is, for /healthz.
     """
     if engine is None:
         engine = await asyncio.to_thread(open_database, settings.db)
@@ -85,7 +110,17 @@ async def run_services(
             return
         log.info("services started (lease holder %s)", holder)
         try:
-            await _session(settings, engine, holder, states, stop, now, ttl, telegram or {})
+            await _session(
+                settings,
+                engine,
+                holder,
+                states,
+                stop,
+                now,
+                ttl,
+                telegram or {},
+                _Web(routers, poller_lag),
+            )
         finally:
             await asyncio.to_thread(release, engine, holder)
             log.info("services stopped")
@@ -111,6 +146,14 @@ async def _wait_for_lease(
     return False
 
 
+class _Web:
+    """What the HTTP intake serves besides events and health."""
+
+    def __init__(self, routers: Sequence[APIRouter], poller_lag: Callable[[], Lag] | None) -> None:
+        self.routers = list(routers)
+        self.poller_lag = poller_lag
+
+
 async def _session(
     settings: Settings,
     engine: Engine,
@@ -120,17 +163,95 @@ async def _session(
     now: Now,
     ttl: timedelta,
     telegram: dict[str, Any],
+    web: _Web,
 ) -> None:
     """The services, until `stop` or until the lease is lost."""
     ended = asyncio.Event()
+    routers = list(web.routers)
     async with asyncio.TaskGroup() as group:
         group.create_task(_relay(stop, ended))
         group.create_task(_keep_lease(engine, holder, states, ended, now, ttl))
         if settings.telegram_token:
-            bot = _run_bot(settings, engine, states, ended, now, telegram)
+            states.expected.add("bot")
+            options = dict(telegram)
+            if settings.telegram_webhook_url:
+                # Telegram posts to the intake's port; the bot and the route share the secret.
+                webhook = TelegramWebhook(
+                    settings.telegram_webhook_url, settings.telegram_webhook_secret
+                )
+                routers.append(webhook.router())
+                options["webhook"] = webhook
+            bot = _run_bot(settings, engine, states, ended, now, options)
             group.create_task(bot)
-        # The intake (HTTP, Worksection) and the scheduler of a later issue start
-        # here, each with `ended` as its stop signal and reporting in `states`.
+        poller_lag = web.poller_lag
+        if settings.worksection is not None:
+            wakeup = asyncio.Event()  # set by the webhook: process what it stored at once
+            routers.append(worksection_router(settings, engine, now=now, wake=wakeup.set))
+            group.create_task(run_worksection(settings, engine, ended, now=now, wakeup=wakeup))
+            poller_lag = poller_lag or _Lag(engine, now)
+        states.expected.add("scheduler")
+        group.create_task(
+            run_scheduler(
+                settings,
+                engine,
+                ended,
+                now=now,
+                on_state=lambda state: states.set("scheduler", state),
+                jobs=lambda scheduler: _daily_jobs(scheduler, settings, engine, now),
+            )
+        )
+        health = Health(states.values, states.expected, poller_lag)
+        app = create_app(settings, engine, now=now, health=health, routers=routers)
+        group.create_task(_run_intake(settings, app, states, ended))
+
+
+def _daily_jobs(scheduler: AsyncIOScheduler, settings: Settings, engine: Engine, now: Now) -> None:
+    """The reminders' daily run, at its hour on business days, and once now.
+
+    Once now as well: a run missed while no process held the services is
+    made up at start (`daily_dunning` does nothing before its hour, nor
+    twice in a day).
+    """
+    run = partial(_dunning, engine, settings, now)
+    calendar = settings.receivables.calendar or settings.policies["default"].calendar
+    zone = settings.calendars[calendar].timezone if calendar in settings.calendars else None
+    add_daily(
+        scheduler,
+        settings.receivables.run_at,
+        settings.dunning_calendar(),
+        run,
+        timezone=zone or settings.timezone,
+        id="dunning",
+    )
+    scheduler.add_job(run, id="dunning-at-start")
+
+
+async def _dunning(engine: Engine, settings: Settings, now: Now) -> None:
+    try:
+        summary = await asyncio.to_thread(daily_dunning, engine, settings, now)
+    except Exception:
+        # Tomorrow's run, or the next start, tries again; nothing was half written.
+        log.exception("the reminders' daily run failed")
+        return
+    if summary is not None:
+        log.info("reminders' daily run: %s", summary)
+
+
+class _Lag:
+    """How far behind the Worksection poller is, for /healthz, read at most every few seconds."""
+
+    EVERY = 5.0
+
+    def __init__(self, engine: Engine, now: Now) -> None:
+        self.engine, self.now = engine, now
+        self._value: float | None = None
+        self._read_at = float("-inf")
+
+    def __call__(self) -> float | None:
+        if time.monotonic() - self._read_at >= self.EVERY:
+            self._value = poll_lag(self.engine, self.now())
+            self._read_at = time.monotonic()
+        return self._value
 
 
 async def _relay(stop: asyncio.Event, ended: asyncio.Event) -> None:
@@ -201,6 +322,113 @@ async def _run_bot(
             continue
         states.set("bot", STOPPED)
         return
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the command that runs the services owns them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+
+# How long a stopping intake lets requests in flight finish (their transaction included).
+GRACEFUL_SECONDS = 10.0
+
+
+async def _run_intake(settings: Settings, app: Any, states: _States, ended: asyncio.Event) -> None:
+    """Serve the intake on the configured host and port until the session ends.
+
+    A port that is taken (another program, or a pmdesk serving another
+    database) fails the intake, not the other services: it is tried again,
+    with backoff, until it is free.
+    """
+    host, port = settings.http.host, settings.http.port
+    if not settings.webhook_secret:
+        log.warning(
+            "no PMDESK_WEBHOOK_SECRET: POST /v1/events refuses every event until one is set"
+        )
+    backoff = Backoff(first=2.0, cap=60.0)
+    failures = 0
+    while not ended.is_set():
+        states.set("intake", STARTING)
+        try:
+            sock = _listen(host, port)
+        except OSError as error:
+            delay = backoff.delay(failures)
+            failures += 1
+            log.error(
+                "the HTTP intake cannot listen on %s:%d (%s); trying again in %.0f s",
+                host,
+                port,
+                error.strerror or error,
+                delay,
+            )
+            states.set("intake", FAILED)
+            await _wait(ended, delay)
+            continue
+        try:
+            await _serve(app, sock, states, ended)
+        finally:
+            sock.close()
+        if ended.is_set():
+            states.set("intake", STOPPED)
+            return
+        delay = backoff.delay(failures)
+        failures += 1
+        log.error("the HTTP intake stopped on its own; starting it again in %.0f s", delay)
+        states.set("intake", FAILED)
+        await _wait(ended, delay)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port`; raises OSError when the port is taken."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # Rebinding straight after a restart (connections in TIME_WAIT) is
+        # fine; a port another process listens on is still refused.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def _serve(app: Any, sock: socket.socket, states: _States, ended: asyncio.Event) -> None:
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        log_config=None,  # the process's logging stays as the command set it
+        access_log=False,
+        timeout_graceful_shutdown=int(GRACEFUL_SECONDS),
+    )
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]), name="pmdesk-intake")
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        host, port = sock.getsockname()[:2]
+        log.info("HTTP intake listening on http://%s:%d", host, port)
+        states.set("intake", RUNNING)
+        await wait_any(ended, _done_event(serving))
+    # Stop taking requests; those in flight finish, then the app's writer
+    # commits what it was given (see bots.intake).
+    server.should_exit = True
+    try:
+        await serving
+    except Exception:
+        log.exception("the HTTP intake stopped with an error")
+        states.set("intake", FAILED)
+
+
+def _done_event(task: asyncio.Task[None]) -> asyncio.Event:
+    done = asyncio.Event()
+    task.add_done_callback(lambda _: done.set())
+    return done
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

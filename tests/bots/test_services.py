@@ -12,30 +12,39 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from bots.services import run_services
-from core.config import Settings
+from core.config import HttpConfig, PolicyConfig, ReceivablesConfig, Settings, WorksectionConfig
+from core.ingest import Ingestor
 from core.lease import service_states
-from core.models import Lease, table
+from core.models import Client, Event, Invoice, Lease, Reminder, table
+from core.policies import PolicyBook
 from core.reader import EngineReader
 from core.timeutil import utc_now
 from tests.bots.fake_telegram import FakeTelegram
+from tests.bots.fake_worksection import API_KEY as WORKSECTION_KEY
+from tests.bots.fake_worksection import ZONE as WORKSECTION_ZONE
+from tests.bots.fake_worksection import FakeWorksection
 from tests.bots.support import (
     TOKEN,
     SpeedClock,
     bot_settings,
     client_message,
     ingestor,
+    notification_rows,
     team,
     until,
 )
 from tests.conftest import round_the_clock_settings
+from tests.support import MovableClock, free_port
 
 LEASE = table(Lease)
 TTL = timedelta(seconds=0.6)  # renewed every 0.2 s
@@ -84,11 +93,17 @@ async def test_without_a_token_the_services_run_without_the_bot(
     settings = round_the_clock_settings()
 
     async with serving(settings, engine, "here"):
-        await until(lambda: lease(engine) is not None, what="the lease taken")
+        await until(
+            lambda: (
+                states(engine, "here")
+                == {"intake": "running", "scheduler": "running"} | {"bot": "stopped"}
+            ),
+            what="the intake and the scheduler running",
+        )
         held = lease(engine)
 
     assert held is not None and held["holder"] == "here"
-    assert held["services"] == {"intake": "stopped", "scheduler": "stopped", "bot": "stopped"}
+    assert held["services"] == {"intake": "running", "scheduler": "running", "bot": "stopped"}
     assert "running without the bot" in caplog.text
     assert lease(engine) is None  # given back on the way out
     assert states(engine, "here") == dict.fromkeys(("intake", "scheduler", "bot"), "stopped")
@@ -98,10 +113,10 @@ async def test_the_bot_runs_under_the_lease_and_the_dashboard_sees_it(
     engine: Engine, fake: FakeTelegram
 ) -> None:
     async with serving(bot_settings(fake), engine, "here"):
-        await until(lambda: states(engine, "here")["bot"] == "running", what="the bot running")
+        await until(lambda: set(states(engine, "here").values()) == {"running"}, what="all running")
         elsewhere = states(engine, "another process")
 
-    assert elsewhere == {"intake": "stopped", "scheduler": "stopped", "bot": "elsewhere"}
+    assert elsewhere == dict.fromkeys(("intake", "scheduler", "bot"), "elsewhere")
     assert states(engine)["bot"] == "stopped"
     assert fake.calls("getMe")
 
@@ -191,3 +206,116 @@ def test_pmdesk_serve_runs_until_interrupted(tmp_path: Path, engine: Engine) -> 
     assert "running without the bot" in errors
     assert "Traceback" not in errors
     assert lease(engine) is None
+
+
+async def test_the_scheduler_under_the_lease_writes_alerts_at_their_second_and_the_reminders(
+    engine: Engine,
+) -> None:
+    settings = round_the_clock_settings().model_copy(
+        update={
+            "policies": {
+                "default": PolicyConfig(
+                    calendar="24/7",
+                    first_response_minutes=3 / 60,  # due 3 s after the message
+                    warn_before_minutes=1.5 / 60,
+                )
+            },
+            "clients": {},
+            "receivables": ReceivablesConfig(run_at=dt_time(0, 0)),
+        }
+    )
+    now = utc_now()
+    team(engine, now)
+    overdue_invoice(engine, "F-9", now.date() - timedelta(days=3), now)
+    Ingestor(engine, PolicyBook(settings)).ingest([client_message("m-1", now)])
+
+    async with serving(settings, engine, "here"):
+        await until(lambda: reminders(engine) == ["F-9"], what="the reminders' run at start")
+        await until(
+            lambda: {"clock_warning", "clock_breach"} <= kinds(engine),
+            timeout=8,
+            what="the clock's warning and breach",
+        )
+    rows = [row for row in notification_rows(engine) if row["kind"].startswith("clock_")]
+    breach = min(row["created_at"] for row in rows if row["kind"] == "clock_breach")
+    assert breach - (now + timedelta(seconds=3)) < timedelta(seconds=1.5)
+
+
+async def test_with_worksection_configured_its_webhook_is_served_and_its_changes_ingested(
+    engine: Engine, clock: MovableClock
+) -> None:
+    port = free_port()
+    account = FakeWorksection(now=clock, min_interval=0.005)
+    with account.running():
+        account.add_task("4211", "Homepage redesign")
+        config = WorksectionConfig(
+            base_url=account.url,
+            api_key=WORKSECTION_KEY,
+            timezone=WORKSECTION_ZONE,
+            staff_domains=["agency.example"],
+            projects={"77": "Acme"},
+            webhook_user="worksection",
+            webhook_password="s3cret",
+            min_request_interval=0.01,
+        )
+        settings = round_the_clock_settings().model_copy(
+            update={"worksection": config, "http": HttpConfig(port=port)}
+        )
+        item = account.client_comment("4211", "Any news?")
+        async with serving(settings, engine, "here", now=clock):
+            base = f"http://127.0.0.1:{port}"
+            await until(
+                lambda: (
+                    service_states(EngineReader(engine), clock(), "here")["intake"] == "running"
+                ),
+                what="the intake listening",
+            )
+            async with httpx.AsyncClient(base_url=base) as http:
+                refused = await http.post("/v1/worksection", json=[item])
+                answer = await http.post(
+                    "/v1/worksection", json=[item], auth=("worksection", "s3cret")
+                )
+                await until(lambda: message_count(engine) == 1, what="the comment ingested")
+                await until(lambda: "get_events" in account.actions(), what="the event log polled")
+                health = (await http.get("/healthz")).json()
+
+    assert refused.status_code == 401
+    assert (answer.status_code, answer.json()) == (200, {"status": "OK"})
+    assert health["worksection_lag_seconds"] is not None
+
+
+def reminders(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        texts = connection.execute(select(table(Reminder).c.text)).scalars().all()
+    return ["F-9" for text in texts if "F-9" in text]
+
+
+def kinds(engine: Engine) -> set[str]:
+    return {row["kind"] for row in notification_rows(engine)}
+
+
+def message_count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return len(
+            connection.execute(
+                select(table(Event).c.id).where(table(Event).c.kind == "message")
+            ).all()
+        )
+
+
+def overdue_invoice(engine: Engine, number: str, due: date, at: datetime) -> None:
+    with engine.begin() as connection:
+        client = connection.execute(
+            insert(table(Client)).values(name="Acme", created_at=at).returning(table(Client).c.id)
+        ).scalar_one()
+        connection.execute(
+            insert(table(Invoice)).values(
+                number=number,
+                client_id=client,
+                issued_on=due - timedelta(days=30),
+                due_on=due,
+                total_cents=120_000,
+                created_at=at,
+                updated_at=at,
+            )
+        )
