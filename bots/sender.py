@@ -3,8 +3,9 @@
 `Sender.run` loops until stopped:
 
 - every `alert_interval` seconds, `core.outbox.notify_clocks` writes the clock
-  alerts that are due (the scheduler of a later issue will call it at the
-  exact instants; this loop is the safety net);
+  alerts that are due: the scheduler (bots.scheduler) writes them at their
+  exact instants, and this sweep is the safety net (an alert is written once
+  whoever writes it first);
 - `due_notifications` are sent to each recipient's private chat with the
   bot (HTML, see bots.render), then marked sent with Telegram's chat and
   message ids; a recipient with no Telegram account bound is marked skipped
@@ -12,8 +13,8 @@
 - `due_deliveries` of the "telegram" channel (replies written in pmdesk or
   from the bot on a client group's thread) are posted in that group, signed
   with the author's name and the agency's, then marked delivered or failed.
-  Deliveries for other channels (Worksection comments...) are left pending
-  for their connectors, which a later issue adds. A staff member who
+  Deliveries for other channels are left pending for their connectors
+  (Worksection comments: bots.wsreply). A staff member who
   replied from Telegram then sees their receipt edited: delivered, or why not.
 
 Pacing (bots.pacing): each chat has one worker sending its rows one at a
