@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from bots.services import run_services
-from core.config import HttpConfig, PolicyConfig, ReceivablesConfig, Settings, WorksectionConfig
+from core.config import HttpConfig, PolicyConfig, ReceivablesConfig, Settings
 from core.ingest import Ingestor
 from core.lease import service_states
 from core.models import Client, Event, Invoice, Lease, Reminder, table
@@ -30,8 +30,6 @@ from core.policies import PolicyBook
 from core.reader import EngineReader
 from core.timeutil import utc_now
 from tests.bots.fake_telegram import FakeTelegram
-from tests.bots.fake_worksection import API_KEY as WORKSECTION_KEY
-from tests.bots.fake_worksection import ZONE as WORKSECTION_ZONE
 from tests.bots.fake_worksection import FakeWorksection
 from tests.bots.support import (
     TOKEN,
@@ -43,6 +41,7 @@ from tests.bots.support import (
     team,
     until,
 )
+from tests.bots.test_worksection import ws_settings
 from tests.conftest import round_the_clock_settings
 from tests.support import MovableClock, free_port
 
@@ -248,19 +247,7 @@ async def test_with_worksection_configured_its_webhook_is_served_and_its_changes
     account = FakeWorksection(now=clock, min_interval=0.005)
     with account.running():
         account.add_task("4211", "Homepage redesign")
-        config = WorksectionConfig(
-            base_url=account.url,
-            api_key=WORKSECTION_KEY,
-            timezone=WORKSECTION_ZONE,
-            staff_domains=["agency.example"],
-            projects={"77": "Acme"},
-            webhook_user="worksection",
-            webhook_password="s3cret",
-            min_request_interval=0.01,
-        )
-        settings = round_the_clock_settings().model_copy(
-            update={"worksection": config, "http": HttpConfig(port=port)}
-        )
+        settings = ws_settings(account).model_copy(update={"http": HttpConfig(port=port)})
         item = account.client_comment("4211", "Any news?")
         async with serving(settings, engine, "here", now=clock):
             base = f"http://127.0.0.1:{port}"
