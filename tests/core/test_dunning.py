@@ -27,6 +27,7 @@ from core.invoices import import_invoices
 from core.kinds import StaffRole
 from core.models import Audit, DunningStep, Invoice, Notification, Reminder, table
 from core.staff import add_staff
+from tests.support import MovableClock
 
 MONDAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -385,3 +386,47 @@ def test_the_scheduler_entry_runs_once_the_hour_has_come(
     assert early is None  # 08:30 in Paris, before run_at 09:00
     assert on_time is not None and on_time.steps == 1  # 09:01 in Paris
     assert later is not None and later.steps == 0
+
+
+def test_an_invoice_walked_day_by_day_from_issue_to_the_final_level(
+    engine: Engine, office: Settings, tmp_path: Path
+) -> None:
+    """Three months of daily runs on a moving clock: a promise, a partial payment, every level."""
+    load(engine, office, tmp_path, "F-7;Acme;02/11/2026;02/12/2026;EUR;2000,00")
+    clock = MovableClock(datetime(2026, 11, 2, 9, 30, tzinfo=UTC))  # 10:30 in Paris
+    add_staff(engine, "Ana", StaffRole.ASSISTANT, ["ana@studio.example"], NOW)
+    ran_on: list[date] = []
+    due = date(2026, 12, 2)
+    while clock().date() <= date(2027, 2, 15):
+        today = clock().date()
+        if today == date(2026, 12, 21):  # after the firm reminder: a promise for the 28th
+            record_promise(engine, office, "F-7", date(2026, 12, 28), "ana", clock(), today=today)
+        if today == date(2027, 1, 4):  # 500 EUR of 2,000 arrive
+            pay(engine, "F-7", 50_000)
+        summary = daily_dunning(engine, office, clock)
+        assert summary is not None  # past the run's hour
+        if summary.steps:
+            ran_on.append(today)
+        clock.advance(days=1)
+
+    levels = steps(engine, "F-7")
+    assert [level for _, level, _ in levels] == [1, 2, 3, 4]
+    days = [run_on for _, _, run_on in levels]
+    assert days == ran_on
+    assert all(day.weekday() < 5 and day != date(2026, 12, 25) for day in days)
+    assert days[0] == date(2026, 12, 3)  # D+1
+    assert days[1] == date(2026, 12, 17)  # D+15
+    # Nothing during the promise (to the 28th) nor the week's pause after the payment.
+    assert not [d for d in days if date(2026, 12, 21) <= d <= date(2026, 12, 28)]
+    assert not [d for d in days if date(2027, 1, 4) <= d < date(2027, 1, 11)]
+    assert (days[2] - due).days >= 30 and (days[3] - due).days >= 45
+    # A draft for each letter; the last level flags the client instead of writing.
+    reminders = sorted(list_reminders(engine), key=lambda r: r.id)
+    assert [r.run_on for r in reminders] == days[:3]
+    letters = [reminder.text for reminder in reminders]
+    assert format_currency(2000, "EUR", locale="fr_FR") in letters[0]
+    # The formal notice follows the new balance, and claims the recovery fee once.
+    assert format_currency(1500, "EUR", locale="fr_FR") in letters[2]
+    fee = format_currency(40, "EUR", locale="fr_FR")
+    assert fee in letters[2] and fee not in letters[1]
+    assert flagged_clients(engine) == ["Acme"]
