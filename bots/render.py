@@ -43,7 +43,10 @@ _MARKS = {
     NotificationKind.CLOCK_BREACH.value: "🔴",
     NotificationKind.CLOCK_ESCALATION.value: "🚨",
     NotificationKind.REPLY_FAILED.value: "⚠️",
+    NotificationKind.RECEIVABLES_DIGEST.value: "🧾",
 }
+# Any other kind (one added to the outbox before the bot knows it) shows with this.
+_OTHER_MARK = "•"
 # Where a reply on a thread goes, by the thread's channel, in the receipt's words.
 _CHANNELS = {"telegram": "the client's Telegram group", "worksection": "Worksection"}
 
@@ -65,7 +68,7 @@ def html_text(value: str) -> str:
 def notification_html(view: NotificationView, status: str | None = None) -> str:
     """The notification as Telegram HTML; `status` (HTML) is a line added after an action."""
     header, _, body = view.text.partition("\n")
-    head = f"{_MARKS.get(view.kind, '•')} <b>{html_text(_clip(header, HEADER_LIMIT))}</b>\n"
+    head = f"{_MARKS.get(view.kind, _OTHER_MARK)} <b>{html_text(_clip(header, HEADER_LIMIT))}</b>\n"
     tail = f"\n\n{QUICK_REPLY_HINT}" if view.thread_id is not None else ""
     if status:
         tail += f"\n\n{status}"

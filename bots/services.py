@@ -33,7 +33,6 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 import uvicorn
@@ -206,13 +205,32 @@ async def _session(
 
 
 def _daily_jobs(scheduler: AsyncIOScheduler, settings: Settings, engine: Engine, now: Now) -> None:
-    """The reminders' daily run, at its hour on business days, and once now.
+    """The reminders' daily run and then the receivables digest, at its hour on business
+    days, and once now.
 
     Once now as well: a run missed while no process held the services is
     made up at start (`daily_dunning` does nothing before its hour, nor
-    twice in a day).
+    twice in a day; the digest is one row per recipient and day). The digest
+    runs in the same job, after the run, so it lists the drafts just written.
     """
-    run = partial(_dunning, engine, settings, now)
+    from core.digest import queue_daily_digest
+
+    async def run() -> None:
+        try:
+            await _dunning(engine, settings, now)
+            queued = await asyncio.to_thread(queue_daily_digest, engine, settings, now)
+        except asyncio.CancelledError:
+            # The services stop mid-run: each step commits whole or not at
+            # all, and the next start makes up what is left. Not an error.
+            log.info("the reminders' daily run was interrupted by the services stopping")
+            return
+        except Exception:
+            # Queued on the next start or tomorrow; a digest is never half written.
+            log.exception("the receivables digest failed")
+            return
+        if queued:
+            log.info("receivables digest queued")
+
     calendar = settings.receivables.calendar or settings.policies["default"].calendar
     zone = settings.calendars[calendar].timezone if calendar in settings.calendars else None
     add_daily(

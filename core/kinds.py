@@ -83,6 +83,8 @@ class NotificationKind(StrEnum):
     CLOCK_BREACH = "clock_breach"
     CLOCK_ESCALATION = "clock_escalation"
     REPLY_FAILED = "reply_failed"
+    # Once a day: reminders drafted and statement lines awaiting review (core.digest).
+    RECEIVABLES_DIGEST = "receivables_digest"
 
 
 class NotificationStatus(StrEnum):

@@ -8,10 +8,12 @@ and it is neither disputed nor written off.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from .reader import Reader
 
@@ -21,9 +23,10 @@ PENNY = Decimal("0.01")
 
 _OVERDUE = """
 SELECT i.id, i.number, cl.name, i.currency, i.total_cents, i.paid_cents, i.due_on,
-       i.dunning_level, i.next_step, i.state, i.promised_on, i.next_step_on
+       i.dunning_level, i.next_step, i.state, i.promised_on, i.next_step_on, r.status
   FROM invoice i
   JOIN client cl ON cl.id = i.client_id
+  LEFT JOIN reminder r ON r.client_id = i.client_id AND r.run_on = :today
  WHERE i.state IN ('open', 'disputed') AND i.due_on < :today AND i.paid_cents < i.total_cents
  ORDER BY i.due_on, i.number
 """
@@ -58,6 +61,8 @@ class OverdueInvoice:
     promised_on: date | None
     # When the next dunning level falls due (None: paused, disputed or none left).
     next_step_on: date | None = None
+    # The client's reminder of the day, if one was drafted: draft, sent or cancelled.
+    reminder_today: str | None = None
 
     @property
     def bucket(self) -> str:
@@ -76,7 +81,7 @@ def overdue_invoices(reader: Reader, today: date) -> list[OverdueInvoice]:
     invoices = []
     for row in reader.rows(_OVERDUE, {"today": today.isoformat()}):
         (id_, number, client, currency, total, paid, due, level, step, state, promised) = row[:11]
-        step_on = row[11]
+        step_on, reminder = row[11], row[12]
         due_on = _day(due)
         invoices.append(
             OverdueInvoice(
@@ -93,6 +98,7 @@ def overdue_invoices(reader: Reader, today: date) -> list[OverdueInvoice]:
                 state=state,
                 promised_on=_day(promised) if promised else None,
                 next_step_on=_day(step_on) if step_on else None,
+                reminder_today=reminder,
             )
         )
     return invoices
@@ -164,3 +170,183 @@ def days_sales_outstanding(reader: Reader, start: date, end: date) -> list[Dso]:
         )
         for currency in sorted(set(owed) | set(sold))
     ]
+
+
+# -- the review queue of bank statement lines (see core.matching) -------------------
+#
+# Its records are named tuples rather than dataclasses: this module loads with
+# the dashboard, and a dataclass costs about a millisecond of start-up to define.
+
+_REVIEW_LINES = """
+SELECT id, booking_date, amount_cents, currency, counterparty_name, text
+  FROM banktransaction
+ WHERE match_state = 'review'
+ ORDER BY {order}
+ LIMIT :limit
+"""
+_OLDEST_FIRST = "booking_date, id"
+_LARGEST_FIRST = "amount_cents DESC, booking_date, id"
+_REVIEW_COUNT = "SELECT count(*) FROM banktransaction WHERE match_state = 'review'"
+_CANDIDATES = """
+SELECT mc.transaction_id, mc.rank, mc.invoice_ids, mc.confidence, mc.reasons
+  FROM matchcandidate mc
+  JOIN banktransaction bt ON bt.id = mc.transaction_id
+ WHERE bt.match_state = 'review'
+ ORDER BY mc.transaction_id, mc.rank
+"""
+_CANDIDATE_INVOICES = """
+SELECT i.id, i.number, cl.name, i.currency, i.total_cents - i.paid_cents
+  FROM invoice i
+  JOIN client cl ON cl.id = i.client_id
+ WHERE i.id IN ({ids})
+"""
+_RECENT_MATCHES = """
+SELECT bt.id, bt.booking_date, bt.amount_cents, bt.currency, bt.counterparty_name,
+       bt.matched_by
+  FROM banktransaction bt
+ WHERE bt.match_state = 'matched'
+ ORDER BY bt.matched_at DESC, bt.id DESC
+ LIMIT :limit
+"""
+_ALLOCATED = """
+SELECT a.transaction_id, i.number
+  FROM allocation a JOIN invoice i ON i.id = a.invoice_id
+ WHERE a.transaction_id IN ({ids}) AND a.reversed_at IS NULL
+ ORDER BY a.id
+"""
+
+
+class Candidate(NamedTuple):
+    """What a statement line may pay, as ranked by the matcher (rank 1 is its best)."""
+
+    rank: int
+    numbers: tuple[str, ...]
+    clients: tuple[str, ...]
+    # The open balance of those invoices together, in `currency`.
+    balance: Decimal
+    currency: str
+    confidence: float
+    reasons: tuple[str, ...]
+
+
+class ReviewLine(NamedTuple):
+    """A credit the matcher would not apply on its own, with its ranked candidates."""
+
+    id: int
+    booking_date: date
+    amount: Decimal
+    currency: str
+    payer: str
+    text: str
+    candidates: tuple[Candidate, ...]
+
+
+class RecentMatch(NamedTuple):
+    """A matched line, newest first: what an undo would reverse."""
+
+    id: int
+    booking_date: date
+    amount: Decimal
+    currency: str
+    payer: str
+    by: str
+    invoices: str
+
+
+def review_count(reader: Reader) -> int:
+    """How many statement lines wait for a person to decide."""
+    return int(reader.rows(_REVIEW_COUNT)[0][0])
+
+
+def review_queue(
+    reader: Reader, limit: int = 500, *, largest_first: bool = False
+) -> list[ReviewLine]:
+    """Lines awaiting review, oldest first (or largest first), each with its candidates
+    best first.
+
+    An invoice of a candidate that no longer exists shows as its id, so a
+    line is never hidden by what happened to one of its candidates.
+    """
+    order = _LARGEST_FIRST if largest_first else _OLDEST_FIRST
+    lines = reader.rows(_REVIEW_LINES.format(order=order), {"limit": limit})
+    wanted = {row[0] for row in lines}
+    ranked: dict[int, list[tuple[int, list[int], float, list[str]]]] = defaultdict(list)
+    invoice_ids: set[int] = set()
+    for line_id, rank, ids, confidence, reasons in reader.rows(_CANDIDATES):
+        if line_id not in wanted:
+            continue
+        parsed = [int(part) for part in str(ids).split(",") if part.strip()]
+        invoice_ids.update(parsed)
+        ranked[line_id].append((rank, parsed, float(confidence), list(json.loads(reasons))))
+    invoices = _candidate_invoices(reader, sorted(invoice_ids))
+    return [
+        ReviewLine(
+            id=row[0],
+            booking_date=_day(row[1]),
+            amount=(Decimal(row[2]) / CENTS).quantize(PENNY),
+            currency=row[3],
+            payer=row[4] or "",
+            text=row[5] or "",
+            candidates=tuple(
+                _candidate(rank, ids, confidence, reasons, invoices, row[3])
+                for rank, ids, confidence, reasons in ranked.get(row[0], [])
+            ),
+        )
+        for row in lines
+    ]
+
+
+def recent_matches(reader: Reader, limit: int = 20) -> list[RecentMatch]:
+    """The lines matched most recently (by a rule or a person), newest first."""
+    rows = reader.rows(_RECENT_MATCHES, {"limit": limit})
+    numbers: dict[int, list[str]] = defaultdict(list)
+    if rows:
+        # Integers read from the database, so written into the query as they are.
+        ids = ",".join(str(int(row[0])) for row in rows)
+        for line_id, number in reader.rows(_ALLOCATED.format(ids=ids)):
+            numbers[line_id].append(number)
+    return [
+        RecentMatch(
+            id=row[0],
+            booking_date=_day(row[1]),
+            amount=(Decimal(row[2]) / CENTS).quantize(PENNY),
+            currency=row[3],
+            payer=row[4] or "",
+            by=row[5] or "",
+            invoices=", ".join(numbers.get(row[0], [])) or "client credit",
+        )
+        for row in rows
+    ]
+
+
+def _candidate_invoices(reader: Reader, ids: list[int]) -> dict[int, tuple[str, str, str, int]]:
+    found: dict[int, tuple[str, str, str, int]] = {}
+    for start in range(0, len(ids), 500):
+        # Integers read from the database, so written into the query as they are.
+        chunk = ",".join(str(int(i)) for i in ids[start : start + 500])
+        for id_, number, client, currency, balance in reader.rows(
+            _CANDIDATE_INVOICES.format(ids=chunk)
+        ):
+            found[id_] = (number, client, currency, balance)
+    return found
+
+
+def _candidate(
+    rank: int,
+    ids: list[int],
+    confidence: float,
+    reasons: list[str],
+    invoices: dict[int, tuple[str, str, str, int]],
+    currency: str,
+) -> Candidate:
+    known = [invoices[i] for i in ids if i in invoices]
+    clients = tuple(dict.fromkeys(client for _number, client, _currency, _cents in known))
+    return Candidate(
+        rank=rank,
+        numbers=tuple(invoices[i][0] if i in invoices else f"#{i}" for i in ids),
+        clients=clients,
+        balance=(Decimal(sum(cents for *_rest, cents in known)) / CENTS).quantize(PENNY),
+        currency=known[0][2] if known else currency,
+        confidence=confidence,
+        reasons=tuple(str(reason) for reason in reasons),
+    )

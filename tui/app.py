@@ -206,6 +206,14 @@ class Dashboard(App[None]):
             )
         )
 
+    def open_review(self) -> None:
+        """The statement lines awaiting review (built on each opening: it reads afresh)."""
+        from .review import ReviewScreen
+
+        if isinstance(self.screen, ReviewScreen):
+            return
+        self.push_screen(ReviewScreen(self.backend, self.formatter))
+
     def on_manager_screen_open_thread(self, message: ManagerScreen.OpenThread) -> None:
         self.open_thread(message.thread_id)
 
@@ -213,8 +221,10 @@ class Dashboard(App[None]):
         self.post_message(OpenThread(message.thread_id))
 
     def action_help(self) -> None:
+        from .ask import AskDay, AskText
         from .help import HelpScreen
         from .manager import ManagerScreen
+        from .review import ReviewScreen
         from .thread import ThreadScreen
 
         groups = [
@@ -223,10 +233,13 @@ class Dashboard(App[None]):
             ("feed", IncomingPanel.BINDINGS),
             ("feed rows", RowList.BINDINGS),
             ("clocks", ClocksPanel.BINDINGS),
+            ("invoices", InvoicesPanel.BINDINGS),
+            ("review", ReviewScreen.BINDINGS),
             ("thread", ThreadScreen.BINDINGS),
             ("manager", ManagerScreen.BINDINGS),
             ("filter", FilterScreen.BINDINGS),
             ("staff picker", StaffPicker.BINDINGS),
+            ("questions", [*AskDay.BINDINGS, *AskText.BINDINGS]),
             ("help", HelpScreen.BINDINGS),
         ]
         self.push_screen(
@@ -331,7 +344,7 @@ class Dashboard(App[None]):
     # -- the command palette ---------------------------------------------------------
 
     def palette_actions(self, screen: Screen[Any]) -> list[tuple[str, Callable[[], Any], str]]:
-        found = []
+        found: list[tuple[str, Callable[[], Any], str]] = []
         for binding in [*screen.BINDINGS, *self.BINDINGS]:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
@@ -339,6 +352,9 @@ class Dashboard(App[None]):
             found.append(
                 (binding.description, partial(target.run_action, binding.action), binding.id or "")
             )
+        if not any(action_id == "main.review" for _name, _run, action_id in found):
+            # From any screen, not only the main one whose key opens it.
+            found.append(("Review payments", self.open_review, "main.review"))
         return found
 
     def goto_targets(self) -> list[tuple[str, str, str]]:

@@ -1,9 +1,23 @@
-"""The Overdue invoices panel: what clients owe past due, aged, with the next step."""
+"""The Overdue invoices panel: what clients owe past due, aged, with the next step.
+
+On the focused panel, `p` records a promise to pay, `d` a dispute and `s`
+that today's reminder to the invoice's client went out. Each is written by
+the core (which audits it) in a worker, as the dashboard's operator; the
+panel then reads the overdue list again, in the same worker.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, cast
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
@@ -12,14 +26,28 @@ from core.receivables import BUCKETS, OverdueInvoice, bucket_totals
 from .format import Formatter
 from .text import as_text
 
+if TYPE_CHECKING:
+    from .app import Dashboard
+
 COLUMNS = ("number", "client", "balance", "days", "bucket", "level", "next step")
+# The client's reminder of the day, marked after the level (the column keeps its
+# width: the next step needs the room) and counted in the panel's corner.
+REMINDER_MARKS = {"draft": " •", "sent": " ✓"}
 EMPTY = "No overdue invoice. Invoices arrive with pmdesk invoices import."
 # Rows built for the table, the most overdue first: the panel shows about ten,
 # and a row per invoice of a large ledger cost most of the start-up.
 SHOWN = 100
+# The day a promise is asked for by default: a week ahead.
+PROMISE_DAYS = 7
 
 
 class InvoicesPanel(Vertical):
+    BINDINGS = [
+        Binding("p", "promise", "Promise to pay", id="invoices.promise"),
+        Binding("d", "dispute", "Dispute", id="invoices.dispute"),
+        Binding("s", "sent", "Reminder sent", id="invoices.sent"),
+    ]
+
     def __init__(self, formatter: Formatter, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.formatter = formatter
@@ -37,17 +65,26 @@ class InvoicesPanel(Vertical):
         self.show([])
 
     def show(self, invoices: list[OverdueInvoice]) -> None:
-        self.invoices = invoices
         table = self.query_one("#invoice-table", DataTable)
+        # The cursor stays on its invoice when the list is read again.
+        current = self.selected
+        self.invoices = invoices
         table.clear()
         for invoice in invoices[:SHOWN]:
             table.add_row(*self._cells(invoice), key=str(invoice.id))
+        if current is not None:
+            listed = invoices[:SHOWN]
+            index = next((i for i, inv in enumerate(listed) if inv.id == current.id), None)
+            if index is not None:
+                table.move_cursor(row=index, animate=False)
         # A class, not inline display: the stylesheet decides what a small
         # terminal shows (the totals only).
         self.set_class(not invoices, "-empty")
         self.query_one("#invoice-totals", Static).update(self._totals())
         shown = f" ({SHOWN} most overdue shown)" if len(invoices) > SHOWN else ""
-        self.border_subtitle = f"{len(invoices):,} overdue{shown}" if invoices else ""
+        waiting = len({inv.client for inv in invoices if inv.reminder_today == "draft"})
+        to_send = f" · • {waiting} reminder{'s' if waiting != 1 else ''} to send" if waiting else ""
+        self.border_subtitle = f"{len(invoices):,} overdue{shown}{to_send}" if invoices else ""
 
     def select_number(self, number: str) -> bool:
         """Put the cursor on an invoice (from the command palette); False if not shown."""
@@ -72,9 +109,14 @@ class InvoicesPanel(Vertical):
             ),
             Text(str(invoice.days_past_due), justify="right"),
             Text(invoice.bucket),
-            Text(str(invoice.dunning_level) if invoice.dunning_level else "—", justify="right"),
+            self._level(invoice),
             as_text(self._next_step(invoice)),
         )
+
+    def _level(self, invoice: OverdueInvoice) -> Text:
+        level = str(invoice.dunning_level) if invoice.dunning_level else "—"
+        mark = REMINDER_MARKS.get(invoice.reminder_today or "", "")
+        return Text(level + mark, style="bold" if mark == " •" else "", justify="right")
 
     def _totals(self) -> Text:
         if not self.invoices:
@@ -89,8 +131,153 @@ class InvoicesPanel(Vertical):
         return text
 
     def _next_step(self, invoice: OverdueInvoice) -> str:
+        """The next level and its day ("firm reminder · 2 Dec"), after what holds it."""
         if invoice.state == "disputed":
             return "disputed: reminders paused"
+        step = self._step(invoice)
         if invoice.promised_on is not None:
-            return f"promised for {self.formatter.date(invoice.promised_on)}"
-        return invoice.next_step or "—"
+            promised = f"promised {self._day(invoice.promised_on)}"
+            return f"{promised} → {step}" if step != "—" else promised
+        return step
+
+    def _step(self, invoice: OverdueInvoice) -> str:
+        step, when = invoice.next_step, invoice.next_step_on
+        if not step:
+            return "—"
+        if when is not None:
+            # The stored words say "<level> on <ISO day> (<balance> due)": the
+            # panel keeps the level and writes the day the local, short way.
+            level, found, _rest = step.partition(f" on {when.isoformat()}")
+            if found:
+                return f"{level} · {self._day(when)}"
+        return step
+
+    def _day(self, day: date) -> str:
+        return format_date(day, "d MMM", locale=self.formatter.locale)
+
+    # -- actions on the invoice under the cursor -----------------------------------
+
+    @property
+    def selected(self) -> OverdueInvoice | None:
+        if not self.invoices:
+            return None
+        row = self.query_one("#invoice-table", DataTable).cursor_row
+        shown = self.invoices[:SHOWN]
+        return shown[row] if 0 <= row < len(shown) else None
+
+    @property
+    def dashboard(self) -> Dashboard:
+        return cast("Dashboard", self.app)
+
+    def action_promise(self) -> None:
+        invoice = self.selected
+        if invoice is None:
+            return
+        from .ask import AskDay
+
+        today = self._today()
+        self.app.push_screen(
+            AskDay(
+                f"{invoice.number} · {invoice.client}: promised to pay by",
+                today + timedelta(days=PROMISE_DAYS),
+                today,
+            ),
+            lambda day: self._promised(invoice, day),
+        )
+
+    def _promised(self, invoice: OverdueInvoice, day: date | None) -> None:
+        if day is None:
+            return
+        from core.dunning import record_promise
+
+        backend = self.dashboard.backend
+        self._write(
+            f"Promise recorded for {invoice.number}",
+            "No promise recorded",
+            lambda actor: record_promise(
+                backend.engine, backend.settings, invoice.number, day, actor, backend.now()
+            ),
+        )
+
+    def action_dispute(self) -> None:
+        invoice = self.selected
+        if invoice is None:
+            return
+        from .ask import AskText
+
+        self.app.push_screen(
+            AskText(f"{invoice.number} · {invoice.client}: disputed", "reason (optional)"),
+            lambda reason: self._disputed(invoice, reason),
+        )
+
+    def _disputed(self, invoice: OverdueInvoice, reason: str | None) -> None:
+        if reason is None:
+            return
+        from core.dunning import record_dispute
+
+        backend = self.dashboard.backend
+        self._write(
+            f"Dispute recorded for {invoice.number}: reminders paused",
+            "No dispute recorded",
+            lambda actor: record_dispute(
+                backend.engine, backend.settings, invoice.number, reason or None, actor,
+                backend.now(),
+            ),
+        )  # fmt: skip
+
+    def action_sent(self) -> None:
+        invoice = self.selected
+        if invoice is None:
+            return
+        backend = self.dashboard.backend
+        client = invoice.client
+
+        def mark(actor: str) -> None:
+            from core.dunning import DRAFT, SENT, list_reminders, local_today, mark_reminder
+
+            now = backend.now()
+            today = local_today(backend.settings, now)
+            drafts = [
+                r
+                for r in list_reminders(backend.engine, DRAFT)
+                if r.client == client and r.run_on == today
+            ]
+            if not drafts:
+                raise LookupError(f"no reminder drafted today for {client} waits to be sent")
+            for reminder in drafts:
+                mark_reminder(backend.engine, reminder.id, SENT, actor, now)
+
+        self._write(f"Today's reminder to {client} marked sent", "Not marked sent", mark)
+
+    @work(thread=True, group="invoice-actions")
+    def _write(self, done: str, refused: str, run: Callable[[str], object]) -> None:
+        """Run a write as the operator, then read the overdue list again; errors become toasts."""
+        from .watch import overdue
+
+        backend = self.dashboard.backend
+        # Any failure (a database error too) is the assistant's to read, not a crash.
+        try:
+            run(backend.operator().name)
+        except Exception as problem:
+            self.app.call_from_thread(
+                self.app.notify, str(problem), title=refused, severity="error", markup=False
+            )
+            return
+        invoices = overdue(backend, backend.now())
+        self.app.call_from_thread(self._written, done, invoices)
+
+    def _written(self, done: str, invoices: list[OverdueInvoice]) -> None:
+        self.show(invoices)
+        self.app.notify(done, timeout=3, markup=False)
+
+    def _today(self) -> date:
+        """Today on the reminders' calendar, as core.dunning.local_today has it.
+
+        Worked out here rather than imported: the dunning module brings
+        SQLAlchemy, which the UI thread never loads.
+        """
+        settings = self.dashboard.backend.settings
+        name = settings.receivables.calendar or settings.policies["default"].calendar
+        calendar = settings.calendars.get(name)
+        zone = calendar.timezone if calendar is not None else settings.timezone
+        return self.dashboard.backend.now().astimezone(ZoneInfo(zone)).date()

@@ -86,6 +86,7 @@ class MainScreen(Screen[None]):
         Binding("h", "handled", "Handled", id="main.handled"),
         Binding("n", "no_reply", "No reply needed", id="main.no_reply"),
         Binding("r", "reply", "Reply", id="main.reply"),
+        Binding("v", "review", "Review payments", show=False, id="main.review"),
         Binding("1", "focus('incoming')", "Incoming", show=False, id="main.focus_incoming"),
         Binding("2", "focus('clocks')", "Clocks", show=False, id="main.focus_clocks"),
         Binding("3", "focus('invoices')", "Invoices", show=False, id="main.focus_invoices"),
@@ -282,3 +283,6 @@ class MainScreen(Screen[None]):
         thread_id = self.selected_thread()
         if thread_id is not None:
             self.post_message(OpenThread(thread_id, reply=True))
+
+    def action_review(self) -> None:
+        self.dashboard.open_review()

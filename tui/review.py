@@ -1,0 +1,243 @@
+"""The review screen: bank statement lines the matcher would not apply on its own.
+
+Top: the lines awaiting review (date, amount, payer, bank text), oldest
+first. Middle: the ranked candidates of the line under the cursor (invoice
+numbers, client, open balance, confidence, reasons). Bottom: the lines
+matched most recently, by a rule or a person, for undoing one.
+
+`a` (or enter) applies the line to the highlighted candidate, `x` rejects
+the line (it pays none of our invoices and stays unallocated), `u` reverses
+the recent match under the bottom cursor (its invoices owe again and the
+line comes back for review). After each, the queue is read again and the
+cursor stays where it was, which brings up the next line.
+
+Reads and writes run in workers; the candidates of every line come with the
+first read, so moving the cursor reads nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Static
+
+from core.receivables import RecentMatch, ReviewLine, recent_matches, review_queue
+
+from .keybar import KeyBar
+from .text import as_text, first_line
+
+if TYPE_CHECKING:
+    from .backend import Backend
+    from .format import Formatter
+
+EMPTY = "Nothing to review. Statements arrive with pmdesk payments import."
+NO_CANDIDATE = "No candidate for this line: name the invoices with pmdesk payments accept."
+LINE_COLUMNS = ("date", "amount", "counterparty", "text")
+CANDIDATE_COLUMNS = ("invoices", "client", "balance", "confidence", "reasons")
+RECENT_COLUMNS = ("date", "amount", "counterparty", "invoices", "by")
+# Cut in the tables; the whole text is in the database and in pmdesk payments matches.
+TEXT_WIDTH = 60
+REASONS_WIDTH = 100
+RECENT = 20
+
+
+class ReviewScreen(Screen[None]):
+    BINDINGS = [
+        Binding("a", "accept", "Accept", id="review.accept"),
+        Binding("x", "reject", "Reject line", id="review.reject"),
+        Binding("u", "undo", "Undo match", id="review.undo"),
+        Binding("escape", "back", "Back", id="review.back"),
+    ]
+
+    def __init__(self, backend: Backend, formatter: Formatter) -> None:
+        super().__init__()
+        self.backend = backend
+        self.formatter = formatter
+        self.lines: list[ReviewLine] = []
+        self.recent: list[RecentMatch] = []
+        # Set once the first read has been shown (tests and the empty state wait on it).
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="review-lines-box", classes="panel"):
+            lines: DataTable[Text] = DataTable(id="review-lines", cursor_type="row")
+            lines.add_columns(*LINE_COLUMNS)
+            yield lines
+            yield Static(EMPTY, id="review-empty", classes="empty")
+        with Vertical(id="review-candidates-box", classes="panel"):
+            candidates: DataTable[Text] = DataTable(id="review-candidates", cursor_type="row")
+            candidates.add_columns(*CANDIDATE_COLUMNS)
+            yield candidates
+        with Vertical(id="review-recent-box", classes="panel"):
+            recent: DataTable[Text] = DataTable(id="review-recent", cursor_type="row")
+            recent.add_columns(*RECENT_COLUMNS)
+            yield recent
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.query_one("#review-lines-box").border_title = "Statement lines to review"
+        self.query_one("#review-candidates-box").border_title = "Candidates"
+        self.query_one("#review-recent-box").border_title = "Recent matches"
+        self.query_one("#review-lines", DataTable).focus()
+        self.load()
+
+    # -- reading ---------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="review-read")
+    def load(self) -> None:
+        reader = self.backend.reader()
+        lines = review_queue(reader)
+        recent = recent_matches(reader, RECENT)
+        self.app.call_from_thread(self.show, lines, recent)
+
+    def show(self, lines: list[ReviewLine], recent: list[RecentMatch]) -> None:
+        if not self.is_attached:  # closed while the worker read
+            return
+        table = self.query_one("#review-lines", DataTable)
+        row = table.cursor_row
+        self.lines = lines
+        table.clear()
+        for line in lines:
+            table.add_row(*self._line_cells(line), key=str(line.id))
+        if lines:
+            table.move_cursor(row=min(max(row, 0), len(lines) - 1), animate=False)
+        self.set_class(not lines, "-empty")
+        self.query_one("#review-lines-box").border_subtitle = (
+            f"{len(lines):,} awaiting review" if lines else ""
+        )
+        self.show_candidates()
+        self.recent = recent
+        recent_table = self.query_one("#review-recent", DataTable)
+        recent_row = recent_table.cursor_row
+        recent_table.clear()
+        for match in recent:
+            recent_table.add_row(*self._recent_cells(match), key=str(match.id))
+        if recent:
+            recent_table.move_cursor(row=min(max(recent_row, 0), len(recent) - 1), animate=False)
+        self.loaded = True
+
+    def show_candidates(self) -> None:
+        table = self.query_one("#review-candidates", DataTable)
+        table.clear()
+        line = self.selected_line
+        if line is None:
+            return
+        for candidate in line.candidates:
+            table.add_row(
+                as_text(", ".join(candidate.numbers)),
+                as_text(first_line(", ".join(candidate.clients), 40)),
+                Text(self.formatter.money(candidate.balance, candidate.currency), justify="right"),
+                Text(f"{candidate.confidence:.0%}", justify="right"),
+                as_text(first_line("; ".join(candidate.reasons), REASONS_WIDTH)),
+            )
+        box = self.query_one("#review-candidates-box")
+        box.border_subtitle = "" if line.candidates else NO_CANDIDATE
+
+    def _line_cells(self, line: ReviewLine) -> tuple[Text, ...]:
+        return (
+            Text(self.formatter.date(line.booking_date)),
+            Text(self.formatter.money(line.amount, line.currency), justify="right"),
+            as_text(first_line(line.payer, 40)),
+            as_text(first_line(" ".join(line.text.split()), TEXT_WIDTH)),
+        )
+
+    def _recent_cells(self, match: RecentMatch) -> tuple[Text, ...]:
+        by = "auto" if match.by.startswith("rule:") else match.by
+        return (
+            Text(self.formatter.date(match.booking_date)),
+            Text(self.formatter.money(match.amount, match.currency), justify="right"),
+            as_text(first_line(match.payer, 40)),
+            as_text(first_line(match.invoices, 40)),
+            as_text(first_line(by, 20)),
+        )
+
+    @property
+    def selected_line(self) -> ReviewLine | None:
+        row = self.query_one("#review-lines", DataTable).cursor_row
+        return self.lines[row] if 0 <= row < len(self.lines) else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "review-lines":
+            self.show_candidates()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter on a line or a candidate accepts; on a recent match it does nothing.
+        if event.data_table.id in ("review-lines", "review-candidates"):
+            event.stop()
+            self.action_accept()
+
+    # -- deciding ----------------------------------------------------------------
+
+    def action_accept(self) -> None:
+        line = self.selected_line
+        if line is None:
+            return
+        if not line.candidates:
+            self.app.notify(NO_CANDIDATE, severity="warning", markup=False)
+            return
+        row = self.query_one("#review-candidates", DataTable).cursor_row
+        candidate = line.candidates[row if 0 <= row < len(line.candidates) else 0]
+        numbers = list(candidate.numbers)
+        backend = self.backend
+
+        def run(actor: str) -> None:
+            from core.matching import accept
+
+            accept(backend.engine, backend.settings.banks, line.id, numbers, actor, backend.now())
+
+        self._act(f"Line applied to {', '.join(numbers)}", "Not applied", run)
+
+    def action_reject(self) -> None:
+        line = self.selected_line
+        if line is None:
+            return
+        backend = self.backend
+
+        def run(actor: str) -> None:
+            from core.matching import reject
+
+            reject(backend.engine, line.id, actor, backend.now())
+
+        self._act("Line rejected: it stays unallocated", "Not rejected", run)
+
+    def action_undo(self) -> None:
+        row = self.query_one("#review-recent", DataTable).cursor_row
+        if not 0 <= row < len(self.recent):
+            self.app.notify("No recent match to undo.", markup=False)
+            return
+        match = self.recent[row]
+        backend = self.backend
+
+        def run(actor: str) -> None:
+            from core.matching import unallocate
+
+            unallocate(backend.engine, backend.settings.banks, match.id, actor, backend.now())
+
+        self._act(f"Match of {match.invoices} undone: back for review", "Not undone", run)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @work(thread=True, group="review-actions")
+    def _act(self, done: str, refused: str, run: Callable[[str], None]) -> None:
+        """Decide as the operator, then read the queue again; any failure becomes a toast."""
+        try:
+            run(self.backend.operator().name)
+        except Exception as problem:
+            self.app.call_from_thread(
+                self.app.notify, str(problem), title=refused, severity="error", markup=False
+            )
+            return
+        self.app.call_from_thread(self.app.notify, done, timeout=3, markup=False)
+        self.app.call_from_thread(self._reload)
+
+    def _reload(self) -> None:
+        if self.is_attached:  # closed while the decision was written: nothing to show
+            self.load()
