@@ -19,7 +19,8 @@ from pathlib import Path
 
 from bench.payments_data import Dataset, generate
 from core.db import insert_many, open_database, write
-from core.matching import match_new_lines
+from core.invoices import creditor_reference
+from core.matching import Proposal, match_new_lines
 from core.models import BankTransaction, Client, Invoice, table
 from core.statements.settings import BanksConfig
 
@@ -32,7 +33,8 @@ def load(engine, data: Dataset, now: datetime) -> None:  # type: ignore[no-untyp
         insert_many(connection, table(Invoice), [
             {"id": i + 1, "number": number, "client_id": client + 1, "issued_on": issued,
              "due_on": due, "currency": "EUR", "total_cents": total, "paid_cents": 0,
-             "state": "open", "created_at": now, "updated_at": now}
+             "state": "open", "created_at": now, "updated_at": now,
+             "creditor_reference": creditor_reference(number)}
             for i, (number, client, issued, due, total) in enumerate(data.invoices)
         ])  # fmt: skip
         insert_many(connection, table(BankTransaction), [
@@ -107,6 +109,27 @@ def erpnext(data: Dataset) -> list[tuple[tuple[int, ...] | None, tuple[int, ...]
     return found
 
 
+def _misses(data: Dataset, proposals: dict[int, list[Proposal]]) -> tuple[int, int, int]:
+    """Review lines ranked wrong: how many, and why (a tie, or the truth not proposed)."""
+    tied = absent = missed = 0
+    for number, line in enumerate(data.lines, start=1):
+        ranked = proposals.get(number, [])
+        truth = tuple(sorted(line.truth))
+        if not truth or not ranked or ranked[0].rule:
+            continue
+        keys = [tuple(sorted(i - 1 for i in proposal.invoice_ids)) for proposal in ranked]
+        if keys[0] == truth:
+            continue
+        missed += 1
+        if truth not in keys:
+            absent += 1
+            continue
+        found = ranked[keys.index(truth)]
+        first = ranked[0]
+        tied += (found.confidence, found.distance) == (first.confidence, first.distance)
+    return tied, absent, missed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--invoices", type=int, default=50_000)
@@ -145,6 +168,10 @@ def main() -> None:
     print(f"{'kind':10}{'lines':>7}{'auto':>7}{'wrong':>7}{'review first':>14}")
     for kind, (lines, auto, wrong, first) in sorted(by_kind.items()):
         print(f"{kind:10}{lines:>7}{auto:>7}{wrong:>7}{first:>8}/{lines - auto}")
+    tied, absent, missed = _misses(data, summary.proposals)
+    print(f"review lines whose true invoice is not first: {missed}; tied with the first on "
+          f"every piece of evidence (same amount, confidence and date distance): {tied}; "
+          f"not among the candidates: {absent}")  # fmt: skip
     print(f"matching (load, match, write): {elapsed:.2f} s; auto {summary.auto}, "
           f"review {summary.review}, unmatched {summary.unmatched}")  # fmt: skip
     print(f"{'':22}{'precision':>12}{'auto rate':>12}{'review first':>14}")

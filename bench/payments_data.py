@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from core.matching import creditor_reference_for
+from core.invoices import creditor_reference
 
 KINDS = {
     "clean": 40, "rf": 5, "typo": 10, "names": 10, "amounts": 4, "partial": 6,
@@ -202,7 +202,7 @@ def _line(rng, data, kind, free, used, by_client, today) -> LabelledLine:  # typ
     truth: tuple[int, ...] = (index,)
     amount, text, reference = total, f"Facture {number}", None
     if kind == "rf":
-        text, reference = "Paiement", creditor_reference_for(number)
+        text, reference = "Paiement", creditor_reference(number)
     elif kind == "typo":
         digits = number.split("-")[2]
         variant = rng.randrange(3)

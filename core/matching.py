@@ -22,7 +22,13 @@ A line is applied on its own (auto) only under one of these rules:
   of its open invoices, or one set of its oldest open invoices, adds up to
   the amount within the fee tolerance.
 
-Everything else goes to the review queue with its candidates ranked.
+Everything else goes to the review queue with its candidates ranked: by
+their evidence (a reference, a known payer, a number one typo away with the
+exact amount, an amount equal to a balance), then by weaker signs that a
+person would weigh too: a payer's name like a client's even when another
+client's is alike (no unique winner), an exact amount before one less bank
+fees, one invoice before a sum of several, and the due date that fits the
+client's usual delay (learned from its payments already matched).
 Invoices are indexed by normalised number, by client and by amount, so a
 line costs a few dictionary look-ups and never a scan of all invoices.
 """
@@ -37,15 +43,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from heapq import heappop, heappush, heappushpop
 from itertools import combinations
 from typing import Any
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
-from sqlalchemy import Connection, Engine, select, text
-from stdnum import iso11649
+from sqlalchemy import Connection, Engine, and_, bindparam, case, select, text
 
 from .db import chunks, insert_many, update_many, write
+from .invoices import creditor_reference
 from .models import (
     Allocation,
     Audit,
@@ -55,6 +62,7 @@ from .models import (
     MatchCandidate,
     table,
 )
+from .reader import stamp
 from .statements.settings import BanksConfig, MatchingConfig
 
 # -- invoice numbers, normalised ------------------------------------------------
@@ -66,26 +74,25 @@ _GROUP = re.compile(r"[A-Z]+|[0-9]+")
 
 def _groups(value: str) -> list[str]:
     """'INV-2026-00042' as ['1', 'NV', '2026', '42']: digit groups without leading zeros."""
-    found = _GROUP.findall(value.upper().translate(_CONFUSABLE))
+    return _stripped(_GROUP.findall(value.upper().translate(_CONFUSABLE)))
+
+
+def _stripped(found: list[str]) -> list[str]:
     return [part.lstrip("0") or "0" if part.isdigit() else part for part in found]
 
 
 def number_keys(number: str) -> set[str]:
     """The keys an invoice number is found by: with and without its leading zeros."""
-    squeezed = "".join(_GROUP.findall(number.upper().translate(_CONFUSABLE)))
-    return {"".join(_groups(number)), squeezed}
+    found = _GROUP.findall(number.upper().translate(_CONFUSABLE))
+    return {"".join(_stripped(found)), "".join(found)}
 
 
-def _reference_body(number: str) -> str:
-    """What an RF reference built from the number carries after RFnn."""
-    return re.sub(r"[^0-9A-Z]", "", number.upper())[:21]
-
-
-def creditor_reference_for(number: str) -> str:
-    """The ISO 11649 RF reference built from an invoice number (its letters and digits)."""
-    body = _reference_body(number)
-    digits = "".join(str(int(char, 36)) for char in body + "RF00")
-    return f"RF{98 - int(digits) % 97:02d}{body}"
+def _reference_of(number: str) -> str | None:
+    """The creditor reference an invoice carries when none was stored with it."""
+    try:
+        return creditor_reference(number)
+    except ValueError:
+        return None  # a number with no letter or digit, or too long: no RF can name it
 
 
 _LEGAL_FORMS = {
@@ -97,6 +104,56 @@ _LEGAL_FORMS = {
 def name_key(name: str) -> str:
     words = re.findall(r"[a-z0-9]+", name.lower())
     return " ".join(word for word in words if word not in _LEGAL_FORMS)
+
+
+def _deletions(key: str) -> set[str]:
+    """The key and every string one deletion from it."""
+    return {key, *[key[:at] + key[at + 1 :] for at in range(len(key))]}
+
+
+def _sorted_words(key: str) -> str:
+    return " ".join(sorted(key.split()))
+
+
+class Delays:
+    """How many days after the due date clients pay, learned from payments already matched.
+
+    A client who always pays three weeks late most likely pays, three weeks
+    after a due date, the invoice of that due date and not the one due next
+    week. A client's own habit counts once it has `CLIENT_MINIMUM` payments;
+    before that, the habit of all clients does (from `HOUSE_MINIMUM`
+    payments), and with no history at all a payment is expected on the day.
+    """
+
+    CLIENT_MINIMUM = 3
+    HOUSE_MINIMUM = 20
+
+    def __init__(self) -> None:
+        # A client's few delays are kept sorted, so that a median is one look-up.
+        self._by_client: dict[int, list[int]] = defaultdict(list)
+        # Everyone's, as a running median: the lower half in a max-heap
+        # (negated), the upper half in a min-heap, the lower never smaller.
+        self._lower: list[int] = []
+        self._upper: list[int] = []
+
+    def add(self, client: int, days: int) -> None:
+        insort(self._by_client[client], days)
+        heappush(self._lower, -heappushpop(self._upper, days))
+        if len(self._lower) > len(self._upper) + 1:
+            heappush(self._upper, -heappop(self._lower))
+
+    def usual(self, client: int) -> int:
+        """The median delay of the client's payments, else of everyone's, else 0."""
+        own = self._by_client.get(client, ())
+        if len(own) >= self.CLIENT_MINIMUM:
+            return own[(len(own) - 1) // 2]
+        return self.house()
+
+    def house(self) -> int:
+        """The median delay of everyone's payments (the lower one of an even count), else 0."""
+        if len(self._lower) + len(self._upper) >= self.HOUSE_MINIMUM:
+            return -self._lower[0]
+        return 0
 
 
 # -- what the matcher works on --------------------------------------------------
@@ -112,6 +169,8 @@ class OpenInvoice:
     due_on: date
     total: int
     balance: int
+    # The creditor reference stored with it; None: Book builds it from the number.
+    reference: str | None = None
     # The number normalised (see _groups), filled in by Book.
     key: str = ""
 
@@ -157,40 +216,52 @@ class Book:
         clients: dict[int, str],
         ibans: dict[str, int],
         config: MatchingConfig,
-        references: dict[str, int] | None = None,
+        delays: Delays | None = None,
     ) -> None:
         self.config = config
         self.invoices: dict[int, OpenInvoice] = {}
         self.by_key: dict[str, list[int]] = defaultdict(list)
-        # Creditor references stored with the invoices, and the number each
-        # would carry in an RF built from it (checked when a line names one).
-        self.by_rf: dict[str, int] = dict(references or {})
-        self.by_body: dict[str, int] = {}
+        # Each invoice's creditor reference, as stored with it (see
+        # core.invoices.creditor_reference), which a line's RF must equal.
+        self.by_rf: dict[str, int] = {}
         self.by_client: dict[int, list[int]] = defaultdict(list)
         self.by_amount: dict[tuple[str, int], dict[int, None]] = defaultdict(dict)
         self.group_counts: set[int] = set()
+        by_key, by_client, by_amount = self.by_key, self.by_client, self.by_amount
         for invoice in sorted(invoices, key=lambda item: (item.due_on, item.id)):
-            self.invoices[invoice.id] = invoice
-            groups = _groups(invoice.number)
-            invoice.key = "".join(groups)
-            squeezed = "".join(_GROUP.findall(invoice.number.upper().translate(_CONFUSABLE)))
-            self.by_key[invoice.key].append(invoice.id)
-            if squeezed != invoice.key:
-                self.by_key[squeezed].append(invoice.id)
+            ident = invoice.id
+            self.invoices[ident] = invoice
+            found = _GROUP.findall(invoice.number.upper().translate(_CONFUSABLE))
+            groups = _stripped(found)
+            invoice.key = key = "".join(groups)
+            squeezed = "".join(found)
+            by_key[key].append(ident)
+            if squeezed != key:
+                by_key[squeezed].append(ident)
             self.group_counts.add(len(groups))
-            self.by_body.setdefault(_reference_body(invoice.number), invoice.id)
-            self.by_client[invoice.client_id].append(invoice.id)
-            self.by_amount[(invoice.currency, invoice.balance)][invoice.id] = None
+            reference = invoice.reference or _reference_of(invoice.number)
+            if reference:
+                self.by_rf.setdefault(reference.replace(" ", "").upper(), ident)
+            by_client[invoice.client_id].append(ident)
+            by_amount[(invoice.currency, invoice.balance)][ident] = None
         self.clients = clients
         self.ibans = ibans
-        self._fuzzy: dict[str, list[int]] | None = None
+        self._fuzzy: dict[str, int | list[int]] | None = None
         self._by_due: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self._names: dict[str, list[int]] = defaultdict(list)
         self._name_keys = {client: name_key(name) for client, name in clients.items()}
         for client, key in self._name_keys.items():
             for word in set(key.split()):
                 self._names[word].append(client)
+        sorted_names = {client: _sorted_words(key) for client, key in self._name_keys.items()}
+        # Beside each word's clients, their names in the same order.
+        self._word_names = {
+            word: [sorted_names[client] for client in clients]
+            for word, clients in self._names.items()
+        }
         self._payers: dict[str, tuple[int, float] | None] = {}
+        self._scores: dict[str, list[tuple[int, float]]] = {}
+        self.delays = delays if delays is not None else Delays()
 
     # -- evidence ------------------------------------------------------------
 
@@ -224,20 +295,21 @@ class Book:
     def _referenced(self, reference: str) -> int | None:
         compact = reference.replace(" ", "").upper()
         found = self.by_rf.get(compact)
-        if found is None and compact.startswith("RF") and iso11649.is_valid(compact):
-            found = self.by_body.get(compact[4:])
         return found if found in self.invoices else None
 
     def typo_hits(self, line: Line) -> list[int]:
         """Open invoices whose number is one edit (or one swap) away from a number in the text."""
+        windows = [window for window in self._windows(line.text) if len(window) >= 6]
+        if not windows:
+            return []
         index = self._fuzzy_index()
         found: set[int] = set()
-        for window in self._windows(line.text):
-            if len(window) < 6:
-                continue
-            candidates: set[int] = set(index.get(window, ()))
-            for position in range(len(window)):
-                candidates.update(index.get(window[:position] + window[position + 1 :], ()))
+        for window in windows:
+            candidates: set[int] = set()
+            for variant in _deletions(window):
+                entry = index.get(variant)
+                if entry is not None:
+                    candidates.update(entry if isinstance(entry, list) else (entry,))
             for invoice_id in candidates:
                 invoice = self.invoices[invoice_id]
                 if invoice.balance <= 0:
@@ -246,25 +318,28 @@ class Book:
                     found.add(invoice_id)
         return sorted(found, key=lambda i: (self.invoices[i].due_on, i))
 
-    def _fuzzy_index(self) -> dict[str, list[int]]:
+    def _fuzzy_index(self) -> dict[str, int | list[int]]:
         """Each number and its one-deletion variants: a shared entry means one edit apart.
 
-        Built on first use: most statements never need it.
+        Built on first use: most statements never need it. Nearly every
+        variant belongs to one invoice, so an entry is an id, and a list
+        only when shared (half the time of a list for each).
         """
         if self._fuzzy is None:
-            index: dict[str, list[int]] = defaultdict(list)
+            index: dict[str, int | list[int]] = {}
+            get = index.get
             for invoice in self.invoices.values():
-                key, ident = invoice.key, invoice.id
-                if len(key) < 6:
+                if len(invoice.key) < 6:
                     continue
-                index[key].append(ident)
-                previous = ""
-                for at in range(len(key)):
-                    variant = key[:at] + key[at + 1 :]
-                    # Deleting either of two equal neighbours gives the same variant.
-                    if variant != previous:
-                        index[variant].append(ident)
-                        previous = variant
+                ident = invoice.id
+                for variant in _deletions(invoice.key):
+                    known = get(variant)
+                    if known is None:
+                        index[variant] = ident
+                    elif isinstance(known, list):
+                        known.append(ident)
+                    else:
+                        index[variant] = [known, ident]
             self._fuzzy = index
         return self._fuzzy
 
@@ -284,21 +359,56 @@ class Book:
         return client, f"payer {line.payer!r} is {self.clients[client]} (name {score:.0f}%)"
 
     def _name_winner(self, payer: str) -> tuple[int, float] | None:
-        key = name_key(payer)
-        words = sorted(set(key.split()), key=lambda word: len(self._names.get(word, ())))
-        candidates: set[int] = set()
-        for word in words[:3]:
-            candidates.update(self._names.get(word, ())[:500])
-        choices = {client: self._name_keys[client] for client in candidates}
-        floor = self.config.name_min_score - 5
-        scored = process.extract(
-            key, choices, scorer=fuzz.token_sort_ratio, limit=2, score_cutoff=floor
-        )
+        scored = self.name_scores(payer)
         if not scored or scored[0][1] < self.config.name_min_score:
             return None
         if len(scored) > 1 and scored[1][1] >= scored[0][1] - 5:
             return None  # two clients alike: no winner
-        return int(scored[0][2]), float(scored[0][1])
+        return scored[0]
+
+    def name_scores(self, payer: str) -> list[tuple[int, float]]:
+        """The clients whose name is like the payer's (within 5 points of the floor), best first.
+
+        Even without a unique winner, "LEFEBVRE AGRO PAU" is evidence for
+        Lefebvre Agro Pau SA (100 %) over Lefevre Agro Pau (95 %): the
+        scores rank the candidates of a line that nothing else settles.
+        """
+        if not payer:
+            return []
+        known = self._scores.get(payer)
+        if known is not None:
+            return known
+        key = _sorted_words(name_key(payer))
+        words = sorted(set(key.split()), key=lambda word: len(self._names.get(word, ())))[:3]
+        # The clients sharing one of the payer's three rarest words, each
+        # word's list joined as it is (a client sharing two words comes twice:
+        # cheaper than a set, and the duplicates are dropped below).
+        ids: list[int] = []
+        names: list[str] = []
+        for word in words:
+            ids += self._names.get(word, ())[:500]
+            names += self._word_names.get(word, ())[:500]
+        # token_sort_ratio is ratio on the words sorted: the clients' are sorted once.
+        scored = process.extract(
+            key,
+            names,
+            scorer=fuzz.ratio,
+            limit=3 * len(words),
+            score_cutoff=self.config.name_min_score - 5,
+        )
+        found: list[tuple[int, float]] = []
+        for _choice, score, index in scored:
+            if len(found) < 3 and all(ids[index] != client for client, _score in found):
+                found.append((ids[index], float(score)))
+        self._scores[payer] = found
+        return found
+
+    def name_likeness(self, line: Line, client: int) -> float:
+        """How like the client's name the payer's is (0 when not among the closest)."""
+        for candidate, score in self.name_scores(line.payer):
+            if candidate == client:
+                return score
+        return 0.0
 
     def tolerance(self, balance: int) -> int:
         return min(
@@ -332,10 +442,12 @@ class Book:
         if len(found) >= limit:
             return found  # already no single answer: every one of them is a candidate
         pool = ids[: self.config.subset_max_invoices]
+        balances = {i: self.invoices[i].balance for i in pool}
         for size in range(2, len(pool) + 1):
             for group in combinations(pool, size):
-                total = sum(self.invoices[i].balance for i in group)
-                if self.fits(amount, total) in ("exact", "fee"):
+                total = sum([balances[i] for i in group])
+                # Paid in full, or short by no more than the fee tolerance (see fits).
+                if total >= amount and total - amount <= self.tolerance(total):
                     found.append(group)
                     if len(found) >= limit:
                         return found
@@ -345,12 +457,20 @@ class Book:
         return self.invoices[invoice_id].number
 
     def _distance(self, line: Line, ids: Sequence[int]) -> int:
-        """How far the payment is from the due dates; paying early counts thrice.
+        """How far the payment is from when the client would usually pay these invoices.
 
-        Clients pay late more often than early, so an invoice due a week
-        before the payment is likelier than one due a week after it.
+        The usual day is the due date plus the client's usual delay (see
+        Delays). Paying before the due date also counts twice more: clients
+        pay late more often than early, so an invoice due a week before the
+        payment is likelier than one due a week after it.
         """
-        return min(_lateness(line.booking_date, self.invoices[i].due_on) for i in ids)
+        return min(self._lateness(line, i) for i in ids)
+
+    def _lateness(self, line: Line, invoice_id: int) -> int:
+        invoice = self.invoices[invoice_id]
+        days = (line.booking_date - invoice.due_on).days
+        early = 2 * -days if days < 0 else 0
+        return abs(days - self.delays.usual(invoice.client_id)) + early
 
     def _date_reason(self, line: Line, ids: Sequence[int]) -> tuple[float, str | None]:
         due = max(self.invoices[i].due_on for i in ids)
@@ -382,14 +502,28 @@ class Book:
                     line, refs, ref_reasons, ambiguous or contradicted, client, payer
                 )
             )
-        if not refs or contradicted:
+        # A number that names an invoice the amount does not pay, from a payer
+        # not known to be its client, may be a typo of the invoice it pays:
+        # those are ranked, never applied on their own.
+        misfit = (
+            bool(refs)
+            and not contradicted
+            and client is None
+            and self.fits(line.amount, sum(self.invoices[i].balance for i in refs))
+            not in ("exact", "fee")
+        )
+        if not refs or contradicted or misfit:
             typos = [
                 i
                 for i in self.typo_hits(line)
                 if self.invoices[i].currency == line.currency
                 and (client is None or self.invoices[i].client_id == client)
+                and i not in refs
             ]
-            proposals.extend(self._by_typo(line, typos, client, payer))
+            found = self._by_typo(line, typos, client, payer)
+            for proposal in found if misfit else ():
+                proposal.rule = None
+            proposals.extend(found)
         # A reference the rules accept needs no other evidence: skip the costly searches.
         if client is not None and not (proposals and proposals[0].rule):
             proposals.extend(self._by_payer(line, client, payer))
@@ -439,9 +573,15 @@ class Book:
                 _fit_reason(fit, line.amount, invoice.balance, 1),
                 *(payer if confirmed else []),
             ]
+            likeness, name_reason = (
+                (0.0, None) if confirmed else self._likeness(line, invoice.client_id)
+            )
+            why += [name_reason] if name_reason else []
+            extra, date_reason = self._date_reason(line, (invoice_id,))
+            why += [date_reason] if date_reason else []
             confidence = (
                 0.45 + (0.3 if fit in ("exact", "fee") else 0.05) + (0.15 if confirmed else 0)
-            )
+            ) + (likeness + extra)
             rule = None
             if (fit in ("exact", "fee") and fitting == [invoice_id]) or (
                 confirmed and len(typos) == 1
@@ -473,7 +613,11 @@ class Book:
             why += [date_reason] if date_reason else []
             rule = "payer+amount" if len(groups) == 1 else None
             distance = self._distance(line, group)
-            proposals.append(Proposal(group, min(0.25 + 0.5 + extra, 0.9), why, rule, distance))
+            # The simpler explanation first: an exact amount before one less
+            # fees, one invoice before a sum of several.
+            simpler = (0.0 if fit == "exact" else -0.02) - 0.01 * (len(group) - 1)
+            confidence = min(0.25 + 0.5 + extra, 0.9) + simpler
+            proposals.append(Proposal(group, confidence, why, rule, distance))
         if not groups:
             # Part of the oldest balance, or more than everything owed: a person decides.
             oldest = ids[0]
@@ -486,17 +630,27 @@ class Book:
     def _by_amount(self, line: Line) -> list[Proposal]:
         """Invoices of any client whose balance the amount pays: weak evidence, never applied."""
         found = self._nearest_with_balance(line, 20)
-        reason = "amount equals the balance"
-        scored = []
+        proposals = []
         for invoice_id in found:
             extra, date_reason = self._date_reason(line, (invoice_id,))
-            distance = _lateness(line.booking_date, self.invoices[invoice_id].due_on)
-            why = [reason, *([date_reason] if date_reason else [])]
-            scored.append(
-                (extra, -distance, Proposal((invoice_id,), 0.3 + extra, why, None, distance))
-            )
-        scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
-        return [proposal for *_rest, proposal in scored[: self.config.review_candidates]]
+            likeness, name_reason = self._likeness(line, self.invoices[invoice_id].client_id)
+            distance = self._lateness(line, invoice_id)
+            why = [
+                "amount equals the balance",
+                *([date_reason] if date_reason else []),
+                *([name_reason] if name_reason else []),
+            ]
+            proposals.append(Proposal((invoice_id,), 0.3 + extra + likeness, why, None, distance))
+        proposals.sort(key=_strength, reverse=True)
+        return proposals[: self.config.review_candidates]
+
+    def _likeness(self, line: Line, client: int) -> tuple[float, str | None]:
+        """Weak evidence from a payer's name like the client's, with no unique winner needed."""
+        score = self.name_likeness(line, client)
+        if not score:
+            return 0.0, None
+        name = self.clients.get(client, client)
+        return score / 1000, f"payer {line.payer!r} is like {name} (name {score:.0f}%)"
 
     def _nearest_with_balance(self, line: Line, count: int) -> list[int]:
         """Up to `count` invoices whose balance is the amount, due nearest the payment date.
@@ -516,7 +670,7 @@ class Book:
             dated = self._by_due[key] = sorted(
                 (self.invoices[i].due_on.toordinal(), i) for i in bucket
             )
-        day = line.booking_date.toordinal()
+        day = line.booking_date.toordinal() - self.delays.house()
         right = bisect_left(dated, (day, 0))
         left = right - 1
         found: list[int] = []
@@ -555,6 +709,21 @@ class Book:
             parts.append(Part(None, self.invoices[ordered[-1]].client_id, "credit", remaining))
         return parts
 
+    def learn_delays(self, line: Line, parts: Iterable[Part]) -> None:
+        """Remember how late (or early) the client paid: it ranks its later payments.
+
+        A payment of several invoices counts once, from the newest due date:
+        the older ones were waiting for it, which says little of the habit.
+        """
+        paid = [
+            self.invoices[part.invoice_id]
+            for part in parts
+            if part.invoice_id is not None and part.kind == "payment"
+        ]
+        if paid:
+            newest = max(paid, key=lambda invoice: invoice.due_on)
+            self.delays.add(newest.client_id, (line.booking_date - newest.due_on).days)
+
     def apply(self, parts: Iterable[Part]) -> None:
         for part in parts:
             if part.invoice_id is not None:
@@ -569,11 +738,6 @@ class Book:
             self.by_amount[key][invoice_id] = None
             if key in self._by_due:
                 insort(self._by_due[key], (invoice.due_on.toordinal(), invoice_id))
-
-
-def _lateness(paid: date, due: date) -> int:
-    days = (paid - due).days
-    return days if days >= 0 else -3 * days
 
 
 def _fit_reason(fit: str, amount: int, balance: int, count: int) -> str:
@@ -624,31 +788,30 @@ class MatchSummary:
 
 
 _OPEN = """
-SELECT id, number, client_id, currency, issued_on, due_on, total_cents, paid_cents, {rf}
+SELECT id, number, client_id, currency, issued_on, due_on, total_cents, paid_cents,
+       creditor_reference
   FROM invoice WHERE state IN ('open', 'disputed') AND paid_cents < total_cents
 """
 
 
 def load_book(connection: Connection, banks: BanksConfig) -> Book:
-    columns = {c["name"] for c in _columns(connection, "invoice")}
-    rf = "creditor_reference" if "creditor_reference" in columns else "NULL"
-    invoices = []
-    references: dict[str, int] = {}
-    for row in connection.execute(text(_OPEN.format(rf=rf))):
-        invoices.append(
-            OpenInvoice(
-                id=row[0],
-                number=row[1],
-                client_id=row[2],
-                currency=row[3],
-                issued_on=_day(row[4]),
-                due_on=_day(row[5]),
-                total=row[6],
-                balance=row[6] - row[7],
-            )
+    # A few hundred distinct days among tens of thousands of invoices: each parsed once.
+    days: dict[Any, date] = {}
+
+    def day(value: str | date) -> date:
+        parsed = days.get(value)
+        if parsed is None:
+            parsed = days[value] = _day(value)
+        return parsed
+
+    invoices = [
+        OpenInvoice(
+            ident, number, client, currency, day(issued), day(due), total, total - paid, reference
         )
-        if row[8]:
-            references[str(row[8]).replace(" ", "").upper()] = row[0]
+        for ident, number, client, currency, issued, due, total, paid, reference in (
+            connection.execute(text(_OPEN)).all()
+        )
+    ]
     clients = {row[0]: row[1] for row in connection.execute(text("SELECT id, name FROM client"))}
     ibans = {
         row[0]: row[1] for row in connection.execute(text("SELECT iban, client_id FROM clientiban"))
@@ -658,24 +821,45 @@ def load_book(connection: Connection, banks: BanksConfig) -> Book:
         if name in by_name:
             for iban in listed:
                 ibans.setdefault(iban.replace(" ", "").upper(), by_name[name])
-    return Book(invoices, clients, ibans, banks.matching, references)
+    return Book(invoices, clients, ibans, banks.matching, _delays(connection))
 
 
-def _columns(connection: Connection, name: str) -> list[Any]:
-    from sqlalchemy import inspect
+# The newest due date each live payment paid, most recent payments first.
+_PAID = """
+SELECT i.client_id, b.booking_date, max(i.due_on)
+  FROM allocation a
+  JOIN banktransaction b ON b.id = a.transaction_id
+  JOIN invoice i ON i.id = a.invoice_id
+ WHERE a.reversed_at IS NULL AND a.kind = 'payment' AND a.cents > 0
+ GROUP BY a.transaction_id, i.client_id, b.booking_date
+ ORDER BY a.transaction_id DESC
+ LIMIT :limit
+"""
+# Enough recent payments to know each client's habit, not the whole history.
+DELAY_HISTORY = 20_000
 
-    return list(inspect(connection).get_columns(name))
+
+def _delays(connection: Connection) -> Delays:
+    """Clients' payment delays, from the payments already matched (by rule or person)."""
+    delays = Delays()
+    for client, booked, due in connection.execute(text(_PAID), {"limit": DELAY_HISTORY}):
+        delays.add(client, (_day(booked) - _day(due)).days)
+    return delays
 
 
 def _day(value: str | date) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
-_LINES = """
-SELECT id, booking_date, amount_cents, currency, counterparty_name, counterparty_iban,
-       structured_reference, text
-  FROM banktransaction WHERE match_state = 'new' ORDER BY booking_date, id
-"""
+# What a Line is read from (see _line), then anything a query adds after it.
+_LINE_COLUMNS = (
+    "id, booking_date, amount_cents, currency, counterparty_name, counterparty_iban, "
+    "structured_reference, text"
+)
+_LINES = (
+    f"SELECT {_LINE_COLUMNS} FROM banktransaction "
+    "WHERE match_state = 'new' ORDER BY booking_date, id"
+)
 
 
 def _line(row: Sequence[Any]) -> Line:
@@ -730,6 +914,7 @@ def _match(
             best = proposals[0]
             parts = book.plan(line, best.invoice_ids)
             book.apply(parts)
+            book.learn_delays(line, parts)
             store.allocate(line, parts, f"rule:{best.rule}", best.confidence, best.reasons)
             store.state(line.id, "matched", f"rule:{best.rule}")
             if line.iban and line.iban not in book.ibans and best.rule != "payer+amount":
@@ -746,6 +931,10 @@ def _match(
             summary.unmatched += 1
     store.flush(connection)
     return summary
+
+
+# json.dumps with an option builds an encoder on every call: thousands of rows share one.
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 class _Store:
@@ -799,7 +988,7 @@ class _Store:
                     "rank": rank,
                     "invoice_ids": ",".join(map(str, proposal.invoice_ids)),
                     "confidence": round(proposal.confidence, 3),
-                    "reasons": json.dumps(proposal.reasons, ensure_ascii=False),
+                    "reasons": _JSON.encode(proposal.reasons),
                 }
             )
 
@@ -832,14 +1021,13 @@ def _write_allocations(connection: Connection, rows: list[dict[str, Any]], now: 
             "action": "unallocate" if row.get("reversed_at") else "allocate",
             "entity": "invoice" if row["invoice_id"] is not None else "client",
             "entity_id": row["invoice_id"] if row["invoice_id"] is not None else row["client_id"],
-            "detail": json.dumps(
+            "detail": _JSON.encode(
                 {
                     "transaction": row["transaction_id"],
                     "kind": row["kind"],
                     "cents": row["cents"],
                     "reason": row["reason"],
-                },
-                ensure_ascii=False,
+                }
             ),
         }
         for row in rows
@@ -852,26 +1040,46 @@ def _write_allocations(connection: Connection, rows: list[dict[str, Any]], now: 
     _move_paid(connection, deltas, now)
 
 
+_MOVE_PAID = """
+UPDATE invoice SET paid_cents = paid_cents + ?,
+       state = CASE WHEN paid_cents + ? >= total_cents AND state = 'open' THEN 'paid'
+                    WHEN paid_cents + ? < total_cents AND state = 'paid' THEN 'open'
+                    ELSE state END,
+       updated_at = ?
+ WHERE id = ?
+"""
+
+
 def _move_paid(connection: Connection, deltas: dict[int, int], now: datetime) -> None:
-    """paid_cents += delta; an invoice paid in full becomes paid, and open again if undone."""
+    """paid_cents += delta; an invoice paid in full becomes paid, and open again if undone.
+
+    One UPDATE for all, computed by the database from the stored values:
+    nothing is read back first.
+    """
     if not deltas:
         return
+    if connection.dialect.name == "sqlite":
+        # Straight to the driver, as core.db's bulk writes do: per-row
+        # parameter processing would cost more than the updates.
+        connection.exec_driver_sql(
+            _MOVE_PAID, [(d, d, d, stamp(now), i) for i, d in deltas.items()]
+        )
+        return
     invoice = table(Invoice)
-    current: dict[int, tuple[int, int, str]] = {}
-    for part in chunks(list(deltas)):
-        query = select(invoice.c.id, invoice.c.paid_cents, invoice.c.total_cents, invoice.c.state)
-        for row in connection.execute(query.where(invoice.c.id.in_(part))):
-            current[row[0]] = (row[1], row[2], row[3])
-    updates = []
-    for invoice_id, delta in deltas.items():
-        paid, total, state = current[invoice_id]
-        paid += delta
-        if paid >= total and state == "open":
-            state = "paid"
-        elif paid < total and state == "paid":
-            state = "open"
-        updates.append({"id": invoice_id, "paid_cents": paid, "state": state, "updated_at": now})
-    update_many(connection, invoice, updates)
+    paid = invoice.c.paid_cents + bindparam("delta")
+    state = case(
+        (and_(paid >= invoice.c.total_cents, invoice.c.state == "open"), "paid"),
+        (and_(paid < invoice.c.total_cents, invoice.c.state == "paid"), "open"),
+        else_=invoice.c.state,
+    )
+    statement = (
+        invoice.update()
+        .where(invoice.c.id == bindparam("invoice"))
+        .values(paid_cents=paid, state=state, updated_at=now)
+    )
+    connection.execute(
+        statement, [{"invoice": ident, "delta": delta} for ident, delta in deltas.items()]
+    )
 
 
 # -- what people do ------------------------------------------------------------------
@@ -883,11 +1091,7 @@ class MatchingError(Exception):
 
 def _load_line(connection: Connection, line_id: int) -> tuple[Line, str]:
     row = connection.execute(
-        text(
-            "SELECT id, booking_date, amount_cents, currency, counterparty_name, "
-            "counterparty_iban, structured_reference, text, match_state "
-            "FROM banktransaction WHERE id = :id"
-        ),
+        text(f"SELECT {_LINE_COLUMNS}, match_state FROM banktransaction WHERE id = :id"),
         {"id": line_id},
     ).first()
     if row is None:

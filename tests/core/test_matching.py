@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from core.db import insert_many, write
+from core.invoices import creditor_reference
 from core.matching import (
+    Delays,
     MatchingError,
     accept,
-    creditor_reference_for,
     match_new_lines,
     number_keys,
     reject,
@@ -34,11 +35,11 @@ def client(engine: Engine, name: str, now: datetime) -> int:
 
 
 def invoice(engine: Engine, number: str, client_id: int, cents: int, now: datetime,
-            due: date = date(2026, 11, 1)) -> int:  # fmt: skip
+            due: date = date(2026, 11, 1), reference: str | None = None) -> int:  # fmt: skip
     row = {
-        "number": number, "client_id": client_id, "issued_on": date(2026, 10, 1), "due_on": due,
+        "number": number, "client_id": client_id, "issued_on": date(2026, 5, 1), "due_on": due,
         "currency": "EUR", "total_cents": cents, "paid_cents": 0, "state": "open",
-        "created_at": now, "updated_at": now,
+        "created_at": now, "updated_at": now, "creditor_reference": reference,
     }  # fmt: skip
     with write(engine) as connection:
         insert_many(connection, table(Invoice), [row])
@@ -46,9 +47,10 @@ def invoice(engine: Engine, number: str, client_id: int, cents: int, now: dateti
 
 
 def line(engine: Engine, now: datetime, cents: int, text_: str = "", payer: str = "",
-         iban: str | None = None, reference: str | None = None) -> int:  # fmt: skip
+         iban: str | None = None, reference: str | None = None,
+         booked: date = date(2026, 11, 20)) -> int:  # fmt: skip
     row = {
-        "dedupe_key": f"k{next(_ids)}", "account_iban": "", "booking_date": date(2026, 11, 20),
+        "dedupe_key": f"k{next(_ids)}", "account_iban": "", "booking_date": booked,
         "value_date": None, "amount_cents": cents, "currency": "EUR", "counterparty_name": payer,
         "counterparty_iban": iban, "counterparty_account_raw": None, "end_to_end_id": None,
         "bank_reference": None, "structured_reference": reference, "text": text_,
@@ -89,10 +91,35 @@ def test_number_keys_tolerate_spacing_zeros_and_confusable_letters() -> None:
     assert not number_keys("INV-2026-00042") & number_keys("INV-2026-00043")
 
 
-def test_creditor_reference_is_valid_iso_11649() -> None:
-    from stdnum import iso11649
+def ranked(engine: Engine, line_id: int) -> list[tuple[str, list[str]]]:
+    """The review queue of a line: (invoice ids, reasons), best first."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT invoice_ids, reasons FROM matchcandidate WHERE transaction_id = :id "
+                 "ORDER BY rank"), {"id": line_id}
+        ).all()  # fmt: skip
+    return [(row[0], json.loads(row[1])) for row in rows]
 
-    assert iso11649.is_valid(creditor_reference_for("INV-2026-00042"))
+
+def test_the_stored_creditor_reference_is_the_one_a_payer_quotes(
+    engine: Engine, clock: MovableClock
+) -> None:
+    now = clock()
+    acme = client(engine, "Acme", now)
+    # Renumbered after its reference was sent: the stored RF still names it.
+    renumbered = invoice(engine, "INV-1", acme, 9000, now, reference=creditor_reference("OLD-77"))
+    unstored = invoice(engine, "INV-2", acme, 8000, now)  # no stored RF: built the same way
+    kept = line(engine, now, 9000, "Paiement", reference=creditor_reference("OLD-77"))
+    built = line(engine, now, 8000, "Paiement", reference=creditor_reference("INV-2"))
+    wrong_check = "RF00" + creditor_reference("INV-2")[4:]
+    bad = line(engine, now, 8000, "Paiement", reference=wrong_check)
+
+    match_new_lines(engine, BANKS, now)
+
+    assert state(engine, kept) == ("matched", "rule:reference")
+    assert state(engine, built) == ("matched", "rule:reference")
+    assert (paid(engine, renumbered)[0], paid(engine, unstored)[0]) == (9000, 8000)
+    assert state(engine, bad)[0] != "matched"  # wrong check digits name nothing
 
 
 def test_exact_reference_and_amount_apply_on_their_own(engine: Engine, clock: MovableClock) -> None:
@@ -102,7 +129,7 @@ def test_exact_reference_and_amount_apply_on_their_own(engine: Engine, clock: Mo
     invoice(engine, "INV-2026-00043", dupont, 120000, now)
     by_rf = invoice(engine, "INV-2026-00044", dupont, 5000, now)
     first = line(engine, now, 120000, "Payment inv 2026 42 thanks")
-    line(engine, now, 5000, reference=creditor_reference_for("INV-2026-00044"))
+    line(engine, now, 5000, reference=creditor_reference("INV-2026-00044"))
 
     summary = match_new_lines(engine, BANKS, now)
 
@@ -275,3 +302,93 @@ def test_a_confirmed_match_teaches_the_payers_iban(engine: Engine, clock: Movabl
 
     assert state(engine, unnamed) == ("matched", "rule:payer+amount")
     assert paid(engine, later)[0] == 25000
+
+
+def test_a_payers_name_ranks_alike_clients_without_a_unique_winner(
+    engine: Engine, clock: MovableClock
+) -> None:
+    now = clock()
+    other = invoice(engine, "R-1", client(engine, "Zenith Conseil Brest", now), 50000, now)
+    alike = invoice(engine, "R-2", client(engine, "Lefevre Agro Pau", now), 50000, now)
+    named = invoice(engine, "R-3", client(engine, "Lefebvre Agro Pau SA", now), 50000, now)
+    paying = line(engine, now, 50000, "VIR SEPA", payer="LEFEBVRE AGRO PAU")
+
+    match_new_lines(engine, BANKS, now)
+
+    assert state(engine, paying)[0] == "review"  # two alike names: no winner, not applied
+    queue = ranked(engine, paying)
+    assert [ids for ids, _why in queue] == [str(named), str(alike), str(other)]
+    assert "payer 'LEFEBVRE AGRO PAU' is like Lefebvre Agro Pau SA (name 100%)" in queue[0][1]
+
+
+def test_a_clients_usual_delay_ranks_its_invoices_of_the_same_amount(
+    engine: Engine, clock: MovableClock
+) -> None:
+    now = clock()
+    late = client(engine, "Late Payer", now)
+    iban = "FR1420041010050500013M02606"
+    banks = BanksConfig(client_ibans={"Late Payer": [iban]})
+    # Three earlier invoices, each paid about 50 days after its due date.
+    for month in (6, 7, 8):
+        invoice(engine, f"H-{month}", late, 1000 + month, now, due=date(2026, month, 1))
+        line(engine, now, 1000 + month, f"H-{month}", iban=iban, booked=date(2026, month + 1, 20))
+    match_new_lines(engine, banks, now)
+    september = invoice(engine, "M-9", late, 30000, now, due=date(2026, 10, 1))
+    invoice(engine, "M-10", late, 30000, now, due=date(2026, 11, 1))
+    paying = line(engine, now, 30000, "monthly", iban=iban)  # 20 November
+
+    match_new_lines(engine, banks, now)
+
+    # Due 1 October, 50 days before: this client's habit, not the nearest due date.
+    assert state(engine, paying)[0] == "review"
+    assert ranked(engine, paying)[0][0] == str(september)
+
+
+def test_usual_delay_is_the_clients_then_everyones_then_none() -> None:
+    delays = Delays()
+    assert delays.usual(1) == 0
+    for days in (40, 50, 60):
+        delays.add(1, days)
+    assert delays.usual(1) == 50
+    assert delays.usual(2) == 0  # too few payments of anyone's to speak of a habit
+    for _ in range(Delays.HOUSE_MINIMUM):
+        delays.add(3, 5)
+    assert (delays.usual(1), delays.usual(2)) == (50, 5)
+
+
+def test_a_near_number_with_the_exact_amount_outranks_a_named_invoice_it_does_not_pay(
+    engine: Engine, clock: MovableClock
+) -> None:
+    now = clock()
+    named = invoice(engine, "INV-2026-15215", client(engine, "Faure Optique", now), 233897, now)
+    meant = invoice(engine, "INV-2026-15265", client(engine, "Lefebvre Agro", now), 37527, now)
+    paying = line(engine, now, 37527, "Facture INV-2026-15215", payer="Someone Else")
+
+    match_new_lines(engine, BANKS, now)
+
+    assert state(engine, paying)[0] == "review"  # the text names another invoice: a person decides
+    queue = ranked(engine, paying)
+    assert [ids for ids, _why in queue[:2]] == [str(meant), str(named)]
+    assert "amount equals the balance" in queue[0][1]
+
+
+def test_one_exact_invoice_outranks_a_sum_of_several_less_fees(
+    engine: Engine, clock: MovableClock
+) -> None:
+    now = clock()
+    acme = client(engine, "Acme", now)
+    single = invoice(engine, "S-1", acme, 10000, now, due=date(2026, 9, 1))
+    first = invoice(engine, "S-2", acme, 6000, now, due=date(2026, 11, 15))
+    second = invoice(engine, "S-3", acme, 4003, now, due=date(2026, 11, 15))
+    iban = "FR1420041010050500013M02606"
+    paying = line(engine, now, 10000, "virement", iban=iban)
+
+    match_new_lines(engine, BanksConfig(client_ibans={"Acme": [iban]}), now)
+
+    # S-2 + S-3 less 0.03 of fees is due nearer the payment, but one exact
+    # balance is the simpler explanation.
+    assert state(engine, paying)[0] == "review"
+    assert [ids for ids, _why in ranked(engine, paying)[:2]] == [
+        str(single),
+        f"{first},{second}",
+    ]
