@@ -22,7 +22,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select
+from sqlalchemy import BindParameter, Connection, Engine, bindparam, delete, func, insert, select
 
 from .clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
 from .db import (
@@ -275,10 +275,8 @@ class _Batch:
         stored: dict[tuple[str, str], int] = {}
         for source, ids in by_source.items():
             for chunk in chunks(sorted(ids)):
-                query = select(E.c.external_id, E.c.id).where(
-                    E.c.source == source, E.c.external_id.in_(chunk)
-                )
-                stored.update({(source, ext): id_ for ext, id_ in self.db.execute(query)})
+                rows = self.db.execute(_STORED_IDS, {"source": source, "ids": list(chunk)})
+                stored.update({(source, ext): id_ for ext, id_ in rows})
         fresh: list[_Pending] = []
         results: list[Result] = []
         seen: set[tuple[str, str]] = set()
@@ -344,10 +342,8 @@ class _Batch:
             by_source[source].append(external_id)
         for source, ids in by_source.items():
             for chunk in chunks(sorted(ids)):
-                query = select(REFS.c.external_id, REFS.c.thread_id).where(
-                    REFS.c.source == source, REFS.c.external_id.in_(chunk)
-                )
-                for external_id, thread_id in self.db.execute(query):
+                rows = self.db.execute(_THREAD_REFS, {"source": source, "ids": list(chunk)})
+                for external_id, thread_id in rows:
                     self.cache.threads[(source, external_id)] = thread_id
         first_seen: dict[tuple[str, str], EventIn] = {}
         kept: list[_Pending] = []
@@ -567,13 +563,8 @@ class _Batch:
 
     def _load_threads(self, thread_ids: set[int]) -> None:
         missing = sorted(thread_ids - self.threads.keys())
-        last_event = (
-            select(func.max(E.c.occurred_at)).where(E.c.thread_id == T.c.id).scalar_subquery()
-        )
-        columns = [T.c[name] for name in _ThreadRow.__dataclass_fields__ if name != "last_event_at"]
         for chunk in chunks(missing):
-            query = select(*columns, last_event.label("last_event_at")).where(T.c.id.in_(chunk))
-            for row in self.db.execute(query):
+            for row in self.db.execute(_THREAD_ROWS, {"ids": list(chunk)}):
                 self.threads[row.id] = _ThreadRow(**row._mapping)
 
     def _advance_threads(self, fresh: list[_Pending]) -> None:
@@ -619,7 +610,7 @@ class _Batch:
         policies = self.state.client_policy
         if thread.client_id not in policies:
             policies[thread.client_id] = self.db.execute(
-                select(CLIENT.c.policy).where(CLIENT.c.id == thread.client_id)
+                _CLIENT_POLICY, {"id": thread.client_id}
             ).scalar()
         return policies[thread.client_id]
 
@@ -646,16 +637,9 @@ class _Batch:
     def _load_latest_clocks(self, thread_ids: list[int]) -> None:
         """Each thread's most recent clock: is one running, and was there any before."""
         missing = [thread_id for thread_id in thread_ids if thread_id not in self.state.latest]
-        newest = C.alias("newest")
-        latest_start = (
-            select(func.max(newest.c.started_at))
-            .where(newest.c.thread_id == C.c.thread_id)
-            .scalar_subquery()
-        )
         for chunk in chunks(missing):
             self.state.latest.update(dict.fromkeys(chunk))
-            query = select(C).where(C.c.thread_id.in_(chunk), C.c.started_at == latest_start)
-            for row in self.db.execute(query):
+            for row in self.db.execute(_LATEST_CLOCKS, {"ids": list(chunk)}):
                 self.state.latest[row.thread_id] = ClockState.from_row(row)
 
     def _set_assignee(self, thread_id: int, rows: Iterable[dict[str, Any]]) -> None:
@@ -666,12 +650,7 @@ class _Batch:
     def _write_assignees(self) -> None:
         if not self.assignees:
             return
-        self.db.execute(
-            delete(ASSIGNMENT).where(
-                ASSIGNMENT.c.thread_id == bindparam("thread"), ASSIGNMENT.c.role == "assignee"
-            ),
-            [{"thread": thread_id} for thread_id in self.assignees],
-        )
+        self.db.execute(_UNASSIGN, [{"thread": thread_id} for thread_id in self.assignees])
         assigned = [
             {
                 "thread_id": thread_id,
@@ -762,6 +741,37 @@ class _Batch:
             return
         thread.last_event_at = _later(thread.last_event_at, row["occurred_at"])
         self.dirty.add(thread.id)
+
+
+# The statements run by every batch, built once: building a select costs
+# SQLAlchemy more than SQLite takes to run it, and a batch of one event (the
+# HTTP intake under light load) runs a dozen of them.
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_STORED_IDS = select(E.c.external_id, E.c.id).where(
+    E.c.source == bindparam("source"), E.c.external_id.in_(_IDS)
+)
+_THREAD_REFS = select(REFS.c.external_id, REFS.c.thread_id).where(
+    REFS.c.source == bindparam("source"), REFS.c.external_id.in_(_IDS)
+)
+_THREAD_ROWS = select(
+    *[T.c[name] for name in _ThreadRow.__dataclass_fields__ if name != "last_event_at"],
+    select(func.max(E.c.occurred_at))
+    .where(E.c.thread_id == T.c.id)
+    .scalar_subquery()
+    .label("last_event_at"),
+).where(T.c.id.in_(_IDS))
+_NEWEST = C.alias("newest")
+_LATEST_CLOCKS = select(C).where(
+    C.c.thread_id.in_(_IDS),
+    C.c.started_at
+    == select(func.max(_NEWEST.c.started_at))
+    .where(_NEWEST.c.thread_id == C.c.thread_id)
+    .scalar_subquery(),
+)
+_CLIENT_POLICY = select(CLIENT.c.policy).where(CLIENT.c.id == bindparam("id"))
+_UNASSIGN = delete(ASSIGNMENT).where(
+    ASSIGNMENT.c.thread_id == bindparam("thread"), ASSIGNMENT.c.role == "assignee"
+)
 
 
 def _snapshot(thread: _ThreadRow) -> tuple[Any, ...]:
