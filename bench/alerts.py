@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from ingest import machine  # noqa: E402
+from figures import machine, percentile  # noqa: E402
 from sqlalchemy import Engine, select  # noqa: E402
 
 from bots.scheduler import run_scheduler  # noqa: E402
@@ -260,13 +260,6 @@ def reread() -> None:
         f"{total} clocks; first {times[0] * 1000:.1f} ms, then median "
         f"{sorted(times[1:])[len(times[1:]) // 2] * 1000:.1f} ms"
     )
-
-
-def percentile(values: list[float], rank: float) -> float:
-    if not values:
-        return float("nan")
-    index = min(len(values) - 1, max(0, math.ceil(rank / 100 * len(values)) - 1))
-    return values[index]
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from ingest import machine  # noqa: E402
+from figures import machine, percentile  # noqa: E402
 
 from bots.pacing import Limits  # noqa: E402
 from bots.telegram import TelegramService  # noqa: E402
@@ -242,13 +242,6 @@ def drain(args: argparse.Namespace, database: Path) -> None:
         f"{'met' if ratio <= TARGET_DRAIN_RATIO and not server.rate_limited else 'NOT MET'})"
     )
     print(f"overall rate: {len(sent) / took:.1f} messages/s")
-
-
-def percentile(values: list[float], rank: float) -> float:
-    if not values:
-        return float("nan")
-    index = min(len(values) - 1, max(0, math.ceil(rank / 100 * len(values)) - 1))
-    return values[index]
 
 
 if __name__ == "__main__":

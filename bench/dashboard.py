@@ -51,6 +51,9 @@ from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import percentile  # noqa: E402
+
 if TYPE_CHECKING:
     from tui.main import MainScreen
 
@@ -109,7 +112,7 @@ def main() -> None:
     for key in [key for key in os.environ if key.startswith("PMDESK_")]:
         del os.environ[key]
     sys.path.insert(0, str(HERE))
-    from ingest import machine
+    from figures import machine
 
     print(f"machine: {machine()}")
     source = cached_database()
@@ -650,12 +653,6 @@ def compare(results: dict[str, dict[str, Any]]) -> None:
             f"presses never shown within {PRESS_TIMEOUT:g} s (left out of the percentiles): "
             f"ours {ours['timeouts']}, naive {naive['timeouts']}"
         )
-
-
-def percentile(values: list[float], rank: float) -> float:
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(rank / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 # -- the child: the app in a pseudo-terminal, measuring itself --------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sqlite3
 import statistics
 import subprocess
@@ -23,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import machine
 from generate import DEFAULT_START, events, write_jsonl
 
 
@@ -110,13 +110,6 @@ def run_executemany(source: Path, database: Path) -> float:
     elapsed = time.perf_counter() - started
     connection.close()
     return elapsed
-
-
-def machine() -> str:
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.release()}"
-    )
 
 
 if __name__ == "__main__":

@@ -24,10 +24,8 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,6 +39,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from figures import machine, percentile
 from generate import events
 
 from bots.signing import signed_headers
@@ -203,11 +202,6 @@ async def fixed_rate(
     return latencies, failed
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
-
-
 class serve:
     """`pmdesk serve` on a fresh database and a free port, for a `with` block."""
 
@@ -254,19 +248,6 @@ class serve:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.release()}"
-    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import machine
 from generate import events, write_jsonl
-from ingest import machine
 
 OUT = Path(__file__).resolve().parent / "out"
 SPAN = timedelta(days=365)

@@ -17,8 +17,6 @@ import asyncio
 import base64
 import json
 import multiprocessing
-import os
-import platform
 import socket
 import statistics
 import sys
@@ -28,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import machine
 
 USER, PASSWORD = "worksection", "bench-password"
 
@@ -172,18 +173,6 @@ async def load(port: int, rate: float, seconds: float, items: int) -> list[float
     if failures:
         print(f"FAILED answers: {failures}")
     return timings
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs, {model}, Python {platform.python_version()}"
 
 
 def main() -> None:
