@@ -19,17 +19,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, select
 
 from .config import Settings
 from .db import write
 from .dunning import DRAFT, is_business_day, local_today
-from .kinds import NotificationKind, NotificationStatus, StaffRole
+from .kinds import NotificationKind, NotificationStatus
 from .models import Client, DunningStep, Invoice, Notification, Reminder, Staff, table
+from .outbox import assistant_on_duty, insert_new
 from .reader import EngineReader
 from .receivables import ReviewLine, review_count, review_queue
 from .timeutil import Now
@@ -89,7 +88,7 @@ def queue_daily_digest(engine: Engine, settings: Settings, now: Now) -> int:
     if digest.empty:
         return 0
     with write(engine) as connection:
-        recipient = _assistant_on_duty(connection)
+        recipient = assistant_on_duty(connection)
         if recipient is None:
             return 0
         row = {
@@ -102,7 +101,7 @@ def queue_daily_digest(engine: Engine, settings: Settings, now: Now) -> int:
             "created_at": instant,
             "updated_at": instant,
         }
-        return int(connection.execute(_insert_ignoring_known(connection), [row]).rowcount)
+        return insert_new(connection, [row])
 
 
 def read_digest(engine: Engine, today: date) -> Digest:
@@ -191,27 +190,6 @@ def _after_run_at(settings: Settings, instant: datetime) -> bool:
     name = settings.receivables.calendar or settings.policies["default"].calendar
     zone = settings.calendars[name].timezone if name in settings.calendars else settings.timezone
     return instant.astimezone(ZoneInfo(zone)).time() >= settings.receivables.run_at
-
-
-def _assistant_on_duty(connection: Connection) -> int | None:
-    """The active assistant registered first, as for every other receivables alert."""
-    found = connection.execute(
-        select(STAFF.c.id)
-        .where(and_(STAFF.c.role == StaffRole.ASSISTANT.value, STAFF.c.active.is_(True)))
-        .order_by(STAFF.c.id)
-        .limit(1)
-    ).scalar()
-    return int(found) if found is not None else None
-
-
-def _insert_ignoring_known(connection: Connection) -> Any:
-    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: two processes never send it twice."""
-    name = connection.dialect.name
-    if name == "sqlite":
-        return sqlite.insert(NOTIFICATION).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    if name == "postgresql":
-        return postgresql.insert(NOTIFICATION).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    raise NotImplementedError(f"notifications need SQLite or PostgreSQL, not {name}")
 
 
 def _amount(value: Decimal, currency: str) -> str:

@@ -335,7 +335,7 @@ def queue_message_notifications(
     assignees = _assignees(connection, {message.thread_id for message in messages})
     on_duty = None
     if any(not assignees.get(message.thread_id) for message in messages):
-        on_duty = _assistant_on_duty(connection)
+        on_duty = assistant_on_duty(connection)
     rows = []
     for event_id, thread_id, author, said, title, client in sorted(messages):
         header = _header(client, title)
@@ -352,7 +352,7 @@ def queue_message_notifications(
                     event_id=event_id,
                 )
             )
-    return _insert_new(connection, rows)
+    return insert_new(connection, rows)
 
 
 # -- clock alerts -------------------------------------------------------------
@@ -382,7 +382,7 @@ def notify_clocks(
     if not fresh:
         return 0
     with write(engine) as connection:
-        return _insert_new(connection, fresh)
+        return insert_new(connection, fresh)
 
 
 _NEXT_ALERT = """
@@ -451,7 +451,7 @@ def _clock_alerts(
     if not clocks:
         return []
     assignees = _assignees(connection, {clock.thread_id for clock in clocks})
-    on_duty = _present([_assistant_on_duty(connection)])
+    on_duty = _present([assistant_on_duty(connection)])
     managers = _active_with_role(connection, StaffRole.MANAGER)
     rows = []
     for clock in clocks:
@@ -624,7 +624,7 @@ def _notify_reply_failed(connection: Connection, event_id: int, error: str, now:
         thread_id=reply.thread_id,
         event_id=event_id,
     )
-    _insert_new(connection, [row])
+    insert_new(connection, [row])
 
 
 # -- invoices (called by core.dunning, inside its transaction) ----------------
@@ -641,11 +641,11 @@ def queue_invoice_alert(
     Returns 1 if a notification was written, 0 when there is no assistant or
     the same alert (`dedupe_key`) exists already.
     """
-    recipient = _assistant_on_duty(connection)
+    recipient = assistant_on_duty(connection)
     if recipient is None:
         return 0
     row = _row(NotificationKind.CLIENT_MESSAGE, recipient, dedupe_key, body, now)
-    return _insert_new(connection, [{**row, "kind": INVOICE_DUNNING, "invoice_id": invoice_id}])
+    return insert_new(connection, [{**row, "kind": INVOICE_DUNNING, "invoice_id": invoice_id}])
 
 
 # -- shared -------------------------------------------------------------------
@@ -670,7 +670,7 @@ def _assignees(connection: Connection, thread_ids: set[int]) -> dict[int, list[i
     return found
 
 
-def _assistant_on_duty(connection: Connection) -> int | None:
+def assistant_on_duty(connection: Connection) -> int | None:
     """The active assistant registered first; None when there is none."""
     assistants = _active_with_role(connection, StaffRole.ASSISTANT)
     return assistants[0] if assistants else None
@@ -712,7 +712,7 @@ def _row(
     }
 
 
-def _insert_new(connection: Connection, rows: list[dict[str, Any]]) -> int:
+def insert_new(connection: Connection, rows: list[dict[str, Any]]) -> int:
     """Insert the rows whose dedupe_key is new; returns how many were."""
     if not rows:
         return 0

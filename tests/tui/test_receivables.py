@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import json
 from datetime import date, datetime, timedelta
-from itertools import count
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -21,7 +20,8 @@ from core.config import DashboardConfig, Settings
 from core.db import insert_many, write
 from core.dunning import run_dunning
 from core.matching import match_new_lines
-from core.models import BankTransaction, Client, Invoice, table
+from core.models import Client, Invoice, table
+from tests.core.test_matching import line
 from tests.support import MovableClock
 from tests.tui.conftest import HOSTILE
 from tests.tui.test_dashboard import main_screen, make_app, rows, until
@@ -33,7 +33,6 @@ from tui.main import MainScreen
 from tui.review import EMPTY, ReviewScreen
 
 TODAY = date(2026, 11, 23)
-_keys = count(1)
 
 
 def invoice_row(engine: Engine, number: str) -> dict[str, Any]:
@@ -215,21 +214,6 @@ def add_invoice(engine: Engine, number: str, client_id: int, cents: int, due: da
         return int(connection.execute(text("SELECT max(id) FROM invoice")).scalar_one())
 
 
-def add_line(engine: Engine, now: datetime, cents: int, payer: str, text_: str,
-             booked: date = date(2026, 11, 20)) -> int:  # fmt: skip
-    row = {
-        "dedupe_key": f"r{next(_keys)}", "account_iban": "", "booking_date": booked,
-        "value_date": None, "amount_cents": cents, "currency": "EUR", "counterparty_name": payer,
-        "counterparty_iban": None, "counterparty_account_raw": None, "end_to_end_id": None,
-        "bank_reference": None, "structured_reference": None, "text": text_,
-        "file_hash": "h", "file_name": "f", "position": 1, "imported_at": now,
-        "match_state": "new", "matched_by": None, "matched_at": None,
-    }  # fmt: skip
-    with write(engine) as connection:
-        insert_many(connection, table(BankTransaction), [row])
-        return int(connection.execute(text("SELECT max(id) FROM banktransaction")).scalar_one())
-
-
 def line_state(engine: Engine, line_id: int) -> str:
     return str(rows(engine, f"SELECT match_state FROM banktransaction WHERE id = {line_id}")[0][0])
 
@@ -252,8 +236,8 @@ def review_queue_of(agency: Engine, settings: Settings, clock: MovableClock) -> 
         "Y-1": add_invoice(agency, "Y-1", one, 3300, date(2026, 11, 15), now),
         "Y-2": add_invoice(agency, "Y-2", two, 3300, date(2025, 1, 1), now),
     }
-    ids["first"] = add_line(agency, now, 7700, HOSTILE, "thanks", date(2026, 11, 19))
-    ids["second"] = add_line(agency, now, 3300, "Somebody", "virement")
+    ids["first"] = line(agency, now, 7700, "thanks", HOSTILE, booked=date(2026, 11, 19))
+    ids["second"] = line(agency, now, 3300, "virement", "Somebody")
     summary = match_new_lines(agency, settings.banks, now)
     assert summary.review == 2
     return ids
