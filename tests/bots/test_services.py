@@ -24,7 +24,7 @@ from sqlalchemy import Engine, insert, select, update
 from bots.services import run_services
 from core.config import HttpConfig, PolicyConfig, ReceivablesConfig, Settings
 from core.ingest import Ingestor
-from core.lease import service_states
+from core.lease import acquire, service_states
 from core.models import Client, Event, Invoice, Lease, Reminder, table
 from core.policies import PolicyBook
 from core.reader import EngineReader
@@ -140,6 +140,23 @@ async def test_a_second_process_waits_and_takes_over_when_the_first_stops(
 
     assert waited is not None and waited["holder"] == "first"
     assert lease(engine) is None
+
+
+async def test_the_lease_of_a_crashed_holder_is_taken_over_once_it_lapses(
+    engine: Engine,
+) -> None:
+    # A holder that took the lease and died: it never renews nor gives it back.
+    crashed_at = utc_now()
+    running = dict.fromkeys(("intake", "scheduler"), "running")
+    assert acquire(engine, "crashed", running, crashed_at, TTL)
+
+    async with serving(round_the_clock_settings(), engine, "here"):
+        await until(lambda: states(engine, "here")["scheduler"] == "running", what="taken over")
+        taken_at = utc_now()
+        held = lease(engine)
+
+    assert held is not None and held["holder"] == "here"
+    assert taken_at - crashed_at >= TTL  # not before the crashed holder's lease lapsed
 
 
 async def test_a_refused_token_leaves_the_bot_off_and_the_rest_running(
