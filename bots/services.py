@@ -27,8 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -44,7 +42,7 @@ from telegram.error import InvalidToken, TelegramError
 from core.config import Settings
 from core.db import open_database
 from core.dunning import daily_dunning
-from core.lease import LEASE_TTL, NAMES, acquire, release, renew
+from core.lease import LEASE_TTL, NAMES, acquire, default_holder, release, renew
 from core.timeutil import Now, utc_now
 from core.worksection import poll_lag
 
@@ -58,11 +56,6 @@ from .wspoll import run_worksection
 log = logging.getLogger("pmdesk.services")
 
 RUNNING, STARTING, STOPPED, FAILED = "running", "starting", "stopped", "failed"
-
-
-def default_holder() -> str:
-    """Who holds the lease: this host and process, and a nonce (pids get reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class _States:

@@ -15,6 +15,9 @@ cannot both win, on SQLite or on PostgreSQL.
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -29,6 +32,11 @@ NAMES = ("intake", "scheduler", "bot")
 # Long enough to ride out a busy database, short enough that a crashed
 # holder's services are taken over within a minute.
 LEASE_TTL = timedelta(seconds=30)
+
+
+def default_holder() -> str:
+    """Who holds the lease: this host and process, and a nonce (pids get reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def _lease() -> Table:

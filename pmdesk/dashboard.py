@@ -44,13 +44,17 @@ def run_dashboard(
     process, unless another process runs them for this database; they start
     once the screen shows its first data, and stop with the dashboard.
     """
-    backend = start_backend(settings, now)
+    from core.lease import default_holder
+
+    # The services this process runs show as running here, not as another process's.
+    holder = default_holder()
+    backend = start_backend(settings, now, holder)
     from tui.app import Dashboard  # Textual and the screens: while the first read runs
 
     log_to_file()
     stopped = threading.Event()
     if services:
-        jobs = [*jobs, services_job(settings, now, stopped)]
+        jobs = [*jobs, services_job(settings, now, stopped, holder)]
     else:
         stopped.set()
     Dashboard(settings, backend, start=start, jobs=jobs).run()
@@ -59,7 +63,7 @@ def run_dashboard(
 
 
 def services_job(
-    settings: Settings, now: Now, stopped: threading.Event
+    settings: Settings, now: Now, stopped: threading.Event, holder: str | None = None
 ) -> Callable[[threading.Event], None]:
     """A dashboard job running the services in its own event loop until the dashboard closes.
 
@@ -71,7 +75,7 @@ def services_job(
         try:
             import asyncio
 
-            asyncio.run(_services_until(settings, now, stop))
+            asyncio.run(_services_until(settings, now, stop, holder))
         except Exception:
             log.exception("the background services stopped on an error")
         finally:
@@ -80,7 +84,9 @@ def services_job(
     return job
 
 
-async def _services_until(settings: Settings, now: Now, stop: threading.Event) -> None:
+async def _services_until(
+    settings: Settings, now: Now, stop: threading.Event, holder: str | None
+) -> None:
     import asyncio
 
     from bots.services import run_services
@@ -95,7 +101,7 @@ async def _services_until(settings: Settings, now: Now, stop: threading.Event) -
 
     relay_task = asyncio.create_task(relay())
     try:
-        await run_services(settings, ended, now=now)
+        await run_services(settings, ended, now=now, holder=holder)
     finally:
         relay_task.cancel()
 
@@ -122,7 +128,7 @@ def log_to_file() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line for every request
 
 
-def start_backend(settings: Settings, now: Now = utc_now) -> Backend:
+def start_backend(settings: Settings, now: Now = utc_now, holder: str | None = None) -> Backend:
     """The dashboard's way to the database, with its first read already under way.
 
     No engine here: the first read creates or upgrades the database if it
@@ -132,7 +138,7 @@ def start_backend(settings: Settings, now: Now = utc_now) -> Backend:
     from tui.backend import Backend
     from tui.watch import first_read
 
-    backend = Backend(settings, now, services=lambda reader: service_states(reader, now()))
+    backend = Backend(settings, now, services=lambda reader: service_states(reader, now(), holder))
     backend.prefetch(first_read)
     return backend
 

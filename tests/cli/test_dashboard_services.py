@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from core.config import Settings
 from core.db import open_database
-from core.lease import acquire, service_states
+from core.lease import acquire, default_holder, service_states
 from core.reader import EngineReader
 from core.timeutil import utc_now
 from pmdesk.dashboard import services_job
@@ -40,12 +40,15 @@ def test_the_services_run_in_the_dashboards_process_and_stop_with_it(tmp_path: P
     settings = settings_for(tmp_path)
     engine = open_database(settings.db)
     stop, stopped = threading.Event(), threading.Event()
-    job = threading.Thread(target=services_job(settings, utc_now, stopped), args=(stop,))
+    holder = default_holder()
+    job = threading.Thread(target=services_job(settings, utc_now, stopped, holder), args=(stop,))
     job.start()
     try:
-        # Seen from another process: the intake and the scheduler run here.
+        # Seen from another process, they run elsewhere; seen by this dashboard, here.
         assert wait_for(lambda: seen_from_elsewhere(engine)["scheduler"] == "elsewhere")
         assert seen_from_elsewhere(engine)["intake"] == "elsewhere"
+        here = service_states(EngineReader(engine), utc_now(), holder)
+        assert here == {"intake": "running", "scheduler": "running", "bot": "stopped"}
         assert not stopped.is_set()
     finally:
         stop.set()
