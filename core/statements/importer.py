@@ -8,6 +8,7 @@ known (same dedupe key, see records.dedupe_keys) are counted and skipped.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,12 +38,22 @@ class ImportResult:
     known: int = 0
     # The ids of the lines this import added, in file order.
     new_ids: list[int] = field(default_factory=list)
+    # What the file held that is not a line, in a sentence each ("2 entries
+    # pending (Sts PDNG), not booked: left out", "balances only: no transactions").
+    notes: list[str] = field(default_factory=list)
+
+
+# MT940 is known by its fields, wherever the bank's header lines end:
+# a statement reference or an account, then a balance or a transaction.
+_MT940_FIELDS = re.compile(
+    rb"(?m)^(?:\{4:)?:(?:20|25):.*[\r\n]+(?:.*[\r\n]+)*?:(?:28C?|60[FM]|61):"
+)
 
 
 def detect_format(path: Path) -> Format:
     """The format of a statement file, from its first bytes."""
     with path.open("rb") as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        head = handle.read(8192).lstrip(b"\xef\xbb\xbf \t\r\n\x00\x01")
     if head.startswith(b"<") and b"<OFX" not in head.upper():
         if b"camt.054" in head:
             return "camt054"
@@ -51,7 +62,7 @@ def detect_format(path: Path) -> Format:
         raise StatementError(f"{path.name}: XML, but not a camt.053 or camt.054 document")
     if head.upper().startswith(b"OFXHEADER") or b"<OFX" in head.upper():
         return "ofx"
-    if head.startswith((b"{1:", b":20:", b":940:")):
+    if head.startswith((b"{1:", b":20:", b":940:")) or _MT940_FIELDS.search(head):
         return "mt940"
     return "csv"
 
@@ -63,11 +74,17 @@ def parse_statement(
     fmt: str | None = None,
     profile: str | None = None,
     progress: Progress | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[Format, Iterator[StatementLine]]:
-    """The file's format and its lines, in file order (parsed as they are consumed)."""
+    """The file's format and its lines, in file order (parsed as they are consumed).
+
+    What the file holds besides lines (entries left out, a statement with
+    balances only) is said in `notes` once the lines are consumed.
+    """
     found: Format = _known_format(fmt) if fmt else detect_format(path)
+    said = [] if notes is None else notes
     if found in ("camt053", "camt054"):
-        return found, _camt(path, progress)
+        return found, _camt(path, progress, said)
     if found == "mt940":
         from .mt940file import read_mt940
 
@@ -75,7 +92,7 @@ def parse_statement(
     if found == "ofx":
         from .ofxfile import read_ofx
 
-        return found, read_ofx(path)
+        return found, read_ofx(path, _text(path), said)
     from .csvfile import read_csv
 
     name, chosen = _profile(path, banks, profile)
@@ -88,11 +105,11 @@ def _known_format(fmt: str) -> Format:
     return fmt  # type: ignore[return-value]
 
 
-def _camt(path: Path, progress: Progress | None) -> Iterator[StatementLine]:
+def _camt(path: Path, progress: Progress | None, notes: list[str]) -> Iterator[StatementLine]:
     from .camt import read_camt
 
     with path.open("rb") as handle:
-        for number, line in enumerate(read_camt(path, handle), start=1):
+        for number, line in enumerate(read_camt(path, handle, notes), start=1):
             if progress is not None and number % 1000 == 0:
                 progress(handle.tell())
             yield line
@@ -100,7 +117,8 @@ def _camt(path: Path, progress: Progress | None) -> Iterator[StatementLine]:
 
 def _text(path: Path) -> str:
     raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "latin-1"):
+    # Windows-1252 before Latin-1: banks' "ANSI" files hold € and curly quotes.
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
@@ -145,8 +163,11 @@ def import_statement(
     """Store the file's new lines, all or nothing."""
     if not path.is_file():
         raise StatementError(f"{path}: no such file")
-    found, lines = parse_statement(path, banks, fmt=fmt, profile=profile, progress=progress)
-    result = ImportResult(file=path.name, format=found)
+    notes: list[str] = []
+    found, lines = parse_statement(
+        path, banks, fmt=fmt, profile=profile, progress=progress, notes=notes
+    )
+    result = ImportResult(file=path.name, format=found, notes=notes)
     digest = file_hash(path)
     with write(engine) as connection, _page_cache(connection):
         batch: list[tuple[StatementLine, str]] = []

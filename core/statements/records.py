@@ -38,6 +38,9 @@ class StatementLine:
     text: str
     # 1-based place of the entry in its file.
     position: int
+    # The transaction ids that distinguish entries sharing a bank reference
+    # (camt TxId, instruction id, NtryRef), joined: part of the line's identity.
+    entry_ids: str = ""
 
 
 # What banks write when a payer gave no end-to-end id.
@@ -47,42 +50,57 @@ _NO_ID = {"", "NOTPROVIDED", "NONREF", "NONE"}
 def dedupe_keys(lines: Iterable[StatementLine]) -> Iterator[tuple[StatementLine, str]]:
     """Each line with the key that identifies it across files.
 
-    The bank's own reference for the entry (camt AcctSvcrRef, MT940's
-    "//" reference, OFX FITID) is unique per account, so when present the
-    key is account + that reference: the same entry in a re-sent or
-    overlapping statement gets the same key whatever else the bank
-    reformatted. Failing that, a payer's end-to-end id with the amount
-    (payers reuse ids less than banks do, and never for another amount).
-    Failing both, the content: account, both dates, amount, currency,
-    payer and text, plus the occurrence number of that content within the
-    file, so two identical payments on one day stay two lines while the
-    same day repeated by a later statement (which holds the whole day
-    again, in the same order) adds nothing.
+    A line is named, per account, by the bank's reference for it (camt
+    AcctSvcrRef, MT940's "//" reference, OFX FITID) together with the
+    transaction ids that tell apart entries sharing that reference (a batch's
+    TxId, an instruction id, NtryRef: see `StatementLine.entry_ids`), its
+    amount and booking day: banks reuse one reference for a whole batch, or
+    even for a credit and its fee, so the reference alone would merge
+    distinct lines. Without a bank reference, the transaction ids, else the
+    payer's end-to-end id, stand in for it. Failing all of them, the content:
+    both dates, amount, currency, payer and text.
+
+    Every key ends with the rank of the line among the lines of the file
+    with that same identity, so two identical payments on one day stay two
+    lines while a later statement repeating the day (which holds it whole
+    again, in the same order) adds nothing. Into an empty database, no line
+    of a file is ever "already known".
     """
     seen: Counter[str] = Counter()
     for line in lines:
         # The account as an IBAN is written compact: a CSV profile may give it spaced.
         account = line.account_iban.replace(" ", "").upper()
-        if line.bank_reference and line.bank_reference.upper() not in _NO_ID:
-            raw = f"ref|{account}|{line.bank_reference}"
-        elif line.end_to_end_id and line.end_to_end_id.upper() not in _NO_ID:
-            raw = f"e2e|{account}|{line.end_to_end_id}|{line.amount_cents}|{line.currency}"
+        money = f"{line.amount_cents}|{line.currency.upper()}|{line.booking_date.isoformat()}"
+        if _given(line.bank_reference):
+            identity = f"ref|{account}|{line.bank_reference}|{line.entry_ids}|{money}"
+        elif line.entry_ids:
+            identity = f"ids|{account}|{line.entry_ids}|{money}"
+        elif _given(line.end_to_end_id):
+            identity = f"e2e|{account}|{line.end_to_end_id}|{money}"
         else:
-            content = "|".join(
+            identity = "|".join(
                 (
+                    "txt",
                     account,
-                    line.booking_date.isoformat(),
+                    money,
                     line.value_date.isoformat() if line.value_date else "",
-                    str(line.amount_cents),
-                    line.currency,
                     line.counterparty_name,
                     line.counterparty_account or "",
                     line.text,
                 )
             )
-            seen[content] += 1
-            raw = f"txt|{content}|{seen[content]}"
+        seen[identity] += 1
+        raw = f"{identity}|{seen[identity]}"
         yield line, hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def _given(reference: str | None) -> bool:
+    return bool(reference) and (reference or "").upper() not in _NO_ID
+
+
+def transaction_ids(*ids: str | None) -> str:
+    """The ids that tell apart entries sharing a bank reference, as one text ('' if none)."""
+    return "/".join(clean(found) for found in ids if _given(clean(found)))
 
 
 def to_cents(text: str, decimal: str = ".") -> int:
