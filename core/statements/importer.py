@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, select
 
 from ..db import chunks, insert_with_ids, write
 from ..models import BankTransaction, table
-from .records import StatementError, StatementLine, clean, dedupe_keys
+from .records import StatementError, StatementLine, checked_iban, clean, dedupe_keys
 from .settings import BanksConfig
 
 Format = Literal["camt053", "camt054", "mt940", "ofx", "csv"]
@@ -255,24 +255,3 @@ def _row(line: StatementLine, key: str, digest: str, name: str, now: datetime) -
         "matched_by": None,
         "matched_at": None,
     }
-
-
-_IBANS: dict[str, tuple[str | None, str | None]] = {}
-
-
-def checked_iban(text: str | None) -> tuple[str | None, str | None]:
-    """(compact IBAN, None) when valid, (None, the text as written) otherwise."""
-    if not text:
-        return None, None
-    found = _IBANS.get(text)
-    if found is None:
-        from schwifty import IBAN
-        from schwifty.exceptions import SchwiftyException
-
-        try:
-            found = (IBAN(text).compact, None)
-        except SchwiftyException:
-            found = (None, text)
-        if len(_IBANS) < 100_000:  # payers repeat: validate each once
-            _IBANS[text] = found
-    return found

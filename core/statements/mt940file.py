@@ -26,7 +26,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from .details86 import Details, read_details
-from .records import StatementError, StatementLine, clean, creditor_reference, transaction_ids
+from .records import (
+    StatementError,
+    StatementLine,
+    checked_iban,
+    clean,
+    creditor_reference,
+    transaction_ids,
+)
 
 _TAG = re.compile(r"^:(\d{2}[A-Z]?):")
 # Value date, entry date, mark, funds code, amount; the rest is read apart.
@@ -82,7 +89,7 @@ def read_mt940(path: Path, content: str) -> Iterator[StatementLine]:
         if tag == "20":
             account = currency = ""  # a new statement: nothing carries over
         elif tag == "25":
-            account = clean(found.value)
+            account = _account(found.value)
             if not account:
                 raise StatementError(f"{name}: line {found.number}: :25: names no account")
         elif tag[:2] in ("60", "62", "64", "65"):
@@ -159,6 +166,9 @@ def _parse_61(name: str, found: _Field) -> dict[str, str]:
         raise StatementError(f"{name}: line {found.number}: :61: is not a transaction line")
     parts = matched.groupdict()
     rest = parts.pop("rest")
+    if not re.search(r"[.,]", parts["amount"]) and rest and not _TYPE_CODE.match(rest):
+        # "C500NTRF" is 500.00, but in "C5O,00NTRF" the amount is broken, not 5.00.
+        raise StatementError(f"{name}: line {found.number}: :61: is not a transaction line")
     # The transaction type (NTRF, NMSC...) is sometimes left out; "NONREF" is not one.
     code = _TYPE_CODE.match(rest)
     if code is not None and not rest.startswith("NONREF"):
@@ -191,8 +201,13 @@ def _line(
     counter_account = details.iban
     if not counter_account and given and _looks_like_iban(customer):
         counter_account = customer  # SNS/ASN write the payer's IBAN here
+    supplementary = parts["supplementary"]
+    if not counter_account and _looks_like_iban(supplementary):
+        counter_account = supplementary  # and Rabobank on the line below :61:
     bank = parts["bank"]
-    text = details.text or clean(parts["supplementary"])
+    text = details.text or ("" if counter_account == supplementary else clean(supplementary))
+    if counter_account and text.startswith(counter_account):
+        text = text[len(counter_account) :].strip()  # the IBAN again, SNS's first word
     return StatementLine(
         booking_date=booking,
         value_date=value_date,
@@ -208,6 +223,17 @@ def _line(
         position=position,
         entry_ids=transaction_ids(customer if given else None),
     )
+
+
+def _account(text: str) -> str:
+    """:25: as written, but an IBAN followed by its currency (ING, Rabobank) as the IBAN."""
+    account = clean(text)
+    suffixed = re.fullmatch(r"([A-Z]{2}\d{2}[A-Z0-9 ]+?)\s?[A-Z]{3}", account)
+    if suffixed is not None:
+        iban, _raw = checked_iban(suffixed.group(1))
+        if iban is not None:
+            return iban
+    return account
 
 
 def _looks_like_iban(text: str) -> bool:

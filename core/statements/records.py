@@ -140,3 +140,24 @@ def creditor_reference(*texts: str | None) -> str | None:
 def clean(text: str | None) -> str:
     """Whitespace runs (line breaks of fixed-width formats) as one space."""
     return " ".join((text or "").split())
+
+
+_IBANS: dict[str, tuple[str | None, str | None]] = {}
+
+
+def checked_iban(text: str | None) -> tuple[str | None, str | None]:
+    """(compact IBAN, None) when valid, (None, the text as written) otherwise."""
+    if not text:
+        return None, None
+    found = _IBANS.get(text)
+    if found is None:
+        from schwifty import IBAN
+        from schwifty.exceptions import SchwiftyException
+
+        try:
+            found = (IBAN(text).compact, None)
+        except SchwiftyException:
+            found = (None, text)
+        if len(_IBANS) < 100_000:  # payers repeat: validate each once
+            _IBANS[text] = found
+    return found
