@@ -114,7 +114,8 @@ def _fields(name: str, content: str) -> Iterator[_Field]:
     current: _Field | None = None
     for number, raw in enumerate(content.splitlines(), start=1):
         # Control bytes (SOH, ETX) and block markers frame messages; they carry nothing.
-        line = raw.strip("\x00\x01\x02\x03\x04\x1a\r").rstrip()
+        # Trailing spaces are kept: a padded line ends a word where a full one may cut it.
+        line = raw.strip("\x00\x01\x02\x03\x04\x1a\r")
         if line.startswith("{"):
             # SWIFT blocks: `{1:F01...}{2:...}{4:` may be followed by a field on that line.
             line = re.sub(r"^(\{[^{}]*(\{[^{}]*\})*[^{}]*\})*\{4:", "", line)
@@ -126,7 +127,7 @@ def _fields(name: str, content: str) -> Iterator[_Field]:
                 yield current
             current = _Field(found.group(1), number, [line[found.end() :]])
             continue
-        if line.startswith("-") and not line.strip("-}").strip():
+        if line.startswith("-}") or (line.startswith("-") and not line.strip("- ")):
             # The end of a message: what follows up to the next field is envelope.
             if current is not None:
                 yield current
@@ -148,12 +149,13 @@ def join_wrapped(lines: list[str]) -> str:
     """
     text = ""
     for index, part in enumerate(lines):
+        previous = lines[index - 1] if index else ""
         part = part.rstrip()
-        if index == 0 or not text:
-            text += part.lstrip() if index else part
+        if not text:
+            text = part.strip()
             continue
-        previous = lines[index - 1]
-        full = len(previous) + (4 if index == 1 else 0) >= 65
+        # A line padded with spaces ended at a word; a full one without may have cut one.
+        full = len(previous) + (4 if index == 1 else 0) >= 65 and previous == previous.rstrip()
         boundary = text.endswith("/") or part.startswith(("/", "?", ">"))
         text += part if full or boundary else " " + part.lstrip()
     return text

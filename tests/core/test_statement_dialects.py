@@ -286,3 +286,21 @@ def test_an_unreadable_ofx_amount_names_the_transaction(tmp_path: Path) -> None:
     assert str(raised.value) == (
         "bad.ofx: OFX/STMTRS[1]/BANKTRANLIST/STMTTRN[2]/TRNAMT: '-35,5x' is not an amount"
     )
+
+
+def test_swift_blocks_frame_the_statement_and_entry_dates_cross_the_year(tmp_path: Path) -> None:
+    path = tmp_path / "swift.sta"
+    path.write_text(
+        "{1:F01INGBNL2ABXXX0000000000}{2:I940INGBNL2AXXXN}{3:{108:B12345678S000001}}{4:\n"
+        ":20:P270102\n:25:NL69INGB0123456789\n:28C:1/1\n:60F:C261231EUR0,00\n"
+        ":61:2701021231C10,00NTRFNONREF//Y1\n:86:/REMI/Booked on new year's eve\n"
+        ":62F:C270102EUR10,00\n-}{5:{CHK:ABCDEF123456}}\n"
+    )
+
+    assert detect_format(path) == "mt940"
+    _fmt, lines = parse_statement(path, BANKS)
+    found = [(line.booking_date, line.value_date, line.amount_cents, line.text) for line in lines]
+
+    assert found == [
+        (date(2026, 12, 31), date(2027, 1, 2), 1000, "Booked on new year's eve"),
+    ]
