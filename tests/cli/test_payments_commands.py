@@ -111,8 +111,7 @@ def test_a_refused_statement_says_why_in_one_line_with_status_2(
     assert [stderr for _code, _out, stderr in refused] == [
         "pmdesk: ofx-signon-error.ofx: the bank refused the sign-on: Signon invalid: check "
         "your user id and password (code 15500); nothing imported\n",
-        "pmdesk: ofx-investment.ofx: an investment statement: nothing to match; "
-        "nothing imported\n",
+        "pmdesk: ofx-investment.ofx: an investment statement: nothing to match; nothing imported\n",
         "pmdesk: garbled.sta: line 3: :61: is not a transaction line; nothing imported\n",
     ]
 
