@@ -2,7 +2,9 @@
 
 A file is imported in one database transaction: a malformed entry
 anywhere refuses the whole file and nothing of it is stored. Lines already
-known (same dedupe key, see records.dedupe_keys) are counted and skipped.
+known (same dedupe key, see records.dedupe_keys, or a row stored by an
+earlier version under its earlier key with the same amount and day, see
+records.EarlierKeys) are counted and skipped.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from sqlalchemy import Connection, Engine, select
 
 from ..db import chunks, insert_with_ids, write
 from ..models import BankTransaction, table
-from .records import StatementError, StatementLine, checked_iban, clean, dedupe_keys
+from .records import (
+    KEY_PREFIX,
+    EarlierKeys,
+    StatementError,
+    StatementLine,
+    checked_iban,
+    clean,
+    dedupe_keys,
+)
 from .settings import BanksConfig
 
 Format = Literal["camt053", "camt054", "mt940", "ofx", "csv"]
@@ -170,15 +180,58 @@ def import_statement(
     result = ImportResult(file=path.name, format=found, notes=notes)
     digest = file_hash(path)
     with write(engine) as connection, _page_cache(connection):
+        earlier = _Earlier(connection)
         batch: list[tuple[StatementLine, str]] = []
         seen: set[str] = set()
         for item in dedupe_keys(lines):
             batch.append(item)
             if len(batch) >= BATCH:
-                _store(connection, batch, seen, result, digest, path.name, now)
+                _store(connection, batch, seen, earlier, result, digest, path.name, now)
                 batch = []
-        _store(connection, batch, seen, result, digest, path.name, now)
+        _store(connection, batch, seen, earlier, result, digest, path.name, now)
     return result
+
+
+class _Earlier:
+    """Rows stored by an earlier version, under its keys: each stands for one line at most."""
+
+    def __init__(self, connection: Connection) -> None:
+        transactions = table(BankTransaction)
+        query = select(transactions.c.id).where(transactions.c.dedupe_key < KEY_PREFIX).limit(1)
+        # Looked up only when the database holds such rows at all (one index probe).
+        self.present = connection.execute(query).first() is not None
+        self.keys = EarlierKeys()
+        self.claimed: set[str] = set()
+
+    def known(
+        self, connection: Connection, batch: list[tuple[StatementLine, str]], known: set[str]
+    ) -> set[int]:
+        """The places in `batch` of lines an earlier version stored already.
+
+        Every line is given its earlier key (its rank counts them all); only
+        those whose key is not `known` may stand for an earlier row.
+        """
+        if not self.present:
+            return set()
+        transactions = table(BankTransaction)
+        wanted = [(index, line, self.keys.key(line)) for index, (line, _key) in enumerate(batch)]
+        stored: dict[str, tuple[int, object]] = {}
+        for part in chunks([key for _index, _line, key in wanted]):
+            query = select(
+                transactions.c.dedupe_key, transactions.c.amount_cents, transactions.c.booking_date
+            ).where(transactions.c.dedupe_key.in_(part))
+            for key, cents, booked in connection.execute(query):
+                stored[key] = (cents, booked)
+        found: set[int] = set()
+        for index, line, key in wanted:
+            if (
+                batch[index][1] not in known
+                and key not in self.claimed
+                and stored.get(key) == (line.amount_cents, line.booking_date)
+            ):
+                self.claimed.add(key)
+                found.add(index)
+        return found
 
 
 # SQLite's page cache during an import, in KiB. A statement's dedupe keys
@@ -205,6 +258,7 @@ def _store(
     connection: Connection,
     batch: list[tuple[StatementLine, str]],
     seen: set[str],
+    earlier: _Earlier,
     result: ImportResult,
     digest: str,
     name: str,
@@ -219,8 +273,9 @@ def _store(
         query = select(transactions.c.dedupe_key).where(transactions.c.dedupe_key.in_(part))
         known.update(connection.execute(query).scalars())
     rows = []
-    for line, key in batch:
-        if key in known:
+    stored_earlier = earlier.known(connection, batch, known)
+    for index, (line, key) in enumerate(batch):
+        if key in known or index in stored_earlier:
             result.known += 1
             continue
         known.add(key)

@@ -91,7 +91,49 @@ def dedupe_keys(lines: Iterable[StatementLine]) -> Iterator[tuple[StatementLine,
             )
         seen[identity] += 1
         raw = f"{identity}|{seen[identity]}"
-        yield line, hashlib.sha256(raw.encode()).hexdigest()[:40]
+        yield line, KEY_PREFIX + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+# Every key named as above starts with this; keys sorting before it were
+# stored by an earlier version (40 hex digits, see `EarlierKeys`).
+KEY_PREFIX = "s2-"
+
+
+class EarlierKeys:
+    """The key an earlier version gave each line: rows it stored still carry it.
+
+    It named a line by the bank's reference alone, else by the end-to-end id
+    with the amount, else by the content with its rank, so two lines sharing
+    a reference had one key and only the first was kept. A line whose key is
+    unknown is still the line such a row holds when the row has its earlier
+    key, amount and booking day (see `importer`).
+    """
+
+    def __init__(self) -> None:
+        self._seen: Counter[str] = Counter()
+
+    def key(self, line: StatementLine) -> str:
+        account = line.account_iban.replace(" ", "").upper()
+        if _given(line.bank_reference):
+            raw = f"ref|{account}|{line.bank_reference}"
+        elif _given(line.end_to_end_id):
+            raw = f"e2e|{account}|{line.end_to_end_id}|{line.amount_cents}|{line.currency}"
+        else:
+            content = "|".join(
+                (
+                    account,
+                    line.booking_date.isoformat(),
+                    line.value_date.isoformat() if line.value_date else "",
+                    str(line.amount_cents),
+                    line.currency,
+                    line.counterparty_name,
+                    line.counterparty_account or "",
+                    line.text,
+                )
+            )
+            self._seen[content] += 1
+            raw = f"txt|{content}|{self._seen[content]}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
 def _given(reference: str | None) -> bool:
