@@ -45,6 +45,12 @@ def read_camt(path: Path, stream: IO[bytes], notes: list[str]) -> Iterator[State
         raise StatementError(f"{path.name}: not an ISO 20022 camt.053 or camt.054 document")
     reader = _CamtReader(path.name, found.group(1).decode())
     yield from reader.read(stream)
+    kind = "camt.053" if reader.report == "Stmt" else "camt.054"
+    if not reader.reports:
+        raise StatementError(f"{path.name}: no statement ({reader.report}) in this {kind} file")
+    if not reader.entries:
+        which = "the statement" if reader.reports == 1 else f"{reader.reports} statements"
+        notes.append(f"{which} gives balances only, no entries")
     for status, count in sorted(reader.not_booked.items()):
         entries = "entry" if count == 1 else "entries"
         notes.append(
@@ -61,6 +67,8 @@ class _CamtReader:
         self._paths: dict[str, str] = {}
         # Entries left out, by status.
         self.not_booked: dict[str, int] = {}
+        # Statements (or notifications) and entries read, booked or not.
+        self.reports = self.entries = 0
 
     def _q(self, path: str) -> str:
         """A path of local names in the document's namespace (made once per path)."""
@@ -94,6 +102,7 @@ class _CamtReader:
                     if parent is None or etree.QName(parent).localname != self.report:
                         continue
                     report += 1
+                    self.reports += 1
                     entry = 0
                     account = clean(element.findtext(self._q("Id/IBAN"))) or clean(
                         element.findtext(self._q("Id/Othr/Id"))
@@ -101,6 +110,7 @@ class _CamtReader:
                     currency = clean(element.findtext(self._q("Ccy")))
                     continue
                 entry += 1
+                self.entries += 1
                 where = f"Document/{self.root}/{self.report}[{report}]/Ntry[{entry}]"
                 lines = self._entry(element, where, account, currency, created)
                 for line in lines:

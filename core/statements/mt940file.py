@@ -35,10 +35,11 @@ from .records import (
     transaction_ids,
 )
 
-_TAG = re.compile(r"^:(\d{2}[A-Z]?):")
+# Numbered fields, and the :NS: field some German banks add (ignored).
+_TAG = re.compile(r"^:(\d{2}[A-Z]?|NS):")
 # Value date, entry date, mark, funds code, amount; the rest is read apart.
 _LINE_61 = re.compile(
-    r"^(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>R?[CD])(?P<funds>[A-Z])?"
+    r"^(?P<value>\d{6})(?P<entry>\d{4}| {4})?(?P<mark>R?[CD])(?P<funds>[A-Z])?"
     r"(?P<amount>\d[\d.,]*)(?P<rest>.*)$"
 )
 _TYPE_CODE = re.compile(r"^[NSF][A-Z0-9]{3}")
@@ -94,9 +95,12 @@ def read_mt940(path: Path, content: str) -> Iterator[StatementLine]:
                 raise StatementError(f"{name}: line {found.number}: :25: names no account")
         elif tag[:2] in ("60", "62", "64", "65"):
             balance = _BALANCE.match(found.value.replace(" ", ""))
-            if balance is None:
-                raise StatementError(f"{name}: line {found.number}: :{tag}: is not a balance")
-            if tag[:2] == "60" or not currency:
+            if tag[:2] == "60":
+                # The opening balance gives the lines their currency: it must read.
+                if balance is None:
+                    raise StatementError(f"{name}: line {found.number}: :{tag}: is not a balance")
+                currency = balance.group("currency")
+            elif balance is not None and not currency:
                 currency = balance.group("currency")
         elif tag == "61":
             if not account:
@@ -193,7 +197,8 @@ def _line(
     found, parts = pending
     where = f"{name}: line {found.number}"
     value_date = _date(parts["value"], where)
-    booking = _entry_date(parts["entry"], value_date, where) if parts["entry"] else value_date
+    entry = (parts["entry"] or "").strip()
+    booking = _entry_date(entry, value_date, where) if entry else value_date
     cents = _cents(parts["amount"], where)
     # A reversal of a credit takes the money back out: a debit; and the other way round.
     sign = {"C": 1, "D": -1, "RC": -1, "RD": 1}[parts["mark"]]
@@ -243,10 +248,23 @@ def _looks_like_iban(text: str) -> bool:
 
 
 def _date(text: str, where: str) -> date:
-    try:
-        return date(2000 + int(text[:2]), int(text[2:4]), int(text[4:6]))
-    except ValueError:
-        raise StatementError(f"{where}: :61: {text!r} is not a date (YYMMDD)") from None
+    found = _day(2000 + int(text[:2]), int(text[2:4]), int(text[4:6]))
+    if found is None:
+        raise StatementError(f"{where}: :61: {text!r} is not a date (YYMMDD)")
+    return found
+
+
+def _day(year: int, month: int, day: int) -> date | None:
+    """The date; a day past the month's end (30 February, in 30-day-month
+    interest conventions) is the month's last day."""
+    if not 1 <= month <= 12 or not 1 <= day <= 31:
+        return None
+    while day > 28:
+        try:
+            return date(year, month, day)
+        except ValueError:
+            day -= 1
+    return date(year, month, day)
 
 
 def _entry_date(text: str, value_date: date, where: str) -> date:
@@ -257,10 +275,10 @@ def _entry_date(text: str, value_date: date, where: str) -> date:
         year -= 1  # booked in December, value date in January
     elif value_date.month - month > 6:
         year += 1  # booked in January, value date in December
-    try:
-        return date(year, month, day)
-    except ValueError:
-        raise StatementError(f"{where}: :61: entry date {text!r} is not a date (MMDD)") from None
+    found = _day(year, month, day)
+    if found is None:
+        raise StatementError(f"{where}: :61: entry date {text!r} is not a date (MMDD)")
+    return found
 
 
 def _cents(text: str, where: str) -> int:

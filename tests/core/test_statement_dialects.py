@@ -304,3 +304,48 @@ def test_swift_blocks_frame_the_statement_and_entry_dates_cross_the_year(tmp_pat
     assert found == [
         (date(2026, 12, 31), date(2027, 1, 2), 1000, "Booked on new year's eve"),
     ]
+
+
+def test_mt940_field_quirks_of_asn_citi_and_german_banks(tmp_path: Path) -> None:
+    # Spaces where the entry date goes (ASN, Citi), a 30-day February value date
+    # (German interest conventions), a garbled forward balance, a bank's own :NS: field.
+    path = tmp_path / "quirks.sta"
+    path.write_text(
+        ":20:Q\n:25:NL91ABNA0417164300\n:28C:1/1\n:NS:22Test GmbH\n:60F:C260201EUR0,00\n"
+        ":61:260201    D65,00NOVBNL86INGB0002445588\n:86:Sieraden\n"
+        ":61:2602300228C10,00NTRFNONREF//FEB30\n:86:Zinsen\n"
+        ":62F:D260228EUR55,00\n:65F:Dnullnull7414,3\n"
+    )
+
+    _fmt, lines = parse_statement(path, BANKS)
+    found = [(line.booking_date, line.value_date, line.amount_cents) for line in lines]
+
+    assert found == [
+        (date(2026, 2, 1), date(2026, 2, 1), -6500),
+        (date(2026, 2, 28), date(2026, 2, 28), 1000),
+    ]
+
+
+def test_a_camt_statement_with_balances_only_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "balances.xml"
+    content = (DIALECTS / "camt053-v08-dates.xml").read_text()
+    start, end = content.index("<Ntry>"), content.rindex("</Ntry>") + len("</Ntry>")
+    path.write_text(content[:start] + content[end:])
+    notes: list[str] = []
+
+    _fmt, lines = parse_statement(path, BANKS, notes=notes)
+
+    assert (list(lines), notes) == ([], ["the statement gives balances only, no entries"])
+
+
+def test_a_camt_file_without_a_statement_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.xml"
+    path.write_text(
+        '<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">'
+        "<BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr></BkToCstmrStmt></Document>"
+    )
+
+    with pytest.raises(StatementError) as raised:
+        list(parse_statement(path, BANKS)[1])
+
+    assert str(raised.value) == "empty.xml: no statement (Stmt) in this camt.053 file"
