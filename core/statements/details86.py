@@ -11,7 +11,8 @@ is), the payer's name and IBAN, the end-to-end id, a structured reference.
   `/EREF/.../REMI/.../ORDP//NAME/.../IBAN/...`, ING's `/CNTP/IBAN/BIC/NAME/CITY/`,
   `/REMI/USTD//text/` or `/REMI/STRD/CUR/reference/`. Control codes
   (`/TRTP/`, `/ISDT/`, ...) are not text.
-- ABN AMRO's labelled columns: `IBAN: ... BIC: ... NAAM: ... OMSCHRIJVING: ...`.
+- ABN AMRO's labelled columns: `IBAN: ... BIC: ... NAAM: ... OMSCHRIJVING: ...`,
+  and Knab's text followed by `REK: iban/NAAM: name`.
 - Anything else is free text, kept whole.
 """
 
@@ -42,9 +43,11 @@ _SLASH_CODES = (
     "|CNTP|TRTP|ISDT|BUSP|ULTC|ULTD|ULTB|EXCH|CHGS|OCMT|ACCW|IREF|ID"
 )
 _SLASH = re.compile(rf"/({_SLASH_CODES})/")
+# Knab writes "REK: iban/NAAM: name" on a line of its own, after a full line
+# glued to it: its label may follow a word without a space.
 _LABELS = re.compile(
-    r"\b(IBAN|BIC|NAAM|OMSCHRIJVING|KENMERK|BETALINGSKENM\.|MACHTIGING|INCASSANT|"
-    r"ID BEGUNSTIGDE|VALUTA|TRANSACTIEDATUM):\s*"
+    r"(\bIBAN|\bBIC|\bNAAM|\bOMSCHRIJVING|\bKENMERK|\bBETALINGSKENM\.|\bMACHTIGING|"
+    r"\bINCASSANT|\bID BEGUNSTIGDE|\bVALUTA|\bTRANSACTIEDATUM|REK):\s*"
 )
 
 
@@ -147,14 +150,14 @@ def _labelled(text: str) -> Details:
     parts = _LABELS.split(text)
     fields: dict[str, str] = {}
     for label, value in zip(parts[1::2], parts[2::2], strict=True):
-        fields.setdefault(label, clean(value))
+        fields.setdefault(label, clean(value).rstrip("/ "))
     remittance = " ".join(
         part for part in (fields.get("OMSCHRIJVING", ""), fields.get("BETALINGSKENM.", "")) if part
     )
     return Details(
         text=remittance or clean(parts[0]),
         name=fields.get("NAAM", ""),
-        iban=fields.get("IBAN", "").replace(" ", ""),
+        iban=(fields.get("IBAN") or fields.get("REK", "")).replace(" ", ""),
         end_to_end_id=fields.get("KENMERK", ""),
         reference=fields.get("BETALINGSKENM.", ""),
     )

@@ -81,6 +81,11 @@ EXPECTED: dict[str, list[Line]] = {
          "P. de Vries Utrecht Factuur INV-2026-00042", None),
         (DAY, -1250, "EUR", "NL12SNSB0123456789", "", None, "Maandelijkse kosten", "KNAB77"),
     ],
+    # Knab: amounts with a bare ',', and the payer after the text as "REK: .../NAAM: ...".
+    "mt940-knab.sta": [
+        (DAY, 120000, "EUR", "123456789", "J JANSEN BV", "NL86INGB0002445588",
+         "FACTUUR INV-2026-00042 EN INV-2026-00043 MET DANK VOOR DE SAMEN", "B6K24XM00J000023"),
+    ],
     # Triodos writes the German subfields with '>'.
     "mt940-triodos.sta": [
         (DAY, 4200, "EUR", "NL70TRIO0123456789", "G. Bakker", "NL86INGB0002445588",
