@@ -9,7 +9,9 @@ and the same file again adds nothing.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -130,9 +132,9 @@ def _csv(lines: list[Entry]) -> str:
     return "\n".join(rows) + "\n"
 
 
-WRITERS = {
-    "camt053": (lambda lines: _camt(lines, "053"), "xml"),
-    "camt054": (lambda lines: _camt(lines, "054"), "xml"),
+WRITERS: dict[str, tuple[Callable[[list[Entry]], str], str]] = {
+    "camt053": (partial(_camt, kind="053"), "xml"),
+    "camt054": (partial(_camt, kind="054"), "xml"),
     "mt940": (_mt940, "sta"),
     "ofx": (_ofx, "ofx"),
     "csv": (_csv, "csv"),
