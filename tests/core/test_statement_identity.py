@@ -11,8 +11,8 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
