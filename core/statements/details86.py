@@ -82,9 +82,9 @@ def _german(text: str, separator: str) -> Details:
     keyed = _keyed(joined)
     if keyed:
         # Text before the first key is free text too (some banks write it first).
-        lead = clean(_SEPA_KEYS.split(joined)[0])
+        leading = clean(_SEPA_KEYS.split(joined)[0])
         body = keyed.get("SVWZ", "")
-        remittance = clean(f"{lead} {body}")
+        remittance = clean(f"{leading} {body}")
     else:
         remittance = clean(joined)
     name = _join_cut([*subfields.get("32", []), *subfields.get("33", [])])
