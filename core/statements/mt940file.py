@@ -32,7 +32,6 @@ from .records import (
     checked_iban,
     clean,
     creditor_reference,
-    transaction_ids,
 )
 
 # Numbered fields, and the :NS: field some German banks add (ignored).
@@ -228,7 +227,6 @@ def _line(
         structured_reference=creditor_reference(details.reference, text),
         text=text,
         position=position,
-        entry_ids=transaction_ids(customer if given else None),
     )
 
 
