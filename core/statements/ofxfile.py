@@ -82,7 +82,8 @@ def read_ofx(path: Path, content: str, notes: list[str]) -> Iterator[StatementLi
     if start < 0:
         raise StatementError(f"{name}: no <OFX> element: not an OFX statement")
     root = _tree(content[start:])
-    _refuse_errors(name, root)
+    for failed in _refuse_errors(name, root):
+        notes.append(f"a statement left out: the bank reported an error: {failed}")
     statements = list(root.iter(*_STATEMENTS))
     investments = sum(1 for _ in root.iter("INVSTMTRS"))
     if not statements:
@@ -155,8 +156,11 @@ def _is_aggregate(tag: str, tokens: list[re.Match[str]], index: int, closed: set
     return tag in closed and not (following or "").strip()
 
 
-def _refuse_errors(name: str, root: _Node) -> None:
-    """The bank's own error (sign-on, or every statement) refuses the file with its message."""
+def _refuse_errors(name: str, root: _Node) -> list[str]:
+    """The bank's own error (sign-on, or every statement) refuses the file with its message.
+
+    The errors of some statements only, beside good ones, are returned.
+    """
     signon = next(root.iter("SONRS"), None)
     if signon is not None and _failed(signon):
         raise StatementError(f"{name}: the bank refused the sign-on: {_status(signon)}")
@@ -166,6 +170,7 @@ def _refuse_errors(name: str, root: _Node) -> None:
     ]
     if answers and len(failed) == len(answers):
         raise StatementError(f"{name}: the bank reported an error: {_status(failed[0])}")
+    return [_status(answer) for answer in failed]
 
 
 def _failed(node: _Node) -> bool:

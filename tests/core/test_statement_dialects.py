@@ -354,3 +354,31 @@ def test_a_camt_file_without_a_statement_is_refused(tmp_path: Path) -> None:
         list(parse_statement(path, BANKS)[1])
 
     assert str(raised.value) == "empty.xml: no statement (Stmt) in this camt.053 file"
+
+
+CARD_AND_ERROR = """OFXHEADER:100
+DATA:OFXSGML
+VERSION:102
+
+<OFX><CREDITCARDMSGSRSV1>
+<CCSTMTTRNRS><TRNUID>1<STATUS><CODE>0<SEVERITY>INFO</STATUS>
+<CCSTMTRS><CURDEF>EUR<CCACCTFROM><ACCTID>4970XXXXXXXX1234</CCACCTFROM>
+<BANKTRANLIST><STMTTRN><TRNTYPE>CREDIT<DTPOSTED>20261124<TRNAMT>19.90<FITID>CC1
+<NAME>Refund INV-2026-00042</STMTTRN></BANKTRANLIST></CCSTMTRS></CCSTMTTRNRS>
+<CCSTMTTRNRS><TRNUID>2<STATUS><CODE>2003<SEVERITY>ERROR<MESSAGE>Account not found</STATUS>
+</CCSTMTTRNRS></CREDITCARDMSGSRSV1></OFX>
+"""
+
+
+def test_a_card_statement_imports_and_a_failed_one_beside_it_is_said(tmp_path: Path) -> None:
+    path = tmp_path / "card.ofx"
+    path.write_text(CARD_AND_ERROR)
+    notes: list[str] = []
+
+    _fmt, lines = parse_statement(path, BANKS, notes=notes)
+    found = [(line.account_iban, line.amount_cents, line.text) for line in lines]
+
+    assert found == [("4970XXXXXXXX1234", 1990, "Refund INV-2026-00042")]
+    assert notes == [
+        "a statement left out: the bank reported an error: Account not found (code 2003)"
+    ]
