@@ -382,3 +382,19 @@ def test_a_card_statement_imports_and_a_failed_one_beside_it_is_said(tmp_path: P
     assert notes == [
         "a statement left out: the bank reported an error: Account not found (code 2003)"
     ]
+
+
+def test_an_investment_statement_beside_a_bank_statement_is_left_out_with_a_note(
+    tmp_path: Path,
+) -> None:
+    investment = (DIALECTS / "ofx-investment.ofx").read_text()
+    bank = (DIALECTS / "ofx-two-statements.ofx").read_text()
+    block = investment[investment.index("<INVSTMTMSGSRSV1>") : investment.index("</OFX>")]
+    path = tmp_path / "both.ofx"
+    path.write_text(bank.replace("</OFX>", block + "</OFX>"))
+    notes: list[str] = []
+
+    _fmt, lines = parse_statement(path, BANKS, notes=notes)
+
+    assert [line.bank_reference for line in lines] == ["US-1", "US-1"]
+    assert notes == ["1 investment statement(s) left out: nothing to match"]
