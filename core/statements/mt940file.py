@@ -69,7 +69,7 @@ class _Field:
 def read_mt940(path: Path, content: str) -> Iterator[StatementLine]:
     """Every :61: line of every statement in the file, in file order."""
     name = path.name
-    fields = list(_fields(name, content))
+    fields = list(_fields(content))
     if not any(found.tag == "25" for found in fields):
         raise StatementError(f"{name}: no :25: field (the account): not an MT940 statement")
     account = currency = ""
@@ -112,7 +112,7 @@ def read_mt940(path: Path, content: str) -> Iterator[StatementLine]:
         yield _line(name, pending, "", account, currency, position)
 
 
-def _fields(name: str, content: str) -> Iterator[_Field]:
+def _fields(content: str) -> Iterator[_Field]:
     """The fields of the file, each with its continuation lines; the envelope left out."""
     current: _Field | None = None
     for number, raw in enumerate(content.splitlines(), start=1):
@@ -147,8 +147,9 @@ def join_wrapped(lines: list[str]) -> str:
     """Physical lines of one field as one text.
 
     A wrapped line is joined with a space, except where the break falls
-    inside a code or a number: at a '/' or '?' subfield boundary, or after
-    a full 65-character line (the bank cut it where the line ended).
+    inside a code or a number: at a '/', '?' or '>' subfield boundary, or
+    after a full 65-character line not padded with spaces (the bank cut it
+    where the line ended).
     """
     text = ""
     for index, part in enumerate(lines):
