@@ -120,6 +120,17 @@ EXPECTED: dict[str, list[Line]] = {
         (DAY, 25000, "EUR", "FR7630006000011234567890189", "Martin et Fils & Cie", None,
          "RF18 5390 0754 7034", "7HKXQ3"),
     ],
+    # A Brazilian bank: Windows-1252 accents, time zones in dates, no NAME at all.
+    "ofx-brazil.ofx": [
+        (DAY, 450000, "BRL", "12345-6", "", None,
+         "TED RECEBIDA AGÊNCIA SÃO PAULO FATURA INV-2026-00042", "20261124001"),
+        (DAY, -1290, "BRL", "12345-6", "", None, "TARIFA BANCÁRIA", "20261124002"),
+    ],
+    # A namespace prefix on every element (Lithuanian banks), BookgDt as a date-time.
+    "camt053-prefixed.xml": [
+        (DAY, 87000, "EUR", "LT121000011101001000", "UAB Vilniaus Dizainas",
+         "LT601010012345678901", "Saskaita INV-2026-00042", "LT-7781"),
+    ],
     # OFX 2 without sign-on, two statements (one FITID on both accounts), <MEMO/>, PAYEE.
     "ofx-two-statements.ofx": [
         (date(2026, 11, 23), 50000, "USD", "1234567890", "Acme Corp", None,
