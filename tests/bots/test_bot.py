@@ -18,9 +18,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 import bots.sender
+from bots.answers import NOT_YOURS
+from bots.groups import NO_SUCH_CLIENT, NOT_A_LINKER
 from bots.render import BAD_CODE, REFUSAL
 from core.actions import reply
-from core.chats import link_chat
+from core.chats import client_for_chat, link_chat
 from core.config import Settings
 from core.ingest import Ingestor
 from core.models import Clock, Delivery, Event, table
@@ -523,6 +525,8 @@ async def test_linking_a_group_makes_its_messages_events_that_open_and_stop_cloc
         fake.push_command(GROUP, STRANGER, "link", "Acme")
         fake.push_command(GROUP, ANA, "link", "Acne")
         [unknown] = await messages_to(fake, GROUP, 1)
+        sent = await messages_to(fake, ANA, 2)  # her alert about c-0, and this
+        [privately] = [m for m in sent if "no client" in m["text"]]
         fake.push_command(GROUP, ANA, "link", "acme")
         await messages_to(fake, GROUP, 2)
         fake.push_message(GROUP, CLIENT_USER, "Bonjour, une question", first_name="Claire")
@@ -530,7 +534,9 @@ async def test_linking_a_group_makes_its_messages_events_that_open_and_stop_cloc
         fake.push_message(GROUP, SAM, "On s'en occupe !")
         await until(lambda: clocks(engine)[-1].outcome == "met", what="the clock stopped")
 
-    assert unknown["text"] == "no client 'Acne' (did you mean Acme?)"
+    # The closest clients' names go to Ana alone, never to a client's group.
+    assert privately["text"] == "no client 'Acne' (did you mean Acme?)"
+    assert unknown["text"] == NO_SUCH_CLIENT
     assert sent_to(fake, GROUP)[1]["text"].startswith("This group is now Acme's")
     in_group = events(engine)[before:]
     assert [(e.source, e.author_role, e.text) for e in in_group] == [
@@ -544,6 +550,71 @@ async def test_linking_a_group_makes_its_messages_events_that_open_and_stop_cloc
     assert any("linked to no client" in line for line in logged)
     assert any(line.startswith("refused") and f"user {STRANGER}" in line for line in logged)
     assert len(sent_to(fake, GROUP)) == 2  # the stranger's /link got no answer
+
+
+async def test_only_managers_and_assistants_link_a_group_and_other_names_stay_private(
+    engine: Engine,
+    settings: Settings,
+    speed: SpeedClock,
+    fake: FakeTelegram,
+    staff: dict[str, int],
+    feed: Ingestor,
+) -> None:
+    feed.ingest(
+        [
+            client_message("c-0", speed.now(), client="Acme"),
+            client_message("c-1", speed.now(), client="Acme Industries", task="T2"),
+        ]
+    )
+    link_chat(engine, GROUP, "Acme", staff["ana"], speed.now())
+    await_alerts = len(notification_rows(engine))
+
+    async with running(service(settings, engine, speed)):
+        await messages_to(fake, ANA, await_alerts)
+        fake.push_command(GROUP, SAM, "link", "Acme Industries")  # a specialist re-links
+        [refused] = await messages_to(fake, GROUP, 1)
+        fake.push_command(GROUP, MAX, "link", "Acmee")  # a manager mistypes
+        _, unknown = await messages_to(fake, GROUP, 2)
+        [privately] = await messages_to(fake, MAX, 1)
+        fake.push_command(GROUP, MAX, "link", "Acme Industries")
+        await messages_to(fake, GROUP, 3)
+
+    assert refused["text"] == NOT_A_LINKER
+    assert unknown["text"] == NO_SUCH_CLIENT
+    in_group = " ".join(m["text"] for m in sent_to(fake, GROUP)[:2])
+    assert "Acme" not in in_group  # no client named in the group before it was linked
+    assert "did you mean Acme, Acme Industries?" in privately["text"]
+    linked = client_for_chat(engine, GROUP)
+    assert linked is not None and linked.name == "Acme Industries"  # by Max, not by Sam
+
+
+async def test_only_an_alerts_recipient_acts_on_it(
+    engine: Engine,
+    settings: Settings,
+    speed: SpeedClock,
+    fake: FakeTelegram,
+    staff: dict[str, int],
+    feed: Ingestor,
+) -> None:
+    feed.ingest([client_message("m1", speed.now())])
+
+    async with running(service(settings, engine, speed)):
+        [alert] = await messages_to(fake, ANA, 1)
+        nid = alert_id(engine)
+        # Sam presses a button of Ana's alert, and replies to it (it was forwarded to him).
+        fake.push_callback(SAM, ANA, alert["message_id"], f"take:{nid}")
+        [answered] = await fake.wait_for_async("answerCallbackQuery")
+        fake.push_callback(SAM, ANA, alert["message_id"], f"canned:{nid}:0")
+        await fake.wait_for_async("answerCallbackQuery", count=2)
+        fake.push_message(ANA, SAM, "Je prends", reply_to_message_id=alert["message_id"])
+        told = (await messages_to(fake, ANA, 2))[1]
+
+    assert answered.params["text"] == NOT_YOURS
+    assert [c.params["text"] for c in fake.calls("answerCallbackQuery")] == [NOT_YOURS] * 2
+    assert told["text"] == NOT_YOURS
+    assert thread_detail(EngineReader(engine), 1).assignees == []  # type: ignore[union-attr]
+    assert [e.author_role for e in events(engine)] == ["client"]  # nothing recorded
+    assert clocks(engine)[0].outcome == "running"
 
 
 # -- failures, restarts, limits ---------------------------------------------------------------
