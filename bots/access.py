@@ -4,9 +4,10 @@ The gate runs before every other handler. It lets through a bound staff
 member, and `/start CODE` in a private chat (an invite being redeemed); in a
 group it lets every ordinary message through (a linked client group's
 messages are events, see bots.groups) but no command. Anyone else gets one
-polite refusal per process in a private chat, a refusal on any button they
-press, silence in a group, and nothing else. Each refusal is logged, with
-the Telegram ids and never what was written.
+polite refusal in a private chat (queued, bounded and sent after every
+staff message: bots.refusals), a refusal on any button they press, silence
+in a group, and nothing else. Each refusal is logged, with the Telegram ids
+and never what was written.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from core.staff import InviteRefused, redeem, unbind
 
 from .chatio import ChatIO
+from .pacing import BACKGROUND
 from .render import BAD_CODE, REFUSAL, html_text
 
 log = logging.getLogger("pmdesk.bot")
@@ -37,8 +39,7 @@ WELCOME = (
 class Access:
     def __init__(self, io: ChatIO) -> None:
         self.io = io
-        # Strangers already refused in this process: they are not answered again.
-        self._refused: set[int] = set()
+        io.refusals.attach(lambda chat_id: io.say(chat_id, REFUSAL, priority=BACKGROUND))
 
     async def gate(self, update: Update, context: Context) -> None:
         """Let staff through, and an invite code; refuse everyone else."""
@@ -50,7 +51,7 @@ class Access:
             return  # a group's conversation: taken if the group is linked
         if message is not None and _is_invite(message, chat):
             return
-        if await self.io.staff(user.id) is not None:
+        if await self.io.may_be_staff(user.id) and await self.io.staff(user.id) is not None:
             return
         await self._refuse(update, user.id, chat)
         raise ApplicationHandlerStop
@@ -60,9 +61,8 @@ class Access:
         log.info("refused %s from Telegram user %s in chat %s: not staff", what, user_id, chat.id)
         if update.callback_query is not None:
             await update.callback_query.answer(REFUSAL)
-        elif chat.type == ChatType.PRIVATE and user_id not in self._refused:
-            self._refused.add(user_id)
-            await self.io.say(chat.id, REFUSAL)
+        elif chat.type == ChatType.PRIVATE:
+            self.io.refusals.refuse(user_id)  # in a private chat, the chat is the user's
         # In a group (a client's, maybe) a refusal would only be noise: silence.
 
     async def start(self, update: Update, context: Context) -> None:
@@ -82,7 +82,8 @@ class Access:
             await self.io.say(chat.id, BAD_CODE)
             return
         log.info("Telegram user %s is now bound to staff member %s", user.id, staff.id)
-        self._refused.discard(user.id)
+        self.io.refusals.forget(user.id)
+        self.io.staff_changed()
         await self.io.say(chat.id, html_text(WELCOME.format(name=staff.name)))
 
     async def stop(self, update: Update, context: Context) -> None:
@@ -90,6 +91,7 @@ class Access:
         user, chat = update.effective_user, update.effective_chat
         assert user is not None and chat is not None
         staff = await self.io.write(unbind, self.io.engine, user.id)
+        self.io.staff_changed()
         log.info("Telegram user %s unbound itself", user.id)
         name = html_text(staff.name) if staff else "anyone"
         await self.io.say(

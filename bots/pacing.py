@@ -48,6 +48,8 @@ Monotonic = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 # The priority of an answer to someone waiting for it: before any backlog.
 INTERACTIVE = float("inf")
+# The priority of what may wait for everything else (refusals to strangers).
+BACKGROUND = float("-inf")
 
 
 @dataclass(frozen=True)

@@ -166,14 +166,20 @@ class Receipts:
         return where
 
 
-async def paced(pacer: Pacer, chat_id: int, call: Callable[[], Awaitable[T]]) -> T | None:
+async def paced(
+    pacer: Pacer,
+    chat_id: int,
+    call: Callable[[], Awaitable[T]],
+    priority: float = INTERACTIVE,
+) -> T | None:
     """One call to a chat outside the outbox (an answer, an edit): None if it failed.
 
     Such calls are not retried: they answer someone who is there and can ask
-    again. A 429 still pauses everything.
+    again. A 429 still pauses everything. `priority`: before the outbox's
+    backlog (an answer to someone waiting), or after everything (BACKGROUND).
     """
     try:
-        async with pacer.turn(chat_id, INTERACTIVE):
+        async with pacer.turn(chat_id, priority):
             return await call()
     except RetryAfter as error:
         pacer.pause(retry_after_seconds(error))

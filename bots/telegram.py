@@ -233,6 +233,7 @@ class TelegramService:
                 await self.sender.run(stop)
             finally:
                 await self._stop_taking_updates()
+                await self.io.refusals.close()
                 await self.application.stop()
 
     async def _start_polling(self) -> None:

@@ -176,6 +176,8 @@ async def test_a_stranger_learns_nothing_and_is_refused_once(
         fake.push_message(ANA, ANA, "/queue")
         await fake.wait_for_async("answerCallbackQuery")
         await until(lambda: len(refusals(caplog)) >= len(tries) + 3, what="every refusal logged")
+        # Refusals go one a second (bots.refusals), after the stranger's: Ana's comes next.
+        await messages_to(fake, ANA, 3)
 
     stranger_calls = calls_about(fake, STRANGER)
     assert [(c.method, c.params["text"]) for c in stranger_calls] == [("sendMessage", REFUSAL)]

@@ -9,19 +9,27 @@ it checked.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
+from bots.pacing import Pacer
+from bots.render import REFUSAL
+from bots.telegram import TelegramService
 from core.chats import link_chat
 from core.config import Settings
+from core.ingest import Ingestor
 from core.models import Assignment, Delivery, Event, table
+from core.policies import PolicyBook
+from core.timeutil import utc_now
 from tests.bots.fake_telegram import FakeTelegram
 from tests.bots.support import (
     ANA,
     GROUP,
+    MAX,
     TOKEN,
     SpeedClock,
     bot_settings,
@@ -120,3 +128,49 @@ async def test_an_update_delivered_twice_sends_the_reply_once(
         "(restart before the offset was confirmed) were recorded once, "
         "the reply was posted in the client's group once, no second receipt or answer"
     )
+
+
+STRANGERS = 1_000
+FIRST_STRANGER = 900_000_000
+# What a flood of strangers may add to a staff alert's way out, at most.
+ALLOWED_DELAY = 1.0
+
+
+async def test_a_flood_of_strangers_does_not_delay_staff_alerts(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Real time and Telegram's real limits (enforced by the fake): 1,000 strangers
+    write to the bot at once, then a client writes and a manager asks /queue."""
+    caplog.set_level(logging.WARNING)
+    with FakeTelegram(token=TOKEN, enforce_limits=True) as fake:
+        settings = bot_settings(fake)
+        team(engine, utc_now())
+        feed = Ingestor(engine, PolicyBook(settings))
+        bot = TelegramService(
+            settings, engine, pacer=Pacer(), poll_interval=0.01, polling_timeout=1
+        )
+        async with running(bot):
+            for n in range(STRANGERS):
+                fake.push_message(FIRST_STRANGER + n, FIRST_STRANGER + n, "hello?")
+            await until(lambda: fake.pending_updates < STRANGERS, what="the flood taken")
+            asked = time.monotonic()
+            feed.ingest([client_message("m1", utc_now())])
+            fake.push_command(MAX, MAX, "queue")
+            await until(lambda: fake.sent_messages(ANA), timeout=60, what="the alert")
+            alert_after = time.monotonic() - asked
+            await until(lambda: fake.sent_messages(MAX), timeout=60, what="/queue's answer")
+            queue_after = time.monotonic() - asked
+            await until(lambda: fake.pending_updates == 0, timeout=60, what="the flood handled")
+            refused = [m for m in fake.sent_messages() if m["chat"]["id"] >= FIRST_STRANGER]
+        rate_limited = fake.rate_limited
+
+    print(
+        f"checked: with {STRANGERS} strangers writing at once, the client-message alert "
+        f"went out after {alert_after:.2f} s and the manager's /queue answer after "
+        f"{queue_after:.2f} s (at most {ALLOWED_DELAY} s); {len(refused)} strangers were "
+        f"answered while the flood lasted, {rate_limited} calls refused by Telegram"
+    )
+    assert alert_after <= ALLOWED_DELAY
+    assert queue_after <= ALLOWED_DELAY
+    assert all(m["text"] == REFUSAL for m in refused)
+    assert rate_limited == 0
