@@ -15,11 +15,21 @@
 Only the holder of the lease listens on the HTTP port: a process waiting
 for the lease binds nothing, so two of them never fight over it.
 
-It renews the lease every third of its time to live, reporting each
-service's state ("running", "starting", "stopped", "failed"), so that the
-dashboard can show what runs and where. A lease lost anyway (the database
-was unreachable for longer than that) stops the services until it can be
-taken again; the lease is given back on the way out.
+It renews the lease every third of its time to live (`lease_seconds`, 30 s
+by default), reporting each service's state ("running", "starting",
+"stopped", "failed"), so that the dashboard can show what runs and where.
+
+A lease lost anyway (the database was unreachable for longer than that, or
+the process was paused, SIGSTOP or a suspended machine, and another
+process took over) ends the session at once: the services stop, the HTTP
+port is closed, and every send checks the lease first (fencing, see
+core.lease and bots.sender), so nothing the paused process had in hand
+goes out after the takeover. The process then waits to take the lease
+again, under a new fencing token. The lease is given back on the way out.
+
+A process restarted after a crash on the same host takes its dead
+predecessor's lease at once (core.lease.is_dead) instead of waiting for it
+to lapse.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ from telegram.error import InvalidToken, TelegramError
 from core.config import Settings
 from core.db import open_database
 from core.dunning import daily_dunning
-from core.lease import LEASE_TTL, NAMES, acquire, default_holder, release, renew
+from core.lease import NAMES, acquire, default_holder, release, renamed, renew
 from core.timeutil import Now, utc_now
 from core.worksection import poll_lag
 
@@ -80,7 +90,7 @@ async def run_services(
     *,
     engine: Engine | None = None,
     holder: str | None = None,
-    ttl: timedelta = LEASE_TTL,
+    ttl: timedelta | None = None,
     telegram: dict[str, Any] | None = None,
     routers: Sequence[APIRouter] = (),
     poller_lag: Callable[[], Lag] | None = None,
@@ -90,13 +100,20 @@ async def run_services(
     `telegram`: keyword arguments for `TelegramService` (tests pass faster pacing).
     `routers`: more routes for the HTTP intake (the Worksection webhook);
     `poller_lag`: how far behind the Worksection poller is, for /healthz.
+    `ttl`: the lease's time to live (default: `settings.lease_seconds`).
     """
     if engine is None:
         engine = await asyncio.to_thread(open_database, settings.db)
     holder = holder or default_holder()
+    ttl = ttl or timedelta(seconds=settings.lease_seconds)
+    sessions = 0
     if not settings.telegram_token:
         log.info("no Telegram token (PMDESK_TELEGRAM_TOKEN): running without the bot")
     while not stop.is_set():
+        if sessions:
+            # A lease lost: the next hold gets a token of its own (fencing).
+            holder = renamed(holder)
+        sessions += 1
         states = _States()
         if not await _wait_for_lease(engine, holder, states, stop, now, ttl):
             return
@@ -165,7 +182,8 @@ async def _session(
         group.create_task(_keep_lease(engine, holder, states, ended, now, ttl))
         if settings.telegram_token:
             states.expected.add("bot")
-            options = dict(telegram)
+            # Every send checks that this holder still holds the lease (fencing).
+            options = {"holder": holder, "on_lease_lost": ended.set, **telegram}
             if settings.telegram_webhook_url:
                 # Telegram posts to the intake's port; the bot and the route share the secret.
                 webhook = TelegramWebhook(
@@ -343,6 +361,9 @@ class _Server(uvicorn.Server):
         yield
 
 
+# The longest wait between two tries to listen on a taken port: a paused former
+# holder frees it as soon as it resumes and finds its lease gone.
+BIND_RETRY_CAP = 3.0
 # How long a stopping intake lets requests in flight finish (their transaction included).
 GRACEFUL_SECONDS = 10.0
 
@@ -350,16 +371,17 @@ GRACEFUL_SECONDS = 10.0
 async def _run_intake(settings: Settings, app: Any, states: _States, ended: asyncio.Event) -> None:
     """Serve the intake on the configured host and port until the session ends.
 
-    A port that is taken (another program, or a pmdesk serving another
-    database) fails the intake, not the other services: it is tried again,
-    with backoff, until it is free.
+    A port that is taken (another program, a pmdesk serving another
+    database, or a paused former holder of this one's lease) fails the
+    intake, not the other services: it is tried again, every few seconds at
+    most, until it is free.
     """
     host, port = settings.http.host, settings.http.port
     if not settings.webhook_secret:
         log.warning(
             "no PMDESK_WEBHOOK_SECRET: POST /v1/events refuses every event until one is set"
         )
-    backoff = Backoff(first=2.0, cap=60.0)
+    backoff = Backoff(first=0.5, cap=BIND_RETRY_CAP)
     failures = 0
     while not ended.is_set():
         states.set("intake", STARTING)

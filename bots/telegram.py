@@ -187,7 +187,11 @@ class TelegramService:
         poll_interval: float = 0.1,
         polling_timeout: int = 10,
         webhook: TelegramWebhook | None = None,
+        holder: str | None = None,
+        on_lease_lost: Callable[[], None] = lambda: None,
     ) -> None:
+        """`holder`: the services lease's holder, checked before each send (fencing,
+        see bots.sender); `on_lease_lost` is called when that finds the lease gone."""
         self.application = build_application(settings)
         self.pacer = pacer or Pacer()
         replies = CannedReplies.load()
@@ -200,6 +204,8 @@ class TelegramService:
             now=now,
             backoff=backoff,
             poll_interval=poll_interval,
+            holder=holder,
+            on_lease_lost=on_lease_lost,
         )
         self.io = ChatIO(
             engine=engine,

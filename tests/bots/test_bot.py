@@ -25,7 +25,9 @@ from core.actions import reply
 from core.chats import client_for_chat, link_chat
 from core.config import Settings
 from core.ingest import Ingestor
+from core.lease import acquire
 from core.models import Clock, Delivery, Event, table
+from core.outbox import mark_sent
 from core.queries import running_clocks
 from core.reader import EngineReader
 from core.staff import add_staff, find_staff, invite, staff_by_telegram, unbind
@@ -847,3 +849,49 @@ async def test_a_row_that_cannot_be_rendered_backs_off_instead_of_spinning(
     assert row["status"] == "pending" and row["error"] == "internal error: ValueError('a bug')"
     assert 3 <= row["attempts"] <= 6  # after 1, 2, 4, 8 s: not every 10 ms
     assert fake.calls("sendMessage") == []
+
+
+# -- fencing: the services lease ------------------------------------------------------------
+
+
+async def test_a_sender_whose_lease_was_taken_over_sends_nothing_and_says_so(
+    engine: Engine,
+    settings: Settings,
+    speed: SpeedClock,
+    fake: FakeTelegram,
+    staff: dict[str, int],
+    feed: Ingestor,
+) -> None:
+    acquire(engine, "paused", {}, speed.now(), timedelta(seconds=30))
+    feed.ingest([client_message("m1", speed.now())])
+    # The holder was paused; another process took the lease after it lapsed.
+    acquire(engine, "new", {}, speed.now() + timedelta(seconds=31), timedelta(days=1))
+    lost = asyncio.Event()
+
+    bot = service(settings, engine, speed, holder="paused", on_lease_lost=lost.set)
+    async with running(bot):
+        await asyncio.wait_for(lost.wait(), timeout=4)
+
+    assert sent_to(fake, ANA) == []
+    assert [row["status"] for row in notification_rows(engine)] == ["pending"]  # the new holder's
+
+
+async def test_a_row_settled_elsewhere_after_it_was_fetched_is_not_sent(
+    engine: Engine,
+    settings: Settings,
+    speed: SpeedClock,
+    fake: FakeTelegram,
+    staff: dict[str, int],
+    feed: Ingestor,
+) -> None:
+    acquire(engine, "holder", {}, speed.now(), timedelta(days=1))
+    feed.ingest([client_message("m1", speed.now())])
+    bot = service(settings, engine, speed, holder="holder")
+
+    async with bot.application:
+        await bot.sender.dispatch()  # fetched, handed to Ana's chat's worker
+        # Meanwhile, another process sent it (the holder was paused here).
+        mark_sent(engine, alert_id(engine), speed.now(), ANA, 99)
+        await until(lambda: not bot.sender._workers, what="the worker done")
+
+    assert sent_to(fake, ANA) == []
