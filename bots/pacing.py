@@ -39,10 +39,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from telegram.error import RetryAfter
-from telegram.warnings import PTBDeprecationWarning
+if TYPE_CHECKING:
+    from telegram.error import RetryAfter
 
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -227,6 +227,10 @@ class Backoff:
 
 def retry_after_seconds(error: RetryAfter) -> float:
     """Telegram's `retry_after`, an int or a timedelta depending on the library's settings."""
+    # Imported here: the services import this module before python-telegram-bot,
+    # which takes a good part of a second that a restarting intake need not wait.
+    from telegram.warnings import PTBDeprecationWarning
+
     with warnings.catch_warnings():
         # python-telegram-bot 22 warns that the int form will become a timedelta.
         warnings.simplefilter("ignore", PTBDeprecationWarning)

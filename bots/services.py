@@ -36,18 +36,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter
 from sqlalchemy import Engine
-from telegram.error import InvalidToken, TelegramError
 
 from core.config import Settings
 from core.db import open_database
@@ -59,9 +59,11 @@ from core.worksection import poll_lag
 from .intake import Health, Lag, create_app
 from .pacing import Backoff, wait_any
 from .scheduler import add_daily, run_scheduler
-from .telegram import TelegramService, TelegramWebhook
 from .wshook import worksection_router
 from .wspoll import run_worksection
+
+if TYPE_CHECKING:
+    from .telegram import TelegramService
 
 log = logging.getLogger("pmdesk.services")
 
@@ -174,32 +176,43 @@ async def _session(
     telegram: dict[str, Any],
     web: _Web,
 ) -> None:
-    """The services, until `stop` or until the lease is lost."""
+    """The services, until `stop` or until the lease is lost.
+
+    The intake starts first: a restarted process answers HTTP as soon as it
+    can, while the bot connects to Telegram and the scheduler catches up.
+    """
     ended = asyncio.Event()
     routers = list(web.routers)
+    options: dict[str, Any] = {}
+    if settings.telegram_token:
+        states.expected.add("bot")
+        # Every send checks that this holder still holds the lease (fencing).
+        options = {"holder": holder, "on_lease_lost": ended.set, **telegram}
+        if settings.telegram_webhook_url:
+            from .telegram import TelegramWebhook
+
+            # Telegram posts to the intake's port; the bot and the route share the secret.
+            webhook = TelegramWebhook(
+                settings.telegram_webhook_url, settings.telegram_webhook_secret
+            )
+            routers.append(webhook.router())
+            options["webhook"] = webhook
+    poller_lag = web.poller_lag
+    wakeup = asyncio.Event()  # set by the Worksection webhook: process what it stored at once
+    if settings.worksection is not None:
+        routers.append(worksection_router(settings, engine, now=now, wake=wakeup.set))
+        poller_lag = poller_lag or _Lag(engine, now)
+    states.expected.add("scheduler")
+    health = Health(states.values, states.expected, poller_lag)
+    app = create_app(settings, engine, now=now, health=health, routers=routers)
     async with asyncio.TaskGroup() as group:
+        group.create_task(_run_intake(settings, app, states, ended))
         group.create_task(_relay(stop, ended))
         group.create_task(_keep_lease(engine, holder, states, ended, now, ttl))
         if settings.telegram_token:
-            states.expected.add("bot")
-            # Every send checks that this holder still holds the lease (fencing).
-            options = {"holder": holder, "on_lease_lost": ended.set, **telegram}
-            if settings.telegram_webhook_url:
-                # Telegram posts to the intake's port; the bot and the route share the secret.
-                webhook = TelegramWebhook(
-                    settings.telegram_webhook_url, settings.telegram_webhook_secret
-                )
-                routers.append(webhook.router())
-                options["webhook"] = webhook
-            bot = _run_bot(settings, engine, states, ended, now, options)
-            group.create_task(bot)
-        poller_lag = web.poller_lag
+            group.create_task(_run_bot(settings, engine, states, ended, now, options))
         if settings.worksection is not None:
-            wakeup = asyncio.Event()  # set by the webhook: process what it stored at once
-            routers.append(worksection_router(settings, engine, now=now, wake=wakeup.set))
             group.create_task(run_worksection(settings, engine, ended, now=now, wakeup=wakeup))
-            poller_lag = poller_lag or _Lag(engine, now)
-        states.expected.add("scheduler")
         group.create_task(
             run_scheduler(
                 settings,
@@ -210,9 +223,6 @@ async def _session(
                 jobs=lambda scheduler: _daily_jobs(scheduler, settings, engine, now),
             )
         )
-        health = Health(states.values, states.expected, poller_lag)
-        app = create_app(settings, engine, now=now, health=health, routers=routers)
-        group.create_task(_run_intake(settings, app, states, ended))
 
 
 def _daily_jobs(scheduler: AsyncIOScheduler, settings: Settings, engine: Engine, now: Now) -> None:
@@ -325,12 +335,18 @@ async def _run_bot(
     options: dict[str, Any],
 ) -> None:
     """Run the bot until the session ends; retry its start while Telegram is out of reach."""
+    # python-telegram-bot is imported here, in a thread: its import takes a good
+    # part of a second, during which the intake, started first, already serves.
+    bot_module = await asyncio.to_thread(importlib.import_module, "bots.telegram")
+    from telegram.error import InvalidToken, TelegramError
+
+    service_type: type[TelegramService] = bot_module.TelegramService
     backoff = Backoff()
     failures = 0
     while not ended.is_set():
         states.set("bot", STARTING)
         try:
-            service = TelegramService(settings, engine, now=now, **options)
+            service = service_type(settings, engine, now=now, **options)
             await service.run(ended, started=lambda: states.set("bot", RUNNING))
         except InvalidToken as error:
             log.error("Telegram refused the bot's token (%s): the bot stays off", error)
