@@ -212,7 +212,9 @@ async def _session(
         if settings.telegram_token:
             group.create_task(_run_bot(settings, engine, states, ended, now, options))
         if settings.worksection is not None:
-            group.create_task(run_worksection(settings, engine, ended, now=now, wakeup=wakeup))
+            group.create_task(
+                run_worksection(settings, engine, ended, now=now, wakeup=wakeup, holder=holder)
+            )
         group.create_task(
             run_scheduler(
                 settings,
