@@ -267,6 +267,9 @@ def flood(args: argparse.Namespace, database: Path) -> None:
         engine, ingestor = team(settings, 2)
         alerted, asker = FIRST_CHAT, FIRST_CHAT + 1
 
+        def more_than(chat: int, count: int) -> Any:
+            return lambda: len(server.sent_messages(chat)) > count
+
         async def wait_for(condition: Any) -> float:
             while not condition():
                 await asyncio.sleep(0.005)
@@ -287,11 +290,14 @@ def flood(args: argparse.Namespace, database: Path) -> None:
                 committed = time.monotonic()
                 server.push_message(asker, asker, "/queue")
                 asked = time.monotonic()
-                alert_at = await wait_for(lambda: len(server.sent_messages(alerted)) > alerts)
-                answer_at = await wait_for(lambda: len(server.sent_messages(asker)) > answers)
+                alert_at = await wait_for(more_than(alerted, alerts))
+                answer_at = await wait_for(more_than(asker, answers))
                 alert_delays.append(alert_at - committed)
                 queue_delays.append(answer_at - asked)
                 await wait_for(lambda: server.pending_updates == 0)
+                # Telegram's one message a second per chat: the next round's alert and
+                # answer must not wait for this round's.
+                await asyncio.sleep(1.5)
             stop.set()
             await task
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,11 +20,12 @@ from core.reader import EngineReader
 from core.staff import StaffView, bound_telegram_ids, staff_by_telegram
 from core.timeutil import Now
 
-from .pacing import INTERACTIVE, Pacer
+from .pacing import INTERACTIVE, Pacer, wait_any
 from .refusals import Refusals
 from .render import CannedReplies
 from .sender import NO_PREVIEW, Receipts, paced
 
+log = logging.getLogger("pmdesk.bot")
 T = TypeVar("T")
 # How long the set of staff's Telegram accounts is trusted to turn strangers away.
 STAFF_IDS_TTL = 5.0
@@ -60,6 +62,16 @@ class ChatIO:
         """The active staff member bound to a Telegram account, if any."""
         return await asyncio.to_thread(staff_by_telegram, self.reader, telegram_id)
 
+    async def keep_staff_ids(self, stop: asyncio.Event) -> None:
+        """Read the staff's accounts every half `STAFF_IDS_TTL` until `stop`: strangers are
+        then told apart before their updates are parsed (bots.access.Access.sort_out)."""
+        while not stop.is_set():
+            try:
+                await self.may_be_staff(0)
+            except Exception:  # the database is away: the gate reads it per update meanwhile
+                log.warning("could not read the staff's Telegram accounts", exc_info=True)
+            await wait_any(stop, timeout=STAFF_IDS_TTL / 2)
+
     async def may_be_staff(self, telegram_id: int) -> bool:
         """False for an account no active staff member is bound to, as of a few seconds ago.
 
@@ -75,6 +87,12 @@ class ChatIO:
                     self._staff_ids = await asyncio.to_thread(bound_telegram_ids, self.reader)
                     self._staff_ids_read = time.monotonic()
         return telegram_id in self._staff_ids
+
+    def surely_a_stranger(self, telegram_id: int) -> bool:
+        """True when the staff's accounts were read less than `STAFF_IDS_TTL` ago and
+        `telegram_id` is not among them; False when it is, or when that read is stale."""
+        fresh = time.monotonic() - self._staff_ids_read < STAFF_IDS_TTL
+        return fresh and telegram_id not in self._staff_ids
 
     def staff_changed(self) -> None:
         """Someone was bound or unbound: read the staff's accounts again at the next update."""

@@ -86,7 +86,10 @@ class Refusals:
         while self._queue and not self._closed.is_set():
             chat_id = self._queue.popleft()
             if self._send is not None:
-                await self._send(chat_id)
+                try:
+                    await self._send(chat_id)
+                except Exception:  # a refusal lost is no loss; the next ones still go
+                    log.warning("could not refuse chat %s", chat_id, exc_info=True)
             await wait_any(self._closed, timeout=self.interval)
         if not self._queue:
             self.dropped = 0  # the flood is over: the next one is logged again

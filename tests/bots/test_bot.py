@@ -895,3 +895,39 @@ async def test_a_row_settled_elsewhere_after_it_was_fetched_is_not_sent(
         await until(lambda: not bot.sender._workers, what="the worker done")
 
     assert sent_to(fake, ANA) == []
+
+
+async def test_strangers_private_messages_are_sorted_out_before_parsing_and_nothing_else(
+    engine: Engine, settings: Settings, speed: SpeedClock, staff: dict[str, int]
+) -> None:
+    bot = service(settings, engine, speed)
+    access = bot._access
+    assert access is not None
+
+    def private(update_id: int, user: int, text: str) -> dict[str, Any]:
+        sender = {"id": user, "is_bot": False, "first_name": "X"}
+        chat = {"id": user, "type": "private"}
+        return {"update_id": update_id, "message": {"from": sender, "chat": chat, "text": text}}
+
+    raw = [
+        private(1, STRANGER, "hello?"),
+        private(2, ANA, "/queue"),
+        private(3, NINA, "/start SOMECODE"),  # an invite: the gate's to judge
+        {
+            **private(4, STRANGER, "x"),
+            "message": {
+                **private(4, STRANGER, "x")["message"],
+                "chat": {"id": GROUP, "type": "supergroup"},
+            },
+        },
+        {"update_id": 5, "callback_query": {"id": "9", "from": {"id": STRANGER}}},
+    ]
+    # The staff's accounts not read yet: nothing can be told apart, all goes to the gate.
+    assert access.sort_out(raw) == raw
+    await bot.io.may_be_staff(ANA)
+    sorted_out = access.sort_out(raw)
+
+    assert sorted_out[0] == {"update_id": 1}  # refused, not parsed
+    assert sorted_out[1:] == raw[1:]
+    assert len(bot.io.refusals) == 1
+    await bot.io.refusals.close()
