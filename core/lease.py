@@ -66,6 +66,13 @@ def renamed(holder: str) -> str:
     return f"{holder.rsplit(':', 1)[0]}:{secrets.token_hex(3)}" if ":" in holder else holder
 
 
+def same_process(one: str, other: str) -> bool:
+    """Whether two holders' names are the same process's (under one token or another)."""
+    if one == other:
+        return True
+    return ":" in one and one.rsplit(":", 1)[0] == other.rsplit(":", 1)[0]
+
+
 def is_dead(holder: str, host: str | None = None) -> bool:
     """True when `holder` names a process of this host (`host`) that no longer runs.
 
@@ -223,7 +230,7 @@ def service_states(reader: Reader, now: datetime, holder: str | None = None) -> 
     if expires_at is None or expires_at <= now:
         return dict.fromkeys(NAMES, "stopped")  # a crashed holder's lease has lapsed
     reported = json.loads(services or "{}")
-    here = holder is not None and owner == holder
+    here = holder is not None and same_process(owner, holder)
     return {
         name: (
             "stopped"

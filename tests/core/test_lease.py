@@ -169,3 +169,15 @@ def test_a_lease_taken_again_gets_a_new_token() -> None:
     again = renamed(holder)
     assert again != holder
     assert again.rsplit(":", 1)[0] == holder.rsplit(":", 1)[0]  # same host and process
+
+
+def test_services_taken_again_under_a_new_token_still_show_as_this_processs(
+    engine: Engine, reader: Reader
+) -> None:
+    holder = default_holder()
+    acquire(engine, renamed(holder), BOT_ONLY, START, TTL)
+
+    assert service_states(reader, START + later(1), holder=holder)["bot"] == "running"
+    assert service_states(reader, START + later(1), holder=default_holder())["bot"] == "running"
+    elsewhere = f"another-host:{os.getpid()}:0a0b0c"
+    assert service_states(reader, START + later(1), holder=elsewhere)["bot"] == "elsewhere"
