@@ -8,6 +8,7 @@ it checked.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -16,9 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from bots.intake import Health, create_app
 from bots.pacing import Pacer
 from bots.render import REFUSAL
-from bots.telegram import TelegramService
+from bots.telegram import WEBHOOK_PATH, TelegramService, TelegramWebhook
 from core.chats import link_chat
 from core.config import Settings
 from core.ingest import Ingestor
@@ -41,6 +43,7 @@ from tests.bots.support import (
     team,
     until,
 )
+from tests.bots.test_intake import serving
 
 pytestmark = pytest.mark.faults
 
@@ -174,3 +177,53 @@ async def test_a_flood_of_strangers_does_not_delay_staff_alerts(
     assert queue_after <= ALLOWED_DELAY
     assert all(m["text"] == REFUSAL for m in refused)
     assert rate_limited == 0
+
+
+async def test_an_update_posted_twice_to_the_webhook_sends_the_reply_once(
+    engine: Engine,
+    settings: Settings,
+    speed: SpeedClock,
+    fake: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="pmdesk.bot")
+    staff = team(engine, speed.now())
+    ingestor(engine, settings, speed).ingest([client_message("c-0", speed.now(), client="Acme")])
+    link_chat(engine, GROUP, "Acme", staff["ana"], speed.now(), "Acme × Atelier")
+    webhook = TelegramWebhook("https://bot.agency.example/telegram/webhook")
+    app = create_app(settings, engine, health=Health(), routers=[webhook.router()])
+
+    async with serving(app) as url:
+        webhook.url = url + WEBHOOK_PATH  # where the fake posts, as Telegram would
+        async with running(service(settings, engine, speed, webhook=webhook)):
+            await webhook_conversation(fake, engine, caplog)
+
+    assert [m["text"] for m in fake.sent_messages(GROUP)] == ["C'est réparé.\n\n— Ana, Atelier"]
+    assert len(rows(engine, Delivery)) == 1
+    assert redelivered(caplog) == 1
+    print(
+        "checked: a quick reply posted twice to the webhook (Telegram retrying after a "
+        "time-out) was recorded once and posted in the client's group once"
+    )
+
+
+async def webhook_conversation(
+    fake: FakeTelegram, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client writes in the group, Ana replies, and Telegram posts her reply twice."""
+    fake.push_message(GROUP, CLIENT_USER, "Le site est en panne", chat_title="Acme")
+    await asyncio.to_thread(fake.deliver_to_webhook)
+    await until(lambda: len(fake.sent_messages(ANA)) >= 2, what="the group's alert")
+    alert = fake.sent_messages(ANA)[1]
+    fake.push_message(ANA, ANA, "C'est réparé.", reply_to_message_id=alert["message_id"])
+    quick_reply = fake.last_update_id()
+    await asyncio.to_thread(fake.deliver_to_webhook)
+    await until(lambda: len(fake.sent_messages(GROUP)) == 1, what="the reply in the group")
+    # Telegram did not get the answer in time: it posts the same update again.
+    fake.redeliver(quick_reply)
+    said_to_ana = len(fake.sent_messages(ANA))
+    fake.push_command(ANA, ANA, "queue")  # handled after the redelivered reply: same chat
+    statuses = await asyncio.to_thread(fake.deliver_to_webhook)
+    await until(lambda: len(fake.sent_messages(ANA)) > said_to_ana, what="the /queue answer")
+    await until(lambda: all(d.status != "pending" for d in rows(engine, Delivery)))
+    assert statuses == [200, 200]
