@@ -54,7 +54,21 @@ LEASE_TTL = timedelta(seconds=30)
 
 def default_holder() -> str:
     """Who holds the lease: this host and process, and a nonce (pids get reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{this_host()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def this_host() -> str:
+    """The host's name and, where the system tells them (Linux), its boot and its
+    process-id namespace: two machines, or two containers, that share a host name
+    do not share process ids, so neither may judge the other's processes dead."""
+    parts = [socket.gethostname().replace(":", "-")]
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            parts.append(boot.read().strip()[:8])
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        pass
+    return "/".join(parts)
 
 
 def renamed(holder: str) -> str:
@@ -82,7 +96,7 @@ def is_dead(holder: str, host: str | None = None) -> bool:
     parts = holder.split(":")
     if len(parts) < 3 or not parts[1].isdigit():
         return False
-    if parts[0] != (host or socket.gethostname()):
+    if parts[0] != (host or this_host()):
         return False
     pid = int(parts[1])
     if pid == os.getpid():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from core.lease import (
     renamed,
     renew,
     service_states,
+    this_host,
 )
 from core.reader import Reader
 from tests.support import START
@@ -125,7 +125,7 @@ def a_finished_process() -> int:
 
 
 def test_a_dead_holder_of_this_host_loses_the_lease_at_once(engine: Engine) -> None:
-    here = socket.gethostname()
+    here = this_host()
     dead = f"{here}:{a_finished_process()}:0a0b0c"
     assert acquire(engine, dead, BOT_ONLY, START, TTL)
 
@@ -134,13 +134,15 @@ def test_a_dead_holder_of_this_host_loses_the_lease_at_once(engine: Engine) -> N
 
 
 def test_a_live_or_distant_holder_keeps_the_lease_until_it_lapses(engine: Engine) -> None:
-    here = socket.gethostname()
+    here = this_host()
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as alive:
         try:
             for holder in (
                 f"{here}:{alive.pid}:0a0b0c",  # running
                 f"{here}:{os.getpid()}:0a0b0c",  # this process, under another token
                 f"elsewhere.example:{a_finished_process()}:0a0b0c",  # another host's
+                # Same name, another machine or container: its process ids are not ours.
+                f"{this_host().split('/')[0]}/0000/1:{a_finished_process()}:0a0b0c",
                 "a",  # not a name this program gives
             ):
                 release(engine, "taker")
