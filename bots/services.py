@@ -21,7 +21,7 @@ by default), reporting each service's state ("running", "starting",
 
 A lease lost anyway (the database was unreachable for longer than that, or
 the process was paused, SIGSTOP or a suspended machine, and another
-process took over) ends the session at once: the services stop, the HTTP
+process took over) ends their run at once: the services stop, the HTTP
 port is closed, and every send checks the lease first (fencing, see
 core.lease and bots.sender), so nothing the paused process had in hand
 goes out after the takeover. The process then waits to take the lease
@@ -108,14 +108,14 @@ async def run_services(
         engine = await asyncio.to_thread(open_database, settings.db)
     holder = holder or default_holder()
     ttl = ttl or timedelta(seconds=settings.lease_seconds)
-    sessions = 0
+    taken_before = False
     if not settings.telegram_token:
         log.info("no Telegram token (PMDESK_TELEGRAM_TOKEN): running without the bot")
     while not stop.is_set():
-        if sessions:
+        if taken_before:
             # A lease lost: the next hold gets a token of its own (fencing).
             holder = renamed(holder)
-        sessions += 1
+        taken_before = True
         states = _States()
         if not await _wait_for_lease(engine, holder, states, stop, now, ttl):
             return
