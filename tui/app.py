@@ -164,13 +164,19 @@ class Dashboard(App[None]):
         # One reader at a time, always on the latest thread wanted.
         while (wanted := self.pages.next_wanted()) is not None:
             thread_id, generation = wanted
-            page = read_page(
-                self.backend.reader(),
-                thread_id,
-                self.formatter,
-                self.backend.now(),
-                self._wrap_width(),
-            )
+            try:
+                page = read_page(
+                    self.backend.reader(),
+                    thread_id,
+                    self.formatter,
+                    self.backend.now(),
+                    self._wrap_width(),
+                )
+            except Exception as error:  # any driver's error: said on the page, never a crash
+                self.backend.forget_reader()  # the next read starts on a fresh connection
+                reason = str(error) or type(error).__name__
+                self.call_from_thread(self._page_failed, thread_id, reason)
+                continue
             self.call_from_thread(self._page_read, page, generation)
 
     def _wrap_width(self) -> int:
@@ -191,6 +197,19 @@ class Dashboard(App[None]):
             screen.show_page(page)
             if not kept:  # read before the latest change: read it again
                 self.want_page(page.thread_id)
+
+    def _page_failed(self, thread_id: int, reason: str) -> None:
+        """Shown in the thread screen and not kept: the next look reads again."""
+        from rich.text import Text
+
+        from .thread import ThreadScreen
+
+        if not self.is_screen_installed("thread"):
+            return
+        screen = self.get_screen("thread")
+        if isinstance(screen, ThreadScreen):
+            text = Text(f"Could not read thread {thread_id}: {reason}", style="bold red")
+            screen.show_page(ThreadPage(thread_id, None, text, Text()))
 
     def action_manager(self) -> None:
         from .manager import ManagerScreen
