@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from .backend import Backend
 
 
+# A draft's owner: the thread, and whether it is an internal note.
+DraftKey = tuple[int, bool]
+
+
 class ThreadScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back", id="thread.back"),
@@ -38,6 +42,7 @@ class ThreadScreen(Screen[None]):
         Binding("h", "handled", "Handled", id="thread.handled"),
         Binding("o", "open_task", "Open task", id="thread.open_task"),
         Binding("ctrl+s", "send", "Send", id="thread.send", show=False),
+        Binding("ctrl+r", "discard", "Discard draft", id="thread.discard", show=False),
     ]
 
     def __init__(
@@ -50,6 +55,14 @@ class ThreadScreen(Screen[None]):
         self.detail: ThreadDetail | None = None
         self._reply_on_load = reply
         self._internal = False
+        # Drafts by (thread, internal): a note typed for one thread never
+        # shows in another's box, and a reply is not the note. Kept until
+        # sent or discarded.
+        self.drafts: dict[DraftKey, str] = {}
+        # What the box holds is the draft of this key (None: the box is unused).
+        self._draft_key: DraftKey | None = None
+        # Sent and not yet confirmed: put back as the draft if the sending fails.
+        self._sending: dict[DraftKey, str] = {}
         # Held, not queried: a page may arrive before the nested widgets are mounted.
         self._info = Static("Loading…", id="thread-info")
         self._clock = Static("", id="thread-clock")
@@ -81,6 +94,10 @@ class ThreadScreen(Screen[None]):
         (its widgets, their styles, its key bar) for every thread opened cost
         most of the time between Enter and the conversation on screen.
         """
+        self._keep_draft()
+        self._draft_key = None
+        if self.is_mounted:
+            self._area.load_text("")
         self.thread_id = thread_id
         self._reply_on_load = reply
         if self.is_mounted:  # else on_mount shows it
@@ -112,6 +129,10 @@ class ThreadScreen(Screen[None]):
             self.action_reply()
 
     def on_action_done(self, message: ActionDone) -> None:
+        if message.label in ("reply", "note"):
+            sent = self._sending.pop((message.thread_id, message.label == "note"), None)
+            if message.error is not None and sent is not None:
+                self._restore(message.thread_id, message.label == "note", sent)
         if message.thread_id == self.thread_id:
             self.dashboard.want_page(self.thread_id)  # the app forgot the page it had
 
@@ -152,36 +173,75 @@ class ThreadScreen(Screen[None]):
 
     # -- actions -------------------------------------------------------------------
 
+    @property
+    def _area(self) -> TextArea:
+        return self.query_one("#reply-text", TextArea)
+
+    def _keep_draft(self) -> None:
+        """The box's text saved as the draft of the thread and kind it was typed for."""
+        if self._draft_key is None or not self.is_mounted:
+            return
+        text = self._area.text
+        if text.strip():
+            self.drafts[self._draft_key] = text
+        else:
+            self.drafts.pop(self._draft_key, None)
+
+    def _restore(self, thread_id: int, internal: bool, text: str) -> None:
+        """A draft whose sending failed comes back, before anything typed since."""
+        key = (thread_id, internal)
+        if self._draft_key == key:
+            self._keep_draft()
+        later = self.drafts.get(key, "")
+        self.drafts[key] = f"{text}\n\n{later}" if later.strip() else text
+        if self._draft_key == key:
+            self._area.load_text(self.drafts[key])
+
     def action_back(self) -> None:
         if self.query_one("#reply-box").display:
+            self._keep_draft()
             self.query_one("#reply-box").display = False
             return
         self.app.pop_screen()
 
     def action_reply(self, internal: bool = False) -> None:
+        self._keep_draft()
         self._internal = internal
+        self._draft_key = (self.thread_id, internal)
+        # load_text also forgets the box's undo history: no ctrl+z into another draft.
+        self._area.load_text(self.drafts.get(self._draft_key, ""))
         box = self.query_one("#reply-box")
         label = "Internal note (not sent)" if internal else "Reply to the client"
         channel = self.detail.channel if self.detail else ""
         self.query_one("#reply-label", Static).update(
-            f"{label}{'' if internal else f' via {channel}'} · ctrl+s sends, escape cancels"
+            f"{label}{'' if internal else f' via {channel}'}"
+            " · ctrl+s sends, escape keeps the draft, ctrl+r discards it"
         )
         box.display = True
-        self.query_one("#reply-text", TextArea).focus()
+        self._area.focus()
+        self._area.move_cursor(self._area.document.end)
 
     def action_note(self) -> None:
         self.action_reply(internal=True)
 
     def action_send(self) -> None:
-        area = self.query_one("#reply-text", TextArea)
-        if not self.query_one("#reply-box").display:
+        if not self.query_one("#reply-box").display or self._draft_key is None:
             return
-        body = area.text
+        body = self._area.text
         if not body.strip():
             self.notify("Nothing to send.", severity="warning")
             return
-        self.dashboard.send_reply(self.thread_id, body, internal=self._internal)
-        area.clear()
+        thread_id, internal = self._draft_key
+        self._sending[self._draft_key] = body
+        self.drafts.pop(self._draft_key, None)
+        self.dashboard.send_reply(thread_id, body, internal=internal)
+        self._area.load_text("")
+        self.query_one("#reply-box").display = False
+
+    def action_discard(self) -> None:
+        if self._draft_key is not None:
+            self.drafts.pop(self._draft_key, None)
+        self._area.load_text("")
         self.query_one("#reply-box").display = False
 
     def action_assign(self) -> None:
