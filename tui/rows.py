@@ -78,11 +78,20 @@ class RowList(CursorView, can_focus=True):
     def row(self, index: int) -> tuple[Text, ...]:
         return self._rows[index]
 
-    def set_rows(self, rows: Sequence[tuple[Text, ...]], cursor: int = 0) -> None:
+    def set_rows(self, rows: Sequence[tuple[Text, ...]], cursor: int = 0, shift: int = 0) -> None:
+        """Show `rows`, the cursor on row `cursor`.
+
+        `shift`: rows inserted above the view; it scrolls down by as many, so
+        the rows in view stay where they were on the screen.
+        """
         self._rows = list(rows)
         self._lines = {}
         self._cursor = max(0, min(cursor, len(self._rows) - 1))
         self.virtual_size = Size(0, len(self._rows))
+        if shift and self.is_mounted:
+            self.scroll_to(
+                y=self.scroll_offset.y + shift, animate=False, immediate=True, force=True
+            )
         self._scroll_to_cursor()
         self.refresh()
 
