@@ -19,7 +19,7 @@ from .conversation import Conversation
 from .format import Formatter
 from .keybar import KeyBar
 from .messages import ActionDone
-from .pages import ThreadPage
+from .pages import RELATIVE_SECONDS, ThreadPage
 from .text import clean
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class ThreadScreen(Screen[None]):
         self.formatter = formatter
         self.thread_id = thread_id
         self.detail: ThreadDetail | None = None
+        self._page_now: datetime | None = None  # the instant the page on screen was written for
         self._reply_on_load = reply
         self._internal = False
         # Drafts by (thread, internal): a note typed for one thread never
@@ -105,11 +106,11 @@ class ThreadScreen(Screen[None]):
 
     def _show_current(self) -> None:
         self.query_one("#reply-box").display = False
+        self.detail = None  # a thread opened afresh opens on its newest event
         page = self.dashboard.want_page(self.thread_id)
         if page is not None:
             self.show_page(page)
             return
-        self.detail = None
         self._info.update("Loading…")
         self._clock.update("")
         self._clock_lines = 0
@@ -119,10 +120,15 @@ class ThreadScreen(Screen[None]):
         """A page read for this screen's thread (the app hands over every page it reads)."""
         if page.thread_id != self.thread_id:
             return  # a thread the assistant has already left
+        # The same thread read again (its relative times moved, or it
+        # changed): the reader stays where they were scrolled to.
+        again = self.detail is not None and self.detail.id == page.thread_id
+        at_end = self._conversation.at_end if again else True
         self.detail = page.detail
+        self._page_now = page.now
         self._info.update(page.info)
         self._tick()
-        self._conversation.show(page.conversation, wrapped=page.wrapped)
+        self._conversation.show(page.conversation, wrapped=page.wrapped, at_end=at_end)
         self.dashboard.pages.width = self._conversation.wrap_width
         if self._reply_on_load and page.detail is not None:
             self._reply_on_load = False
@@ -140,6 +146,14 @@ class ThreadScreen(Screen[None]):
         if self.detail is None:
             return
         now = self.backend.now()
+        if (
+            self._page_now is not None
+            and (now - self._page_now).total_seconds() >= RELATIVE_SECONDS
+        ):
+            # "2 minutes ago" has become "3 minutes ago": read the page for now.
+            self._page_now = None
+            self.dashboard.pages.forget(self.thread_id)
+            self.dashboard.want_page(self.thread_id)
         text = self._clocks(self.detail.clocks, now)
         # The countdown changes every second, its number of lines seldom: lay
         # the screen out again only then.

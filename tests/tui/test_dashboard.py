@@ -664,3 +664,24 @@ async def test_a_thread_that_cannot_be_read_says_so_and_the_dashboard_stays(
         await until(pilot, lambda: app.screen is screen)
         thread = await open_thread(pilot, "Task T4")
         assert thread.detail is not None and thread.detail.title == "Task T4"
+
+
+async def test_relative_times_in_the_thread_view_move_with_the_clock(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock, ingestor: Any
+) -> None:
+    ingestor.ingest([make_event("t4-now", 20, task="T4", client="Corvid", text="just now")])
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T4")
+        conversation = thread.query_one(Conversation)
+        await until(pilot, lambda: "just now" in conversation.text.plain)
+        assert "(2 minutes ago)" in conversation.text.plain
+        assert "(now)" in conversation.text.plain
+        conversation.scroll_to(y=0, animate=False, immediate=True, force=True)
+
+        clock.advance(seconds=65)
+
+        await until(pilot, lambda: "(3 minutes ago)" in conversation.text.plain, seconds=5)
+        assert "(a minute ago)" in conversation.text.plain
+        assert "(now)" not in conversation.text.plain
+        assert thread.detail is not None and thread.detail.title == "Task T4"
