@@ -9,6 +9,7 @@ configuration ([dashboard.keys]).
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 from threading import Event
@@ -33,6 +34,7 @@ from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
 from .pickers import FilterScreen, StaffPicker
 from .rows import RowList
+from .servicelog import ServiceLog
 
 if TYPE_CHECKING:
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
@@ -59,6 +61,7 @@ class Dashboard(App[None]):
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("m", "manager", "Manager", id="app.manager"),
+        Binding("l", "log", "Services log", id="app.log"),
         Binding("t", "toggle_theme", "Theme", id="app.theme"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -80,6 +83,8 @@ class Dashboard(App[None]):
         self._jobs_started = False
         self._stop = Event()
         self.pages = Pages()
+        # The services this process runs log here too: the log view and their failures.
+        self.service_log = ServiceLog()
         self._collector = gc.get_threshold()  # put back on exit
         self.theme = settings.dashboard.theme
         self.title = settings.agency
@@ -89,6 +94,7 @@ class Dashboard(App[None]):
         return self.settings.policies["default"].first_response_minutes
 
     def on_mount(self) -> None:
+        logging.getLogger("pmdesk").addHandler(self.service_log)
         gc.set_threshold(*COLLECTOR_THRESHOLDS)
         self.set_keymap(self.settings.dashboard.keys)
         self.push_screen(MainScreen(self.backend, self.formatter, self.target_minutes))
@@ -96,6 +102,7 @@ class Dashboard(App[None]):
             self.action_manager()
 
     def on_unmount(self) -> None:
+        logging.getLogger("pmdesk").removeHandler(self.service_log)
         gc.unfreeze()
         gc.set_threshold(*self._collector)
         self._stop.set()
@@ -225,6 +232,15 @@ class Dashboard(App[None]):
             )
         )
 
+    def action_log(self) -> None:
+        from core.paths import default_log_path
+
+        from .logview import LogScreen
+
+        if isinstance(self.screen, LogScreen):
+            return
+        self.push_screen(LogScreen(self.service_log, str(default_log_path())))
+
     def open_review(self) -> None:
         """The statement lines awaiting review (built on each opening: it reads afresh)."""
         from .review import ReviewScreen
@@ -242,6 +258,7 @@ class Dashboard(App[None]):
     def action_help(self) -> None:
         from .ask import AskDay, AskText
         from .help import HelpScreen
+        from .logview import LogScreen
         from .manager import ManagerScreen
         from .review import ReviewScreen
         from .thread import ThreadScreen
@@ -260,6 +277,7 @@ class Dashboard(App[None]):
             ("staff picker", StaffPicker.BINDINGS),
             ("questions", [*AskDay.BINDINGS, *AskText.BINDINGS]),
             ("help", HelpScreen.BINDINGS),
+            ("services log", LogScreen.BINDINGS),
         ]
         self.push_screen(
             HelpScreen(
