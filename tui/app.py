@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from threading import Event
 from typing import TYPE_CHECKING, Any
@@ -28,13 +29,14 @@ from .clocks import ClocksPanel
 from .feed import IncomingPanel
 from .format import Formatter
 from .invoices import InvoicesPanel
-from .main import MainScreen
+from .main import REVIEW_SENTENCE, MainScreen
 from .messages import ActionDone, OpenThread, ThreadInView
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
 from .pickers import FilterScreen, StaffPicker
 from .rows import RowList
 from .servicelog import ServiceLog
+from .themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
 
 if TYPE_CHECKING:
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
@@ -55,15 +57,28 @@ Job = Callable[[Event], None]
 class Dashboard(App[None]):
     CSS_PATH = "pmdesk.tcss"
     TITLE = "pmdesk"
-    COMMANDS = App.COMMANDS | {ActionsProvider, GoToProvider}
+    # Ours alone: Textual's own would offer Theme and Quit a second time.
+    COMMANDS = {ActionsProvider, GoToProvider}
     # Below 120 columns the panels stack (see .-narrow in the stylesheet).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("m", "manager", "Manager", id="app.manager"),
-        Binding("l", "log", "Services log", id="app.log"),
-        Binding("t", "toggle_theme", "Theme", id="app.theme"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Show every key"),
+        Binding(
+            "m",
+            "manager",
+            "Manager",
+            id="app.manager",
+            tooltip="Open the manager's view of response times",
+        ),
+        Binding("l", "log", "Services log", id="app.log", tooltip="Show what the services logged"),
+        Binding(
+            "t",
+            "toggle_theme",
+            "Theme",
+            id="app.theme",
+            tooltip="Switch between the dark and light themes",
+        ),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit pmdesk"),
     ]
 
     def __init__(
@@ -86,7 +101,10 @@ class Dashboard(App[None]):
         # The services this process runs log here too: the log view and their failures.
         self.service_log = ServiceLog()
         self._collector = gc.get_threshold()  # put back on exit
-        self.theme = settings.dashboard.theme
+        for theme in THEMES:
+            self.register_theme(theme)
+        self.ansi_theme_dark, self.ansi_theme_light = ANSI_DARK, ANSI_LIGHT
+        self.theme = theme_name(settings.dashboard.theme)
         self.title = settings.agency
 
     @property
@@ -287,7 +305,7 @@ class Dashboard(App[None]):
         )
 
     def action_toggle_theme(self) -> None:
-        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+        self.theme = LIGHT if self.current_theme.dark else DARK
 
     # -- actions on threads, in workers -----------------------------------------------
 
@@ -382,16 +400,26 @@ class Dashboard(App[None]):
 
     def palette_actions(self, screen: Screen[Any]) -> list[tuple[str, Callable[[], Any], str]]:
         found: list[tuple[str, Callable[[], Any], str]] = []
+        keymap = self.settings.dashboard.keys
         for binding in [*screen.BINDINGS, *self.BINDINGS]:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
             target = screen if binding in screen.BINDINGS else self
+            # A sentence, and under it the key that does the same.
+            keys = keymap.get(binding.id or "", binding.key).split(",")
+            shown = self.get_key_display(replace(binding, key=keys[0].strip()))
             found.append(
-                (binding.description, partial(target.run_action, binding.action), binding.id or "")
+                (
+                    binding.tooltip or binding.description,
+                    partial(target.run_action, binding.action),
+                    f"key {shown}",
+                )
             )
-        if not any(action_id == "main.review" for _name, _run, action_id in found):
+        review = REVIEW_SENTENCE
+        if not any(name == review for name, _run, _key in found):
             # From any screen, not only the main one whose key opens it.
-            found.append(("Review payments", self.open_review, "main.review"))
+            key = keymap.get("main.review", "v").split(",")[0]
+            found.append((review, self.open_review, f"key {key} on the main screen"))
         return found
 
     def goto_targets(self) -> list[tuple[str, str, str]]:

@@ -16,7 +16,8 @@ from .text import as_text
 if TYPE_CHECKING:
     from .servicelog import LogEntry, ServiceLog
 
-LEVEL_STYLES = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"}
+# The theme's colours by level (see _line).
+LEVEL_COLOURS = {"WARNING": "warning", "ERROR": "error", "CRITICAL": "error"}
 EMPTY = "Nothing logged since the dashboard opened."
 
 
@@ -43,7 +44,7 @@ class LogScreen(ModalScreen[None]):
         self.query_one(RichLog).focus()
         self._follow()
         if not self._lines:
-            self.query_one(RichLog).write(Text(EMPTY, style="dim"))
+            self.query_one(RichLog).write(Text(EMPTY))
         self.set_interval(1.0, self._follow)
 
     def _follow(self) -> None:
@@ -54,8 +55,10 @@ class LogScreen(ModalScreen[None]):
         view = self.query_one(RichLog)
         if not self._lines:
             view.clear()
+        theme = self.app.current_theme
         for entry in entries:
-            line = _line(entry)
+            colour = LEVEL_COLOURS.get(entry.level)
+            line = _line(entry, f"bold {getattr(theme, colour)}" if colour else "")
             self._lines.append(line.plain)
             view.write(line)
         self._after = entries[-1].number
@@ -64,9 +67,9 @@ class LogScreen(ModalScreen[None]):
         return "\n".join(self._lines)
 
 
-def _line(entry: LogEntry) -> Text:
-    text = Text(f"{entry.at:%H:%M:%S} ", style="dim")
-    text.append(f"{entry.level:<7} ", style=LEVEL_STYLES.get(entry.level, ""))
-    text.append(f"{entry.logger.removeprefix('pmdesk.')}: ", style="dim")
+def _line(entry: LogEntry, level_style: str) -> Text:
+    text = Text(f"{entry.at:%H:%M:%S} ")
+    text.append(f"{entry.level:<7} ", style=level_style)
+    text.append(f"{entry.logger.removeprefix('pmdesk.')}: ")
     text.append_text(as_text(entry.message))
     return text

@@ -100,16 +100,62 @@ class StatusBar(Static):
             self.update(line, layout=False)
 
 
+REVIEW_SENTENCE = "Review the bank statement lines waiting for a decision"
+
+
 class MainScreen(Screen[None]):
     BINDINGS = [
-        Binding("f", "filter", "Filter", id="main.filter"),
-        Binding("h", "handled", "Handled", id="main.handled"),
-        Binding("n", "no_reply", "No reply needed", id="main.no_reply"),
-        Binding("r", "reply", "Reply", id="main.reply"),
-        Binding("v", "review", "Review payments", show=False, id="main.review"),
-        Binding("1", "focus('incoming')", "Incoming", show=False, id="main.focus_incoming"),
-        Binding("2", "focus('clocks')", "Clocks", show=False, id="main.focus_clocks"),
-        Binding("3", "focus('invoices')", "Invoices", show=False, id="main.focus_invoices"),
+        Binding(
+            "f",
+            "filter",
+            "Filter",
+            id="main.filter",
+            tooltip="Filter the feed by kind, client or assignee",
+        ),
+        Binding(
+            "h",
+            "handled",
+            "Handled",
+            id="main.handled",
+            tooltip="Mark the thread under the cursor handled",
+        ),
+        Binding(
+            "n",
+            "no_reply",
+            "No reply needed",
+            id="main.no_reply",
+            tooltip="Say the thread under the cursor needs no reply",
+        ),
+        Binding(
+            "r", "reply", "Reply", id="main.reply", tooltip="Reply to the thread under the cursor"
+        ),
+        Binding(
+            "v", "review", "Review payments", show=False, id="main.review", tooltip=REVIEW_SENTENCE
+        ),
+        Binding(
+            "1",
+            "focus('incoming')",
+            "Incoming",
+            show=False,
+            id="main.focus_incoming",
+            tooltip="Go to the Incoming panel",
+        ),
+        Binding(
+            "2",
+            "focus('clocks')",
+            "Clocks",
+            show=False,
+            id="main.focus_clocks",
+            tooltip="Go to the Clocks panel",
+        ),
+        Binding(
+            "3",
+            "focus('invoices')",
+            "Invoices",
+            show=False,
+            id="main.focus_invoices",
+            tooltip="Go to the Overdue invoices panel",
+        ),
     ]
 
     def __init__(self, backend: Backend, formatter: Formatter, target_minutes: float) -> None:

@@ -266,12 +266,28 @@ class ManagerScreen(Screen[None]):
     """SLA figures over today, 7 days, 30 days or two chosen dates."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", f"period('{TODAY}')", "Today", id="manager.today"),
-        Binding("2", f"period('{WEEK}')", "7 days", id="manager.week"),
-        Binding("3", f"period('{MONTH}')", "30 days", id="manager.month"),
-        Binding("c", f"period('{CUSTOM}')", "Custom", id="manager.custom"),
-        Binding("r", "reload", "Refresh", id="manager.refresh"),
-        Binding("escape", "back", "Back", id="manager.back"),
+        Binding(
+            "1", f"period('{TODAY}')", "Today", id="manager.today", tooltip="Show today's figures"
+        ),
+        Binding(
+            "2", f"period('{WEEK}')", "7 days", id="manager.week", tooltip="Show the last 7 days"
+        ),
+        Binding(
+            "3",
+            f"period('{MONTH}')",
+            "30 days",
+            id="manager.month",
+            tooltip="Show the last 30 days",
+        ),
+        Binding(
+            "c",
+            f"period('{CUSTOM}')",
+            "Custom",
+            id="manager.custom",
+            tooltip="Choose the days to show",
+        ),
+        Binding("r", "reload", "Refresh", id="manager.refresh", tooltip="Read the figures again"),
+        Binding("escape", "back", "Back", id="manager.back", tooltip="Go back"),
     ]
     # Side by side tables need the width; below it they stack.
     HORIZONTAL_BREAKPOINTS = [

@@ -65,10 +65,28 @@ class Decision:
 
 class ReviewScreen(Screen[None]):
     BINDINGS = [
-        Binding("a", "accept", "Accept", id="review.accept"),
-        Binding("x", "reject", "Reject line", id="review.reject"),
-        Binding("u", "undo", "Undo decision", id="review.undo"),
-        Binding("escape", "back", "Back", id="review.back"),
+        Binding(
+            "a",
+            "accept",
+            "Accept",
+            id="review.accept",
+            tooltip="Apply the line to the highlighted candidate",
+        ),
+        Binding(
+            "x",
+            "reject",
+            "Reject line",
+            id="review.reject",
+            tooltip="Reject the line: it pays none of our invoices",
+        ),
+        Binding(
+            "u",
+            "undo",
+            "Undo decision",
+            id="review.undo",
+            tooltip="Undo the last decision, or the one under the cursor",
+        ),
+        Binding("escape", "back", "Back", id="review.back", tooltip="Go back"),
     ]
 
     def __init__(self, backend: Backend, formatter: Formatter) -> None:

@@ -31,10 +31,10 @@ class RowList(CursorView, can_focus=True):
     COMPONENT_CLASSES: ClassVar[set[str]] = {"rows--cursor"}
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor_up", "Previous row", show=False, id="rows.cursor_up"),
-        Binding("down", "cursor_down", "Next row", show=False, id="rows.cursor_down"),
-        Binding("home", "cursor_first", "First row", show=False, id="rows.cursor_first"),
-        Binding("end", "cursor_last", "Last row", show=False, id="rows.cursor_last"),
+        Binding("up,k", "cursor_up", "Previous row", show=False, id="rows.cursor_up"),
+        Binding("down,j", "cursor_down", "Next row", show=False, id="rows.cursor_down"),
+        Binding("home,g", "cursor_first", "First row", show=False, id="rows.cursor_first"),
+        Binding("end,G", "cursor_last", "Last row", show=False, id="rows.cursor_last"),
         Binding("pageup", "cursor_page_up", "Page up", show=False, id="rows.cursor_page_up"),
         Binding(
             "pagedown", "cursor_page_down", "Page down", show=False, id="rows.cursor_page_down"

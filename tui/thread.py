@@ -20,11 +20,35 @@ from .format import Formatter
 from .keybar import KeyBar
 from .messages import ActionDone
 from .pages import RELATIVE_SECONDS, ThreadPage
-from .text import clean
+from .text import clean, first_line
 
 if TYPE_CHECKING:
     from .app import Dashboard
     from .backend import Backend
+
+
+# How a reply reaches the client, by the thread's channel.
+CHANNEL_WORDS = {
+    "worksection": "Worksection comment",
+    "telegram": "Telegram message",
+    "webhook": "reply through the webhook",
+}
+
+
+def reply_target(detail: ThreadDetail | None) -> str:
+    """Who a reply goes to and how, named before it is sent: "to Emma Clarke · Telegram message".
+
+    The recipient is the client who wrote last on the thread, else the client.
+    """
+    if detail is None:
+        return "Reply"
+    writer = next(
+        (e.author for e in reversed(detail.events) if e.author_role == "client" and e.author),
+        None,
+    )
+    who = first_line(writer or detail.client or "the client", 40)
+    how = CHANNEL_WORDS.get(detail.channel, f"{detail.channel} message")
+    return f"Reply to {who} · {how}"
 
 
 # A draft's owner: the thread, and whether it is an internal note.
@@ -33,16 +57,45 @@ DraftKey = tuple[int, bool]
 
 class ThreadScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape", "back", "Back", id="thread.back"),
-        Binding("r", "reply", "Reply", id="thread.reply"),
-        Binding("i", "note", "Internal note", id="thread.note"),
-        Binding("a", "assign", "Assign", id="thread.assign"),
-        Binding("w", "watch", "Tag", id="thread.watch"),
-        Binding("n", "no_reply", "No reply needed", id="thread.no_reply"),
-        Binding("h", "handled", "Handled", id="thread.handled"),
-        Binding("o", "open_task", "Open task", id="thread.open_task"),
-        Binding("ctrl+s", "send", "Send", id="thread.send", show=False),
-        Binding("ctrl+r", "discard", "Discard draft", id="thread.discard", show=False),
+        Binding("escape", "back", "Back", id="thread.back", tooltip="Go back"),
+        Binding("r", "reply", "Reply", id="thread.reply", tooltip="Reply to the client"),
+        Binding(
+            "i",
+            "note",
+            "Internal note",
+            id="thread.note",
+            tooltip="Write an internal note the client never sees",
+        ),
+        Binding(
+            "a", "assign", "Assign", id="thread.assign", tooltip="Assign the thread to someone"
+        ),
+        Binding("w", "watch", "Tag", id="thread.watch", tooltip="Add a watcher to the thread"),
+        Binding(
+            "n",
+            "no_reply",
+            "No reply needed",
+            id="thread.no_reply",
+            tooltip="Say this thread needs no reply",
+        ),
+        Binding("h", "handled", "Handled", id="thread.handled", tooltip="Mark this thread handled"),
+        Binding(
+            "o",
+            "open_task",
+            "Open task",
+            id="thread.open_task",
+            tooltip="Open the task in the browser",
+        ),
+        Binding(
+            "ctrl+s", "send", "Send", id="thread.send", tooltip="Send the reply or note", show=False
+        ),
+        Binding(
+            "ctrl+r",
+            "discard",
+            "Discard draft",
+            id="thread.discard",
+            tooltip="Discard the draft",
+            show=False,
+        ),
     ]
 
     def __init__(
@@ -225,11 +278,9 @@ class ThreadScreen(Screen[None]):
         # load_text also forgets the box's undo history: no ctrl+z into another draft.
         self._area.load_text(self.drafts.get(self._draft_key, ""))
         box = self.query_one("#reply-box")
-        label = "Internal note (not sent)" if internal else "Reply to the client"
-        channel = self.detail.channel if self.detail else ""
+        label = "Internal note, not sent" if internal else reply_target(self.detail)
         self.query_one("#reply-label", Static).update(
-            f"{label}{'' if internal else f' via {channel}'}"
-            " · ctrl+s sends, escape keeps the draft, ctrl+r discards it"
+            f"{label} · ctrl+s sends, escape keeps the draft, ctrl+r discards it"
         )
         box.display = True
         self._area.focus()

@@ -296,14 +296,14 @@ async def test_keys_are_remapped_from_the_configuration(
     agency: Engine, dashboard_settings: Settings, clock: MovableClock
 ) -> None:
     settings = dashboard_settings.model_copy(
-        update={"dashboard": DashboardConfig(keys={"main.filter": "g"})}
+        update={"dashboard": DashboardConfig(keys={"main.filter": "e"})}
     )
     async with make_app(settings, clock).run_test(size=(120, 40)) as pilot:
         await main_screen(pilot)
         await pilot.press("f")
         await pilot.pause(0.1)
         assert isinstance(pilot.app.screen, MainScreen)
-        await pilot.press("g")
+        await pilot.press("e")
         await until(pilot, lambda: isinstance(pilot.app.screen, FilterScreen))
 
 
@@ -313,9 +313,9 @@ async def test_theme_and_manager_view(
     async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
         await main_screen(pilot)
         await pilot.press("t")
-        assert pilot.app.theme == "textual-light"
+        assert pilot.app.theme == "pmdesk-light"
         await pilot.press("t")
-        assert pilot.app.theme == "textual-dark"
+        assert pilot.app.theme == "pmdesk-dark"
         await pilot.press("m")
         await until(pilot, lambda: isinstance(pilot.app.screen, ManagerScreen))
         await pilot.press("escape")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import Engine
 from textual.widgets import TextArea
 
 from core.config import Settings
+from core.threads import ThreadDetail
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, open_thread, rows, until
 from tui.main import MainScreen
-from tui.thread import ThreadScreen
+from tui.thread import ThreadScreen, reply_target
 
 
 def box(thread: ThreadScreen) -> TextArea:
@@ -101,3 +104,27 @@ async def test_a_reply_that_could_not_be_sent_comes_back_as_the_draft(
         assert "nobody@agency.example" in toast.message
         await pilot.press("r")
         assert box(thread).text == "We are on it."
+
+
+async def test_the_reply_box_names_the_recipient_and_the_channel(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T2")
+        await pilot.press("r")
+        label = str(thread.query_one("#reply-label").render())
+        assert "Reply to Claire Client · reply through the webhook" in label
+        await pilot.press("escape", "i")
+        label = str(thread.query_one("#reply-label").render())
+        assert "Internal note, not sent" in label and "Claire" not in label
+
+
+def test_each_channel_is_named_in_words() -> None:
+    detail = ThreadDetail(
+        1, "T", None, "task", "worksection", "Acme", None, None, None, False, [], [], [], []
+    )
+    assert reply_target(detail) == "Reply to Acme · Worksection comment"
+    assert reply_target(replace(detail, channel="telegram", client=None)).endswith(
+        "the client · Telegram message"
+    )

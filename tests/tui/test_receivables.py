@@ -29,7 +29,7 @@ from tui.app import Dashboard
 from tui.ask import AskDay, AskText
 from tui.help import HelpScreen
 from tui.invoices import InvoicesPanel
-from tui.main import MainScreen
+from tui.main import REVIEW_SENTENCE, MainScreen
 from tui.review import EMPTY, ReviewScreen
 
 TODAY = date(2026, 11, 23)
@@ -357,15 +357,17 @@ async def test_the_palette_opens_the_review_and_help_lists_the_new_keys(
         screen = await main_screen(pilot)
         app = pilot.app
         assert isinstance(app, Dashboard)
-        [(_name, run, _id)] = [a for a in app.palette_actions(screen) if a[2] == "main.review"]
+        [(_name, run, key)] = [a for a in app.palette_actions(screen) if a[0] == REVIEW_SENTENCE]
+        assert key == "key v"
         started = run()
         if inspect.isawaitable(started):  # a binding's action is run as a coroutine
             await started
         await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
         # From the review screen itself the palette still offers it, and it does nothing more.
-        [(_name, again, _id)] = [
-            a for a in app.palette_actions(app.screen) if a[2] == "main.review"
+        [(_name, again, key)] = [
+            a for a in app.palette_actions(app.screen) if a[0] == REVIEW_SENTENCE
         ]
+        assert key == "key v on the main screen"
         again()
         await pilot.pause()
         assert sum(isinstance(s, ReviewScreen) for s in app.screen_stack) == 1
