@@ -15,7 +15,7 @@ from core.feed import FEED_PAGE, FeedFilter, FeedItem
 from .format import Formatter
 from .messages import OpenThread, ThreadInView
 from .rows import RowList, header
-from .text import as_text, first_line
+from .text import as_text, first_line, kind_words
 
 # Time, client and thread are fixed; the rest of the width goes to who wrote
 # what (and the kind, when it is not a message), so the text stays in view.
@@ -141,7 +141,7 @@ class IncomingPanel(Vertical):
         if item.internal:
             what.append(" (note)", style="italic")
         if item.kind != "message":
-            what.append(f" · {item.kind.replace('_', ' ')}", style="italic")
+            what.append(f" · {kind_words(item.kind)}", style="italic")
         if item.text:
             what.append(": ")
             what.append_text(as_text(first_line(item.text, 120)))
@@ -157,16 +157,20 @@ class IncomingPanel(Vertical):
         parts = [f"{self.new_above} new ↑"] if self.new_above else []
         parts.append(f"{self.unread} unread")
         if self.feed.active:
-            shown = ", ".join(
+            shown = [
                 f"{name}: {value}"
                 for name, value in (
-                    ("kind", self.feed.kind),
+                    ("kind", kind_words(self.feed.kind or "")),
                     ("client", self.feed.client),
                     ("assignee", self.feed.assignee),
                 )
                 if value
-            )
-            parts.append(f"filter {shown}")
+            ]
+            if self.feed.unread:
+                shown.append("unread only")
+            if self.feed.from_client:
+                shown.append("client messages only")
+            parts.append(f"filter {', '.join(shown)}")
         self.border_subtitle = " · ".join(parts)
 
 

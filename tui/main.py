@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -131,6 +132,22 @@ class MainScreen(Screen[None]):
         ),
         Binding(
             "v", "review", "Review payments", show=False, id="main.review", tooltip=REVIEW_SENTENCE
+        ),
+        Binding(
+            "u",
+            "toggle('unread')",
+            "Unread only",
+            show=False,
+            id="main.unread",
+            tooltip="Show only unread events in the feed, or everything again",
+        ),
+        Binding(
+            "c",
+            "toggle('from_client')",
+            "Client messages only",
+            show=False,
+            id="main.client_only",
+            tooltip="Show only what clients wrote in the feed, or everything again",
         ),
         Binding(
             "1",
@@ -350,6 +367,11 @@ class MainScreen(Screen[None]):
 
     def _ask_filter(self, choices: dict[str, list[str]]) -> None:
         self.app.push_screen(FilterScreen(self.feed, choices), self.set_filter)
+
+    def action_toggle(self, toggle: str) -> None:
+        """Turn one of the feed's quick toggles (unread, from_client) on or off."""
+        on = not getattr(self.feed, toggle)
+        self.set_filter(replace(self.feed, **{toggle: on}))
 
     def set_filter(self, feed: FeedFilter | None) -> None:
         if feed is None or feed == self.feed:

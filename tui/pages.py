@@ -20,7 +20,7 @@ from core.threads import ThreadDetail, ThreadEvent, thread_detail
 
 from .conversation import Wrapped, wrap
 from .format import Formatter
-from .text import as_text
+from .text import as_text, kind_words
 
 # The bar before each line of an event, and its colour, by who speaks:
 # clients, staff in public, and internal notes the client never sees.
@@ -185,8 +185,8 @@ def _label(event: ThreadEvent) -> str:
     if event.kind == "message":
         return ""
     if event.value:
-        return f"{event.kind.replace('_', ' ')}: {event.value}"
-    return event.kind.replace("_", " ")
+        return f"{kind_words(event.kind)}: {event.value}"
+    return kind_words(event.kind)
 
 
 def _voice(event: ThreadEvent) -> str:

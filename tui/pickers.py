@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -10,6 +12,8 @@ from textual.widgets import Button, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
 from core.feed import FeedFilter
+
+from .text import kind_words
 
 
 class FilterScreen(ModalScreen[FeedFilter | None]):
@@ -27,8 +31,9 @@ class FilterScreen(ModalScreen[FeedFilter | None]):
             yield Label("Filter the feed", classes="modal-title")
             for name in ("kind", "client", "assignee"):
                 yield Label(name)
+                shown = kind_words if name == "kind" else str
                 yield Select(
-                    [(value, value) for value in self.choices.get(name, [])],
+                    [(shown(value), value) for value in self.choices.get(name, [])],
                     value=getattr(self.current, name) or Select.NULL,
                     prompt=f"any {name}",
                     id=f"filter-{name}",
@@ -45,7 +50,8 @@ class FilterScreen(ModalScreen[FeedFilter | None]):
         for name in ("kind", "client", "assignee"):
             value = self.query_one(f"#filter-{name}", Select).value
             values[name] = None if value is Select.NULL else str(value)
-        self.dismiss(FeedFilter(**values))
+        # The quick toggles (unread, client messages) stay as they were.
+        self.dismiss(replace(self.current, **values))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -74,7 +74,7 @@ def read_changes(
     changes = Changes(
         page=page,
         items=items,
-        unread=unread_count(reader),
+        unread=unread_count(reader, feed),
         clocks=running_clocks(reader) if page or changed else None,
         invoices=overdue(backend, now) if slow else None,
         sla=sla_figures(backend, now) if slow else None,

@@ -259,3 +259,33 @@ def test_overdue_invoices_keep_only_open_balances_past_due(engine: Engine, reade
         "61-90": 0,
         "90+": Decimal("300"),
     }
+
+
+def test_the_feed_keeps_unread_or_client_events_and_its_unread_count_follows_the_filter(
+    ingestor: Ingestor, reader: Reader
+) -> None:
+    ingestor.ingest(
+        [
+            make_event("m1", 0),
+            make_event("r1", 1, role="staff"),
+            make_event("m2", 2, task="T2", client="Bigco"),
+            make_event("m3", 3, task="T3", client="Bigco"),
+        ]
+    )
+    ana = add_staff(ingestor.engine, "Ana", "assistant", ["ana@agency.example"], START)
+    handle_thread(ingestor.engine, _thread_of(reader, "Task T3"), ana, lambda: START)
+
+    unread = latest_events(reader, FeedFilter(unread=True))
+    assert [item.thread for item in unread] == ["Task T2", "Task T1"]
+    clients = latest_events(reader, FeedFilter(from_client=True))
+    assert [item.thread for item in clients] == ["Task T3", "Task T2", "Task T1"]
+    assert FeedFilter(unread=True).active and FeedFilter(from_client=True).active
+    assert unread_count(reader) == 2
+    assert unread_count(reader, FeedFilter(client="Bigco")) == 1
+    assert unread_count(reader, FeedFilter(client="Bigco", unread=True)) == 1
+    assert unread_count(reader, FeedFilter(client="Nobody")) == 0
+
+
+def _thread_of(reader: Reader, title: str) -> int:
+    [(found,)] = reader.rows("SELECT id FROM thread WHERE title = :t", {"t": title})
+    return int(found)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine
+from textual.widgets import Select
 
 from core.config import Settings
+from core.feed import FeedFilter
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, until
 from tui.app import Dashboard
 from tui.feed import IncomingPanel
 from tui.help import HelpScreen
+from tui.pickers import FilterScreen
 
 
 async def test_help_names_keys_as_the_keyboard_does(
@@ -60,3 +63,42 @@ async def test_j_k_g_and_shift_g_move_the_feed_cursor(
         assert table.cursor_row == table.row_count - 1
         await pilot.press("g")
         assert table.cursor_row == 0
+
+
+async def test_u_and_c_narrow_the_feed_to_unread_and_client_messages_and_back(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        assert len(incoming.items) == 7
+        await pilot.press("c")
+        await until(pilot, lambda: all(item.from_client for item in incoming.items))
+        assert len(incoming.items) == 5
+        assert "client messages only" in str(incoming.border_subtitle)
+        await pilot.press("u")
+        await until(pilot, lambda: incoming.feed.unread and incoming.feed.from_client)
+        assert all(item.unread for item in incoming.items)
+        assert "unread only, client messages only" in str(incoming.border_subtitle)
+        await pilot.press("c", "u")
+        await until(pilot, lambda: len(incoming.items) == 7)
+        assert "filter" not in str(incoming.border_subtitle)
+
+
+async def test_the_filter_names_kinds_in_words_and_keeps_the_toggles(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        await pilot.press("u")
+        await until(pilot, lambda: incoming.feed.unread)
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(pilot.app.screen, FilterScreen))
+        kinds = pilot.app.screen.query_one("#filter-kind", Select)
+        labels = [str(prompt) for prompt, _value in kinds._options]
+        assert "no reply needed" in labels and "no_reply_needed" not in labels
+        kinds.value = "message"
+        await pilot.click("#filter-apply")
+        await until(pilot, lambda: incoming.feed == FeedFilter(kind="message", unread=True))
+        assert "kind: message, unread only" in str(incoming.border_subtitle)
