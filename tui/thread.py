@@ -85,16 +85,13 @@ class ThreadScreen(Screen[None]):
             id="thread.open_task",
             tooltip="Open the task in the browser",
         ),
-        Binding(
-            "ctrl+s", "send", "Send", id="thread.send", tooltip="Send the reply or note", show=False
-        ),
+        Binding("ctrl+s", "send", "Send", id="thread.send", tooltip="Send the reply or note"),
         Binding(
             "ctrl+r",
             "discard",
             "Discard draft",
             id="thread.discard",
             tooltip="Discard the draft",
-            show=False,
         ),
     ]
 
@@ -158,7 +155,7 @@ class ThreadScreen(Screen[None]):
             self._show_current()
 
     def _show_current(self) -> None:
-        self.query_one("#reply-box").display = False
+        self._box_shown(False)
         self.detail = None  # a thread opened afresh opens on its newest event
         page = self.dashboard.want_page(self.thread_id)
         if page is not None:
@@ -240,6 +237,19 @@ class ThreadScreen(Screen[None]):
 
     # -- actions -------------------------------------------------------------------
 
+    # While the box is open the letters type: the key bar shows what applies then.
+    WRITING = frozenset({"back", "send", "discard"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        writing = self.is_mounted and bool(self.query_one("#reply-box").display)
+        if action in ("send", "discard"):
+            return writing
+        return action in self.WRITING or not writing
+
+    def _box_shown(self, shown: bool) -> None:
+        self.query_one("#reply-box").display = shown
+        self.refresh_bindings()
+
     @property
     def _area(self) -> TextArea:
         return self.query_one("#reply-text", TextArea)
@@ -267,7 +277,7 @@ class ThreadScreen(Screen[None]):
     def action_back(self) -> None:
         if self.query_one("#reply-box").display:
             self._keep_draft()
-            self.query_one("#reply-box").display = False
+            self._box_shown(False)
             return
         self.app.pop_screen()
 
@@ -277,12 +287,11 @@ class ThreadScreen(Screen[None]):
         self._draft_key = (self.thread_id, internal)
         # load_text also forgets the box's undo history: no ctrl+z into another draft.
         self._area.load_text(self.drafts.get(self._draft_key, ""))
-        box = self.query_one("#reply-box")
         label = "Internal note, not sent" if internal else reply_target(self.detail)
         self.query_one("#reply-label", Static).update(
             f"{label} · ctrl+s sends, escape keeps the draft, ctrl+r discards it"
         )
-        box.display = True
+        self._box_shown(True)
         self._area.focus()
         self._area.move_cursor(self._area.document.end)
 
@@ -301,13 +310,13 @@ class ThreadScreen(Screen[None]):
         self.drafts.pop(self._draft_key, None)
         self.dashboard.send_reply(thread_id, body, internal=internal)
         self._area.load_text("")
-        self.query_one("#reply-box").display = False
+        self._box_shown(False)
 
     def action_discard(self) -> None:
         if self._draft_key is not None:
             self.drafts.pop(self._draft_key, None)
         self._area.load_text("")
-        self.query_one("#reply-box").display = False
+        self._box_shown(False)
 
     def action_assign(self) -> None:
         self.dashboard.pick_staff(self.thread_id, watch=False)

@@ -8,10 +8,11 @@ from textual.widgets import Select
 from core.config import Settings
 from core.feed import FeedFilter
 from tests.support import MovableClock
-from tests.tui.test_dashboard import main_screen, make_app, until
+from tests.tui.test_dashboard import main_screen, make_app, open_thread, until
 from tui.app import Dashboard
 from tui.feed import IncomingPanel
 from tui.help import HelpScreen
+from tui.keybar import KeyBar
 from tui.pickers import FilterScreen
 
 
@@ -102,3 +103,22 @@ async def test_the_filter_names_kinds_in_words_and_keeps_the_toggles(
         await pilot.click("#filter-apply")
         await until(pilot, lambda: incoming.feed == FeedFilter(kind="message", unread=True))
         assert "kind: message, unread only" in str(incoming.border_subtitle)
+
+
+async def test_the_key_bar_follows_the_reply_box(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T4")
+        bar = thread.query_one(KeyBar)
+        await pilot.pause()
+        shown = str(bar.render())
+        assert "r Reply" in shown and "Send" not in shown
+        await pilot.press("r")
+        await until(pilot, lambda: "^s Send" in str(bar.render()))
+        shown = str(bar.render())
+        assert "^r Discard draft" in shown and "esc Back" in shown
+        assert "r Reply" not in shown and "h Handled" not in shown
+        await pilot.press("escape")
+        await until(pilot, lambda: "r Reply" in str(bar.render()))
+        assert "Send" not in str(bar.render())
