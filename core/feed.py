@@ -7,6 +7,7 @@ costs one indexed range read per change, never a reload.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,10 +42,14 @@ class FeedFilter:
     assignee: str | None = None
     unread: bool = False  # only events nobody has looked at yet
     from_client: bool = False  # only what clients wrote
+    # Words found in the event's text, its thread's title or its client's name.
+    search: str | None = None
 
     @property
     def active(self) -> bool:
-        return any((self.kind, self.client, self.assignee, self.unread, self.from_client))
+        return any(
+            (self.kind, self.client, self.assignee, self.unread, self.from_client, self.search)
+        )
 
     def where(self) -> tuple[list[str], dict[str, object]]:
         clauses: list[str] = []
@@ -62,6 +67,16 @@ class FeedFilter:
             clauses.append("e.triage = 'new'")
         if self.from_client:
             clauses.append("e.author_role = 'client'")
+        if self.search:
+            # Taken literally (% and _ typed are not wildcards), in any case on any database.
+            literal = re.sub(r"([\\%_])", r"\\\1", self.search.lower())
+            clauses.append(
+                "(" + " OR ".join(
+                    f"lower({column}) LIKE :search ESCAPE '\\'"
+                    for column in ("e.text", "t.title", "cl.name")
+                ) + ")"
+            )  # fmt: skip
+            params["search"] = f"%{literal}%"
         return clauses, params
 
 

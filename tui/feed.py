@@ -166,6 +166,8 @@ class IncomingPanel(Vertical):
                 )
                 if value
             ]
+            if self.feed.search:
+                shown.append(f"search: {first_line(self.feed.search, 30)!r}")
             if self.feed.unread:
                 shown.append("unread only")
             if self.feed.from_client:

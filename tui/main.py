@@ -134,6 +134,13 @@ class MainScreen(Screen[None]):
             "v", "review", "Review payments", show=False, id="main.review", tooltip=REVIEW_SENTENCE
         ),
         Binding(
+            "slash",
+            "search",
+            "Search",
+            id="main.search",
+            tooltip="Search the feed's text, clients and threads",
+        ),
+        Binding(
             "u",
             "toggle('unread')",
             "Unread only",
@@ -367,6 +374,23 @@ class MainScreen(Screen[None]):
 
     def _ask_filter(self, choices: dict[str, list[str]]) -> None:
         self.app.push_screen(FilterScreen(self.feed, choices), self.set_filter)
+
+    def action_search(self) -> None:
+        from .ask import AskText
+
+        self.app.push_screen(
+            AskText(
+                "Search the feed",
+                "words in a message, a client or a thread",
+                value=self.feed.search or "",
+                hint="enter searches · an empty search shows everything · escape cancels",
+            ),
+            self._searched,
+        )
+
+    def _searched(self, words: str | None) -> None:
+        if words is not None:
+            self.set_filter(replace(self.feed, search=words or None))
 
     def action_toggle(self, toggle: str) -> None:
         """Turn one of the feed's quick toggles (unread, from_client) on or off."""

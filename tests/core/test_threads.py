@@ -289,3 +289,28 @@ def test_the_feed_keeps_unread_or_client_events_and_its_unread_count_follows_the
 def _thread_of(reader: Reader, title: str) -> int:
     [(found,)] = reader.rows("SELECT id FROM thread WHERE title = :t", {"t": title})
     return int(found)
+
+
+def test_the_feed_search_finds_words_in_text_thread_and_client_taken_literally(
+    ingestor: Ingestor, reader: Reader
+) -> None:
+    ingestor.ingest(
+        [
+            make_event("m1", 0, text="The LOGO is blurry"),
+            make_event("m2", 1, task="T2", client="Bigco", text="100% done?"),
+            make_event("m3", 2, task="T3", client="Corvid", text="photos"),
+            make_event("m4", 3, task="T4", client="Acme", text="nothing_here"),
+        ]
+    )
+
+    def found(words: str) -> list[str]:
+        return [item.thread for item in latest_events(reader, FeedFilter(search=words))]
+
+    assert found("logo") == ["Task T1"]  # any case
+    assert found("bigco") == ["Task T2"]  # the client's name
+    assert found("task t3") == ["Task T3"]  # the thread's title
+    assert found("100%") == ["Task T2"]
+    assert found("%") == ["Task T2"]  # a percent sign, not a wildcard
+    assert found("g_h") == ["Task T4"]
+    assert found("_") == ["Task T4"]
+    assert unread_count(reader, FeedFilter(search="photos")) == 1

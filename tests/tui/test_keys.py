@@ -10,6 +10,7 @@ from core.feed import FeedFilter
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, open_thread, until
 from tui.app import Dashboard
+from tui.ask import AskText
 from tui.feed import IncomingPanel
 from tui.help import HelpScreen
 from tui.keybar import KeyBar
@@ -122,3 +123,22 @@ async def test_the_key_bar_follows_the_reply_box(
         await pilot.press("escape")
         await until(pilot, lambda: "r Reply" in str(bar.render()))
         assert "Send" not in str(bar.render())
+
+
+async def test_slash_searches_the_feed_and_an_empty_search_shows_everything(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(pilot.app.screen, AskText))
+        await pilot.press(*"logo", "enter")
+        await until(pilot, lambda: {item.thread for item in incoming.items} == {"Task T3"})
+        assert "search: 'logo'" in str(incoming.border_subtitle)
+        assert "1 unread" in str(incoming.border_subtitle)
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(pilot.app.screen, AskText))
+        await pilot.press("ctrl+u", "enter")  # the search emptied
+        await until(pilot, lambda: len(incoming.items) == 7)
+        assert incoming.feed == FeedFilter()
