@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import webbrowser
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -334,4 +336,18 @@ class ThreadScreen(Screen[None]):
         if self.detail is None or not self.detail.url:
             self.notify("This thread has no task link.", severity="warning")
             return
-        self.app.open_url(clean(self.detail.url))
+        url = clean(self.detail.url)
+        # Over SSH a browser would open on the server, if anywhere: the link is
+        # shown (and put on the clipboard, where the terminal allows) instead.
+        remote = bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))
+        if not remote and webbrowser.open(url, new=2):
+            return
+        self.app.copy_to_clipboard(url)
+        why = "This is an SSH session" if remote else "No browser could be opened here"
+        self.notify(
+            f"{why}: copy the task's link (on the clipboard too, where the terminal allows)."
+            f"\n{url}",
+            title="Open task",
+            timeout=20,
+            markup=False,
+        )

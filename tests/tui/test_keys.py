@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Engine
 from textual.widgets import Select
 
@@ -142,3 +143,34 @@ async def test_slash_searches_the_feed_and_an_empty_search_shows_everything(
         await pilot.press("ctrl+u", "enter")  # the search emptied
         await until(pilot, lambda: len(incoming.items) == 7)
         assert incoming.feed == FeedFilter()
+
+
+@pytest.mark.parametrize("why", ["ssh", "no browser"])
+async def test_o_shows_the_link_to_copy_when_no_browser_can_open_it(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+    why: str,
+) -> None:
+    opened: list[str] = []
+
+    def browser(url: str, *args: object, **kwargs: object) -> bool:
+        opened.append(url)
+        return False  # what webbrowser says when it found none
+
+    monkeypatch.setattr("webbrowser.open", browser)
+    if why == "ssh":
+        monkeypatch.setenv("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22")
+    else:
+        monkeypatch.delenv("SSH_CONNECTION", raising=False)
+        monkeypatch.delenv("SSH_TTY", raising=False)
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_thread(pilot, "Task T1")
+        await pilot.press("o")
+        await until(pilot, lambda: bool(app._notifications))
+        [toast] = list(app._notifications)
+        assert "https://tracker.example/T1" in toast.message
+        assert ("SSH session" in toast.message) == (why == "ssh")
+        assert opened == ([] if why == "ssh" else ["https://tracker.example/T1"])
