@@ -33,7 +33,7 @@ from .main import REVIEW_SENTENCE, MainScreen
 from .messages import ActionDone, OpenThread, ThreadInView
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
-from .pickers import FilterScreen, StaffPicker
+from .pickers import NOBODY, FilterScreen, StaffPicker
 from .rows import RowList
 from .servicelog import ServiceLog
 from .themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
@@ -347,34 +347,52 @@ class Dashboard(App[None]):
         )
 
     @work(thread=True, group="actions")
-    def pick_staff(self, thread_id: int, watch: bool) -> None:
+    def pick_staff(self, thread_id: int, watch: bool, current: tuple[int, ...] = ()) -> None:
+        """Ask who to assign, or which watcher to add or remove; `current`: who is there now."""
         from core.staff import list_staff
 
         staff = [(person.id, person.name) for person in list_staff(self.backend.engine)]
-        title = "Tag a watcher" if watch else "Assign to"
+        if watch:
+            picker = StaffPicker(
+                "Add or remove a watcher",
+                staff,
+                current,
+                hint="enter adds a watcher, or removes one marked ✓ · escape cancels",
+            )
+        else:
+            picker = StaffPicker("Assign to", staff, current, nobody="Nobody (unassign)")
         self.call_from_thread(
-            self.push_screen, StaffPicker(title, staff), partial(self._picked, thread_id, watch)
+            self.push_screen, picker, partial(self._picked, thread_id, watch, current)
         )
 
-    def _picked(self, thread_id: int, watch: bool, staff_id: int | None) -> None:
-        if staff_id is None:
-            return
-        from core.actions import assign
-        from core.actions import watch as tag
+    def _picked(
+        self, thread_id: int, watch: bool, current: tuple[int, ...], chosen: int | str | None
+    ) -> None:
+        from core.actions import assign, unwatch
+        from core.actions import watch as add_watcher
 
-        if watch:
+        if chosen is None:
+            return
+        engine, now = self.backend.engine, self.backend.now
+        if chosen == NOBODY:
             self._act(
                 thread_id,
-                "tagged",
-                lambda staff: tag(self.backend.engine, thread_id, staff_id, self.backend.now),
+                "unassigned",
+                lambda staff: assign(self.backend.ingestor, thread_id, staff, None, now),
+            )
+        elif not isinstance(chosen, int):
+            return
+        elif watch and chosen in current:
+            self._act(thread_id, "watcher removed", lambda _: unwatch(engine, thread_id, chosen))
+        elif watch:
+            self._act(
+                thread_id, "watcher added", lambda _: add_watcher(engine, thread_id, chosen, now)
             )
         else:
             self._act(
                 thread_id,
                 "assigned",
-                lambda staff: assign(
-                    self.backend.ingestor, thread_id, staff, staff_id, self.backend.now
-                ),
+                lambda staff: assign(self.backend.ingestor, thread_id, staff, chosen, now),
             )
 
     @work(thread=True, group="actions")

@@ -71,7 +71,7 @@ class ThreadScreen(Screen[None]):
         Binding(
             "a", "assign", "Assign", id="thread.assign", tooltip="Assign the thread to someone"
         ),
-        Binding("w", "watch", "Tag", id="thread.watch", tooltip="Add a watcher to the thread"),
+        Binding("w", "watch", "Watchers", id="thread.watch", tooltip="Add or remove a watcher"),
         Binding(
             "n",
             "no_reply",
@@ -321,10 +321,12 @@ class ThreadScreen(Screen[None]):
         self._box_shown(False)
 
     def action_assign(self) -> None:
-        self.dashboard.pick_staff(self.thread_id, watch=False)
+        current = self.detail.assignee_ids if self.detail else ()
+        self.dashboard.pick_staff(self.thread_id, watch=False, current=current)
 
     def action_watch(self) -> None:
-        self.dashboard.pick_staff(self.thread_id, watch=True)
+        current = self.detail.watcher_ids if self.detail else ()
+        self.dashboard.pick_staff(self.thread_id, watch=True, current=current)
 
     def action_no_reply(self) -> None:
         self.dashboard.no_reply_needed(self.thread_id)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, insert, text
 
-from core.actions import ActionRefused, UnknownStaff, assign, reply, watch
+from core.actions import ActionRefused, UnknownStaff, assign, reply, unwatch, watch
 from core.feed import FeedFilter, latest_events, newest_event_id, unread_count
 from core.ingest import Ingestor
 from core.models import Client, Invoice, table
@@ -168,6 +168,7 @@ def test_assigning_and_tagging_show_in_the_thread(
     detail = thread_detail(reader, thread_id)
     assert detail is not None
     assert (detail.assignees, detail.watchers) == (["Pat"], ["Ana"])
+    assert (detail.assignee_ids, detail.watcher_ids) == ((pat,), (ana,))
     assert running_clocks(reader)[0].assignee == "Pat"
     assert {item.assignee for item in latest_events(reader, FeedFilter(assignee="Pat"))} == {"Pat"}
 
@@ -314,3 +315,22 @@ def test_the_feed_search_finds_words_in_text_thread_and_client_taken_literally(
     assert found("g_h") == ["Task T4"]
     assert found("_") == ["Task T4"]
     assert unread_count(reader, FeedFilter(search="photos")) == 1
+
+
+def test_a_watcher_is_removed_and_the_assignee_stays(
+    engine: Engine, ingestor: Ingestor, reader: Reader
+) -> None:
+    ingestor.ingest([make_event("m1", 0)])
+    ana = add_staff(engine, "Ana", "assistant", [], START)
+    pat = add_staff(engine, "Pat", "pm", ["pat@agency.example"], START)
+    thread_id = running_clocks(reader)[0].thread_id
+    assign(ingestor, thread_id, ana, pat)
+    watch(engine, thread_id, pat)
+    watch(engine, thread_id, ana)
+
+    assert unwatch(engine, thread_id, pat) is True
+    assert unwatch(engine, thread_id, pat) is False
+
+    detail = thread_detail(reader, thread_id)
+    assert detail is not None
+    assert (detail.assignees, detail.watchers) == (["Pat"], ["Ana"])
