@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Static
 
+from .keybar import KeyBar
 from .text import as_text
 
 
@@ -54,6 +55,7 @@ class AskDay(ModalScreen[date | None]):
             )
             yield Static("", id="ask-error")
             yield Static(Text("enter to record · escape to cancel", style="dim"))
+        yield KeyBar()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -92,6 +94,7 @@ class AskText(ModalScreen[str | None]):
             yield Static(as_text(self.title_text), classes="modal-title")
             yield Input(value=self.value, placeholder=self.placeholder, id="ask-input")
             yield Static(Text(self.hint, style="dim"))
+        yield KeyBar()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

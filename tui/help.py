@@ -12,6 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from .keybar import KeyBar
+
 INTRO = (
     "Keys can be remapped in the configuration, by id:\n"
     '  [dashboard.keys]\n  "thread.reply" = "ctrl+r"\n'
@@ -55,3 +57,4 @@ class HelpScreen(ModalScreen[None]):
             yield Static(INTRO, markup=False)
             self.table = binding_table(self.groups, self.keymap, self.app.get_key_display)
             yield Static(self.table, id="help-table")
+        yield KeyBar()

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import RichLog, Static
 
+from .keybar import KeyBar
 from .text import as_text
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class LogScreen(ModalScreen[None]):
             yield Static("Services log · escape closes", classes="modal-title")
             yield Static(f"Also written to {self.path}", id="log-path", markup=False)
             yield RichLog(id="log-lines", wrap=True, markup=False, highlight=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(RichLog).focus()

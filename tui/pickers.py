@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from core.feed import FeedFilter
 
+from .keybar import KeyBar
 from .text import kind_words
 
 
@@ -43,6 +44,7 @@ class FilterScreen(ModalScreen[FeedFilter | None]):
             with Horizontal(classes="modal-buttons"):
                 yield Button("Apply", variant="primary", id="filter-apply")
                 yield Button("Clear", id="filter-clear")
+        yield KeyBar()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "filter-clear":
@@ -92,6 +94,7 @@ class StaffPicker(ModalScreen[int | str | None]):
             yield Input(placeholder="type to narrow the list", id="staff-filter")
             yield OptionList(*self._options(""), id="staff-options")
             yield Label(self.hint or "↑↓ choose · enter picks · escape cancels", id="staff-hint")
+        yield KeyBar()
 
     def _options(self, typed: str) -> list[Option]:
         wanted = typed.strip().casefold()

@@ -86,6 +86,13 @@ class ReviewScreen(Screen[None]):
             id="review.undo",
             tooltip="Undo the last decision, or the one under the cursor",
         ),
+        Binding(
+            "tab",
+            "app.focus_next",
+            "Next table",
+            id="review.next_table",
+            tooltip="Go to the next table: lines, candidates, recent decisions",
+        ),
         Binding("escape", "back", "Back", id="review.back", tooltip="Go back"),
     ]
 

@@ -16,6 +16,7 @@ from tui.feed import IncomingPanel
 from tui.help import HelpScreen
 from tui.keybar import KeyBar
 from tui.pickers import FilterScreen
+from tui.review import ReviewScreen
 
 
 async def test_help_names_keys_as_the_keyboard_does(
@@ -174,3 +175,19 @@ async def test_o_shows_the_link_to_copy_when_no_browser_can_open_it(
         assert "https://tracker.example/T1" in toast.message
         assert ("SSH session" in toast.message) == (why == "ssh")
         assert opened == ([] if why == "ssh" else ["https://tracker.example/T1"])
+
+
+async def test_modals_and_the_review_screen_show_their_own_keys(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(pilot.app.screen, FilterScreen))
+        bar = pilot.app.screen.query_one(KeyBar)
+        await until(pilot, lambda: "esc Cancel" in str(bar.render()))
+        await pilot.press("escape")
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen))
+        bar = pilot.app.screen.query_one(KeyBar)
+        await until(pilot, lambda: "tab Next table" in str(bar.render()))
