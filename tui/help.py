@@ -16,7 +16,7 @@ from .keybar import KeyBar
 
 INTRO = (
     "Keys can be remapped in the configuration, by id:\n"
-    '  [dashboard.keys]\n  "thread.reply" = "ctrl+r"\n'
+    '  [dashboard.keys]\n  "thread.reply" = "f2"\n'
     "ctrl+p opens the command palette: every action, and go to a client, thread or invoice."
 )
 
