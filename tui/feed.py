@@ -40,7 +40,8 @@ class IncomingPanel(Vertical):
         self.new_above = 0
 
     def compose(self) -> ComposeResult:
-        labels, widths = zip(*COLUMNS, strict=True)
+        labels = [label for label, _width in COLUMNS]
+        widths = [width for _label, width in COLUMNS]
         yield Static(header(labels, widths), id="feed-header")
         yield RowList(widths, id="feed-table")
 

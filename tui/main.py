@@ -142,7 +142,7 @@ class MainScreen(Screen[None]):
         ),
         Binding(
             "u",
-            "toggle('unread')",
+            "toggle_feed('unread')",
             "Unread only",
             show=False,
             id="main.unread",
@@ -150,7 +150,7 @@ class MainScreen(Screen[None]):
         ),
         Binding(
             "c",
-            "toggle('from_client')",
+            "toggle_feed('from_client')",
             "Client messages only",
             show=False,
             id="main.client_only",
@@ -392,10 +392,12 @@ class MainScreen(Screen[None]):
         if words is not None:
             self.set_filter(replace(self.feed, search=words or None))
 
-    def action_toggle(self, toggle: str) -> None:
+    def action_toggle_feed(self, toggle: str) -> None:
         """Turn one of the feed's quick toggles (unread, from_client) on or off."""
-        on = not getattr(self.feed, toggle)
-        self.set_filter(replace(self.feed, **{toggle: on}))
+        if toggle == "unread":
+            self.set_filter(replace(self.feed, unread=not self.feed.unread))
+        elif toggle == "from_client":
+            self.set_filter(replace(self.feed, from_client=not self.feed.from_client))
 
     def set_filter(self, feed: FeedFilter | None) -> None:
         if feed is None or feed == self.feed:

@@ -50,12 +50,13 @@ class FilterScreen(ModalScreen[FeedFilter | None]):
         if event.button.id == "filter-clear":
             self.dismiss(FeedFilter())
             return
-        values = {}
-        for name in ("kind", "client", "assignee"):
-            value = self.query_one(f"#filter-{name}", Select).value
-            values[name] = None if value is Select.NULL else str(value)
-        # The quick toggles (unread, client messages) stay as they were.
-        self.dismiss(replace(self.current, **values))
+        kind, client, assignee = (self._chosen(name) for name in ("kind", "client", "assignee"))
+        # The quick toggles (unread, client messages) and the search stay as they were.
+        self.dismiss(replace(self.current, kind=kind, client=client, assignee=assignee))
+
+    def _chosen(self, name: str) -> str | None:
+        value = self.query_one(f"#filter-{name}", Select).value
+        return None if value is Select.NULL else str(value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

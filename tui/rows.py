@@ -58,7 +58,7 @@ class RowList(CursorView, can_focus=True):
             self.index = index
 
     def __init__(self, widths: Sequence[int | None], **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.widths = list(widths)
         self._rows: list[tuple[Text, ...]] = []
         self._lines: dict[int, Strip] = {}  # row index -> its line, for _width

@@ -14,7 +14,6 @@ tests/tui/test_contrast.py measures the ratios on every screen in both.
 
 from __future__ import annotations
 
-from rich.color_triplet import ColorTriplet
 from rich.terminal_theme import TerminalTheme
 from textual.theme import Theme
 
@@ -114,9 +113,9 @@ PMDESK_LIGHT = Theme(
 THEMES = (PMDESK_DARK, PMDESK_LIGHT)
 
 
-def _rgb(hex_colour: str) -> ColorTriplet:
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
     value = int(hex_colour.removeprefix("#"), 16)
-    return ColorTriplet(value >> 16, (value >> 8) & 0xFF, value & 0xFF)
+    return (value >> 16, (value >> 8) & 0xFF, value & 0xFF)
 
 
 def _terminal(background: str, foreground: str, colours: list[str]) -> TerminalTheme:
