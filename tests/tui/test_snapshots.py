@@ -19,7 +19,6 @@ Update the pictures after a deliberate change of the screens with
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,7 +28,7 @@ from sqlalchemy import Engine
 from textual.pilot import Pilot
 
 from core.config import Settings
-from tests.support import START, MovableClock
+from tests.support import MovableClock
 from tests.tui.test_receivables import review_queue_of
 from tui.app import Dashboard
 from tui.ask import AskDay
@@ -38,7 +37,6 @@ from tui.clocks import ClocksPanel
 from tui.conversation import Conversation
 from tui.feed import IncomingPanel
 from tui.help import HelpScreen
-from tui.logview import LogScreen
 from tui.main import MainScreen
 from tui.manager import ManagerScreen
 from tui.pickers import FilterScreen, StaffPicker
@@ -183,27 +181,6 @@ async def review_shown(pilot: Pilot[None]) -> None:
     await settle(pilot)
 
 
-async def log_shown(pilot: Pilot[None]) -> None:
-    await main_loaded(pilot)
-    # A line at a fixed instant: the view shows each line's time.
-    record = logging.makeLogRecord(
-        {
-            "name": "pmdesk.services",
-            "levelno": logging.ERROR,
-            "levelname": "ERROR",
-            "msg": "the HTTP intake cannot listen on 127.0.0.1:8080 (Address already in use)",
-            "created": START.timestamp(),
-        }
-    )
-    logging.getLogger("pmdesk.services").handle(record)
-    await pilot.press("l")
-    await until(pilot, lambda: isinstance(pilot.app.screen, LogScreen))
-    log_screen = pilot.app.screen
-    assert isinstance(log_screen, LogScreen)
-    await until(pilot, lambda: "cannot listen" in log_screen.shown_text())
-    await settle(pilot)
-
-
 async def staff_picker_shown(pilot: Pilot[None]) -> None:
     await thread_opened("Task T4")(pilot)
     await pilot.press("a")
@@ -239,13 +216,6 @@ def test_review_screen(
     theme: str,
 ):
     assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, review_shown))
-
-
-@pytest.mark.parametrize(("size", "theme"), THEMED)
-def test_services_log(
-    snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int], theme: str
-):
-    assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, log_shown))
 
 
 @pytest.mark.parametrize(("size", "theme"), THEMED)
