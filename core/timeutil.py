@@ -6,7 +6,7 @@ A `Now` is passed to everything time-dependent so that tests can move time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 Now = Callable[[], datetime]
 
@@ -15,13 +15,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def parse_instant(text: str, *, end_of_day: bool = False) -> datetime:
+def parse_instant(text: str, zone: tzinfo, *, end_of_day: bool = False) -> datetime:
     """An ISO date or instant from the command line, as aware UTC.
 
-    A bare date means its start (or the start of the next day with
-    `end_of_day`, so that `--until 2026-11-23` includes that whole day);
-    an instant without an offset is refused, since guessing a zone would
-    shift a report by hours without anyone noticing.
+    A bare date means its local midnight in `zone` (the agency's), or the
+    next day's with `end_of_day`, so that `--until 2026-11-23` includes that
+    whole day, 23 or 25 hours long on the days the clocks change. An instant
+    without an offset is a wall-clock time in `zone` too.
     """
     text = text.strip()
     try:
@@ -29,12 +29,13 @@ def parse_instant(text: str, *, end_of_day: bool = False) -> datetime:
     except ValueError:
         pass
     else:
-        start = datetime.combine(day, time(), tzinfo=UTC)
-        return start + timedelta(days=1) if end_of_day else start
+        if end_of_day:
+            day += timedelta(days=1)
+        return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
     try:
         instant = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is neither an ISO date nor an ISO instant") from None
     if instant.tzinfo is None:
-        raise ValueError(f"{text!r} has no UTC offset (write it like 2026-11-23T09:00+01:00)")
+        instant = instant.replace(tzinfo=zone)
     return instant.astimezone(UTC)

@@ -401,11 +401,11 @@ def _countdown(seconds: float) -> str:
 @command
 def report_sla(
     since: Annotated[
-        str | None, typer.Option(help="Start: ISO date or instant (default: 7 days ago).")
+        str | None, typer.Option(help="Start: ISO date (its local midnight) or instant (default: 7 days ago).")
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="End: ISO date (that whole day included) or instant (default: now)."),
+        typer.Option(help="End: ISO date (that whole local day included) or instant (default: now)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
@@ -415,8 +415,8 @@ def report_sla(
     ctx = context()
     now = ctx.now()
     try:
-        end = parse_instant(until, end_of_day=True) if until else now
-        start = parse_instant(since) if since else end - timedelta(days=7)
+        end = parse_instant(until, ctx.zone, end_of_day=True) if until else now
+        start = parse_instant(since, ctx.zone) if since else end - timedelta(days=7)
     except ValueError as error:
         raise Failure(str(error)) from None
     if start >= end:

@@ -275,3 +275,26 @@ def test_series_cut_instants_returned_as_datetimes_the_same_way() -> None:
         (date(2026, 11, 22), 1),
         (date(2026, 11, 23), 1),
     ]
+
+
+# -- dates from the command line are the agency's -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "end_of_day", "expected"),
+    [
+        ("2026-12-01", "Europe/Paris", False, datetime(2026, 11, 30, 23, tzinfo=UTC)),
+        ("2026-12-01", "America/New_York", False, datetime(2026, 12, 1, 5, tzinfo=UTC)),
+        ("2026-12-01", "Europe/Paris", True, datetime(2026, 12, 1, 23, tzinfo=UTC)),
+        # The day the clocks go forward is 23 hours long: it ends at the next local midnight.
+        ("2026-03-29", "Europe/Paris", True, datetime(2026, 3, 29, 22, tzinfo=UTC)),
+        ("2026-12-01T09:30", "Europe/Paris", False, datetime(2026, 12, 1, 8, 30, tzinfo=UTC)),
+        ("2026-12-01T09:30+00:00", "Europe/Paris", False, datetime(2026, 12, 1, 9, 30, tzinfo=UTC)),
+    ],
+)
+def test_a_date_or_an_instant_without_offset_is_local(
+    text: str, zone: str, end_of_day: bool, expected: datetime
+) -> None:
+    from core.timeutil import parse_instant
+
+    assert parse_instant(text, ZoneInfo(zone), end_of_day=end_of_day) == expected
