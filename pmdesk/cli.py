@@ -401,11 +401,12 @@ def _countdown(seconds: float) -> str:
 @command
 def report_sla(
     since: Annotated[
-        str | None, typer.Option(help="Start: ISO date (its local midnight) or instant (default: 7 days ago).")
+        str | None,
+        typer.Option(help="Start: ISO date (its local midnight) or instant (default: 7 days ago)."),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="End: ISO date (that whole local day included) or instant (default: now)."),
+        typer.Option(help="End: ISO date (that whole local day included) or instant (or now)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
