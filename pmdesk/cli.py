@@ -1,8 +1,11 @@
 """The `pmdesk` command: the one place that wires core, tui and bots together.
 
-Data commands print tables for people and `--json` for scripts. Every
-expected failure (no such file, bad database URL, broken config) is one line
-on stderr and a non-zero exit, never a traceback.
+Data commands print tables for people and `--json` for scripts. One exit
+status rule for every command: 0 when done; 1 when done but some input was
+refused on its own (the rejected lines of an import, the good ones kept); 2
+when nothing was done because the command line, a file, the configuration,
+the database or the thing named is wrong. Such a failure is one line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Any:
     return table
 
 
+# See the module's docstring; EXIT_USAGE (2) comes from pmdesk.dashboard.
 EXIT_REJECTED = 1
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -71,8 +71,8 @@ def invoices_import(
 
     Every line is reported created, updated, unchanged or rejected (with its
     line and reason); the good lines are kept, and the exit status is 1 if
-    any line was rejected. A file that cannot be read as a whole is refused
-    and nothing of it is imported.
+    any line was rejected. A file that cannot be read as a whole is refused,
+    nothing of it is imported, and the exit status is 2.
     """
     from core.dunning import refresh_plans
     from core.invoices import InvoiceFileError, UnknownProfile, import_invoices
@@ -90,7 +90,7 @@ def invoices_import(
             ctx.engine, ctx.settings, file, profile, now=ctx.now, progress=progress
         )
     except (InvoiceFileError, UnknownProfile) as error:
-        raise Failure(str(error), code=EXIT_REJECTED) from None
+        raise Failure(str(error)) from None
     finally:
         if progress is not None:
             err.print("\r\033[K", end="", markup=False)
