@@ -697,8 +697,12 @@ def staff_add(
         typer.Option("--email", help="An address they write from; repeat for several."),
     ] = None,
 ) -> None:
-    """Add someone to the team. One already known by any of the emails is kept as is."""
-    from core.staff import UnknownStaff, add_staff, find_staff
+    """Add someone to the team.
+
+    Someone already known by one of the emails is kept as is, or, if they
+    were removed, comes back to the team with this role.
+    """
+    from core.staff import UnknownStaff, add_staff, edit_staff, find_staff
 
     ctx = context()
     emails = [address.strip().lower() for address in email or [] if address.strip()]
@@ -712,6 +716,14 @@ def staff_add(
             break
         except UnknownStaff:
             continue
+    if known is not None and not known.active:
+        back = edit_staff(ctx.engine, known.id, role=role, add_emails=emails, active=True)
+        out.print(
+            f"{back.name} (#{back.id}) was removed: back on the team as {back.role} "
+            "(pmdesk staff invite to link their Telegram account again)",
+            markup=False,
+        )
+        return
     if known is not None:
         out.print(
             f"{address} is already {known.name} (#{known.id}, {known.role}): kept as is",
@@ -720,6 +732,58 @@ def staff_add(
         return
     staff_id = add_staff(ctx.engine, name, role, emails, ctx.now())
     out.print(f"added {name} (#{staff_id}), {role.value}", markup=False)
+
+
+@staff_app.command("edit")
+@command
+def staff_edit(
+    who: Annotated[str, typer.Argument(help="Their name, an email or their id.")],
+    name: Annotated[str | None, typer.Option(help="Their new name.")] = None,
+    role: Annotated[
+        StaffRole | None,
+        typer.Option(help="assistant, pm, manager or specialist.", case_sensitive=False),
+    ] = None,
+    add_email: Annotated[
+        list[str] | None,
+        typer.Option("--add-email", help="An address they also write from; repeat for several."),
+    ] = None,
+    remove_email: Annotated[
+        list[str] | None,
+        typer.Option("--remove-email", help="An address that is no longer theirs."),
+    ] = None,
+    active: Annotated[
+        bool | None,
+        typer.Option(
+            "--active/--inactive",
+            help="Back on the team, or off it (no alerts, Telegram account unlinked).",
+        ),
+    ] = None,
+) -> None:
+    """Change a staff member's name, role, emails, or whether they are on the team."""
+    from core.staff import AmbiguousStaff, UnknownStaff, edit_staff, find_staff
+
+    if name is None and role is None and not add_email and not remove_email and active is None:
+        raise Failure("say what to change: --name, --role, --add-email, --remove-email, --active")
+    ctx = context()
+    try:
+        before = find_staff(ctx.engine, who)
+        after = edit_staff(
+            ctx.engine,
+            before.id,
+            name=name,
+            role=role,
+            add_emails=add_email or (),
+            remove_emails=remove_email or (),
+            active=active,
+        )
+    except (UnknownStaff, AmbiguousStaff, ValueError) as error:
+        raise Failure(str(error)) from None
+    status = "on the team" if after.active else "off the team"
+    out.print(
+        f"{after.name} (#{after.id}): {after.role}, {', '.join(after.emails) or 'no email'}, "
+        f"{status}",
+        markup=False,
+    )
 
 
 @staff_app.command("remove")
