@@ -89,7 +89,11 @@ def payments_matches(
     ] = False,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
-    """Matched statement lines and the review queue: invoices, amounts, confidence, reasons."""
+    """Matched statement lines and the review queue: invoices, amounts, confidence, reasons.
+
+    Credits nothing open fits are in the review queue too, marked "no
+    candidate": reject them, or accept them naming the invoices they pay.
+    """
     from core.matching import list_matches
 
     views = list_matches(context().engine, review_only=review)
@@ -113,7 +117,7 @@ def payments_matches(
             "-" if view.confidence is None else f"{view.confidence:.0%}",
             view.by,
             "; ".join(view.reasons),
-            style="yellow" if view.by == "proposed" else None,
+            style=None if view.state == "matched" else "yellow",
         )
     out.print(table)
 

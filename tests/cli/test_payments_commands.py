@@ -75,3 +75,23 @@ def test_import_match_review_accept_undo(env: dict[str, str]) -> None:
     with engine.connect() as connection:
         paid = connection.execute(text("SELECT paid_cents FROM invoice ORDER BY id")).scalars()
         assert list(paid) == [0, 25000]
+
+
+def test_credits_with_no_candidate_are_in_the_review_queue(env: dict[str, str]) -> None:
+    # No invoice at all: nothing can be a candidate for any credit.
+    code, stdout, stderr = run(env, "payments", "import", str(DATA / "camt053.xml"), "--json")
+    review = json.loads(run(env, "payments", "matches", "--review", "--json")[1])
+    table = run(env, "payments", "matches", "--review")[1]
+
+    assert code == 0, stderr
+    unmatched = json.loads(stdout)["unmatched"]
+    assert unmatched >= 1
+    assert len(review) == unmatched
+    assert {(view["state"], view["by"], tuple(view["invoices"])) for view in review} == {
+        ("unmatched", "no candidate", ())
+    }
+    assert "no candidate" in table
+    rejected = run(env, "payments", "reject", str(review[0]["line"]))
+    assert rejected[0] == 0
+    left = json.loads(run(env, "payments", "matches", "--review", "--json")[1])
+    assert [view["line"] for view in left] == [view["line"] for view in review[1:]]
