@@ -170,12 +170,28 @@ def main_callback(
     if config:
         os.environ["PMDESK_CONFIG"] = config
     _current = Context(db=db)
+    _warn_about_variables()
     if ctx.invoked_subcommand is None:
         if not _interactive():
             out.print(ctx.get_help(), markup=False)
             err.print("pmdesk: the dashboard needs a terminal; the commands above do not")
             return
         command(_dashboard)()
+
+
+# Variables every set-up has: the settings model is not imported just to look at them.
+_USUAL_VARIABLES = {"PMDESK_CONFIG", "PMDESK_DB", "PMDESK_TIMEZONE"}
+
+
+def _warn_about_variables() -> None:
+    """A warning on stderr for each PMDESK_* variable that sets nothing (a misspelt name)."""
+    names = {name.upper() for name in os.environ if name.upper().startswith("PMDESK_")}
+    if names <= _USUAL_VARIABLES:
+        return
+    from core.config import unknown_variables
+
+    for warning in unknown_variables(os.environ):
+        err.print(f"pmdesk: warning: {warning}", markup=False)
 
 
 def _interactive() -> bool:

@@ -275,3 +275,25 @@ def test_in_a_terminal_pmdesk_opens_the_dashboard_and_q_quits(
         if process.poll() is None:
             process.kill()
         os.close(leader)
+
+
+def test_a_misspelt_variable_is_warned_about_and_the_command_still_runs(
+    env: dict[str, str],
+) -> None:
+    result = pmdesk("clocks", env={**env, "PMDESK_TIMEZON": "America/New_York"})
+
+    assert result.returncode == 0
+    assert result.stderr == (
+        "pmdesk: warning: PMDESK_TIMEZON is not a pmdesk setting, ignored "
+        "(did you mean PMDESK_TIMEZONE?)\n"
+    )
+
+
+def test_a_bad_variable_is_named_instead_of_the_file(env: dict[str, str]) -> None:
+    bad = {**env, "PMDESK_POLICIES__DEFAULT__FIRST_RESPONSE_MINUTES": "abc"}
+
+    result = pmdesk("config", "check", env=bad)
+
+    assert result.returncode == 2
+    assert "config file" not in result.stderr
+    assert "PMDESK_POLICIES__DEFAULT__FIRST_RESPONSE_MINUTES" in result.stderr
