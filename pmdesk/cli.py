@@ -26,7 +26,13 @@ import typer
 # Only light modules at the top: the read commands must answer in well under
 # a second, and the ORM and the settings model are imported when needed.
 from core.kinds import StaffRole
-from core.paths import ConfigError, configured, database_location, file_problem
+from core.paths import (
+    ConfigError,
+    configured,
+    database_location,
+    file_problem,
+    shown_database,
+)
 from core.reader import DatabaseError, Reader, reader_for
 from core.timeutil import Now, parse_instant, utc_now
 from pmdesk.dashboard import EXIT_USAGE
@@ -964,7 +970,7 @@ def config_check() -> None:
         raise ConfigError(f"calendars: {error}") from None
     source = os.environ.get("PMDESK_CONFIG") or "(none: defaults and PMDESK_* variables)"
     out.print(f"config file   {source}", markup=False)
-    out.print(f"database      {settings.db}", markup=False)
+    out.print(f"database      {shown_database(settings.db)}", markup=False)
     ctx.engine  # noqa: B018  (opening it checks and upgrades it)
     out.print("              opened, schema up to date", markup=False)
     out.print(f"agency        {settings.agency}", markup=False)
