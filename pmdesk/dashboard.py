@@ -157,5 +157,7 @@ def main() -> None:
         run_dashboard(load_settings())
     except (ConfigError, DatabaseError) as error:
         # As the command line says it (pmdesk.cli.command): one line, exit 2.
-        print(f"pmdesk: {error}", file=sys.stderr)
+        from core.text import clean
+
+        print(f"pmdesk: {clean(str(error))}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
