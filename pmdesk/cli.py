@@ -213,6 +213,15 @@ def main_callback(
     config: Annotated[
         str | None, typer.Option(help="Configuration file in TOML (PMDESK_CONFIG).")
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print pmdesk's version and exit.",
+            is_eager=True,
+            callback=lambda wanted: _print_version() if wanted else None,
+        ),
+    ] = False,
 ) -> None:
     global _current
     if config:
@@ -225,6 +234,18 @@ def main_callback(
             err.print("pmdesk: the dashboard needs a terminal; the commands above do not")
             return
         command(_dashboard)()
+
+
+def _print_version() -> None:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        number = installed("pmdesk")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from pmdesk import __version__ as number
+    out.print(f"pmdesk {number}")
+    raise typer.Exit(0)
 
 
 # Variables every set-up has: the settings model is not imported just to look at them.
