@@ -497,6 +497,10 @@ def report_sla(
         str | None,
         typer.Option(help="End: ISO date (that whole local day included) or instant (or now)."),
     ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(help="Length instead of one end: 7d, 2w, 12h (local days: default 7d)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Share answered within target, median and p90 response times, breaches."""
@@ -504,22 +508,45 @@ def report_sla(
 
     ctx = context()
     now = ctx.now()
-    try:
-        end = parse_instant(until, ctx.zone, end_of_day=True) if until else now
-        start = parse_instant(since, ctx.zone) if since else end - timedelta(days=7)
-    except ValueError as error:
-        raise Failure(str(error)) from None
-    if start >= end:
-        raise Failure("--since must come before --until")
+    start, end = _report_window(since, until, period, ctx.zone, now)
     report = sla_report(ctx.reader, start, end, now)
     if as_json:
         _print_json(report.as_dict())
         return
-    period = f"{ctx.local(start):%Y-%m-%d %H:%M} to {ctx.local(end):%Y-%m-%d %H:%M}"
-    out.print(f"SLA from {period} ({ctx.zone.key})", markup=False)
+    period_shown = f"{ctx.local(start):%Y-%m-%d %H:%M} to {ctx.local(end):%Y-%m-%d %H:%M}"
+    out.print(f"SLA from {period_shown} ({ctx.zone.key})")
     out.print(_sla_table("Overall", [report.overall]))
     out.print(_sla_table("By staff member (who answered)", report.by_staff))
     out.print(_sla_table("By client", report.by_client))
+
+
+DEFAULT_REPORT_PERIOD = "7d"
+
+
+def _report_window(
+    since: str | None, until: str | None, period: str | None, zone: ZoneInfo, now: datetime
+) -> tuple[datetime, datetime]:
+    """The report's [start, end) from any two of --since, --until and --period."""
+    from core.timeutil import parse_period
+
+    if since and until and period:
+        raise Failure("give at most two of --since, --until and --period")
+    try:
+        length = parse_period(period or DEFAULT_REPORT_PERIOD)
+        start = parse_instant(since, zone) if since else None
+        if until:
+            end = parse_instant(until, zone, end_of_day=True)
+        elif start is not None and period:
+            end = length.after(start, zone)
+        else:
+            end = now
+        if start is None:
+            start = length.before(end, zone)
+    except ValueError as error:
+        raise Failure(str(error)) from None
+    if start >= end:
+        raise Failure("--since must come before --until")
+    return start, end
 
 
 def _sla_table(title: str, lines: list[Any]) -> Any:
