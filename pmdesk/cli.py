@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from core.config import Settings
+    from tui.format import Formatter
 
 app = typer.Typer(
     name="pmdesk",
@@ -176,6 +177,31 @@ class Context:
 
     def local(self, instant: datetime) -> datetime:
         return instant.astimezone(self.zone)
+
+    @cached_property
+    def formatter(self) -> Formatter:
+        """Amounts the agency's way (its `locale`), as the dashboard writes them."""
+        from babel.core import UnknownLocaleError
+
+        from tui.format import Formatter
+
+        name = configured("locale", "fr_FR")
+        try:
+            return Formatter(name, self.zone)
+        except (ValueError, UnknownLocaleError):
+            raise ConfigError(f"locale: unknown locale {name!r} (write it like fr_FR)") from None
+
+    def money(self, amount: Decimal | int, currency: str | None = None) -> str:
+        """An amount (cents when an int) in the agency's locale: 1 234,50 € in fr_FR.
+
+        Without a currency, the number alone with its two decimals (1 234,50).
+        """
+        value = Decimal(amount) / 100 if isinstance(amount, int) else amount
+        if currency:
+            return self.formatter.money(value, currency)
+        from babel.numbers import format_decimal
+
+        return str(format_decimal(value, format="#,##0.00", locale=self.formatter.locale))
 
 
 def command(function: F) -> F:
