@@ -15,6 +15,7 @@ import typer
 
 from core.text import clean
 from pmdesk.cli import (
+    _WIDE,
     EXIT_REJECTED,
     Failure,
     _print_json,
@@ -119,11 +120,13 @@ def invoices_overdue(
     period: Annotated[
         int, typer.Option(help="Days of credit sales the DSO is computed over.", min=1)
     ] = 90,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Overdue invoices, oldest due first, with totals per aging bucket and the DSO."""
     from core.receivables import BUCKETS, bucket_totals, days_sales_outstanding, overdue_invoices
 
     ctx = context()
+    ctx.wide = wide
     today = _today(at)
     invoices = overdue_invoices(ctx.reader, today)
     totals = bucket_totals(invoices)

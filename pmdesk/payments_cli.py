@@ -12,7 +12,17 @@ from typing import Annotated, Any
 
 import typer
 
-from pmdesk.cli import Failure, _print_json, _Progress, _table, command, context, err, out
+from pmdesk.cli import (
+    _WIDE,
+    Failure,
+    _print_json,
+    _Progress,
+    _table,
+    command,
+    context,
+    err,
+    out,
+)
 
 payments_app = typer.Typer(help="Bank statements and payment matching.", no_args_is_help=True)
 _JSON = typer.Option("--json", help="Print JSON for scripts.")
@@ -88,6 +98,7 @@ def payments_matches(
         bool, typer.Option("--review", help="Only the lines waiting for review.")
     ] = False,
     as_json: Annotated[bool, _JSON] = False,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Matched statement lines and the review queue: invoices, amounts, confidence, reasons.
 
@@ -97,6 +108,7 @@ def payments_matches(
     from core.matching import list_matches
 
     ctx = context()
+    ctx.wide = wide
     views = list_matches(ctx.engine, review_only=review)
     if as_json:
         _print_json([asdict(view) for view in views])
