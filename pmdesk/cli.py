@@ -748,9 +748,9 @@ def demo(
     """
     import threading
 
-    from core.config import default_database_path
     from core.db import open_database as open_db
     from core.demo import Simulator, demo_settings, load_scenario, seed_demo
+    from core.paths import default_database_path
 
     # The demo never touches the configured database.
     path = Path(db) if db else default_database_path().with_name("demo.db")
