@@ -160,7 +160,7 @@ def _plain_table() -> Any:
                 return value.cell_len if isinstance(value, Text) else len(str(value))
 
             widths = [
-                max([cells(column.header), *(cells(cell) for cell in column._cells)])
+                max([cells(column.header), *(cells(cell) for cell in column.cells)])
                 for column in self.columns
             ]
             # Each column takes its padding (a cell either side) and a border.
