@@ -26,30 +26,55 @@ LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".pmdesk-installed"
 
 
-def fingerprint(extras: str) -> str:
-    digest = hashlib.sha256(extras.encode())
+def fingerprint() -> str:
+    """What the installation depends on: the project's metadata and the pinned versions."""
+    digest = hashlib.sha256()
     for name in ("pyproject.toml", "requirements.lock"):
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
 
 
+def read_stamp() -> tuple[str, set[str]]:
+    """The fingerprint of the last installation and the extras installed with it.
+
+    A `test` installation serves `demo` too, so switching between the two
+    commands installs nothing.
+    """
+    if not STAMP.exists():
+        return "", set()
+    installed, _, extras = STAMP.read_text().partition("\n")
+    return installed, {name for name in extras.split(",") if name}
+
+
 def ensure_environment(extras: str) -> None:
-    wanted = fingerprint(extras)
-    if STAMP.exists() and STAMP.read_text() == wanted:
+    wanted = fingerprint()
+    installed, have = read_stamp()
+    needed = {name for name in extras.split(",") if name}
+    if installed == wanted and needed <= have:
         return
     if not PYTHON.exists():
         print("creating .venv ...", flush=True)
         venv.create(VENV, with_pip=True)
-    print("installing dependencies into .venv (first run only) ...", flush=True)
-    target = f".[{extras}]" if extras else "."
-    run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip", "setuptools"])
-    run([str(PYTHON), "-m", "pip", "install", "--quiet", "-c", str(LOCK), "-e", target])
-    STAMP.write_text(wanted)
+    # Keep what was there: installing for `test` after `demo` keeps the demo working.
+    everything = ",".join(sorted(needed | have))
+    print("installing dependencies into .venv (after a change to them only) ...", flush=True)
+    target = f".[{everything}]" if everything else "."
+    install([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip", "setuptools"])
+    install([str(PYTHON), "-m", "pip", "install", "--quiet", "-c", str(LOCK), "-e", target])
+    STAMP.write_text(f"{wanted}\n{everything}")
 
 
 def run(command: list[str]) -> None:
     completed = subprocess.run(command, cwd=ROOT)
     if completed.returncode != 0:
+        sys.exit(completed.returncode)
+
+
+def install(command: list[str]) -> None:
+    """Run pip quietly: its output (setuptools' notices included) shows only if it fails."""
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if completed.returncode != 0:
+        print(completed.stdout + completed.stderr, file=sys.stderr)
         sys.exit(completed.returncode)
 
 

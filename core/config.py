@@ -6,12 +6,16 @@ a silently ignored typo, and every error names the key it is about.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, time
 from decimal import Decimal
-from typing import Any, Literal
+from pathlib import Path
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -268,6 +272,8 @@ class WorksectionConfig(BaseModel):
 
 # What Telegram accepts as a webhook's secret_token.
 TELEGRAM_SECRET_PATTERN = r"^[A-Za-z0-9_-]{1,256}$"
+# The shortest shared secret accepted for a webhook (the intake's, Telegram's).
+MIN_SECRET_LENGTH = 16
 
 
 class Settings(BaseModel):
@@ -318,6 +324,17 @@ class Settings(BaseModel):
     def _known_zone(cls, value: str) -> str:
         return CalendarConfig._known_zone(value)
 
+    @field_validator("webhook_secret", "telegram_webhook_secret")
+    @classmethod
+    def _long_secret(cls, value: str | None) -> str | None:
+        # A short shared secret can be guessed by whoever can reach the intake.
+        if value is not None and len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"too short ({len(value)} characters): a secret needs at least "
+                f"{MIN_SECRET_LENGTH} characters"
+            )
+        return value
+
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:
         if "default" not in self.policies:
@@ -350,17 +367,19 @@ class Settings(BaseModel):
 def load_settings(**overrides: Any) -> Settings:
     """Read the config file named by PMDESK_CONFIG (if any), then the variables.
 
-    `overrides` (simple values from command-line options) win over both.
+    `overrides` (simple values from command-line options) win over both. A
+    problem is blamed on where its value came from: the file, or the
+    variable that set it.
     """
     data: dict[str, Any] = {}
     config_path = config_file()
     if config_path:
         data = read_config_file(config_path)
+    variables = _variable_keys(os.environ)
     try:
         settings = settings_from(data)
     except ValidationError as error:
-        where = f"config file {config_path}" if config_path else "configuration"
-        raise ConfigError(f"{where}:\n{describe_errors(error)}") from None
+        raise ConfigError(describe_sources(error, variables, config_path)) from None
     return settings.model_copy(update=overrides) if overrides else settings
 
 
@@ -377,21 +396,55 @@ def environment_values(environ: Mapping[str, str]) -> dict[str, Any]:
     goes one table down); a variable for a whole table
     (`PMDESK_POLICIES='{"default": {...}}'`) holds JSON. Names are not case
     sensitive, and variables that name no setting (PMDESK_CONFIG) are not
-    settings. This stands in for pydantic-settings, whose import alone took
-    a tenth of the dashboard's start-up.
+    settings (see `unknown_variables`). This stands in for
+    pydantic-settings, whose import alone took a tenth of the dashboard's
+    start-up.
     """
     found: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.upper().startswith(ENV_PREFIX):
-            continue
-        path = name[len(ENV_PREFIX) :].lower().split("__")
-        if path[0] not in Settings.model_fields:
-            continue
+    for name, path in _variable_keys(environ).items():
         target = found
         for part in path[:-1]:
             target = target.setdefault(part, {})
-        target[path[-1]] = _variable_value(name, value)
+        target[path[-1]] = _variable_value(name, environ[name])
     return found
+
+
+def _variable_keys(environ: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Each `PMDESK_*` variable that names a setting, with the key path it sets."""
+    keys = {}
+    for name in environ:
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        path = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+        if path[0] in Settings.model_fields:
+            keys[name] = path
+    return keys
+
+
+# Variables of pmdesk that are not settings.
+OTHER_VARIABLES = ("PMDESK_CONFIG",)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each `PMDESK_*` variable that sets nothing (a typo is silently ignored)."""
+    known = [*OTHER_VARIABLES, *(ENV_PREFIX + name.upper() for name in Settings.model_fields)]
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        if upper.split("__")[0] in known:
+            continue  # a key inside a table: validation names it if it is wrong
+        # Compared without the prefix, which every name shares.
+        close = _did_you_mean(upper[len(ENV_PREFIX) :], [k[len(ENV_PREFIX) :] for k in known])
+        hint = close.replace("mean ", f"mean {ENV_PREFIX}")
+        warnings.append(f"{name} is not a pmdesk setting, ignored{hint}")
+    return warnings
+
+
+def _did_you_mean(word: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.7)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 ENV_PREFIX = "PMDESK_"
@@ -418,11 +471,80 @@ def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 def describe_errors(error: ValidationError) -> str:
     """One line per problem, naming the key as it is written in the file."""
-    lines = []
+    return "\n".join(f"  {location}: {message}" for location, message in _problems(error))
+
+
+def describe_sources(
+    error: ValidationError, variables: Mapping[str, tuple[str, ...]], path: Path | None
+) -> str:
+    """Each problem under what gave its value: the config file, or the variable that set it."""
+    from_file: list[str] = []
+    from_variables: list[str] = []
+    for location, message in _problems(error):
+        keys = tuple(location.lower().split("."))
+        variable = next((name for name, key in variables.items() if keys[: len(key)] == key), None)
+        if variable is None:
+            from_file.append(f"  {location}: {message}")
+        else:
+            from_variables.append(f"  {variable} ({location}): {message}")
+    parts = []
+    if from_file:
+        where = f"config file {path}" if path else "configuration"
+        parts.append(f"{where}:\n" + "\n".join(from_file))
+    if from_variables:
+        parts.append("PMDESK_* variables:\n" + "\n".join(from_variables))
+    return "\n".join(parts)
+
+
+# A model validator's message starts with the key it is about ("policies.x.calendar: ...").
+_KEY_IN_MESSAGE = re.compile(r"([a-z_]+(?:\.[^:\n]+)?): (.*)", re.DOTALL)
+
+
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    """(key, message) for each problem: the key dotted as in the file."""
+    problems = []
     for problem in error.errors():
         location = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"  {location or '(top level)'}: {message}")
-    return "\n".join(lines)
+            names = _keys_at(problem["loc"][:-1])
+            message = "unknown key" + _did_you_mean(str(problem["loc"][-1]), names)
+        if not location:
+            found = _KEY_IN_MESSAGE.fullmatch(message)
+            if found:
+                location, message = found.group(1), found.group(2)
+        problems.append((location or "(top level)", message))
+    return problems
+
+
+def _keys_at(loc: Sequence[int | str]) -> list[str]:
+    """The keys the table at `loc` may hold, for "did you mean"; none when any name goes."""
+    annotation: Any = Settings
+    named_entries = False
+    for part in loc:
+        if named_entries:  # the name of an entry of a table of tables (a policy, a client)
+            named_entries = False
+            continue
+        model = _model_of(annotation)
+        field = model.model_fields.get(str(part)) if model else None
+        if field is None:
+            return []
+        annotation, named_entries = _held(field.annotation)
+    model = _model_of(annotation)
+    return [] if named_entries or model is None else list(model.model_fields)
+
+
+def _held(annotation: Any) -> tuple[Any, bool]:
+    """What a field holds, None aside; True when it is a table of named entries of it."""
+    if get_origin(annotation) is dict:
+        return get_args(annotation)[1], True
+    kept = [arg for arg in get_args(annotation) if arg is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(kept) == 1:
+        return _held(kept[0])
+    return annotation, False
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None

@@ -35,6 +35,7 @@ from sqlalchemy import Engine
 from .clients import list_clients
 from .config import Settings, describe_errors, settings_from
 from .db import insert_many, write
+from .dunning import SENT, local_today, mark_reminder, record_dispute, record_promise, run_dunning
 from .ingest import Ingestor
 from .kinds import StaffRole, ThreadKind
 from .models import Invoice, table
@@ -1272,41 +1273,55 @@ def seed_demo(engine: Engine, settings: Settings, now: datetime, seed: int = 7) 
     for result in results:
         if result.status == "rejected":
             raise ScenarioError(f"demo event {events[result.position]['id']}: {result.reason}")
-    seed_invoices(engine, scenario, now, seed)
+    seed_invoices(engine, settings, scenario, now, seed)
     return sum(result.status == "created" for result in results)
 
 
-# (days past due, share paid, dunning level, next step) of the demo's invoices:
-# one in each aging bucket, a partial payment, a promise and a dispute, so
-# the overdue panel has something true to show before any import.
-DEMO_INVOICES: tuple[tuple[int, float, int, str | None], ...] = (
-    (-12, 0.0, 0, None),
-    (3, 0.0, 1, "firm reminder at D+15"),
-    (17, 0.4, 2, "formal notice at D+30"),
-    (38, 0.0, 3, "suspension flag at D+45"),
-    (64, 0.0, 3, "call the client"),
-    (97, 0.0, 3, "hand to collections"),
+# (days past due, share paid) of the demo's invoices, two per client: one in
+# each aging bucket, invoices reaching a reminder level today (D+1, D+15,
+# D+30), a partial payment, a promise (the 8th) and a dispute (the 9th). Their
+# levels and next steps are not written here: the real dunning runs over
+# their past days (see seed_invoices), so they say what the ladder says.
+DEMO_INVOICES: tuple[tuple[int, float], ...] = (
+    (-12, 0.0),
+    (1, 0.0),
+    (15, 0.4),
+    (3, 0.0),
+    (30, 0.0),
+    (17, 0.4),
+    (38, 0.0),
+    (41, 0.0),
+    (52, 0.0),
+    (64, 0.0),
+    (97, 0.0),
+    (-4, 0.0),
 )
+PROMISED, DISPUTED = 8, 9
+# Who the demo's history says sent the past reminders and recorded the rest.
+DEMO_ACTOR = "demo"
 
 
-def seed_invoices(engine: Engine, scenario: Scenario, now: datetime, seed: int = 7) -> int:
-    """Invoices for the demo clients, due on both sides of today; returns how many."""
+def seed_invoices(
+    engine: Engine, settings: Settings, scenario: Scenario, now: datetime, seed: int = 7
+) -> int:
+    """Invoices for the demo clients, due on both sides of today; returns how many.
+
+    The reminders' daily run is replayed on each past day, its drafts
+    recorded as sent that day, then run for today, whose drafts wait to be
+    sent; the promise and the dispute are recorded as a person would.
+    """
     rng = random.Random(seed)
-    today = now.astimezone(PARIS).date()
+    today = local_today(settings, now)
     clients = {client.name: client.id for client in list_clients(engine)}
-    rows = []
-    for number, (client, (days, paid, level, step)) in enumerate(
-        zip(
-            [account.name for account in scenario.clients for _ in range(2)],
-            DEMO_INVOICES * 2,
-            strict=False,
-        ),
-        start=1,
+    rows: list[dict[str, Any]] = []
+    names = [account.name for account in scenario.clients for _ in range(2)]
+    for number, (client, (days, paid)) in enumerate(
+        zip(names, DEMO_INVOICES, strict=False), start=1
     ):
         if client not in clients:
             continue
         total = rng.randrange(80, 1200) * 1000 + rng.choice((0, 500))
-        due = today - timedelta(days=days + rng.randrange(0, 3))
+        due = today - timedelta(days=days)
         rows.append(
             {
                 "number": f"F-{today.year}-{number:04d}",
@@ -1316,17 +1331,42 @@ def seed_invoices(engine: Engine, scenario: Scenario, now: datetime, seed: int =
                 "currency": "EUR",
                 "total_cents": total,
                 "paid_cents": int(total * paid),
-                "dunning_level": level,
-                "next_step": step,
-                "state": "disputed" if number == 9 else "open",
-                "promised_on": today + timedelta(days=5) if number == 8 else None,
+                # Paid before the first reminder: not a payment that pauses them.
+                "dunning_paid_cents": int(total * paid),
+                "state": "open",
                 "created_at": now,
                 "updated_at": now,
             }
         )
     with write(engine) as connection:
         insert_many(connection, table(Invoice), rows)
+    if rows:
+        _replay_dunning(engine, settings, min(row["due_on"] for row in rows), today, now)
+    numbers = [row["number"] for row in rows]
+    if len(numbers) >= PROMISED:
+        record_promise(
+            engine, settings, numbers[PROMISED - 1], today + timedelta(days=5), DEMO_ACTOR, now,
+            today=today,
+        )  # fmt: skip
+    if len(numbers) >= DISPUTED:
+        record_dispute(
+            engine, settings, numbers[DISPUTED - 1], "hours billed twice", DEMO_ACTOR, now
+        )
     return len(rows)
+
+
+def _replay_dunning(
+    engine: Engine, settings: Settings, first: date, today: date, now: datetime
+) -> None:
+    """The reminders' daily runs from `first` to today, as if the services had run them."""
+    zone = ZoneInfo(settings.timezone)
+    day = first
+    while day < today:
+        at = min(datetime.combine(day, settings.receivables.run_at, tzinfo=zone), now)
+        for reminder in run_dunning(engine, settings, day, at).reminders:
+            mark_reminder(engine, reminder, SENT, DEMO_ACTOR, at + timedelta(minutes=30))
+        day += timedelta(days=1)
+    run_dunning(engine, settings, today, now)
 
 
 def _register_team(engine: Engine, scenario: Scenario, now: datetime) -> None:

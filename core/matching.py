@@ -63,6 +63,7 @@ from .models import (
     table,
 )
 from .reader import stamp
+from .receivables import AWAITING_REVIEW
 from .statements.settings import BanksConfig, MatchingConfig
 
 # -- invoice numbers, normalised ------------------------------------------------
@@ -1255,7 +1256,8 @@ class MatchView:
     payer: str
     text: str
     state: str
-    # "auto", a person, or "proposed" for the review queue.
+    # "auto", a person; in the review queue "proposed", or "no candidate"
+    # for a credit nothing open fits.
     by: str
     invoices: list[str]
     cents: list[int]
@@ -1264,8 +1266,9 @@ class MatchView:
 
 
 def list_matches(engine: Engine, *, review_only: bool = False) -> list[MatchView]:
-    """Matched lines with their allocations, and review lines with their best candidate."""
-    states = "('review')" if review_only else "('matched', 'review')"
+    """Matched lines with their allocations, and the review queue with each line's best
+    candidate (credits with none included, marked "no candidate")."""
+    awaiting = AWAITING_REVIEW if review_only else f"({AWAITING_REVIEW} OR match_state = 'matched')"
     with engine.connect() as connection:
         numbers: dict[int, str] = dict(
             connection.execute(text("SELECT id, number FROM invoice")).all()
@@ -1273,7 +1276,7 @@ def list_matches(engine: Engine, *, review_only: bool = False) -> list[MatchView
         lines = connection.execute(
             text(
                 "SELECT id, booking_date, amount_cents, currency, counterparty_name, text, "
-                f"match_state, matched_by FROM banktransaction WHERE match_state IN {states} "
+                f"match_state, matched_by FROM banktransaction WHERE {awaiting} "
                 "ORDER BY booking_date, id"
             )
         ).all()
@@ -1311,7 +1314,7 @@ def list_matches(engine: Engine, *, review_only: bool = False) -> list[MatchView
             reasons = parts[0][5].split("; ") if parts else []
         else:
             best = queued.get(line[0])
-            by = "proposed"
+            by = "proposed" if best else "no candidate"
             ids = [int(i) for i in best[1].split(",")] if best else []
             invoices = [numbers.get(i, str(i)) for i in ids]
             cents = []

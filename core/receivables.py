@@ -177,16 +177,19 @@ def days_sales_outstanding(reader: Reader, start: date, end: date) -> list[Dso]:
 # Its records are named tuples rather than dataclasses: this module loads with
 # the dashboard, and a dataclass costs about a millisecond of start-up to define.
 
-_REVIEW_LINES = """
+# Awaiting a person: lines with candidates ('review') and credits with none
+# ('unmatched'), which the person rejects or applies to invoices they name.
+AWAITING_REVIEW = "match_state IN ('review', 'unmatched')"
+_REVIEW_LINES = f"""
 SELECT id, booking_date, amount_cents, currency, counterparty_name, text
   FROM banktransaction
- WHERE match_state = 'review'
- ORDER BY {order}
+ WHERE {AWAITING_REVIEW}
+ ORDER BY {{order}}
  LIMIT :limit
 """
 _OLDEST_FIRST = "booking_date, id"
 _LARGEST_FIRST = "amount_cents DESC, booking_date, id"
-_REVIEW_COUNT = "SELECT count(*) FROM banktransaction WHERE match_state = 'review'"
+_REVIEW_COUNT = f"SELECT count(*) FROM banktransaction WHERE {AWAITING_REVIEW}"
 _CANDIDATES = """
 SELECT mc.transaction_id, mc.rank, mc.invoice_ids, mc.confidence, mc.reasons
   FROM matchcandidate mc
@@ -230,7 +233,11 @@ class Candidate(NamedTuple):
 
 
 class ReviewLine(NamedTuple):
-    """A credit the matcher would not apply on its own, with its ranked candidates."""
+    """A credit the matcher would not apply on its own, with its ranked candidates.
+
+    No candidate at all: nothing open fits it; the person rejects it or names
+    the invoices it pays.
+    """
 
     id: int
     booking_date: date
@@ -263,7 +270,7 @@ def review_queue(
     reader: Reader, limit: int = 500, *, largest_first: bool = False
 ) -> list[ReviewLine]:
     """Lines awaiting review, oldest first (or largest first), each with its candidates
-    best first.
+    best first; credits that have none are among them.
 
     An invoice of a candidate that no longer exists shows as its id, so a
     line is never hidden by what happened to one of its candidates.

@@ -144,6 +144,68 @@ def remove_staff(engine: Engine, name_or_id: int | str) -> StaffView:
     return _one(engine, person.id)
 
 
+def edit_staff(
+    engine: Engine,
+    name_or_id: int | str,
+    *,
+    name: str | None = None,
+    role: StaffRole | str | None = None,
+    add_emails: Sequence[str] = (),
+    remove_emails: Sequence[str] = (),
+    active: bool | None = None,
+) -> StaffView:
+    """Change what is known of a staff member; what is not given stays as it is.
+
+    Taking someone off the team (`active=False`) unbinds their Telegram
+    account, as `remove_staff` does; bringing them back (`active=True`)
+    leaves it unbound until they redeem a new invite. An email that is
+    someone else's, or the removal of one they do not have, is refused with
+    ValueError, and then nothing changes.
+    """
+    person = find_staff(engine, name_or_id)
+    values: dict[str, Any] = {}
+    if name is not None:
+        if not name.strip():
+            raise ValueError("a name cannot be empty")
+        values["name"] = name.strip()
+    if role is not None:
+        values["role"] = StaffRole(role).value  # ValueError names the bad role
+    if active is not None:
+        values["active"] = active
+        if not active:
+            values["telegram_id"] = None
+    added = [email.strip().lower() for email in add_emails if email.strip()]
+    removed = [email.strip().lower() for email in remove_emails if email.strip()]
+    for email in added:
+        if "@" not in email:
+            raise ValueError(f"{email!r} is not an email address")
+    missing = [email for email in removed if email not in person.emails]
+    if missing:
+        raise ValueError(f"{person.name} has no email {', '.join(missing)}")
+    with write(engine) as connection:
+        if added:
+            owners = connection.execute(
+                select(EMAILS.c.email, STAFF.c.name)
+                .join(STAFF, STAFF.c.id == EMAILS.c.staff_id)
+                .where(EMAILS.c.email.in_(added), EMAILS.c.staff_id != person.id)
+            ).all()
+            if owners:
+                taken = ", ".join(f"{email} is {owner}'s" for email, owner in owners)
+                raise ValueError(f"{taken}: remove it there first")
+            new = [email for email in dict.fromkeys(added) if email not in person.emails]
+            if new:
+                connection.execute(
+                    insert(EMAILS), [{"email": email, "staff_id": person.id} for email in new]
+                )
+        if removed:
+            connection.execute(
+                EMAILS.delete().where(EMAILS.c.staff_id == person.id, EMAILS.c.email.in_(removed))
+            )
+        if values:
+            connection.execute(update(STAFF).where(STAFF.c.id == person.id).values(**values))
+    return _one(engine, person.id)
+
+
 def mute(engine: Engine, staff_id: int, until: datetime | None) -> None:
     """Hold someone's notifications until `until` (None lifts the mute); see core.outbox."""
     with write(engine) as connection:

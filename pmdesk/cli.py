@@ -1,18 +1,23 @@
 """The `pmdesk` command: the one place that wires core, tui and bots together.
 
-Data commands print tables for people and `--json` for scripts. Every
-expected failure (no such file, bad database URL, broken config) is one line
-on stderr and a non-zero exit, never a traceback.
+Data commands print tables for people and `--json` for scripts. One exit
+status rule for every command: 0 when done; 1 when done but some input was
+refused on its own (the rejected lines of an import, the good ones kept); 2
+when nothing was done because the command line, a file, the configuration,
+the database or the thing named is wrong. Such a failure is one line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cached_property, wraps
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
@@ -23,7 +28,13 @@ import typer
 # Only light modules at the top: the read commands must answer in well under
 # a second, and the ORM and the settings model are imported when needed.
 from core.kinds import StaffRole
-from core.paths import ConfigError, configured, database_location, file_problem
+from core.paths import (
+    ConfigError,
+    configured,
+    database_location,
+    file_problem,
+    shown_database,
+)
 from core.reader import DatabaseError, Reader, reader_for
 from core.timeutil import Now, parse_instant, utc_now
 from pmdesk.dashboard import EXIT_USAGE
@@ -32,6 +43,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from core.config import Settings
+    from tui.format import Formatter
 
 app = typer.Typer(
     name="pmdesk",
@@ -48,32 +60,131 @@ app.add_typer(config_app, name="config")
 
 
 class _Console:
-    """A rich Console made on first use: output for scripts (--json) never needs rich."""
+    """A rich Console made on first use: output for scripts (--json) never needs rich.
+
+    Everything printed is plain text: strings are cleaned of terminal codes
+    (core.text) and shown as Rich Text, so neither a client's name nor
+    anything else can carry escape sequences, bidi overrides, markup or
+    emoji codes to the terminal. Tables from `_table` do the same for their
+    cells. `--json` output does not come through here: it stays exact.
+    """
 
     def __init__(self, stderr: bool = False) -> None:
         self._stderr = stderr
         self._console: Any = None
 
-    def __getattr__(self, name: str) -> Any:
+    @property
+    def console(self) -> Any:
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
-        return getattr(self._console, name)
+        return self._console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        options.pop("markup", None)  # never markup: see above
+        self.console.print(*(_plain(value) for value in objects), **options)
+
+    def control(self, codes: str) -> None:
+        """Write pmdesk's own terminal control (a progress line's carriage return) as is."""
+        self.console.file.write(codes)
+        self.console.file.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+def _plain(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    from rich.text import Text
+
+    from core.text import clean
+
+    return Text(clean(value))
 
 
 out, err = _Console(), _Console(stderr=True)
 
 
-def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Any:
-    from rich.table import Table
+_WIDE = typer.Option("--wide", help="Show every cell whole instead of fitting the terminal.")
 
-    table = Table(title=title, title_justify="left")
+
+def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Any:
+    """A table that fits the terminal: long text cut with "…" (see PlainTable).
+
+    `right`: columns of figures, aligned right and never cut.
+    """
+    fit = out.is_terminal and not context().wide
+    table = _plain_table()(title=title, title_justify="left")
     for name in columns:
-        table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+        table.add_column(
+            name,
+            justify="right" if name in right else "left",
+            overflow="ellipsis" if fit else "fold",
+            no_wrap=fit,
+        )
     return table
 
 
+# A text column cut to fit the terminal keeps at least this many cells (or its header's).
+MIN_CUT_WIDTH = 6
+
+
+@functools.cache
+def _plain_table() -> Any:
+    """rich's Table for the command line's output.
+
+    Cells given as strings are untrusted text: cleaned, and never markup. On
+    a terminal each row takes one line: when the table would be wider than
+    the terminal, the widest text columns are cut first, their cells ending
+    with "…"; figures (the `right` columns) are never cut. `--wide`, and
+    output that is not a terminal (a pipe, a file), show every cell whole,
+    wrapped in its column.
+    """
+    from rich.table import Table
+
+    class PlainTable(Table):
+        def add_row(self, *cells: Any, **options: Any) -> None:
+            super().add_row(*(_plain(cell) for cell in cells), **options)
+
+        def __rich_console__(self, console: Any, options: Any) -> Any:
+            if all(column.no_wrap for column in self.columns):
+                self._fit(options.max_width)
+            yield from super().__rich_console__(console, options)
+
+        def _fit(self, width: int) -> None:
+            from rich.text import Text
+
+            def cells(value: Any) -> int:
+                return value.cell_len if isinstance(value, Text) else len(str(value))
+
+            widths = [
+                max([cells(column.header), *(cells(cell) for cell in column.cells)])
+                for column in self.columns
+            ]
+            # Each column takes its padding (a cell either side) and a border.
+            excess = sum(widths) + 3 * len(widths) + 1 - width
+            floors = [
+                width
+                if column.justify == "right"
+                else min(width, max(cells(column.header), MIN_CUT_WIDTH))
+                for column, width in zip(self.columns, widths, strict=True)
+            ]
+            while excess > 0:
+                # The widest column that may still lose a cell.
+                cuttable = [i for i in range(len(widths)) if widths[i] > floors[i]]
+                if not cuttable:
+                    break  # as narrow as allowed: rich cuts the rest
+                widths[max(cuttable, key=lambda i: widths[i])] -= 1
+                excess -= 1
+            for column, fitted in zip(self.columns, widths, strict=True):
+                column.width = fitted
+
+    return PlainTable
+
+
+# The exit statuses: see the module's docstring; EXIT_USAGE (2) comes from pmdesk.dashboard.
 EXIT_REJECTED = 1
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,6 +206,8 @@ class Context:
     now: Now = utc_now
     # An import writes a lot at once; see core.db.BULK_CHECKPOINT_PAGES.
     bulk: bool = False
+    # --wide: tables show every cell whole instead of fitting the terminal.
+    wide: bool = False
 
     @cached_property
     def settings(self) -> Settings:
@@ -124,6 +237,31 @@ class Context:
 
     def local(self, instant: datetime) -> datetime:
         return instant.astimezone(self.zone)
+
+    @cached_property
+    def formatter(self) -> Formatter:
+        """Amounts the agency's way (its `locale`), as the dashboard writes them."""
+        from babel.core import UnknownLocaleError
+
+        from tui.format import Formatter
+
+        name = configured("locale", "fr_FR")
+        try:
+            return Formatter(name, self.zone)
+        except (ValueError, UnknownLocaleError):
+            raise ConfigError(f"locale: unknown locale {name!r} (write it like fr_FR)") from None
+
+    def money(self, amount: Decimal | int, currency: str | None = None) -> str:
+        """An amount (cents when an int) in the agency's locale: 1 234,50 € in fr_FR.
+
+        Without a currency, the number alone with its two decimals (1 234,50).
+        """
+        value = Decimal(amount) / 100 if isinstance(amount, int) else amount
+        if currency:
+            return self.formatter.money(value, currency)
+        from babel.numbers import format_decimal
+
+        return str(format_decimal(value, format="#,##0.00", locale=self.formatter.locale))
 
 
 def command(function: F) -> F:
@@ -161,17 +299,54 @@ def main_callback(
     config: Annotated[
         str | None, typer.Option(help="Configuration file in TOML (PMDESK_CONFIG).")
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print pmdesk's version and exit.",
+            is_eager=True,
+            callback=lambda wanted: _print_version() if wanted else None,
+        ),
+    ] = False,
 ) -> None:
     global _current
     if config:
         os.environ["PMDESK_CONFIG"] = config
     _current = Context(db=db)
+    _warn_about_variables()
     if ctx.invoked_subcommand is None:
         if not _interactive():
             out.print(ctx.get_help(), markup=False)
             err.print("pmdesk: the dashboard needs a terminal; the commands above do not")
             return
         command(_dashboard)()
+
+
+def _print_version() -> None:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        number = installed("pmdesk")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from pmdesk import __version__ as number
+    out.print(f"pmdesk {number}")
+    raise typer.Exit(0)
+
+
+# Variables every set-up has: the settings model is not imported just to look at them.
+_USUAL_VARIABLES = {"PMDESK_CONFIG", "PMDESK_DB", "PMDESK_TIMEZONE"}
+
+
+def _warn_about_variables() -> None:
+    """A warning on stderr for each PMDESK_* variable that sets nothing (a misspelt name)."""
+    names = {name.upper() for name in os.environ if name.upper().startswith("PMDESK_")}
+    if names <= _USUAL_VARIABLES:
+        return
+    from core.config import unknown_variables
+
+    for warning in unknown_variables(os.environ):
+        err.print(f"pmdesk: warning: {warning}", markup=False)
 
 
 def _interactive() -> bool:
@@ -276,7 +451,7 @@ class _Progress:
             BarColumn(),
             DownloadColumn(),
             TimeRemainingColumn(),
-            console=err,
+            console=err.console,
             transient=True,
         )
         self._task = self._bar.add_task(f"ingesting {label}", total=total or None)
@@ -343,11 +518,13 @@ def _print_ingest_summary(summary: Any, as_json: bool) -> None:
 def clocks(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     limit: Annotated[int | None, typer.Option(help="Show at most this many.", min=1)] = None,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Running response clocks, most urgent first."""
     from core.queries import running_clocks
 
     ctx = context()
+    ctx.wide = wide
     now = ctx.now()
     views = running_clocks(ctx.reader, limit=limit)
     if as_json:
@@ -401,35 +578,65 @@ def _countdown(seconds: float) -> str:
 @command
 def report_sla(
     since: Annotated[
-        str | None, typer.Option(help="Start: ISO date or instant (default: 7 days ago).")
+        str | None,
+        typer.Option(help="Start: ISO date (its local midnight) or instant (default: 7 days ago)."),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="End: ISO date (that whole day included) or instant (default: now)."),
+        typer.Option(help="End: ISO date (that whole local day included) or instant (or now)."),
+    ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(help="Length instead of one end: 7d, 2w, 12h (local days: default 7d)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Share answered within target, median and p90 response times, breaches."""
     from core.report import sla_report
 
     ctx = context()
+    ctx.wide = wide
     now = ctx.now()
-    try:
-        end = parse_instant(until, end_of_day=True) if until else now
-        start = parse_instant(since) if since else end - timedelta(days=7)
-    except ValueError as error:
-        raise Failure(str(error)) from None
-    if start >= end:
-        raise Failure("--since must come before --until")
+    start, end = _report_window(since, until, period, ctx.zone, now)
     report = sla_report(ctx.reader, start, end, now)
     if as_json:
         _print_json(report.as_dict())
         return
-    period = f"{ctx.local(start):%Y-%m-%d %H:%M} to {ctx.local(end):%Y-%m-%d %H:%M}"
-    out.print(f"SLA from {period} ({ctx.zone.key})", markup=False)
+    period_shown = f"{ctx.local(start):%Y-%m-%d %H:%M} to {ctx.local(end):%Y-%m-%d %H:%M}"
+    out.print(f"SLA from {period_shown} ({ctx.zone.key})")
     out.print(_sla_table("Overall", [report.overall]))
     out.print(_sla_table("By staff member (who answered)", report.by_staff))
     out.print(_sla_table("By client", report.by_client))
+
+
+DEFAULT_REPORT_PERIOD = "7d"
+
+
+def _report_window(
+    since: str | None, until: str | None, period: str | None, zone: ZoneInfo, now: datetime
+) -> tuple[datetime, datetime]:
+    """The report's [start, end) from any two of --since, --until and --period."""
+    from core.timeutil import parse_period
+
+    if since and until and period:
+        raise Failure("give at most two of --since, --until and --period")
+    try:
+        length = parse_period(period or DEFAULT_REPORT_PERIOD)
+        start = parse_instant(since, zone) if since else None
+        if until:
+            end = parse_instant(until, zone, end_of_day=True)
+        elif start is not None and period:
+            end = length.after(start, zone)
+        else:
+            end = now
+        if start is None:
+            start = length.before(end, zone)
+    except ValueError as error:
+        raise Failure(str(error)) from None
+    if start >= end:
+        raise Failure("--since must come before --until")
+    return start, end
 
 
 def _sla_table(title: str, lines: list[Any]) -> Any:
@@ -464,10 +671,12 @@ app.add_typer(clients_app, name="clients")
 def clients_list(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """List clients with their policy, threads and running clocks."""
     if ctx.invoked_subcommand is not None:
         return
+    context().wide = wide
     from core.clients import list_clients
 
     views = list_clients(context().engine)
@@ -539,9 +748,9 @@ def demo(
     """
     import threading
 
-    from core.config import default_database_path
     from core.db import open_database as open_db
     from core.demo import Simulator, demo_settings, load_scenario, seed_demo
+    from core.paths import default_database_path
 
     # The demo never touches the configured database.
     path = Path(db) if db else default_database_path().with_name("demo.db")
@@ -627,16 +836,24 @@ _JSON = typer.Option("--json", help="Print JSON for scripts.")
 
 @staff_app.callback()
 @command
-def staff_main(ctx: typer.Context, as_json: Annotated[bool, _JSON] = False) -> None:
-    """List, add, remove and invite staff; without a subcommand, list them."""
+def staff_main(
+    ctx: typer.Context,
+    as_json: Annotated[bool, _JSON] = False,
+    wide: Annotated[bool, _WIDE] = False,
+) -> None:
+    """List, add, edit, remove and invite staff; without a subcommand, list them."""
     if ctx.invoked_subcommand is None:
+        context().wide = wide
         _list_staff(as_json)
 
 
 @staff_app.command("list")
 @command
-def staff_list(as_json: Annotated[bool, _JSON] = False) -> None:
+def staff_list(
+    as_json: Annotated[bool, _JSON] = False, wide: Annotated[bool, _WIDE] = False
+) -> None:
     """Everyone, removed people included, with their roles, emails and Telegram binding."""
+    context().wide = wide
     _list_staff(as_json)
 
 
@@ -692,8 +909,12 @@ def staff_add(
         typer.Option("--email", help="An address they write from; repeat for several."),
     ] = None,
 ) -> None:
-    """Add someone to the team. One already known by any of the emails is kept as is."""
-    from core.staff import UnknownStaff, add_staff, find_staff
+    """Add someone to the team.
+
+    Someone already known by one of the emails is kept as is, or, if they
+    were removed, comes back to the team with this role.
+    """
+    from core.staff import UnknownStaff, add_staff, edit_staff, find_staff
 
     ctx = context()
     emails = [address.strip().lower() for address in email or [] if address.strip()]
@@ -707,6 +928,14 @@ def staff_add(
             break
         except UnknownStaff:
             continue
+    if known is not None and not known.active:
+        back = edit_staff(ctx.engine, known.id, role=role, add_emails=emails, active=True)
+        out.print(
+            f"{back.name} (#{back.id}) was removed: back on the team as {back.role} "
+            "(pmdesk staff invite to link their Telegram account again)",
+            markup=False,
+        )
+        return
     if known is not None:
         out.print(
             f"{address} is already {known.name} (#{known.id}, {known.role}): kept as is",
@@ -715,6 +944,58 @@ def staff_add(
         return
     staff_id = add_staff(ctx.engine, name, role, emails, ctx.now())
     out.print(f"added {name} (#{staff_id}), {role.value}", markup=False)
+
+
+@staff_app.command("edit")
+@command
+def staff_edit(
+    who: Annotated[str, typer.Argument(help="Their name, an email or their id.")],
+    name: Annotated[str | None, typer.Option(help="Their new name.")] = None,
+    role: Annotated[
+        StaffRole | None,
+        typer.Option(help="assistant, pm, manager or specialist.", case_sensitive=False),
+    ] = None,
+    add_email: Annotated[
+        list[str] | None,
+        typer.Option("--add-email", help="An address they also write from; repeat for several."),
+    ] = None,
+    remove_email: Annotated[
+        list[str] | None,
+        typer.Option("--remove-email", help="An address that is no longer theirs."),
+    ] = None,
+    active: Annotated[
+        bool | None,
+        typer.Option(
+            "--active/--inactive",
+            help="Back on the team, or off it (no alerts, Telegram account unlinked).",
+        ),
+    ] = None,
+) -> None:
+    """Change a staff member's name, role, emails, or whether they are on the team."""
+    from core.staff import AmbiguousStaff, UnknownStaff, edit_staff, find_staff
+
+    if name is None and role is None and not add_email and not remove_email and active is None:
+        raise Failure("say what to change: --name, --role, --add-email, --remove-email, --active")
+    ctx = context()
+    try:
+        before = find_staff(ctx.engine, who)
+        after = edit_staff(
+            ctx.engine,
+            before.id,
+            name=name,
+            role=role,
+            add_emails=add_email or (),
+            remove_emails=remove_email or (),
+            active=active,
+        )
+    except (UnknownStaff, AmbiguousStaff, ValueError) as error:
+        raise Failure(str(error)) from None
+    status = "on the team" if after.active else "off the team"
+    out.print(
+        f"{after.name} (#{after.id}): {after.role}, {', '.join(after.emails) or 'no email'}, "
+        f"{status}",
+        markup=False,
+    )
 
 
 @staff_app.command("remove")
@@ -879,7 +1160,7 @@ def config_check() -> None:
         raise ConfigError(f"calendars: {error}") from None
     source = os.environ.get("PMDESK_CONFIG") or "(none: defaults and PMDESK_* variables)"
     out.print(f"config file   {source}", markup=False)
-    out.print(f"database      {settings.db}", markup=False)
+    out.print(f"database      {shown_database(settings.db)}", markup=False)
     ctx.engine  # noqa: B018  (opening it checks and upgrades it)
     out.print("              opened, schema up to date", markup=False)
     out.print(f"agency        {settings.agency}", markup=False)
@@ -906,8 +1187,10 @@ def _print_json(value: Any) -> None:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 

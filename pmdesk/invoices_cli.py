@@ -7,14 +7,24 @@ Registered on the main command by `pmdesk.cli`, whose building blocks (the
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pmdesk.cli import EXIT_REJECTED, Failure, _table, command, context, err, out
+from core.text import clean
+from pmdesk.cli import (
+    _WIDE,
+    EXIT_REJECTED,
+    Failure,
+    _print_json,
+    _table,
+    command,
+    context,
+    err,
+    out,
+)
 
 if TYPE_CHECKING:
     from core.invoices import ImportSummary
@@ -39,22 +49,6 @@ def _today(at: str | None) -> date:
         raise Failure(f"{at!r} is not an ISO date (write it like 2026-11-23)") from None
 
 
-def _print_json(value: Any) -> None:
-    import json
-    import sys
-
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=_json_value))
-    sys.stdout.write("\n")
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
 # -- import -----------------------------------------------------------------------
 
 
@@ -71,8 +65,8 @@ def invoices_import(
 
     Every line is reported created, updated, unchanged or rejected (with its
     line and reason); the good lines are kept, and the exit status is 1 if
-    any line was rejected. A file that cannot be read as a whole is refused
-    and nothing of it is imported.
+    any line was rejected. A file that cannot be read as a whole is refused,
+    nothing of it is imported, and the exit status is 2.
     """
     from core.dunning import refresh_plans
     from core.invoices import InvoiceFileError, UnknownProfile, import_invoices
@@ -83,17 +77,17 @@ def invoices_import(
 
         def progress(done: int, total: int) -> None:
             if total >= PROGRESS_LINES:
-                err.print(f"\rreading {file}: {done:,} of {total:,} lines", end="", markup=False)
+                err.control(f"\rreading {clean(str(file))}: {done:,} of {total:,} lines")
 
     try:
         summary = import_invoices(
             ctx.engine, ctx.settings, file, profile, now=ctx.now, progress=progress
         )
     except (InvoiceFileError, UnknownProfile) as error:
-        raise Failure(str(error), code=EXIT_REJECTED) from None
+        raise Failure(str(error)) from None
     finally:
         if progress is not None:
-            err.print("\r\033[K", end="", markup=False)
+            err.control("\r\033[K")
     refresh_plans(ctx.engine, ctx.settings, _today(None), ctx.now())
     _print_import(summary, as_json)
     if summary.rejections:
@@ -126,11 +120,13 @@ def invoices_overdue(
     period: Annotated[
         int, typer.Option(help="Days of credit sales the DSO is computed over.", min=1)
     ] = 90,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Overdue invoices, oldest due first, with totals per aging bucket and the DSO."""
     from core.receivables import BUCKETS, bucket_totals, days_sales_outstanding, overdue_invoices
 
     ctx = context()
+    ctx.wide = wide
     today = _today(at)
     invoices = overdue_invoices(ctx.reader, today)
     totals = bucket_totals(invoices)
@@ -161,7 +157,7 @@ def invoices_overdue(
             table.add_row(
                 invoice.number,
                 invoice.client,
-                f"{invoice.balance:,.2f} {invoice.currency}",
+                ctx.money(invoice.balance, invoice.currency),
                 str(invoice.days_past_due),
                 invoice.bucket,
                 str(invoice.dunning_level) if invoice.dunning_level else "-",
@@ -170,13 +166,14 @@ def invoices_overdue(
         out.print(table)
         buckets = _table("Totals per bucket", ["currency", *BUCKETS[1:]], right=BUCKETS[1:])
         for currency, amounts in sorted(totals.items()):
-            buckets.add_row(currency, *(f"{amounts[name]:,.2f}" for name in BUCKETS[1:]))
+            buckets.add_row(currency, *(ctx.money(amounts[name], currency) for name in BUCKETS[1:]))
         out.print(buckets)
     for line in dso:
         value = "-" if line.value is None else f"{line.value} days"
         out.print(
             f"DSO {line.currency} over {line.days} days: {value} "
-            f"(receivables {line.receivables:,.2f} / credit sales {line.credit_sales:,.2f})",
+            f"(receivables {ctx.money(line.receivables, line.currency)} / "
+            f"credit sales {ctx.money(line.credit_sales, line.currency)})",
             markup=False,
         )
 

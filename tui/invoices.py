@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Static
 
 from core.receivables import BUCKETS, OverdueInvoice, bucket_totals
 
+from .flow import Flow
 from .format import Formatter
 from .text import as_text
 
@@ -136,17 +137,20 @@ class InvoicesPanel(Vertical):
         mark = REMINDER_MARKS.get(invoice.reminder_today or "", "")
         return Text(level + mark, style="bold" if mark == " •" else "", justify="right")
 
-    def _totals(self) -> Text:
+    def _totals(self) -> Text | Flow:
         if not self.invoices:
             return Text("Nothing overdue.", style="dim")
-        text = Text()
+        pieces = []
         for currency, buckets in sorted(bucket_totals(self.invoices).items()):
-            text.append(f"{currency}  ", style="bold")
-            for bucket in BUCKETS[1:]:  # nothing overdue is "current"
-                amount = buckets[bucket]
-                text.append(f"{bucket}: ", style="dim")
-                text.append(self.formatter.money(amount, currency) + "   ")
-        return text
+            for index, bucket in enumerate(BUCKETS[1:]):  # nothing overdue is "current"
+                # One piece per total: a line may end between two, never inside an amount.
+                piece = Text()
+                if index == 0:
+                    piece.append(f"{currency}  ", style="bold")
+                piece.append(f"{bucket}: ", style="dim")
+                piece.append(self.formatter.money(buckets[bucket], currency))
+                pieces.append(piece)
+        return Flow(pieces)
 
     def _next_step(self, invoice: OverdueInvoice) -> str:
         """The next level and its day ("firm reminder · 2 Dec"), after what holds it."""

@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -117,8 +119,33 @@ def test_report_sla_as_json_and_as_tables(tmp_path: Path, env: dict[str, str]) -
     assert report["overall"]["answered"] == 1
     assert report["overall"]["share_met"] == 1.0
     assert report["overall"]["median_business_seconds"] == 240
-    assert report["until"] == "2026-11-24T00:00:00+00:00"
+    # A day is the agency's (Europe/Paris unless configured): it ends at its local midnight.
+    assert report["until"] == "2026-11-23T23:00:00+00:00"
     assert "Sam Staff" in table.stdout and "By client" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("zone", "since_utc", "shown"),
+    [
+        ("Europe/Paris", "2026-11-30T23:00:00+00:00", "from 2026-12-01 00:00"),
+        ("America/New_York", "2026-12-01T05:00:00+00:00", "from 2026-12-01 00:00"),
+    ],
+)
+def test_report_dates_start_at_local_midnight(
+    tmp_path: Path, env: dict[str, str], zone: str, since_utc: str, shown: str
+) -> None:
+    env = {**env, "PMDESK_TIMEZONE": zone}
+
+    as_json = pmdesk("report", "sla", "--since", "2026-12-01", "--until", "2026-12-02", "--json",
+                     env=env)  # fmt: skip
+    table = pmdesk("report", "sla", "--since", "2026-12-01", "--until", "2026-12-02", env=env)
+    local = pmdesk("report", "sla", "--since", "2026-12-01T09:30", "--json", env=env)
+
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["since"] == since_utc
+    assert f"SLA {shown} to 2026-12-03 00:00 ({zone})" in table.stdout
+    local_since = datetime.fromisoformat(json.loads(local.stdout)["since"])
+    assert local_since.astimezone(ZoneInfo(zone)).strftime("%H:%M") == "09:30"
 
 
 @pytest.mark.parametrize(
@@ -126,7 +153,6 @@ def test_report_sla_as_json_and_as_tables(tmp_path: Path, env: dict[str, str]) -
     [
         (["ingest", "no-such-file.jsonl"], "no-such-file.jsonl: no such file"),
         (["report", "sla", "--since", "yesterday"], "'yesterday' is neither an ISO date"),
-        (["report", "sla", "--since", "2026-11-23T09:00"], "has no UTC offset"),
         (["report", "sla", "--since", "2026-12-01", "--until", "2026-11-01"], "must come before"),
         (["--db", "nosuchdialect://x/y", "clocks"], "cannot use database"),
         (["manager"], "the manager view needs a terminal"),
@@ -249,3 +275,67 @@ def test_in_a_terminal_pmdesk_opens_the_dashboard_and_q_quits(
         if process.poll() is None:
             process.kill()
         os.close(leader)
+
+
+def test_a_misspelt_variable_is_warned_about_and_the_command_still_runs(
+    env: dict[str, str],
+) -> None:
+    result = pmdesk("clocks", env={**env, "PMDESK_TIMEZON": "America/New_York"})
+
+    assert result.returncode == 0
+    assert result.stderr == (
+        "pmdesk: warning: PMDESK_TIMEZON is not a pmdesk setting, ignored "
+        "(did you mean PMDESK_TIMEZONE?)\n"
+    )
+
+
+def test_a_bad_variable_is_named_instead_of_the_file(env: dict[str, str]) -> None:
+    bad = {**env, "PMDESK_POLICIES__DEFAULT__FIRST_RESPONSE_MINUTES": "abc"}
+
+    result = pmdesk("config", "check", env=bad)
+
+    assert result.returncode == 2
+    assert "config file" not in result.stderr
+    assert "PMDESK_POLICIES__DEFAULT__FIRST_RESPONSE_MINUTES" in result.stderr
+
+
+def test_version_prints_the_installed_version(env: dict[str, str]) -> None:
+    from importlib.metadata import version
+
+    result = pmdesk("--version", env=env)
+
+    assert result.returncode == 0
+    assert result.stdout == f"pmdesk {version('pmdesk')}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "since", "until"),
+    [
+        (["--until", "2026-12-02", "--period", "7d"], "2026-11-26 00:00", "2026-12-03 00:00"),
+        (["--since", "2026-12-01", "--period", "1d"], "2026-12-01 00:00", "2026-12-02 00:00"),
+        (["--since", "2026-12-01", "--period", "36h"], "2026-12-01 00:00", "2026-12-02 12:00"),
+    ],
+)
+def test_report_periods_count_local_days(
+    env: dict[str, str], args: list[str], since: str, until: str
+) -> None:
+    result = pmdesk("report", "sla", *args, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert f"SLA from {since} to {until} (Europe/Paris)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--period", "soon"], "'soon' is not a period"),
+        (["--since", "2026-12-01", "--until", "2026-12-02", "--period", "1d"], "at most two"),
+    ],
+)
+def test_report_period_mistakes_are_usage_errors(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    result = pmdesk("report", "sla", *args, env=env)
+
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -67,14 +67,35 @@ def test_import_match_review_accept_undo(env: dict[str, str]) -> None:
     missing = run(env, "payments", "accept", "99")
     broken = run(env, "payments", "import", str(DATA / "nothing.xml"))
 
-    assert accepted[0] == 0 and "250.00 paid to invoice #2" in accepted[1]
-    assert undone[0] == 0 and "1,200.00 owed again" in undone[1]
+    # Amounts in the agency's locale (fr_FR unless configured).
+    assert accepted[0] == 0 and "250,00 paid to invoice #2" in accepted[1]
+    assert undone[0] == 0 and "1\u202f200,00 owed again" in undone[1]
     assert missing[0] != 0 and "no statement line #99" in missing[2]
     assert broken[0] != 0 and "nothing imported" in broken[2]
     engine = open_database(env["PMDESK_DB"])
     with engine.connect() as connection:
         paid = connection.execute(text("SELECT paid_cents FROM invoice ORDER BY id")).scalars()
         assert list(paid) == [0, 25000]
+
+
+def test_credits_with_no_candidate_are_in_the_review_queue(env: dict[str, str]) -> None:
+    # No invoice at all: nothing can be a candidate for any credit.
+    code, stdout, stderr = run(env, "payments", "import", str(DATA / "camt053.xml"), "--json")
+    review = json.loads(run(env, "payments", "matches", "--review", "--json")[1])
+    table = run(env, "payments", "matches", "--review")[1]
+
+    assert code == 0, stderr
+    unmatched = json.loads(stdout)["unmatched"]
+    assert unmatched >= 1
+    assert len(review) == unmatched
+    assert {(view["state"], view["by"], tuple(view["invoices"])) for view in review} == {
+        ("unmatched", "no candidate", ())
+    }
+    assert "no candidate" in table
+    rejected = run(env, "payments", "reject", str(review[0]["line"]))
+    assert rejected[0] == 0
+    left = json.loads(run(env, "payments", "matches", "--review", "--json")[1])
+    assert [view["line"] for view in left] == [view["line"] for view in review[1:]]
 
 
 DIALECTS = DATA / "dialects"

@@ -201,3 +201,42 @@ def test_invite_when_telegram_cannot_be_reached_still_gives_the_start_line(
     assert shown.returncode == 0
     assert "/start " in shown.stdout and "t.me" not in shown.stdout
     assert "could not ask Telegram for the bot's name" in shown.stderr
+
+
+def test_add_brings_a_removed_member_back_and_says_so(env: dict[str, str]) -> None:
+    run("staff", "add", "Ana", "--role", "assistant", "--email", "ana@a.example", env=env)
+    run("staff", "remove", "Ana", env=env)
+
+    again = run("staff", "add", "Ana", "--role", "pm", "--email", "ana@a.example", env=env)
+    known = run("staff", "add", "Ana", "--role", "pm", "--email", "ana@a.example", env=env)
+
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("Ana (#1) was removed: back on the team as pm")
+    assert [(p["name"], p["role"], p["active"]) for p in staff_json(env)] == [("Ana", "pm", True)]
+    assert "kept as is" in known.stdout
+    assert run("staff", "invite", "Ana", env=env).returncode == 0
+
+
+def test_edit_changes_name_role_emails_and_whether_on_the_team(env: dict[str, str]) -> None:
+    run("staff", "add", "Ana", "--role", "assistant", "--email", "ana@a.example", env=env)
+    run("staff", "add", "Bea", "--role", "pm", "--email", "bea@a.example", env=env)
+
+    edited = run(
+        "staff", "edit", "ana@a.example", "--name", "Ana Lopez", "--role", "manager",
+        "--add-email", "ana.l@a.example", "--remove-email", "ana@a.example", env=env,
+    )  # fmt: skip
+    off = run("staff", "edit", "Bea", "--inactive", env=env)
+    back = run("staff", "edit", "Bea", "--active", env=env)
+    taken = run("staff", "edit", "Bea", "--add-email", "ana.l@a.example", env=env)
+    nothing = run("staff", "edit", "Bea", env=env)
+
+    assert edited.returncode == 0, edited.stderr
+    assert edited.stdout.strip() == "Ana Lopez (#1): manager, ana.l@a.example, on the team"
+    assert off.stdout.strip() == "Bea (#2): pm, bea@a.example, off the team"
+    assert back.stdout.strip() == "Bea (#2): pm, bea@a.example, on the team"
+    assert taken.returncode == 2 and "ana.l@a.example is Ana Lopez's" in taken.stderr
+    assert nothing.returncode == 2 and "say what to change" in nothing.stderr
+    assert [(p["name"], p["emails"]) for p in staff_json(env)] == [
+        ("Ana Lopez", ["ana.l@a.example"]),
+        ("Bea", ["bea@a.example"]),
+    ]

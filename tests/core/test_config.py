@@ -111,3 +111,109 @@ def test_a_bad_variable_names_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with pytest.raises(ConfigError, match=r"dashboard\.bell"):
         load_settings()
+
+
+def test_a_bad_variable_is_blamed_on_the_variable_not_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "PMDESK_CONFIG", str(write(tmp_path, "[policies.default]\ncalendar = '24/7'"))
+    )
+    monkeypatch.setenv("PMDESK_POLICIES__DEFAULT__FIRST_RESPONSE_MINUTES", "abc")
+    monkeypatch.setenv("PMDESK_CLIENTS", '{"Big Co": {"policy": "gold"}}')
+
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+
+    message = str(error.value)
+    assert "config file" not in message
+    assert (
+        "PMDESK_POLICIES__DEFAULT__FIRST_RESPONSE_MINUTES "
+        "(policies.default.first_response_minutes): Input should be a valid number"
+    ) in message
+
+
+def test_a_bad_variable_next_to_a_bad_file_each_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "agnecy = 'typo'")
+    monkeypatch.setenv("PMDESK_CONFIG", str(path))
+    monkeypatch.setenv("PMDESK_DASHBOARD__BELL", "loud")
+
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+
+    assert str(error.value).splitlines() == [
+        f"config file {path}:",
+        "  agnecy: unknown key (did you mean agency?)",
+        "PMDESK_* variables:",
+        "  PMDESK_DASHBOARD__BELL (dashboard.bell): Input should be a valid boolean, "
+        "unable to interpret input",
+    ]
+
+
+def test_a_rule_between_keys_names_the_variable_that_broke_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PMDESK_CLIENTS", '{"Big Co": {"policy": "gold"}}')
+
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+
+    assert "PMDESK_CLIENTS (clients.Big Co.policy): unknown policy 'gold'" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[policies.default]\nfirst_respons_minutes = 3", "first_respons_minutes: unknown key "
+         "(did you mean first_response_minutes?)"),
+        ("[dashbord]\nbell = false", "dashbord: unknown key (did you mean dashboard?)"),
+        ("[receivables]\nrun_time = '09:00'", "run_time: unknown key (did you mean run_at?)"),
+        ("[clients.Acme]\nlanguge = 'en'", "clients.Acme.languge: unknown key (did you mean "
+         "language?)"),
+        ("zzz = 1", "zzz: unknown key\n"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_key_gets_a_did_you_mean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, message: str
+) -> None:
+    monkeypatch.setenv("PMDESK_CONFIG", str(write(tmp_path, body)))
+
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+
+    assert message in str(error.value) + "\n"
+
+
+def test_variables_that_set_nothing_are_warned_about() -> None:
+    from core.config import unknown_variables
+
+    warnings = unknown_variables(
+        {
+            "PMDESK_TIMEZON": "UTC",
+            "PMDESK_CONFIG": "x.toml",
+            "PMDESK_DB": "x.db",
+            "PMDESK_DASHBOARD__THEME": "textual-light",
+            "PMDESK_NOT_A_SETTING": "1",
+            "HOME": "/home/ana",
+        }
+    )
+
+    assert warnings == [
+        "PMDESK_NOT_A_SETTING is not a pmdesk setting, ignored",
+        "PMDESK_TIMEZON is not a pmdesk setting, ignored (did you mean PMDESK_TIMEZONE?)",
+    ]
+
+
+@pytest.mark.parametrize("name", ["PMDESK_WEBHOOK_SECRET", "PMDESK_TELEGRAM_WEBHOOK_SECRET"])
+def test_a_webhook_secret_shorter_than_16_characters_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "short-secret-15")
+
+    with pytest.raises(ConfigError, match="at least 16 characters"):
+        load_settings()
+
+    monkeypatch.setenv(name, "long-enough-secret")
+    assert load_settings()  # 18 characters are accepted

@@ -256,3 +256,52 @@ def test_the_demo_has_invoices_in_every_overdue_bucket(tmp_path: Path) -> None:
     assert {invoice.bucket for invoice in overdue} == {"1-30", "31-60", "61-90", "90+"}
     assert any(invoice.balance < invoice.total for invoice in overdue)  # a partial payment
     assert any(invoice.state == "disputed" for invoice in overdue)
+
+
+def test_the_demos_invoices_are_where_the_ladder_takes_them(engine: Engine) -> None:
+    """The levels and next steps come from the real dunning run over the invoices' past days."""
+    from core.dunning import DRAFT, list_reminders
+
+    settings = demo_settings()
+    levels = settings.receivables.levels
+    today = NOW.astimezone(PARIS).date()
+
+    overdue = overdue_invoices(EngineReader(engine), today)
+
+    assert max(invoice.days_past_due for invoice in overdue) >= levels[-1].days
+    for invoice in overdue:
+        reached = sum(level.days <= invoice.days_past_due for level in levels)
+        assert invoice.dunning_level == reached, invoice.number
+        if invoice.state == "disputed":
+            assert invoice.next_action == "disputed: reminders paused"
+        elif reached == len(levels):
+            assert invoice.next_step == "all reminder levels done: call the client"
+        else:
+            following = levels[reached]
+            due_then = invoice.due_on + timedelta(days=following.days)
+            if invoice.promised_on is not None:
+                due_then = max(due_then, invoice.promised_on + timedelta(days=1))
+            assert invoice.next_step_on == due_then, invoice.number
+            assert invoice.next_step is not None
+            assert invoice.next_step.startswith(f"{following.name} on {due_then.isoformat()}")
+    # Invoices reaching a level today wait in today's drafts; earlier ones went out.
+    drafts = list_reminders(engine, DRAFT)
+    assert drafts and {draft.run_on for draft in drafts} == {today}
+    assert all(draft.run_on < today for draft in list_reminders(engine, "sent"))
+
+
+def test_a_promise_on_one_demo_invoice_leaves_the_others_next_steps(engine: Engine) -> None:
+    from core.dunning import record_promise
+
+    settings = demo_settings()
+    today = NOW.astimezone(PARIS).date()
+    before = {i.number: i.next_step for i in overdue_invoices(EngineReader(engine), today)}
+    chosen = next(number for number, step in before.items() if step and " on " in step)
+
+    record_promise(engine, settings, chosen, today + timedelta(days=3), "ana", NOW, today=today)
+
+    after = {i.number: i.next_step for i in overdue_invoices(EngineReader(engine), today)}
+    assert {n: s for n, s in after.items() if n != chosen} == {
+        n: s for n, s in before.items() if n != chosen
+    }
+    assert len(set(after.values())) > 2

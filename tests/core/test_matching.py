@@ -424,3 +424,35 @@ def test_a_rejected_line_comes_back_for_review_and_the_return_is_audited(
     with pytest.raises(MatchingError, match="not rejected"):
         restore(engine, BANKS, doubtful, "pat", now)
     assert paid(engine, target)[0] == 7700
+
+
+def test_a_credit_with_no_candidate_waits_in_the_review_queue(
+    engine: Engine, clock: MovableClock
+) -> None:
+    from core.matching import list_matches
+    from core.reader import EngineReader
+    from core.receivables import review_count, review_queue
+
+    now = clock()
+    acme = client(engine, "Acme", now)
+    open_invoice = invoice(engine, "INV-1", acme, 5000, now)
+    nothing = line(engine, now, 123, "gift", "Stranger")
+
+    summary = match_new_lines(engine, BANKS, now)
+
+    assert summary.unmatched == 1
+    reader = EngineReader(engine)
+    [waiting] = review_queue(reader)
+    assert (waiting.id, waiting.payer, waiting.candidates) == (nothing, "Stranger", ())
+    assert review_count(reader) == 1
+    [view] = list_matches(engine, review_only=True)
+    assert (view.line, view.by, view.invoices) == (nothing, "no candidate", [])
+    assert [view.line for view in list_matches(engine)] == [nothing]
+    # The person names any open invoice it pays, or rejects it: either way it leaves the queue.
+    accept(engine, BANKS, nothing, ["INV-1"], "ana", now)
+    assert paid(engine, open_invoice)[0] == 123
+    assert review_queue(reader) == []
+    unallocate(engine, BANKS, nothing, "ana", now)
+    assert [line.id for line in review_queue(reader)] == [nothing]
+    reject(engine, nothing, "ana", now)
+    assert review_count(reader) == 0

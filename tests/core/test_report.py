@@ -275,3 +275,70 @@ def test_series_cut_instants_returned_as_datetimes_the_same_way() -> None:
         (date(2026, 11, 22), 1),
         (date(2026, 11, 23), 1),
     ]
+
+
+# -- dates from the command line are the agency's -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "end_of_day", "expected"),
+    [
+        ("2026-12-01", "Europe/Paris", False, datetime(2026, 11, 30, 23, tzinfo=UTC)),
+        ("2026-12-01", "America/New_York", False, datetime(2026, 12, 1, 5, tzinfo=UTC)),
+        ("2026-12-01", "Europe/Paris", True, datetime(2026, 12, 1, 23, tzinfo=UTC)),
+        # The day the clocks go forward is 23 hours long: it ends at the next local midnight.
+        ("2026-03-29", "Europe/Paris", True, datetime(2026, 3, 29, 22, tzinfo=UTC)),
+        ("2026-12-01T09:30", "Europe/Paris", False, datetime(2026, 12, 1, 8, 30, tzinfo=UTC)),
+        ("2026-12-01T09:30+00:00", "Europe/Paris", False, datetime(2026, 12, 1, 9, 30, tzinfo=UTC)),
+    ],
+)
+def test_a_date_or_an_instant_without_offset_is_local(
+    text: str, zone: str, end_of_day: bool, expected: datetime
+) -> None:
+    from core.timeutil import parse_instant
+
+    assert parse_instant(text, ZoneInfo(zone), end_of_day=end_of_day) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("7d", (7, timedelta())),
+        ("2w", (14, timedelta())),
+        ("12h", (0, timedelta(hours=12))),
+        ("48h", (0, timedelta(hours=48))),
+        ("1d12h", (1, timedelta(hours=12))),
+        ("90m", (0, timedelta(minutes=90))),
+        ("30", (30, timedelta())),
+    ],
+)
+def test_a_period_is_read_in_weeks_days_hours_or_minutes(
+    text: str, expected: tuple[int, timedelta]
+) -> None:
+    from core.timeutil import parse_period
+
+    assert parse_period(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "week", "7x", "0d", "-3d", "7d later"])
+def test_a_period_that_means_nothing_is_refused(text: str) -> None:
+    from core.timeutil import parse_period
+
+    with pytest.raises(ValueError, match="period"):
+        parse_period(text)
+
+
+def test_days_are_moved_on_the_local_wall_clock_across_a_clock_change() -> None:
+    from core.timeutil import parse_period
+
+    paris = ZoneInfo("Europe/Paris")
+    # Tuesday 31 March 2026, 00:00 in Paris (summer time since the 29th).
+    end = datetime(2026, 3, 30, 22, tzinfo=UTC)
+
+    week_before = parse_period("7d").before(end, paris)
+    hours_before = parse_period("48h").before(end, paris)
+
+    assert week_before.astimezone(paris).isoformat() == "2026-03-24T00:00:00+01:00"
+    assert end - week_before == timedelta(days=7, hours=-1)
+    assert hours_before == end - timedelta(hours=48)
+    assert parse_period("7d").after(week_before, paris) == end

@@ -12,10 +12,13 @@ from core.staff import (
     AmbiguousStaff,
     UnknownStaff,
     add_staff,
+    edit_staff,
     find_staff,
+    invite,
     list_staff,
     mute,
     operator,
+    redeem,
     remove_staff,
 )
 from tests.support import START, make_event
@@ -105,3 +108,59 @@ def test_mute_sets_and_lifts_the_hold(engine: Engine) -> None:
     assert find_staff(engine, sam).muted_until is None
     with pytest.raises(UnknownStaff):
         mute(engine, 999, None)
+
+
+def test_edit_changes_only_what_is_given(engine: Engine) -> None:
+    ana = add_staff(engine, "Ana", "assistant", ["ana@agency.example"], START)
+
+    edited = edit_staff(
+        engine,
+        "ana",
+        name="Ana Lopez",
+        role="manager",
+        add_emails=["Ana.L@Agency.example"],
+        remove_emails=["ana@agency.example"],
+    )
+
+    assert edited == find_staff(engine, ana)
+    assert (edited.name, edited.role, edited.emails, edited.active) == (
+        "Ana Lopez",
+        "manager",
+        ("ana.l@agency.example",),
+        True,
+    )
+
+
+def test_a_removed_member_comes_back_unbound(engine: Engine) -> None:
+    ana = add_staff(engine, "Ana", "assistant", ["ana@agency.example"], START)
+    redeem(engine, invite(engine, ana, START), 4242, START)
+
+    off = edit_staff(engine, ana, active=False)
+    back = edit_staff(engine, ana, active=True)
+
+    assert (off.active, off.telegram_id) == (False, None)
+    assert (back.active, back.telegram_id) == (True, None)
+    assert operator(engine, "ana@agency.example") == back
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"add_emails": ["bea@agency.example"]}, "bea@agency.example is Bea's"),
+        ({"remove_emails": ["nope@agency.example"]}, "Ana has no email nope@agency.example"),
+        ({"add_emails": ["ana"]}, "'ana' is not an email address"),
+        ({"role": "boss"}, "'boss' is not a valid StaffRole"),
+        ({"name": "  "}, "a name cannot be empty"),
+    ],
+)
+def test_an_edit_that_cannot_be_done_changes_nothing(
+    engine: Engine, changes: dict[str, object], message: str
+) -> None:
+    ana = add_staff(engine, "Ana", "assistant", ["ana@agency.example"], START)
+    add_staff(engine, "Bea", "pm", ["bea@agency.example"], START)
+    before = find_staff(engine, ana)
+
+    with pytest.raises(ValueError, match=message):
+        edit_staff(engine, ana, **{"name": "Other", **changes})  # type: ignore[arg-type]
+
+    assert find_staff(engine, ana) == before
