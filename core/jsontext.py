@@ -123,5 +123,5 @@ _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 # accepts, an exponent of three digits or more, a long run of digits, a
 # surrogate escape.
 _SUSPECT = re.compile(
-    r"NaN|Infinity|[eE][+-]?\d{3}|\d{%d}|\\u[dD][89a-fA-F]" % (MAX_INT_DIGITS + 1)
+    rf"NaN|Infinity|[eE][+-]?\d{{3}}|\d{{{MAX_INT_DIGITS + 1}}}|\\u[dD][89a-fA-F]"
 )

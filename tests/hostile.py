@@ -48,7 +48,7 @@ HOSTILE: dict[str, Any] = {
     "lone surrogate in text": lambda n: _event_text(n, text="x").replace(
         '"text": "x"', '"text": "x\\ud800"', 1
     ),
-    "malformed JSON": lambda n: '{"id": "hostile-%d", oops' % n,
+    "malformed JSON": lambda n: f'{{"id": "hostile-{n}", oops',
     "not an object": lambda n: json.dumps([f"hostile-{n}"]),
     "a bare number": lambda n: str(n),
     "null": lambda n: "null",
