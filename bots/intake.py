@@ -10,9 +10,13 @@ a batch are kept when others are rejected.
 The checks run cheapest first, and nothing is read past what they allow:
 no secret configured, missing or stale timestamp (401), a declared length
 over MAX_BODY (413), a content type that is neither (415); then the body is
-read, counting as it comes (413 past MAX_BODY, whatever the header said),
-its signature checked (401), its JSON parsed (400 with the line and
-column), and its events ingested (422 when none is valid).
+read, counting as it comes (413 past MAX_BODY, whatever the header said;
+408 when it takes longer than bots.bodies.BODY_SECONDS), its signature
+checked (401), its JSON parsed within core.jsontext's limits (400 with the
+reason, and the line and column when known), and its events ingested (422
+when none is valid). In NDJSON each line stands alone: a line that is not
+JSON, or breaks a limit, is rejected with its reason, and the other lines
+are stored.
 
 SQLite has one writer at a time. Rather than every request taking its own
 write transaction (and queueing on the database's lock), the requests hand
@@ -37,11 +41,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core import jsontext
 from core.config import Settings
 from core.ingest import Ingestor, Item, Result
 from core.policies import PolicyBook
 from core.timeutil import Now, utc_now
 
+from .bodies import MAX_BODY, BodyRefused, read_body
 from .signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -53,7 +59,6 @@ from .signing import (
 log = logging.getLogger("pmdesk.intake")
 
 EVENTS_PATH = "/v1/events"
-MAX_BODY = 1024 * 1024
 JSON_TYPE = "application/json"
 NDJSON_TYPES = frozenset(["application/x-ndjson", "application/jsonl", "application/jsonlines"])
 # Events per transaction at most when requests are batched together: large
@@ -268,7 +273,10 @@ async def _receive(request: Request, secret: str | None, now: Now, writer: Write
     assert timestamp is not None
     declared_length(request)
     ndjson = _content_kind(request)
-    body = await _read_body(request)
+    try:
+        body = await read_body(request)
+    except BodyRefused as error:
+        raise _refused_body(error) from None
     try:
         check_signature(secret, timestamp, body, request.headers.get(SIGNATURE_HEADER))
     except SignatureError as error:
@@ -308,6 +316,12 @@ def _too_large() -> IntakeError:
     )
 
 
+def _refused_body(error: BodyRefused) -> IntakeError:
+    if error.status == 413:
+        return _too_large()
+    return IntakeError(error.status, "too_slow", error.detail)
+
+
 def _content_kind(request: Request) -> bool:
     """True for NDJSON, False for JSON; 415 for anything else."""
     given = request.headers.get("content-type", "")
@@ -324,29 +338,12 @@ def _content_kind(request: Request) -> bool:
     )
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, refused as soon as it grows past MAX_BODY (a chunked body has no length)."""
-    body = bytearray()
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > MAX_BODY:
-            raise _too_large()
-        body += chunk
-    return bytes(body)
-
-
 def _json_items(body: bytes) -> list[Item]:
     try:
-        value = json.loads(body)
-    except UnicodeDecodeError as error:
-        raise IntakeError(400, "malformed_json", f"the body is not UTF-8 text ({error})") from None
-    except json.JSONDecodeError as error:
-        raise IntakeError(
-            400,
-            "malformed_json",
-            f"malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}",
-            line=error.lineno,
-            column=error.colno,
-        ) from None
+        value = jsontext.loads(body)
+    except jsontext.JsonRefused as error:
+        where = {"line": error.line, "column": error.column} if error.line else {}
+        raise IntakeError(400, "malformed_json", error.reason, **where) from None
     if isinstance(value, dict):
         return [value]
     if isinstance(value, list):
@@ -358,30 +355,12 @@ def _json_items(body: bytes) -> list[Item]:
 
 
 def _ndjson_items(body: bytes) -> tuple[list[Item], list[int]]:
-    """Each non-blank line, kept as sent, and its line number."""
-    try:
-        text_body = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        where = body.count(b"\n", 0, error.start) + 1
-        raise IntakeError(
-            400, "malformed_json", f"line {where} is not UTF-8 text", line=where
-        ) from None
+    """Each non-blank line, kept as sent (core.events judges it alone), and its line number."""
     items: list[Item] = []
     lines: list[int] = []
-    for number, line in enumerate(text_body.split("\n"), start=1):
+    for number, line in enumerate(body.split(b"\n"), start=1):
         if not line.strip():
             continue
-        try:
-            json.loads(line)
-        except json.JSONDecodeError as error:
-            raise IntakeError(
-                400,
-                "malformed_json",
-                f"malformed JSON on line {number}, column {error.colno}: {error.msg}; "
-                "nothing was stored",
-                line=number,
-                column=error.colno,
-            ) from None
         items.append(line)
         lines.append(number)
     return items, lines
@@ -416,8 +395,8 @@ def _claimed_id(item: Item) -> str | None:
     value: Any = item
     if isinstance(item, str | bytes):
         try:
-            value = json.loads(item)
-        except ValueError:
+            value = jsontext.loads(item)
+        except jsontext.JsonRefused:
             return None
     found = value.get("id") if isinstance(value, dict) else None
     return None if found is None else str(found)

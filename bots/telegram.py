@@ -51,6 +51,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from core import jsontext
 from core.config import Settings
 from core.ingest import Ingestor
 from core.policies import PolicyBook
@@ -58,6 +59,7 @@ from core.timeutil import Now, utc_now
 
 from .access import Access
 from .answers import Answers
+from .bodies import BodyRefused, read_body
 from .chatio import ChatIO
 from .commands import Commands
 from .groups import Groups
@@ -159,8 +161,12 @@ class TelegramWebhook:
         if application is None:
             return _refusal(503, "the bot is not running; send the update again later")
         try:
-            data = await request.json()
+            data = jsontext.loads(await read_body(request))
             update = Update.de_json(data, application.bot) if isinstance(data, dict) else None
+        except BodyRefused as error:
+            return _refusal(error.status, error.detail)
+        except jsontext.JsonRefused as error:
+            return _refusal(400, f"not a Telegram update: {error.reason}")
         except (ValueError, TypeError, KeyError):
             update = None
         if update is None:
