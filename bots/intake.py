@@ -232,10 +232,11 @@ def create_app(
     )
     app.state.writer = writer
     secret = settings.webhook_secret
+    read_seconds = settings.http.read_timeout_seconds
 
     async def events(request: Request) -> JSONResponse:
         try:
-            return await _receive(request, secret, now, writer)
+            return await _receive(request, secret, now, writer, read_seconds)
         except IntakeError as error:
             return error.response()
 
@@ -257,7 +258,9 @@ def create_app(
     return app
 
 
-async def _receive(request: Request, secret: str | None, now: Now, writer: Writer) -> JSONResponse:
+async def _receive(
+    request: Request, secret: str | None, now: Now, writer: Writer, read_seconds: float
+) -> JSONResponse:
     if not secret:
         raise IntakeError(
             401,
@@ -274,7 +277,7 @@ async def _receive(request: Request, secret: str | None, now: Now, writer: Write
     declared_length(request)
     ndjson = _content_kind(request)
     try:
-        body = await read_body(request)
+        body = await read_body(request, seconds=read_seconds)
     except BodyRefused as error:
         raise _refused_body(error) from None
     try:

@@ -59,7 +59,7 @@ from core.timeutil import Now, utc_now
 
 from .access import Access
 from .answers import Answers
-from .bodies import BodyRefused, read_body
+from .bodies import BODY_SECONDS, BodyRefused, read_body
 from .chatio import ChatIO
 from .commands import Commands
 from .groups import Groups
@@ -145,6 +145,7 @@ class TelegramWebhook:
         self.url = url
         self.secret = secret or secrets.token_urlsafe(32)
         self.application: AnyApplication | None = None
+        self.read_seconds = BODY_SECONDS
 
     def router(self) -> APIRouter:
         router = APIRouter()
@@ -161,7 +162,7 @@ class TelegramWebhook:
         if application is None:
             return _refusal(503, "the bot is not running; send the update again later")
         try:
-            data = jsontext.loads(await read_body(request))
+            data = jsontext.loads(await read_body(request, seconds=self.read_seconds))
             update = Update.de_json(data, application.bot) if isinstance(data, dict) else None
         except BodyRefused as error:
             return _refusal(error.status, error.detail)

@@ -77,7 +77,7 @@ def worksection_router(
                 {"status": "error", "message": "unauthorised"}, status_code=401, headers=_CHALLENGE
             )
         try:
-            body = await read_body(request)
+            body = await read_body(request, seconds=settings.http.read_timeout_seconds)
         except BodyRefused as refused:
             return JSONResponse({"status": "error", "message": refused.detail}, refused.status)
         bodies, error = split_body(body)
