@@ -104,14 +104,12 @@ async def test_a_body_that_trickles_in_is_answered_408(
         headers = signed(body, utc_now().timestamp())
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         slow = socket.create_connection(("127.0.0.1", port))
-        slow.sendall(
-            f"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
-            + body[:10]
-        )
+        start = f"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+        slow.sendall(f"{start}{head}\r\n".encode() + body[:10])
         closed, answer = await asyncio.to_thread(closed_by_server, slow, READ_SECONDS * 6)
         slow.close()
 
-    assert answer.startswith(b"HTTP/1.1 408")
+    assert closed and answer.startswith(b"HTTP/1.1 408")
     assert b"too_slow" in answer
     assert stored(engine) == []
 
