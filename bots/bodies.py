@@ -18,11 +18,18 @@ BODY_SECONDS = 10.0
 
 
 class BodyRefused(Exception):
-    """A body not read to its end: `status` 413 (too large) or 408 (too slow)."""
+    """A body not read to its end: `status` 413 (too large) or 408 (too slow).
+
+    Answer it with `headers`: a slow sender's connection is closed with the
+    answer; after a 413 the server reads what is left of the body and drops
+    it (bots.connections bounds how long that may take), so that the sender,
+    still sending, can read the answer.
+    """
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
+        self.headers = {"Connection": "close"} if status == 408 else {}
 
 
 def too_large(limit: int = MAX_BODY) -> BodyRefused:

@@ -9,7 +9,10 @@ request gets in. So each request's headers must be complete within
 else the connection is closed; and when more than `max_connections` are
 open, the one that has waited longest for its headers is closed to make
 room (a new connection is turned away only when every open one is busy with
-a request). The body's own deadline is bots.bodies'.
+a request). The handlers give a body `read_seconds` too (bots.bodies); as
+a backstop, for a body no handler reads (one answered 413, whose rest the
+server reads and drops), the connection is closed if the request is not
+complete within twice that.
 """
 
 from __future__ import annotations
@@ -58,12 +61,23 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        self._deadline = self.loop.call_later(self.read_seconds * 2, self._body_too_slow)
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
 
     def _arm(self) -> None:
         self._disarm()
         self.waiting_since = time.monotonic()
         self._deadline = self.loop.call_later(self.read_seconds, self._too_slow)
+
+    def _body_too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.warning("closed a connection whose request body came too slowly")
+            self.transport.close()
 
     def _disarm(self) -> None:
         if self._deadline is not None:

@@ -98,13 +98,23 @@ class Health:
 class IntakeError(Exception):
     """A refusal: HTTP status, a short code, a sentence, and details for the sender."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
+        self.headers = headers
 
     def response(self) -> JSONResponse:
         return JSONResponse(
-            {"error": self.code, "detail": self.detail, **self.extra}, status_code=self.status
+            {"error": self.code, "detail": self.detail, **self.extra},
+            status_code=self.status,
+            headers=self.headers,
         )
 
 
@@ -322,7 +332,7 @@ def _too_large() -> IntakeError:
 def _refused_body(error: BodyRefused) -> IntakeError:
     if error.status == 413:
         return _too_large()
-    return IntakeError(error.status, "too_slow", error.detail)
+    return IntakeError(error.status, "too_slow", error.detail, headers=error.headers)
 
 
 def _content_kind(request: Request) -> bool:

@@ -165,7 +165,7 @@ class TelegramWebhook:
             data = jsontext.loads(await read_body(request, seconds=self.read_seconds))
             update = Update.de_json(data, application.bot) if isinstance(data, dict) else None
         except BodyRefused as error:
-            return _refusal(error.status, error.detail)
+            return _refusal(error.status, error.detail, error.headers)
         except jsontext.JsonRefused as error:
             return _refusal(400, f"not a Telegram update: {error.reason}")
         except (ValueError, TypeError, KeyError):
@@ -176,8 +176,8 @@ class TelegramWebhook:
         return JSONResponse({"ok": True})
 
 
-def _refusal(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "detail": detail}, status_code=status)
+def _refusal(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"ok": False, "detail": detail}, status_code=status, headers=headers)
 
 
 class TelegramService:

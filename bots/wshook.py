@@ -79,7 +79,8 @@ def worksection_router(
         try:
             body = await read_body(request, seconds=settings.http.read_timeout_seconds)
         except BodyRefused as refused:
-            return JSONResponse({"status": "error", "message": refused.detail}, refused.status)
+            answer = {"status": "error", "message": refused.detail}
+            return JSONResponse(answer, refused.status, headers=refused.headers)
         bodies, error = split_body(body)
         try:
             await writer.store(bodies, error)

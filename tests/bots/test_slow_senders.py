@@ -166,3 +166,24 @@ def test_a_line_repeated_without_end_is_logged_once_per_period_with_a_count() ->
         "another line",
         "socket.accept() out of system resource (99999 more like it held back)",
     ]
+
+
+async def test_the_rest_of_a_refused_body_cannot_be_trickled_for_ever(
+    intake_settings: Settings, engine: Engine
+) -> None:
+    async with services(intake_settings, engine) as port:
+        body = b"x" * 10
+        head = "".join(
+            f"{name}: {value}\r\n" for name, value in signed(body, utc_now().timestamp()).items()
+        )
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(
+            f"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n{head}\r\n".encode()
+        )
+        began = time.monotonic()
+        closed, answer = await asyncio.to_thread(closed_by_server, slow, READ_SECONDS * 8)
+        waited = time.monotonic() - began
+        slow.close()
+
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert closed and waited < READ_SECONDS * 5
