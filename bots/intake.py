@@ -355,7 +355,7 @@ def _json_items(body: bytes) -> list[Item]:
     try:
         value = jsontext.loads(body)
     except jsontext.JsonRefused as error:
-        where = {"line": error.line, "column": error.column} if error.line else {}
+        where: dict[str, Any] = {"line": error.line, "column": error.column} if error.line else {}
         raise IntakeError(400, "malformed_json", error.reason, **where) from None
     if isinstance(value, dict):
         return [value]
