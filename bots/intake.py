@@ -33,16 +33,17 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core import jsontext
 from core.config import Settings
+from core.health import outbox_backlog, services_lease, write_problem
 from core.ingest import Ingestor, Item, Result
 from core.policies import PolicyBook
 from core.timeutil import Now, utc_now
@@ -64,8 +65,10 @@ NDJSON_TYPES = frozenset(["application/x-ndjson", "application/jsonl", "applicat
 # Events per transaction at most when requests are batched together: large
 # enough to amortise the commit, small enough that one transaction stays short.
 MAX_BATCH = 5000
-# How long /healthz waits for the database before calling it unreachable.
-DATABASE_PROBE_SECONDS = 2.0
+# How long /healthz waits for the database before calling it unreachable,
+# and, within that, for the write lock before calling writes blocked.
+DATABASE_PROBE_SECONDS = 3.0
+WRITE_PROBE_MS = 1000
 # The services /healthz reports on (the intake answering is the proof of its own health).
 REPORTED = ("scheduler", "bot")
 
@@ -93,6 +96,15 @@ class Health:
         if isinstance(value, timedelta):
             return value.total_seconds()
         return None if value is None else float(value)
+
+
+@dataclass
+class LastWrite:
+    """The outcome of the intake's last transaction: when, and the error if it failed."""
+
+    ok: bool
+    at: datetime
+    error: str | None = None
 
 
 class IntakeError(Exception):
@@ -156,6 +168,12 @@ class Writer:
         self.max_events = max_events
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # For /healthz: a failed last write means the intake answers 503 to everyone.
+        self.last: LastWrite | None = None
+        # While a transaction of ours runs, /healthz answers with its last
+        # report of the database (`report`) rather than probe it.
+        self.writing = False
+        self.report: dict[str, Any] | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -196,9 +214,13 @@ class Writer:
 
     async def _write(self, jobs: list[_Job]) -> None:
         items = [item for job in jobs for item in job.items]
+        self.writing = True
         try:
             results = await asyncio.to_thread(self.ingestor.ingest_batch, items)
+            self.last = LastWrite(True, self.ingestor.now())
         except BaseException as error:
+            first_line = str(getattr(error, "orig", None) or error) or type(error).__name__
+            self.last = LastWrite(False, self.ingestor.now(), first_line.splitlines()[0])
             for job in jobs:
                 if not job.done.done():
                     job.done.set_exception(
@@ -208,6 +230,8 @@ class Writer:
                 raise
             log.exception("a batch of %d events could not be stored", len(items))
             return
+        finally:
+            self.writing = False
         offset = 0
         for job in jobs:
             part = results[offset : offset + len(job.items)]
@@ -261,7 +285,7 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        return await _health(engine, health)
+        return await _health(engine, health, writer, now)
 
     for router in routers:
         app.include_router(router)
@@ -415,11 +439,31 @@ def _claimed_id(item: Item) -> str | None:
     return None if found is None else str(found)
 
 
-async def _health(engine: Engine, health: Health) -> JSONResponse:
-    database = await _database_answers(engine)
+async def _health(engine: Engine, health: Health, writer: Writer, now: Now) -> JSONResponse:
+    if writer.writing:
+        # Our own transaction is under way: the database works, and reading it
+        # now would wait on the interpreter the ingestion thread keeps busy.
+        database: dict[str, Any] | None = writer.report or _NOT_READ
+    else:
+        database = writer.report = await _database_report(engine, now())
     services = {name: health.states.get(name, "stopped") for name in REPORTED}
     lag = health.lag()
-    problems = [] if database else ["database"]
+    at = now()
+    last = writer.last
+    writes: dict[str, Any] = {
+        "problem": database.get("write_problem") if database else None,
+        "last": None
+        if last is None
+        else {
+            "outcome": "ok" if last.ok else "failed",
+            "at": last.at.isoformat(),
+            "age_seconds": round((at - last.at).total_seconds(), 3),
+            "error": last.error,
+        },
+    }
+    problems = [] if database is not None else ["database"]
+    if writes["problem"] or (last is not None and not last.ok):
+        problems.append("writes")
     problems += [
         name for name, state in services.items() if name in health.expected and state != "running"
     ]
@@ -427,7 +471,10 @@ async def _health(engine: Engine, health: Health) -> JSONResponse:
         problems.append("worksection")
     body = {
         "status": "degraded" if problems else "ok",
-        "database": "ok" if database else "unreachable",
+        "database": "ok" if database is not None else "unreachable",
+        "writes": writes,
+        "outbox": database.get("outbox") if database else None,
+        "lease": database.get("lease") if database else None,
         "services": services,
         "expected": sorted(name for name in health.expected if name in REPORTED),
         "worksection_lag_seconds": lag,
@@ -436,14 +483,38 @@ async def _health(engine: Engine, health: Health) -> JSONResponse:
     return JSONResponse(body, status_code=503 if problems else 200)
 
 
-async def _database_answers(engine: Engine) -> bool:
-    def probe() -> None:
+_NOT_READ: dict[str, Any] = {"write_problem": None, "outbox": None, "lease": None}
+
+
+async def _database_report(engine: Engine, at: datetime) -> dict[str, Any] | None:
+    """What the database says of writes, the outbox and the lease; None if it does not answer."""
+
+    def probe() -> dict[str, Any]:
         with engine.connect() as connection:
-            connection.execute(text("SELECT 1")).scalar()
+            backlog = outbox_backlog(connection)
+            lease = services_lease(connection)
+        oldest = backlog.oldest_at
+        return {
+            "write_problem": write_problem(engine, WRITE_PROBE_MS),
+            "outbox": {
+                "pending": backlog.pending,
+                "oldest_pending_at": oldest.isoformat() if oldest else None,
+                "oldest_pending_age_seconds": (
+                    round((at - oldest).total_seconds(), 3) if oldest else None
+                ),
+            },
+            "lease": None
+            if lease is None
+            else {
+                "holder": lease.holder,
+                "renewed_at": lease.renewed_at.isoformat(),
+                "expires_at": lease.expires_at.isoformat(),
+                "expired": lease.expires_at <= at,
+            },
+        }
 
     try:
-        await asyncio.wait_for(asyncio.to_thread(probe), DATABASE_PROBE_SECONDS)
+        return await asyncio.wait_for(asyncio.to_thread(probe), DATABASE_PROBE_SECONDS)
     except Exception:
         log.warning("the database does not answer", exc_info=True)
-        return False
-    return True
+        return None

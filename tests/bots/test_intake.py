@@ -475,6 +475,9 @@ async def test_healthz_is_ok_when_every_configured_part_is(
     assert response.json() == {
         "status": "ok",
         "database": "ok",
+        "writes": {"problem": None, "last": None},
+        "outbox": {"pending": 0, "oldest_pending_at": None, "oldest_pending_age_seconds": None},
+        "lease": None,
         "services": {"scheduler": "stopped", "bot": "running"},
         "expected": ["bot"],
         "worksection_lag_seconds": 12.5,
