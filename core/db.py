@@ -334,6 +334,11 @@ def open_database(value: str, *, bulk: bool = False) -> Engine:
     return engine
 
 
+def write_refused(engine: Engine, problem: str) -> DatabaseError:
+    """The one line to show when the database refuses a write (read-only, full, locked)."""
+    return DatabaseError(f"cannot write to the database {_where(engine)}: {problem}")
+
+
 def _where(engine: Engine) -> str:
     """The database named for an error message, without its password."""
     url = engine.url

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from .db import BUSY_TIMEOUT_MS
+from .db import BUSY_TIMEOUT_MS, write_refused
 from .models import Lease, Notification, table
 
 NOTIFICATION, LEASE = table(Notification), table(Lease)
@@ -54,6 +54,13 @@ def write_problem(engine: Engine, wait_ms: int = 1000) -> str | None:
     except DBAPIError as error:
         return str(error.orig).splitlines()[0] if error.orig else str(error)
     return None
+
+
+def check_writable(engine: Engine) -> None:
+    """Raise DatabaseError, in one line, if a write would fail now (see write_problem)."""
+    problem = write_problem(engine)
+    if problem is not None:
+        raise write_refused(engine, problem)
 
 
 @dataclass(frozen=True)
