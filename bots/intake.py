@@ -440,9 +440,10 @@ def _claimed_id(item: Item) -> str | None:
 
 
 async def _health(engine: Engine, health: Health, writer: Writer, now: Now) -> JSONResponse:
-    if writer.writing:
-        # Our own transaction is under way: the database works, and reading it
-        # now would wait on the interpreter the ingestion thread keeps busy.
+    if writer.writing and writer.ingestor.holding_lock:
+        # Our own transaction holds the lock: the database works, and reading
+        # it now would wait on the interpreter the ingestion thread keeps busy.
+        # (A transaction still waiting for the lock is probed: someone else holds it.)
         database: dict[str, Any] | None = writer.report or _NOT_READ
     else:
         database = writer.report = await _database_report(engine, now())

@@ -162,6 +162,9 @@ class Ingestor:
         self.batch_size = batch_size
         self._cache = _IdCache()
         self._state = _StateCache()
+        # True while a transaction of ours holds the write lock (a health
+        # check need not probe it then); False while waiting for the lock.
+        self.holding_lock = False
 
     def ingest(self, items: Iterable[Item]) -> list[Result]:
         """Ingest any number of events, `batch_size` per transaction."""
@@ -220,6 +223,7 @@ class Ingestor:
     def _transaction(self, pending: list[_Pending]) -> list[Result]:
         try:
             with write(self.engine) as connection:
+                self.holding_lock = True
                 token = data_version(connection)
                 if token is None or token != self._state.token:
                     # Someone else wrote since our last batch: what we
@@ -231,6 +235,8 @@ class Ingestor:
             # What was cached during a rolled-back transaction is not so.
             self._cache, self._state = _IdCache(), _StateCache()
             raise
+        finally:
+            self.holding_lock = False
         return stored
 
 
