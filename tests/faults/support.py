@@ -41,7 +41,7 @@ class Serve:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         path = folder / "pmdesk.toml"
-        path.write_text(CONFIG + config)
+        path.write_text(config + "\n" + CONFIG)  # top-level keys first
         self.env = {
             key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")
         }
