@@ -153,8 +153,7 @@ def parse_event(item: str | bytes | dict[str, Any]) -> tuple[EventIn, str]:
             # allow_nan=False: NaN or Infinity in a dict would be kept as text that is not JSON.
             return event, json.dumps(item, ensure_ascii=False, allow_nan=False)
         raw = item.decode("utf-8") if isinstance(item, bytes) else item
-        jsontext.check(raw)
-        return EventIn.model_validate_json(raw), raw
+        return _from_text(raw), raw
     except UnicodeDecodeError as error:
         raise Rejected(f"not UTF-8 text (byte {error.start})") from None
     except jsontext.JsonRefused as error:
@@ -163,6 +162,57 @@ def parse_event(item: str | bytes | dict[str, Any]) -> tuple[EventIn, str]:
         raise Rejected(describe(error)) from None
     except ValueError as error:  # json.dumps of a dict holding NaN or Infinity
         raise Rejected(f"not JSON: {error}") from None
+
+
+def _from_text(raw: str) -> EventIn:
+    """The event of a JSON text, within core.jsontext's limits.
+
+    pydantic's parser is the fast path, but it reads `NaN`, `Infinity` and
+    `1e400` as numbers, which then become the text "nan" or "inf", and lets
+    `extra` nest deeper than the limit. So the text goes through the strict
+    parser only when the event shows a trace of those (a value that reads
+    like a non-finite number or a long integer, an `extra` past the limits),
+    or when pydantic finds it malformed, for the strict parser's reason.
+    """
+    try:
+        event = EventIn.model_validate_json(raw)
+    except ValidationError as error:
+        if any(problem["type"] == "json_invalid" for problem in error.errors()):
+            jsontext.loads(raw)  # raises JsonRefused, with a reason of its limits
+        raise
+    if _may_hold_numbers_json_cannot(event):
+        jsontext.loads(raw)
+    return event
+
+
+_NON_FINITE = frozenset(["inf", "-inf", "nan", "infinity", "-infinity"])
+
+
+def _may_hold_numbers_json_cannot(event: EventIn) -> bool:
+    people = [person for person in (event.author, event.assignee) if person is not None]
+    texts = [
+        event.id,
+        event.source,
+        event.client,
+        event.project,
+        event.text,
+        event.status,
+        event.task.id,
+        event.task.title,
+        event.task.url,
+        *(value for person in people for value in (person.id, person.name, person.email)),
+    ]
+    if any(value is not None and _number_like(value) for value in texts):
+        return True
+    # An event is one level and `extra` a second: its values may nest two fewer.
+    return event.extra is not None and not jsontext.within_limits(event.extra, depth=2)
+
+
+def _number_like(value: str) -> bool:
+    """Text a non-finite number or a long integer becomes (numbers are coerced to text)."""
+    if len(value) <= 9:
+        return value.lower() in _NON_FINITE
+    return len(value) > jsontext.MAX_INT_DIGITS and value.lstrip("-").isdigit()
 
 
 _MESSAGES = {

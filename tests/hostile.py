@@ -45,6 +45,16 @@ HOSTILE: dict[str, Any] = {
     "extra holding NaN": lambda n: _event_text(n).replace(
         '"text":', '"extra": {"a": [NaN]}, "text":', 1
     ),
+    "extra holding 1e400": lambda n: _event_text(n).replace(
+        '"text":', '"extra": {"a": {"b": 1e400}}, "text":', 1
+    ),
+    "extra holding a 200-digit integer": lambda n: _event_text(n).replace(
+        '"text":', '"extra": {"a": ' + "7" * 200 + '}, "text":', 1
+    ),
+    "text as Infinity": lambda n: _event_text(n, text="x").replace(
+        '"text": "x"', '"text": Infinity', 1
+    ),
+    "task id 1e999": lambda n: _event_text(n).replace(f'"id": "H{n}"', '"id": 1e999', 1),
     "lone surrogate in text": lambda n: _event_text(n, text="x").replace(
         '"text": "x"', '"text": "x\\ud800"', 1
     ),

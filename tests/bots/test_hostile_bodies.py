@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -279,7 +280,7 @@ def test_posted_rejected_events_never_stop_their_valid_neighbours(
 ) -> None:
     url, engine = background
     # Unique ids across examples: the database is shared by the whole property.
-    tag = f"{id(batch)}-{len(batch)}-"
+    tag = f"{uuid.uuid4().hex}-"
     lines = [
         _as_bytes(line).replace(b'"id": "valid-', f'"id": "{tag}valid-'.encode(), 1)
         for _, line in batch

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -283,11 +284,12 @@ def test_ingest_rejects_every_kind_of_hostile_line_alone_and_keeps_ten_good_ones
 def test_ingest_property_rejected_lines_never_stop_their_valid_neighbours(
     tmp_path: Path, env: dict[str, str], batch: list[tuple[str, str | bytes]]
 ) -> None:
-    path = tmp_path / f"mixed-{id(batch)}.jsonl"
+    run = uuid.uuid4().hex  # examples share tmp_path: each gets its own files
+    path = tmp_path / f"mixed-{run}.jsonl"
     path.write_bytes(
         b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n" for _, line in batch)
     )
-    env = {**env, "PMDESK_DB": str(tmp_path / f"mixed-{id(batch)}.db")}
+    env = {**env, "PMDESK_DB": str(tmp_path / f"mixed-{run}.db")}
 
     result = pmdesk("ingest", str(path), "--json", env=env)
 

@@ -7,6 +7,7 @@ event is stored, standing for a bug no validation foresaw.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,7 @@ def test_an_unexpected_error_storing_one_event_rejects_it_alone(
 def test_rejected_lines_never_stop_their_valid_neighbours(
     tmp_path: Path, settings: Settings, batch: list[tuple[str, str | bytes]]
 ) -> None:
-    engine = open_database(str(tmp_path / f"{id(batch)}.db"))
+    engine = open_database(str(tmp_path / f"{uuid.uuid4().hex}.db"))  # one per example
     try:
         results = Ingestor(engine, PolicyBook(settings), now=MovableClock()).ingest(
             [line for _, line in batch]
