@@ -154,10 +154,14 @@ def test_hostile_bodies_on_every_route_are_refused_alone(
     assert health.status_code == 200 and alive
     assert {f"valid-{n}" for n in range(len(HOSTILE))} <= stored_ids(db)
     with sqlite3.connect(str(db)) as connection:
-        failed = connection.execute(
-            "SELECT count(*) FROM worksectioninbox WHERE status = 'failed'"
-        ).fetchone()[0]
-    assert failed == len(BODIES)  # the empty one too: it is not JSON
+        rows = dict(
+            connection.execute("SELECT status, count(*) FROM worksectioninbox GROUP BY status")
+        )
+    # One row a body. Every body but the large object is not a usable item
+    # (the empty one too: it is not JSON) and is kept as failed; the object
+    # is an item the connector processes (it may have done so already).
+    assert sum(rows.values()) == len(BODIES)
+    assert rows.get("failed", 0) >= len(BODIES) - 1
     say(
         f"{len(BODIES)} hostile bodies on each of 3 routes: /v1/events 400/422, "
         "/telegram/webhook 400, /v1/worksection 200 with the body kept as a failed row; "
