@@ -168,10 +168,10 @@ class Writer:
         self.max_events = max_events
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        # For /healthz: a failed last write means the intake answers 503 to everyone.
+        # For /healthz: the outcome of the last transaction (a failure makes it 503).
         self.last: LastWrite | None = None
-        # While a transaction of ours runs, /healthz answers with its last
-        # report of the database (`report`) rather than probe it.
+        # While a transaction of ours holds the write lock, /healthz answers
+        # with its last report of the database (`report`) rather than probe it.
         self.writing = False
         self.report: dict[str, Any] | None = None
 
