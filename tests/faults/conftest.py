@@ -20,13 +20,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
     """Report a line of what was checked, shown even when output is captured."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
 
     def write(line: str) -> None:
         text = f"[faults] {request.node.name}: {line}"
-        if reporter is not None:
-            reporter.write_line(text)
-        else:
+        if reporter is None or capture is None:
             print(text)
+            return
+        # Past pytest's capture of the test's output, so that every run shows it.
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(text)
 
     return write
