@@ -10,9 +10,13 @@ a batch are kept when others are rejected.
 The checks run cheapest first, and nothing is read past what they allow:
 no secret configured, missing or stale timestamp (401), a declared length
 over MAX_BODY (413), a content type that is neither (415); then the body is
-read, counting as it comes (413 past MAX_BODY, whatever the header said),
-its signature checked (401), its JSON parsed (400 with the line and
-column), and its events ingested (422 when none is valid).
+read, counting as it comes (413 past MAX_BODY, whatever the header said;
+408 when it takes longer than bots.bodies.BODY_SECONDS), its signature
+checked (401), its JSON parsed within core.jsontext's limits (400 with the
+reason, and the line and column when known), and its events ingested (422
+when none is valid). In NDJSON each line stands alone: a line that is not
+JSON, or breaks a limit, is rejected with its reason, and the other lines
+are stored.
 
 SQLite has one writer at a time. Rather than every request taking its own
 write transaction (and queueing on the database's lock), the requests hand
@@ -29,19 +33,22 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core import jsontext
 from core.config import Settings
+from core.health import outbox_backlog, services_lease, write_problem
 from core.ingest import Ingestor, Item, Result
 from core.policies import PolicyBook
 from core.timeutil import Now, utc_now
 
+from .bodies import MAX_BODY, BodyRefused, read_body
 from .signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -53,14 +60,15 @@ from .signing import (
 log = logging.getLogger("pmdesk.intake")
 
 EVENTS_PATH = "/v1/events"
-MAX_BODY = 1024 * 1024
 JSON_TYPE = "application/json"
 NDJSON_TYPES = frozenset(["application/x-ndjson", "application/jsonl", "application/jsonlines"])
 # Events per transaction at most when requests are batched together: large
 # enough to amortise the commit, small enough that one transaction stays short.
 MAX_BATCH = 5000
-# How long /healthz waits for the database before calling it unreachable.
-DATABASE_PROBE_SECONDS = 2.0
+# How long /healthz waits for the database before calling it unreachable,
+# and, within that, for the write lock before calling writes blocked.
+DATABASE_PROBE_SECONDS = 3.0
+WRITE_PROBE_MS = 1000
 # The services /healthz reports on (the intake answering is the proof of its own health).
 REPORTED = ("scheduler", "bot")
 
@@ -90,16 +98,35 @@ class Health:
         return None if value is None else float(value)
 
 
+@dataclass
+class LastWrite:
+    """The outcome of the intake's last transaction: when, and the error if it failed."""
+
+    ok: bool
+    at: datetime
+    error: str | None = None
+
+
 class IntakeError(Exception):
     """A refusal: HTTP status, a short code, a sentence, and details for the sender."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
+        self.headers = headers
 
     def response(self) -> JSONResponse:
         return JSONResponse(
-            {"error": self.code, "detail": self.detail, **self.extra}, status_code=self.status
+            {"error": self.code, "detail": self.detail, **self.extra},
+            status_code=self.status,
+            headers=self.headers,
         )
 
 
@@ -141,6 +168,12 @@ class Writer:
         self.max_events = max_events
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # For /healthz: the outcome of the last transaction (a failure makes it 503).
+        self.last: LastWrite | None = None
+        # While a transaction of ours holds the write lock, /healthz answers
+        # with its last report of the database (`report`) rather than probe it.
+        self.writing = False
+        self.report: dict[str, Any] | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -181,9 +214,13 @@ class Writer:
 
     async def _write(self, jobs: list[_Job]) -> None:
         items = [item for job in jobs for item in job.items]
+        self.writing = True
         try:
             results = await asyncio.to_thread(self.ingestor.ingest_batch, items)
+            self.last = LastWrite(True, self.ingestor.now())
         except BaseException as error:
+            first_line = str(getattr(error, "orig", None) or error) or type(error).__name__
+            self.last = LastWrite(False, self.ingestor.now(), first_line.splitlines()[0])
             for job in jobs:
                 if not job.done.done():
                     job.done.set_exception(
@@ -193,6 +230,8 @@ class Writer:
                 raise
             log.exception("a batch of %d events could not be stored", len(items))
             return
+        finally:
+            self.writing = False
         offset = 0
         for job in jobs:
             part = results[offset : offset + len(job.items)]
@@ -227,10 +266,11 @@ def create_app(
     )
     app.state.writer = writer
     secret = settings.webhook_secret
+    read_seconds = settings.http.read_timeout_seconds
 
     async def events(request: Request) -> JSONResponse:
         try:
-            return await _receive(request, secret, now, writer)
+            return await _receive(request, secret, now, writer, read_seconds)
         except IntakeError as error:
             return error.response()
 
@@ -245,14 +285,16 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        return await _health(engine, health)
+        return await _health(engine, health, writer, now)
 
     for router in routers:
         app.include_router(router)
     return app
 
 
-async def _receive(request: Request, secret: str | None, now: Now, writer: Writer) -> JSONResponse:
+async def _receive(
+    request: Request, secret: str | None, now: Now, writer: Writer, read_seconds: float
+) -> JSONResponse:
     if not secret:
         raise IntakeError(
             401,
@@ -268,7 +310,10 @@ async def _receive(request: Request, secret: str | None, now: Now, writer: Write
     assert timestamp is not None
     declared_length(request)
     ndjson = _content_kind(request)
-    body = await _read_body(request)
+    try:
+        body = await read_body(request, seconds=read_seconds)
+    except BodyRefused as error:
+        raise _refused_body(error) from None
     try:
         check_signature(secret, timestamp, body, request.headers.get(SIGNATURE_HEADER))
     except SignatureError as error:
@@ -308,6 +353,12 @@ def _too_large() -> IntakeError:
     )
 
 
+def _refused_body(error: BodyRefused) -> IntakeError:
+    if error.status == 413:
+        return _too_large()
+    return IntakeError(error.status, "too_slow", error.detail, headers=error.headers)
+
+
 def _content_kind(request: Request) -> bool:
     """True for NDJSON, False for JSON; 415 for anything else."""
     given = request.headers.get("content-type", "")
@@ -324,29 +375,12 @@ def _content_kind(request: Request) -> bool:
     )
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, refused as soon as it grows past MAX_BODY (a chunked body has no length)."""
-    body = bytearray()
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > MAX_BODY:
-            raise _too_large()
-        body += chunk
-    return bytes(body)
-
-
 def _json_items(body: bytes) -> list[Item]:
     try:
-        value = json.loads(body)
-    except UnicodeDecodeError as error:
-        raise IntakeError(400, "malformed_json", f"the body is not UTF-8 text ({error})") from None
-    except json.JSONDecodeError as error:
-        raise IntakeError(
-            400,
-            "malformed_json",
-            f"malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}",
-            line=error.lineno,
-            column=error.colno,
-        ) from None
+        value = jsontext.loads(body)
+    except jsontext.JsonRefused as error:
+        where: dict[str, Any] = {"line": error.line, "column": error.column} if error.line else {}
+        raise IntakeError(400, "malformed_json", error.reason, **where) from None
     if isinstance(value, dict):
         return [value]
     if isinstance(value, list):
@@ -358,30 +392,12 @@ def _json_items(body: bytes) -> list[Item]:
 
 
 def _ndjson_items(body: bytes) -> tuple[list[Item], list[int]]:
-    """Each non-blank line, kept as sent, and its line number."""
-    try:
-        text_body = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        where = body.count(b"\n", 0, error.start) + 1
-        raise IntakeError(
-            400, "malformed_json", f"line {where} is not UTF-8 text", line=where
-        ) from None
+    """Each non-blank line, kept as sent (core.events judges it alone), and its line number."""
     items: list[Item] = []
     lines: list[int] = []
-    for number, line in enumerate(text_body.split("\n"), start=1):
+    for number, line in enumerate(body.split(b"\n"), start=1):
         if not line.strip():
             continue
-        try:
-            json.loads(line)
-        except json.JSONDecodeError as error:
-            raise IntakeError(
-                400,
-                "malformed_json",
-                f"malformed JSON on line {number}, column {error.colno}: {error.msg}; "
-                "nothing was stored",
-                line=number,
-                column=error.colno,
-            ) from None
         items.append(line)
         lines.append(number)
     return items, lines
@@ -416,18 +432,39 @@ def _claimed_id(item: Item) -> str | None:
     value: Any = item
     if isinstance(item, str | bytes):
         try:
-            value = json.loads(item)
-        except ValueError:
+            value = jsontext.loads(item)
+        except jsontext.JsonRefused:
             return None
     found = value.get("id") if isinstance(value, dict) else None
     return None if found is None else str(found)
 
 
-async def _health(engine: Engine, health: Health) -> JSONResponse:
-    database = await _database_answers(engine)
+async def _health(engine: Engine, health: Health, writer: Writer, now: Now) -> JSONResponse:
+    if writer.writing and writer.ingestor.holding_lock:
+        # Our own transaction holds the lock: the database works, and reading
+        # it now would wait on the interpreter the ingestion thread keeps busy.
+        # (A transaction still waiting for the lock is probed: someone else holds it.)
+        database: dict[str, Any] | None = writer.report or _NOT_READ
+    else:
+        database = writer.report = await _database_report(engine, now())
     services = {name: health.states.get(name, "stopped") for name in REPORTED}
     lag = health.lag()
-    problems = [] if database else ["database"]
+    at = now()
+    last = writer.last
+    writes: dict[str, Any] = {
+        "problem": database.get("write_problem") if database else None,
+        "last": None
+        if last is None
+        else {
+            "outcome": "ok" if last.ok else "failed",
+            "at": last.at.isoformat(),
+            "age_seconds": round((at - last.at).total_seconds(), 3),
+            "error": last.error,
+        },
+    }
+    problems = [] if database is not None else ["database"]
+    if writes["problem"] or (last is not None and not last.ok):
+        problems.append("writes")
     problems += [
         name for name, state in services.items() if name in health.expected and state != "running"
     ]
@@ -435,7 +472,10 @@ async def _health(engine: Engine, health: Health) -> JSONResponse:
         problems.append("worksection")
     body = {
         "status": "degraded" if problems else "ok",
-        "database": "ok" if database else "unreachable",
+        "database": "ok" if database is not None else "unreachable",
+        "writes": writes,
+        "outbox": database.get("outbox") if database else None,
+        "lease": database.get("lease") if database else None,
         "services": services,
         "expected": sorted(name for name in health.expected if name in REPORTED),
         "worksection_lag_seconds": lag,
@@ -444,14 +484,38 @@ async def _health(engine: Engine, health: Health) -> JSONResponse:
     return JSONResponse(body, status_code=503 if problems else 200)
 
 
-async def _database_answers(engine: Engine) -> bool:
-    def probe() -> None:
+_NOT_READ: dict[str, Any] = {"write_problem": None, "outbox": None, "lease": None}
+
+
+async def _database_report(engine: Engine, at: datetime) -> dict[str, Any] | None:
+    """What the database says of writes, the outbox and the lease; None if it does not answer."""
+
+    def probe() -> dict[str, Any]:
         with engine.connect() as connection:
-            connection.execute(text("SELECT 1")).scalar()
+            backlog = outbox_backlog(connection)
+            lease = services_lease(connection)
+        oldest = backlog.oldest_at
+        return {
+            "write_problem": write_problem(engine, WRITE_PROBE_MS),
+            "outbox": {
+                "pending": backlog.pending,
+                "oldest_pending_at": oldest.isoformat() if oldest else None,
+                "oldest_pending_age_seconds": (
+                    round((at - oldest).total_seconds(), 3) if oldest else None
+                ),
+            },
+            "lease": None
+            if lease is None
+            else {
+                "holder": lease.holder,
+                "renewed_at": lease.renewed_at.isoformat(),
+                "expires_at": lease.expires_at.isoformat(),
+                "expired": lease.expires_at <= at,
+            },
+        }
 
     try:
-        await asyncio.wait_for(asyncio.to_thread(probe), DATABASE_PROBE_SECONDS)
+        return await asyncio.wait_for(asyncio.to_thread(probe), DATABASE_PROBE_SECONDS)
     except Exception:
         log.warning("the database does not answer", exc_info=True)
-        return False
-    return True
+        return None

@@ -56,7 +56,9 @@ from core.lease import NAMES, acquire, default_holder, release, renamed, renew
 from core.timeutil import Now, utc_now
 from core.worksection import poll_lag
 
+from .connections import guarded_protocol
 from .intake import Health, Lag, create_app
+from .lograte import limit_repeats
 from .pacing import Backoff, wait_any
 from .scheduler import add_daily, run_scheduler
 from .wshook import worksection_router
@@ -109,6 +111,7 @@ async def run_services(
     holder = holder or default_holder()
     ttl = ttl or timedelta(seconds=settings.lease_seconds)
     taken_before = False
+    limit_repeats()
     if not settings.telegram_token:
         log.info("no Telegram token (PMDESK_TELEGRAM_TOKEN): running without the bot")
     while not stop.is_set():
@@ -195,6 +198,7 @@ async def _session(
             webhook = TelegramWebhook(
                 settings.telegram_webhook_url, settings.telegram_webhook_secret
             )
+            webhook.read_seconds = settings.http.read_timeout_seconds
             routers.append(webhook.router())
             options["webhook"] = webhook
     poller_lag = web.poller_lag
@@ -419,7 +423,7 @@ async def _run_intake(settings: Settings, app: Any, states: _States, ended: asyn
             await _wait(ended, delay)
             continue
         try:
-            await _serve(app, sock, states, ended)
+            await _serve(app, sock, states, ended, settings)
         finally:
             sock.close()
         if ended.is_set():
@@ -449,9 +453,13 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(app: Any, sock: socket.socket, states: _States, ended: asyncio.Event) -> None:
+async def _serve(
+    app: Any, sock: socket.socket, states: _States, ended: asyncio.Event, settings: Settings
+) -> None:
+    limits = settings.http
     config = uvicorn.Config(
         app,
+        http=guarded_protocol(limits.read_timeout_seconds, limits.max_connections),
         lifespan="on",
         log_config=None,  # the process's logging stays as the command set it
         access_log=False,

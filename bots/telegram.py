@@ -52,6 +52,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from core import jsontext
 from core.config import Settings
 from core.ingest import Ingestor
 from core.policies import PolicyBook
@@ -59,6 +60,7 @@ from core.timeutil import Now, utc_now
 
 from .access import Access
 from .answers import Answers
+from .bodies import BODY_SECONDS, BodyRefused, read_body
 from .chatio import ChatIO
 from .commands import Commands
 from .groups import Groups
@@ -171,6 +173,7 @@ class TelegramWebhook:
         self.url = url
         self.secret = secret or secrets.token_urlsafe(32)
         self.application: AnyApplication | None = None
+        self.read_seconds = BODY_SECONDS
 
     def router(self) -> APIRouter:
         router = APIRouter()
@@ -187,8 +190,12 @@ class TelegramWebhook:
         if application is None:
             return _refusal(503, "the bot is not running; send the update again later")
         try:
-            data = await request.json()
+            data = jsontext.loads(await read_body(request, seconds=self.read_seconds))
             update = Update.de_json(data, application.bot) if isinstance(data, dict) else None
+        except BodyRefused as error:
+            return _refusal(error.status, error.detail, error.headers)
+        except jsontext.JsonRefused as error:
+            return _refusal(400, f"not a Telegram update: {error.reason}")
         except (ValueError, TypeError, KeyError):
             update = None
         if update is None:
@@ -197,8 +204,8 @@ class TelegramWebhook:
         return JSONResponse({"ok": True})
 
 
-def _refusal(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "detail": detail}, status_code=status)
+def _refusal(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"ok": False, "detail": detail}, status_code=status, headers=headers)
 
 
 class TelegramService:

@@ -12,8 +12,12 @@ disables the webhook. Its only protection is HTTP Basic auth. So:
   see `InboxWriter`), and the answer goes at once; the
   connector (bots.wspoll) maps and ingests them afterwards, woken by
   `wake`;
+- a body over bots.bodies.MAX_BODY is refused with 413 (and one that
+  trickles in slower than BODY_SECONDS with 408), storing nothing: no
+  Worksection delivery comes near it;
 - a body that is not JSON (or JSON that is neither an object nor an
-  array) is stored whole as a failed inbox row and still answered with
+  array, or that breaks core.jsontext's limits: nesting, numbers) is
+  stored whole as a failed inbox row and still answered with
   200: a 4xx would only count towards the 10 errors that disable the
   webhook, losing every later change, while Worksection would not send
   anything better on a retry; the row keeps what came for a person to see
@@ -28,7 +32,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -38,10 +41,12 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from core import jsontext
 from core.config import Settings
 from core.timeutil import Now, utc_now
 from core.worksection import store_inbox_groups
 
+from .bodies import BodyRefused, read_body
 from .wsprocess import dumps
 
 log = logging.getLogger("pmdesk.worksection")
@@ -71,7 +76,11 @@ def worksection_router(
             return JSONResponse(
                 {"status": "error", "message": "unauthorised"}, status_code=401, headers=_CHALLENGE
             )
-        body = await request.body()
+        try:
+            body = await read_body(request, seconds=settings.http.read_timeout_seconds)
+        except BodyRefused as refused:
+            answer = {"status": "error", "message": refused.detail}
+            return JSONResponse(answer, refused.status, headers=refused.headers)
         bodies, error = split_body(body)
         try:
             await writer.store(bodies, error)
@@ -139,9 +148,9 @@ def split_body(body: bytes) -> tuple[list[str], str | None]:
         raw = body.decode("utf-8", errors="backslashreplace")
         return [raw], f"not UTF-8 text (byte {problem.start})"
     try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as problem:
-        return [text], f"malformed JSON: {problem.msg} at line {problem.lineno}"
+        data: Any = jsontext.loads(text)
+    except jsontext.JsonRefused as problem:
+        return [text], problem.reason
     if isinstance(data, dict):
         return [dumps(data)], None
     if isinstance(data, list):

@@ -207,6 +207,12 @@ class HttpConfig(BaseModel):
     # Loopback by default: put a TLS-terminating proxy in front to reach it from outside.
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
+    # A request's headers, and then its body, must each arrive within this
+    # time: a sender trickling bytes would otherwise hold a connection for ever.
+    read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Open connections at most; past it, the one waiting longest for its
+    # headers is closed. Well under the usual limit of 1,024 descriptors.
+    max_connections: int = Field(default=200, ge=1, le=10_000)
 
 
 class WorksectionConfig(BaseModel):

@@ -5,6 +5,14 @@ SQLite runs in WAL mode so the dashboard can read while the services and
 transaction that reads and then writes can fail at once with SQLITE_BUSY when
 another process committed in between, whereas an immediate one waits for the
 lock within the busy timeout.
+
+Commits are durable: `synchronous = FULL` syncs the write-ahead log at every
+commit, so that what the intake answered 2xx for, and what the outbox
+marked sent, survives a power loss or an OS crash (with NORMAL, WAL mode
+may lose the last commits then; a process crash loses nothing either
+way). The cost, measured with bench/intake.py, is in docs/benchmarks.md. A
+bulk import (`pmdesk ingest`) keeps NORMAL: its input is a file that can be
+imported again, deduplicated, after a crash.
 """
 
 from __future__ import annotations
@@ -108,7 +116,7 @@ def _configure_sqlite(engine: Engine, *, bulk: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA synchronous = {'NORMAL' if bulk else 'FULL'}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if bulk:
             cursor.execute(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
@@ -342,6 +350,11 @@ def open_database(value: str, *, bulk: bool = False) -> Engine:
     engine = create_db_engine(value, bulk=bulk)
     migrate(engine)
     return engine
+
+
+def write_refused(engine: Engine, problem: str) -> DatabaseError:
+    """The one line to show when the database refuses a write (read-only, full, locked)."""
+    return DatabaseError(f"cannot write to the database {_where(engine)}: {problem}")
 
 
 def _where(engine: Engine) -> str:

@@ -9,7 +9,7 @@ misspelt `ocurred_at` silently ignored would cost a client their clock.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,9 +18,11 @@ from pydantic import (
     ConfigDict,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
+from . import jsontext
 from .kinds import EventKind, ThreadKind
 
 # A client message pasted with a whole log file in it is still a message, but
@@ -28,6 +30,11 @@ from .kinds import EventKind, ThreadKind
 # slow every screen that shows the thread.
 MAX_TEXT = 100_000
 MAX_ID = 200
+# The instants an event may carry. Past these the calendar's arithmetic
+# overflows (a deadline in year 9999 plus a day), and no tracker or chat
+# has a real event there: such an instant is a sender's bug or an attack.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 # Sources disagree on whether ids are numbers or strings (Worksection sends
@@ -91,6 +98,22 @@ class EventIn(Strict):
     # Anything else a source wants kept with the event.
     extra: dict[str, Any] | None = None
 
+    @field_validator("occurred_at", "deadline")
+    @classmethod
+    def _within_window(cls, value: date | datetime | None) -> date | datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            # The offset is checked first: 0001-01-01T00:00+14:00 has no UTC instant.
+            inside = _utc_within(value)
+        else:
+            inside = EARLIEST.date() <= value <= LATEST.date()
+        if not inside:
+            raise ValueError(
+                f"outside the accepted instants, {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _kind_needs(self) -> EventIn:
         if self.kind in (EventKind.MESSAGE, EventKind.NO_REPLY_NEEDED) and self.author is None:
@@ -100,6 +123,15 @@ class EventIn(Strict):
         if self.kind is EventKind.ASSIGNEE and self.assignee and self.assignee.role != "staff":
             raise ValueError("assignee: only staff can be assigned")
         return self
+
+
+def _utc_within(value: datetime) -> bool:
+    if value.tzinfo is None:  # a deadline may be a local date and time
+        return EARLIEST.replace(tzinfo=None) <= value <= LATEST.replace(tzinfo=None)
+    try:
+        return EARLIEST <= value.astimezone(UTC) <= LATEST
+    except OverflowError:
+        return False
 
 
 class Rejected(Exception):
@@ -117,13 +149,70 @@ def parse_event(item: str | bytes | dict[str, Any]) -> tuple[EventIn, str]:
     """
     try:
         if isinstance(item, dict):
-            return EventIn.model_validate(item), json.dumps(item, ensure_ascii=False)
+            event = EventIn.model_validate(item)
+            # allow_nan=False: NaN or Infinity in a dict would be kept as text that is not JSON.
+            return event, json.dumps(item, ensure_ascii=False, allow_nan=False)
         raw = item.decode("utf-8") if isinstance(item, bytes) else item
-        return EventIn.model_validate_json(raw), raw
+        return _from_text(raw), raw
     except UnicodeDecodeError as error:
         raise Rejected(f"not UTF-8 text (byte {error.start})") from None
+    except jsontext.JsonRefused as error:
+        raise Rejected(error.reason) from None
     except ValidationError as error:
         raise Rejected(describe(error)) from None
+    except ValueError as error:  # json.dumps of a dict holding NaN or Infinity
+        raise Rejected(f"not JSON: {error}") from None
+
+
+def _from_text(raw: str) -> EventIn:
+    """The event of a JSON text, within core.jsontext's limits.
+
+    pydantic's parser is the fast path, but it reads `NaN`, `Infinity` and
+    `1e400` as numbers, which then become the text "nan" or "inf", and lets
+    `extra` nest deeper than the limit. So the text goes through the strict
+    parser only when the event shows a trace of those (a value that reads
+    like a non-finite number or a long integer, an `extra` past the limits),
+    or when pydantic finds it malformed, for the strict parser's reason.
+    """
+    try:
+        event = EventIn.model_validate_json(raw)
+    except ValidationError as error:
+        if any(problem["type"] == "json_invalid" for problem in error.errors()):
+            jsontext.loads(raw)  # raises JsonRefused, with a reason of its limits
+        raise
+    if _may_hold_numbers_json_cannot(event):
+        jsontext.loads(raw)
+    return event
+
+
+_NON_FINITE = frozenset(["inf", "-inf", "nan", "infinity", "-infinity"])
+
+
+def _may_hold_numbers_json_cannot(event: EventIn) -> bool:
+    people = [person for person in (event.author, event.assignee) if person is not None]
+    texts = [
+        event.id,
+        event.source,
+        event.client,
+        event.project,
+        event.text,
+        event.status,
+        event.task.id,
+        event.task.title,
+        event.task.url,
+        *(value for person in people for value in (person.id, person.name, person.email)),
+    ]
+    if any(value is not None and _number_like(value) for value in texts):
+        return True
+    # An event is one level and `extra` a second: its values may nest two fewer.
+    return event.extra is not None and not jsontext.within_limits(event.extra, depth=2)
+
+
+def _number_like(value: str) -> bool:
+    """Text a non-finite number or a long integer becomes (numbers are coerced to text)."""
+    if len(value) <= 9:
+        return value.lower() in _NON_FINITE
+    return len(value) > jsontext.MAX_INT_DIGITS and value.lstrip("-").isdigit()
 
 
 _MESSAGES = {

@@ -7,6 +7,12 @@ created, duplicate (the same source and id were stored before) or rejected
 with a reason, so a caller can report per line and nothing valid is dropped
 because a neighbour was bad.
 
+That holds for faults no validation foresaw too: when storing a batch
+raises anything but a failure of the database itself (locked, full,
+read-only: every event would fail alike, and the caller must say so), the
+batch is split in halves and each tried again, down to the one event at
+fault, which is rejected with the error's name; its neighbours are stored.
+
 The hot path uses SQLAlchemy Core with executemany and in-memory caches of
 ids: the ORM's unit of work costs more per row than the whole budget of
 10,000 events per second allows.
@@ -14,6 +20,7 @@ ids: the ORM's unit of work costs more per row than the whole budget of
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +30,7 @@ from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import BindParameter, Connection, Engine, bindparam, delete, func, insert, select
+from sqlalchemy.exc import OperationalError
 
 from .clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
 from .db import (
@@ -55,6 +63,8 @@ from .outbox import ALERT_HORIZON, queue_message_notifications
 from .policies import PolicyBook
 from .reader import stamp
 from .timeutil import Now, utc_now
+
+log = logging.getLogger("pmdesk.ingest")
 
 Item = str | bytes | dict[str, Any]
 Status = Literal["created", "duplicate", "rejected"]
@@ -152,6 +162,9 @@ class Ingestor:
         self.batch_size = batch_size
         self._cache = _IdCache()
         self._state = _StateCache()
+        # True while a transaction of ours holds the write lock (a health
+        # check need not probe it then); False while waiting for the lock.
+        self.holding_lock = False
 
     def ingest(self, items: Iterable[Item]) -> list[Result]:
         """Ingest any number of events, `batch_size` per transaction."""
@@ -175,22 +188,56 @@ class Ingestor:
                 results[index] = Result(index, "rejected", reason=error.reason)
                 continue
             pending.append(_Pending(index, event, raw))
-        if pending:
-            try:
-                with write(self.engine) as connection:
-                    token = data_version(connection)
-                    if token is None or token != self._state.token:
-                        # Someone else wrote since our last batch: what we
-                        # remember of threads and clocks may be stale.
-                        self._state = _StateCache()
-                    stored = _Batch(self, connection).run(pending)
-                    self._state.token = token
-            except BaseException:
-                # What was cached during a rolled-back transaction is not so.
-                self._cache, self._state = _IdCache(), _StateCache()
-                raise
-            results.update({result.position: result for result in stored})
+        self._store(pending, results)
         return [results[start + offset] for offset in range(len(items))]
+
+    def _store(self, pending: list[_Pending], results: dict[int, Result]) -> None:
+        """Store `pending` in one transaction; on an error of an event, isolate it (see module)."""
+        if not pending:
+            return
+        try:
+            stored = self._transaction(pending)
+        except OperationalError:
+            raise
+        except Exception as error:
+            if len(pending) > 1:
+                middle = len(pending) // 2
+                self._store(pending[:middle], results)
+                self._store(pending[middle:], results)
+                return
+            item = pending[0]
+            log.exception(
+                "event %r of source %r could not be stored", item.event.id, item.event.source
+            )
+            reason = f"could not be stored: internal error ({type(error).__name__})"
+            results[item.index] = Result(
+                item.index,
+                "rejected",
+                reason=reason,
+                source=item.event.source,
+                external_id=item.event.id,
+            )
+            return
+        results.update({result.position: result for result in stored})
+
+    def _transaction(self, pending: list[_Pending]) -> list[Result]:
+        try:
+            with write(self.engine) as connection:
+                self.holding_lock = True
+                token = data_version(connection)
+                if token is None or token != self._state.token:
+                    # Someone else wrote since our last batch: what we
+                    # remember of threads and clocks may be stale.
+                    self._state = _StateCache()
+                stored = _Batch(self, connection).run(pending)
+                self._state.token = token
+        except BaseException:
+            # What was cached during a rolled-back transaction is not so.
+            self._cache, self._state = _IdCache(), _StateCache()
+            raise
+        finally:
+            self.holding_lock = False
+        return stored
 
 
 class _IdCache:

@@ -277,8 +277,32 @@ def command(function: F) -> F:
         except Failure as error:
             err.print(f"pmdesk: {error}", markup=False)
             raise typer.Exit(error.code) from None
+        except Exception as error:
+            refused = _write_refused(error)
+            if refused is None:
+                raise
+            err.print(f"pmdesk: {refused}", markup=False)
+            raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _write_refused(error: Exception) -> str | None:
+    """The line for a database that failed a command's write (read-only, full), else None.
+
+    SQLAlchemy is looked up, not imported: a command that never loaded it
+    cannot have raised its errors, and the read commands start faster without it.
+    """
+    exc = sys.modules.get("sqlalchemy.exc")
+    if exc is None or not isinstance(error, exc.OperationalError):
+        return None
+    from core.db import write_refused
+
+    engine = _current.__dict__.get("engine")
+    problem = str(error.orig or error).splitlines()[0]
+    if engine is None:
+        return f"the database refused a write: {problem}"
+    return str(write_refused(engine, problem))
 
 
 _current = Context()
@@ -1114,9 +1138,12 @@ def serve(
     import signal
 
     from bots.services import run_services
+    from core.health import check_writable
 
     ctx = context()
     settings, engine = ctx.settings, ctx.engine
+    # Before anything listens: a database it cannot write would fail every request.
+    check_writable(engine)
     changes = {"host": host, "port": port}
     http = settings.http.model_copy(update={k: v for k, v in changes.items() if v is not None})
     settings = settings.model_copy(update={"http": http})
@@ -1161,8 +1188,10 @@ def config_check() -> None:
     source = os.environ.get("PMDESK_CONFIG") or "(none: defaults and PMDESK_* variables)"
     out.print(f"config file   {source}", markup=False)
     out.print(f"database      {shown_database(settings.db)}", markup=False)
-    ctx.engine  # noqa: B018  (opening it checks and upgrades it)
-    out.print("              opened, schema up to date", markup=False)
+    from core.health import check_writable
+
+    check_writable(ctx.engine)  # opening it checked and upgraded it; this tries a write
+    out.print("              opened, schema up to date, writable", markup=False)
     out.print(f"agency        {settings.agency}", markup=False)
     out.print(f"time zone     {settings.timezone}", markup=False)
     for name in book.names():

@@ -366,20 +366,20 @@ async def test_malformed_json_is_refused_with_its_line_and_column(
     assert stored(engine) == []
 
 
-async def test_a_malformed_ndjson_line_refuses_the_body_and_names_the_line(
+async def test_a_malformed_ndjson_line_is_rejected_alone_and_named(
     sender: Sender, engine: Engine
 ) -> None:
     lines = [json.dumps(make_event("m1", 0)), json.dumps(make_event("m2", 1)), "{oops"]
 
     response = await sender.post("\n".join(lines).encode(), NDJSON)
 
-    assert response.status_code == 400
-    assert response.json()["line"] == 3
-    assert "line 3" in response.json()["detail"]
-    assert stored(engine) == []  # nothing of a malformed body, so that resending it is safe
+    assert response.status_code == 200
+    [refused] = [item for item in response.json()["results"] if item["status"] == "rejected"]
+    assert refused["line"] == 3 and "malformed JSON" in refused["reason"]
+    assert stored(engine) == ["m1", "m2"]  # sending the body again finds them duplicates
 
 
-async def test_a_body_that_is_not_utf8_is_refused_with_its_line(
+async def test_an_ndjson_line_that_is_not_utf8_is_rejected_alone_and_named(
     sender: Sender, engine: Engine
 ) -> None:
     good = json.dumps(make_event("m1", 0)).encode()
@@ -388,9 +388,10 @@ async def test_a_body_that_is_not_utf8_is_refused_with_its_line(
 
     response = await sender.post(body, NDJSON)
 
-    assert response.status_code == 400
-    assert response.json()["line"] == 2 and "not UTF-8" in response.json()["detail"]
-    assert stored(engine) == []
+    assert response.status_code == 200
+    [refused] = [item for item in response.json()["results"] if item["status"] == "rejected"]
+    assert refused["line"] == 2 and "not UTF-8" in refused["reason"]
+    assert stored(engine) == ["m1"]
 
 
 async def test_the_server_answers_while_a_large_batch_is_written(
@@ -474,6 +475,9 @@ async def test_healthz_is_ok_when_every_configured_part_is(
     assert response.json() == {
         "status": "ok",
         "database": "ok",
+        "writes": {"problem": None, "last": None},
+        "outbox": {"pending": 0, "oldest_pending_at": None, "oldest_pending_age_seconds": None},
+        "lease": None,
         "services": {"scheduler": "stopped", "bot": "running"},
         "expected": ["bot"],
         "worksection_lag_seconds": 12.5,

@@ -7,12 +7,16 @@ import os
 import subprocess
 import sys
 from datetime import datetime
+import uuid
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 
+from tests.hostile import HOSTILE, mixed_batches, valid_line
 from tests.support import make_event
 
 
@@ -339,3 +343,50 @@ def test_report_period_mistakes_are_usage_errors(
 
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_ingest_rejects_every_kind_of_hostile_line_alone_and_keeps_ten_good_ones(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    names = sorted(HOSTILE)
+    path = tmp_path / "hostile.jsonl"
+    with path.open("wb") as file:
+        for number in range(10):
+            file.write(valid_line(number).encode() + b"\n")
+        for number, name in enumerate(names, start=10):
+            line = HOSTILE[name](number)
+            file.write((line if isinstance(line, bytes) else line.encode()) + b"\n")
+
+    result = pmdesk("ingest", str(path), "--json", env=env)
+
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert (summary["created"], summary["rejected"]) == (10, len(names))
+
+
+@hsettings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(batch=mixed_batches())
+def test_ingest_property_rejected_lines_never_stop_their_valid_neighbours(
+    tmp_path: Path, env: dict[str, str], batch: list[tuple[str, str | bytes]]
+) -> None:
+    run = uuid.uuid4().hex  # examples share tmp_path: each gets its own files
+    path = tmp_path / f"mixed-{run}.jsonl"
+    path.write_bytes(
+        b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n" for _, line in batch)
+    )
+    env = {**env, "PMDESK_DB": str(tmp_path / f"mixed-{run}.db")}
+
+    result = pmdesk("ingest", str(path), "--json", env=env)
+
+    assert "Traceback" not in result.stderr
+    summary = json.loads(result.stdout)
+    valid = sum(kind == "valid" for kind, _ in batch)
+    assert (summary["created"], summary["rejected"]) == (valid, len(batch) - valid)
+    assert [item["line"] for item in summary["rejections"]] == [
+        number for number, (kind, _) in enumerate(batch, start=1) if kind != "valid"
+    ]

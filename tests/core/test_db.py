@@ -29,6 +29,15 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path)
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
 
 
+def test_commits_are_durable_except_in_a_bulk_import(tmp_path: Path) -> None:
+    """FULL: a commit answered is on disk even after a power loss; NORMAL (1) could lose it."""
+    engine = open_database(str(tmp_path / "pmdesk.db"))
+    bulk = open_database(str(tmp_path / "pmdesk.db"), bulk=True)
+    with engine.connect() as connection, bulk.connect() as importing:
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2
+        assert importing.execute(text("PRAGMA synchronous")).scalar() == 1
+
+
 def test_a_new_database_gets_the_whole_schema(tmp_path: Path) -> None:
     engine = open_database(str(tmp_path / "sub" / "dir" / "pmdesk.db"))
 
