@@ -9,20 +9,26 @@ transaction (see `Delivery`).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from .db import write
 from .ingest import OWN_SOURCE, Ingestor, Result
 from .kinds import EventKind
-from .models import Assignment, Staff, StaffEmail, table
+from .models import Assignment, Audit, Staff, StaffEmail, table
 from .staff import UnknownStaff as UnknownStaff  # re-exported for callers of the actions
 from .timeutil import Now, utc_now
 
-STAFF, EMAILS, ASSIGNMENT = table(Staff), table(StaffEmail), table(Assignment)
+STAFF, EMAILS, ASSIGNMENT, AUDIT = (
+    table(Staff),
+    table(StaffEmail),
+    table(Assignment),
+    table(Audit),
+)
 WATCHER = "watcher"
 
 
@@ -115,22 +121,82 @@ def no_reply_needed(
     return act(ingestor, thread_id, staff_id, EventKind.NO_REPLY_NEEDED, reason, now=now)
 
 
-def watch(engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now) -> bool:
-    """Tag a staff member on a thread as a watcher; False if they already were."""
-    staff_author(engine, staff_id)  # UnknownStaff before anything is written
+def watch(
+    engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now, *, by: int | None = None
+) -> bool:
+    """Make a staff member a watcher of a thread; False if they already were.
+
+    `by`: the staff member who decided it, kept in the audit.
+    """
+    watcher = staff_author(engine, staff_id)  # UnknownStaff before anything is written
+    actor = staff_author(engine, by)["name"] if by is not None else None
+    at = now()
     with write(engine) as connection:
-        known = connection.execute(
-            select(ASSIGNMENT.c.staff_id).where(
+        if _watching(connection, thread_id, staff_id):
+            return False
+        connection.execute(
+            insert(ASSIGNMENT).values(
+                thread_id=thread_id, staff_id=staff_id, role=WATCHER, since=at
+            )
+        )
+        if actor is not None:
+            _audit_watchers(connection, "watch", actor, thread_id, staff_id, watcher["name"], at)
+    return True
+
+
+def unwatch(
+    engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now, *, by: int | None = None
+) -> bool:
+    """Take a staff member off a thread's watchers; False if they were not one.
+
+    `by`: the staff member who decided it, kept in the audit.
+    """
+    watcher = staff_author(engine, staff_id)
+    actor = staff_author(engine, by)["name"] if by is not None else None
+    with write(engine) as connection:
+        if not _watching(connection, thread_id, staff_id):
+            return False
+        connection.execute(
+            delete(ASSIGNMENT).where(
                 ASSIGNMENT.c.thread_id == thread_id,
                 ASSIGNMENT.c.staff_id == staff_id,
                 ASSIGNMENT.c.role == WATCHER,
             )
-        ).first()
-        if known:
-            return False
-        connection.execute(
-            insert(ASSIGNMENT).values(
-                thread_id=thread_id, staff_id=staff_id, role=WATCHER, since=now()
-            )
         )
+        if actor is not None:
+            _audit_watchers(
+                connection, "unwatch", actor, thread_id, staff_id, watcher["name"], now()
+            )
     return True
+
+
+def _watching(connection: Connection, thread_id: int, staff_id: int) -> bool:
+    found = connection.execute(
+        select(ASSIGNMENT.c.staff_id).where(
+            ASSIGNMENT.c.thread_id == thread_id,
+            ASSIGNMENT.c.staff_id == staff_id,
+            ASSIGNMENT.c.role == WATCHER,
+        )
+    ).first()
+    return found is not None
+
+
+def _audit_watchers(
+    connection: Connection,
+    action: str,
+    actor: str,
+    thread_id: int,
+    staff_id: int,
+    name: str,
+    at: datetime,
+) -> None:
+    connection.execute(
+        insert(AUDIT).values(
+            at=at,
+            actor=actor,
+            action=action,
+            entity="thread",
+            entity_id=thread_id,
+            detail=json.dumps({"staff_id": staff_id, "name": name}),
+        )
+    )

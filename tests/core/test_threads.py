@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, insert, text
 
-from core.actions import ActionRefused, UnknownStaff, assign, reply, watch
+from core.actions import ActionRefused, UnknownStaff, assign, reply, unwatch, watch
 from core.feed import FeedFilter, latest_events, newest_event_id, unread_count
 from core.ingest import Ingestor
 from core.models import Client, Invoice, table
@@ -16,7 +16,7 @@ from core.queries import running_clocks
 from core.reader import Reader
 from core.receivables import aging_bucket, bucket_totals, overdue_invoices
 from core.staff import add_staff, operator
-from core.threads import thread_detail
+from core.threads import thread_detail, thread_people
 from core.triage import handle_thread
 from tests.support import START, MovableClock, make_event
 
@@ -170,6 +170,51 @@ def test_assigning_and_tagging_show_in_the_thread(
     assert (detail.assignees, detail.watchers) == (["Pat"], ["Ana"])
     assert running_clocks(reader)[0].assignee == "Pat"
     assert {item.assignee for item in latest_events(reader, FeedFilter(assignee="Pat"))} == {"Pat"}
+
+
+def test_unassigning_leaves_nobody_and_keeps_who_decided_it(
+    engine: Engine, ingestor: Ingestor, reader: Reader
+) -> None:
+    ingestor.ingest([make_event("m1", 0)])
+    ana = add_staff(engine, "Ana", "assistant", [], START)
+    pat = add_staff(engine, "Pat", "pm", ["pat@agency.example"], START)
+    thread_id = running_clocks(reader)[0].thread_id
+    assign(ingestor, thread_id, ana, pat)
+
+    assign(ingestor, thread_id, ana, None)
+
+    detail = thread_detail(reader, thread_id)
+    assert detail is not None and detail.assignees == []
+    assert running_clocks(reader)[0].assignee is None
+    # The decision stays in the thread's history, with who took it.
+    assert rows(
+        engine, "SELECT author_name, value FROM event WHERE kind = 'assignee' ORDER BY id"
+    ) == [("Ana", str(pat)), ("Ana", "")]
+
+
+def test_a_watcher_is_removed_and_both_changes_are_audited(
+    engine: Engine, ingestor: Ingestor, reader: Reader
+) -> None:
+    ingestor.ingest([make_event("m1", 0)])
+    ana = add_staff(engine, "Ana", "assistant", [], START)
+    pat = add_staff(engine, "Pat", "pm", ["pat@agency.example"], START)
+    thread_id = running_clocks(reader)[0].thread_id
+
+    assert watch(engine, thread_id, pat, by=ana) is True
+    assert thread_people(reader, thread_id) == [("watcher", pat, "Pat")]
+    assert unwatch(engine, thread_id, pat, by=ana) is True
+    assert unwatch(engine, thread_id, pat, by=ana) is False  # no longer a watcher: nothing done
+
+    detail = thread_detail(reader, thread_id)
+    assert detail is not None and detail.watchers == []
+    assert rows(
+        engine, "SELECT actor, action, entity, entity_id, detail FROM audit ORDER BY id"
+    ) == [
+        ("Ana", "watch", "thread", thread_id, f'{{"staff_id": {pat}, "name": "Pat"}}'),
+        ("Ana", "unwatch", "thread", thread_id, f'{{"staff_id": {pat}, "name": "Pat"}}'),
+    ]
+    with pytest.raises(UnknownStaff):
+        unwatch(engine, thread_id, 999, by=ana)
 
 
 def test_marking_a_thread_handled_clears_its_unread_events(
