@@ -181,6 +181,8 @@ def _label(event: ThreadEvent) -> str:
         return ""
     if event.value:
         return f"{event.kind.replace('_', ' ')}: {event.value}"
+    if event.kind == "assignee":  # an empty assignee: unassigned
+        return "assignee: nobody"
     return event.kind.replace("_", " ")
 
 
