@@ -31,7 +31,7 @@ from .main import MainScreen
 from .messages import ActionDone, OpenThread, ThreadInView
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
-from .pickers import FilterScreen, StaffPicker
+from .pickers import NOBODY, FilterScreen, StaffPicker
 from .rows import RowList
 
 if TYPE_CHECKING:
@@ -223,6 +223,7 @@ class Dashboard(App[None]):
     def action_help(self) -> None:
         from .ask import AskDay, AskText
         from .help import HelpScreen
+        from .links import LinkScreen
         from .manager import ManagerScreen
         from .review import ReviewScreen
         from .thread import ThreadScreen
@@ -239,6 +240,7 @@ class Dashboard(App[None]):
             ("manager", ManagerScreen.BINDINGS),
             ("filter", FilterScreen.BINDINGS),
             ("staff picker", StaffPicker.BINDINGS),
+            ("task link", LinkScreen.BINDINGS),
             ("questions", [*AskDay.BINDINGS, *AskText.BINDINGS]),
             ("help", HelpScreen.BINDINGS),
         ]
@@ -293,33 +295,59 @@ class Dashboard(App[None]):
 
     @work(thread=True, group="actions")
     def pick_staff(self, thread_id: int, watch: bool) -> None:
+        """The staff picker for a thread's assignee or watchers, the current ones marked."""
+        from core.reader import EngineReader
         from core.staff import list_staff
+        from core.threads import thread_people
 
-        staff = [(person.id, person.name) for person in list_staff(self.backend.engine)]
-        title = "Tag a watcher" if watch else "Assign to"
-        self.call_from_thread(
-            self.push_screen, StaffPicker(title, staff), partial(self._picked, thread_id, watch)
-        )
-
-    def _picked(self, thread_id: int, watch: bool, staff_id: int | None) -> None:
-        if staff_id is None:
-            return
-        from core.actions import assign
-        from core.actions import watch as tag
-
+        role = "watcher" if watch else "assignee"
+        people = thread_people(EngineReader(self.backend.engine), thread_id)
+        current = {staff_id for held, staff_id, _name in people if held == role}
+        # Removed staff are not offered, unless they still hold the role (to take it away).
+        staff = [
+            (person.id, person.name)
+            for person in list_staff(self.backend.engine)
+            if person.active or person.id in current
+        ]
         if watch:
-            self._act(
-                thread_id,
-                "tagged",
-                lambda staff: tag(self.backend.engine, thread_id, staff_id, self.backend.now),
+            picker = StaffPicker(
+                "Watchers: pick someone to add, a ✓ watcher to remove",
+                staff,
+                current=current,
+                role=role,
             )
         else:
+            nobody = "Nobody (unassign)" if current else None
+            picker = StaffPicker("Assign to", staff, current=current, role=role, nobody=nobody)
+        self.call_from_thread(
+            self.push_screen, picker, partial(self._picked, thread_id, watch, current)
+        )
+
+    def _picked(self, thread_id: int, watch: bool, current: set[int], staff_id: int | None) -> None:
+        if staff_id is None:
+            return
+        from core.actions import assign, unwatch
+        from core.actions import watch as add_watcher
+
+        now = self.backend.now
+        if watch and staff_id in current:
             self._act(
                 thread_id,
-                "assigned",
-                lambda staff: assign(
-                    self.backend.ingestor, thread_id, staff, staff_id, self.backend.now
-                ),
+                "removed from the watchers",
+                lambda staff: unwatch(self.backend.engine, thread_id, staff_id, now, by=staff),
+            )
+        elif watch:
+            self._act(
+                thread_id,
+                "added as a watcher",
+                lambda staff: add_watcher(self.backend.engine, thread_id, staff_id, now, by=staff),
+            )
+        else:
+            assignee = None if staff_id == NOBODY else staff_id
+            self._act(
+                thread_id,
+                "assigned" if assignee is not None else "unassigned",
+                lambda staff: assign(self.backend.ingestor, thread_id, staff, assignee, now),
             )
 
     @work(thread=True, group="actions")
