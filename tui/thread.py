@@ -33,7 +33,7 @@ class ThreadScreen(Screen[None]):
         Binding("r", "reply", "Reply", id="thread.reply"),
         Binding("i", "note", "Internal note", id="thread.note"),
         Binding("a", "assign", "Assign", id="thread.assign"),
-        Binding("w", "watch", "Tag", id="thread.watch"),
+        Binding("w", "watch", "Watchers", id="thread.watch"),
         Binding("n", "no_reply", "No reply needed", id="thread.no_reply"),
         Binding("h", "handled", "Handled", id="thread.handled"),
         Binding("o", "open_task", "Open task", id="thread.open_task"),
@@ -200,4 +200,6 @@ class ThreadScreen(Screen[None]):
         if self.detail is None or not self.detail.url:
             self.notify("This thread has no task link.", severity="warning")
             return
-        self.app.open_url(clean(self.detail.url))
+        from .links import open_link
+
+        open_link(self.app, clean(self.detail.url))
