@@ -93,8 +93,25 @@ def dashboard_settings(settings: Settings, engine: Engine) -> Settings:
     )
 
 
+class Browser:
+    """Stands in for the desktop's browser: it keeps the links it was asked to open."""
+
+    name = "firefox"
+
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+
+    def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
+        self.opened.append(url)
+        return True
+
+
 @pytest.fixture
 def no_browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    opened: list[str] = []
-    monkeypatch.setattr("webbrowser.open", lambda url, *args, **kwargs: opened.append(url))
-    yield opened
+    """A desktop session whose browser only notes the links opened (listed here)."""
+    browser = Browser()
+    monkeypatch.setattr("webbrowser.get", lambda *args: browser)
+    monkeypatch.setenv("DISPLAY", ":0")
+    for name in ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"):
+        monkeypatch.delenv(name, raising=False)
+    yield browser.opened
