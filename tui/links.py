@@ -92,9 +92,7 @@ class LinkScreen(ModalScreen[None]):
             yield Static("Open this link in your browser", classes="modal-title")
             yield Static(as_text(f"Not opened here: {self.reason}."), id="link-reason")
             yield TextArea(self.url, read_only=True, soft_wrap=True, id="link-url")
-            yield Static(
-                Text("c copies it · or select it with the mouse · escape closes", style="dim")
-            )
+            yield Static(Text("c copies it · the mouse selects it · escape closes", style="dim"))
 
     def on_mount(self) -> None:
         area = self.query_one(TextArea)

@@ -20,6 +20,7 @@ from core.config import Settings
 from core.ingest import Ingestor
 from tests.support import MovableClock
 from tests.tui.test_dashboard import make_app, open_thread, rows, until
+from tests.tui.test_snapshots import RunBefore, SnapCompare, settle
 from tui.app import Dashboard
 from tui.conversation import Conversation
 from tui.help import HelpScreen
@@ -275,3 +276,62 @@ async def test_o_never_starts_a_browser_that_would_take_over_the_terminal(
         screen = pilot.app.screen
         assert isinstance(screen, LinkScreen)
         assert "lynx" in screen.reason
+
+
+# -- pictures ------------------------------------------------------------------------
+
+SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
+THEMES = [pytest.param("textual-dark", id="dark"), pytest.param("textual-light", id="light")]
+
+
+@pytest.fixture
+def assigned(
+    agency: Engine, ingestor: Ingestor, dashboard_settings: Settings, clock: MovableClock
+) -> Dashboard:
+    """The dashboard over the agency, with Task T4 assigned to Pat PM."""
+    task = thread_id(agency, "Task T4")
+    assign(ingestor, task, staff_id(agency, "Ana Assistant"), staff_id(agency, "Pat PM"), clock)
+    return make_app(dashboard_settings, clock)
+
+
+def picker_shown(theme: str) -> RunBefore:
+    async def run_before(pilot: Pilot[None]) -> None:
+        pilot.app.theme = theme
+        await open_thread(pilot, "Task T4")
+        screen = await picker(pilot, "a")
+        screen.query_one(Input).cursor_blink = False
+        await settle(pilot)
+
+    return run_before
+
+
+def link_shown(theme: str) -> RunBefore:
+    async def run_before(pilot: Pilot[None]) -> None:
+        pilot.app.theme = theme
+        await open_thread(pilot, "Task T1")
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(pilot.app.screen, LinkScreen))
+        pilot.app.screen.query_one(TextArea).cursor_blink = False
+        await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("size", SIZES)
+def test_the_assign_picker(
+    snap_compare: SnapCompare, assigned: Dashboard, size: tuple[int, int], theme: str
+) -> None:
+    assert snap_compare(assigned, terminal_size=size, run_before=picker_shown(theme))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("size", SIZES)
+def test_the_task_link_over_ssh(
+    snap_compare: SnapCompare,
+    assigned: Dashboard,
+    over_ssh: list[str],
+    size: tuple[int, int],
+    theme: str,
+) -> None:
+    assert snap_compare(assigned, terminal_size=size, run_before=link_shown(theme))
