@@ -24,7 +24,7 @@ from tests.tui.test_snapshots import RunBefore, SnapCompare, settle
 from tui.app import Dashboard
 from tui.conversation import Conversation
 from tui.help import HelpScreen
-from tui.links import LinkScreen
+from tui.links import LinkScreen, why_no_browser
 from tui.pickers import NOBODY, StaffPicker
 from tui.thread import ThreadScreen
 
@@ -335,3 +335,24 @@ def test_the_task_link_over_ssh(
     theme: str,
 ) -> None:
     assert snap_compare(assigned, terminal_size=size, run_before=link_shown(theme))
+
+
+@pytest.mark.parametrize(
+    ("environ", "platform", "reason"),
+    [
+        ({"DISPLAY": ":0"}, "linux", None),
+        ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", None),
+        # X forwarding: the browser shows on the person's screen.
+        ({"SSH_CONNECTION": "a b c d", "DISPLAY": "localhost:10.0"}, "linux", None),
+        ({"SSH_TTY": "/dev/pts/3"}, "darwin", "SSH"),
+        ({"SSH_CLIENT": "a b c"}, "linux", "SSH"),
+        ({}, "linux", "no graphical display"),
+        ({}, "darwin", None),
+        ({}, "win32", None),
+    ],
+)
+def test_why_no_browser_reads_the_session(
+    environ: dict[str, str], platform: str, reason: str | None
+) -> None:
+    found = why_no_browser(environ, platform)
+    assert found is None if reason is None else reason in (found or "")
