@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from rich.style import Style
+from sqlalchemy import Engine
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.color import Color
@@ -22,8 +23,10 @@ from textual.screen import Screen
 from textual.strip import Strip
 
 import tui
-from core.config import PolicyConfig
+from core.config import PolicyConfig, Settings
 from core.queries import ClockView
+from tests.support import MovableClock
+from tests.tui.test_dashboard import main_screen, make_app, until
 from tui.clocks import ESCALATED_MARK, ClocksPanel
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -512,3 +515,16 @@ async def test_a_clock_of_a_policy_no_longer_configured_counts_on_the_default() 
     async with app.run_test(size=(100, 20)) as pilot:
         panel = await ready(app, pilot, [clock(1, 3, policy="gone"), clock(2, 4)])
         assert panel.border_title == "Clocks · 2 running · 15 min target"
+
+
+async def test_on_the_dashboard_a_vip_clock_shows_its_own_target(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # Bigco is on the 10-minute VIP policy, everyone else on the default 15.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        panel = screen.query_one(ClocksPanel)
+        await until(pilot, lambda: len(panel.clocks) == 4)
+        assert panel.border_title == "Clocks · 4 running · targets 10–15 min"
+        bigco = next(line for line in lines(panel) if "Bigco" in line)
+        assert "10 min" in bigco
