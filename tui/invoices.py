@@ -40,6 +40,11 @@ COMPACT_COLUMNS = ("number", "client", "balance", "days", "next step")
 # what the other columns leave, and at least CLIENT_MIN.
 CLIENT_CELLS = 24
 CLIENT_MIN = 10
+# The room kept for the next step when sharing out the width: a day and a
+# level's name ("15 Dec · suspension flag"), or "disputed: reminders paused";
+# a longer step (after a promise) is cut at the right rather than squeezing
+# every client's name.
+STEP_CELLS = 26
 # What the table takes besides its cells: a space either side of each cell,
 # and the vertical scroll bar.
 CELL_PADDING = 2
@@ -127,7 +132,12 @@ class InvoicesPanel(Vertical):
         if not self.compact:
             return CLIENT_CELLS
         others = [name for name in self.columns if name != "client"]
-        taken = sum(max((row[name].cell_len for row in rows), default=0) for name in others)
+        taken = sum(
+            min(max((row[name].cell_len for row in rows), default=0), STEP_CELLS)
+            if name == "next step"
+            else max((row[name].cell_len for row in rows), default=0)
+            for name in others
+        )
         padding = CELL_PADDING * len(self.columns) + SCROLLBAR
         room = self.content_size.width - taken - padding
         return max(CLIENT_MIN, min(CLIENT_CELLS, room))
