@@ -9,26 +9,20 @@ transaction (see `Delivery`).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 
 from .db import write
 from .ingest import OWN_SOURCE, Ingestor, Result
 from .kinds import EventKind
-from .models import Assignment, Audit, Staff, StaffEmail, table
+from .models import Assignment, Staff, StaffEmail, table
 from .staff import UnknownStaff as UnknownStaff  # re-exported for callers of the actions
 from .timeutil import Now, utc_now
 
-STAFF, EMAILS, ASSIGNMENT, AUDIT = (
-    table(Staff),
-    table(StaffEmail),
-    table(Assignment),
-    table(Audit),
-)
+STAFF, EMAILS, ASSIGNMENT = table(Staff), table(StaffEmail), table(Assignment)
 WATCHER = "watcher"
 
 
@@ -61,14 +55,24 @@ def act(
     text: str = "",
     *,
     now: Now = utc_now,
+    key: str | None = None,
     **fields: Any,
 ) -> Result:
-    """Record one action of a staff member on a thread; returns the ingestion result."""
+    """Record one action of a staff member on a thread; returns the ingestion result.
+
+    `key`: what makes the action itself unique, when it comes from something
+    that may arrive twice (a Telegram update's identity: "chat:message_id",
+    a button press's query id). The same key on the same thread is the same
+    action: recorded once, the second time a "duplicate" result, so a
+    redelivered update queues no second reply. Without a key, every call is
+    a new action.
+    """
     at: datetime = now()
+    # Unique even for two actions in the same microsecond.
+    unique = key if key is not None else f"{at.isoformat()}:{uuid4().hex[:8]}"
     result = ingestor.ingest_one(
         {
-            # Unique even for two actions in the same microsecond.
-            "id": f"{kind.value}:{thread_id}:{at.isoformat()}:{uuid4().hex[:8]}",
+            "id": f"{kind.value}:{thread_id}:{unique}",
             "source": OWN_SOURCE,
             "kind": kind.value,
             "occurred_at": at.isoformat(),
@@ -91,6 +95,7 @@ def reply(
     *,
     internal: bool = False,
     now: Now = utc_now,
+    key: str | None = None,
 ) -> Result:
     """Answer the client on a thread (or leave an internal note).
 
@@ -100,103 +105,70 @@ def reply(
     """
     if not text.strip():
         raise ActionRefused("an empty reply is not sent")
-    return act(ingestor, thread_id, staff_id, EventKind.MESSAGE, text, internal=internal, now=now)
+    return act(
+        ingestor, thread_id, staff_id, EventKind.MESSAGE, text, internal=internal, now=now, key=key
+    )
 
 
 def assign(
-    ingestor: Ingestor, thread_id: int, staff_id: int, assignee_id: int | None, now: Now = utc_now
+    ingestor: Ingestor,
+    thread_id: int,
+    staff_id: int,
+    assignee_id: int | None,
+    now: Now = utc_now,
+    key: str | None = None,
 ) -> Result:
     """Make `assignee_id` (None: nobody) the thread's assignee, as `staff_id` decided."""
     assignee = None if assignee_id is None else staff_author(ingestor.engine, assignee_id)
-    return act(ingestor, thread_id, staff_id, EventKind.ASSIGNEE, assignee=assignee, now=now)
+    return act(
+        ingestor, thread_id, staff_id, EventKind.ASSIGNEE, assignee=assignee, now=now, key=key
+    )
 
 
 def no_reply_needed(
-    ingestor: Ingestor, thread_id: int, staff_id: int, reason: str = "", now: Now = utc_now
+    ingestor: Ingestor,
+    thread_id: int,
+    staff_id: int,
+    reason: str = "",
+    now: Now = utc_now,
+    key: str | None = None,
 ) -> Result:
     """Close the thread's running clock as "no reply needed" (the client wrote "thanks").
 
     The clock leaves the share met; the decision stays in the thread's history.
     """
-    return act(ingestor, thread_id, staff_id, EventKind.NO_REPLY_NEEDED, reason, now=now)
+    return act(ingestor, thread_id, staff_id, EventKind.NO_REPLY_NEEDED, reason, now=now, key=key)
 
 
-def watch(
-    engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now, *, by: int | None = None
-) -> bool:
-    """Make a staff member a watcher of a thread; False if they already were.
-
-    `by`: the staff member who decided it, kept in the audit.
-    """
-    watcher = staff_author(engine, staff_id)  # UnknownStaff before anything is written
-    actor = staff_author(engine, by)["name"] if by is not None else None
-    at = now()
+def watch(engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now) -> bool:
+    """Tag a staff member on a thread as a watcher; False if they already were."""
+    staff_author(engine, staff_id)  # UnknownStaff before anything is written
     with write(engine) as connection:
-        if _watching(connection, thread_id, staff_id):
+        known = connection.execute(
+            select(ASSIGNMENT.c.staff_id).where(
+                ASSIGNMENT.c.thread_id == thread_id,
+                ASSIGNMENT.c.staff_id == staff_id,
+                ASSIGNMENT.c.role == WATCHER,
+            )
+        ).first()
+        if known:
             return False
         connection.execute(
             insert(ASSIGNMENT).values(
-                thread_id=thread_id, staff_id=staff_id, role=WATCHER, since=at
+                thread_id=thread_id, staff_id=staff_id, role=WATCHER, since=now()
             )
         )
-        if actor is not None:
-            _audit_watchers(connection, "watch", actor, thread_id, staff_id, watcher["name"], at)
     return True
 
 
-def unwatch(
-    engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now, *, by: int | None = None
-) -> bool:
-    """Take a staff member off a thread's watchers; False if they were not one.
-
-    `by`: the staff member who decided it, kept in the audit.
-    """
-    watcher = staff_author(engine, staff_id)
-    actor = staff_author(engine, by)["name"] if by is not None else None
+def unwatch(engine: Engine, thread_id: int, staff_id: int) -> bool:
+    """Remove a watcher from a thread; False if they were not watching it."""
     with write(engine) as connection:
-        if not _watching(connection, thread_id, staff_id):
-            return False
-        connection.execute(
+        removed = connection.execute(
             delete(ASSIGNMENT).where(
                 ASSIGNMENT.c.thread_id == thread_id,
                 ASSIGNMENT.c.staff_id == staff_id,
                 ASSIGNMENT.c.role == WATCHER,
             )
-        )
-        if actor is not None:
-            _audit_watchers(
-                connection, "unwatch", actor, thread_id, staff_id, watcher["name"], now()
-            )
-    return True
-
-
-def _watching(connection: Connection, thread_id: int, staff_id: int) -> bool:
-    found = connection.execute(
-        select(ASSIGNMENT.c.staff_id).where(
-            ASSIGNMENT.c.thread_id == thread_id,
-            ASSIGNMENT.c.staff_id == staff_id,
-            ASSIGNMENT.c.role == WATCHER,
-        )
-    ).first()
-    return found is not None
-
-
-def _audit_watchers(
-    connection: Connection,
-    action: str,
-    actor: str,
-    thread_id: int,
-    staff_id: int,
-    name: str,
-    at: datetime,
-) -> None:
-    connection.execute(
-        insert(AUDIT).values(
-            at=at,
-            actor=actor,
-            action=action,
-            entity="thread",
-            entity_id=thread_id,
-            detail=json.dumps({"staff_id": staff_id, "name": name}),
-        )
-    )
+        ).rowcount
+    return bool(removed)

@@ -83,3 +83,8 @@ def first_line(value: str, width: int | None = None) -> str:
 def as_text(value: str, style: str = "") -> Text:
     """A Rich Text showing `value` literally: markup characters are just characters."""
     return Text(clean(value), style=style)
+
+
+def kind_words(kind: str) -> str:
+    """An event kind as people say it: "task_created" is "task created"."""
+    return kind.replace("_", " ")

@@ -93,25 +93,15 @@ def dashboard_settings(settings: Settings, engine: Engine) -> Settings:
     )
 
 
-class Browser:
-    """Stands in for the desktop's browser: it keeps the links it was asked to open."""
-
-    name = "firefox"
-
-    def __init__(self) -> None:
-        self.opened: list[str] = []
-
-    def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
-        self.opened.append(url)
-        return True
-
-
 @pytest.fixture
 def no_browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """A desktop session whose browser only notes the links opened (listed here)."""
-    browser = Browser()
-    monkeypatch.setattr("webbrowser.get", lambda *args: browser)
-    monkeypatch.setenv("DISPLAY", ":0")
-    for name in ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"):
-        monkeypatch.delenv(name, raising=False)
-    yield browser.opened
+    opened: list[str] = []
+
+    def open_in_browser(url: str, *args: object, **kwargs: object) -> bool:
+        opened.append(url)
+        return True
+
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    monkeypatch.delenv("SSH_TTY", raising=False)
+    monkeypatch.setattr("webbrowser.open", open_in_browser)
+    yield opened
