@@ -86,6 +86,10 @@ class PolicyConfig(BaseModel):
     escalate_after_minutes: float = Field(default=30, gt=0)
     calendar: str = "office"
 
+    def target_minutes(self, kind: str) -> float:
+        """The response target of a clock of `kind`: first, else next."""
+        return self.first_response_minutes if kind == "first" else self.next_response_minutes
+
     @model_validator(mode="after")
     def _warning_inside_target(self) -> PolicyConfig:
         shortest = min(self.first_response_minutes, self.next_response_minutes)

@@ -91,7 +91,7 @@ def thread_detail(
     if not found:
         return None
     (id_, title, url, kind, channel, client, project, status, deadline, closed) = found[0]
-    people = reader.rows(_PEOPLE, {"thread": thread_id})
+    people = thread_people(reader, thread_id)
     return ThreadDetail(
         id=id_,
         title=title,
@@ -110,6 +110,14 @@ def thread_detail(
         assignee_ids=tuple(staff for role, staff, _ in people if role == "assignee"),
         watcher_ids=tuple(staff for role, staff, _ in people if role == "watcher"),
     )
+
+
+def thread_people(reader: Reader, thread_id: int) -> list[tuple[str, int, str]]:
+    """(role, staff id, name) of the thread's assignee and watchers, the earliest first."""
+    return [
+        (role, staff_id, name)
+        for role, staff_id, name in reader.rows(_PEOPLE, {"thread": thread_id})
+    ]
 
 
 def _events(reader: Reader, thread_id: int, limit: int) -> list[ThreadEvent]:

@@ -11,7 +11,7 @@ Line API renders only the lines on screen.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -21,10 +21,11 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
 
+from core.config import PolicyConfig
 from core.queries import ClockView
 
 from .cursor import CursorView
@@ -44,8 +45,15 @@ COLUMN_GAP = "  "
 CLIENT_WIDTH = 18
 ASSIGNEE_WIDTH = 14
 KIND_WIDTH = 5  # "first", "next"
-# Below this many cells after the countdown, the kind column gives its room to the title.
-KIND_FROM = 64
+# Below this many cells for client, thread and assignee, the assignee gives
+# its room to the others.
+ASSIGNEE_FROM = 40
+# Below this many cells after the countdown, the columns stand one space apart.
+NARROW_BELOW = 40
+# The line above the clocks: it names the columns.
+HEADER_LINES = 1
+HEADER = ("left", "reply", "target", "client", "thread", "assignee")
+DEFAULT_POLICY = "default"
 
 # When a clock changes state: (instant, strictly after it, clock id, state rank).
 # "Strictly" because a clock breaches once now > due_at, while it warns and
@@ -58,19 +66,25 @@ Crossing = tuple[datetime, bool, int, int]
 class _Cells:
     """A clock's words, cleaned once rather than on every repaint."""
 
+    kind: str
+    target: str
     client: str
     thread: str
     assignee: str
-    kind: str
 
 
-def _cells(clock: ClockView) -> _Cells:
+def _cells(clock: ClockView, target: float) -> _Cells:
     return _Cells(
+        kind=first_line(clock.kind),
+        target=_minutes(target),
         client=first_line(clock.client or "") or "—",
         thread=first_line(clock.thread or "") or "—",
         assignee=first_line(clock.assignee or "") or "—",
-        kind=first_line(clock.kind),
     )
+
+
+def _minutes(minutes: float) -> str:
+    return f"{minutes:g} min"
 
 
 def _urgency(clock: ClockView) -> tuple[datetime, int]:
@@ -98,24 +112,33 @@ def _reached(crossing: Crossing, now: datetime) -> bool:
     return now > at if strict else now >= at
 
 
-def _columns(width: int) -> list[int]:
-    """Widths of client, thread, assignee and kind in `width` cells (after the countdown)."""
-    kind = KIND_WIDTH if width >= KIND_FROM else 0
-    client = min(CLIENT_WIDTH, width // 4)
-    assignee = min(ASSIGNEE_WIDTH, width // 6)
-    gaps = len(COLUMN_GAP) * (3 if kind else 2)
-    thread = max(0, width - client - assignee - kind - gaps)
-    return [client, thread, assignee, kind]
+def _gap(width: int) -> str:
+    """Two spaces between columns, one when they are short of room."""
+    return COLUMN_GAP if width >= NARROW_BELOW else " "
 
 
-def _row_text(cells: _Cells, width: int) -> str:
-    values = (cells.client, cells.thread, cells.assignee, cells.kind)
+def _columns(width: int, target: int) -> list[int]:
+    """Widths of kind, target, client, thread and assignee in `width` cells (after the countdown).
+
+    `target`: the width of the target column, 0 when the clocks share one
+    target (the title says it).
+    """
+    gap = len(_gap(width))
+    rest = max(0, width - KIND_WIDTH - gap - (target + gap if target else 0))
+    assignee = min(ASSIGNEE_WIDTH, rest // 6) if rest >= ASSIGNEE_FROM else 0
+    client = min(CLIENT_WIDTH, rest // 3)
+    thread = max(0, rest - client - gap - (assignee + gap if assignee else 0))
+    return [KIND_WIDTH, target, client, thread, assignee]
+
+
+def _row_text(values: Sequence[str], width: int, target: int) -> str:
+    """kind, target, client, thread and assignee, fitted to their columns in `width` cells."""
     parts = [
         set_cell_size(fit(value, size), size)
-        for value, size in zip(values, _columns(width), strict=True)
+        for value, size in zip(values, _columns(width, target), strict=True)
         if size > 0
     ]
-    return set_cell_size(COLUMN_GAP.join(parts), width)
+    return set_cell_size(_gap(width).join(parts), width)
 
 
 class ClocksPanel(CursorView):
@@ -130,6 +153,7 @@ class ClocksPanel(CursorView):
         "clocks--escalated",
         "clocks--cursor",
         "clocks--empty",
+        "clocks--header",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -170,6 +194,7 @@ class ClocksPanel(CursorView):
         self,
         target_minutes: float = 15,
         *,
+        policies: Mapping[str, PolicyConfig] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -177,6 +202,11 @@ class ClocksPanel(CursorView):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.target_minutes = target_minutes
+        # Each clock's target comes from its policy; without policies, all
+        # clocks have `target_minutes`.
+        self.policies = policies or {}
+        # The target column's width: 0 while every clock has the same target.
+        self._target_width = 0
         self._clocks: list[ClockView] = []
         self._by_id: dict[int, ClockView] = {}
         self._loaded = False
@@ -207,6 +237,11 @@ class ClocksPanel(CursorView):
         """The clock under the cursor."""
         return self._clocks[self._cursor] if self._clocks else None
 
+    def target_of(self, clock: ClockView) -> float:
+        """A clock's response target in minutes: its policy's, the default's if that is gone."""
+        policy = self.policies.get(clock.policy) or self.policies.get(DEFAULT_POLICY)
+        return policy.target_minutes(clock.kind) if policy else self.target_minutes
+
     def line_state(self, index: int) -> str:
         """safe, warning, breached or escalated: the colour of line `index` at the last tick."""
         clock = self._clocks[index]
@@ -224,10 +259,12 @@ class ClocksPanel(CursorView):
         self._cells = {}
         self._rests = {}
         self._loaded = True
+        targets = {self._cells_of(clock).target for clock in self._clocks}
+        self._target_width = max(map(cell_len, targets)) if len(targets) > 1 else 0
         if self._now is not None:
             self._index_crossings(self._now)
         self._cursor = self._cursor_after(kept)
-        self.virtual_size = Size(0, len(self._clocks))
+        self.virtual_size = Size(0, len(self._clocks) + HEADER_LINES)
         self._update_titles()
         if self.has_focus:
             self._scroll_to_cursor()
@@ -286,7 +323,11 @@ class ClocksPanel(CursorView):
         return max(0, min(self._cursor, len(self._clocks) - 1))
 
     def _update_titles(self) -> None:
-        target = f"{countdown(self.target_minutes * 60)} target"
+        targets = sorted({self.target_of(clock) for clock in self._clocks})
+        if len(targets) > 1:
+            target = f"targets {targets[0]:g}–{_minutes(targets[-1])}"
+        else:
+            target = f"{_minutes(targets[0] if targets else self.target_minutes)} target"
         count = f"{len(self._clocks)} running · " if self._loaded else ""
         self.border_title = f"Clocks · {count}{target}"
         ranks = Counter(self._seen.values())
@@ -300,9 +341,11 @@ class ClocksPanel(CursorView):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        index = self.scroll_offset.y + y
         if not self._clocks:
             return self._message_line(y, width)
+        if y < HEADER_LINES:
+            return self._header_line(width)
+        index = self.scroll_offset.y + y - HEADER_LINES
         if index >= len(self._clocks):
             return Strip.blank(width, self.rich_style)
         return self._clock_line(index, width)
@@ -313,6 +356,15 @@ class ClocksPanel(CursorView):
         text = f" {EMPTY if self._loaded else LOADING}"
         style = self.get_visual_style("clocks--empty").rich_style
         return Strip([Segment(text, style)]).crop_extend(0, width, self.rich_style)
+
+    def _header_line(self, width: int) -> Strip:
+        """The columns' names, over the countdown and the words as _clock_line lays them out."""
+        left, *words = HEADER
+        head = f"  {left:>{COUNTDOWN_WIDTH}}"
+        room = max(0, width - cell_len(head) - len(COLUMN_GAP))
+        text = head + COLUMN_GAP + _row_text(words, room, self._target_width)
+        style = self.get_visual_style("clocks--header").rich_style
+        return Strip([Segment(text, style)]).crop_extend(0, width, style)
 
     def _clock_line(self, index: int, width: int) -> Strip:
         # Every visible line is drawn again on each tick: only the countdown
@@ -337,7 +389,9 @@ class ClocksPanel(CursorView):
         known = self._rests.get(clock.id)
         if known is not None and known[0] == room:
             return known[1]
-        rest = COLUMN_GAP + _row_text(self._cells_of(clock), room)
+        cells = self._cells_of(clock)
+        values = (cells.kind, cells.target, cells.client, cells.thread, cells.assignee)
+        rest = COLUMN_GAP + _row_text(values, room, self._target_width)
         self._rests[clock.id] = (room, rest)
         return rest
 
@@ -370,13 +424,33 @@ class ClocksPanel(CursorView):
     def _cells_of(self, clock: ClockView) -> _Cells:
         cells = self._cells.get(clock.id)
         if cells is None:
-            cells = self._cells[clock.id] = _cells(clock)
+            cells = self._cells[clock.id] = _cells(clock, self.target_of(clock))
         return cells
 
     # -- moving --------------------------------------------------------------
+    # The cursor's index counts clocks; the header line sits above them.
 
     def line_count(self) -> int:
         return len(self._clocks)
+
+    def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
+        super().refresh_lines(y_start + HEADER_LINES, line_count)
+
+    def _scroll_to_cursor(self) -> None:
+        if not self.is_mounted or not self.line_count():
+            return
+        width = max(1, self.scrollable_content_region.width)
+        # The clock's line and the header's: in view when the clock shows under the header.
+        self.scroll_to_region(
+            Region(0, self._cursor, width, 1 + HEADER_LINES),
+            animate=False,
+            force=True,
+            immediate=True,
+            x_axis=False,
+        )
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - HEADER_LINES)
 
     def cursor_moved(self, index: int) -> None:
         self.post_message(ThreadInView(self._clocks[index].thread_id))
@@ -395,7 +469,9 @@ class ClocksPanel(CursorView):
         offset = event.get_content_offset(self)
         if offset is None:
             return
-        index = self.scroll_offset.y + offset.y
+        if offset.y < HEADER_LINES:
+            return
+        index = self.scroll_offset.y + offset.y - HEADER_LINES
         if index < len(self._clocks):
             self.move_cursor(index)
             self.action_select()

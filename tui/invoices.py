@@ -31,8 +31,28 @@ if TYPE_CHECKING:
     from .app import Dashboard
 
 COLUMNS = ("number", "client", "balance", "days", "bucket", "level", "next step")
+# A panel narrower than this (the wide layout at 120 to about 170 columns)
+# leaves out the bucket (the totals line sums them) and the level (the next
+# step names the level to come), and cuts client names shorter, so that the
+# next step and its day stay in view.
+FULL_FROM = 110
+COMPACT_COLUMNS = ("number", "client", "balance", "days", "next step")
+# A client's name takes at most this many cells; in the compact columns, only
+# what the other columns leave, and at least CLIENT_MIN.
+CLIENT_CELLS = 24
+CLIENT_MIN = 10
+# The room kept for the next step when sharing out the width: a day and a
+# level's name ("15 Dec · suspension flag"), or "disputed: reminders paused";
+# a longer step (after a promise) is cut at the right rather than squeezing
+# every client's name.
+STEP_CELLS = 26
+# What the table takes besides its cells: a space either side of each cell,
+# and the vertical scroll bar.
+CELL_PADDING = 2
+SCROLLBAR = 2
 # The client's reminder of the day, marked after the level (the column keeps its
-# width: the next step needs the room) and counted in the panel's corner.
+# width: the next step needs the room) and counted in the panel's corner; in
+# the compact columns, before the next step.
 REMINDER_MARKS = {"draft": " •", "sent": " ✓"}
 EMPTY = "No overdue invoice. Invoices arrive with pmdesk invoices import."
 # Rows built for the table, the most overdue first: the panel shows about ten,
@@ -71,10 +91,16 @@ class InvoicesPanel(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.formatter = formatter
         self.invoices: list[OverdueInvoice] = []
+        self.compact = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return COMPACT_COLUMNS if self.compact else COLUMNS
 
     def compose(self) -> ComposeResult:
         table: DataTable[Text] = DataTable(id="invoice-table", cursor_type="row")
-        table.add_columns(*COLUMNS)
+        for name in self.columns:
+            table.add_column(name, key=name)
         yield table
         yield Static(EMPTY, id="invoice-empty", classes="empty")
         yield Static("", id="invoice-totals")
@@ -83,14 +109,29 @@ class InvoicesPanel(Vertical):
         self.border_title = "Overdue invoices"
         self.show([])
 
+    def on_resize(self) -> None:
+        compact = self.content_size.width < FULL_FROM
+        if compact == self.compact:
+            return
+        self.compact = compact
+        table = self.query_one("#invoice-table", DataTable)
+        table.clear(columns=True)
+        for name in self.columns:
+            table.add_column(name, key=name)
+        self.show(self.invoices)
+
     def show(self, invoices: list[OverdueInvoice]) -> None:
         table = self.query_one("#invoice-table", DataTable)
         # The cursor stays on its invoice when the list is read again.
         current = self.selected
         self.invoices = invoices
         table.clear()
-        for invoice in invoices[:SHOWN]:
-            table.add_row(*self._cells(invoice), key=str(invoice.id))
+        columns = self.columns
+        rows = [self._cells(invoice) for invoice in invoices[:SHOWN]]
+        client_cells = self._client_cells(rows)
+        for invoice, cells in zip(invoices, rows, strict=False):
+            cells["client"].truncate(client_cells, overflow="ellipsis")
+            table.add_row(*(cells[name] for name in columns), key=str(invoice.id))
         if current is not None:
             listed = invoices[:SHOWN]
             index = next((i for i, inv in enumerate(listed) if inv.id == current.id), None)
@@ -105,6 +146,21 @@ class InvoicesPanel(Vertical):
         to_send = f" · • {waiting} reminder{'s' if waiting != 1 else ''} to send" if waiting else ""
         self.border_subtitle = f"{len(invoices):,} overdue{shown}{to_send}" if invoices else ""
 
+    def _client_cells(self, rows: list[dict[str, Text]]) -> int:
+        """How wide the client column may be: in the compact columns, what the rest leaves."""
+        if not self.compact:
+            return CLIENT_CELLS
+        others = [name for name in self.columns if name != "client"]
+        taken = sum(
+            min(max((row[name].cell_len for row in rows), default=0), STEP_CELLS)
+            if name == "next step"
+            else max((row[name].cell_len for row in rows), default=0)
+            for name in others
+        )
+        padding = CELL_PADDING * len(self.columns) + SCROLLBAR
+        room = self.content_size.width - taken - padding
+        return max(CLIENT_MIN, min(CLIENT_CELLS, room))
+
     def select_number(self, number: str) -> bool:
         """Put the cursor on an invoice (from the command palette); False if not shown."""
         shown = self.invoices[:SHOWN]
@@ -116,21 +172,25 @@ class InvoicesPanel(Vertical):
         table.focus()
         return True
 
-    def _cells(self, invoice: OverdueInvoice) -> tuple[Text, ...]:
+    def _cells(self, invoice: OverdueInvoice) -> dict[str, Text]:
         style = "bold" if invoice.bucket in ("61-90", "90+") else ""
-        return (
-            as_text(invoice.number, style),
-            as_text(invoice.client, style),
-            Text(
+        step = self._next_step(invoice)
+        mark = REMINDER_MARKS.get(invoice.reminder_today or "", "")
+        if self.compact and mark:
+            step = f"{mark.strip()} {step}"
+        return {
+            "number": as_text(invoice.number, style),
+            "client": as_text(invoice.client, style),
+            "balance": Text(
                 self.formatter.money(invoice.balance, invoice.currency),
                 style=style,
                 justify="right",
             ),
-            Text(str(invoice.days_past_due), justify="right"),
-            Text(invoice.bucket),
-            self._level(invoice),
-            as_text(self._next_step(invoice)),
-        )
+            "days": Text(str(invoice.days_past_due), justify="right"),
+            "bucket": Text(invoice.bucket),
+            "level": self._level(invoice),
+            "next step": as_text(step),
+        }
 
     def _level(self, invoice: OverdueInvoice) -> Text:
         level = str(invoice.dunning_level) if invoice.dunning_level else "—"
@@ -153,7 +213,10 @@ class InvoicesPanel(Vertical):
         return Flow(pieces)
 
     def _next_step(self, invoice: OverdueInvoice) -> str:
-        """The next level and its day ("firm reminder · 2 Dec"), after what holds it."""
+        """The day and the next level ("2 Dec · firm reminder"), after what holds it.
+
+        The day comes first: when a narrow panel cuts the words, the day stays.
+        """
         if invoice.state == "disputed":
             return "disputed: reminders paused"
         step = self._step(invoice)
@@ -171,7 +234,7 @@ class InvoicesPanel(Vertical):
             # panel keeps the level and writes the day the local, short way.
             level, found, _rest = step.partition(f" on {when.isoformat()}")
             if found:
-                return f"{level} · {self._day(when)}"
+                return f"{self._day(when)} · {level}"
         return step
 
     def _day(self, day: date) -> str:

@@ -198,7 +198,12 @@ class MainScreen(Screen[None]):
         yield StatusBar(self.backend.settings.agency, self.formatter, id="status")
         with Grid(id="panels"):
             yield IncomingPanel(self.formatter, id="incoming", classes="panel")
-            yield ClocksPanel(target_minutes=self.target_minutes, id="clocks", classes="panel")
+            yield ClocksPanel(
+                target_minutes=self.target_minutes,
+                policies=self.backend.settings.policies,
+                id="clocks",
+                classes="panel",
+            )
             yield InvoicesPanel(self.formatter, id="invoices", classes="panel")
             yield SlaPanel(self.formatter, self.target_minutes, id="sla", classes="panel")
         yield KeyBar()

@@ -6,8 +6,8 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo

@@ -173,6 +173,26 @@ def test_assigning_and_tagging_show_in_the_thread(
     assert {item.assignee for item in latest_events(reader, FeedFilter(assignee="Pat"))} == {"Pat"}
 
 
+def test_unassigning_leaves_nobody_and_keeps_who_decided_it(
+    engine: Engine, ingestor: Ingestor, reader: Reader
+) -> None:
+    ingestor.ingest([make_event("m1", 0)])
+    ana = add_staff(engine, "Ana", "assistant", [], START)
+    pat = add_staff(engine, "Pat", "pm", ["pat@agency.example"], START)
+    thread_id = running_clocks(reader)[0].thread_id
+    assign(ingestor, thread_id, ana, pat)
+
+    assign(ingestor, thread_id, ana, None)
+
+    detail = thread_detail(reader, thread_id)
+    assert detail is not None and detail.assignees == []
+    assert running_clocks(reader)[0].assignee is None
+    # The decision stays in the thread's history, with who took it.
+    assert rows(
+        engine, "SELECT author_name, value FROM event WHERE kind = 'assignee' ORDER BY id"
+    ) == [("Ana", str(pat)), ("Ana", "")]
+
+
 def test_marking_a_thread_handled_clears_its_unread_events(
     engine: Engine, ingestor: Ingestor, reader: Reader
 ) -> None:

@@ -13,15 +13,20 @@ from typing import Any
 
 import pytest
 from rich.style import Style
+from sqlalchemy import Engine
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.color import Color
 from textual.containers import Grid
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.strip import Strip
 
 import tui
+from core.config import PolicyConfig, Settings
 from core.queries import ClockView
+from tests.support import MovableClock
+from tests.tui.test_dashboard import main_screen, make_app, until
 from tui.clocks import ESCALATED_MARK, ClocksPanel
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -98,11 +103,19 @@ class ScreenApp(PanelApp):
 
 
 def lines(panel: ClocksPanel) -> list[str]:
-    return [panel.render_line(y).text for y in range(panel.scrollable_content_region.height)]
+    """The lines shown under the header (the message alone when there are no clocks)."""
+    header = 1 if panel.clocks else 0
+    height = panel.scrollable_content_region.height
+    return [panel.render_line(y).text for y in range(header, height)]
+
+
+def clock_line(panel: ClocksPanel, index: int) -> Strip:
+    """The line of the `index`th clock shown, under the header."""
+    return panel.render_line(index + 1)
 
 
 def countdown_style(panel: ClocksPanel, y: int) -> Style:
-    first = next(iter(panel.render_line(y)))
+    first = next(iter(clock_line(panel, y)))
     assert first.style is not None
     return first.style
 
@@ -125,8 +138,8 @@ async def test_most_urgent_first() -> None:
     async with app.run_test(size=(100, 20)) as pilot:
         panel = await ready(app, pilot, [clock(1, 10), clock(2, -2), clock(3, 3), clock(4, 3)])
         assert [c.id for c in panel.clocks] == [2, 3, 4, 1]
-        # Each line reads: countdown, client, "Thread", id, assignee, kind.
-        assert [line.split()[3] for line in lines(panel)[:4]] == ["2", "3", "4", "1"]
+        # Each line reads: countdown, kind, client, "Thread", id, assignee.
+        assert [line.split()[4] for line in lines(panel)[:4]] == ["2", "3", "4", "1"]
 
 
 async def test_countdown_and_negative_display() -> None:
@@ -172,8 +185,8 @@ async def test_cursor_line_is_highlighted() -> None:
     app = PanelApp()
     async with app.run_test(size=(100, 20)) as pilot:
         panel = await ready(app, pilot, [clock(1, 10), clock(2, 12)])
-        cursor = panel.render_line(0)
-        other = panel.render_line(1)
+        cursor = clock_line(panel, 0)
+        other = clock_line(panel, 1)
         cursor_background = list(cursor)[-1].style
         other_background = list(other)[-1].style
         assert cursor_background is not None and other_background is not None
@@ -189,7 +202,7 @@ async def test_the_cursor_colours_follow_focus_and_theme() -> None:
         panel = await ready(app, pilot, [clock(1, 10), clock(2, 12)])
 
         def cursor_background() -> Any:
-            style = list(panel.render_line(0))[-1].style
+            style = list(clock_line(panel, 0))[-1].style
             assert style is not None
             return style.bgcolor
 
@@ -316,7 +329,7 @@ async def test_keys_move_the_cursor_and_keep_it_in_view() -> None:
     app = PanelApp()
     async with app.run_test(size=(100, 10)) as pilot:
         panel = await ready(app, pilot, [clock(i, i) for i in range(1, 51)])
-        page = panel.scrollable_content_region.height
+        page = panel.scrollable_content_region.height - 1  # under the header
         await pilot.press("end")
         assert panel.cursor == 49
         assert panel.scroll_offset.y == 50 - page
@@ -338,7 +351,10 @@ async def test_a_click_selects_its_line() -> None:
     app = PanelApp()
     async with app.run_test(size=(100, 20)) as pilot:
         panel = await ready(app, pilot, [clock(1, 10), clock(2, 3), clock(3, 20)])
-        await pilot.click(ClocksPanel, offset=(20, 2))
+        await pilot.click(ClocksPanel, offset=(20, 0))  # the header: nothing
+        await pilot.pause()
+        assert app.selected == []
+        await pilot.click(ClocksPanel, offset=(20, 3))
         await pilot.pause()
         assert panel.cursor == 2
         assert app.selected == [103]
@@ -372,16 +388,16 @@ async def test_empty_state_is_honest() -> None:
         panel.tick(NOW)
         await pilot.press("enter", "down")
         assert lines(panel)[0].strip() == "No running clocks"
-        assert panel.border_title == "Clocks · 0 running · 15:00 target"
+        assert panel.border_title == "Clocks · 0 running · 15 min target"
         assert app.selected == []
 
 
 async def test_title_shows_the_count_and_the_target() -> None:
     app = PanelApp()
     async with app.run_test(size=(100, 20)) as pilot:
-        assert app.panel.border_title == "Clocks · 15:00 target"
+        assert app.panel.border_title == "Clocks · 15 min target"
         panel = await ready(app, pilot, [clock(1, 10), clock(2, 3), clock(3, -1), clock(4, -16)])
-        assert panel.border_title == "Clocks · 4 running · 15:00 target"
+        assert panel.border_title == "Clocks · 4 running · 15 min target"
         assert panel.border_subtitle == "1 escalated · 1 breached · 1 warning"
         panel.tick(NOW + timedelta(minutes=6))
         assert panel.border_subtitle == "1 escalated · 2 breached · 1 warning"
@@ -396,7 +412,7 @@ async def test_hostile_text_is_shown_literally() -> None:
         panel = await ready(
             app, pilot, [clock(1, 10, thread=HOSTILE, client="[link=x]Evil[/]", assignee=None)]
         )
-        line = panel.render_line(0)
+        line = clock_line(panel, 0)
         shown = line.text
         assert "[bold red]URGENT[/] red" in shown
         assert "[link=x]Evil[/]" in shown
@@ -409,7 +425,7 @@ async def test_long_titles_are_cut_to_the_line() -> None:
     app = PanelApp()
     async with app.run_test(size=(60, 20)) as pilot:
         panel = await ready(app, pilot, [clock(1, 10, thread="word " * 200)])
-        line = panel.render_line(0)
+        line = clock_line(panel, 0)
         assert line.cell_length == panel.scrollable_content_region.width
         assert "…" in line.text
 
@@ -447,3 +463,68 @@ async def test_tick_on_two_thousand_clocks_reads_nothing(monkeypatch: pytest.Mon
         # Clock i warns 60 + i seconds after NOW: clocks 0 to 60 did, one a second.
         assert app.crossed == [(i, "warning") for i in range(61)]
         assert lines(panel)[0].split()[0] == "04:00"
+
+
+class PoliciesApp(PanelApp):
+    """The panel with a VIP policy at 10 minutes beside the default 15."""
+
+    def compose(self) -> ComposeResult:
+        policies = {
+            "default": PolicyConfig(first_response_minutes=15, next_response_minutes=20),
+            "vip": PolicyConfig(first_response_minutes=10, next_response_minutes=10),
+        }
+        yield ClocksPanel(target_minutes=15, policies=policies, id="clocks")
+
+
+async def test_a_header_names_the_columns_and_each_line_says_first_or_next() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        panel = await ready(app, pilot, [clock(1, 10), clock(2, 3, kind="next")])
+        header = panel.render_line(0).text
+        for label in ("left", "reply", "client", "thread", "assignee"):
+            assert label in header
+        assert [line.split()[1] for line in lines(panel)[:2]] == ["next", "first"]
+        # The same at the wide layout's narrow clocks panel.
+        await pilot.resize_terminal(48, 20)
+        await pilot.pause()
+        assert "reply" in panel.render_line(0).text
+        assert [line.split()[1] for line in lines(panel)[:2]] == ["next", "first"]
+
+
+async def test_each_clock_shows_its_own_target_when_they_differ() -> None:
+    app = PoliciesApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        vip = clock(1, 3, policy="vip", client="Vip Co")
+        panel = await ready(app, pilot, [vip, clock(2, 10), clock(3, 12, kind="next")])
+        assert panel.border_title == "Clocks · 3 running · targets 10–20 min"
+        assert "target" in panel.render_line(0).text
+        shown = lines(panel)
+        assert "10 min" in shown[0] and "Vip Co" in shown[0]
+        assert "15 min" in shown[1]
+        assert "20 min" in shown[2]
+        # All on one target: the title says it, and the lines need not.
+        panel.set_clocks([clock(4, 3, policy="vip"), clock(5, 4, policy="vip", kind="next")])
+        await pilot.pause()
+        assert panel.border_title == "Clocks · 2 running · 10 min target"
+        assert "target" not in panel.render_line(0).text
+        assert not any("10 min" in line for line in lines(panel))
+
+
+async def test_a_clock_of_a_policy_no_longer_configured_counts_on_the_default() -> None:
+    app = PoliciesApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        panel = await ready(app, pilot, [clock(1, 3, policy="gone"), clock(2, 4)])
+        assert panel.border_title == "Clocks · 2 running · 15 min target"
+
+
+async def test_on_the_dashboard_a_vip_clock_shows_its_own_target(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # Bigco is on the 10-minute VIP policy, everyone else on the default 15.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        panel = screen.query_one(ClocksPanel)
+        await until(pilot, lambda: len(panel.clocks) == 4)
+        assert panel.border_title == "Clocks · 4 running · targets 10–15 min"
+        bigco = next(line for line in lines(panel) if "Bigco" in line)
+        assert "10 min" in bigco

@@ -12,6 +12,7 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
@@ -59,16 +60,16 @@ async def invoices_focused(pilot: Pilot[None], number: str) -> InvoicesPanel:
     return panel
 
 
-def cell(panel: InvoicesPanel, number: str, column: int) -> str:
+def cell(panel: InvoicesPanel, number: str, column: str) -> str:
     table = panel.query_one("#invoice-table", DataTable)
-    return str(table.get_row(str(invoice_row_id(panel, number)))[column])
+    return str(table.get_cell(str(invoice_row_id(panel, number)), column))
 
 
 def invoice_row_id(panel: InvoicesPanel, number: str) -> int:
     return next(inv.id for inv in panel.invoices if inv.number == number)
 
 
-LEVEL, NEXT_STEP = 5, 6  # the panel's "level" and "next step" columns
+LEVEL, NEXT_STEP = "level", "next step"  # the panel's columns (level: 200 columns up)
 
 
 def toasted(pilot: Pilot[None], words: str) -> bool:
@@ -140,7 +141,7 @@ async def test_d_records_a_dispute_with_its_reason_and_pauses_reminders(
 async def test_s_marks_todays_reminder_sent_and_says_so_when_there_is_none(
     agency: Engine, dashboard_settings: Settings, clock: MovableClock
 ) -> None:
-    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+    async with make_app(dashboard_settings, clock).run_test(size=(200, 60)) as pilot:
         panel = await invoices_focused(pilot, "F-101")
         assert cell(panel, "F-101", LEVEL) == "—"
         # No run yet today: nothing to mark, and a toast says why.
@@ -176,7 +177,7 @@ async def test_the_next_step_shows_the_level_and_its_day(
         )
     async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
         panel = await invoices_focused(pilot, "F-102")
-        assert cell(panel, "F-102", NEXT_STEP) == "firm reminder · 2 Dec"
+        assert cell(panel, "F-102", NEXT_STEP) == "2 Dec · firm reminder"
 
 
 async def test_without_an_operator_the_write_is_refused_with_a_toast(
@@ -396,6 +397,53 @@ async def test_the_new_keys_are_remapped_from_the_configuration(
         await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen))
         await pilot.press("b")
         await until(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen))
+
+
+def table_lines(panel: InvoicesPanel) -> list[str]:
+    """The invoice table's lines as drawn, cut where the panel ends."""
+    table = panel.query_one("#invoice-table", DataTable)
+    return [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+
+
+@pytest.mark.parametrize("size", [(120, 40), (200, 60)])
+async def test_the_next_step_and_its_day_fit_the_panel_from_120_columns(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock, size: tuple[int, int]
+) -> None:
+    # The longest a step gets: a promise, then a level with a long name, for a
+    # client with a long name and an amount in the thousands.
+    with agency.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE client SET name = 'Boulangeries Pâquier et Fils'"
+                " WHERE name = 'Delta Invoicing'"
+            )
+        )
+        connection.execute(
+            text(
+                "UPDATE invoice SET number = 'F-2026-0101', promised_on = '2026-11-30',"
+                " next_step = 'suspension flag on 2026-12-03 (1200.00 due)',"
+                " next_step_on = '2026-12-03' WHERE number = 'F-101'"
+            )
+        )
+    async with make_app(dashboard_settings, clock).run_test(size=size) as pilot:
+        panel = await invoices_focused(pilot, "F-103")
+        lines = table_lines(panel)
+        row = next(line for line in lines if "F-2026-0101" in line)
+        assert "promised 30 Nov" in row
+        assert "3 Dec" in row  # the day of the next step, not cut at the right edge
+        assert "€1,200.00" in row
+        assert all("firm reminder" in line for line in lines if "F-10" in line)
+
+
+async def test_at_120_columns_todays_reminder_is_marked_before_the_next_step(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    run_dunning(agency, dashboard_settings, TODAY, clock())
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        panel = await invoices_focused(pilot, "F-101")
+        assert panel.compact
+        assert cell(panel, "F-101", NEXT_STEP).startswith("• ")
+        assert "bucket" not in panel.columns and "level" not in panel.columns
 
 
 def auto_matched(agency: Engine, settings: Settings, clock: MovableClock) -> tuple[int, int]:
