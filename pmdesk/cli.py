@@ -571,7 +571,7 @@ def demo(
     settings = demo_settings().model_copy(update={"db": str(path)})
     engine = open_db(str(path))
     now = utc_now()
-    created = seed_demo(engine, settings, now)
+    created = seed_demo(engine, settings, now, folder=path.parent)
     simulator = Simulator(load_scenario(), seed=seed, pace=pace)
     if _interactive() and not print_events:
         context().db = str(path)
