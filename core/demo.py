@@ -21,6 +21,7 @@ from __future__ import annotations
 import heapq
 import importlib.resources
 import random
+import threading
 import tomllib
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,6 +41,7 @@ from .dunning import SENT, local_today, mark_reminder, record_dispute, record_pr
 from .ingest import Ingestor
 from .kinds import StaffRole, ThreadKind
 from .models import Invoice, table
+from .outbox import DeliveryView, due_deliveries, mark_delivered
 from .policies import DEFAULT, PolicyBook
 from .staff import add_staff
 
@@ -1165,6 +1167,10 @@ class Simulator:
     `start`. With `follow_history` (the default) the simulator also answers
     the messages `history(scenario, now=<first start>, seed)` left running,
     one of them late, as the team would.
+
+    Replies that reach the simulated clients (`delivered`, see
+    `deliver_to_simulated_clients`) are answered: the client thanks the
+    agency a few seconds later, on the same thread.
     """
 
     def __init__(
@@ -1196,6 +1202,19 @@ class Simulator:
         self._prefix = ""
         # Tasks the history closed are left alone.
         self._closed = {task.key for task in self._plan.closing}
+        self._threads = {(thread.source, thread.id): thread for thread in scenario.threads}
+        # Replies delivered, told from the services' thread: taken in by events_between.
+        self._lock = threading.Lock()
+        self._delivered: list[tuple[DeliveryView, datetime]] = []
+
+    def delivered(self, replies: Iterable[DeliveryView], at: datetime) -> None:
+        """Replies that reached the simulated clients at `at`; each client will thank.
+
+        Safe to call from another thread than the one asking for events.
+        """
+        at = _utc(at)
+        with self._lock:
+            self._delivered.extend((reply, at) for reply in replies)
 
     def events_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         start, end = _utc(start), _utc(end)
@@ -1209,6 +1228,10 @@ class Simulator:
                 f"the previous one ended at {self._cursor.isoformat()}"
             )
         self._cursor = end
+        with self._lock:
+            delivered, self._delivered = self._delivered, []
+        for reply, at in delivered:
+            self._thank(reply, max(at, start))
         while self._next_arrival < end:
             self._arrive(self._next_arrival)
         events = []
@@ -1232,7 +1255,23 @@ class Simulator:
             heapq.heappush(self._queue, (at, self._scheduled, event))
             self._scheduled += 1
         if script:
-            self._busy[thread.key] = max(at for at, _ in script) + timedelta(minutes=1)
+            free = max(at for at, _ in script) + timedelta(minutes=1)
+            self._busy[thread.key] = max(free, self._busy.get(thread.key, free))
+
+    def _thank(self, reply: DeliveryView, at: datetime) -> None:
+        thread = self._threads.get((reply.channel, reply.target or ""))
+        if thread is None:
+            return  # not a thread of the demo agency: nobody there to answer
+        # Drawn from a generator of its own, so that the rest of the stream
+        # stays what the seed makes it, whatever the person at the desk does.
+        team = _Team(
+            self.scenario,
+            random.Random(f"pmdesk-demo-thanks-{self.seed}-{reply.event_id}"),
+            self._team.targets,
+        )
+        talk = team.talk(thread)
+        when = at + _seconds(team.rng.uniform(*THANKS_AFTER))
+        self._schedule(thread, [team.client_says(talk, talk.phrases.thanks, when)])
 
     def _arrive(self, at: datetime) -> None:
         rng = self._rng
@@ -1254,6 +1293,26 @@ class Simulator:
         mean = max(len(script), 1) * 60 / self.pace
         gap = min(max(rng.expovariate(1 / mean), 1.0), 4 * mean)
         self._next_arrival = at + timedelta(seconds=gap)
+
+
+# Seconds between a reply reaching a simulated client and the client's thanks.
+THANKS_AFTER = (4.0, 12.0)
+
+
+def deliver_to_simulated_clients(
+    engine: Engine, now: datetime, limit: int = 50
+) -> list[DeliveryView]:
+    """The demo's channel: the replies due now reach the simulated clients at once.
+
+    Every thread of the demo agency is simulated, whether its events say
+    Worksection or Telegram, so every pending reply is delivered here,
+    under an id of this channel's own ("demo-<event id>"); nothing leaves
+    the machine. Returns what was delivered, for `Simulator.delivered`.
+    """
+    replies = due_deliveries(engine, now, limit)
+    for reply in replies:
+        mark_delivered(engine, reply.event_id, now, f"demo-{reply.event_id}")
+    return replies
 
 
 # --- Seeding -------------------------------------------------------------------------
@@ -1540,6 +1599,7 @@ __all__ = [
     "Simulator",
     "TeamMember",
     "ThreadInfo",
+    "deliver_to_simulated_clients",
     "demo_settings",
     "history",
     "load_scenario",

@@ -349,3 +349,75 @@ def test_the_statement_is_a_camt053_file_in_the_demos_folder(
     again = import_statement(engine, statement, demo_settings().banks, NOW)
 
     assert (again.new, again.known) == (0, 6)
+
+
+def test_a_reply_reaches_the_simulated_client_who_thanks_on_the_thread(
+    scenario: Scenario, engine: Engine
+) -> None:
+    from sqlalchemy import select
+
+    from core.actions import reply
+    from core.demo import deliver_to_simulated_clients
+    from core.models import Delivery, table
+    from core.staff import operator
+
+    ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
+    clock = running_clocks(EngineReader(engine))[0]
+    me = operator(engine)
+    assert me is not None
+    reply(
+        ingestor, clock.thread_id, me.id, "C'est en cours, je reviens vers vous.", now=lambda: NOW
+    )
+    simulator = Simulator(scenario, follow_history=False)
+    simulator.events_between(NOW, NOW + timedelta(seconds=1))
+
+    delivered = deliver_to_simulated_clients(engine, NOW + timedelta(seconds=1))
+    simulator.delivered(delivered, NOW + timedelta(seconds=1))
+
+    assert [view.thread_id for view in delivered] == [clock.thread_id]
+    with engine.connect() as connection:
+        status, message_id = connection.execute(
+            select(table(Delivery).c["status", "channel_message_id"])
+        ).one()
+    assert (status, message_id) == ("delivered", f"demo-{delivered[0].event_id}")
+    assert deliver_to_simulated_clients(engine, NOW + timedelta(minutes=5)) == []  # once only
+    later = [e for w in live(simulator, NOW + timedelta(seconds=1), 20, step=1) for e in w]
+    thanks = [e for e in later if e["task"]["id"] == delivered[0].target]
+    assert len(thanks) == 1
+    assert thanks[0]["author"]["role"] == "client" and thanks[0]["kind"] == "message"
+    phrases = {text for p in scenario.phrases for text in p.thanks}
+    assert thanks[0]["text"] in phrases
+    assert NOW + timedelta(seconds=4) <= at(thanks[0]) <= NOW + timedelta(seconds=14)
+    assert [r.status for r in ingestor.ingest(thanks)] == ["created"]
+
+
+def test_thanks_leave_the_rest_of_the_live_stream_as_the_seed_makes_it(
+    scenario: Scenario, engine: Engine
+) -> None:
+    from core.actions import reply
+    from core.demo import deliver_to_simulated_clients
+    from core.staff import operator
+
+    expected = [event for window in live(Simulator(scenario), NOW, 60) for event in window]
+    thanked = Simulator(scenario)
+    first = thanked.events_between(NOW, NOW + timedelta(seconds=10))
+    me = operator(engine)
+    assert me is not None
+    ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
+    reply(ingestor, running_clocks(EngineReader(engine))[0].thread_id, me.id, "Bien reçu.")
+    delivered = deliver_to_simulated_clients(engine, NOW + timedelta(seconds=10))
+
+    thanked.delivered(delivered, NOW + timedelta(seconds=10))
+    rest = [e for window in live(thanked, NOW + timedelta(seconds=10), 50) for e in window]
+
+    thanks = [
+        e
+        for e in rest
+        if e["task"]["id"] == delivered[0].target and e["author"]["role"] == "client"
+    ]
+    assert len(thanks) == 1
+
+    def story(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+        return [(e["occurred_at"], e["kind"], e["text"]) for e in events]
+
+    assert story([e for e in first + rest if e is not thanks[0]]) == story(expected)
