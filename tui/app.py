@@ -12,7 +12,7 @@ import gc
 from collections.abc import Callable, Sequence
 from functools import partial
 from threading import Event
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from textual import work
@@ -37,6 +37,7 @@ from .rows import RowList
 if TYPE_CHECKING:
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
     from .manager import ManagerScreen
+    from .thread import ThreadScreen
 
 # The cyclic garbage collector's thresholds while the dashboard runs. Drawing
 # a frame allocates thousands of small objects, so Python's defaults (700, 10,
@@ -147,6 +148,13 @@ class Dashboard(App[None]):
 
     def on_thread_in_view(self, message: ThreadInView) -> None:
         self.want_page(message.thread_id)
+
+    def read_thread_again(self) -> None:
+        """The database changed: the thread on screen is read again (a reply delivered,
+        the client's answer), as the feed shows its new rows."""
+        # Not isinstance: the thread screen's module loads on first use, not here.
+        if self.is_screen_installed("thread") and self.screen is self.get_screen("thread"):
+            self.want_page(cast("ThreadScreen", self.screen).thread_id)
 
     def want_page(self, thread_id: int) -> ThreadPage | None:
         """The thread's page if read lately; else None, and it is read for the thread screen."""

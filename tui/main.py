@@ -209,6 +209,8 @@ class MainScreen(Screen[None]):
     def on_changed(self, message: Changed) -> None:
         changes = message.changes
         self.dashboard.pages.forget()  # pages read ahead may show what just changed
+        if changes.clocks is not None:  # something was committed: maybe on the thread shown
+            self.dashboard.read_thread_again()
         incoming = self.query_one(IncomingPanel)
         if changes.page:
             incoming.show(changes.items, changes.unread, self.feed)
