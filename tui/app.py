@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 # collections for much later (each one short, since most objects are frozen).
 COLLECTOR_THRESHOLDS = (3000, 10, 100)
 
+# Long enough to read the notice the command line hands over (who you act as).
+NOTICE_SECONDS = 12.0
+
 # A job the command line hands over (the demo's simulator, later the
 # services): it runs in a worker thread until the event is set.
 Job = Callable[[Event], None]
@@ -71,6 +74,7 @@ class Dashboard(App[None]):
         *,
         start: str = "main",
         jobs: Sequence[Job] = (),
+        notice: str | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -78,6 +82,8 @@ class Dashboard(App[None]):
         self.formatter = Formatter(settings.locale, ZoneInfo(settings.timezone))
         self.start = start
         self.jobs = list(jobs)
+        # Said once, as a toast, when the first screen holds its data.
+        self.notice = notice
         self._jobs_started = False
         self._stop = Event()
         self.pages = Pages()
@@ -116,6 +122,8 @@ class Dashboard(App[None]):
         if self._jobs_started:
             return
         self._jobs_started = True
+        if self.notice:
+            self.notify(self.notice, timeout=NOTICE_SECONDS)
         for job in self.jobs:
             self.run_worker(partial(job, self._stop), thread=True, group="jobs")
 

@@ -51,10 +51,14 @@ class Changed(Message):
 class StatusBar(Static):
     """Agency, local time, and the background services."""
 
-    def __init__(self, agency: str, formatter: Formatter, **kwargs: object) -> None:
+    def __init__(
+        self, agency: str, formatter: Formatter, mode: str | None = None, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.agency = agency
         self.formatter = formatter
+        # Said before the services, whose meaning it changes ("demo").
+        self.mode = f"{mode} · " if mode else ""
         self.services = dict.fromkeys(NAMES, "stopped")
         self.instant: datetime | None = None
         self._line = ""
@@ -72,7 +76,7 @@ class StatusBar(Static):
                 f"{name} {SERVICE_MARKS[state]} {SERVICE_WORDS[state]}"
                 for name, state in self.services.items()
             )
-        line = f" {self.agency} · {clock}    {parts}"
+        line = f" {self.agency} · {clock}    {self.mode}{parts}"
         if line != self._line:
             self._line = line
             # One line whatever it says (the stylesheet fixes its height): no
@@ -103,7 +107,9 @@ class MainScreen(Screen[None]):
         self.loaded = False
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(self.backend.settings.agency, self.formatter, id="status")
+        yield StatusBar(
+            self.backend.settings.agency, self.formatter, self.backend.mode, id="status"
+        )
         with Grid(id="panels"):
             yield IncomingPanel(self.formatter, id="incoming", classes="panel")
             yield ClocksPanel(target_minutes=self.target_minutes, id="clocks", classes="panel")
