@@ -10,7 +10,12 @@
 - the scheduler (bots.scheduler): clock alerts at their second, and the
   reminders' daily run;
 - the Worksection connector (bots.wspoll, and its webhook among the HTTP
-  routes), when `worksection` is configured.
+  routes), when `worksection` is configured;
+- services of the caller's own, by name (the demo's simulated clients,
+  who take the replies in place of Telegram and Worksection).
+
+The demo runs without the HTTP intake (`intake=False`): its database is a
+throwaway, and the port belongs to the real services.
 
 Only the holder of the lease listens on the HTTP port: a process waiting
 for the lease binds nothing, so two of them never fight over it.
@@ -29,7 +34,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -56,6 +61,10 @@ from .wspoll import run_worksection
 log = logging.getLogger("pmdesk.services")
 
 RUNNING, STARTING, STOPPED, FAILED = "running", "starting", "stopped", "failed"
+
+# A service of the caller's own: runs on the services' database until the
+# event is set; its state is reported under its name, like the others'.
+Extra = Callable[[Engine, asyncio.Event], Awaitable[None]]
 
 
 class _States:
@@ -84,12 +93,16 @@ async def run_services(
     telegram: dict[str, Any] | None = None,
     routers: Sequence[APIRouter] = (),
     poller_lag: Callable[[], Lag] | None = None,
+    intake: bool = True,
+    extra: Mapping[str, Extra] | None = None,
 ) -> None:
     """Run the services while holding the lease, until `stop` is set; see the module.
 
     `telegram`: keyword arguments for `TelegramService` (tests pass faster pacing).
     `routers`: more routes for the HTTP intake (the Worksection webhook);
     `poller_lag`: how far behind the Worksection poller is, for /healthz.
+    `intake`: False runs everything but the HTTP intake (nothing listens).
+    `extra`: services of the caller's own, by name.
     """
     if engine is None:
         engine = await asyncio.to_thread(open_database, settings.db)
@@ -111,7 +124,8 @@ async def run_services(
                 now,
                 ttl,
                 telegram or {},
-                _Web(routers, poller_lag),
+                _Web(routers, poller_lag, intake),
+                extra or {},
             )
         finally:
             await asyncio.to_thread(release, engine, holder)
@@ -141,9 +155,16 @@ async def _wait_for_lease(
 class _Web:
     """What the HTTP intake serves besides events and health."""
 
-    def __init__(self, routers: Sequence[APIRouter], poller_lag: Callable[[], Lag] | None) -> None:
+    def __init__(
+        self,
+        routers: Sequence[APIRouter],
+        poller_lag: Callable[[], Lag] | None,
+        serve: bool = True,
+    ) -> None:
         self.routers = list(routers)
         self.poller_lag = poller_lag
+        # False: no HTTP intake at all.
+        self.serve = serve
 
 
 async def _session(
@@ -156,6 +177,7 @@ async def _session(
     ttl: timedelta,
     telegram: dict[str, Any],
     web: _Web,
+    extra: Mapping[str, Extra],
 ) -> None:
     """The services, until `stop` or until the lease is lost."""
     ended = asyncio.Event()
@@ -192,9 +214,27 @@ async def _session(
                 jobs=lambda scheduler: _daily_jobs(scheduler, settings, engine, now),
             )
         )
-        health = Health(states.values, states.expected, poller_lag)
-        app = create_app(settings, engine, now=now, health=health, routers=routers)
-        group.create_task(_run_intake(settings, app, states, ended))
+        for name, service in extra.items():
+            states.expected.add(name)
+            group.create_task(_run_extra(name, service, engine, states, ended))
+        if web.serve:
+            health = Health(states.values, states.expected, poller_lag)
+            app = create_app(settings, engine, now=now, health=health, routers=routers)
+            group.create_task(_run_intake(settings, app, states, ended))
+
+
+async def _run_extra(
+    name: str, service: Extra, engine: Engine, states: _States, ended: asyncio.Event
+) -> None:
+    """One of the caller's services; its failure stops it alone, and shows as failed."""
+    states.set(name, RUNNING)
+    try:
+        await service(engine, ended)
+    except Exception:
+        log.exception("the %s service stopped on an error", name)
+        states.set(name, FAILED)
+        return
+    states.set(name, STOPPED)
 
 
 def _daily_jobs(scheduler: AsyncIOScheduler, settings: Settings, engine: Engine, now: Now) -> None:
