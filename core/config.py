@@ -272,6 +272,8 @@ class WorksectionConfig(BaseModel):
 
 # What Telegram accepts as a webhook's secret_token.
 TELEGRAM_SECRET_PATTERN = r"^[A-Za-z0-9_-]{1,256}$"
+# The shortest shared secret accepted for a webhook (the intake's, Telegram's).
+MIN_SECRET_LENGTH = 16
 
 
 class Settings(BaseModel):
@@ -318,6 +320,17 @@ class Settings(BaseModel):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return CalendarConfig._known_zone(value)
+
+    @field_validator("webhook_secret", "telegram_webhook_secret")
+    @classmethod
+    def _long_secret(cls, value: str | None) -> str | None:
+        # A short shared secret can be guessed by whoever can reach the intake.
+        if value is not None and len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"too short ({len(value)} characters): a secret needs at least "
+                f"{MIN_SECRET_LENGTH} characters"
+            )
+        return value
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:

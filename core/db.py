@@ -9,6 +9,7 @@ lock within the busy timeout.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlmodel import SQLModel
 
 from . import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from .paths import PRIVATE_FILE, shown_database
 from .reader import HEAD_REVISION, DatabaseError, stamp
 
 BUSY_TIMEOUT_MS = 10_000
@@ -55,7 +57,9 @@ def database_url(value: str) -> str:
     try:
         url = make_url(value)
     except ArgumentError:
-        raise DatabaseError(f"{value!r} is not a database URL or a file path") from None
+        raise DatabaseError(
+            f"{shown_database(value)!r} is not a database URL or a file path"
+        ) from None
     return url.render_as_string(hide_password=False)
 
 
@@ -63,23 +67,37 @@ def create_db_engine(value: str, *, bulk: bool = False) -> Engine:
     url = database_url(value)
     is_sqlite = url.startswith("sqlite")
     if is_sqlite:
-        _ensure_parent(url)
+        _create_private(url)
     try:
         engine = create_engine(
             url,
             connect_args={"timeout": BUSY_TIMEOUT_MS / 1000} if is_sqlite else {},
         )
     except (ArgumentError, ModuleNotFoundError) as error:
-        raise DatabaseError(f"cannot use database {value!r}: {error}") from None
+        raise DatabaseError(f"cannot use database {shown_database(value)!r}: {error}") from None
     if is_sqlite:
         _configure_sqlite(engine, bulk=bulk)
     return engine
 
 
-def _ensure_parent(url: str) -> None:
+def _create_private(url: str) -> None:
+    """Create a new SQLite file readable by its owner only (0600), its folder if need be.
+
+    SQLite gives the write-ahead log and the shared-memory file the mode of
+    the database file, so they are private too. An existing file keeps its mode.
+    """
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # SQLite's own open says what is wrong, naming the file
+    os.close(descriptor)
 
 
 def _configure_sqlite(engine: Engine, *, bulk: bool) -> None:

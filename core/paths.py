@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
+
+# Mode of the files pmdesk creates that hold clients' data (database, log): owner only.
+PRIVATE_FILE = 0o600
 
 
 class ConfigError(Exception):
@@ -42,6 +46,16 @@ def file_problem(path: Path | str, error: OSError) -> str:
     if isinstance(error, PermissionError):
         return f"{path}: permission denied"
     return f"{path}: {error.strerror or error}"
+
+
+# scheme://user:password@host...: the password is what lies between the
+# first ":" after the user and the last "@" before the host.
+_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][\w+.-]*://[^:/@]*:)(?P<password>.*)(?P<at>@[^@]*)$")
+
+
+def shown_database(value: str) -> str:
+    """A database path or URL as it may be printed: a URL's password becomes ***."""
+    return _PASSWORD.sub(r"\g<head>***\g<at>", value) if "://" in value else value
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

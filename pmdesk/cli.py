@@ -10,12 +10,14 @@ stderr, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cached_property, wraps
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
@@ -26,7 +28,13 @@ import typer
 # Only light modules at the top: the read commands must answer in well under
 # a second, and the ORM and the settings model are imported when needed.
 from core.kinds import StaffRole
-from core.paths import ConfigError, configured, database_location, file_problem
+from core.paths import (
+    ConfigError,
+    configured,
+    database_location,
+    file_problem,
+    shown_database,
+)
 from core.reader import DatabaseError, Reader, reader_for
 from core.timeutil import Now, parse_instant, utc_now
 from pmdesk.dashboard import EXIT_USAGE
@@ -51,33 +59,73 @@ app.add_typer(config_app, name="config")
 
 
 class _Console:
-    """A rich Console made on first use: output for scripts (--json) never needs rich."""
+    """A rich Console made on first use: output for scripts (--json) never needs rich.
+
+    Everything printed is plain text: strings are cleaned of terminal codes
+    (core.text) and shown as Rich Text, so neither a client's name nor
+    anything else can carry escape sequences, bidi overrides, markup or
+    emoji codes to the terminal. Tables from `_table` do the same for their
+    cells. `--json` output does not come through here: it stays exact.
+    """
 
     def __init__(self, stderr: bool = False) -> None:
         self._stderr = stderr
         self._console: Any = None
 
-    def __getattr__(self, name: str) -> Any:
+    @property
+    def console(self) -> Any:
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
-        return getattr(self._console, name)
+        return self._console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        options.pop("markup", None)  # never markup: see above
+        self.console.print(*(_plain(value) for value in objects), **options)
+
+    def control(self, codes: str) -> None:
+        """Write pmdesk's own terminal control (a progress line's carriage return) as is."""
+        self.console.file.write(codes)
+        self.console.file.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+def _plain(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    from rich.text import Text
+
+    from core.text import clean
+
+    return Text(clean(value))
 
 
 out, err = _Console(), _Console(stderr=True)
 
 
 def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
+    table = _plain_table()(title=title, title_justify="left")
     for name in columns:
         table.add_column(name, justify="right" if name in right else "left", overflow="fold")
     return table
 
 
-# See the module's docstring; EXIT_USAGE (2) comes from pmdesk.dashboard.
+@functools.cache
+def _plain_table() -> Any:
+    """rich's Table whose string cells are untrusted text: cleaned, and never markup."""
+    from rich.table import Table
+
+    class PlainTable(Table):
+        def add_row(self, *cells: Any, **options: Any) -> None:
+            super().add_row(*(_plain(cell) for cell in cells), **options)
+
+    return PlainTable
+
+
+# The exit statuses: see the module's docstring; EXIT_USAGE (2) comes from pmdesk.dashboard.
 EXIT_REJECTED = 1
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -165,6 +213,15 @@ def main_callback(
     config: Annotated[
         str | None, typer.Option(help="Configuration file in TOML (PMDESK_CONFIG).")
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print pmdesk's version and exit.",
+            is_eager=True,
+            callback=lambda wanted: _print_version() if wanted else None,
+        ),
+    ] = False,
 ) -> None:
     global _current
     if config:
@@ -177,6 +234,18 @@ def main_callback(
             err.print("pmdesk: the dashboard needs a terminal; the commands above do not")
             return
         command(_dashboard)()
+
+
+def _print_version() -> None:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        number = installed("pmdesk")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from pmdesk import __version__ as number
+    out.print(f"pmdesk {number}")
+    raise typer.Exit(0)
 
 
 # Variables every set-up has: the settings model is not imported just to look at them.
@@ -294,7 +363,7 @@ class _Progress:
             BarColumn(),
             DownloadColumn(),
             TimeRemainingColumn(),
-            console=err,
+            console=err.console,
             transient=True,
         )
         self._task = self._bar.add_task(f"ingesting {label}", total=total or None)
@@ -936,7 +1005,7 @@ def config_check() -> None:
         raise ConfigError(f"calendars: {error}") from None
     source = os.environ.get("PMDESK_CONFIG") or "(none: defaults and PMDESK_* variables)"
     out.print(f"config file   {source}", markup=False)
-    out.print(f"database      {settings.db}", markup=False)
+    out.print(f"database      {shown_database(settings.db)}", markup=False)
     ctx.engine  # noqa: B018  (opening it checks and upgrades it)
     out.print("              opened, schema up to date", markup=False)
     out.print(f"agency        {settings.agency}", markup=False)
@@ -963,8 +1032,10 @@ def _print_json(value: Any) -> None:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 

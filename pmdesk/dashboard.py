@@ -224,6 +224,7 @@ def log_to_file() -> None:
     from logging.handlers import RotatingFileHandler
 
     from core.paths import default_log_path
+    from pmdesk.logfile import PrivateLogFile
 
     root = logging.getLogger()
     if any(isinstance(handler, RotatingFileHandler) for handler in root.handlers):
@@ -231,7 +232,7 @@ def log_to_file() -> None:
     path = default_log_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+        handler = PrivateLogFile(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
     except OSError:
         handler = None
     root.addHandler(handler or logging.NullHandler())
@@ -284,5 +285,7 @@ def main() -> None:
         run_dashboard(load_settings())
     except (ConfigError, DatabaseError) as error:
         # As the command line says it (pmdesk.cli.command): one line, exit 2.
-        print(f"pmdesk: {error}", file=sys.stderr)
+        from core.text import clean
+
+        print(f"pmdesk: {clean(str(error))}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

@@ -7,14 +7,23 @@ Registered on the main command by `pmdesk.cli`, whose building blocks (the
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pmdesk.cli import EXIT_REJECTED, Failure, _table, command, context, err, out
+from core.text import clean
+from pmdesk.cli import (
+    EXIT_REJECTED,
+    Failure,
+    _print_json,
+    _table,
+    command,
+    context,
+    err,
+    out,
+)
 
 if TYPE_CHECKING:
     from core.invoices import ImportSummary
@@ -37,22 +46,6 @@ def _today(at: str | None) -> date:
         return date.fromisoformat(at.strip())
     except ValueError:
         raise Failure(f"{at!r} is not an ISO date (write it like 2026-11-23)") from None
-
-
-def _print_json(value: Any) -> None:
-    import json
-    import sys
-
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=_json_value))
-    sys.stdout.write("\n")
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 # -- import -----------------------------------------------------------------------
@@ -83,7 +76,7 @@ def invoices_import(
 
         def progress(done: int, total: int) -> None:
             if total >= PROGRESS_LINES:
-                err.print(f"\rreading {file}: {done:,} of {total:,} lines", end="", markup=False)
+                err.control(f"\rreading {clean(str(file))}: {done:,} of {total:,} lines")
 
     try:
         summary = import_invoices(
@@ -93,7 +86,7 @@ def invoices_import(
         raise Failure(str(error)) from None
     finally:
         if progress is not None:
-            err.print("\r\033[K", end="", markup=False)
+            err.control("\r\033[K")
     refresh_plans(ctx.engine, ctx.settings, _today(None), ctx.now())
     _print_import(summary, as_json)
     if summary.rejections:

@@ -297,3 +297,12 @@ def test_a_bad_variable_is_named_instead_of_the_file(env: dict[str, str]) -> Non
     assert result.returncode == 2
     assert "config file" not in result.stderr
     assert "PMDESK_POLICIES__DEFAULT__FIRST_RESPONSE_MINUTES" in result.stderr
+
+
+def test_version_prints_the_installed_version(env: dict[str, str]) -> None:
+    from importlib.metadata import version
+
+    result = pmdesk("--version", env=env)
+
+    assert result.returncode == 0
+    assert result.stdout == f"pmdesk {version('pmdesk')}\n"

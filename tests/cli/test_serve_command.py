@@ -18,7 +18,7 @@ import httpx
 from bots.signing import signed_headers
 from tests.support import free_port, make_event
 
-SECRET = "serve-secret"
+SECRET = "serve-secret-for-tests"
 
 
 @contextmanager

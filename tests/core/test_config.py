@@ -204,3 +204,16 @@ def test_variables_that_set_nothing_are_warned_about() -> None:
         "PMDESK_NOT_A_SETTING is not a pmdesk setting, ignored",
         "PMDESK_TIMEZON is not a pmdesk setting, ignored (did you mean PMDESK_TIMEZONE?)",
     ]
+
+
+@pytest.mark.parametrize("name", ["PMDESK_WEBHOOK_SECRET", "PMDESK_TELEGRAM_WEBHOOK_SECRET"])
+def test_a_webhook_secret_shorter_than_16_characters_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "short-secret-15")
+
+    with pytest.raises(ConfigError, match="at least 16 characters"):
+        load_settings()
+
+    monkeypatch.setenv(name, "long-enough-secret")
+    assert load_settings()  # 18 characters are accepted

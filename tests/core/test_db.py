@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from core.db import (
     database_url,
     migrate,
     open_database,
+    write,
 )
 
 
@@ -126,3 +129,32 @@ def test_bulk_inserts_store_exactly_what_sqlalchemy_would(tmp_path: Path) -> Non
         ).all()
     assert stored[0] == stored[1]
     assert stored[1] == ("task", "", 0, "2026-11-23 09:00:01.000005")
+
+
+def test_a_password_in_a_database_url_is_never_shown() -> None:
+    from core.paths import shown_database
+
+    with pytest.raises(DatabaseError) as error:
+        create_db_engine("nosuchdialect://ana:s3cret-pass@db.example/pmdesk")
+
+    assert "s3cret-pass" not in str(error.value)
+    assert "nosuchdialect://ana:***@db.example/pmdesk" in str(error.value)
+    assert shown_database("postgresql+psycopg://ana:p%40ss:w@db/pm") == (
+        "postgresql+psycopg://ana:***@db/pm"
+    )
+    assert shown_database("postgresql://db.example/pm") == "postgresql://db.example/pm"
+    assert shown_database("/srv/pmdesk/pm:db.db") == "/srv/pmdesk/pm:db.db"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_the_database_and_its_log_files_are_created_private(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "pmdesk.db"
+    engine = open_database(str(path))
+    with write(engine) as connection:
+        connection.execute(text("CREATE TABLE scratch (x INTEGER)"))
+
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        modes = {file.name: stat.S_IMODE(file.stat().st_mode) for file in files}
+    engine.dispose()
+
+    assert modes == {"pmdesk.db": 0o600, "pmdesk.db-wal": 0o600, "pmdesk.db-shm": 0o600}
