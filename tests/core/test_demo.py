@@ -389,6 +389,8 @@ def test_a_reply_reaches_the_simulated_client_who_thanks_on_the_thread(
     assert thanks[0]["text"] in phrases
     assert NOW + timedelta(seconds=4) <= at(thanks[0]) <= NOW + timedelta(seconds=14)
     assert [r.status for r in ingestor.ingest(thanks)] == ["created"]
+    # Like any client message, the thanks starts a clock: `n` closes it as no reply needed.
+    assert clock.thread_id in {c.thread_id for c in running_clocks(EngineReader(engine))}
 
 
 def test_thanks_leave_the_rest_of_the_live_stream_as_the_seed_makes_it(
