@@ -192,7 +192,7 @@ async def _services_until(
     relay_task = asyncio.create_task(relay())
     extra: dict[str, Extra] = {}
     if demo is not None:
-        extra[SIMULATED_CLIENTS] = lambda engine, done: _simulated_clients(engine, demo, now, done)
+        extra[SIMULATED_CLIENTS] = lambda engine, done: simulated_clients(engine, demo, now, done)
     try:
         await run_services(
             settings, ended, now=now, holder=holder, intake=demo is None, extra=extra
@@ -201,18 +201,26 @@ async def _services_until(
         relay_task.cancel()
 
 
-async def _simulated_clients(
+async def simulated_clients(
     engine: Engine, simulator: Simulator, now: Now, ended: asyncio.Event
 ) -> None:
-    """The demo's channel: replies reach the simulated clients, who are told to thank."""
+    """The demo's channel: replies reach the simulated clients, who are told to thank.
+
+    A turn that fails (the database busy for too long) is tried again on
+    the next: the replies wait, pending, and the service goes on.
+    """
     import asyncio
     import contextlib
 
-    from core.demo import deliver_to_simulated_clients
+    from core import demo
 
     while not ended.is_set():
         at = now()
-        delivered = await asyncio.to_thread(deliver_to_simulated_clients, engine, at)
+        try:
+            delivered = await asyncio.to_thread(demo.deliver_to_simulated_clients, engine, at)
+        except Exception:
+            log.exception("the simulated clients could not take the replies; trying again")
+            delivered = []
         if delivered:
             simulator.delivered(delivered, at)
         with contextlib.suppress(TimeoutError):
