@@ -1452,9 +1452,9 @@ class _Entry:
     payer_account: str | None = None
 
 
-def statement_path(folder: Path, today: date) -> Path:
-    """Where the demo writes the statement of `today` (`statement-<date>.xml`)."""
-    return folder / f"statement-{today.isoformat()}.xml"
+def statement_path(folder: Path) -> Path:
+    """Where the demo writes its statement: one file, replaced at each start."""
+    return folder / "demo-statement.xml"
 
 
 def seed_statement(engine: Engine, settings: Settings, folder: Path, now: datetime) -> Path:
@@ -1472,7 +1472,7 @@ def seed_statement(engine: Engine, settings: Settings, folder: Path, now: dateti
 
     now = _utc(now)
     today = local_today(settings, now)
-    path = statement_path(folder, today)
+    path = statement_path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _write_camt053(path, _statement_entries(_open_balances(engine)), today, now)
     import_statement(engine, path, settings.banks, now)

@@ -343,7 +343,7 @@ def test_the_statement_is_a_camt053_file_in_the_demos_folder(
     from core.statements.importer import detect_format, import_statement
 
     path, _ = seeded
-    statement = statement_path(path.parent, NOW.astimezone(PARIS).date())
+    statement = statement_path(path.parent)
     assert detect_format(statement) == "camt053"
 
     again = import_statement(engine, statement, demo_settings().banks, NOW)
@@ -423,3 +423,15 @@ def test_thanks_leave_the_rest_of_the_live_stream_as_the_seed_makes_it(
         return [(e["occurred_at"], e["kind"], e["text"]) for e in events]
 
     assert story([e for e in first + rest if e is not thanks[0]]) == story(expected)
+
+
+def test_each_start_replaces_the_demos_statement_rather_than_piling_them_up(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from core.demo import seed_statement
+
+    folder = tmp_path / "data"
+    for day in range(3):
+        seed_statement(engine, demo_settings(), folder, NOW + timedelta(days=day))
+
+    assert sorted(folder.iterdir()) == [statement_path(folder)]
