@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from core.config import Settings
+    from tui.format import Formatter
 
 app = typer.Typer(
     name="pmdesk",
@@ -106,21 +107,79 @@ def _plain(value: Any) -> Any:
 out, err = _Console(), _Console(stderr=True)
 
 
+_WIDE = typer.Option("--wide", help="Show every cell whole instead of fitting the terminal.")
+
+
 def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Any:
+    """A table that fits the terminal: long text cut with "…" (see PlainTable).
+
+    `right`: columns of figures, aligned right and never cut.
+    """
+    fit = out.is_terminal and not context().wide
     table = _plain_table()(title=title, title_justify="left")
     for name in columns:
-        table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+        table.add_column(
+            name,
+            justify="right" if name in right else "left",
+            overflow="ellipsis" if fit else "fold",
+            no_wrap=fit,
+        )
     return table
+
+
+# A text column cut to fit the terminal keeps at least this many cells (or its header's).
+MIN_CUT_WIDTH = 6
 
 
 @functools.cache
 def _plain_table() -> Any:
-    """rich's Table whose string cells are untrusted text: cleaned, and never markup."""
+    """rich's Table for the command line's output.
+
+    Cells given as strings are untrusted text: cleaned, and never markup. On
+    a terminal each row takes one line: when the table would be wider than
+    the terminal, the widest text columns are cut first, their cells ending
+    with "…"; figures (the `right` columns) are never cut. `--wide`, and
+    output that is not a terminal (a pipe, a file), show every cell whole,
+    wrapped in its column.
+    """
     from rich.table import Table
 
     class PlainTable(Table):
         def add_row(self, *cells: Any, **options: Any) -> None:
             super().add_row(*(_plain(cell) for cell in cells), **options)
+
+        def __rich_console__(self, console: Any, options: Any) -> Any:
+            if all(column.no_wrap for column in self.columns):
+                self._fit(options.max_width)
+            yield from super().__rich_console__(console, options)
+
+        def _fit(self, width: int) -> None:
+            from rich.text import Text
+
+            def cells(value: Any) -> int:
+                return value.cell_len if isinstance(value, Text) else len(str(value))
+
+            widths = [
+                max([cells(column.header), *(cells(cell) for cell in column._cells)])
+                for column in self.columns
+            ]
+            # Each column takes its padding (a cell either side) and a border.
+            excess = sum(widths) + 3 * len(widths) + 1 - width
+            floors = [
+                width
+                if column.justify == "right"
+                else min(width, max(cells(column.header), MIN_CUT_WIDTH))
+                for column, width in zip(self.columns, widths, strict=True)
+            ]
+            while excess > 0:
+                # The widest column that may still lose a cell.
+                cuttable = [i for i in range(len(widths)) if widths[i] > floors[i]]
+                if not cuttable:
+                    break  # as narrow as allowed: rich cuts the rest
+                widths[max(cuttable, key=lambda i: widths[i])] -= 1
+                excess -= 1
+            for column, fitted in zip(self.columns, widths, strict=True):
+                column.width = fitted
 
     return PlainTable
 
@@ -147,6 +206,8 @@ class Context:
     now: Now = utc_now
     # An import writes a lot at once; see core.db.BULK_CHECKPOINT_PAGES.
     bulk: bool = False
+    # --wide: tables show every cell whole instead of fitting the terminal.
+    wide: bool = False
 
     @cached_property
     def settings(self) -> Settings:
@@ -176,6 +237,31 @@ class Context:
 
     def local(self, instant: datetime) -> datetime:
         return instant.astimezone(self.zone)
+
+    @cached_property
+    def formatter(self) -> Formatter:
+        """Amounts the agency's way (its `locale`), as the dashboard writes them."""
+        from babel.core import UnknownLocaleError
+
+        from tui.format import Formatter
+
+        name = configured("locale", "fr_FR")
+        try:
+            return Formatter(name, self.zone)
+        except (ValueError, UnknownLocaleError):
+            raise ConfigError(f"locale: unknown locale {name!r} (write it like fr_FR)") from None
+
+    def money(self, amount: Decimal | int, currency: str | None = None) -> str:
+        """An amount (cents when an int) in the agency's locale: 1 234,50 € in fr_FR.
+
+        Without a currency, the number alone with its two decimals (1 234,50).
+        """
+        value = Decimal(amount) / 100 if isinstance(amount, int) else amount
+        if currency:
+            return self.formatter.money(value, currency)
+        from babel.numbers import format_decimal
+
+        return str(format_decimal(value, format="#,##0.00", locale=self.formatter.locale))
 
 
 def command(function: F) -> F:
@@ -430,11 +516,13 @@ def _print_ingest_summary(summary: Any, as_json: bool) -> None:
 def clocks(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     limit: Annotated[int | None, typer.Option(help="Show at most this many.", min=1)] = None,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Running response clocks, most urgent first."""
     from core.queries import running_clocks
 
     ctx = context()
+    ctx.wide = wide
     now = ctx.now()
     views = running_clocks(ctx.reader, limit=limit)
     if as_json:
@@ -495,29 +583,58 @@ def report_sla(
         str | None,
         typer.Option(help="End: ISO date (that whole local day included) or instant (or now)."),
     ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(help="Length instead of one end: 7d, 2w, 12h (local days: default 7d)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Share answered within target, median and p90 response times, breaches."""
     from core.report import sla_report
 
     ctx = context()
+    ctx.wide = wide
     now = ctx.now()
-    try:
-        end = parse_instant(until, ctx.zone, end_of_day=True) if until else now
-        start = parse_instant(since, ctx.zone) if since else end - timedelta(days=7)
-    except ValueError as error:
-        raise Failure(str(error)) from None
-    if start >= end:
-        raise Failure("--since must come before --until")
+    start, end = _report_window(since, until, period, ctx.zone, now)
     report = sla_report(ctx.reader, start, end, now)
     if as_json:
         _print_json(report.as_dict())
         return
-    period = f"{ctx.local(start):%Y-%m-%d %H:%M} to {ctx.local(end):%Y-%m-%d %H:%M}"
-    out.print(f"SLA from {period} ({ctx.zone.key})", markup=False)
+    period_shown = f"{ctx.local(start):%Y-%m-%d %H:%M} to {ctx.local(end):%Y-%m-%d %H:%M}"
+    out.print(f"SLA from {period_shown} ({ctx.zone.key})")
     out.print(_sla_table("Overall", [report.overall]))
     out.print(_sla_table("By staff member (who answered)", report.by_staff))
     out.print(_sla_table("By client", report.by_client))
+
+
+DEFAULT_REPORT_PERIOD = "7d"
+
+
+def _report_window(
+    since: str | None, until: str | None, period: str | None, zone: ZoneInfo, now: datetime
+) -> tuple[datetime, datetime]:
+    """The report's [start, end) from any two of --since, --until and --period."""
+    from core.timeutil import parse_period
+
+    if since and until and period:
+        raise Failure("give at most two of --since, --until and --period")
+    try:
+        length = parse_period(period or DEFAULT_REPORT_PERIOD)
+        start = parse_instant(since, zone) if since else None
+        if until:
+            end = parse_instant(until, zone, end_of_day=True)
+        elif start is not None and period:
+            end = length.after(start, zone)
+        else:
+            end = now
+        if start is None:
+            start = length.before(end, zone)
+    except ValueError as error:
+        raise Failure(str(error)) from None
+    if start >= end:
+        raise Failure("--since must come before --until")
+    return start, end
 
 
 def _sla_table(title: str, lines: list[Any]) -> Any:
@@ -552,10 +669,12 @@ app.add_typer(clients_app, name="clients")
 def clients_list(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """List clients with their policy, threads and running clocks."""
     if ctx.invoked_subcommand is not None:
         return
+    context().wide = wide
     from core.clients import list_clients
 
     views = list_clients(context().engine)
@@ -689,16 +808,24 @@ _JSON = typer.Option("--json", help="Print JSON for scripts.")
 
 @staff_app.callback()
 @command
-def staff_main(ctx: typer.Context, as_json: Annotated[bool, _JSON] = False) -> None:
-    """List, add, remove and invite staff; without a subcommand, list them."""
+def staff_main(
+    ctx: typer.Context,
+    as_json: Annotated[bool, _JSON] = False,
+    wide: Annotated[bool, _WIDE] = False,
+) -> None:
+    """List, add, edit, remove and invite staff; without a subcommand, list them."""
     if ctx.invoked_subcommand is None:
+        context().wide = wide
         _list_staff(as_json)
 
 
 @staff_app.command("list")
 @command
-def staff_list(as_json: Annotated[bool, _JSON] = False) -> None:
+def staff_list(
+    as_json: Annotated[bool, _JSON] = False, wide: Annotated[bool, _WIDE] = False
+) -> None:
     """Everyone, removed people included, with their roles, emails and Telegram binding."""
+    context().wide = wide
     _list_staff(as_json)
 
 

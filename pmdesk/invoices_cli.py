@@ -15,6 +15,7 @@ import typer
 
 from core.text import clean
 from pmdesk.cli import (
+    _WIDE,
     EXIT_REJECTED,
     Failure,
     _print_json,
@@ -119,11 +120,13 @@ def invoices_overdue(
     period: Annotated[
         int, typer.Option(help="Days of credit sales the DSO is computed over.", min=1)
     ] = 90,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Overdue invoices, oldest due first, with totals per aging bucket and the DSO."""
     from core.receivables import BUCKETS, bucket_totals, days_sales_outstanding, overdue_invoices
 
     ctx = context()
+    ctx.wide = wide
     today = _today(at)
     invoices = overdue_invoices(ctx.reader, today)
     totals = bucket_totals(invoices)
@@ -154,7 +157,7 @@ def invoices_overdue(
             table.add_row(
                 invoice.number,
                 invoice.client,
-                f"{invoice.balance:,.2f} {invoice.currency}",
+                ctx.money(invoice.balance, invoice.currency),
                 str(invoice.days_past_due),
                 invoice.bucket,
                 str(invoice.dunning_level) if invoice.dunning_level else "-",
@@ -163,13 +166,14 @@ def invoices_overdue(
         out.print(table)
         buckets = _table("Totals per bucket", ["currency", *BUCKETS[1:]], right=BUCKETS[1:])
         for currency, amounts in sorted(totals.items()):
-            buckets.add_row(currency, *(f"{amounts[name]:,.2f}" for name in BUCKETS[1:]))
+            buckets.add_row(currency, *(ctx.money(amounts[name], currency) for name in BUCKETS[1:]))
         out.print(buckets)
     for line in dso:
         value = "-" if line.value is None else f"{line.value} days"
         out.print(
             f"DSO {line.currency} over {line.days} days: {value} "
-            f"(receivables {line.receivables:,.2f} / credit sales {line.credit_sales:,.2f})",
+            f"(receivables {ctx.money(line.receivables, line.currency)} / "
+            f"credit sales {ctx.money(line.credit_sales, line.currency)})",
             markup=False,
         )
 

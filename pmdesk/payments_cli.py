@@ -12,7 +12,17 @@ from typing import Annotated, Any
 
 import typer
 
-from pmdesk.cli import Failure, _print_json, _Progress, _table, command, context, err, out
+from pmdesk.cli import (
+    _WIDE,
+    Failure,
+    _print_json,
+    _Progress,
+    _table,
+    command,
+    context,
+    err,
+    out,
+)
 
 payments_app = typer.Typer(help="Bank statements and payment matching.", no_args_is_help=True)
 _JSON = typer.Option("--json", help="Print JSON for scripts.")
@@ -88,6 +98,7 @@ def payments_matches(
         bool, typer.Option("--review", help="Only the lines waiting for review.")
     ] = False,
     as_json: Annotated[bool, _JSON] = False,
+    wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Matched statement lines and the review queue: invoices, amounts, confidence, reasons.
 
@@ -96,7 +107,9 @@ def payments_matches(
     """
     from core.matching import list_matches
 
-    views = list_matches(context().engine, review_only=review)
+    ctx = context()
+    ctx.wide = wide
+    views = list_matches(ctx.engine, review_only=review)
     if as_json:
         _print_json([asdict(view) for view in views])
         return
@@ -110,10 +123,10 @@ def payments_matches(
         table.add_row(
             str(view.line),
             view.booking_date,
-            f"{_money(view.amount_cents)} {view.currency}",
+            ctx.money(view.amount_cents, view.currency),
             view.payer,
             ", ".join(view.invoices) or "-",
-            ", ".join(_money(cents) for cents in view.cents) or "-",
+            ", ".join(ctx.money(cents, view.currency) for cents in view.cents) or "-",
             "-" if view.confidence is None else f"{view.confidence:.0%}",
             view.by,
             "; ".join(view.reasons),
@@ -175,7 +188,7 @@ def payments_undo(
     except MatchingError as error:
         raise Failure(str(error)) from None
     out.print(
-        f"line {line}: allocations reversed ({_money(cents)} owed again), back in review",
+        f"line {line}: allocations reversed ({ctx.money(cents)} owed again), back in review",
         markup=False,
     )
 
@@ -185,9 +198,5 @@ def _describe(parts: list[Any]) -> str:
     for part in parts:
         what = {"payment": "paid to", "fee": "bank fees on", "credit": "credit for client"}
         target = f"invoice #{part.invoice_id}" if part.invoice_id else f"#{part.client_id}"
-        words.append(f"{_money(part.cents)} {what[part.kind]} {target}")
+        words.append(f"{context().money(part.cents)} {what[part.kind]} {target}")
     return ", ".join(words)
-
-
-def _money(cents: int) -> str:
-    return f"{cents / 100:,.2f}"

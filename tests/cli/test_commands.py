@@ -306,3 +306,36 @@ def test_version_prints_the_installed_version(env: dict[str, str]) -> None:
 
     assert result.returncode == 0
     assert result.stdout == f"pmdesk {version('pmdesk')}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "since", "until"),
+    [
+        (["--until", "2026-12-02", "--period", "7d"], "2026-11-26 00:00", "2026-12-03 00:00"),
+        (["--since", "2026-12-01", "--period", "1d"], "2026-12-01 00:00", "2026-12-02 00:00"),
+        (["--since", "2026-12-01", "--period", "36h"], "2026-12-01 00:00", "2026-12-02 12:00"),
+    ],
+)
+def test_report_periods_count_local_days(
+    env: dict[str, str], args: list[str], since: str, until: str
+) -> None:
+    result = pmdesk("report", "sla", *args, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert f"SLA from {since} to {until} (Europe/Paris)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--period", "soon"], "'soon' is not a period"),
+        (["--since", "2026-12-01", "--until", "2026-12-02", "--period", "1d"], "at most two"),
+    ],
+)
+def test_report_period_mistakes_are_usage_errors(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    result = pmdesk("report", "sla", *args, env=env)
+
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -179,3 +179,26 @@ def test_a_profile_names_the_columns_of_a_tool(office: dict[str, str], tmp_path:
     assert plain.returncode == 2 and "line 1: missing columns 'number', 'client'" in plain.stderr
     assert named.returncode == 0 and "1 created" in named.stdout
     assert unknown.returncode == 2 and "no CSV profile named 'sage'" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("locale", "balance", "total", "receivables"),
+    [
+        ("fr_FR", "1\u202f234,50\xa0€", "1\u202f534,50\xa0€", "receivables 2\u202f133,50\xa0€"),
+        ("en_US", "€1,234.50", "€1,534.50", "receivables €2,133.50"),
+    ],
+)
+def test_the_overdue_amounts_are_written_the_agencys_way(
+    office: dict[str, str], french_csv: Path, locale: str, balance: str, total: str,
+    receivables: str,
+) -> None:  # fmt: skip
+    pmdesk("invoices", "import", str(french_csv), env=office)
+
+    table = pmdesk(
+        "invoices", "overdue", "--at", "2026-11-23", env={**office, "PMDESK_LOCALE": locale}
+    )
+
+    assert table.returncode == 0, table.stderr
+    assert balance in table.stdout
+    assert total in table.stdout
+    assert receivables in table.stdout

@@ -298,3 +298,47 @@ def test_a_date_or_an_instant_without_offset_is_local(
     from core.timeutil import parse_instant
 
     assert parse_instant(text, ZoneInfo(zone), end_of_day=end_of_day) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("7d", (7, timedelta())),
+        ("2w", (14, timedelta())),
+        ("12h", (0, timedelta(hours=12))),
+        ("48h", (0, timedelta(hours=48))),
+        ("1d12h", (1, timedelta(hours=12))),
+        ("90m", (0, timedelta(minutes=90))),
+        ("30", (30, timedelta())),
+    ],
+)
+def test_a_period_is_read_in_weeks_days_hours_or_minutes(
+    text: str, expected: tuple[int, timedelta]
+) -> None:
+    from core.timeutil import parse_period
+
+    assert parse_period(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "week", "7x", "0d", "-3d", "7d later"])
+def test_a_period_that_means_nothing_is_refused(text: str) -> None:
+    from core.timeutil import parse_period
+
+    with pytest.raises(ValueError, match="period"):
+        parse_period(text)
+
+
+def test_days_are_moved_on_the_local_wall_clock_across_a_clock_change() -> None:
+    from core.timeutil import parse_period
+
+    paris = ZoneInfo("Europe/Paris")
+    # Tuesday 31 March 2026, 00:00 in Paris (summer time since the 29th).
+    end = datetime(2026, 3, 30, 22, tzinfo=UTC)
+
+    week_before = parse_period("7d").before(end, paris)
+    hours_before = parse_period("48h").before(end, paris)
+
+    assert week_before.astimezone(paris).isoformat() == "2026-03-24T00:00:00+01:00"
+    assert end - week_before == timedelta(days=7, hours=-1)
+    assert hours_before == end - timedelta(hours=48)
+    assert parse_period("7d").after(week_before, paris) == end
