@@ -59,14 +59,22 @@ def ensure_environment(extras: str) -> None:
     everything = ",".join(sorted(needed | have))
     print("installing dependencies into .venv (after a change to them only) ...", flush=True)
     target = f".[{everything}]" if everything else "."
-    run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip", "setuptools"])
-    run([str(PYTHON), "-m", "pip", "install", "--quiet", "-c", str(LOCK), "-e", target])
+    install([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip", "setuptools"])
+    install([str(PYTHON), "-m", "pip", "install", "--quiet", "-c", str(LOCK), "-e", target])
     STAMP.write_text(f"{wanted}\n{everything}")
 
 
 def run(command: list[str]) -> None:
     completed = subprocess.run(command, cwd=ROOT)
     if completed.returncode != 0:
+        sys.exit(completed.returncode)
+
+
+def install(command: list[str]) -> None:
+    """Run pip quietly: its output (setuptools' notices included) shows only if it fails."""
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if completed.returncode != 0:
+        print(completed.stdout + completed.stderr, file=sys.stderr)
         sys.exit(completed.returncode)
 
 

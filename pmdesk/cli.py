@@ -160,7 +160,7 @@ def _plain_table() -> Any:
                 return value.cell_len if isinstance(value, Text) else len(str(value))
 
             widths = [
-                max([cells(column.header), *(cells(cell) for cell in column._cells)])
+                max([cells(column.header), *(cells(cell) for cell in column.cells)])
                 for column in self.columns
             ]
             # Each column takes its padding (a cell either side) and a border.
@@ -748,9 +748,9 @@ def demo(
     """
     import threading
 
-    from core.config import default_database_path
     from core.db import open_database as open_db
     from core.demo import Simulator, demo_settings, load_scenario, seed_demo
+    from core.paths import default_database_path
     from pmdesk.dashboard import run_demo, simulate_job
 
     # The demo never touches the configured database.

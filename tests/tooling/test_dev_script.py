@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
@@ -35,7 +36,7 @@ def dev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, li
     monkeypatch.setattr(module, "VENV", venv)
     monkeypatch.setattr(module, "PYTHON", venv / "bin" / "python")
     monkeypatch.setattr(module, "STAMP", venv / ".pmdesk-installed")
-    monkeypatch.setattr(module, "run", installs.append)
+    monkeypatch.setattr(module, "install", installs.append)
     return module, installs
 
 
@@ -99,3 +100,19 @@ def test_every_data_folder_is_a_listed_package_with_its_files() -> None:
                 assert any(fnmatch(file.name, pattern) for pattern in patterns), (
                     f"{file.relative_to(ROOT)} is not in package-data of {name}"
                 )
+
+
+def test_a_failed_install_shows_pips_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = load_dev_script()
+    monkeypatch.setattr(module, "ROOT", tmp_path)
+    fails = [sys.executable, "-c", "import sys; print('pip said why'); sys.exit(3)"]
+    works = [sys.executable, "-c", "print('a page of notices')"]
+
+    module.install(works)
+    with pytest.raises(SystemExit) as exit_:
+        module.install(fails)
+
+    assert exit_.value.code == 3
+    assert capsys.readouterr().err.strip() == "pip said why"
