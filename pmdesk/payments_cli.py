@@ -79,6 +79,7 @@ def payments_import(
         "auto_matched": summary.auto,
         "to_review": summary.review,
         "unmatched": summary.unmatched,
+        "notes": result.notes,
     }
     if as_json:
         _print_json(figures)
@@ -89,6 +90,8 @@ def payments_import(
         f"{summary.unmatched} credits with no candidate",
         markup=False,
     )
+    for note in result.notes:
+        out.print(f"{result.file}: {note}", markup=False)
 
 
 @payments_app.command("matches")

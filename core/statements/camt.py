@@ -4,7 +4,10 @@ The file is read with lxml's iterparse, one entry (`Ntry`) at a time, and
 each entry is cleared once read: a 50 MB statement never sits whole in
 memory. Versions 001.02 to 001.12 are read alike (party names moved under
 `Pty` in 001.08, both places are looked at). Entries not booked (`Sts`
-PDNG or INFO) are skipped.
+PDNG or INFO) are left out, and counted in the import's notes. A
+transaction's own `CdtDbtInd` (inside `TxDtls`) outranks its entry's; an
+entry without `BookgDt` is dated by its `ValDt`, else by the statement's
+`CreDtTm`.
 """
 
 from __future__ import annotations
@@ -17,13 +20,24 @@ from typing import IO
 
 from lxml import etree
 
-from .records import StatementError, StatementLine, clean, creditor_reference, to_cents
+from .records import (
+    StatementError,
+    StatementLine,
+    clean,
+    creditor_reference,
+    to_cents,
+    transaction_ids,
+)
 
 _NAMESPACE = re.compile(rb'xmlns(?::\w+)?="(urn:iso:std:iso:20022:tech:xsd:camt\.05[34][^"]*)"')
 _NOT_BOOKED = {"PDNG", "INFO"}
 
 
-def read_camt(path: Path, stream: IO[bytes]) -> Iterator[StatementLine]:
+_STATUS_WORDS = {"PDNG": "pending", "INFO": "information only"}
+
+
+def read_camt(path: Path, stream: IO[bytes], notes: list[str]) -> Iterator[StatementLine]:
+    """The booked lines of the file; what was left out, and why, goes to `notes`."""
     head = stream.read(4096)
     stream.seek(0)
     found = _NAMESPACE.search(head)
@@ -31,6 +45,17 @@ def read_camt(path: Path, stream: IO[bytes]) -> Iterator[StatementLine]:
         raise StatementError(f"{path.name}: not an ISO 20022 camt.053 or camt.054 document")
     reader = _CamtReader(path.name, found.group(1).decode())
     yield from reader.read(stream)
+    kind = "camt.053" if reader.report == "Stmt" else "camt.054"
+    if not reader.reports:
+        raise StatementError(f"{path.name}: no statement ({reader.report}) in this {kind} file")
+    if not reader.entries:
+        which = "the statement" if reader.reports == 1 else f"{reader.reports} statements"
+        notes.append(f"{which} gives balances only, no entries")
+    for status, count in sorted(reader.not_booked.items()):
+        entries = "entry" if count == 1 else "entries"
+        notes.append(
+            f"{count} {entries} {_STATUS_WORDS[status]} (Sts {status}), not booked: left out"
+        )
 
 
 class _CamtReader:
@@ -40,6 +65,10 @@ class _CamtReader:
         self.root = "BkToCstmrStmt" if ".053." in namespace else "BkToCstmrDbtCdtNtfctn"
         self.report = "Stmt" if ".053." in namespace else "Ntfctn"
         self._paths: dict[str, str] = {}
+        # Entries left out, by status.
+        self.not_booked: dict[str, int] = {}
+        # Statements (or notifications) and entries read, booked or not.
+        self.reports = self.entries = 0
 
     def _q(self, path: str) -> str:
         """A path of local names in the document's namespace (made once per path)."""
@@ -51,10 +80,12 @@ class _CamtReader:
     def read(self, stream: IO[bytes]) -> Iterator[StatementLine]:
         account, currency = "", ""
         report = entry = position = 0
+        # The statement's own date, else the message's: for entries with no date of their own.
+        created: date | None = None
         events = etree.iterparse(
             stream,
             events=("end",),
-            tag=(self._q("Acct"), self._q("Ntry")),
+            tag=(self._q("Acct"), self._q("Ntry"), self._q("CreDtTm")),
             resolve_entities=False,
             no_network=True,
         )
@@ -62,10 +93,16 @@ class _CamtReader:
             for _event, element in events:
                 parent = element.getparent()
                 local = etree.QName(element).localname
+                if local == "CreDtTm":
+                    owner = "" if parent is None else etree.QName(parent).localname
+                    if owner in (self.report, "GrpHdr"):
+                        created = _lenient_date(element.text) or created
+                    continue
                 if local == "Acct":
                     if parent is None or etree.QName(parent).localname != self.report:
                         continue
                     report += 1
+                    self.reports += 1
                     entry = 0
                     account = clean(element.findtext(self._q("Id/IBAN"))) or clean(
                         element.findtext(self._q("Id/Othr/Id"))
@@ -73,8 +110,10 @@ class _CamtReader:
                     currency = clean(element.findtext(self._q("Ccy")))
                     continue
                 entry += 1
+                self.entries += 1
                 where = f"Document/{self.root}/{self.report}[{report}]/Ntry[{entry}]"
-                for line in self._entry(element, where, account, currency, position):
+                lines = self._entry(element, where, account, currency, created)
+                for line in lines:
                     position += 1
                     line.position = position
                     yield line
@@ -89,7 +128,12 @@ class _CamtReader:
             ) from None
 
     def _entry(
-        self, ntry: etree._Element, where: str, account: str, account_currency: str, position: int
+        self,
+        ntry: etree._Element,
+        where: str,
+        account: str,
+        account_currency: str,
+        created: date | None,
     ) -> Iterator[StatementLine]:
         # Children by tag, one level at a time: much faster than a path
         # search per field on a hundred thousand entries.
@@ -98,6 +142,7 @@ class _CamtReader:
         if status_element is not None:
             status = clean(status_element.text) or clean(_first_text(status_element))
             if status in _NOT_BOOKED:
+                self.not_booked[status] = self.not_booked.get(status, 0) + 1
                 return
         amount_element = kids.get(self._q("Amt"))
         if amount_element is None or not (amount_element.text or "").strip():
@@ -105,18 +150,26 @@ class _CamtReader:
         sign = self._sign(kids.get(self._q("CdtDbtInd")), where)
         entry_cents = self._cents(amount_element.text or "", f"{where}/Amt")
         entry_currency = amount_element.get("Ccy") or account_currency
-        booking = self._date(kids.get(self._q("BookgDt")), "BookgDt", where, required=True)
-        assert booking is not None
         value = self._date(kids.get(self._q("ValDt")), "ValDt", where, required=False)
+        booking = (
+            self._date(kids.get(self._q("BookgDt")), "BookgDt", where, required=False)
+            or value
+            or created
+        )
+        if booking is None:
+            raise StatementError(f"{self.name}: {where}/BookgDt: missing, and no ValDt either")
         entry_ref = _text(kids.get(self._q("AcctSvcrRef"))) or None
+        entry_id = _text(kids.get(self._q("NtryRef")))
         entry_info = _text(kids.get(self._q("AddtlNtryInf")))
         found = kids.get(self._q("NtryDtls"))
         details = [] if found is None else found.findall(self._q("TxDtls"))
         if not details:
-            yield self._line(
+            line = self._line(
                 None, sign, entry_cents, entry_currency, booking, value, account, entry_ref,
                 entry_info,
             )  # fmt: skip
+            line.entry_ids = transaction_ids(entry_id)
+            yield line
             return
         for index, tx in enumerate(details, start=1):
             tx_kids = self._kids(tx)
@@ -132,10 +185,17 @@ class _CamtReader:
             ref = _text(refs.get(self._q("AcctSvcrRef"))) or None
             if ref is None and entry_ref is not None:
                 ref = entry_ref if len(details) == 1 else f"{entry_ref}/{index}"
-            yield self._line(
-                (tx_kids, refs), sign, cents, currency or entry_currency, booking, value, account,
-                ref, entry_info,
+            # A batch may hold transactions of both directions: each says its own.
+            own_sign = tx_kids.get(self._q("CdtDbtInd"))
+            tx_sign = sign if own_sign is None else self._sign(own_sign, f"{where}/TxDtls[{index}]")
+            line = self._line(
+                (tx_kids, refs), tx_sign, cents, currency or entry_currency, booking, value,
+                account, ref, entry_info,
             )  # fmt: skip
+            line.entry_ids = transaction_ids(
+                entry_id, _text(refs.get(self._q("InstrId"))), _text(refs.get(self._q("TxId")))
+            )
+            yield line
 
     def _kids(self, element: etree._Element | None) -> dict[str, etree._Element]:
         found: dict[str, etree._Element] = {}
@@ -242,3 +302,11 @@ def _first_text(element: etree._Element) -> str | None:
     for child in element:
         return child.text
     return None
+
+
+def _lenient_date(text: str | None) -> date | None:
+    """A creation time read only as a fallback date: unreadable is no date, not an error."""
+    try:
+        return date.fromisoformat(clean(text)[:10])
+    except ValueError:
+        return None

@@ -2,12 +2,15 @@
 
 A file is imported in one database transaction: a malformed entry
 anywhere refuses the whole file and nothing of it is stored. Lines already
-known (same dedupe key, see records.dedupe_keys) are counted and skipped.
+known (same dedupe key, see records.dedupe_keys, or a row stored by an
+earlier version under its earlier key with the same amount and day, see
+records.EarlierKeys) are counted and skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +22,15 @@ from sqlalchemy import Connection, Engine, select
 
 from ..db import chunks, insert_with_ids, write
 from ..models import BankTransaction, table
-from .records import StatementError, StatementLine, clean, dedupe_keys
+from .records import (
+    KEY_PREFIX,
+    EarlierKeys,
+    StatementError,
+    StatementLine,
+    checked_iban,
+    clean,
+    dedupe_keys,
+)
 from .settings import BanksConfig
 
 Format = Literal["camt053", "camt054", "mt940", "ofx", "csv"]
@@ -37,12 +48,22 @@ class ImportResult:
     known: int = 0
     # The ids of the lines this import added, in file order.
     new_ids: list[int] = field(default_factory=list)
+    # What the file held that is not a line, in a sentence each ("2 entries
+    # pending (Sts PDNG), not booked: left out", "balances only: no transactions").
+    notes: list[str] = field(default_factory=list)
+
+
+# MT940 is known by its fields, wherever the bank's header lines end:
+# a statement reference or an account, then a balance or a transaction.
+_MT940_FIELDS = re.compile(
+    rb"(?m)^(?:\{4:)?:(?:20|25):.*[\r\n]+(?:.*[\r\n]+)*?:(?:28C?|60[FM]|61):"
+)
 
 
 def detect_format(path: Path) -> Format:
     """The format of a statement file, from its first bytes."""
     with path.open("rb") as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        head = handle.read(8192).lstrip(b"\xef\xbb\xbf \t\r\n\x00\x01")
     if head.startswith(b"<") and b"<OFX" not in head.upper():
         if b"camt.054" in head:
             return "camt054"
@@ -51,7 +72,7 @@ def detect_format(path: Path) -> Format:
         raise StatementError(f"{path.name}: XML, but not a camt.053 or camt.054 document")
     if head.upper().startswith(b"OFXHEADER") or b"<OFX" in head.upper():
         return "ofx"
-    if head.startswith((b"{1:", b":20:", b":940:")):
+    if head.startswith((b"{1:", b":20:", b":940:")) or _MT940_FIELDS.search(head):
         return "mt940"
     return "csv"
 
@@ -63,11 +84,17 @@ def parse_statement(
     fmt: str | None = None,
     profile: str | None = None,
     progress: Progress | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[Format, Iterator[StatementLine]]:
-    """The file's format and its lines, in file order (parsed as they are consumed)."""
+    """The file's format and its lines, in file order (parsed as they are consumed).
+
+    What the file holds besides lines (entries left out, a statement with
+    balances only) is said in `notes` once the lines are consumed.
+    """
     found: Format = _known_format(fmt) if fmt else detect_format(path)
+    said = [] if notes is None else notes
     if found in ("camt053", "camt054"):
-        return found, _camt(path, progress)
+        return found, _camt(path, progress, said)
     if found == "mt940":
         from .mt940file import read_mt940
 
@@ -75,7 +102,7 @@ def parse_statement(
     if found == "ofx":
         from .ofxfile import read_ofx
 
-        return found, read_ofx(path)
+        return found, read_ofx(path, _text(path), said)
     from .csvfile import read_csv
 
     name, chosen = _profile(path, banks, profile)
@@ -88,11 +115,11 @@ def _known_format(fmt: str) -> Format:
     return fmt  # type: ignore[return-value]
 
 
-def _camt(path: Path, progress: Progress | None) -> Iterator[StatementLine]:
+def _camt(path: Path, progress: Progress | None, notes: list[str]) -> Iterator[StatementLine]:
     from .camt import read_camt
 
     with path.open("rb") as handle:
-        for number, line in enumerate(read_camt(path, handle), start=1):
+        for number, line in enumerate(read_camt(path, handle, notes), start=1):
             if progress is not None and number % 1000 == 0:
                 progress(handle.tell())
             yield line
@@ -100,7 +127,8 @@ def _camt(path: Path, progress: Progress | None) -> Iterator[StatementLine]:
 
 def _text(path: Path) -> str:
     raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "latin-1"):
+    # Windows-1252 before Latin-1: banks' "ANSI" files hold € and curly quotes.
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
@@ -145,19 +173,65 @@ def import_statement(
     """Store the file's new lines, all or nothing."""
     if not path.is_file():
         raise StatementError(f"{path}: no such file")
-    found, lines = parse_statement(path, banks, fmt=fmt, profile=profile, progress=progress)
-    result = ImportResult(file=path.name, format=found)
+    notes: list[str] = []
+    found, lines = parse_statement(
+        path, banks, fmt=fmt, profile=profile, progress=progress, notes=notes
+    )
+    result = ImportResult(file=path.name, format=found, notes=notes)
     digest = file_hash(path)
     with write(engine) as connection, _page_cache(connection):
+        earlier = _Earlier(connection)
         batch: list[tuple[StatementLine, str]] = []
         seen: set[str] = set()
         for item in dedupe_keys(lines):
             batch.append(item)
             if len(batch) >= BATCH:
-                _store(connection, batch, seen, result, digest, path.name, now)
+                _store(connection, batch, seen, earlier, result, digest, path.name, now)
                 batch = []
-        _store(connection, batch, seen, result, digest, path.name, now)
+        _store(connection, batch, seen, earlier, result, digest, path.name, now)
     return result
+
+
+class _Earlier:
+    """Rows stored by an earlier version, under its keys: each stands for one line at most."""
+
+    def __init__(self, connection: Connection) -> None:
+        transactions = table(BankTransaction)
+        query = select(transactions.c.id).where(transactions.c.dedupe_key < KEY_PREFIX).limit(1)
+        # Looked up only when the database holds such rows at all (one index probe).
+        self.present = connection.execute(query).first() is not None
+        self.keys = EarlierKeys()
+        self.claimed: set[str] = set()
+
+    def known(
+        self, connection: Connection, batch: list[tuple[StatementLine, str]], known: set[str]
+    ) -> set[int]:
+        """The places in `batch` of lines an earlier version stored already.
+
+        Every line is given its earlier key (its rank counts them all); only
+        those whose key is not `known` may stand for an earlier row.
+        """
+        if not self.present:
+            return set()
+        transactions = table(BankTransaction)
+        wanted = [(index, line, self.keys.key(line)) for index, (line, _key) in enumerate(batch)]
+        stored: dict[str, tuple[int, object]] = {}
+        for part in chunks([key for _index, _line, key in wanted]):
+            query = select(
+                transactions.c.dedupe_key, transactions.c.amount_cents, transactions.c.booking_date
+            ).where(transactions.c.dedupe_key.in_(part))
+            for key, cents, booked in connection.execute(query):
+                stored[key] = (cents, booked)
+        found: set[int] = set()
+        for index, line, key in wanted:
+            if (
+                batch[index][1] not in known
+                and key not in self.claimed
+                and stored.get(key) == (line.amount_cents, line.booking_date)
+            ):
+                self.claimed.add(key)
+                found.add(index)
+        return found
 
 
 # SQLite's page cache during an import, in KiB. A statement's dedupe keys
@@ -184,6 +258,7 @@ def _store(
     connection: Connection,
     batch: list[tuple[StatementLine, str]],
     seen: set[str],
+    earlier: _Earlier,
     result: ImportResult,
     digest: str,
     name: str,
@@ -198,8 +273,9 @@ def _store(
         query = select(transactions.c.dedupe_key).where(transactions.c.dedupe_key.in_(part))
         known.update(connection.execute(query).scalars())
     rows = []
-    for line, key in batch:
-        if key in known:
+    stored_earlier = earlier.known(connection, batch, known)
+    for index, (line, key) in enumerate(batch):
+        if key in known or index in stored_earlier:
             result.known += 1
             continue
         known.add(key)
@@ -234,24 +310,3 @@ def _row(line: StatementLine, key: str, digest: str, name: str, now: datetime) -
         "matched_by": None,
         "matched_at": None,
     }
-
-
-_IBANS: dict[str, tuple[str | None, str | None]] = {}
-
-
-def checked_iban(text: str | None) -> tuple[str | None, str | None]:
-    """(compact IBAN, None) when valid, (None, the text as written) otherwise."""
-    if not text:
-        return None, None
-    found = _IBANS.get(text)
-    if found is None:
-        from schwifty import IBAN
-        from schwifty.exceptions import SchwiftyException
-
-        try:
-            found = (IBAN(text).compact, None)
-        except SchwiftyException:
-            found = (None, text)
-        if len(_IBANS) < 100_000:  # payers repeat: validate each once
-            _IBANS[text] = found
-    return found

@@ -53,7 +53,7 @@ def test_import_match_review_accept_undo(env: dict[str, str]) -> None:
     assert code == 0, stderr
     assert json.loads(stdout) == {
         "file": "camt053.xml", "format": "camt053", "new": 3, "known": 0,
-        "auto_matched": 1, "to_review": 1, "unmatched": 0,
+        "auto_matched": 1, "to_review": 1, "unmatched": 0, "notes": [],
     }  # fmt: skip
     assert "0 new, 3 already known" in again[1]
     auto = next(view for view in matches if view["state"] == "matched")
@@ -96,3 +96,49 @@ def test_credits_with_no_candidate_are_in_the_review_queue(env: dict[str, str]) 
     assert rejected[0] == 0
     left = json.loads(run(env, "payments", "matches", "--review", "--json")[1])
     assert [view["line"] for view in left] == [view["line"] for view in review[1:]]
+
+
+DIALECTS = DATA / "dialects"
+
+
+def test_a_statement_with_nothing_booked_says_why_and_succeeds(env: dict[str, str]) -> None:
+    balances = run(env, "payments", "import", str(DIALECTS / "ofx-balance-only.ofx"))
+    info = run(env, "payments", "import", str(DIALECTS / "camt054-info-only.xml"), "--json")
+
+    assert balances[0] == 0, balances[2]
+    assert balances[1].splitlines()[1:] == [
+        "ofx-balance-only.ofx: the statement gives balances only, no transactions"
+    ]
+    assert info[0] == 0, info[2]
+    assert json.loads(info[1])["notes"] == [
+        "2 entries information only (Sts INFO), not booked: left out"
+    ]
+
+
+def test_a_refused_statement_says_why_in_one_line_with_status_2(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    garbled = tmp_path / "garbled.sta"
+    garbled.write_text(":20:X\n:25:NL91ABNA0417164300\n:61:not a line\n:62F:C261124EUR0,00\n")
+
+    refused = [
+        run(env, "payments", "import", str(path))
+        for path in (
+            DIALECTS / "ofx-signon-error.ofx", DIALECTS / "ofx-investment.ofx", garbled
+        )
+    ]  # fmt: skip
+
+    assert [code for code, _out, _err in refused] == [2, 2, 2]
+    assert [stderr for _code, _out, stderr in refused] == [
+        "pmdesk: ofx-signon-error.ofx: the bank refused the sign-on: Signon invalid: check "
+        "your user id and password (code 15500); nothing imported\n",
+        "pmdesk: ofx-investment.ofx: an investment statement: nothing to match; nothing imported\n",
+        "pmdesk: garbled.sta: line 3: :61: is not a transaction line; nothing imported\n",
+    ]
+
+
+def test_a_statement_behind_a_bank_header_imports(env: dict[str, str]) -> None:
+    code, stdout, stderr = run(env, "payments", "import", str(DIALECTS / "mt940-ing.sta"))
+
+    assert code == 0, stderr
+    assert stdout.startswith("mt940-ing.sta (mt940): 2 new, 0 already known;")

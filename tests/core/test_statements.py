@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
+from core.db import write
 from core.statements.importer import detect_format, import_statement, parse_statement
 from core.statements.records import StatementError
 from core.statements.settings import BankCsvProfile, BanksConfig
 from tests.support import MovableClock
 
 DATA = Path(__file__).parent.parent / "data" / "statements"
+DIALECTS = DATA / "dialects"
 FILES = ["camt053.xml", "camt054.xml", "mt940.sta", "statement.ofx", "statement.csv"]
 BANKS = BanksConfig(
     csv_profiles={
@@ -196,3 +199,53 @@ def test_the_same_statement_in_another_format_adds_nothing(
 
     assert first.new == 3
     assert [(result.new, result.known) for result in again] == [(0, 3)] * 4
+
+
+def _earlier_keys(engine: Engine, keys: dict[int, str], drop: str | None = None) -> None:
+    """Make the database look as an earlier version left it: its keys, its lost lines."""
+    with write(engine) as connection:
+        if drop:
+            connection.execute(text(f"DELETE FROM banktransaction WHERE {drop}"))
+        for position, key in keys.items():
+            connection.execute(
+                text("UPDATE banktransaction SET dedupe_key = :key WHERE position = :position"),
+                {"key": hashlib.sha256(key.encode()).hexdigest()[:40], "position": position},
+            )
+
+
+def test_lines_stored_under_the_earlier_identity_are_still_known(
+    engine: Engine, clock: MovableClock
+) -> None:
+    # Earlier, a line was named by the bank's reference alone, so of two lines
+    # sharing one only the first was kept: the second comes in now, once.
+    shared = DIALECTS / "mt940-shared-reference.sta"
+    import_statement(engine, shared, BANKS, clock())
+    _earlier_keys(engine, {1: "ref|NL91ABNA0417164300|55555"}, drop="amount_cents < 0")
+
+    first = import_statement(engine, shared, BANKS, clock())
+    again = import_statement(engine, shared, BANKS, clock())
+
+    assert (first.new, first.known) == (1, 1)
+    assert (again.new, again.known) == (0, 2)
+    assert _count(engine) == 2
+
+
+def test_lines_without_bank_reference_stored_earlier_are_still_known(
+    engine: Engine, clock: MovableClock
+) -> None:
+    # Earlier, such a line was named by its end-to-end id and amount, else by its
+    # content and its rank among identical ones.
+    abn = DIALECTS / "mt940-abnamro.sta"
+    import_statement(engine, abn, BANKS, clock())
+    _earlier_keys(
+        engine,
+        {
+            1: "txt|417164300|2026-11-24|2026-11-24|-900|EUR|||"
+            "BEA NR:XXXX 24.11.26/15.56 ALBERT HEIJN 1234 AMSTERDAM,PAS999|1",
+            2: "e2e|417164300|2611240001|25000|EUR",
+        },
+    )
+
+    result = import_statement(engine, abn, BANKS, clock())
+
+    assert (result.new, result.known) == (0, 2)
