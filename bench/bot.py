@@ -17,8 +17,14 @@ Both measurements use a fresh SQLite database and real time.
    staff members before the bot starts; measured: from the bot's start to
    the last sendMessage accepted, against the least time Telegram's limits
    allow. Target: at most 1.1 times that, with zero 429s provoked.
+3. Flood: `--strangers` (1,000) Telegram users no staff member is bound to
+   write to the bot at once, then a client writes (an alert for person 0)
+   and person 1 asks /queue; measured over `--rounds` (5) floods: from the
+   commit (and the /queue update's arrival in the server's queue) to the
+   sendMessage arriving at the server. Target: neither delayed more than 1 s.
 
     .venv/bin/python bench/bot.py [--rate 20] [--seconds 30] [--queued 1000]
+    .venv/bin/python bench/bot.py --only flood [--strangers 1000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ from tests.bots.fake_telegram import FakeTelegram  # noqa: E402
 TOKEN = "123:BENCH"
 FIRST_CHAT = 10_000  # staff member i talks to the bot in private chat FIRST_CHAT + i
 TARGET_P50_MS, TARGET_P99_MS, TARGET_DRAIN_RATIO = 100.0, 500.0, 1.1
+FIRST_STRANGER = 900_000_000
+TARGET_FLOOD_DELAY = 1.0
 
 
 def main() -> None:
@@ -62,11 +70,15 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=40)
     parser.add_argument("--queued", type=int, default=1000)
     parser.add_argument("--chats", type=int, default=50)
+    parser.add_argument("--strangers", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", choices=["latency", "drain", "flood"])
     args = parser.parse_args()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as folder:
-        latency(args, Path(folder) / "latency.db")
-        drain(args, Path(folder) / "drain.db")
+        for name, measure in (("latency", latency), ("drain", drain), ("flood", flood)):
+            if args.only in (None, name):
+                measure(args, Path(folder) / f"{name}.db")
 
 
 # -- the agency ---------------------------------------------------------------------
@@ -242,6 +254,71 @@ def drain(args: argparse.Namespace, database: Path) -> None:
         f"{'met' if ratio <= TARGET_DRAIN_RATIO and not server.rate_limited else 'NOT MET'})"
     )
     print(f"overall rate: {len(sent) / took:.1f} messages/s")
+
+
+# -- 3. flood -------------------------------------------------------------------------
+
+
+def flood(args: argparse.Namespace, database: Path) -> None:
+    alert_delays: list[float] = []
+    queue_delays: list[float] = []
+    with FakeTelegram(token=TOKEN, enforce_limits=True) as server:
+        settings = settings_for(server, database)
+        engine, ingestor = team(settings, 2)
+        alerted, asker = FIRST_CHAT, FIRST_CHAT + 1
+
+        def more_than(chat: int, count: int) -> Any:
+            return lambda: len(server.sent_messages(chat)) > count
+
+        async def wait_for(condition: Any) -> float:
+            while not condition():
+                await asyncio.sleep(0.005)
+            return time.monotonic()
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            bot = TelegramService(settings, engine)
+            task = asyncio.create_task(bot.run(stop))
+            await asyncio.sleep(1.0)  # polling started
+            for round in range(args.rounds):
+                first = FIRST_STRANGER + round * args.strangers
+                for n in range(args.strangers):
+                    server.push_message(first + n, first + n, "hello?")
+                alerts = len(server.sent_messages(alerted))
+                answers = len(server.sent_messages(asker))
+                ingestor.ingest_one(message(f"flood-{round}", 0, f"during flood {round}"))
+                committed = time.monotonic()
+                server.push_message(asker, asker, "/queue")
+                asked = time.monotonic()
+                alert_at = await wait_for(more_than(alerted, alerts))
+                answer_at = await wait_for(more_than(asker, answers))
+                alert_delays.append(alert_at - committed)
+                queue_delays.append(answer_at - asked)
+                await wait_for(lambda: server.pending_updates == 0)
+                # Telegram's one message a second per chat: the next round's alert and
+                # answer must not wait for this round's.
+                await asyncio.sleep(1.5)
+            stop.set()
+            await task
+
+        asyncio.run(run())
+        refused = sum(1 for m in server.sent_messages() if m["chat"]["id"] >= FIRST_STRANGER)
+        rate_limited = server.rate_limited
+    worst = max(alert_delays + queue_delays)
+    print(
+        f"\n[flood] {args.rounds} floods of {args.strangers} strangers writing at once "
+        f"({refused} refusals sent meanwhile, {rate_limited} 429s provoked)"
+    )
+    print(
+        f"client-message alert: p50 {percentile(sorted(alert_delays), 50) * 1000:.0f} ms, "
+        f"max {max(alert_delays) * 1000:.0f} ms; /queue answer: p50 "
+        f"{percentile(sorted(queue_delays), 50) * 1000:.0f} ms, "
+        f"max {max(queue_delays) * 1000:.0f} ms"
+    )
+    print(
+        f"target: neither delayed more than {TARGET_FLOOD_DELAY:g} s: "
+        f"{'met' if worst <= TARGET_FLOOD_DELAY else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

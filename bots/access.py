@@ -4,14 +4,23 @@ The gate runs before every other handler. It lets through a bound staff
 member, and `/start CODE` in a private chat (an invite being redeemed); in a
 group it lets every ordinary message through (a linked client group's
 messages are events, see bots.groups) but no command. Anyone else gets one
-polite refusal per process in a private chat, a refusal on any button they
-press, silence in a group, and nothing else. Each refusal is logged, with
-the Telegram ids and never what was written.
+polite refusal in a private chat (queued, bounded and sent after every
+staff message: bots.refusals), a refusal on any button they press, silence
+in a group, and nothing else. Each refusal is logged, with the Telegram ids
+and never what was written.
+
+In polling mode strangers' private messages are sorted out before the
+library even parses them (`sort_out`, on the raw updates Telegram returns):
+each is refused as the gate would and handed on as a bare update id, which
+the gate drops. Parsing a thousand messages takes the library a good part
+of a second, during which a staff member's message waiting behind them
+would wait too.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from telegram import Chat, Message, Update
 from telegram.constants import ChatType
@@ -20,6 +29,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from core.staff import InviteRefused, redeem, unbind
 
 from .chatio import ChatIO
+from .pacing import BACKGROUND
 from .render import BAD_CODE, REFUSAL, html_text
 
 log = logging.getLogger("pmdesk.bot")
@@ -37,8 +47,7 @@ WELCOME = (
 class Access:
     def __init__(self, io: ChatIO) -> None:
         self.io = io
-        # Strangers already refused in this process: they are not answered again.
-        self._refused: set[int] = set()
+        io.refusals.attach(lambda chat_id: io.say(chat_id, REFUSAL, priority=BACKGROUND))
 
     async def gate(self, update: Update, context: Context) -> None:
         """Let staff through, and an invite code; refuse everyone else."""
@@ -50,20 +59,48 @@ class Access:
             return  # a group's conversation: taken if the group is linked
         if message is not None and _is_invite(message, chat):
             return
-        if await self.io.staff(user.id) is not None:
+        if await self.io.may_be_staff(user.id) and await self.io.staff(user.id) is not None:
             return
         await self._refuse(update, user.id, chat)
         raise ApplicationHandlerStop
 
+    def sort_out(self, updates: list[Any]) -> list[Any]:
+        """Raw updates from getUpdates, with strangers' private messages refused and
+        replaced by their bare `update_id` (see the module). Anything not surely a
+        stranger's (a group, a button, an invite, the staff's accounts not read lately)
+        goes on to the gate as it came."""
+        kept: list[Any] = []
+        for update in updates:
+            message = update.get("message") if isinstance(update, dict) else None
+            sender = message.get("from") if isinstance(message, dict) else None
+            chat = message.get("chat") if isinstance(message, dict) else None
+            if (
+                isinstance(sender, dict)
+                and isinstance(chat, dict)
+                and chat.get("type") == ChatType.PRIVATE
+                and isinstance(sender.get("id"), int)
+                and not sender.get("is_bot")
+                and not _invite_text(str(message.get("text") or ""))  # type: ignore[union-attr]
+                and self.io.surely_a_stranger(sender["id"])
+            ):
+                self._log_refusal("a message", sender["id"], chat.get("id"))
+                self.io.refusals.refuse(sender["id"])
+                kept.append({"update_id": update["update_id"]})
+            else:
+                kept.append(update)
+        return kept
+
     async def _refuse(self, update: Update, user_id: int, chat: Chat) -> None:
         what = "a button" if update.callback_query else "a message"
-        log.info("refused %s from Telegram user %s in chat %s: not staff", what, user_id, chat.id)
+        self._log_refusal(what, user_id, chat.id)
         if update.callback_query is not None:
             await update.callback_query.answer(REFUSAL)
-        elif chat.type == ChatType.PRIVATE and user_id not in self._refused:
-            self._refused.add(user_id)
-            await self.io.say(chat.id, REFUSAL)
+        elif chat.type == ChatType.PRIVATE:
+            self.io.refusals.refuse(user_id)  # in a private chat, the chat is the user's
         # In a group (a client's, maybe) a refusal would only be noise: silence.
+
+    def _log_refusal(self, what: str, user_id: int, chat_id: object) -> None:
+        log.info("refused %s from Telegram user %s in chat %s: not staff", what, user_id, chat_id)
 
     async def start(self, update: Update, context: Context) -> None:
         """`/start CODE`: bind this account to whoever the invite was for."""
@@ -82,7 +119,8 @@ class Access:
             await self.io.say(chat.id, BAD_CODE)
             return
         log.info("Telegram user %s is now bound to staff member %s", user.id, staff.id)
-        self._refused.discard(user.id)
+        self.io.refusals.forget(user.id)
+        self.io.staff_changed()
         await self.io.say(chat.id, html_text(WELCOME.format(name=staff.name)))
 
     async def stop(self, update: Update, context: Context) -> None:
@@ -90,6 +128,7 @@ class Access:
         user, chat = update.effective_user, update.effective_chat
         assert user is not None and chat is not None
         staff = await self.io.write(unbind, self.io.engine, user.id)
+        self.io.staff_changed()
         log.info("Telegram user %s unbound itself", user.id)
         name = html_text(staff.name) if staff else "anyone"
         await self.io.say(
@@ -105,6 +144,10 @@ def _is_command(message: Message) -> bool:
 
 def _is_invite(message: Message, chat: Chat) -> bool:
     """`/start CODE` in a private chat: how someone not bound yet gets in."""
-    parts = (message.text or "").split()
+    return chat.type == ChatType.PRIVATE and _invite_text(message.text or "")
+
+
+def _invite_text(text: str) -> bool:
+    parts = text.split()
     command = parts[0].split("@")[0] if parts else ""
-    return chat.type == ChatType.PRIVATE and len(parts) == 2 and command == "/start"
+    return len(parts) == 2 and command == "/start"

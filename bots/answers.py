@@ -10,9 +10,21 @@ The buttons, on an alert about a client's message: Take it (assign the
 thread to me), No reply needed (close its clock), a canned reply in the
 client's language (sent like a quick reply, once per alert), Open (a link).
 Every button press is answered, if only to say that it no longer works.
+
+Only the alert's recipient may act on it: a quick reply or a press by
+anyone else (a forwarded alert, a shared chat) is refused.
+
+Telegram may deliver an update twice (a restart before the polling offset
+was confirmed, a webhook call that timed out). Each action is recorded
+under the update's identity (`core.actions.act`'s `key`): a quick reply as
+"telegram:CHAT:MESSAGE", a press as its callback query id, a canned reply
+as its alert (one per alert, across restarts). The second delivery finds
+the action recorded and sends nothing: no second reply, no second receipt.
 """
 
 from __future__ import annotations
+
+import logging
 
 from telegram import CallbackQuery, Message, Update
 from telegram.ext import ContextTypes
@@ -27,8 +39,10 @@ from .commands import HINT
 from .render import Callback, html_text, keyboard, notification_html, parse_callback, receipt
 from .sender import CHANNEL
 
+log = logging.getLogger("pmdesk.bot")
 Context = ContextTypes.DEFAULT_TYPE
 GONE = "This button no longer works."
+NOT_YOURS = "This alert was sent to someone else."
 # Telegram shows at most 200 characters of a button's answer.
 ANSWER_LIMIT = 190
 
@@ -36,8 +50,6 @@ ANSWER_LIMIT = 190
 class Answers:
     def __init__(self, io: ChatIO) -> None:
         self.io = io
-        # Alerts a canned reply was sent from: a second press sends nothing.
-        self._canned_from: set[int] = set()
 
     # -- quick replies -----------------------------------------------------------
 
@@ -49,16 +61,30 @@ class Answers:
         if view is None or view.thread_id is None:
             await self.io.say(chat.id, HINT)
             return
+        if view.recipient_id != staff.id:
+            await self.io.say(chat.id, NOT_YOURS)
+            return
         text = message.text or message.caption
         if not text:
             await self.io.say(chat.id, "Only text can go to the client from here.")
             return
         try:
             result = await self.io.write(
-                reply, self.io.ingestor, view.thread_id, staff.id, text, now=self.io.now
+                reply,
+                self.io.ingestor,
+                view.thread_id,
+                staff.id,
+                text,
+                now=self.io.now,
+                key=f"telegram:{chat.id}:{message.message_id}",
             )
         except ActionRefused as refused:
             await self.io.say(chat.id, f"Not sent: {html_text(str(refused))}")
+            return
+        if result.status == "duplicate":
+            log.info(
+                "quick reply %s:%s delivered again: already recorded", chat.id, message.message_id
+            )
             return
         assert result.event_id is not None
         await self._receipt(chat.id, result.event_id, view.channel, message.message_id)
@@ -104,6 +130,9 @@ class Answers:
         ):
             await query.answer(GONE)
             return True
+        if view.recipient_id != staff.id:
+            await query.answer(NOT_YOURS)
+            return True
         try:
             await self._act(query, message, view, staff, callback)
         except ActionRefused as refused:
@@ -120,10 +149,14 @@ class Answers:
     ) -> None:
         assert view.thread_id is not None
         name = html_text(staff.name)
+        key = f"telegram-query:{query.id}"
         if callback.action == "take":
-            await self.io.write(
-                assign, self.io.ingestor, view.thread_id, staff.id, staff.id, self.io.now
+            taken = await self.io.write(
+                assign, self.io.ingestor, view.thread_id, staff.id, staff.id, self.io.now, key
             )
+            if taken.status == "duplicate":
+                _again(query)  # answered the first time
+                return
             await query.answer("Assigned to you.")
             await self._restate(message, view, f"✓ Taken by {name}.", actions=True)
         elif callback.action == "noreply":
@@ -131,9 +164,12 @@ class Answers:
                 # Answered since, or a newer clock runs that this alert is not about.
                 await query.answer("Nothing is waiting on this message any more.")
                 return
-            await self.io.write(
-                no_reply_needed, self.io.ingestor, view.thread_id, staff.id, "", self.io.now
+            closed = await self.io.write(
+                no_reply_needed, self.io.ingestor, view.thread_id, staff.id, "", self.io.now, key
             )
+            if closed.status == "duplicate":
+                _again(query)
+                return
             await query.answer("Closed: no reply needed.")
             await self._restate(message, view, f"✓ No reply needed ({name}).", actions=False)
         else:
@@ -151,14 +187,19 @@ class Answers:
         if index is None or not 0 <= index < len(canned):
             await query.answer(GONE)
             return
-        if view.id in self._canned_from:
-            await query.answer("A reply was already sent from this message.")
-            return
-        self._canned_from.add(view.id)
         assert view.thread_id is not None
         result = await self.io.write(
-            reply, self.io.ingestor, view.thread_id, staff.id, canned[index].text, now=self.io.now
+            reply,
+            self.io.ingestor,
+            view.thread_id,
+            staff.id,
+            canned[index].text,
+            now=self.io.now,
+            key=f"canned:{view.id}",  # one canned reply per alert, however often pressed
         )
+        if result.status == "duplicate":
+            await query.answer("A reply was already sent from this message.")
+            return
         await query.answer("Reply recorded.")
         status = f"✓ {html_text(staff.name)} replied: {html_text(canned[index].label)}"
         await self._restate(message, view, status, actions=False)
@@ -175,3 +216,7 @@ class Answers:
             notification_html(view, status),
             reply_markup=keyboard(view, self.io.replies, actions=actions),
         )
+
+
+def _again(query: CallbackQuery) -> None:
+    log.info("button press %s delivered again: already recorded", query.id)

@@ -3,7 +3,14 @@
 Once a staff member has linked a group to a client (core.chats.link_chat),
 its messages go through the Ingestor (core.chats.chat_event): a client's
 message opens a clock, a bound staff member's message answers it. Groups
-nobody linked are ignored (logged at debug level). The bot only sees a
+nobody linked are ignored (logged at debug level).
+
+Only managers and assistants link a group, or link it again to another
+client; anyone else's `/link` is refused in the group. An unknown name is
+answered privately to whoever tried (the closest clients' names must not
+be read in a client's group); the group only hears that it did not work.
+
+The bot only sees a
 group's ordinary messages with its privacy mode off (BotFather's
 /setprivacy) or as an administrator of the group.
 """
@@ -17,12 +24,17 @@ from telegram.ext import ContextTypes
 
 from core.chats import chat_event, client_for_chat, link_chat
 from core.clients import UnknownClient
+from core.kinds import StaffRole
 
 from .chatio import ChatIO
 from .render import html_text
 
 log = logging.getLogger("pmdesk.bot")
 Context = ContextTypes.DEFAULT_TYPE
+# Who may link a group to a client, or link it again to another.
+LINKERS = frozenset({StaffRole.MANAGER.value, StaffRole.ASSISTANT.value})
+NOT_A_LINKER = "Only a manager or an assistant can link this group to a client."
+NO_SUCH_CLIENT = "No client by that name: I wrote to you privately with the closest ones."
 _ATTACHMENTS = ("photo", "document", "video", "voice", "audio", "sticker", "location", "contact")
 
 
@@ -34,6 +46,10 @@ class Groups:
         """`/link CLIENT` in a group, by a staff member: the group is that client's."""
         staff, chat = await self.io.me(update), update.effective_chat
         assert chat is not None
+        if staff.role not in LINKERS:
+            log.info("refused /link in chat %s by staff member %s: not a linker", chat.id, staff.id)
+            await self.io.say(chat.id, NOT_A_LINKER)
+            return
         name = " ".join(context.args or []).strip()
         if not name:
             await self.io.say(chat.id, "Say which client this group is: /link CLIENT NAME")
@@ -42,8 +58,11 @@ class Groups:
             linked = await self.io.write(
                 link_chat, self.io.engine, chat.id, name, staff.id, self.io.now(), chat.title or ""
             )
-        except UnknownClient as error:  # names the closest clients: staff may know them
-            await self.io.say(chat.id, html_text(str(error)))
+        except UnknownClient as error:
+            # Names the closest clients: for the staff member's eyes, not the group's.
+            assert staff.telegram_id is not None
+            await self.io.say(staff.telegram_id, html_text(str(error)))
+            await self.io.say(chat.id, NO_SUCH_CLIENT)
             return
         log.info(
             "chat %s linked to client %s by staff member %s", chat.id, linked.client_id, staff.id

@@ -39,15 +39,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from telegram.error import RetryAfter
-from telegram.warnings import PTBDeprecationWarning
+if TYPE_CHECKING:
+    from telegram.error import RetryAfter
 
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 # The priority of an answer to someone waiting for it: before any backlog.
 INTERACTIVE = float("inf")
+# The priority of what may wait for everything else (refusals to strangers).
+BACKGROUND = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,10 @@ class Backoff:
 
 def retry_after_seconds(error: RetryAfter) -> float:
     """Telegram's `retry_after`, an int or a timedelta depending on the library's settings."""
+    # Imported here: the services import this module before python-telegram-bot,
+    # which takes a good part of a second that a restarting intake need not wait.
+    from telegram.warnings import PTBDeprecationWarning
+
     with warnings.catch_warnings():
         # python-telegram-bot 22 warns that the int form will become a timedelta.
         warnings.simplefilter("ignore", PTBDeprecationWarning)

@@ -34,6 +34,13 @@ Failures:
   for a reply `mark_delivery_failed(permanent=True)`, which tells its
   author; a reply too long for one Telegram message fails the same way.
 
+Fencing: with `holder` (the services lease's holder, bots.services), each
+row is checked just before its call to Telegram, in one read with the
+lease (core.outbox.may_send): a row sent or settled meanwhile by another
+process is dropped, and a lease found lost (this process was paused past
+it and taken over) stops the sender and calls `on_lease_lost`, sending
+nothing more.
+
 Nothing is sent twice: a row is marked sent as soon as Telegram has
 accepted it, before anything else is sent to that chat; a stop lets calls
 in flight finish and be recorded; a row that Telegram accepted but the
@@ -72,6 +79,7 @@ from core.outbox import (
     mark_retry,
     mark_sent,
     mark_skipped,
+    may_send,
     notify_clocks,
 )
 from core.timeutil import Now, utc_now
@@ -100,6 +108,14 @@ _PERMANENT = (BadRequest, Forbidden, ChatMigrated)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 Key = tuple[Literal["notification", "delivery"], int]
+
+
+class _NotSent(Exception):
+    """The row was not sent: no longer pending, or the lease is lost (`reason`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -166,14 +182,20 @@ class Receipts:
         return where
 
 
-async def paced(pacer: Pacer, chat_id: int, call: Callable[[], Awaitable[T]]) -> T | None:
+async def paced(
+    pacer: Pacer,
+    chat_id: int,
+    call: Callable[[], Awaitable[T]],
+    priority: float = INTERACTIVE,
+) -> T | None:
     """One call to a chat outside the outbox (an answer, an edit): None if it failed.
 
     Such calls are not retried: they answer someone who is there and can ask
-    again. A 429 still pauses everything.
+    again. A 429 still pauses everything. `priority`: before the outbox's
+    backlog (an answer to someone waiting), or after everything (BACKGROUND).
     """
     try:
-        async with pacer.turn(chat_id, INTERACTIVE):
+        async with pacer.turn(chat_id, priority):
             return await call()
     except RetryAfter as error:
         pacer.pause(retry_after_seconds(error))
@@ -201,6 +223,8 @@ class Sender:
         alert_interval: float = 5.0,
         batch: int = 500,
         monotonic: Monotonic = time.monotonic,
+        holder: str | None = None,
+        on_lease_lost: Callable[[], None] = lambda: None,
     ) -> None:
         self._bot = bot
         self._engine = engine
@@ -215,6 +239,8 @@ class Sender:
         # Rows per fetch: enough to reach chats behind a long queue for one chat.
         self._batch = batch
         self._monotonic = monotonic
+        self._holder = holder
+        self._on_lease_lost = on_lease_lost
         self._wake = asyncio.Event()
         self._queues: dict[int, deque[_Job]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
@@ -363,9 +389,16 @@ class Sender:
         try:
             # The longest backlog first: at a message a second, it takes longest.
             async with self._pacer.turn(chat_id, priority=len(self._queues[chat_id])):
+                await self._fence(job)
                 # From here the call may reach Telegram: a stop waits for it and its record.
                 self._sending.add(chat_id)
                 message = await self._send(chat_id, job)
+        except _NotSent as skipped:
+            if skipped.reason == "lost":
+                self._lease_lost()
+            else:
+                log.info("row %s was settled elsewhere meanwhile: not sent", job.key)
+            return None
         except RetryAfter as error:
             seconds = retry_after_seconds(error)
             self._pacer.pause(seconds)
@@ -388,6 +421,20 @@ class Sender:
             return await self._put_off(job, f"internal error: {error!r}", seconds)
         await self._record_sent(chat_id, job, message)
         return None
+
+    async def _fence(self, job: _Job) -> None:
+        """Raise _NotSent unless the row is still pending and the lease still ours."""
+        verdict = await asyncio.to_thread(
+            may_send, self._engine, job.key[0], job.key[1], self._now(), self._holder
+        )
+        if verdict != "send":
+            raise _NotSent(verdict)
+
+    def _lease_lost(self) -> None:
+        if not self._stopping:
+            log.error("the services lease is lost: sending nothing more")
+        self._stopping = True
+        self._on_lease_lost()
 
     def _refusal(self, job: _Job) -> str | None:
         if job.delivery is None:

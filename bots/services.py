@@ -20,43 +20,55 @@ throwaway, and the port belongs to the real services.
 Only the holder of the lease listens on the HTTP port: a process waiting
 for the lease binds nothing, so two of them never fight over it.
 
-It renews the lease every third of its time to live, reporting each
-service's state ("running", "starting", "stopped", "failed"), so that the
-dashboard can show what runs and where. A lease lost anyway (the database
-was unreachable for longer than that) stops the services until it can be
-taken again; the lease is given back on the way out.
+It renews the lease every third of its time to live (`lease_seconds`, 30 s
+by default), reporting each service's state ("running", "starting",
+"stopped", "failed"), so that the dashboard can show what runs and where.
+
+A lease lost anyway (the database was unreachable for longer than that, or
+the process was paused, SIGSTOP or a suspended machine, and another
+process took over) ends their run at once: the services stop, the HTTP
+port is closed, and every send checks the lease first (fencing, see
+core.lease and bots.sender), so nothing the paused process had in hand
+goes out after the takeover. The process then waits to take the lease
+again, under a new fencing token. The lease is given back on the way out.
+
+A process restarted after a crash on the same host takes its dead
+predecessor's lease at once (core.lease.is_dead) instead of waiting for it
+to lapse.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import APIRouter
 from sqlalchemy import Engine
-from telegram.error import InvalidToken, TelegramError
 
 from core.config import Settings
 from core.db import open_database
 from core.dunning import daily_dunning
-from core.lease import LEASE_TTL, NAMES, acquire, default_holder, release, renew
+from core.lease import NAMES, acquire, default_holder, release, renamed, renew
 from core.timeutil import Now, utc_now
 from core.worksection import poll_lag
 
 from .intake import Health, Lag, create_app
 from .pacing import Backoff, wait_any
 from .scheduler import add_daily, run_scheduler
-from .telegram import TelegramService, TelegramWebhook
 from .wshook import worksection_router
 from .wspoll import run_worksection
+
+if TYPE_CHECKING:
+    from .telegram import TelegramService
 
 log = logging.getLogger("pmdesk.services")
 
@@ -89,7 +101,7 @@ async def run_services(
     *,
     engine: Engine | None = None,
     holder: str | None = None,
-    ttl: timedelta = LEASE_TTL,
+    ttl: timedelta | None = None,
     telegram: dict[str, Any] | None = None,
     routers: Sequence[APIRouter] = (),
     poller_lag: Callable[[], Lag] | None = None,
@@ -101,15 +113,22 @@ async def run_services(
     `telegram`: keyword arguments for `TelegramService` (tests pass faster pacing).
     `routers`: more routes for the HTTP intake (the Worksection webhook);
     `poller_lag`: how far behind the Worksection poller is, for /healthz.
+    `ttl`: the lease's time to live (default: `settings.lease_seconds`).
     `intake`: False runs everything but the HTTP intake (nothing listens).
     `extra`: services of the caller's own, by name.
     """
     if engine is None:
         engine = await asyncio.to_thread(open_database, settings.db)
     holder = holder or default_holder()
+    ttl = ttl or timedelta(seconds=settings.lease_seconds)
+    taken_before = False
     if not settings.telegram_token:
         log.info("no Telegram token (PMDESK_TELEGRAM_TOKEN): running without the bot")
     while not stop.is_set():
+        if taken_before:
+            # A lease lost: the next hold gets a token of its own (fencing).
+            holder = renamed(holder)
+        taken_before = True
         states = _States()
         if not await _wait_for_lease(engine, holder, states, stop, now, ttl):
             return
@@ -179,31 +198,49 @@ async def _session(
     web: _Web,
     extra: Mapping[str, Extra],
 ) -> None:
-    """The services, until `stop` or until the lease is lost."""
+    """The services, until `stop` or until the lease is lost.
+
+    The intake starts first: a restarted process answers HTTP as soon as it
+    can, while the bot connects to Telegram and the scheduler catches up.
+    """
     ended = asyncio.Event()
     routers = list(web.routers)
+    options: dict[str, Any] = {}
+    if settings.telegram_token:
+        states.expected.add("bot")
+        # Every send checks that this holder still holds the lease (fencing).
+        options = {"holder": holder, "on_lease_lost": ended.set, **telegram}
+        if settings.telegram_webhook_url:
+            from .telegram import TelegramWebhook
+
+            # Telegram posts to the intake's port; the bot and the route share the secret.
+            webhook = TelegramWebhook(
+                settings.telegram_webhook_url, settings.telegram_webhook_secret
+            )
+            routers.append(webhook.router())
+            options["webhook"] = webhook
+    poller_lag = web.poller_lag
+    wakeup = asyncio.Event()  # set by the Worksection webhook: process what it stored at once
+    if settings.worksection is not None:
+        routers.append(worksection_router(settings, engine, now=now, wake=wakeup.set))
+        poller_lag = poller_lag or _Lag(engine, now)
+    states.expected.add("scheduler")
+    states.expected.update(extra)
+    health = Health(states.values, states.expected, poller_lag)
+    app = (
+        create_app(settings, engine, now=now, health=health, routers=routers) if web.serve else None
+    )
     async with asyncio.TaskGroup() as group:
+        if app is not None:
+            group.create_task(_run_intake(settings, app, states, ended))
         group.create_task(_relay(stop, ended))
         group.create_task(_keep_lease(engine, holder, states, ended, now, ttl))
         if settings.telegram_token:
-            states.expected.add("bot")
-            options = dict(telegram)
-            if settings.telegram_webhook_url:
-                # Telegram posts to the intake's port; the bot and the route share the secret.
-                webhook = TelegramWebhook(
-                    settings.telegram_webhook_url, settings.telegram_webhook_secret
-                )
-                routers.append(webhook.router())
-                options["webhook"] = webhook
-            bot = _run_bot(settings, engine, states, ended, now, options)
-            group.create_task(bot)
-        poller_lag = web.poller_lag
+            group.create_task(_run_bot(settings, engine, states, ended, now, options))
         if settings.worksection is not None:
-            wakeup = asyncio.Event()  # set by the webhook: process what it stored at once
-            routers.append(worksection_router(settings, engine, now=now, wake=wakeup.set))
-            group.create_task(run_worksection(settings, engine, ended, now=now, wakeup=wakeup))
-            poller_lag = poller_lag or _Lag(engine, now)
-        states.expected.add("scheduler")
+            group.create_task(
+                run_worksection(settings, engine, ended, now=now, wakeup=wakeup, holder=holder)
+            )
         group.create_task(
             run_scheduler(
                 settings,
@@ -215,12 +252,7 @@ async def _session(
             )
         )
         for name, service in extra.items():
-            states.expected.add(name)
             group.create_task(_run_extra(name, service, engine, states, ended))
-        if web.serve:
-            health = Health(states.values, states.expected, poller_lag)
-            app = create_app(settings, engine, now=now, health=health, routers=routers)
-            group.create_task(_run_intake(settings, app, states, ended))
 
 
 async def _run_extra(
@@ -347,12 +379,18 @@ async def _run_bot(
     options: dict[str, Any],
 ) -> None:
     """Run the bot until the session ends; retry its start while Telegram is out of reach."""
+    # python-telegram-bot is imported here, in a thread: its import takes a good
+    # part of a second, during which the intake, started first, already serves.
+    bot_module = await asyncio.to_thread(importlib.import_module, "bots.telegram")
+    from telegram.error import InvalidToken, TelegramError
+
+    service_type: type[TelegramService] = bot_module.TelegramService
     backoff = Backoff()
     failures = 0
     while not ended.is_set():
         states.set("bot", STARTING)
         try:
-            service = TelegramService(settings, engine, now=now, **options)
+            service = service_type(settings, engine, now=now, **options)
             await service.run(ended, started=lambda: states.set("bot", RUNNING))
         except InvalidToken as error:
             log.error("Telegram refused the bot's token (%s): the bot stays off", error)
@@ -383,6 +421,9 @@ class _Server(uvicorn.Server):
         yield
 
 
+# The longest wait between two tries to listen on a taken port: a paused former
+# holder frees it as soon as it resumes and finds its lease gone.
+BIND_RETRY_CAP = 3.0
 # How long a stopping intake lets requests in flight finish (their transaction included).
 GRACEFUL_SECONDS = 10.0
 
@@ -390,16 +431,17 @@ GRACEFUL_SECONDS = 10.0
 async def _run_intake(settings: Settings, app: Any, states: _States, ended: asyncio.Event) -> None:
     """Serve the intake on the configured host and port until the session ends.
 
-    A port that is taken (another program, or a pmdesk serving another
-    database) fails the intake, not the other services: it is tried again,
-    with backoff, until it is free.
+    A port that is taken (another program, a pmdesk serving another
+    database, or a paused former holder of this one's lease) fails the
+    intake, not the other services: it is tried again, every few seconds at
+    most, until it is free.
     """
     host, port = settings.http.host, settings.http.port
     if not settings.webhook_secret:
         log.warning(
             "no PMDESK_WEBHOOK_SECRET: POST /v1/events refuses every event until one is set"
         )
-    backoff = Backoff(first=2.0, cap=60.0)
+    backoff = Backoff(first=0.5, cap=BIND_RETRY_CAP)
     failures = 0
     while not ended.is_set():
         states.set("intake", STARTING)

@@ -45,6 +45,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
     MessageHandler,
     TypeHandler,
     filters,
@@ -73,16 +74,43 @@ UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 CONCURRENT_UPDATES = 16
 
 
-def build_application(settings: Settings) -> AnyApplication:
+Sorter = Callable[[list[Any]], list[Any]]
+
+
+def build_application(settings: Settings, sort_out: Sorter | None = None) -> AnyApplication:
+    """The library's Application; `sort_out` sees getUpdates' raw updates first (bots.access)."""
     if not settings.telegram_token:
         raise ValueError("no Telegram token configured (PMDESK_TELEGRAM_TOKEN)")
-    return (
-        ApplicationBuilder()
-        .token(settings.telegram_token)
-        .base_url(settings.telegram_api_url)
-        .concurrent_updates(ChatByChat(CONCURRENT_UPDATES))
-        .build()
-    )
+    builder = ApplicationBuilder().concurrent_updates(ChatByChat(CONCURRENT_UPDATES))
+    if sort_out is None:
+        builder = builder.token(settings.telegram_token).base_url(settings.telegram_api_url)
+    else:
+        # Built here to sort updates out; the requests are what the builder makes.
+        bot = _SortingBot(
+            settings.telegram_token,
+            base_url=settings.telegram_api_url,
+            request=HTTPXRequest(connection_pool_size=256),
+            get_updates_request=HTTPXRequest(connection_pool_size=1),
+            sort_out=sort_out,
+        )
+        builder = builder.bot(bot)
+    return builder.build()
+
+
+class _SortingBot(ExtBot[None]):
+    """The library's bot, handing getUpdates' raw updates to `sort_out` before parsing."""
+
+    __slots__ = ("_sort_out",)
+
+    def __init__(self, *args: Any, sort_out: Sorter, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sort_out = sort_out
+
+    async def _post(self, endpoint: str, data: Any = None, **options: Any) -> Any:
+        result = await super()._post(endpoint, data, **options)
+        if endpoint == "getUpdates" and isinstance(result, list):
+            return self._sort_out(result)
+        return result
 
 
 class ChatByChat(BaseUpdateProcessor):
@@ -187,8 +215,13 @@ class TelegramService:
         poll_interval: float = 0.1,
         polling_timeout: int = 10,
         webhook: TelegramWebhook | None = None,
+        holder: str | None = None,
+        on_lease_lost: Callable[[], None] = lambda: None,
     ) -> None:
-        self.application = build_application(settings)
+        """`holder`: the services lease's holder, checked before each send (fencing,
+        see bots.sender); `on_lease_lost` is called when that finds the lease gone."""
+        self._access: Access | None = None
+        self.application = build_application(settings, sort_out=self._sort_out)
         self.pacer = pacer or Pacer()
         replies = CannedReplies.load()
         self.sender = Sender(
@@ -200,6 +233,8 @@ class TelegramService:
             now=now,
             backoff=backoff,
             poll_interval=poll_interval,
+            holder=holder,
+            on_lease_lost=on_lease_lost,
         )
         self.io = ChatIO(
             engine=engine,
@@ -211,9 +246,12 @@ class TelegramService:
             now=now,
             wake=self.sender.wake,
         )
-        install(self.application, self.io)
+        self._access = install(self.application, self.io)
         self._polling_timeout = polling_timeout
         self.webhook = webhook
+
+    def _sort_out(self, updates: list[Any]) -> list[Any]:
+        return updates if self._access is None else self._access.sort_out(updates)
 
     async def run(self, stop: asyncio.Event, started: Callable[[], None] | None = None) -> None:
         """Take updates (polling or webhook) and drain until `stop` is set. Raises what
@@ -229,10 +267,13 @@ class TelegramService:
             log.info("Telegram bot @%s is running (%s)", self.application.bot.username, mode)
             if started is not None:
                 started()
+            staff_ids = asyncio.create_task(self.io.keep_staff_ids(stop))
             try:
                 await self.sender.run(stop)
             finally:
+                staff_ids.cancel()
                 await self._stop_taking_updates()
+                await self.io.refusals.close()
                 await self.application.stop()
 
     async def _start_polling(self) -> None:
@@ -271,8 +312,8 @@ class TelegramService:
             await self.application.bot.delete_webhook()
 
 
-def install(application: AnyApplication, io: ChatIO) -> None:
-    """The bot's handlers, the gate first (see bots.access)."""
+def install(application: AnyApplication, io: ChatIO) -> Access:
+    """The bot's handlers, the gate first (see bots.access); returns the gate's keeper."""
     io.bot = application.bot
     access, commands, groups, answers = Access(io), Commands(io), Groups(io), Answers(io)
     private, in_groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
@@ -295,6 +336,7 @@ def install(application: AnyApplication, io: ChatIO) -> None:
         MessageHandler(in_groups & ~filters.COMMAND & ~filters.StatusUpdate.ALL, groups.message)
     )
     application.add_error_handler(_on_error)
+    return access
 
 
 def _polling_error(error: Exception) -> None:

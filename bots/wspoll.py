@@ -93,6 +93,7 @@ class WorksectionConnector:
         client: WorksectionClient | None = None,
         wakeup: asyncio.Event | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        holder: str | None = None,
     ) -> None:
         if settings.worksection is None:
             raise ValueError("Worksection is not configured (the [worksection] table)")
@@ -105,6 +106,8 @@ class WorksectionConnector:
         self.processor = ItemProcessor(self.config, engine, self.ingestor, self.client, now)
         self.wakeup = wakeup or asyncio.Event()
         self._monotonic = monotonic
+        # The services lease's holder: replies are fenced with it (bots.wsreply).
+        self.holder = holder
         self._next_events = float("-inf")
         self._next_tags = float("-inf")
         self._inbox_waiting = 0
@@ -212,7 +215,7 @@ class WorksectionConnector:
                 return settled
 
     async def deliver_replies(self) -> int:
-        return await deliver_replies(self.engine, self.client, self.now)
+        return await deliver_replies(self.engine, self.client, self.now, holder=self.holder)
 
     async def poll_events(self) -> int:
         """Poll the event log once; returns how many items it gave."""
@@ -317,13 +320,17 @@ async def run_worksection(
     on_state: Callable[[WorksectionState], None] | None = None,
     client: WorksectionClient | None = None,
     wakeup: asyncio.Event | None = None,
+    holder: str | None = None,
 ) -> None:
     """Run the connector until `stop` is set (see the module's docstring).
 
     `wakeup`: the event the webhook router's `wake` sets (`wake=wakeup.set`),
-    so that what it stores is processed at once.
+    so that what it stores is processed at once. `holder`: the services
+    lease's holder, checked before each reply is posted.
     """
-    connector = WorksectionConnector(settings, engine, now=now, client=client, wakeup=wakeup)
+    connector = WorksectionConnector(
+        settings, engine, now=now, client=client, wakeup=wakeup, holder=holder
+    )
     await connector.run(stop, on_state)
 
 

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from core.outbox import due_deliveries, mark_delivered, mark_delivery_failed
+from core.outbox import due_deliveries, mark_delivered, mark_delivery_failed, may_send
 from core.timeutil import Now
 from core.worksection import SOURCE, reply_author_email
 
@@ -40,12 +40,30 @@ def retry_delay(attempts: int) -> float:
 
 
 async def deliver_replies(
-    engine: Engine, client: WorksectionClient, now: Now, batch: int = 20
+    engine: Engine,
+    client: WorksectionClient,
+    now: Now,
+    batch: int = 20,
+    holder: str | None = None,
 ) -> int:
-    """Post the replies due now; returns how many reached Worksection."""
+    """Post the replies due now; returns how many reached Worksection.
+
+    `holder`: the services lease's holder; each reply is checked just before
+    it is posted, with the lease (core.outbox.may_send): one delivered
+    meanwhile by another process is skipped, and a lease found lost ends
+    the batch, posting nothing more.
+    """
     views = await asyncio.to_thread(due_deliveries, engine, now(), batch, SOURCE)
     delivered = 0
     for view in views:
+        verdict = await asyncio.to_thread(
+            may_send, engine, "delivery", view.event_id, now(), holder
+        )
+        if verdict == "lost":
+            log.error("the services lease is lost: posting no more replies")
+            break
+        if verdict == "done":
+            continue
         if view.target is None:
             await asyncio.to_thread(
                 mark_delivery_failed,

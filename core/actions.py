@@ -55,14 +55,24 @@ def act(
     text: str = "",
     *,
     now: Now = utc_now,
+    key: str | None = None,
     **fields: Any,
 ) -> Result:
-    """Record one action of a staff member on a thread; returns the ingestion result."""
+    """Record one action of a staff member on a thread; returns the ingestion result.
+
+    `key`: what makes the action itself unique, when it comes from something
+    that may arrive twice (a Telegram update's identity: "chat:message_id",
+    a button press's query id). The same key on the same thread is the same
+    action: recorded once, the second time a "duplicate" result, so a
+    redelivered update queues no second reply. Without a key, every call is
+    a new action.
+    """
     at: datetime = now()
+    # Unique even for two actions in the same microsecond.
+    unique = key if key is not None else f"{at.isoformat()}:{uuid4().hex[:8]}"
     result = ingestor.ingest_one(
         {
-            # Unique even for two actions in the same microsecond.
-            "id": f"{kind.value}:{thread_id}:{at.isoformat()}:{uuid4().hex[:8]}",
+            "id": f"{kind.value}:{thread_id}:{unique}",
             "source": OWN_SOURCE,
             "kind": kind.value,
             "occurred_at": at.isoformat(),
@@ -85,6 +95,7 @@ def reply(
     *,
     internal: bool = False,
     now: Now = utc_now,
+    key: str | None = None,
 ) -> Result:
     """Answer the client on a thread (or leave an internal note).
 
@@ -94,25 +105,39 @@ def reply(
     """
     if not text.strip():
         raise ActionRefused("an empty reply is not sent")
-    return act(ingestor, thread_id, staff_id, EventKind.MESSAGE, text, internal=internal, now=now)
+    return act(
+        ingestor, thread_id, staff_id, EventKind.MESSAGE, text, internal=internal, now=now, key=key
+    )
 
 
 def assign(
-    ingestor: Ingestor, thread_id: int, staff_id: int, assignee_id: int | None, now: Now = utc_now
+    ingestor: Ingestor,
+    thread_id: int,
+    staff_id: int,
+    assignee_id: int | None,
+    now: Now = utc_now,
+    key: str | None = None,
 ) -> Result:
     """Make `assignee_id` (None: nobody) the thread's assignee, as `staff_id` decided."""
     assignee = None if assignee_id is None else staff_author(ingestor.engine, assignee_id)
-    return act(ingestor, thread_id, staff_id, EventKind.ASSIGNEE, assignee=assignee, now=now)
+    return act(
+        ingestor, thread_id, staff_id, EventKind.ASSIGNEE, assignee=assignee, now=now, key=key
+    )
 
 
 def no_reply_needed(
-    ingestor: Ingestor, thread_id: int, staff_id: int, reason: str = "", now: Now = utc_now
+    ingestor: Ingestor,
+    thread_id: int,
+    staff_id: int,
+    reason: str = "",
+    now: Now = utc_now,
+    key: str | None = None,
 ) -> Result:
     """Close the thread's running clock as "no reply needed" (the client wrote "thanks").
 
     The clock leaves the share met; the decision stays in the thread's history.
     """
-    return act(ingestor, thread_id, staff_id, EventKind.NO_REPLY_NEEDED, reason, now=now)
+    return act(ingestor, thread_id, staff_id, EventKind.NO_REPLY_NEEDED, reason, now=now, key=key)
 
 
 def watch(engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now) -> bool:

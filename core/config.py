@@ -307,6 +307,9 @@ class Settings(BaseModel):
     telegram_api_url: str = "https://api.telegram.org/bot"
     webhook_secret: str | None = None
     http: HttpConfig = Field(default_factory=HttpConfig)
+    # How long the services lease lasts without renewal (core.lease): how long a
+    # paused or unreachable holder keeps the services from another process.
+    lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
     # Telegram's webhook mode: Telegram posts updates to this public HTTPS URL,
     # which must reach `POST /telegram/webhook` of the HTTP intake. Unset: polling.
     telegram_webhook_url: str | None = None

@@ -10,6 +10,24 @@ and the next process to ask gets it.
 Taking the lease is one conditional UPDATE (the row is ours, or has
 lapsed), or an INSERT when there is no row yet: two processes racing for it
 cannot both win, on SQLite or on PostgreSQL.
+
+A holder that died on this host is recognised at once: the holder names
+its host and process id (`default_holder`), and a lease whose holder is a
+process of this host that no longer runs is taken without waiting for it
+to lapse. A supervisor restarting `pmdesk serve` gets the services back
+in the time the process takes to start. (A process id reused since by an
+unrelated process, or a holder on another host, still makes the next
+holder wait for `expires_at`.)
+
+Fencing: the holder's name is also its fencing token. It is unique to one
+process's hold of the lease (a random part, and a new one each time a
+process takes the lease again after losing it), and `holds` tells, inside
+the caller's transaction, whether that token still holds a live lease. The
+services check it in the same statement as the row they are about to
+send, just before each send (core.outbox.may_send): a holder that was
+paused past its lease (SIGSTOP, a suspended machine, a frozen VM) and
+taken over finds, when it resumes, that it holds nothing, sends nothing,
+and stops its services.
 """
 
 from __future__ import annotations
@@ -25,7 +43,7 @@ from typing import TYPE_CHECKING
 from .reader import Reader, instant
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine, Table
+    from sqlalchemy import Connection, Engine, Table
 
 SERVICES = "services"
 NAMES = ("intake", "scheduler", "bot")
@@ -36,7 +54,60 @@ LEASE_TTL = timedelta(seconds=30)
 
 def default_holder() -> str:
     """Who holds the lease: this host and process, and a nonce (pids get reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{this_host()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def this_host() -> str:
+    """The host's name and, where the system tells them (Linux), its boot and its
+    process-id namespace: two machines, or two containers, that share a host name
+    do not share process ids, so neither may judge the other's processes dead."""
+    parts = [socket.gethostname().replace(":", "-")]
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            parts.append(boot.read().strip()[:8])
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        pass
+    return "/".join(parts)
+
+
+def renamed(holder: str) -> str:
+    """A new fencing token for the same process: `holder` with a new nonce.
+
+    Taken when a process asks again for a lease it lost, so that its work
+    from the lost hold can never pass for the new hold's.
+    """
+    return f"{holder.rsplit(':', 1)[0]}:{secrets.token_hex(3)}" if ":" in holder else holder
+
+
+def same_process(one: str, other: str) -> bool:
+    """Whether two holders' names are the same process's (under one token or another)."""
+    if one == other:
+        return True
+    return ":" in one and one.rsplit(":", 1)[0] == other.rsplit(":", 1)[0]
+
+
+def is_dead(holder: str, host: str | None = None) -> bool:
+    """True when `holder` names a process of this host (`host`) that no longer runs.
+
+    Holders that do not look like `default_holder`'s, or name another host,
+    are never declared dead: only their lease's expiry frees it.
+    """
+    parts = holder.split(":")
+    if len(parts) < 3 or not parts[1].isdigit():
+        return False
+    if parts[0] != (host or this_host()):
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False  # this very process: alive, whatever its other holders did
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # someone else's process runs with that id
+    return False
 
 
 def _lease() -> Table:
@@ -60,7 +131,7 @@ def acquire(
     Taking a lease one already holds renews it. `services`: each service's
     state as "running" or anything else (see `service_states`).
     """
-    from sqlalchemy import insert, or_, update
+    from sqlalchemy import insert, or_, select, update
     from sqlalchemy.exc import IntegrityError
 
     from .db import write
@@ -75,6 +146,17 @@ def acquire(
             )
             .values(holder=holder, acquired_at=now, **values)
         ).rowcount
+        if not taken:
+            current = connection.execute(
+                select(lease.c.holder).where(lease.c.name == name)
+            ).scalar_one_or_none()
+            if current is not None and is_dead(current):
+                # Our host's process that held it is gone (crashed, killed): take it now.
+                taken = connection.execute(
+                    update(lease)
+                    .where(lease.c.name == name, lease.c.holder == current)
+                    .values(holder=holder, acquired_at=now, **values)
+                ).rowcount
     if taken:
         return True
     try:
@@ -111,6 +193,19 @@ def renew(
             .values(**_values(services, now, ttl))
         ).rowcount
     return bool(renewed)
+
+
+def holds(connection: Connection, holder: str, now: datetime, name: str = SERVICES) -> bool:
+    """Whether `holder` holds a live lease, read in the caller's transaction (fencing)."""
+    from sqlalchemy import select
+
+    lease = _lease()
+    found = connection.execute(
+        select(lease.c.holder).where(
+            lease.c.name == name, lease.c.holder == holder, lease.c.expires_at > now
+        )
+    ).first()
+    return found is not None
 
 
 def release(engine: Engine, holder: str, name: str = SERVICES) -> bool:
@@ -152,7 +247,7 @@ def service_states(
     if expires_at is None or expires_at <= now:
         return dict.fromkeys(names, "stopped")  # a crashed holder's lease has lapsed
     reported = json.loads(services or "{}")
-    here = holder is not None and owner == holder
+    here = holder is not None and same_process(owner, holder)
     return {
         name: (
             "stopped"

@@ -53,7 +53,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Connection,
@@ -71,6 +71,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from .db import chunks, write
 from .kinds import DeliveryStatus, NotificationKind, NotificationStatus, Outcome, StaffRole
+from .lease import holds
 from .models import (
     Assignment,
     Client,
@@ -190,6 +191,36 @@ def due_notifications(engine: Engine, now: datetime, limit: int = 50) -> list[No
     )
     with engine.connect() as connection:
         return [NotificationView(**row._mapping) for row in connection.execute(query)]
+
+
+SendCheck = Literal["send", "done", "lost"]
+
+
+def may_send(
+    engine: Engine,
+    what: Literal["notification", "delivery"],
+    id: int,
+    now: datetime,
+    holder: str | None = None,
+) -> SendCheck:
+    """Just before sending a row: "send", "done" (no longer pending: sent or settled
+    by someone else meanwhile), or "lost" (`holder` no longer holds the services lease).
+
+    The row and the lease are read in one transaction: a holder that was
+    paused and taken over cannot send what the new holder may have sent
+    (see core.lease, fencing). `holder` None: no lease to check (a bot run
+    on its own, in tests or benchmarks).
+    """
+    if what == "notification":
+        status = select(NOTIFICATION.c.status).where(NOTIFICATION.c.id == id)
+        pending = NotificationStatus.PENDING.value
+    else:
+        status = select(DELIVERY.c.status).where(DELIVERY.c.event_id == id)
+        pending = DeliveryStatus.PENDING.value
+    with engine.connect() as connection:
+        if holder is not None and not holds(connection, holder, now):
+            return "lost"
+        return "send" if connection.execute(status).scalar_one_or_none() == pending else "done"
 
 
 def notification_for_message(

@@ -308,6 +308,15 @@ def staff_by_telegram(reader: Reader, telegram_id: int) -> StaffView | None:
     return found[0] if found else None
 
 
+def bound_telegram_ids(reader: Reader) -> frozenset[int]:
+    """The Telegram accounts bound to active staff members (one indexed read)."""
+    rows = reader.rows(
+        "SELECT telegram_id FROM staff WHERE telegram_id IS NOT NULL AND active = :active",
+        {"active": True},
+    )
+    return frozenset(int(telegram_id) for (telegram_id,) in rows)
+
+
 def operator(engine: Engine, wanted: str | None = None) -> StaffView | None:
     """The staff member the dashboard acts as.
 

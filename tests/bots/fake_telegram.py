@@ -200,6 +200,8 @@ class FakeTelegram:
         self._calls: list[Call] = []
         self._updates: deque[JSON] = deque()
         self._update_ids = itertools.count(1)
+        # Every update ever queued, by id: what `redeliver` sends again.
+        self._history: dict[int, JSON] = {}
         self._callback_ids = itertools.count(4_000_000_001)
         self._open_callbacks: set[str] = set()
         self._users: dict[int, JSON] = {}
@@ -456,6 +458,20 @@ class FakeTelegram:
             self._enqueue({"callback_query": copy.deepcopy(query)})
             return query
 
+    def last_update_id(self) -> int:
+        """The id of the update queued last."""
+        with self._cond:
+            return max(self._history)
+
+    def redeliver(self, update_id: int) -> None:
+        """Queue update `update_id` again, as it was: Telegram sends an update again when
+        its offset was never confirmed (a bot that crashed before its next poll) or when a
+        webhook call timed out. A poller confirming a later offset drops it again, so
+        redeliver to a bot that starts polling afresh (offset 0), or to the webhook."""
+        with self._cond:
+            self._updates.append(copy.deepcopy(self._history[update_id]))
+            self._cond.notify_all()
+
     @property
     def webhook_url(self) -> str:
         """The URL setWebhook registered ("" when none)."""
@@ -693,6 +709,7 @@ class FakeTelegram:
 
     def _enqueue(self, content: JSON) -> JSON:
         update = {"update_id": next(self._update_ids), **content}
+        self._history[update["update_id"]] = copy.deepcopy(update)
         self._updates.append(update)
         self._cond.notify_all()
         return update

@@ -18,12 +18,16 @@ import pytest
 from sqlalchemy import Engine, select
 
 import bots.sender
+from bots.answers import NOT_YOURS
+from bots.groups import NO_SUCH_CLIENT, NOT_A_LINKER
 from bots.render import BAD_CODE, REFUSAL
 from core.actions import reply
-from core.chats import link_chat
+from core.chats import client_for_chat, link_chat
 from core.config import Settings
 from core.ingest import Ingestor
+from core.lease import acquire
 from core.models import Clock, Delivery, Event, table
+from core.outbox import mark_sent
 from core.queries import running_clocks
 from core.reader import EngineReader
 from core.staff import add_staff, find_staff, invite, staff_by_telegram, unbind
@@ -174,6 +178,8 @@ async def test_a_stranger_learns_nothing_and_is_refused_once(
         fake.push_message(ANA, ANA, "/queue")
         await fake.wait_for_async("answerCallbackQuery")
         await until(lambda: len(refusals(caplog)) >= len(tries) + 3, what="every refusal logged")
+        # Refusals go one a second (bots.refusals), after the stranger's: Ana's comes next.
+        await messages_to(fake, ANA, 3)
 
     stranger_calls = calls_about(fake, STRANGER)
     assert [(c.method, c.params["text"]) for c in stranger_calls] == [("sendMessage", REFUSAL)]
@@ -523,6 +529,8 @@ async def test_linking_a_group_makes_its_messages_events_that_open_and_stop_cloc
         fake.push_command(GROUP, STRANGER, "link", "Acme")
         fake.push_command(GROUP, ANA, "link", "Acne")
         [unknown] = await messages_to(fake, GROUP, 1)
+        sent = await messages_to(fake, ANA, 2)  # her alert about c-0, and this
+        [privately] = [m for m in sent if "no client" in m["text"]]
         fake.push_command(GROUP, ANA, "link", "acme")
         await messages_to(fake, GROUP, 2)
         fake.push_message(GROUP, CLIENT_USER, "Bonjour, une question", first_name="Claire")
@@ -530,7 +538,9 @@ async def test_linking_a_group_makes_its_messages_events_that_open_and_stop_cloc
         fake.push_message(GROUP, SAM, "On s'en occupe !")
         await until(lambda: clocks(engine)[-1].outcome == "met", what="the clock stopped")
 
-    assert unknown["text"] == "no client 'Acne' (did you mean Acme?)"
+    # The closest clients' names go to Ana alone, never to a client's group.
+    assert privately["text"] == "no client 'Acne' (did you mean Acme?)"
+    assert unknown["text"] == NO_SUCH_CLIENT
     assert sent_to(fake, GROUP)[1]["text"].startswith("This group is now Acme's")
     in_group = events(engine)[before:]
     assert [(e.source, e.author_role, e.text) for e in in_group] == [
@@ -544,6 +554,71 @@ async def test_linking_a_group_makes_its_messages_events_that_open_and_stop_cloc
     assert any("linked to no client" in line for line in logged)
     assert any(line.startswith("refused") and f"user {STRANGER}" in line for line in logged)
     assert len(sent_to(fake, GROUP)) == 2  # the stranger's /link got no answer
+
+
+async def test_only_managers_and_assistants_link_a_group_and_other_names_stay_private(
+    engine: Engine,
+    settings: Settings,
+    speed: SpeedClock,
+    fake: FakeTelegram,
+    staff: dict[str, int],
+    feed: Ingestor,
+) -> None:
+    feed.ingest(
+        [
+            client_message("c-0", speed.now(), client="Acme"),
+            client_message("c-1", speed.now(), client="Acme Industries", task="T2"),
+        ]
+    )
+    link_chat(engine, GROUP, "Acme", staff["ana"], speed.now())
+    await_alerts = len(notification_rows(engine))
+
+    async with running(service(settings, engine, speed)):
+        await messages_to(fake, ANA, await_alerts)
+        fake.push_command(GROUP, SAM, "link", "Acme Industries")  # a specialist re-links
+        [refused] = await messages_to(fake, GROUP, 1)
+        fake.push_command(GROUP, MAX, "link", "Acmee")  # a manager mistypes
+        _, unknown = await messages_to(fake, GROUP, 2)
+        [privately] = await messages_to(fake, MAX, 1)
+        fake.push_command(GROUP, MAX, "link", "Acme Industries")
+        await messages_to(fake, GROUP, 3)
+
+    assert refused["text"] == NOT_A_LINKER
+    assert unknown["text"] == NO_SUCH_CLIENT
+    in_group = " ".join(m["text"] for m in sent_to(fake, GROUP)[:2])
+    assert "Acme" not in in_group  # no client named in the group before it was linked
+    assert "did you mean Acme, Acme Industries?" in privately["text"]
+    linked = client_for_chat(engine, GROUP)
+    assert linked is not None and linked.name == "Acme Industries"  # by Max, not by Sam
+
+
+async def test_only_an_alerts_recipient_acts_on_it(
+    engine: Engine,
+    settings: Settings,
+    speed: SpeedClock,
+    fake: FakeTelegram,
+    staff: dict[str, int],
+    feed: Ingestor,
+) -> None:
+    feed.ingest([client_message("m1", speed.now())])
+
+    async with running(service(settings, engine, speed)):
+        [alert] = await messages_to(fake, ANA, 1)
+        nid = alert_id(engine)
+        # Sam presses a button of Ana's alert, and replies to it (it was forwarded to him).
+        fake.push_callback(SAM, ANA, alert["message_id"], f"take:{nid}")
+        [answered] = await fake.wait_for_async("answerCallbackQuery")
+        fake.push_callback(SAM, ANA, alert["message_id"], f"canned:{nid}:0")
+        await fake.wait_for_async("answerCallbackQuery", count=2)
+        fake.push_message(ANA, SAM, "Je prends", reply_to_message_id=alert["message_id"])
+        told = (await messages_to(fake, ANA, 2))[1]
+
+    assert answered.params["text"] == NOT_YOURS
+    assert [c.params["text"] for c in fake.calls("answerCallbackQuery")] == [NOT_YOURS] * 2
+    assert told["text"] == NOT_YOURS
+    assert thread_detail(EngineReader(engine), 1).assignees == []  # type: ignore[union-attr]
+    assert [e.author_role for e in events(engine)] == ["client"]  # nothing recorded
+    assert clocks(engine)[0].outcome == "running"
 
 
 # -- failures, restarts, limits ---------------------------------------------------------------
@@ -774,3 +849,85 @@ async def test_a_row_that_cannot_be_rendered_backs_off_instead_of_spinning(
     assert row["status"] == "pending" and row["error"] == "internal error: ValueError('a bug')"
     assert 3 <= row["attempts"] <= 6  # after 1, 2, 4, 8 s: not every 10 ms
     assert fake.calls("sendMessage") == []
+
+
+# -- fencing: the services lease ------------------------------------------------------------
+
+
+async def test_a_sender_whose_lease_was_taken_over_sends_nothing_and_says_so(
+    engine: Engine,
+    settings: Settings,
+    speed: SpeedClock,
+    fake: FakeTelegram,
+    staff: dict[str, int],
+    feed: Ingestor,
+) -> None:
+    acquire(engine, "paused", {}, speed.now(), timedelta(seconds=30))
+    feed.ingest([client_message("m1", speed.now())])
+    # The holder was paused; another process took the lease after it lapsed.
+    acquire(engine, "new", {}, speed.now() + timedelta(seconds=31), timedelta(days=1))
+    lost = asyncio.Event()
+
+    bot = service(settings, engine, speed, holder="paused", on_lease_lost=lost.set)
+    async with running(bot):
+        await asyncio.wait_for(lost.wait(), timeout=4)
+
+    assert sent_to(fake, ANA) == []
+    assert [row["status"] for row in notification_rows(engine)] == ["pending"]  # the new holder's
+
+
+async def test_a_row_settled_elsewhere_after_it_was_fetched_is_not_sent(
+    engine: Engine,
+    settings: Settings,
+    speed: SpeedClock,
+    fake: FakeTelegram,
+    staff: dict[str, int],
+    feed: Ingestor,
+) -> None:
+    acquire(engine, "holder", {}, speed.now(), timedelta(days=1))
+    feed.ingest([client_message("m1", speed.now())])
+    bot = service(settings, engine, speed, holder="holder")
+
+    async with bot.application:
+        await bot.sender.dispatch()  # fetched, handed to Ana's chat's worker
+        # Meanwhile, another process sent it (the holder was paused here).
+        mark_sent(engine, alert_id(engine), speed.now(), ANA, 99)
+        await until(lambda: not bot.sender._workers, what="the worker done")
+
+    assert sent_to(fake, ANA) == []
+
+
+async def test_strangers_private_messages_are_sorted_out_before_parsing_and_nothing_else(
+    engine: Engine, settings: Settings, speed: SpeedClock, staff: dict[str, int]
+) -> None:
+    bot = service(settings, engine, speed)
+    access = bot._access
+    assert access is not None
+
+    def private(update_id: int, user: int, text: str) -> dict[str, Any]:
+        sender = {"id": user, "is_bot": False, "first_name": "X"}
+        chat = {"id": user, "type": "private"}
+        return {"update_id": update_id, "message": {"from": sender, "chat": chat, "text": text}}
+
+    raw = [
+        private(1, STRANGER, "hello?"),
+        private(2, ANA, "/queue"),
+        private(3, NINA, "/start SOMECODE"),  # an invite: the gate's to judge
+        {
+            **private(4, STRANGER, "x"),
+            "message": {
+                **private(4, STRANGER, "x")["message"],
+                "chat": {"id": GROUP, "type": "supergroup"},
+            },
+        },
+        {"update_id": 5, "callback_query": {"id": "9", "from": {"id": STRANGER}}},
+    ]
+    # The staff's accounts not read yet: nothing can be told apart, all goes to the gate.
+    assert access.sort_out(raw) == raw
+    await bot.io.may_be_staff(ANA)
+    sorted_out = access.sort_out(raw)
+
+    assert sorted_out[0] == {"update_id": 1}  # refused, not parsed
+    assert sorted_out[1:] == raw[1:]
+    assert len(bot.io.refusals) == 1
+    await bot.io.refusals.close()

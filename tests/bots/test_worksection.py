@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from bots.wspoll import WorksectionConnector
 from core.actions import reply
 from core.config import Settings, WorksectionConfig
 from core.ingest import Ingestor
+from core.lease import acquire
 from core.models import Clock, Delivery, Event, Thread, table
 from core.policies import PolicyBook
 from core.staff import add_staff
@@ -393,3 +395,30 @@ def json_text(item: dict[str, Any]) -> str:
     import json
 
     return json.dumps(item)
+
+
+async def test_a_connector_whose_lease_was_taken_over_posts_no_reply(
+    connector: WorksectionConnector,
+    account: FakeWorksection,
+    engine: Engine,
+    clock: MovableClock,
+    settings: Settings,
+) -> None:
+    sam = add_staff(engine, "Sam Staff", "pm", ["sam@agency.example"], clock())
+    account.client_comment(TASK, "Hello")
+    await connector.poll_events()
+    reply(
+        Ingestor(engine, PolicyBook(settings), now=clock), thread(engine).id, sam, "Hi!", now=clock
+    )
+    acquire(engine, "paused", {}, clock(), timedelta(seconds=30))
+    connector.holder = "paused"
+    clock.advance(seconds=31)
+    acquire(engine, "new", {}, clock(), timedelta(seconds=30))  # taken over meanwhile
+
+    assert await connector.deliver_replies() == 0
+    assert [call for call in account.calls if call.action == "post_comment"] == []
+    with engine.connect() as connection:
+        assert connection.execute(select(DELIVERY)).one().status == "pending"  # the new holder's
+
+    connector.holder = "new"
+    assert await connector.deliver_replies() == 1

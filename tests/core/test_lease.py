@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 
@@ -9,7 +12,17 @@ import pytest
 from sqlalchemy import Engine
 
 from core.db import open_database
-from core.lease import acquire, release, renew, service_states
+from core.lease import (
+    acquire,
+    default_holder,
+    holds,
+    is_dead,
+    release,
+    renamed,
+    renew,
+    service_states,
+    this_host,
+)
 from core.reader import Reader
 from tests.support import START
 
@@ -102,3 +115,71 @@ def test_racing_processes_never_both_win(engine: Engine) -> None:
         other.dispose()
 
     assert len(won) == 1
+
+
+def a_finished_process() -> int:
+    """The id of a process of this host that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_dead_holder_of_this_host_loses_the_lease_at_once(engine: Engine) -> None:
+    here = this_host()
+    dead = f"{here}:{a_finished_process()}:0a0b0c"
+    assert acquire(engine, dead, BOT_ONLY, START, TTL)
+
+    # Long before it lapses, a restarted process sees its predecessor is gone.
+    assert acquire(engine, default_holder(), BOT_ONLY, START + later(1), TTL)
+
+
+def test_a_live_or_distant_holder_keeps_the_lease_until_it_lapses(engine: Engine) -> None:
+    here = this_host()
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as alive:
+        try:
+            for holder in (
+                f"{here}:{alive.pid}:0a0b0c",  # running
+                f"{here}:{os.getpid()}:0a0b0c",  # this process, under another token
+                f"elsewhere.example:{a_finished_process()}:0a0b0c",  # another host's
+                # Same name, another machine or container: its process ids are not ours.
+                f"{this_host().split('/')[0]}/0000/1:{a_finished_process()}:0a0b0c",
+                "a",  # not a name this program gives
+            ):
+                release(engine, "taker")
+                assert acquire(engine, holder, BOT_ONLY, START, TTL)
+                assert not is_dead(holder)
+                assert not acquire(engine, "taker", BOT_ONLY, START + later(1), TTL), holder
+                release(engine, holder)
+        finally:
+            alive.kill()
+
+
+def test_holds_is_the_fencing_check(engine: Engine) -> None:
+    acquire(engine, "a", BOT_ONLY, START, TTL)
+    with engine.connect() as connection:
+        assert holds(connection, "a", START + later(1))
+        assert not holds(connection, "a", START + TTL)  # lapsed: holds nothing
+        assert not holds(connection, "b", START + later(1))
+    acquire(engine, "b", BOT_ONLY, START + TTL, TTL)
+    with engine.connect() as connection:
+        assert not holds(connection, "a", START + TTL + later(1))  # taken over
+        assert holds(connection, "b", START + TTL + later(1))
+
+
+def test_a_lease_taken_again_gets_a_new_token() -> None:
+    holder = default_holder()
+    again = renamed(holder)
+    assert again != holder
+    assert again.rsplit(":", 1)[0] == holder.rsplit(":", 1)[0]  # same host and process
+
+
+def test_services_taken_again_under_a_new_token_still_show_as_this_processs(
+    engine: Engine, reader: Reader
+) -> None:
+    holder = default_holder()
+    acquire(engine, renamed(holder), BOT_ONLY, START, TTL)
+
+    assert service_states(reader, START + later(1), holder=holder)["bot"] == "running"
+    assert service_states(reader, START + later(1), holder=default_holder())["bot"] == "running"
+    elsewhere = f"another-host:{os.getpid()}:0a0b0c"
+    assert service_states(reader, START + later(1), holder=elsewhere)["bot"] == "elsewhere"
