@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 
 from .db import write
 from .ingest import OWN_SOURCE, Ingestor, Result
@@ -159,3 +159,16 @@ def watch(engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now) -> 
             )
         )
     return True
+
+
+def unwatch(engine: Engine, thread_id: int, staff_id: int) -> bool:
+    """Remove a watcher from a thread; False if they were not watching it."""
+    with write(engine) as connection:
+        removed = connection.execute(
+            delete(ASSIGNMENT).where(
+                ASSIGNMENT.c.thread_id == thread_id,
+                ASSIGNMENT.c.staff_id == staff_id,
+                ASSIGNMENT.c.role == WATCHER,
+            )
+        ).rowcount
+    return bool(removed)

@@ -7,6 +7,7 @@ costs one indexed range read per change, never a reload.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,10 +40,16 @@ class FeedFilter:
     kind: str | None = None
     client: str | None = None
     assignee: str | None = None
+    unread: bool = False  # only events nobody has looked at yet
+    from_client: bool = False  # only what clients wrote
+    # Words found in the event's text, its thread's title or its client's name.
+    search: str | None = None
 
     @property
     def active(self) -> bool:
-        return any((self.kind, self.client, self.assignee))
+        return any(
+            (self.kind, self.client, self.assignee, self.unread, self.from_client, self.search)
+        )
 
     def where(self) -> tuple[list[str], dict[str, object]]:
         clauses: list[str] = []
@@ -56,6 +63,20 @@ class FeedFilter:
         if self.assignee:
             clauses.append(f"{_ASSIGNEE} = :assignee")
             params["assignee"] = self.assignee
+        if self.unread:
+            clauses.append("e.triage = 'new'")
+        if self.from_client:
+            clauses.append("e.author_role = 'client'")
+        if self.search:
+            # Taken literally (% and _ typed are not wildcards), in any case on any database.
+            literal = re.sub(r"([\\%_])", r"\\\1", self.search.lower())
+            clauses.append(
+                "(" + " OR ".join(
+                    f"lower({column}) LIKE :search ESCAPE '\\'"
+                    for column in ("e.text", "t.title", "cl.name")
+                ) + ")"
+            )  # fmt: skip
+            params["search"] = f"%{literal}%"
         return clauses, params
 
 
@@ -115,9 +136,18 @@ def latest_events(
     return [FeedItem.from_row(row) for row in reader.rows(sql, params)]
 
 
-def unread_count(reader: Reader) -> int:
-    """Events nobody has looked at yet (staff events arrive already seen)."""
-    rows = reader.rows("SELECT count(*) FROM event WHERE triage = 'new'")
+def unread_count(reader: Reader, feed: FeedFilter | None = None) -> int:
+    """Events nobody has looked at yet (staff events arrive already seen), among `feed`'s."""
+    clauses, params = (feed or FeedFilter()).where()
+    if not clauses:  # the usual case: no join
+        rows = reader.rows("SELECT count(*) FROM event WHERE triage = 'new'")
+        return int(rows[0][0])
+    where = " AND ".join(["e.triage = 'new'", *clauses])
+    rows = reader.rows(
+        "SELECT count(*) FROM event e JOIN thread t ON t.id = e.thread_id"
+        f" LEFT JOIN client cl ON cl.id = t.client_id WHERE {where}",
+        params,
+    )
     return int(rows[0][0])
 
 

@@ -1161,6 +1161,21 @@ def reject(engine: Engine, line_id: int, actor: str, now: datetime) -> None:
         _audit(connection, now, actor, "reject", line_id, {"was": state})
 
 
+def restore(engine: Engine, banks: BanksConfig, line_id: int, actor: str, now: datetime) -> str:
+    """Bring a rejected line back: it is proposed again as a new line would be, never applied.
+
+    Returns the state it comes back in (review, or unmatched when nothing fits now).
+    """
+    with write(engine) as connection:
+        line, state = _load_line(connection, line_id)
+        if state != "rejected":
+            raise MatchingError(f"line #{line_id} is not rejected ({state})")
+        _match(connection, load_book(connection, banks), [line], now, allow_auto=False)
+        _line_row, back = _load_line(connection, line_id)
+        _audit(connection, now, actor, "restore", line_id, {"was": state, "now": back})
+        return back
+
+
 def unallocate(engine: Engine, banks: BanksConfig, line_id: int, actor: str, now: datetime) -> int:
     """Reverse a line's allocations (invoices owe again) and put it back in the review queue.
 

@@ -205,9 +205,9 @@ SELECT i.id, i.number, cl.name, i.currency, i.total_cents - i.paid_cents
 """
 _RECENT_MATCHES = """
 SELECT bt.id, bt.booking_date, bt.amount_cents, bt.currency, bt.counterparty_name,
-       bt.matched_by
+       bt.matched_by, bt.match_state
   FROM banktransaction bt
- WHERE bt.match_state = 'matched'
+ WHERE bt.match_state IN ('matched', 'rejected')
  ORDER BY bt.matched_at DESC, bt.id DESC
  LIMIT :limit
 """
@@ -249,7 +249,7 @@ class ReviewLine(NamedTuple):
 
 
 class RecentMatch(NamedTuple):
-    """A matched line, newest first: what an undo would reverse."""
+    """A line decided lately (matched or rejected), newest first: what an undo would reverse."""
 
     id: int
     booking_date: date
@@ -258,6 +258,7 @@ class RecentMatch(NamedTuple):
     payer: str
     by: str
     invoices: str
+    state: str = "matched"  # or "rejected": pays none of our invoices
 
 
 def review_count(reader: Reader) -> int:
@@ -304,7 +305,7 @@ def review_queue(
 
 
 def recent_matches(reader: Reader, limit: int = 20) -> list[RecentMatch]:
-    """The lines matched most recently (by a rule or a person), newest first."""
+    """The lines matched (by a rule or a person) or rejected most recently, newest first."""
     rows = reader.rows(_RECENT_MATCHES, {"limit": limit})
     numbers: dict[int, list[str]] = defaultdict(list)
     if rows:
@@ -320,7 +321,12 @@ def recent_matches(reader: Reader, limit: int = 20) -> list[RecentMatch]:
             currency=row[3],
             payer=row[4] or "",
             by=row[5] or "",
-            invoices=", ".join(numbers.get(row[0], [])) or "client credit",
+            invoices=(
+                "rejected"
+                if row[6] == "rejected"
+                else ", ".join(numbers.get(row[0], [])) or "client credit"
+            ),
+            state=row[6],
         )
         for row in rows
     ]

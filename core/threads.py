@@ -71,6 +71,9 @@ class ThreadDetail:
     watchers: list[str]
     events: list[ThreadEvent]  # oldest first
     clocks: list[ClockView]  # oldest first
+    # The same people by staff id, for pickers that mark who is there already.
+    assignee_ids: tuple[int, ...] = ()
+    watcher_ids: tuple[int, ...] = ()
 
     @property
     def running_clock(self) -> ClockView | None:
@@ -104,6 +107,8 @@ def thread_detail(
         watchers=[name for role, _, name in people if role == "watcher"],
         events=_events(reader, thread_id, limit),
         clocks=thread_clocks(reader, thread_id),
+        assignee_ids=tuple(staff for role, staff, _ in people if role == "assignee"),
+        watcher_ids=tuple(staff for role, staff, _ in people if role == "watcher"),
     )
 
 

@@ -9,7 +9,9 @@ configuration ([dashboard.keys]).
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from threading import Event
 from typing import TYPE_CHECKING, Any, cast
@@ -27,12 +29,14 @@ from .clocks import ClocksPanel
 from .feed import IncomingPanel
 from .format import Formatter
 from .invoices import InvoicesPanel
-from .main import MainScreen
+from .main import REVIEW_SENTENCE, MainScreen
 from .messages import ActionDone, OpenThread, ThreadInView
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
-from .pickers import FilterScreen, StaffPicker
+from .pickers import NOBODY, FilterScreen, StaffPicker
 from .rows import RowList
+from .servicelog import ServiceLog
+from .themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
 
 if TYPE_CHECKING:
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
@@ -57,14 +61,28 @@ Job = Callable[[Event], None]
 class Dashboard(App[None]):
     CSS_PATH = "pmdesk.tcss"
     TITLE = "pmdesk"
-    COMMANDS = App.COMMANDS | {ActionsProvider, GoToProvider}
+    # Ours alone: Textual's own would offer Theme and Quit a second time.
+    COMMANDS = {ActionsProvider, GoToProvider}
     # Below 120 columns the panels stack (see .-narrow in the stylesheet).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("m", "manager", "Manager", id="app.manager"),
-        Binding("t", "toggle_theme", "Theme", id="app.theme"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Show every key"),
+        Binding(
+            "m",
+            "manager",
+            "Manager",
+            id="app.manager",
+            tooltip="Open the manager's view of response times",
+        ),
+        Binding("l", "log", "Services log", id="app.log", tooltip="Show what the services logged"),
+        Binding(
+            "t",
+            "toggle_theme",
+            "Theme",
+            id="app.theme",
+            tooltip="Switch between the dark and light themes",
+        ),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit pmdesk"),
     ]
 
     def __init__(
@@ -87,8 +105,13 @@ class Dashboard(App[None]):
         self._jobs_started = False
         self._stop = Event()
         self.pages = Pages()
+        # The services this process runs log here too: the log view and their failures.
+        self.service_log = ServiceLog()
         self._collector = gc.get_threshold()  # put back on exit
-        self.theme = settings.dashboard.theme
+        for theme in THEMES:
+            self.register_theme(theme)
+        self.ansi_theme_dark, self.ansi_theme_light = ANSI_DARK, ANSI_LIGHT
+        self.theme = theme_name(settings.dashboard.theme)
         self.title = settings.agency
 
     @property
@@ -96,6 +119,7 @@ class Dashboard(App[None]):
         return self.settings.policies["default"].first_response_minutes
 
     def on_mount(self) -> None:
+        logging.getLogger("pmdesk").addHandler(self.service_log)
         gc.set_threshold(*COLLECTOR_THRESHOLDS)
         self.set_keymap(self.settings.dashboard.keys)
         self.push_screen(MainScreen(self.backend, self.formatter, self.target_minutes))
@@ -103,6 +127,7 @@ class Dashboard(App[None]):
             self.action_manager()
 
     def on_unmount(self) -> None:
+        logging.getLogger("pmdesk").removeHandler(self.service_log)
         gc.unfreeze()
         gc.set_threshold(*self._collector)
         self._stop.set()
@@ -180,13 +205,19 @@ class Dashboard(App[None]):
         # One reader at a time, always on the latest thread wanted.
         while (wanted := self.pages.next_wanted()) is not None:
             thread_id, generation = wanted
-            page = read_page(
-                self.backend.reader(),
-                thread_id,
-                self.formatter,
-                self.backend.now(),
-                self._wrap_width(),
-            )
+            try:
+                page = read_page(
+                    self.backend.reader(),
+                    thread_id,
+                    self.formatter,
+                    self.backend.now(),
+                    self._wrap_width(),
+                )
+            except Exception as error:  # any driver's error: said on the page, never a crash
+                self.backend.forget_reader()  # the next read starts on a fresh connection
+                reason = str(error) or type(error).__name__
+                self.call_from_thread(self._page_failed, thread_id, reason)
+                continue
             self.call_from_thread(self._page_read, page, generation)
 
     def _wrap_width(self) -> int:
@@ -208,6 +239,19 @@ class Dashboard(App[None]):
             if not kept:  # read before the latest change: read it again
                 self.want_page(page.thread_id)
 
+    def _page_failed(self, thread_id: int, reason: str) -> None:
+        """Shown in the thread screen and not kept: the next look reads again."""
+        from rich.text import Text
+
+        from .thread import ThreadScreen
+
+        if not self.is_screen_installed("thread"):
+            return
+        screen = self.get_screen("thread")
+        if isinstance(screen, ThreadScreen):
+            text = Text(f"Could not read thread {thread_id}: {reason}", style="bold red")
+            screen.show_page(ThreadPage(thread_id, None, text, Text()))
+
     def action_manager(self) -> None:
         from .manager import ManagerScreen
 
@@ -221,6 +265,15 @@ class Dashboard(App[None]):
                 self.target_minutes,
             )
         )
+
+    def action_log(self) -> None:
+        from core.paths import default_log_path
+
+        from .logview import LogScreen
+
+        if isinstance(self.screen, LogScreen):
+            return
+        self.push_screen(LogScreen(self.service_log, str(default_log_path())))
 
     def open_review(self) -> None:
         """The statement lines awaiting review (built on each opening: it reads afresh)."""
@@ -239,6 +292,7 @@ class Dashboard(App[None]):
     def action_help(self) -> None:
         from .ask import AskDay, AskText
         from .help import HelpScreen
+        from .logview import LogScreen
         from .manager import ManagerScreen
         from .review import ReviewScreen
         from .thread import ThreadScreen
@@ -257,6 +311,7 @@ class Dashboard(App[None]):
             ("staff picker", StaffPicker.BINDINGS),
             ("questions", [*AskDay.BINDINGS, *AskText.BINDINGS]),
             ("help", HelpScreen.BINDINGS),
+            ("services log", LogScreen.BINDINGS),
         ]
         self.push_screen(
             HelpScreen(
@@ -266,7 +321,7 @@ class Dashboard(App[None]):
         )
 
     def action_toggle_theme(self) -> None:
-        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+        self.theme = LIGHT if self.current_theme.dark else DARK
 
     # -- actions on threads, in workers -----------------------------------------------
 
@@ -308,34 +363,52 @@ class Dashboard(App[None]):
         )
 
     @work(thread=True, group="actions")
-    def pick_staff(self, thread_id: int, watch: bool) -> None:
+    def pick_staff(self, thread_id: int, watch: bool, current: tuple[int, ...] = ()) -> None:
+        """Ask who to assign, or which watcher to add or remove; `current`: who is there now."""
         from core.staff import list_staff
 
         staff = [(person.id, person.name) for person in list_staff(self.backend.engine)]
-        title = "Tag a watcher" if watch else "Assign to"
+        if watch:
+            picker = StaffPicker(
+                "Add or remove a watcher",
+                staff,
+                current,
+                hint="enter adds a watcher, or removes one marked ✓ · escape cancels",
+            )
+        else:
+            picker = StaffPicker("Assign to", staff, current, nobody="Nobody (unassign)")
         self.call_from_thread(
-            self.push_screen, StaffPicker(title, staff), partial(self._picked, thread_id, watch)
+            self.push_screen, picker, partial(self._picked, thread_id, watch, current)
         )
 
-    def _picked(self, thread_id: int, watch: bool, staff_id: int | None) -> None:
-        if staff_id is None:
-            return
-        from core.actions import assign
-        from core.actions import watch as tag
+    def _picked(
+        self, thread_id: int, watch: bool, current: tuple[int, ...], chosen: int | str | None
+    ) -> None:
+        from core.actions import assign, unwatch
+        from core.actions import watch as add_watcher
 
-        if watch:
+        if chosen is None:
+            return
+        engine, now = self.backend.engine, self.backend.now
+        if chosen == NOBODY:
             self._act(
                 thread_id,
-                "tagged",
-                lambda staff: tag(self.backend.engine, thread_id, staff_id, self.backend.now),
+                "unassigned",
+                lambda staff: assign(self.backend.ingestor, thread_id, staff, None, now),
+            )
+        elif not isinstance(chosen, int):
+            return
+        elif watch and chosen in current:
+            self._act(thread_id, "watcher removed", lambda _: unwatch(engine, thread_id, chosen))
+        elif watch:
+            self._act(
+                thread_id, "watcher added", lambda _: add_watcher(engine, thread_id, chosen, now)
             )
         else:
             self._act(
                 thread_id,
                 "assigned",
-                lambda staff: assign(
-                    self.backend.ingestor, thread_id, staff, staff_id, self.backend.now
-                ),
+                lambda staff: assign(self.backend.ingestor, thread_id, staff, chosen, now),
             )
 
     @work(thread=True, group="actions")
@@ -361,16 +434,26 @@ class Dashboard(App[None]):
 
     def palette_actions(self, screen: Screen[Any]) -> list[tuple[str, Callable[[], Any], str]]:
         found: list[tuple[str, Callable[[], Any], str]] = []
+        keymap = self.settings.dashboard.keys
         for binding in [*screen.BINDINGS, *self.BINDINGS]:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
             target = screen if binding in screen.BINDINGS else self
+            # A sentence, and under it the key that does the same.
+            keys = keymap.get(binding.id or "", binding.key).split(",")
+            shown = self.get_key_display(replace(binding, key=keys[0].strip()))
             found.append(
-                (binding.description, partial(target.run_action, binding.action), binding.id or "")
+                (
+                    binding.tooltip or binding.description,
+                    partial(target.run_action, binding.action),
+                    f"key {shown}",
+                )
             )
-        if not any(action_id == "main.review" for _name, _run, action_id in found):
+        review = REVIEW_SENTENCE
+        if not any(name == review for name, _run, _key in found):
             # From any screen, not only the main one whose key opens it.
-            found.append(("Review payments", self.open_review, "main.review"))
+            key = keymap.get("main.review", "v").split(",")[0]
+            found.append((review, self.open_review, f"key {key} on the main screen"))
         return found
 
     def goto_targets(self) -> list[tuple[str, str, str]]:

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Static
 
+from .keybar import KeyBar
 from .text import as_text
 
 
@@ -54,6 +55,7 @@ class AskDay(ModalScreen[date | None]):
             )
             yield Static("", id="ask-error")
             yield Static(Text("enter to record · escape to cancel", style="dim"))
+        yield KeyBar()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -73,16 +75,26 @@ class AskText(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="ask.cancel_text")]
 
-    def __init__(self, title: str, placeholder: str) -> None:
+    def __init__(
+        self,
+        title: str,
+        placeholder: str,
+        *,
+        value: str = "",
+        hint: str = "enter to record · escape to cancel",
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.placeholder = placeholder
+        self.value = value
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ask-box", classes="modal"):
             yield Static(as_text(self.title_text), classes="modal-title")
-            yield Input(placeholder=self.placeholder, id="ask-input")
-            yield Static(Text("enter to record · escape to cancel", style="dim"))
+            yield Input(value=self.value, placeholder=self.placeholder, id="ask-input")
+            yield Static(Text(self.hint, style="dim"))
+        yield KeyBar()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

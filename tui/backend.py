@@ -93,6 +93,17 @@ class Backend:
             found = self._local.reader = reader_for(self.settings.db)
         return found
 
+    def forget_reader(self) -> None:
+        """After a failed read: this thread's next read opens a fresh reader."""
+        found = getattr(self._local, "reader", None)
+        self._local.reader = None
+        close = getattr(found, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # already broken: nothing more to release
+                log.debug("closing a failed reader", exc_info=True)
+
     def version(self) -> object:
         """Changes whenever another connection commits: cheap enough to ask four times a second.
 

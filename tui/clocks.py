@@ -133,10 +133,12 @@ class ClocksPanel(CursorView):
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor_up", "Previous clock", show=False, id="clocks.cursor_up"),
-        Binding("down", "cursor_down", "Next clock", show=False, id="clocks.cursor_down"),
-        Binding("home", "cursor_first", "Most urgent clock", show=False, id="clocks.cursor_first"),
-        Binding("end", "cursor_last", "Least urgent clock", show=False, id="clocks.cursor_last"),
+        Binding("up,k", "cursor_up", "Previous clock", show=False, id="clocks.cursor_up"),
+        Binding("down,j", "cursor_down", "Next clock", show=False, id="clocks.cursor_down"),
+        Binding(
+            "home,g", "cursor_first", "Most urgent clock", show=False, id="clocks.cursor_first"
+        ),
+        Binding("end,G", "cursor_last", "Least urgent clock", show=False, id="clocks.cursor_last"),
         Binding("pageup", "cursor_page_up", "Page up", show=False, id="clocks.cursor_page_up"),
         Binding(
             "pagedown", "cursor_page_down", "Page down", show=False, id="clocks.cursor_page_down"

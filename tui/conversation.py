@@ -35,6 +35,11 @@ class Conversation(ScrollView, can_focus=True):
         return self._text
 
     @property
+    def at_end(self) -> bool:
+        """Showing the newest event (kept there as the text or the size changes)."""
+        return self._at_end
+
+    @property
     def wrap_width(self) -> int:
         """The width lines are wrapped for (0 before the first layout)."""
         return max(0, self.scrollable_content_region.width)

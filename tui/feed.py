@@ -15,7 +15,7 @@ from core.feed import FEED_PAGE, FeedFilter, FeedItem
 from .format import Formatter
 from .messages import OpenThread, ThreadInView
 from .rows import RowList, header
-from .text import as_text, first_line
+from .text import as_text, first_line, kind_words
 
 # Time, client and thread are fixed; the rest of the width goes to who wrote
 # what (and the kind, when it is not a message), so the text stays in view.
@@ -35,9 +35,13 @@ class IncomingPanel(Vertical):
         self.items: list[FeedItem] = []
         self.feed = FeedFilter()
         self.unread = 0
+        # Rows that arrived above the cursor and that the cursor has not been
+        # up to yet: the cursor keeps its item, these wait above it.
+        self.new_above = 0
 
     def compose(self) -> ComposeResult:
-        labels, widths = zip(*COLUMNS, strict=True)
+        labels = [label for label, _width in COLUMNS]
+        widths = [width for _label, width in COLUMNS]
         yield Static(header(labels, widths), id="feed-header")
         yield RowList(widths, id="feed-table")
 
@@ -51,29 +55,41 @@ class IncomingPanel(Vertical):
 
     def show(self, items: list[FeedItem], unread: int, feed: FeedFilter) -> None:
         """A fresh page (at start or after a filter change)."""
+        keep = self.selected
         self.items = items[:FEED_PAGE]
         self.feed = feed
         self.unread = unread
-        self._render_rows()
+        self.new_above = 0
+        self._render_rows(keep)
 
     def add_new(self, items: list[FeedItem], unread: int) -> None:
-        """Rows that arrived since the newest one shown (newest first)."""
+        """Rows that arrived since the newest one shown (newest first).
+
+        The cursor stays on the item it was on, so that h, n, r and Enter act
+        on the thread the assistant chose; the rows that arrived above it are
+        counted in the title ("3 new ↑") until the cursor goes up to them.
+        """
         known = {item.id for item in self.items}
         fresh = [item for item in items if item.id not in known]
         self.unread = unread
-        if fresh:
-            self.items = sorted(fresh + self.items, key=lambda item: item.id, reverse=True)
-            self.items = self.items[:FEED_PAGE]
-            self._render_rows()
-        else:
+        if not fresh:
             self._update_title()
+            return
+        keep = self.selected
+        self.items = sorted(fresh + self.items, key=lambda item: item.id, reverse=True)
+        self.items = self.items[:FEED_PAGE]
+        index = self._index_of(keep)
+        above = sum(1 for item in self.items[:index] if item.id not in known)
+        self.new_above = min(index, self.new_above + above)
+        self._render_rows(keep, shift=above)
 
     def mark_read(self, thread_id: int) -> None:
         """After "handled": the thread's rows lose their unread mark at once."""
+        keep = self.selected
         self.items = [
             _handled(item) if item.thread_id == thread_id else item for item in self.items
         ]
-        self._render_rows()
+        self._render_rows(keep)
 
     @property
     def newest_id(self) -> int:
@@ -93,6 +109,9 @@ class IncomingPanel(Vertical):
 
     def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
         event.stop()
+        if event.index < self.new_above:  # up onto new rows: those passed are seen
+            self.new_above = event.index
+            self._update_title()
         item = self.selected
         if item is not None:
             self.post_message(ThreadInView(item.thread_id))
@@ -101,10 +120,18 @@ class IncomingPanel(Vertical):
         event.stop()
         self.action_open()
 
-    def _render_rows(self) -> None:
-        keep = self.selected.id if self.selected else None
-        index = next((i for i, item in enumerate(self.items) if item.id == keep), 0)
-        self.table.set_rows([self._cells(item) for item in self.items], cursor=index)
+    def _index_of(self, item: FeedItem | None) -> int:
+        """Where `item` is now; the top when it is gone (a new filter, off the page)."""
+        if item is None:
+            return 0
+        return next((i for i, found in enumerate(self.items) if found.id == item.id), 0)
+
+    def _render_rows(self, keep: FeedItem | None, shift: int = 0) -> None:
+        """Draw `self.items` with the cursor on `keep`, the item it was on before."""
+        index = self._index_of(keep)
+        if index == 0:
+            self.new_above = 0
+        self.table.set_rows([self._cells(item) for item in self.items], cursor=index, shift=shift)
         self._update_title()
 
     def _cells(self, item: FeedItem) -> tuple[Text, ...]:
@@ -115,7 +142,7 @@ class IncomingPanel(Vertical):
         if item.internal:
             what.append(" (note)", style="italic")
         if item.kind != "message":
-            what.append(f" · {item.kind.replace('_', ' ')}", style="italic")
+            what.append(f" · {kind_words(item.kind)}", style="italic")
         if item.text:
             what.append(": ")
             what.append_text(as_text(first_line(item.text, 120)))
@@ -128,18 +155,25 @@ class IncomingPanel(Vertical):
         )
 
     def _update_title(self) -> None:
-        parts = [f"{self.unread} unread"]
+        parts = [f"{self.new_above} new ↑"] if self.new_above else []
+        parts.append(f"{self.unread} unread")
         if self.feed.active:
-            shown = ", ".join(
+            shown = [
                 f"{name}: {value}"
                 for name, value in (
-                    ("kind", self.feed.kind),
+                    ("kind", kind_words(self.feed.kind or "")),
                     ("client", self.feed.client),
                     ("assignee", self.feed.assignee),
                 )
                 if value
-            )
-            parts.append(f"filter {shown}")
+            ]
+            if self.feed.search:
+                shown.append(f"search: {first_line(self.feed.search, 30)!r}")
+            if self.feed.unread:
+                shown.append("unread only")
+            if self.feed.from_client:
+                shown.append("client messages only")
+            parts.append(f"filter {', '.join(shown)}")
         self.border_subtitle = " · ".join(parts)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,23 +12,31 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from .keybar import KeyBar
+
 INTRO = (
     "Keys can be remapped in the configuration, by id:\n"
-    '  [dashboard.keys]\n  "thread.reply" = "ctrl+r"\n'
+    '  [dashboard.keys]\n  "thread.reply" = "f2"\n'
     "ctrl+p opens the command palette: every action, and go to a client, thread or invoice."
 )
 
 
-def binding_table(groups: list[tuple[str, list[Binding]]], keymap: dict[str, str]) -> Table:
+def binding_table(
+    groups: list[tuple[str, list[Binding]]],
+    keymap: dict[str, str],
+    display: Callable[[Binding], str],
+) -> Table:
+    """Every key as the terminal names it (`?`, not question_mark), remapped ones as remapped."""
     table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
     table.add_column("where")
     table.add_column("key")
     table.add_column("does")
-    table.add_column("id", style="dim")
+    table.add_column("id")
     for where, bindings in groups:
         for binding in bindings:
             keys = keymap.get(binding.id or "", binding.key)
-            table.add_row(where, keys, binding.description or binding.action, binding.id or "")
+            shown = ", ".join(display(replace(binding, key=key.strip())) for key in keys.split(","))
+            table.add_row(where, shown, binding.description or binding.action, binding.id or "")
     return table
 
 
@@ -44,4 +55,6 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box", classes="modal"):
             yield Static("pmdesk keys", classes="modal-title")
             yield Static(INTRO, markup=False)
-            yield Static(binding_table(self.groups, self.keymap), id="help-table")
+            self.table = binding_table(self.groups, self.keymap, self.app.get_key_display)
+            yield Static(self.table, id="help-table")
+        yield KeyBar()

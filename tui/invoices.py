@@ -44,9 +44,27 @@ PROMISE_DAYS = 7
 
 class InvoicesPanel(Vertical):
     BINDINGS = [
-        Binding("p", "promise", "Promise to pay", id="invoices.promise"),
-        Binding("d", "dispute", "Dispute", id="invoices.dispute"),
-        Binding("s", "sent", "Reminder sent", id="invoices.sent"),
+        Binding(
+            "p",
+            "promise",
+            "Promise to pay",
+            id="invoices.promise",
+            tooltip="Record a promise to pay the invoice",
+        ),
+        Binding(
+            "d",
+            "dispute",
+            "Dispute",
+            id="invoices.dispute",
+            tooltip="Record a dispute on the invoice",
+        ),
+        Binding(
+            "s",
+            "sent",
+            "Reminder sent",
+            id="invoices.sent",
+            tooltip="Mark today's reminder of the invoice sent",
+        ),
     ]
 
     def __init__(self, formatter: Formatter, **kwargs: object) -> None:

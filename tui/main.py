@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -38,8 +39,14 @@ SLOW_SECONDS = 10.0  # invoices and SLA figures: at most this often after a chan
 STALE_SECONDS = 60.0  # and at least this often: open clocks breach as time passes
 RETRY_SECONDS = 2.0  # after the database could not be read
 SERVICES_SECONDS = 5.0
-SERVICE_MARKS = {"running": "●", "elsewhere": "◐", "stopped": "○"}
-SERVICE_WORDS = {"running": "running", "elsewhere": "another process", "stopped": "stopped"}
+FAILURE_WIDTH = 100  # a failure's reason in the top line and its toast
+SERVICE_MARKS = {"running": "●", "elsewhere": "◐", "stopped": "○", "failed": "✗"}
+SERVICE_WORDS = {
+    "running": "running",
+    "elsewhere": "another process",
+    "stopped": "stopped",
+    "failed": "failed",
+}
 
 
 class Changed(Message):
@@ -60,21 +67,35 @@ class StatusBar(Static):
         # Said before the services, whose meaning it changes ("demo").
         self.mode = f"{mode} · " if mode else ""
         self.services = dict.fromkeys(NAMES, "stopped")
+        # Failed services and why (the error they logged), shown first.
+        self.failures: dict[str, str] = {}
         self.instant: datetime | None = None
         self._line = ""
 
-    def show(self, now: datetime | None = None, services: dict[str, str] | None = None) -> None:
+    def show(
+        self,
+        now: datetime | None = None,
+        services: dict[str, str] | None = None,
+        failures: dict[str, str] | None = None,
+    ) -> None:
         self.instant = now or self.instant
         self.services = services or self.services
+        self.failures = self.failures if failures is None else failures
         clock = self.formatter.datetime(self.instant) if self.instant else ""
-        states = set(self.services.values())
-        if len(states) == 1:  # the usual case, said once: fits 80 columns
+        failed = [f"{name} ✗ failed: {reason}" for name, reason in self.failures.items()]
+        others = {n: state for n, state in self.services.items() if n not in self.failures}
+        states = set(others.values())
+        if len(states) == 1 and not failed:  # the usual case, said once: fits 80 columns
             state = states.pop()
             parts = f"services {SERVICE_MARKS[state]} {SERVICE_WORDS[state]}"
         else:
+            # Failures first: a narrow terminal cuts the end of the line.
             parts = "  ".join(
-                f"{name} {SERVICE_MARKS[state]} {SERVICE_WORDS[state]}"
-                for name, state in self.services.items()
+                failed
+                + [
+                    f"{name} {SERVICE_MARKS[state]} {SERVICE_WORDS[state]}"
+                    for name, state in others.items()
+                ]
             )
         line = f" {self.agency} · {clock}    {self.mode}{parts}"
         if line != self._line:
@@ -84,16 +105,85 @@ class StatusBar(Static):
             self.update(line, layout=False)
 
 
+REVIEW_SENTENCE = "Review the bank statement lines waiting for a decision"
+
+
 class MainScreen(Screen[None]):
     BINDINGS = [
-        Binding("f", "filter", "Filter", id="main.filter"),
-        Binding("h", "handled", "Handled", id="main.handled"),
-        Binding("n", "no_reply", "No reply needed", id="main.no_reply"),
-        Binding("r", "reply", "Reply", id="main.reply"),
-        Binding("v", "review", "Review payments", show=False, id="main.review"),
-        Binding("1", "focus('incoming')", "Incoming", show=False, id="main.focus_incoming"),
-        Binding("2", "focus('clocks')", "Clocks", show=False, id="main.focus_clocks"),
-        Binding("3", "focus('invoices')", "Invoices", show=False, id="main.focus_invoices"),
+        Binding(
+            "f",
+            "filter",
+            "Filter",
+            id="main.filter",
+            tooltip="Filter the feed by kind, client or assignee",
+        ),
+        Binding(
+            "h",
+            "handled",
+            "Handled",
+            id="main.handled",
+            tooltip="Mark the thread under the cursor handled",
+        ),
+        Binding(
+            "n",
+            "no_reply",
+            "No reply needed",
+            id="main.no_reply",
+            tooltip="Say the thread under the cursor needs no reply",
+        ),
+        Binding(
+            "r", "reply", "Reply", id="main.reply", tooltip="Reply to the thread under the cursor"
+        ),
+        Binding(
+            "v", "review", "Review payments", show=False, id="main.review", tooltip=REVIEW_SENTENCE
+        ),
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            id="main.search",
+            tooltip="Search the feed's text, clients and threads",
+        ),
+        Binding(
+            "u",
+            "toggle_feed('unread')",
+            "Unread only",
+            show=False,
+            id="main.unread",
+            tooltip="Show only unread events in the feed, or everything again",
+        ),
+        Binding(
+            "c",
+            "toggle_feed('from_client')",
+            "Client messages only",
+            show=False,
+            id="main.client_only",
+            tooltip="Show only what clients wrote in the feed, or everything again",
+        ),
+        Binding(
+            "1",
+            "focus('incoming')",
+            "Incoming",
+            show=False,
+            id="main.focus_incoming",
+            tooltip="Go to the Incoming panel",
+        ),
+        Binding(
+            "2",
+            "focus('clocks')",
+            "Clocks",
+            show=False,
+            id="main.focus_clocks",
+            tooltip="Go to the Clocks panel",
+        ),
+        Binding(
+            "3",
+            "focus('invoices')",
+            "Invoices",
+            show=False,
+            id="main.focus_invoices",
+            tooltip="Go to the Overdue invoices panel",
+        ),
     ]
 
     def __init__(self, backend: Backend, formatter: Formatter, target_minutes: float) -> None:
@@ -105,6 +195,8 @@ class MainScreen(Screen[None]):
         # Set by the UI, read by the watcher thread: a new filter means a new page.
         self._reload = True
         self.loaded = False
+        # The failures already raised as a toast: each once, until it recovers.
+        self._told: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield StatusBar(
@@ -128,7 +220,26 @@ class MainScreen(Screen[None]):
     def tick(self) -> None:
         now = self.backend.now()
         self.query_one(ClocksPanel).tick(now)
-        self.query_one(StatusBar).show(now)
+        self.query_one(StatusBar).show(now, failures=self._failures())
+
+    def _failures(self) -> dict[str, str]:
+        """Failed services and their reasons; a new failure raises a toast, once."""
+        failures = {
+            name: first_line(entry.message, FAILURE_WIDTH)
+            for name, entry in self.dashboard.service_log.failures().items()
+        }
+        for name, reason in failures.items():
+            if name not in self._told:
+                self._told.add(name)
+                self.app.notify(
+                    f"{name}: {reason} · l shows the services' log",
+                    title="Service failed",
+                    severity="error",
+                    timeout=10,
+                    markup=False,
+                )
+        self._told &= set(failures)
+        return failures
 
     def on_clocks_panel_crossed(self, message: ClocksPanel.Crossed) -> None:
         # The screen that ticks the clocks raises their toasts; stopped here so
@@ -229,7 +340,8 @@ class MainScreen(Screen[None]):
         if changes.sla is not None:
             self.query_one(SlaPanel).show(changes.sla)
         if changes.services is not None:
-            self.query_one(StatusBar).show(services=changes.services)
+            self.dashboard.service_log.settle(changes.services, changes.services_at)
+            self.query_one(StatusBar).show(services=changes.services, failures=self._failures())
         if not self.loaded:
             self.loaded = True
             self.call_after_refresh(self.dashboard.loaded)
@@ -270,6 +382,30 @@ class MainScreen(Screen[None]):
 
     def _ask_filter(self, choices: dict[str, list[str]]) -> None:
         self.app.push_screen(FilterScreen(self.feed, choices), self.set_filter)
+
+    def action_search(self) -> None:
+        from .ask import AskText
+
+        self.app.push_screen(
+            AskText(
+                "Search the feed",
+                "words in a message, a client or a thread",
+                value=self.feed.search or "",
+                hint="enter searches · an empty search shows everything · escape cancels",
+            ),
+            self._searched,
+        )
+
+    def _searched(self, words: str | None) -> None:
+        if words is not None:
+            self.set_filter(replace(self.feed, search=words or None))
+
+    def action_toggle_feed(self, toggle: str) -> None:
+        """Turn one of the feed's quick toggles (unread, from_client) on or off."""
+        if toggle == "unread":
+            self.set_filter(replace(self.feed, unread=not self.feed.unread))
+        elif toggle == "from_client":
+            self.set_filter(replace(self.feed, from_client=not self.feed.from_client))
 
     def set_filter(self, feed: FeedFilter | None) -> None:
         if feed is None or feed == self.feed:

@@ -125,23 +125,6 @@ def read_snapshot(reader: Reader, period: Period, now: datetime, tz: ZoneInfo) -
     return Snapshot(period, now, report, days, breaches)
 
 
-def read_with(
-    reader_factory: Callable[[], Reader], period: Period, now: datetime, tz: ZoneInfo
-) -> Snapshot:
-    """A snapshot through a reader opened here and closed after.
-
-    Opened in the calling thread because a sqlite3 connection may only be
-    used by the thread that opened it.
-    """
-    reader = reader_factory()
-    try:
-        return read_snapshot(reader, period, now, tz)
-    finally:
-        close = getattr(reader, "close", None)
-        if callable(close):
-            close()
-
-
 # -- formatting ---------------------------------------------------------------------------
 
 
@@ -283,12 +266,28 @@ class ManagerScreen(Screen[None]):
     """SLA figures over today, 7 days, 30 days or two chosen dates."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", f"period('{TODAY}')", "Today", id="manager.today"),
-        Binding("2", f"period('{WEEK}')", "7 days", id="manager.week"),
-        Binding("3", f"period('{MONTH}')", "30 days", id="manager.month"),
-        Binding("c", f"period('{CUSTOM}')", "Custom", id="manager.custom"),
-        Binding("r", "reload", "Refresh", id="manager.refresh"),
-        Binding("escape", "back", "Back", id="manager.back"),
+        Binding(
+            "1", f"period('{TODAY}')", "Today", id="manager.today", tooltip="Show today's figures"
+        ),
+        Binding(
+            "2", f"period('{WEEK}')", "7 days", id="manager.week", tooltip="Show the last 7 days"
+        ),
+        Binding(
+            "3",
+            f"period('{MONTH}')",
+            "30 days",
+            id="manager.month",
+            tooltip="Show the last 30 days",
+        ),
+        Binding(
+            "c",
+            f"period('{CUSTOM}')",
+            "Custom",
+            id="manager.custom",
+            tooltip="Choose the days to show",
+        ),
+        Binding("r", "reload", "Refresh", id="manager.refresh", tooltip="Read the figures again"),
+        Binding("escape", "back", "Back", id="manager.back", tooltip="Go back"),
     ]
     # Side by side tables need the width; below it they stack.
     HORIZONTAL_BREAKPOINTS = [
@@ -463,7 +462,7 @@ class ManagerScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="manager-load")
     def _load(self, period: Period, now: datetime) -> None:
         try:
-            snapshot = read_with(self.reader_factory, period, now, self.tz)
+            snapshot = read_snapshot(self.reader_factory(), period, now, self.tz)
         except Exception as error:  # any driver's error: shown, the view stays usable
             self.post_message(self.LoadFailed(period, str(error) or type(error).__name__))
             return
@@ -478,9 +477,18 @@ class ManagerScreen(Screen[None]):
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
-        if message.period == self.period:
-            text = f"{message.period.title} · could not read: {message.reason}"
-            self.query_one("#manager-period", Static).update(text)
+        if message.period != self.period:
+            return
+        # The previous period's figures go: they would read as this period's.
+        self.snapshot = None
+        for key, _label in FIGURES:
+            self.query_one(f"#manager-figure-{key}", Figure).show(NOTHING)
+        for table in ("manager-staff", "manager-clients", "manager-breaches"):
+            self._table(table).clear()
+        self.breach_threads = {}
+        self.query_one(DailyShareChart).show([])
+        text = f"{message.period.title} · could not read: {message.reason}"
+        self.query_one("#manager-period", Static).update(text)
 
     # -- showing a snapshot
 

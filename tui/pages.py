@@ -20,7 +20,7 @@ from core.threads import ThreadDetail, ThreadEvent, thread_detail
 
 from .conversation import Wrapped, wrap
 from .format import Formatter
-from .text import as_text
+from .text import as_text, kind_words
 
 # The bar before each line of an event, and its colour, by who speaks:
 # clients, staff in public, and internal notes the client never sees.
@@ -33,6 +33,9 @@ DELIVERY_MARKS = {"pending": "⧗ pending", "delivered": "✓ delivered", "faile
 # A page read ahead is shown only while its relative times ("3 minutes ago")
 # still hold; past this age it is read again.
 FRESH_SECONDS = 30.0
+# The page on screen is read again once the dashboard's clock has moved this
+# far past the instant its relative times were written for.
+RELATIVE_SECONDS = 10.0
 KEPT = 8  # pages kept, the most recently read
 
 
@@ -44,6 +47,8 @@ class ThreadPage:
     conversation: Text
     wrapped: Wrapped | None = None  # the conversation wrapped for the width it was read for
     read_at: float = field(default_factory=time.monotonic)
+    # The dashboard's instant its relative times ("3 minutes ago") were written for.
+    now: datetime | None = None
 
 
 def read_page(
@@ -59,7 +64,7 @@ def read_page(
             conversation.append("\n\n")
         conversation.append_text(_event(event, formatter, now))
     wrapped = wrap(conversation, width) if width > 0 else None
-    return ThreadPage(thread_id, detail, _info(detail), conversation, wrapped)
+    return ThreadPage(thread_id, detail, _info(detail), conversation, wrapped, now=now)
 
 
 class Pages:
@@ -180,8 +185,8 @@ def _label(event: ThreadEvent) -> str:
     if event.kind == "message":
         return ""
     if event.value:
-        return f"{event.kind.replace('_', ' ')}: {event.value}"
-    return event.kind.replace("_", " ")
+        return f"{kind_words(event.kind)}: {event.value}"
+    return kind_words(event.kind)
 
 
 def _voice(event: ThreadEvent) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -55,6 +56,6 @@ class ActionsProvider(Provider):
         for name, action, help_text in self._actions():
             yield DiscoveryHit(name, action, text=name, help=help_text)
 
-    def _actions(self) -> list[tuple[str, object, str]]:
+    def _actions(self) -> list[tuple[str, Callable[[], Any], str]]:
         dashboard = cast("Dashboard", self.app)
         return dashboard.palette_actions(self.screen)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import replace
+
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, OptionList, Select
+from textual.widgets import Button, Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
 from core.feed import FeedFilter
+
+from .keybar import KeyBar
+from .text import kind_words
 
 
 class FilterScreen(ModalScreen[FeedFilter | None]):
@@ -27,8 +34,9 @@ class FilterScreen(ModalScreen[FeedFilter | None]):
             yield Label("Filter the feed", classes="modal-title")
             for name in ("kind", "client", "assignee"):
                 yield Label(name)
+                shown = kind_words if name == "kind" else str
                 yield Select(
-                    [(value, value) for value in self.choices.get(name, [])],
+                    [(shown(value), value) for value in self.choices.get(name, [])],
                     value=getattr(self.current, name) or Select.NULL,
                     prompt=f"any {name}",
                     id=f"filter-{name}",
@@ -36,41 +44,98 @@ class FilterScreen(ModalScreen[FeedFilter | None]):
             with Horizontal(classes="modal-buttons"):
                 yield Button("Apply", variant="primary", id="filter-apply")
                 yield Button("Clear", id="filter-clear")
+        yield KeyBar()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "filter-clear":
             self.dismiss(FeedFilter())
             return
-        values = {}
-        for name in ("kind", "client", "assignee"):
-            value = self.query_one(f"#filter-{name}", Select).value
-            values[name] = None if value is Select.NULL else str(value)
-        self.dismiss(FeedFilter(**values))
+        kind, client, assignee = (self._chosen(name) for name in ("kind", "client", "assignee"))
+        # The quick toggles (unread, client messages) and the search stay as they were.
+        self.dismiss(replace(self.current, kind=kind, client=client, assignee=assignee))
+
+    def _chosen(self, name: str) -> str | None:
+        value = self.query_one(f"#filter-{name}", Select).value
+        return None if value is Select.NULL else str(value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
 
-class StaffPicker(ModalScreen[int | None]):
-    """Pick a staff member: dismissed with their id, or None."""
+NOBODY = "nobody"
+
+
+class StaffPicker(ModalScreen[int | str | None]):
+    """Pick a staff member, typing to narrow the list.
+
+    Dismissed with their id, with NOBODY (when `nobody` names that choice),
+    or None when cancelled. The people in `current` are marked ✓.
+    """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="staff.cancel")]
 
-    def __init__(self, title: str, staff: list[tuple[int, str]]) -> None:
+    def __init__(
+        self,
+        title: str,
+        staff: list[tuple[int, str]],
+        current: Collection[int] = (),
+        nobody: str | None = None,
+        hint: str = "",
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.staff = staff
+        self.current = set(current)
+        self.nobody = nobody
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="staff-box", classes="modal"):
             yield Label(self.title_text, classes="modal-title")
-            yield OptionList(
-                *[Option(name, id=str(staff_id)) for staff_id, name in self.staff],
-                id="staff-options",
-            )
+            yield Input(placeholder="type to narrow the list", id="staff-filter")
+            yield OptionList(*self._options(""), id="staff-options")
+            yield Label(self.hint or "↑↓ choose · enter picks · escape cancels", id="staff-hint")
+        yield KeyBar()
+
+    def _options(self, typed: str) -> list[Option]:
+        wanted = typed.strip().casefold()
+        options = [
+            Option(f"{name} ✓" if staff_id in self.current else name, id=str(staff_id))
+            for staff_id, name in self.staff
+            if wanted in name.casefold()
+        ]
+        if self.nobody is not None and (not wanted or wanted in self.nobody.casefold()):
+            options.insert(0, Option(self.nobody, id=NOBODY))
+        return options
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        options = self.query_one(OptionList)
+        options.clear_options()
+        options.add_options(self._options(event.value))
+        if options.option_count:
+            options.highlighted = 0
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        options = self.query_one(OptionList)
+        if options.highlighted is not None:
+            self._pick(options.get_option_at_index(options.highlighted).id)
+
+    def on_key(self, event: events.Key) -> None:
+        # Arrows move in the list while typing in the box above it.
+        if event.key in ("up", "down") and self.query_one(Input).has_focus:
+            event.stop()
+            options = self.query_one(OptionList)
+            options.action_cursor_down() if event.key == "down" else options.action_cursor_up()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(int(event.option.id or 0))
+        self._pick(event.option.id)
+
+    def _pick(self, option_id: str | None) -> None:
+        if option_id == NOBODY:
+            self.dismiss(NOBODY)
+        elif option_id:
+            self.dismiss(int(option_id))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -6,10 +6,12 @@ numbers, client, open balance, confidence, reasons). Bottom: the lines
 matched most recently, by a rule or a person, for undoing one.
 
 `a` (or enter) applies the line to the highlighted candidate, `x` rejects
-the line (it pays none of our invoices and stays unallocated), `u` reverses
-the recent match under the bottom cursor (its invoices owe again and the
-line comes back for review). After each, the queue is read again and the
-cursor stays where it was, which brings up the next line.
+the line (it pays none of our invoices and stays unallocated). `u` undoes
+the last decision made here; in the bottom table, the decision under its
+cursor: a match is reversed (its invoices owe again), a rejected line is
+brought back; either way the line comes back for review. After each, the
+queue is read again and the cursor stays where it was, which brings up the
+next line.
 
 Reads and writes run in workers; the candidates of every line come with the
 first read, so moving the cursor reads nothing.
@@ -18,6 +20,7 @@ first read, so moving the cursor reads nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -46,14 +49,51 @@ RECENT_COLUMNS = ("date", "amount", "counterparty", "invoices", "by")
 TEXT_WIDTH = 60
 REASONS_WIDTH = 100
 RECENT = 20
+NOTHING_TO_UNDO = (
+    "Nothing decided here to undo. In Recent decisions (tab), u undoes the one under the cursor."
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision on a statement line, as undo needs it: which line, and matched or rejected."""
+
+    line_id: int
+    state: str  # "matched" or "rejected"
+    what: str  # said in the toast: "Match of X-1", "Reject of the line from Acme"
 
 
 class ReviewScreen(Screen[None]):
     BINDINGS = [
-        Binding("a", "accept", "Accept", id="review.accept"),
-        Binding("x", "reject", "Reject line", id="review.reject"),
-        Binding("u", "undo", "Undo match", id="review.undo"),
-        Binding("escape", "back", "Back", id="review.back"),
+        Binding(
+            "a",
+            "accept",
+            "Accept",
+            id="review.accept",
+            tooltip="Apply the line to the highlighted candidate",
+        ),
+        Binding(
+            "x",
+            "reject",
+            "Reject line",
+            id="review.reject",
+            tooltip="Reject the line: it pays none of our invoices",
+        ),
+        Binding(
+            "u",
+            "undo",
+            "Undo decision",
+            id="review.undo",
+            tooltip="Undo the last decision, or the one under the cursor",
+        ),
+        Binding(
+            "tab",
+            "app.focus_next",
+            "Next table",
+            id="review.next_table",
+            tooltip="Go to the next table: lines, candidates, recent decisions",
+        ),
+        Binding("escape", "back", "Back", id="review.back", tooltip="Go back"),
     ]
 
     def __init__(self, backend: Backend, formatter: Formatter) -> None:
@@ -62,6 +102,9 @@ class ReviewScreen(Screen[None]):
         self.formatter = formatter
         self.lines: list[ReviewLine] = []
         self.recent: list[RecentMatch] = []
+        # Decisions made in this screen, the last one last: what u undoes
+        # unless the cursor names another in the bottom table.
+        self.decisions: list[Decision] = []
         # Set once the first read has been shown (tests and the empty state wait on it).
         self.loaded = False
 
@@ -84,7 +127,7 @@ class ReviewScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#review-lines-box").border_title = "Statement lines to review"
         self.query_one("#review-candidates-box").border_title = "Candidates"
-        self.query_one("#review-recent-box").border_title = "Recent matches"
+        self.query_one("#review-recent-box").border_title = "Recent decisions"
         self.query_one("#review-lines", DataTable).focus()
         self.load()
 
@@ -192,7 +235,8 @@ class ReviewScreen(Screen[None]):
 
             accept(backend.engine, backend.settings.banks, line.id, numbers, actor, backend.now())
 
-        self._act(f"Line applied to {', '.join(numbers)}", "Not applied", run)
+        decision = Decision(line.id, "matched", f"Match of {', '.join(numbers)}")
+        self._act(f"Line applied to {', '.join(numbers)}", "Not applied", run, decision)
 
     def action_reject(self) -> None:
         line = self.selected_line
@@ -205,29 +249,60 @@ class ReviewScreen(Screen[None]):
 
             reject(backend.engine, line.id, actor, backend.now())
 
-        self._act("Line rejected: it stays unallocated", "Not rejected", run)
+        decision = Decision(
+            line.id, "rejected", f"Reject of the line from {first_line(line.payer, 40)}"
+        )
+        self._act("Line rejected: it stays unallocated", "Not rejected", run, decision)
 
     def action_undo(self) -> None:
-        row = self.query_one("#review-recent", DataTable).cursor_row
-        if not 0 <= row < len(self.recent):
-            self.app.notify("No recent match to undo.", markup=False)
-            return
-        match = self.recent[row]
+        """The decision under the bottom cursor when that table has the focus, else the last one."""
+        recent = self.query_one("#review-recent", DataTable)
+        if recent.has_focus:
+            row = recent.cursor_row
+            if not 0 <= row < len(self.recent):
+                self.app.notify("No recent decision to undo.", markup=False)
+                return
+            match = self.recent[row]
+            what = "Reject" if match.state == "rejected" else f"Match of {match.invoices}"
+            self._undo(Decision(match.id, match.state, what))
+        elif self.decisions:
+            self._undo(self.decisions.pop())
+        else:
+            self.app.notify(NOTHING_TO_UNDO, markup=False)
+
+    def _undo(self, decision: Decision) -> None:
         backend = self.backend
 
         def run(actor: str) -> None:
-            from core.matching import unallocate
+            from core.matching import restore, unallocate
 
-            unallocate(backend.engine, backend.settings.banks, match.id, actor, backend.now())
+            if decision.state == "rejected":
+                restore(
+                    backend.engine, backend.settings.banks, decision.line_id, actor, backend.now()
+                )
+            else:
+                unallocate(
+                    backend.engine, backend.settings.banks, decision.line_id, actor, backend.now()
+                )
 
-        self._act(f"Match of {match.invoices} undone: back for review", "Not undone", run)
+        self.decisions = [d for d in self.decisions if d.line_id != decision.line_id]
+        self._act(f"{decision.what} undone: back for review", "Not undone", run)
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
     @work(thread=True, group="review-actions")
-    def _act(self, done: str, refused: str, run: Callable[[str], None]) -> None:
-        """Decide as the operator, then read the queue again; any failure becomes a toast."""
+    def _act(
+        self,
+        done: str,
+        refused: str,
+        run: Callable[[str], None],
+        decision: Decision | None = None,
+    ) -> None:
+        """Decide as the operator, then read the queue again; any failure becomes a toast.
+
+        `decision`: what was decided, kept for u once written.
+        """
         try:
             run(self.backend.operator().name)
         except Exception as problem:
@@ -235,6 +310,8 @@ class ReviewScreen(Screen[None]):
                 self.app.notify, str(problem), title=refused, severity="error", markup=False
             )
             return
+        if decision is not None:
+            self.app.call_from_thread(self.decisions.append, decision)
         self.app.call_from_thread(self.app.notify, done, timeout=3, markup=False)
         self.app.call_from_thread(self._reload)
 

@@ -31,10 +31,10 @@ class RowList(CursorView, can_focus=True):
     COMPONENT_CLASSES: ClassVar[set[str]] = {"rows--cursor"}
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor_up", "Previous row", show=False, id="rows.cursor_up"),
-        Binding("down", "cursor_down", "Next row", show=False, id="rows.cursor_down"),
-        Binding("home", "cursor_first", "First row", show=False, id="rows.cursor_first"),
-        Binding("end", "cursor_last", "Last row", show=False, id="rows.cursor_last"),
+        Binding("up,k", "cursor_up", "Previous row", show=False, id="rows.cursor_up"),
+        Binding("down,j", "cursor_down", "Next row", show=False, id="rows.cursor_down"),
+        Binding("home,g", "cursor_first", "First row", show=False, id="rows.cursor_first"),
+        Binding("end,G", "cursor_last", "Last row", show=False, id="rows.cursor_last"),
         Binding("pageup", "cursor_page_up", "Page up", show=False, id="rows.cursor_page_up"),
         Binding(
             "pagedown", "cursor_page_down", "Page down", show=False, id="rows.cursor_page_down"
@@ -58,7 +58,7 @@ class RowList(CursorView, can_focus=True):
             self.index = index
 
     def __init__(self, widths: Sequence[int | None], **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.widths = list(widths)
         self._rows: list[tuple[Text, ...]] = []
         self._lines: dict[int, Strip] = {}  # row index -> its line, for _width
@@ -78,11 +78,20 @@ class RowList(CursorView, can_focus=True):
     def row(self, index: int) -> tuple[Text, ...]:
         return self._rows[index]
 
-    def set_rows(self, rows: Sequence[tuple[Text, ...]], cursor: int = 0) -> None:
+    def set_rows(self, rows: Sequence[tuple[Text, ...]], cursor: int = 0, shift: int = 0) -> None:
+        """Show `rows`, the cursor on row `cursor`.
+
+        `shift`: rows inserted above the view; it scrolls down by as many, so
+        the rows in view stay where they were on the screen.
+        """
         self._rows = list(rows)
         self._lines = {}
         self._cursor = max(0, min(cursor, len(self._rows) - 1))
         self.virtual_size = Size(0, len(self._rows))
+        if shift and self.is_mounted:
+            self.scroll_to(
+                y=self.scroll_offset.y + shift, animate=False, immediate=True, force=True
+            )
         self._scroll_to_cursor()
         self.refresh()
 

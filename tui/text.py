@@ -19,3 +19,8 @@ __all__ = ["ELLIPSIS", "TAB_SIZE", "as_text", "clean", "first_line", "fit"]
 def as_text(value: str, style: str = "") -> Text:
     """A Rich Text showing `value` literally: markup characters are just characters."""
     return Text(clean(value), style=style)
+
+
+def kind_words(kind: str) -> str:
+    """An event kind as people say it: "task_created" is "task created"."""
+    return kind.replace("_", " ")

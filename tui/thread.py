@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import webbrowser
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -19,25 +21,80 @@ from .conversation import Conversation
 from .format import Formatter
 from .keybar import KeyBar
 from .messages import ActionDone
-from .pages import ThreadPage
-from .text import clean
+from .pages import RELATIVE_SECONDS, ThreadPage
+from .text import clean, first_line
 
 if TYPE_CHECKING:
     from .app import Dashboard
     from .backend import Backend
 
 
+# How a reply reaches the client, by the thread's channel.
+CHANNEL_WORDS = {
+    "worksection": "Worksection comment",
+    "telegram": "Telegram message",
+    "webhook": "reply through the webhook",
+}
+
+
+def reply_target(detail: ThreadDetail | None) -> str:
+    """Who a reply goes to and how, named before it is sent: "to Emma Clarke · Telegram message".
+
+    The recipient is the client who wrote last on the thread, else the client.
+    """
+    if detail is None:
+        return "Reply"
+    writer = next(
+        (e.author for e in reversed(detail.events) if e.author_role == "client" and e.author),
+        None,
+    )
+    who = first_line(writer or detail.client or "the client", 40)
+    how = CHANNEL_WORDS.get(detail.channel, f"{detail.channel} message")
+    return f"Reply to {who} · {how}"
+
+
+# A draft's owner: the thread, and whether it is an internal note.
+DraftKey = tuple[int, bool]
+
+
 class ThreadScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape", "back", "Back", id="thread.back"),
-        Binding("r", "reply", "Reply", id="thread.reply"),
-        Binding("i", "note", "Internal note", id="thread.note"),
-        Binding("a", "assign", "Assign", id="thread.assign"),
-        Binding("w", "watch", "Tag", id="thread.watch"),
-        Binding("n", "no_reply", "No reply needed", id="thread.no_reply"),
-        Binding("h", "handled", "Handled", id="thread.handled"),
-        Binding("o", "open_task", "Open task", id="thread.open_task"),
-        Binding("ctrl+s", "send", "Send", id="thread.send", show=False),
+        Binding("escape", "back", "Back", id="thread.back", tooltip="Go back"),
+        Binding("r", "reply", "Reply", id="thread.reply", tooltip="Reply to the client"),
+        Binding(
+            "i",
+            "note",
+            "Internal note",
+            id="thread.note",
+            tooltip="Write an internal note the client never sees",
+        ),
+        Binding(
+            "a", "assign", "Assign", id="thread.assign", tooltip="Assign the thread to someone"
+        ),
+        Binding("w", "watch", "Watchers", id="thread.watch", tooltip="Add or remove a watcher"),
+        Binding(
+            "n",
+            "no_reply",
+            "No reply needed",
+            id="thread.no_reply",
+            tooltip="Say this thread needs no reply",
+        ),
+        Binding("h", "handled", "Handled", id="thread.handled", tooltip="Mark this thread handled"),
+        Binding(
+            "o",
+            "open_task",
+            "Open task",
+            id="thread.open_task",
+            tooltip="Open the task in the browser",
+        ),
+        Binding("ctrl+s", "send", "Send", id="thread.send", tooltip="Send the reply or note"),
+        Binding(
+            "ctrl+r",
+            "discard",
+            "Discard draft",
+            id="thread.discard",
+            tooltip="Discard the draft",
+        ),
     ]
 
     def __init__(
@@ -48,8 +105,17 @@ class ThreadScreen(Screen[None]):
         self.formatter = formatter
         self.thread_id = thread_id
         self.detail: ThreadDetail | None = None
+        self._page_now: datetime | None = None  # the instant the page on screen was written for
         self._reply_on_load = reply
         self._internal = False
+        # Drafts by (thread, internal): a note typed for one thread never
+        # shows in another's box, and a reply is not the note. Kept until
+        # sent or discarded.
+        self.drafts: dict[DraftKey, str] = {}
+        # What the box holds is the draft of this key (None: the box is unused).
+        self._draft_key: DraftKey | None = None
+        # Sent and not yet confirmed: put back as the draft if the sending fails.
+        self._sending: dict[DraftKey, str] = {}
         # Held, not queried: a page may arrive before the nested widgets are mounted.
         self._info = Static("Loading…", id="thread-info")
         self._clock = Static("", id="thread-clock")
@@ -81,18 +147,22 @@ class ThreadScreen(Screen[None]):
         (its widgets, their styles, its key bar) for every thread opened cost
         most of the time between Enter and the conversation on screen.
         """
+        self._keep_draft()
+        self._draft_key = None
+        if self.is_mounted:
+            self._area.load_text("")
         self.thread_id = thread_id
         self._reply_on_load = reply
         if self.is_mounted:  # else on_mount shows it
             self._show_current()
 
     def _show_current(self) -> None:
-        self.query_one("#reply-box").display = False
+        self._box_shown(False)
+        self.detail = None  # a thread opened afresh opens on its newest event
         page = self.dashboard.want_page(self.thread_id)
         if page is not None:
             self.show_page(page)
             return
-        self.detail = None
         self._info.update("Loading…")
         self._clock.update("")
         self._clock_lines = 0
@@ -102,16 +172,25 @@ class ThreadScreen(Screen[None]):
         """A page read for this screen's thread (the app hands over every page it reads)."""
         if page.thread_id != self.thread_id:
             return  # a thread the assistant has already left
+        # The same thread read again (its relative times moved, or it
+        # changed): the reader stays where they were scrolled to.
+        again = self.detail is not None and self.detail.id == page.thread_id
+        at_end = self._conversation.at_end if again else True
         self.detail = page.detail
+        self._page_now = page.now
         self._info.update(page.info)
         self._tick()
-        self._conversation.show(page.conversation, wrapped=page.wrapped)
+        self._conversation.show(page.conversation, wrapped=page.wrapped, at_end=at_end)
         self.dashboard.pages.width = self._conversation.wrap_width
         if self._reply_on_load and page.detail is not None:
             self._reply_on_load = False
             self.action_reply()
 
     def on_action_done(self, message: ActionDone) -> None:
+        if message.label in ("reply", "note"):
+            sent = self._sending.pop((message.thread_id, message.label == "note"), None)
+            if message.error is not None and sent is not None:
+                self._restore(message.thread_id, message.label == "note", sent)
         if message.thread_id == self.thread_id:
             self.dashboard.want_page(self.thread_id)  # the app forgot the page it had
 
@@ -119,6 +198,14 @@ class ThreadScreen(Screen[None]):
         if self.detail is None:
             return
         now = self.backend.now()
+        if (
+            self._page_now is not None
+            and (now - self._page_now).total_seconds() >= RELATIVE_SECONDS
+        ):
+            # "2 minutes ago" has become "3 minutes ago": read the page for now.
+            self._page_now = None
+            self.dashboard.pages.forget(self.thread_id)
+            self.dashboard.want_page(self.thread_id)
         text = self._clocks(self.detail.clocks, now)
         # The countdown changes every second, its number of lines seldom: lay
         # the screen out again only then.
@@ -152,43 +239,94 @@ class ThreadScreen(Screen[None]):
 
     # -- actions -------------------------------------------------------------------
 
+    # While the box is open the letters type: the key bar shows what applies then.
+    WRITING = frozenset({"back", "send", "discard"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        writing = self.is_mounted and bool(self.query_one("#reply-box").display)
+        if action in ("send", "discard"):
+            return writing
+        return action in self.WRITING or not writing
+
+    def _box_shown(self, shown: bool) -> None:
+        self.query_one("#reply-box").display = shown
+        self.refresh_bindings()
+
+    @property
+    def _area(self) -> TextArea:
+        return self.query_one("#reply-text", TextArea)
+
+    def _keep_draft(self) -> None:
+        """The box's text saved as the draft of the thread and kind it was typed for."""
+        if self._draft_key is None or not self.is_mounted:
+            return
+        text = self._area.text
+        if text.strip():
+            self.drafts[self._draft_key] = text
+        else:
+            self.drafts.pop(self._draft_key, None)
+
+    def _restore(self, thread_id: int, internal: bool, text: str) -> None:
+        """A draft whose sending failed comes back, before anything typed since."""
+        key = (thread_id, internal)
+        if self._draft_key == key:
+            self._keep_draft()
+        later = self.drafts.get(key, "")
+        self.drafts[key] = f"{text}\n\n{later}" if later.strip() else text
+        if self._draft_key == key:
+            self._area.load_text(self.drafts[key])
+
     def action_back(self) -> None:
         if self.query_one("#reply-box").display:
-            self.query_one("#reply-box").display = False
+            self._keep_draft()
+            self._box_shown(False)
             return
         self.app.pop_screen()
 
     def action_reply(self, internal: bool = False) -> None:
+        self._keep_draft()
         self._internal = internal
-        box = self.query_one("#reply-box")
-        label = "Internal note (not sent)" if internal else "Reply to the client"
-        channel = self.detail.channel if self.detail else ""
+        self._draft_key = (self.thread_id, internal)
+        # load_text also forgets the box's undo history: no ctrl+z into another draft.
+        self._area.load_text(self.drafts.get(self._draft_key, ""))
+        label = "Internal note, not sent" if internal else reply_target(self.detail)
         self.query_one("#reply-label", Static).update(
-            f"{label}{'' if internal else f' via {channel}'} · ctrl+s sends, escape cancels"
+            f"{label} · ctrl+s sends, escape keeps the draft, ctrl+r discards it"
         )
-        box.display = True
-        self.query_one("#reply-text", TextArea).focus()
+        self._box_shown(True)
+        self._area.focus()
+        self._area.move_cursor(self._area.document.end)
 
     def action_note(self) -> None:
         self.action_reply(internal=True)
 
     def action_send(self) -> None:
-        area = self.query_one("#reply-text", TextArea)
-        if not self.query_one("#reply-box").display:
+        if not self.query_one("#reply-box").display or self._draft_key is None:
             return
-        body = area.text
+        body = self._area.text
         if not body.strip():
             self.notify("Nothing to send.", severity="warning")
             return
-        self.dashboard.send_reply(self.thread_id, body, internal=self._internal)
-        area.clear()
-        self.query_one("#reply-box").display = False
+        thread_id, internal = self._draft_key
+        self._sending[self._draft_key] = body
+        self.drafts.pop(self._draft_key, None)
+        self.dashboard.send_reply(thread_id, body, internal=internal)
+        self._area.load_text("")
+        self._box_shown(False)
+
+    def action_discard(self) -> None:
+        if self._draft_key is not None:
+            self.drafts.pop(self._draft_key, None)
+        self._area.load_text("")
+        self._box_shown(False)
 
     def action_assign(self) -> None:
-        self.dashboard.pick_staff(self.thread_id, watch=False)
+        current = self.detail.assignee_ids if self.detail else ()
+        self.dashboard.pick_staff(self.thread_id, watch=False, current=current)
 
     def action_watch(self) -> None:
-        self.dashboard.pick_staff(self.thread_id, watch=True)
+        current = self.detail.watcher_ids if self.detail else ()
+        self.dashboard.pick_staff(self.thread_id, watch=True, current=current)
 
     def action_no_reply(self) -> None:
         self.dashboard.no_reply_needed(self.thread_id)
@@ -200,4 +338,18 @@ class ThreadScreen(Screen[None]):
         if self.detail is None or not self.detail.url:
             self.notify("This thread has no task link.", severity="warning")
             return
-        self.app.open_url(clean(self.detail.url))
+        url = clean(self.detail.url)
+        # Over SSH a browser would open on the server, if anywhere: the link is
+        # shown (and put on the clipboard, where the terminal allows) instead.
+        remote = bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))
+        if not remote and webbrowser.open(url, new=2):
+            return
+        self.app.copy_to_clipboard(url)
+        why = "This is an SSH session" if remote else "No browser could be opened here"
+        self.notify(
+            f"{why}: copy the task's link (on the clipboard too, where the terminal allows)."
+            f"\n{url}",
+            title="Open task",
+            timeout=20,
+            markup=False,
+        )

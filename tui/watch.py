@@ -9,6 +9,7 @@ the result on its first turn instead of reading it again.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -42,6 +43,7 @@ class Changes:
     invoices: list[OverdueInvoice] | None = None
     sla: SlaFigures | None = None
     services: dict[str, str] | None = None
+    services_at: float = 0.0  # time.monotonic() as the services' states were read
 
 
 def read_changes(
@@ -61,6 +63,7 @@ def read_changes(
     """
     reader = backend.reader()
     now = backend.now()
+    started = time.monotonic()
     items: list[FeedItem] = []
     if page:
         items = latest_events(reader, feed)
@@ -71,11 +74,12 @@ def read_changes(
     changes = Changes(
         page=page,
         items=items,
-        unread=unread_count(reader),
+        unread=unread_count(reader, feed),
         clocks=running_clocks(reader) if page or changed else None,
         invoices=overdue(backend, now) if slow else None,
         sla=sla_figures(backend, now) if slow else None,
         services=backend.services(reader) if services and backend.services else None,
+        services_at=started,
     )
     return changes, after
 

@@ -18,6 +18,7 @@ from core.matching import (
     match_new_lines,
     number_keys,
     reject,
+    restore,
     unallocate,
 )
 from core.models import BankTransaction, Client, Invoice, table
@@ -392,6 +393,37 @@ def test_one_exact_invoice_outranks_a_sum_of_several_less_fees(
         str(single),
         f"{first},{second}",
     ]
+
+
+def test_a_rejected_line_comes_back_for_review_and_the_return_is_audited(
+    engine: Engine, clock: MovableClock
+) -> None:
+    now = clock()
+    target = invoice(engine, "X-1", client(engine, "One", now), 7700, now)
+    invoice(engine, "X-2", client(engine, "Two", now), 7700, now, due=date(2025, 1, 1))
+    doubtful = line(engine, now, 7700, "thanks")
+    match_new_lines(engine, BANKS, now)
+    reject(engine, doubtful, "ana", now)
+
+    restore(engine, BANKS, doubtful, "pat", now)
+
+    assert state(engine, doubtful) == ("review", None)
+    assert ranked(engine, doubtful)[0][0] == str(target)
+    with engine.connect() as connection:
+        actions = connection.execute(
+            text("SELECT action, actor, entity_id, detail FROM audit ORDER BY id")
+        ).all()
+    assert [tuple(row[:3]) for row in actions] == [
+        ("reject", "ana", doubtful),
+        ("restore", "pat", doubtful),
+    ]
+    assert json.loads(actions[-1][3]) == {"was": "rejected", "now": "review"}
+    # Only a rejected line comes back this way: a matched one is undone instead.
+    accept(engine, BANKS, doubtful, ["X-1"], "pat", now)
+    assert paid(engine, target)[0] == 7700
+    with pytest.raises(MatchingError, match="not rejected"):
+        restore(engine, BANKS, doubtful, "pat", now)
+    assert paid(engine, target)[0] == 7700
 
 
 def test_a_credit_with_no_candidate_waits_in_the_review_queue(

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, insert, text
 
-from core.actions import ActionRefused, UnknownStaff, assign, reply, watch
+from core.actions import ActionRefused, UnknownStaff, assign, reply, unwatch, watch
 from core.feed import FeedFilter, latest_events, newest_event_id, unread_count
 from core.ingest import Ingestor
 from core.models import Client, Invoice, table
@@ -168,6 +168,7 @@ def test_assigning_and_tagging_show_in_the_thread(
     detail = thread_detail(reader, thread_id)
     assert detail is not None
     assert (detail.assignees, detail.watchers) == (["Pat"], ["Ana"])
+    assert (detail.assignee_ids, detail.watcher_ids) == ((pat,), (ana,))
     assert running_clocks(reader)[0].assignee == "Pat"
     assert {item.assignee for item in latest_events(reader, FeedFilter(assignee="Pat"))} == {"Pat"}
 
@@ -259,3 +260,77 @@ def test_overdue_invoices_keep_only_open_balances_past_due(engine: Engine, reade
         "61-90": 0,
         "90+": Decimal("300"),
     }
+
+
+def test_the_feed_keeps_unread_or_client_events_and_its_unread_count_follows_the_filter(
+    ingestor: Ingestor, reader: Reader
+) -> None:
+    ingestor.ingest(
+        [
+            make_event("m1", 0),
+            make_event("r1", 1, role="staff"),
+            make_event("m2", 2, task="T2", client="Bigco"),
+            make_event("m3", 3, task="T3", client="Bigco"),
+        ]
+    )
+    ana = add_staff(ingestor.engine, "Ana", "assistant", ["ana@agency.example"], START)
+    handle_thread(ingestor.engine, _thread_of(reader, "Task T3"), ana, lambda: START)
+
+    unread = latest_events(reader, FeedFilter(unread=True))
+    assert [item.thread for item in unread] == ["Task T2", "Task T1"]
+    clients = latest_events(reader, FeedFilter(from_client=True))
+    assert [item.thread for item in clients] == ["Task T3", "Task T2", "Task T1"]
+    assert FeedFilter(unread=True).active and FeedFilter(from_client=True).active
+    assert unread_count(reader) == 2
+    assert unread_count(reader, FeedFilter(client="Bigco")) == 1
+    assert unread_count(reader, FeedFilter(client="Bigco", unread=True)) == 1
+    assert unread_count(reader, FeedFilter(client="Nobody")) == 0
+
+
+def _thread_of(reader: Reader, title: str) -> int:
+    [(found,)] = reader.rows("SELECT id FROM thread WHERE title = :t", {"t": title})
+    return int(found)
+
+
+def test_the_feed_search_finds_words_in_text_thread_and_client_taken_literally(
+    ingestor: Ingestor, reader: Reader
+) -> None:
+    ingestor.ingest(
+        [
+            make_event("m1", 0, text="The LOGO is blurry"),
+            make_event("m2", 1, task="T2", client="Bigco", text="100% done?"),
+            make_event("m3", 2, task="T3", client="Corvid", text="photos"),
+            make_event("m4", 3, task="T4", client="Acme", text="nothing_here"),
+        ]
+    )
+
+    def found(words: str) -> list[str]:
+        return [item.thread for item in latest_events(reader, FeedFilter(search=words))]
+
+    assert found("logo") == ["Task T1"]  # any case
+    assert found("bigco") == ["Task T2"]  # the client's name
+    assert found("task t3") == ["Task T3"]  # the thread's title
+    assert found("100%") == ["Task T2"]
+    assert found("%") == ["Task T2"]  # a percent sign, not a wildcard
+    assert found("g_h") == ["Task T4"]
+    assert found("_") == ["Task T4"]
+    assert unread_count(reader, FeedFilter(search="photos")) == 1
+
+
+def test_a_watcher_is_removed_and_the_assignee_stays(
+    engine: Engine, ingestor: Ingestor, reader: Reader
+) -> None:
+    ingestor.ingest([make_event("m1", 0)])
+    ana = add_staff(engine, "Ana", "assistant", [], START)
+    pat = add_staff(engine, "Pat", "pm", ["pat@agency.example"], START)
+    thread_id = running_clocks(reader)[0].thread_id
+    assign(ingestor, thread_id, ana, pat)
+    watch(engine, thread_id, pat)
+    watch(engine, thread_id, ana)
+
+    assert unwatch(engine, thread_id, pat) is True
+    assert unwatch(engine, thread_id, pat) is False
+
+    detail = thread_detail(reader, thread_id)
+    assert detail is not None
+    assert (detail.assignees, detail.watchers) == (["Pat"], ["Ana"])

@@ -296,14 +296,14 @@ async def test_keys_are_remapped_from_the_configuration(
     agency: Engine, dashboard_settings: Settings, clock: MovableClock
 ) -> None:
     settings = dashboard_settings.model_copy(
-        update={"dashboard": DashboardConfig(keys={"main.filter": "g"})}
+        update={"dashboard": DashboardConfig(keys={"main.filter": "e"})}
     )
     async with make_app(settings, clock).run_test(size=(120, 40)) as pilot:
         await main_screen(pilot)
         await pilot.press("f")
         await pilot.pause(0.1)
         assert isinstance(pilot.app.screen, MainScreen)
-        await pilot.press("g")
+        await pilot.press("e")
         await until(pilot, lambda: isinstance(pilot.app.screen, FilterScreen))
 
 
@@ -313,9 +313,9 @@ async def test_theme_and_manager_view(
     async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
         await main_screen(pilot)
         await pilot.press("t")
-        assert pilot.app.theme == "textual-light"
+        assert pilot.app.theme == "pmdesk-light"
         await pilot.press("t")
-        assert pilot.app.theme == "textual-dark"
+        assert pilot.app.theme == "pmdesk-dark"
         await pilot.press("m")
         await until(pilot, lambda: isinstance(pilot.app.screen, ManagerScreen))
         await pilot.press("escape")
@@ -585,3 +585,103 @@ async def test_the_key_bar_shows_the_keys_that_apply_and_a_click_presses_one(
         await pilot.click(KeyBar, offset=(x + 1, 0))
 
         await until(pilot, lambda: isinstance(pilot.app.screen, FilterScreen))
+
+
+async def test_threads_open_after_the_manager_view_without_a_crash(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # The manager reads in worker threads the app's other readers reuse: what
+    # it opens it closes, and nothing else.
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        for _ in range(3):
+            await pilot.press("m")
+            await until(
+                pilot, lambda: "read at" in str(app.screen.query_one("#manager-period").render())
+            )
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        for title in ("Task T3", "Task T4", "Task T2"):
+            thread = await open_thread(pilot, title)
+            assert thread.detail is not None and thread.detail.title == title
+            await pilot.press("escape")
+        assert app.return_code is None
+
+
+async def test_the_manager_switches_periods_and_opens_a_breach_without_a_crash(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, ManagerScreen))
+        manager = app.screen
+        assert isinstance(manager, ManagerScreen)
+        period = manager.query_one("#manager-period")
+        for key, title in (("1", "Today"), ("3", "30 days"), ("2", "7 days"), ("1", "Today")):
+            await pilot.press(key)
+            await until(pilot, lambda title=title: f"{title}:" in str(period.render()))
+            await until(pilot, lambda: "read at" in str(period.render()))
+            assert "could not read" not in str(period.render())
+        breaches = manager.query_one("#manager-breaches", DataTable)
+        await until(pilot, lambda: breaches.row_count > 0)
+        breaches.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ThreadScreen))
+        thread = app.screen
+        assert isinstance(thread, ThreadScreen)
+        await until(pilot, lambda: thread.detail is not None)
+        assert thread.detail is not None and thread.detail.title == "Task T2"
+        assert app.return_code is None
+
+
+async def test_a_thread_that_cannot_be_read_says_so_and_the_dashboard_stays(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+
+        def broken(*args: Any) -> Any:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr("tui.app.read_page", broken)
+        app.pages.forget()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ThreadScreen))
+        info = app.screen.query_one("#thread-info")
+        await until(pilot, lambda: "Could not read" in str(info.render()))
+        assert "disk I/O error" in str(info.render())
+        assert app.return_code is None
+
+        monkeypatch.undo()
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        thread = await open_thread(pilot, "Task T4")
+        assert thread.detail is not None and thread.detail.title == "Task T4"
+
+
+async def test_relative_times_in_the_thread_view_move_with_the_clock(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock, ingestor: Any
+) -> None:
+    ingestor.ingest([make_event("t4-now", 20, task="T4", client="Corvid", text="just now")])
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T4")
+        conversation = thread.query_one(Conversation)
+        await until(pilot, lambda: "just now" in conversation.text.plain)
+        assert "(2 minutes ago)" in conversation.text.plain
+        assert "(now)" in conversation.text.plain
+        conversation.scroll_to(y=0, animate=False, immediate=True, force=True)
+
+        clock.advance(seconds=65)
+
+        await until(pilot, lambda: "(3 minutes ago)" in conversation.text.plain, seconds=5)
+        assert "(a minute ago)" in conversation.text.plain
+        assert "(now)" not in conversation.text.plain
+        assert thread.detail is not None and thread.detail.title == "Task T4"

@@ -29,7 +29,9 @@ from textual.pilot import Pilot
 
 from core.config import Settings
 from tests.support import MovableClock
+from tests.tui.test_receivables import review_queue_of
 from tui.app import Dashboard
+from tui.ask import AskDay
 from tui.backend import Backend
 from tui.clocks import ClocksPanel
 from tui.conversation import Conversation
@@ -37,7 +39,10 @@ from tui.feed import IncomingPanel
 from tui.help import HelpScreen
 from tui.main import MainScreen
 from tui.manager import ManagerScreen
+from tui.pickers import FilterScreen, StaffPicker
+from tui.review import ReviewScreen
 from tui.sla import SlaPanel
+from tui.themes import DARK, LIGHT
 from tui.thread import ThreadScreen
 
 SnapCompare = Callable[..., bool]
@@ -147,3 +152,88 @@ def test_manager_view(snap_compare: SnapCompare, dashboard: Dashboard, size: tup
 @pytest.mark.parametrize("size", SIZES)
 def test_help_screen(snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int]):
     assert snap_compare(dashboard, terminal_size=size, run_before=help_shown)
+
+
+# -- the screens drawn over the main one, in both themes ---------------------------------
+
+THEMED = [
+    pytest.param(size, theme, id=f"{size_id}-{theme}")
+    for size, size_id in (((120, 40), "120x40"), ((80, 24), "80x24"))
+    for theme in (DARK, LIGHT)
+]
+
+
+def themed(theme: str, show: RunBefore) -> RunBefore:
+    async def run_before(pilot: Pilot[None]) -> None:
+        pilot.app.theme = theme
+        await show(pilot)
+
+    return run_before
+
+
+async def review_shown(pilot: Pilot[None]) -> None:
+    await main_loaded(pilot)
+    await pilot.press("v")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen))
+    review = pilot.app.screen
+    assert isinstance(review, ReviewScreen)
+    await until(pilot, lambda: review.loaded and len(review.lines) == 2)
+    await settle(pilot)
+
+
+async def staff_picker_shown(pilot: Pilot[None]) -> None:
+    await thread_opened("Task T4")(pilot)
+    await pilot.press("a")
+    await until(pilot, lambda: isinstance(pilot.app.screen, StaffPicker))
+    await settle(pilot)
+
+
+async def filter_shown(pilot: Pilot[None]) -> None:
+    await main_loaded(pilot)
+    await pilot.press("f")
+    await until(pilot, lambda: isinstance(pilot.app.screen, FilterScreen))
+    await settle(pilot)
+
+
+async def promise_asked(pilot: Pilot[None]) -> None:
+    await main_loaded(pilot)
+    await pilot.press("3", "p")
+    await until(pilot, lambda: isinstance(pilot.app.screen, AskDay))
+    await settle(pilot)
+
+
+@pytest.fixture
+def review_waiting(agency: Engine, dashboard_settings: Settings, clock: MovableClock) -> None:
+    review_queue_of(agency, dashboard_settings, clock)
+
+
+@pytest.mark.parametrize(("size", "theme"), THEMED)
+def test_review_screen(
+    snap_compare: SnapCompare,
+    review_waiting: None,
+    dashboard: Dashboard,
+    size: tuple[int, int],
+    theme: str,
+):
+    assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, review_shown))
+
+
+@pytest.mark.parametrize(("size", "theme"), THEMED)
+def test_staff_picker(
+    snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int], theme: str
+):
+    assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, staff_picker_shown))
+
+
+@pytest.mark.parametrize(("size", "theme"), THEMED)
+def test_feed_filter(
+    snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int], theme: str
+):
+    assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, filter_shown))
+
+
+@pytest.mark.parametrize(("size", "theme"), THEMED)
+def test_promise_day_asked(
+    snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int], theme: str
+):
+    assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, promise_asked))

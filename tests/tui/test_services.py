@@ -1,0 +1,113 @@
+"""The background services as the dashboard shows them: the top line, a toast, the log view."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from core.config import HttpConfig, Settings
+from core.lease import default_holder, service_states
+from core.timeutil import utc_now
+from pmdesk.dashboard import services_job
+from tests.support import MovableClock
+from tests.tui.test_dashboard import main_screen, until
+from tui.app import Dashboard
+from tui.backend import Backend
+from tui.logview import LogScreen
+from tui.main import StatusBar
+from tui.servicelog import ServiceLog
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another program listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def status(app: Dashboard) -> str:
+    return str(app.screen.query_one(StatusBar).render())
+
+
+async def test_a_port_in_use_shows_failed_with_its_reason_once_as_a_toast_and_in_the_log(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    taken_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("tui.main.SERVICES_SECONDS", 0.3)
+    settings = dashboard_settings.model_copy(
+        update={"http": HttpConfig(host="127.0.0.1", port=taken_port)}
+    )
+    holder = default_holder()
+    backend = Backend(
+        settings, clock, services=lambda reader: service_states(reader, utc_now(), holder)
+    )
+    stopped = threading.Event()
+    app = Dashboard(settings, backend, jobs=[services_job(settings, utc_now, stopped, holder)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await until(pilot, lambda: "intake ✗ failed" in status(app), seconds=10)
+        assert "Address already in use" in status(app)
+        assert f"127.0.0.1:{taken_port}" in status(app)
+        await until(pilot, lambda: "scheduler ● running" in status(app), seconds=10)
+        await pilot.pause(2.5)  # the intake tries again, and fails again: no second toast
+        toasts = [n for n in app._notifications if "intake" in n.message]
+        assert len(toasts) == 1
+        assert "Address already in use" in toasts[0].message
+
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen))
+        log_screen = app.screen
+        assert isinstance(log_screen, LogScreen)
+        await until(pilot, lambda: "cannot listen" in log_screen.shown_text())
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LogScreen))
+    assert stopped.wait(15)
+
+
+async def test_the_log_view_shows_what_the_services_logged_and_follows_new_lines(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    app = Dashboard(dashboard_settings, Backend(dashboard_settings, clock))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await main_screen(pilot)
+        logging.getLogger("pmdesk.bot").warning("Telegram is out of reach; trying again in 4 s")
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen))
+        screen = app.screen
+        assert isinstance(screen, LogScreen)
+        await until(pilot, lambda: "Telegram is out of reach" in screen.shown_text())
+        logging.getLogger("pmdesk.scheduler").error("the reminders' daily run failed")
+        await until(pilot, lambda: "daily run failed" in screen.shown_text(), seconds=3)
+        assert "[bold]" not in screen.shown_text()
+
+
+def test_a_failure_lasts_until_a_read_begun_after_it_sees_the_service_run() -> None:
+    log = ServiceLog()
+    logger = logging.getLogger("pmdesk.services")
+    logger.addHandler(log)
+    try:
+        before = time.monotonic()
+        logger.error("the HTTP intake cannot listen on %s:%d (%s)", "127.0.0.1", 8080, "in use")
+        logger.error("the scheduler stopped: %s", "disk full")
+        logger.error("something else went wrong")  # no service named: no service failed
+    finally:
+        logger.removeHandler(log)
+    assert set(log.failures()) == {"intake", "scheduler"}
+    assert "127.0.0.1:8080 (in use)" in log.failures()["intake"].message
+
+    log.settle({"intake": "running", "scheduler": "stopped", "bot": "stopped"}, before)
+    assert set(log.failures()) == {"intake", "scheduler"}  # that read began before the failure
+    log.settle({"intake": "running", "scheduler": "stopped", "bot": "stopped"}, time.monotonic())
+    assert set(log.failures()) == {"scheduler"}
+    assert [entry.number for entry in log.entries(after=1)] == [2, 3]
