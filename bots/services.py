@@ -10,7 +10,12 @@
 - the scheduler (bots.scheduler): clock alerts at their second, and the
   reminders' daily run;
 - the Worksection connector (bots.wspoll, and its webhook among the HTTP
-  routes), when `worksection` is configured.
+  routes), when `worksection` is configured;
+- services of the caller's own, by name (the demo's simulated clients,
+  who take the replies in place of Telegram and Worksection).
+
+The demo runs without the HTTP intake (`intake=False`): its database is a
+throwaway, and the port belongs to the real services.
 
 Only the holder of the lease listens on the HTTP port: a process waiting
 for the lease binds nothing, so two of them never fight over it.
@@ -40,7 +45,7 @@ import importlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +76,10 @@ log = logging.getLogger("pmdesk.services")
 
 RUNNING, STARTING, STOPPED, FAILED = "running", "starting", "stopped", "failed"
 
+# A service of the caller's own: runs on the services' database until the
+# event is set; its state is reported under its name, like the others'.
+Extra = Callable[[Engine, asyncio.Event], Awaitable[None]]
+
 
 class _States:
     """Each service's state, and a signal when one changes (to report it at once)."""
@@ -98,6 +107,8 @@ async def run_services(
     telegram: dict[str, Any] | None = None,
     routers: Sequence[APIRouter] = (),
     poller_lag: Callable[[], Lag] | None = None,
+    intake: bool = True,
+    extra: Mapping[str, Extra] | None = None,
 ) -> None:
     """Run the services while holding the lease, until `stop` is set; see the module.
 
@@ -105,6 +116,8 @@ async def run_services(
     `routers`: more routes for the HTTP intake (the Worksection webhook);
     `poller_lag`: how far behind the Worksection poller is, for /healthz.
     `ttl`: the lease's time to live (default: `settings.lease_seconds`).
+    `intake`: False runs everything but the HTTP intake (nothing listens).
+    `extra`: services of the caller's own, by name.
     """
     if engine is None:
         engine = await asyncio.to_thread(open_database, settings.db)
@@ -133,7 +146,8 @@ async def run_services(
                 now,
                 ttl,
                 telegram or {},
-                _Web(routers, poller_lag),
+                _Web(routers, poller_lag, intake),
+                extra or {},
             )
         finally:
             await asyncio.to_thread(release, engine, holder)
@@ -163,9 +177,16 @@ async def _wait_for_lease(
 class _Web:
     """What the HTTP intake serves besides events and health."""
 
-    def __init__(self, routers: Sequence[APIRouter], poller_lag: Callable[[], Lag] | None) -> None:
+    def __init__(
+        self,
+        routers: Sequence[APIRouter],
+        poller_lag: Callable[[], Lag] | None,
+        serve: bool = True,
+    ) -> None:
         self.routers = list(routers)
         self.poller_lag = poller_lag
+        # False: no HTTP intake at all.
+        self.serve = serve
 
 
 async def _session(
@@ -178,6 +199,7 @@ async def _session(
     ttl: timedelta,
     telegram: dict[str, Any],
     web: _Web,
+    extra: Mapping[str, Extra],
 ) -> None:
     """The services, until `stop` or until the lease is lost.
 
@@ -207,10 +229,14 @@ async def _session(
         routers.append(worksection_router(settings, engine, now=now, wake=wakeup.set))
         poller_lag = poller_lag or _Lag(engine, now)
     states.expected.add("scheduler")
+    states.expected.update(extra)
     health = Health(states.values, states.expected, poller_lag)
-    app = create_app(settings, engine, now=now, health=health, routers=routers)
+    app = (
+        create_app(settings, engine, now=now, health=health, routers=routers) if web.serve else None
+    )
     async with asyncio.TaskGroup() as group:
-        group.create_task(_run_intake(settings, app, states, ended))
+        if app is not None:
+            group.create_task(_run_intake(settings, app, states, ended))
         group.create_task(_relay(stop, ended))
         group.create_task(_keep_lease(engine, holder, states, ended, now, ttl))
         if settings.telegram_token:
@@ -229,6 +255,22 @@ async def _session(
                 jobs=lambda scheduler: _daily_jobs(scheduler, settings, engine, now),
             )
         )
+        for name, service in extra.items():
+            group.create_task(_run_extra(name, service, engine, states, ended))
+
+
+async def _run_extra(
+    name: str, service: Extra, engine: Engine, states: _States, ended: asyncio.Event
+) -> None:
+    """One of the caller's services; its failure stops it alone, and shows as failed."""
+    states.set(name, RUNNING)
+    try:
+        await service(engine, ended)
+    except Exception:
+        log.exception("the %s service stopped on an error", name)
+        states.set(name, FAILED)
+        return
+    states.set(name, STOPPED)
 
 
 def _daily_jobs(scheduler: AsyncIOScheduler, settings: Settings, engine: Engine, now: Now) -> None:

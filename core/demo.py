@@ -21,11 +21,13 @@ from __future__ import annotations
 import heapq
 import importlib.resources
 import random
+import threading
 import tomllib
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +41,7 @@ from .dunning import SENT, local_today, mark_reminder, record_dispute, record_pr
 from .ingest import Ingestor
 from .kinds import StaffRole, ThreadKind
 from .models import Invoice, table
+from .outbox import DeliveryView, due_deliveries, mark_delivered
 from .policies import DEFAULT, PolicyBook
 from .staff import add_staff
 
@@ -1164,6 +1167,10 @@ class Simulator:
     `start`. With `follow_history` (the default) the simulator also answers
     the messages `history(scenario, now=<first start>, seed)` left running,
     one of them late, as the team would.
+
+    Replies that reach the simulated clients (`delivered`, see
+    `deliver_to_simulated_clients`) are answered: the client thanks the
+    agency a few seconds later, on the same thread.
     """
 
     def __init__(
@@ -1195,6 +1202,19 @@ class Simulator:
         self._prefix = ""
         # Tasks the history closed are left alone.
         self._closed = {task.key for task in self._plan.closing}
+        self._threads = {(thread.source, thread.id): thread for thread in scenario.threads}
+        # Replies delivered, told from the services' thread: taken in by events_between.
+        self._lock = threading.Lock()
+        self._delivered: list[tuple[DeliveryView, datetime]] = []
+
+    def delivered(self, replies: Iterable[DeliveryView], at: datetime) -> None:
+        """Replies that reached the simulated clients at `at`; each client will thank.
+
+        Safe to call from another thread than the one asking for events.
+        """
+        at = _utc(at)
+        with self._lock:
+            self._delivered.extend((reply, at) for reply in replies)
 
     def events_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         start, end = _utc(start), _utc(end)
@@ -1208,6 +1228,10 @@ class Simulator:
                 f"the previous one ended at {self._cursor.isoformat()}"
             )
         self._cursor = end
+        with self._lock:
+            delivered, self._delivered = self._delivered, []
+        for reply, at in delivered:
+            self._thank(reply, max(at, start))
         while self._next_arrival < end:
             self._arrive(self._next_arrival)
         events = []
@@ -1231,7 +1255,23 @@ class Simulator:
             heapq.heappush(self._queue, (at, self._scheduled, event))
             self._scheduled += 1
         if script:
-            self._busy[thread.key] = max(at for at, _ in script) + timedelta(minutes=1)
+            free = max(at for at, _ in script) + timedelta(minutes=1)
+            self._busy[thread.key] = max(free, self._busy.get(thread.key, free))
+
+    def _thank(self, reply: DeliveryView, at: datetime) -> None:
+        thread = self._threads.get((reply.channel, reply.target or ""))
+        if thread is None:
+            return  # not a thread of the demo agency: nobody there to answer
+        # Drawn from a generator of its own, so that the rest of the stream
+        # stays what the seed makes it, whatever the person at the desk does.
+        team = _Team(
+            self.scenario,
+            random.Random(f"pmdesk-demo-thanks-{self.seed}-{reply.event_id}"),
+            self._team.targets,
+        )
+        talk = team.talk(thread)
+        when = at + _seconds(team.rng.uniform(*THANKS_AFTER))
+        self._schedule(thread, [team.client_says(talk, talk.phrases.thanks, when)])
 
     def _arrive(self, at: datetime) -> None:
         rng = self._rng
@@ -1255,11 +1295,34 @@ class Simulator:
         self._next_arrival = at + timedelta(seconds=gap)
 
 
+# Seconds between a reply reaching a simulated client and the client's thanks.
+THANKS_AFTER = (4.0, 12.0)
+
+
+def deliver_to_simulated_clients(
+    engine: Engine, now: datetime, limit: int = 50
+) -> list[DeliveryView]:
+    """The demo's channel: the replies due now reach the simulated clients at once.
+
+    Every thread of the demo agency is simulated, whether its events say
+    Worksection or Telegram, so every pending reply is delivered here,
+    under an id of this channel's own ("demo-<event id>"); nothing leaves
+    the machine. Returns what was delivered, for `Simulator.delivered`.
+    """
+    replies = due_deliveries(engine, now, limit)
+    for reply in replies:
+        mark_delivered(engine, reply.event_id, now, f"demo-{reply.event_id}")
+    return replies
+
+
 # --- Seeding -------------------------------------------------------------------------
 
 
-def seed_demo(engine: Engine, settings: Settings, now: datetime, seed: int = 7) -> int:
-    """Register the team, ingest the week of history; return how many events were created.
+def seed_demo(
+    engine: Engine, settings: Settings, now: datetime, seed: int = 7, *, folder: Path
+) -> int:
+    """Register the team, ingest the week of history, add the invoices and the bank
+    statement (written into `folder`); return how many events were created.
 
     The events go through the Ingestor, the same path as every source. A
     rejected demo event is a bug in this module or its data: it raises.
@@ -1274,6 +1337,7 @@ def seed_demo(engine: Engine, settings: Settings, now: datetime, seed: int = 7) 
         if result.status == "rejected":
             raise ScenarioError(f"demo event {events[result.position]['id']}: {result.reason}")
     seed_invoices(engine, settings, scenario, now, seed)
+    seed_statement(engine, settings, folder, now)
     return sum(result.status == "created" for result in results)
 
 
@@ -1369,6 +1433,157 @@ def _replay_dunning(
     run_dunning(engine, settings, today, now)
 
 
+# --- The bank statement ------------------------------------------------------------
+
+CAMT053 = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+# The agency's account (bank, branch, account number), and the payers' own.
+AGENCY_ACCOUNT = ("30004", "00031", "00012345678")
+PAYER_BANK = ("30002", "00550")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One entry of the demo's statement: a credit (cents > 0) or a debit."""
+
+    days_ago: int
+    cents: int
+    payer: str
+    text: str
+    payer_account: str | None = None
+
+
+def statement_path(folder: Path) -> Path:
+    """Where the demo writes its statement: one file, replaced at each start."""
+    return folder / "demo-statement.xml"
+
+
+def seed_statement(engine: Engine, settings: Settings, folder: Path, now: datetime) -> Path:
+    """The agency's bank statement of the week, written into `folder`, imported and matched.
+
+    A camt.053 file, as a bank sends it, goes through the statement importer
+    and the matching that `pmdesk payments import` runs: two credits name
+    their invoice (number, or payer and exact amount) and are applied on
+    their own; a deposit, a payment of the wrong amount from a third party
+    and a credit no invoice explains wait in the review queue; a debit
+    (the bank's fees) is kept out of matching. Returns the file.
+    """
+    from .matching import match_new_lines
+    from .statements.importer import import_statement
+
+    now = _utc(now)
+    today = local_today(settings, now)
+    path = statement_path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_camt053(path, _statement_entries(_open_balances(engine)), today, now)
+    import_statement(engine, path, settings.banks, now)
+    match_new_lines(engine, settings.banks, now)
+    return path
+
+
+# Demo invoices (1-based, as in DEMO_INVOICES) that the statement pays: the
+# first two before they fall due, so the overdue list stays as the ladder left it.
+PAID_BY_NUMBER, PAID_BY_AMOUNT, DEPOSIT_ON, SHORT_ON = 1, 12, 4, 7
+
+
+def _open_balances(engine: Engine) -> list[tuple[str, str, int]]:
+    """(number, client, balance in cents) of every demo invoice, in number order."""
+    from sqlalchemy import select
+
+    from .models import Client
+
+    invoice, client = table(Invoice), table(Client)
+    query = (
+        select(invoice.c.number, client.c.name, invoice.c.total_cents - invoice.c.paid_cents)
+        .join(client, client.c.id == invoice.c.client_id)
+        .order_by(invoice.c.number)
+    )
+    with engine.connect() as connection:
+        return [(row[0], row[1], int(row[2])) for row in connection.execute(query)]
+
+
+def _statement_entries(invoices: Sequence[tuple[str, str, int]]) -> list[_Entry]:
+    def payer_account(number: int) -> str:
+        from schwifty import IBAN
+
+        bank, branch = PAYER_BANK
+        return str(IBAN.generate("FR", bank, f"{number:011d}", branch).compact)
+
+    entries: list[_Entry] = []
+    if len(invoices) >= PAID_BY_NUMBER:
+        number, client, balance = invoices[PAID_BY_NUMBER - 1]
+        entries.append(
+            _Entry(3, balance, client.upper(), f"VIR SEPA FACTURE {number}", payer_account(1))
+        )
+    if len(invoices) >= PAID_BY_AMOUNT:
+        _, client, balance = invoices[PAID_BY_AMOUNT - 1]
+        entries.append(_Entry(2, balance, client, "VIREMENT REGLEMENT", payer_account(2)))
+    if len(invoices) >= DEPOSIT_ON:
+        _, client, balance = invoices[DEPOSIT_ON - 1]
+        entries.append(_Entry(2, balance // 2, client, "ACOMPTE", payer_account(3)))
+    if len(invoices) >= SHORT_ON:
+        number, _, balance = invoices[SHORT_ON - 1]
+        entries.append(
+            _Entry(1, balance - 40_00, "SCI DES TILLEULS GESTION", f"REGLEMENT {number}")
+        )
+    entries.append(_Entry(1, 123_45, "CPAM DES ALPES-MARITIMES", "REMBOURSEMENT 2611"))
+    entries.append(_Entry(1, -18_00, "", "FRAIS TENUE DE COMPTE"))
+    return entries
+
+
+def _write_camt053(path: Path, entries: Sequence[_Entry], today: date, now: datetime) -> None:
+    """A camt.053.001.02 statement of `entries`, booked in the days before `today`."""
+    from xml.etree import ElementTree
+
+    from schwifty import IBAN
+
+    def child(parent: ElementTree.Element, tag: str, text: str = "") -> ElementTree.Element:
+        element = ElementTree.SubElement(parent, f"{{{CAMT053}}}{tag}")
+        element.text = text or None
+        return element
+
+    def nested(parent: ElementTree.Element, path: str, text: str) -> None:
+        *tags, last = path.split("/")
+        for tag in tags:
+            parent = child(parent, tag)
+        child(parent, last, text)
+
+    ElementTree.register_namespace("", CAMT053)
+    created = now.replace(microsecond=0).isoformat()
+    document = ElementTree.Element(f"{{{CAMT053}}}Document")
+    report = child(document, "BkToCstmrStmt")
+    header = child(report, "GrpHdr")
+    child(header, "MsgId", f"STMT{today:%Y%m%d}")
+    child(header, "CreDtTm", created)
+    statement = child(report, "Stmt")
+    child(statement, "Id", f"STMT{today:%Y%m%d}-1")
+    child(statement, "CreDtTm", created)
+    account = child(statement, "Acct")
+    bank, branch, number = AGENCY_ACCOUNT
+    nested(account, "Id/IBAN", str(IBAN.generate("FR", bank, number, branch).compact))
+    child(account, "Ccy", "EUR")
+    for index, entry in enumerate(entries, start=1):
+        booked = (today - timedelta(days=entry.days_ago)).isoformat()
+        ntry = child(statement, "Ntry")
+        child(ntry, "Amt", f"{abs(entry.cents) // 100}.{abs(entry.cents) % 100:02d}").set(
+            "Ccy", "EUR"
+        )
+        child(ntry, "CdtDbtInd", "CRDT" if entry.cents > 0 else "DBIT")
+        child(ntry, "Sts", "BOOK")
+        nested(ntry, "BookgDt/Dt", booked)
+        nested(ntry, "ValDt/Dt", booked)
+        child(ntry, "AcctSvcrRef", f"{today:%Y%m%d}{index:04d}")
+        details = child(child(ntry, "NtryDtls"), "TxDtls")
+        nested(details, "Refs/EndToEndId", "NOTPROVIDED")
+        if entry.payer:
+            parties = child(details, "RltdPties")
+            nested(parties, "Dbtr/Nm", entry.payer)
+            if entry.payer_account:
+                nested(parties, "DbtrAcct/Id/IBAN", entry.payer_account)
+        nested(details, "RmtInf/Ustrd", entry.text)
+    ElementTree.indent(document)
+    ElementTree.ElementTree(document).write(path, encoding="UTF-8", xml_declaration=True)
+
+
 def _register_team(engine: Engine, scenario: Scenario, now: datetime) -> None:
     for member in scenario.staff:
         add_staff(engine, member.name, member.role, [member.email], now)
@@ -1384,9 +1599,12 @@ __all__ = [
     "Simulator",
     "TeamMember",
     "ThreadInfo",
+    "deliver_to_simulated_clients",
     "demo_settings",
     "history",
     "load_scenario",
     "seed_demo",
     "seed_invoices",
+    "seed_statement",
+    "statement_path",
 ]

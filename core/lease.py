@@ -36,7 +36,7 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -232,17 +232,20 @@ def _values(services: Mapping[str, str], now: datetime, ttl: timedelta) -> dict[
     }
 
 
-def service_states(reader: Reader, now: datetime, holder: str | None = None) -> dict[str, str]:
-    """Each service as "running" (by `holder`, this process), "elsewhere" or "stopped"."""
+def service_states(
+    reader: Reader, now: datetime, holder: str | None = None, names: Sequence[str] = NAMES
+) -> dict[str, str]:
+    """Each service of `names` as "running" (by `holder`, this process), "elsewhere"
+    or "stopped"."""
     rows = reader.rows(
         "SELECT holder, services, expires_at FROM lease WHERE name = :name", {"name": SERVICES}
     )
     if not rows:
-        return dict.fromkeys(NAMES, "stopped")
+        return dict.fromkeys(names, "stopped")
     owner, services, expires = rows[0]
     expires_at = instant(expires)
     if expires_at is None or expires_at <= now:
-        return dict.fromkeys(NAMES, "stopped")  # a crashed holder's lease has lapsed
+        return dict.fromkeys(names, "stopped")  # a crashed holder's lease has lapsed
     reported = json.loads(services or "{}")
     here = holder is not None and same_process(owner, holder)
     return {
@@ -251,5 +254,5 @@ def service_states(reader: Reader, now: datetime, holder: str | None = None) -> 
             if reported.get(name, "stopped") != "running"
             else ("running" if here else "elsewhere")
         )
-        for name in NAMES
+        for name in names
     }

@@ -377,14 +377,12 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _dashboard(
-    start: str = "main", settings: Settings | None = None, jobs: Any = (), services: bool = True
-) -> None:
-    """Open the dashboard on the configured database (or the one given)."""
+def _dashboard(start: str = "main") -> None:
+    """Open the dashboard on the configured database."""
     from pmdesk.dashboard import run_dashboard
 
     ctx = context()
-    run_dashboard(settings or ctx.settings, ctx.now, start=start, jobs=jobs, services=services)
+    run_dashboard(ctx.settings, ctx.now, start=start)
 
 
 @app.command()
@@ -765,16 +763,19 @@ def demo(
 ) -> None:
     """Open the dashboard on a fresh demo agency, with its simulated clients writing live.
 
-    A week of history (clients, projects, staff, answered and late messages)
-    goes in first, then a simulator feeds new events through the same
-    ingestion path as every source. Without a terminal (or with --print),
-    the live events are printed instead.
+    A week of history (clients, projects, staff, answered and late messages),
+    invoices with today's reminder drafts and a bank statement go in first,
+    then a simulator feeds new events through the same ingestion path as
+    every source. The dashboard runs the demo's services: the scheduler, and
+    simulated clients who take the replies. Without a terminal (or with
+    --print), the live events are printed instead.
     """
     import threading
 
     from core.db import open_database as open_db
     from core.demo import Simulator, demo_settings, load_scenario, seed_demo
     from core.paths import default_database_path
+    from pmdesk.dashboard import run_demo, simulate_job
 
     # The demo never touches the configured database.
     path = Path(db) if db else default_database_path().with_name("demo.db")
@@ -783,17 +784,11 @@ def demo(
     settings = demo_settings().model_copy(update={"db": str(path)})
     engine = open_db(str(path))
     now = utc_now()
-    created = seed_demo(engine, settings, now)
+    created = seed_demo(engine, settings, now, folder=path.parent)
     simulator = Simulator(load_scenario(), seed=seed, pace=pace)
     if _interactive() and not print_events:
         context().db = str(path)
-
-        def simulate(stop: threading.Event) -> None:
-            _simulate(engine, settings, simulator, now, stop)
-
-        # No services: the demo's database is a throwaway, and its services
-        # would take the HTTP port from the real ones.
-        _dashboard(settings=settings, jobs=[simulate], services=False)
+        run_demo(settings, simulator, now, context().now)
         return
     out.print(f"demo database {path}: {created} events of history", markup=False)
     zone = ZoneInfo(settings.timezone)
@@ -802,40 +797,17 @@ def demo(
         timer = threading.Timer(duration, stop.set)
         timer.daemon = True
         timer.start()
+    simulate = simulate_job(
+        engine,
+        settings,
+        simulator,
+        now,
+        created=lambda event: out.print(_event_line(event, zone), markup=False),
+    )
     try:
-        _simulate(
-            engine,
-            settings,
-            simulator,
-            now,
-            stop,
-            lambda event: out.print(_event_line(event, zone), markup=False),
-        )
+        simulate(stop)
     except KeyboardInterrupt:
         stop.set()
-
-
-def _simulate(
-    engine: Engine,
-    settings: Settings,
-    simulator: Any,
-    since: datetime,
-    stop: Any,
-    created: Callable[[dict[str, Any]], None] | None = None,
-) -> None:
-    """Feed the simulator's events through ingestion once a second until `stop` is set."""
-    from core.ingest import Ingestor
-    from core.policies import PolicyBook
-
-    ingestor = Ingestor(engine, PolicyBook(settings))
-    last = since
-    while not stop.wait(1.0):
-        current = utc_now()
-        events = simulator.events_between(last, current)
-        last = current
-        for event, result in zip(events, ingestor.ingest(events), strict=True):
-            if created is not None and result.status == "created":
-                created(event)
 
 
 def _event_line(event: dict[str, Any], zone: ZoneInfo) -> str:

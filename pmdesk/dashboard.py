@@ -1,5 +1,11 @@
 """Opening the dashboard: the command line's `pmdesk`, `pmdesk manager` and `pmdesk demo`.
 
+The demo's dashboard runs, in its own process and on its own database, the
+simulated agency and the services that make sense without a network: the
+scheduler, and the simulated clients, who take the replies in place of
+Telegram and Worksection (core.demo.deliver_to_simulated_clients) and thank
+for them. No HTTP intake, no bot, no Worksection connector.
+
 Kept apart from the command line (typer) so that `pmdesk` alone, the way the
 assistant starts the day, opens the dashboard without building every
 command's options first: about a tenth of a second of its start-up.
@@ -11,6 +17,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core.paths import ConfigError
@@ -18,7 +25,14 @@ from core.reader import DatabaseError
 from core.timeutil import Now, utc_now
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from sqlalchemy import Engine
+
+    from bots.services import Extra
     from core.config import Settings
+    from core.demo import Simulator
+    from tui.app import Dashboard
     from tui.backend import Backend
 
 EXIT_USAGE = 2
@@ -26,23 +40,22 @@ EXIT_USAGE = 2
 SERVICES_STOP_SECONDS = 10.0
 # How often the services' thread looks whether the dashboard is closing.
 STOP_POLL_SECONDS = 0.2
+# The demo's service that delivers replies to its simulated clients, and the
+# services its top line shows (it runs no intake and no bot).
+SIMULATED_CLIENTS = "simulated clients"
+DEMO_SERVICES = ("scheduler", SIMULATED_CLIENTS)
+# How often the simulated clients look for replies, and the simulator for events.
+DEMO_SECONDS = 1.0
 
 log = logging.getLogger("pmdesk.dashboard")
 
 
-def run_dashboard(
-    settings: Settings,
-    now: Now = utc_now,
-    start: str = "main",
-    jobs: Sequence[Any] = (),
-    *,
-    services: bool = True,
-) -> None:
+def run_dashboard(settings: Settings, now: Now = utc_now, start: str = "main") -> None:
     """Open the dashboard on `settings`' database until the assistant quits.
 
-    `services`: also run the background services (bots.services) in this
-    process, unless another process runs them for this database; they start
-    once the screen shows its first data, and stop with the dashboard.
+    The background services (bots.services) run in this process too, unless
+    another process runs them for this database; they start once the screen
+    shows its first data, and stop with the dashboard.
     """
     from core.lease import default_holder
 
@@ -53,29 +66,106 @@ def run_dashboard(
 
     log_to_file()
     stopped = threading.Event()
-    if services:
-        jobs = [*jobs, services_job(settings, now, stopped, holder)]
-    else:
-        stopped.set()
-    Dashboard(settings, backend, start=start, jobs=jobs).run()
+    jobs = [services_job(settings, now, stopped, holder)]
+    _run(Dashboard(settings, backend, start=start, jobs=jobs), stopped)
+
+
+def run_demo(settings: Settings, simulator: Simulator, since: datetime, now: Now = utc_now) -> None:
+    """Open the demo's dashboard (see `demo_dashboard`) until the newcomer quits."""
+    log_to_file()
+    _run(*demo_dashboard(settings, simulator, since, now))
+
+
+def demo_dashboard(
+    settings: Settings, simulator: Simulator, since: datetime, now: Now = utc_now
+) -> tuple[Dashboard, threading.Event]:
+    """The demo's dashboard, and an event set once its services have stopped.
+
+    Its jobs: the simulator, fed into the database from `since` (when the
+    demo was seeded) on, and the demo's services (see the module). Whatever
+    the environment says, it reaches neither Telegram nor Worksection, and
+    acts as the demo agency's assistant; a toast says so on the first screen.
+    """
+    from core.lease import default_holder
+
+    settings = settings.model_copy(
+        update={"telegram_token": None, "worksection": None, "operator": None}
+    )
+    holder = default_holder()
+    backend = start_backend(settings, now, holder, names=DEMO_SERVICES, mode="demo")
+    from tui.app import Dashboard
+
+    stopped = threading.Event()
+    engine = backend.engine
+    jobs = [
+        simulate_job(engine, settings, simulator, since, now),
+        services_job(settings, now, stopped, holder, demo=simulator),
+    ]
+    me = backend.operator()
+    notice = (
+        f"You act as {me.name} ({me.role}) at {settings.agency}, a demo agency. "
+        "Its clients are simulated: your replies reach them here, and nothing leaves "
+        "this machine."
+    )
+    return Dashboard(settings, backend, jobs=jobs, notice=notice), stopped
+
+
+def _run(app: Dashboard, stopped: threading.Event) -> None:
+    app.run()
     if not stopped.wait(SERVICES_STOP_SECONDS):
         log.warning("the services did not stop in time; their lease lapses on its own")
 
 
+def simulate_job(
+    engine: Engine,
+    settings: Settings,
+    simulator: Simulator,
+    since: datetime,
+    now: Now = utc_now,
+    created: Callable[[dict[str, Any]], None] | None = None,
+) -> Callable[[threading.Event], None]:
+    """A job feeding the simulator's events through ingestion every second until stopped.
+
+    `created`: told of each event stored (`pmdesk demo --print` prints them).
+    """
+
+    def job(stop: threading.Event) -> None:
+        from core.ingest import Ingestor
+        from core.policies import PolicyBook
+
+        ingestor = Ingestor(engine, PolicyBook(settings), now=now)
+        last = since
+        while not stop.wait(DEMO_SECONDS):
+            current = now()
+            events = simulator.events_between(last, current)
+            last = current
+            for event, result in zip(events, ingestor.ingest(events), strict=True):
+                if created is not None and result.status == "created":
+                    created(event)
+
+    return job
+
+
 def services_job(
-    settings: Settings, now: Now, stopped: threading.Event, holder: str | None = None
+    settings: Settings,
+    now: Now,
+    stopped: threading.Event,
+    holder: str | None = None,
+    *,
+    demo: Simulator | None = None,
 ) -> Callable[[threading.Event], None]:
     """A dashboard job running the services in its own event loop until the dashboard closes.
 
     The loop runs in the job's thread: the services' network work and their
-    imports (Telegram, the HTTP server) stay off the screen's thread.
+    imports (Telegram, the HTTP server) stay off the screen's thread. With
+    `demo`, the demo's services (see the module), its clients told by it.
     """
 
     def job(stop: threading.Event) -> None:
         try:
             import asyncio
 
-            asyncio.run(_services_until(settings, now, stop, holder))
+            asyncio.run(_services_until(settings, now, stop, holder, demo))
         except Exception:
             log.exception("the background services stopped on an error")
         finally:
@@ -85,7 +175,7 @@ def services_job(
 
 
 async def _services_until(
-    settings: Settings, now: Now, stop: threading.Event, holder: str | None
+    settings: Settings, now: Now, stop: threading.Event, holder: str | None, demo: Simulator | None
 ) -> None:
     import asyncio
 
@@ -100,10 +190,41 @@ async def _services_until(
         ended.set()
 
     relay_task = asyncio.create_task(relay())
+    extra: dict[str, Extra] = {}
+    if demo is not None:
+        extra[SIMULATED_CLIENTS] = lambda engine, done: simulated_clients(engine, demo, now, done)
     try:
-        await run_services(settings, ended, now=now, holder=holder)
+        await run_services(
+            settings, ended, now=now, holder=holder, intake=demo is None, extra=extra
+        )
     finally:
         relay_task.cancel()
+
+
+async def simulated_clients(
+    engine: Engine, simulator: Simulator, now: Now, ended: asyncio.Event
+) -> None:
+    """The demo's channel: replies reach the simulated clients, who are told to thank.
+
+    A turn that fails (the database busy for too long) is tried again on
+    the next: the replies wait, pending, and the service goes on.
+    """
+    import asyncio
+    import contextlib
+
+    from core import demo
+
+    while not ended.is_set():
+        at = now()
+        try:
+            delivered = await asyncio.to_thread(demo.deliver_to_simulated_clients, engine, at)
+        except Exception:
+            log.exception("the simulated clients could not take the replies; trying again")
+            delivered = []
+        if delivered:
+            simulator.delivered(delivered, at)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ended.wait(), DEMO_SECONDS)
 
 
 def log_to_file() -> None:
@@ -129,17 +250,32 @@ def log_to_file() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line for every request
 
 
-def start_backend(settings: Settings, now: Now = utc_now, holder: str | None = None) -> Backend:
+def start_backend(
+    settings: Settings,
+    now: Now = utc_now,
+    holder: str | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    mode: str | None = None,
+) -> Backend:
     """The dashboard's way to the database, with its first read already under way.
 
     No engine here: the first read creates or upgrades the database if it
     must (core.reader.reader_for), and the ORM is imported on the first action.
+    `names`: the services the top line shows (all of them by default);
+    `mode`: what it says before them ("demo").
     """
-    from core.lease import service_states
+    from core.lease import NAMES, service_states
     from tui.backend import Backend
     from tui.watch import first_read
 
-    backend = Backend(settings, now, services=lambda reader: service_states(reader, now(), holder))
+    shown = tuple(names or NAMES)
+    backend = Backend(
+        settings,
+        now,
+        services=lambda reader: service_states(reader, now(), holder, shown),
+        mode=mode,
+    )
     backend.prefetch(first_read)
     return backend
 

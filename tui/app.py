@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from threading import Event
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from textual import work
@@ -41,6 +41,7 @@ from .themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
 if TYPE_CHECKING:
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
     from .manager import ManagerScreen
+    from .thread import ThreadScreen
 
 # The cyclic garbage collector's thresholds while the dashboard runs. Drawing
 # a frame allocates thousands of small objects, so Python's defaults (700, 10,
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
 # seconds; these collect the youngest objects less often and leave full
 # collections for much later (each one short, since most objects are frozen).
 COLLECTOR_THRESHOLDS = (3000, 10, 100)
+
+# Long enough to read the notice the command line hands over (who you act as).
+NOTICE_SECONDS = 12.0
 
 # A job the command line hands over (the demo's simulator, later the
 # services): it runs in a worker thread until the event is set.
@@ -88,6 +92,7 @@ class Dashboard(App[None]):
         *,
         start: str = "main",
         jobs: Sequence[Job] = (),
+        notice: str | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -95,6 +100,8 @@ class Dashboard(App[None]):
         self.formatter = Formatter(settings.locale, ZoneInfo(settings.timezone))
         self.start = start
         self.jobs = list(jobs)
+        # Said once, as a toast, when the first screen holds its data.
+        self.notice = notice
         self._jobs_started = False
         self._stop = Event()
         self.pages = Pages()
@@ -140,6 +147,8 @@ class Dashboard(App[None]):
         if self._jobs_started:
             return
         self._jobs_started = True
+        if self.notice:
+            self.notify(self.notice, timeout=NOTICE_SECONDS)
         for job in self.jobs:
             self.run_worker(partial(job, self._stop), thread=True, group="jobs")
 
@@ -172,6 +181,13 @@ class Dashboard(App[None]):
 
     def on_thread_in_view(self, message: ThreadInView) -> None:
         self.want_page(message.thread_id)
+
+    def read_thread_again(self) -> None:
+        """The database changed: the thread on screen is read again (a reply delivered,
+        the client's answer), as the feed shows its new rows."""
+        # Not isinstance: the thread screen's module loads on first use, not here.
+        if self.is_screen_installed("thread") and self.screen is self.get_screen("thread"):
+            self.want_page(cast("ThreadScreen", self.screen).thread_id)
 
     def want_page(self, thread_id: int) -> ThreadPage | None:
         """The thread's page if read lately; else None, and it is read for the thread screen."""

@@ -38,11 +38,14 @@ class Backend:
         settings: Settings,
         now: Now = utc_now,
         services: Callable[[Reader], dict[str, str]] | None = None,
+        mode: str | None = None,
     ) -> None:
         self.settings = settings
         self.now = now
         # The background services' states, as the command line wires them.
         self.services = services
+        # What the command line opened, when not the agency's own database ("demo").
+        self.mode = mode
         self._local = threading.local()
         self._lock = threading.Lock()
         self._engine: Engine | None = None

@@ -58,10 +58,14 @@ class Changed(Message):
 class StatusBar(Static):
     """Agency, local time, and the background services."""
 
-    def __init__(self, agency: str, formatter: Formatter, **kwargs: object) -> None:
+    def __init__(
+        self, agency: str, formatter: Formatter, mode: str | None = None, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.agency = agency
         self.formatter = formatter
+        # Said before the services, whose meaning it changes ("demo").
+        self.mode = f"{mode} · " if mode else ""
         self.services = dict.fromkeys(NAMES, "stopped")
         # Failed services and why (the error they logged), shown first.
         self.failures: dict[str, str] = {}
@@ -93,7 +97,7 @@ class StatusBar(Static):
                     for name, state in others.items()
                 ]
             )
-        line = f" {self.agency} · {clock}    {parts}"
+        line = f" {self.agency} · {clock}    {self.mode}{parts}"
         if line != self._line:
             self._line = line
             # One line whatever it says (the stylesheet fixes its height): no
@@ -195,7 +199,9 @@ class MainScreen(Screen[None]):
         self._told: set[str] = set()
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(self.backend.settings.agency, self.formatter, id="status")
+        yield StatusBar(
+            self.backend.settings.agency, self.formatter, self.backend.mode, id="status"
+        )
         with Grid(id="panels"):
             yield IncomingPanel(self.formatter, id="incoming", classes="panel")
             yield ClocksPanel(
@@ -325,6 +331,8 @@ class MainScreen(Screen[None]):
     def on_changed(self, message: Changed) -> None:
         changes = message.changes
         self.dashboard.pages.forget()  # pages read ahead may show what just changed
+        if changes.clocks is not None:  # something was committed: maybe on the thread shown
+            self.dashboard.read_thread_again()
         incoming = self.query_one(IncomingPanel)
         if changes.page:
             incoming.show(changes.items, changes.unread, self.feed)

@@ -15,13 +15,21 @@ import pytest
 from sqlalchemy import Engine
 
 from core.db import open_database
-from core.demo import Scenario, Simulator, demo_settings, history, load_scenario, seed_demo
+from core.demo import (
+    Scenario,
+    Simulator,
+    demo_settings,
+    history,
+    load_scenario,
+    seed_demo,
+    statement_path,
+)
 from core.ingest import Ingestor
 from core.kinds import StaffRole
 from core.policies import PolicyBook
 from core.queries import ClockView, running_clocks, thread_clocks
 from core.reader import EngineReader, reader_for
-from core.receivables import overdue_invoices
+from core.receivables import overdue_invoices, recent_matches, review_queue
 from core.report import sla_report
 
 # A Wednesday afternoon, with microseconds, as a wall clock would give it.
@@ -48,7 +56,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
         for name in [name for name in os.environ if name.startswith("PMDESK_")]:
             patch.delenv(name)
         engine = open_database(str(path))
-        created = seed_demo(engine, demo_settings(), NOW)
+        created = seed_demo(engine, demo_settings(), NOW, folder=path.parent)
         engine.dispose()
     return path, created
 
@@ -225,7 +233,7 @@ def test_a_weekend_night_still_has_clocks_running(tmp_path: Path) -> None:
     sunday_night = datetime(2026, 11, 29, 2, 30, tzinfo=UTC)
     engine = open_database(str(tmp_path / "night.db"))
 
-    seed_demo(engine, demo_settings(), sunday_night, seed=3)
+    seed_demo(engine, demo_settings(), sunday_night, seed=3, folder=tmp_path)
 
     assert len(running_clocks(EngineReader(engine))) >= 4
     engine.dispose()
@@ -234,7 +242,7 @@ def test_a_weekend_night_still_has_clocks_running(tmp_path: Path) -> None:
 def test_within_ten_seconds_one_clock_turns_amber_and_one_breaches(tmp_path: Path) -> None:
     now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
     path = str(tmp_path / "demo.db")
-    seed_demo(open_database(path), demo_settings(), now)
+    seed_demo(open_database(path), demo_settings(), now, folder=tmp_path)
     running = running_clocks(reader_for(path))
     later = now + timedelta(seconds=10)
 
@@ -249,7 +257,7 @@ def test_within_ten_seconds_one_clock_turns_amber_and_one_breaches(tmp_path: Pat
 def test_the_demo_has_invoices_in_every_overdue_bucket(tmp_path: Path) -> None:
     now = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
     path = str(tmp_path / "demo.db")
-    seed_demo(open_database(path), demo_settings(), now)
+    seed_demo(open_database(path), demo_settings(), now, folder=tmp_path)
 
     overdue = overdue_invoices(reader_for(path), date(2026, 11, 23))
 
@@ -305,3 +313,125 @@ def test_a_promise_on_one_demo_invoice_leaves_the_others_next_steps(engine: Engi
         n: s for n, s in before.items() if n != chosen
     }
     assert len(set(after.values())) > 2
+
+
+def test_a_bank_statement_waits_for_review_with_two_credits_matched(
+    seeded: tuple[Path, int],
+) -> None:
+    path, _ = seeded
+    reader = reader_for(str(path))
+
+    queue = review_queue(reader)
+    matched = recent_matches(reader)
+
+    # A deposit, a payment of the wrong amount by a third party, and a
+    # credit that no invoice explains, shown as having no candidate.
+    assert len(queue) == 3
+    assert [bool(line.candidates) for line in queue].count(False) == 1
+    assert all(line.amount > 0 for line in queue)  # the bank's fees never wait for review
+    assert {match.by for match in matched} == {"rule:reference", "rule:payer+amount"}
+    # Both were paid before they fell due: the overdue list is still the ladder's.
+    today = NOW.astimezone(PARIS).date()
+    paid = {match.invoices for match in matched}
+    assert paid.isdisjoint(invoice.number for invoice in overdue_invoices(reader, today))
+
+
+def test_the_statement_is_a_camt053_file_in_the_demos_folder(
+    seeded: tuple[Path, int], engine: Engine
+) -> None:
+    """The lines came through the statement importer: the same file again adds nothing."""
+    from core.statements.importer import detect_format, import_statement
+
+    path, _ = seeded
+    statement = statement_path(path.parent)
+    assert detect_format(statement) == "camt053"
+
+    again = import_statement(engine, statement, demo_settings().banks, NOW)
+
+    assert (again.new, again.known) == (0, 6)
+
+
+def test_a_reply_reaches_the_simulated_client_who_thanks_on_the_thread(
+    scenario: Scenario, engine: Engine
+) -> None:
+    from sqlalchemy import select
+
+    from core.actions import reply
+    from core.demo import deliver_to_simulated_clients
+    from core.models import Delivery, table
+    from core.staff import operator
+
+    ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
+    clock = running_clocks(EngineReader(engine))[0]
+    me = operator(engine)
+    assert me is not None
+    reply(
+        ingestor, clock.thread_id, me.id, "C'est en cours, je reviens vers vous.", now=lambda: NOW
+    )
+    simulator = Simulator(scenario, follow_history=False)
+    simulator.events_between(NOW, NOW + timedelta(seconds=1))
+
+    delivered = deliver_to_simulated_clients(engine, NOW + timedelta(seconds=1))
+    simulator.delivered(delivered, NOW + timedelta(seconds=1))
+
+    assert [view.thread_id for view in delivered] == [clock.thread_id]
+    with engine.connect() as connection:
+        status, message_id = connection.execute(
+            select(table(Delivery).c["status", "channel_message_id"])
+        ).one()
+    assert (status, message_id) == ("delivered", f"demo-{delivered[0].event_id}")
+    assert deliver_to_simulated_clients(engine, NOW + timedelta(minutes=5)) == []  # once only
+    later = [e for w in live(simulator, NOW + timedelta(seconds=1), 20, step=1) for e in w]
+    thanks = [e for e in later if e["task"]["id"] == delivered[0].target]
+    assert len(thanks) == 1
+    assert thanks[0]["author"]["role"] == "client" and thanks[0]["kind"] == "message"
+    phrases = {text for p in scenario.phrases for text in p.thanks}
+    assert thanks[0]["text"] in phrases
+    assert NOW + timedelta(seconds=4) <= at(thanks[0]) <= NOW + timedelta(seconds=14)
+    assert [r.status for r in ingestor.ingest(thanks)] == ["created"]
+    # Like any client message, the thanks starts a clock: `n` closes it as no reply needed.
+    assert clock.thread_id in {c.thread_id for c in running_clocks(EngineReader(engine))}
+
+
+def test_thanks_leave_the_rest_of_the_live_stream_as_the_seed_makes_it(
+    scenario: Scenario, engine: Engine
+) -> None:
+    from core.actions import reply
+    from core.demo import deliver_to_simulated_clients
+    from core.staff import operator
+
+    expected = [event for window in live(Simulator(scenario), NOW, 60) for event in window]
+    thanked = Simulator(scenario)
+    first = thanked.events_between(NOW, NOW + timedelta(seconds=10))
+    me = operator(engine)
+    assert me is not None
+    ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
+    reply(ingestor, running_clocks(EngineReader(engine))[0].thread_id, me.id, "Bien reçu.")
+    delivered = deliver_to_simulated_clients(engine, NOW + timedelta(seconds=10))
+
+    thanked.delivered(delivered, NOW + timedelta(seconds=10))
+    rest = [e for window in live(thanked, NOW + timedelta(seconds=10), 50) for e in window]
+
+    thanks = [
+        e
+        for e in rest
+        if e["task"]["id"] == delivered[0].target and e["author"]["role"] == "client"
+    ]
+    assert len(thanks) == 1
+
+    def story(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+        return [(e["occurred_at"], e["kind"], e["text"]) for e in events]
+
+    assert story([e for e in first + rest if e is not thanks[0]]) == story(expected)
+
+
+def test_each_start_replaces_the_demos_statement_rather_than_piling_them_up(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from core.demo import seed_statement
+
+    folder = tmp_path / "data"
+    for day in range(3):
+        seed_statement(engine, demo_settings(), folder, NOW + timedelta(days=day))
+
+    assert sorted(folder.iterdir()) == [statement_path(folder)]
