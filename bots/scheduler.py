@@ -51,7 +51,7 @@ import logging
 import time as monotonic_time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -251,7 +251,7 @@ def add_daily(
     *,
     timezone: str,
     id: str | None = None,
-    today: Callable[[ZoneInfo], date] | None = None,
+    clock: Now = utc_now,
 ) -> Job:
     """Run `job` every business day of `calendar` at `at` ("08:30", local time in `timezone`).
 
@@ -271,15 +271,15 @@ def add_daily(
     lives in memory, so a run missed while no process ran is not made up:
     write `job` so that running it twice a day does no harm (the dunning
     rules send at most one reminder per invoice per day) and call it once
-    at start as well if a late run matters. `today`: the local date at run
-    time (tests).
+    at start as well if a late run matters. `clock`: what tells the time at
+    run time, the services' own, so that the day is judged by the same clock
+    as everything else.
     """
     zone = ZoneInfo(timezone)
     moment = at if isinstance(at, time) else _hour_minute(at)
-    local_today = today or (lambda zone: datetime.now(zone).date())
 
     async def on_business_days() -> None:
-        if not is_business_day(calendar, local_today(zone), zone):
+        if not calendar.is_business_day(clock().astimezone(zone).date(), zone):
             return
         if inspect.iscoroutinefunction(job):
             await job()
@@ -296,13 +296,6 @@ def add_daily(
         misfire_grace_time=int(DAILY_GRACE.total_seconds()),
         coalesce=True,
     )
-
-
-def is_business_day(calendar: BusinessCalendar, day: date, zone: ZoneInfo) -> bool:
-    """Whether `calendar` is open at some time on local date `day` in `zone`."""
-    start = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
-    return calendar.next_open(start) < end
 
 
 def _hour_minute(text: str) -> time:

@@ -300,15 +300,14 @@ def _daily_jobs(scheduler: AsyncIOScheduler, settings: Settings, engine: Engine,
         if queued:
             log.info("receivables digest queued")
 
-    calendar = settings.receivables.calendar or settings.policies["default"].calendar
-    zone = settings.calendars[calendar].timezone if calendar in settings.calendars else None
     add_daily(
         scheduler,
         settings.receivables.run_at,
         settings.dunning_calendar(),
         run,
-        timezone=zone or settings.timezone,
+        timezone=settings.dunning_timezone,
         id="dunning",
+        clock=now,
     )
     scheduler.add_job(run, id="dunning-at-start")
 

@@ -66,6 +66,16 @@ class BusinessCalendar(abc.ABC):
         """The first open instant at or after `instant`: where a new clock starts counting."""
         return self.add(instant, 0.0)
 
+    def is_business_day(self, day: date, zone: tzinfo) -> bool:
+        """Whether the calendar is open at some time on local date `day` in `zone`.
+
+        Weekends, public holidays and closed dates are not business days, even
+        when something is planned for a time of day outside the shifts.
+        """
+        start = datetime.combine(day, MIDNIGHT, tzinfo=zone)
+        end = datetime.combine(day + ONE_DAY, MIDNIGHT, tzinfo=zone)
+        return self.between(start, end) > 0
+
 
 class AlwaysOpen(BusinessCalendar):
     """Round the clock, every day: business time is wall time."""

@@ -364,9 +364,20 @@ class Settings(BaseModel):
                 raise ValueError(f"clients.{client}.policy: unknown policy {conf.policy!r}")
         return self
 
+    @property
+    def dunning_calendar_name(self) -> str:
+        """The name of the calendar the reminders run on: their own, else the default policy's."""
+        return self.receivables.calendar or self.policies["default"].calendar
+
+    @property
+    def dunning_timezone(self) -> str:
+        """The time zone of the reminders' calendar (the agency's for a round-the-clock one)."""
+        calendar = self.calendars.get(self.dunning_calendar_name)
+        return calendar.timezone if calendar is not None else self.timezone
+
     def dunning_calendar(self) -> BusinessCalendar:
         """The calendar whose business days the reminders run on."""
-        return self.calendar(self.receivables.calendar or self.policies["default"].calendar)
+        return self.calendar(self.dunning_calendar_name)
 
     def calendar(self, name: str) -> BusinessCalendar:
         if name == ALWAYS_OPEN:

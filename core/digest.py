@@ -187,9 +187,10 @@ def _drafted(connection: Connection, today: date) -> list[DraftedReminder]:
 
 def _after_run_at(settings: Settings, instant: datetime) -> bool:
     """Whether the reminders' hour has come, on their calendar's wall clock."""
-    name = settings.receivables.calendar or settings.policies["default"].calendar
-    zone = settings.calendars[name].timezone if name in settings.calendars else settings.timezone
-    return instant.astimezone(ZoneInfo(zone)).time() >= settings.receivables.run_at
+    return (
+        instant.astimezone(ZoneInfo(settings.dunning_timezone)).time()
+        >= settings.receivables.run_at
+    )
 
 
 def _amount(value: Decimal, currency: str) -> str:

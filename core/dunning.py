@@ -34,14 +34,14 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from .config import ALWAYS_OPEN, DunningLevelConfig, Settings
+from .config import DunningLevelConfig, Settings
 from .db import insert_many, insert_with_ids, update_many, write
 from .invoices import language_of
 from .kinds import InvoiceState
@@ -217,19 +217,14 @@ class BusinessDays:
     """
 
     def __init__(self, settings: Settings) -> None:
-        name = settings.receivables.calendar or settings.policies["default"].calendar
-        self._zone = None if name == ALWAYS_OPEN else ZoneInfo(settings.calendars[name].timezone)
+        self._zone = ZoneInfo(settings.dunning_timezone)
         self._calendar = settings.dunning_calendar()
         self._known: dict[date, bool] = {}
 
     def __contains__(self, day: date) -> bool:
-        if self._zone is None:
-            return True
         known = self._known.get(day)
         if known is None:
-            start = datetime.combine(day, time(), tzinfo=self._zone)
-            end = datetime.combine(day + timedelta(days=1), time(), tzinfo=self._zone)
-            known = self._known[day] = self._calendar.between(start, end) > 0
+            known = self._known[day] = self._calendar.is_business_day(day, self._zone)
         return known
 
     def on_or_after(self, day: date) -> date:
@@ -248,9 +243,7 @@ def is_business_day(settings: Settings, day: date) -> bool:
 
 def local_today(settings: Settings, now: datetime) -> date:
     """Today in the dunning calendar's time zone (the agency's for round-the-clock ones)."""
-    name = settings.receivables.calendar or settings.policies["default"].calendar
-    zone = settings.calendars[name].timezone if name in settings.calendars else settings.timezone
-    return now.astimezone(ZoneInfo(zone)).date()
+    return now.astimezone(ZoneInfo(settings.dunning_timezone)).date()
 
 
 def daily_dunning(engine: Engine, settings: Settings, now: Now) -> RunSummary | None:
@@ -261,9 +254,7 @@ def daily_dunning(engine: Engine, settings: Settings, now: Now) -> RunSummary | 
     """
     instant = now()
     today = local_today(settings, instant)
-    name = settings.receivables.calendar or settings.policies["default"].calendar
-    zone = settings.calendars[name].timezone if name in settings.calendars else settings.timezone
-    if instant.astimezone(ZoneInfo(zone)).time() < settings.receivables.run_at:
+    if instant.astimezone(ZoneInfo(settings.dunning_timezone)).time() < settings.receivables.run_at:
         return None
     return run_dunning(engine, settings, today, instant)
 

@@ -362,7 +362,5 @@ class InvoicesPanel(Vertical):
         SQLAlchemy, which the UI thread never loads.
         """
         settings = self.dashboard.backend.settings
-        name = settings.receivables.calendar or settings.policies["default"].calendar
-        calendar = settings.calendars.get(name)
-        zone = calendar.timezone if calendar is not None else settings.timezone
-        return self.dashboard.backend.now().astimezone(ZoneInfo(zone)).date()
+        zone = ZoneInfo(settings.dunning_timezone)
+        return self.dashboard.backend.now().astimezone(zone).date()

@@ -20,7 +20,7 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, select
 
-from bots.scheduler import add_daily, is_business_day, run_scheduler
+from bots.scheduler import add_daily, run_scheduler
 from core.calendar import AlwaysOpen
 from core.clients import set_client_policy
 from core.config import Settings
@@ -407,10 +407,10 @@ def test_business_days_follow_the_calendar(settings: Settings) -> None:
     office = Settings().calendar("office")  # Paris, Monday to Friday, French holidays
     paris = ZoneInfo("Europe/Paris")
 
-    assert is_business_day(office, date(2026, 11, 23), paris)  # a Monday
-    assert not is_business_day(office, date(2026, 11, 28), paris)  # a Saturday
-    assert not is_business_day(office, date(2026, 12, 25), paris)  # Christmas, a Friday
-    assert is_business_day(AlwaysOpen(), date(2026, 11, 28), paris)
+    assert office.is_business_day(date(2026, 11, 23), paris)  # a Monday
+    assert not office.is_business_day(date(2026, 11, 28), paris)  # a Saturday
+    assert not office.is_business_day(date(2026, 12, 25), paris)  # Christmas, a Friday
+    assert AlwaysOpen().is_business_day(date(2026, 11, 28), paris)
 
 
 async def test_a_daily_job_is_timed_in_the_office_s_zone() -> None:
@@ -446,14 +446,15 @@ async def test_a_daily_job_runs_on_business_days_only(engine: Engine, settings: 
     def add(scheduler: AsyncIOScheduler) -> None:
         add_daily(scheduler, soon, AlwaysOpen(), lambda: ran.append("plain"), timezone="UTC")
         add_daily(scheduler, soon, AlwaysOpen(), coroutine_job, timezone="UTC")
-        # Today is a Saturday, as far as this one knows: the office is closed.
+        # Today is a Saturday by the clock it is given: the office is closed,
+        # whatever day the wall clock says.
         add_daily(
             scheduler,
             soon,
             Settings().calendar("office"),
             lambda: ran.append("closed"),
             timezone="Europe/Paris",
-            today=lambda zone: date(2026, 11, 28),
+            clock=lambda: datetime(2026, 11, 28, 10, 0, tzinfo=UTC),
         )
 
     async with scheduler(settings, engine, jobs=add):
