@@ -29,6 +29,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from core.kinds import NotificationKind
 from core.outbox import NotificationView
 from core.queries import ClockView
+from core.text import clip
+from core.timeutil import countdown
 
 MAX_TEXT = 4096
 # A thread title or client name longer than this is cut in a header.
@@ -68,7 +70,7 @@ def html_text(value: str) -> str:
 def notification_html(view: NotificationView, status: str | None = None) -> str:
     """The notification as Telegram HTML; `status` (HTML) is a line added after an action."""
     header, _, body = view.text.partition("\n")
-    head = f"{_MARKS.get(view.kind, _OTHER_MARK)} <b>{html_text(_clip(header, HEADER_LIMIT))}</b>\n"
+    head = f"{_MARKS.get(view.kind, _OTHER_MARK)} <b>{html_text(clip(header, HEADER_LIMIT))}</b>\n"
     tail = f"\n\n{QUICK_REPLY_HINT}" if view.thread_id is not None else ""
     if status:
         tail += f"\n\n{status}"
@@ -237,24 +239,12 @@ def queue_html(clocks: Sequence[ClockView], now: datetime, zone: ZoneInfo, limit
     for clock in clocks[:limit]:
         left = clock.seconds_left(now)
         due = clock.due_at.astimezone(zone).strftime("%H:%M")
-        title = html_text(_clip(clock.thread, 80))
+        title = html_text(clip(clock.thread, 80))
         url = usable_url(clock.url)
         if url:
             title = f'<a href="{escape(url, quote=True)}">{title}</a>'
-        client = html_text(_clip(clock.client or "", 60))
-        lines.append(f"{_countdown(left)} (due {due}) · {client} · {title}")
+        client = html_text(clip(clock.client or "", 60))
+        lines.append(f"{countdown(left)} (due {due}) · {client} · {title}")
     if len(clocks) > limit:
         lines.append(f"… and {len(clocks) - limit} more")
     return "\n".join(lines)
-
-
-def _countdown(seconds: float) -> str:
-    """12:04 while time is left, -02:13 once past due (as `pmdesk clocks` shows it)."""
-    sign = "-" if seconds < 0 else ""
-    minutes, secs = divmod(abs(int(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes:02d}:{secs:02d}"
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

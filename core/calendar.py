@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .timeutil import midnight
+
 ONE_DAY = timedelta(days=1)
 ONE_MICROSECOND = timedelta(microseconds=1)
 MIDNIGHT = time(0, 0)
@@ -72,9 +74,7 @@ class BusinessCalendar(abc.ABC):
         Weekends, public holidays and closed dates are not business days, even
         when something is planned for a time of day outside the shifts.
         """
-        start = datetime.combine(day, MIDNIGHT, tzinfo=zone)
-        end = datetime.combine(day + ONE_DAY, MIDNIGHT, tzinfo=zone)
-        return self.between(start, end) > 0
+        return self.between(midnight(day, zone), midnight(day + ONE_DAY, zone)) > 0
 
 
 class AlwaysOpen(BusinessCalendar):

@@ -31,6 +31,7 @@ from .models import Client, DunningStep, Invoice, Notification, Reminder, Staff,
 from .outbox import assistant_on_duty, insert_new
 from .reader import EngineReader
 from .receivables import ReviewLine, review_count, review_queue
+from .text import clip
 from .timeutil import Now
 
 NOTIFICATION, STAFF, REMINDER, STEP, INVOICE, CLIENT = (
@@ -198,4 +199,4 @@ def _amount(value: Decimal, currency: str) -> str:
 
 
 def _cut(value: str, limit: int = PIECE_LIMIT) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    return clip(value, limit)

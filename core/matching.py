@@ -65,6 +65,7 @@ from .models import (
 from .reader import stamp
 from .receivables import AWAITING_REVIEW
 from .statements.settings import BanksConfig, MatchingConfig
+from .timeutil import as_date
 
 # -- invoice numbers, normalised ------------------------------------------------
 
@@ -802,7 +803,7 @@ def load_book(connection: Connection, banks: BanksConfig) -> Book:
     def day(value: str | date) -> date:
         parsed = days.get(value)
         if parsed is None:
-            parsed = days[value] = _day(value)
+            parsed = days[value] = as_date(value)
         return parsed
 
     invoices = [
@@ -844,12 +845,8 @@ def _delays(connection: Connection) -> Delays:
     """Clients' payment delays, from the payments already matched (by rule or person)."""
     delays = Delays()
     for client, booked, due in connection.execute(text(_PAID), {"limit": DELAY_HISTORY}):
-        delays.add(client, (_day(booked) - _day(due)).days)
+        delays.add(client, (as_date(booked) - as_date(due)).days)
     return delays
-
-
-def _day(value: str | date) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 # What a Line is read from (see _line), then anything a query adds after it.
@@ -864,7 +861,7 @@ _LINES = (
 
 
 def _line(row: Sequence[Any]) -> Line:
-    return Line(row[0], _day(row[1]), row[2], row[3], row[4], row[5], row[6], row[7])
+    return Line(row[0], as_date(row[1]), row[2], row[3], row[4], row[5], row[6], row[7])
 
 
 def match_new_lines(

@@ -85,6 +85,7 @@ from .models import (
     table,
 )
 from .reader import Reader, instant
+from .text import clip
 
 # How far back an alert is still news (see the module's docstring).
 ALERT_HORIZON = timedelta(hours=24)
@@ -487,7 +488,7 @@ def _clock_alerts(
     rows = []
     for clock in clocks:
         header = _header(clock.client, clock.title)
-        quote = f"{clock.author_name or 'Client'} wrote: {_clip(clock.text, EXCERPT_LIMIT)}"
+        quote = f"{clock.author_name or 'Client'} wrote: {clip(clock.text, EXCERPT_LIMIT)}"
         alerts: list[tuple[NotificationKind, Iterable[int]]] = []
         stage = _stage(clock, now)
         if stage is not None and stage[1] >= since:
@@ -643,7 +644,7 @@ def _notify_reply_failed(connection: Connection, event_id: int, error: str, now:
         return
     body = (
         f"{_header(reply.name, reply.title)}\n"
-        f"Your reply could not be delivered: {error}\n{_clip(reply.text, EXCERPT_LIMIT)}"
+        f"Your reply could not be delivered: {error}\n{clip(reply.text, EXCERPT_LIMIT)}"
     )
     key = f"reply_failed:{event_id}:{reply.staff_id}"
     row = _row(
@@ -734,7 +735,7 @@ def _row(
         "thread_id": thread_id,
         "clock_id": clock_id,
         "event_id": event_id,
-        "text": _clip(body, TEXT_LIMIT),
+        "text": clip(body, TEXT_LIMIT),
         "dedupe_key": dedupe_key,
         "status": NotificationStatus.PENDING.value,
         "attempts": 0,
@@ -770,10 +771,6 @@ def _known_keys(connection: Connection, keys: list[str]) -> set[str]:
 
 def _header(client: str | None, title: str) -> str:
     return f"{client} · {title}" if client else title
-
-
-def _clip(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def _present(ids: Iterable[int | None]) -> list[int]:

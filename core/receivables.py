@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from .reader import Reader
+from .timeutil import as_date
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 CENTS = Decimal(100)
@@ -82,7 +83,7 @@ def overdue_invoices(reader: Reader, today: date) -> list[OverdueInvoice]:
     for row in reader.rows(_OVERDUE, {"today": today.isoformat()}):
         (id_, number, client, currency, total, paid, due, level, step, state, promised) = row[:11]
         step_on, reminder = row[11], row[12]
-        due_on = _day(due)
+        due_on = as_date(due)
         invoices.append(
             OverdueInvoice(
                 id=id_,
@@ -96,8 +97,8 @@ def overdue_invoices(reader: Reader, today: date) -> list[OverdueInvoice]:
                 dunning_level=level,
                 next_step=step,
                 state=state,
-                promised_on=_day(promised) if promised else None,
-                next_step_on=_day(step_on) if step_on else None,
+                promised_on=as_date(promised) if promised else None,
+                next_step_on=as_date(step_on) if step_on else None,
                 reminder_today=reminder,
             )
         )
@@ -112,10 +113,6 @@ def bucket_totals(invoices: list[OverdueInvoice]) -> dict[str, dict[str, Decimal
     for invoice in invoices:
         totals[invoice.currency][invoice.bucket] += invoice.balance
     return dict(totals)
-
-
-def _day(value: str | date) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 _RECEIVABLE = """
@@ -290,7 +287,7 @@ def review_queue(
     return [
         ReviewLine(
             id=row[0],
-            booking_date=_day(row[1]),
+            booking_date=as_date(row[1]),
             amount=(Decimal(row[2]) / CENTS).quantize(PENNY),
             currency=row[3],
             payer=row[4] or "",
@@ -316,7 +313,7 @@ def recent_matches(reader: Reader, limit: int = 20) -> list[RecentMatch]:
     return [
         RecentMatch(
             id=row[0],
-            booking_date=_day(row[1]),
+            booking_date=as_date(row[1]),
             amount=(Decimal(row[2]) / CENTS).quantize(PENNY),
             currency=row[3],
             payer=row[4] or "",

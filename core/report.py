@@ -22,13 +22,14 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from .reader import Reader, Row, stamp
+from .timeutil import midnight
 
 UNASSIGNED = "(nobody)"
 NO_CLIENT = "(no client)"
@@ -323,7 +324,7 @@ def _local_days(since: datetime, until: datetime, tz: ZoneInfo) -> list[_Window]
     day, last = since.astimezone(tz).date(), (until - _TICK).astimezone(tz).date()
     windows = []
     while day <= last:
-        start, end = _midnight(day, tz), _midnight(day + timedelta(days=1), tz)
+        start, end = midnight(day, tz), midnight(day + timedelta(days=1), tz)
         windows.append(_Window(start, max(start, since), min(end, until)))
         day += timedelta(days=1)
     return windows
@@ -345,10 +346,6 @@ def _in_utc(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     # ignored, which misorders the repeated hour; across zones it compares
     # instants. Local boundaries are then always compared with UTC ones.
     return since.astimezone(UTC), until.astimezone(UTC)
-
-
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(), tzinfo=tz)
 
 
 def _hour_floor(moment: datetime) -> datetime:

@@ -71,6 +71,15 @@ def fit(value: str, width: int | None) -> str:
     return set_cell_size(value, width - 1).rstrip() + ELLIPSIS
 
 
+def clip(value: str, limit: int) -> str:
+    """`value` cut to `limit` characters, an ellipsis marking the cut.
+
+    Characters, not terminal cells (that is `fit`): for limits that count
+    characters, such as a Telegram message's.
+    """
+    return value if len(value) <= limit else value[: limit - 1] + ELLIPSIS
+
+
 def first_line(value: str, width: int | None = None) -> str:
     """The first line with something on it, cleaned and cut to `width` cells."""
     for line in clean(value).split("\n"):

@@ -17,6 +17,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def midnight(day: date, zone: tzinfo) -> datetime:
+    """The local start of `day` in `zone` (aware, in that zone)."""
+    return datetime.combine(day, time(), tzinfo=zone)
+
+
+def as_date(value: str | date) -> date:
+    """A date as SQLite hands it back: an ISO string, or already a date."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def countdown(seconds: float) -> str:
+    """12:04 while time is left, -02:13 once past due, hours shown past the hour."""
+    sign = "-" if seconds < 0 else ""
+    minutes, secs = divmod(abs(int(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes:02d}:{secs:02d}"
+
+
 def parse_instant(text: str, zone: tzinfo, *, end_of_day: bool = False) -> datetime:
     """An ISO date or instant from the command line, as aware UTC.
 
@@ -33,7 +51,7 @@ def parse_instant(text: str, zone: tzinfo, *, end_of_day: bool = False) -> datet
     else:
         if end_of_day:
             day += timedelta(days=1)
-        return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+        return midnight(day, zone).astimezone(UTC)
     try:
         instant = datetime.fromisoformat(text)
     except ValueError:

@@ -36,7 +36,7 @@ from core.paths import (
     shown_database,
 )
 from core.reader import DatabaseError, Reader, reader_for
-from core.timeutil import Now, parse_instant, utc_now
+from core.timeutil import Now, countdown, parse_instant, utc_now
 from pmdesk.dashboard import EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -567,7 +567,7 @@ def clocks(
     table = _table(f"{len(views)} running clocks", columns, right=("left",))
     for view in views:
         table.add_row(
-            _countdown(view.seconds_left(now)),
+            countdown(view.seconds_left(now)),
             view.state(now),
             view.client or "",
             view.thread,
@@ -580,17 +580,6 @@ def clocks(
 
 
 _STATE_STYLE = {"warning": "yellow", "breached": "red", "escalated": "bold red"}
-
-
-def _countdown(seconds: float) -> str:
-    """15:00 while time is left, -02:13 once past due."""
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
-    return f"{sign}{minutes:02d}:{secs:02d}"
 
 
 # -- report ----------------------------------------------------------------
@@ -679,7 +668,7 @@ def _sla_table(title: str, lines: list[Any]) -> Any:
 
 
 def _duration(seconds: float | None) -> str:
-    return "-" if seconds is None else _countdown(seconds)
+    return "-" if seconds is None else countdown(seconds)
 
 
 # -- clients ---------------------------------------------------------------

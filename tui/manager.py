@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from textual.widgets import DataTable, Input, Label, Static, Tab, Tabs
 from core.queries import ClockView, breached_clocks
 from core.reader import Reader
 from core.report import DayShare, SlaLine, SlaReport, daily_share_met, sla_report
+from core.timeutil import midnight
 
 from .keybar import KeyBar
 from .text import as_text, first_line
@@ -68,7 +69,7 @@ def relative_period(key: str, now: datetime, tz: ZoneInfo) -> Period:
     """Today, or the last 7 or 30 local days, today included, up to now."""
     today = now.astimezone(tz).date()
     first = today - timedelta(days=PERIOD_DAYS[key] - 1)
-    return Period(key, _midnight(first, tz), now, first, today)
+    return Period(key, midnight(first, tz), now, first, today)
 
 
 def custom_period(first_text: str, last_text: str, now: datetime, tz: ZoneInfo) -> Period:
@@ -76,10 +77,10 @@ def custom_period(first_text: str, last_text: str, now: datetime, tz: ZoneInfo) 
     first, last = _typed_day(first_text, "start"), _typed_day(last_text, "end")
     if first > last:
         raise ValueError(f"The start ({first}) is after the end ({last}).")
-    since = _midnight(first, tz)
+    since = midnight(first, tz)
     if since >= now:
         raise ValueError(f"The period starts after today ({first}).")
-    until = min(_midnight(last + timedelta(days=1), tz), now)
+    until = min(midnight(last + timedelta(days=1), tz), now)
     return Period(CUSTOM, since, until, first, last)
 
 
@@ -95,10 +96,6 @@ def _typed_day(text: str, which: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"The {which} date {text!r} is not a date as YYYY-MM-DD.") from None
-
-
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(), tzinfo=tz)
 
 
 @dataclass(frozen=True)
