@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 
+from .audit import audit_row, write_audit
 from .clocks import ClockState, recompute_running
 from .db import write
 from .kinds import Outcome
-from .models import Audit, Client, Clock, Thread, table
+from .models import Client, Clock, Thread, table
 from .policies import PolicyBook
 from .timeutil import Now, utc_now
 
@@ -111,16 +111,7 @@ def set_client_policy(
                     for state in recomputed
                 ],
             )
-        connection.execute(
-            insert(table(Audit)).values(
-                at=now(),
-                actor=actor,
-                action="set_policy",
-                entity="client",
-                entity_id=row.id,
-                detail=json.dumps(
-                    {"from": row.policy, "to": policy_name, "recomputed": len(recomputed)}
-                ),
-            )
-        )
+        detail = {"from": row.policy, "to": policy_name, "recomputed": len(recomputed)}
+        entry = audit_row(now(), actor, "set_policy", "client", row.id, detail)
+        write_audit(connection, [entry])
     return len(recomputed)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,22 +38,22 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select, update
 
+from .audit import audit_row, write_audit
 from .config import DunningLevelConfig, Settings
 from .db import insert_many, insert_with_ids, update_many, write
 from .invoices import language_of
 from .kinds import InvoiceState
-from .models import Audit, Client, DunningStep, Invoice, Reminder, table
+from .models import Client, DunningStep, Invoice, Reminder, table
 from .outbox import queue_invoice_alert
 from .timeutil import Now
 
-INVOICE, CLIENT, REMINDER, STEP, AUDIT = (
+INVOICE, CLIENT, REMINDER, STEP = (
     table(Invoice),
     table(Client),
     table(Reminder),
     table(DunningStep),
-    table(Audit),
 )
 CENTS = Decimal(100)
 # The package that ships `data/`, read by name: core imports nothing of pmdesk.
@@ -592,7 +591,7 @@ def record_promise(
             update(INVOICE).where(INVOICE.c.id == row.id).values(promised_on=on, updated_at=now)
         )
         detail = {"number": number, "on": on.isoformat()}
-        _audit(connection, now, actor, "promise", "invoice", row.id, detail)
+        write_audit(connection, [audit_row(now, actor, "promise", "invoice", row.id, detail)])
     refresh_plans(engine, settings, today, now)
 
 
@@ -615,7 +614,7 @@ def record_dispute(
         )
         action = "dispute_resolved" if resolved else "dispute"
         detail = {"number": number, "reason": reason}
-        _audit(connection, now, actor, action, "invoice", row.id, detail)
+        write_audit(connection, [audit_row(now, actor, action, "invoice", row.id, detail)])
         if not resolved:
             # Shown as "disputed: reminders paused" until it is settled.
             connection.execute(
@@ -642,7 +641,9 @@ def mark_reminder(engine: Engine, reminder_id: int, status: str, actor: str, now
             .where(REMINDER.c.id == reminder_id)
             .values(status=status, status_at=now)
         )
-        _audit(connection, now, actor, f"reminder_{status}", "reminder", reminder_id, {})
+        write_audit(
+            connection, [audit_row(now, actor, f"reminder_{status}", "reminder", reminder_id, {})]
+        )
 
 
 def list_reminders(engine: Engine, status: str | None = DRAFT) -> list[ReminderView]:
@@ -717,24 +718,3 @@ def _invoice_row(connection: Connection, number: str) -> Any:
     if row is None:
         raise UnknownInvoice(f"no invoice numbered {number!r}")
     return row
-
-
-def _audit(
-    connection: Connection,
-    now: datetime,
-    actor: str,
-    action: str,
-    entity: str,
-    entity_id: int,
-    detail: dict[str, Any],
-) -> None:
-    connection.execute(
-        insert(AUDIT).values(
-            at=now,
-            actor=actor,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            detail=json.dumps(detail, default=str),
-        )
-    )

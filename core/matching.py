@@ -51,11 +51,11 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 from sqlalchemy import Connection, Engine, and_, bindparam, case, select, text
 
+from .audit import audit_row, write_audit
 from .db import chunks, insert_many, update_many, write
 from .invoices import creditor_reference
 from .models import (
     Allocation,
-    Audit,
     BankTransaction,
     ClientIban,
     Invoice,
@@ -1013,24 +1013,22 @@ def _write_allocations(connection: Connection, rows: list[dict[str, Any]], now: 
         return
     insert_many(connection, table(Allocation), rows)
     audits = [
-        {
-            "at": now,
-            "actor": row["by"],
-            "action": "unallocate" if row.get("reversed_at") else "allocate",
-            "entity": "invoice" if row["invoice_id"] is not None else "client",
-            "entity_id": row["invoice_id"] if row["invoice_id"] is not None else row["client_id"],
-            "detail": _JSON.encode(
-                {
-                    "transaction": row["transaction_id"],
-                    "kind": row["kind"],
-                    "cents": row["cents"],
-                    "reason": row["reason"],
-                }
-            ),
-        }
+        audit_row(
+            now,
+            row["by"],
+            "unallocate" if row.get("reversed_at") else "allocate",
+            "invoice" if row["invoice_id"] is not None else "client",
+            row["invoice_id"] if row["invoice_id"] is not None else row["client_id"],
+            {
+                "transaction": row["transaction_id"],
+                "kind": row["kind"],
+                "cents": row["cents"],
+                "reason": row["reason"],
+            },
+        )
         for row in rows
     ]
-    insert_many(connection, table(Audit), audits)
+    write_audit(connection, audits)
     deltas: dict[int, int] = defaultdict(int)
     for row in rows:
         if row["invoice_id"] is not None:
@@ -1155,7 +1153,8 @@ def reject(engine: Engine, line_id: int, actor: str, now: datetime) -> None:
         store = _Store(now)
         store.state(line_id, "rejected", actor)
         store.flush(connection)
-        _audit(connection, now, actor, "reject", line_id, {"was": state})
+        entry = audit_row(now, actor, "reject", "banktransaction", line_id, {"was": state})
+        write_audit(connection, [entry])
 
 
 def restore(engine: Engine, banks: BanksConfig, line_id: int, actor: str, now: datetime) -> str:
@@ -1169,7 +1168,10 @@ def restore(engine: Engine, banks: BanksConfig, line_id: int, actor: str, now: d
             raise MatchingError(f"line #{line_id} is not rejected ({state})")
         _match(connection, load_book(connection, banks), [line], now, allow_auto=False)
         _line_row, back = _load_line(connection, line_id)
-        _audit(connection, now, actor, "restore", line_id, {"was": state, "now": back})
+        detail = {"was": state, "now": back}
+        write_audit(
+            connection, [audit_row(now, actor, "restore", "banktransaction", line_id, detail)]
+        )
         return back
 
 
@@ -1205,40 +1207,23 @@ def unallocate(engine: Engine, banks: BanksConfig, line_id: int, actor: str, now
             if row["invoice_id"] is not None:
                 deltas[row["invoice_id"]] += row["cents"]
         _move_paid(connection, deltas, now)
-        for row in reversed_rows:
-            _audit(
-                connection, now, actor, "unallocate", row["invoice_id"],
-                {"transaction": line_id, "kind": row["kind"], "cents": -row["cents"]},
-                entity="invoice" if row["invoice_id"] is not None else "client",
-            )  # fmt: skip
+        write_audit(
+            connection,
+            [
+                audit_row(
+                    now,
+                    actor,
+                    "unallocate",
+                    "invoice" if row["invoice_id"] is not None else "client",
+                    row["invoice_id"],
+                    {"transaction": line_id, "kind": row["kind"], "cents": -row["cents"]},
+                )
+                for row in reversed_rows
+            ],
+        )
         book = load_book(connection, banks)
         _match(connection, book, [line], now, allow_auto=False)
         return sum(-row["cents"] for row in reversed_rows if row["invoice_id"] is not None)
-
-
-def _audit(
-    connection: Connection,
-    now: datetime,
-    actor: str,
-    action: str,
-    entity_id: int | None,
-    detail: dict[str, Any],
-    entity: str = "banktransaction",
-) -> None:
-    insert_many(
-        connection,
-        table(Audit),
-        [
-            {
-                "at": now,
-                "actor": actor,
-                "action": action,
-                "entity": entity,
-                "entity_id": entity_id,
-                "detail": json.dumps(detail, ensure_ascii=False),
-            }
-        ],
-    )
 
 
 # -- what the command line shows -------------------------------------------------------
