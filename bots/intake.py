@@ -45,7 +45,6 @@ from core import jsontext
 from core.config import Settings
 from core.health import outbox_backlog, services_lease, write_problem
 from core.ingest import Ingestor, Item, Result
-from core.policies import PolicyBook
 from core.timeutil import Now, utc_now
 
 from .bodies import MAX_BODY, BodyRefused, read_body
@@ -250,7 +249,7 @@ def create_app(
     routers: Iterable[APIRouter] = (),
 ) -> FastAPI:
     """The intake's app: events, health, and the routes of `routers` (other webhooks)."""
-    writer = Writer(Ingestor(engine, PolicyBook(settings), now=now))
+    writer = Writer(Ingestor.for_settings(engine, settings, clock=now))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

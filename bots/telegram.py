@@ -55,7 +55,6 @@ from telegram.request import HTTPXRequest
 from core import jsontext
 from core.config import Settings
 from core.ingest import Ingestor
-from core.policies import PolicyBook
 from core.timeutil import Now, utc_now
 
 from .access import Access
@@ -245,7 +244,7 @@ class TelegramService:
         )
         self.io = ChatIO(
             engine=engine,
-            ingestor=Ingestor(engine, PolicyBook(settings), now=now),
+            ingestor=Ingestor.for_settings(engine, settings, clock=now),
             pacer=self.pacer,
             receipts=self.sender.receipts,
             replies=replies,

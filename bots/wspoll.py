@@ -44,7 +44,6 @@ from sqlalchemy import Engine
 
 from core.config import Settings, WorksectionConfig
 from core.ingest import Ingestor
-from core.policies import PolicyBook
 from core.timeutil import Now, utc_now
 from core.worksection import (
     EVENTS_POLL,
@@ -102,7 +101,7 @@ class WorksectionConnector:
         self.now = now
         self._own_client = client is None
         self.client = client or WorksectionClient.from_config(self.config)
-        self.ingestor = Ingestor(engine, PolicyBook(settings), now=now)
+        self.ingestor = Ingestor.for_settings(engine, settings, clock=now)
         self.processor = ItemProcessor(self.config, engine, self.ingestor, self.client, now)
         self.wakeup = wakeup or asyncio.Event()
         self._monotonic = monotonic

@@ -42,7 +42,7 @@ from .ingest import Ingestor
 from .kinds import StaffRole, ThreadKind
 from .models import Invoice, table
 from .outbox import DeliveryView, due_deliveries, mark_delivered
-from .policies import DEFAULT, PolicyBook
+from .policies import DEFAULT
 from .staff import add_staff
 
 # The package that ships the `data/` folder; read by name so that `core`
@@ -1331,7 +1331,7 @@ def seed_demo(
     scenario = load_scenario()
     _register_team(engine, scenario, now)
     events = history(scenario, now, seed)
-    ingestor = Ingestor(engine, PolicyBook(settings), now=lambda: now)
+    ingestor = Ingestor.for_settings(engine, settings, clock=lambda: now)
     results = ingestor.ingest(events)
     for result in results:
         if result.status == "rejected":

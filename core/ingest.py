@@ -33,6 +33,7 @@ from sqlalchemy import BindParameter, Connection, Engine, bindparam, delete, fun
 from sqlalchemy.exc import OperationalError
 
 from .clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
+from .config import Settings
 from .db import (
     chunks,
     data_version,
@@ -165,6 +166,13 @@ class Ingestor:
         # True while a transaction of ours holds the write lock (a health
         # check need not probe it then); False while waiting for the lock.
         self.holding_lock = False
+
+    @classmethod
+    def for_settings(
+        cls, engine: Engine, settings: Settings, clock: Now = utc_now, batch_size: int = 2000
+    ) -> Ingestor:
+        """The ingestor every intake uses: the settings' response policies, `clock` for time."""
+        return cls(engine, PolicyBook(settings), clock, batch_size)
 
     def ingest(self, items: Iterable[Item]) -> list[Result]:
         """Ingest any number of events, `batch_size` per transaction."""

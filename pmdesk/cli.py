@@ -412,12 +412,11 @@ def ingest(
     if any line was rejected.
     """
     from core.ingest import Ingestor, Summary
-    from core.policies import PolicyBook
 
     ctx = context()
     ctx.bulk = True
     _quiet_garbage_collector()
-    ingestor = Ingestor(ctx.engine, PolicyBook(ctx.settings), now=ctx.now, batch_size=batch)
+    ingestor = Ingestor.for_settings(ctx.engine, ctx.settings, clock=ctx.now, batch_size=batch)
     summary = Summary()
     with _open_input(file) as (stream, size):
         progress = _progress(size, file) if not as_json and err.is_terminal else None

@@ -131,9 +131,8 @@ def simulate_job(
 
     def job(stop: threading.Event) -> None:
         from core.ingest import Ingestor
-        from core.policies import PolicyBook
 
-        ingestor = Ingestor(engine, PolicyBook(settings), now=now)
+        ingestor = Ingestor.for_settings(engine, settings, clock=now)
         last = since
         while not stop.wait(DEMO_SECONDS):
             current = now()

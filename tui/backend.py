@@ -137,9 +137,8 @@ class Backend:
         with self._lock:
             if self._ingestor is None:
                 from core.ingest import Ingestor
-                from core.policies import PolicyBook
 
-                self._ingestor = Ingestor(engine, PolicyBook(self.settings), now=self.now)
+                self._ingestor = Ingestor.for_settings(engine, self.settings, clock=self.now)
             return self._ingestor
 
     def operator(self) -> StaffView:
