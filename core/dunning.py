@@ -646,6 +646,27 @@ def mark_reminder(engine: Engine, reminder_id: int, status: str, actor: str, now
         )
 
 
+def mark_todays_sent(
+    engine: Engine, settings: Settings, client: str, actor: str, now: datetime
+) -> list[int]:
+    """Mark the drafts written today for `client` sent; their ids.
+
+    Today on the reminders' calendar: a draft from an earlier day is not
+    today's, and LookupError says that none waits rather than marking it.
+    """
+    today = local_today(settings, now)
+    drafts = [
+        reminder.id
+        for reminder in list_reminders(engine, DRAFT)
+        if reminder.client == client and reminder.run_on == today
+    ]
+    if not drafts:
+        raise LookupError(f"no reminder drafted today for {client} waits to be sent")
+    for reminder_id in drafts:
+        mark_reminder(engine, reminder_id, SENT, actor, now)
+    return drafts
+
+
 def list_reminders(engine: Engine, status: str | None = DRAFT) -> list[ReminderView]:
     """Reminders (drafts by default), newest first, with the invoices each lists."""
     query = (

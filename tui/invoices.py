@@ -318,19 +318,9 @@ class InvoicesPanel(Vertical):
         client = invoice.client
 
         def mark(actor: str) -> None:
-            from core.dunning import DRAFT, SENT, list_reminders, local_today, mark_reminder
+            from core.dunning import mark_todays_sent
 
-            now = backend.now()
-            today = local_today(backend.settings, now)
-            drafts = [
-                r
-                for r in list_reminders(backend.engine, DRAFT)
-                if r.client == client and r.run_on == today
-            ]
-            if not drafts:
-                raise LookupError(f"no reminder drafted today for {client} waits to be sent")
-            for reminder in drafts:
-                mark_reminder(backend.engine, reminder.id, SENT, actor, now)
+            mark_todays_sent(backend.engine, backend.settings, client, actor, backend.now())
 
         self._write(f"Today's reminder to {client} marked sent", "Not marked sent", mark)
 

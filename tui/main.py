@@ -218,7 +218,7 @@ class MainScreen(Screen[None]):
         self.query_one(IncomingPanel).table.focus()
         self.tick()
         self.set_interval(1.0, self.tick)
-        self.watch_database()
+        self.poll_database()
 
     # -- the one-second tick: no database, only stored due times --------------
 
@@ -269,7 +269,7 @@ class MainScreen(Screen[None]):
     # -- the watcher -----------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
-    def watch_database(self) -> None:
+    def poll_database(self) -> None:
         """Poll for commits and read only what changed; results come back as messages."""
         worker = get_current_worker()
         backend = self.backend
@@ -326,7 +326,7 @@ class MainScreen(Screen[None]):
             markup=False,
         )
         self._reload = True
-        self.set_timer(RETRY_SECONDS, self.watch_database)
+        self.set_timer(RETRY_SECONDS, self.poll_database)
 
     def on_changed(self, message: Changed) -> None:
         changes = message.changes

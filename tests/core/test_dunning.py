@@ -19,6 +19,7 @@ from core.dunning import (
     interest_cents,
     list_reminders,
     mark_reminder,
+    mark_todays_sent,
     record_dispute,
     record_promise,
     run_dunning,
@@ -372,6 +373,31 @@ def test_marking_a_draft_sent_is_audited_and_happens_once(
     with engine.connect() as connection:
         audit = connection.execute(select(table(Audit))).one()
     assert (audit.action, audit.entity, audit.entity_id) == ("reminder_sent", "reminder", draft)
+
+
+def test_today_s_drafts_to_a_client_are_marked_sent_together_and_no_other(
+    engine: Engine, office: Settings, tmp_path: Path
+) -> None:
+    load(
+        engine,
+        office,
+        tmp_path,
+        "F-1;Acme;01/09/2026;01/10/2026;EUR;100,00",
+        "F-2;Bigco;01/09/2026;01/10/2026;EUR;50,00",
+    )
+    run(engine, office, MONDAY)
+    drafted = {view.client: view.id for view in list_reminders(engine)}
+    tuesday = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+    # Monday's draft is not today's on Tuesday: nothing is marked, and it says so.
+    with pytest.raises(LookupError, match="no reminder drafted today for Acme"):
+        mark_todays_sent(engine, office, "Acme", "ana", tuesday)
+
+    assert mark_todays_sent(engine, office, "Acme", "ana", NOW) == [drafted["Acme"]]
+    assert [view.client for view in list_reminders(engine)] == ["Bigco"]
+    assert list_reminders(engine, SENT)[0].id == drafted["Acme"]
+    with pytest.raises(LookupError, match="no reminder drafted today for Acme"):
+        mark_todays_sent(engine, office, "Acme", "ana", NOW)
 
 
 def test_the_scheduler_entry_runs_once_the_hour_has_come(
