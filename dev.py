@@ -83,7 +83,7 @@ def test(arguments: list[str]) -> None:
     steps = [
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],
-        ["mypy", "core"],
+        ["mypy", "core", "bots", "tui", "pmdesk"],
         ["lint-imports"],
         ["pytest", *arguments],
     ]

@@ -90,8 +90,8 @@ class KeyBar(Widget):
         self._spans = spans
         return text
 
-    def _on_click(self, event: events.Click) -> None:
-        # Mouse too: a click on a key presses it.
+    async def _on_click(self, event: events.Click) -> None:
+        # Mouse too: a click on a key presses it. Async as the handler it replaces.
         for start, end, key in self._spans:
             if start <= event.x < end:
                 event.stop()

@@ -369,7 +369,8 @@ class MainScreen(Screen[None]):
         item = self.query_one(IncomingPanel).selected
         return item.thread_id if item else None
 
-    def action_focus(self, panel: str) -> None:
+    async def action_focus(self, panel: str) -> None:
+        # Async as Screen.action_focus, which this replaces with panel names.
         target = {
             "incoming": "#feed-table",
             "clocks": "#clocks",

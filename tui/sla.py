@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -49,7 +51,7 @@ class SlaPanel(Vertical):
         table.add_column("today", justify="right")
         table.add_column("7 days", justify="right")
         target = self.formatter.countdown(self.target_minutes * 60)
-        rows = (
+        rows: tuple[tuple[str, Callable[[SlaLine], str]], ...] = (
             ("answered", lambda line: str(line.answered)),
             (f"within {target}", lambda line: _share(line.share_met)),
             ("median", lambda line: self._duration(line.median_business_seconds)),
