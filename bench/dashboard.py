@@ -236,13 +236,12 @@ def top_up(path: Path, now: Any) -> None:
     from core.db import insert_many, open_database, write
     from core.ingest import OWN_SOURCE, Ingestor
     from core.models import Invoice, table
-    from core.policies import PolicyBook
     from core.reader import SqliteReader
 
     rng = random.Random(7)
     settings = Settings(db=str(path))
     engine = open_database(str(path))  # brings the schema up to date (invoices came later)
-    ingestor = Ingestor(engine, PolicyBook(settings), now=lambda: now)
+    ingestor = Ingestor.for_settings(engine, settings, clock=lambda: now)
     reader = SqliteReader(path)
     running = reader.rows("SELECT count(*) FROM clock WHERE outcome = 'running'")[0][0]
     fresh = max(FRESH, RUNNING - running)

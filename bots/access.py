@@ -112,7 +112,7 @@ class Access:
             return
         try:
             staff = await self.io.write(
-                redeem, self.io.engine, context.args[0], user.id, self.io.now()
+                redeem, self.io.engine, context.args[0], user.id, self.io.clock()
             )
         except InviteRefused as refused:
             log.info("refused an invite code from Telegram user %s: %s", user.id, refused.reason)

@@ -75,7 +75,7 @@ class Answers:
                 view.thread_id,
                 staff.id,
                 text,
-                now=self.io.now,
+                clock=self.io.clock,
                 key=f"telegram:{chat.id}:{message.message_id}",
             )
         except ActionRefused as refused:
@@ -152,7 +152,7 @@ class Answers:
         key = f"telegram-query:{query.id}"
         if callback.action == "take":
             taken = await self.io.write(
-                assign, self.io.ingestor, view.thread_id, staff.id, staff.id, self.io.now, key
+                assign, self.io.ingestor, view.thread_id, staff.id, staff.id, self.io.clock, key
             )
             if taken.status == "duplicate":
                 _again(query)  # answered the first time
@@ -165,7 +165,7 @@ class Answers:
                 await query.answer("Nothing is waiting on this message any more.")
                 return
             closed = await self.io.write(
-                no_reply_needed, self.io.ingestor, view.thread_id, staff.id, "", self.io.now, key
+                no_reply_needed, self.io.ingestor, view.thread_id, staff.id, "", self.io.clock, key
             )
             if closed.status == "duplicate":
                 _again(query)
@@ -194,7 +194,7 @@ class Answers:
             view.thread_id,
             staff.id,
             canned[index].text,
-            now=self.io.now,
+            clock=self.io.clock,
             key=f"canned:{view.id}",  # one canned reply per alert, however often pressed
         )
         if result.status == "duplicate":

@@ -41,7 +41,7 @@ class ChatIO:
     receipts: Receipts
     replies: CannedReplies
     zone: ZoneInfo
-    now: Now
+    clock: Now
     # Called after anything that may have queued messages: the sender looks at once.
     wake: Callable[[], None] = lambda: None
     bot: Bot | None = None

@@ -33,7 +33,7 @@ class Commands:
         assert chat is not None
         clocks = await self.io.read(running_clocks, self.io.reader)
         mine = [clock for clock in clocks if is_mine(clock, staff)]
-        await self.io.say(chat.id, queue_html(mine, self.io.now(), self.io.zone))
+        await self.io.say(chat.id, queue_html(mine, self.io.clock(), self.io.zone))
 
     async def mute(self, update: Update, context: Context) -> None:
         """`/mute 1h` (30m, 2h, 1d...; `off` lifts it): alerts wait, then come in order."""
@@ -49,7 +49,7 @@ class Commands:
         if length is None or not timedelta(0) < length <= MUTE_LIMIT:
             await self.io.say(chat.id, "Say how long: /mute 30m, /mute 1h, /mute 2h, or /mute off.")
             return
-        until = self.io.now() + length
+        until = self.io.clock() + length
         await self.io.write(mute, self.io.engine, staff.id, until)
         shown = until.astimezone(self.io.zone).strftime("%a %H:%M")
         await self.io.say(

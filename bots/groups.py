@@ -56,7 +56,13 @@ class Groups:
             return
         try:
             linked = await self.io.write(
-                link_chat, self.io.engine, chat.id, name, staff.id, self.io.now(), chat.title or ""
+                link_chat,
+                self.io.engine,
+                chat.id,
+                name,
+                staff.id,
+                self.io.clock(),
+                chat.title or "",
             )
         except UnknownClient as error:
             # Names the closest clients: for the staff member's eyes, not the group's.

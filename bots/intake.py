@@ -216,10 +216,10 @@ class Writer:
         self.writing = True
         try:
             results = await asyncio.to_thread(self.ingestor.ingest_batch, items)
-            self.last = LastWrite(True, self.ingestor.now())
+            self.last = LastWrite(True, self.ingestor.clock())
         except BaseException as error:
             first_line = str(getattr(error, "orig", None) or error) or type(error).__name__
-            self.last = LastWrite(False, self.ingestor.now(), first_line.splitlines()[0])
+            self.last = LastWrite(False, self.ingestor.clock(), first_line.splitlines()[0])
             for job in jobs:
                 if not job.done.done():
                     job.done.set_exception(
@@ -244,12 +244,12 @@ def create_app(
     settings: Settings,
     engine: Engine,
     *,
-    now: Now = utc_now,
+    clock: Now = utc_now,
     health: Health,
     routers: Iterable[APIRouter] = (),
 ) -> FastAPI:
     """The intake's app: events, health, and the routes of `routers` (other webhooks)."""
-    writer = Writer(Ingestor.for_settings(engine, settings, clock=now))
+    writer = Writer(Ingestor.for_settings(engine, settings, clock=clock))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -269,7 +269,7 @@ def create_app(
 
     async def events(request: Request) -> JSONResponse:
         try:
-            return await _receive(request, secret, now, writer, read_seconds)
+            return await _receive(request, secret, clock, writer, read_seconds)
         except IntakeError as error:
             return error.response()
 
@@ -284,7 +284,7 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        return await _health(engine, health, writer, now)
+        return await _health(engine, health, writer, clock)
 
     for router in routers:
         app.include_router(router)
@@ -292,7 +292,7 @@ def create_app(
 
 
 async def _receive(
-    request: Request, secret: str | None, now: Now, writer: Writer, read_seconds: float
+    request: Request, secret: str | None, clock: Now, writer: Writer, read_seconds: float
 ) -> JSONResponse:
     if not secret:
         raise IntakeError(
@@ -303,7 +303,7 @@ async def _receive(
         )
     timestamp = request.headers.get(TIMESTAMP_HEADER)
     try:
-        check_timestamp(timestamp, now().timestamp())
+        check_timestamp(timestamp, clock().timestamp())
     except SignatureError as error:
         raise IntakeError(401, "bad_timestamp", str(error)) from None
     assert timestamp is not None
@@ -438,17 +438,17 @@ def _claimed_id(item: Item) -> str | None:
     return None if found is None else str(found)
 
 
-async def _health(engine: Engine, health: Health, writer: Writer, now: Now) -> JSONResponse:
+async def _health(engine: Engine, health: Health, writer: Writer, clock: Now) -> JSONResponse:
     if writer.writing and writer.ingestor.holding_lock:
         # Our own transaction holds the lock: the database works, and reading
         # it now would wait on the interpreter the ingestion thread keeps busy.
         # (A transaction still waiting for the lock is probed: someone else holds it.)
         database: dict[str, Any] | None = writer.report or _NOT_READ
     else:
-        database = writer.report = await _database_report(engine, now())
+        database = writer.report = await _database_report(engine, clock())
     services = {name: health.states.get(name, "stopped") for name in REPORTED}
     lag = health.lag()
-    at = now()
+    at = clock()
     last = writer.last
     writes: dict[str, Any] = {
         "problem": database.get("write_problem") if database else None,

@@ -38,7 +38,7 @@ Daily jobs (the receivables' dunning run, for instance) are added with
 
 Run it among the services, with their stop signal and state report::
 
-    run_scheduler(settings, engine, ended, now=now,
+    run_scheduler(settings, engine, ended, clock=clock,
                   on_state=lambda state: states.set("scheduler", state))
 """
 
@@ -90,7 +90,7 @@ async def run_scheduler(
     engine: Engine,
     stop: asyncio.Event,
     *,
-    now: Now = utc_now,
+    clock: Now = utc_now,
     on_state: Callable[[str], None] | None = None,
     poll: float = 0.5,
     horizon: timedelta = ALERT_HORIZON,
@@ -110,7 +110,7 @@ async def run_scheduler(
     # APScheduler logs every job it adds and runs at INFO: one line per alert.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = AsyncIOScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
-    alerts = _Alerts(engine, scheduler, now, horizon)
+    alerts = _Alerts(engine, scheduler, clock, horizon)
     scheduler.start()
     try:
         if jobs is not None:
@@ -126,11 +126,11 @@ class _Alerts:
     """The clock alerts' part of the scheduler: agenda, jobs, and the firing of batches."""
 
     def __init__(
-        self, engine: Engine, scheduler: AsyncIOScheduler, now: Now, horizon: timedelta
+        self, engine: Engine, scheduler: AsyncIOScheduler, clock: Now, horizon: timedelta
     ) -> None:
         self.engine = engine
         self.scheduler = scheduler
-        self.now = now
+        self.clock = clock
         self.horizon = horizon
         self.agenda = Agenda()
         self.watcher = ChangeWatcher(engine)
@@ -176,7 +176,7 @@ class _Alerts:
         # Until the reread succeeds: the watcher has moved on already.
         self.stale = True
         running = await self._in_thread(self._read_running)
-        changes = self.agenda.update(running, self.now())
+        changes = self.agenda.update(running, self.clock())
         await self._reschedule(changes)
         self.due |= changes.due
         self.stale = False
@@ -210,9 +210,9 @@ class _Alerts:
             self.due |= self.agenda.take(come)
             # APScheduler's clock said the instant came: an injected clock a
             # hair behind must not make the alert look early.
-            at = max(self.now(), *come)
+            at = max(self.clock(), *come)
         elif self.due:
-            at = self.now()
+            at = self.clock()
         else:
             return
         if not self.due:

@@ -217,7 +217,7 @@ class Sender:
         agency: str,
         receipts: Receipts | None = None,
         replies: CannedReplies | None = None,
-        now: Now = utc_now,
+        clock: Now = utc_now,
         backoff: Backoff | None = None,
         poll_interval: float = 0.1,
         alert_interval: float = 5.0,
@@ -232,7 +232,7 @@ class Sender:
         self._agency = agency
         self.receipts = receipts or Receipts()
         self._replies = replies or CannedReplies.load()
-        self._now = now
+        self._clock = clock
         self._backoff = backoff or Backoff()
         self._poll_interval = poll_interval
         self._alert_interval = alert_interval
@@ -272,7 +272,7 @@ class Sender:
             while not stop.is_set():
                 try:
                     if self._monotonic() >= next_alerts:
-                        await asyncio.to_thread(notify_clocks, self._engine, self._now())
+                        await asyncio.to_thread(notify_clocks, self._engine, self._clock())
                         next_alerts = self._monotonic() + self._alert_interval
                     await self.dispatch()
                 except Exception:
@@ -289,7 +289,7 @@ class Sender:
         self._looks += 1
         look = self._looks
         finished = set(self._finished)
-        now = self._now()
+        now = self._clock()
         notifications = await asyncio.to_thread(due_notifications, self._engine, now, self._batch)
         deliveries = await asyncio.to_thread(due_deliveries, self._engine, now, self._batch)
         self._finished -= finished
@@ -326,7 +326,7 @@ class Sender:
 
     async def _hold_waiting_rows(self) -> None:
         """After a restart: rows waiting for a retry hold their chats, as if we had failed them."""
-        now = self._now()
+        now = self._clock()
         pending = await asyncio.to_thread(
             due_notifications, self._engine, _END_OF_TIME, _EVERYTHING
         )
@@ -363,7 +363,7 @@ class Sender:
                     log.exception(
                         "chat %s: the outcome of row %s was not recorded", chat_id, job.key
                     )
-                    retry_at = self._now() + timedelta(seconds=self._backoff.cap)
+                    retry_at = self._clock() + timedelta(seconds=self._backoff.cap)
                 finally:
                     self._sending.discard(chat_id)
                 queue.popleft()
@@ -425,7 +425,7 @@ class Sender:
     async def _fence(self, job: _Job) -> None:
         """Raise _NotSent unless the row is still pending and the lease still ours."""
         verdict = await asyncio.to_thread(
-            may_send, self._engine, job.key[0], job.key[1], self._now(), self._holder
+            may_send, self._engine, job.key[0], job.key[1], self._clock(), self._holder
         )
         if verdict != "send":
             raise _NotSent(verdict)
@@ -465,7 +465,7 @@ class Sender:
 
     async def _record_sent(self, chat_id: int, job: _Job, message: Message) -> None:
         """Mark the row sent; if the database will not have it, never send it again here."""
-        now = self._now()
+        now = self._clock()
         try:
             if job.notification is not None:
                 await self._write(
@@ -487,7 +487,7 @@ class Sender:
             self._settle(job.delivery.event_id, "delivered")
 
     async def _put_off(self, job: _Job, error: str, seconds: float) -> datetime:
-        now = self._now()
+        now = self._clock()
         retry_at = now + timedelta(seconds=seconds)
         if job.notification is not None:
             await self._write(mark_retry, self._engine, job.notification.id, now, error, retry_at)
@@ -505,7 +505,7 @@ class Sender:
         return retry_at
 
     async def _record_failure(self, job: _Job, error: str, permanent: bool) -> None:
-        now = self._now()
+        now = self._clock()
         if job.notification is not None:
             await self._write(mark_failed, self._engine, job.notification.id, now, error)
             return
@@ -518,7 +518,7 @@ class Sender:
     async def _nowhere_to_go(self, job: _Job) -> None:
         if job.notification is not None:
             await self._write(
-                mark_skipped, self._engine, job.notification.id, self._now(), NOT_ON_TELEGRAM
+                mark_skipped, self._engine, job.notification.id, self._clock(), NOT_ON_TELEGRAM
             )
         else:
             await self._record_failure(job, "the thread has no Telegram group", permanent=True)

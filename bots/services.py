@@ -99,7 +99,7 @@ class _States:
 async def run_services(
     settings: Settings,
     stop: asyncio.Event,
-    now: Now = utc_now,
+    clock: Now = utc_now,
     *,
     engine: Engine | None = None,
     holder: str | None = None,
@@ -133,7 +133,7 @@ async def run_services(
             holder = renamed(holder)
         taken_before = True
         states = _States()
-        if not await _wait_for_lease(engine, holder, states, stop, now, ttl):
+        if not await _wait_for_lease(engine, holder, states, stop, clock, ttl):
             return
         log.info("services started (lease holder %s)", holder)
         try:
@@ -143,7 +143,7 @@ async def run_services(
                 holder,
                 states,
                 stop,
-                now,
+                clock,
                 ttl,
                 telegram or {},
                 _Web(routers, poller_lag, intake),
@@ -159,13 +159,13 @@ async def _wait_for_lease(
     holder: str,
     states: _States,
     stop: asyncio.Event,
-    now: Now,
+    clock: Now,
     ttl: timedelta,
 ) -> bool:
     """Take the lease, waiting while another process holds it; False if stopped first."""
     told = False
     while not stop.is_set():
-        if await asyncio.to_thread(acquire, engine, holder, states.values, now(), ttl):
+        if await asyncio.to_thread(acquire, engine, holder, states.values, clock(), ttl):
             return True
         if not told:
             log.info("another process runs the services; waiting to take over")
@@ -195,7 +195,7 @@ async def _session(
     holder: str,
     states: _States,
     stop: asyncio.Event,
-    now: Now,
+    clock: Now,
     ttl: timedelta,
     telegram: dict[str, Any],
     web: _Web,
@@ -226,33 +226,35 @@ async def _session(
     poller_lag = web.poller_lag
     wakeup = asyncio.Event()  # set by the Worksection webhook: process what it stored at once
     if settings.worksection is not None:
-        routers.append(worksection_router(settings, engine, now=now, wake=wakeup.set))
-        poller_lag = poller_lag or _Lag(engine, now)
+        routers.append(worksection_router(settings, engine, clock=clock, wake=wakeup.set))
+        poller_lag = poller_lag or _Lag(engine, clock)
     states.expected.add("scheduler")
     states.expected.update(extra)
     health = Health(states.values, states.expected, poller_lag)
     app = (
-        create_app(settings, engine, now=now, health=health, routers=routers) if web.serve else None
+        create_app(settings, engine, clock=clock, health=health, routers=routers)
+        if web.serve
+        else None
     )
     async with asyncio.TaskGroup() as group:
         if app is not None:
             group.create_task(_run_intake(settings, app, states, ended))
         group.create_task(_relay(stop, ended))
-        group.create_task(_keep_lease(engine, holder, states, ended, now, ttl))
+        group.create_task(_keep_lease(engine, holder, states, ended, clock, ttl))
         if settings.telegram_token:
-            group.create_task(_run_bot(settings, engine, states, ended, now, options))
+            group.create_task(_run_bot(settings, engine, states, ended, clock, options))
         if settings.worksection is not None:
             group.create_task(
-                run_worksection(settings, engine, ended, now=now, wakeup=wakeup, holder=holder)
+                run_worksection(settings, engine, ended, clock=clock, wakeup=wakeup, holder=holder)
             )
         group.create_task(
             run_scheduler(
                 settings,
                 engine,
                 ended,
-                now=now,
+                clock=clock,
                 on_state=lambda state: states.set("scheduler", state),
-                jobs=lambda scheduler: _daily_jobs(scheduler, settings, engine, now),
+                jobs=lambda scheduler: _daily_jobs(scheduler, settings, engine, clock),
             )
         )
         for name, service in extra.items():
@@ -273,7 +275,9 @@ async def _run_extra(
     states.set(name, STOPPED)
 
 
-def _daily_jobs(scheduler: AsyncIOScheduler, settings: Settings, engine: Engine, now: Now) -> None:
+def _daily_jobs(
+    scheduler: AsyncIOScheduler, settings: Settings, engine: Engine, clock: Now
+) -> None:
     """The reminders' daily run and then the receivables digest, at its hour on business
     days, and once now.
 
@@ -286,8 +290,8 @@ def _daily_jobs(scheduler: AsyncIOScheduler, settings: Settings, engine: Engine,
 
     async def run() -> None:
         try:
-            await _dunning(engine, settings, now)
-            queued = await asyncio.to_thread(queue_daily_digest, engine, settings, now)
+            await _dunning(engine, settings, clock)
+            queued = await asyncio.to_thread(queue_daily_digest, engine, settings, clock)
         except asyncio.CancelledError:
             # The services stop mid-run: each step commits whole or not at
             # all, and the next start makes up what is left. Not an error.
@@ -307,14 +311,14 @@ def _daily_jobs(scheduler: AsyncIOScheduler, settings: Settings, engine: Engine,
         run,
         timezone=settings.dunning_timezone,
         id="dunning",
-        clock=now,
+        clock=clock,
     )
     scheduler.add_job(run, id="dunning-at-start")
 
 
-async def _dunning(engine: Engine, settings: Settings, now: Now) -> None:
+async def _dunning(engine: Engine, settings: Settings, clock: Now) -> None:
     try:
-        summary = await asyncio.to_thread(daily_dunning, engine, settings, now)
+        summary = await asyncio.to_thread(daily_dunning, engine, settings, clock)
     except Exception:
         # Tomorrow's run, or the next start, tries again; nothing was half written.
         log.exception("the reminders' daily run failed")
@@ -328,14 +332,14 @@ class _Lag:
 
     EVERY = 5.0
 
-    def __init__(self, engine: Engine, now: Now) -> None:
-        self.engine, self.now = engine, now
+    def __init__(self, engine: Engine, clock: Now) -> None:
+        self.engine, self.clock = engine, clock
         self._value: float | None = None
         self._read_at = float("-inf")
 
     def __call__(self) -> float | None:
         if time.monotonic() - self._read_at >= self.EVERY:
-            self._value = poll_lag(self.engine, self.now())
+            self._value = poll_lag(self.engine, self.clock())
             self._read_at = time.monotonic()
         return self._value
 
@@ -351,7 +355,7 @@ async def _keep_lease(
     holder: str,
     states: _States,
     ended: asyncio.Event,
-    now: Now,
+    clock: Now,
     ttl: timedelta,
 ) -> None:
     every = ttl.total_seconds() / 3
@@ -359,7 +363,7 @@ async def _keep_lease(
     while not ended.is_set():
         states.changed.clear()
         try:
-            kept = await asyncio.to_thread(renew, engine, holder, states.values, now(), ttl)
+            kept = await asyncio.to_thread(renew, engine, holder, states.values, clock(), ttl)
             renewed = time.monotonic()
         except Exception:
             # The database is busy or away: try again soon while the lease lasts;
@@ -378,7 +382,7 @@ async def _run_bot(
     engine: Engine,
     states: _States,
     ended: asyncio.Event,
-    now: Now,
+    clock: Now,
     options: dict[str, Any],
 ) -> None:
     """Run the bot until the session ends; retry its start while Telegram is out of reach."""
@@ -393,7 +397,7 @@ async def _run_bot(
     while not ended.is_set():
         states.set("bot", STARTING)
         try:
-            service = service_type(settings, engine, now=now, **options)
+            service = service_type(settings, engine, clock=clock, **options)
             await service.run(ended, started=lambda: states.set("bot", RUNNING))
         except InvalidToken as error:
             log.error("Telegram refused the bot's token (%s): the bot stays off", error)

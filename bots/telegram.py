@@ -215,7 +215,7 @@ class TelegramService:
         settings: Settings,
         engine: Engine,
         *,
-        now: Now = utc_now,
+        clock: Now = utc_now,
         pacer: Pacer | None = None,
         backoff: Backoff | None = None,
         poll_interval: float = 0.1,
@@ -236,7 +236,7 @@ class TelegramService:
             self.pacer,
             agency=settings.agency,
             replies=replies,
-            now=now,
+            clock=clock,
             backoff=backoff,
             poll_interval=poll_interval,
             holder=holder,
@@ -244,12 +244,12 @@ class TelegramService:
         )
         self.io = ChatIO(
             engine=engine,
-            ingestor=Ingestor.for_settings(engine, settings, clock=now),
+            ingestor=Ingestor.for_settings(engine, settings, clock=clock),
             pacer=self.pacer,
             receipts=self.sender.receipts,
             replies=replies,
             zone=ZoneInfo(settings.timezone),
-            now=now,
+            clock=clock,
             wake=self.sender.wake,
         )
         self._access = install(self.application, self.io)

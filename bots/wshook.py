@@ -60,7 +60,7 @@ def worksection_router(
     settings: Settings,
     engine: Engine,
     *,
-    now: Now = utc_now,
+    clock: Now = utc_now,
     wake: Callable[[], None] | None = None,
 ) -> APIRouter:
     """The router to mount on the HTTP intake (see the module's docstring)."""
@@ -68,7 +68,7 @@ def worksection_router(
     user = (config.webhook_user or "") if config else ""
     password = (config.webhook_password or "") if config else ""
     router = APIRouter()
-    writer = InboxWriter(engine, now)
+    writer = InboxWriter(engine, clock)
 
     @router.post(PATH)
     async def receive(request: Request) -> Response:
@@ -106,9 +106,9 @@ class InboxWriter:
     fast under a burst.
     """
 
-    def __init__(self, engine: Engine, now: Now) -> None:
+    def __init__(self, engine: Engine, clock: Now) -> None:
         self._engine = engine
-        self._now = now
+        self._clock = clock
         self._waiting: list[tuple[list[str], str | None, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
@@ -124,7 +124,7 @@ class InboxWriter:
             batch, self._waiting = self._waiting, []
             groups = [(bodies, error) for bodies, error, _ in batch]
             try:
-                await run_in_threadpool(store_inbox_groups, self._engine, groups, self._now())
+                await run_in_threadpool(store_inbox_groups, self._engine, groups, self._clock())
             except Exception as problem:
                 for _, _, future in batch:
                     if not future.done():

@@ -88,7 +88,7 @@ class WorksectionConnector:
         settings: Settings,
         engine: Engine,
         *,
-        now: Now = utc_now,
+        clock: Now = utc_now,
         client: WorksectionClient | None = None,
         wakeup: asyncio.Event | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -98,11 +98,11 @@ class WorksectionConnector:
             raise ValueError("Worksection is not configured (the [worksection] table)")
         self.config: WorksectionConfig = settings.worksection
         self.engine = engine
-        self.now = now
+        self.clock = clock
         self._own_client = client is None
         self.client = client or WorksectionClient.from_config(self.config)
-        self.ingestor = Ingestor.for_settings(engine, settings, clock=now)
-        self.processor = ItemProcessor(self.config, engine, self.ingestor, self.client, now)
+        self.ingestor = Ingestor.for_settings(engine, settings, clock=clock)
+        self.processor = ItemProcessor(self.config, engine, self.ingestor, self.client, clock)
         self.wakeup = wakeup or asyncio.Event()
         self._monotonic = monotonic
         # The services lease's holder: replies are fenced with it (bots.wsreply).
@@ -179,7 +179,7 @@ class WorksectionConnector:
 
     async def state(self) -> WorksectionState:
         last = await asyncio.to_thread(last_success, self.engine, EVENTS_POLL)
-        lag = None if last is None else max(0.0, (self.now() - last).total_seconds())
+        lag = None if last is None else max(0.0, (self.clock() - last).total_seconds())
         return WorksectionState(last, lag, self._inbox_waiting, self._last_error)
 
     # -- the steps -----------------------------------------------------------------
@@ -206,7 +206,7 @@ class WorksectionConnector:
                     (row.id, outcome.status, outcome.reason)
                     for row, outcome in zip(rows, outcomes, strict=True)
                 ],
-                self.now(),
+                self.clock(),
             )
             settled += len(rows)
             self._inbox_waiting = 0
@@ -214,11 +214,11 @@ class WorksectionConnector:
                 return settled
 
     async def deliver_replies(self) -> int:
-        return await deliver_replies(self.engine, self.client, self.now, holder=self.holder)
+        return await deliver_replies(self.engine, self.client, self.clock, holder=self.holder)
 
     async def poll_events(self) -> int:
         """Poll the event log once; returns how many items it gave."""
-        started = self.now()
+        started = self.clock()
         last = await asyncio.to_thread(last_success, self.engine, EVENTS_POLL)
         minutes = self.config.first_poll_minutes
         if last is not None:
@@ -237,7 +237,7 @@ class WorksectionConnector:
 
     async def poll_tags(self) -> int:
         """Compare every task's tags with the snapshot; returns how many changed."""
-        started = self.now()
+        started = self.clock()
         tasks = await self.client.get_all_tasks()
         states = await asyncio.to_thread(tag_states, self.engine)
         seen: list[tuple[TaskInfo, list[str], int]] = []
@@ -305,7 +305,7 @@ class WorksectionConnector:
             if body in self._kept_failures:
                 continue
             await asyncio.to_thread(
-                store_inbox, self.engine, [body], self.now(), outcome.reason or "failed"
+                store_inbox, self.engine, [body], self.clock(), outcome.reason or "failed"
             )
             self._kept_failures.add(body)
 
@@ -315,7 +315,7 @@ async def run_worksection(
     engine: Engine,
     stop: asyncio.Event,
     *,
-    now: Now = utc_now,
+    clock: Now = utc_now,
     on_state: Callable[[WorksectionState], None] | None = None,
     client: WorksectionClient | None = None,
     wakeup: asyncio.Event | None = None,
@@ -328,7 +328,7 @@ async def run_worksection(
     lease's holder, checked before each reply is posted.
     """
     connector = WorksectionConnector(
-        settings, engine, now=now, client=client, wakeup=wakeup, holder=holder
+        settings, engine, clock=clock, client=client, wakeup=wakeup, holder=holder
     )
     await connector.run(stop, on_state)
 

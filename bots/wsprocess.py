@@ -58,13 +58,13 @@ class ItemProcessor:
         engine: Engine,
         ingestor: Ingestor,
         client: WorksectionClient,
-        now: Now,
+        clock: Now,
     ) -> None:
         self.config = config
         self.engine = engine
         self.ingestor = ingestor
         self.client = client
-        self.now = now
+        self.clock = clock
 
     async def process(self, items: Sequence[Any]) -> list[Outcome]:
         """One outcome per item, in order. Raises WorksectionError when the API is unreachable."""
@@ -94,7 +94,7 @@ class ItemProcessor:
             renamed = _renamed(item, tasks[reading.task_id])
             if renamed is not None:
                 tasks[reading.task_id] = renamed
-                await asyncio.to_thread(remember_tasks, self.engine, [renamed], self.now())
+                await asyncio.to_thread(remember_tasks, self.engine, [renamed], self.clock())
             try:
                 mapped = mapper.events(item, tasks[reading.task_id])
             except Unusable as error:
@@ -140,7 +140,7 @@ class ItemProcessor:
             fetched.append(info)
             known[task_id] = info
         if fetched:
-            await asyncio.to_thread(remember_tasks, self.engine, fetched, self.now())
+            await asyncio.to_thread(remember_tasks, self.engine, fetched, self.clock())
         return known
 
     async def _is_echo(self, item: Mapping[str, Any], reading: Reading, mapper: Mapper) -> bool:
@@ -157,7 +157,7 @@ class ItemProcessor:
             reading.comment_id,
             text,
             author.get("email"),
-            self.now(),
+            self.clock(),
         )
         return found is not None
 

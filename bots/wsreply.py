@@ -42,7 +42,7 @@ def retry_delay(attempts: int) -> float:
 async def deliver_replies(
     engine: Engine,
     client: WorksectionClient,
-    now: Now,
+    clock: Now,
     batch: int = 20,
     holder: str | None = None,
 ) -> int:
@@ -53,11 +53,11 @@ async def deliver_replies(
     meanwhile by another process is skipped, and a lease found lost ends
     the batch, posting nothing more.
     """
-    views = await asyncio.to_thread(due_deliveries, engine, now(), batch, SOURCE)
+    views = await asyncio.to_thread(due_deliveries, engine, clock(), batch, SOURCE)
     delivered = 0
     for view in views:
         verdict = await asyncio.to_thread(
-            may_send, engine, "delivery", view.event_id, now(), holder
+            may_send, engine, "delivery", view.event_id, clock(), holder
         )
         if verdict == "lost":
             log.error("the services lease is lost: posting no more replies")
@@ -69,7 +69,7 @@ async def deliver_replies(
                 mark_delivery_failed,
                 engine,
                 view.event_id,
-                now(),
+                clock(),
                 "the thread has no Worksection task",
                 True,
             )
@@ -78,7 +78,7 @@ async def deliver_replies(
         try:
             comment_id = await client.post_comment(view.target, view.text, email)
         except WorksectionError as error:
-            at = now()
+            at = clock()
             if error.transient:
                 retry_at = at + timedelta(seconds=retry_delay(view.attempts))
                 log.warning("reply %s put off: %s", view.event_id, error.message)
@@ -93,7 +93,7 @@ async def deliver_replies(
             continue
         # Once Worksection has it, its record must land even if we are being stopped.
         await asyncio.shield(
-            asyncio.to_thread(mark_delivered, engine, view.event_id, now(), comment_id)
+            asyncio.to_thread(mark_delivered, engine, view.event_id, clock(), comment_id)
         )
         delivered += 1
     return delivered

@@ -54,7 +54,7 @@ def act(
     kind: EventKind,
     text: str = "",
     *,
-    now: Now = utc_now,
+    clock: Now = utc_now,
     key: str | None = None,
     **fields: Any,
 ) -> Result:
@@ -67,7 +67,7 @@ def act(
     redelivered update queues no second reply. Without a key, every call is
     a new action.
     """
-    at: datetime = now()
+    at: datetime = clock()
     # Unique even for two actions in the same microsecond.
     unique = key if key is not None else f"{at.isoformat()}:{uuid4().hex[:8]}"
     result = ingestor.ingest_one(
@@ -94,7 +94,7 @@ def reply(
     text: str,
     *,
     internal: bool = False,
-    now: Now = utc_now,
+    clock: Now = utc_now,
     key: str | None = None,
 ) -> Result:
     """Answer the client on a thread (or leave an internal note).
@@ -106,7 +106,14 @@ def reply(
     if not text.strip():
         raise ActionRefused("an empty reply is not sent")
     return act(
-        ingestor, thread_id, staff_id, EventKind.MESSAGE, text, internal=internal, now=now, key=key
+        ingestor,
+        thread_id,
+        staff_id,
+        EventKind.MESSAGE,
+        text,
+        internal=internal,
+        clock=clock,
+        key=key,
     )
 
 
@@ -115,13 +122,13 @@ def assign(
     thread_id: int,
     staff_id: int,
     assignee_id: int | None,
-    now: Now = utc_now,
+    clock: Now = utc_now,
     key: str | None = None,
 ) -> Result:
     """Make `assignee_id` (None: nobody) the thread's assignee, as `staff_id` decided."""
     assignee = None if assignee_id is None else staff_author(ingestor.engine, assignee_id)
     return act(
-        ingestor, thread_id, staff_id, EventKind.ASSIGNEE, assignee=assignee, now=now, key=key
+        ingestor, thread_id, staff_id, EventKind.ASSIGNEE, assignee=assignee, clock=clock, key=key
     )
 
 
@@ -130,17 +137,19 @@ def no_reply_needed(
     thread_id: int,
     staff_id: int,
     reason: str = "",
-    now: Now = utc_now,
+    clock: Now = utc_now,
     key: str | None = None,
 ) -> Result:
     """Close the thread's running clock as "no reply needed" (the client wrote "thanks").
 
     The clock leaves the share met; the decision stays in the thread's history.
     """
-    return act(ingestor, thread_id, staff_id, EventKind.NO_REPLY_NEEDED, reason, now=now, key=key)
+    return act(
+        ingestor, thread_id, staff_id, EventKind.NO_REPLY_NEEDED, reason, clock=clock, key=key
+    )
 
 
-def watch(engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now) -> bool:
+def watch(engine: Engine, thread_id: int, staff_id: int, clock: Now = utc_now) -> bool:
     """Tag a staff member on a thread as a watcher; False if they already were."""
     staff_author(engine, staff_id)  # UnknownStaff before anything is written
     with write(engine) as connection:
@@ -155,7 +164,7 @@ def watch(engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now) -> 
             return False
         connection.execute(
             insert(ASSIGNMENT).values(
-                thread_id=thread_id, staff_id=staff_id, role=WATCHER, since=now()
+                thread_id=thread_id, staff_id=staff_id, role=WATCHER, since=clock()
             )
         )
     return True

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from .db import insert_many
+from .kinds import Actor
 from .models import Audit, table
 
 AUDIT = table(Audit)
@@ -26,7 +27,7 @@ _JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
 def audit_row(
     at: datetime,
-    actor: str,
+    actor: Actor,
     action: str,
     entity: str,
     entity_id: int | None,

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, bindparam, func, select, update
 from .audit import audit_row, write_audit
 from .clocks import ClockState, recompute_running
 from .db import write
-from .kinds import Outcome
+from .kinds import Actor, Outcome
 from .models import Client, Clock, Thread, table
 from .policies import PolicyBook
 from .timeutil import Now, utc_now
@@ -61,8 +61,8 @@ def set_client_policy(
     policies: PolicyBook,
     client_name: str,
     policy_name: str | None,
-    actor: str,
-    now: Now = utc_now,
+    actor: Actor,
+    clock: Now = utc_now,
 ) -> int:
     """Give a client another policy; its running clocks get new due times.
 
@@ -72,7 +72,7 @@ def set_client_policy(
     if policy_name is not None and policy_name not in policies.names():
         known = ", ".join(policies.names())
         raise ValueError(f"unknown policy {policy_name!r} (configured: {known})")
-    client, thread, clock = table(Client), table(Thread), table(Clock)
+    client, thread, clocks = table(Client), table(Thread), table(Clock)
     policy = policies.get(policy_name)
     with write(engine) as connection:
         row = connection.execute(
@@ -84,16 +84,16 @@ def set_client_policy(
         running = [
             ClockState.from_row(found)
             for found in connection.execute(
-                select(clock)
-                .join(thread, thread.c.id == clock.c.thread_id)
-                .where(thread.c.client_id == row.id, clock.c.outcome == Outcome.RUNNING.value)
+                select(clocks)
+                .join(thread, thread.c.id == clocks.c.thread_id)
+                .where(thread.c.client_id == row.id, clocks.c.outcome == Outcome.RUNNING.value)
             )
         ]
         recomputed = [recompute_running(state, policy) for state in running]
         if recomputed:
             connection.execute(
-                update(clock)
-                .where(clock.c.id == bindparam("_id"))
+                update(clocks)
+                .where(clocks.c.id == bindparam("_id"))
                 .values(
                     policy=bindparam("policy"),
                     due_at=bindparam("due_at"),
@@ -112,6 +112,6 @@ def set_client_policy(
                 ],
             )
         detail = {"from": row.policy, "to": policy_name, "recomputed": len(recomputed)}
-        entry = audit_row(now(), actor, "set_policy", "client", row.id, detail)
+        entry = audit_row(clock(), actor, "set_policy", "client", row.id, detail)
         write_audit(connection, [entry])
     return len(recomputed)

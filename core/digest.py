@@ -75,13 +75,13 @@ class Digest:
         return not self.reminders and not self.review_total
 
 
-def queue_daily_digest(engine: Engine, settings: Settings, now: Now) -> int:
+def queue_daily_digest(engine: Engine, settings: Settings, clock: Now) -> int:
     """Queue today's digest for the assistant on duty; returns the rows written (0 or 1).
 
     Nothing before `receivables.run_at`, on a day the reminders do not run,
     without an active assistant, or when the digest would be empty.
     """
-    instant = now()
+    instant = clock()
     today = local_today(settings, instant)
     if not _after_run_at(settings, instant) or not is_business_day(settings, today):
         return 0

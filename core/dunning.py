@@ -44,7 +44,7 @@ from .audit import audit_row, write_audit
 from .config import DunningLevelConfig, Settings
 from .db import insert_many, insert_with_ids, update_many, write
 from .invoices import language_of
-from .kinds import InvoiceState
+from .kinds import Actor, InvoiceState
 from .models import Client, DunningStep, Invoice, Reminder, table
 from .outbox import queue_invoice_alert
 from .timeutil import Now
@@ -245,13 +245,13 @@ def local_today(settings: Settings, now: datetime) -> date:
     return now.astimezone(ZoneInfo(settings.dunning_timezone)).date()
 
 
-def daily_dunning(engine: Engine, settings: Settings, now: Now) -> RunSummary | None:
+def daily_dunning(engine: Engine, settings: Settings, clock: Now) -> RunSummary | None:
     """For the scheduler: today's run once `receivables.run_at` has passed, else None.
 
     Safe to call as often as wanted (every hour, at start-up): the run is
     idempotent for a day.
     """
-    instant = now()
+    instant = clock()
     today = local_today(settings, instant)
     if instant.astimezone(ZoneInfo(settings.dunning_timezone)).time() < settings.receivables.run_at:
         return None
@@ -576,7 +576,7 @@ def record_promise(
     settings: Settings,
     number: str,
     on: date,
-    actor: str,
+    actor: Actor,
     now: datetime,
     *,
     today: date | None = None,
@@ -600,7 +600,7 @@ def record_dispute(
     settings: Settings,
     number: str,
     reason: str | None,
-    actor: str,
+    actor: Actor,
     now: datetime,
     *,
     resolved: bool = False,
@@ -626,7 +626,9 @@ def record_dispute(
         refresh_plans(engine, settings, local_today(settings, now), now)
 
 
-def mark_reminder(engine: Engine, reminder_id: int, status: str, actor: str, now: datetime) -> None:
+def mark_reminder(
+    engine: Engine, reminder_id: int, status: str, actor: Actor, now: datetime
+) -> None:
     """A draft went out (`sent`) or was dropped (`cancelled`)."""
     with write(engine) as connection:
         current = connection.execute(
@@ -647,7 +649,7 @@ def mark_reminder(engine: Engine, reminder_id: int, status: str, actor: str, now
 
 
 def mark_todays_sent(
-    engine: Engine, settings: Settings, client: str, actor: str, now: datetime
+    engine: Engine, settings: Settings, client: str, actor: Actor, now: datetime
 ) -> list[int]:
     """Mark the drafts written today for `client` sent; their ids.
 

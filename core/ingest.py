@@ -154,12 +154,12 @@ class Ingestor:
         self,
         engine: Engine,
         policies: PolicyBook,
-        now: Now = utc_now,
+        clock: Now = utc_now,
         batch_size: int = 2000,
     ) -> None:
         self.engine = engine
         self.policies = policies
-        self.now = now
+        self.clock = clock
         self.batch_size = batch_size
         self._cache = _IdCache()
         self._state = _StateCache()
@@ -284,7 +284,7 @@ class _Batch:
         self.db = connection
         self.cache = ingestor._cache
         self.state = ingestor._state
-        self.now = ingestor.now()
+        self.now = ingestor.clock()
         self.threads = self.state.threads
         self.dirty: set[int] = set()
         # The latest assignee event of each thread touched by the batch.

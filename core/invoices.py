@@ -359,7 +359,7 @@ def import_invoices(
     settings: Settings,
     path: Path,
     profile: str = "default",
-    now: Now = utc_now,
+    clock: Now = utc_now,
     progress: Progress | None = None,
 ) -> ImportSummary:
     """Read `path` with the named CSV profile and store its invoices, keyed by number."""
@@ -370,7 +370,7 @@ def import_invoices(
     lines, rejected = read_invoices(path, profiles[profile], progress)
     summary = ImportSummary(file=str(path))
     results = list(rejected)
-    stamp = now()
+    stamp = clock()
     with write(engine) as connection:
         clients = _client_ids(connection, settings, lines, stamp, summary, results)
         existing = _existing(connection, [line.number for line in lines])

@@ -8,6 +8,13 @@ the slowest part of starting up.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeAlias
+
+# Who did something by hand, as the audit trail, the allocations and the
+# review decisions record it: a staff member's name, or "cli" for the
+# command line. Thread actions carry the staff member's id instead, and are
+# recorded under their name.
+Actor: TypeAlias = str
 
 
 class StaffRole(StrEnum):

@@ -54,6 +54,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, case, select, text
 from .audit import audit_row, write_audit
 from .db import chunks, insert_many, update_many, write
 from .invoices import creditor_reference
+from .kinds import Actor
 from .models import (
     Allocation,
     BankTransaction,
@@ -947,7 +948,7 @@ class _Store:
         self.touched: dict[int, int] = defaultdict(int)
 
     def allocate(
-        self, line: Line, parts: list[Part], by: str, confidence: float | None, reasons: list[str]
+        self, line: Line, parts: list[Part], by: Actor, confidence: float | None, reasons: list[str]
     ) -> None:
         for part in parts:
             self.allocations.append(
@@ -968,7 +969,7 @@ class _Store:
             if part.invoice_id is not None:
                 self.touched[part.invoice_id] += part.cents
 
-    def state(self, line_id: int, state: str, by: str | None) -> None:
+    def state(self, line_id: int, state: str, by: Actor | None) -> None:
         self.states.append(
             {
                 "id": line_id,
@@ -1100,7 +1101,7 @@ def accept(
     banks: BanksConfig,
     line_id: int,
     invoice_numbers: Sequence[str],
-    actor: str,
+    actor: Actor,
     now: datetime,
 ) -> list[Part]:
     """Apply a line to the invoices named (or to its best candidate), as `actor` decided."""
@@ -1144,7 +1145,7 @@ def accept(
         return parts
 
 
-def reject(engine: Engine, line_id: int, actor: str, now: datetime) -> None:
+def reject(engine: Engine, line_id: int, actor: Actor, now: datetime) -> None:
     """Take a line out of the review queue: it pays none of our invoices."""
     with write(engine) as connection:
         _line_row, state = _load_line(connection, line_id)
@@ -1157,7 +1158,7 @@ def reject(engine: Engine, line_id: int, actor: str, now: datetime) -> None:
         write_audit(connection, [entry])
 
 
-def restore(engine: Engine, banks: BanksConfig, line_id: int, actor: str, now: datetime) -> str:
+def restore(engine: Engine, banks: BanksConfig, line_id: int, actor: Actor, now: datetime) -> str:
     """Bring a rejected line back: it is proposed again as a new line would be, never applied.
 
     Returns the state it comes back in (review, or unmatched when nothing fits now).
@@ -1175,7 +1176,9 @@ def restore(engine: Engine, banks: BanksConfig, line_id: int, actor: str, now: d
         return back
 
 
-def unallocate(engine: Engine, banks: BanksConfig, line_id: int, actor: str, now: datetime) -> int:
+def unallocate(
+    engine: Engine, banks: BanksConfig, line_id: int, actor: Actor, now: datetime
+) -> int:
     """Reverse a line's allocations (invoices owe again) and put it back in the review queue.
 
     Returns the cents given back to invoices.
@@ -1240,7 +1243,7 @@ class MatchView:
     state: str
     # "auto", a person; in the review queue "proposed", or "no candidate"
     # for a credit nothing open fits.
-    by: str
+    by: Actor
     invoices: list[str]
     cents: list[int]
     confidence: float | None

@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
+from .kinds import Actor
 from .reader import Reader
 from .timeutil import as_date
 
@@ -253,7 +254,7 @@ class RecentMatch(NamedTuple):
     amount: Decimal
     currency: str
     payer: str
-    by: str
+    by: Actor
     invoices: str
     state: str = "matched"  # or "rejected": pays none of our invoices
 

@@ -24,7 +24,7 @@ def set_triage(
     event_ids: Sequence[int],
     state: TriageState | str,
     staff_id: int,
-    now: Now = utc_now,
+    clock: Now = utc_now,
 ) -> int:
     """Mark events new, seen or handled by a staff member; returns how many changed.
 
@@ -34,7 +34,7 @@ def set_triage(
     statement = (
         update(EVENTS)
         .where(EVENTS.c.id == bindparam("event"))
-        .values(triage=state.value, triage_by=staff_id, triage_at=now())
+        .values(triage=state.value, triage_by=staff_id, triage_at=clock())
     )
     if state is not TriageState.HANDLED:
         statement = statement.where(EVENTS.c.triage != TriageState.HANDLED.value)
@@ -48,7 +48,7 @@ def set_triage(
         return result.rowcount or 0
 
 
-def handle_thread(engine: Engine, thread_id: int, staff_id: int, now: Now = utc_now) -> int:
+def handle_thread(engine: Engine, thread_id: int, staff_id: int, clock: Now = utc_now) -> int:
     """Mark every event of a thread not yet handled as handled; returns how many changed."""
     with engine.connect() as connection:
         ids = connection.execute(
@@ -57,4 +57,4 @@ def handle_thread(engine: Engine, thread_id: int, staff_id: int, now: Now = utc_
             )
         ).scalars()
         pending = list(ids)
-    return set_triage(engine, pending, TriageState.HANDLED, staff_id, now) if pending else 0
+    return set_triage(engine, pending, TriageState.HANDLED, staff_id, clock) if pending else 0

@@ -721,7 +721,7 @@ def clients_policy(
     name = None if policy == DEFAULT else policy
     try:
         count = set_client_policy(
-            ctx.engine, PolicyBook(ctx.settings), client, name, actor="cli", now=ctx.now
+            ctx.engine, PolicyBook(ctx.settings), client, name, actor="cli", clock=ctx.now
         )
     except (UnknownClient, ValueError) as error:
         raise Failure(str(error).strip("'\"")) from None
@@ -1124,7 +1124,7 @@ def serve(
             # Not on Windows: Ctrl-C raises KeyboardInterrupt there instead.
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(number, stop.set)
-        await run_services(settings, stop, now=ctx.now, engine=engine)
+        await run_services(settings, stop, clock=ctx.now, engine=engine)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

@@ -50,7 +50,7 @@ DEMO_SECONDS = 1.0
 log = logging.getLogger("pmdesk.dashboard")
 
 
-def run_dashboard(settings: Settings, now: Now = utc_now, start: str = "main") -> None:
+def run_dashboard(settings: Settings, clock: Now = utc_now, start: str = "main") -> None:
     """Open the dashboard on `settings`' database until the assistant quits.
 
     The background services (bots.services) run in this process too, unless
@@ -61,23 +61,25 @@ def run_dashboard(settings: Settings, now: Now = utc_now, start: str = "main") -
 
     # The services this process runs show as running here, not as another process's.
     holder = default_holder()
-    backend = start_backend(settings, now, holder)
+    backend = start_backend(settings, clock, holder)
     from tui.app import Dashboard  # Textual and the screens: while the first read runs
 
     log_to_file()
     stopped = threading.Event()
-    jobs = [services_job(settings, now, stopped, holder)]
+    jobs = [services_job(settings, clock, stopped, holder)]
     _run(Dashboard(settings, backend, start=start, jobs=jobs), stopped)
 
 
-def run_demo(settings: Settings, simulator: Simulator, since: datetime, now: Now = utc_now) -> None:
+def run_demo(
+    settings: Settings, simulator: Simulator, since: datetime, clock: Now = utc_now
+) -> None:
     """Open the demo's dashboard (see `demo_dashboard`) until the newcomer quits."""
     log_to_file()
-    _run(*demo_dashboard(settings, simulator, since, now))
+    _run(*demo_dashboard(settings, simulator, since, clock))
 
 
 def demo_dashboard(
-    settings: Settings, simulator: Simulator, since: datetime, now: Now = utc_now
+    settings: Settings, simulator: Simulator, since: datetime, clock: Now = utc_now
 ) -> tuple[Dashboard, threading.Event]:
     """The demo's dashboard, and an event set once its services have stopped.
 
@@ -92,14 +94,14 @@ def demo_dashboard(
         update={"telegram_token": None, "worksection": None, "operator": None}
     )
     holder = default_holder()
-    backend = start_backend(settings, now, holder, names=DEMO_SERVICES, mode="demo")
+    backend = start_backend(settings, clock, holder, names=DEMO_SERVICES, mode="demo")
     from tui.app import Dashboard
 
     stopped = threading.Event()
     engine = backend.engine
     jobs = [
-        simulate_job(engine, settings, simulator, since, now),
-        services_job(settings, now, stopped, holder, demo=simulator),
+        simulate_job(engine, settings, simulator, since, clock),
+        services_job(settings, clock, stopped, holder, demo=simulator),
     ]
     me = backend.operator()
     notice = (
@@ -121,7 +123,7 @@ def simulate_job(
     settings: Settings,
     simulator: Simulator,
     since: datetime,
-    now: Now = utc_now,
+    clock: Now = utc_now,
     created: Callable[[dict[str, Any]], None] | None = None,
 ) -> Callable[[threading.Event], None]:
     """A job feeding the simulator's events through ingestion every second until stopped.
@@ -132,10 +134,10 @@ def simulate_job(
     def job(stop: threading.Event) -> None:
         from core.ingest import Ingestor
 
-        ingestor = Ingestor.for_settings(engine, settings, clock=now)
+        ingestor = Ingestor.for_settings(engine, settings, clock=clock)
         last = since
         while not stop.wait(DEMO_SECONDS):
-            current = now()
+            current = clock()
             events = simulator.events_between(last, current)
             last = current
             for event, result in zip(events, ingestor.ingest(events), strict=True):
@@ -147,7 +149,7 @@ def simulate_job(
 
 def services_job(
     settings: Settings,
-    now: Now,
+    clock: Now,
     stopped: threading.Event,
     holder: str | None = None,
     *,
@@ -164,7 +166,7 @@ def services_job(
         try:
             import asyncio
 
-            asyncio.run(_services_until(settings, now, stop, holder, demo))
+            asyncio.run(_services_until(settings, clock, stop, holder, demo))
         except Exception:
             log.exception("the background services stopped on an error")
         finally:
@@ -174,7 +176,11 @@ def services_job(
 
 
 async def _services_until(
-    settings: Settings, now: Now, stop: threading.Event, holder: str | None, demo: Simulator | None
+    settings: Settings,
+    clock: Now,
+    stop: threading.Event,
+    holder: str | None,
+    demo: Simulator | None,
 ) -> None:
     import asyncio
 
@@ -191,17 +197,17 @@ async def _services_until(
     relay_task = asyncio.create_task(relay())
     extra: dict[str, Extra] = {}
     if demo is not None:
-        extra[SIMULATED_CLIENTS] = lambda engine, done: simulated_clients(engine, demo, now, done)
+        extra[SIMULATED_CLIENTS] = lambda engine, done: simulated_clients(engine, demo, clock, done)
     try:
         await run_services(
-            settings, ended, now=now, holder=holder, intake=demo is None, extra=extra
+            settings, ended, clock=clock, holder=holder, intake=demo is None, extra=extra
         )
     finally:
         relay_task.cancel()
 
 
 async def simulated_clients(
-    engine: Engine, simulator: Simulator, now: Now, ended: asyncio.Event
+    engine: Engine, simulator: Simulator, clock: Now, ended: asyncio.Event
 ) -> None:
     """The demo's channel: replies reach the simulated clients, who are told to thank.
 
@@ -214,7 +220,7 @@ async def simulated_clients(
     from core import demo
 
     while not ended.is_set():
-        at = now()
+        at = clock()
         try:
             delivered = await asyncio.to_thread(demo.deliver_to_simulated_clients, engine, at)
         except Exception:
@@ -251,7 +257,7 @@ def log_to_file() -> None:
 
 def start_backend(
     settings: Settings,
-    now: Now = utc_now,
+    clock: Now = utc_now,
     holder: str | None = None,
     *,
     names: Sequence[str] | None = None,
@@ -271,8 +277,8 @@ def start_backend(
     shown = tuple(names or NAMES)
     backend = Backend(
         settings,
-        now,
-        services=lambda reader: service_states(reader, now(), holder, shown),
+        clock,
+        services=lambda reader: service_states(reader, clock(), holder, shown),
         mode=mode,
     )
     backend.prefetch(first_read)

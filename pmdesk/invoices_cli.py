@@ -81,7 +81,7 @@ def invoices_import(
 
     try:
         summary = import_invoices(
-            ctx.engine, ctx.settings, file, profile, now=ctx.now, progress=progress
+            ctx.engine, ctx.settings, file, profile, clock=ctx.now, progress=progress
         )
     except (InvoiceFileError, UnknownProfile) as error:
         raise Failure(str(error)) from None

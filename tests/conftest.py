@@ -70,4 +70,4 @@ def reader(engine: Engine) -> Reader:
 
 @pytest.fixture
 def ingestor(engine: Engine, settings: Settings, clock: MovableClock) -> Ingestor:
-    return Ingestor(engine, PolicyBook(settings), now=clock)
+    return Ingestor(engine, PolicyBook(settings), clock=clock)

@@ -341,7 +341,7 @@ class Dashboard(App[None]):
             thread_id,
             "no reply needed",
             lambda staff: no_reply_needed(
-                self.backend.ingestor, thread_id, staff, now=self.backend.now
+                self.backend.ingestor, thread_id, staff, clock=self.backend.now
             ),
         )
 
@@ -358,7 +358,7 @@ class Dashboard(App[None]):
                 staff,
                 text,
                 internal=internal,
-                now=self.backend.now,
+                clock=self.backend.now,
             ),
         )
 

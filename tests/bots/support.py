@@ -75,7 +75,7 @@ def service(
     """The bot and its sender on `speed`'s time, polling in short long-polls."""
     options.setdefault("pacer", Pacer(clock=speed.monotonic, sleep=speed.sleep))
     return TelegramService(
-        settings, engine, now=speed.now, poll_interval=0.01, polling_timeout=1, **options
+        settings, engine, clock=speed.now, poll_interval=0.01, polling_timeout=1, **options
     )
 
 
@@ -134,7 +134,7 @@ def client_message(
 
 
 def ingestor(engine: Engine, settings: Settings, speed: SpeedClock) -> Ingestor:
-    return Ingestor(engine, PolicyBook(settings), now=speed.now)
+    return Ingestor(engine, PolicyBook(settings), clock=speed.now)
 
 
 def notification_rows(engine: Engine) -> list[dict[str, Any]]:

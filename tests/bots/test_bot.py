@@ -300,7 +300,7 @@ async def test_a_reply_the_group_refuses_is_reported_to_its_author(
             "sendMessage", status=403, description="Forbidden: bot was kicked from the group"
         )
         thread_id = clocks(engine)[-1].thread_id
-        reply(feed, thread_id, staff["sam"], "Bonjour !", now=speed.now)  # from the dashboard
+        reply(feed, thread_id, staff["sam"], "Bonjour !", clock=speed.now)  # from the dashboard
         [told] = await messages_to(fake, SAM, 1)
 
     delivery = next(d for d in deliveries(engine) if d.channel == "telegram")

@@ -42,7 +42,7 @@ def lock_holder(engine: Engine) -> Iterator[sqlite3.Connection]:
 async def test_healthz_reports_a_held_write_lock_as_503_and_recovers(
     intake_settings: Settings, engine: Engine, clock: MovableClock, lock_holder: sqlite3.Connection
 ) -> None:
-    app = create_app(intake_settings, engine, now=clock, health=Health())
+    app = create_app(intake_settings, engine, clock=clock, health=Health())
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
         lock_holder.execute("BEGIN IMMEDIATE")
         locked = await http.get("/healthz")
@@ -63,7 +63,7 @@ async def test_healthz_reports_a_read_only_database_as_503(
 ) -> None:
     path = engine.url.database
     read_only = open_database(f"sqlite:///file:{path}?mode=ro&uri=true")
-    app = create_app(intake_settings, read_only, now=clock, health=Health())
+    app = create_app(intake_settings, read_only, clock=clock, health=Health())
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
         response = await http.get("/healthz")
     read_only.dispose()
@@ -82,7 +82,7 @@ async def test_healthz_reports_the_last_write_and_a_full_disk_as_503(
     def _cap(connection: Connection) -> None:
         connection.exec_driver_sql(f"PRAGMA max_page_count = {cap['pages'] or 4294967294}")
 
-    app = create_app(intake_settings, engine, now=clock, health=Health())
+    app = create_app(intake_settings, engine, clock=clock, health=Health())
     big = [make_event(f"e{n}", n, task=f"T{n}", text="x" * 5000) for n in range(50)]
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
         first = body_of(make_event("first", 0))
@@ -140,7 +140,7 @@ async def test_healthz_reports_the_outbox_backlog_and_the_lease(
                 )
             )
     acquire(engine, "host:1234", {"intake": "running"}, START, timedelta(seconds=30))
-    app = create_app(intake_settings, engine, now=clock, health=Health())
+    app = create_app(intake_settings, engine, clock=clock, health=Health())
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
         response = await http.get("/healthz")
 

@@ -88,8 +88,8 @@ async def routes(
     intake_settings: Settings, engine: Engine, clock: MovableClock
 ) -> AsyncIterator[tuple[str, TelegramWebhook]]:
     webhook = TelegramWebhook("https://bot.agency.example/telegram/webhook")
-    routers = [webhook.router(), worksection_router(intake_settings, engine, now=clock)]
-    app = create_app(intake_settings, engine, now=clock, health=Health(), routers=routers)
+    routers = [webhook.router(), worksection_router(intake_settings, engine, clock=clock)]
+    app = create_app(intake_settings, engine, clock=clock, health=Health(), routers=routers)
     async with serving(app) as url:
         yield url, webhook
 
@@ -236,7 +236,7 @@ class _Background:
     """The intake served from a thread of its own, for a test that is not a coroutine."""
 
     def __init__(self, settings: Settings, engine: Engine, clock: MovableClock) -> None:
-        app = create_app(settings, engine, now=clock, health=Health())
+        app = create_app(settings, engine, clock=clock, health=Health())
         self.server = QuietServer(
             uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_config=None)
         )

@@ -96,7 +96,7 @@ def intake_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def url(intake_settings: Settings, engine: Engine, clock: MovableClock) -> AsyncIterator[str]:
-    app = create_app(intake_settings, engine, now=clock, health=Health())
+    app = create_app(intake_settings, engine, clock=clock, health=Health())
     async with serving(app) as base:
         yield base
 
@@ -285,7 +285,7 @@ async def test_a_timestamp_within_five_minutes_either_way_is_accepted(
 async def test_without_a_configured_secret_everything_is_refused(
     settings: Settings, engine: Engine, clock: MovableClock
 ) -> None:
-    app = create_app(settings, engine, now=clock, health=Health())
+    app = create_app(settings, engine, clock=clock, health=Health())
     body = body_of(make_event("m1", 0))
     async with serving(app) as base, httpx.AsyncClient(base_url=base) as http:
         response = await http.post(
@@ -465,7 +465,7 @@ async def test_healthz_is_ok_when_every_configured_part_is(
 ) -> None:
     states = {"intake": "running", "scheduler": "stopped", "bot": "running"}
     health = Health(states, expected={"bot"}, poller_lag=lambda: 12.5)
-    app = create_app(intake_settings, engine, now=clock, health=health)
+    app = create_app(intake_settings, engine, clock=clock, health=health)
     async with serving(app) as base, httpx.AsyncClient(base_url=base) as http:
         response = await http.get("/healthz")
         states["bot"] = "starting"  # read live: the bot reconnecting
@@ -499,9 +499,9 @@ async def test_healthz_is_degraded_when_the_database_or_the_poller_lags(
     intake_settings: Settings, engine: Engine, clock: MovableClock, tmp_path: Path
 ) -> None:
     gone = create_engine(f"sqlite:///{tmp_path / 'no such dir' / 'pmdesk.db'}")
-    away = create_app(intake_settings, gone, now=clock, health=Health())
+    away = create_app(intake_settings, gone, clock=clock, health=Health())
     late = create_app(
-        intake_settings, engine, now=clock, health=Health(poller_lag=timedelta(hours=1))
+        intake_settings, engine, clock=clock, health=Health(poller_lag=timedelta(hours=1))
     )
     async with serving(away) as base, httpx.AsyncClient(base_url=base) as http:
         no_database = await http.get("/healthz")

@@ -121,7 +121,7 @@ async def test_twenty_five_replies_in_a_group_wait_for_the_minute(
             select(EVENT.c.thread_id).where(EVENT.c.id == opened.event_id)
         ).scalar_one()
     for n in range(25):
-        reply(feed, thread_id, staff["sam"], f"reply {n}", now=speed.now)
+        reply(feed, thread_id, staff["sam"], f"reply {n}", clock=speed.now)
 
     async with running(service(settings, engine, speed)):
         await until(

@@ -266,7 +266,7 @@ async def test_with_worksection_configured_its_webhook_is_served_and_its_changes
         account.add_task("4211", "Homepage redesign")
         settings = ws_settings(account).model_copy(update={"http": HttpConfig(port=port)})
         item = account.client_comment("4211", "Any news?")
-        async with serving(settings, engine, "here", now=clock):
+        async with serving(settings, engine, "here", clock=clock):
             base = f"http://127.0.0.1:{port}"
             await until(
                 lambda: (

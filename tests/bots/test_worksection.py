@@ -79,7 +79,7 @@ async def connector(
     settings: Settings, engine: Engine, clock: MovableClock, account: FakeWorksection
 ) -> AsyncIterator[WorksectionConnector]:
     client = fast_client(account)
-    yield WorksectionConnector(settings, engine, now=clock, client=client)
+    yield WorksectionConnector(settings, engine, clock=clock, client=client)
     await client.aclose()
 
 
@@ -185,8 +185,8 @@ async def test_a_dashboard_reply_arrives_as_the_staff_members_comment_and_its_ec
     account.client_comment(TASK, "Is the invoice ready?")
     await connector.poll_events()
     clock.advance(minutes=2)
-    ingestor = Ingestor(engine, PolicyBook(settings), now=clock)
-    reply(ingestor, thread(engine).id, sam, "Yes, sent this morning", now=clock)
+    ingestor = Ingestor(engine, PolicyBook(settings), clock=clock)
+    reply(ingestor, thread(engine).id, sam, "Yes, sent this morning", clock=clock)
 
     assert await connector.deliver_replies() == 1
     [posted] = [call for call in account.calls if call.action == "post_comment"]
@@ -220,8 +220,8 @@ async def test_a_reply_worksection_refuses_fails_and_one_it_cannot_take_now_wait
     sam = add_staff(engine, "Sam Staff", "pm", ["sam@agency.example"], clock())
     account.client_comment(TASK, "Hello")
     await connector.poll_events()
-    ingestor = Ingestor(engine, PolicyBook(settings), now=clock)
-    reply(ingestor, thread(engine).id, sam, "Hi!", now=clock)
+    ingestor = Ingestor(engine, PolicyBook(settings), clock=clock)
+    reply(ingestor, thread(engine).id, sam, "Hi!", clock=clock)
     account.fail(*["500"] * 5)  # more than the client's own retries
 
     assert await connector.deliver_replies() == 0
@@ -233,7 +233,7 @@ async def test_a_reply_worksection_refuses_fails_and_one_it_cannot_take_now_wait
     assert await connector.deliver_replies() == 1
 
     del account.tasks[TASK]  # deleted in Worksection meanwhile
-    reply(ingestor, thread(engine).id, sam, "Still there?", now=clock)
+    reply(ingestor, thread(engine).id, sam, "Still there?", clock=clock)
     assert await connector.deliver_replies() == 0
     with engine.connect() as connection:
         failed = connection.execute(select(DELIVERY).order_by(DELIVERY.c.event_id)).all()[-1]
@@ -279,7 +279,7 @@ async def test_a_poll_that_keeps_failing_is_covered_by_the_next_window(
     engine: Engine, clock: MovableClock, account: FakeWorksection, settings: Settings
 ) -> None:
     client = fast_client(account, attempts=2)
-    connector = WorksectionConnector(settings, engine, now=clock, client=client)
+    connector = WorksectionConnector(settings, engine, clock=clock, client=client)
     await connector.poll_events()
     polled_at = last_success(engine, EVENTS_POLL)
     clock.advance(minutes=3)
@@ -408,7 +408,11 @@ async def test_a_connector_whose_lease_was_taken_over_posts_no_reply(
     account.client_comment(TASK, "Hello")
     await connector.poll_events()
     reply(
-        Ingestor(engine, PolicyBook(settings), now=clock), thread(engine).id, sam, "Hi!", now=clock
+        Ingestor(engine, PolicyBook(settings), clock=clock),
+        thread(engine).id,
+        sam,
+        "Hi!",
+        clock=clock,
     )
     acquire(engine, "paused", {}, clock(), timedelta(seconds=30))
     connector.holder = "paused"

@@ -74,7 +74,7 @@ async def hook(
 ) -> AsyncIterator[tuple[str, Wakes]]:
     wakes = Wakes()
     app = FastAPI()
-    app.include_router(worksection_router(settings, engine, now=clock, wake=wakes))
+    app.include_router(worksection_router(settings, engine, clock=clock, wake=wakes))
     async with served(app) as url:
         yield f"{url}/v1/worksection", wakes
 
@@ -143,7 +143,7 @@ async def test_without_configured_credentials_every_call_is_refused(
     assert settings.worksection is not None
     settings.worksection.webhook_password = None
     app = FastAPI()
-    app.include_router(worksection_router(settings, engine, now=clock))
+    app.include_router(worksection_router(settings, engine, clock=clock))
     async with served(app) as url:
         answer = await post(f"{url}/v1/worksection", [], auth=GOOD)
     assert answer.status_code == 401
@@ -179,10 +179,10 @@ async def test_webhook_and_poll_of_the_same_comment_give_one_event_and_one_clock
     settings = ws_settings(account, poll_interval=3600, tags_interval=3600)
     client = fast_client(account)
     wakeup = asyncio.Event()
-    connector = WorksectionConnector(settings, engine, now=clock, client=client, wakeup=wakeup)
+    connector = WorksectionConnector(settings, engine, clock=clock, client=client, wakeup=wakeup)
     states: list[WorksectionState] = []
     app = FastAPI()
-    app.include_router(worksection_router(settings, engine, now=clock, wake=wakeup.set))
+    app.include_router(worksection_router(settings, engine, clock=clock, wake=wakeup.set))
     stop = asyncio.Event()
     async with served(app) as url:
         loop = asyncio.create_task(connector.run(stop, states.append))

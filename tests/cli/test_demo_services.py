@@ -26,7 +26,7 @@ async def test_a_failed_turn_is_tried_again_and_the_reply_still_delivered(
     ana = add_staff(engine, "Ana Assistant", "assistant", ["ana@agency.example"], START)
     ingestor.ingest([make_event("m1", 0, task="T1")])
     thread_id = rows(engine, "SELECT id FROM thread")[0][0]
-    reply(ingestor, thread_id, ana, "On it.", now=clock)
+    reply(ingestor, thread_id, ana, "On it.", clock=clock)
     real = core.demo.deliver_to_simulated_clients
     turns: list[Any] = []
 

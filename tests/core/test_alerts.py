@@ -215,7 +215,7 @@ def test_a_policy_change_shows_in_the_running_clocks(ingestor: Ingestor, engine:
         before = reader.read(connection)
 
     policies = PolicyBook(round_the_clock_settings())
-    set_client_policy(engine, policies, "Acme", "vip", "ana", now=lambda: at(1))
+    set_client_policy(engine, policies, "Acme", "vip", "ana", clock=lambda: at(1))
 
     with engine.connect() as connection:
         after = reader.read(connection)

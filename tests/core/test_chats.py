@@ -134,7 +134,7 @@ def test_a_reply_from_pmdesk_on_a_group_goes_out_through_telegram(
     ingestor.ingest([said(1, 0)])
     chat_thread = threads(engine)[-1]["id"]
 
-    reply(ingestor, chat_thread, sam, "C'est corrigé.", now=lambda: START + timedelta(minutes=3))
+    reply(ingestor, chat_thread, sam, "C'est corrigé.", clock=lambda: START + timedelta(minutes=3))
 
     [delivery] = due_deliveries(engine, START + timedelta(minutes=3))
     assert (delivery.channel, delivery.target) == ("telegram", str(GROUP))

@@ -128,7 +128,7 @@ def test_the_history_ingests_cleanly_once(
 ) -> None:
     assert seeded[1] == len(events)
 
-    again = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW).ingest(events)
+    again = Ingestor(engine, PolicyBook(demo_settings()), clock=lambda: NOW).ingest(events)
 
     assert {result.status for result in again} == {"duplicate"}
 
@@ -171,7 +171,7 @@ def live(simulator: Simulator, start: datetime, seconds: int, step: int = 10) ->
 
 def test_the_simulator_feeds_events_that_ingest_as_new(scenario: Scenario, engine: Engine) -> None:
     windows = live(Simulator(scenario), NOW, 120)
-    ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
+    ingestor = Ingestor(engine, PolicyBook(demo_settings()), clock=lambda: NOW)
 
     for number, window in enumerate(windows):
         start = NOW + timedelta(seconds=10 * number)
@@ -186,7 +186,7 @@ def test_the_simulator_feeds_events_that_ingest_as_new(scenario: Scenario, engin
 
 def test_the_simulator_answers_the_clocks_left_running(scenario: Scenario, engine: Engine) -> None:
     left = {clock.thread_id: clock for clock in running_clocks(EngineReader(engine))}
-    ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
+    ingestor = Ingestor(engine, PolicyBook(demo_settings()), clock=lambda: NOW)
 
     for window in live(Simulator(scenario), NOW, 8 * 60, step=30):
         ingestor.ingest(window)
@@ -361,12 +361,12 @@ def test_a_reply_reaches_the_simulated_client_who_thanks_on_the_thread(
     from core.models import Delivery, table
     from core.staff import operator
 
-    ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
+    ingestor = Ingestor(engine, PolicyBook(demo_settings()), clock=lambda: NOW)
     clock = running_clocks(EngineReader(engine))[0]
     me = operator(engine)
     assert me is not None
     reply(
-        ingestor, clock.thread_id, me.id, "C'est en cours, je reviens vers vous.", now=lambda: NOW
+        ingestor, clock.thread_id, me.id, "C'est en cours, je reviens vers vous.", clock=lambda: NOW
     )
     simulator = Simulator(scenario, follow_history=False)
     simulator.events_between(NOW, NOW + timedelta(seconds=1))
@@ -405,7 +405,7 @@ def test_thanks_leave_the_rest_of_the_live_stream_as_the_seed_makes_it(
     first = thanked.events_between(NOW, NOW + timedelta(seconds=10))
     me = operator(engine)
     assert me is not None
-    ingestor = Ingestor(engine, PolicyBook(demo_settings()), now=lambda: NOW)
+    ingestor = Ingestor(engine, PolicyBook(demo_settings()), clock=lambda: NOW)
     reply(ingestor, running_clocks(EngineReader(engine))[0].thread_id, me.id, "Bien reçu.")
     delivered = deliver_to_simulated_clients(engine, NOW + timedelta(seconds=10))
 

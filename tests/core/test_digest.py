@@ -33,7 +33,7 @@ def office() -> Settings:
 def load(engine: Engine, settings: Settings, tmp_path: Path, *lines: str) -> None:
     path = tmp_path / "invoices.csv"
     path.write_text(HEADER + "".join(line + "\n" for line in lines), encoding="utf-8")
-    summary = import_invoices(engine, settings, path, now=lambda: AFTER_RUN)
+    summary = import_invoices(engine, settings, path, clock=lambda: AFTER_RUN)
     assert not summary.rejections
 
 

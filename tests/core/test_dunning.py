@@ -48,7 +48,7 @@ def office() -> Settings:
 def load(engine: Engine, settings: Settings, tmp_path: Path, *lines: str) -> None:
     path = tmp_path / f"invoices-{len(list(tmp_path.iterdir()))}.csv"
     path.write_text(HEADER + "".join(line + "\n" for line in lines), encoding="utf-8")
-    summary = import_invoices(engine, settings, path, now=lambda: NOW)
+    summary = import_invoices(engine, settings, path, clock=lambda: NOW)
     assert not summary.rejections
 
 

@@ -379,7 +379,7 @@ def _outcome_of(engine: Engine) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def in_order_outcome(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Any, ...]]:
     engine = open_database(str(tmp_path_factory.mktemp("ordered") / "db.sqlite"))
-    Ingestor(engine, PolicyBook(round_the_clock_settings()), now=MovableClock()).ingest(
+    Ingestor(engine, PolicyBook(round_the_clock_settings()), clock=MovableClock()).ingest(
         _script_events()
     )
     return _outcome_of(engine)
@@ -403,7 +403,7 @@ def test_arrival_order_never_changes_the_clocks(
     events = _script_events()
     shuffled = [events[index] for index in order]
     engine = open_database(str(tmp_path_factory.mktemp("shuffled") / "db.sqlite"))
-    ingestor = Ingestor(engine, PolicyBook(round_the_clock_settings()), now=MovableClock())
+    ingestor = Ingestor(engine, PolicyBook(round_the_clock_settings()), clock=MovableClock())
     # Arrive in several batches, as overlapping polls and webhook retries do.
     bounds = [0, *sorted(set(cuts)), len(shuffled)]
     for start, end in itertools.pairwise(bounds):

@@ -151,7 +151,7 @@ def test_rejected_lines_never_stop_their_valid_neighbours(
 ) -> None:
     engine = open_database(str(tmp_path / f"{uuid.uuid4().hex}.db"))  # one per example
     try:
-        results = Ingestor(engine, PolicyBook(settings), now=MovableClock()).ingest(
+        results = Ingestor(engine, PolicyBook(settings), clock=MovableClock()).ingest(
             [line for _, line in batch]
         )
         for (kind, _), result in zip(batch, results, strict=True):
@@ -186,7 +186,7 @@ def test_a_full_database_fails_the_batch_whole_and_blames_no_event(
 ) -> None:
     """SQLITE_FULL, for real: the database may not grow past its current pages."""
     engine = open_database(str(tmp_path / "full.db"))
-    ingestor = Ingestor(engine, PolicyBook(settings), now=MovableClock())
+    ingestor = Ingestor(engine, PolicyBook(settings), clock=MovableClock())
     ingestor.ingest([make_event("before", 0)])
     limit = {"pages": 0}
 

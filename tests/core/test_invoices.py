@@ -54,7 +54,7 @@ def count(engine: Engine, model: type) -> int:
 def test_a_french_export_with_semicolons_decimal_commas_and_french_dates(
     engine: Engine, settings: Settings, clock: MovableClock, tmp_path: Path
 ) -> None:
-    summary = import_invoices(engine, settings, write(tmp_path, "f.csv", FRENCH), now=clock)
+    summary = import_invoices(engine, settings, write(tmp_path, "f.csv", FRENCH), clock=clock)
 
     assert [result.status for result in summary.results] == ["created"] * 3
     stored = invoices(engine)
@@ -96,7 +96,7 @@ def test_a_comma_export_with_decimal_points_and_a_tool_profile(
         "INV-8,Bigco,2026-11-03,2026-12-03,80\n",
     )
 
-    summary = import_invoices(engine, settings, path, "pennylane", now=clock)
+    summary = import_invoices(engine, settings, path, "pennylane", clock=clock)
 
     assert summary.count("created") == 2
     stored = invoices(engine)
@@ -130,8 +130,8 @@ def test_json_invoices_as_a_list_or_under_invoices(
     first = write(tmp_path, "a.json", json.dumps(items, indent=2))
     second = write(tmp_path, "b.json", json.dumps({"invoices": items}))
 
-    assert import_invoices(engine, settings, first, now=clock).count("created") == 2
-    assert import_invoices(engine, settings, second, now=clock).count("unchanged") == 2
+    assert import_invoices(engine, settings, first, clock=clock).count("created") == 2
+    assert import_invoices(engine, settings, second, clock=clock).count("unchanged") == 2
     assert invoices(engine)["J-1"]["total_cents"] == 150025
 
 
@@ -156,7 +156,7 @@ def test_bad_lines_are_rejected_with_their_line_and_reason_and_the_rest_is_kept(
         "ABCDEFGHIJKLMNOPQRSTUVWXYZ;Acme;01/10/2026;31/10/2026;EUR;1,00\n",
     )
 
-    summary = import_invoices(engine, settings, path, now=clock)
+    summary = import_invoices(engine, settings, path, clock=clock)
 
     reasons = {result.line: result.reason for result in summary.rejections}
     assert reasons == {
@@ -219,7 +219,7 @@ def test_a_malformed_file_is_refused_whole_naming_the_file_and_line(
     path = write(tmp_path, name, content, encoding)
 
     with pytest.raises(InvoiceFileError) as raised:
-        import_invoices(engine, settings, path, now=clock)
+        import_invoices(engine, settings, path, clock=clock)
 
     assert str(raised.value).startswith(f"{tmp_path}/{message}")
     assert count(engine, Invoice) == 0
@@ -230,10 +230,10 @@ def test_the_same_file_twice_changes_nothing_and_an_updated_one_updates_in_place
     engine: Engine, settings: Settings, clock: MovableClock, tmp_path: Path
 ) -> None:
     path = write(tmp_path, "f.csv", FRENCH)
-    import_invoices(engine, settings, path, now=clock)
+    import_invoices(engine, settings, path, clock=clock)
     before = invoices(engine)
 
-    again = import_invoices(engine, settings, path, now=clock)
+    again = import_invoices(engine, settings, path, clock=clock)
 
     assert [result.status for result in again.results] == ["unchanged"] * 3
     assert invoices(engine) == before
@@ -245,7 +245,7 @@ def test_the_same_file_twice_changes_nothing_and_an_updated_one_updates_in_place
     )
     clock.advance(days=1)
 
-    result = import_invoices(engine, settings, updated, now=clock)
+    result = import_invoices(engine, settings, updated, clock=clock)
 
     assert {r.number: r.status for r in result.results} == {
         "F-2026-0001": "updated",
@@ -275,10 +275,10 @@ def test_unknown_clients_are_refused_when_configured_so(
             "number,client,issued_on,due_on,currency,total\n"
             "K-1,Acme SARL,2026-10-01,2026-10-31,EUR,5\n",
         ),
-        now=clock,
+        clock=clock,
     )
 
-    summary = import_invoices(engine, settings, write(tmp_path, "f.csv", FRENCH), now=clock)
+    summary = import_invoices(engine, settings, write(tmp_path, "f.csv", FRENCH), clock=clock)
 
     assert [(r.line, r.status, r.reason) for r in summary.results] == [
         (2, "created", None),
@@ -292,13 +292,13 @@ def test_an_unknown_profile_is_refused(
     engine: Engine, settings: Settings, clock: MovableClock, tmp_path: Path
 ) -> None:
     with pytest.raises(UnknownProfile, match="no CSV profile named 'sage'"):
-        import_invoices(engine, settings, write(tmp_path, "f.csv", FRENCH), "sage", now=clock)
+        import_invoices(engine, settings, write(tmp_path, "f.csv", FRENCH), "sage", clock=clock)
 
 
 def test_every_invoice_gets_a_valid_creditor_reference(
     engine: Engine, settings: Settings, clock: MovableClock, tmp_path: Path
 ) -> None:
-    import_invoices(engine, settings, write(tmp_path, "f.csv", FRENCH), now=clock)
+    import_invoices(engine, settings, write(tmp_path, "f.csv", FRENCH), clock=clock)
 
     references = {number: row["creditor_reference"] for number, row in invoices(engine).items()}
 
@@ -337,7 +337,9 @@ def test_aging_buckets_and_their_totals(
     for days, amount in ((0, 1), (1, 2), (30, 4), (31, 8), (60, 16), (61, 32), (90, 64), (91, 128)):
         due = date.fromordinal(date(2026, 11, 23).toordinal() - days)
         lines.append(f"A-{days},Acme,2026-01-01,{due.isoformat()},EUR,{amount}")
-    import_invoices(engine, settings, write(tmp_path, "a.csv", "\n".join(lines) + "\n"), now=clock)
+    import_invoices(
+        engine, settings, write(tmp_path, "a.csv", "\n".join(lines) + "\n"), clock=clock
+    )
 
     overdue = overdue_invoices(EngineReader(engine), date(2026, 11, 23))
 
@@ -372,7 +374,7 @@ def test_dso_is_receivables_over_credit_sales_times_days(
         "D-3,Acme,2026-11-01,2026-12-01,EUR,2000\n"
         "D-4,Acme,2026-06-01,2026-07-01,EUR,500\n",
     )
-    import_invoices(engine, settings, path, now=clock)
+    import_invoices(engine, settings, path, clock=clock)
     with engine.begin() as connection:
         connection.execute(
             table(Invoice)
@@ -397,11 +399,11 @@ def test_an_invoice_stored_without_a_reference_gets_one_on_reimport(
     engine: Engine, settings: Settings, clock: MovableClock, tmp_path: Path
 ) -> None:
     path = write(tmp_path, "f.csv", FRENCH)
-    import_invoices(engine, settings, path, now=clock)
+    import_invoices(engine, settings, path, clock=clock)
     with engine.begin() as connection:
         connection.execute(table(Invoice).update().values(creditor_reference=None))
 
-    again = import_invoices(engine, settings, path, now=clock)
+    again = import_invoices(engine, settings, path, clock=clock)
 
     assert [result.status for result in again.results] == ["unchanged"] * 3
     references = [row["creditor_reference"] for row in invoices(engine).values()]

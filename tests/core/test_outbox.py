@@ -207,7 +207,7 @@ def test_history_older_than_the_horizon_tells_no_one(
     engine: Engine, team: dict[str, int], clock: MovableClock
 ) -> None:
     clock.advance(days=2)  # imported two days after it was written
-    ingestor = Ingestor(engine, PolicyBook(round_the_clock_settings()), now=clock)
+    ingestor = Ingestor(engine, PolicyBook(round_the_clock_settings()), clock=clock)
 
     ingestor.ingest([make_event("m1", 0)])
 
@@ -326,7 +326,7 @@ def test_a_moved_clock_alerts_at_its_new_times(
 
     # The client becomes VIP: 10 minutes, warned 3 before.
     policies = PolicyBook(round_the_clock_settings())
-    set_client_policy(engine, policies, "Acme", "vip", "ana", now=lambda: at(1))
+    set_client_policy(engine, policies, "Acme", "vip", "ana", clock=lambda: at(1))
 
     assert next_clock_alert_at(reader, at(1)) == at(7)
     assert notify_clocks(engine, at(6.9)) == 0
@@ -490,7 +490,7 @@ def test_a_quick_reply_finds_its_thread_by_the_message_it_answers(
     assert notification_for_message(engine, 987654321012, 78) is None
     assert found.thread_id is not None
     clock.instant = at(3)
-    result = reply(ingestor, found.thread_id, found.recipient_id, "On it!", now=clock)
+    result = reply(ingestor, found.thread_id, found.recipient_id, "On it!", clock=clock)
     assert result.status == "created"
     [delivery] = due_deliveries(engine, at(3))
     assert (delivery.event_id, delivery.channel, delivery.target) == (
@@ -524,7 +524,7 @@ def queued_reply(ingestor: Ingestor, engine: Engine, author: int) -> int:
         thread_id = connection.execute(
             select(table(Event).c.thread_id).where(table(Event).c.id == message.event_id)
         ).scalar_one()
-    result = reply(ingestor, thread_id, author, "Fixed, please try again.", now=lambda: at(2))
+    result = reply(ingestor, thread_id, author, "Fixed, please try again.", clock=lambda: at(2))
     assert result.event_id is not None
     return result.event_id
 

@@ -111,7 +111,7 @@ def test_a_reply_stops_the_clock_and_waits_for_delivery(
     thread_id = running_clocks(reader)[0].thread_id
     clock.advance(minutes=4)
 
-    result = reply(ingestor, thread_id, ana, "On s'en occupe.", now=clock)
+    result = reply(ingestor, thread_id, ana, "On s'en occupe.", clock=clock)
 
     assert result.status == "created"
     assert running_clocks(reader) == []

@@ -33,11 +33,11 @@ def test_events_are_marked_seen_then_handled_by_whom_and_when(
     assert one(engine, "SELECT triage FROM event") == "new"
 
     clock.advance(minutes=3)
-    assert set_triage(engine, [created.event_id or 0], "seen", assistant, now=clock) == 1
+    assert set_triage(engine, [created.event_id or 0], "seen", assistant, clock=clock) == 1
     clock.advance(minutes=2)
-    set_triage(engine, [created.event_id or 0], "handled", assistant, now=clock)
+    set_triage(engine, [created.event_id or 0], "handled", assistant, clock=clock)
     clock.advance(minutes=1)
-    set_triage(engine, [created.event_id or 0], "seen", assistant, now=clock)
+    set_triage(engine, [created.event_id or 0], "seen", assistant, clock=clock)
 
     with engine.connect() as connection:
         row = connection.execute(
@@ -62,7 +62,7 @@ def test_no_reply_needed_closes_the_clock_and_is_kept_as_an_event(
     thread_id = int(str(one(engine, "SELECT id FROM thread")))
     clock.advance(minutes=4)
 
-    result = no_reply_needed(ingestor, thread_id, assistant, reason="a thank-you", now=clock)
+    result = no_reply_needed(ingestor, thread_id, assistant, reason="a thank-you", clock=clock)
 
     assert result.status == "created"
     assert running_clocks(reader) == []
@@ -102,7 +102,7 @@ def test_a_new_policy_moves_running_clocks_only_and_is_audited(
     )
     policies = ingestor.policies
 
-    moved = set_client_policy(engine, policies, "Acme", "vip", actor="ana", now=lambda: START)
+    moved = set_client_policy(engine, policies, "Acme", "vip", actor="ana", clock=lambda: START)
 
     assert moved == 1
     [running] = running_clocks(reader)

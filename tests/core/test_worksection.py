@@ -93,7 +93,7 @@ def test_an_echo_is_known_by_its_comment_id_or_else_by_author_and_text(
 ) -> None:
     sam = add_staff(engine, "Sam Staff", "pm", ["Sam@Agency.example"], clock())
     thread = _worksection_thread(ingestor)
-    sent = reply(ingestor, thread, sam, "  On it  ", now=clock).event_id
+    sent = reply(ingestor, thread, sam, "  On it  ", clock=clock).event_id
     assert sent is not None
     assert reply_author_email(engine, sent) == "sam@agency.example"
     assert [view.event_id for view in due_deliveries(engine, clock(), channel="worksection")] == [
