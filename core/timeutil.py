@@ -5,6 +5,7 @@ A `Now` is passed to everything time-dependent so that tests can move time.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -28,11 +29,18 @@ def as_date(value: str | date) -> date:
 
 
 def countdown(seconds: float) -> str:
-    """12:04 while time is left, -02:13 once past due, hours shown past the hour."""
-    sign = "-" if seconds < 0 else ""
-    minutes, secs = divmod(abs(int(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes:02d}:{secs:02d}"
+    """14:59, 00:07, -02:13, 1:02:03: what a response clock shows, wherever it is shown.
+
+    Whole seconds are floored, so the sign turns at the very instant a clock
+    breaches (a clock is breached once now > due_at, i.e. any time left < 0).
+    """
+    whole = math.floor(seconds)
+    sign = "-" if whole < 0 else ""
+    hours, rest = divmod(abs(whole), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
+    return f"{sign}{minutes:02d}:{secs:02d}"
 
 
 def parse_instant(text: str, zone: tzinfo, *, end_of_day: bool = False) -> datetime:

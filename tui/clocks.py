@@ -27,9 +27,9 @@ from textual.strip import Strip
 
 from core.config import PolicyConfig
 from core.queries import ClockView
+from core.timeutil import countdown
 
 from .cursor import CursorView
-from .format import countdown
 from .messages import ThreadInView
 from .text import first_line, fit
 

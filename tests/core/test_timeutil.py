@@ -1,0 +1,46 @@
+"""The time helpers every part shares: countdowns, local midnights, stored dates."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core.timeutil import as_date, countdown, midnight
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (899.9, "14:59"),
+        (7, "00:07"),
+        (0, "00:00"),
+        # A clock past due by a fraction of a second is breached: it shows
+        # minus, and a whole second, as on the dashboard.
+        (-0.5, "-00:01"),
+        (-133, "-02:13"),
+        (3723, "1:02:03"),
+        (-3723.2, "-1:02:04"),
+    ],
+)
+def test_a_countdown_floors_to_whole_seconds_so_the_sign_turns_at_the_due_instant(
+    seconds: float, shown: str
+) -> None:
+    assert countdown(seconds) == shown
+
+
+def test_midnight_is_the_local_start_of_the_day_even_when_the_clocks_change() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    assert midnight(date(2026, 3, 29), paris).astimezone(UTC) == datetime(
+        2026, 3, 28, 23, 0, tzinfo=UTC
+    )
+    assert midnight(date(2026, 3, 30), paris).astimezone(UTC) == datetime(
+        2026, 3, 29, 22, 0, tzinfo=UTC
+    )
+
+
+def test_a_stored_date_is_read_from_its_iso_text_or_kept() -> None:
+    assert as_date("2026-11-23") == as_date(date(2026, 11, 23)) == date(2026, 11, 23)
+    with pytest.raises(ValueError):
+        as_date("23/11/2026")
