@@ -30,7 +30,17 @@ from .feed import IncomingPanel
 from .format import Formatter
 from .invoices import InvoicesPanel
 from .main import REVIEW_SENTENCE, MainScreen
-from .messages import ActionDone, OpenThread, ThreadInView
+from .messages import (
+    ActionDone,
+    DataChanged,
+    FirstData,
+    GoTo,
+    InvoiceAction,
+    OpenReview,
+    OpenThread,
+    ThreadAction,
+    ThreadInView,
+)
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
 from .pickers import NOBODY, FilterScreen, StaffPicker
@@ -39,6 +49,8 @@ from .servicelog import ServiceLog
 from .themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
 
 if TYPE_CHECKING:
+    from core.receivables import OverdueInvoice
+
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
     from .manager import ManagerScreen
     from .thread import ThreadScreen
@@ -122,7 +134,9 @@ class Dashboard(App[None]):
         logging.getLogger("pmdesk").addHandler(self.service_log)
         gc.set_threshold(*COLLECTOR_THRESHOLDS)
         self.set_keymap(self.settings.dashboard.keys)
-        self.push_screen(MainScreen(self.backend, self.formatter, self.target_minutes))
+        self.push_screen(
+            MainScreen(self.backend, self.formatter, self.target_minutes, self.service_log)
+        )
         if self.start == "manager":
             self.action_manager()
 
@@ -132,6 +146,9 @@ class Dashboard(App[None]):
         gc.set_threshold(*self._collector)
         self._stop.set()
         self.backend.close()
+
+    def on_first_data(self, _message: FirstData) -> None:
+        self.call_after_refresh(self.loaded)
 
     def loaded(self) -> None:
         """The main screen holds its first data: what is alive now lives all day.
@@ -163,7 +180,7 @@ class Dashboard(App[None]):
 
         if not self.is_screen_installed("thread"):
             self.install_screen(
-                ThreadScreen(self.backend, self.formatter, thread_id, reply), "thread"
+                ThreadScreen(self.backend, self.formatter, self.pages, thread_id, reply), "thread"
             )
             self.push_screen("thread")
             return
@@ -181,6 +198,11 @@ class Dashboard(App[None]):
 
     def on_thread_in_view(self, message: ThreadInView) -> None:
         self.want_page(message.thread_id)
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        self.pages.forget()  # pages read ahead may show what just changed
+        if message.clocks:  # something was committed: maybe on the thread shown
+            self.read_thread_again()
 
     def read_thread_again(self) -> None:
         """The database changed: the thread on screen is read again (a reply delivered,
@@ -275,6 +297,9 @@ class Dashboard(App[None]):
             return
         self.push_screen(LogScreen(self.service_log, str(default_log_path())))
 
+    def on_open_review(self, _message: OpenReview) -> None:
+        self.open_review()
+
     def open_review(self) -> None:
         """The statement lines awaiting review (built on each opening: it reads afresh)."""
         from .review import ReviewScreen
@@ -324,6 +349,17 @@ class Dashboard(App[None]):
         self.theme = LIGHT if self.current_theme.dark else DARK
 
     # -- actions on threads, in workers -----------------------------------------------
+
+    def on_thread_action(self, message: ThreadAction) -> None:
+        thread_id = message.thread_id
+        if message.verb == "handled":
+            self.mark_handled(thread_id)
+        elif message.verb == "no_reply":
+            self.no_reply_needed(thread_id)
+        elif message.verb == "reply":
+            self.send_reply(thread_id, message.text, internal=message.internal)
+        else:
+            self.pick_staff(thread_id, watch=message.verb == "watch", current=message.current)
 
     def mark_handled(self, thread_id: int) -> None:
         from core.triage import handle_thread
@@ -430,6 +466,78 @@ class Dashboard(App[None]):
         for screen in self.screen_stack:
             screen.post_message(ActionDone(message.thread_id, message.label, message.error))
 
+    # -- actions on invoices, in workers ----------------------------------------------
+
+    def on_invoice_action(self, message: InvoiceAction) -> None:
+        from core.dunning import record_dispute, record_promise
+
+        backend, invoice = self.backend, message.invoice
+        if message.verb == "promise" and message.day is not None:
+            day = message.day
+            self._write_invoice(
+                f"Promise recorded for {invoice.number}",
+                "No promise recorded",
+                lambda actor: record_promise(
+                    backend.engine, backend.settings, invoice.number, day, actor, backend.now()
+                ),
+            )
+        elif message.verb == "dispute":
+            reason = message.reason
+            self._write_invoice(
+                f"Dispute recorded for {invoice.number}: reminders paused",
+                "No dispute recorded",
+                lambda actor: record_dispute(
+                    backend.engine, backend.settings, invoice.number, reason or None, actor,
+                    backend.now(),
+                ),
+            )  # fmt: skip
+        elif message.verb == "sent":
+            client = invoice.client
+            self._write_invoice(
+                f"Today's reminder to {client} marked sent",
+                "Not marked sent",
+                partial(self._mark_reminder_sent, client),
+            )
+
+    def _mark_reminder_sent(self, client: str, actor: str) -> None:
+        from core.dunning import DRAFT, SENT, list_reminders, local_today, mark_reminder
+
+        backend = self.backend
+        now = backend.now()
+        today = local_today(backend.settings, now)
+        drafts = [
+            r
+            for r in list_reminders(backend.engine, DRAFT)
+            if r.client == client and r.run_on == today
+        ]
+        if not drafts:
+            raise LookupError(f"no reminder drafted today for {client} waits to be sent")
+        for reminder in drafts:
+            mark_reminder(backend.engine, reminder.id, SENT, actor, now)
+
+    @work(thread=True, group="invoice-actions")
+    def _write_invoice(self, done: str, refused: str, run: Callable[[str], object]) -> None:
+        """Run a write as the operator, then read the overdue list again; errors become toasts."""
+        from .watch import overdue
+
+        backend = self.backend
+        # Any failure (a database error too) is the assistant's to read, not a crash.
+        try:
+            run(backend.operator().name)
+        except Exception as problem:
+            self.call_from_thread(
+                self.notify, str(problem), title=refused, severity="error", markup=False
+            )
+            return
+        invoices = overdue(backend, backend.now())
+        self.call_from_thread(self._invoices_written, done, invoices)
+
+    def _invoices_written(self, done: str, invoices: list[OverdueInvoice]) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.query_one(InvoicesPanel).show(invoices)
+        self.notify(done, timeout=3, markup=False)
+
     # -- the command palette ---------------------------------------------------------
 
     def palette_actions(self, screen: Screen[Any]) -> list[tuple[str, Callable[[], Any], str]]:
@@ -461,6 +569,9 @@ class Dashboard(App[None]):
         from core.directory import jump_targets
 
         return jump_targets(self.backend.reader())
+
+    def on_go_to(self, message: GoTo) -> None:
+        self.go_to(message.kind, message.value)
 
     def go_to(self, kind: str, value: str) -> None:
         if kind == "thread":
