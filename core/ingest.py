@@ -170,6 +170,7 @@ class Withdrawn:
     thread_id: int
     kind: str
     text: str
+    internal: bool
 
 
 class Ingestor:
@@ -289,9 +290,14 @@ class Ingestor:
         try:
             with write(self.engine) as connection:
                 row = connection.execute(
-                    select(E.c.thread_id, E.c.source, E.c.kind, E.c.text, E.c.occurred_at).where(
-                        E.c.id == event_id
-                    )
+                    select(
+                        E.c.thread_id,
+                        E.c.source,
+                        E.c.kind,
+                        E.c.text,
+                        E.c.internal,
+                        E.c.occurred_at,
+                    ).where(E.c.id == event_id)
                 ).first()
                 if row is None or row.source != OWN_SOURCE:
                     raise Unwithdrawable("nothing to undo: it was undone already")
@@ -330,7 +336,7 @@ class Ingestor:
         finally:
             # What we remember of threads and clocks predates the replay.
             self._state = _StateCache()
-        return Withdrawn(event_id, row.thread_id, row.kind, row.text)
+        return Withdrawn(event_id, row.thread_id, row.kind, row.text, bool(row.internal))
 
 
 class _IdCache:

@@ -40,6 +40,7 @@ from .messages import (
     OpenThread,
     ThreadAction,
     ThreadInView,
+    Undo,
 )
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
@@ -47,8 +48,10 @@ from .pickers import NOBODY, FilterScreen, StaffPicker
 from .rows import RowList
 from .servicelog import ServiceLog
 from .themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
+from .undo import UNDO_SECONDS, UndoSlot
 
 if TYPE_CHECKING:
+    from core.ingest import Result
     from core.receivables import OverdueInvoice
 
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
@@ -119,6 +122,8 @@ class Dashboard(App[None]):
         self.pages = Pages()
         # The services this process runs log here too: the log view and their failures.
         self.service_log = ServiceLog()
+        # The last action that `u` can take back, for five seconds.
+        self.undo_slot = UndoSlot()
         self._collector = gc.get_threshold()  # put back on exit
         for theme in THEMES:
             self.register_theme(theme)
@@ -135,7 +140,9 @@ class Dashboard(App[None]):
         gc.set_threshold(*COLLECTOR_THRESHOLDS)
         self.set_keymap(self.settings.dashboard.keys)
         self.push_screen(
-            MainScreen(self.backend, self.formatter, self.target_minutes, self.service_log)
+            MainScreen(
+                self.backend, self.formatter, self.target_minutes, self.service_log, self.undo_slot
+            )
         )
         if self.start == "manager":
             self.action_manager()
@@ -362,12 +369,19 @@ class Dashboard(App[None]):
             self.pick_staff(thread_id, watch=message.verb == "watch", current=message.current)
 
     def mark_handled(self, thread_id: int) -> None:
-        from core.triage import handle_thread
+        from core.actions import staff_author
+        from core.triage import Handled, mark_handled, unhandle
+
+        engine, now = self.backend.engine, self.backend.now
+
+        def undo(handled: Handled) -> Callable[[int], object]:
+            return lambda staff: unhandle(engine, handled, staff_author(engine, staff)["name"], now)
 
         self._act(
             thread_id,
             "handled",
-            lambda staff: handle_thread(self.backend.engine, thread_id, staff, self.backend.now),
+            lambda staff: mark_handled(engine, thread_id, staff, now),
+            undo,
         )
 
     def no_reply_needed(self, thread_id: int) -> None:
@@ -379,15 +393,17 @@ class Dashboard(App[None]):
             lambda staff: no_reply_needed(
                 self.backend.ingestor, thread_id, staff, now=self.backend.now
             ),
+            self._withdraw,
         )
 
     def send_reply(self, thread_id: int, text: str, internal: bool = False) -> None:
-        from core.actions import reply
+        from core.actions import UNDO_WINDOW, reply
 
         label = "note" if internal else "reply"
         self._act(
             thread_id,
             label,
+            # Held in the outbox while it can be undone: no services process sends it before.
             lambda staff: reply(
                 self.backend.ingestor,
                 thread_id,
@@ -395,8 +411,37 @@ class Dashboard(App[None]):
                 text,
                 internal=internal,
                 now=self.backend.now,
+                hold=UNDO_WINDOW,
             ),
+            self._withdraw,
         )
+
+    def _withdraw(self, result: Result) -> Callable[[int], object]:
+        """How to take back the event an action recorded."""
+        from core.actions import undo
+
+        event_id = result.event_id or 0
+        return lambda staff: undo(self.backend.ingestor, event_id, staff)
+
+    def on_undo(self, _message: Undo) -> None:
+        self.undo_last()
+
+    def undo_last(self) -> None:
+        """Take back the last action within its five seconds; after, say why not."""
+        last = self.undo_slot.last
+        if last is None:
+            self.notify("Nothing to undo.", markup=False)
+            return
+        if not self.undo_slot.live(self.backend.now()):
+            self.notify(
+                f"{last.what} can no longer be undone: undo works for {UNDO_SECONDS} seconds.",
+                title="Not undone",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.undo_slot.last = None  # once: a second u has nothing left to undo
+        self._act(last.thread_id, f"{last.what.lower()} undone", last.run)
 
     @work(thread=True, group="actions")
     def pick_staff(self, thread_id: int, watch: bool, current: tuple[int, ...] = ()) -> None:
@@ -448,23 +493,58 @@ class Dashboard(App[None]):
             )
 
     @work(thread=True, group="actions")
-    def _act(self, thread_id: int, label: str, run: Callable[[int], Any]) -> None:
-        """Run an action on a thread as the operator, in a worker; ActionDone tells the screens."""
+    def _act(
+        self,
+        thread_id: int,
+        label: str,
+        run: Callable[[int], Any],
+        undo: Callable[[Any], Callable[[int], object]] | None = None,
+    ) -> None:
+        """Run an action on a thread as the operator, in a worker; ActionDone tells the screens.
+
+        `undo`: given what `run` returned, how to take the action back; the
+        action can then be undone for five seconds from now.
+        """
+        from core.ingest import Withdrawn
+
         error = None
+        at = self.backend.now()
+        restored = None
         try:
-            run(self.backend.operator().id)
+            result = run(self.backend.operator().id)
         except (NoOperator, LookupError, ValueError) as problem:
             error = str(problem)
-        self.call_from_thread(self._done, ActionDone(thread_id, label, error))
+        else:
+            if undo is not None:
+                self.call_from_thread(
+                    self.undo_slot.keep, label.capitalize(), thread_id, at, undo(result)
+                )
+            if isinstance(result, Withdrawn) and result.kind == "message":
+                restored = (result.internal, result.text)
+        done = ActionDone(thread_id, label, error, restored)
+        self.call_from_thread(self._done, done, undo is not None)
 
-    def _done(self, message: ActionDone) -> None:
+    def _done(self, message: ActionDone, undoable: bool = False) -> None:
         self.pages.forget(message.thread_id)
         if message.error:
             self.notify(message.error, title=f"Not {message.label}", severity="error", markup=False)
+        elif undoable:
+            key = self.get_key_display(Binding(self._undo_key(), "undo"))
+            self.notify(
+                f"{message.label.capitalize()} · {key} undoes it for {UNDO_SECONDS} seconds",
+                timeout=UNDO_SECONDS,
+                markup=False,
+            )
         else:
             self.notify(message.label.capitalize(), timeout=2, markup=False)
         for screen in self.screen_stack:
-            screen.post_message(ActionDone(message.thread_id, message.label, message.error))
+            screen.post_message(
+                ActionDone(message.thread_id, message.label, message.error, message.restored)
+            )
+
+    def _undo_key(self) -> str:
+        """The key that undoes, as the configuration maps it (`u` unless remapped)."""
+        return self.settings.dashboard.keys.get("thread.undo", "u").split(",")[0].strip()
 
     # -- actions on invoices, in workers ----------------------------------------------
 

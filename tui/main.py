@@ -24,7 +24,15 @@ from .feed import IncomingPanel
 from .format import Formatter
 from .invoices import InvoicesPanel
 from .keybar import KeyBar
-from .messages import ActionDone, DataChanged, FirstData, OpenReview, OpenThread, ThreadAction
+from .messages import (
+    ActionDone,
+    DataChanged,
+    FirstData,
+    OpenReview,
+    OpenThread,
+    ThreadAction,
+    Undo,
+)
 from .pickers import FilterScreen
 from .sla import SlaPanel
 from .text import clean, first_line
@@ -33,6 +41,7 @@ from .watch import Changes, read_changes
 if TYPE_CHECKING:
     from .backend import Backend
     from .servicelog import ServiceLog
+    from .undo import UndoSlot
 
 POLL_SECONDS = 0.25  # how often the watcher asks whether anything was committed
 SLOW_SECONDS = 10.0  # invoices and SLA figures: at most this often after a change
@@ -192,11 +201,14 @@ class MainScreen(Screen[None]):
         formatter: Formatter,
         target_minutes: float,
         service_log: ServiceLog,
+        undo: UndoSlot,
     ) -> None:
         super().__init__(id="main")
         self.backend = backend
         # What the services this process runs logged: their failures show in the top line.
         self.service_log = service_log
+        # For five seconds after an action, u undoes it rather than toggling unread.
+        self.undo = undo
         self.formatter = formatter
         self.target_minutes = target_minutes
         self.feed = FeedFilter()
@@ -408,8 +420,13 @@ class MainScreen(Screen[None]):
             self.set_filter(replace(self.feed, search=words or None))
 
     def action_toggle_feed(self, toggle: str) -> None:
-        """Turn one of the feed's quick toggles (unread, from_client) on or off."""
-        if toggle == "unread":
+        """Turn one of the feed's quick toggles (unread, from_client) on or off.
+
+        The unread toggle's key (u) undoes instead while an action can be undone.
+        """
+        if toggle == "unread" and self.undo.live(self.backend.now()):
+            self.post_message(Undo())
+        elif toggle == "unread":
             self.set_filter(replace(self.feed, unread=not self.feed.unread))
         elif toggle == "from_client":
             self.set_filter(replace(self.feed, from_client=not self.feed.from_client))

@@ -53,14 +53,30 @@ class ThreadAction(Message):
         self.current = current
 
 
-class ActionDone(Message):
-    """An action on a thread was recorded (or refused: `error` says why)."""
+class Undo(Message):
+    """Take back the last action, if its five seconds are not over (`u`)."""
 
-    def __init__(self, thread_id: int, label: str, error: str | None = None) -> None:
+
+class ActionDone(Message):
+    """An action on a thread was recorded (or refused: `error` says why).
+
+    `restored`: the text of a reply or note taken back by an undo, which
+    comes back as the thread's draft.
+    """
+
+    def __init__(
+        self,
+        thread_id: int,
+        label: str,
+        error: str | None = None,
+        restored: tuple[bool, str] | None = None,
+    ) -> None:
         super().__init__()
         self.thread_id = thread_id
         self.label = label
         self.error = error
+        # (internal, text) of a reply or note withdrawn.
+        self.restored = restored
 
 
 class ThreadInView(Message):

@@ -20,7 +20,7 @@ from core.threads import ThreadDetail
 from .conversation import Conversation
 from .format import Formatter
 from .keybar import KeyBar
-from .messages import ActionDone, ThreadAction, ThreadInView
+from .messages import ActionDone, ThreadAction, ThreadInView, Undo
 from .pages import RELATIVE_SECONDS, Pages, ThreadPage
 from .text import clean, first_line
 
@@ -85,6 +85,14 @@ class ThreadScreen(Screen[None]):
             "Open task",
             id="thread.open_task",
             tooltip="Open the task in the browser",
+        ),
+        Binding(
+            "u",
+            "undo",
+            "Undo",
+            show=False,
+            id="thread.undo",
+            tooltip="Undo the last reply, no reply needed or handled, within 5 seconds",
         ),
         Binding("ctrl+s", "send", "Send", id="thread.send", tooltip="Send the reply or note"),
         Binding(
@@ -190,6 +198,9 @@ class ThreadScreen(Screen[None]):
             self.action_reply()
 
     def on_action_done(self, message: ActionDone) -> None:
+        if message.restored is not None:  # an undone reply or note: its text is the draft again
+            internal, text = message.restored
+            self._restore(message.thread_id, internal, text)
         if message.label in ("reply", "note"):
             sent = self._sending.pop((message.thread_id, message.label == "note"), None)
             if message.error is not None and sent is not None:
@@ -334,6 +345,9 @@ class ThreadScreen(Screen[None]):
 
     def action_no_reply(self) -> None:
         self.post_message(ThreadAction(self.thread_id, "no_reply"))
+
+    def action_undo(self) -> None:
+        self.post_message(Undo())
 
     def action_handled(self) -> None:
         self.post_message(ThreadAction(self.thread_id, "handled"))
