@@ -17,10 +17,15 @@ from sqlalchemy import Engine, select
 
 from core.actions import UNDO_WINDOW, no_reply_needed, reply, undo
 from core.ingest import Ingestor, Unwithdrawable
-from core.models import Audit, Clock, Delivery, Event, table
+from core.matching import MatchingError, accept, match_new_lines, undo_accept
+from core.models import Audit, ClientIban, Clock, Delivery, Event, table
 from core.outbox import due_deliveries, mark_delivered
 from core.staff import add_staff
 from core.triage import mark_handled, unhandle
+from tests.core.test_matching import BANKS, paid, state
+from tests.core.test_matching import client as matching_client
+from tests.core.test_matching import invoice as matching_invoice
+from tests.core.test_matching import line as matching_line
 from tests.support import START, MovableClock, make_event
 
 CLOCKS, DELIVERIES, EVENTS, AUDIT = table(Clock), table(Delivery), table(Event), table(Audit)
@@ -191,3 +196,55 @@ def test_undoing_handled_after_five_seconds_is_refused(
 
     assert {e["triage"] for e in rows(engine, EVENTS)} == {"handled"}
     assert rows(engine, AUDIT) == []
+
+
+# -- a payment accepted in review -------------------------------------------------
+
+
+def learned(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        return [tuple(r) for r in connection.execute(select(table(ClientIban)))]
+
+
+def accepted_line(engine: Engine, clock: MovableClock) -> tuple[int, int, str]:
+    """A line from an unknown account that only a person can apply: (line, invoice, iban)."""
+    now = clock()
+    acme = matching_client(engine, "Acme", now)
+    target = matching_invoice(engine, "INV-7", acme, 12000, now)
+    iban = "FR7630006000011234567890189"
+    paying = matching_line(engine, now, 12000, "virement", iban=iban)
+    match_new_lines(engine, BANKS, now)
+    assert state(engine, paying)[0] == "review"
+    accept(engine, BANKS, paying, ["INV-7"], "Ana", now)
+    assert paid(engine, target) == (12000, "paid", 12000)
+    assert [row[0] for row in learned(engine)] == [iban]
+    return paying, target, iban
+
+
+def test_an_accept_undone_within_five_seconds_leaves_the_invoice_and_accounts_as_before(
+    engine: Engine, clock: MovableClock
+) -> None:
+    paying, target, _iban = accepted_line(engine, clock)
+    clock.advance(seconds=4)
+
+    assert undo_accept(engine, BANKS, paying, "Ana", clock(), UNDO_WINDOW) == 12000
+
+    assert paid(engine, target) == (0, "open", 0)
+    assert state(engine, paying)[0] == "review"
+    assert learned(engine) == []  # the account the match taught is forgotten
+    actions = [a["action"] for a in rows(engine, AUDIT)]
+    assert actions[-1] == "undo_accept" and "unallocate" in actions
+
+
+def test_an_accept_undone_after_five_seconds_is_refused_and_stays(
+    engine: Engine, clock: MovableClock
+) -> None:
+    paying, target, iban = accepted_line(engine, clock)
+    clock.advance(seconds=5)
+
+    with pytest.raises(MatchingError, match="too late: undo works for 5 seconds"):
+        undo_accept(engine, BANKS, paying, "Ana", clock(), UNDO_WINDOW)
+
+    assert paid(engine, target) == (12000, "paid", 12000)
+    assert state(engine, paying)[0] == "matched"
+    assert [row[0] for row in learned(engine)] == [iban]

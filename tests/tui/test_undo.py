@@ -16,6 +16,13 @@ from textual.widgets import TextArea
 from core.config import Settings
 from tests.support import MovableClock
 from tests.tui.test_dashboard import clock_of, main_screen, make_app, open_thread, rows, until
+from tests.tui.test_receivables import (
+    audits,
+    line_state,
+    review_opened,
+    review_queue_of,
+    toasted,
+)
 from tui.app import Dashboard
 from tui.clocks import ClocksPanel
 from tui.feed import IncomingPanel
@@ -148,3 +155,51 @@ async def test_after_five_seconds_u_on_the_main_screen_toggles_unread_again(
         assert screen.feed.unread
         assert rows(agency, "SELECT count(*) FROM audit") == [(0,)]
         assert rows(agency, T5_TRIAGE) == [("handled",)]
+
+
+# -- a payment accepted in the review screen ---------------------------------------
+
+
+async def test_an_accept_in_review_is_undone_with_u_within_five_seconds(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    ids = review_queue_of(agency, dashboard_settings, clock)
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await review_opened(pilot)
+        await pilot.press("a")
+        await until(pilot, lambda: toasted(pilot, "X-1 · u undoes it for 5 seconds"))
+        assert rows(agency, f"SELECT paid_cents, state FROM invoice WHERE id = {ids['X-1']}") == [
+            (7700, "paid")
+        ]
+
+        clock.advance(seconds=4)
+        await pilot.press("u")
+        await until(pilot, lambda: toasted(pilot, "Match of X-1 undone"))
+
+        # The invoice as it was, the line back for review, the undo audited.
+        assert rows(agency, f"SELECT paid_cents, state FROM invoice WHERE id = {ids['X-1']}") == [
+            (0, "open")
+        ]
+        assert line_state(agency, ids["first"]) == "review"
+        await until(pilot, lambda: ids["first"] in [line.id for line in screen.lines])
+        assert [row[0] for row in audits(agency, "undo_accept")] == ["Ana Assistant"]
+
+
+async def test_an_accept_in_review_is_not_undone_with_u_after_five_seconds(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    ids = review_queue_of(agency, dashboard_settings, clock)
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        await review_opened(pilot)
+        await pilot.press("a")
+        await until(pilot, lambda: toasted(pilot, "X-1 · u undoes it for 5 seconds"))
+
+        clock.advance(seconds=5)
+        await pilot.press("u")
+        await until(pilot, lambda: toasted(pilot, "Match of X-1 can no longer be undone"))
+
+        assert rows(agency, f"SELECT paid_cents, state FROM invoice WHERE id = {ids['X-1']}") == [
+            (7700, "paid")
+        ]
+        assert line_state(agency, ids["first"]) == "matched"
+        assert audits(agency, "undo_accept") == audits(agency, "unallocate") == []
