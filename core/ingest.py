@@ -299,8 +299,10 @@ class Ingestor:
                         E.c.occurred_at,
                     ).where(E.c.id == event_id)
                 ).first()
-                if row is None or row.source != OWN_SOURCE:
+                if row is None:
                     raise Unwithdrawable("nothing to undo: it was undone already")
+                if row.source != OWN_SOURCE or row.kind not in _WITHDRAWABLE:
+                    raise Unwithdrawable("only a reply, a note or no reply needed can be undone")
                 if now >= row.occurred_at + window:
                     seconds = int(window.total_seconds())
                     raise Unwithdrawable(f"too late: undo works for {seconds} seconds")
@@ -314,7 +316,7 @@ class Ingestor:
                     or delivery.next_attempt_at is None
                     or delivery.next_attempt_at <= now
                 ):
-                    raise Unwithdrawable("too late: the reply has gone out to the client")
+                    raise Unwithdrawable("too late: the reply is on its way to the client")
                 connection.execute(delete(DELIVERY).where(DELIVERY.c.event_id == event_id))
                 connection.execute(delete(NOTIFICATION).where(NOTIFICATION.c.event_id == event_id))
                 # The clock it stopped is rewritten by the replay; unlinked first,
@@ -943,6 +945,8 @@ _STATUS, _DEADLINE, _ASSIGNEE = (
 )
 _CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
 _MESSAGE = EventKind.MESSAGE.value
+# What `Ingestor.withdraw` takes back: a reply or note, and "no reply needed".
+_WITHDRAWABLE = frozenset({_MESSAGE, EventKind.NO_REPLY_NEEDED.value})
 _CLIENT, _RUNNING = AuthorRole.CLIENT.value, Outcome.RUNNING.value
 # An event row's columns besides id and its two instants, as _event_row names them.
 _EVENT_VALUES = (

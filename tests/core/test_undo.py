@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from core.actions import UNDO_WINDOW, no_reply_needed, reply, undo
+from core.actions import UNDO_WINDOW, assign, no_reply_needed, reply, undo
 from core.ingest import Ingestor, Unwithdrawable
 from core.matching import MatchingError, accept, match_new_lines, undo_accept
 from core.models import Audit, ClientIban, Clock, Delivery, Event, table
@@ -137,7 +137,7 @@ def test_a_reply_already_sent_is_never_withdrawn(
     mark_delivered(engine, event_id, clock(), "comment-1")
     clock.advance(seconds=1)
 
-    with pytest.raises(Unwithdrawable, match="gone out"):
+    with pytest.raises(Unwithdrawable, match="on its way"):
         undo(ingestor, event_id, ana)
 
     assert [d["status"] for d in rows(engine, DELIVERIES)] == ["delivered"]
@@ -163,10 +163,21 @@ def test_a_client_message_is_never_withdrawn(
 ) -> None:
     [client_message] = [e["id"] for e in rows(engine, EVENTS)]
 
-    with pytest.raises(Unwithdrawable):
+    with pytest.raises(Unwithdrawable, match="only a reply"):
         undo(ingestor, client_message, ana)
 
     assert len(rows(engine, EVENTS)) == 1
+
+
+def test_an_assignment_is_not_withdrawn(
+    engine: Engine, ingestor: Ingestor, clock: MovableClock, thread: int, ana: int
+) -> None:
+    result = assign(ingestor, thread, ana, ana, now=clock)
+
+    with pytest.raises(Unwithdrawable, match="only a reply"):
+        undo(ingestor, result.event_id or 0, ana)
+
+    assert len(rows(engine, EVENTS)) == 2
 
 
 def test_undoing_handled_puts_each_event_s_triage_back(
