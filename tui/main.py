@@ -374,6 +374,10 @@ class MainScreen(Screen[None]):
     def on_action_done(self, message: ActionDone) -> None:
         if message.error is None and message.label == "handled":
             self.query_one(IncomingPanel).mark_read(message.thread_id)
+        elif message.error is None and message.label.endswith(" undone"):
+            # The feed shows what was taken back (a reply's row, rows marked
+            # read): its page is read again.
+            self._reload = True
 
     def selected_thread(self) -> int | None:
         """The thread under the cursor of the focused panel (the feed by default)."""

@@ -26,10 +26,19 @@ from tests.tui.test_receivables import (
 from tui.app import Dashboard
 from tui.clocks import ClocksPanel
 from tui.feed import IncomingPanel
+from tui.main import MainScreen
 
 T5_TRIAGE = (
     "SELECT e.triage FROM event e JOIN thread t ON t.id = e.thread_id WHERE t.title = 'Task T5'"
 )
+
+
+REPLY = "Back in 10 minutes."
+
+
+def feed_texts(app: Dashboard) -> list[str]:
+    main = next(screen for screen in app.screen_stack if isinstance(screen, MainScreen))
+    return [item.text for item in main.query_one(IncomingPanel).items]
 
 
 def toasts(app: Dashboard) -> list[str]:
@@ -60,6 +69,8 @@ async def test_a_reply_is_held_and_u_within_five_seconds_takes_it_back(
         assert status == "pending"
         assert not_before == f"{sent_at + timedelta(seconds=5):%Y-%m-%d %H:%M:%S.%f}"
         assert clock_of(agency, "Task T2")[0] == "breached"
+
+        await until(pilot, lambda: REPLY in feed_texts(app))
 
         clock.advance(seconds=4)
         await pilot.press("u")
@@ -136,6 +147,7 @@ async def test_handled_is_undone_and_the_thread_is_unread_again(
 
         assert rows(agency, T5_TRIAGE) == [("new",)]
         assert rows(agency, "SELECT action FROM audit") == [("undo_handled",)]
+        await until(pilot, lambda: incoming.items[0].unread and incoming.unread == 5)
         assert not screen.feed.unread
 
 
