@@ -12,6 +12,7 @@ import gc
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import date
 from functools import partial
 from threading import Event
 from typing import TYPE_CHECKING, Any, cast
@@ -549,28 +550,19 @@ class Dashboard(App[None]):
     # -- actions on invoices, in workers ----------------------------------------------
 
     def on_invoice_action(self, message: InvoiceAction) -> None:
-        from core.dunning import record_dispute, record_promise
-
-        backend, invoice = self.backend, message.invoice
+        invoice = message.invoice
         if message.verb == "promise" and message.day is not None:
-            day = message.day
             self._write_invoice(
                 f"Promise recorded for {invoice.number}",
                 "No promise recorded",
-                lambda actor: record_promise(
-                    backend.engine, backend.settings, invoice.number, day, actor, backend.now()
-                ),
+                partial(self._record_promise, invoice.number, message.day),
             )
         elif message.verb == "dispute":
-            reason = message.reason
             self._write_invoice(
                 f"Dispute recorded for {invoice.number}: reminders paused",
                 "No dispute recorded",
-                lambda actor: record_dispute(
-                    backend.engine, backend.settings, invoice.number, reason or None, actor,
-                    backend.now(),
-                ),
-            )  # fmt: skip
+                partial(self._record_dispute, invoice.number, message.reason or None),
+            )
         elif message.verb == "sent":
             client = invoice.client
             self._write_invoice(
@@ -578,6 +570,20 @@ class Dashboard(App[None]):
                 "Not marked sent",
                 partial(self._mark_reminder_sent, client),
             )
+
+    # In the worker: the dunning module, with SQLAlchemy, loads there, not on the UI thread.
+
+    def _record_promise(self, number: str, day: date, actor: str) -> None:
+        from core.dunning import record_promise
+
+        backend = self.backend
+        record_promise(backend.engine, backend.settings, number, day, actor, backend.now())
+
+    def _record_dispute(self, number: str, reason: str | None, actor: str) -> None:
+        from core.dunning import record_dispute
+
+        backend = self.backend
+        record_dispute(backend.engine, backend.settings, number, reason, actor, backend.now())
 
     def _mark_reminder_sent(self, client: str, actor: str) -> None:
         from core.dunning import DRAFT, SENT, list_reminders, local_today, mark_reminder
