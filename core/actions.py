@@ -9,14 +9,14 @@ transaction (see `Delivery`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import Engine, delete, func, insert, select
 
 from .db import write
-from .ingest import OWN_SOURCE, Ingestor, Result
+from .ingest import OWN_SOURCE, Ingestor, Result, Withdrawn
 from .kinds import EventKind
 from .models import Assignment, Staff, StaffEmail, table
 from .staff import UnknownStaff as UnknownStaff  # re-exported for callers of the actions
@@ -24,6 +24,9 @@ from .timeutil import Now, utc_now
 
 STAFF, EMAILS, ASSIGNMENT = table(Staff), table(StaffEmail), table(Assignment)
 WATCHER = "watcher"
+# How long an action taken on the dashboard can be taken back; a reply
+# written there is held as long before it may be sent.
+UNDO_WINDOW = timedelta(seconds=5)
 
 
 class ActionRefused(ValueError):
@@ -56,6 +59,7 @@ def act(
     *,
     clock: Now = utc_now,
     key: str | None = None,
+    hold: timedelta | None = None,
     **fields: Any,
 ) -> Result:
     """Record one action of a staff member on a thread; returns the ingestion result.
@@ -65,7 +69,7 @@ def act(
     a button press's query id). The same key on the same thread is the same
     action: recorded once, the second time a "duplicate" result, so a
     redelivered update queues no second reply. Without a key, every call is
-    a new action.
+    a new action. `hold`: see `reply`.
     """
     at: datetime = clock()
     # Unique even for two actions in the same microsecond.
@@ -80,7 +84,8 @@ def act(
             "author": staff_author(ingestor.engine, staff_id),
             "text": text,
             **fields,
-        }
+        },
+        hold=hold,
     )
     if result.status == "rejected":
         raise ActionRefused(result.reason or "refused")
@@ -96,12 +101,14 @@ def reply(
     internal: bool = False,
     clock: Now = utc_now,
     key: str | None = None,
+    hold: timedelta | None = None,
 ) -> Result:
     """Answer the client on a thread (or leave an internal note).
 
     A public reply stops the thread's running clock at once and waits in
     `Delivery` as pending until the services send it through the channel the
-    client wrote in.
+    client wrote in. `hold`: not before that long after now, so that it can
+    be withdrawn meanwhile (`undo`); None sends it at the next drain.
     """
     if not text.strip():
         raise ActionRefused("an empty reply is not sent")
@@ -114,7 +121,20 @@ def reply(
         internal=internal,
         clock=clock,
         key=key,
+        hold=hold,
     )
+
+
+def undo(ingestor: Ingestor, event_id: int, staff_id: int) -> Withdrawn:
+    """Take back a reply, a note or "no reply needed" within UNDO_WINDOW of it.
+
+    The thread reads as if it had never been taken (its clock runs again,
+    the reply's delivery row is gone) and the audit records the undo.
+    Refused with a reason (`core.ingest.Unwithdrawable`) once the window has
+    passed or the reply is due to go out.
+    """
+    actor = staff_author(ingestor.engine, staff_id)["name"]
+    return ingestor.withdraw(event_id, actor, UNDO_WINDOW)
 
 
 def assign(

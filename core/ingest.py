@@ -24,14 +24,25 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import BindParameter, Connection, Engine, bindparam, delete, func, insert, select
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 
+from .audit import audit_row, write_audit
 from .clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
 from .config import Settings
 from .db import (
@@ -53,6 +64,7 @@ from .models import (
     Contact,
     Delivery,
     Event,
+    Notification,
     Project,
     Staff,
     StaffEmail,
@@ -74,7 +86,7 @@ Status = Literal["created", "duplicate", "rejected"]
 OWN_SOURCE = "pmdesk"
 
 E, T, C = table(Event), table(Thread), table(Clock)
-DELIVERY = table(Delivery)
+DELIVERY, NOTIFICATION = table(Delivery), table(Notification)
 CLIENT, PROJECT, CONTACT = table(Client), table(Project), table(Contact)
 STAFF, EMAILS, REFS, ASSIGNMENT = (
     table(Staff),
@@ -147,6 +159,21 @@ class _Pending:
     id: int = 0
 
 
+class Unwithdrawable(ValueError):
+    """The event cannot be withdrawn; the message says why (for the person who tried)."""
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """An action taken back: what it was, on which thread."""
+
+    event_id: int
+    thread_id: int
+    kind: str
+    text: str
+    internal: bool
+
+
 class Ingestor:
     """Takes events from any source; safe to keep for the life of a process."""
 
@@ -182,10 +209,18 @@ class Ingestor:
             results.extend(self.ingest_batch(batch, start=len(results)))
         return results
 
-    def ingest_one(self, item: Item) -> Result:
-        return self.ingest_batch([item])[0]
+    def ingest_one(self, item: Item, *, hold: timedelta | None = None) -> Result:
+        return self.ingest_batch([item], hold=hold)[0]
 
-    def ingest_batch(self, items: Sequence[Item], start: int = 0) -> list[Result]:
+    def ingest_batch(
+        self, items: Sequence[Item], start: int = 0, *, hold: timedelta | None = None
+    ) -> list[Result]:
+        """`hold`: a public reply among the items is not sent before that long after now.
+
+        Its delivery row, written in the same transaction, is due only then
+        (`next_attempt_at`, which every drain respects), so the reply can be
+        withdrawn meanwhile (`withdraw`) without any process having sent it.
+        """
         results: dict[int, Result] = {}
         pending: list[_Pending] = []
         for offset, item in enumerate(items):
@@ -196,22 +231,24 @@ class Ingestor:
                 results[index] = Result(index, "rejected", reason=error.reason)
                 continue
             pending.append(_Pending(index, event, raw))
-        self._store(pending, results)
+        self._store(pending, results, hold)
         return [results[start + offset] for offset in range(len(items))]
 
-    def _store(self, pending: list[_Pending], results: dict[int, Result]) -> None:
+    def _store(
+        self, pending: list[_Pending], results: dict[int, Result], hold: timedelta | None = None
+    ) -> None:
         """Store `pending` in one transaction; on an error of an event, isolate it (see module)."""
         if not pending:
             return
         try:
-            stored = self._transaction(pending)
+            stored = self._transaction(pending, hold)
         except OperationalError:
             raise
         except Exception as error:
             if len(pending) > 1:
                 middle = len(pending) // 2
-                self._store(pending[:middle], results)
-                self._store(pending[middle:], results)
+                self._store(pending[:middle], results, hold)
+                self._store(pending[middle:], results, hold)
                 return
             item = pending[0]
             log.exception(
@@ -228,7 +265,7 @@ class Ingestor:
             return
         results.update({result.position: result for result in stored})
 
-    def _transaction(self, pending: list[_Pending]) -> list[Result]:
+    def _transaction(self, pending: list[_Pending], hold: timedelta | None) -> list[Result]:
         try:
             with write(self.engine) as connection:
                 self.holding_lock = True
@@ -237,7 +274,7 @@ class Ingestor:
                     # Someone else wrote since our last batch: what we
                     # remember of threads and clocks may be stale.
                     self._state = _StateCache()
-                stored = _Batch(self, connection).run(pending)
+                stored = _Batch(self, connection, hold).run(pending)
                 self._state.token = token
         except BaseException:
             # What was cached during a rolled-back transaction is not so.
@@ -246,6 +283,75 @@ class Ingestor:
         finally:
             self.holding_lock = False
         return stored
+
+    def withdraw(self, event_id: int, actor: str, window: timedelta) -> Withdrawn:
+        """Take back an action of pmdesk's own source, as if it had never been recorded.
+
+        In one transaction: the event goes, with its reply's delivery row, and
+        the thread's clocks and state are replayed from the events left (a clock
+        the reply stopped runs again from its first start); an audit row records
+        the withdrawal and what it took back. Refused (`Unwithdrawable`) once
+        `window` has passed since the action, or once a reply is due to be sent
+        or sent: nothing sent is ever taken back, nothing is sent twice.
+        """
+        now = self.clock()
+        try:
+            with write(self.engine) as connection:
+                row = connection.execute(
+                    select(
+                        E.c.thread_id,
+                        E.c.source,
+                        E.c.kind,
+                        E.c.text,
+                        E.c.internal,
+                        E.c.occurred_at,
+                    ).where(E.c.id == event_id)
+                ).first()
+                if row is None:
+                    raise Unwithdrawable("nothing to undo: it was undone already")
+                if row.source != OWN_SOURCE or row.kind not in _WITHDRAWABLE:
+                    raise Unwithdrawable("only a reply, a note or no reply needed can be undone")
+                if now >= row.occurred_at + window:
+                    seconds = int(window.total_seconds())
+                    raise Unwithdrawable(f"too late: undo works for {seconds} seconds")
+                delivery = connection.execute(
+                    select(DELIVERY.c.status, DELIVERY.c.next_attempt_at).where(
+                        DELIVERY.c.event_id == event_id
+                    )
+                ).first()
+                if delivery is not None and (
+                    delivery.status != DeliveryStatus.PENDING.value
+                    or delivery.next_attempt_at is None
+                    or delivery.next_attempt_at <= now
+                ):
+                    raise Unwithdrawable("too late: the reply is on its way to the client")
+                connection.execute(delete(DELIVERY).where(DELIVERY.c.event_id == event_id))
+                connection.execute(delete(NOTIFICATION).where(NOTIFICATION.c.event_id == event_id))
+                # The clock it stopped is rewritten by the replay; unlinked first,
+                # since the event it names goes.
+                connection.execute(
+                    update(C).where(C.c.stopped_by == event_id).values(stopped_by=None)
+                )
+                connection.execute(delete(E).where(E.c.id == event_id))
+                self._state = _StateCache()
+                batch = _Batch(self, connection)
+                batch._load_threads({row.thread_id})
+                batch._replay(row.thread_id)
+                batch._write_threads()
+                batch._write_assignees()
+                write_audit(
+                    connection,
+                    [
+                        audit_row(
+                            now, actor, f"undo_{row.kind}", "thread", row.thread_id,
+                            {"event": event_id, "occurred_at": row.occurred_at, "text": row.text},
+                        )
+                    ],
+                )  # fmt: skip
+        finally:
+            # What we remember of threads and clocks predates the replay.
+            self._state = _StateCache()
+        return Withdrawn(event_id, row.thread_id, row.kind, row.text, bool(row.internal))
 
 
 class _IdCache:
@@ -279,12 +385,16 @@ class _StateCache:
 class _Batch:
     """One transaction's worth of ingestion."""
 
-    def __init__(self, ingestor: Ingestor, connection: Connection) -> None:
+    def __init__(
+        self, ingestor: Ingestor, connection: Connection, hold: timedelta | None = None
+    ) -> None:
         self.ingestor = ingestor
         self.db = connection
         self.cache = ingestor._cache
         self.state = ingestor._state
         self.now = ingestor.clock()
+        # Replies of the batch are not sent before this instant (None: at once).
+        self.send_after = None if hold is None else self.now + hold
         self.threads = self.state.threads
         self.dirty: set[int] = set()
         # The latest assignee event of each thread touched by the batch.
@@ -572,6 +682,7 @@ class _Batch:
                 "thread_id": item.thread_id,
                 "channel": channels[item.thread_id],
                 "status": DeliveryStatus.PENDING.value,
+                "next_attempt_at": self.send_after,
                 "updated_at": self.now,
             }
             for item in replies
@@ -847,6 +958,8 @@ _STATUS, _DEADLINE, _ASSIGNEE = (
 )
 _CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
 _MESSAGE = EventKind.MESSAGE.value
+# What `Ingestor.withdraw` takes back: a reply or note, and "no reply needed".
+_WITHDRAWABLE = frozenset({_MESSAGE, EventKind.NO_REPLY_NEEDED.value})
 _CLIENT, _RUNNING = AuthorRole.CLIENT.value, Outcome.RUNNING.value
 # An event row's columns besides id and its two instants, as _event_row names them.
 _EVENT_VALUES = (

@@ -42,14 +42,14 @@ from bisect import bisect_left, insort
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from heapq import heappop, heappush, heappushpop
 from itertools import combinations
 from typing import Any
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
-from sqlalchemy import Connection, Engine, and_, bindparam, case, select, text
+from sqlalchemy import Connection, Engine, and_, bindparam, case, func, select, text
 
 from .audit import audit_row, write_audit
 from .db import chunks, insert_many, update_many, write
@@ -1184,49 +1184,112 @@ def unallocate(
     Returns the cents given back to invoices.
     """
     with write(engine) as connection:
-        line, state = _load_line(connection, line_id)
+        return _unallocate(connection, banks, line_id, actor, now)
+
+
+def undo_accept(
+    engine: Engine,
+    banks: BanksConfig,
+    line_id: int,
+    actor: str,
+    now: datetime,
+    window: timedelta,
+) -> int:
+    """Take back, within `window` of it, the match just made on a line.
+
+    As `unallocate` (the invoices owe as before, in the state they were in;
+    the line is back for review), and the account the match taught is
+    forgotten; the audit records the undo. Refused once `window` is over:
+    the match stays, and `unallocate` reverses it. Returns the cents given back.
+    """
+    with write(engine) as connection:
+        line, _state = _load_line(connection, line_id)
         allocations = table(Allocation)
-        rows = (
+        at = connection.execute(
+            select(func.max(allocations.c.at)).where(
+                allocations.c.transaction_id == line_id, allocations.c.reversed_at.is_(None)
+            )
+        ).scalar()
+        if at is None:
+            raise MatchingError(f"line #{line_id} has no match to undo")
+        if now >= at + window:
+            seconds = int(window.total_seconds())
+            raise MatchingError(
+                f"too late: undo works for {seconds} seconds"
+                " (in Recent decisions, u reverses the match)"
+            )
+        given_back = _unallocate(connection, banks, line_id, actor, now)
+        ibans = table(ClientIban)
+        if line.iban:
             connection.execute(
-                select(allocations).where(
-                    allocations.c.transaction_id == line_id, allocations.c.reversed_at.is_(None)
+                ibans.delete().where(
+                    ibans.c.iban == line.iban,
+                    ibans.c.source == "confirmed",
+                    ibans.c.learned_at == at,
                 )
             )
-            .mappings()
-            .all()
-        )
-        if not rows:
-            raise MatchingError(f"line #{line_id} has no allocation to undo ({state})")
-        connection.execute(
-            allocations.update()
-            .where(allocations.c.transaction_id == line_id, allocations.c.reversed_at.is_(None))
-            .values(reversed_at=now, reversed_by=actor)
-        )
-        reversed_rows = [
-            {**dict(row), "cents": -row["cents"], "by": actor, "reversed_at": now} for row in rows
-        ]
-        deltas: dict[int, int] = defaultdict(int)
-        for row in reversed_rows:
-            if row["invoice_id"] is not None:
-                deltas[row["invoice_id"]] += row["cents"]
-        _move_paid(connection, deltas, now)
         write_audit(
             connection,
             [
                 audit_row(
                     now,
                     actor,
-                    "unallocate",
-                    "invoice" if row["invoice_id"] is not None else "client",
-                    row["invoice_id"],
-                    {"transaction": line_id, "kind": row["kind"], "cents": -row["cents"]},
+                    "undo_accept",
+                    "banktransaction",
+                    line_id,
+                    {"accepted_at": at.isoformat()},
                 )
-                for row in reversed_rows
             ],
         )
-        book = load_book(connection, banks)
-        _match(connection, book, [line], now, allow_auto=False)
-        return sum(-row["cents"] for row in reversed_rows if row["invoice_id"] is not None)
+        return given_back
+
+
+def _unallocate(
+    connection: Connection, banks: BanksConfig, line_id: int, actor: str, now: datetime
+) -> int:
+    line, state = _load_line(connection, line_id)
+    allocations = table(Allocation)
+    rows = (
+        connection.execute(
+            select(allocations).where(
+                allocations.c.transaction_id == line_id, allocations.c.reversed_at.is_(None)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    if not rows:
+        raise MatchingError(f"line #{line_id} has no allocation to undo ({state})")
+    connection.execute(
+        allocations.update()
+        .where(allocations.c.transaction_id == line_id, allocations.c.reversed_at.is_(None))
+        .values(reversed_at=now, reversed_by=actor)
+    )
+    reversed_rows = [
+        {**dict(row), "cents": -row["cents"], "by": actor, "reversed_at": now} for row in rows
+    ]
+    deltas: dict[int, int] = defaultdict(int)
+    for row in reversed_rows:
+        if row["invoice_id"] is not None:
+            deltas[row["invoice_id"]] += row["cents"]
+    _move_paid(connection, deltas, now)
+    write_audit(
+        connection,
+        [
+            audit_row(
+                now,
+                actor,
+                "unallocate",
+                "invoice" if row["invoice_id"] is not None else "client",
+                row["invoice_id"],
+                {"transaction": line_id, "kind": row["kind"], "cents": -row["cents"]},
+            )
+            for row in reversed_rows
+        ],
+    )
+    book = load_book(connection, banks)
+    _match(connection, book, [line], now, allow_auto=False)
+    return sum(-row["cents"] for row in reversed_rows if row["invoice_id"] is not None)
 
 
 # -- what the command line shows -------------------------------------------------------

@@ -12,6 +12,7 @@ import gc
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import date
 from functools import partial
 from threading import Event
 from typing import TYPE_CHECKING, Any, cast
@@ -30,15 +31,30 @@ from .feed import IncomingPanel
 from .format import Formatter
 from .invoices import InvoicesPanel
 from .main import REVIEW_SENTENCE, MainScreen
-from .messages import ActionDone, OpenThread, ThreadInView
+from .messages import (
+    ActionDone,
+    DataChanged,
+    FirstData,
+    GoTo,
+    InvoiceAction,
+    OpenReview,
+    OpenThread,
+    ThreadAction,
+    ThreadInView,
+    Undo,
+)
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
 from .pickers import NOBODY, FilterScreen, StaffPicker
 from .rows import RowList
 from .servicelog import ServiceLog
 from .themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
+from .undo import UNDO_SECONDS, UndoSlot
 
 if TYPE_CHECKING:
+    from core.ingest import Result
+    from core.receivables import OverdueInvoice
+
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
     from .manager import ManagerScreen
     from .thread import ThreadScreen
@@ -107,6 +123,8 @@ class Dashboard(App[None]):
         self.pages = Pages()
         # The services this process runs log here too: the log view and their failures.
         self.service_log = ServiceLog()
+        # The last action that `u` can take back, for five seconds.
+        self.undo_slot = UndoSlot()
         self._collector = gc.get_threshold()  # put back on exit
         for theme in THEMES:
             self.register_theme(theme)
@@ -122,7 +140,11 @@ class Dashboard(App[None]):
         logging.getLogger("pmdesk").addHandler(self.service_log)
         gc.set_threshold(*COLLECTOR_THRESHOLDS)
         self.set_keymap(self.settings.dashboard.keys)
-        self.push_screen(MainScreen(self.backend, self.formatter, self.target_minutes))
+        self.push_screen(
+            MainScreen(
+                self.backend, self.formatter, self.target_minutes, self.service_log, self.undo_slot
+            )
+        )
         if self.start == "manager":
             self.action_manager()
 
@@ -132,6 +154,9 @@ class Dashboard(App[None]):
         gc.set_threshold(*self._collector)
         self._stop.set()
         self.backend.close()
+
+    def on_first_data(self, _message: FirstData) -> None:
+        self.call_after_refresh(self.loaded)
 
     def loaded(self) -> None:
         """The main screen holds its first data: what is alive now lives all day.
@@ -163,7 +188,7 @@ class Dashboard(App[None]):
 
         if not self.is_screen_installed("thread"):
             self.install_screen(
-                ThreadScreen(self.backend, self.formatter, thread_id, reply), "thread"
+                ThreadScreen(self.backend, self.formatter, self.pages, thread_id, reply), "thread"
             )
             self.push_screen("thread")
             return
@@ -181,6 +206,11 @@ class Dashboard(App[None]):
 
     def on_thread_in_view(self, message: ThreadInView) -> None:
         self.want_page(message.thread_id)
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        self.pages.forget()  # pages read ahead may show what just changed
+        if message.clocks:  # something was committed: maybe on the thread shown
+            self.read_thread_again()
 
     def read_thread_again(self) -> None:
         """The database changed: the thread on screen is read again (a reply delivered,
@@ -275,6 +305,9 @@ class Dashboard(App[None]):
             return
         self.push_screen(LogScreen(self.service_log, str(default_log_path())))
 
+    def on_open_review(self, _message: OpenReview) -> None:
+        self.open_review()
+
     def open_review(self) -> None:
         """The statement lines awaiting review (built on each opening: it reads afresh)."""
         from .review import ReviewScreen
@@ -325,13 +358,31 @@ class Dashboard(App[None]):
 
     # -- actions on threads, in workers -----------------------------------------------
 
+    def on_thread_action(self, message: ThreadAction) -> None:
+        thread_id = message.thread_id
+        if message.verb == "handled":
+            self.mark_handled(thread_id)
+        elif message.verb == "no_reply":
+            self.no_reply_needed(thread_id)
+        elif message.verb == "reply":
+            self.send_reply(thread_id, message.text, internal=message.internal)
+        else:
+            self.pick_staff(thread_id, watch=message.verb == "watch", current=message.current)
+
     def mark_handled(self, thread_id: int) -> None:
-        from core.triage import handle_thread
+        from core.actions import staff_author
+        from core.triage import Handled, mark_handled, unhandle
+
+        engine, now = self.backend.engine, self.backend.now
+
+        def undo(handled: Handled) -> Callable[[int], object]:
+            return lambda staff: unhandle(engine, handled, staff_author(engine, staff)["name"], now)
 
         self._act(
             thread_id,
             "handled",
-            lambda staff: handle_thread(self.backend.engine, thread_id, staff, self.backend.now),
+            lambda staff: mark_handled(engine, thread_id, staff, now),
+            undo,
         )
 
     def no_reply_needed(self, thread_id: int) -> None:
@@ -343,15 +394,17 @@ class Dashboard(App[None]):
             lambda staff: no_reply_needed(
                 self.backend.ingestor, thread_id, staff, clock=self.backend.now
             ),
+            self._withdraw,
         )
 
     def send_reply(self, thread_id: int, text: str, internal: bool = False) -> None:
-        from core.actions import reply
+        from core.actions import UNDO_WINDOW, reply
 
         label = "note" if internal else "reply"
         self._act(
             thread_id,
             label,
+            # Held in the outbox while it can be undone: no services process sends it before.
             lambda staff: reply(
                 self.backend.ingestor,
                 thread_id,
@@ -359,8 +412,37 @@ class Dashboard(App[None]):
                 text,
                 internal=internal,
                 clock=self.backend.now,
+                hold=UNDO_WINDOW,
             ),
+            self._withdraw,
         )
+
+    def _withdraw(self, result: Result) -> Callable[[int], object]:
+        """How to take back the event an action recorded."""
+        from core.actions import undo
+
+        event_id = result.event_id or 0
+        return lambda staff: undo(self.backend.ingestor, event_id, staff)
+
+    def on_undo(self, _message: Undo) -> None:
+        self.undo_last()
+
+    def undo_last(self) -> None:
+        """Take back the last action within its five seconds; after, say why not."""
+        last = self.undo_slot.last
+        if last is None:
+            self.notify("Nothing to undo.", markup=False)
+            return
+        if not self.undo_slot.live(self.backend.now()):
+            self.notify(
+                f"{last.what} can no longer be undone: undo works for {UNDO_SECONDS} seconds.",
+                title="Not undone",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.undo_slot.last = None  # once: a second u has nothing left to undo
+        self._act(last.thread_id, f"{last.what.lower()} undone", last.run)
 
     @work(thread=True, group="actions")
     def pick_staff(self, thread_id: int, watch: bool, current: tuple[int, ...] = ()) -> None:
@@ -412,23 +494,125 @@ class Dashboard(App[None]):
             )
 
     @work(thread=True, group="actions")
-    def _act(self, thread_id: int, label: str, run: Callable[[int], Any]) -> None:
-        """Run an action on a thread as the operator, in a worker; ActionDone tells the screens."""
+    def _act(
+        self,
+        thread_id: int,
+        label: str,
+        run: Callable[[int], Any],
+        undo: Callable[[Any], Callable[[int], object]] | None = None,
+    ) -> None:
+        """Run an action on a thread as the operator, in a worker; ActionDone tells the screens.
+
+        `undo`: given what `run` returned, how to take the action back; the
+        action can then be undone for five seconds from now.
+        """
+        from core.ingest import Withdrawn
+
         error = None
+        at = self.backend.now()
+        restored = None
         try:
-            run(self.backend.operator().id)
+            result = run(self.backend.operator().id)
         except (NoOperator, LookupError, ValueError) as problem:
             error = str(problem)
-        self.call_from_thread(self._done, ActionDone(thread_id, label, error))
+        else:
+            if undo is not None:
+                self.call_from_thread(
+                    self.undo_slot.keep, label.capitalize(), thread_id, at, undo(result)
+                )
+            if isinstance(result, Withdrawn) and result.kind == "message":
+                restored = (result.internal, result.text)
+        done = ActionDone(thread_id, label, error, restored)
+        self.call_from_thread(self._done, done, undo is not None)
 
-    def _done(self, message: ActionDone) -> None:
+    def _done(self, message: ActionDone, undoable: bool = False) -> None:
         self.pages.forget(message.thread_id)
         if message.error:
             self.notify(message.error, title=f"Not {message.label}", severity="error", markup=False)
+        elif undoable:
+            key = self.get_key_display(Binding(self._undo_key(), "undo"))
+            self.notify(
+                f"{message.label.capitalize()} · {key} undoes it for {UNDO_SECONDS} seconds",
+                timeout=UNDO_SECONDS,
+                markup=False,
+            )
         else:
             self.notify(message.label.capitalize(), timeout=2, markup=False)
         for screen in self.screen_stack:
-            screen.post_message(ActionDone(message.thread_id, message.label, message.error))
+            screen.post_message(
+                ActionDone(message.thread_id, message.label, message.error, message.restored)
+            )
+
+    def _undo_key(self) -> str:
+        """The key that undoes, as the configuration maps it (`u` unless remapped)."""
+        return self.settings.dashboard.keys.get("thread.undo", "u").split(",")[0].strip()
+
+    # -- actions on invoices, in workers ----------------------------------------------
+
+    def on_invoice_action(self, message: InvoiceAction) -> None:
+        invoice = message.invoice
+        if message.verb == "promise" and message.day is not None:
+            self._write_invoice(
+                f"Promise recorded for {invoice.number}",
+                "No promise recorded",
+                partial(self._record_promise, invoice.number, message.day),
+            )
+        elif message.verb == "dispute":
+            self._write_invoice(
+                f"Dispute recorded for {invoice.number}: reminders paused",
+                "No dispute recorded",
+                partial(self._record_dispute, invoice.number, message.reason or None),
+            )
+        elif message.verb == "sent":
+            client = invoice.client
+            self._write_invoice(
+                f"Today's reminder to {client} marked sent",
+                "Not marked sent",
+                partial(self._mark_reminder_sent, client),
+            )
+
+    # In the worker: the dunning module, with SQLAlchemy, loads there, not on the UI thread.
+
+    def _record_promise(self, number: str, day: date, actor: str) -> None:
+        from core.dunning import record_promise
+
+        backend = self.backend
+        record_promise(backend.engine, backend.settings, number, day, actor, backend.now())
+
+    def _record_dispute(self, number: str, reason: str | None, actor: str) -> None:
+        from core.dunning import record_dispute
+
+        backend = self.backend
+        record_dispute(backend.engine, backend.settings, number, reason, actor, backend.now())
+
+    def _mark_reminder_sent(self, client: str, actor: str) -> None:
+        from core.dunning import mark_todays_sent
+
+        backend = self.backend
+        mark_todays_sent(backend.engine, backend.settings, client, actor, backend.now())
+
+    @work(thread=True, group="invoice-actions")
+    def _write_invoice(self, done: str, refused: str, run: Callable[[str], object]) -> None:
+        """Run a write as the operator, then read the overdue list again; errors become toasts."""
+        from .watch import overdue
+
+        backend = self.backend
+        # Any failure (a database error too) is the assistant's to read, not a crash.
+        try:
+            run(backend.operator().name)
+        except Exception as problem:
+            self.call_from_thread(
+                self.notify, str(problem), title=refused, severity="error", markup=False
+            )
+            return
+        invoices = overdue(backend, backend.now())
+        self.call_from_thread(self._invoices_written, done, invoices)
+
+    def _invoices_written(self, done: str, invoices: list[OverdueInvoice]) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.query_one(InvoicesPanel).show(invoices)
+        self.notify(done, timeout=3, markup=False)
 
     # -- the command palette ---------------------------------------------------------
 
@@ -461,6 +645,9 @@ class Dashboard(App[None]):
         from core.directory import jump_targets
 
         return jump_targets(self.backend.reader())
+
+    def on_go_to(self, message: GoTo) -> None:
+        self.go_to(message.kind, message.value)
 
     def go_to(self, kind: str, value: str) -> None:
         if kind == "thread":

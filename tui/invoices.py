@@ -1,21 +1,20 @@
 """The Overdue invoices panel: what clients owe past due, aged, with the next step.
 
 On the focused panel, `p` records a promise to pay, `d` a dispute and `s`
-that today's reminder to the invoice's client went out. Each is written by
-the core (which audits it) in a worker, as the dashboard's operator; the
-panel then reads the overdue list again, in the same worker.
+that today's reminder to the invoice's client went out. The panel asks the
+app (an InvoiceAction message), which has the core write it (and audit it)
+in a worker, as the dashboard's operator, then shows the overdue list read
+again in the same worker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -25,10 +24,11 @@ from core.receivables import BUCKETS, OverdueInvoice, bucket_totals
 
 from .flow import Flow
 from .format import Formatter
+from .messages import InvoiceAction
 from .text import as_text
 
 if TYPE_CHECKING:
-    from .app import Dashboard
+    from .backend import Backend
 
 COLUMNS = ("number", "client", "balance", "days", "bucket", "level", "next step")
 # A panel narrower than this (the wide layout at 120 to about 170 columns)
@@ -87,8 +87,10 @@ class InvoicesPanel(Vertical):
         ),
     ]
 
-    def __init__(self, formatter: Formatter, **kwargs: object) -> None:
+    def __init__(self, backend: Backend, formatter: Formatter, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        # Read only: its settings and clock give today's date for a promise.
+        self.backend = backend
         self.formatter = formatter
         self.invoices: list[OverdueInvoice] = []
         self.compact = False
@@ -250,10 +252,6 @@ class InvoicesPanel(Vertical):
         shown = self.invoices[:SHOWN]
         return shown[row] if 0 <= row < len(shown) else None
 
-    @property
-    def dashboard(self) -> Dashboard:
-        return cast("Dashboard", self.app)
-
     def action_promise(self) -> None:
         invoice = self.selected
         if invoice is None:
@@ -271,18 +269,8 @@ class InvoicesPanel(Vertical):
         )
 
     def _promised(self, invoice: OverdueInvoice, day: date | None) -> None:
-        if day is None:
-            return
-        from core.dunning import record_promise
-
-        backend = self.dashboard.backend
-        self._write(
-            f"Promise recorded for {invoice.number}",
-            "No promise recorded",
-            lambda actor: record_promise(
-                backend.engine, backend.settings, invoice.number, day, actor, backend.now()
-            ),
-        )
+        if day is not None:
+            self.post_message(InvoiceAction(invoice, "promise", day=day))
 
     def action_dispute(self) -> None:
         invoice = self.selected
@@ -296,54 +284,13 @@ class InvoicesPanel(Vertical):
         )
 
     def _disputed(self, invoice: OverdueInvoice, reason: str | None) -> None:
-        if reason is None:
-            return
-        from core.dunning import record_dispute
-
-        backend = self.dashboard.backend
-        self._write(
-            f"Dispute recorded for {invoice.number}: reminders paused",
-            "No dispute recorded",
-            lambda actor: record_dispute(
-                backend.engine, backend.settings, invoice.number, reason or None, actor,
-                backend.now(),
-            ),
-        )  # fmt: skip
+        if reason is not None:
+            self.post_message(InvoiceAction(invoice, "dispute", reason=reason))
 
     def action_sent(self) -> None:
         invoice = self.selected
-        if invoice is None:
-            return
-        backend = self.dashboard.backend
-        client = invoice.client
-
-        def mark(actor: str) -> None:
-            from core.dunning import mark_todays_sent
-
-            mark_todays_sent(backend.engine, backend.settings, client, actor, backend.now())
-
-        self._write(f"Today's reminder to {client} marked sent", "Not marked sent", mark)
-
-    @work(thread=True, group="invoice-actions")
-    def _write(self, done: str, refused: str, run: Callable[[str], object]) -> None:
-        """Run a write as the operator, then read the overdue list again; errors become toasts."""
-        from .watch import overdue
-
-        backend = self.dashboard.backend
-        # Any failure (a database error too) is the assistant's to read, not a crash.
-        try:
-            run(backend.operator().name)
-        except Exception as problem:
-            self.app.call_from_thread(
-                self.app.notify, str(problem), title=refused, severity="error", markup=False
-            )
-            return
-        invoices = overdue(backend, backend.now())
-        self.app.call_from_thread(self._written, done, invoices)
-
-    def _written(self, done: str, invoices: list[OverdueInvoice]) -> None:
-        self.show(invoices)
-        self.app.notify(done, timeout=3, markup=False)
+        if invoice is not None:
+            self.post_message(InvoiceAction(invoice, "sent"))
 
     def _today(self) -> date:
         """Today on the reminders' calendar, as core.dunning.local_today has it.
@@ -351,6 +298,6 @@ class InvoicesPanel(Vertical):
         Worked out here rather than imported: the dunning module brings
         SQLAlchemy, which the UI thread never loads.
         """
-        settings = self.dashboard.backend.settings
+        settings = self.backend.settings
         zone = ZoneInfo(settings.dunning_timezone)
-        return self.dashboard.backend.now().astimezone(zone).date()
+        return self.backend.now().astimezone(zone).date()

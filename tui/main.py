@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -24,15 +24,24 @@ from .feed import IncomingPanel
 from .format import Formatter
 from .invoices import InvoicesPanel
 from .keybar import KeyBar
-from .messages import ActionDone, OpenThread
+from .messages import (
+    ActionDone,
+    DataChanged,
+    FirstData,
+    OpenReview,
+    OpenThread,
+    ThreadAction,
+    Undo,
+)
 from .pickers import FilterScreen
 from .sla import SlaPanel
 from .text import clean, first_line
 from .watch import Changes, read_changes
 
 if TYPE_CHECKING:
-    from .app import Dashboard
     from .backend import Backend
+    from .servicelog import ServiceLog
+    from .undo import UndoSlot
 
 POLL_SECONDS = 0.25  # how often the watcher asks whether anything was committed
 SLOW_SECONDS = 10.0  # invoices and SLA figures: at most this often after a change
@@ -186,9 +195,20 @@ class MainScreen(Screen[None]):
         ),
     ]
 
-    def __init__(self, backend: Backend, formatter: Formatter, target_minutes: float) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        formatter: Formatter,
+        target_minutes: float,
+        service_log: ServiceLog,
+        undo: UndoSlot,
+    ) -> None:
         super().__init__(id="main")
         self.backend = backend
+        # What the services this process runs logged: their failures show in the top line.
+        self.service_log = service_log
+        # For five seconds after an action, u undoes it rather than toggling unread.
+        self.undo = undo
         self.formatter = formatter
         self.target_minutes = target_minutes
         self.feed = FeedFilter()
@@ -210,7 +230,7 @@ class MainScreen(Screen[None]):
                 id="clocks",
                 classes="panel",
             )
-            yield InvoicesPanel(self.formatter, id="invoices", classes="panel")
+            yield InvoicesPanel(self.backend, self.formatter, id="invoices", classes="panel")
             yield SlaPanel(self.formatter, self.target_minutes, id="sla", classes="panel")
         yield KeyBar()
 
@@ -231,7 +251,7 @@ class MainScreen(Screen[None]):
         """Failed services and their reasons; a new failure raises a toast, once."""
         failures = {
             name: first_line(entry.message, FAILURE_WIDTH)
-            for name, entry in self.dashboard.service_log.failures().items()
+            for name, entry in self.service_log.failures().items()
         }
         for name, reason in failures.items():
             if name not in self._told:
@@ -330,9 +350,7 @@ class MainScreen(Screen[None]):
 
     def on_changed(self, message: Changed) -> None:
         changes = message.changes
-        self.dashboard.pages.forget()  # pages read ahead may show what just changed
-        if changes.clocks is not None:  # something was committed: maybe on the thread shown
-            self.dashboard.read_thread_again()
+        self.post_message(DataChanged(clocks=changes.clocks is not None))
         incoming = self.query_one(IncomingPanel)
         if changes.page:
             incoming.show(changes.items, changes.unread, self.feed)
@@ -345,21 +363,21 @@ class MainScreen(Screen[None]):
         if changes.sla is not None:
             self.query_one(SlaPanel).show(changes.sla)
         if changes.services is not None:
-            self.dashboard.service_log.settle(changes.services, changes.services_at)
+            self.service_log.settle(changes.services, changes.services_at)
             self.query_one(StatusBar).show(services=changes.services, failures=self._failures())
         if not self.loaded:
             self.loaded = True
-            self.call_after_refresh(self.dashboard.loaded)
+            self.post_message(FirstData())
 
     # -- actions ---------------------------------------------------------------
-
-    @property
-    def dashboard(self) -> Dashboard:
-        return cast("Dashboard", self.app)
 
     def on_action_done(self, message: ActionDone) -> None:
         if message.error is None and message.label == "handled":
             self.query_one(IncomingPanel).mark_read(message.thread_id)
+        elif message.error is None and message.label.endswith(" undone"):
+            # The feed shows what was taken back (a reply's row, rows marked
+            # read): its page is read again.
+            self._reload = True
 
     def selected_thread(self) -> int | None:
         """The thread under the cursor of the focused panel (the feed by default)."""
@@ -407,8 +425,13 @@ class MainScreen(Screen[None]):
             self.set_filter(replace(self.feed, search=words or None))
 
     def action_toggle_feed(self, toggle: str) -> None:
-        """Turn one of the feed's quick toggles (unread, from_client) on or off."""
-        if toggle == "unread":
+        """Turn one of the feed's quick toggles (unread, from_client) on or off.
+
+        The unread toggle's key (u) undoes instead while an action can be undone.
+        """
+        if toggle == "unread" and self.undo.live(self.backend.now()):
+            self.post_message(Undo())
+        elif toggle == "unread":
             self.set_filter(replace(self.feed, unread=not self.feed.unread))
         elif toggle == "from_client":
             self.set_filter(replace(self.feed, from_client=not self.feed.from_client))
@@ -422,12 +445,12 @@ class MainScreen(Screen[None]):
     def action_handled(self) -> None:
         thread_id = self.selected_thread()
         if thread_id is not None:
-            self.dashboard.mark_handled(thread_id)
+            self.post_message(ThreadAction(thread_id, "handled"))
 
     def action_no_reply(self) -> None:
         thread_id = self.selected_thread()
         if thread_id is not None:
-            self.dashboard.no_reply_needed(thread_id)
+            self.post_message(ThreadAction(thread_id, "no_reply"))
 
     def action_reply(self) -> None:
         thread_id = self.selected_thread()
@@ -435,4 +458,4 @@ class MainScreen(Screen[None]):
             self.post_message(OpenThread(thread_id, reply=True))
 
     def action_review(self) -> None:
-        self.dashboard.open_review()
+        self.post_message(OpenReview())

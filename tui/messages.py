@@ -1,8 +1,18 @@
-"""Messages that cross screens: the app routes them."""
+"""Messages that cross screens: the app routes them.
+
+Screens and panels never call the app's methods: they post one of these,
+and the app handles each in one place (tui/app.py).
+"""
 
 from __future__ import annotations
 
+from datetime import date
+from typing import TYPE_CHECKING, Literal
+
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from core.receivables import OverdueInvoice
 
 
 class OpenThread(Message):
@@ -15,14 +25,58 @@ class OpenThread(Message):
         self.reply = reply
 
 
-class ActionDone(Message):
-    """An action on a thread was recorded (or refused: `error` says why)."""
+# What can be done on a thread from a screen.
+ThreadVerb = Literal["handled", "no_reply", "reply", "assign", "watch"]
 
-    def __init__(self, thread_id: int, label: str, error: str | None = None) -> None:
+
+class ThreadAction(Message):
+    """Act on a thread as the operator; the app answers with ActionDone.
+
+    `text` and `internal`: a reply's body and whether it is an internal
+    note. `current`: who is assigned or watching now (for the pickers).
+    """
+
+    def __init__(
+        self,
+        thread_id: int,
+        verb: ThreadVerb,
+        *,
+        text: str = "",
+        internal: bool = False,
+        current: tuple[int, ...] = (),
+    ) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+        self.verb = verb
+        self.text = text
+        self.internal = internal
+        self.current = current
+
+
+class Undo(Message):
+    """Take back the last action, if its five seconds are not over (`u`)."""
+
+
+class ActionDone(Message):
+    """An action on a thread was recorded (or refused: `error` says why).
+
+    `restored`: the text of a reply or note taken back by an undo, which
+    comes back as the thread's draft.
+    """
+
+    def __init__(
+        self,
+        thread_id: int,
+        label: str,
+        error: str | None = None,
+        restored: tuple[bool, str] | None = None,
+    ) -> None:
         super().__init__()
         self.thread_id = thread_id
         self.label = label
         self.error = error
+        # (internal, text) of a reply or note withdrawn.
+        self.restored = restored
 
 
 class ThreadInView(Message):
@@ -31,3 +85,49 @@ class ThreadInView(Message):
     def __init__(self, thread_id: int) -> None:
         super().__init__()
         self.thread_id = thread_id
+
+
+InvoiceVerb = Literal["promise", "dispute", "sent"]
+
+
+class InvoiceAction(Message):
+    """Record a promise (`day`), a dispute (`reason`) or today's reminder sent, as the operator."""
+
+    def __init__(
+        self,
+        invoice: OverdueInvoice,
+        verb: InvoiceVerb,
+        *,
+        day: date | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.invoice = invoice
+        self.verb = verb
+        self.day = day
+        self.reason = reason
+
+
+class OpenReview(Message):
+    """Show the statement lines awaiting review."""
+
+
+class GoTo(Message):
+    """Go to a client (filter the feed), a thread (open it) or an invoice (show it)."""
+
+    def __init__(self, kind: str, value: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.value = value
+
+
+class DataChanged(Message):
+    """The main screen saw a commit: pages read ahead may be stale; `clocks`: any clock moved."""
+
+    def __init__(self, clocks: bool) -> None:
+        super().__init__()
+        self.clocks = clocks
+
+
+class FirstData(Message):
+    """The main screen holds its first data."""

@@ -7,9 +7,11 @@ matched most recently, by a rule or a person, for undoing one.
 
 `a` (or enter) applies the line to the highlighted candidate, `x` rejects
 the line (it pays none of our invoices and stays unallocated). `u` undoes
-the last decision made here; in the bottom table, the decision under its
-cursor: a match is reversed (its invoices owe again), a rejected line is
-brought back; either way the line comes back for review. After each, the
+the last decision made here (a match within five seconds of it, as the
+toast says: the invoices owe as before and the account it taught is
+forgotten); in the bottom table, the decision under its cursor, at any
+time: a match is reversed (its invoices owe again), a rejected line is
+brought back. Either way the line comes back for review. After each, the
 queue is read again and the cursor stays where it was, which brings up the
 next line.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -35,6 +38,7 @@ from core.receivables import RecentMatch, ReviewLine, recent_matches, review_que
 
 from .keybar import KeyBar
 from .text import as_text, first_line
+from .undo import UNDO_SECONDS
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -61,6 +65,8 @@ class Decision:
     line_id: int
     state: str  # "matched" or "rejected"
     what: str  # said in the toast: "Match of X-1", "Reject of the line from Acme"
+    # When a match was made here: it can be undone for UNDO_SECONDS (None: any time).
+    at: datetime | None = None
 
 
 class ReviewScreen(Screen[None]):
@@ -229,14 +235,22 @@ class ReviewScreen(Screen[None]):
         candidate = line.candidates[row if 0 <= row < len(line.candidates) else 0]
         numbers = list(candidate.numbers)
         backend = self.backend
+        at = backend.now()
 
         def run(actor: str) -> None:
             from core.matching import accept
 
-            accept(backend.engine, backend.settings.banks, line.id, numbers, actor, backend.now())
+            accept(backend.engine, backend.settings.banks, line.id, numbers, actor, at)
 
-        decision = Decision(line.id, "matched", f"Match of {', '.join(numbers)}")
-        self._act(f"Line applied to {', '.join(numbers)}", "Not applied", run, decision)
+        decision = Decision(line.id, "matched", f"Match of {', '.join(numbers)}", at)
+        key = self._undo_key()
+        self._act(
+            f"Line applied to {', '.join(numbers)} · {key} undoes it for {UNDO_SECONDS} seconds",
+            "Not applied",
+            run,
+            decision,
+            timeout=UNDO_SECONDS,
+        )
 
     def action_reject(self) -> None:
         line = self.selected_line
@@ -266,24 +280,39 @@ class ReviewScreen(Screen[None]):
             what = "Reject" if match.state == "rejected" else f"Match of {match.invoices}"
             self._undo(Decision(match.id, match.state, what))
         elif self.decisions:
+            last = self.decisions[-1]
+            window = timedelta(seconds=UNDO_SECONDS)
+            if last.at is not None and self.backend.now() >= last.at + window:
+                self.app.notify(
+                    f"{last.what} can no longer be undone: undo works for {UNDO_SECONDS} seconds."
+                    " In Recent decisions (tab), u reverses the one under the cursor.",
+                    title="Not undone",
+                    severity="warning",
+                    markup=False,
+                )
+                return
             self._undo(self.decisions.pop())
         else:
             self.app.notify(NOTHING_TO_UNDO, markup=False)
+
+    def _undo_key(self) -> str:
+        keys: dict[str, str] = self.backend.settings.dashboard.keys
+        return keys.get("review.undo", "u").split(",")[0].strip()
 
     def _undo(self, decision: Decision) -> None:
         backend = self.backend
 
         def run(actor: str) -> None:
-            from core.matching import restore, unallocate
+            from core.actions import UNDO_WINDOW
+            from core.matching import restore, unallocate, undo_accept
 
+            banks, now = backend.settings.banks, backend.now()
             if decision.state == "rejected":
-                restore(
-                    backend.engine, backend.settings.banks, decision.line_id, actor, backend.now()
-                )
+                restore(backend.engine, banks, decision.line_id, actor, now)
+            elif decision.at is not None:  # just made here: taken back as if never made
+                undo_accept(backend.engine, banks, decision.line_id, actor, now, UNDO_WINDOW)
             else:
-                unallocate(
-                    backend.engine, backend.settings.banks, decision.line_id, actor, backend.now()
-                )
+                unallocate(backend.engine, banks, decision.line_id, actor, now)
 
         self.decisions = [d for d in self.decisions if d.line_id != decision.line_id]
         self._act(f"{decision.what} undone: back for review", "Not undone", run)
@@ -298,6 +327,7 @@ class ReviewScreen(Screen[None]):
         refused: str,
         run: Callable[[str], None],
         decision: Decision | None = None,
+        timeout: float = 3,
     ) -> None:
         """Decide as the operator, then read the queue again; any failure becomes a toast.
 
@@ -312,7 +342,7 @@ class ReviewScreen(Screen[None]):
             return
         if decision is not None:
             self.app.call_from_thread(self.decisions.append, decision)
-        self.app.call_from_thread(self.app.notify, done, timeout=3, markup=False)
+        self.app.call_from_thread(self.app.notify, done, timeout=timeout, markup=False)
         self.app.call_from_thread(self._reload)
 
     def _reload(self) -> None:

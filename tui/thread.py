@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import webbrowser
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,12 +20,11 @@ from core.threads import ThreadDetail
 from .conversation import Conversation
 from .format import Formatter
 from .keybar import KeyBar
-from .messages import ActionDone
-from .pages import RELATIVE_SECONDS, ThreadPage
+from .messages import ActionDone, ThreadAction, ThreadInView, Undo
+from .pages import RELATIVE_SECONDS, Pages, ThreadPage
 from .text import clean, first_line
 
 if TYPE_CHECKING:
-    from .app import Dashboard
     from .backend import Backend
 
 
@@ -87,6 +86,14 @@ class ThreadScreen(Screen[None]):
             id="thread.open_task",
             tooltip="Open the task in the browser",
         ),
+        Binding(
+            "u",
+            "undo",
+            "Undo",
+            show=False,
+            id="thread.undo",
+            tooltip="Undo the last reply, no reply needed or handled, within 5 seconds",
+        ),
         Binding("ctrl+s", "send", "Send", id="thread.send", tooltip="Send the reply or note"),
         Binding(
             "ctrl+r",
@@ -98,10 +105,17 @@ class ThreadScreen(Screen[None]):
     ]
 
     def __init__(
-        self, backend: Backend, formatter: Formatter, thread_id: int, reply: bool = False
+        self,
+        backend: Backend,
+        formatter: Formatter,
+        pages: Pages,
+        thread_id: int,
+        reply: bool = False,
     ) -> None:
         super().__init__()
         self.backend = backend
+        # The pages the app reads: one read ahead shows at once, else it is asked for.
+        self.pages = pages
         self.formatter = formatter
         self.thread_id = thread_id
         self.detail: ThreadDetail | None = None
@@ -121,10 +135,6 @@ class ThreadScreen(Screen[None]):
         self._clock = Static("", id="thread-clock")
         self._clock_lines = 0
         self._conversation = Conversation(id="conversation")
-
-    @property
-    def dashboard(self) -> Dashboard:
-        return cast("Dashboard", self.app)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="thread-top"):
@@ -159,10 +169,11 @@ class ThreadScreen(Screen[None]):
     def _show_current(self) -> None:
         self._box_shown(False)
         self.detail = None  # a thread opened afresh opens on its newest event
-        page = self.dashboard.want_page(self.thread_id)
+        page = self.pages.get(self.thread_id)
         if page is not None:
             self.show_page(page)
             return
+        self.post_message(ThreadInView(self.thread_id))
         self._info.update("Loading…")
         self._clock.update("")
         self._clock_lines = 0
@@ -181,18 +192,22 @@ class ThreadScreen(Screen[None]):
         self._info.update(page.info)
         self._tick()
         self._conversation.show(page.conversation, wrapped=page.wrapped, at_end=at_end)
-        self.dashboard.pages.width = self._conversation.wrap_width
+        self.pages.width = self._conversation.wrap_width
         if self._reply_on_load and page.detail is not None:
             self._reply_on_load = False
             self.action_reply()
 
     def on_action_done(self, message: ActionDone) -> None:
+        if message.restored is not None:  # an undone reply or note: its text is the draft again
+            internal, text = message.restored
+            self._restore(message.thread_id, internal, text)
         if message.label in ("reply", "note"):
             sent = self._sending.pop((message.thread_id, message.label == "note"), None)
             if message.error is not None and sent is not None:
                 self._restore(message.thread_id, message.label == "note", sent)
         if message.thread_id == self.thread_id:
-            self.dashboard.want_page(self.thread_id)  # the app forgot the page it had
+            # The app forgot the page it had: it reads it again.
+            self.post_message(ThreadInView(self.thread_id))
 
     def _tick(self) -> None:
         if self.detail is None:
@@ -204,8 +219,8 @@ class ThreadScreen(Screen[None]):
         ):
             # "2 minutes ago" has become "3 minutes ago": read the page for now.
             self._page_now = None
-            self.dashboard.pages.forget(self.thread_id)
-            self.dashboard.want_page(self.thread_id)
+            self.pages.forget(self.thread_id)
+            self.post_message(ThreadInView(self.thread_id))
         text = self._clocks(self.detail.clocks, now)
         # The countdown changes every second, its number of lines seldom: lay
         # the screen out again only then.
@@ -310,7 +325,7 @@ class ThreadScreen(Screen[None]):
         thread_id, internal = self._draft_key
         self._sending[self._draft_key] = body
         self.drafts.pop(self._draft_key, None)
-        self.dashboard.send_reply(thread_id, body, internal=internal)
+        self.post_message(ThreadAction(thread_id, "reply", text=body, internal=internal))
         self._area.load_text("")
         self._box_shown(False)
 
@@ -322,17 +337,20 @@ class ThreadScreen(Screen[None]):
 
     def action_assign(self) -> None:
         current = self.detail.assignee_ids if self.detail else ()
-        self.dashboard.pick_staff(self.thread_id, watch=False, current=current)
+        self.post_message(ThreadAction(self.thread_id, "assign", current=current))
 
     def action_watch(self) -> None:
         current = self.detail.watcher_ids if self.detail else ()
-        self.dashboard.pick_staff(self.thread_id, watch=True, current=current)
+        self.post_message(ThreadAction(self.thread_id, "watch", current=current))
 
     def action_no_reply(self) -> None:
-        self.dashboard.no_reply_needed(self.thread_id)
+        self.post_message(ThreadAction(self.thread_id, "no_reply"))
+
+    def action_undo(self) -> None:
+        self.post_message(Undo())
 
     def action_handled(self) -> None:
-        self.dashboard.mark_handled(self.thread_id)
+        self.post_message(ThreadAction(self.thread_id, "handled"))
 
     def action_open_task(self) -> None:
         if self.detail is None or not self.detail.url:
