@@ -5,7 +5,9 @@ first. Middle: the ranked candidates of the line under the cursor (invoice
 numbers, client, open balance, confidence, reasons). Bottom: the lines
 matched most recently, by a rule or a person, for undoing one.
 
-`a` (or enter) applies the line to the highlighted candidate, `x` rejects
+`a` (or enter) applies the line to the highlighted candidate, `i` to an
+open invoice picked from a list (typing narrows it by client, number or
+amount; enter on a line with no candidate opens it too), `x` rejects
 the line (it pays none of our invoices and stays unallocated). `u` undoes
 the last decision made here; in the bottom table, the decision under its
 cursor: a match is reversed (its invoices owe again), a rejected line is
@@ -31,9 +33,17 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from core.receivables import RecentMatch, ReviewLine, recent_matches, review_queue
+from core.receivables import (
+    OpenBalance,
+    RecentMatch,
+    ReviewLine,
+    open_balances,
+    recent_matches,
+    review_queue,
+)
 
 from .keybar import KeyBar
+from .pickers import InvoicePicker
 from .text import as_text, first_line
 
 if TYPE_CHECKING:
@@ -41,7 +51,8 @@ if TYPE_CHECKING:
     from .format import Formatter
 
 EMPTY = "Nothing to review. Statements arrive with pmdesk payments import."
-NO_CANDIDATE = "No candidate for this line: name the invoices with pmdesk payments accept."
+NO_CANDIDATE = "No candidate for this line: i picks an open invoice, x rejects the line."
+NO_OPEN_INVOICE = "No open invoice in {currency} to apply this line to."
 LINE_COLUMNS = ("date", "amount", "counterparty", "text")
 CANDIDATE_COLUMNS = ("invoices", "client", "balance", "confidence", "reasons")
 RECENT_COLUMNS = ("date", "amount", "counterparty", "invoices", "by")
@@ -71,6 +82,13 @@ class ReviewScreen(Screen[None]):
             "Accept",
             id="review.accept",
             tooltip="Apply the line to the highlighted candidate",
+        ),
+        Binding(
+            "i",
+            "pick_invoice",
+            "Pick invoice",
+            id="review.pick_invoice",
+            tooltip="Apply the line to any open invoice, picked from a list",
         ),
         Binding(
             "x",
@@ -223,11 +241,57 @@ class ReviewScreen(Screen[None]):
         if line is None:
             return
         if not line.candidates:
-            self.app.notify(NO_CANDIDATE, severity="warning", markup=False)
+            self.action_pick_invoice()
             return
         row = self.query_one("#review-candidates", DataTable).cursor_row
         candidate = line.candidates[row if 0 <= row < len(line.candidates) else 0]
-        numbers = list(candidate.numbers)
+        self._apply(line, list(candidate.numbers))
+
+    def action_pick_invoice(self) -> None:
+        line = self.selected_line
+        if line is not None:
+            self._offer_invoices(line)
+
+    @work(thread=True, exclusive=True, group="review-pick")
+    def _offer_invoices(self, line: ReviewLine) -> None:
+        """Read the open invoices in the line's currency, then offer them in a picker."""
+        invoices = [
+            invoice
+            for invoice in open_balances(self.backend.reader())
+            if invoice.currency == line.currency
+        ]
+        self.app.call_from_thread(self._show_picker, line, invoices)
+
+    def _show_picker(self, line: ReviewLine, invoices: list[OpenBalance]) -> None:
+        if not self.is_attached:
+            return
+        if not invoices:
+            self.app.notify(NO_OPEN_INVOICE.format(currency=line.currency), markup=False)
+            return
+        money = self.formatter.money
+        choices = [
+            (
+                invoice.number,
+                f"{invoice.number} · {first_line(invoice.client, 30)} · "
+                f"{money(invoice.balance, invoice.currency)} · due "
+                f"{self.formatter.date(invoice.due_on)}",
+                f"{invoice.balance} {invoice.balance:.0f}",
+            )
+            for invoice in invoices
+        ]
+        title = (
+            f"Apply {money(line.amount, line.currency)} from "
+            f"{first_line(line.payer, 30) or 'an unnamed payer'} to"
+        )
+
+        def chosen(number: str | None) -> None:
+            if number is not None:
+                self._apply(line, [number])
+
+        self.app.push_screen(InvoicePicker(title, choices), chosen)
+
+    def _apply(self, line: ReviewLine, numbers: list[str]) -> None:
+        """Apply `line` to the invoices `numbers`, as the operator decided."""
         backend = self.backend
 
         def run(actor: str) -> None:
