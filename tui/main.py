@@ -197,6 +197,8 @@ class MainScreen(Screen[None]):
         self.loaded = False
         # The failures already raised as a toast: each once, until it recovers.
         self._told: set[str] = set()
+        # Failures reported with the services' lease, as last read.
+        self._reported: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield StatusBar(
@@ -228,11 +230,17 @@ class MainScreen(Screen[None]):
         self.query_one(StatusBar).show(now, failures=self._failures())
 
     def _failures(self) -> dict[str, str]:
-        """Failed services and their reasons; a new failure raises a toast, once."""
+        """Failed services and their reasons; a new failure raises a toast, once.
+
+        What this process's services logged says most; a service failing in
+        another process (`pmdesk serve`) has the reason its holder reported.
+        """
         failures = {
             name: first_line(entry.message, FAILURE_WIDTH)
             for name, entry in self.dashboard.service_log.failures().items()
         }
+        for name, reason in self._reported.items():
+            failures.setdefault(name, first_line(reason, FAILURE_WIDTH))
         for name, reason in failures.items():
             if name not in self._told:
                 self._told.add(name)
@@ -345,8 +353,10 @@ class MainScreen(Screen[None]):
         if changes.sla is not None:
             self.query_one(SlaPanel).show(changes.sla)
         if changes.services is not None:
-            self.dashboard.service_log.settle(changes.services, changes.services_at)
-            self.query_one(StatusBar).show(services=changes.services, failures=self._failures())
+            states = changes.services.states
+            self.dashboard.service_log.settle(states, changes.services_at)
+            self._reported = changes.services.failures
+            self.query_one(StatusBar).show(services=states, failures=self._failures())
         if not self.loaded:
             self.loaded = True
             self.call_after_refresh(self.dashboard.loaded)
