@@ -40,6 +40,8 @@ STALE_SECONDS = 60.0  # and at least this often: open clocks breach as time pass
 RETRY_SECONDS = 2.0  # after the database could not be read
 SERVICES_SECONDS = 5.0
 FAILURE_WIDTH = 100  # a failure's reason in the top line and its toast
+LOG_HERE = "l shows the services' log"
+LOG_ELSEWHERE = "it runs in another process: its log says more"
 SERVICE_MARKS = {"running": "●", "elsewhere": "◐", "stopped": "○", "failed": "✗"}
 SERVICE_WORDS = {
     "running": "running",
@@ -239,13 +241,15 @@ class MainScreen(Screen[None]):
             name: first_line(entry.message, FAILURE_WIDTH)
             for name, entry in self.dashboard.service_log.failures().items()
         }
+        logged_here = set(failures)
         for name, reason in self._reported.items():
             failures.setdefault(name, first_line(reason, FAILURE_WIDTH))
         for name, reason in failures.items():
             if name not in self._told:
                 self._told.add(name)
+                where = LOG_HERE if name in logged_here else LOG_ELSEWHERE
                 self.app.notify(
-                    f"{name}: {reason} · l shows the services' log",
+                    f"{name}: {reason} · {where}",
                     title="Service failed",
                     severity="error",
                     timeout=10,

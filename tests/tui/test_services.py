@@ -139,6 +139,7 @@ async def test_a_failure_in_another_process_shows_failed_with_its_reason_and_one
         await pilot.pause(1.0)  # read again and again: still one toast
         toasts = [n for n in app._notifications if "intake" in n.message]
         assert len(toasts) == 1 and "Address already in use" in toasts[0].message
+        assert "another process: its log says more" in toasts[0].message
 
         # The other process's intake runs again: the failure is gone from the top line.
         acquire(agency, "pmdesk serve elsewhere", {**reported, "intake": "running"}, clock(), LONG)
