@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
@@ -207,7 +207,7 @@ class MainScreen(Screen[None]):
             self.backend.settings.agency, self.formatter, self.backend.mode, id="status"
         )
         with Grid(id="panels"):
-            yield IncomingPanel(self.formatter, id="incoming", classes="panel")
+            yield IncomingPanel(self.formatter, self.backend.now, id="incoming", classes="panel")
             yield ClocksPanel(
                 target_minutes=self.target_minutes,
                 policies=self.backend.settings.policies,
@@ -229,6 +229,7 @@ class MainScreen(Screen[None]):
     def tick(self) -> None:
         now = self.backend.now()
         self.query_one(ClocksPanel).tick(now)
+        self.query_one(IncomingPanel).tick(now)
         self.query_one(StatusBar).show(now, failures=self._failures())
 
     def _failures(self) -> dict[str, str]:
@@ -389,7 +390,17 @@ class MainScreen(Screen[None]):
             "clocks": "#clocks",
             "invoices": "#invoice-table",
         }[panel]
+        # Shown first: below 120 columns the invoices' rows are hidden until
+        # the panel has the keys, and a hidden table takes no focus.
+        self._mark_focus(panel == "invoices")
         self.query_one(target).focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._mark_focus(self.query_one(InvoicesPanel) in event.widget.ancestors_with_self)
+
+    def _mark_focus(self, invoices: bool) -> None:
+        """The invoices panel has the keys: on a small terminal it shows its rows."""
+        self.query_one("#panels").set_class(invoices, "-invoices-focused")
 
     def action_filter(self) -> None:
         self.load_choices()
