@@ -33,7 +33,7 @@ from .main import REVIEW_SENTENCE, MainScreen
 from .messages import ActionDone, OpenThread, ThreadInView
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
-from .pickers import NOBODY, FilterScreen, StaffPicker
+from .pickers import NOBODY, FilterScreen, InvoicePicker, StaffPicker
 from .rows import RowList
 from .servicelog import ServiceLog
 from .themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
@@ -309,6 +309,7 @@ class Dashboard(App[None]):
             ("manager", ManagerScreen.BINDINGS),
             ("filter", FilterScreen.BINDINGS),
             ("staff picker", StaffPicker.BINDINGS),
+            ("invoice picker", InvoicePicker.BINDINGS),
             ("questions", [*AskDay.BINDINGS, *AskText.BINDINGS]),
             ("help", HelpScreen.BINDINGS),
             ("services log", LogScreen.BINDINGS),

@@ -14,7 +14,7 @@ from core.config import Settings
 from core.matching import match_new_lines
 from tests.core.test_matching import line
 from tests.support import MovableClock
-from tests.tui.test_dashboard import make_app, rows, until
+from tests.tui.test_dashboard import main_screen, make_app, rows, until
 from tests.tui.test_receivables import (
     TODAY,
     add_client,
@@ -25,6 +25,7 @@ from tests.tui.test_receivables import (
     review_queue_of,
     toasted,
 )
+from tui.help import HelpScreen
 from tui.pickers import InvoicePicker
 from tui.review import ReviewScreen
 
@@ -131,3 +132,15 @@ async def test_only_invoices_in_the_lines_currency_are_offered_and_none_says_so(
         await until(pilot, lambda: toasted(pilot, "No open invoice in CHF"))
         assert pilot.app.screen is screen
         assert line_state(agency, lonely) == "unmatched"
+
+
+async def test_help_lists_the_picker_and_its_key(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        groups = dict(pilot.app.screen.groups)  # type: ignore[attr-defined]
+        assert [b.id for b in groups["invoice picker"]] == ["invoice.cancel"]
+        assert "review.pick_invoice" in [b.id for b in groups["review"]]
