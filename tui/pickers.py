@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from core.feed import FeedFilter
 
 from .keybar import KeyBar
-from .text import kind_words
+from .text import as_text, kind_words
 
 
 class FilterScreen(ModalScreen[FeedFilter | None]):
@@ -87,7 +87,8 @@ class TypingPicker(ModalScreen[T | None], Generic[T]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id=f"{self.PREFIX}-box", classes="modal"):
-            yield Label(self.title_text, classes="modal-title")
+            # Titles name payers and clients: shown literally, never as markup.
+            yield Label(as_text(self.title_text), classes="modal-title")
             yield Input(placeholder=self.PLACEHOLDER, id=f"{self.PREFIX}-filter")
             yield OptionList(*self.options(""), id=f"{self.PREFIX}-options")
             yield Label(self.hint or PICKER_HINT, id=f"{self.PREFIX}-hint")
@@ -192,7 +193,7 @@ class InvoicePicker(TypingPicker[str]):
     def options(self, typed: str) -> list[Option]:
         words = typed.casefold().split()
         return [
-            Option(shown, id=number)
+            Option(as_text(shown), id=number)
             for number, shown, searched in self.invoices
             if all(word in searched for word in words)
         ]

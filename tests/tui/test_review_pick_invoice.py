@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 from textual.pilot import Pilot
-from textual.widgets import OptionList
+from textual.widgets import Label, OptionList
 
 from core.config import Settings
 from core.matching import match_new_lines
@@ -144,3 +144,22 @@ async def test_help_lists_the_picker_and_its_key(
         groups = dict(pilot.app.screen.groups)  # type: ignore[attr-defined]
         assert [b.id for b in groups["invoice picker"]] == ["invoice.cancel"]
         assert "review.pick_invoice" in [b.id for b in groups["review"]]
+
+
+async def test_hostile_payer_and_client_names_show_literally_in_the_picker(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    now = clock()
+    add_invoice(agency, "H-1", add_client(agency, "[bold]Evil[/bold] Corp", now), 999, TODAY, now)
+    line(agency, now, 4321, "cadeau", "[red]Payer[/red]")
+    match_new_lines(agency, dashboard_settings.banks, now)
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        await review_opened(pilot)
+        picker = await picker_opened(pilot)
+        title = picker.query_one(".modal-title", Label)
+        assert "[red]Payer[/red]" in str(title.render())
+        options = picker.query_one(OptionList)
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any("[bold]Evil[/bold] Corp" in prompt for prompt in prompts)
+        drawn = "".join(options.render_line(y).text for y in range(options.option_count + 2))
+        assert "[bold]Evil[/bold] Corp" in drawn
