@@ -269,16 +269,7 @@ class ReviewScreen(Screen[None]):
             self.app.notify(NO_OPEN_INVOICE.format(currency=line.currency), markup=False)
             return
         money = self.formatter.money
-        choices = [
-            (
-                invoice.number,
-                f"{invoice.number} · {first_line(invoice.client, 30)} · "
-                f"{money(invoice.balance, invoice.currency)} · due "
-                f"{self.formatter.date(invoice.due_on)}",
-                f"{invoice.balance} {invoice.balance:.0f}",
-            )
-            for invoice in invoices
-        ]
+        choices = picker_lines(invoices, self.formatter)
         title = (
             f"Apply {money(line.amount, line.currency)} from "
             f"{first_line(line.payer, 30) or 'an unnamed payer'} to"
@@ -382,3 +373,21 @@ class ReviewScreen(Screen[None]):
     def _reload(self) -> None:
         if self.is_attached:  # closed while the decision was written: nothing to show
             self.load()
+
+
+def picker_lines(invoices: list[OpenBalance], formatter: Formatter) -> list[tuple[str, str, str]]:
+    """The invoice picker's lines: number, what is shown, and more to search.
+
+    The balance is searched as written plainly too, with a point or a comma
+    and in whole units ("500", "500.50", "500,50" find "500,50 €").
+    """
+    return [
+        (
+            invoice.number,
+            f"{invoice.number} · {first_line(invoice.client, 30)} · "
+            f"{formatter.money(invoice.balance, invoice.currency)} · due "
+            f"{formatter.date(invoice.due_on)}",
+            f"{invoice.balance} {str(invoice.balance).replace('.', ',')} {int(invoice.balance)}",
+        )
+        for invoice in invoices
+    ]

@@ -6,12 +6,16 @@ from the database (the line's state, who decided, the invoice's paid amount).
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 from sqlalchemy import Engine
 from textual.pilot import Pilot
 from textual.widgets import Label, OptionList
 
 from core.config import Settings
 from core.matching import match_new_lines
+from core.receivables import OpenBalance
 from tests.core.test_matching import line
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, rows, until
@@ -25,9 +29,10 @@ from tests.tui.test_receivables import (
     review_queue_of,
     toasted,
 )
+from tui.format import Formatter
 from tui.help import HelpScreen
 from tui.pickers import InvoicePicker
-from tui.review import ReviewScreen
+from tui.review import ReviewScreen, picker_lines
 
 
 def listed(picker: InvoicePicker) -> list[str]:
@@ -163,3 +168,19 @@ async def test_hostile_payer_and_client_names_show_literally_in_the_picker(
         assert any("[bold]Evil[/bold] Corp" in prompt for prompt in prompts)
         drawn = "".join(options.render_line(y).text for y in range(options.option_count + 2))
         assert "[bold]Evil[/bold] Corp" in drawn
+
+
+def test_a_balance_is_found_as_written_plainly_and_never_rounded_up() -> None:
+    invoices = [
+        OpenBalance(1, "A-1", "Acme", "EUR", Decimal("500.50"), date(2026, 11, 1)),
+        OpenBalance(2, "B-1", "Bigco", "EUR", Decimal("99.50"), date(2026, 11, 2)),
+    ]
+    picker = InvoicePicker("t", picker_lines(invoices, Formatter("fr_FR")))
+
+    def found(typed: str) -> list[str]:
+        return [str(option.id) for option in picker.options(typed)]
+
+    assert found("500") == found("500.50") == found("500,50") == ["A-1"]
+    assert found("99") == ["B-1"]
+    assert found("100") == []  # 99,50 is not "100"
+    assert found("bigco 99") == ["B-1"] and found("bigco 500") == []
