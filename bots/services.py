@@ -76,23 +76,34 @@ log = logging.getLogger("pmdesk.services")
 
 RUNNING, STARTING, STOPPED, FAILED = "running", "starting", "stopped", "failed"
 
+SCHEDULER_FAILED = "the database cannot be read or written; trying again"
+
 # A service of the caller's own: runs on the services' database until the
 # event is set; its state is reported under its name, like the others'.
 Extra = Callable[[Engine, asyncio.Event], Awaitable[None]]
 
 
 class _States:
-    """Each service's state, and a signal when one changes (to report it at once)."""
+    """Each service's state, why the failed ones failed, and a signal when either
+    changes (to report it at once)."""
 
     def __init__(self) -> None:
         self.values = dict.fromkeys(NAMES, STOPPED)
+        # Reported with the lease, so that a dashboard in another process can say why.
+        self.failures: dict[str, str] = {}
         # The services configured to run: /healthz is unwell while one is not running.
         self.expected: set[str] = set()
         self.changed = asyncio.Event()
 
-    def set(self, name: str, state: str) -> None:
-        if self.values.get(name) != state:
+    def set(self, name: str, state: str, reason: str = "") -> None:
+        """`reason`: why, for a failure (said in one line); other states forget it."""
+        why = reason if state == FAILED else None
+        if self.values.get(name) != state or self.failures.get(name) != why:
             self.values[name] = state
+            if why is None:
+                self.failures.pop(name, None)
+            else:
+                self.failures[name] = why
             self.changed.set()
 
 
@@ -165,7 +176,10 @@ async def _wait_for_lease(
     """Take the lease, waiting while another process holds it; False if stopped first."""
     told = False
     while not stop.is_set():
-        if await asyncio.to_thread(acquire, engine, holder, states.values, clock(), ttl):
+        failures = dict(states.failures)
+        if await asyncio.to_thread(
+            acquire, engine, holder, states.values, clock(), ttl, failures=failures
+        ):
             return True
         if not told:
             log.info("another process runs the services; waiting to take over")
@@ -253,7 +267,8 @@ async def _session(
                 engine,
                 ended,
                 clock=clock,
-                on_state=lambda state: states.set("scheduler", state),
+                # It fails only while the database cannot be read or written.
+                on_state=lambda state: states.set("scheduler", state, SCHEDULER_FAILED),
                 jobs=lambda scheduler: _daily_jobs(scheduler, settings, engine, clock),
             )
         )
@@ -268,9 +283,9 @@ async def _run_extra(
     states.set(name, RUNNING)
     try:
         await service(engine, ended)
-    except Exception:
+    except Exception as error:
         log.exception("the %s service stopped on an error", name)
-        states.set(name, FAILED)
+        states.set(name, FAILED, f"stopped on an error: {error}")
         return
     states.set(name, STOPPED)
 
@@ -363,7 +378,9 @@ async def _keep_lease(
     while not ended.is_set():
         states.changed.clear()
         try:
-            kept = await asyncio.to_thread(renew, engine, holder, states.values, clock(), ttl)
+            kept = await asyncio.to_thread(
+                renew, engine, holder, states.values, clock(), ttl, failures=dict(states.failures)
+            )
             renewed = time.monotonic()
         except Exception:
             # The database is busy or away: try again soon while the lease lasts;
@@ -401,7 +418,7 @@ async def _run_bot(
             await service.run(ended, started=lambda: states.set("bot", RUNNING))
         except InvalidToken as error:
             log.error("Telegram refused the bot's token (%s): the bot stays off", error)
-            states.set("bot", FAILED)
+            states.set("bot", FAILED, f"Telegram refused the bot's token ({error})")
             return
         except Exception as error:
             # Telegram out of reach at start (NetworkError), or a bug: retry, with backoff.
@@ -464,7 +481,9 @@ async def _run_intake(settings: Settings, app: Any, states: _States, ended: asyn
                 error.strerror or error,
                 delay,
             )
-            states.set("intake", FAILED)
+            states.set(
+                "intake", FAILED, f"cannot listen on {host}:{port} ({error.strerror or error})"
+            )
             await _wait(ended, delay)
             continue
         try:
@@ -477,7 +496,7 @@ async def _run_intake(settings: Settings, app: Any, states: _States, ended: asyn
         delay = backoff.delay(failures)
         failures += 1
         log.error("the HTTP intake stopped on its own; starting it again in %.0f s", delay)
-        states.set("intake", FAILED)
+        states.set("intake", FAILED, "the HTTP intake stopped on its own")
         await _wait(ended, delay)
 
 
@@ -524,9 +543,9 @@ async def _serve(
     server.should_exit = True
     try:
         await serving
-    except Exception:
+    except Exception as error:
         log.exception("the HTTP intake stopped with an error")
-        states.set("intake", FAILED)
+        states.set("intake", FAILED, f"the HTTP intake stopped with an error: {error}")
 
 
 def _done_event(task: asyncio.Task[None]) -> asyncio.Event:

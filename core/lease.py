@@ -3,9 +3,10 @@
 One services instance per database (intake, scheduler, Telegram bot). The
 process running them takes the `services` lease (`acquire`), renews it well
 before it expires (`renew`), and gives it back when it stops (`release`);
-the dashboard reads it to tell running here, run by another process, or
-stopped. A holder that crashes loses the lease once `expires_at` passes,
-and the next process to ask gets it.
+the dashboard reads it to tell running here, run by another process,
+failed (with the reason the holder reported), or stopped. A holder that
+crashes loses the lease once `expires_at` passes, and the next process to
+ask gets it.
 
 Taking the lease is one conditional UPDATE (the row is ours, or has
 lapsed), or an INSERT when there is no row yet: two processes racing for it
@@ -38,7 +39,7 @@ import secrets
 import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .reader import Reader, instant
 
@@ -47,9 +48,13 @@ if TYPE_CHECKING:
 
 SERVICES = "services"
 NAMES = ("intake", "scheduler", "bot")
+RUNNING, FAILED = "running", "failed"
 # Long enough to ride out a busy database, short enough that a crashed
 # holder's services are taken over within a minute.
 LEASE_TTL = timedelta(seconds=30)
+# The key of the lease's services JSON under which the holder reports why
+# services failed ({"intake": "cannot listen on …"}); the other keys are services.
+FAILURES = "failures"
 
 
 def default_holder() -> str:
@@ -125,18 +130,20 @@ def acquire(
     now: datetime,
     ttl: timedelta = LEASE_TTL,
     name: str = SERVICES,
+    failures: Mapping[str, str] | None = None,
 ) -> bool:
     """Take the lease for `holder` until `now + ttl`; False while someone else holds it.
 
     Taking a lease one already holds renews it. `services`: each service's
-    state as "running" or anything else (see `service_states`).
+    state ("running", "failed", or anything else: see `services_seen`);
+    `failures`: why the failed ones failed, by service.
     """
     from sqlalchemy import insert, or_, select, update
     from sqlalchemy.exc import IntegrityError
 
     from .db import write
 
-    lease, values = _lease(), _values(services, now, ttl)
+    lease, values = _lease(), _values(services, now, ttl, failures)
     with write(engine) as connection:
         taken = connection.execute(
             update(lease)
@@ -176,8 +183,10 @@ def renew(
     now: datetime,
     ttl: timedelta = LEASE_TTL,
     name: str = SERVICES,
+    failures: Mapping[str, str] | None = None,
 ) -> bool:
-    """Extend `holder`'s lease to `now + ttl` and report `services`; False if it was lost.
+    """Extend `holder`'s lease to `now + ttl` and report `services` (and why those
+    that failed did, `failures`); False if it was lost.
 
     A lease that lapsed but that nobody took since is still ours to renew.
     """
@@ -190,7 +199,7 @@ def renew(
         renewed = connection.execute(
             update(lease)
             .where(lease.c.name == name, lease.c.holder == holder)
-            .values(**_values(services, now, ttl))
+            .values(**_values(services, now, ttl, failures))
         ).rowcount
     return bool(renewed)
 
@@ -222,37 +231,77 @@ def release(engine: Engine, holder: str, name: str = SERVICES) -> bool:
     return bool(removed)
 
 
-def _values(services: Mapping[str, str], now: datetime, ttl: timedelta) -> dict[str, object]:
+def _values(
+    services: Mapping[str, str],
+    now: datetime,
+    ttl: timedelta,
+    failures: Mapping[str, str] | None = None,
+) -> dict[str, object]:
     if ttl <= timedelta(0):
         raise ValueError("a lease must last some time")
+    reported: dict[str, object] = dict(services)
+    why = {
+        name: reason for name, reason in (failures or {}).items() if services.get(name) == FAILED
+    }
+    if why:
+        reported[FAILURES] = why
     return {
-        "services": json.dumps(dict(services), sort_keys=True),
+        "services": json.dumps(reported, sort_keys=True),
         "renewed_at": now,
         "expires_at": now + ttl,
     }
 
 
-def service_states(
+class ServicesSeen(NamedTuple):
+    """The services as a reader of the lease sees them.
+
+    `states`: each service as "running" (by the reader's own process),
+    "elsewhere" (by another process), "failed" (wherever it runs) or
+    "stopped" (not running, starting included); `failures`: why the failed
+    ones failed, as their holder reported it (a reason may be missing).
+    """
+
+    states: dict[str, str]
+    failures: dict[str, str]
+
+
+def services_seen(
     reader: Reader, now: datetime, holder: str | None = None, names: Sequence[str] = NAMES
-) -> dict[str, str]:
-    """Each service of `names` as "running" (by `holder`, this process), "elsewhere"
-    or "stopped"."""
+) -> ServicesSeen:
+    """Each service of `names`, as the lease's holder last reported it; see ServicesSeen."""
     rows = reader.rows(
         "SELECT holder, services, expires_at FROM lease WHERE name = :name", {"name": SERVICES}
     )
     if not rows:
-        return dict.fromkeys(names, "stopped")
+        return ServicesSeen(dict.fromkeys(names, "stopped"), {})
     owner, services, expires = rows[0]
     expires_at = instant(expires)
     if expires_at is None or expires_at <= now:
-        return dict.fromkeys(names, "stopped")  # a crashed holder's lease has lapsed
+        # A crashed holder's lease has lapsed: nothing it said holds any more.
+        return ServicesSeen(dict.fromkeys(names, "stopped"), {})
     reported = json.loads(services or "{}")
     here = holder is not None and same_process(owner, holder)
-    return {
-        name: (
-            "stopped"
-            if reported.get(name, "stopped") != "running"
-            else ("running" if here else "elsewhere")
-        )
+    states = {name: _seen(reported.get(name), here) for name in names}
+    why = reported.get(FAILURES)
+    failures = {
+        name: str(why[name])
         for name in names
+        if states[name] == FAILED and isinstance(why, dict) and name in why
     }
+    return ServicesSeen(states, failures)
+
+
+def _seen(reported: object, here: bool) -> str:
+    if reported == FAILED:
+        return FAILED
+    if reported == RUNNING:
+        return "running" if here else "elsewhere"
+    return "stopped"
+
+
+def service_states(
+    reader: Reader, now: datetime, holder: str | None = None, names: Sequence[str] = NAMES
+) -> dict[str, str]:
+    """Each service of `names` as "running" (by `holder`, this process), "elsewhere",
+    "failed" or "stopped" (see `services_seen`, which also says why)."""
+    return services_seen(reader, now, holder, names).states

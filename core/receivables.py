@@ -330,6 +330,44 @@ def recent_matches(reader: Reader, limit: int = 20) -> list[RecentMatch]:
     ]
 
 
+_OPEN_BALANCES = """
+SELECT i.id, i.number, cl.name, i.currency, i.total_cents - i.paid_cents, i.due_on
+  FROM invoice i
+  JOIN client cl ON cl.id = i.client_id
+ WHERE i.state IN ('open', 'disputed') AND i.paid_cents < i.total_cents
+ ORDER BY i.due_on, i.number
+"""
+
+
+class OpenBalance(NamedTuple):
+    """An invoice a payment can still be applied to: what the invoice picker lists."""
+
+    id: int
+    number: str
+    client: str
+    currency: str
+    balance: Decimal
+    due_on: date
+
+
+def open_balances(reader: Reader) -> list[OpenBalance]:
+    """Every invoice with a balance left (open or disputed), oldest due first.
+
+    The same invoices as a person may name in `pmdesk payments accept`.
+    """
+    return [
+        OpenBalance(
+            id=row[0],
+            number=row[1],
+            client=row[2],
+            currency=row[3],
+            balance=(Decimal(row[4]) / CENTS).quantize(PENNY),
+            due_on=as_date(row[5]),
+        )
+        for row in reader.rows(_OPEN_BALANCES)
+    ]
+
+
 def _candidate_invoices(reader: Reader, ids: list[int]) -> dict[int, tuple[str, str, str, int]]:
     found: dict[int, tuple[str, str, str, int]] = {}
     for start in range(0, len(ids), 500):

@@ -270,7 +270,7 @@ def start_backend(
     `names`: the services the top line shows (all of them by default);
     `mode`: what it says before them ("demo").
     """
-    from core.lease import NAMES, service_states
+    from core.lease import NAMES, services_seen
     from tui.backend import Backend
     from tui.watch import first_read
 
@@ -278,7 +278,7 @@ def start_backend(
     backend = Backend(
         settings,
         clock,
-        services=lambda reader: service_states(reader, clock(), holder, shown),
+        services=lambda reader: services_seen(reader, clock(), holder, shown),
         mode=mode,
     )
     backend.prefetch(first_read)

@@ -45,7 +45,7 @@ from .messages import (
 )
 from .pages import Pages, ThreadPage, read_page
 from .palette import ActionsProvider, GoToProvider
-from .pickers import NOBODY, FilterScreen, StaffPicker
+from .pickers import NOBODY, FilterScreen, InvoicePicker, StaffPicker
 from .rows import RowList
 from .servicelog import ServiceLog
 from .themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
@@ -342,6 +342,7 @@ class Dashboard(App[None]):
             ("manager", ManagerScreen.BINDINGS),
             ("filter", FilterScreen.BINDINGS),
             ("staff picker", StaffPicker.BINDINGS),
+            ("invoice picker", InvoicePicker.BINDINGS),
             ("questions", [*AskDay.BINDINGS, *AskText.BINDINGS]),
             ("help", HelpScreen.BINDINGS),
             ("services log", LogScreen.BINDINGS),

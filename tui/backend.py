@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from core.config import Settings
     from core.ingest import Ingestor
+    from core.lease import ServicesSeen
     from core.staff import StaffView
 
 
@@ -37,12 +38,12 @@ class Backend:
         self,
         settings: Settings,
         now: Now = utc_now,
-        services: Callable[[Reader], dict[str, str]] | None = None,
+        services: Callable[[Reader], ServicesSeen] | None = None,
         mode: str | None = None,
     ) -> None:
         self.settings = settings
         self.now = now
-        # The background services' states, as the command line wires them.
+        # The background services' states and failures, as the command line wires them.
         self.services = services
         # What the command line opened, when not the agency's own database ("demo").
         self.mode = mode

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import date, datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,6 +22,14 @@ from .text import as_text, first_line, kind_words
 # Time, client and thread are fixed; the rest of the width goes to who wrote
 # what (and the kind, when it is not a message), so the text stays in view.
 COLUMNS = (("time", 7), ("client", 13), ("thread", 20), ("what", None))
+LABELS = tuple(label for label, _width in COLUMNS)
+# From this many terminal columns (the side-by-side layout) the client and
+# thread columns take these shares of the panel's width, at least their
+# width above, at most the caps: a name or a title reads whole more often,
+# and "what" keeps the rest.
+WIDE_FROM = 120
+CLIENT_SHARE, THREAD_SHARE = 0.2, 0.3
+CLIENT_CAP, THREAD_CAP = 30, 48
 
 
 class IncomingPanel(Vertical):
@@ -29,9 +39,12 @@ class IncomingPanel(Vertical):
         Binding("enter", "open", "Open thread", id="feed.open"),
     ]
 
-    def __init__(self, formatter: Formatter, **kwargs: object) -> None:
+    def __init__(self, formatter: Formatter, now: Callable[[], datetime], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.formatter = formatter
+        self.now = now
+        # The agency's day the rows were drawn on: rows of earlier days carry their date.
+        self.today: date | None = None
         self.items: list[FeedItem] = []
         self.feed = FeedFilter()
         self.unread = 0
@@ -40,10 +53,27 @@ class IncomingPanel(Vertical):
         self.new_above = 0
 
     def compose(self) -> ComposeResult:
-        labels = [label for label, _width in COLUMNS]
         widths = [width for _label, width in COLUMNS]
-        yield Static(header(labels, widths), id="feed-header")
+        yield Static(header(LABELS, widths), id="feed-header")
         yield RowList(widths, id="feed-table")
+
+    def on_resize(self) -> None:
+        self._render_rows(self.selected)
+
+    def tick(self, now: datetime) -> None:
+        """At midnight the rows of the day before take their date."""
+        if self.today is not None and self.formatter.day_of(now) != self.today:
+            self._render_rows(self.selected)
+
+    def _widths(self, rows: list[tuple[Text, ...]]) -> list[int | None]:
+        """The columns' widths for these rows, in this panel and terminal."""
+        time = max([COLUMNS[0][1] or 0] + [row[0].cell_len for row in rows])
+        client, thread = COLUMNS[1][1] or 0, COLUMNS[2][1] or 0
+        if self.app.size.width >= WIDE_FROM:
+            width = self.content_size.width
+            client = max(client, min(CLIENT_CAP, int(width * CLIENT_SHARE)))
+            thread = max(thread, min(THREAD_CAP, int(width * THREAD_SHARE)))
+        return [time, client, thread, None]
 
     @property
     def table(self) -> RowList:
@@ -131,7 +161,13 @@ class IncomingPanel(Vertical):
         index = self._index_of(keep)
         if index == 0:
             self.new_above = 0
-        self.table.set_rows([self._cells(item) for item in self.items], cursor=index, shift=shift)
+        self.today = self.formatter.day_of(self.now())
+        rows = [self._cells(item) for item in self.items]
+        widths = self._widths(rows)
+        if widths != self.table.widths:
+            self.table.widths = widths
+            self.query_one("#feed-header", Static).update(header(LABELS, widths))
+        self.table.set_rows(rows, cursor=index, shift=shift)
         self._update_title()
 
     def _cells(self, item: FeedItem) -> tuple[Text, ...]:
@@ -147,10 +183,19 @@ class IncomingPanel(Vertical):
             what.append(": ")
             what.append_text(as_text(first_line(item.text, 120)))
         thread = item.thread if not item.project else f"{item.thread} · {item.project}"
+        # An event of an earlier day shows its day before its time ("22 nov.
+        # 14:05"): the time column widens to it while such a row is on the page.
+        at = item.occurred_at
+        when = (
+            self.formatter.time(at)
+            if self.formatter.day_of(at) == self.today
+            else self.formatter.day_and_time(at)
+        )
+        # Cut to the widest the columns get; each row is cut again to its column.
         return (
-            Text(mark + self.formatter.time(item.occurred_at), style=style),
-            as_text(first_line(item.client or "—", 13), style),
-            as_text(first_line(thread, 20), style),
+            Text(mark + when, style=style),
+            as_text(first_line(item.client or "—", CLIENT_CAP), style),
+            as_text(first_line(thread, THREAD_CAP), style),
             what,
         )
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import humanize
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from babel.numbers import format_currency
 
 from core.timeutil import countdown
@@ -94,6 +94,15 @@ class Formatter:
         if isinstance(day, DateTime):
             day = day.astimezone(self.tz).date()
         return format_date(day, "medium", locale=self.locale)
+
+    def day_and_time(self, instant: DateTime) -> str:
+        """22 nov. 14:05 in fr_FR, Nov 22 14:05 in en_US: an instant of another day, in short."""
+        local = instant.astimezone(self.tz)
+        return f"{format_skeleton('MMMd', local.date(), locale=self.locale)} {local:%H:%M}"
+
+    def day_of(self, instant: DateTime) -> Date:
+        """The agency's day at `instant`."""
+        return instant.astimezone(self.tz).date()
 
     def time(self, instant: DateTime) -> str:
         """HH:MM on the agency's wall clock, 24-hour in every locale: columns stay aligned."""

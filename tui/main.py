@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
@@ -49,6 +49,8 @@ STALE_SECONDS = 60.0  # and at least this often: open clocks breach as time pass
 RETRY_SECONDS = 2.0  # after the database could not be read
 SERVICES_SECONDS = 5.0
 FAILURE_WIDTH = 100  # a failure's reason in the top line and its toast
+LOG_HERE = "l shows the services' log"
+LOG_ELSEWHERE = "it runs in another process: its log says more"
 SERVICE_MARKS = {"running": "●", "elsewhere": "◐", "stopped": "○", "failed": "✗"}
 SERVICE_WORDS = {
     "running": "running",
@@ -217,13 +219,15 @@ class MainScreen(Screen[None]):
         self.loaded = False
         # The failures already raised as a toast: each once, until it recovers.
         self._told: set[str] = set()
+        # Failures reported with the services' lease, as last read.
+        self._reported: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield StatusBar(
             self.backend.settings.agency, self.formatter, self.backend.mode, id="status"
         )
         with Grid(id="panels"):
-            yield IncomingPanel(self.formatter, id="incoming", classes="panel")
+            yield IncomingPanel(self.formatter, self.backend.now, id="incoming", classes="panel")
             yield ClocksPanel(
                 target_minutes=self.target_minutes,
                 policies=self.backend.settings.policies,
@@ -245,19 +249,28 @@ class MainScreen(Screen[None]):
     def tick(self) -> None:
         now = self.backend.now()
         self.query_one(ClocksPanel).tick(now)
+        self.query_one(IncomingPanel).tick(now)
         self.query_one(StatusBar).show(now, failures=self._failures())
 
     def _failures(self) -> dict[str, str]:
-        """Failed services and their reasons; a new failure raises a toast, once."""
+        """Failed services and their reasons; a new failure raises a toast, once.
+
+        What this process's services logged says most; a service failing in
+        another process (`pmdesk serve`) has the reason its holder reported.
+        """
         failures = {
             name: first_line(entry.message, FAILURE_WIDTH)
             for name, entry in self.service_log.failures().items()
         }
+        logged_here = set(failures)
+        for name, reason in self._reported.items():
+            failures.setdefault(name, first_line(reason, FAILURE_WIDTH))
         for name, reason in failures.items():
             if name not in self._told:
                 self._told.add(name)
+                where = LOG_HERE if name in logged_here else LOG_ELSEWHERE
                 self.app.notify(
-                    f"{name}: {reason} · l shows the services' log",
+                    f"{name}: {reason} · {where}",
                     title="Service failed",
                     severity="error",
                     timeout=10,
@@ -363,8 +376,10 @@ class MainScreen(Screen[None]):
         if changes.sla is not None:
             self.query_one(SlaPanel).show(changes.sla)
         if changes.services is not None:
-            self.service_log.settle(changes.services, changes.services_at)
-            self.query_one(StatusBar).show(services=changes.services, failures=self._failures())
+            states = changes.services.states
+            self.service_log.settle(states, changes.services_at)
+            self._reported = changes.services.failures
+            self.query_one(StatusBar).show(services=states, failures=self._failures())
         if not self.loaded:
             self.loaded = True
             self.post_message(FirstData())
@@ -394,7 +409,17 @@ class MainScreen(Screen[None]):
             "clocks": "#clocks",
             "invoices": "#invoice-table",
         }[panel]
+        # Shown first: below 120 columns the invoices' rows are hidden until
+        # the panel has the keys, and a hidden table takes no focus.
+        self._mark_focus(panel == "invoices")
         self.query_one(target).focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._mark_focus(self.query_one(InvoicesPanel) in event.widget.ancestors_with_self)
+
+    def _mark_focus(self, invoices: bool) -> None:
+        """The invoices panel has the keys: on a small terminal it shows its rows."""
+        self.query_one("#panels").set_class(invoices, "-invoices-focused")
 
     def action_filter(self) -> None:
         self.load_choices()

@@ -1,9 +1,10 @@
-"""Small modal screens: the feed filter and the staff picker."""
+"""Small modal screens: the feed filter, and the pickers of staff and of open invoices."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import replace
+from typing import Generic, TypeVar
 
 from textual import events
 from textual.app import ComposeResult
@@ -16,7 +17,7 @@ from textual.widgets.option_list import Option
 from core.feed import FeedFilter
 
 from .keybar import KeyBar
-from .text import kind_words
+from .text import as_text, kind_words
 
 
 class FilterScreen(ModalScreen[FeedFilter | None]):
@@ -63,55 +64,46 @@ class FilterScreen(ModalScreen[FeedFilter | None]):
 
 
 NOBODY = "nobody"
+T = TypeVar("T")
+PICKER_HINT = "↑↓ choose · enter picks · escape cancels"
 
 
-class StaffPicker(ModalScreen[int | str | None]):
-    """Pick a staff member, typing to narrow the list.
+class TypingPicker(ModalScreen[T | None], Generic[T]):
+    """A list to pick from, narrowed as one types in the box above it.
 
-    Dismissed with their id, with NOBODY (when `nobody` names that choice),
-    or None when cancelled. The people in `current` are marked ✓.
+    Subclasses say what the list holds for what was typed (`options`) and
+    what the screen is dismissed with for the option picked (`picked`);
+    escape dismisses it with None. `PREFIX` names its widgets
+    (`PREFIX-box`, `-filter`, `-options`, `-hint`).
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="staff.cancel")]
+    PREFIX = "picker"
+    PLACEHOLDER = "type to narrow the list"
 
-    def __init__(
-        self,
-        title: str,
-        staff: list[tuple[int, str]],
-        current: Collection[int] = (),
-        nobody: str | None = None,
-        hint: str = "",
-    ) -> None:
+    def __init__(self, title: str, hint: str = "") -> None:
         super().__init__()
         self.title_text = title
-        self.staff = staff
-        self.current = set(current)
-        self.nobody = nobody
         self.hint = hint
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="staff-box", classes="modal"):
-            yield Label(self.title_text, classes="modal-title")
-            yield Input(placeholder="type to narrow the list", id="staff-filter")
-            yield OptionList(*self._options(""), id="staff-options")
-            yield Label(self.hint or "↑↓ choose · enter picks · escape cancels", id="staff-hint")
+        with Vertical(id=f"{self.PREFIX}-box", classes="modal"):
+            # Titles name payers and clients: shown literally, never as markup.
+            yield Label(as_text(self.title_text), classes="modal-title")
+            yield Input(placeholder=self.PLACEHOLDER, id=f"{self.PREFIX}-filter")
+            yield OptionList(*self.options(""), id=f"{self.PREFIX}-options")
+            yield Label(self.hint or PICKER_HINT, id=f"{self.PREFIX}-hint")
         yield KeyBar()
 
-    def _options(self, typed: str) -> list[Option]:
-        wanted = typed.strip().casefold()
-        options = [
-            Option(f"{name} ✓" if staff_id in self.current else name, id=str(staff_id))
-            for staff_id, name in self.staff
-            if wanted in name.casefold()
-        ]
-        if self.nobody is not None and (not wanted or wanted in self.nobody.casefold()):
-            options.insert(0, Option(self.nobody, id=NOBODY))
-        return options
+    def options(self, typed: str) -> list[Option]:
+        raise NotImplementedError
+
+    def picked(self, option_id: str) -> T | None:
+        raise NotImplementedError
 
     def on_input_changed(self, event: Input.Changed) -> None:
         options = self.query_one(OptionList)
         options.clear_options()
-        options.add_options(self._options(event.value))
+        options.add_options(self.options(event.value))
         if options.option_count:
             options.highlighted = 0
 
@@ -132,10 +124,79 @@ class StaffPicker(ModalScreen[int | str | None]):
         self._pick(event.option.id)
 
     def _pick(self, option_id: str | None) -> None:
-        if option_id == NOBODY:
-            self.dismiss(NOBODY)
-        elif option_id:
-            self.dismiss(int(option_id))
+        if option_id:
+            self.dismiss(self.picked(option_id))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class StaffPicker(TypingPicker[int | str]):
+    """Pick a staff member, typing to narrow the list.
+
+    Dismissed with their id, with NOBODY (when `nobody` names that choice),
+    or None when cancelled. The people in `current` are marked ✓.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="staff.cancel")]
+    PREFIX = "staff"
+
+    def __init__(
+        self,
+        title: str,
+        staff: list[tuple[int, str]],
+        current: Collection[int] = (),
+        nobody: str | None = None,
+        hint: str = "",
+    ) -> None:
+        self.staff = staff
+        self.current = set(current)
+        self.nobody = nobody
+        super().__init__(title, hint)
+
+    def options(self, typed: str) -> list[Option]:
+        wanted = typed.strip().casefold()
+        options = [
+            Option(f"{name} ✓" if staff_id in self.current else name, id=str(staff_id))
+            for staff_id, name in self.staff
+            if wanted in name.casefold()
+        ]
+        if self.nobody is not None and (not wanted or wanted in self.nobody.casefold()):
+            options.insert(0, Option(self.nobody, id=NOBODY))
+        return options
+
+    def picked(self, option_id: str) -> int | str:
+        return NOBODY if option_id == NOBODY else int(option_id)
+
+
+class InvoicePicker(TypingPicker[str]):
+    """Pick an open invoice for a statement line, typing to narrow the list.
+
+    Every word typed must be found in an invoice's line (number, client,
+    balance as shown) or in its `searched` text (the balance written
+    plainly, so that "1200" finds "1 200,00 €"). Dismissed with the
+    invoice's number, or None.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="invoice.cancel")]
+    PREFIX = "invoice"
+    PLACEHOLDER = "type a client, a number or an amount"
+
+    def __init__(self, title: str, invoices: list[tuple[str, str, str]], hint: str = "") -> None:
+        """`invoices`: (number, its line in the list, more text to search), in list order."""
+        self.invoices = [
+            (number, shown, f"{shown} {searched}".casefold())
+            for number, shown, searched in invoices
+        ]
+        super().__init__(title, hint)
+
+    def options(self, typed: str) -> list[Option]:
+        words = typed.casefold().split()
+        return [
+            Option(as_text(shown), id=number)
+            for number, shown, searched in self.invoices
+            if all(word in searched for word in words)
+        ]
+
+    def picked(self, option_id: str) -> str:
+        return option_id

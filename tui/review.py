@@ -5,7 +5,9 @@ first. Middle: the ranked candidates of the line under the cursor (invoice
 numbers, client, open balance, confidence, reasons). Bottom: the lines
 matched most recently, by a rule or a person, for undoing one.
 
-`a` (or enter) applies the line to the highlighted candidate, `x` rejects
+`a` (or enter) applies the line to the highlighted candidate, `i` to an
+open invoice picked from a list (typing narrows it by client, number or
+amount; enter on a line with no candidate opens it too), `x` rejects
 the line (it pays none of our invoices and stays unallocated). `u` undoes
 the last decision made here (a match within five seconds of it, as the
 toast says: the invoices owe as before and the account it taught is
@@ -34,9 +36,17 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from core.receivables import RecentMatch, ReviewLine, recent_matches, review_queue
+from core.receivables import (
+    OpenBalance,
+    RecentMatch,
+    ReviewLine,
+    open_balances,
+    recent_matches,
+    review_queue,
+)
 
 from .keybar import KeyBar
+from .pickers import InvoicePicker
 from .text import as_text, first_line
 from .undo import UNDO_SECONDS
 
@@ -45,7 +55,8 @@ if TYPE_CHECKING:
     from .format import Formatter
 
 EMPTY = "Nothing to review. Statements arrive with pmdesk payments import."
-NO_CANDIDATE = "No candidate for this line: name the invoices with pmdesk payments accept."
+NO_CANDIDATE = "No candidate for this line: i picks an open invoice, x rejects the line."
+NO_OPEN_INVOICE = "No open invoice in {currency} to apply this line to."
 LINE_COLUMNS = ("date", "amount", "counterparty", "text")
 CANDIDATE_COLUMNS = ("invoices", "client", "balance", "confidence", "reasons")
 RECENT_COLUMNS = ("date", "amount", "counterparty", "invoices", "by")
@@ -77,6 +88,13 @@ class ReviewScreen(Screen[None]):
             "Accept",
             id="review.accept",
             tooltip="Apply the line to the highlighted candidate",
+        ),
+        Binding(
+            "i",
+            "pick_invoice",
+            "Pick invoice",
+            id="review.pick_invoice",
+            tooltip="Apply the line to any open invoice, picked from a list",
         ),
         Binding(
             "x",
@@ -229,11 +247,48 @@ class ReviewScreen(Screen[None]):
         if line is None:
             return
         if not line.candidates:
-            self.app.notify(NO_CANDIDATE, severity="warning", markup=False)
+            self.action_pick_invoice()
             return
         row = self.query_one("#review-candidates", DataTable).cursor_row
         candidate = line.candidates[row if 0 <= row < len(line.candidates) else 0]
-        numbers = list(candidate.numbers)
+        self._apply(line, list(candidate.numbers))
+
+    def action_pick_invoice(self) -> None:
+        line = self.selected_line
+        if line is not None:
+            self._offer_invoices(line)
+
+    @work(thread=True, exclusive=True, group="review-pick")
+    def _offer_invoices(self, line: ReviewLine) -> None:
+        """Read the open invoices in the line's currency, then offer them in a picker."""
+        invoices = [
+            invoice
+            for invoice in open_balances(self.backend.reader())
+            if invoice.currency == line.currency
+        ]
+        self.app.call_from_thread(self._show_picker, line, invoices)
+
+    def _show_picker(self, line: ReviewLine, invoices: list[OpenBalance]) -> None:
+        if not self.is_attached:
+            return
+        if not invoices:
+            self.app.notify(NO_OPEN_INVOICE.format(currency=line.currency), markup=False)
+            return
+        money = self.formatter.money
+        choices = picker_lines(invoices, self.formatter)
+        title = (
+            f"Apply {money(line.amount, line.currency)} from "
+            f"{first_line(line.payer, 30) or 'an unnamed payer'} to"
+        )
+
+        def chosen(number: str | None) -> None:
+            if number is not None:
+                self._apply(line, [number])
+
+        self.app.push_screen(InvoicePicker(title, choices), chosen)
+
+    def _apply(self, line: ReviewLine, numbers: list[str]) -> None:
+        """Apply `line` to the invoices `numbers`, as the operator decided."""
         backend = self.backend
         at = backend.now()
 
@@ -348,3 +403,21 @@ class ReviewScreen(Screen[None]):
     def _reload(self) -> None:
         if self.is_attached:  # closed while the decision was written: nothing to show
             self.load()
+
+
+def picker_lines(invoices: list[OpenBalance], formatter: Formatter) -> list[tuple[str, str, str]]:
+    """The invoice picker's lines: number, what is shown, and more to search.
+
+    The balance is searched as written plainly too, with a point or a comma
+    and in whole units ("500", "500.50", "500,50" find "500,50 €").
+    """
+    return [
+        (
+            invoice.number,
+            f"{invoice.number} · {first_line(invoice.client, 30)} · "
+            f"{formatter.money(invoice.balance, invoice.currency)} · due "
+            f"{formatter.date(invoice.due_on)}",
+            f"{invoice.balance} {str(invoice.balance).replace('.', ',')} {int(invoice.balance)}",
+        )
+        for invoice in invoices
+    ]

@@ -95,5 +95,6 @@ class ServiceLog(logging.Handler):
         with self._guard:
             for name, state in states.items():
                 failure = self._failures.get(name)
-                if failure is not None and state != "stopped" and failure.seen < read_at:
+                running = state in ("running", "elsewhere")
+                if failure is not None and running and failure.seen < read_at:
                     del self._failures[name]

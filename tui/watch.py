@@ -21,6 +21,8 @@ from core.receivables import OverdueInvoice, overdue_invoices
 from core.report import SlaReport, hourly_response_times, sla_report
 
 if TYPE_CHECKING:
+    from core.lease import ServicesSeen
+
     from .backend import Backend
 
 
@@ -42,7 +44,7 @@ class Changes:
     clocks: list[ClockView] | None = None
     invoices: list[OverdueInvoice] | None = None
     sla: SlaFigures | None = None
-    services: dict[str, str] | None = None
+    services: ServicesSeen | None = None
     services_at: float = 0.0  # time.monotonic() as the services' states were read
 
 

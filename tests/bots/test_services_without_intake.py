@@ -15,7 +15,7 @@ from tests.conftest import round_the_clock_settings
 from tests.support import free_port
 
 
-def reported(engine: Engine) -> dict[str, str]:
+def reported(engine: Engine) -> dict[str, object]:
     with engine.connect() as connection:
         found = connection.execute(text("SELECT services FROM lease")).scalar()
     return {} if found is None else dict(json.loads(found))
@@ -62,6 +62,8 @@ async def test_extra_services_run_by_name_and_one_failing_stops_alone(engine: En
                     "scheduler": "running",
                     "steady": "running",
                     "broken": "failed",
+                    # Why, for a dashboard in another process to say.
+                    "failures": {"broken": "stopped on an error: out of order"},
                 }
             ),
             what="the extras reported by name, the intake never started",

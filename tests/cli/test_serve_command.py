@@ -118,6 +118,37 @@ def test_a_taken_port_is_named_and_the_rest_keeps_running(env: dict[str, str]) -
     assert "Traceback" not in errors
 
 
+def test_a_failure_in_serve_is_seen_by_another_process_as_failed_with_its_reason(
+    env: dict[str, str],
+) -> None:
+    """What the dashboard reads of a `pmdesk serve` running beside it (not "stopped")."""
+    from core.db import open_database
+    from core.lease import services_seen
+    from core.reader import EngineReader
+    from core.timeutil import utc_now
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with serve("--port", str(port), env=env) as process:
+            engine = open_database(env["PMDESK_DB"])
+            deadline = time.monotonic() + 15
+            while True:
+                assert process.poll() is None, "pmdesk serve stopped"
+                assert time.monotonic() < deadline, "the failure was not seen"
+                seen = services_seen(EngineReader(engine), utc_now(), "the dashboard")
+                if seen.states["intake"] == "failed" and seen.states["scheduler"] != "stopped":
+                    break
+                time.sleep(0.1)
+            engine.dispose()
+
+    assert seen.states["scheduler"] == "elsewhere"
+    assert set(seen.failures) == {"intake"}
+    assert f"cannot listen on 127.0.0.1:{port}" in seen.failures["intake"]
+    assert "in use" in seen.failures["intake"]
+
+
 def _lease(path: str) -> tuple[str] | None:
     try:
         with sqlite3.connect(path) as db:

@@ -21,6 +21,7 @@ from core.lease import (
     renamed,
     renew,
     service_states,
+    services_seen,
     this_host,
 )
 from core.reader import Reader
@@ -183,3 +184,30 @@ def test_services_taken_again_under_a_new_token_still_show_as_this_processs(
     assert service_states(reader, START + later(1), holder=default_holder())["bot"] == "running"
     elsewhere = f"another-host:{os.getpid()}:0a0b0c"
     assert service_states(reader, START + later(1), holder=elsewhere)["bot"] == "elsewhere"
+
+
+def test_a_failed_service_shows_as_failed_with_its_reason_from_another_process(
+    engine: Engine, reader: Reader
+) -> None:
+    reported = {"intake": "failed", "scheduler": "running", "bot": "starting"}
+    why = {"intake": "cannot listen on 127.0.0.1:8080 (Address already in use)"}
+    assert acquire(engine, "a", reported, START, TTL, failures=why)
+
+    for holder in ("b", None, "a"):  # another process, anyone, and the holder itself
+        seen = services_seen(reader, START + later(1), holder=holder)
+        assert seen.states["intake"] == "failed"
+        assert seen.failures == why
+    assert service_states(reader, START + later(1), holder="b") == {
+        "intake": "failed",
+        "scheduler": "elsewhere",
+        "bot": "stopped",  # starting is not running yet
+    }
+
+    # Running again: the reason goes with the failure.
+    assert renew(engine, "a", {**reported, "intake": "running"}, START + later(10), TTL)
+    seen = services_seen(reader, START + later(11), holder="b")
+    assert seen.states["intake"] == "elsewhere" and seen.failures == {}
+    # A lapsed lease says nothing of what failed in it.
+    renew(engine, "a", reported, START + later(20), TTL, failures=why)
+    lapsed = services_seen(reader, START + later(20) + TTL, holder="b")
+    assert set(lapsed.states.values()) == {"stopped"} and lapsed.failures == {}

@@ -70,7 +70,7 @@ async def test_the_top_line_says_the_demos_services_run_here_and_a_toast_who_you
         )
         backend = screen.backend
         assert backend.services is not None
-        assert backend.services(backend.reader()) == {
+        assert backend.services(backend.reader()).states == {
             "scheduler": "running",
             "simulated clients": "running",
         }

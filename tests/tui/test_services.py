@@ -7,14 +7,15 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
 
 from core.config import HttpConfig, Settings
-from core.lease import default_holder, service_states
+from core.lease import acquire, default_holder, services_seen
 from core.timeutil import utc_now
-from pmdesk.dashboard import services_job
+from pmdesk.dashboard import services_job, start_backend
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, until
 from tui.app import Dashboard
@@ -31,6 +32,9 @@ def taken_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield int(sock.getsockname()[1])
+
+
+LONG = timedelta(minutes=5)
 
 
 def status(app: Dashboard) -> str:
@@ -50,7 +54,7 @@ async def test_a_port_in_use_shows_failed_with_its_reason_once_as_a_toast_and_in
     )
     holder = default_holder()
     backend = Backend(
-        settings, clock, services=lambda reader: service_states(reader, utc_now(), holder)
+        settings, clock, services=lambda reader: services_seen(reader, utc_now(), holder)
     )
     stopped = threading.Event()
     app = Dashboard(settings, backend, jobs=[services_job(settings, utc_now, stopped, holder)])
@@ -111,3 +115,33 @@ def test_a_failure_lasts_until_a_read_begun_after_it_sees_the_service_run() -> N
     log.settle({"intake": "running", "scheduler": "stopped", "bot": "stopped"}, time.monotonic())
     assert set(log.failures()) == {"scheduler"}
     assert [entry.number for entry in log.entries(after=1)] == [2, 3]
+
+
+async def test_a_failure_in_another_process_shows_failed_with_its_reason_and_one_toast(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`pmdesk serve` runs the services beside the dashboard: the lease row says what failed."""
+    monkeypatch.setattr("tui.main.SERVICES_SECONDS", 0.3)
+    reported = {"intake": "failed", "scheduler": "running", "bot": "stopped"}
+    why = {"intake": "cannot listen on 127.0.0.1:8080 (Address already in use)"}
+    assert acquire(agency, "pmdesk serve elsewhere", reported, clock(), LONG, failures=why)
+    backend = start_backend(dashboard_settings, clock, default_holder())
+    app = Dashboard(dashboard_settings, backend)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await until(pilot, lambda: "intake ✗ failed" in status(app), seconds=10)
+        assert "cannot listen on 127.0.0.1:8080 (Address already in use)" in status(app)
+        assert "scheduler ◐ another process" in status(app)
+        assert "○ stopped" not in status(app).split("bot")[0]
+        await pilot.pause(1.0)  # read again and again: still one toast
+        toasts = [n for n in app._notifications if "intake" in n.message]
+        assert len(toasts) == 1 and "Address already in use" in toasts[0].message
+        assert "another process: its log says more" in toasts[0].message
+
+        # The other process's intake runs again: the failure is gone from the top line.
+        acquire(agency, "pmdesk serve elsewhere", {**reported, "intake": "running"}, clock(), LONG)
+        await until(pilot, lambda: "failed" not in status(app), seconds=10)
+        assert "services ◐ another process" in status(app) or "intake ◐" in status(app)

@@ -4,7 +4,7 @@ The data is the `agency` fixture on a real SQLite file, the clock is frozen,
 and each picture is taken only once the screen shows what its workers read:
 the dashboard loads in worker threads, so a picture taken at a fixed delay
 would catch "Loading…" on a slow machine. Nothing is acted on, so no toast
-is raised, and no text field has the focus, so no cursor blinks.
+is raised, and the cursor of a focused text field is made to stop blinking.
 
 Before each picture the stylesheet is applied again (`settle`): Textual's
 DataTable can keep a header line drawn with the column widths it had before
@@ -19,28 +19,34 @@ Update the pictures after a deliberate change of the screens with
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import Input, OptionList
 
 from core.config import Settings
 from tests.support import MovableClock
 from tests.tui.test_receivables import review_queue_of
 from tui.app import Dashboard
-from tui.ask import AskDay
+from tui.ask import AskDay, AskText
 from tui.backend import Backend
 from tui.clocks import ClocksPanel
 from tui.conversation import Conversation
 from tui.feed import IncomingPanel
 from tui.help import HelpScreen
+from tui.logview import LogScreen
 from tui.main import MainScreen
 from tui.manager import ManagerScreen
-from tui.pickers import FilterScreen, StaffPicker
+from tui.pickers import FilterScreen, InvoicePicker, StaffPicker
 from tui.review import ReviewScreen
+from tui.servicelog import ServiceLog
 from tui.sla import SlaPanel
 from tui.themes import DARK, LIGHT
 from tui.thread import ThreadScreen
@@ -60,7 +66,13 @@ async def until(pilot: Pilot[None], predicate: Callable[[], Any], seconds: float
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    """Redraw every widget from scratch, then let the screen catch up (see the docstring)."""
+    """Redraw every widget from scratch, then let the screen catch up (see the docstring).
+
+    A text field's cursor stops blinking, shown: a picture taken mid-blink
+    would lack it one run in two.
+    """
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
     pilot.app.refresh_css(animate=False)
     await pilot.pause()
 
@@ -237,3 +249,139 @@ def test_promise_day_asked(
     snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int], theme: str
 ):
     assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, promise_asked))
+
+
+# -- the other pickers, the text box, the palette and the log view ------------------------
+
+
+async def watchers_shown(pilot: Pilot[None]) -> None:
+    await thread_opened("Task T4")(pilot)
+    await pilot.press("w")
+    await until(pilot, lambda: isinstance(pilot.app.screen, StaffPicker))
+    await settle(pilot)
+
+
+async def invoice_picker_shown(pilot: Pilot[None]) -> None:
+    await review_shown(pilot)
+    await pilot.press("i")
+    await until(pilot, lambda: isinstance(pilot.app.screen, InvoicePicker))
+    picker = pilot.app.screen
+    await until(pilot, lambda: picker.query_one(OptionList).option_count >= 3)
+    await settle(pilot)
+
+
+async def dispute_asked(pilot: Pilot[None]) -> None:
+    await main_loaded(pilot)
+    await pilot.press("3", "d")
+    await until(pilot, lambda: isinstance(pilot.app.screen, AskText))
+    await settle(pilot)
+
+
+async def palette_shown(pilot: Pilot[None]) -> None:
+    await main_loaded(pilot)
+    await pilot.press("ctrl+p")
+    await until(pilot, lambda: isinstance(pilot.app.screen, CommandPalette))
+    palette = pilot.app.screen
+    # Typed, so that only the actions answer, in their order: discovery mixes the
+    # providers in the order they reply.
+    await pilot.press(*"review")
+    commands = palette.query_one(CommandList)
+    # Every provider has answered and the list is drawn with its first hit highlighted.
+    await until(
+        pilot,
+        lambda: (
+            commands.option_count >= 1
+            and commands.highlighted == 0
+            and all(worker.is_finished for worker in pilot.app.workers if worker.node is palette)
+        ),
+    )
+    await pilot.pause(0.3)
+    await settle(pilot)
+
+
+# What the services logged, at fixed instants (their times are read in UTC here).
+LOGGED = (
+    (logging.INFO, "pmdesk.services", "services started (lease holder pmdesk-1)"),
+    (logging.INFO, "pmdesk.intake", "HTTP intake listening on http://127.0.0.1:8765"),
+    (logging.WARNING, "pmdesk.bot", "Telegram is out of reach; trying again in 4 s"),
+    # An error no service owns: a service's error would raise a toast over the picture.
+    (logging.ERROR, "pmdesk.worksection", "Worksection get_events failed: 503"),
+)
+LOG_START = 1_795_424_400.0  # 2026-11-23 09:00 UTC
+
+
+async def log_shown(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    assert isinstance(app, Dashboard)
+    await main_loaded(pilot)
+    # A log of its own, so that what the process happened to log does not show.
+    log = ServiceLog()
+    for seconds, (level, logger, message) in enumerate(LOGGED):
+        record = logging.LogRecord(logger, level, __file__, 0, message, None, None)
+        record.created = LOG_START + 7 * seconds
+        log.handle(record)
+    app.service_log = log
+    await pilot.press("l")
+    await until(pilot, lambda: isinstance(app.screen, LogScreen))
+    screen = app.screen
+    assert isinstance(screen, LogScreen)
+    await until(pilot, lambda: "get_events failed" in screen.shown_text())
+    await settle(pilot)
+
+
+@pytest.fixture
+def fixed_log_place(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The log file's place and the log's clock, the same on every machine."""
+    monkeypatch.setattr(
+        "core.paths.default_log_path", lambda: Path("~/.local/state/pmdesk/log/pmdesk.log")
+    )
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(("size", "theme"), THEMED)
+def test_watchers_picker(
+    snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int], theme: str
+):
+    assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, watchers_shown))
+
+
+@pytest.mark.parametrize(("size", "theme"), THEMED)
+def test_invoice_picker(
+    snap_compare: SnapCompare,
+    review_waiting: None,
+    dashboard: Dashboard,
+    size: tuple[int, int],
+    theme: str,
+):
+    assert snap_compare(
+        dashboard, terminal_size=size, run_before=themed(theme, invoice_picker_shown)
+    )
+
+
+@pytest.mark.parametrize(("size", "theme"), THEMED)
+def test_dispute_reason_asked(
+    snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int], theme: str
+):
+    assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, dispute_asked))
+
+
+@pytest.mark.parametrize(("size", "theme"), THEMED)
+def test_command_palette(
+    snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int], theme: str
+):
+    assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, palette_shown))
+
+
+@pytest.mark.parametrize(("size", "theme"), THEMED)
+def test_log_view(
+    snap_compare: SnapCompare,
+    fixed_log_place: None,
+    dashboard: Dashboard,
+    size: tuple[int, int],
+    theme: str,
+):
+    assert snap_compare(dashboard, terminal_size=size, run_before=themed(theme, log_shown))
