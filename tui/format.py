@@ -9,7 +9,6 @@ that calls humanize directly always gets English.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date as Date
@@ -25,22 +24,9 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency
 
+from core.i18n import duration
+
 PARIS = ZoneInfo("Europe/Paris")
-
-
-def countdown(seconds: float) -> str:
-    """14:59, 00:07, -02:13, 1:02:03: what a response clock shows.
-
-    Whole seconds are floored, so the sign turns at the very instant a clock
-    breaches (a clock is breached once now > due_at, i.e. any time left < 0).
-    """
-    whole = math.floor(seconds)
-    sign = "-" if whole < 0 else ""
-    hours, rest = divmod(abs(whole), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
-    return f"{sign}{minutes:02d}:{secs:02d}"
 
 
 @cache
@@ -96,8 +82,9 @@ class Formatter:
             return humanize.naturaltime(elapsed)
 
     @staticmethod
-    def countdown(seconds: float) -> str:
-        return countdown(seconds)
+    def duration(seconds: float) -> str:
+        """A length of time in the active language, "6m03s" or "6 min 03 s" (core.i18n)."""
+        return duration(seconds)
 
     def money(self, amount: Decimal, currency: str) -> str:
         """1 234,50 € in fr_FR (narrow no-break spaces, as CLDR has it), €1,234.50 in en_US."""

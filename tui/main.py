@@ -17,6 +17,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.feed import FeedFilter, feed_choices
+from core.i18n import N_, gettext
 from core.lease import NAMES
 
 from .clocks import ClocksPanel
@@ -105,7 +106,7 @@ class StatusBar(Static):
             self.update(line, layout=False)
 
 
-REVIEW_SENTENCE = "Review the bank statement lines waiting for a decision"
+REVIEW_SENTENCE = N_("Review the bank statement lines waiting for a decision")
 
 
 class MainScreen(Screen[None]):
@@ -115,24 +116,28 @@ class MainScreen(Screen[None]):
             "filter",
             "Filter",
             id="main.filter",
-            tooltip="Filter the feed by kind, client or assignee",
+            tooltip=N_("Filter the feed by kind, client or assignee"),
         ),
         Binding(
             "h",
             "handled",
             "Handled",
             id="main.handled",
-            tooltip="Mark the thread under the cursor handled",
+            tooltip=N_("Mark the thread under the cursor handled"),
         ),
         Binding(
             "n",
             "no_reply",
             "No reply needed",
             id="main.no_reply",
-            tooltip="Say the thread under the cursor needs no reply",
+            tooltip=N_("Say the thread under the cursor needs no reply"),
         ),
         Binding(
-            "r", "reply", "Reply", id="main.reply", tooltip="Reply to the thread under the cursor"
+            "r",
+            "reply",
+            "Reply",
+            id="main.reply",
+            tooltip=N_("Reply to the thread under the cursor"),
         ),
         Binding(
             "v", "review", "Review payments", show=False, id="main.review", tooltip=REVIEW_SENTENCE
@@ -142,7 +147,7 @@ class MainScreen(Screen[None]):
             "search",
             "Search",
             id="main.search",
-            tooltip="Search the feed's text, clients and threads",
+            tooltip=N_("Search the feed's text, clients and threads"),
         ),
         Binding(
             "u",
@@ -150,7 +155,7 @@ class MainScreen(Screen[None]):
             "Unread only",
             show=False,
             id="main.unread",
-            tooltip="Show only unread events in the feed, or everything again",
+            tooltip=N_("Show only unread events in the feed, or everything again"),
         ),
         Binding(
             "c",
@@ -158,7 +163,7 @@ class MainScreen(Screen[None]):
             "Client messages only",
             show=False,
             id="main.client_only",
-            tooltip="Show only what clients wrote in the feed, or everything again",
+            tooltip=N_("Show only what clients wrote in the feed, or everything again"),
         ),
         Binding(
             "1",
@@ -166,7 +171,7 @@ class MainScreen(Screen[None]):
             "Incoming",
             show=False,
             id="main.focus_incoming",
-            tooltip="Go to the Incoming panel",
+            tooltip=N_("Go to the Incoming panel"),
         ),
         Binding(
             "2",
@@ -174,7 +179,7 @@ class MainScreen(Screen[None]):
             "Clocks",
             show=False,
             id="main.focus_clocks",
-            tooltip="Go to the Clocks panel",
+            tooltip=N_("Go to the Clocks panel"),
         ),
         Binding(
             "3",
@@ -182,7 +187,7 @@ class MainScreen(Screen[None]):
             "Invoices",
             show=False,
             id="main.focus_invoices",
-            tooltip="Go to the Overdue invoices panel",
+            tooltip=N_("Go to the Overdue invoices panel"),
         ),
     ]
 
@@ -237,8 +242,10 @@ class MainScreen(Screen[None]):
             if name not in self._told:
                 self._told.add(name)
                 self.app.notify(
-                    f"{name}: {reason} · l shows the services' log",
-                    title="Service failed",
+                    gettext("{name}: {reason} · l shows the services' log").format(
+                        name=name, reason=reason
+                    ),
+                    title=gettext("Service failed"),
                     severity="error",
                     timeout=10,
                     markup=False,
@@ -252,14 +259,14 @@ class MainScreen(Screen[None]):
         message.stop()
         clock = message.clock
         words = {
-            "warning": "is close to its target",
-            "breached": "has breached",
-            "escalated": "is escalated",
+            "warning": gettext("is close to its target"),
+            "breached": gettext("has breached"),
+            "escalated": gettext("is escalated"),
         }
-        who = clean(clock.client or "A client")
+        who = clean(clock.client or gettext("A client"))
         self.app.notify(
             f"{who}: {first_line(clock.thread, 60)} {words.get(message.state, message.state)}",
-            title="Response clock",
+            title=gettext("Response clock"),
             severity="error" if message.state != "warning" else "warning",
             markup=False,
         )
@@ -320,8 +327,10 @@ class MainScreen(Screen[None]):
         if event.worker.group != "watch" or event.state != WorkerState.ERROR:
             return
         self.app.notify(
-            f"Cannot read the database: {event.worker.error}. Trying again.",
-            title="Live updates paused",
+            gettext("Cannot read the database: {error}. Trying again.").format(
+                error=event.worker.error
+            ),
+            title=gettext("Live updates paused"),
             severity="error",
             markup=False,
         )

@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
 from core.feed import FeedFilter
+from core.i18n import N_, gettext
 
 from .keybar import KeyBar
 from .text import kind_words
@@ -31,19 +32,19 @@ class FilterScreen(ModalScreen[FeedFilter | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="filter-box", classes="modal"):
-            yield Label("Filter the feed", classes="modal-title")
-            for name in ("kind", "client", "assignee"):
+            yield Label(gettext("Filter the feed"), classes="modal-title")
+            for name in (N_("kind"), N_("client"), N_("assignee")):
                 yield Label(name)
                 shown = kind_words if name == "kind" else str
                 yield Select(
                     [(shown(value), value) for value in self.choices.get(name, [])],
                     value=getattr(self.current, name) or Select.NULL,
-                    prompt=f"any {name}",
+                    prompt=gettext("any {name}").format(name=gettext(name)),
                     id=f"filter-{name}",
                 )
             with Horizontal(classes="modal-buttons"):
-                yield Button("Apply", variant="primary", id="filter-apply")
-                yield Button("Clear", id="filter-clear")
+                yield Button(gettext("Apply"), variant="primary", id="filter-apply")
+                yield Button(gettext("Clear"), id="filter-clear")
         yield KeyBar()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -92,9 +93,11 @@ class StaffPicker(ModalScreen[int | str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="staff-box", classes="modal"):
             yield Label(self.title_text, classes="modal-title")
-            yield Input(placeholder="type to narrow the list", id="staff-filter")
+            yield Input(placeholder=gettext("type to narrow the list"), id="staff-filter")
             yield OptionList(*self._options(""), id="staff-options")
-            yield Label(self.hint or "↑↓ choose · enter picks · escape cancels", id="staff-hint")
+            yield Label(
+                self.hint or gettext("↑↓ choose · enter picks · escape cancels"), id="staff-hint"
+            )
         yield KeyBar()
 
     def _options(self, typed: str) -> list[Option]:

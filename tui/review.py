@@ -31,6 +31,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from core.i18n import N_, gettext
 from core.receivables import RecentMatch, ReviewLine, recent_matches, review_queue
 
 from .keybar import KeyBar
@@ -40,16 +41,16 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .format import Formatter
 
-EMPTY = "Nothing to review. Statements arrive with pmdesk payments import."
-NO_CANDIDATE = "No candidate for this line: name the invoices with pmdesk payments accept."
-LINE_COLUMNS = ("date", "amount", "counterparty", "text")
-CANDIDATE_COLUMNS = ("invoices", "client", "balance", "confidence", "reasons")
-RECENT_COLUMNS = ("date", "amount", "counterparty", "invoices", "by")
+EMPTY = N_("Nothing to review. Statements arrive with pmdesk payments import.")
+NO_CANDIDATE = N_("No candidate for this line: name the invoices with pmdesk payments accept.")
+LINE_COLUMNS = (N_("date"), N_("amount"), N_("counterparty"), N_("text"))
+CANDIDATE_COLUMNS = (N_("invoices"), N_("client"), N_("balance"), N_("confidence"), N_("reasons"))
+RECENT_COLUMNS = (N_("date"), N_("amount"), N_("counterparty"), N_("invoices"), N_("by"))
 # Cut in the tables; the whole text is in the database and in pmdesk payments matches.
 TEXT_WIDTH = 60
 REASONS_WIDTH = 100
 RECENT = 20
-NOTHING_TO_UNDO = (
+NOTHING_TO_UNDO = N_(
     "Nothing decided here to undo. In Recent decisions (tab), u undoes the one under the cursor."
 )
 
@@ -70,30 +71,30 @@ class ReviewScreen(Screen[None]):
             "accept",
             "Accept",
             id="review.accept",
-            tooltip="Apply the line to the highlighted candidate",
+            tooltip=N_("Apply the line to the highlighted candidate"),
         ),
         Binding(
             "x",
             "reject",
             "Reject line",
             id="review.reject",
-            tooltip="Reject the line: it pays none of our invoices",
+            tooltip=N_("Reject the line: it pays none of our invoices"),
         ),
         Binding(
             "u",
             "undo",
             "Undo decision",
             id="review.undo",
-            tooltip="Undo the last decision, or the one under the cursor",
+            tooltip=N_("Undo the last decision, or the one under the cursor"),
         ),
         Binding(
             "tab",
             "app.focus_next",
             "Next table",
             id="review.next_table",
-            tooltip="Go to the next table: lines, candidates, recent decisions",
+            tooltip=N_("Go to the next table: lines, candidates, recent decisions"),
         ),
-        Binding("escape", "back", "Back", id="review.back", tooltip="Go back"),
+        Binding("escape", "back", "Back", id="review.back", tooltip=N_("Go back")),
     ]
 
     def __init__(self, backend: Backend, formatter: Formatter) -> None:
@@ -111,23 +112,23 @@ class ReviewScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="review-lines-box", classes="panel"):
             lines: DataTable[Text] = DataTable(id="review-lines", cursor_type="row")
-            lines.add_columns(*LINE_COLUMNS)
+            lines.add_columns(*map(gettext, LINE_COLUMNS))
             yield lines
-            yield Static(EMPTY, id="review-empty", classes="empty")
+            yield Static(gettext(EMPTY), id="review-empty", classes="empty")
         with Vertical(id="review-candidates-box", classes="panel"):
             candidates: DataTable[Text] = DataTable(id="review-candidates", cursor_type="row")
-            candidates.add_columns(*CANDIDATE_COLUMNS)
+            candidates.add_columns(*map(gettext, CANDIDATE_COLUMNS))
             yield candidates
         with Vertical(id="review-recent-box", classes="panel"):
             recent: DataTable[Text] = DataTable(id="review-recent", cursor_type="row")
-            recent.add_columns(*RECENT_COLUMNS)
+            recent.add_columns(*map(gettext, RECENT_COLUMNS))
             yield recent
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.query_one("#review-lines-box").border_title = "Statement lines to review"
-        self.query_one("#review-candidates-box").border_title = "Candidates"
-        self.query_one("#review-recent-box").border_title = "Recent decisions"
+        self.query_one("#review-lines-box").border_title = gettext("Statement lines to review")
+        self.query_one("#review-candidates-box").border_title = gettext("Candidates")
+        self.query_one("#review-recent-box").border_title = gettext("Recent decisions")
         self.query_one("#review-lines", DataTable).focus()
         self.load()
 
@@ -153,7 +154,7 @@ class ReviewScreen(Screen[None]):
             table.move_cursor(row=min(max(row, 0), len(lines) - 1), animate=False)
         self.set_class(not lines, "-empty")
         self.query_one("#review-lines-box").border_subtitle = (
-            f"{len(lines):,} awaiting review" if lines else ""
+            gettext("{count} awaiting review").format(count=f"{len(lines):,}") if lines else ""
         )
         self.show_candidates()
         self.recent = recent
@@ -181,7 +182,7 @@ class ReviewScreen(Screen[None]):
                 as_text(first_line("; ".join(candidate.reasons), REASONS_WIDTH)),
             )
         box = self.query_one("#review-candidates-box")
-        box.border_subtitle = "" if line.candidates else NO_CANDIDATE
+        box.border_subtitle = "" if line.candidates else gettext(NO_CANDIDATE)
 
     def _line_cells(self, line: ReviewLine) -> tuple[Text, ...]:
         return (
@@ -223,7 +224,7 @@ class ReviewScreen(Screen[None]):
         if line is None:
             return
         if not line.candidates:
-            self.app.notify(NO_CANDIDATE, severity="warning", markup=False)
+            self.app.notify(gettext(NO_CANDIDATE), severity="warning", markup=False)
             return
         row = self.query_one("#review-candidates", DataTable).cursor_row
         candidate = line.candidates[row if 0 <= row < len(line.candidates) else 0]
@@ -268,7 +269,7 @@ class ReviewScreen(Screen[None]):
         elif self.decisions:
             self._undo(self.decisions.pop())
         else:
-            self.app.notify(NOTHING_TO_UNDO, markup=False)
+            self.app.notify(gettext(NOTHING_TO_UNDO), markup=False)
 
     def _undo(self, decision: Decision) -> None:
         backend = self.backend
