@@ -26,6 +26,7 @@ DOMAIN = "pmdesk"
 RESOURCES = "pmdesk.data"
 # The languages whose catalogs are shipped; English is also the code's own.
 LANGUAGES = ("en", "fr")
+HOURS_A_DAY = 24
 
 _active: _gettext.NullTranslations = _gettext.NullTranslations()
 _locale = "en_US"
@@ -87,13 +88,18 @@ def duration(seconds: float) -> str:
 
     Whole seconds are floored, so the sign turns at the very instant a clock
     breaches (a clock is breached once now > due_at, i.e. any time left < 0).
-    From an hour on, the seconds are left out: they only add noise.
+    From an hour on, the seconds are left out, and from a day on the minutes:
+    they only add noise ("-10d04h" for a clock forgotten over a week-end).
     """
     whole = math.floor(seconds)
     sign = "-" if whole < 0 else ""
     hours, rest = divmod(abs(whole), 3600)
     minutes, secs = divmod(rest, 60)
-    if hours:
+    if hours >= HOURS_A_DAY:
+        days, hours = divmod(hours, HOURS_A_DAY)
+        # Translators: days and hours of a duration, hours on two digits.
+        text = _("{days}d{hours:02d}h").format(days=days, hours=hours)
+    elif hours:
         # Translators: hours and minutes of a duration, minutes on two digits.
         text = _("{hours}h{minutes:02d}m").format(hours=hours, minutes=minutes)
     elif minutes:

@@ -48,7 +48,7 @@ WIDEST_TIMES = (-3599.0, -35999.0)
 COLUMN_GAP = "  "
 CLIENT_WIDTH = 18
 ASSIGNEE_WIDTH = 14
-KIND_WIDTH = 5  # "first", "next"
+KIND_WIDTH = 5  # "first", "next"; wider when the language's words are
 # Below this many cells for client, thread and assignee, the assignee gives
 # its room to the others.
 ASSIGNEE_FROM = 40
@@ -128,11 +128,17 @@ def _columns(width: int, target: int) -> list[int]:
     target (the title says it).
     """
     gap = len(_gap(width))
-    rest = max(0, width - KIND_WIDTH - gap - (target + gap if target else 0))
+    kind = _kind_width()
+    rest = max(0, width - kind - gap - (target + gap if target else 0))
     assignee = min(ASSIGNEE_WIDTH, rest // 6) if rest >= ASSIGNEE_FROM else 0
     client = min(CLIENT_WIDTH, rest // 3)
     thread = max(0, rest - client - gap - (assignee + gap if assignee else 0))
-    return [KIND_WIDTH, target, client, thread, assignee]
+    return [kind, target, client, thread, assignee]
+
+
+def _kind_width() -> int:
+    """The reply column as wide as its header and its words in the active language."""
+    return max(KIND_WIDTH, *(cell_len(gettext(word)) for word in (HEADER[1], *KINDS)))
 
 
 def _row_text(values: Sequence[str], width: int, target: int) -> str:

@@ -46,6 +46,7 @@ def en() -> Formatter:
         (3723, "1h02m", "1 h 02 min"),
         (-3723, "-1h02m", "-1 h 02 min"),
         (36_000, "10h00m", "10 h 00 min"),
+        (-(10 * 86_400 + 4 * 3600 + 59 * 60), "-10d04h", "-10 j 04 h"),
     ],
 )
 def test_a_duration_reads_as_a_duration_in_each_language(
