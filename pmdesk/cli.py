@@ -295,7 +295,8 @@ def _speak_the_configured_language() -> None:
     try:
         i18n.activate(configured("locale", "fr_FR"))
     except (ConfigError, OSError):
-        # A broken configuration is the command's to report, in English.
+        # A broken configuration is the command's to report, in English; so is
+        # a misspelt locale, when the command formats a date or an amount.
         i18n.activate("en_US")
 
 
@@ -590,7 +591,9 @@ def clocks(
             view.client or "",
             view.thread,
             view.assignee or "",
-            format_datetime(ctx.local(view.started_at), "EEE d MMM HH:mm", locale=i18n.locale()),
+            format_datetime(
+                ctx.local(view.started_at), "EEE d MMM HH:mm", locale=ctx.formatter.locale
+            ),
             view.policy,
             style=_STATE_STYLE.get(view.state(now)),
         )
@@ -905,7 +908,9 @@ def _staff_status(view: Any, ctx: Context) -> str:
     if view.muted_until is not None and view.muted_until > ctx.now():
         from babel.dates import format_datetime
 
-        until = format_datetime(ctx.local(view.muted_until), "EEE HH:mm", locale=i18n.locale())
+        until = format_datetime(
+            ctx.local(view.muted_until), "EEE HH:mm", locale=ctx.formatter.locale
+        )
         return gettext("muted until {time}").format(time=until)
     return gettext("active")
 
