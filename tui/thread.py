@@ -226,10 +226,11 @@ class ThreadScreen(Screen[None]):
                 state, "bold red"
             )
             left = self.formatter.duration(running.seconds_left(now))
-            text.append(f"{left}  {state}\n", style=style)
-            text.append(f"due {self.formatter.until(running.due_at, now)}\n", style="dim")
+            text.append(f"{left}  {gettext(state)}\n", style=style)
+            due = gettext("due {when}").format(when=self.formatter.until(running.due_at, now))
+            text.append(f"{due}\n", style="dim")
         else:
-            text.append("no clock running\n", style="dim")
+            text.append(gettext("no clock running") + "\n", style="dim")
         for clock in clocks[-6:]:
             took = (
                 self.formatter.duration(clock.business_seconds)
@@ -238,7 +239,7 @@ class ThreadScreen(Screen[None]):
             )
             started = self.formatter.time(clock.started_at)
             outcome = clock.outcome.replace("_", " ")
-            text.append(f"{started} {clock.kind:<5} {outcome} {took}\n", style="dim")
+            text.append(f"{started} {gettext(clock.kind):<5} {outcome} {took}\n", style="dim")
         return text
 
     # -- actions -------------------------------------------------------------------
