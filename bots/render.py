@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from core.i18n import duration
 from core.kinds import NotificationKind
 from core.outbox import NotificationView
 from core.queries import ClockView
 from core.text import clip
-from core.timeutil import countdown
 
 MAX_TEXT = 4096
 # A thread title or client name longer than this is cut in a header.
@@ -244,7 +244,7 @@ def queue_html(clocks: Sequence[ClockView], now: datetime, zone: ZoneInfo, limit
         if url:
             title = f'<a href="{escape(url, quote=True)}">{title}</a>'
         client = html_text(clip(clock.client or "", 60))
-        lines.append(f"{countdown(left)} (due {due}) · {client} · {title}")
+        lines.append(f"{duration(left)} (due {due}) · {client} · {title}")
     if len(clocks) > limit:
         lines.append(f"… and {len(clocks) - limit} more")
     return "\n".join(lines)

@@ -5,7 +5,6 @@ A `Now` is passed to everything time-dependent so that tests can move time.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -26,21 +25,6 @@ def midnight(day: date, zone: tzinfo) -> datetime:
 def as_date(value: str | date) -> date:
     """A date as SQLite hands it back: an ISO string, or already a date."""
     return value if isinstance(value, date) else date.fromisoformat(value)
-
-
-def countdown(seconds: float) -> str:
-    """14:59, 00:07, -02:13, 1:02:03: what a response clock shows, wherever it is shown.
-
-    Whole seconds are floored, so the sign turns at the very instant a clock
-    breaches (a clock is breached once now > due_at, i.e. any time left < 0).
-    """
-    whole = math.floor(seconds)
-    sign = "-" if whole < 0 else ""
-    hours, rest = divmod(abs(whole), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
-    return f"{sign}{minutes:02d}:{secs:02d}"
 
 
 def parse_instant(text: str, zone: tzinfo, *, end_of_day: bool = False) -> datetime:

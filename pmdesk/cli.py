@@ -27,6 +27,8 @@ import typer
 
 # Only light modules at the top: the read commands must answer in well under
 # a second, and the ORM and the settings model are imported when needed.
+from core import i18n
+from core.i18n import N_, duration, gettext, ngettext
 from core.kinds import StaffRole
 from core.paths import (
     ConfigError,
@@ -36,7 +38,7 @@ from core.paths import (
     shown_database,
 )
 from core.reader import DatabaseError, Reader, reader_for
-from core.timeutil import Now, countdown, parse_instant, utc_now
+from core.timeutil import Now, parse_instant, utc_now
 from pmdesk.dashboard import EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -119,7 +121,7 @@ def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Any:
     table = _plain_table()(title=title, title_justify="left")
     for name in columns:
         table.add_column(
-            name,
+            gettext(name),
             justify="right" if name in right else "left",
             overflow="ellipsis" if fit else "fold",
             no_wrap=fit,
@@ -269,6 +271,7 @@ def command(function: F) -> F:
 
     @wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _speak_the_configured_language()
         try:
             return function(*args, **kwargs)
         except (ConfigError, DatabaseError) as error:
@@ -285,6 +288,16 @@ def command(function: F) -> F:
             raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _speak_the_configured_language() -> None:
+    """Words and durations in the language of the agency's `locale`, as on the dashboard."""
+    try:
+        i18n.activate(configured("locale", "fr_FR"))
+    except (ConfigError, OSError):
+        # A broken configuration is the command's to report, in English; so is
+        # a misspelt locale, when the command formats a date or an amount.
+        i18n.activate("en_US")
 
 
 def _write_refused(error: Exception) -> str | None:
@@ -560,18 +573,26 @@ def clocks(
         _print_json(rows)
         return
     if not views:
-        out.print("No running clocks: every client has had an answer.")
+        out.print(gettext("No running clocks: every client has had an answer."))
         return
-    columns = ["left", "state", "client", "thread", "assignee", "started", "policy"]
-    table = _table(f"{len(views)} running clocks", columns, right=("left",))
+    columns = [
+        N_("left"), N_("state"), N_("client"), N_("thread"), N_("assignee"), N_("started"),
+        N_("policy"),
+    ]  # fmt: skip
+    from babel.dates import format_datetime
+
+    title = ngettext("{count} running clock", "{count} running clocks", len(views))
+    table = _table(title.format(count=len(views)), columns, right=("left",))
     for view in views:
         table.add_row(
-            countdown(view.seconds_left(now)),
-            view.state(now),
+            duration(view.seconds_left(now)),
+            gettext(view.state(now)),
             view.client or "",
             view.thread,
             view.assignee or "",
-            ctx.local(view.started_at).strftime("%a %d %b %H:%M"),
+            format_datetime(
+                ctx.local(view.started_at), "EEE d MMM HH:mm", locale=ctx.formatter.locale
+            ),
             view.policy,
             style=_STATE_STYLE.get(view.state(now)),
         )
@@ -613,11 +634,16 @@ def report_sla(
     if as_json:
         _print_json(report.as_dict())
         return
-    period_shown = f"{ctx.local(start):%Y-%m-%d %H:%M} to {ctx.local(end):%Y-%m-%d %H:%M}"
-    out.print(f"SLA from {period_shown} ({ctx.zone.key})")
-    out.print(_sla_table("Overall", [report.overall]))
-    out.print(_sla_table("By staff member (who answered)", report.by_staff))
-    out.print(_sla_table("By client", report.by_client))
+    out.print(
+        gettext("SLA from {start} to {end} ({zone})").format(
+            start=f"{ctx.local(start):%Y-%m-%d %H:%M}",
+            end=f"{ctx.local(end):%Y-%m-%d %H:%M}",
+            zone=ctx.zone.key,
+        )
+    )
+    out.print(_sla_table(gettext("Overall"), [report.overall]))
+    out.print(_sla_table(gettext("By staff member (who answered)"), report.by_staff))
+    out.print(_sla_table(gettext("By client"), report.by_client))
 
 
 DEFAULT_REPORT_PERIOD = "7d"
@@ -650,8 +676,11 @@ def _report_window(
 
 
 def _sla_table(title: str, lines: list[Any]) -> Any:
-    figures = ("answered", "met", "median", "p90", "breaches", "open", "no reply needed")
-    table = _table(title, ["name", *figures], right=figures)
+    figures = (
+        N_("answered"), N_("met"), N_("median"), N_("p90"), N_("breaches"), N_("open"),
+        N_("no reply needed"),
+    )  # fmt: skip
+    table = _table(title, [N_("name"), *figures], right=figures)
     for line in lines:
         table.add_row(
             line.name,
@@ -667,7 +696,7 @@ def _sla_table(title: str, lines: list[Any]) -> Any:
 
 
 def _duration(seconds: float | None) -> str:
-    return "-" if seconds is None else countdown(seconds)
+    return "-" if seconds is None else duration(seconds)
 
 
 # -- clients ---------------------------------------------------------------
@@ -694,7 +723,8 @@ def clients_list(
         _print_json([view.__dict__ for view in views])
         return
     table = _table(
-        f"{len(views)} clients", ["client", "policy", "language", "threads", "running clocks"]
+        ngettext("{count} client", "{count} clients", len(views)).format(count=len(views)),
+        [N_("client"), N_("policy"), N_("language"), N_("threads"), N_("running clocks")],
     )
     for view in views:
         table.add_row(
@@ -850,18 +880,21 @@ def _list_staff(as_json: bool) -> None:
         _print_json([{**view.__dict__, "emails": list(view.emails)} for view in views])
         return
     if not views:
-        out.print("No staff yet: pmdesk staff add NAME --role assistant --email E", markup=False)
+        out.print(
+            gettext("No staff yet: pmdesk staff add NAME --role assistant --email E"),
+            markup=False,
+        )
         return
     active = sum(1 for view in views if view.active)
-    columns = ["id", "name", "role", "emails", "telegram", "status"]
-    table = _table(f"{active} staff", columns, right=("id",))
+    columns = [N_("id"), N_("name"), N_("role"), N_("emails"), N_("telegram"), N_("status")]
+    table = _table(gettext("{count} staff").format(count=active), columns, right=("id",))
     for view in views:
         table.add_row(
             str(view.id),
             view.name,
             view.role,
             ", ".join(view.emails),
-            "linked" if view.telegram_id is not None else "-",
+            gettext("linked") if view.telegram_id is not None else "-",
             _staff_status(view, ctx),
             style=None if view.active else "dim",
         )
@@ -870,10 +903,15 @@ def _list_staff(as_json: bool) -> None:
 
 def _staff_status(view: Any, ctx: Context) -> str:
     if not view.active:
-        return "removed"
+        return gettext("removed")
     if view.muted_until is not None and view.muted_until > ctx.now():
-        return f"muted until {ctx.local(view.muted_until):%a %H:%M}"
-    return "active"
+        from babel.dates import format_datetime
+
+        until = format_datetime(
+            ctx.local(view.muted_until), "EEE HH:mm", locale=ctx.formatter.locale
+        )
+        return gettext("muted until {time}").format(time=until)
+    return gettext("active")
 
 
 @staff_app.command("add")

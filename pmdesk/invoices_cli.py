@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from core.i18n import N_, gettext, ngettext
 from core.text import clean
 from pmdesk.cli import (
     _WIDE,
@@ -145,11 +146,17 @@ def invoices_overdue(
         )
         return
     if not invoices:
-        out.print(f"Nothing overdue on {today.isoformat()}.", markup=False)
+        out.print(gettext("Nothing overdue on {day}.").format(day=today.isoformat()), markup=False)
     else:
-        columns = ["number", "client", "balance", "days", "bucket", "level", "next step"]
+        columns = [
+            N_("number"), N_("client"), N_("balance"), N_("days"), N_("bucket"), N_("level"),
+            N_("next step"),
+        ]  # fmt: skip
+        title = ngettext(
+            "{count} overdue invoice on {day}", "{count} overdue invoices on {day}", len(invoices)
+        )
         table = _table(
-            f"{len(invoices)} overdue invoices on {today.isoformat()}",
+            title.format(count=len(invoices), day=today.isoformat()),
             columns,
             right=("balance", "days", "level"),
         )
@@ -164,7 +171,9 @@ def invoices_overdue(
                 _next_step(invoice),
             )
         out.print(table)
-        buckets = _table("Totals per bucket", ["currency", *BUCKETS[1:]], right=BUCKETS[1:])
+        buckets = _table(
+            gettext("Totals per bucket"), [N_("currency"), *BUCKETS[1:]], right=BUCKETS[1:]
+        )
         for currency, amounts in sorted(totals.items()):
             buckets.add_row(currency, *(ctx.money(amounts[name], currency) for name in BUCKETS[1:]))
         out.print(buckets)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from core.i18n import N_, gettext, ngettext
 from pmdesk.cli import (
     _WIDE,
     Failure,
@@ -117,11 +118,18 @@ def payments_matches(
         _print_json([asdict(view) for view in views])
         return
     if not views:
-        out.print("Nothing to review." if review else "No matched or pending payments yet.")
+        out.print(
+            gettext("Nothing to review.")
+            if review
+            else gettext("No matched or pending payments yet.")
+        )
         return
-    columns = ["line", "date", "amount", "payer", "invoices", "allocated", "confidence", "by",
-               "why"]  # fmt: skip
-    table = _table(f"{len(views)} statement lines", columns, right=("line", "amount"))
+    columns = [
+        N_("line"), N_("date"), N_("amount"), N_("payer"), N_("invoices"), N_("allocated"),
+        N_("confidence"), N_("by"), N_("why"),
+    ]  # fmt: skip
+    title = ngettext("{count} statement line", "{count} statement lines", len(views))
+    table = _table(title.format(count=len(views)), columns, right=("line", "amount"))
     for view in views:
         table.add_row(
             str(view.line),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from core import i18n
 from core.config import Settings
 from core.db import open_database
 from core.ingest import Ingestor
@@ -24,6 +25,13 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith("PMDESK_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards() -> Iterator[None]:
+    """A dashboard or command started in French leaves the next test in English."""
+    yield
+    i18n.activate("en_US")
 
 
 @pytest.fixture

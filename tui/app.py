@@ -23,7 +23,9 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
+from core import i18n
 from core.config import Settings
+from core.i18n import N_, gettext
 
 from .backend import Backend, NoOperator
 from .clocks import ClocksPanel
@@ -82,23 +84,25 @@ class Dashboard(App[None]):
     # Below 120 columns the panels stack (see .-narrow in the stylesheet).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
-        Binding("question_mark", "help", "Help", id="app.help", tooltip="Show every key"),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip=N_("Show every key")),
         Binding(
             "m",
             "manager",
             "Manager",
             id="app.manager",
-            tooltip="Open the manager's view of response times",
+            tooltip=N_("Open the manager's view of response times"),
         ),
-        Binding("l", "log", "Services log", id="app.log", tooltip="Show what the services logged"),
+        Binding(
+            "l", "log", "Services log", id="app.log", tooltip=N_("Show what the services logged")
+        ),
         Binding(
             "t",
             "toggle_theme",
             "Theme",
             id="app.theme",
-            tooltip="Switch between the dark and light themes",
+            tooltip=N_("Switch between the dark and light themes"),
         ),
-        Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit pmdesk"),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip=N_("Quit pmdesk")),
     ]
 
     def __init__(
@@ -114,6 +118,7 @@ class Dashboard(App[None]):
         self.settings = settings
         self.backend = backend or Backend(settings)
         self.formatter = Formatter(settings.locale, ZoneInfo(settings.timezone))
+        i18n.activate(settings.locale)
         self.start = start
         self.jobs = list(jobs)
         # Said once, as a toast, when the first screen holds its data.
@@ -279,7 +284,12 @@ class Dashboard(App[None]):
             return
         screen = self.get_screen("thread")
         if isinstance(screen, ThreadScreen):
-            text = Text(f"Could not read thread {thread_id}: {reason}", style="bold red")
+            text = Text(
+                gettext("Could not read thread {thread}: {reason}").format(
+                    thread=thread_id, reason=reason
+                ),
+                style="bold red",
+            )
             screen.show_page(ThreadPage(thread_id, None, text, Text()))
 
     def action_manager(self) -> None:
@@ -331,21 +341,21 @@ class Dashboard(App[None]):
         from .thread import ThreadScreen
 
         groups = [
-            ("everywhere", self.BINDINGS),
-            ("main", MainScreen.BINDINGS),
-            ("feed", IncomingPanel.BINDINGS),
-            ("feed rows", RowList.BINDINGS),
-            ("clocks", ClocksPanel.BINDINGS),
-            ("invoices", InvoicesPanel.BINDINGS),
-            ("review", ReviewScreen.BINDINGS),
-            ("thread", ThreadScreen.BINDINGS),
-            ("manager", ManagerScreen.BINDINGS),
-            ("filter", FilterScreen.BINDINGS),
-            ("staff picker", StaffPicker.BINDINGS),
-            ("invoice picker", InvoicePicker.BINDINGS),
-            ("questions", [*AskDay.BINDINGS, *AskText.BINDINGS]),
-            ("help", HelpScreen.BINDINGS),
-            ("services log", LogScreen.BINDINGS),
+            (N_("everywhere"), self.BINDINGS),
+            (N_("main"), MainScreen.BINDINGS),
+            (N_("feed"), IncomingPanel.BINDINGS),
+            (N_("feed rows"), RowList.BINDINGS),
+            (N_("clocks"), ClocksPanel.BINDINGS),
+            (N_("invoices"), InvoicesPanel.BINDINGS),
+            (N_("review"), ReviewScreen.BINDINGS),
+            (N_("thread"), ThreadScreen.BINDINGS),
+            (N_("manager"), ManagerScreen.BINDINGS),
+            (N_("filter"), FilterScreen.BINDINGS),
+            (N_("staff picker"), StaffPicker.BINDINGS),
+            (N_("invoice picker"), InvoicePicker.BINDINGS),
+            (N_("questions"), [*AskDay.BINDINGS, *AskText.BINDINGS]),
+            (N_("help"), HelpScreen.BINDINGS),
+            (N_("services log"), LogScreen.BINDINGS),
         ]
         self.push_screen(
             HelpScreen(
@@ -381,7 +391,7 @@ class Dashboard(App[None]):
 
         self._act(
             thread_id,
-            "handled",
+            N_("handled"),
             lambda staff: mark_handled(engine, thread_id, staff, now),
             undo,
         )
@@ -391,7 +401,7 @@ class Dashboard(App[None]):
 
         self._act(
             thread_id,
-            "no reply needed",
+            N_("no reply needed"),
             lambda staff: no_reply_needed(
                 self.backend.ingestor, thread_id, staff, clock=self.backend.now
             ),
@@ -401,7 +411,7 @@ class Dashboard(App[None]):
     def send_reply(self, thread_id: int, text: str, internal: bool = False) -> None:
         from core.actions import UNDO_WINDOW, reply
 
-        label = "note" if internal else "reply"
+        label = N_("note") if internal else N_("reply")
         self._act(
             thread_id,
             label,
@@ -432,18 +442,22 @@ class Dashboard(App[None]):
         """Take back the last action within its five seconds; after, say why not."""
         last = self.undo_slot.last
         if last is None:
-            self.notify("Nothing to undo.", markup=False)
+            self.notify(gettext("Nothing to undo."), markup=False)
             return
         if not self.undo_slot.live(self.backend.now()):
             self.notify(
-                f"{last.what} can no longer be undone: undo works for {UNDO_SECONDS} seconds.",
-                title="Not undone",
+                gettext(
+                    "{action} can no longer be undone: undo works for {seconds} seconds."
+                ).format(action=last.what, seconds=UNDO_SECONDS),
+                title=gettext("Not undone"),
                 severity="warning",
                 markup=False,
             )
             return
         self.undo_slot.last = None  # once: a second u has nothing left to undo
-        self._act(last.thread_id, f"{last.what.lower()} undone", last.run)
+        self._act(
+            last.thread_id, gettext("{action} undone").format(action=last.what.lower()), last.run
+        )
 
     @work(thread=True, group="actions")
     def pick_staff(self, thread_id: int, watch: bool, current: tuple[int, ...] = ()) -> None:
@@ -453,13 +467,15 @@ class Dashboard(App[None]):
         staff = [(person.id, person.name) for person in list_staff(self.backend.engine)]
         if watch:
             picker = StaffPicker(
-                "Add or remove a watcher",
+                gettext("Add or remove a watcher"),
                 staff,
                 current,
-                hint="enter adds a watcher, or removes one marked ✓ · escape cancels",
+                hint=gettext("enter adds a watcher, or removes one marked ✓ · escape cancels"),
             )
         else:
-            picker = StaffPicker("Assign to", staff, current, nobody="Nobody (unassign)")
+            picker = StaffPicker(
+                gettext("Assign to"), staff, current, nobody=gettext("Nobody (unassign)")
+            )
         self.call_from_thread(
             self.push_screen, picker, partial(self._picked, thread_id, watch, current)
         )
@@ -476,21 +492,25 @@ class Dashboard(App[None]):
         if chosen == NOBODY:
             self._act(
                 thread_id,
-                "unassigned",
+                N_("unassigned"),
                 lambda staff: assign(self.backend.ingestor, thread_id, staff, None, now),
             )
         elif not isinstance(chosen, int):
             return
         elif watch and chosen in current:
-            self._act(thread_id, "watcher removed", lambda _: unwatch(engine, thread_id, chosen))
+            self._act(
+                thread_id, N_("watcher removed"), lambda _: unwatch(engine, thread_id, chosen)
+            )
         elif watch:
             self._act(
-                thread_id, "watcher added", lambda _: add_watcher(engine, thread_id, chosen, now)
+                thread_id,
+                N_("watcher added"),
+                lambda _: add_watcher(engine, thread_id, chosen, now),
             )
         else:
             self._act(
                 thread_id,
-                "assigned",
+                N_("assigned"),
                 lambda staff: assign(self.backend.ingestor, thread_id, staff, chosen, now),
             )
 
@@ -519,7 +539,7 @@ class Dashboard(App[None]):
         else:
             if undo is not None:
                 self.call_from_thread(
-                    self.undo_slot.keep, label.capitalize(), thread_id, at, undo(result)
+                    self.undo_slot.keep, gettext(label).capitalize(), thread_id, at, undo(result)
                 )
             if isinstance(result, Withdrawn) and result.kind == "message":
                 restored = (result.internal, result.text)
@@ -529,16 +549,19 @@ class Dashboard(App[None]):
     def _done(self, message: ActionDone, undoable: bool = False) -> None:
         self.pages.forget(message.thread_id)
         if message.error:
-            self.notify(message.error, title=f"Not {message.label}", severity="error", markup=False)
+            title = gettext("Not {action}").format(action=gettext(message.label))
+            self.notify(message.error, title=title, severity="error", markup=False)
         elif undoable:
             key = self.get_key_display(Binding(self._undo_key(), "undo"))
             self.notify(
-                f"{message.label.capitalize()} · {key} undoes it for {UNDO_SECONDS} seconds",
+                gettext("{action} · {key} undoes it for {seconds} seconds").format(
+                    action=gettext(message.label).capitalize(), key=key, seconds=UNDO_SECONDS
+                ),
                 timeout=UNDO_SECONDS,
                 markup=False,
             )
         else:
-            self.notify(message.label.capitalize(), timeout=2, markup=False)
+            self.notify(gettext(message.label).capitalize(), timeout=2, markup=False)
         for screen in self.screen_stack:
             screen.post_message(
                 ActionDone(message.thread_id, message.label, message.error, message.restored)
@@ -554,21 +577,23 @@ class Dashboard(App[None]):
         invoice = message.invoice
         if message.verb == "promise" and message.day is not None:
             self._write_invoice(
-                f"Promise recorded for {invoice.number}",
-                "No promise recorded",
+                gettext("Promise recorded for {number}").format(number=invoice.number),
+                gettext("No promise recorded"),
                 partial(self._record_promise, invoice.number, message.day),
             )
         elif message.verb == "dispute":
             self._write_invoice(
-                f"Dispute recorded for {invoice.number}: reminders paused",
-                "No dispute recorded",
+                gettext("Dispute recorded for {number}: reminders paused").format(
+                    number=invoice.number
+                ),
+                gettext("No dispute recorded"),
                 partial(self._record_dispute, invoice.number, message.reason or None),
             )
         elif message.verb == "sent":
             client = invoice.client
             self._write_invoice(
-                f"Today's reminder to {client} marked sent",
-                "Not marked sent",
+                gettext("Today's reminder to {client} marked sent").format(client=client),
+                gettext("Not marked sent"),
                 partial(self._mark_reminder_sent, client),
             )
 
@@ -629,16 +654,18 @@ class Dashboard(App[None]):
             shown = self.get_key_display(replace(binding, key=keys[0].strip()))
             found.append(
                 (
-                    binding.tooltip or binding.description,
+                    gettext(binding.tooltip or binding.description),
                     partial(target.run_action, binding.action),
-                    f"key {shown}",
+                    gettext("key {key}").format(key=shown),
                 )
             )
-        review = REVIEW_SENTENCE
+        review = gettext(REVIEW_SENTENCE)
         if not any(name == review for name, _run, _key in found):
             # From any screen, not only the main one whose key opens it.
             key = keymap.get("main.review", "v").split(",")[0]
-            found.append((review, self.open_review, f"key {key} on the main screen"))
+            found.append(
+                (review, self.open_review, gettext("key {key} on the main screen").format(key=key))
+            )
         return found
 
     def goto_targets(self) -> list[tuple[str, str, str]]:
@@ -662,4 +689,9 @@ class Dashboard(App[None]):
 
             main.set_filter(FeedFilter(client=value))
         elif kind == "invoice" and not main.query_one(InvoicesPanel).select_number(value):
-            self.notify(f"Invoice {value} is not among the overdue invoices shown.", markup=False)
+            self.notify(
+                gettext("Invoice {number} is not among the overdue invoices shown.").format(
+                    number=value
+                ),
+                markup=False,
+            )

@@ -12,8 +12,12 @@ from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Static
 
+from core.i18n import N_, gettext
+
 from .keybar import KeyBar
 from .text import as_text
+
+HINT = N_("enter to record · escape to cancel")
 
 
 class DayFrom(Validator):
@@ -27,9 +31,9 @@ class DayFrom(Validator):
         try:
             day = date.fromisoformat(value.strip())
         except ValueError:
-            return self.failure("Write the day as YYYY-MM-DD, e.g. 2026-11-30.")
+            return self.failure(gettext("Write the day as YYYY-MM-DD, e.g. 2026-11-30."))
         if day < self.earliest:
-            return self.failure(f"{day.isoformat()} is already past.")
+            return self.failure(gettext("{day} is already past.").format(day=day.isoformat()))
         return self.success()
 
 
@@ -49,12 +53,12 @@ class AskDay(ModalScreen[date | None]):
             yield Static(as_text(self.title_text), classes="modal-title")
             yield Input(
                 value=self.default.isoformat(),
-                placeholder="YYYY-MM-DD",
+                placeholder=gettext("YYYY-MM-DD"),
                 validators=[DayFrom(self.earliest)],
                 id="ask-input",
             )
             yield Static("", id="ask-error")
-            yield Static(Text("enter to record · escape to cancel", style="dim"))
+            yield Static(Text(gettext(HINT), style="dim"))
         yield KeyBar()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -81,7 +85,7 @@ class AskText(ModalScreen[str | None]):
         placeholder: str,
         *,
         value: str = "",
-        hint: str = "enter to record · escape to cancel",
+        hint: str = HINT,
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -93,7 +97,7 @@ class AskText(ModalScreen[str | None]):
         with Vertical(id="ask-box", classes="modal"):
             yield Static(as_text(self.title_text), classes="modal-title")
             yield Input(value=self.value, placeholder=self.placeholder, id="ask-input")
-            yield Static(Text(self.hint, style="dim"))
+            yield Static(Text(gettext(self.hint), style="dim"))
         yield KeyBar()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -26,25 +26,29 @@ from textual.message import Message
 from textual.strip import Strip
 
 from core.config import PolicyConfig
+from core.i18n import N_, duration, gettext
 from core.queries import ClockView
-from core.timeutil import countdown
 
 from .cursor import CursorView
 from .messages import ThreadInView
 from .text import first_line, fit
 
-STATES = ("safe", "warning", "breached", "escalated")
+STATES = (N_("safe"), N_("warning"), N_("breached"), N_("escalated"))
+# The kinds of reply a clock waits for, as its "reply" column names them.
+KINDS = (N_("first"), N_("next"))
 _RANK = {state: rank for rank, state in enumerate(STATES)}
 ESCALATED_MARK = "▲"
-UNKNOWN_TIME = "--:--"
-EMPTY = "No running clocks"
-LOADING = "Reading clocks…"
+UNKNOWN_TIME = "--"
+EMPTY = N_("No running clocks")
+LOADING = N_("Reading clocks…")
 
-COUNTDOWN_WIDTH = 8  # "-1:02:03"
+# The longest times left drawn to the second or to the minute, "-59m59s" and "-10h02m":
+# the column is as wide as they are in the active language.
+WIDEST_TIMES = (-3599.0, -35999.0)
 COLUMN_GAP = "  "
 CLIENT_WIDTH = 18
 ASSIGNEE_WIDTH = 14
-KIND_WIDTH = 5  # "first", "next"
+KIND_WIDTH = 5  # "first", "next"; wider when the language's words are
 # Below this many cells for client, thread and assignee, the assignee gives
 # its room to the others.
 ASSIGNEE_FROM = 40
@@ -52,7 +56,7 @@ ASSIGNEE_FROM = 40
 NARROW_BELOW = 40
 # The line above the clocks: it names the columns.
 HEADER_LINES = 1
-HEADER = ("left", "reply", "target", "client", "thread", "assignee")
+HEADER = (N_("left"), N_("reply"), N_("target"), N_("client"), N_("thread"), N_("assignee"))
 DEFAULT_POLICY = "default"
 
 # When a clock changes state: (instant, strictly after it, clock id, state rank).
@@ -75,7 +79,7 @@ class _Cells:
 
 def _cells(clock: ClockView, target: float) -> _Cells:
     return _Cells(
-        kind=first_line(clock.kind),
+        kind=gettext(first_line(clock.kind)),
         target=_minutes(target),
         client=first_line(clock.client or "") or "—",
         thread=first_line(clock.thread or "") or "—",
@@ -84,7 +88,7 @@ def _cells(clock: ClockView, target: float) -> _Cells:
 
 
 def _minutes(minutes: float) -> str:
-    return f"{minutes:g} min"
+    return gettext("{minutes} min").format(minutes=f"{minutes:g}")
 
 
 def _urgency(clock: ClockView) -> tuple[datetime, int]:
@@ -124,11 +128,17 @@ def _columns(width: int, target: int) -> list[int]:
     target (the title says it).
     """
     gap = len(_gap(width))
-    rest = max(0, width - KIND_WIDTH - gap - (target + gap if target else 0))
+    kind = _kind_width()
+    rest = max(0, width - kind - gap - (target + gap if target else 0))
     assignee = min(ASSIGNEE_WIDTH, rest // 6) if rest >= ASSIGNEE_FROM else 0
     client = min(CLIENT_WIDTH, rest // 3)
     thread = max(0, rest - client - gap - (assignee + gap if assignee else 0))
-    return [KIND_WIDTH, target, client, thread, assignee]
+    return [kind, target, client, thread, assignee]
+
+
+def _kind_width() -> int:
+    """The reply column as wide as its header and its words in the active language."""
+    return max(KIND_WIDTH, *(cell_len(gettext(word)) for word in (HEADER[1], *KINDS)))
 
 
 def _row_text(values: Sequence[str], width: int, target: int) -> str:
@@ -207,6 +217,7 @@ class ClocksPanel(CursorView):
         self.policies = policies or {}
         # The target column's width: 0 while every clock has the same target.
         self._target_width = 0
+        self._countdown_width = max(len(duration(seconds)) for seconds in WIDEST_TIMES)
         self._clocks: list[ClockView] = []
         self._by_id: dict[int, ClockView] = {}
         self._loaded = False
@@ -325,14 +336,20 @@ class ClocksPanel(CursorView):
     def _update_titles(self) -> None:
         targets = sorted({self.target_of(clock) for clock in self._clocks})
         if len(targets) > 1:
-            target = f"targets {targets[0]:g}–{_minutes(targets[-1])}"
+            target = gettext("targets {low}–{high}").format(
+                low=f"{targets[0]:g}", high=_minutes(targets[-1])
+            )
         else:
-            target = f"{_minutes(targets[0] if targets else self.target_minutes)} target"
-        count = f"{len(self._clocks)} running · " if self._loaded else ""
-        self.border_title = f"Clocks · {count}{target}"
+            target = gettext("{minutes} target").format(
+                minutes=_minutes(targets[0] if targets else self.target_minutes)
+            )
+        count = (
+            gettext("{count} running · ").format(count=len(self._clocks)) if self._loaded else ""
+        )
+        self.border_title = gettext("Clocks · {count}{target}").format(count=count, target=target)
         ranks = Counter(self._seen.values())
         self.border_subtitle = " · ".join(
-            f"{ranks[_RANK[state]]} {state}"
+            f"{ranks[_RANK[state]]} {gettext(state)}"
             for state in reversed(STATES[1:])
             if ranks[_RANK[state]]
         )
@@ -353,14 +370,14 @@ class ClocksPanel(CursorView):
     def _message_line(self, y: int, width: int) -> Strip:
         if y != 0:
             return Strip.blank(width, self.rich_style)
-        text = f" {EMPTY if self._loaded else LOADING}"
+        text = f" {gettext(EMPTY if self._loaded else LOADING)}"
         style = self.get_visual_style("clocks--empty").rich_style
         return Strip([Segment(text, style)]).crop_extend(0, width, self.rich_style)
 
     def _header_line(self, width: int) -> Strip:
         """The columns' names, over the countdown and the words as _clock_line lays them out."""
-        left, *words = HEADER
-        head = f"  {left:>{COUNTDOWN_WIDTH}}"
+        left, *words = (gettext(name) for name in HEADER)
+        head = f"  {left:>{self._countdown_width}}"
         room = max(0, width - cell_len(head) - len(COLUMN_GAP))
         text = head + COLUMN_GAP + _row_text(words, room, self._target_width)
         style = self.get_visual_style("clocks--header").rich_style
@@ -374,8 +391,8 @@ class ClocksPanel(CursorView):
         count_style, line_style = self._line_styles(state, index == self._cursor)
         mark = ESCALATED_MARK if state == "escalated" else " "
         now = self._now
-        left = UNKNOWN_TIME if now is None else countdown(clock.seconds_left(now))
-        head = f"{mark} {left:>{COUNTDOWN_WIDTH}}"
+        left = UNKNOWN_TIME if now is None else duration(clock.seconds_left(now))
+        head = f"{mark} {left:>{self._countdown_width}}"
         head_cells = cell_len(head)
         room = max(0, width - head_cells - len(COLUMN_GAP))
         rest = self._rest_of(clock, room)

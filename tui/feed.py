@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from core.feed import FEED_PAGE, FeedFilter, FeedItem
+from core.i18n import gettext
 
 from .format import Formatter
 from .messages import OpenThread, ThreadInView
@@ -80,7 +81,7 @@ class IncomingPanel(Vertical):
         return self.query_one("#feed-table", RowList)
 
     def on_mount(self) -> None:
-        self.border_title = "Incoming"
+        self.border_title = gettext("Incoming")
         self._update_title()
 
     def show(self, items: list[FeedItem], unread: int, feed: FeedFilter) -> None:
@@ -206,19 +207,21 @@ class IncomingPanel(Vertical):
             shown = [
                 f"{name}: {value}"
                 for name, value in (
-                    ("kind", kind_words(self.feed.kind or "")),
-                    ("client", self.feed.client),
-                    ("assignee", self.feed.assignee),
+                    (gettext("kind"), kind_words(self.feed.kind or "")),
+                    (gettext("client"), self.feed.client),
+                    (gettext("assignee"), self.feed.assignee),
                 )
                 if value
             ]
             if self.feed.search:
-                shown.append(f"search: {first_line(self.feed.search, 30)!r}")
+                shown.append(
+                    gettext("search: {text!r}").format(text=first_line(self.feed.search, 30))
+                )
             if self.feed.unread:
-                shown.append("unread only")
+                shown.append(gettext("unread only"))
             if self.feed.from_client:
-                shown.append("client messages only")
-            parts.append(f"filter {', '.join(shown)}")
+                shown.append(gettext("client messages only"))
+            parts.append(gettext("filter {conditions}").format(conditions=", ".join(shown)))
         self.border_subtitle = " · ".join(parts)
 
 

@@ -24,7 +24,7 @@ from babel import Locale
 from babel.dates import format_date, format_skeleton
 from babel.numbers import format_currency
 
-from core.timeutil import countdown
+from core.i18n import duration
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -82,8 +82,9 @@ class Formatter:
             return humanize.naturaltime(elapsed)
 
     @staticmethod
-    def countdown(seconds: float) -> str:
-        return countdown(seconds)
+    def duration(seconds: float) -> str:
+        """A length of time in the active language, "6m03s" or "6 min 03 s" (core.i18n)."""
+        return duration(seconds)
 
     def money(self, amount: Decimal, currency: str) -> str:
         """1 234,50 € in fr_FR (narrow no-break spaces, as CLDR has it), €1,234.50 in en_US."""

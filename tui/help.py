@@ -12,9 +12,11 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from core.i18n import N_, gettext
+
 from .keybar import KeyBar
 
-INTRO = (
+INTRO = N_(
     "Keys can be remapped in the configuration, by id:\n"
     '  [dashboard.keys]\n  "thread.reply" = "f2"\n'
     "ctrl+p opens the command palette: every action, and go to a client, thread or invoice."
@@ -28,15 +30,14 @@ def binding_table(
 ) -> Table:
     """Every key as the terminal names it (`?`, not question_mark), remapped ones as remapped."""
     table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
-    table.add_column("where")
-    table.add_column("key")
-    table.add_column("does")
-    table.add_column("id")
+    for name in (N_("where"), N_("key"), N_("does"), N_("id")):
+        table.add_column(gettext(name))
     for where, bindings in groups:
         for binding in bindings:
             keys = keymap.get(binding.id or "", binding.key)
             shown = ", ".join(display(replace(binding, key=key.strip())) for key in keys.split(","))
-            table.add_row(where, shown, binding.description or binding.action, binding.id or "")
+            does = gettext(binding.description) if binding.description else binding.action
+            table.add_row(gettext(where), shown, does, binding.id or "")
     return table
 
 
@@ -53,8 +54,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box", classes="modal"):
-            yield Static("pmdesk keys", classes="modal-title")
-            yield Static(INTRO, markup=False)
+            yield Static(gettext("pmdesk keys"), classes="modal-title")
+            yield Static(gettext(INTRO), markup=False)
             self.table = binding_table(self.groups, self.keymap, self.app.get_key_display)
             yield Static(self.table, id="help-table")
         yield KeyBar()

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from core.i18n import N_, gettext, ngettext
 from core.receivables import BUCKETS, OverdueInvoice, bucket_totals
 
 from .flow import Flow
@@ -30,7 +31,10 @@ from .text import as_text
 if TYPE_CHECKING:
     from .backend import Backend
 
-COLUMNS = ("number", "client", "balance", "days", "bucket", "level", "next step")
+COLUMNS = (
+    N_("number"), N_("client"), N_("balance"), N_("days"), N_("bucket"), N_("level"),
+    N_("next step"),
+)  # fmt: skip
 # A panel narrower than this (the wide layout at 120 to about 170 columns)
 # leaves out the bucket (the totals line sums them) and the level (the next
 # step names the level to come), and cuts client names shorter, so that the
@@ -54,7 +58,7 @@ SCROLLBAR = 2
 # width: the next step needs the room) and counted in the panel's corner; in
 # the compact columns, before the next step.
 REMINDER_MARKS = {"draft": " •", "sent": " ✓"}
-EMPTY = "No overdue invoice. Invoices arrive with pmdesk invoices import."
+EMPTY = N_("No overdue invoice. Invoices arrive with pmdesk invoices import.")
 # Rows built for the table, the most overdue first: the panel shows about ten,
 # and a row per invoice of a large ledger cost most of the start-up.
 SHOWN = 100
@@ -69,21 +73,21 @@ class InvoicesPanel(Vertical):
             "promise",
             "Promise to pay",
             id="invoices.promise",
-            tooltip="Record a promise to pay the invoice",
+            tooltip=N_("Record a promise to pay the invoice"),
         ),
         Binding(
             "d",
             "dispute",
             "Dispute",
             id="invoices.dispute",
-            tooltip="Record a dispute on the invoice",
+            tooltip=N_("Record a dispute on the invoice"),
         ),
         Binding(
             "s",
             "sent",
             "Reminder sent",
             id="invoices.sent",
-            tooltip="Mark today's reminder of the invoice sent",
+            tooltip=N_("Mark today's reminder of the invoice sent"),
         ),
     ]
 
@@ -102,13 +106,13 @@ class InvoicesPanel(Vertical):
     def compose(self) -> ComposeResult:
         table: DataTable[Text] = DataTable(id="invoice-table", cursor_type="row")
         for name in self.columns:
-            table.add_column(name, key=name)
+            table.add_column(gettext(name), key=name)
         yield table
-        yield Static(EMPTY, id="invoice-empty", classes="empty")
+        yield Static(gettext(EMPTY), id="invoice-empty", classes="empty")
         yield Static("", id="invoice-totals")
 
     def on_mount(self) -> None:
-        self.border_title = "Overdue invoices"
+        self.border_title = gettext("Overdue invoices")
         self.show([])
 
     def on_resize(self) -> None:
@@ -119,7 +123,7 @@ class InvoicesPanel(Vertical):
         table = self.query_one("#invoice-table", DataTable)
         table.clear(columns=True)
         for name in self.columns:
-            table.add_column(name, key=name)
+            table.add_column(gettext(name), key=name)
         self.show(self.invoices)
 
     def show(self, invoices: list[OverdueInvoice]) -> None:
@@ -143,10 +147,19 @@ class InvoicesPanel(Vertical):
         # terminal shows (the totals only).
         self.set_class(not invoices, "-empty")
         self.query_one("#invoice-totals", Static).update(self._totals())
-        shown = f" ({SHOWN} most overdue shown)" if len(invoices) > SHOWN else ""
+        shown = (
+            gettext(" ({count} most overdue shown)").format(count=SHOWN)
+            if len(invoices) > SHOWN
+            else ""
+        )
         waiting = len({inv.client for inv in invoices if inv.reminder_today == "draft"})
-        to_send = f" · • {waiting} reminder{'s' if waiting != 1 else ''} to send" if waiting else ""
-        self.border_subtitle = f"{len(invoices):,} overdue{shown}{to_send}" if invoices else ""
+        to_send = (
+            ngettext(" · • {count} reminder to send", " · • {count} reminders to send", waiting)
+            if waiting
+            else ""
+        ).format(count=waiting)
+        overdue = gettext("{count} overdue").format(count=f"{len(invoices):,}")
+        self.border_subtitle = f"{overdue}{shown}{to_send}" if invoices else ""
 
     def _client_cells(self, rows: list[dict[str, Text]]) -> int:
         """How wide the client column may be: in the compact columns, what the rest leaves."""
@@ -201,7 +214,7 @@ class InvoicesPanel(Vertical):
 
     def _totals(self) -> Text | Flow:
         if not self.invoices:
-            return Text("Nothing overdue.", style="dim")
+            return Text(gettext("Nothing overdue."), style="dim")
         pieces = []
         for currency, buckets in sorted(bucket_totals(self.invoices).items()):
             for index, bucket in enumerate(BUCKETS[1:]):  # nothing overdue is "current"
@@ -261,7 +274,9 @@ class InvoicesPanel(Vertical):
         today = self._today()
         self.app.push_screen(
             AskDay(
-                f"{invoice.number} · {invoice.client}: promised to pay by",
+                gettext("{number} · {client}: promised to pay by").format(
+                    number=invoice.number, client=invoice.client
+                ),
                 today + timedelta(days=PROMISE_DAYS),
                 today,
             ),
@@ -279,7 +294,12 @@ class InvoicesPanel(Vertical):
         from .ask import AskText
 
         self.app.push_screen(
-            AskText(f"{invoice.number} · {invoice.client}: disputed", "reason (optional)"),
+            AskText(
+                gettext("{number} · {client}: disputed").format(
+                    number=invoice.number, client=invoice.client
+                ),
+                gettext("reason (optional)"),
+            ),
             lambda reason: self._disputed(invoice, reason),
         )
 

@@ -17,6 +17,8 @@ from textual import events
 from textual.screen import Screen
 from textual.widget import Widget
 
+from core.i18n import gettext
+
 # What one key shows: its display, its description, and whether it applies now.
 Shown = tuple[str, str, str, bool]
 
@@ -54,11 +56,13 @@ class KeyBar(Widget):
             if not binding.show or binding.action in seen or key == palette:
                 continue
             seen.add(binding.action)
-            found.append((key, self.app.get_key_display(binding), binding.description, enabled))
+            found.append(
+                (key, self.app.get_key_display(binding), gettext(binding.description), enabled)
+            )
         palette_binding = screen.active_bindings.get(palette)
         if palette_binding is not None and self.app.ENABLE_COMMAND_PALETTE:
             binding = palette_binding[1]
-            found.append((palette, self.app.get_key_display(binding), "Palette", True))
+            found.append((palette, self.app.get_key_display(binding), gettext("Palette"), True))
         return found
 
     def render(self) -> Text:

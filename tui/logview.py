@@ -11,6 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import RichLog, Static
 
+from core.i18n import N_, gettext
+
 from .keybar import KeyBar
 from .text import as_text
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 
 # The theme's colours by level (see _line).
 LEVEL_COLOURS = {"WARNING": "warning", "ERROR": "error", "CRITICAL": "error"}
-EMPTY = "Nothing logged since the dashboard opened."
+EMPTY = N_("Nothing logged since the dashboard opened.")
 
 
 class LogScreen(ModalScreen[None]):
@@ -37,8 +39,12 @@ class LogScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="log-box", classes="modal"):
-            yield Static("Services log · escape closes", classes="modal-title")
-            yield Static(f"Also written to {self.path}", id="log-path", markup=False)
+            yield Static(gettext("Services log · escape closes"), classes="modal-title")
+            yield Static(
+                gettext("Also written to {path}").format(path=self.path),
+                id="log-path",
+                markup=False,
+            )
             yield RichLog(id="log-lines", wrap=True, markup=False, highlight=False)
         yield KeyBar()
 
@@ -46,7 +52,7 @@ class LogScreen(ModalScreen[None]):
         self.query_one(RichLog).focus()
         self._follow()
         if not self._lines:
-            self.query_one(RichLog).write(Text(EMPTY))
+            self.query_one(RichLog).write(Text(gettext(EMPTY)))
         self.set_interval(1.0, self._follow)
 
     def _follow(self) -> None:

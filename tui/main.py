@@ -17,6 +17,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.feed import FeedFilter, feed_choices
+from core.i18n import N_, gettext
 from core.lease import NAMES
 
 from .clocks import ClocksPanel
@@ -49,8 +50,8 @@ STALE_SECONDS = 60.0  # and at least this often: open clocks breach as time pass
 RETRY_SECONDS = 2.0  # after the database could not be read
 SERVICES_SECONDS = 5.0
 FAILURE_WIDTH = 100  # a failure's reason in the top line and its toast
-LOG_HERE = "l shows the services' log"
-LOG_ELSEWHERE = "it runs in another process: its log says more"
+LOG_HERE = N_("l shows the services' log")
+LOG_ELSEWHERE = N_("it runs in another process: its log says more")
 SERVICE_MARKS = {"running": "●", "elsewhere": "◐", "stopped": "○", "failed": "✗"}
 SERVICE_WORDS = {
     "running": "running",
@@ -116,7 +117,7 @@ class StatusBar(Static):
             self.update(line, layout=False)
 
 
-REVIEW_SENTENCE = "Review the bank statement lines waiting for a decision"
+REVIEW_SENTENCE = N_("Review the bank statement lines waiting for a decision")
 
 
 class MainScreen(Screen[None]):
@@ -126,24 +127,28 @@ class MainScreen(Screen[None]):
             "filter",
             "Filter",
             id="main.filter",
-            tooltip="Filter the feed by kind, client or assignee",
+            tooltip=N_("Filter the feed by kind, client or assignee"),
         ),
         Binding(
             "h",
             "handled",
             "Handled",
             id="main.handled",
-            tooltip="Mark the thread under the cursor handled",
+            tooltip=N_("Mark the thread under the cursor handled"),
         ),
         Binding(
             "n",
             "no_reply",
             "No reply needed",
             id="main.no_reply",
-            tooltip="Say the thread under the cursor needs no reply",
+            tooltip=N_("Say the thread under the cursor needs no reply"),
         ),
         Binding(
-            "r", "reply", "Reply", id="main.reply", tooltip="Reply to the thread under the cursor"
+            "r",
+            "reply",
+            "Reply",
+            id="main.reply",
+            tooltip=N_("Reply to the thread under the cursor"),
         ),
         Binding(
             "v", "review", "Review payments", show=False, id="main.review", tooltip=REVIEW_SENTENCE
@@ -153,7 +158,7 @@ class MainScreen(Screen[None]):
             "search",
             "Search",
             id="main.search",
-            tooltip="Search the feed's text, clients and threads",
+            tooltip=N_("Search the feed's text, clients and threads"),
         ),
         Binding(
             "u",
@@ -161,7 +166,7 @@ class MainScreen(Screen[None]):
             "Unread only",
             show=False,
             id="main.unread",
-            tooltip="Show only unread events in the feed, or everything again",
+            tooltip=N_("Show only unread events in the feed, or everything again"),
         ),
         Binding(
             "c",
@@ -169,7 +174,7 @@ class MainScreen(Screen[None]):
             "Client messages only",
             show=False,
             id="main.client_only",
-            tooltip="Show only what clients wrote in the feed, or everything again",
+            tooltip=N_("Show only what clients wrote in the feed, or everything again"),
         ),
         Binding(
             "1",
@@ -177,7 +182,7 @@ class MainScreen(Screen[None]):
             "Incoming",
             show=False,
             id="main.focus_incoming",
-            tooltip="Go to the Incoming panel",
+            tooltip=N_("Go to the Incoming panel"),
         ),
         Binding(
             "2",
@@ -185,7 +190,7 @@ class MainScreen(Screen[None]):
             "Clocks",
             show=False,
             id="main.focus_clocks",
-            tooltip="Go to the Clocks panel",
+            tooltip=N_("Go to the Clocks panel"),
         ),
         Binding(
             "3",
@@ -193,7 +198,7 @@ class MainScreen(Screen[None]):
             "Invoices",
             show=False,
             id="main.focus_invoices",
-            tooltip="Go to the Overdue invoices panel",
+            tooltip=N_("Go to the Overdue invoices panel"),
         ),
     ]
 
@@ -270,8 +275,10 @@ class MainScreen(Screen[None]):
                 self._told.add(name)
                 where = LOG_HERE if name in logged_here else LOG_ELSEWHERE
                 self.app.notify(
-                    f"{name}: {reason} · {where}",
-                    title="Service failed",
+                    gettext("{name}: {reason} · {where}").format(
+                        name=name, reason=reason, where=gettext(where)
+                    ),
+                    title=gettext("Service failed"),
                     severity="error",
                     timeout=10,
                     markup=False,
@@ -285,14 +292,14 @@ class MainScreen(Screen[None]):
         message.stop()
         clock = message.clock
         words = {
-            "warning": "is close to its target",
-            "breached": "has breached",
-            "escalated": "is escalated",
+            "warning": gettext("is close to its target"),
+            "breached": gettext("has breached"),
+            "escalated": gettext("is escalated"),
         }
-        who = clean(clock.client or "A client")
+        who = clean(clock.client or gettext("A client"))
         self.app.notify(
             f"{who}: {first_line(clock.thread, 60)} {words.get(message.state, message.state)}",
-            title="Response clock",
+            title=gettext("Response clock"),
             severity="error" if message.state != "warning" else "warning",
             markup=False,
         )
@@ -353,8 +360,10 @@ class MainScreen(Screen[None]):
         if event.worker.group != "watch" or event.state != WorkerState.ERROR:
             return
         self.app.notify(
-            f"Cannot read the database: {event.worker.error}. Trying again.",
-            title="Live updates paused",
+            gettext("Cannot read the database: {error}. Trying again.").format(
+                error=event.worker.error
+            ),
+            title=gettext("Live updates paused"),
             severity="error",
             markup=False,
         )

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_datetime
 from rich.style import Style
 from rich.text import Text
 from textual import on, work
@@ -27,6 +28,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, Static, Tab, Tabs
 
+from core import i18n
+from core.i18n import N_
 from core.queries import ClockView, breached_clocks
 from core.reader import Reader
 from core.report import DayShare, SlaLine, SlaReport, daily_share_met, sla_report
@@ -39,9 +42,9 @@ NOTHING = "–"
 TODAY, WEEK, MONTH, CUSTOM = "today", "week", "month", "custom"
 # How many local days each relative period covers, today included.
 PERIOD_DAYS = {TODAY: 1, WEEK: 7, MONTH: 30}
-PERIOD_NAMES = {TODAY: "Today", WEEK: "7 days", MONTH: "30 days", CUSTOM: "Custom"}
+PERIOD_NAMES = {TODAY: N_("Today"), WEEK: N_("7 days"), MONTH: N_("30 days"), CUSTOM: N_("Custom")}
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-CUSTOM_HINT = "Both days included; ⏎ shows them."
+CUSTOM_HINT = N_("Both days included; ⏎ shows them.")
 
 
 # -- periods and the snapshot, free of widgets ------------------------------------------
@@ -59,7 +62,7 @@ class Period:
 
     @property
     def title(self) -> str:
-        name = PERIOD_NAMES[self.key]
+        name = i18n.gettext(PERIOD_NAMES[self.key])
         if self.first_day == self.last_day:
             return f"{name}: {_day(self.last_day, year=True)}"
         return f"{name}: {_day(self.first_day)} – {_day(self.last_day, year=True)}"
@@ -74,12 +77,19 @@ def relative_period(key: str, now: datetime, tz: ZoneInfo) -> Period:
 
 def custom_period(first_text: str, last_text: str, now: datetime, tz: ZoneInfo) -> Period:
     """Two local days typed by hand, both included; ValueError says what is wrong."""
-    first, last = _typed_day(first_text, "start"), _typed_day(last_text, "end")
+    first = _typed_day(first_text, N_("start"))
+    last = _typed_day(last_text, N_("end"))
     if first > last:
-        raise ValueError(f"The start ({first}) is after the end ({last}).")
+        raise ValueError(
+            i18n.gettext("The start ({first}) is after the end ({last}).").format(
+                first=first, last=last
+            )
+        )
     since = midnight(first, tz)
     if since >= now:
-        raise ValueError(f"The period starts after today ({first}).")
+        raise ValueError(
+            i18n.gettext("The period starts after today ({first}).").format(first=first)
+        )
     until = min(midnight(last + timedelta(days=1), tz), now)
     return Period(CUSTOM, since, until, first, last)
 
@@ -87,7 +97,9 @@ def custom_period(first_text: str, last_text: str, now: datetime, tz: ZoneInfo) 
 def _typed_day(text: str, which: str) -> date:
     text = text.strip()
     if not text:
-        raise ValueError(f"Type the {which} date as YYYY-MM-DD.")
+        raise ValueError(
+            i18n.gettext("Type the {which} date as YYYY-MM-DD.").format(which=i18n.gettext(which))
+        )
     # date.fromisoformat also takes 20261123 and week dates: only one form is
     # announced, so only that one is accepted.
     try:
@@ -95,7 +107,11 @@ def _typed_day(text: str, which: str) -> date:
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"The {which} date {text!r} is not a date as YYYY-MM-DD.") from None
+        raise ValueError(
+            i18n.gettext("The {which} date {text!r} is not a date as YYYY-MM-DD.").format(
+                which=i18n.gettext(which), text=text
+            )
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -126,14 +142,8 @@ def read_snapshot(reader: Reader, period: Period, now: datetime, tz: ZoneInfo) -
 
 
 def duration(seconds: float | None) -> str:
-    """m:ss, or h:mm:ss past an hour, like the clocks on the main screen."""
-    if seconds is None:
-        return NOTHING
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}:{secs:02d}"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
+    """A duration as every screen writes it ("6m03s"), to the nearest second."""
+    return NOTHING if seconds is None else i18n.duration(round(seconds))
 
 
 def share(value: float | None) -> str:
@@ -142,7 +152,8 @@ def share(value: float | None) -> str:
 
 
 def _day(day: date, *, year: bool = False) -> str:
-    return f"{day:%a} {day.day} {day:%b}" + (f" {day.year}" if year else "")
+    # Babel's names for the active language: "Mon 23 Nov" or "lun. 23 nov.".
+    return format_date(day, "EEE d MMM y" if year else "EEE d MMM", locale=i18n.locale())
 
 
 def _number(value: int | str) -> Text:
@@ -166,7 +177,7 @@ class Figure(Vertical):
         self.value = NOTHING
 
     def compose(self) -> ComposeResult:
-        yield Label(self.label, classes="manager-figure-label", markup=False)
+        yield Label(i18n.gettext(self.label), classes="manager-figure-label", markup=False)
         yield Label(self.value, classes="manager-figure-value", markup=False)
 
     def show(self, value: str) -> None:
@@ -201,7 +212,7 @@ class DailyShareChart(Widget):
 
     def render(self) -> Text:
         if not self.days:
-            return Text("No days in the period.")
+            return Text(i18n.gettext("No days in the period."))
         column = self._column_width()
         lines = [self._bar_row(row, column) for row in reversed(range(self.BAR_ROWS))]
         axis = self.get_component_rich_style("manager-chart--axis")
@@ -243,19 +254,27 @@ class DailyShareChart(Widget):
 
 # -- the screen ---------------------------------------------------------------------------
 
-STAFF_COLUMNS = ("Staff", "Answers", "Met", "Median", "p90", "Breaches")
-CLIENT_COLUMNS = ("Client", "Answers", "Met", "Median", "p90", "Open", "Breaches")
-BREACH_COLUMNS = ("Due", "Client", "Thread", "Assignee", "Status")
+STAFF_COLUMNS = (N_("Staff"), N_("Answers"), N_("Met"), N_("Median"), N_("p90"), N_("Breaches"))
+CLIENT_COLUMNS = (
+    N_("Client"),
+    N_("Answers"),
+    N_("Met"),
+    N_("Median"),
+    N_("p90"),
+    N_("Open"),
+    N_("Breaches"),
+)
+BREACH_COLUMNS = (N_("Due"), N_("Client"), N_("Thread"), N_("Assignee"), N_("Status"))
 FIGURES = (
-    ("answered", "Answers"),
-    ("met", "Met in {target} min"),
-    ("median", "Median"),
-    ("median-wall", "Median, wall"),
-    ("p90", "p90"),
-    ("p90-wall", "p90, wall"),
-    ("breaches", "Breaches"),
-    ("open", "Open clocks"),
-    ("no-reply", "No reply needed"),
+    ("answered", N_("Answers")),
+    ("met", N_("Met in {target} min")),
+    ("median", N_("Median")),
+    ("median-wall", N_("Median, wall")),
+    ("p90", N_("p90")),
+    ("p90-wall", N_("p90, wall")),
+    ("breaches", N_("Breaches")),
+    ("open", N_("Open clocks")),
+    ("no-reply", N_("No reply needed")),
 )
 
 
@@ -264,27 +283,37 @@ class ManagerScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "1", f"period('{TODAY}')", "Today", id="manager.today", tooltip="Show today's figures"
+            "1",
+            f"period('{TODAY}')",
+            N_("Today"),
+            id="manager.today",
+            tooltip=N_("Show today's figures"),
         ),
         Binding(
-            "2", f"period('{WEEK}')", "7 days", id="manager.week", tooltip="Show the last 7 days"
+            "2",
+            f"period('{WEEK}')",
+            N_("7 days"),
+            id="manager.week",
+            tooltip=N_("Show the last 7 days"),
         ),
         Binding(
             "3",
             f"period('{MONTH}')",
-            "30 days",
+            N_("30 days"),
             id="manager.month",
-            tooltip="Show the last 30 days",
+            tooltip=N_("Show the last 30 days"),
         ),
         Binding(
             "c",
             f"period('{CUSTOM}')",
-            "Custom",
+            N_("Custom"),
             id="manager.custom",
-            tooltip="Choose the days to show",
+            tooltip=N_("Choose the days to show"),
         ),
-        Binding("r", "reload", "Refresh", id="manager.refresh", tooltip="Read the figures again"),
-        Binding("escape", "back", "Back", id="manager.back", tooltip="Go back"),
+        Binding(
+            "r", "reload", N_("Refresh"), id="manager.refresh", tooltip=N_("Read the figures again")
+        ),
+        Binding("escape", "back", N_("Back"), id="manager.back", tooltip=N_("Go back")),
     ]
     # Side by side tables need the width; below it they stack.
     HORIZONTAL_BREAKPOINTS = [
@@ -339,41 +368,41 @@ class ManagerScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Tabs(
             *(
-                Tab(f"{key} {PERIOD_NAMES[period]}", id=f"manager-{period}")
+                Tab(f"{key} {i18n.gettext(PERIOD_NAMES[period])}", id=f"manager-{period}")
                 for key, period in (("1", TODAY), ("2", WEEK), ("3", MONTH), ("c", CUSTOM))
             ),
             active=f"manager-{WEEK}",
             id="manager-periods",
         )
         with Horizontal(id="manager-custom-row"):
-            yield Label("From", classes="manager-custom-label")
-            yield Input(placeholder="YYYY-MM-DD", id="manager-from", max_length=10)
-            yield Label("to", classes="manager-custom-label")
-            yield Input(placeholder="YYYY-MM-DD", id="manager-to", max_length=10)
-            yield Static(CUSTOM_HINT, id="manager-custom-note", markup=False)
+            yield Label(i18n.gettext("From"), classes="manager-custom-label")
+            yield Input(placeholder=i18n.gettext("YYYY-MM-DD"), id="manager-from", max_length=10)
+            yield Label(i18n.gettext("to"), classes="manager-custom-label")
+            yield Input(placeholder=i18n.gettext("YYYY-MM-DD"), id="manager-to", max_length=10)
+            yield Static(i18n.gettext(CUSTOM_HINT), id="manager-custom-note", markup=False)
         with VerticalScroll(id="manager-body"):
-            yield Static("Loading…", id="manager-period", markup=False)
+            yield Static(i18n.gettext("Loading…"), id="manager-period", markup=False)
             with Horizontal(id="manager-figures"):
                 target = f"{self.target_minutes:g}"
                 for key, label in FIGURES:
                     yield Figure(label.format(target=target), id=f"manager-figure-{key}")
             with Horizontal(id="manager-tables"):
                 with Vertical(classes="manager-panel"):
-                    yield Label("By staff member", classes="manager-heading")
+                    yield Label(i18n.gettext("By staff member"), classes="manager-heading")
                     yield DataTable(id="manager-staff", cursor_type="row", zebra_stripes=True)
                 with Vertical(classes="manager-panel"):
-                    yield Label("By client", classes="manager-heading")
+                    yield Label(i18n.gettext("By client"), classes="manager-heading")
                     yield DataTable(id="manager-clients", cursor_type="row", zebra_stripes=True)
-            yield Label("Share met per day", classes="manager-heading")
+            yield Label(i18n.gettext("Share met per day"), classes="manager-heading")
             yield DailyShareChart(id="manager-chart")
-            yield Label("Breaches · ⏎ opens the thread", classes="manager-heading")
+            yield Label(i18n.gettext("Breaches · ⏎ opens the thread"), classes="manager-heading")
             yield DataTable(id="manager-breaches", cursor_type="row", zebra_stripes=True)
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self._table("manager-staff").add_columns(*STAFF_COLUMNS)
-        self._table("manager-clients").add_columns(*CLIENT_COLUMNS)
-        self._table("manager-breaches").add_columns(*BREACH_COLUMNS)
+        self._table("manager-staff").add_columns(*map(i18n.gettext, STAFF_COLUMNS))
+        self._table("manager-clients").add_columns(*map(i18n.gettext, CLIENT_COLUMNS))
+        self._table("manager-breaches").add_columns(*map(i18n.gettext, BREACH_COLUMNS))
 
     def on_screen_resume(self) -> None:
         # Back from a thread opened here: what was late may be answered now.
@@ -428,7 +457,7 @@ class ManagerScreen(Screen[None]):
     def _show_error(self, message: str) -> None:
         """The error of the dates typed, or the hint when there is none."""
         note = self.query_one("#manager-custom-note", Static)
-        note.update(message or CUSTOM_HINT)
+        note.update(message or i18n.gettext(CUSTOM_HINT))
         note.set_class(bool(message), "-error")
 
     def action_reload(self) -> None:
@@ -453,7 +482,9 @@ class ManagerScreen(Screen[None]):
 
     def _request(self, period: Period, now: datetime) -> None:
         self.period = period
-        self.query_one("#manager-period", Static).update(f"{period.title} · loading…")
+        self.query_one("#manager-period", Static).update(
+            i18n.gettext("{period} · loading…").format(period=period.title)
+        )
         self._load(period, now)
 
     @work(thread=True, exclusive=True, group="manager-load")
@@ -484,14 +515,19 @@ class ManagerScreen(Screen[None]):
             self._table(table).clear()
         self.breach_threads = {}
         self.query_one(DailyShareChart).show([])
-        text = f"{message.period.title} · could not read: {message.reason}"
+        text = i18n.gettext("{period} · could not read: {reason}").format(
+            period=message.period.title, reason=message.reason
+        )
         self.query_one("#manager-period", Static).update(text)
 
     # -- showing a snapshot
 
     def _show(self, snapshot: Snapshot) -> None:
-        title = f"{snapshot.period.title} · {self.tz.key} · read at "
-        title += f"{snapshot.now.astimezone(self.tz):%H:%M}"
+        title = i18n.gettext("{period} · {zone} · read at {time}").format(
+            period=snapshot.period.title,
+            zone=self.tz.key,
+            time=f"{snapshot.now.astimezone(self.tz):%H:%M}",
+        )
         self.query_one("#manager-period", Static).update(title)
         self._show_figures(snapshot.report.overall)
         report = snapshot.report
@@ -556,7 +592,7 @@ def _figures(line: SlaLine) -> list[str | Text]:
 def _breach_row(clock: ClockView, now: datetime, tz: ZoneInfo) -> list[str | Text]:
     due = clock.due_at.astimezone(tz)
     return [
-        f"{due:%a} {due.day} {due:%H:%M}",
+        format_datetime(due, "EEE d HH:mm", locale=i18n.locale()),
         _untrusted(clock.client),
         _untrusted(clock.thread, 60),
         _untrusted(clock.assignee),
@@ -567,5 +603,9 @@ def _breach_row(clock: ClockView, now: datetime, tz: ZoneInfo) -> list[str | Tex
 def _breach_status(clock: ClockView, now: datetime) -> str:
     if clock.outcome == "running":
         late = duration((now - clock.due_at).total_seconds())
-        return f"open, {late} over" + (", escalated" if clock.state(now) == "escalated" else "")
-    return f"answered after {duration(clock.business_seconds)}"
+        if clock.state(now) == "escalated":
+            return i18n.gettext("open, {late} over, escalated").format(late=late)
+        return i18n.gettext("open, {late} over").format(late=late)
+    return i18n.gettext("answered after {duration}").format(
+        duration=duration(clock.business_seconds)
+    )

@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
 from core.feed import FeedFilter
+from core.i18n import N_, gettext
 
 from .keybar import KeyBar
 from .text import as_text, kind_words
@@ -32,19 +33,19 @@ class FilterScreen(ModalScreen[FeedFilter | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="filter-box", classes="modal"):
-            yield Label("Filter the feed", classes="modal-title")
-            for name in ("kind", "client", "assignee"):
+            yield Label(gettext("Filter the feed"), classes="modal-title")
+            for name in (N_("kind"), N_("client"), N_("assignee")):
                 yield Label(name)
                 shown = kind_words if name == "kind" else str
                 yield Select(
                     [(shown(value), value) for value in self.choices.get(name, [])],
                     value=getattr(self.current, name) or Select.NULL,
-                    prompt=f"any {name}",
+                    prompt=gettext("any {name}").format(name=gettext(name)),
                     id=f"filter-{name}",
                 )
             with Horizontal(classes="modal-buttons"):
-                yield Button("Apply", variant="primary", id="filter-apply")
-                yield Button("Clear", id="filter-clear")
+                yield Button(gettext("Apply"), variant="primary", id="filter-apply")
+                yield Button(gettext("Clear"), id="filter-clear")
         yield KeyBar()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -65,7 +66,7 @@ class FilterScreen(ModalScreen[FeedFilter | None]):
 
 NOBODY = "nobody"
 T = TypeVar("T")
-PICKER_HINT = "↑↓ choose · enter picks · escape cancels"
+PICKER_HINT = N_("↑↓ choose · enter picks · escape cancels")
 
 
 class TypingPicker(ModalScreen[T | None], Generic[T]):
@@ -78,7 +79,7 @@ class TypingPicker(ModalScreen[T | None], Generic[T]):
     """
 
     PREFIX = "picker"
-    PLACEHOLDER = "type to narrow the list"
+    PLACEHOLDER = N_("type to narrow the list")
 
     def __init__(self, title: str, hint: str = "") -> None:
         super().__init__()
@@ -89,9 +90,9 @@ class TypingPicker(ModalScreen[T | None], Generic[T]):
         with Vertical(id=f"{self.PREFIX}-box", classes="modal"):
             # Titles name payers and clients: shown literally, never as markup.
             yield Label(as_text(self.title_text), classes="modal-title")
-            yield Input(placeholder=self.PLACEHOLDER, id=f"{self.PREFIX}-filter")
+            yield Input(placeholder=gettext(self.PLACEHOLDER), id=f"{self.PREFIX}-filter")
             yield OptionList(*self.options(""), id=f"{self.PREFIX}-options")
-            yield Label(self.hint or PICKER_HINT, id=f"{self.PREFIX}-hint")
+            yield Label(self.hint or gettext(PICKER_HINT), id=f"{self.PREFIX}-hint")
         yield KeyBar()
 
     def options(self, typed: str) -> list[Option]:
@@ -180,7 +181,7 @@ class InvoicePicker(TypingPicker[str]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="invoice.cancel")]
     PREFIX = "invoice"
-    PLACEHOLDER = "type a client, a number or an amount"
+    PLACEHOLDER = N_("type a client, a number or an amount")
 
     def __init__(self, title: str, invoices: list[tuple[str, str, str]], hint: str = "") -> None:
         """`invoices`: (number, its line in the list, more text to search), in list order."""

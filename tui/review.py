@@ -36,6 +36,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from core.i18n import N_, gettext
 from core.receivables import (
     OpenBalance,
     RecentMatch,
@@ -54,17 +55,17 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .format import Formatter
 
-EMPTY = "Nothing to review. Statements arrive with pmdesk payments import."
-NO_CANDIDATE = "No candidate for this line: i picks an open invoice, x rejects the line."
-NO_OPEN_INVOICE = "No open invoice in {currency} to apply this line to."
-LINE_COLUMNS = ("date", "amount", "counterparty", "text")
-CANDIDATE_COLUMNS = ("invoices", "client", "balance", "confidence", "reasons")
-RECENT_COLUMNS = ("date", "amount", "counterparty", "invoices", "by")
+EMPTY = N_("Nothing to review. Statements arrive with pmdesk payments import.")
+NO_CANDIDATE = N_("No candidate for this line: i picks an open invoice, x rejects the line.")
+NO_OPEN_INVOICE = N_("No open invoice in {currency} to apply this line to.")
+LINE_COLUMNS = (N_("date"), N_("amount"), N_("counterparty"), N_("text"))
+CANDIDATE_COLUMNS = (N_("invoices"), N_("client"), N_("balance"), N_("confidence"), N_("reasons"))
+RECENT_COLUMNS = (N_("date"), N_("amount"), N_("counterparty"), N_("invoices"), N_("by"))
 # Cut in the tables; the whole text is in the database and in pmdesk payments matches.
 TEXT_WIDTH = 60
 REASONS_WIDTH = 100
 RECENT = 20
-NOTHING_TO_UNDO = (
+NOTHING_TO_UNDO = N_(
     "Nothing decided here to undo. In Recent decisions (tab), u undoes the one under the cursor."
 )
 
@@ -87,37 +88,37 @@ class ReviewScreen(Screen[None]):
             "accept",
             "Accept",
             id="review.accept",
-            tooltip="Apply the line to the highlighted candidate",
+            tooltip=N_("Apply the line to the highlighted candidate"),
         ),
         Binding(
             "i",
             "pick_invoice",
             "Pick invoice",
             id="review.pick_invoice",
-            tooltip="Apply the line to any open invoice, picked from a list",
+            tooltip=N_("Apply the line to any open invoice, picked from a list"),
         ),
         Binding(
             "x",
             "reject",
             "Reject line",
             id="review.reject",
-            tooltip="Reject the line: it pays none of our invoices",
+            tooltip=N_("Reject the line: it pays none of our invoices"),
         ),
         Binding(
             "u",
             "undo",
             "Undo decision",
             id="review.undo",
-            tooltip="Undo the last decision, or the one under the cursor",
+            tooltip=N_("Undo the last decision, or the one under the cursor"),
         ),
         Binding(
             "tab",
             "app.focus_next",
             "Next table",
             id="review.next_table",
-            tooltip="Go to the next table: lines, candidates, recent decisions",
+            tooltip=N_("Go to the next table: lines, candidates, recent decisions"),
         ),
-        Binding("escape", "back", "Back", id="review.back", tooltip="Go back"),
+        Binding("escape", "back", "Back", id="review.back", tooltip=N_("Go back")),
     ]
 
     def __init__(self, backend: Backend, formatter: Formatter) -> None:
@@ -135,23 +136,23 @@ class ReviewScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="review-lines-box", classes="panel"):
             lines: DataTable[Text] = DataTable(id="review-lines", cursor_type="row")
-            lines.add_columns(*LINE_COLUMNS)
+            lines.add_columns(*map(gettext, LINE_COLUMNS))
             yield lines
-            yield Static(EMPTY, id="review-empty", classes="empty")
+            yield Static(gettext(EMPTY), id="review-empty", classes="empty")
         with Vertical(id="review-candidates-box", classes="panel"):
             candidates: DataTable[Text] = DataTable(id="review-candidates", cursor_type="row")
-            candidates.add_columns(*CANDIDATE_COLUMNS)
+            candidates.add_columns(*map(gettext, CANDIDATE_COLUMNS))
             yield candidates
         with Vertical(id="review-recent-box", classes="panel"):
             recent: DataTable[Text] = DataTable(id="review-recent", cursor_type="row")
-            recent.add_columns(*RECENT_COLUMNS)
+            recent.add_columns(*map(gettext, RECENT_COLUMNS))
             yield recent
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.query_one("#review-lines-box").border_title = "Statement lines to review"
-        self.query_one("#review-candidates-box").border_title = "Candidates"
-        self.query_one("#review-recent-box").border_title = "Recent decisions"
+        self.query_one("#review-lines-box").border_title = gettext("Statement lines to review")
+        self.query_one("#review-candidates-box").border_title = gettext("Candidates")
+        self.query_one("#review-recent-box").border_title = gettext("Recent decisions")
         self.query_one("#review-lines", DataTable).focus()
         self.load()
 
@@ -177,7 +178,7 @@ class ReviewScreen(Screen[None]):
             table.move_cursor(row=min(max(row, 0), len(lines) - 1), animate=False)
         self.set_class(not lines, "-empty")
         self.query_one("#review-lines-box").border_subtitle = (
-            f"{len(lines):,} awaiting review" if lines else ""
+            gettext("{count} awaiting review").format(count=f"{len(lines):,}") if lines else ""
         )
         self.show_candidates()
         self.recent = recent
@@ -205,7 +206,7 @@ class ReviewScreen(Screen[None]):
                 as_text(first_line("; ".join(candidate.reasons), REASONS_WIDTH)),
             )
         box = self.query_one("#review-candidates-box")
-        box.border_subtitle = "" if line.candidates else NO_CANDIDATE
+        box.border_subtitle = "" if line.candidates else gettext(NO_CANDIDATE)
 
     def _line_cells(self, line: ReviewLine) -> tuple[Text, ...]:
         return (
@@ -272,13 +273,13 @@ class ReviewScreen(Screen[None]):
         if not self.is_attached:
             return
         if not invoices:
-            self.app.notify(NO_OPEN_INVOICE.format(currency=line.currency), markup=False)
+            self.app.notify(gettext(NO_OPEN_INVOICE).format(currency=line.currency), markup=False)
             return
         money = self.formatter.money
         choices = picker_lines(invoices, self.formatter)
-        title = (
-            f"Apply {money(line.amount, line.currency)} from "
-            f"{first_line(line.payer, 30) or 'an unnamed payer'} to"
+        title = gettext("Apply {amount} from {payer} to").format(
+            amount=money(line.amount, line.currency),
+            payer=first_line(line.payer, 30) or gettext("an unnamed payer"),
         )
 
         def chosen(number: str | None) -> None:
@@ -300,8 +301,10 @@ class ReviewScreen(Screen[None]):
         decision = Decision(line.id, "matched", f"Match of {', '.join(numbers)}", at)
         key = self._undo_key()
         self._act(
-            f"Line applied to {', '.join(numbers)} · {key} undoes it for {UNDO_SECONDS} seconds",
-            "Not applied",
+            gettext("Line applied to {invoices} · {key} undoes it for {seconds} seconds").format(
+                invoices=", ".join(numbers), key=key, seconds=UNDO_SECONDS
+            ),
+            gettext("Not applied"),
             run,
             decision,
             timeout=UNDO_SECONDS,
@@ -329,7 +332,7 @@ class ReviewScreen(Screen[None]):
         if recent.has_focus:
             row = recent.cursor_row
             if not 0 <= row < len(self.recent):
-                self.app.notify("No recent decision to undo.", markup=False)
+                self.app.notify(gettext("No recent decision to undo."), markup=False)
                 return
             match = self.recent[row]
             what = "Reject" if match.state == "rejected" else f"Match of {match.invoices}"
@@ -339,16 +342,18 @@ class ReviewScreen(Screen[None]):
             window = timedelta(seconds=UNDO_SECONDS)
             if last.at is not None and self.backend.now() >= last.at + window:
                 self.app.notify(
-                    f"{last.what} can no longer be undone: undo works for {UNDO_SECONDS} seconds."
-                    " In Recent decisions (tab), u reverses the one under the cursor.",
-                    title="Not undone",
+                    gettext(
+                        "{action} can no longer be undone: undo works for {seconds} seconds."
+                        " In Recent decisions (tab), u reverses the one under the cursor."
+                    ).format(action=last.what, seconds=UNDO_SECONDS),
+                    title=gettext("Not undone"),
                     severity="warning",
                     markup=False,
                 )
                 return
             self._undo(self.decisions.pop())
         else:
-            self.app.notify(NOTHING_TO_UNDO, markup=False)
+            self.app.notify(gettext(NOTHING_TO_UNDO), markup=False)
 
     def _undo_key(self) -> str:
         keys: dict[str, str] = self.backend.settings.dashboard.keys
@@ -414,9 +419,12 @@ def picker_lines(invoices: list[OpenBalance], formatter: Formatter) -> list[tupl
     return [
         (
             invoice.number,
-            f"{invoice.number} · {first_line(invoice.client, 30)} · "
-            f"{formatter.money(invoice.balance, invoice.currency)} · due "
-            f"{formatter.date(invoice.due_on)}",
+            gettext("{number} · {client} · {balance} · due {day}").format(
+                number=invoice.number,
+                client=first_line(invoice.client, 30),
+                balance=formatter.money(invoice.balance, invoice.currency),
+                day=formatter.date(invoice.due_on),
+            ),
             f"{invoice.balance} {str(invoice.balance).replace('.', ',')} {int(invoice.balance)}",
         )
         for invoice in invoices

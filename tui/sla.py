@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from core.i18n import gettext, ngettext
 from core.report import SlaLine, SlaReport
 
 from .format import Formatter
@@ -27,15 +28,15 @@ class SlaPanel(Vertical):
         self.figures: SlaFigures | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("Loading…", id="sla-table")
+        yield Static(gettext("Loading…"), id="sla-table")
         # The one line shown instead of the table on a small terminal.
-        yield Static("Loading…", id="sla-line")
-        yield Static("response time by hour, today", id="sla-hourly-label")
+        yield Static(gettext("Loading…"), id="sla-line")
+        yield Static(gettext("response time by hour, today"), id="sla-hourly-label")
         yield Sparkline([], id="sla-hourly")
         yield Static("", id="sla-staff")
 
     def on_mount(self) -> None:
-        self.border_title = "SLA"
+        self.border_title = gettext("SLA")
 
     def show(self, figures: SlaFigures) -> None:
         self.figures = figures
@@ -48,32 +49,41 @@ class SlaPanel(Vertical):
     def _table(self, figures: SlaFigures) -> Table:
         table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)
         table.add_column("")
-        table.add_column("today", justify="right")
-        table.add_column("7 days", justify="right")
-        target = self.formatter.countdown(self.target_minutes * 60)
-        rows: tuple[tuple[str, Callable[[SlaLine], str]], ...] = (
-            ("answered", lambda line: str(line.answered)),
-            (f"within {target}", lambda line: _share(line.share_met)),
-            ("median", lambda line: self._duration(line.median_business_seconds)),
-            ("p90", lambda line: self._duration(line.p90_business_seconds)),
-            ("breaches", lambda line: str(line.breaches)),
-        )
-        for label, cell in rows:
+        table.add_column(gettext("today"), justify="right")
+        table.add_column(gettext("7 days"), justify="right")
+        # The target as the clocks' titles write it ("15 min"): a round figure.
+        target = gettext("{minutes} min").format(minutes=f"{self.target_minutes:g}")
+        rows: list[tuple[str, Callable[[SlaLine], str]]] = [
+            (gettext("answered"), lambda line: str(line.answered)),
+            (gettext("within {target}").format(target=target), lambda line: _share(line.share_met)),
+            (gettext("median"), lambda line: self._duration(line.median_business_seconds)),
+            (gettext("p90"), lambda line: self._duration(line.p90_business_seconds)),
+            (gettext("breaches"), lambda line: str(line.breaches)),
+        ]
+        for index, (label, cell) in enumerate(rows):
             today, week = cell(figures.today.overall), cell(figures.week.overall)
-            style = "bold red" if label == "breaches" and today != "0" else ""
+            style = "bold red" if index == len(rows) - 1 and today != "0" else ""
             table.add_row(label, Text(today, style=style), week)
         return table
 
     def _line(self, figures: SlaFigures) -> Text:
         today, week = figures.today.overall, figures.week.overall
         text = Text()
-        text.append("today ", style="bold")
+        text.append(gettext("today") + " ", style="bold")
         median = self._duration(today.median_business_seconds)
         p90 = self._duration(today.p90_business_seconds)
-        text.append(f"{_share(today.share_met)} met · median {median} · p90 {p90} · ")
+        text.append(
+            gettext("{share} met · median {median} · p90 {p90} · ").format(
+                share=_share(today.share_met), median=median, p90=p90
+            )
+        )
         text.append(_breaches(today.breaches), style="bold red" if today.breaches else "")
-        text.append("\n7 days ", style="bold")
-        text.append(f"{_share(week.share_met)} met · {_breaches(week.breaches)}")
+        text.append("\n" + gettext("7 days") + " ", style="bold")
+        text.append(
+            gettext("{share} met · {breaches}").format(
+                share=_share(week.share_met), breaches=_breaches(week.breaches)
+            )
+        )
         return text
 
     def _podium(self, week: SlaReport) -> Text:
@@ -83,19 +93,19 @@ class SlaPanel(Vertical):
         )
         text = Text()
         if not ranked:
-            return Text("no answers this week yet", style="dim")
-        text.append("best  ", style="bold green")
+            return Text(gettext("no answers this week yet"), style="dim")
+        text.append(gettext("best") + "  ", style="bold green")
         text.append_text(_names(list(reversed(ranked))[:PODIUM]))
-        text.append("\nworst ", style="bold red")
+        text.append("\n" + gettext("worst") + " ", style="bold red")
         text.append_text(_names(ranked[:PODIUM]))
         return text
 
     def _duration(self, seconds: float | None) -> str:
-        return "—" if seconds is None else self.formatter.countdown(seconds)
+        return "—" if seconds is None else self.formatter.duration(seconds)
 
 
 def _breaches(count: int) -> str:
-    return f"{count} breach" if count == 1 else f"{count} breaches"
+    return ngettext("{count} breach", "{count} breaches", count).format(count=count)
 
 
 def _share(value: float | None) -> str:

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static, TextArea
 
+from core.i18n import N_, gettext
 from core.queries import ClockView
 from core.threads import ThreadDetail
 
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
 
 # How a reply reaches the client, by the thread's channel.
 CHANNEL_WORDS = {
-    "worksection": "Worksection comment",
-    "telegram": "Telegram message",
-    "webhook": "reply through the webhook",
+    "worksection": N_("Worksection comment"),
+    "telegram": N_("Telegram message"),
+    "webhook": N_("reply through the webhook"),
 }
 
 
@@ -42,14 +43,15 @@ def reply_target(detail: ThreadDetail | None) -> str:
     The recipient is the client who wrote last on the thread, else the client.
     """
     if detail is None:
-        return "Reply"
+        return gettext("Reply")
     writer = next(
         (e.author for e in reversed(detail.events) if e.author_role == "client" and e.author),
         None,
     )
-    who = first_line(writer or detail.client or "the client", 40)
-    how = CHANNEL_WORDS.get(detail.channel, f"{detail.channel} message")
-    return f"Reply to {who} · {how}"
+    who = first_line(writer or detail.client or gettext("the client"), 40)
+    how = CHANNEL_WORDS.get(detail.channel)
+    how = gettext(how) if how else gettext("{channel} message").format(channel=detail.channel)
+    return gettext("Reply to {who} · {how}").format(who=who, how=how)
 
 
 # A draft's owner: the thread, and whether it is an internal note.
@@ -58,33 +60,35 @@ DraftKey = tuple[int, bool]
 
 class ThreadScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape", "back", "Back", id="thread.back", tooltip="Go back"),
-        Binding("r", "reply", "Reply", id="thread.reply", tooltip="Reply to the client"),
+        Binding("escape", "back", "Back", id="thread.back", tooltip=N_("Go back")),
+        Binding("r", "reply", "Reply", id="thread.reply", tooltip=N_("Reply to the client")),
         Binding(
             "i",
             "note",
             "Internal note",
             id="thread.note",
-            tooltip="Write an internal note the client never sees",
+            tooltip=N_("Write an internal note the client never sees"),
         ),
         Binding(
-            "a", "assign", "Assign", id="thread.assign", tooltip="Assign the thread to someone"
+            "a", "assign", "Assign", id="thread.assign", tooltip=N_("Assign the thread to someone")
         ),
-        Binding("w", "watch", "Watchers", id="thread.watch", tooltip="Add or remove a watcher"),
+        Binding("w", "watch", "Watchers", id="thread.watch", tooltip=N_("Add or remove a watcher")),
         Binding(
             "n",
             "no_reply",
             "No reply needed",
             id="thread.no_reply",
-            tooltip="Say this thread needs no reply",
+            tooltip=N_("Say this thread needs no reply"),
         ),
-        Binding("h", "handled", "Handled", id="thread.handled", tooltip="Mark this thread handled"),
+        Binding(
+            "h", "handled", "Handled", id="thread.handled", tooltip=N_("Mark this thread handled")
+        ),
         Binding(
             "o",
             "open_task",
             "Open task",
             id="thread.open_task",
-            tooltip="Open the task in the browser",
+            tooltip=N_("Open the task in the browser"),
         ),
         Binding(
             "u",
@@ -92,15 +96,15 @@ class ThreadScreen(Screen[None]):
             "Undo",
             show=False,
             id="thread.undo",
-            tooltip="Undo the last reply, no reply needed or handled, within 5 seconds",
+            tooltip=N_("Undo the last reply, no reply needed or handled, within 5 seconds"),
         ),
-        Binding("ctrl+s", "send", "Send", id="thread.send", tooltip="Send the reply or note"),
+        Binding("ctrl+s", "send", "Send", id="thread.send", tooltip=N_("Send the reply or note")),
         Binding(
             "ctrl+r",
             "discard",
             "Discard draft",
             id="thread.discard",
-            tooltip="Discard the draft",
+            tooltip=N_("Discard the draft"),
         ),
     ]
 
@@ -174,7 +178,7 @@ class ThreadScreen(Screen[None]):
             self.show_page(page)
             return
         self.post_message(ThreadInView(self.thread_id))
-        self._info.update("Loading…")
+        self._info.update(gettext("Loading…"))
         self._clock.update("")
         self._clock_lines = 0
         self._conversation.show(Text())
@@ -236,20 +240,21 @@ class ThreadScreen(Screen[None]):
             style = {"safe": "green", "warning": "yellow", "breached": "bold red"}.get(
                 state, "bold red"
             )
-            left = self.formatter.countdown(running.seconds_left(now))
-            text.append(f"{left}  {state}\n", style=style)
-            text.append(f"due {self.formatter.until(running.due_at, now)}\n", style="dim")
+            left = self.formatter.duration(running.seconds_left(now))
+            text.append(f"{left}  {gettext(state)}\n", style=style)
+            due = gettext("due {when}").format(when=self.formatter.until(running.due_at, now))
+            text.append(f"{due}\n", style="dim")
         else:
-            text.append("no clock running\n", style="dim")
+            text.append(gettext("no clock running") + "\n", style="dim")
         for clock in clocks[-6:]:
             took = (
-                self.formatter.countdown(clock.business_seconds)
+                self.formatter.duration(clock.business_seconds)
                 if clock.business_seconds is not None
                 else "—"
             )
             started = self.formatter.time(clock.started_at)
             outcome = clock.outcome.replace("_", " ")
-            text.append(f"{started} {clock.kind:<5} {outcome} {took}\n", style="dim")
+            text.append(f"{started} {gettext(clock.kind):<5} {outcome} {took}\n", style="dim")
         return text
 
     # -- actions -------------------------------------------------------------------
@@ -304,9 +309,11 @@ class ThreadScreen(Screen[None]):
         self._draft_key = (self.thread_id, internal)
         # load_text also forgets the box's undo history: no ctrl+z into another draft.
         self._area.load_text(self.drafts.get(self._draft_key, ""))
-        label = "Internal note, not sent" if internal else reply_target(self.detail)
+        label = gettext("Internal note, not sent") if internal else reply_target(self.detail)
         self.query_one("#reply-label", Static).update(
-            f"{label} · ctrl+s sends, escape keeps the draft, ctrl+r discards it"
+            gettext("{label} · ctrl+s sends, escape keeps the draft, ctrl+r discards it").format(
+                label=label
+            )
         )
         self._box_shown(True)
         self._area.focus()
@@ -320,7 +327,7 @@ class ThreadScreen(Screen[None]):
             return
         body = self._area.text
         if not body.strip():
-            self.notify("Nothing to send.", severity="warning")
+            self.notify(gettext("Nothing to send."), severity="warning")
             return
         thread_id, internal = self._draft_key
         self._sending[self._draft_key] = body
@@ -354,7 +361,7 @@ class ThreadScreen(Screen[None]):
 
     def action_open_task(self) -> None:
         if self.detail is None or not self.detail.url:
-            self.notify("This thread has no task link.", severity="warning")
+            self.notify(gettext("This thread has no task link."), severity="warning")
             return
         url = clean(self.detail.url)
         # Over SSH a browser would open on the server, if anywhere: the link is
@@ -363,11 +370,17 @@ class ThreadScreen(Screen[None]):
         if not remote and webbrowser.open(url, new=2):
             return
         self.app.copy_to_clipboard(url)
-        why = "This is an SSH session" if remote else "No browser could be opened here"
+        why = (
+            gettext("This is an SSH session")
+            if remote
+            else gettext("No browser could be opened here")
+        )
         self.notify(
-            f"{why}: copy the task's link (on the clipboard too, where the terminal allows)."
-            f"\n{url}",
-            title="Open task",
+            gettext(
+                "{why}: copy the task's link (on the clipboard too, where the terminal allows)."
+            ).format(why=why)
+            + f"\n{url}",
+            title=gettext("Open task"),
             timeout=20,
             markup=False,
         )

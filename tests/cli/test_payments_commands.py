@@ -67,9 +67,9 @@ def test_import_match_review_accept_undo(env: dict[str, str]) -> None:
     missing = run(env, "payments", "accept", "99")
     broken = run(env, "payments", "import", str(DATA / "nothing.xml"))
 
-    # Amounts in the agency's locale (fr_FR unless configured).
-    assert accepted[0] == 0 and "250,00 paid to invoice #2" in accepted[1]
-    assert undone[0] == 0 and "1\u202f200,00 owed again" in undone[1]
+    # Amounts in the agency's locale (en_GB here).
+    assert accepted[0] == 0 and "250.00 paid to invoice #2" in accepted[1]
+    assert undone[0] == 0 and "1,200.00 owed again" in undone[1]
     assert missing[0] != 0 and "no statement line #99" in missing[2]
     assert broken[0] != 0 and "nothing imported" in broken[2]
     engine = open_database(env["PMDESK_DB"])

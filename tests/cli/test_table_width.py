@@ -45,7 +45,7 @@ def test_a_table_fits_the_terminal_one_line_a_row(long_names: dict[str, str], co
 
     assert all(cell_len(line) <= columns for line in lines), lines
     [row] = [line for line in lines if "…" in line]
-    assert re.search(r"-\d+:\d\d:\d\d", row)  # the time left, a figure, is never cut
+    assert re.search(r"-\d+d\d\dh", row)  # the time left, a figure, is never cut
     assert "default" in row
     assert CLIENT not in "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""The time helpers every part shares: countdowns, local midnights, stored dates."""
+"""The time helpers every part shares: local midnights and stored dates."""
 
 from __future__ import annotations
 
@@ -7,27 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.timeutil import as_date, countdown, midnight
-
-
-@pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [
-        (899.9, "14:59"),
-        (7, "00:07"),
-        (0, "00:00"),
-        # A clock past due by a fraction of a second is breached: it shows
-        # minus, and a whole second, as on the dashboard.
-        (-0.5, "-00:01"),
-        (-133, "-02:13"),
-        (3723, "1:02:03"),
-        (-3723.2, "-1:02:04"),
-    ],
-)
-def test_a_countdown_floors_to_whole_seconds_so_the_sign_turns_at_the_due_instant(
-    seconds: float, shown: str
-) -> None:
-    assert countdown(seconds) == shown
+from core.timeutil import as_date, midnight
 
 
 def test_midnight_is_the_local_start_of_the_day_even_when_the_clocks_change() -> None:

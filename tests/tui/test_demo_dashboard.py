@@ -144,7 +144,8 @@ async def test_v_shows_the_statement_waiting_for_review_and_s_marks_a_reminder_s
 
         await invoices_focused(pilot, draft.invoices[0][0])
         await pilot.press("s")
+        # The demo agency works in French (locale fr_FR).
         await until(
-            pilot, lambda: toasted(pilot, f"Today's reminder to {draft.client} marked sent")
+            pilot, lambda: toasted(pilot, f"Relance du jour à {draft.client} marquée envoyée")
         )
     assert [r.id for r in list_reminders(engine, SENT) if r.run_on == draft.run_on] == [draft.id]

@@ -12,7 +12,8 @@ import pytest
 from babel import UnknownLocaleError
 from babel.numbers import format_currency
 
-from tui.format import Formatter, countdown, humanize_locale
+from core import i18n
+from tui.format import Formatter, humanize_locale
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -32,23 +33,34 @@ def en() -> Formatter:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "shown"),
+    ("seconds", "english", "french"),
     [
-        (900, "15:00"),
-        (899.4, "14:59"),
-        (7, "00:07"),
-        (0, "00:00"),
-        (0.9, "00:00"),
-        (-0.1, "-00:01"),
-        (-133, "-02:13"),
-        (3723, "1:02:03"),
-        (-3723, "-1:02:03"),
-        (36_000, "10:00:00"),
+        (900, "15m00s", "15 min 00 s"),
+        (899.4, "14m59s", "14 min 59 s"),
+        (363, "6m03s", "6 min 03 s"),
+        (7, "7s", "7 s"),
+        (0, "0s", "0 s"),
+        (0.9, "0s", "0 s"),
+        (-0.1, "-1s", "-1 s"),
+        (-133, "-2m13s", "-2 min 13 s"),
+        (3723, "1h02m", "1 h 02 min"),
+        (-3723, "-1h02m", "-1 h 02 min"),
+        (36_000, "10h00m", "10 h 00 min"),
+        (-(10 * 86_400 + 4 * 3600 + 59 * 60), "-10d04h", "-10 j 04 h"),
     ],
 )
-def test_countdown(seconds: float, shown: str) -> None:
-    assert countdown(seconds) == shown
-    assert Formatter.countdown(seconds) == shown
+def test_a_duration_reads_as_a_duration_in_each_language(
+    seconds: float, english: str, french: str
+) -> None:
+    """Never like a clock time ("6:03"); the sign turns the instant a clock breaches."""
+    i18n.activate("en_GB")
+    try:
+        assert Formatter.duration(seconds) == english
+        i18n.activate("fr_FR")
+        assert Formatter.duration(seconds) == french
+        assert ":" not in french
+    finally:
+        i18n.activate("en_US")
 
 
 def test_ago_and_until_in_french(fr: Formatter) -> None:

@@ -127,17 +127,17 @@ async def test_opens_on_the_last_seven_days(app: ManagerApp) -> None:
         assert screen.query_one(Tabs).active == "manager-week"
         assert figure(screen, "answered") == "5"
         assert figure(screen, "met") == "60%"
-        assert figure(screen, "median") == "6:00"
+        assert figure(screen, "median") == "6m00s"
         assert figure(screen, "breaches") == "3"
         assert figure(screen, "open") == "1"
         assert figure(screen, "no-reply") == "1"
         assert rows(screen, "manager-staff") == [
-            ["Ann", "3", "66%", "3:00", "24:36", "1"],
-            ["Bob", "2", "50%", "13:00", "18:36", "1"],
+            ["Ann", "3", "66%", "3m00s", "24m36s", "1"],
+            ["Bob", "2", "50%", "13m00s", "18m36s", "1"],
         ]
         assert rows(screen, "manager-clients") == [
-            ["Acme", "4", "50%", "11:30", "27:00", "1", "3"],
-            ["Bigco", "1", "100%", "6:00", "6:00", "0", "0"],
+            ["Acme", "4", "50%", "11m30s", "27m00s", "1", "3"],
+            ["Bigco", "1", "100%", "6m00s", "6m00s", "0", "0"],
         ]
 
 
@@ -146,8 +146,8 @@ async def test_figures_give_business_and_wall_times(app: ManagerApp) -> None:
         screen = await settled(pilot)
 
         # Round the clock, business time is wall time.
-        assert figure(screen, "median-wall") == figure(screen, "median") == "6:00"
-        assert figure(screen, "p90-wall") == figure(screen, "p90") == "26:00"
+        assert figure(screen, "median-wall") == figure(screen, "median") == "6m00s"
+        assert figure(screen, "p90-wall") == figure(screen, "p90") == "26m00s"
 
 
 async def test_keys_switch_between_today_and_thirty_days(app: ManagerApp) -> None:
@@ -233,9 +233,9 @@ async def test_breaches_of_the_period_and_enter_opens_the_thread(
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await settled(pilot)
         assert rows(screen, "manager-breaches") == [
-            ["Thu 19 10:15", "Acme", "Task H", "–", "answered after 30:00"],
-            ["Mon 23 10:15", "Acme", "Task D", "–", "answered after 20:00"],
-            ["Mon 23 10:45", "Acme", "Task F", "–", "open, 1:15:00 over, escalated"],
+            ["Thu 19 10:15", "Acme", "Task H", "–", "answered after 30m00s"],
+            ["Mon 23 10:15", "Acme", "Task D", "–", "answered after 20m00s"],
+            ["Mon 23 10:45", "Acme", "Task F", "–", "open, 1h15m over, escalated"],
         ]
 
         screen.query_one("#manager-breaches", DataTable).focus()
@@ -378,7 +378,7 @@ def test_custom_period_ends_at_now_when_it_includes_today() -> None:
 
 
 def test_durations_and_shares_read_like_the_clocks() -> None:
-    assert [duration(s) for s in (None, 0, 250, 3600 + 62)] == ["–", "0:00", "4:10", "1:01:02"]
+    assert [duration(s) for s in (None, 0, 250, 3600 + 62)] == ["–", "0s", "4m10s", "1h01m"]
     assert [share(s) for s in (None, 0.0, 0.666, 0.999, 1.0)] == ["–", "0%", "66%", "99%", "100%"]
 
 
