@@ -291,7 +291,7 @@ class Dashboard(App[None]):
 
     def action_help(self) -> None:
         from .ask import AskDay, AskText
-        from .help import HelpScreen
+        from .help import COMMON_GROUP, COMMON_KEYS, HelpScreen
         from .logview import LogScreen
         from .manager import ManagerScreen
         from .review import ReviewScreen
@@ -312,6 +312,7 @@ class Dashboard(App[None]):
             ("questions", [*AskDay.BINDINGS, *AskText.BINDINGS]),
             ("help", HelpScreen.BINDINGS),
             ("services log", LogScreen.BINDINGS),
+            (COMMON_GROUP, COMMON_KEYS),
         ]
         self.push_screen(
             HelpScreen(

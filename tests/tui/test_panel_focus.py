@@ -53,16 +53,16 @@ async def test_at_80_by_24_the_focused_invoices_panel_shows_the_rows_its_keys_ac
         panel = screen.query_one(InvoicesPanel)
         await until(pilot, lambda: bool(panel.invoices))
         table = panel.query_one("#invoice-table", DataTable)
-        assert not table.display  # the narrow layout shows the totals only
+        assert table.size.height == 0  # the narrow layout shows the totals only
 
         await pilot.press("3")
-        await until(pilot, lambda: table.display and table.size.height >= 4)
+        await until(pilot, lambda: table.size.height >= 4)
         # Every invoice of the fixture in view, and the cursor's among them.
         assert table.size.height - 1 >= len(panel.invoices)
         assert panel.selected is not None
 
         await pilot.press("1")
-        await until(pilot, lambda: not table.display)
+        await until(pilot, lambda: table.size.height == 0)
         assert isinstance(pilot.app.screen, MainScreen)
 
 
@@ -82,3 +82,20 @@ async def test_at_80_columns_the_key_bar_keeps_help_in_view(
         from tui.help import HelpScreen
 
         await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+
+
+async def test_at_80_by_24_tab_reaches_the_invoices_panel(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(80, 24)) as pilot:
+        screen = await main_screen(pilot)
+        panel = screen.query_one(InvoicesPanel)
+        await until(pilot, lambda: bool(panel.invoices))
+        for _ in range(3):
+            await pilot.press("tab")
+            await pilot.pause()
+            if panel.has_focus_within:
+                break
+        assert panel.has_focus_within
+        table = panel.query_one("#invoice-table", DataTable)
+        await until(pilot, lambda: table.size.height - 1 >= len(panel.invoices))
