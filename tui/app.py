@@ -334,7 +334,7 @@ class Dashboard(App[None]):
 
     def action_help(self) -> None:
         from .ask import AskDay, AskText
-        from .help import HelpScreen
+        from .help import COMMON_GROUP, COMMON_KEYS, HelpScreen
         from .logview import LogScreen
         from .manager import ManagerScreen
         from .review import ReviewScreen
@@ -356,6 +356,7 @@ class Dashboard(App[None]):
             (N_("questions"), [*AskDay.BINDINGS, *AskText.BINDINGS]),
             (N_("help"), HelpScreen.BINDINGS),
             (N_("services log"), LogScreen.BINDINGS),
+            (COMMON_GROUP, COMMON_KEYS),
         ]
         self.push_screen(
             HelpScreen(

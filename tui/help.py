@@ -22,6 +22,22 @@ INTRO = N_(
     "ctrl+p opens the command palette: every action, and go to a client, thread or invoice."
 )
 
+# The help's group for the keys Textual gives every screen, list, table and
+# box (the palette's too): shown once, for the help to name every key that
+# works. Listed only: no id, they are not remapped.
+COMMON_GROUP = N_("lists and boxes")
+COMMON_KEYS = [
+    Binding("tab", "app.focus_next", "Next panel, table or field"),
+    Binding("shift+tab", "app.focus_previous", "Previous panel, table or field"),
+    Binding("up,down", "cursor", "Previous / next row of a list or table"),
+    Binding("pageup,pagedown", "page", "A page up / down"),
+    Binding("home,end", "ends", "First / last row"),
+    Binding("enter", "select", "Open or choose the row under the cursor; in a box, confirm"),
+    Binding("escape", "close", "Close the box, the palette or the screen"),
+    Binding("ctrl+p", "command_palette", "The command palette"),
+    Binding("ctrl+q", "quit", "Quit"),
+]
+
 
 def binding_table(
     groups: list[tuple[str, list[Binding]]],

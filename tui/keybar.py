@@ -21,6 +21,9 @@ from core.i18n import gettext
 
 # What one key shows: its display, its description, and whether it applies now.
 Shown = tuple[str, str, str, bool]
+# Kept on the right edge with the palette's key, in view however narrow the
+# terminal: the way to every other key.
+PINNED_ACTIONS = frozenset({"help"})
 
 
 class KeyBar(Widget):
@@ -31,6 +34,8 @@ class KeyBar(Widget):
         self._shown: list[Shown] = []
         # Where each key's label sits on the line, for clicks: (start, end, key).
         self._spans: list[tuple[int, int, str]] = []
+        # The keys drawn on the right edge (help, the palette).
+        self._pinned: set[str] = set()
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -48,7 +53,9 @@ class KeyBar(Widget):
             self.refresh()
 
     def _collect(self, screen: Screen[Any]) -> list[Shown]:
+        """The keys to show: the screen's first, then help and the palette (pinned right)."""
         found: list[Shown] = []
+        pinned: list[Shown] = []
         seen: set[str] = set()
         palette = self.app.COMMAND_PALETTE_BINDING
         for key, (_node, binding, enabled, _tooltip) in screen.active_bindings.items():
@@ -56,40 +63,43 @@ class KeyBar(Widget):
             if not binding.show or binding.action in seen or key == palette:
                 continue
             seen.add(binding.action)
-            found.append(
-                (key, self.app.get_key_display(binding), gettext(binding.description), enabled)
-            )
+            shown = (key, self.app.get_key_display(binding), gettext(binding.description), enabled)
+            (pinned if binding.action in PINNED_ACTIONS else found).append(shown)
         palette_binding = screen.active_bindings.get(palette)
         if palette_binding is not None and self.app.ENABLE_COMMAND_PALETTE:
             binding = palette_binding[1]
-            found.append((palette, self.app.get_key_display(binding), gettext("Palette"), True))
-        return found
+            pinned.append((palette, self.app.get_key_display(binding), gettext("Palette"), True))
+        self._pinned = {key for key, *_rest in pinned}
+        return found + pinned
 
     def render(self) -> Text:
-        """The keys from the left; the palette's key on the right edge, always in view."""
+        """The keys from the left; help's and the palette's on the right edge, always in view."""
         key_style = self.get_component_rich_style("keybar--key", partial=True)
         disabled = Style(dim=True)
-        palette = self.app.COMMAND_PALETTE_BINDING
         text = Text(no_wrap=True, end="")
         spans: list[tuple[int, int, str]] = []
-        right: Shown | None = None
+        right: list[Shown] = []
         for shown in self._shown:
             key, display, description, enabled = shown
-            if key == palette:
-                right = shown
+            if key in self._pinned:
+                right.append(shown)
                 continue
             start = text.cell_len
             text.append(f" {display} ", style=key_style if enabled else key_style + disabled)
             text.append(f"{description} ", style="" if enabled else disabled)
             spans.append((start, text.cell_len, key))
-        if right is not None:
-            _key, display, description, _enabled = right
-            edge = Text.assemble((f" {display} ", key_style), f"{description} ")
+        if right:
+            edge = Text()
+            edge_spans: list[tuple[int, int, str]] = []
+            for key, display, description, _enabled in right:
+                start = edge.cell_len
+                edge.append_text(Text.assemble((f" {display} ", key_style), f"{description} "))
+                edge_spans.append((start, edge.cell_len, key))
             room = max(0, self.size.width - edge.cell_len)
             text.truncate(room, overflow="ellipsis")
             text.pad_right(room - text.cell_len)
             spans = [(start, min(end, room), key) for start, end, key in spans if start < room]
-            spans.append((room, room + edge.cell_len, palette))
+            spans.extend((room + start, room + end, key) for start, end, key in edge_spans)
             text.append_text(edge)
         self._spans = spans
         return text

@@ -118,6 +118,8 @@ class StatusBar(Static):
 
 
 REVIEW_SENTENCE = N_("Review the bank statement lines waiting for a decision")
+# The actions on the thread under the cursor (see MainScreen.check_action).
+THREAD_ACTIONS = frozenset({"handled", "no_reply", "reply"})
 
 
 class MainScreen(Screen[None]):
@@ -403,8 +405,21 @@ class MainScreen(Screen[None]):
             # read): its page is read again.
             self._reload = True
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys acting on a thread are off while the invoices have the focus.
+
+        The feed's cursor is then out of the assistant's sight: h, n or r
+        would act on a thread they did not choose. Hidden from the key bar too.
+        """
+        return not (action in THREAD_ACTIONS and self._invoices_focused())
+
+    def _invoices_focused(self) -> bool:
+        return bool(self.is_mounted and self.query_one(InvoicesPanel).has_focus_within)
+
     def selected_thread(self) -> int | None:
         """The thread under the cursor of the focused panel (the feed by default)."""
+        if self._invoices_focused():
+            return None
         clocks = self.query_one(ClocksPanel)
         if clocks.has_focus and clocks.selected is not None:
             return clocks.selected.thread_id

@@ -191,3 +191,24 @@ async def test_modals_and_the_review_screen_show_their_own_keys(
         await until(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen))
         bar = pilot.app.screen.query_one(KeyBar)
         await until(pilot, lambda: "tab Next table" in str(bar.render()))
+
+
+async def test_help_lists_the_keys_of_lists_tables_and_boxes(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # Textual's own keys (tab, the arrows, enter in a table or a list, escape
+    # in the palette) work on every screen: the help names them once.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        help_screen = pilot.app.screen
+        assert isinstance(help_screen, HelpScreen)
+        where, keys = help_screen.table.columns[0].cells, help_screen.table.columns[1].cells
+        common = {
+            key
+            for group, shown in zip(where, keys, strict=True)
+            if group == "lists and boxes"
+            for key in str(shown).split(", ")
+        }
+        assert {"tab", "shift+tab", "↑", "↓", "⏎", "esc", "pgup", "pgdn", "^p", "^q"} <= common

@@ -1,0 +1,101 @@
+"""What the focused panel offers: its keys act on the rows it shows, and on nothing else.
+
+Driven through Textual's pilot on a real database and a frozen clock; what a
+key wrote (or did not write) is checked in the database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from textual.widgets import DataTable
+
+from core.config import Settings
+from tests.support import MovableClock
+from tests.tui.test_dashboard import main_screen, make_app, rows, until
+from tui.invoices import InvoicesPanel
+from tui.keybar import KeyBar
+from tui.main import MainScreen
+
+
+async def test_thread_keys_do_nothing_while_the_invoices_panel_has_the_focus(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # With the invoices focused the feed's cursor is out of sight: h, n and r
+    # would act on a thread the assistant is not looking at.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        panel = screen.query_one(InvoicesPanel)
+        await until(pilot, lambda: bool(panel.invoices))
+        await pilot.press("3")
+        await until(pilot, lambda: panel.has_focus_within)
+        bar = screen.query_one(KeyBar)
+        await until(pilot, lambda: "p Promise to pay" in str(bar.render()))
+        shown = str(bar.render())
+        assert "h Handled" not in shown and "r Reply" not in shown
+        assert "No reply needed" not in shown
+
+        await pilot.press("h", "n", "r")
+        await pilot.pause(0.3)
+
+        assert pilot.app.screen is screen
+        assert rows(agency, "SELECT count(*) FROM event WHERE triage = 'handled'") == [(0,)]
+        assert rows(agency, "SELECT count(*) FROM event WHERE kind = 'no_reply_needed'") == [(0,)]
+
+        await pilot.press("1")  # back on the feed: the keys are there again
+        await until(pilot, lambda: "h Handled" in str(bar.render()))
+
+
+async def test_at_80_by_24_the_focused_invoices_panel_shows_the_rows_its_keys_act_on(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(80, 24)) as pilot:
+        screen = await main_screen(pilot)
+        panel = screen.query_one(InvoicesPanel)
+        await until(pilot, lambda: bool(panel.invoices))
+        table = panel.query_one("#invoice-table", DataTable)
+        assert table.size.height == 0  # the narrow layout shows the totals only
+
+        await pilot.press("3")
+        await until(pilot, lambda: table.size.height >= 4)
+        # Every invoice of the fixture in view, and the cursor's among them.
+        assert table.size.height - 1 >= len(panel.invoices)
+        assert panel.selected is not None
+
+        await pilot.press("1")
+        await until(pilot, lambda: table.size.height == 0)
+        assert isinstance(pilot.app.screen, MainScreen)
+
+
+async def test_at_80_columns_the_key_bar_keeps_help_in_view(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(80, 24)) as pilot:
+        screen = await main_screen(pilot)
+        bar = screen.query_one(KeyBar)
+        await pilot.pause()
+        shown = str(bar.render())
+        assert len(shown) <= 80
+        assert shown.rstrip().endswith("? Help  ^p Palette")
+        assert "⏎ Open thread" in shown  # the panel's own keys come first, cut with …
+
+        await pilot.click(KeyBar, offset=(shown.index("? Help") + 1, 0))
+        from tui.help import HelpScreen
+
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+
+
+async def test_at_80_by_24_tab_reaches_the_invoices_panel(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(dashboard_settings, clock).run_test(size=(80, 24)) as pilot:
+        screen = await main_screen(pilot)
+        panel = screen.query_one(InvoicesPanel)
+        await until(pilot, lambda: bool(panel.invoices))
+        for _ in range(3):
+            await pilot.press("tab")
+            await pilot.pause()
+            if panel.has_focus_within:
+                break
+        assert panel.has_focus_within
+        table = panel.query_one("#invoice-table", DataTable)
+        await until(pilot, lambda: table.size.height - 1 >= len(panel.invoices))
