@@ -340,7 +340,7 @@ class Dashboard(App[None]):
         from .review import ReviewScreen
         from .thread import ThreadScreen
 
-        groups = [
+        groups: list[tuple[str, Sequence[object]]] = [
             (N_("everywhere"), self.BINDINGS),
             (N_("main"), MainScreen.BINDINGS),
             (N_("feed"), IncomingPanel.BINDINGS),
