@@ -4,7 +4,7 @@
 one minute, on a round-the-clock policy of one minute (warned 15 seconds
 before, escalated after 90 seconds), so that every clock's warning, breach
 and escalation come within two minutes of the start. The scheduler
-(bots.scheduler.run_scheduler) runs as the services run it; the messages
+(bots.services.scheduler.run_scheduler) runs as the services run it; the messages
 are ingested through a second engine on the same SQLite file, as
 `pmdesk ingest` in another terminal would, in batches of 100 while the
 scheduler runs, and a tenth of the clocks is answered before its warning
@@ -46,15 +46,17 @@ sys.path.insert(0, str(HERE))
 from figures import machine, percentile  # noqa: E402
 from sqlalchemy import Engine, select  # noqa: E402
 
-from bots.scheduler import run_scheduler  # noqa: E402
-from core.alerts import RunningClocks  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import create_db_engine, open_database  # noqa: E402
-from core.ingest import Ingestor  # noqa: E402
-from core.models import Clock, Notification, table  # noqa: E402
-from core.policies import PolicyBook  # noqa: E402
-from core.staff import add_staff  # noqa: E402
-from core.timeutil import utc_now  # noqa: E402
+from bots.services.scheduler import run_scheduler  # noqa: E402
+from core.base.instants import utc_now  # noqa: E402
+from core.config.settings import Settings  # noqa: E402
+from core.conversations.ingest import Ingestor  # noqa: E402
+from core.conversations.people import add_staff  # noqa: E402
+from core.sla.alerts import RunningClocks  # noqa: E402
+from core.sla.policies import PolicyBook  # noqa: E402
+from core.store.db import create_db_engine, open_database  # noqa: E402
+from core.store.models.outbox import Notification  # noqa: E402
+from core.store.models.system import table  # noqa: E402
+from core.store.models.threads import Clock  # noqa: E402
 
 NOTIFICATION, CLOCK = table(Notification), table(Clock)
 TARGET_P99_S = 1.0

@@ -1,8 +1,8 @@
 """Benchmark: the Telegram bot draining its outbox to a fake Bot API server over real HTTP.
 
-The bot runs as `pmdesk serve` runs it (bots.telegram.TelegramService: the
+The bot runs as `pmdesk serve` runs it (bots.telegram.bot.TelegramService: the
 python-telegram-bot Application and the outbox sender), against the test
-suite's fake Bot API server on 127.0.0.1 (tests/bots/fake_telegram.py),
+suite's fake Bot API server on 127.0.0.1 (tests/fakes/telegram.py),
 which enforces Telegram's limits (30 messages a second overall, one a second
 per chat, 20 a minute per group) and counts every 429 it has to answer.
 Both measurements use a fresh SQLite database and real time.
@@ -45,16 +45,16 @@ sys.path.insert(0, str(HERE))
 
 from figures import machine, percentile  # noqa: E402
 
-from bots.pacing import Limits  # noqa: E402
-from bots.telegram import TelegramService  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import open_database  # noqa: E402
-from core.ingest import Ingestor  # noqa: E402
-from core.outbox import pending_count  # noqa: E402
-from core.policies import PolicyBook  # noqa: E402
-from core.staff import add_staff, invite, redeem  # noqa: E402
-from core.timeutil import utc_now  # noqa: E402
-from tests.bots.fake_telegram import FakeTelegram  # noqa: E402
+from bots.telegram.bot import TelegramService  # noqa: E402
+from bots.telegram.pacing import Limits  # noqa: E402
+from core.base.instants import utc_now  # noqa: E402
+from core.config.settings import Settings  # noqa: E402
+from core.conversations.ingest import Ingestor  # noqa: E402
+from core.conversations.people import add_staff, invite, redeem  # noqa: E402
+from core.notify.drain import pending_count  # noqa: E402
+from core.sla.policies import PolicyBook  # noqa: E402
+from core.store.db import open_database  # noqa: E402
+from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 TOKEN = "123:BENCH"
 FIRST_CHAT = 10_000  # staff member i talks to the bot in private chat FIRST_CHAT + i

@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from figures import percentile  # noqa: E402
 
 if TYPE_CHECKING:
-    from tui.main import MainScreen
+    from tui.screens.main import MainScreen
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -232,11 +232,12 @@ def top_up(path: Path, now: Any) -> None:
 
     from generate import STAFF
 
-    from core.config import Settings
-    from core.db import insert_many, open_database, write
-    from core.ingest import OWN_SOURCE, Ingestor
-    from core.models import Invoice, table
-    from core.reader import SqliteReader
+    from core.config.settings import Settings
+    from core.conversations.ingest import OWN_SOURCE, Ingestor
+    from core.store.db import insert_many, open_database, write
+    from core.store.models.receivables import Invoice
+    from core.store.models.system import table
+    from core.store.reader import SqliteReader
 
     rng = random.Random(7)
     settings = Settings(db=str(path))
@@ -351,8 +352,8 @@ def counts(path: Path, now: Any) -> tuple[int, int]:
     """Running clocks and overdue invoices; (-1, -1) if the copy is not complete."""
     import sqlite3
 
-    from core.reader import HEAD_REVISION, SqliteReader
-    from core.receivables import overdue_invoices
+    from core.receivables.aging import overdue_invoices
+    from core.store.reader import HEAD_REVISION, SqliteReader
 
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
@@ -400,13 +401,13 @@ def first_reads(database: Path, now: Any) -> None:
     from types import SimpleNamespace
     from zoneinfo import ZoneInfo
 
-    from core.config import Settings
-    from core.feed import latest_events, newest_event_id, unread_count
-    from core.lease import service_states
-    from core.queries import running_clocks
-    from core.reader import SqliteReader
-    from core.receivables import overdue_invoices
-    from tui.watch import sla_figures
+    from core.config.settings import Settings
+    from core.conversations.feed import latest_events, newest_event_id, unread_count
+    from core.receivables.aging import overdue_invoices
+    from core.sla.views import running_clocks
+    from core.store.lease import service_states
+    from core.store.reader import SqliteReader
+    from tui.sources.watch import sla_figures
 
     reader = SqliteReader(database)
     settings = Settings(db=str(database))
@@ -659,8 +660,8 @@ def compare(results: dict[str, dict[str, Any]]) -> None:
 
 def child(args: argparse.Namespace) -> None:
     """Wire the app as `pmdesk` does (same imports, settings, backend), run it, write figures."""
-    import pmdesk.dashboard  # what `pmdesk` imports before the dashboard
-    from core.config import load_settings
+    import pmdesk.dashboard
+    from core.config.settings import load_settings
 
     figures: dict[str, Any] = {"script": _SCRIPT_STARTED}
     settings = load_settings(db=args.db)
@@ -720,13 +721,13 @@ class RunningClock:
 
 
 def screens(variant: str, figures: dict[str, Any]) -> type[MainScreen]:
-    from core.feed import latest_events, unread_count
-    from core.queries import running_clocks
-    from tui.clocks import ClocksPanel
-    from tui.feed import IncomingPanel
-    from tui.invoices import InvoicesPanel
-    from tui.main import Changed, MainScreen
-    from tui.watch import overdue
+    from core.conversations.feed import latest_events, unread_count
+    from core.sla.views import running_clocks
+    from tui.panels.clocks import ClocksPanel
+    from tui.panels.feed import IncomingPanel
+    from tui.panels.invoices import InvoicesPanel
+    from tui.screens.main import Changed, MainScreen
+    from tui.sources.watch import overdue
 
     class Instrumented(MainScreen):
         """MainScreen with clocks on its tick; Textual also calls MainScreen's own handlers."""
@@ -836,10 +837,10 @@ async def session(
     import asyncio
     import random
 
-    from tui.clocks import ClocksPanel
-    from tui.conversation import Conversation
-    from tui.feed import IncomingPanel
-    from tui.thread import ThreadScreen
+    from tui.panels.clocks import ClocksPanel
+    from tui.panels.feed import IncomingPanel
+    from tui.screens.thread import ThreadScreen
+    from tui.widgets.conversation import Conversation
 
     rng = random.Random(11)
     main = app.screen
@@ -913,7 +914,8 @@ async def session(
         assert selected is not None
 
         def opening(thread_id: int = selected.thread_id) -> str:
-            # Read ahead while the cursor rested on the row (tui/pages.py), or read after Enter.
+            # Read ahead while the cursor rested on the row (tui/sources/pages.py), or read after
+            # Enter.
             ready = app.pages.get(thread_id) is not None
             return f"open a thread ({'read ahead' if ready else 'read on Enter'})"
 

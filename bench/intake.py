@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from figures import machine, percentile
 from generate import events
 
-from bots.signing import signed_headers
+from bots.http.signing import signed_headers
 
 SECRET = "benchmark-secret"
 THREADS = 2_000

@@ -22,12 +22,12 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from core.config import Settings
-from core.db import open_database
-from core.dunning import run_dunning
-from core.invoices import import_invoices
-from core.reader import EngineReader
-from core.receivables import days_sales_outstanding, overdue_invoices
+from core.config.settings import Settings
+from core.receivables.aging import days_sales_outstanding, overdue_invoices
+from core.receivables.dunning import run_dunning
+from core.receivables.invoices import import_invoices
+from core.store.db import open_database
+from core.store.reader import EngineReader
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -18,11 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.payments_data import Dataset, generate
-from core.db import insert_many, open_database, write
-from core.invoices import creditor_reference
-from core.matching import Proposal, match_new_lines
-from core.models import BankTransaction, Client, Invoice, table
-from core.statements.settings import BanksConfig
+from core.config.banks import BanksConfig
+from core.receivables.invoices import creditor_reference
+from core.receivables.matching.book import Proposal
+from core.receivables.matching.matcher import match_new_lines
+from core.store.db import insert_many, open_database, write
+from core.store.models.receivables import BankTransaction, Invoice
+from core.store.models.system import table
+from core.store.models.threads import Client
 
 
 def load(engine, data: Dataset, now: datetime) -> None:  # type: ignore[no-untyped-def]

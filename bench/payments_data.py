@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from core.invoices import creditor_reference
+from core.receivables.invoices import creditor_reference
 
 KINDS = {
     "clean": 40, "rf": 5, "typo": 10, "names": 10, "amounts": 4, "partial": 6,

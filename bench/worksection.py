@@ -1,6 +1,6 @@
 """Benchmark: `POST /v1/worksection` answered under load, served by uvicorn on loopback.
 
-A server process runs the intake's app (bots.intake.create_app, falling
+A server process runs the intake's app (bots.http.intake.create_app, falling
 back to a bare FastAPI app) with the Worksection router, on a fresh SQLite
 database; this process posts realistic webhook bodies (a few items each,
 with Basic auth) at a fixed rate, open loop, and prints the answer times.
@@ -34,7 +34,7 @@ USER, PASSWORD = "worksection", "bench-password"
 
 
 def settings(database: str) -> Any:
-    from core.config import Settings, WorksectionConfig
+    from core.config.settings import Settings, WorksectionConfig
 
     return Settings(
         db=database,
@@ -51,14 +51,14 @@ def serve(database: str, sock: socket.socket) -> None:
     """The server process: the app on `sock` until terminated."""
     import uvicorn
 
-    from bots.wshook import worksection_router
-    from core.db import open_database
+    from bots.worksection.webhook import worksection_router
+    from core.store.db import open_database
 
     config = settings(database)
     engine = open_database(database)
     router = worksection_router(config, engine)
     try:
-        from bots.intake import Health, create_app
+        from bots.http.intake import Health, create_app
 
         app = create_app(config, engine, health=Health(), routers=[router])
     except ImportError:
@@ -184,7 +184,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as directory:
         database = str(Path(directory) / "bench.db")
-        from core.db import open_database
+        from core.store.db import open_database
 
         open_database(database).dispose()  # the schema, before the server starts
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,3 +1,3 @@
-from pmdesk.dashboard import main
+from pmdesk.start import main
 
 main()

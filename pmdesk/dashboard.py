@@ -3,7 +3,7 @@
 The demo's dashboard runs, in its own process and on its own database, the
 simulated agency and the services that make sense without a network: the
 scheduler, and the simulated clients, who take the replies in place of
-Telegram and Worksection (core.demo.deliver_to_simulated_clients) and thank
+Telegram and Worksection (core.demo.simulator.deliver_to_simulated_clients) and thank
 for them. No HTTP intake, no bot, no Worksection connector.
 
 Kept apart from the command line (typer) so that `pmdesk` alone, the way the
@@ -14,28 +14,24 @@ command's options first: about a tenth of a second of its start-up.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from core.paths import ConfigError
-from core.reader import DatabaseError
-from core.timeutil import Now, utc_now
+from core.base.instants import Now, utc_now
 
 if TYPE_CHECKING:
     import asyncio
 
     from sqlalchemy import Engine
 
-    from bots.services import Extra
-    from core.config import Settings
-    from core.demo import Simulator
+    from bots.services.runner import Extra
+    from core.config.settings import Settings
+    from core.demo.simulator import Simulator
     from tui.app import Dashboard
-    from tui.backend import Backend
+    from tui.sources.backend import Backend
 
-EXIT_USAGE = 2
 # How long quitting waits for the services to stop and give back their lease.
 SERVICES_STOP_SECONDS = 10.0
 # How often the services' thread looks whether the dashboard is closing.
@@ -53,11 +49,11 @@ log = logging.getLogger("pmdesk.dashboard")
 def run_dashboard(settings: Settings, clock: Now = utc_now, start: str = "main") -> None:
     """Open the dashboard on `settings`' database until the assistant quits.
 
-    The background services (bots.services) run in this process too, unless
+    The background services (bots.services.runner) run in this process too, unless
     another process runs them for this database; they start once the screen
     shows its first data, and stop with the dashboard.
     """
-    from core.lease import default_holder
+    from core.store.lease import default_holder
 
     # The services this process runs show as running here, not as another process's.
     holder = default_holder()
@@ -88,7 +84,7 @@ def demo_dashboard(
     the environment says, it reaches neither Telegram nor Worksection, and
     acts as the demo agency's assistant; a toast says so on the first screen.
     """
-    from core.lease import default_holder
+    from core.store.lease import default_holder
 
     settings = settings.model_copy(
         update={"telegram_token": None, "worksection": None, "operator": None}
@@ -132,7 +128,7 @@ def simulate_job(
     """
 
     def job(stop: threading.Event) -> None:
-        from core.ingest import Ingestor
+        from core.conversations.ingest import Ingestor
 
         ingestor = Ingestor.for_settings(engine, settings, clock=clock)
         last = since
@@ -184,7 +180,7 @@ async def _services_until(
 ) -> None:
     import asyncio
 
-    from bots.services import run_services
+    from bots.services.runner import run_services
 
     ended = asyncio.Event()
 
@@ -217,7 +213,7 @@ async def simulated_clients(
     import asyncio
     import contextlib
 
-    from core import demo
+    from core.demo import simulator as demo
 
     while not ended.is_set():
         at = clock()
@@ -236,7 +232,7 @@ def log_to_file() -> None:
     """Send this process's log to a file: on the terminal it would draw over the screen."""
     from logging.handlers import RotatingFileHandler
 
-    from core.paths import default_log_path
+    from core.base.paths import default_log_path
     from pmdesk.logfile import PrivateLogFile
 
     root = logging.getLogger()
@@ -266,13 +262,13 @@ def start_backend(
     """The dashboard's way to the database, with its first read already under way.
 
     No engine here: the first read creates or upgrades the database if it
-    must (core.reader.reader_for), and the ORM is imported on the first action.
+    must (core.store.connect.reader_for), and the ORM is imported on the first action.
     `names`: the services the top line shows (all of them by default);
     `mode`: what it says before them ("demo").
     """
-    from core.lease import NAMES, services_seen
-    from tui.backend import Backend
-    from tui.watch import first_read
+    from core.store.lease import NAMES, services_seen
+    from tui.sources.backend import Backend
+    from tui.sources.watch import first_read
 
     shown = tuple(names or NAMES)
     backend = Backend(
@@ -283,22 +279,3 @@ def start_backend(
     )
     backend.prefetch(first_read)
     return backend
-
-
-def main() -> None:
-    """`pmdesk`: straight to the dashboard when given nothing else in a terminal."""
-    if len(sys.argv) > 1 or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        from pmdesk.cli import main as command_line
-
-        command_line()
-        return
-    from core.config import load_settings
-
-    try:
-        run_dashboard(load_settings())
-    except (ConfigError, DatabaseError) as error:
-        # As the command line says it (pmdesk.cli.command): one line, exit 2.
-        from core.text import clean
-
-        print(f"pmdesk: {clean(str(error))}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)

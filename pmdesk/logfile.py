@@ -6,7 +6,7 @@ import os
 from io import TextIOWrapper
 from logging.handlers import RotatingFileHandler
 
-from core.paths import PRIVATE_FILE
+from core.base.paths import PRIVATE_FILE
 
 
 class PrivateLogFile(RotatingFileHandler):

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from core import i18n
-from core.config import Settings
-from core.db import open_database
-from core.ingest import Ingestor
-from core.policies import PolicyBook
-from core.reader import Reader, reader_for
+from core.base import i18n
+from core.config.settings import Settings
+from core.conversations.ingest import Ingestor
+from core.sla.policies import PolicyBook
+from core.store.connect import reader_for
+from core.store.db import open_database
+from core.store.reader import Reader
 from tests.support import MovableClock
 
 

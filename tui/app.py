@@ -23,17 +23,12 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
-from core import i18n
-from core.config import Settings
-from core.i18n import N_, gettext
-
-from .backend import Backend, NoOperator
-from .clocks import ClocksPanel
-from .feed import IncomingPanel
-from .format import Formatter
-from .invoices import InvoicesPanel
-from .main import REVIEW_SENTENCE, MainScreen
-from .messages import (
+from core.base import i18n
+from core.base.i18n import N_, gettext
+from core.config.settings import Settings
+from tui.display.format import Formatter
+from tui.display.themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
+from tui.messages import (
     ActionDone,
     DataChanged,
     FirstData,
@@ -45,21 +40,25 @@ from .messages import (
     ThreadInView,
     Undo,
 )
-from .pages import Pages, ThreadPage, read_page
-from .palette import ActionsProvider, GoToProvider
-from .pickers import NOBODY, FilterScreen, InvoicePicker, StaffPicker
-from .rows import RowList
-from .servicelog import ServiceLog
-from .themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
-from .undo import UNDO_SECONDS, UndoSlot
+from tui.panels.clocks import ClocksPanel
+from tui.panels.feed import IncomingPanel
+from tui.panels.invoices import InvoicesPanel
+from tui.screens.main import REVIEW_SENTENCE, MainScreen
+from tui.sources.backend import Backend, NoOperator
+from tui.sources.pages import Pages, ThreadPage, read_page
+from tui.sources.servicelog import ServiceLog
+from tui.undo import UNDO_SECONDS, UndoSlot
+from tui.widgets.palette import ActionsProvider, GoToProvider
+from tui.widgets.pickers import NOBODY, FilterScreen, InvoicePicker, StaffPicker
+from tui.widgets.rows import RowList
 
 if TYPE_CHECKING:
-    from core.ingest import Result
-    from core.receivables import OverdueInvoice
+    from core.conversations.ingest import Result
+    from core.receivables.aging import OverdueInvoice
 
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
-    from .manager import ManagerScreen
-    from .thread import ThreadScreen
+    from tui.screens.manager import ManagerScreen
+    from tui.screens.thread import ThreadScreen
 
 # The cyclic garbage collector's thresholds while the dashboard runs. Drawing
 # a frame allocates thousands of small objects, so Python's defaults (700, 10,
@@ -189,7 +188,7 @@ class Dashboard(App[None]):
 
     def open_thread(self, thread_id: int, reply: bool = False) -> None:
         """Show a thread in the one thread screen, built on first use and then reused."""
-        from .thread import ThreadScreen
+        from tui.screens.thread import ThreadScreen
 
         if not self.is_screen_installed("thread"):
             self.install_screen(
@@ -235,7 +234,7 @@ class Dashboard(App[None]):
     def _read_pages(self) -> None:
         # The thread screen's module, which start-up does without, loads here
         # the first time: while the assistant looks at a row, not on Enter.
-        from . import thread  # noqa: F401
+        from tui.screens import thread  # noqa: F401
 
         # One reader at a time, always on the latest thread wanted.
         while (wanted := self.pages.next_wanted()) is not None:
@@ -263,7 +262,7 @@ class Dashboard(App[None]):
         return max(0, self.size.width - 4)
 
     def _page_read(self, page: ThreadPage, generation: int) -> None:
-        from .thread import ThreadScreen
+        from tui.screens.thread import ThreadScreen
 
         kept = self.pages.keep(page, generation)
         if not self.is_screen_installed("thread"):
@@ -278,7 +277,7 @@ class Dashboard(App[None]):
         """Shown in the thread screen and not kept: the next look reads again."""
         from rich.text import Text
 
-        from .thread import ThreadScreen
+        from tui.screens.thread import ThreadScreen
 
         if not self.is_screen_installed("thread"):
             return
@@ -293,7 +292,7 @@ class Dashboard(App[None]):
             screen.show_page(ThreadPage(thread_id, None, text, Text()))
 
     def action_manager(self) -> None:
-        from .manager import ManagerScreen
+        from tui.screens.manager import ManagerScreen
 
         if isinstance(self.screen, ManagerScreen):
             return
@@ -307,9 +306,8 @@ class Dashboard(App[None]):
         )
 
     def action_log(self) -> None:
-        from core.paths import default_log_path
-
-        from .logview import LogScreen
+        from core.base.paths import default_log_path
+        from tui.screens.log import LogScreen
 
         if isinstance(self.screen, LogScreen):
             return
@@ -320,7 +318,7 @@ class Dashboard(App[None]):
 
     def open_review(self) -> None:
         """The statement lines awaiting review (built on each opening: it reads afresh)."""
-        from .review import ReviewScreen
+        from tui.screens.review import ReviewScreen
 
         if isinstance(self.screen, ReviewScreen):
             return
@@ -333,12 +331,12 @@ class Dashboard(App[None]):
         self.post_message(OpenThread(message.thread_id))
 
     def action_help(self) -> None:
-        from .ask import AskDay, AskText
-        from .help import COMMON_GROUP, COMMON_KEYS, HelpScreen
-        from .logview import LogScreen
-        from .manager import ManagerScreen
-        from .review import ReviewScreen
-        from .thread import ThreadScreen
+        from tui.screens.help import COMMON_GROUP, COMMON_KEYS, HelpScreen
+        from tui.screens.log import LogScreen
+        from tui.screens.manager import ManagerScreen
+        from tui.screens.review import ReviewScreen
+        from tui.screens.thread import ThreadScreen
+        from tui.widgets.ask import AskDay, AskText
 
         groups: list[tuple[str, Sequence[object]]] = [
             (N_("everywhere"), self.BINDINGS),
@@ -382,8 +380,8 @@ class Dashboard(App[None]):
             self.pick_staff(thread_id, watch=message.verb == "watch", current=message.current)
 
     def mark_handled(self, thread_id: int) -> None:
-        from core.actions import staff_author
-        from core.triage import Handled, mark_handled, unhandle
+        from core.conversations.actions import staff_author
+        from core.conversations.triage import Handled, mark_handled, unhandle
 
         engine, now = self.backend.engine, self.backend.now
 
@@ -398,7 +396,7 @@ class Dashboard(App[None]):
         )
 
     def no_reply_needed(self, thread_id: int) -> None:
-        from core.actions import no_reply_needed
+        from core.conversations.actions import no_reply_needed
 
         self._act(
             thread_id,
@@ -410,7 +408,7 @@ class Dashboard(App[None]):
         )
 
     def send_reply(self, thread_id: int, text: str, internal: bool = False) -> None:
-        from core.actions import UNDO_WINDOW, reply
+        from core.conversations.actions import UNDO_WINDOW, reply
 
         label = N_("note") if internal else N_("reply")
         self._act(
@@ -431,7 +429,7 @@ class Dashboard(App[None]):
 
     def _withdraw(self, result: Result) -> Callable[[int], object]:
         """How to take back the event an action recorded."""
-        from core.actions import undo
+        from core.conversations.actions import undo
 
         event_id = result.event_id or 0
         return lambda staff: undo(self.backend.ingestor, event_id, staff)
@@ -463,7 +461,7 @@ class Dashboard(App[None]):
     @work(thread=True, group="actions")
     def pick_staff(self, thread_id: int, watch: bool, current: tuple[int, ...] = ()) -> None:
         """Ask who to assign, or which watcher to add or remove; `current`: who is there now."""
-        from core.staff import list_staff
+        from core.conversations.people import list_staff
 
         staff = [(person.id, person.name) for person in list_staff(self.backend.engine)]
         if watch:
@@ -484,8 +482,8 @@ class Dashboard(App[None]):
     def _picked(
         self, thread_id: int, watch: bool, current: tuple[int, ...], chosen: int | str | None
     ) -> None:
-        from core.actions import assign, unwatch
-        from core.actions import watch as add_watcher
+        from core.conversations.actions import assign, unwatch
+        from core.conversations.actions import watch as add_watcher
 
         if chosen is None:
             return
@@ -528,7 +526,7 @@ class Dashboard(App[None]):
         `undo`: given what `run` returned, how to take the action back; the
         action can then be undone for five seconds from now.
         """
-        from core.ingest import Withdrawn
+        from core.conversations.ingest import Withdrawn
 
         error = None
         at = self.backend.now()
@@ -601,19 +599,19 @@ class Dashboard(App[None]):
     # In the worker: the dunning module, with SQLAlchemy, loads there, not on the UI thread.
 
     def _record_promise(self, number: str, day: date, actor: str) -> None:
-        from core.dunning import record_promise
+        from core.receivables.dunning import record_promise
 
         backend = self.backend
         record_promise(backend.engine, backend.settings, number, day, actor, backend.now())
 
     def _record_dispute(self, number: str, reason: str | None, actor: str) -> None:
-        from core.dunning import record_dispute
+        from core.receivables.dunning import record_dispute
 
         backend = self.backend
         record_dispute(backend.engine, backend.settings, number, reason, actor, backend.now())
 
     def _mark_reminder_sent(self, client: str, actor: str) -> None:
-        from core.dunning import mark_todays_sent
+        from core.receivables.dunning import mark_todays_sent
 
         backend = self.backend
         mark_todays_sent(backend.engine, backend.settings, client, actor, backend.now())
@@ -621,7 +619,7 @@ class Dashboard(App[None]):
     @work(thread=True, group="invoice-actions")
     def _write_invoice(self, done: str, refused: str, run: Callable[[str], object]) -> None:
         """Run a write as the operator, then read the overdue list again; errors become toasts."""
-        from .watch import overdue
+        from tui.sources.watch import overdue
 
         backend = self.backend
         # Any failure (a database error too) is the assistant's to read, not a crash.
@@ -671,7 +669,7 @@ class Dashboard(App[None]):
 
     def goto_targets(self) -> list[tuple[str, str, str]]:
         """(kind, label, value) for clients, recent threads and overdue invoices."""
-        from core.directory import jump_targets
+        from core.conversations.directory import jump_targets
 
         return jump_targets(self.backend.reader())
 
@@ -686,7 +684,7 @@ class Dashboard(App[None]):
             self.pop_screen()
         main = self.screen
         if kind == "client":
-            from core.feed import FeedFilter
+            from core.conversations.feed import FeedFilter
 
             main.set_filter(FeedFilter(client=value))
         elif kind == "invoice" and not main.query_one(InvoicesPanel).select_number(value):

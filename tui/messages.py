@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from core.receivables import OverdueInvoice
+    from core.receivables.aging import OverdueInvoice
 
 
 class OpenThread(Message):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-# As core.actions.UNDO_WINDOW, which the core checks again (its module, with
+# As core.conversations.actions.UNDO_WINDOW, which the core checks again (its module, with
 # SQLAlchemy, is not loaded on the UI thread).
 UNDO_SECONDS = 5
 

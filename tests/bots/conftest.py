@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import Settings
-from tests.bots.fake_telegram import FakeTelegram
+from core.config.settings import Settings
 from tests.bots.support import SpeedClock, bot_settings
+from tests.fakes.telegram import FakeTelegram
 
 
 @pytest.fixture

@@ -19,16 +19,17 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from bots.pacing import Pacer
-from bots.telegram import TelegramService
-from core.config import Settings
-from core.ingest import Ingestor
-from core.models import Notification, table
-from core.policies import PolicyBook
-from core.staff import add_staff, invite, redeem
-from core.timeutil import utc_now
-from tests.bots.fake_telegram import FakeTelegram
+from bots.telegram.bot import TelegramService
+from bots.telegram.pacing import Pacer
+from core.base.instants import utc_now
+from core.config.settings import Settings
+from core.conversations.ingest import Ingestor
+from core.conversations.people import add_staff, invite, redeem
+from core.sla.policies import PolicyBook
+from core.store.models.outbox import Notification
+from core.store.models.system import table
 from tests.conftest import round_the_clock_settings
+from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "123:ABC"
 AGENCY = "Atelier"

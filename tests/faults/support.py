@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx
 
-from bots.signing import signed_headers
-from core.config import Settings
-from core.db import open_database
-from core.ingest import Ingestor
-from core.policies import PolicyBook
+from bots.http.signing import signed_headers
+from core.config.settings import Settings
+from core.conversations.ingest import Ingestor
+from core.sla.policies import PolicyBook
+from core.store.db import open_database
 from tests.support import free_port
 
 SECRET = "a shared secret for the fault suite"

@@ -20,11 +20,11 @@ import httpx
 import pytest
 from sqlalchemy import Connection, event
 
-from bots.services import run_services
-from core.config import HttpConfig, Settings
-from core.db import open_database
+from bots.services.runner import run_services
+from core.config.settings import HttpConfig, Settings
+from core.store.db import open_database
+from tests.bots.http.test_intake import answers
 from tests.bots.support import until
-from tests.bots.test_intake import answers
 from tests.faults.support import (
     SECRET,
     Serve,

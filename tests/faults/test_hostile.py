@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.bots.fake_telegram import FakeTelegram
-from tests.bots.fake_worksection import FakeWorksection
 from tests.bots.support import TOKEN
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.worksection import FakeWorksection
 from tests.faults.support import Serve, post_events, signed, stored_ids
 from tests.hostile import HOSTILE, valid_line
 from tests.support import MovableClock, make_event

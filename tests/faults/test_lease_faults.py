@@ -1,7 +1,7 @@
 """Faults of the services' holder: paused past its lease, and killed then restarted.
 
 Real `pmdesk serve` processes on a real port and database, with the Telegram
-bot talking to the fake Bot API server (tests.bots.fake_telegram) of this
+bot talking to the fake Bot API server (tests.fakes.telegram) of this
 test process. Each test prints what it checked.
 """
 
@@ -20,14 +20,15 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from core.db import open_database
-from core.ingest import Ingestor
-from core.models import Notification, table
-from core.policies import PolicyBook
-from core.timeutil import utc_now
-from tests.bots.fake_telegram import FakeTelegram
+from core.base.instants import utc_now
+from core.conversations.ingest import Ingestor
+from core.sla.policies import PolicyBook
+from core.store.db import open_database
+from core.store.models.outbox import Notification
+from core.store.models.system import table
 from tests.bots.support import ANA, TOKEN, client_message, team
 from tests.conftest import round_the_clock_settings
+from tests.fakes.telegram import FakeTelegram
 from tests.support import free_port
 
 pytestmark = pytest.mark.faults
@@ -125,7 +126,7 @@ def test_a_paused_holder_sends_nothing_after_the_takeover_and_frees_the_port(
         now = utc_now()
         feed.ingest([client_message("m1", now, task="T1"), client_message("m2", now, task="T2")])
         # Paused once the first alert is sent and recorded (a pause between Telegram's
-        # answer and the record is the one case no sender can close: see bots.sender).
+        # answer and the record is the one case no sender can close: see bots.telegram.sender).
         eventually(lambda: sent_rows(engine) == 1, 10, "the first alert recorded")
         first.send_signal(signal.SIGSTOP)  # paused, the second alert in hand
         paused_at = time.monotonic()

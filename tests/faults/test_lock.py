@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from core.db import BUSY_TIMEOUT_MS
+from core.store.db import BUSY_TIMEOUT_MS
 from tests.faults.support import Serve, integrity, post_events, stored_ids
 from tests.support import make_event
 

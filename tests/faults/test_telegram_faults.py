@@ -1,7 +1,7 @@
 """Faults on the Telegram side: updates delivered twice, and a flood of strangers.
 
 The real python-telegram-bot runs against the fake Bot API server
-(tests.bots.fake_telegram), with time 50 times faster than the wall's where
+(tests.fakes.telegram), with time 50 times faster than the wall's where
 Telegram's limits would otherwise make a test slow. Each test prints what
 it checked.
 """
@@ -17,17 +17,19 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from bots.intake import Health, create_app
-from bots.pacing import Pacer
-from bots.render import REFUSAL
-from bots.telegram import WEBHOOK_PATH, TelegramService, TelegramWebhook
-from core.chats import link_chat
-from core.config import Settings
-from core.ingest import Ingestor
-from core.models import Assignment, Delivery, Event, table
-from core.policies import PolicyBook
-from core.timeutil import utc_now
-from tests.bots.fake_telegram import FakeTelegram
+from bots.http.intake import Health, create_app
+from bots.telegram.bot import WEBHOOK_PATH, TelegramService, TelegramWebhook
+from bots.telegram.pacing import Pacer
+from bots.telegram.render import REFUSAL
+from core.base.instants import utc_now
+from core.config.settings import Settings
+from core.conversations.chats import link_chat
+from core.conversations.ingest import Ingestor
+from core.sla.policies import PolicyBook
+from core.store.models.outbox import Delivery
+from core.store.models.system import table
+from core.store.models.threads import Assignment, Event
+from tests.bots.http.test_intake import serving
 from tests.bots.support import (
     ANA,
     GROUP,
@@ -43,7 +45,7 @@ from tests.bots.support import (
     team,
     until,
 )
-from tests.bots.test_intake import serving
+from tests.fakes.telegram import FakeTelegram
 
 pytestmark = pytest.mark.faults
 

@@ -8,10 +8,12 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import Engine, insert
 
-from core.config import Settings
-from core.ingest import Ingestor
-from core.models import Client, Invoice, table
-from core.staff import add_staff
+from core.config.settings import Settings
+from core.conversations.ingest import Ingestor
+from core.conversations.people import add_staff
+from core.store.models.receivables import Invoice
+from core.store.models.system import table
+from core.store.models.threads import Client
 from tests.support import START, MovableClock, make_event
 
 HOSTILE = "[bold red]URGENT[/] \x1b[31mred\x1b[0m [link=https://evil.example]click[/link]\x07"

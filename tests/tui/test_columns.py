@@ -6,12 +6,12 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from textual.widgets import DataTable
 
-from core.config import Settings
-from core.ingest import Ingestor
+from core.config.settings import Settings
+from core.conversations.ingest import Ingestor
 from tests.support import MovableClock, make_event
 from tests.tui.test_dashboard import main_screen, make_app, until
-from tui.feed import IncomingPanel
-from tui.invoices import InvoicesPanel
+from tui.panels.feed import IncomingPanel
+from tui.panels.invoices import InvoicesPanel
 
 LONG_CLIENT = "Grande Boulangerie Industrielle du Centre"
 LONG_THREAD = "Refonte complète du site vitrine et de la boutique en ligne"

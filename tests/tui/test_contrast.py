@@ -15,14 +15,14 @@ import pytest
 from sqlalchemy import Engine
 from textual.pilot import Pilot
 
-from core.config import Settings
+from core.config.settings import Settings
 from tests.support import MovableClock
 from tests.tui.contrast import too_faint
+from tests.tui.panels.test_invoices import review_opened, review_queue_of
 from tests.tui.test_dashboard import main_screen, make_app, open_thread, until
-from tests.tui.test_receivables import review_opened, review_queue_of
-from tui.clocks import ClocksPanel
-from tui.manager import ManagerScreen
-from tui.themes import DARK, LIGHT
+from tui.display.themes import DARK, LIGHT
+from tui.panels.clocks import ClocksPanel
+from tui.screens.manager import ManagerScreen
 
 THEMES = [DARK, LIGHT]
 Visit = Callable[[Pilot[None]], Awaitable[None]]

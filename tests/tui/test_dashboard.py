@@ -19,22 +19,22 @@ from sqlalchemy import Engine, text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, Select, TextArea
 
-from core.config import DashboardConfig, Settings
-from core.feed import FeedFilter
+from core.config.settings import DashboardConfig, Settings
+from core.conversations.feed import FeedFilter
 from tests.support import MovableClock, make_event
 from tests.tui.conftest import HOSTILE
 from tui.app import Dashboard
-from tui.backend import Backend
-from tui.clocks import ClocksPanel
-from tui.conversation import Conversation
-from tui.feed import IncomingPanel
-from tui.help import COMMON_GROUP, HelpScreen
-from tui.keybar import KeyBar
-from tui.main import MainScreen
-from tui.manager import ManagerScreen
-from tui.pickers import FilterScreen, StaffPicker
-from tui.rows import RowList
-from tui.thread import ThreadScreen
+from tui.panels.clocks import ClocksPanel
+from tui.panels.feed import IncomingPanel
+from tui.screens.help import COMMON_GROUP, HelpScreen
+from tui.screens.main import MainScreen
+from tui.screens.manager import ManagerScreen
+from tui.screens.thread import ThreadScreen
+from tui.sources.backend import Backend
+from tui.widgets.conversation import Conversation
+from tui.widgets.keybar import KeyBar
+from tui.widgets.pickers import FilterScreen, StaffPicker
+from tui.widgets.rows import RowList
 
 Predicate = Callable[[], Any]
 
@@ -466,7 +466,7 @@ async def test_sla_figures_follow_a_change_once_they_are_due(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The change lands while the figures are fresh; nothing changes after it.
-    monkeypatch.setattr("tui.main.SLOW_SECONDS", 1.5)
+    monkeypatch.setattr("tui.screens.main.SLOW_SECONDS", 1.5)
     async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
         screen = await main_screen(pilot)
         sla = screen.query_one("#sla")
@@ -487,7 +487,7 @@ async def test_a_database_error_pauses_live_updates_says_so_and_recovers(
     ingestor: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("tui.main.RETRY_SECONDS", 0.2)
+    monkeypatch.setattr("tui.screens.main.RETRY_SECONDS", 0.2)
     app = make_app(dashboard_settings, clock)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await main_screen(pilot)

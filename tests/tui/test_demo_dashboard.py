@@ -19,18 +19,20 @@ from sqlalchemy import Engine
 from textual.pilot import Pilot
 from textual.widgets import TextArea
 
-from core.config import Settings
-from core.db import open_database
-from core.demo import Simulator, demo_settings, load_scenario, seed_demo
-from core.dunning import DRAFT, SENT, list_reminders
-from core.queries import running_clocks
-from core.reader import EngineReader
-from core.timeutil import utc_now
+from core.base.instants import utc_now
+from core.config.settings import Settings
+from core.demo.scenario import demo_settings, load_scenario
+from core.demo.seeding import seed_demo
+from core.demo.simulator import Simulator
+from core.receivables.dunning import DRAFT, SENT, list_reminders
+from core.sla.views import running_clocks
+from core.store.db import open_database
+from core.store.reader import EngineReader
 from pmdesk.dashboard import demo_dashboard
+from tests.tui.panels.test_invoices import invoices_focused, toasted
 from tests.tui.test_dashboard import main_screen, open_thread, rows, until
-from tests.tui.test_receivables import invoices_focused, toasted
-from tui.main import StatusBar
-from tui.review import ReviewScreen
+from tui.screens.main import StatusBar
+from tui.screens.review import ReviewScreen
 
 # The services' and the simulator's turns are a second each: room for a few.
 SERVICES_WAIT = 15.0

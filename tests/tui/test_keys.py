@@ -6,17 +6,17 @@ import pytest
 from sqlalchemy import Engine
 from textual.widgets import Select
 
-from core.config import Settings
-from core.feed import FeedFilter
+from core.config.settings import Settings
+from core.conversations.feed import FeedFilter
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, open_thread, until
 from tui.app import Dashboard
-from tui.ask import AskText
-from tui.feed import IncomingPanel
-from tui.help import HelpScreen
-from tui.keybar import KeyBar
-from tui.pickers import FilterScreen
-from tui.review import ReviewScreen
+from tui.panels.feed import IncomingPanel
+from tui.screens.help import HelpScreen
+from tui.screens.review import ReviewScreen
+from tui.widgets.ask import AskText
+from tui.widgets.keybar import KeyBar
+from tui.widgets.pickers import FilterScreen
 
 
 async def test_help_names_keys_as_the_keyboard_does(

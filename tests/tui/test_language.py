@@ -9,13 +9,13 @@ import sys
 import pytest
 from sqlalchemy import Engine
 
-from core.config import Settings
+from core.config.settings import Settings
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, until
-from tui.clocks import ClocksPanel
-from tui.help import HelpScreen
-from tui.keybar import KeyBar
-from tui.sla import SlaPanel
+from tui.panels.clocks import ClocksPanel
+from tui.panels.sla import SlaPanel
+from tui.screens.help import HelpScreen
+from tui.widgets.keybar import KeyBar
 
 # What each language shows on the main screen of the test agency (4 clocks,
 # the first 8 minutes past due; a first answer after 4 minutes).

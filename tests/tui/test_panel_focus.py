@@ -9,12 +9,12 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from textual.widgets import DataTable
 
-from core.config import Settings
+from core.config.settings import Settings
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, rows, until
-from tui.invoices import InvoicesPanel
-from tui.keybar import KeyBar
-from tui.main import MainScreen
+from tui.panels.invoices import InvoicesPanel
+from tui.screens.main import MainScreen
+from tui.widgets.keybar import KeyBar
 
 
 async def test_thread_keys_do_nothing_while_the_invoices_panel_has_the_focus(
@@ -79,7 +79,7 @@ async def test_at_80_columns_the_key_bar_keeps_help_in_view(
         assert "⏎ Open thread" in shown  # the panel's own keys come first, cut with …
 
         await pilot.click(KeyBar, offset=(shown.index("? Help") + 1, 0))
-        from tui.help import HelpScreen
+        from tui.screens.help import HelpScreen
 
         await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
 

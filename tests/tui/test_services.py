@@ -12,17 +12,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from core.config import HttpConfig, Settings
-from core.lease import acquire, default_holder, services_seen
-from core.timeutil import utc_now
+from core.base.instants import utc_now
+from core.config.settings import HttpConfig, Settings
+from core.store.lease import acquire, default_holder, services_seen
 from pmdesk.dashboard import services_job, start_backend
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, until
 from tui.app import Dashboard
-from tui.backend import Backend
-from tui.logview import LogScreen
-from tui.main import StatusBar
-from tui.servicelog import ServiceLog
+from tui.screens.log import LogScreen
+from tui.screens.main import StatusBar
+from tui.sources.backend import Backend
+from tui.sources.servicelog import ServiceLog
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def test_a_port_in_use_shows_failed_with_its_reason_once_as_a_toast_and_in
     taken_port: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("tui.main.SERVICES_SECONDS", 0.3)
+    monkeypatch.setattr("tui.screens.main.SERVICES_SECONDS", 0.3)
     settings = dashboard_settings.model_copy(
         update={"http": HttpConfig(host="127.0.0.1", port=taken_port)}
     )
@@ -124,7 +124,7 @@ async def test_a_failure_in_another_process_shows_failed_with_its_reason_and_one
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`pmdesk serve` runs the services beside the dashboard: the lease row says what failed."""
-    monkeypatch.setattr("tui.main.SERVICES_SECONDS", 0.3)
+    monkeypatch.setattr("tui.screens.main.SERVICES_SECONDS", 0.3)
     reported = {"intake": "failed", "scheduler": "running", "bot": "stopped"}
     why = {"intake": "cannot listen on 127.0.0.1:8080 (Address already in use)"}
     assert acquire(agency, "pmdesk serve elsewhere", reported, clock(), LONG, failures=why)

@@ -31,25 +31,25 @@ from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
-from core.config import Settings
+from core.config.settings import Settings
 from tests.support import MovableClock
-from tests.tui.test_receivables import review_queue_of
+from tests.tui.panels.test_invoices import review_queue_of
 from tui.app import Dashboard
-from tui.ask import AskDay, AskText
-from tui.backend import Backend
-from tui.clocks import ClocksPanel
-from tui.conversation import Conversation
-from tui.feed import IncomingPanel
-from tui.help import HelpScreen
-from tui.logview import LogScreen
-from tui.main import MainScreen
-from tui.manager import ManagerScreen
-from tui.pickers import FilterScreen, InvoicePicker, StaffPicker
-from tui.review import ReviewScreen
-from tui.servicelog import ServiceLog
-from tui.sla import SlaPanel
-from tui.themes import DARK, LIGHT
-from tui.thread import ThreadScreen
+from tui.display.themes import DARK, LIGHT
+from tui.panels.clocks import ClocksPanel
+from tui.panels.feed import IncomingPanel
+from tui.panels.sla import SlaPanel
+from tui.screens.help import HelpScreen
+from tui.screens.log import LogScreen
+from tui.screens.main import MainScreen
+from tui.screens.manager import ManagerScreen
+from tui.screens.review import ReviewScreen
+from tui.screens.thread import ThreadScreen
+from tui.sources.backend import Backend
+from tui.sources.servicelog import ServiceLog
+from tui.widgets.ask import AskDay, AskText
+from tui.widgets.conversation import Conversation
+from tui.widgets.pickers import FilterScreen, InvoicePicker, StaffPicker
 
 SnapCompare = Callable[..., bool]
 RunBefore = Callable[[Pilot[None]], Awaitable[None]]
@@ -333,7 +333,7 @@ async def log_shown(pilot: Pilot[None]) -> None:
 def fixed_log_place(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The log file's place and the log's clock, the same on every machine."""
     monkeypatch.setattr(
-        "core.paths.default_log_path", lambda: Path("~/.local/state/pmdesk/log/pmdesk.log")
+        "core.base.paths.default_log_path", lambda: Path("~/.local/state/pmdesk/log/pmdesk.log")
     )
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()

@@ -42,27 +42,29 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, TextArea
 
-from core.config import Settings
-from core.db import open_database
-from core.demo import Simulator, demo_settings, load_scenario, seed_demo
-from core.ingest import OWN_SOURCE
+from core.config.settings import Settings
+from core.conversations.ingest import OWN_SOURCE
+from core.demo.scenario import demo_settings, load_scenario
+from core.demo.seeding import seed_demo
+from core.demo.simulator import Simulator
+from core.store.db import open_database
 from pmdesk.dashboard import demo_dashboard
 from tests.support import MovableClock
 from tests.tui.test_dashboard import rows, until
 from tui.app import Dashboard
-from tui.ask import AskDay, AskText
-from tui.clocks import ClocksPanel
-from tui.feed import IncomingPanel
-from tui.help import COMMON_GROUP, HelpScreen
-from tui.invoices import InvoicesPanel
-from tui.keybar import KeyBar
-from tui.logview import LogScreen
-from tui.main import MainScreen
-from tui.manager import ManagerScreen
 from tui.messages import ActionDone
-from tui.pickers import FilterScreen, StaffPicker
-from tui.review import ReviewScreen
-from tui.thread import ThreadScreen
+from tui.panels.clocks import ClocksPanel
+from tui.panels.feed import IncomingPanel
+from tui.panels.invoices import InvoicesPanel
+from tui.screens.help import COMMON_GROUP, HelpScreen
+from tui.screens.log import LogScreen
+from tui.screens.main import MainScreen
+from tui.screens.manager import ManagerScreen
+from tui.screens.review import ReviewScreen
+from tui.screens.thread import ThreadScreen
+from tui.widgets.ask import AskDay, AskText
+from tui.widgets.keybar import KeyBar
+from tui.widgets.pickers import FilterScreen, StaffPicker
 
 pytestmark = pytest.mark.soak
 

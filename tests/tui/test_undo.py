@@ -13,20 +13,20 @@ from sqlalchemy import Engine
 from textual.pilot import Pilot
 from textual.widgets import TextArea
 
-from core.config import Settings
+from core.config.settings import Settings
 from tests.support import MovableClock
-from tests.tui.test_dashboard import clock_of, main_screen, make_app, open_thread, rows, until
-from tests.tui.test_receivables import (
+from tests.tui.panels.test_invoices import (
     audits,
     line_state,
     review_opened,
     review_queue_of,
     toasted,
 )
+from tests.tui.test_dashboard import clock_of, main_screen, make_app, open_thread, rows, until
 from tui.app import Dashboard
-from tui.clocks import ClocksPanel
-from tui.feed import IncomingPanel
-from tui.main import MainScreen
+from tui.panels.clocks import ClocksPanel
+from tui.panels.feed import IncomingPanel
+from tui.screens.main import MainScreen
 
 T5_TRIAGE = (
     "SELECT e.triage FROM event e JOIN thread t ON t.id = e.thread_id WHERE t.title = 'Task T5'"

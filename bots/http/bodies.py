@@ -1,0 +1,59 @@
+"""Reading a request's body with limits: how much, and how fast.
+
+Every route of the intake reads its body here. A body is refused as soon as
+it grows past its limit (a chunked body declares no length, and a declared
+one may lie), and a sender that trickles its body (one byte every few
+seconds, to hold a connection and its descriptor for ever) is cut off once
+BODY_SECONDS have passed since the request's headers came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+
+MAX_BODY = 1024 * 1024
+BODY_SECONDS = 10.0
+
+
+class BodyRefused(Exception):
+    """A body not read to its end: `status` 413 (too large) or 408 (too slow).
+
+    Answer it with `headers`: a slow sender's connection is closed with the
+    answer; after a 413 the server reads what is left of the body and drops
+    it (bots.http.connections bounds how long that may take), so that the sender,
+    still sending, can read the answer.
+    """
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+        self.headers = {"Connection": "close"} if status == 408 else {}
+
+
+def too_large(limit: int = MAX_BODY) -> BodyRefused:
+    return BodyRefused(
+        413, f"the body is over {limit} bytes ({limit / 1024 / 1024:g} MiB): send less at once"
+    )
+
+
+async def read_body(
+    request: Request, limit: int = MAX_BODY, seconds: float = BODY_SECONDS
+) -> bytes:
+    """The body, or BodyRefused past `limit` bytes or `seconds` of reading."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                if len(body) + len(chunk) > limit:
+                    raise too_large(limit)
+                body += chunk
+    except TimeoutError:
+        raise BodyRefused(
+            408, f"the body did not arrive within {seconds:g} s: send it at once"
+        ) from None
+    return bytes(body)

@@ -1,0 +1,114 @@
+"""The intake's HTTP connections: a deadline for headers, and a cap on how many are open.
+
+uvicorn times out idle keep-alive connections but not a request whose
+headers trickle in: a sender writing one byte every few seconds holds a
+connection, and its file descriptor, for as long as it likes, and a few
+hundred of them exhaust the process's descriptors, after which no valid
+request gets in. So each request's headers must be complete within
+`read_seconds` of its first byte (of the connection, for the first one),
+else the connection is closed; and when more than `max_connections` are
+open, the one that has waited longest for its headers is closed to make
+room (a new connection is turned away only when every open one is busy with
+a request). The handlers give a body `read_seconds` too (bots.http.bodies); as
+a backstop, for a body no handler reads (one answered 413, whose rest the
+server reads and drops), the connection is closed if the request is not
+complete within twice that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("pmdesk.intake")
+
+_TIMEOUT_ANSWER = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 38\r\nconnection: close\r\n\r\nthe request's headers came too slowly\n"
+)
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's protocol with the header deadline and the cap; see guarded_protocol()."""
+
+    read_seconds = 10.0
+    max_connections = 200
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        # When this connection began waiting for a request's headers; None while serving one.
+        self.waiting_since: float | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+        if len(self.connections) > self.max_connections:
+            self._make_room()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.waiting_since is None:
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.read_seconds * 2, self._body_too_slow)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self.waiting_since = time.monotonic()
+        self._deadline = self.loop.call_later(self.read_seconds, self._too_slow)
+
+    def _body_too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.warning("closed a connection whose request body came too slowly")
+            self.transport.close()
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self.waiting_since = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.warning("closed a connection whose request headers came too slowly")
+            self.transport.write(_TIMEOUT_ANSWER)
+            self.transport.close()
+
+    def _make_room(self) -> None:
+        waiting = [
+            connection
+            for connection in self.connections
+            if isinstance(connection, GuardedProtocol) and connection.waiting_since is not None
+        ]
+        oldest = min(waiting, key=lambda connection: connection.waiting_since or 0.0, default=None)
+        log.warning("more than %d connections open: closing one", self.max_connections)
+        victim = oldest if oldest is not None else self
+        victim._disarm()
+        victim.transport.abort()
+
+
+def guarded_protocol(read_seconds: float, max_connections: int) -> type[GuardedProtocol]:
+    """The protocol class to give uvicorn (`Config(http=...)`) with these limits."""
+    return type(
+        "GuardedHttp",
+        (GuardedProtocol,),
+        {"read_seconds": read_seconds, "max_connections": max_connections},
+    )

@@ -1,0 +1,245 @@
+"""The event: what every source turns its input into.
+
+`POST /v1/events`, `pmdesk ingest`, the Worksection connector, the Telegram
+bot and the demo simulator all hand pmdesk events of this one shape. The
+schema is strict: an unknown field is refused rather than dropped, because a
+misspelt `ocurred_at` silently ignored would cost a client their clock.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from core.base import jsontext
+from core.base.kinds import EventKind, ThreadKind
+
+# A client message pasted with a whole log file in it is still a message, but
+# past this it is almost certainly a mistake, and one row of several MB would
+# slow every screen that shows the thread.
+MAX_TEXT = 100_000
+MAX_ID = 200
+# The instants an event may carry. Past these the calendar's arithmetic
+# overflows (a deadline in year 9999 plus a day), and no tracker or chat
+# has a real event there: such an instant is a sender's bug or an attack.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+# Sources disagree on whether ids are numbers or strings (Worksection sends
+# both); the deduplication key must not, hence coerce_numbers_to_str below.
+ExternalId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID)
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Source = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+class Author(Strict):
+    name: Name | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True)] | None = None
+    role: Literal["client", "staff"]
+    id: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _identified(self) -> Author:
+        if not self.name and not self.email:
+            raise ValueError("an author needs a name or an email")
+        return self
+
+    @property
+    def key(self) -> str:
+        """What identifies the person across events: the email, else the name."""
+        return self.email or (self.name or "").casefold()
+
+    @property
+    def display_name(self) -> str:
+        return self.name or (self.email or "").split("@")[0]
+
+
+class Task(Strict):
+    id: ExternalId
+    title: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    # A tracker task, or a client chat (a Telegram group) when the thread is a chat.
+    kind: ThreadKind = ThreadKind.TASK
+
+
+class EventIn(Strict):
+    id: ExternalId
+    source: Source
+    kind: EventKind
+    occurred_at: AwareDatetime
+    task: Task
+    client: Name | None = None
+    project: Name | None = None
+    author: Author | None = None
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT)] = ""
+    internal: bool = False
+    # Values that go with some kinds: the new status, deadline or assignee.
+    status: Annotated[str, StringConstraints(max_length=200)] | None = None
+    deadline: date | datetime | None = None
+    assignee: Author | None = None
+    # Anything else a source wants kept with the event.
+    extra: dict[str, Any] | None = None
+
+    @field_validator("occurred_at", "deadline")
+    @classmethod
+    def _within_window(cls, value: date | datetime | None) -> date | datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            # The offset is checked first: 0001-01-01T00:00+14:00 has no UTC instant.
+            inside = _utc_within(value)
+        else:
+            inside = EARLIEST.date() <= value <= LATEST.date()
+        if not inside:
+            raise ValueError(
+                f"outside the accepted instants, {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> EventIn:
+        if self.kind in (EventKind.MESSAGE, EventKind.NO_REPLY_NEEDED) and self.author is None:
+            raise ValueError(f"a {self.kind.value} event needs an author")
+        if self.kind is EventKind.NO_REPLY_NEEDED and self.author and self.author.role != "staff":
+            raise ValueError("only staff can decide that no reply is needed")
+        if self.kind is EventKind.ASSIGNEE and self.assignee and self.assignee.role != "staff":
+            raise ValueError("assignee: only staff can be assigned")
+        return self
+
+
+def _utc_within(value: datetime) -> bool:
+    if value.tzinfo is None:  # a deadline may be a local date and time
+        return EARLIEST.replace(tzinfo=None) <= value <= LATEST.replace(tzinfo=None)
+    try:
+        return EARLIEST <= value.astimezone(UTC) <= LATEST
+    except OverflowError:
+        return False
+
+
+class Rejected(Exception):
+    """An input that is not a valid event; `reason` is one readable line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_event(item: str | bytes | dict[str, Any]) -> tuple[EventIn, str]:
+    """Validate one event; return it with the raw text to keep.
+
+    Raises Rejected with a one-line reason naming the field at fault.
+    """
+    try:
+        if isinstance(item, dict):
+            event = EventIn.model_validate(item)
+            # allow_nan=False: NaN or Infinity in a dict would be kept as text that is not JSON.
+            return event, json.dumps(item, ensure_ascii=False, allow_nan=False)
+        raw = item.decode("utf-8") if isinstance(item, bytes) else item
+        return _from_text(raw), raw
+    except UnicodeDecodeError as error:
+        raise Rejected(f"not UTF-8 text (byte {error.start})") from None
+    except jsontext.JsonRefused as error:
+        raise Rejected(error.reason) from None
+    except ValidationError as error:
+        raise Rejected(describe(error)) from None
+    except ValueError as error:  # json.dumps of a dict holding NaN or Infinity
+        raise Rejected(f"not JSON: {error}") from None
+
+
+def _from_text(raw: str) -> EventIn:
+    """The event of a JSON text, within core.base.jsontext's limits.
+
+    pydantic's parser is the fast path, but it reads `NaN`, `Infinity` and
+    `1e400` as numbers, which then become the text "nan" or "inf", and lets
+    `extra` nest deeper than the limit. So the text goes through the strict
+    parser only when the event shows a trace of those (a value that reads
+    like a non-finite number or a long integer, an `extra` past the limits),
+    or when pydantic finds it malformed, for the strict parser's reason.
+    """
+    try:
+        event = EventIn.model_validate_json(raw)
+    except ValidationError as error:
+        if any(problem["type"] == "json_invalid" for problem in error.errors()):
+            jsontext.loads(raw)  # raises JsonRefused, with a reason of its limits
+        raise
+    if _may_hold_numbers_json_cannot(event):
+        jsontext.loads(raw)
+    return event
+
+
+_NON_FINITE = frozenset(["inf", "-inf", "nan", "infinity", "-infinity"])
+
+
+def _may_hold_numbers_json_cannot(event: EventIn) -> bool:
+    people = [person for person in (event.author, event.assignee) if person is not None]
+    texts = [
+        event.id,
+        event.source,
+        event.client,
+        event.project,
+        event.text,
+        event.status,
+        event.task.id,
+        event.task.title,
+        event.task.url,
+        *(value for person in people for value in (person.id, person.name, person.email)),
+    ]
+    if any(value is not None and _number_like(value) for value in texts):
+        return True
+    # An event is one level and `extra` a second: its values may nest two fewer.
+    return event.extra is not None and not jsontext.within_limits(event.extra, depth=2)
+
+
+def _number_like(value: str) -> bool:
+    """Text a non-finite number or a long integer becomes (numbers are coerced to text)."""
+    if len(value) <= 9:
+        return value.lower() in _NON_FINITE
+    return len(value) > jsontext.MAX_INT_DIGITS and value.lstrip("-").isdigit()
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field missing",
+    "timezone_aware": "timestamp has no UTC offset (write it like 2026-11-23T09:00:00+01:00)",
+    "string_too_long": "too long",
+}
+
+
+def describe(error: ValidationError) -> str:
+    problems = []
+    for problem in error.errors(include_url=False):
+        if problem["type"] == "json_invalid":
+            return f"malformed JSON: {problem['ctx'].get('error', problem['msg'])}"
+        if problem["type"] == "model_type" and not problem["loc"]:
+            return "not a JSON object"
+        location = ".".join(str(part) for part in problem["loc"])
+        message = _MESSAGES.get(problem["type"], problem["msg"].removeprefix("Value error, "))
+        if problem["type"] == "string_too_long":
+            limit = problem.get("ctx", {}).get("max_length")
+            message = f"too long (more than {limit} characters)"
+        elif problem["type"] == "enum" and location == "kind":
+            message = f"unknown kind {problem['input']!r} (expected one of: {_kinds()})"
+        problems.append(f"{location}: {message}" if location else message)
+    return "; ".join(problems)
+
+
+def _kinds() -> str:
+    return ", ".join(kind.value for kind in EventKind)

@@ -1,0 +1,1011 @@
+"""Ingestion: events in; threads, people, clocks and notifications updated, in one transaction.
+
+Every source goes through `Ingestor.ingest`. A batch is validated first, then
+written in one BEGIN IMMEDIATE transaction: either every valid event of the
+batch is stored with its effects, or none is. Each input gets a result:
+created, duplicate (the same source and id were stored before) or rejected
+with a reason, so a caller can report per line and nothing valid is dropped
+because a neighbour was bad.
+
+That holds for faults no validation foresaw too: when storing a batch
+raises anything but a failure of the database itself (locked, full,
+read-only: every event would fail alike, and the caller must say so), the
+batch is split in halves and each tried again, down to the one event at
+fault, which is rejected with the error's name; its neighbours are stored.
+
+The hot path uses SQLAlchemy Core with executemany and in-memory caches of
+ids: the ORM's unit of work costs more per row than the whole budget of
+10,000 events per second allows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from itertools import islice
+from operator import itemgetter
+from typing import Any, Literal, NamedTuple
+
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import OperationalError
+
+from core.base.instants import Now, utc_now
+from core.base.kinds import AuthorRole, DeliveryStatus, EventKind, Outcome, TriageState
+from core.config.settings import Settings
+from core.conversations.events import EventIn, Rejected, parse_event
+from core.notify.rules import ALERT_HORIZON, queue_message_notifications
+from core.sla.clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
+from core.sla.policies import PolicyBook
+from core.store.audit import audit_row, write_audit
+from core.store.db import (
+    chunks,
+    data_version,
+    insert_many,
+    insert_stored,
+    insert_with_ids,
+    next_ids,
+    update_many,
+    write,
+)
+from core.store.models.outbox import Delivery, Notification
+from core.store.models.staff import Staff, StaffEmail
+from core.store.models.system import table
+from core.store.models.threads import (
+    Assignment,
+    Client,
+    Clock,
+    Contact,
+    Event,
+    Project,
+    Thread,
+    ThreadRef,
+)
+from core.store.reader import stamp
+
+log = logging.getLogger("pmdesk.ingest")
+
+Item = str | bytes | dict[str, Any]
+Status = Literal["created", "duplicate", "rejected"]
+# Actions taken in pmdesk itself (no reply needed, assignments, replies) are
+# events of this source, addressed to a thread by its own id.
+OWN_SOURCE = "pmdesk"
+
+E, T, C = table(Event), table(Thread), table(Clock)
+DELIVERY, NOTIFICATION = table(Delivery), table(Notification)
+CLIENT, PROJECT, CONTACT = table(Client), table(Project), table(Contact)
+STAFF, EMAILS, REFS, ASSIGNMENT = (
+    table(Staff),
+    table(StaffEmail),
+    table(ThreadRef),
+    table(Assignment),
+)
+
+
+class Result(NamedTuple):
+    """What became of one input, at `position` in what was given.
+
+    A tuple because one is made for every event ingested.
+    """
+
+    position: int
+    status: Status
+    event_id: int | None = None
+    reason: str | None = None
+    source: str | None = None
+    external_id: str | None = None
+
+
+@dataclass
+class Summary:
+    """Counts over many batches, and each rejection with where it was and why."""
+
+    created: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    rejections: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, results: Sequence[Result], positions: Sequence[int] | None = None) -> None:
+        """Count a batch's results; `positions` maps their positions to, say, line numbers."""
+        counts = Counter(result.status for result in results)
+        self.created += counts["created"]
+        self.duplicate += counts["duplicate"]
+        self.rejected += counts["rejected"]
+        for result in results:
+            if result.status == "rejected":
+                where = positions[result.position] if positions is not None else result.position
+                self.rejections.append((where, result.reason or ""))
+
+
+@dataclass
+class _ThreadRow:
+    id: int
+    client_id: int | None
+    project_id: int | None
+    title: str
+    url: str | None
+    status: str | None
+    deadline: str | None
+    closed: bool
+    # Derived from the thread's events, not stored: an event older than this
+    # means the thread's clocks must be replayed.
+    last_event_at: datetime | None
+
+
+@dataclass
+class _Pending:
+    """A valid, new event on its way into the database."""
+
+    index: int
+    event: EventIn
+    raw: str
+    thread_id: int = 0
+    row: dict[str, Any] = field(default_factory=dict)
+    key: OrderKey | None = None
+    id: int = 0
+
+
+class Unwithdrawable(ValueError):
+    """The event cannot be withdrawn; the message says why (for the person who tried)."""
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """An action taken back: what it was, on which thread."""
+
+    event_id: int
+    thread_id: int
+    kind: str
+    text: str
+    internal: bool
+
+
+class Ingestor:
+    """Takes events from any source; safe to keep for the life of a process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        policies: PolicyBook,
+        clock: Now = utc_now,
+        batch_size: int = 2000,
+    ) -> None:
+        self.engine = engine
+        self.policies = policies
+        self.clock = clock
+        self.batch_size = batch_size
+        self._cache = _IdCache()
+        self._state = _StateCache()
+        # True while a transaction of ours holds the write lock (a health
+        # check need not probe it then); False while waiting for the lock.
+        self.holding_lock = False
+
+    @classmethod
+    def for_settings(
+        cls, engine: Engine, settings: Settings, clock: Now = utc_now, batch_size: int = 2000
+    ) -> Ingestor:
+        """The ingestor every intake uses: the settings' response policies, `clock` for time."""
+        return cls(engine, PolicyBook(settings), clock, batch_size)
+
+    def ingest(self, items: Iterable[Item]) -> list[Result]:
+        """Ingest any number of events, `batch_size` per transaction."""
+        results: list[Result] = []
+        iterator = iter(items)
+        while batch := list(islice(iterator, self.batch_size)):
+            results.extend(self.ingest_batch(batch, start=len(results)))
+        return results
+
+    def ingest_one(self, item: Item, *, hold: timedelta | None = None) -> Result:
+        return self.ingest_batch([item], hold=hold)[0]
+
+    def ingest_batch(
+        self, items: Sequence[Item], start: int = 0, *, hold: timedelta | None = None
+    ) -> list[Result]:
+        """`hold`: a public reply among the items is not sent before that long after now.
+
+        Its delivery row, written in the same transaction, is due only then
+        (`next_attempt_at`, which every drain respects), so the reply can be
+        withdrawn meanwhile (`withdraw`) without any process having sent it.
+        """
+        results: dict[int, Result] = {}
+        pending: list[_Pending] = []
+        for offset, item in enumerate(items):
+            index = start + offset
+            try:
+                event, raw = parse_event(item)
+            except Rejected as error:
+                results[index] = Result(index, "rejected", reason=error.reason)
+                continue
+            pending.append(_Pending(index, event, raw))
+        self._store(pending, results, hold)
+        return [results[start + offset] for offset in range(len(items))]
+
+    def _store(
+        self, pending: list[_Pending], results: dict[int, Result], hold: timedelta | None = None
+    ) -> None:
+        """Store `pending` in one transaction; on an error of an event, isolate it (see module)."""
+        if not pending:
+            return
+        try:
+            stored = self._transaction(pending, hold)
+        except OperationalError:
+            raise
+        except Exception as error:
+            if len(pending) > 1:
+                middle = len(pending) // 2
+                self._store(pending[:middle], results, hold)
+                self._store(pending[middle:], results, hold)
+                return
+            item = pending[0]
+            log.exception(
+                "event %r of source %r could not be stored", item.event.id, item.event.source
+            )
+            reason = f"could not be stored: internal error ({type(error).__name__})"
+            results[item.index] = Result(
+                item.index,
+                "rejected",
+                reason=reason,
+                source=item.event.source,
+                external_id=item.event.id,
+            )
+            return
+        results.update({result.position: result for result in stored})
+
+    def _transaction(self, pending: list[_Pending], hold: timedelta | None) -> list[Result]:
+        try:
+            with write(self.engine) as connection:
+                self.holding_lock = True
+                token = data_version(connection)
+                if token is None or token != self._state.token:
+                    # Someone else wrote since our last batch: what we
+                    # remember of threads and clocks may be stale.
+                    self._state = _StateCache()
+                stored = _Batch(self, connection, hold).run(pending)
+                self._state.token = token
+        except BaseException:
+            # What was cached during a rolled-back transaction is not so.
+            self._cache, self._state = _IdCache(), _StateCache()
+            raise
+        finally:
+            self.holding_lock = False
+        return stored
+
+    def withdraw(self, event_id: int, actor: str, window: timedelta) -> Withdrawn:
+        """Take back an action of pmdesk's own source, as if it had never been recorded.
+
+        In one transaction: the event goes, with its reply's delivery row, and
+        the thread's clocks and state are replayed from the events left (a clock
+        the reply stopped runs again from its first start); an audit row records
+        the withdrawal and what it took back. Refused (`Unwithdrawable`) once
+        `window` has passed since the action, or once a reply is due to be sent
+        or sent: nothing sent is ever taken back, nothing is sent twice.
+        """
+        now = self.clock()
+        try:
+            with write(self.engine) as connection:
+                row = connection.execute(
+                    select(
+                        E.c.thread_id,
+                        E.c.source,
+                        E.c.kind,
+                        E.c.text,
+                        E.c.internal,
+                        E.c.occurred_at,
+                    ).where(E.c.id == event_id)
+                ).first()
+                if row is None:
+                    raise Unwithdrawable("nothing to undo: it was undone already")
+                if row.source != OWN_SOURCE or row.kind not in _WITHDRAWABLE:
+                    raise Unwithdrawable("only a reply, a note or no reply needed can be undone")
+                if now >= row.occurred_at + window:
+                    seconds = int(window.total_seconds())
+                    raise Unwithdrawable(f"too late: undo works for {seconds} seconds")
+                delivery = connection.execute(
+                    select(DELIVERY.c.status, DELIVERY.c.next_attempt_at).where(
+                        DELIVERY.c.event_id == event_id
+                    )
+                ).first()
+                if delivery is not None and (
+                    delivery.status != DeliveryStatus.PENDING.value
+                    or delivery.next_attempt_at is None
+                    or delivery.next_attempt_at <= now
+                ):
+                    raise Unwithdrawable("too late: the reply is on its way to the client")
+                connection.execute(delete(DELIVERY).where(DELIVERY.c.event_id == event_id))
+                connection.execute(delete(NOTIFICATION).where(NOTIFICATION.c.event_id == event_id))
+                # The clock it stopped is rewritten by the replay; unlinked first,
+                # since the event it names goes.
+                connection.execute(
+                    update(C).where(C.c.stopped_by == event_id).values(stopped_by=None)
+                )
+                connection.execute(delete(E).where(E.c.id == event_id))
+                self._state = _StateCache()
+                batch = _Batch(self, connection)
+                batch._load_threads({row.thread_id})
+                batch._replay(row.thread_id)
+                batch._write_threads()
+                batch._write_assignees()
+                write_audit(
+                    connection,
+                    [
+                        audit_row(
+                            now, actor, f"undo_{row.kind}", "thread", row.thread_id,
+                            {"event": event_id, "occurred_at": row.occurred_at, "text": row.text},
+                        )
+                    ],
+                )  # fmt: skip
+        finally:
+            # What we remember of threads and clocks predates the replay.
+            self._state = _StateCache()
+        return Withdrawn(event_id, row.thread_id, row.kind, row.text, bool(row.internal))
+
+
+class _IdCache:
+    """Ids of rows that exist; rows are never renamed, so ids stay valid."""
+
+    def __init__(self) -> None:
+        # A client's policy can change, so it is read through _StateCache.
+        self.clients: dict[str, int] = {}
+        self.projects: dict[tuple[int | None, str], int] = {}
+        self.threads: dict[tuple[str, str], int] = {}
+        self.staff_by_email: dict[str, int] = {}
+        self.staff_by_name: dict[str, int] = {}
+        self.contacts: dict[tuple[int | None, str], int] = {}
+
+
+class _StateCache:
+    """Threads and their latest clocks as committed by our last batch.
+
+    Valid only while `token` (see core.store.db.data_version) is unchanged: then no
+    other process has written, and a batch need not reload what it touches.
+    """
+
+    def __init__(self) -> None:
+        self.token: tuple[int, int] | None = None
+        self.threads: dict[int, _ThreadRow] = {}
+        # The most recent clock of each thread, None when it never had one.
+        self.latest: dict[int, ClockState | None] = {}
+        self.client_policy: dict[int, str | None] = {}
+
+
+class _Batch:
+    """One transaction's worth of ingestion."""
+
+    def __init__(
+        self, ingestor: Ingestor, connection: Connection, hold: timedelta | None = None
+    ) -> None:
+        self.ingestor = ingestor
+        self.db = connection
+        self.cache = ingestor._cache
+        self.state = ingestor._state
+        self.now = ingestor.clock()
+        # Replies of the batch are not sent before this instant (None: at once).
+        self.send_after = None if hold is None else self.now + hold
+        self.threads = self.state.threads
+        self.dirty: set[int] = set()
+        # The latest assignee event of each thread touched by the batch.
+        self.assignees: dict[int, dict[str, Any]] = {}
+
+    def run(self, pending: list[_Pending]) -> list[Result]:
+        fresh, results = self._deduplicate(pending)
+        if not fresh:
+            return results
+        fresh = self._resolve_threads(fresh, results)
+        if not fresh:
+            return results
+        # Thread state is read before the batch's events are stored, since
+        # last_event_at is derived from the stored events.
+        self._load_threads({item.thread_id for item in fresh})
+        for item in fresh:
+            item.row = self._event_row(item)
+            item.key = _key(item.row)
+        self._insert_events(fresh)
+        self._queue_deliveries(fresh)
+        self._advance_threads(fresh)
+        self._write_threads()
+        self._write_assignees()
+        self._notify_waiting_messages(fresh)
+        results.extend(
+            Result(
+                item.index,
+                "created",
+                event_id=item.id,
+                source=item.event.source,
+                external_id=item.event.id,
+            )
+            for item in fresh
+        )
+        return results
+
+    # -- deduplication ------------------------------------------------------
+
+    def _deduplicate(self, pending: list[_Pending]) -> tuple[list[_Pending], list[Result]]:
+        by_source: dict[str, set[str]] = defaultdict(set)
+        for item in pending:
+            by_source[item.event.source].add(item.event.id)
+        stored: dict[tuple[str, str], int] = {}
+        for source, ids in by_source.items():
+            for chunk in chunks(sorted(ids)):
+                rows = self.db.execute(_STORED_IDS, {"source": source, "ids": list(chunk)})
+                stored.update({(source, ext): id_ for ext, id_ in rows})
+        fresh: list[_Pending] = []
+        results: list[Result] = []
+        seen: set[tuple[str, str]] = set()
+        for item in pending:
+            key = (item.event.source, item.event.id)
+            if key in stored or key in seen:
+                results.append(
+                    Result(
+                        item.index,
+                        "duplicate",
+                        event_id=stored.get(key),
+                        source=key[0],
+                        external_id=key[1],
+                    )
+                )
+                continue
+            seen.add(key)
+            fresh.append(item)
+        return fresh, results
+
+    # -- entities -----------------------------------------------------------
+
+    def _client(self, name: str | None) -> int | None:
+        if name is None:
+            return None
+        client_id = self.cache.clients.get(name)
+        if client_id is None:
+            client_id = self.db.execute(select(CLIENT.c.id).where(CLIENT.c.name == name)).scalar()
+            if client_id is None:
+                policy, language = self.ingestor.policies.for_new_client(name)
+                statement = insert(CLIENT).values(
+                    name=name, language=language, policy=policy, created_at=self.now
+                )
+                client_id = self._insert(statement, CLIENT)
+            self.cache.clients[name] = client_id
+        return client_id
+
+    def _insert(self, statement: Any, into: Any) -> int:
+        new_id: int = self.db.execute(statement.returning(into.c.id)).scalar_one()
+        return new_id
+
+    def _project(self, client_id: int | None, name: str | None) -> int | None:
+        if name is None:
+            return None
+        key = (client_id, name)
+        if key not in self.cache.projects:
+            found = self.db.execute(
+                select(PROJECT.c.id).where(PROJECT.c.client_id == client_id, PROJECT.c.name == name)
+            ).scalar()
+            if found is None:
+                found = self._insert(
+                    insert(PROJECT).values(client_id=client_id, name=name), PROJECT
+                )
+            self.cache.projects[key] = found
+        return self.cache.projects[key]
+
+    def _resolve_threads(self, fresh: list[_Pending], results: list[Result]) -> list[_Pending]:
+        """Find or create the thread of every event: a few queries per batch, not per event."""
+        wanted = {(item.event.source, item.event.task.id) for item in fresh}
+        unknown = wanted - self.cache.threads.keys()
+        by_source: dict[str, list[str]] = defaultdict(list)
+        for source, external_id in unknown:
+            by_source[source].append(external_id)
+        for source, ids in by_source.items():
+            for chunk in chunks(sorted(ids)):
+                rows = self.db.execute(_THREAD_REFS, {"source": source, "ids": list(chunk)})
+                for external_id, thread_id in rows:
+                    self.cache.threads[(source, external_id)] = thread_id
+        first_seen: dict[tuple[str, str], EventIn] = {}
+        kept: list[_Pending] = []
+        for item in fresh:
+            key = (item.event.source, item.event.task.id)
+            if key not in self.cache.threads and item.event.source == OWN_SOURCE:
+                reason = f"task.id: no thread {item.event.task.id!r}"
+                results.append(Result(item.index, "rejected", reason=reason))
+                continue
+            if key not in self.cache.threads:
+                first_seen.setdefault(key, item.event)
+            kept.append(item)
+        self._create_threads(first_seen)
+        for item in kept:
+            item.thread_id = self.cache.threads[(item.event.source, item.event.task.id)]
+        return kept
+
+    def _create_threads(self, first_seen: dict[tuple[str, str], EventIn]) -> None:
+        if not first_seen:
+            return
+        rows = []
+        for (source, external_id), event in first_seen.items():
+            client_id = self._client(event.client)
+            rows.append(
+                {
+                    "kind": event.task.kind.value,
+                    "channel": source,
+                    "title": event.task.title or f"{source} {external_id}",
+                    "url": event.task.url,
+                    "client_id": client_id,
+                    "project_id": self._project(client_id, event.project),
+                    "created_at": self.now,
+                }
+            )
+        ids = insert_with_ids(self.db, T, rows)
+        refs = []
+        for key, thread_id in zip(first_seen, ids, strict=True):
+            self.cache.threads[key] = thread_id
+            refs.append({"source": key[0], "external_id": key[1], "thread_id": thread_id})
+            # pmdesk's own actions address a thread by its id.
+            refs.append(
+                {"source": OWN_SOURCE, "external_id": str(thread_id), "thread_id": thread_id}
+            )
+        self.db.execute(insert(REFS), refs)
+
+    def _staff(self, name: str | None, email: str | None) -> int:
+        if email and email in self.cache.staff_by_email:
+            return self.cache.staff_by_email[email]
+        name_key = (name or email or "").casefold()
+        staff_id: int | None = None
+        if email:
+            staff_id = self.db.execute(
+                select(EMAILS.c.staff_id).where(EMAILS.c.email == email)
+            ).scalar()
+        elif name_key in self.cache.staff_by_name:
+            return self.cache.staff_by_name[name_key]
+        else:
+            staff_id = self.db.execute(
+                select(STAFF.c.id).where(STAFF.c.name == name).order_by(STAFF.c.id)
+            ).scalar()
+        if staff_id is None:
+            # Someone the agency has not registered yet: known from now on,
+            # as a specialist until somebody says otherwise.
+            statement = insert(STAFF).values(name=name or email, created_at=self.now)
+            staff_id = self._insert(statement, STAFF)
+            if email:
+                self.db.execute(insert(EMAILS).values(email=email, staff_id=staff_id))
+        if email:
+            self.cache.staff_by_email[email] = staff_id
+        else:
+            self.cache.staff_by_name[name_key] = staff_id
+        return staff_id
+
+    def _contact(self, client_id: int | None, key: str, name: str, email: str | None) -> int:
+        cache_key = (client_id, key)
+        if cache_key not in self.cache.contacts:
+            found = self.db.execute(
+                select(CONTACT.c.id).where(CONTACT.c.client_id == client_id, CONTACT.c.key == key)
+            ).scalar()
+            if found is None:
+                statement = insert(CONTACT).values(
+                    client_id=client_id, key=key, name=name, email=email
+                )
+                found = self._insert(statement, CONTACT)
+            self.cache.contacts[cache_key] = found
+        return self.cache.contacts[cache_key]
+
+    def _event_row(self, item: _Pending) -> dict[str, Any]:
+        event = item.event
+        author = event.author
+        staff_id = contact_id = None
+        role = AuthorRole.SYSTEM.value
+        if author is not None:
+            role = author.role
+            if author.role == "staff":
+                staff_id = self._staff(author.name, author.email)
+            else:
+                client_id = self._client(event.client)
+                contact_id = self._contact(client_id, author.key, author.display_name, author.email)
+        return {
+            "source": event.source,
+            "external_id": event.id,
+            "thread_id": item.thread_id,
+            "kind": event.kind.value,
+            "occurred_at": event.occurred_at,
+            "received_at": self.now,
+            "author_name": author.display_name if author else None,
+            "author_email": author.email if author else None,
+            "author_role": role,
+            "staff_id": staff_id,
+            "contact_id": contact_id,
+            "text": event.text,
+            "internal": event.internal,
+            "value": self._value(event),
+            "raw": item.raw,
+            "triage": _SEEN if role == "staff" else _NEW,
+        }
+
+    def _value(self, event: EventIn) -> str | None:
+        kind = event.kind  # a StrEnum: equal to its plain string value
+        if kind == _STATUS:
+            return event.status
+        if kind == _DEADLINE:
+            return _iso(event.deadline)
+        if kind == _ASSIGNEE:
+            if event.assignee is None:
+                return ""  # unassigned
+            return str(self._staff(event.assignee.name, event.assignee.email))
+        return None
+
+    def _insert_events(self, fresh: list[_Pending]) -> None:
+        if self.db.dialect.name != "sqlite":
+            ids = insert_with_ids(self.db, E, [item.row for item in fresh])
+        else:
+            # Rows straight to the driver in storage form: a dict per event
+            # converted afterwards cost a tenth of an import.
+            ids = next_ids(self.db, E, len(fresh))
+            received = stamp(self.now)
+            values = itemgetter(*_EVENT_VALUES)
+            insert_stored(
+                self.db,
+                E,
+                ("id", "occurred_at", "received_at", *_EVENT_VALUES),
+                [
+                    (event_id, stamp(item.row["occurred_at"]), received, *values(item.row))
+                    for item, event_id in zip(fresh, ids, strict=True)
+                ],
+            )
+        for item, event_id in zip(fresh, ids, strict=True):
+            item.id = event_id
+
+    def _queue_deliveries(self, fresh: list[_Pending]) -> None:
+        """A public reply written in pmdesk goes out through its thread's channel."""
+        replies = [
+            item
+            for item in fresh
+            if item.event.source == OWN_SOURCE
+            and item.event.kind == _MESSAGE
+            and item.row["author_role"] == AuthorRole.STAFF.value
+            and not item.event.internal
+        ]
+        if not replies:
+            return
+        wanted = sorted({item.thread_id for item in replies})
+        channels = dict(
+            self.db.execute(select(T.c.id, T.c.channel).where(T.c.id.in_(wanted))).all()
+        )
+        rows = [
+            {
+                "event_id": item.id,
+                "thread_id": item.thread_id,
+                "channel": channels[item.thread_id],
+                "status": DeliveryStatus.PENDING.value,
+                "next_attempt_at": self.send_after,
+                "updated_at": self.now,
+            }
+            for item in replies
+        ]
+        insert_many(self.db, DELIVERY, rows)
+
+    def _notify_waiting_messages(self, fresh: list[_Pending]) -> None:
+        """Tell staff of the batch's client messages still unanswered once it is stored.
+
+        Who is told is core.notify's business; which messages count is
+        decided here, where the clocks are: a public client message on a
+        thread whose latest clock runs and covers it (the message came at or
+        after the clock's opening message), and written within ALERT_HORIZON
+        of now. A message answered in the same batch, or from an import of
+        history, notifies no one.
+        """
+        since = self.now - ALERT_HORIZON
+        keys = {item.id: item.key for item in fresh}
+        waiting: list[tuple[int, int]] = []
+        for item in fresh:
+            row = item.row
+            if (
+                row["kind"] != _MESSAGE
+                or row["author_role"] != _CLIENT
+                or row["internal"]
+                or row["occurred_at"] < since
+            ):
+                continue
+            clock = self.state.latest.get(item.thread_id)
+            if clock is None or clock.outcome != _RUNNING or clock.id is None:
+                continue
+            opener = keys.get(clock.opened_by)
+            # An opener stored before this batch: its start time says enough.
+            before = (
+                row["occurred_at"] < clock.started_at
+                if opener is None
+                else _pending_key(item) < opener
+            )
+            if not before:
+                waiting.append((item.id, clock.id))
+        queue_message_notifications(self.db, waiting, self.now)
+
+    # -- threads and clocks -------------------------------------------------
+
+    def _load_threads(self, thread_ids: set[int]) -> None:
+        missing = sorted(thread_ids - self.threads.keys())
+        for chunk in chunks(missing):
+            for row in self.db.execute(_THREAD_ROWS, {"ids": list(chunk)}):
+                self.threads[row.id] = _ThreadRow(**row._mapping)
+
+    def _advance_threads(self, fresh: list[_Pending]) -> None:
+        by_thread: dict[int, list[_Pending]] = defaultdict(list)
+        for item in fresh:
+            by_thread[item.thread_id].append(item)
+        in_order: dict[int, list[_Pending]] = {}
+        replays: list[int] = []
+        for thread_id, items in by_thread.items():
+            items.sort(key=_pending_key)
+            self._fill_thread_details(self.threads[thread_id], items)
+            last = self.threads[thread_id].last_event_at
+            if last is None or items[0].event.occurred_at > last:
+                in_order[thread_id] = items
+            else:
+                # An event older than what the thread has seen: its clocks
+                # and state are rebuilt from all its events, in order.
+                replays.append(thread_id)
+        self._advance_in_order(in_order)
+        for thread_id in replays:
+            self._replay(thread_id)
+
+    def _fill_thread_details(self, thread: _ThreadRow, items: list[_Pending]) -> None:
+        """A later event may name a client, project, title or URL the first did not."""
+        before = _snapshot(thread)
+        for item in items:
+            event = item.event
+            if thread.client_id is None and event.client:
+                thread.client_id = self._client(event.client)
+            if thread.project_id is None and event.project:
+                thread.project_id = self._project(thread.client_id, event.project)
+            newest = thread.last_event_at is None or event.occurred_at >= thread.last_event_at
+            if event.task.title and newest:
+                thread.title = event.task.title
+            if event.task.url:
+                thread.url = event.task.url
+        if _snapshot(thread) != before:
+            self.dirty.add(thread.id)
+
+    def _policy_of(self, thread: _ThreadRow) -> str | None:
+        if thread.client_id is None:
+            return None
+        policies = self.state.client_policy
+        if thread.client_id not in policies:
+            policies[thread.client_id] = self.db.execute(
+                _CLIENT_POLICY, {"id": thread.client_id}
+            ).scalar()
+        return policies[thread.client_id]
+
+    def _advance_in_order(self, in_order: dict[int, list[_Pending]]) -> None:
+        if not in_order:
+            return
+        self._load_latest_clocks(sorted(in_order))
+        touched: list[ClockState] = []
+        for thread_id, items in in_order.items():
+            thread = self.threads[thread_id]
+            policy = self.ingestor.policies.get(self._policy_of(thread))
+            last = self.state.latest[thread_id]
+            running = last if last is not None and last.outcome == Outcome.RUNNING else None
+            clocks = ThreadClocks(thread_id, policy, running, has_clocks=last is not None)
+            for item in items:
+                clocks.apply(_facts(item.id, item.row, item.key))
+                self._apply_to_thread(thread, item.row)
+            self._set_assignee(thread_id, (item.row for item in items))
+            if clocks.touched:
+                self.state.latest[thread_id] = clocks.touched[-1]
+            touched.extend(clocks.touched)
+        self._write_clocks(touched)
+
+    def _load_latest_clocks(self, thread_ids: list[int]) -> None:
+        """Each thread's most recent clock: is one running, and was there any before."""
+        missing = [thread_id for thread_id in thread_ids if thread_id not in self.state.latest]
+        for chunk in chunks(missing):
+            self.state.latest.update(dict.fromkeys(chunk))
+            for row in self.db.execute(_LATEST_CLOCKS, {"ids": list(chunk)}):
+                self.state.latest[row.thread_id] = ClockState.from_row(row)
+
+    def _set_assignee(self, thread_id: int, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            if row["kind"] == _ASSIGNEE:
+                self.assignees[thread_id] = row
+
+    def _write_assignees(self) -> None:
+        if not self.assignees:
+            return
+        self.db.execute(_UNASSIGN, [{"thread": thread_id} for thread_id in self.assignees])
+        assigned = [
+            {
+                "thread_id": thread_id,
+                "staff_id": int(row["value"]),
+                "role": "assignee",
+                "since": row["occurred_at"],
+            }
+            for thread_id, row in self.assignees.items()
+            if row["value"]  # an empty value unassigns
+        ]
+        if assigned:
+            self.db.execute(insert(ASSIGNMENT), assigned)
+
+    def _replay(self, thread_id: int) -> None:
+        thread = self.threads[thread_id]
+        rows = [
+            dict(row._mapping)
+            for row in self.db.execute(
+                select(
+                    E.c.id,
+                    E.c.source,
+                    E.c.external_id,
+                    E.c.kind,
+                    E.c.occurred_at,
+                    E.c.author_role,
+                    E.c.internal,
+                    E.c.staff_id,
+                    E.c.value,
+                ).where(E.c.thread_id == thread_id)
+            )
+        ]
+        rows.sort(key=_key)
+        thread.status = thread.deadline = thread.last_event_at = None
+        thread.closed = False
+        self.dirty.add(thread_id)
+        for row in rows:
+            self._apply_to_thread(thread, row)
+        self._set_assignee(thread_id, rows)
+        policy = self.ingestor.policies.get(self._policy_of(thread))
+        wanted = replay(thread_id, [_facts(row["id"], row) for row in rows], policy)
+        existing = {
+            row.opened_by: row.id
+            for row in self.db.execute(
+                select(C.c.id, C.c.opened_by).where(C.c.thread_id == thread_id)
+            )
+        }
+        for clock in wanted:
+            clock.id = existing.pop(clock.opened_by, None)
+        if existing:
+            self.db.execute(delete(C).where(C.c.id.in_(list(existing.values()))))
+        self._write_clocks(wanted, replayed=True)
+        self.state.latest[thread_id] = max(wanted, key=lambda clock: clock.started_at, default=None)
+
+    def _write_clocks(self, clocks: list[ClockState], *, replayed: bool = False) -> None:
+        new = [clock for clock in clocks if clock.id is None]
+        for clock, clock_id in zip(
+            new, insert_with_ids(self.db, C, [clock.row() for clock in new]), strict=True
+        ):
+            clock.id = clock_id
+        # In order, a stored clock can only have stopped: writing just those
+        # columns spares SQLite the upkeep of indexes on the others.
+        columns = None if replayed else _STOP_COLUMNS
+        inserted = {id(clock) for clock in new}
+        stored = [clock.row(columns) for clock in clocks if id(clock) not in inserted]
+        update_many(self.db, C, stored)
+
+    def _write_threads(self) -> None:
+        fields = ["client_id", "project_id", "title", "url", "status", "deadline", "closed"]
+        rows = [
+            {"id": thread_id} | {name: getattr(self.threads[thread_id], name) for name in fields}
+            for thread_id in sorted(self.dirty)
+        ]
+        update_many(self.db, T, rows)
+
+    def _apply_to_thread(self, thread: _ThreadRow, row: dict[str, Any]) -> None:
+        """Thread state follows its events in order: the last word wins."""
+        kind = row["kind"]
+        if kind == _STATUS:
+            thread.status = row["value"]
+        elif kind == _DEADLINE:
+            thread.deadline = row["value"]
+        elif kind == _CLOSED:
+            thread.closed = True
+        elif kind == _REOPENED:
+            thread.closed = False
+        else:
+            thread.last_event_at = _later(thread.last_event_at, row["occurred_at"])
+            return
+        thread.last_event_at = _later(thread.last_event_at, row["occurred_at"])
+        self.dirty.add(thread.id)
+
+
+# The statements run by every batch, built once: building a select costs
+# SQLAlchemy more than SQLite takes to run it, and a batch of one event (the
+# HTTP intake under light load) runs a dozen of them.
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_STORED_IDS = select(E.c.external_id, E.c.id).where(
+    E.c.source == bindparam("source"), E.c.external_id.in_(_IDS)
+)
+_THREAD_REFS = select(REFS.c.external_id, REFS.c.thread_id).where(
+    REFS.c.source == bindparam("source"), REFS.c.external_id.in_(_IDS)
+)
+_THREAD_ROWS = select(
+    *[T.c[name] for name in _ThreadRow.__dataclass_fields__ if name != "last_event_at"],
+    select(func.max(E.c.occurred_at))
+    .where(E.c.thread_id == T.c.id)
+    .scalar_subquery()
+    .label("last_event_at"),
+).where(T.c.id.in_(_IDS))
+_NEWEST = C.alias("newest")
+_LATEST_CLOCKS = select(C).where(
+    C.c.thread_id.in_(_IDS),
+    C.c.started_at
+    == select(func.max(_NEWEST.c.started_at))
+    .where(_NEWEST.c.thread_id == C.c.thread_id)
+    .scalar_subquery(),
+)
+_CLIENT_POLICY = select(CLIENT.c.policy).where(CLIENT.c.id == bindparam("id"))
+_UNASSIGN = delete(ASSIGNMENT).where(
+    ASSIGNMENT.c.thread_id == bindparam("thread"), ASSIGNMENT.c.role == "assignee"
+)
+
+
+def _snapshot(thread: _ThreadRow) -> tuple[Any, ...]:
+    return (thread.client_id, thread.project_id, thread.title, thread.url)
+
+
+def _later(known: datetime | None, candidate: datetime) -> datetime:
+    return candidate if known is None or candidate > known else known
+
+
+# Plain strings for comparisons made for every event: an enum member lookup
+# costs more than the comparison.
+_SEEN, _NEW = TriageState.SEEN.value, TriageState.NEW.value
+_STATUS, _DEADLINE, _ASSIGNEE = (
+    EventKind.STATUS.value,
+    EventKind.DEADLINE.value,
+    EventKind.ASSIGNEE.value,
+)
+_CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
+_MESSAGE = EventKind.MESSAGE.value
+# What `Ingestor.withdraw` takes back: a reply or note, and "no reply needed".
+_WITHDRAWABLE = frozenset({_MESSAGE, EventKind.NO_REPLY_NEEDED.value})
+_CLIENT, _RUNNING = AuthorRole.CLIENT.value, Outcome.RUNNING.value
+# An event row's columns besides id and its two instants, as _event_row names them.
+_EVENT_VALUES = (
+    "source",
+    "external_id",
+    "thread_id",
+    "kind",
+    "author_name",
+    "author_email",
+    "author_role",
+    "staff_id",
+    "contact_id",
+    "text",
+    "internal",
+    "value",
+    "raw",
+    "triage",
+)
+_STOP_COLUMNS = (
+    "id",
+    "outcome",
+    "stopped_at",
+    "stopped_by",
+    "stopped_by_staff",
+    "business_seconds",
+    "wall_seconds",
+)
+
+
+def _facts(event_id: int, row: dict[str, Any], key: OrderKey | None = None) -> EventFacts:
+    return EventFacts(
+        event_id,
+        key or _key(row),
+        row["kind"],
+        row["author_role"],
+        bool(row["internal"]),
+        row["staff_id"],
+    )
+
+
+def _pending_key(item: _Pending) -> OrderKey:
+    assert item.key is not None  # set with the row, before any sorting
+    return item.key
+
+
+def _key(row: dict[str, Any]) -> OrderKey:
+    return order_key(row["occurred_at"], row["source"], row["external_id"])
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

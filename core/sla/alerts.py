@@ -1,0 +1,222 @@
+"""Clock alerts at their exact instant: the agenda a scheduler keeps, and its firing.
+
+Every running clock has three instants (`ClockInstants`): its warning, its
+due time (the breach) and its escalation. A scheduler (bots.services.scheduler)
+holds them as timers, so that each alert is written when its instant comes
+rather than on the next sweep:
+
+- `RunningClocks` reads the instants of every running clock: one query on
+  the running-clocks index, 11 to 17 ms for 2,100 running clocks among
+  300,000 on a quiet host (docs/benchmarks.md);
+- `Agenda.update` compares them with what the scheduler holds and says
+  which instants to add and which to drop (a clock stopped by a reply, a
+  due time moved by a policy change), and which clocks have an instant
+  that has already passed (catch-up at start, or a clock opened late);
+- `Agenda.take` hands over the clocks of the instants that have come;
+- `fire` writes their alerts through `core.notify.rules.notify_clocks`, in one
+  transaction, so what each alert says, who receives it, the horizon and
+  the dedupe keys (each alert once per clock, whatever restarts or other
+  processes do) are the outbox's rules and not a second copy of them;
+- `ChangeWatcher` tells whether anything was committed since the last look,
+  so the scheduler reads the running clocks again only when something
+  changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Engine, text
+
+from core.notify.rules import ALERT_HORIZON, notify_clocks
+from core.store.reader import required_instant
+
+
+class ClockInstants(NamedTuple):
+    """When a running clock warns, falls due (breach) and escalates."""
+
+    warn_at: datetime
+    due_at: datetime
+    escalate_at: datetime
+
+
+_RUNNING_INSTANTS = "SELECT id, warn_at, due_at, escalate_at FROM clock WHERE outcome = 'running'"
+
+
+class RunningClocks:
+    """Reads the instants of every running clock, by clock id.
+
+    One query on the running-clocks index. Instants come as the driver
+    gives them (text on SQLite) and each distinct value is converted once
+    and remembered while a running clock has it: on a reread, which is
+    most of them, converting 6,000 instants would cost more than the query.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[Any, datetime] = {}
+
+    def read(self, connection: Connection) -> dict[int, ClockInstants]:
+        rows = connection.execute(text(_RUNNING_INSTANTS)).all()
+        seen, fresh = self._seen, {}
+        found = {}
+        for id, *values in rows:
+            instants = []
+            for value in values:
+                converted = seen.get(value)
+                if converted is None:
+                    converted = required_instant(value)
+                fresh[value] = converted
+                instants.append(converted)
+            found[id] = ClockInstants(*instants)
+        self._seen = fresh
+        return found
+
+
+def running_instants(connection: Connection) -> dict[int, ClockInstants]:
+    """The instants of every running clock, by clock id (see `RunningClocks`)."""
+    return RunningClocks().read(connection)
+
+
+@dataclass
+class Changes:
+    """What `Agenda.update` found: timers to set and to cancel, clocks to fire now."""
+
+    added: set[datetime] = field(default_factory=set)
+    removed: set[datetime] = field(default_factory=set)
+    # Clocks with an instant at or before `now` that was not handled yet.
+    due: set[int] = field(default_factory=set)
+
+
+class Agenda:
+    """Which clocks have an alert at which future instant, as the scheduler holds them.
+
+    Clocks whose instants coincide share one entry, so they fire as one batch.
+    """
+
+    def __init__(self) -> None:
+        self._clocks: dict[int, ClockInstants] = {}
+        self._at: dict[datetime, set[int]] = {}
+
+    def update(self, running: Mapping[int, ClockInstants], now: datetime) -> Changes:
+        """Bring the agenda to `running` (every running clock, as `running_instants` reads them).
+
+        A clock seen for the first time, or whose instants changed, has its
+        instants up to `now` reported in `due` and the later ones scheduled;
+        a clock seen before and unchanged is left alone, so a passed instant
+        is reported once per process.
+        """
+        changes = Changes()
+        for clock_id in self._clocks.keys() - running.keys():
+            self._unschedule(clock_id, changes)
+            del self._clocks[clock_id]
+        for clock_id, instants in running.items():
+            known = self._clocks.get(clock_id)
+            if known == instants:
+                continue
+            if known is not None:
+                self._unschedule(clock_id, changes)
+            self._clocks[clock_id] = instants
+            for at in set(instants):
+                if at <= now:
+                    changes.due.add(clock_id)
+                    continue
+                clocks = self._at.setdefault(at, set())
+                if not clocks:
+                    _toggle(at, appear=changes.added, vanish=changes.removed)
+                clocks.add(clock_id)
+        return changes
+
+    def take(self, instants: Iterable[datetime]) -> set[int]:
+        """The clocks of `instants`, which have come; they leave the agenda."""
+        clocks: set[int] = set()
+        for at in instants:
+            clocks |= self._at.pop(at, set())
+        return clocks
+
+    def instants(self) -> list[datetime]:
+        """Every instant still to come, in order."""
+        return sorted(self._at)
+
+    def clocks_at(self, at: datetime) -> set[int]:
+        return set(self._at.get(at, ()))
+
+    def __len__(self) -> int:
+        """How many running clocks the agenda knows."""
+        return len(self._clocks)
+
+    def _unschedule(self, clock_id: int, changes: Changes) -> None:
+        for at in set(self._clocks[clock_id]):
+            clocks = self._at.get(at)
+            if clocks is None or clock_id not in clocks:
+                continue  # passed already
+            clocks.discard(clock_id)
+            if not clocks:
+                del self._at[at]
+                _toggle(at, appear=changes.removed, vanish=changes.added)
+
+
+def _toggle(at: datetime, *, appear: set[datetime], vanish: set[datetime]) -> None:
+    """Record that `at` appears; if it vanished earlier in the same update, the two cancel."""
+    if at in vanish:
+        vanish.discard(at)
+    else:
+        appear.add(at)
+
+
+def fire(
+    engine: Engine,
+    clocks: Collection[int],
+    now: datetime,
+    horizon: timedelta = ALERT_HORIZON,
+) -> int:
+    """Write the alerts `clocks` have reached by `now`, in one transaction; returns how many.
+
+    The outbox decides what is due (only the most severe of warning and
+    breach, nothing older than `horizon`, nothing for a clock stopped since)
+    and writes each alert once.
+    """
+    if not clocks:
+        return 0
+    return notify_clocks(engine, now, horizon, clocks=clocks)
+
+
+class ChangeWatcher:
+    """Whether anything was committed to the database since the last look.
+
+    On SQLite this is `PRAGMA data_version` on a connection of its own,
+    which changes when any other connection (another process, or another
+    connection of this one) commits: asking costs microseconds. Other
+    databases have no such token, so every look says "maybe changed".
+    Use it from one thread only: it keeps its connection.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Any = None
+        self._version: int | None = None
+
+    def changed(self) -> bool:
+        """True on the first call, then whenever something was committed since the last."""
+        if self._engine.dialect.name != "sqlite":
+            return True
+        if self._connection is None:
+            # A pooled DBAPI connection in autocommit (see core.store.db): the
+            # pragma runs outside any transaction and holds no snapshot.
+            self._connection = self._engine.raw_connection()
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute("PRAGMA data_version")
+            version = int(cursor.fetchone()[0])
+        finally:
+            cursor.close()
+        changed = version != self._version
+        self._version = version
+        return changed
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

@@ -1,0 +1,48 @@
+"""The tables of the agency's people: staff, their emails, their Telegram invites."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column
+from sqlmodel import Field, SQLModel
+
+from core.base.kinds import (
+    StaffRole,
+)
+
+
+class Staff(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    role: str = StaffRole.SPECIALIST.value
+    telegram_id: int | None = Field(default=None, unique=True)
+    # Removed staff stay (their events and clocks name them) but are inactive.
+    active: bool = True
+    created_at: datetime
+    # Notifications wait while this is in the future (see core.notify).
+    muted_until: datetime | None = None
+
+
+class StaffEmail(SQLModel, table=True):
+    """A staff member may write from several addresses (work, personal, alias)."""
+
+    email: str = Field(primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True, ondelete="CASCADE")
+
+
+class Invite(SQLModel, table=True):
+    """A one-time code that binds a Telegram account to a staff member.
+
+    Only the code's SHA-256 is kept: a copy of the database gives no one a
+    way in.
+    """
+
+    code_hash: str = Field(primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by_telegram_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )

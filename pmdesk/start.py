@@ -1,0 +1,35 @@
+"""How `pmdesk` starts: the dashboard at once when called alone, else the
+command line.
+
+Kept apart from the command line (typer) so that `pmdesk` alone, the way the
+assistant starts the day, opens the dashboard without building every
+command's options first.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from core.base.paths import ConfigError
+from core.store.reader import DatabaseError
+from pmdesk.dashboard import run_dashboard
+from pmdesk.exits import EXIT_USAGE
+
+
+def main() -> None:
+    """`pmdesk`: straight to the dashboard when given nothing else in a terminal."""
+    if len(sys.argv) > 1 or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        from pmdesk.cli import main as command_line
+
+        command_line()
+        return
+    from core.config.settings import load_settings
+
+    try:
+        run_dashboard(load_settings())
+    except (ConfigError, DatabaseError) as error:
+        # As the command line says it (pmdesk.context.command): one line, exit 2.
+        from core.base.text import clean
+
+        print(f"pmdesk: {clean(str(error))}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)

@@ -1,0 +1,170 @@
+"""Opening the database: pragmas, URLs, migrations applied at start."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+
+from core.store.db import (
+    HEAD_REVISION,
+    DatabaseError,
+    create_db_engine,
+    current_revision,
+    database_url,
+    migrate,
+    open_database,
+    write,
+)
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    engine = open_database(str(tmp_path / "pmdesk.db"))
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+
+
+def test_commits_are_durable_except_in_a_bulk_import(tmp_path: Path) -> None:
+    """FULL: a commit answered is on disk even after a power loss; NORMAL (1) could lose it."""
+    engine = open_database(str(tmp_path / "pmdesk.db"))
+    bulk = open_database(str(tmp_path / "pmdesk.db"), bulk=True)
+    with engine.connect() as connection, bulk.connect() as importing:
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2
+        assert importing.execute(text("PRAGMA synchronous")).scalar() == 1
+
+
+def test_a_new_database_gets_the_whole_schema(tmp_path: Path) -> None:
+    engine = open_database(str(tmp_path / "sub" / "dir" / "pmdesk.db"))
+
+    tables = set(inspect(engine).get_table_names())
+    assert {"event", "thread", "clock", "client", "staff", "alembic_version"} <= tables
+    assert current_revision(engine) == HEAD_REVISION
+
+
+def test_the_migrations_describe_exactly_the_models(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    # A new database is built from the models (open_database); this one runs
+    # every migration instead, and both must end up the same.
+    migrated = create_db_engine(str(tmp_path / "migrated.db"))
+    migrate(migrated, HEAD_REVISION)
+    fresh = open_database(str(tmp_path / "fresh.db"))
+    for engine in (migrated, fresh):
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection)
+            assert compare_metadata(context, SQLModel.metadata) == []
+    assert _schema(migrated) == _schema(fresh)
+
+
+def _schema(engine: Engine) -> dict[str, tuple[object, ...]]:
+    found = inspect(engine)
+    return {
+        name: (
+            sorted(str(column["type"]) + column["name"] for column in found.get_columns(name)),
+            sorted(index["name"] or "" for index in found.get_indexes(name)),
+            sorted(str(key["referred_table"]) for key in found.get_foreign_keys(name)),
+            sorted(str(unique["column_names"]) for unique in found.get_unique_constraints(name)),
+        )
+        for name in found.get_table_names()
+    }
+
+
+def test_an_older_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    engine = create_db_engine(str(path))
+    migrate(engine, "base")
+    migrate(engine, "0001")  # the first released schema
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO client (name, language, created_at) VALUES ('Acme', 'fr', :at)"),
+            {"at": "2026-01-01 00:00:00.000000"},
+        )
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+
+    upgraded = open_database(str(path))
+
+    assert current_revision(upgraded) == HEAD_REVISION
+    with upgraded.connect() as connection:
+        assert connection.execute(text("SELECT name FROM client")).scalar() == "Acme"
+
+
+def test_a_path_or_a_url_is_accepted() -> None:
+    assert database_url("/var/lib/pmdesk/x.db") == "sqlite:////var/lib/pmdesk/x.db"
+    assert database_url("postgresql://u:p@db/pmdesk") == "postgresql://u:p@db/pmdesk"
+
+
+def test_a_bad_url_is_one_clear_error() -> None:
+    with pytest.raises(DatabaseError, match="not a database URL"):
+        database_url("://nonsense")
+    with pytest.raises(DatabaseError, match="cannot use database"):
+        create_db_engine("nosuchdialect://host/db")
+
+
+def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("this is not a database, just some notes\n" * 100)
+
+    with pytest.raises(DatabaseError, match=r"notes\.txt"):
+        open_database(str(path))
+
+
+def test_bulk_inserts_store_exactly_what_sqlalchemy_would(tmp_path: Path) -> None:
+    """Rows written by the fast path must read back, sort and compare like the others."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import insert
+
+    from core.store.db import insert_many, write
+    from core.store.models.system import table
+    from core.store.models.threads import Thread
+
+    threads = table(Thread)
+    engine = open_database(str(tmp_path / "pmdesk.db"))
+    paris = timezone(timedelta(hours=1))
+    row = {"channel": "webhook", "created_at": datetime(2026, 11, 23, 10, 0, 1, 5, tzinfo=paris)}
+    with write(engine) as connection:
+        connection.execute(insert(threads), [row])
+        insert_many(connection, threads, [row])
+
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT kind, title, closed, created_at FROM thread ORDER BY id")
+        ).all()
+    assert stored[0] == stored[1]
+    assert stored[1] == ("task", "", 0, "2026-11-23 09:00:01.000005")
+
+
+def test_a_password_in_a_database_url_is_never_shown() -> None:
+    from core.base.paths import shown_database
+
+    with pytest.raises(DatabaseError) as error:
+        create_db_engine("nosuchdialect://ana:s3cret-pass@db.example/pmdesk")
+
+    assert "s3cret-pass" not in str(error.value)
+    assert "nosuchdialect://ana:***@db.example/pmdesk" in str(error.value)
+    assert shown_database("postgresql+psycopg://ana:p%40ss:w@db/pm") == (
+        "postgresql+psycopg://ana:***@db/pm"
+    )
+    assert shown_database("postgresql://db.example/pm") == "postgresql://db.example/pm"
+    assert shown_database("/srv/pmdesk/pm:db.db") == "/srv/pmdesk/pm:db.db"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_the_database_and_its_log_files_are_created_private(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "pmdesk.db"
+    engine = open_database(str(path))
+    with write(engine) as connection:
+        connection.execute(text("CREATE TABLE scratch (x INTEGER)"))
+
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        modes = {file.name: stat.S_IMODE(file.stat().st_mode) for file in files}
+    engine.dispose()
+
+    assert modes == {"pmdesk.db": 0o600, "pmdesk.db-wal": 0o600, "pmdesk.db-shm": 0o600}

@@ -1,0 +1,84 @@
+"""The first read started before the screens load (Backend.prefetch), as `pmdesk` does it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import Engine
+
+from core.config.settings import Settings
+from core.conversations.ingest import Ingestor
+from tests.support import MovableClock, make_event
+from tests.tui.test_dashboard import main_screen, until
+from tui.app import Dashboard
+from tui.panels.clocks import ClocksPanel
+from tui.panels.feed import IncomingPanel
+from tui.sources.backend import Backend
+from tui.sources.watch import first_read
+
+
+async def test_the_early_first_read_is_shown_and_a_commit_made_after_it_still_appears(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock, ingestor: Ingestor
+) -> None:
+    reads: list[str] = []
+
+    def counted(backend: Backend) -> Any:
+        reads.append(threading.current_thread().name)
+        return first_read(backend)
+
+    backend = Backend(dashboard_settings, clock)
+    backend.prefetch(counted)
+    assert backend._prefetch is not None
+    backend._prefetch.join()
+    # Committed after the early read and before the watcher's first turn.
+    ingestor.ingest([make_event("late-1", 20, task="T8", client="Bigco", text="Still there?")])
+
+    async with Dashboard(dashboard_settings, backend).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        clocks = screen.query_one(ClocksPanel)
+        assert reads == ["pmdesk-prefetch"]  # read once, in its own thread
+        await until(pilot, lambda: incoming.items[0].thread == "Task T8", seconds=2)
+        assert "Task T8" in [c.thread for c in clocks.clocks]
+        assert "Task T5" in [item.thread for item in incoming.items]  # from the early read
+
+
+async def test_a_failed_early_read_is_read_again_by_the_watcher(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    def broken(backend: Backend) -> Any:
+        raise RuntimeError("disk on fire")
+
+    backend = Backend(dashboard_settings, clock)
+    backend.prefetch(broken)
+    async with Dashboard(dashboard_settings, backend).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        assert [item.thread for item in incoming.items][:2] == ["Task T5", "Task T4"]
+        assert backend.take_prefetched() is None
+
+
+async def test_jobs_start_once_the_first_data_is_shown_and_are_told_to_stop_on_exit(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    started = threading.Event()
+    stopped = threading.Event()
+    loaded_when_started: list[bool] = []
+
+    app = Dashboard(dashboard_settings, Backend(dashboard_settings, clock))
+
+    def job(stop: threading.Event) -> None:
+        screens = [screen for screen in app.screen_stack if hasattr(screen, "loaded")]
+        loaded_when_started.append(bool(screens) and all(s.loaded for s in screens))
+        started.set()
+        stop.wait(10)
+        stopped.set()
+
+    app.jobs = [job]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await until(pilot, started.is_set)
+        assert loaded_when_started == [True]
+        assert not stopped.is_set()
+    assert stopped.wait(5)

@@ -1,0 +1,114 @@
+"""Times and money as the agency reads them: its locale, its time zone.
+
+Relative times ("il y a 3 minutes") come from humanize, whose translation is
+switched per thread by a global activation. A Formatter activates its locale
+only for the duration of one call and deactivates it afterwards, so two
+formatters with different locales never see each other's language, and code
+that calls humanize directly always gets English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date as Date
+from datetime import datetime as DateTime
+from datetime import timedelta
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import humanize
+from babel import Locale
+from babel.dates import format_date, format_skeleton
+from babel.numbers import format_currency
+
+from core.base.i18n import duration
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@cache
+def humanize_locale(locale: str) -> str | None:
+    """The humanize translation for `locale`, or None for its English default.
+
+    humanize ships territory-specific catalogues (fr_FR, de_DE), so fr_CA or a
+    bare "fr" are matched to their language's catalogue rather than left in
+    English.
+    """
+    language = Locale.parse(locale).language
+    if language == "en":
+        return None
+    catalogues = resources.files("humanize") / "locale"
+    for name in (locale, language, f"{language}_{language.upper()}"):
+        if (catalogues / name / "LC_MESSAGES" / "humanize.mo").is_file():
+            return name
+    return None
+
+
+@contextmanager
+def _humanize_in(locale: str | None) -> Iterator[None]:
+    humanize.i18n.activate(locale)
+    try:
+        yield
+    finally:
+        humanize.i18n.deactivate()
+
+
+class Formatter:
+    """Human times, dates and amounts for one locale and one time zone."""
+
+    def __init__(self, locale: str = "fr_FR", tz: ZoneInfo = PARIS) -> None:
+        # Parsed now so that a misspelt locale fails at start-up, not mid-render.
+        Locale.parse(locale)
+        self.locale = locale
+        self.tz = tz
+        self._humanize = humanize_locale(locale)
+
+    def ago(self, instant: DateTime, now: DateTime) -> str:
+        """How long ago: "il y a 3 minutes" (a future instant reads "dans 3 minutes")."""
+        return self._relative(instant, now)
+
+    def until(self, instant: DateTime, now: DateTime) -> str:
+        """How long until: "dans 12 minutes" (a past instant reads "il y a 12 minutes")."""
+        return self._relative(instant, now)
+
+    def _relative(self, instant: DateTime, now: DateTime) -> str:
+        # A timedelta, not two datetimes: humanize would move aware datetimes to
+        # the machine's zone, which is not necessarily the agency's.
+        elapsed: timedelta = now - instant
+        with _humanize_in(self._humanize):
+            return humanize.naturaltime(elapsed)
+
+    @staticmethod
+    def duration(seconds: float) -> str:
+        """A length of time in the active language, "6m03s" or "6 min 03 s" (core.base.i18n)."""
+        return duration(seconds)
+
+    def money(self, amount: Decimal, currency: str) -> str:
+        """1 234,50 € in fr_FR (narrow no-break spaces, as CLDR has it), €1,234.50 in en_US."""
+        return format_currency(amount, currency, locale=self.locale)
+
+    def date(self, day: Date | DateTime) -> str:
+        """23 nov. 2026 in fr_FR, Nov 23, 2026 in en_US; an instant is read in the agency's zone."""
+        if isinstance(day, DateTime):
+            day = day.astimezone(self.tz).date()
+        return format_date(day, "medium", locale=self.locale)
+
+    def day_and_time(self, instant: DateTime) -> str:
+        """22 nov. 14:05 in fr_FR, Nov 22 14:05 in en_US: an instant of another day, in short."""
+        local = instant.astimezone(self.tz)
+        return f"{format_skeleton('MMMd', local.date(), locale=self.locale)} {local:%H:%M}"
+
+    def day_of(self, instant: DateTime) -> Date:
+        """The agency's day at `instant`."""
+        return instant.astimezone(self.tz).date()
+
+    def time(self, instant: DateTime) -> str:
+        """HH:MM on the agency's wall clock, 24-hour in every locale: columns stay aligned."""
+        return instant.astimezone(self.tz).strftime("%H:%M")
+
+    def datetime(self, instant: DateTime) -> str:
+        """23 nov. 2026 14:05 in the agency's zone."""
+        return f"{self.date(instant)} {self.time(instant)}"

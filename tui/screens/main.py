@@ -1,0 +1,509 @@
+"""The main screen: Incoming, Clocks, Overdue invoices and SLA, kept live."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from core.base.i18n import N_, gettext
+from core.conversations.feed import FeedFilter, feed_choices
+from core.store.lease import NAMES
+from tui.display.format import Formatter
+from tui.display.text import clean, first_line
+from tui.messages import (
+    ActionDone,
+    DataChanged,
+    FirstData,
+    OpenReview,
+    OpenThread,
+    ThreadAction,
+    Undo,
+)
+from tui.panels.clocks import ClocksPanel
+from tui.panels.feed import IncomingPanel
+from tui.panels.invoices import InvoicesPanel
+from tui.panels.sla import SlaPanel
+from tui.sources.watch import Changes, read_changes
+from tui.widgets.keybar import KeyBar
+from tui.widgets.pickers import FilterScreen
+
+if TYPE_CHECKING:
+    from tui.sources.backend import Backend
+    from tui.sources.servicelog import ServiceLog
+    from tui.undo import UndoSlot
+
+POLL_SECONDS = 0.25  # how often the watcher asks whether anything was committed
+SLOW_SECONDS = 10.0  # invoices and SLA figures: at most this often after a change
+STALE_SECONDS = 60.0  # and at least this often: open clocks breach as time passes
+RETRY_SECONDS = 2.0  # after the database could not be read
+SERVICES_SECONDS = 5.0
+FAILURE_WIDTH = 100  # a failure's reason in the top line and its toast
+LOG_HERE = N_("l shows the services' log")
+LOG_ELSEWHERE = N_("it runs in another process: its log says more")
+SERVICE_MARKS = {"running": "●", "elsewhere": "◐", "stopped": "○", "failed": "✗"}
+SERVICE_WORDS = {
+    "running": "running",
+    "elsewhere": "another process",
+    "stopped": "stopped",
+    "failed": "failed",
+}
+
+
+class Changed(Message):
+    def __init__(self, changes: Changes) -> None:
+        super().__init__()
+        self.changes = changes
+
+
+class StatusBar(Static):
+    """Agency, local time, and the background services."""
+
+    def __init__(
+        self, agency: str, formatter: Formatter, mode: str | None = None, **kwargs: object
+    ) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.agency = agency
+        self.formatter = formatter
+        # Said before the services, whose meaning it changes ("demo").
+        self.mode = f"{mode} · " if mode else ""
+        self.services = dict.fromkeys(NAMES, "stopped")
+        # Failed services and why (the error they logged), shown first.
+        self.failures: dict[str, str] = {}
+        self.instant: datetime | None = None
+        self._line = ""
+
+    def show(
+        self,
+        now: datetime | None = None,
+        services: dict[str, str] | None = None,
+        failures: dict[str, str] | None = None,
+    ) -> None:
+        self.instant = now or self.instant
+        self.services = services or self.services
+        self.failures = self.failures if failures is None else failures
+        clock = self.formatter.datetime(self.instant) if self.instant else ""
+        failed = [f"{name} ✗ failed: {reason}" for name, reason in self.failures.items()]
+        others = {n: state for n, state in self.services.items() if n not in self.failures}
+        states = set(others.values())
+        if len(states) == 1 and not failed:  # the usual case, said once: fits 80 columns
+            state = states.pop()
+            parts = f"services {SERVICE_MARKS[state]} {SERVICE_WORDS[state]}"
+        else:
+            # Failures first: a narrow terminal cuts the end of the line.
+            parts = "  ".join(
+                failed
+                + [
+                    f"{name} {SERVICE_MARKS[state]} {SERVICE_WORDS[state]}"
+                    for name, state in others.items()
+                ]
+            )
+        line = f" {self.agency} · {clock}    {self.mode}{parts}"
+        if line != self._line:
+            self._line = line
+            # One line whatever it says (the stylesheet fixes its height): no
+            # layout, which on every tick cost a whole screen's layout.
+            self.update(line, layout=False)
+
+
+REVIEW_SENTENCE = N_("Review the bank statement lines waiting for a decision")
+# The actions on the thread under the cursor (see MainScreen.check_action).
+THREAD_ACTIONS = frozenset({"handled", "no_reply", "reply"})
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding(
+            "f",
+            "filter",
+            "Filter",
+            id="main.filter",
+            tooltip=N_("Filter the feed by kind, client or assignee"),
+        ),
+        Binding(
+            "h",
+            "handled",
+            "Handled",
+            id="main.handled",
+            tooltip=N_("Mark the thread under the cursor handled"),
+        ),
+        Binding(
+            "n",
+            "no_reply",
+            "No reply needed",
+            id="main.no_reply",
+            tooltip=N_("Say the thread under the cursor needs no reply"),
+        ),
+        Binding(
+            "r",
+            "reply",
+            "Reply",
+            id="main.reply",
+            tooltip=N_("Reply to the thread under the cursor"),
+        ),
+        Binding(
+            "v", "review", "Review payments", show=False, id="main.review", tooltip=REVIEW_SENTENCE
+        ),
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            id="main.search",
+            tooltip=N_("Search the feed's text, clients and threads"),
+        ),
+        Binding(
+            "u",
+            "toggle_feed('unread')",
+            "Unread only",
+            show=False,
+            id="main.unread",
+            tooltip=N_("Show only unread events in the feed, or everything again"),
+        ),
+        Binding(
+            "c",
+            "toggle_feed('from_client')",
+            "Client messages only",
+            show=False,
+            id="main.client_only",
+            tooltip=N_("Show only what clients wrote in the feed, or everything again"),
+        ),
+        Binding(
+            "1",
+            "focus('incoming')",
+            "Incoming",
+            show=False,
+            id="main.focus_incoming",
+            tooltip=N_("Go to the Incoming panel"),
+        ),
+        Binding(
+            "2",
+            "focus('clocks')",
+            "Clocks",
+            show=False,
+            id="main.focus_clocks",
+            tooltip=N_("Go to the Clocks panel"),
+        ),
+        Binding(
+            "3",
+            "focus('invoices')",
+            "Invoices",
+            show=False,
+            id="main.focus_invoices",
+            tooltip=N_("Go to the Overdue invoices panel"),
+        ),
+    ]
+
+    def __init__(
+        self,
+        backend: Backend,
+        formatter: Formatter,
+        target_minutes: float,
+        service_log: ServiceLog,
+        undo: UndoSlot,
+    ) -> None:
+        super().__init__(id="main")
+        self.backend = backend
+        # What the services this process runs logged: their failures show in the top line.
+        self.service_log = service_log
+        # For five seconds after an action, u undoes it rather than toggling unread.
+        self.undo = undo
+        self.formatter = formatter
+        self.target_minutes = target_minutes
+        self.feed = FeedFilter()
+        # Set by the UI, read by the watcher thread: a new filter means a new page.
+        self._reload = True
+        self.loaded = False
+        # The failures already raised as a toast: each once, until it recovers.
+        self._told: set[str] = set()
+        # Failures reported with the services' lease, as last read.
+        self._reported: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(
+            self.backend.settings.agency, self.formatter, self.backend.mode, id="status"
+        )
+        with Grid(id="panels"):
+            yield IncomingPanel(self.formatter, self.backend.now, id="incoming", classes="panel")
+            yield ClocksPanel(
+                target_minutes=self.target_minutes,
+                policies=self.backend.settings.policies,
+                id="clocks",
+                classes="panel",
+            )
+            yield InvoicesPanel(self.backend, self.formatter, id="invoices", classes="panel")
+            yield SlaPanel(self.formatter, self.target_minutes, id="sla", classes="panel")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.query_one(IncomingPanel).table.focus()
+        self.tick()
+        self.set_interval(1.0, self.tick)
+        self.poll_database()
+
+    # -- the one-second tick: no database, only stored due times --------------
+
+    def tick(self) -> None:
+        now = self.backend.now()
+        self.query_one(ClocksPanel).tick(now)
+        self.query_one(IncomingPanel).tick(now)
+        self.query_one(StatusBar).show(now, failures=self._failures())
+
+    def _failures(self) -> dict[str, str]:
+        """Failed services and their reasons; a new failure raises a toast, once.
+
+        What this process's services logged says most; a service failing in
+        another process (`pmdesk serve`) has the reason its holder reported.
+        """
+        failures = {
+            name: first_line(entry.message, FAILURE_WIDTH)
+            for name, entry in self.service_log.failures().items()
+        }
+        logged_here = set(failures)
+        for name, reason in self._reported.items():
+            failures.setdefault(name, first_line(reason, FAILURE_WIDTH))
+        for name, reason in failures.items():
+            if name not in self._told:
+                self._told.add(name)
+                where = LOG_HERE if name in logged_here else LOG_ELSEWHERE
+                self.app.notify(
+                    gettext("{name}: {reason} · {where}").format(
+                        name=name, reason=reason, where=gettext(where)
+                    ),
+                    title=gettext("Service failed"),
+                    severity="error",
+                    timeout=10,
+                    markup=False,
+                )
+        self._told &= set(failures)
+        return failures
+
+    def on_clocks_panel_crossed(self, message: ClocksPanel.Crossed) -> None:
+        # The screen that ticks the clocks raises their toasts; stopped here so
+        # that a handler higher up can never make a second one.
+        message.stop()
+        clock = message.clock
+        words = {
+            "warning": gettext("is close to its target"),
+            "breached": gettext("has breached"),
+            "escalated": gettext("is escalated"),
+        }
+        who = clean(clock.client or gettext("A client"))
+        self.app.notify(
+            f"{who}: {first_line(clock.thread, 60)} {words.get(message.state, message.state)}",
+            title=gettext("Response clock"),
+            severity="error" if message.state != "warning" else "warning",
+            markup=False,
+        )
+        if self.backend.settings.dashboard.bell:
+            self.app.bell()
+
+    # -- the watcher -----------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
+    def poll_database(self) -> None:
+        """Poll for commits and read only what changed; results come back as messages."""
+        worker = get_current_worker()
+        backend = self.backend
+        seen: object = None
+        after = 0
+        slow_at = services_at = float("-inf")
+        # A change seen while the slow figures were fresh: read them once due.
+        slow_pending = False
+        first = backend.take_prefetched()
+        if first is not None and self.feed == FeedFilter():
+            # Read by `pmdesk` while the screens were still loading: the same
+            # as this loop's first turn.
+            seen, (changes, after) = first
+            slow_at = services_at = time.monotonic()
+            self._reload = False
+            self.post_message(Changed(changes))
+        while not worker.is_cancelled:
+            version = backend.version()
+            moment = time.monotonic()
+            page, changed = self._reload, version != seen
+            slow_pending = slow_pending or changed
+            slow = page or (
+                moment - slow_at >= SLOW_SECONDS
+                and (slow_pending or moment - slow_at >= STALE_SECONDS)
+            )
+            services = moment - services_at >= SERVICES_SECONDS
+            if page or changed or slow or services:
+                self._reload = False
+                seen = version
+                if slow:
+                    slow_at, slow_pending = moment, False
+                if services:
+                    services_at = moment
+                changes, after = read_changes(
+                    backend,
+                    self.feed,
+                    page=page,
+                    changed=changed,
+                    after=after,
+                    slow=slow,
+                    services=services,
+                )
+                self.post_message(Changed(changes))
+            time.sleep(POLL_SECONDS)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The watcher failed (the database went away, a disk error): say so and try again."""
+        if event.worker.group != "watch" or event.state != WorkerState.ERROR:
+            return
+        self.app.notify(
+            gettext("Cannot read the database: {error}. Trying again.").format(
+                error=event.worker.error
+            ),
+            title=gettext("Live updates paused"),
+            severity="error",
+            markup=False,
+        )
+        self._reload = True
+        self.set_timer(RETRY_SECONDS, self.poll_database)
+
+    def on_changed(self, message: Changed) -> None:
+        changes = message.changes
+        self.post_message(DataChanged(clocks=changes.clocks is not None))
+        incoming = self.query_one(IncomingPanel)
+        if changes.page:
+            incoming.show(changes.items, changes.unread, self.feed)
+        else:
+            incoming.add_new(changes.items, changes.unread)
+        if changes.clocks is not None:
+            self.query_one(ClocksPanel).set_clocks(changes.clocks)
+        if changes.invoices is not None:
+            self.query_one(InvoicesPanel).show(changes.invoices)
+        if changes.sla is not None:
+            self.query_one(SlaPanel).show(changes.sla)
+        if changes.services is not None:
+            states = changes.services.states
+            self.service_log.settle(states, changes.services_at)
+            self._reported = changes.services.failures
+            self.query_one(StatusBar).show(services=states, failures=self._failures())
+        if not self.loaded:
+            self.loaded = True
+            self.post_message(FirstData())
+
+    # -- actions ---------------------------------------------------------------
+
+    def on_action_done(self, message: ActionDone) -> None:
+        if message.error is None and message.label == "handled":
+            self.query_one(IncomingPanel).mark_read(message.thread_id)
+        elif message.error is None and message.label.endswith(" undone"):
+            # The feed shows what was taken back (a reply's row, rows marked
+            # read): its page is read again.
+            self._reload = True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys acting on a thread are off while the invoices have the focus.
+
+        The feed's cursor is then out of the assistant's sight: h, n or r
+        would act on a thread they did not choose. Hidden from the key bar too.
+        """
+        return not (action in THREAD_ACTIONS and self._invoices_focused())
+
+    def _invoices_focused(self) -> bool:
+        return bool(self.is_mounted and self.query_one(InvoicesPanel).has_focus_within)
+
+    def selected_thread(self) -> int | None:
+        """The thread under the cursor of the focused panel (the feed by default)."""
+        if self._invoices_focused():
+            return None
+        clocks = self.query_one(ClocksPanel)
+        if clocks.has_focus and clocks.selected is not None:
+            return clocks.selected.thread_id
+        item = self.query_one(IncomingPanel).selected
+        return item.thread_id if item else None
+
+    async def action_focus(self, panel: str) -> None:
+        # Async as Screen.action_focus, which this replaces with panel names.
+        target = {
+            "incoming": "#feed-table",
+            "clocks": "#clocks",
+            "invoices": "#invoice-table",
+        }[panel]
+        # Shown first: below 120 columns the invoices' rows are hidden until
+        # the panel has the keys, and a hidden table takes no focus.
+        self._mark_focus(panel == "invoices")
+        self.query_one(target).focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._mark_focus(self.query_one(InvoicesPanel) in event.widget.ancestors_with_self)
+
+    def _mark_focus(self, invoices: bool) -> None:
+        """The invoices panel has the keys: on a small terminal it shows its rows."""
+        self.query_one("#panels").set_class(invoices, "-invoices-focused")
+
+    def action_filter(self) -> None:
+        self.load_choices()
+
+    @work(thread=True, exclusive=True, group="choices")
+    def load_choices(self) -> None:
+        choices = feed_choices(self.backend.reader())
+        self.app.call_from_thread(self._ask_filter, choices)
+
+    def _ask_filter(self, choices: dict[str, list[str]]) -> None:
+        self.app.push_screen(FilterScreen(self.feed, choices), self.set_filter)
+
+    def action_search(self) -> None:
+        from tui.widgets.ask import AskText
+
+        self.app.push_screen(
+            AskText(
+                "Search the feed",
+                "words in a message, a client or a thread",
+                value=self.feed.search or "",
+                hint="enter searches · an empty search shows everything · escape cancels",
+            ),
+            self._searched,
+        )
+
+    def _searched(self, words: str | None) -> None:
+        if words is not None:
+            self.set_filter(replace(self.feed, search=words or None))
+
+    def action_toggle_feed(self, toggle: str) -> None:
+        """Turn one of the feed's quick toggles (unread, from_client) on or off.
+
+        The unread toggle's key (u) undoes instead while an action can be undone.
+        """
+        if toggle == "unread" and self.undo.live(self.backend.now()):
+            self.post_message(Undo())
+        elif toggle == "unread":
+            self.set_filter(replace(self.feed, unread=not self.feed.unread))
+        elif toggle == "from_client":
+            self.set_filter(replace(self.feed, from_client=not self.feed.from_client))
+
+    def set_filter(self, feed: FeedFilter | None) -> None:
+        if feed is None or feed == self.feed:
+            return
+        self.feed = feed
+        self._reload = True
+
+    def action_handled(self) -> None:
+        thread_id = self.selected_thread()
+        if thread_id is not None:
+            self.post_message(ThreadAction(thread_id, "handled"))
+
+    def action_no_reply(self) -> None:
+        thread_id = self.selected_thread()
+        if thread_id is not None:
+            self.post_message(ThreadAction(thread_id, "no_reply"))
+
+    def action_reply(self) -> None:
+        thread_id = self.selected_thread()
+        if thread_id is not None:
+            self.post_message(OpenThread(thread_id, reply=True))
+
+    def action_review(self) -> None:
+        self.post_message(OpenReview())

@@ -1,0 +1,162 @@
+"""The dashboard's way to the database, for worker threads only.
+
+Reads go through `core.store` (a plain sqlite3 connection per thread, since
+a SQLite connection belongs to the thread that opened it); actions go
+through the core's ingestor on one shared engine. Nothing here runs on the
+UI thread: screens call it from `@work(thread=True)` workers and get the
+results back as messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from core.base.instants import Now, utc_now
+from core.store.connect import reader_for
+from core.store.reader import Reader, SqliteReader
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from core.config.settings import Settings
+    from core.conversations.ingest import Ingestor
+    from core.conversations.people import StaffView
+    from core.store.lease import ServicesSeen
+
+
+log = logging.getLogger("pmdesk.dashboard")
+
+
+class NoOperator(LookupError):
+    """The dashboard does not know who is acting: nobody is registered as staff."""
+
+
+class Backend:
+    def __init__(
+        self,
+        settings: Settings,
+        now: Now = utc_now,
+        services: Callable[[Reader], ServicesSeen] | None = None,
+        mode: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.now = now
+        # The background services' states and failures, as the command line wires them.
+        self.services = services
+        # What the command line opened, when not the agency's own database ("demo").
+        self.mode = mode
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._ingestor: Ingestor | None = None
+        self._prefetch: threading.Thread | None = None
+        self._prefetched: tuple[Reader, object, Any] | None = None
+
+    def prefetch(self, read: Callable[[Backend], Any]) -> None:
+        """Start `read` in a thread now; the watcher takes its result with `take_prefetched`.
+
+        The thread's reader goes to the watcher with the result, and with it
+        the database version seen before the read began: a commit made in
+        between still shows as a change on the watcher's first turn.
+        """
+
+        def run() -> None:
+            try:
+                self._local.reader = reader_for(self.settings.db, handed_over=True)
+                version = self.version()
+                self._prefetched = (self._local.reader, version, read(self))
+            except Exception:
+                # The watcher reads again and reports what is wrong the usual way.
+                log.exception("the dashboard's first read failed")
+
+        self._prefetch = threading.Thread(target=run, name="pmdesk-prefetch", daemon=True)
+        self._prefetch.start()
+
+    def take_prefetched(self) -> tuple[object, Any] | None:
+        """The prefetched (version, result), on the calling thread that now owns its reader."""
+        if self._prefetch is None:
+            return None
+        self._prefetch.join()
+        self._prefetch = None
+        found, self._prefetched = self._prefetched, None
+        if found is None:
+            return None
+        reader, version, result = found
+        self._local.reader = reader
+        return version, result
+
+    def reader(self) -> Reader:
+        """This thread's reader, opened on first use."""
+        found: Reader | None = getattr(self._local, "reader", None)
+        if found is None:
+            found = self._local.reader = reader_for(self.settings.db)
+        return found
+
+    def forget_reader(self) -> None:
+        """After a failed read: this thread's next read opens a fresh reader."""
+        found = getattr(self._local, "reader", None)
+        self._local.reader = None
+        close = getattr(found, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # already broken: nothing more to release
+                log.debug("closing a failed reader", exc_info=True)
+
+    def version(self) -> object:
+        """Changes whenever another connection commits: cheap enough to ask four times a second.
+
+        SQLite's data_version is per connection, so this must be asked on the
+        same thread each time. Other databases get a signature of the newest
+        rows, which catches every insert and clock change.
+        """
+        reader = self.reader()
+        if isinstance(reader, SqliteReader):
+            return reader.rows("PRAGMA data_version")[0][0]
+        return tuple(
+            reader.rows(
+                "SELECT (SELECT max(id) FROM event), (SELECT count(*) FROM clock"
+                " WHERE outcome = 'running'), (SELECT max(updated_at) FROM invoice),"
+                " (SELECT max(updated_at) FROM delivery)"
+            )[0]
+        )
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                from core.store.db import open_database
+
+                self._engine = open_database(self.settings.db)
+            return self._engine
+
+    @property
+    def ingestor(self) -> Ingestor:
+        engine = self.engine
+        with self._lock:
+            if self._ingestor is None:
+                from core.conversations.ingest import Ingestor
+
+                self._ingestor = Ingestor.for_settings(engine, self.settings, clock=self.now)
+            return self._ingestor
+
+    def operator(self) -> StaffView:
+        """Who the dashboard acts as (the `operator` setting, else the first assistant)."""
+        from core.conversations.people import operator
+
+        person = operator(self.engine, self.settings.operator)
+        if person is None:
+            wanted = self.settings.operator
+            raise NoOperator(
+                f"no staff member {wanted!r} (the operator setting)"
+                if wanted
+                else "no staff yet: set operator in the configuration once your team is in"
+            )
+        return person
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()

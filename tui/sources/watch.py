@@ -1,0 +1,117 @@
+"""What the main screen's watcher reads, kept apart from Textual.
+
+The first read (a page of the feed, the running clocks, the overdue invoices,
+the SLA figures) is a good part of the dashboard's start-up. Without Textual
+in this module, `pmdesk` can start that read in a thread while Textual and the
+screens are still being imported (`Backend.prefetch`), and the watcher takes
+the result on its first turn instead of reading it again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from core.conversations.feed import (
+    FeedFilter,
+    FeedItem,
+    latest_events,
+    newest_event_id,
+    unread_count,
+)
+from core.receivables.aging import OverdueInvoice, overdue_invoices
+from core.sla.report import SlaReport, hourly_response_times, sla_report
+from core.sla.views import ClockView, running_clocks
+
+if TYPE_CHECKING:
+    from core.store.lease import ServicesSeen
+    from tui.sources.backend import Backend
+
+
+@dataclass(frozen=True)
+class SlaFigures:
+    today: SlaReport
+    week: SlaReport
+    # Median response (business seconds) per hour of today; None where nobody answered.
+    hourly: list[float | None]
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the watcher read; None for what it did not need to read this time."""
+
+    page: bool  # True: `items` replace the feed (start, filter change)
+    items: list[FeedItem]
+    unread: int
+    clocks: list[ClockView] | None = None
+    invoices: list[OverdueInvoice] | None = None
+    sla: SlaFigures | None = None
+    services: ServicesSeen | None = None
+    services_at: float = 0.0  # time.monotonic() as the services' states were read
+
+
+def read_changes(
+    backend: Backend,
+    feed: FeedFilter,
+    *,
+    page: bool,
+    changed: bool,
+    after: int,
+    slow: bool,
+    services: bool,
+) -> tuple[Changes, int]:
+    """One turn's reads, and the newest event id seen since (where the next turn starts).
+
+    `page`: the feed from the top (start, new filter); else with `changed`
+    only the events after `after`. `slow`: the invoices and SLA figures too.
+    """
+    reader = backend.reader()
+    now = backend.now()
+    started = time.monotonic()
+    items: list[FeedItem] = []
+    if page:
+        items = latest_events(reader, feed)
+        after = max([item.id for item in items] + [newest_event_id(reader)])
+    elif changed:
+        items = latest_events(reader, feed, after_id=after)
+        after = max([item.id for item in items] + [after])
+    changes = Changes(
+        page=page,
+        items=items,
+        unread=unread_count(reader, feed),
+        clocks=running_clocks(reader) if page or changed else None,
+        invoices=overdue(backend, now) if slow else None,
+        sla=sla_figures(backend, now) if slow else None,
+        services=backend.services(reader) if services and backend.services else None,
+        services_at=started,
+    )
+    return changes, after
+
+
+def first_read(backend: Backend) -> tuple[Changes, int]:
+    """Everything the main screen shows, as its watcher reads it on start."""
+    return read_changes(
+        backend, FeedFilter(), page=True, changed=True, after=0, slow=True, services=True
+    )
+
+
+def overdue(backend: Backend, now: datetime) -> list[OverdueInvoice]:
+    zone = ZoneInfo(backend.settings.timezone)
+    return overdue_invoices(backend.reader(), now.astimezone(zone).date())
+
+
+def sla_figures(backend: Backend, now: datetime) -> SlaFigures:
+    reader = backend.reader()
+    zone = ZoneInfo(backend.settings.timezone)
+    local = now.astimezone(zone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    week = midnight - timedelta(days=6)
+    hourly = hourly_response_times(reader, midnight, now, zone)
+    return SlaFigures(
+        today=sla_report(reader, midnight, now, now),
+        week=sla_report(reader, week, now, now),
+        hourly=[point.median_business_seconds for point in hourly],
+    )

@@ -1,0 +1,159 @@
+"""The feed's rows: a list drawn with the Line API, a screen's rows at a time.
+
+Textual's DataTable re-rendered every visible cell through Rich whenever the
+list scrolled by a row; here each row is rendered once for its width and kept,
+so a move draws cached lines, and a move that does not scroll repaints only
+the two rows whose cursor mark changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.console import Console
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.strip import Strip
+
+from tui.widgets.cursor import CursorView
+
+# Between columns, as a table's cell padding would leave.
+GAP = "  "
+
+
+class RowList(CursorView, can_focus=True):
+    """Rows of cells in fixed-width columns (the last takes the rest), one cursor."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"rows--cursor"}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "Previous row", show=False, id="rows.cursor_up"),
+        Binding("down,j", "cursor_down", "Next row", show=False, id="rows.cursor_down"),
+        Binding("home,g", "cursor_first", "First row", show=False, id="rows.cursor_first"),
+        Binding("end,G", "cursor_last", "Last row", show=False, id="rows.cursor_last"),
+        Binding("pageup", "cursor_page_up", "Page up", show=False, id="rows.cursor_page_up"),
+        Binding(
+            "pagedown", "cursor_page_down", "Page down", show=False, id="rows.cursor_page_down"
+        ),
+    ]
+
+    class Highlighted(Message):
+        """The cursor moved to row `index`."""
+
+        def __init__(self, rows: RowList, index: int) -> None:
+            super().__init__()
+            self.rows = rows
+            self.index = index
+
+    class Selected(Message):
+        """A click on the cursor's row (Enter is the panel's key: its own binding)."""
+
+        def __init__(self, rows: RowList, index: int) -> None:
+            super().__init__()
+            self.rows = rows
+            self.index = index
+
+    def __init__(self, widths: Sequence[int | None], **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.widths = list(widths)
+        self._rows: list[tuple[Text, ...]] = []
+        self._lines: dict[int, Strip] = {}  # row index -> its line, for _width
+        self._width = -1
+        self._renderer = Console(color_system=None)
+
+    # -- what it holds -------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor if self._rows else -1
+
+    def row(self, index: int) -> tuple[Text, ...]:
+        return self._rows[index]
+
+    def set_rows(self, rows: Sequence[tuple[Text, ...]], cursor: int = 0, shift: int = 0) -> None:
+        """Show `rows`, the cursor on row `cursor`.
+
+        `shift`: rows inserted above the view; it scrolls down by as many, so
+        the rows in view stay where they were on the screen.
+        """
+        self._rows = list(rows)
+        self._lines = {}
+        self._cursor = max(0, min(cursor, len(self._rows) - 1))
+        self.virtual_size = Size(0, len(self._rows))
+        if shift and self.is_mounted:
+            self.scroll_to(
+                y=self.scroll_offset.y + shift, animate=False, immediate=True, force=True
+            )
+        self._scroll_to_cursor()
+        self.refresh()
+
+    # -- moving --------------------------------------------------------------
+
+    def line_count(self) -> int:
+        return len(self._rows)
+
+    def cursor_moved(self, index: int) -> None:
+        self.post_message(self.Highlighted(self, index))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        index = self.scroll_offset.y + offset.y
+        if index >= len(self._rows):
+            return
+        if index == self._cursor:
+            self.post_message(self.Selected(self, index))
+        else:
+            self.move_cursor(index)
+
+    # -- drawing -------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = self.scroll_offset.y + y
+        if index >= len(self._rows):
+            return Strip.blank(width, self.rich_style)
+        if width != self._width:
+            self._lines, self._width = {}, width
+        line = self._lines.get(index)
+        if line is None:
+            line = self._lines[index] = self._render_row(self._rows[index], width)
+        if index == self._cursor:
+            cursor = self.get_visual_style("rows--cursor").rich_style
+            return line.apply_style(self.rich_style + cursor)
+        return line.apply_style(self.rich_style)
+
+    def _render_row(self, cells: tuple[Text, ...], width: int) -> Strip:
+        text = Text(no_wrap=True, end="")
+        room = width
+        for cell, size in zip(cells, self.widths, strict=True):
+            if room <= 0:
+                break
+            size = room if size is None else min(size, room)
+            part = cell.copy()
+            part.truncate(size, overflow="ellipsis", pad=True)
+            text.append_text(part)
+            room -= size
+            if room > 0:
+                text.append(GAP[:room])
+                room -= len(GAP[:room])
+        options = self._renderer.options.update(width=width, no_wrap=True, overflow="ellipsis")
+        [segments] = self._renderer.render_lines(text, options, pad=True)
+        return Strip(segments, width)
+
+
+def header(labels: Sequence[str], widths: Sequence[int | None]) -> Text:
+    """The column labels, placed over the columns of a RowList with these widths."""
+    text = Text(no_wrap=True, end="")
+    for label, size in zip(labels, widths, strict=True):
+        text.append(label if size is None else label.ljust(size)[:size] + GAP)
+    return text
