@@ -42,6 +42,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, TextArea
 
+from core.base.i18n import gettext
 from core.config.settings import Settings
 from core.conversations.ingest import OWN_SOURCE
 from core.demo.scenario import demo_settings, load_scenario
@@ -186,14 +187,16 @@ class Walk:
         done = app._done
         notify = app.notify
 
-        def observed_done(message: ActionDone) -> None:
+        def observed_done(message: ActionDone, undoable: bool = False) -> None:
             self.done.append(message)
-            done(message)
+            done(message, undoable)
 
         def observed_notify(message: str, *args: Any, **kwargs: Any) -> None:
             title = str(kwargs.get("title", ""))
             # An action refused ("Not handled") and a clock breaching are news, not faults.
-            expected = title.startswith("Not ") or title == "Response clock"
+            # Both in the interface's language (the demo's is French).
+            refused = gettext("Not {action}").split("{")[0]
+            expected = title.startswith(refused) or title == gettext("Response clock")
             if kwargs.get("severity") == "error" and not expected:
                 self.errors.append(f"{title}: {message}")
             notify(message, *args, **kwargs)
@@ -221,7 +224,8 @@ class Walk:
             return True
         display = self.app.get_key_display(Binding(key, ""))
         groups = (*HELP_GROUPS.get(type(screen), ()), COMMON_GROUP)
-        return any(display in self.help.get(group, set()) for group in groups)
+        # The help names its groups in the interface's language (the demo's is French).
+        return any(display in self.help.get(gettext(group), set()) for group in groups)
 
     async def press(self, key: str) -> None:
         screen = self.app.screen

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from core.base.i18n import gettext
+from core.base.i18n import N_, gettext
 from core.conversations.feed import FEED_PAGE, FeedFilter, FeedItem
 from tui.display.format import Formatter
 from tui.display.text import as_text, first_line, kind_words
@@ -21,7 +21,7 @@ from tui.widgets.rows import RowList, header
 
 # Time, client and thread are fixed; the rest of the width goes to who wrote
 # what (and the kind, when it is not a message), so the text stays in view.
-COLUMNS = (("time", 7), ("client", 13), ("thread", 20), ("what", None))
+COLUMNS = ((N_("time"), 7), (N_("client"), 13), (N_("thread"), 20), (N_("what"), None))
 LABELS = tuple(label for label, _width in COLUMNS)
 # From this many terminal columns (the side-by-side layout) the client and
 # thread columns take these shares of the panel's width, at least their
@@ -54,7 +54,7 @@ class IncomingPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         widths = [width for _label, width in COLUMNS]
-        yield Static(header(LABELS, widths), id="feed-header")
+        yield Static(header([gettext(label) for label in LABELS], widths), id="feed-header")
         yield RowList(widths, id="feed-table")
 
     def on_resize(self) -> None:
@@ -166,7 +166,9 @@ class IncomingPanel(Vertical):
         widths = self._widths(rows)
         if widths != self.table.widths:
             self.table.widths = widths
-            self.query_one("#feed-header", Static).update(header(LABELS, widths))
+            self.query_one("#feed-header", Static).update(
+                header([gettext(label) for label in LABELS], widths)
+            )
         self.table.set_rows(rows, cursor=index, shift=shift)
         self._update_title()
 
@@ -200,8 +202,8 @@ class IncomingPanel(Vertical):
         )
 
     def _update_title(self) -> None:
-        parts = [f"{self.new_above} new ↑"] if self.new_above else []
-        parts.append(f"{self.unread} unread")
+        parts = [gettext("{count} new ↑").format(count=self.new_above)] if self.new_above else []
+        parts.append(gettext("{count} unread").format(count=self.unread))
         if self.feed.active:
             shown = [
                 f"{name}: {value}"

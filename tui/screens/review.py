@@ -297,7 +297,8 @@ class ReviewScreen(Screen[None]):
 
             accept(backend.engine, backend.settings.banks, line.id, numbers, actor, at)
 
-        decision = Decision(line.id, "matched", f"Match of {', '.join(numbers)}", at)
+        what = gettext("Match of {invoices}").format(invoices=", ".join(numbers))
+        decision = Decision(line.id, "matched", what, at)
         key = self._undo_key()
         self._act(
             gettext("Line applied to {invoices} · {key} undoes it for {seconds} seconds").format(
@@ -321,9 +322,13 @@ class ReviewScreen(Screen[None]):
             reject(backend.engine, line.id, actor, backend.now())
 
         decision = Decision(
-            line.id, "rejected", f"Reject of the line from {first_line(line.payer, 40)}"
+            line.id,
+            "rejected",
+            gettext("Reject of the line from {payer}").format(payer=first_line(line.payer, 40)),
         )
-        self._act("Line rejected: it stays unallocated", "Not rejected", run, decision)
+        self._act(
+            gettext("Line rejected: it stays unallocated"), gettext("Not rejected"), run, decision
+        )
 
     def action_undo(self) -> None:
         """The decision under the bottom cursor when that table has the focus, else the last one."""
@@ -334,7 +339,11 @@ class ReviewScreen(Screen[None]):
                 self.app.notify(gettext("No recent decision to undo."), markup=False)
                 return
             match = self.recent[row]
-            what = "Reject" if match.state == "rejected" else f"Match of {match.invoices}"
+            what = (
+                gettext("Reject")
+                if match.state == "rejected"
+                else gettext("Match of {invoices}").format(invoices=match.invoices)
+            )
             self._undo(Decision(match.id, match.state, what))
         elif self.decisions:
             last = self.decisions[-1]
@@ -374,7 +383,11 @@ class ReviewScreen(Screen[None]):
                 unallocate(backend.engine, banks, decision.line_id, actor, now)
 
         self.decisions = [d for d in self.decisions if d.line_id != decision.line_id]
-        self._act(f"{decision.what} undone: back for review", "Not undone", run)
+        self._act(
+            gettext("{action} undone: back for review").format(action=decision.what),
+            gettext("Not undone"),
+            run,
+        )
 
     def action_back(self) -> None:
         self.app.pop_screen()
