@@ -15,10 +15,14 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
+from core.base.i18n import N_
 from core.base.instants import as_date
 from core.base.kinds import Actor
 from core.store.reader import Reader
 
+# The next step once every level is done, stored in these words; the
+# dashboard draws them in the interface's language.
+ALL_LEVELS_DONE = N_("all reminder levels done: call the client")
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 CENTS = Decimal(100)
 PENNY = Decimal("0.01")

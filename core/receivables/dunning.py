@@ -44,6 +44,7 @@ from core.base.instants import Now
 from core.base.kinds import Actor, InvoiceState
 from core.config.settings import DunningLevelConfig, Settings
 from core.notify.rules import queue_invoice_alert
+from core.receivables.aging import ALL_LEVELS_DONE
 from core.receivables.invoices import language_of
 from core.store.audit import audit_row, write_audit
 from core.store.db import insert_many, insert_with_ids, update_many, write
@@ -199,7 +200,7 @@ def plan_text(
     if invoice.balance_cents <= 0:
         return None, None
     if invoice.level >= len(levels):
-        return "all reminder levels done: call the client", None
+        return ALL_LEVELS_DONE, None
     when = next_level_on(invoice, levels)
     assert when is not None
     when = days.on_or_after(max(when, today))

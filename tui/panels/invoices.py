@@ -21,7 +21,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from core.base.i18n import N_, gettext, ngettext
-from core.receivables.aging import BUCKETS, OverdueInvoice, bucket_totals
+from core.receivables.aging import ALL_LEVELS_DONE, BUCKETS, OverdueInvoice, bucket_totals
 from tui.display.format import Formatter
 from tui.display.text import as_text
 from tui.messages import InvoiceAction
@@ -232,10 +232,10 @@ class InvoicesPanel(Vertical):
         The day comes first: when a narrow panel cuts the words, the day stays.
         """
         if invoice.state == "disputed":
-            return "disputed: reminders paused"
+            return gettext("disputed: reminders paused")
         step = self._step(invoice)
         if invoice.promised_on is not None:
-            promised = f"promised {self._day(invoice.promised_on)}"
+            promised = gettext("promised {day}").format(day=self._day(invoice.promised_on))
             return f"{promised} → {step}" if step != "—" else promised
         return step
 
@@ -243,6 +243,8 @@ class InvoicesPanel(Vertical):
         step, when = invoice.next_step, invoice.next_step_on
         if not step:
             return "—"
+        if step == ALL_LEVELS_DONE:
+            return gettext(ALL_LEVELS_DONE)
         if when is not None:
             # The stored words say "<level> on <ISO day> (<balance> due)": the
             # panel keeps the level and writes the day the local, short way.
