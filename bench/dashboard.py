@@ -760,7 +760,7 @@ def screens(variant: str, figures: dict[str, Any]) -> type[MainScreen]:
 
         def rebuild(self) -> None:
             reader = self.backend.reader()
-            now = self.backend.now()
+            now = self.backend.clock()
             self.query_one(IncomingPanel).show(
                 latest_events(reader, self.feed), unread_count(reader), self.feed
             )

@@ -62,7 +62,7 @@ def clients_policy(
     name = None if policy == DEFAULT else policy
     try:
         count = set_client_policy(
-            ctx.engine, PolicyBook(ctx.settings), client, name, actor="cli", clock=ctx.now
+            ctx.engine, PolicyBook(ctx.settings), client, name, actor="cli", clock=ctx.clock
         )
     except (UnknownClient, ValueError) as error:
         raise Failure(str(error).strip("'\"")) from None

@@ -25,7 +25,7 @@ def clocks(
 
     ctx = context()
     ctx.wide = wide
-    now = ctx.now()
+    now = ctx.clock()
     views = running_clocks(ctx.reader, limit=limit)
     if as_json:
         rows = [

@@ -54,7 +54,7 @@ class Context:
     """What every command needs, built only when it is needed."""
 
     db: str | None = None
-    now: Now = utc_now
+    clock: Now = utc_now
     # An import writes a lot at once; see core.store.db.BULK_CHECKPOINT_PAGES.
     bulk: bool = False
     # --wide: tables show every cell whole instead of fitting the terminal.
@@ -234,4 +234,4 @@ def _dashboard(start: str = "main") -> None:
     from pmdesk.dashboard import run_dashboard
 
     ctx = context()
-    run_dashboard(ctx.settings, ctx.now, start=start)
+    run_dashboard(ctx.settings, ctx.clock, start=start)

@@ -62,7 +62,7 @@ def demo(
     simulator = Simulator(load_scenario(), seed=seed, pace=pace)
     if _interactive() and not print_events:
         context().db = str(path)
-        run_demo(settings, simulator, now, context().now)
+        run_demo(settings, simulator, now, context().clock)
         return
     out.print(f"demo database {path}: {created} events of history", markup=False)
     zone = ZoneInfo(settings.timezone)

@@ -33,7 +33,7 @@ def ingest(
     ctx = context()
     ctx.bulk = True
     _quiet_garbage_collector()
-    ingestor = Ingestor.for_settings(ctx.engine, ctx.settings, clock=ctx.now, batch_size=batch)
+    ingestor = Ingestor.for_settings(ctx.engine, ctx.settings, clock=ctx.clock, batch_size=batch)
     summary = Summary()
     with _open_input(file) as (stream, size):
         progress = _progress(size, file) if not as_json and err.is_terminal else None

@@ -35,7 +35,7 @@ def _today(at: str | None) -> date:
     """The day asked for, or today where the agency is."""
     ctx = context()
     if at is None:
-        return ctx.local(ctx.now()).date()
+        return ctx.local(ctx.clock()).date()
     try:
         return date.fromisoformat(at.strip())
     except ValueError:
@@ -74,14 +74,14 @@ def invoices_import(
 
     try:
         summary = import_invoices(
-            ctx.engine, ctx.settings, file, profile, clock=ctx.now, progress=progress
+            ctx.engine, ctx.settings, file, profile, clock=ctx.clock, progress=progress
         )
     except (InvoiceFileError, UnknownProfile) as error:
         raise Failure(str(error)) from None
     finally:
         if progress is not None:
             err.control("\r\033[K")
-    refresh_plans(ctx.engine, ctx.settings, _today(None), ctx.now())
+    refresh_plans(ctx.engine, ctx.settings, _today(None), ctx.clock())
     _print_import(summary, as_json)
     if summary.rejections:
         raise typer.Exit(EXIT_REJECTED)
@@ -212,7 +212,7 @@ def invoices_remind(
     from core.receivables.dunning import run_dunning
 
     ctx = context()
-    summary = run_dunning(ctx.engine, ctx.settings, _today(at), ctx.now())
+    summary = run_dunning(ctx.engine, ctx.settings, _today(at), ctx.clock())
     if as_json:
         _print_json(summary.as_dict())
         return
@@ -290,7 +290,7 @@ def invoices_promise(
     ctx = context()
     day = _today(on)
     try:
-        record_promise(ctx.engine, ctx.settings, number, day, "cli", ctx.now(), today=_today(at))
+        record_promise(ctx.engine, ctx.settings, number, day, "cli", ctx.clock(), today=_today(at))
     except (UnknownInvoice, ValueError) as error:
         raise Failure(str(error)) from None
     out.print(
@@ -314,7 +314,7 @@ def invoices_dispute(
     ctx = context()
     try:
         record_dispute(
-            ctx.engine, ctx.settings, number, reason, "cli", ctx.now(), resolved=resolved
+            ctx.engine, ctx.settings, number, reason, "cli", ctx.clock(), resolved=resolved
         )
     except UnknownInvoice as error:
         raise Failure(str(error)) from None
@@ -338,7 +338,7 @@ def invoices_sent(
     ctx = context()
     status = CANCELLED if cancel else SENT
     try:
-        mark_reminder(ctx.engine, draft_id, status, "cli", ctx.now())
+        mark_reminder(ctx.engine, draft_id, status, "cli", ctx.clock())
     except (UnknownReminder, ValueError) as error:
         raise Failure(str(error)) from None
     out.print(f"reminder #{draft_id}: {status}", markup=False)

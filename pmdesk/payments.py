@@ -52,7 +52,7 @@ def payments_import(
         _Progress(size, path.name) if size > PROGRESS_BYTES and not as_json and err.is_terminal
         else None
     )  # fmt: skip
-    now = ctx.now()
+    now = ctx.clock()
     banks = ctx.settings.banks
     try:
         result = import_statement(
@@ -154,7 +154,7 @@ def payments_accept(
 
     ctx = context()
     try:
-        parts = accept(ctx.engine, ctx.settings.banks, line, invoices or [], actor, ctx.now())
+        parts = accept(ctx.engine, ctx.settings.banks, line, invoices or [], actor, ctx.clock())
     except MatchingError as error:
         raise Failure(str(error)) from None
     out.print(f"line {line}: {_describe(parts)}", markup=False)
@@ -171,7 +171,7 @@ def payments_reject(
 
     ctx = context()
     try:
-        reject(ctx.engine, line, actor, ctx.now())
+        reject(ctx.engine, line, actor, ctx.clock())
     except MatchingError as error:
         raise Failure(str(error)) from None
     out.print(f"line {line}: rejected, out of the review queue", markup=False)
@@ -188,7 +188,7 @@ def payments_undo(
 
     ctx = context()
     try:
-        cents = unallocate(ctx.engine, ctx.settings.banks, line, actor, ctx.now())
+        cents = unallocate(ctx.engine, ctx.settings.banks, line, actor, ctx.clock())
     except MatchingError as error:
         raise Failure(str(error)) from None
     out.print(

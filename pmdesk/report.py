@@ -39,7 +39,7 @@ def report_sla(
 
     ctx = context()
     ctx.wide = wide
-    now = ctx.now()
+    now = ctx.clock()
     start, end = _report_window(since, until, period, ctx.zone, now)
     report = sla_report(ctx.reader, start, end, now)
     if as_json:

@@ -62,7 +62,7 @@ def serve(
             # Not on Windows: Ctrl-C raises KeyboardInterrupt there instead.
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(number, stop.set)
-        await run_services(settings, stop, clock=ctx.now, engine=engine)
+        await run_services(settings, stop, clock=ctx.clock, engine=engine)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

@@ -81,7 +81,7 @@ def _list_staff(as_json: bool) -> None:
 def _staff_status(view: Any, ctx: Context) -> str:
     if not view.active:
         return gettext("removed")
-    if view.muted_until is not None and view.muted_until > ctx.now():
+    if view.muted_until is not None and view.muted_until > ctx.clock():
         from babel.dates import format_datetime
 
         until = format_datetime(
@@ -141,7 +141,7 @@ def staff_add(
             markup=False,
         )
         return
-    staff_id = add_staff(ctx.engine, name, role, emails, ctx.now())
+    staff_id = add_staff(ctx.engine, name, role, emails, ctx.clock())
     out.print(f"added {name} (#{staff_id}), {role.value}", markup=False)
 
 
@@ -236,7 +236,7 @@ def staff_invite(
     from core.conversations.people import AmbiguousStaff, UnknownStaff, find_staff, invite
 
     ctx = context()
-    now = ctx.now()
+    now = ctx.clock()
     try:
         person = find_staff(ctx.engine, name)
         code = invite(ctx.engine, person.id, now, timedelta(hours=hours))

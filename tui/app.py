@@ -244,7 +244,7 @@ class Dashboard(App[None]):
                     self.backend.reader(),
                     thread_id,
                     self.formatter,
-                    self.backend.now(),
+                    self.backend.clock(),
                     self._wrap_width(),
                 )
             except Exception as error:  # any driver's error: said on the page, never a crash
@@ -299,7 +299,7 @@ class Dashboard(App[None]):
         self.push_screen(
             ManagerScreen(
                 self.backend.reader,
-                self.backend.now,
+                self.backend.clock,
                 self.formatter.tz,
                 self.target_minutes,
             )
@@ -383,7 +383,7 @@ class Dashboard(App[None]):
         from core.conversations.actions import staff_author
         from core.conversations.triage import Handled, mark_handled, unhandle
 
-        engine, now = self.backend.engine, self.backend.now
+        engine, now = self.backend.engine, self.backend.clock
 
         def undo(handled: Handled) -> Callable[[int], object]:
             return lambda staff: unhandle(engine, handled, staff_author(engine, staff)["name"], now)
@@ -402,7 +402,7 @@ class Dashboard(App[None]):
             thread_id,
             N_("no reply needed"),
             lambda staff: no_reply_needed(
-                self.backend.ingestor, thread_id, staff, clock=self.backend.now
+                self.backend.ingestor, thread_id, staff, clock=self.backend.clock
             ),
             self._withdraw,
         )
@@ -421,7 +421,7 @@ class Dashboard(App[None]):
                 staff,
                 text,
                 internal=internal,
-                clock=self.backend.now,
+                clock=self.backend.clock,
                 hold=UNDO_WINDOW,
             ),
             self._withdraw,
@@ -443,7 +443,7 @@ class Dashboard(App[None]):
         if last is None:
             self.notify(gettext("Nothing to undo."), markup=False)
             return
-        if not self.undo_slot.live(self.backend.now()):
+        if not self.undo_slot.live(self.backend.clock()):
             self.notify(
                 gettext(
                     "{action} can no longer be undone: undo works for {seconds} seconds."
@@ -487,7 +487,7 @@ class Dashboard(App[None]):
 
         if chosen is None:
             return
-        engine, now = self.backend.engine, self.backend.now
+        engine, now = self.backend.engine, self.backend.clock
         if chosen == NOBODY:
             self._act(
                 thread_id,
@@ -529,7 +529,7 @@ class Dashboard(App[None]):
         from core.conversations.ingest import Withdrawn
 
         error = None
-        at = self.backend.now()
+        at = self.backend.clock()
         restored = None
         try:
             result = run(self.backend.operator().id)
@@ -602,19 +602,19 @@ class Dashboard(App[None]):
         from core.receivables.dunning import record_promise
 
         backend = self.backend
-        record_promise(backend.engine, backend.settings, number, day, actor, backend.now())
+        record_promise(backend.engine, backend.settings, number, day, actor, backend.clock())
 
     def _record_dispute(self, number: str, reason: str | None, actor: str) -> None:
         from core.receivables.dunning import record_dispute
 
         backend = self.backend
-        record_dispute(backend.engine, backend.settings, number, reason, actor, backend.now())
+        record_dispute(backend.engine, backend.settings, number, reason, actor, backend.clock())
 
     def _mark_reminder_sent(self, client: str, actor: str) -> None:
         from core.receivables.dunning import mark_todays_sent
 
         backend = self.backend
-        mark_todays_sent(backend.engine, backend.settings, client, actor, backend.now())
+        mark_todays_sent(backend.engine, backend.settings, client, actor, backend.clock())
 
     @work(thread=True, group="invoice-actions")
     def _write_invoice(self, done: str, refused: str, run: Callable[[str], object]) -> None:
@@ -630,7 +630,7 @@ class Dashboard(App[None]):
                 self.notify, str(problem), title=refused, severity="error", markup=False
             )
             return
-        invoices = overdue(backend, backend.now())
+        invoices = overdue(backend, backend.clock())
         self.call_from_thread(self._invoices_written, done, invoices)
 
     def _invoices_written(self, done: str, invoices: list[OverdueInvoice]) -> None:

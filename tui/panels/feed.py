@@ -39,10 +39,12 @@ class IncomingPanel(Vertical):
         Binding("enter", "open", "Open thread", id="feed.open"),
     ]
 
-    def __init__(self, formatter: Formatter, now: Callable[[], datetime], **kwargs: object) -> None:
+    def __init__(
+        self, formatter: Formatter, clock: Callable[[], datetime], **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.formatter = formatter
-        self.now = now
+        self.clock = clock
         # The agency's day the rows were drawn on: rows of earlier days carry their date.
         self.today: date | None = None
         self.items: list[FeedItem] = []
@@ -161,7 +163,7 @@ class IncomingPanel(Vertical):
         index = self._index_of(keep)
         if index == 0:
             self.new_above = 0
-        self.today = self.formatter.day_of(self.now())
+        self.today = self.formatter.day_of(self.clock())
         rows = [self._cells(item) for item in self.items]
         widths = self._widths(rows)
         if widths != self.table.widths:

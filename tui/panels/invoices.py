@@ -321,4 +321,4 @@ class InvoicesPanel(Vertical):
         """
         settings = self.backend.settings
         zone = ZoneInfo(settings.dunning_timezone)
-        return self.backend.now().astimezone(zone).date()
+        return self.backend.clock().astimezone(zone).date()

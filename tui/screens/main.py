@@ -233,7 +233,7 @@ class MainScreen(Screen[None]):
             self.backend.settings.agency, self.formatter, self.backend.mode, id="status"
         )
         with Grid(id="panels"):
-            yield IncomingPanel(self.formatter, self.backend.now, id="incoming", classes="panel")
+            yield IncomingPanel(self.formatter, self.backend.clock, id="incoming", classes="panel")
             yield ClocksPanel(
                 target_minutes=self.target_minutes,
                 policies=self.backend.settings.policies,
@@ -253,7 +253,7 @@ class MainScreen(Screen[None]):
     # -- the one-second tick: no database, only stored due times --------------
 
     def tick(self) -> None:
-        now = self.backend.now()
+        now = self.backend.clock()
         self.query_one(ClocksPanel).tick(now)
         self.query_one(IncomingPanel).tick(now)
         self.query_one(StatusBar).show(now, failures=self._failures())
@@ -477,7 +477,7 @@ class MainScreen(Screen[None]):
 
         The unread toggle's key (u) undoes instead while an action can be undone.
         """
-        if toggle == "unread" and self.undo.live(self.backend.now()):
+        if toggle == "unread" and self.undo.live(self.backend.clock()):
             self.post_message(Undo())
         elif toggle == "unread":
             self.set_filter(replace(self.feed, unread=not self.feed.unread))

@@ -345,7 +345,7 @@ class ManagerScreen(Screen[None]):
     def __init__(
         self,
         reader_factory: Callable[[], Reader],
-        now: Callable[[], datetime],
+        clock: Callable[[], datetime],
         tz: ZoneInfo,
         target_minutes: float = 15,
         *,
@@ -355,7 +355,7 @@ class ManagerScreen(Screen[None]):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.reader_factory = reader_factory
-        self.now = now
+        self.clock = clock
         self.tz = tz
         self.target_minutes = target_minutes
         self.period: Period | None = None
@@ -430,7 +430,7 @@ class ManagerScreen(Screen[None]):
             self._open_custom()
             return
         self._show_error("")
-        now = self.now()
+        now = self.clock()
         self._request(relative_period(key, now, self.tz), now)
 
     def _open_custom(self) -> None:
@@ -444,7 +444,7 @@ class ManagerScreen(Screen[None]):
     def _custom_submitted(self) -> None:
         first = self.query_one("#manager-from", Input).value
         last = self.query_one("#manager-to", Input).value
-        now = self.now()
+        now = self.clock()
         try:
             period = custom_period(first, last, now, self.tz)
         except ValueError as error:
@@ -463,7 +463,7 @@ class ManagerScreen(Screen[None]):
         if self.period is None:
             return
         # Read again up to the new instant: "today" at 11:00 is not "today" at 10:00.
-        now, period = self.now(), self.period
+        now, period = self.clock(), self.period
         if period.key == CUSTOM:
             first, last = period.first_day.isoformat(), period.last_day.isoformat()
             self._request(custom_period(first, last, now, self.tz), now)

@@ -290,7 +290,7 @@ class ReviewScreen(Screen[None]):
     def _apply(self, line: ReviewLine, numbers: list[str]) -> None:
         """Apply `line` to the invoices `numbers`, as the operator decided."""
         backend = self.backend
-        at = backend.now()
+        at = backend.clock()
 
         def run(actor: str) -> None:
             from core.receivables.matching.decisions import accept
@@ -319,7 +319,7 @@ class ReviewScreen(Screen[None]):
         def run(actor: str) -> None:
             from core.receivables.matching.decisions import reject
 
-            reject(backend.engine, line.id, actor, backend.now())
+            reject(backend.engine, line.id, actor, backend.clock())
 
         decision = Decision(
             line.id,
@@ -348,7 +348,7 @@ class ReviewScreen(Screen[None]):
         elif self.decisions:
             last = self.decisions[-1]
             window = timedelta(seconds=UNDO_SECONDS)
-            if last.at is not None and self.backend.now() >= last.at + window:
+            if last.at is not None and self.backend.clock() >= last.at + window:
                 self.app.notify(
                     gettext(
                         "{action} can no longer be undone: undo works for {seconds} seconds."
@@ -374,7 +374,7 @@ class ReviewScreen(Screen[None]):
             from core.conversations.actions import UNDO_WINDOW
             from core.receivables.matching.decisions import restore, unallocate, undo_accept
 
-            banks, now = backend.settings.banks, backend.now()
+            banks, now = backend.settings.banks, backend.clock()
             if decision.state == "rejected":
                 restore(backend.engine, banks, decision.line_id, actor, now)
             elif decision.at is not None:  # just made here: taken back as if never made

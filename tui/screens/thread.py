@@ -215,7 +215,7 @@ class ThreadScreen(Screen[None]):
     def _tick(self) -> None:
         if self.detail is None:
             return
-        now = self.backend.now()
+        now = self.backend.clock()
         if (
             self._page_now is not None
             and (now - self._page_now).total_seconds() >= RELATIVE_SECONDS

@@ -38,12 +38,12 @@ class Backend:
     def __init__(
         self,
         settings: Settings,
-        now: Now = utc_now,
+        clock: Now = utc_now,
         services: Callable[[Reader], ServicesSeen] | None = None,
         mode: str | None = None,
     ) -> None:
         self.settings = settings
-        self.now = now
+        self.clock = clock
         # The background services' states and failures, as the command line wires them.
         self.services = services
         # What the command line opened, when not the agency's own database ("demo").
@@ -140,7 +140,7 @@ class Backend:
             if self._ingestor is None:
                 from core.conversations.ingest import Ingestor
 
-                self._ingestor = Ingestor.for_settings(engine, self.settings, clock=self.now)
+                self._ingestor = Ingestor.for_settings(engine, self.settings, clock=self.clock)
             return self._ingestor
 
     def operator(self) -> StaffView:

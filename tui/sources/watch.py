@@ -69,7 +69,7 @@ def read_changes(
     only the events after `after`. `slow`: the invoices and SLA figures too.
     """
     reader = backend.reader()
-    now = backend.now()
+    now = backend.clock()
     started = time.monotonic()
     items: list[FeedItem] = []
     if page:
