@@ -116,7 +116,7 @@ def is_dead(holder: str, host: str | None = None) -> bool:
 
 
 def _lease() -> Table:
-    # Imported here: the dashboard reads `service_states` at start, which must
+    # Imported here: the dashboard reads `services_seen` at start, which must
     # not pay for SQLAlchemy's ORM (see core.store).
     from core.store.models.system import Lease, table
 
@@ -297,11 +297,3 @@ def _seen(reported: object, here: bool) -> str:
     if reported == RUNNING:
         return "running" if here else "elsewhere"
     return "stopped"
-
-
-def service_states(
-    reader: Reader, now: datetime, holder: str | None = None, names: Sequence[str] = NAMES
-) -> dict[str, str]:
-    """Each service of `names` as "running" (by `holder`, this process), "elsewhere",
-    "failed" or "stopped" (see `services_seen`, which also says why)."""
-    return services_seen(reader, now, holder, names).states

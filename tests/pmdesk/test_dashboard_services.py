@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from core.base.instants import utc_now
 from core.config.settings import Settings
 from core.store.db import open_database
-from core.store.lease import acquire, default_holder, service_states
+from core.store.lease import acquire, default_holder, services_seen
 from core.store.reader import EngineReader
 from pmdesk.dashboard import services_job
 from tests.conftest import round_the_clock_settings
@@ -29,7 +29,7 @@ def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
 
 
 def seen_from_elsewhere(engine: Engine) -> dict[str, str]:
-    return service_states(EngineReader(engine), utc_now(), "another process")
+    return services_seen(EngineReader(engine), utc_now(), "another process").states
 
 
 def settings_for(tmp_path: Path) -> Settings:
@@ -48,7 +48,7 @@ def test_the_services_run_in_the_dashboards_process_and_stop_with_it(tmp_path: P
         # Each service reports itself once it runs: the intake may come after the scheduler.
         assert wait_for(lambda: seen_from_elsewhere(engine)["scheduler"] == "elsewhere")
         assert wait_for(lambda: seen_from_elsewhere(engine)["intake"] == "elsewhere")
-        here = service_states(EngineReader(engine), utc_now(), holder)
+        here = services_seen(EngineReader(engine), utc_now(), holder).states
         assert here == {"intake": "running", "scheduler": "running", "bot": "stopped"}
         assert not stopped.is_set()
     finally:
@@ -56,7 +56,7 @@ def test_the_services_run_in_the_dashboards_process_and_stop_with_it(tmp_path: P
         job.join(timeout=15)
     assert stopped.is_set()
     # The lease is given back on the way out: nothing runs anywhere.
-    assert set(service_states(EngineReader(engine), utc_now()).values()) == {"stopped"}
+    assert set(services_seen(EngineReader(engine), utc_now()).states.values()) == {"stopped"}
 
 
 def test_the_dashboard_leaves_the_services_to_the_process_that_runs_them(tmp_path: Path) -> None:

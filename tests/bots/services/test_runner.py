@@ -26,7 +26,7 @@ from core.base.instants import utc_now
 from core.config.settings import HttpConfig, PolicyConfig, ReceivablesConfig, Settings
 from core.conversations.ingest import Ingestor
 from core.sla.policies import PolicyBook
-from core.store.lease import acquire, service_states
+from core.store.lease import acquire, services_seen
 from core.store.models.receivables import Invoice, Reminder
 from core.store.models.system import Lease, table
 from core.store.models.threads import Client, Event
@@ -67,7 +67,7 @@ def lease(engine: Engine) -> dict[str, Any] | None:
 
 
 def states(engine: Engine, holder: str | None = None) -> dict[str, str]:
-    return service_states(EngineReader(engine), utc_now(), holder)
+    return services_seen(EngineReader(engine), utc_now(), holder).states
 
 
 @asynccontextmanager
@@ -272,7 +272,8 @@ async def test_with_worksection_configured_its_webhook_is_served_and_its_changes
             base = f"http://127.0.0.1:{port}"
             await until(
                 lambda: (
-                    service_states(EngineReader(engine), clock(), "here")["intake"] == "running"
+                    services_seen(EngineReader(engine), clock(), "here").states["intake"]
+                    == "running"
                 ),
                 what="the intake listening",
             )

@@ -20,7 +20,6 @@ from core.store.lease import (
     release,
     renamed,
     renew,
-    service_states,
     services_seen,
     this_host,
 )
@@ -39,22 +38,22 @@ def test_the_first_to_ask_gets_the_lease_and_others_wait(engine: Engine, reader:
     assert acquire(engine, "a", BOT_ONLY, START, TTL)
 
     assert not acquire(engine, "b", BOT_ONLY, START + later(29), TTL)
-    assert service_states(reader, START + later(1), holder="a") == {
+    assert services_seen(reader, START + later(1), holder="a").states == {
         "intake": "stopped",
         "scheduler": "stopped",
         "bot": "running",
     }
-    assert service_states(reader, START + later(1), holder="b")["bot"] == "elsewhere"
-    assert service_states(reader, START + later(1))["bot"] == "elsewhere"
+    assert services_seen(reader, START + later(1), holder="b").states["bot"] == "elsewhere"
+    assert services_seen(reader, START + later(1)).states["bot"] == "elsewhere"
 
 
 def test_a_lapsed_lease_goes_to_whoever_asks_next(engine: Engine, reader: Reader) -> None:
     acquire(engine, "a", BOT_ONLY, START, TTL)
 
-    assert service_states(reader, START + TTL)["bot"] == "stopped"  # a crashed holder
+    assert services_seen(reader, START + TTL).states["bot"] == "stopped"  # a crashed holder
     assert acquire(engine, "b", BOT_ONLY, START + TTL, TTL)
     assert not renew(engine, "a", BOT_ONLY, START + TTL + later(1), TTL)
-    assert service_states(reader, START + TTL + later(1), holder="b")["bot"] == "running"
+    assert services_seen(reader, START + TTL + later(1), holder="b").states["bot"] == "running"
 
 
 def test_renewing_extends_the_lease_and_reports_the_states(engine: Engine, reader: Reader) -> None:
@@ -64,7 +63,7 @@ def test_renewing_extends_the_lease_and_reports_the_states(engine: Engine, reade
 
     # Still held at START + 40 s, past the first expiry, and the bot is now reported.
     assert not acquire(engine, "b", BOT_ONLY, START + later(40), TTL)
-    assert service_states(reader, START + later(40), holder="a")["bot"] == "running"
+    assert services_seen(reader, START + later(40), holder="a").states["bot"] == "running"
     # Asking again for a lease one holds renews it.
     assert acquire(engine, "a", BOT_ONLY, START + later(45), TTL)
 
@@ -82,7 +81,7 @@ def test_releasing_stops_the_services_and_frees_the_lease(engine: Engine, reader
     assert not release(engine, "b")  # not the holder: nothing happens
     assert release(engine, "a")
 
-    assert service_states(reader, START + later(1)) == dict.fromkeys(
+    assert services_seen(reader, START + later(1)).states == dict.fromkeys(
         ("intake", "scheduler", "bot"), "stopped"
     )
     assert acquire(engine, "b", BOT_ONLY, START + later(1), TTL)
@@ -180,10 +179,12 @@ def test_services_taken_again_under_a_new_token_still_show_as_this_processs(
     holder = default_holder()
     acquire(engine, renamed(holder), BOT_ONLY, START, TTL)
 
-    assert service_states(reader, START + later(1), holder=holder)["bot"] == "running"
-    assert service_states(reader, START + later(1), holder=default_holder())["bot"] == "running"
+    assert services_seen(reader, START + later(1), holder=holder).states["bot"] == "running"
+    assert (
+        services_seen(reader, START + later(1), holder=default_holder()).states["bot"] == "running"
+    )
     elsewhere = f"another-host:{os.getpid()}:0a0b0c"
-    assert service_states(reader, START + later(1), holder=elsewhere)["bot"] == "elsewhere"
+    assert services_seen(reader, START + later(1), holder=elsewhere).states["bot"] == "elsewhere"
 
 
 def test_a_failed_service_shows_as_failed_with_its_reason_from_another_process(
@@ -197,7 +198,7 @@ def test_a_failed_service_shows_as_failed_with_its_reason_from_another_process(
         seen = services_seen(reader, START + later(1), holder=holder)
         assert seen.states["intake"] == "failed"
         assert seen.failures == why
-    assert service_states(reader, START + later(1), holder="b") == {
+    assert services_seen(reader, START + later(1), holder="b").states == {
         "intake": "failed",
         "scheduler": "elsewhere",
         "bot": "stopped",  # starting is not running yet
