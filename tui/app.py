@@ -48,6 +48,7 @@ from tui.sources.backend import Backend, NoOperator
 from tui.sources.pages import Pages, ThreadPage, read_page
 from tui.sources.servicelog import ServiceLog
 from tui.undo import UNDO_SECONDS, UndoSlot
+from tui.widgets.keybar import first_key
 from tui.widgets.palette import ActionsProvider, GoToProvider
 from tui.widgets.pickers import NOBODY, FilterScreen, InvoicePicker, StaffPicker
 from tui.widgets.rows import RowList
@@ -568,7 +569,7 @@ class Dashboard(App[None]):
 
     def _undo_key(self) -> str:
         """The key that undoes, as the configuration maps it (`u` unless remapped)."""
-        return self.settings.dashboard.keys.get("thread.undo", "u").split(",")[0].strip()
+        return first_key(self.settings.dashboard.keys, "thread.undo", "u")
 
     # -- actions on invoices, in workers ----------------------------------------------
 
@@ -661,7 +662,7 @@ class Dashboard(App[None]):
         review = gettext(REVIEW_SENTENCE)
         if not any(name == review for name, _run, _key in found):
             # From any screen, not only the main one whose key opens it.
-            key = keymap.get("main.review", "v").split(",")[0]
+            key = first_key(keymap, "main.review", "v")
             found.append(
                 (review, self.open_review, gettext("key {key} on the main screen").format(key=key))
             )

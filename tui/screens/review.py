@@ -47,7 +47,7 @@ from core.receivables.aging import (
 )
 from tui.display.text import as_text, first_line
 from tui.undo import UNDO_SECONDS
-from tui.widgets.keybar import KeyBar
+from tui.widgets.keybar import KeyBar, first_key
 from tui.widgets.pickers import InvoicePicker
 
 if TYPE_CHECKING:
@@ -364,8 +364,7 @@ class ReviewScreen(Screen[None]):
             self.app.notify(gettext(NOTHING_TO_UNDO), markup=False)
 
     def _undo_key(self) -> str:
-        keys: dict[str, str] = self.backend.settings.dashboard.keys
-        return keys.get("review.undo", "u").split(",")[0].strip()
+        return first_key(self.backend.settings.dashboard.keys, "review.undo", "u")
 
     def _undo(self, decision: Decision) -> None:
         backend = self.backend

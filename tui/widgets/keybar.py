@@ -26,6 +26,11 @@ Shown = tuple[str, str, str, bool]
 PINNED_ACTIONS = frozenset({"help"})
 
 
+def first_key(keymap: dict[str, str], binding_id: str, default: str) -> str:
+    """The first key bound to `binding_id`, as `[dashboard.keys]` remaps it ("u" unless)."""
+    return keymap.get(binding_id, default).split(",")[0].strip()
+
+
 class KeyBar(Widget):
     COMPONENT_CLASSES = {"keybar--key"}
 
