@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 MAX_BODY = 1024 * 1024
 BODY_SECONDS = 10.0
@@ -42,18 +43,39 @@ async def read_body(
     request: Request, limit: int = MAX_BODY, seconds: float = BODY_SECONDS
 ) -> bytes:
     """The body, or BodyRefused past `limit` bytes or `seconds` of reading."""
-    declared = request.headers.get("content-length", "")
+    return await receive_body(
+        request.receive, request.headers.get("content-length", ""), limit, seconds
+    )
+
+
+async def receive_body(
+    receive: Receive, declared: str, limit: int = MAX_BODY, seconds: float = BODY_SECONDS
+) -> bytes:
+    """The body of an ASGI request, given its `receive` and its Content-Length header ("" if
+    none), as read_body does; ClientDisconnect if the sender hangs up first."""
     if declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
-    body = bytearray()
     try:
         async with asyncio.timeout(seconds):
-            async for chunk in request.stream():
+            message = await receive()
+            first: bytes = message.get("body", b"")
+            if not message.get("more_body", False) and message["type"] == "http.request":
+                # The whole body in one message: the common case, no copy.
+                if len(first) > limit:
+                    raise too_large(limit)
+                return first
+            body = bytearray()
+            while True:
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
                 if len(body) + len(chunk) > limit:
                     raise too_large(limit)
                 body += chunk
+                if not message.get("more_body", False):
+                    return bytes(body)
+                message = await receive()
     except TimeoutError:
         raise BodyRefused(
             408, f"the body did not arrive within {seconds:g} s: send it at once"
         ) from None
-    return bytes(body)

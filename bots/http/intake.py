@@ -36,12 +36,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
+from starlette.requests import ClientDisconnect
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bots.http.bodies import MAX_BODY, BodyRefused, read_body
+from bots.http.bodies import MAX_BODY, BodyRefused, receive_body
 from bots.http.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -58,6 +59,7 @@ from core.store.health import outbox_backlog, services_lease, write_problem
 log = logging.getLogger("pmdesk.intake")
 
 EVENTS_PATH = "/v1/events"
+HEALTH_PATH = "/healthz"
 JSON_TYPE = "application/json"
 NDJSON_TYPES = frozenset(["application/x-ndjson", "application/jsonl", "application/jsonlines"])
 # Events per transaction at most when requests are batched together: large
@@ -120,36 +122,59 @@ class IntakeError(Exception):
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
         self.headers = headers
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(
-            {"error": self.code, "detail": self.detail, **self.extra},
-            status_code=self.status,
-            headers=self.headers,
-        )
+    def content(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.detail, **self.extra}
 
 
 class _IntakeApp(FastAPI):
-    """FastAPI, with `POST /v1/events` answered ahead of its routing and middleware.
+    """FastAPI, with `POST /v1/events` and `GET /healthz` answered ahead of it.
 
-    That route is the intake's hot path. Its handler takes a bare Request and
-    builds its own responses, so the framework adds nothing to it, yet its
-    routing, middleware and per-request hooks cost as much CPU as the handler
-    itself, on the interpreter the ingestion thread needs too.
+    Those two are plain ASGI handlers (`direct`, by method and path): they
+    read the headers from the scope and send their JSON answers themselves,
+    so no Request, Response, routing, middleware or per-request hook is made
+    for them. The framework added nothing to them, yet cost as much CPU as
+    the handlers, on the interpreter the ingestion thread needs too. Other
+    methods and paths, and the lifespan, go through FastAPI.
     """
 
-    fast_events: ASGIApp | None = None
+    direct: dict[tuple[str, str], ASGIApp]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.fast_events is not None
-            and scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"] == EVENTS_PATH
-            and not scope.get("root_path")
-        ):
-            await self.fast_events(scope, receive, send)
-            return
+        if scope["type"] == "http" and not scope.get("root_path"):
+            handler = self.direct.get((scope["method"], scope["path"]))
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
+
+
+def header_values(scope: Scope) -> dict[str, str]:
+    """A request's headers by lower-case name; the first of a name given twice."""
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in reversed(scope["headers"])
+    }
+
+
+def json_bytes(content: Any) -> bytes:
+    """A JSON answer's body, as FastAPI's JSONResponse renders it."""
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+async def send_json(
+    send: Send, status: int, content: Any, headers: Mapping[str, str] | None = None
+) -> None:
+    """Answer with `content` as JSON, and `headers` besides its length and type."""
+    body = json_bytes(content)
+    raw = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in (headers or {}).items()
+    ]
+    raw += [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass
@@ -263,73 +288,91 @@ def create_app(
         title="pmdesk intake", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     app.state.writer = writer
-    secret = settings.webhook_secret
-    read_seconds = settings.http.read_timeout_seconds
-
-    async def events(request: Request) -> JSONResponse:
-        try:
-            return await _receive(request, secret, clock, writer, read_seconds)
-        except IntakeError as error:
-            return error.response()
-
-    async def events_asgi(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await events(Request(scope, receive))
-        await response(scope, receive, send)
-
-    # The route stays declared (a GET gets FastAPI's 405, as before); the
-    # POSTs themselves take the short way in, see _IntakeApp.
-    app.add_route(EVENTS_PATH, events, methods=["POST"], include_in_schema=False)
-    app.fast_events = events_asgi
-
-    @app.get("/healthz")
-    async def healthz() -> JSONResponse:
-        return await _health(engine, health, writer, clock)
+    events = _Events(settings.webhook_secret, clock, writer, settings.http.read_timeout_seconds)
+    healthz = _Healthz(engine, health, writer, clock)
+    app.direct = {("POST", EVENTS_PATH): events, ("GET", HEALTH_PATH): healthz}
+    # Declared as routes too (plain ASGI endpoints, which Starlette calls as they are):
+    # another method gets FastAPI's 405, and an app mounted under a prefix still serves them.
+    app.router.routes.append(Route(EVENTS_PATH, events, methods=["POST"], include_in_schema=False))
+    app.router.routes.append(Route(HEALTH_PATH, healthz, methods=["GET"], include_in_schema=False))
 
     for router in routers:
         app.include_router(router)
     return app
 
 
-async def _receive(
-    request: Request, secret: str | None, clock: Now, writer: Writer, read_seconds: float
-) -> JSONResponse:
-    if not secret:
-        raise IntakeError(
-            401,
-            "no_secret",
-            "the intake refuses every event until a shared secret is configured: "
-            "set PMDESK_WEBHOOK_SECRET (or webhook_secret in the config file)",
-        )
-    timestamp = request.headers.get(TIMESTAMP_HEADER)
-    try:
-        check_timestamp(timestamp, clock().timestamp())
-    except SignatureError as error:
-        raise IntakeError(401, "bad_timestamp", str(error)) from None
-    assert timestamp is not None
-    declared_length(request)
-    ndjson = _content_kind(request)
-    try:
-        body = await read_body(request, seconds=read_seconds)
-    except BodyRefused as error:
-        raise _refused_body(error) from None
-    try:
-        check_signature(secret, timestamp, body, request.headers.get(SIGNATURE_HEADER))
-    except SignatureError as error:
-        raise IntakeError(401, "bad_signature", str(error)) from None
-    items, lines = _ndjson_items(body) if ndjson else (_json_items(body), None)
-    if not items:
-        raise IntakeError(422, "no_events", "the body holds no event")
-    try:
-        results = await writer.submit(items)
-    except Exception:
-        raise IntakeError(
-            503, "not_stored", "the events could not be stored; nothing was kept, send them again"
-        ) from None
-    return _answer(items, results, lines)
+class _Events:
+    """`POST /v1/events`, as a plain ASGI app (see _IntakeApp)."""
+
+    def __init__(self, secret: str | None, clock: Now, writer: Writer, read_seconds: float) -> None:
+        self.secret, self.clock, self.writer = secret, clock, writer
+        self.read_seconds = read_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = header_values(scope)
+        refusal: Mapping[str, str] | None = None
+        try:
+            status, content = await self.take(headers, receive)
+        except IntakeError as error:
+            status, content, refusal = error.status, error.content(), error.headers
+        except ClientDisconnect:
+            return  # hung up before its body came: nothing was stored, nobody to answer
+        await send_json(send, status, content, refusal)
+
+    async def take(self, headers: Mapping[str, str], receive: Receive) -> tuple[int, Any]:
+        """The request's answer, status and JSON content; IntakeError for a refusal."""
+        if not self.secret:
+            raise IntakeError(
+                401,
+                "no_secret",
+                "the intake refuses every event until a shared secret is configured: "
+                "set PMDESK_WEBHOOK_SECRET (or webhook_secret in the config file)",
+            )
+        timestamp = headers.get(TIMESTAMP_HEADER.lower())
+        try:
+            check_timestamp(timestamp, self.clock().timestamp())
+        except SignatureError as error:
+            raise IntakeError(401, "bad_timestamp", str(error)) from None
+        assert timestamp is not None
+        declared = headers.get("content-length")
+        declared_length(declared)
+        ndjson = _content_kind(headers.get("content-type", ""))
+        try:
+            body = await receive_body(receive, declared or "", seconds=self.read_seconds)
+        except BodyRefused as error:
+            raise _refused_body(error) from None
+        try:
+            check_signature(self.secret, timestamp, body, headers.get(SIGNATURE_HEADER.lower()))
+        except SignatureError as error:
+            raise IntakeError(401, "bad_signature", str(error)) from None
+        lines: list[int] | None = None
+        # One JSON object, handed on as sent: the ingestion parses it (see _json_items).
+        whole = not ndjson and _one_object(body)
+        if ndjson:
+            items, lines = _ndjson_items(body)
+        else:
+            items = [body] if whole else _json_items(body)
+        if not items:
+            raise IntakeError(422, "no_events", "the body holds no event")
+        try:
+            results = await self.writer.submit(items)
+        except Exception:
+            if whole:
+                _refuse_malformed(body)
+            raise IntakeError(
+                503,
+                "not_stored",
+                "the events could not be stored; nothing was kept, send them again",
+            ) from None
+        if whole and results[0].status == "rejected":
+            # A body the ingestion rejected may be no JSON at all: that is a 400, as it was
+            # before parsing was left to the ingestion.
+            _refuse_malformed(body)
+        return _answer(items, results, lines)
 
 
-def declared_length(request: Request) -> None:
-    value = request.headers.get("content-length")
+def declared_length(value: str | None) -> None:
+    """400 for a Content-Length that is not a number, 413 for one over MAX_BODY."""
     if value is None:
         return
     try:
@@ -357,9 +400,8 @@ def _refused_body(error: BodyRefused) -> IntakeError:
     return IntakeError(error.status, "too_slow", error.detail, headers=error.headers)
 
 
-def _content_kind(request: Request) -> bool:
+def _content_kind(given: str) -> bool:
     """True for NDJSON, False for JSON; 415 for anything else."""
-    given = request.headers.get("content-type", "")
     kind = given.split(";", 1)[0].strip().lower()
     if kind == JSON_TYPE:
         return False
@@ -373,12 +415,21 @@ def _content_kind(request: Request) -> bool:
     )
 
 
+def _one_object(body: bytes) -> bool:
+    """Whether a JSON body starts as one object does.
+
+    Such a body is handed on as it came, to be parsed and validated once, by
+    the ingestion (core.conversations.events), rather than parsed here and
+    again there; only if it is rejected there is it read again, by the
+    strict parser, to tell a body that is no JSON (400) from an event that
+    is not valid (422).
+    """
+    return body.lstrip(b" \t\r\n")[:1] == b"{"
+
+
 def _json_items(body: bytes) -> list[Item]:
-    try:
-        value = jsontext.loads(body)
-    except jsontext.JsonRefused as error:
-        where: dict[str, Any] = {"line": error.line, "column": error.column} if error.line else {}
-        raise IntakeError(400, "malformed_json", error.reason, **where) from None
+    """The events of a JSON body: one object, or an array of them."""
+    value = _refuse_malformed(body)
     if isinstance(value, dict):
         return [value]
     if isinstance(value, list):
@@ -387,6 +438,15 @@ def _json_items(body: bytes) -> list[Item]:
     raise IntakeError(
         400, "malformed_json", "the body must be an event (a JSON object) or an array of events"
     )
+
+
+def _refuse_malformed(body: bytes) -> Any:
+    """The value of a JSON body; 400 with the reason, line and column, if it is not JSON."""
+    try:
+        return jsontext.loads(body)
+    except jsontext.JsonRefused as error:
+        where: dict[str, Any] = {"line": error.line, "column": error.column} if error.line else {}
+        raise IntakeError(400, "malformed_json", error.reason, **where) from None
 
 
 def _ndjson_items(body: bytes) -> tuple[list[Item], list[int]]:
@@ -404,7 +464,7 @@ def _ndjson_items(body: bytes) -> tuple[list[Item], list[int]]:
 
 def _answer(
     items: Sequence[Item], results: Sequence[Result], lines: list[int] | None
-) -> JSONResponse:
+) -> tuple[int, dict[str, Any]]:
     counts = {"created": 0, "duplicate": 0, "rejected": 0}
     listed = []
     for result in results:
@@ -422,8 +482,8 @@ def _answer(
     body: dict[str, Any] = {**counts, "results": listed}
     if counts["rejected"] == len(results):
         body = {"error": "no_valid_event", "detail": "no event in the body is valid", **body}
-        return JSONResponse(body, status_code=422)
-    return JSONResponse(body, status_code=200)
+        return 422, body
+    return 200, body
 
 
 def _claimed_id(item: Item) -> str | None:
@@ -438,7 +498,20 @@ def _claimed_id(item: Item) -> str | None:
     return None if found is None else str(found)
 
 
-async def _health(engine: Engine, health: Health, writer: Writer, clock: Now) -> JSONResponse:
+class _Healthz:
+    """`GET /healthz`, as a plain ASGI app (see _IntakeApp)."""
+
+    def __init__(self, engine: Engine, health: Health, writer: Writer, clock: Now) -> None:
+        self.engine, self.health, self.writer, self.clock = engine, health, writer, clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, content = await _health(self.engine, self.health, self.writer, self.clock)
+        await send_json(send, status, content)
+
+
+async def _health(
+    engine: Engine, health: Health, writer: Writer, clock: Now
+) -> tuple[int, dict[str, Any]]:
     if writer.writing and writer.ingestor.holding_lock:
         # Our own transaction holds the lock: the database works, and reading
         # it now would wait on the interpreter the ingestion thread keeps busy.
@@ -480,7 +553,7 @@ async def _health(engine: Engine, health: Health, writer: Writer, clock: Now) ->
         "worksection_lag_seconds": lag,
         "problems": problems,
     }
-    return JSONResponse(body, status_code=503 if problems else 200)
+    return 503 if problems else 200, body
 
 
 _NOT_READ: dict[str, Any] = {"write_problem": None, "outbox": None, "lease": None}
