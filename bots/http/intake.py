@@ -211,6 +211,10 @@ class Writer:
         # transaction already under way.
         return await asyncio.shield(job.done)
 
+    def queued(self) -> int:
+        """How many requests wait for the next transaction."""
+        return self._queue.qsize()
+
     async def close(self) -> None:
         """Write what is queued, then stop."""
         if self._task is not None:
@@ -223,6 +227,10 @@ class Writer:
             job = await self._queue.get()
             if job is None:
                 return
+            # One turn of the event loop first: requests already read off their
+            # sockets reach the queue in it, and join this transaction rather
+            # than wait for the next (each transaction has a cost of its own).
+            await asyncio.sleep(0)
             jobs, size, last = [job], len(job.items), False
             while size < self.max_events and not self._queue.empty():
                 more = self._queue.get_nowait()

@@ -211,6 +211,83 @@ async def test_concurrent_requests_are_all_committed(sender: Sender, engine: Eng
     assert sorted(stored(engine)) == sorted(e["id"] for b in batches for e in b)
 
 
+async def test_refused_requests_written_together_never_harm_their_neighbours(
+    intake_settings: Settings, engine: Engine, clock: MovableClock
+) -> None:
+    app = create_app(intake_settings, engine, clock=clock, health=Health())
+    writer = app.state.writer
+    batches: list[int] = []
+    ingest_batch = writer.ingestor.ingest_batch
+
+    def recorded(items: list[Any], *args: Any, **kwargs: Any) -> Any:
+        batches.append(len(items))
+        return ingest_batch(items, *args, **kwargs)
+
+    writer.ingestor.ingest_batch = recorded
+    lock = sqlite3.connect(str(engine.url.database), timeout=0)
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as http:
+        sender = Sender(http, clock)
+        # Another connection holds the write lock: the first request's
+        # transaction waits for it, and the next requests queue up meanwhile.
+        lock.execute("BEGIN IMMEDIATE")
+        first = asyncio.create_task(sender.post(make_event("first", 0)))
+        await until(lambda: writer.writing, what="the first transaction began")
+        bodies: list[tuple[Any, str]] = [
+            (b'{"id": "broken",\n "source": webhook}', "application/json"),
+            (make_event("good", 1), "application/json"),
+            (make_event("bad", 2, colour="blue"), "application/json"),
+            (
+                json.dumps(make_event("huge", 3, extra={"n": 1}))
+                .replace('"n": 1', '"n": 1e400')
+                .encode(),
+                "application/json",
+            ),
+            (
+                f"{json.dumps(make_event('line1', 4))}\n{{oops\n".encode(),
+                NDJSON,
+            ),
+        ]
+        posts = [asyncio.create_task(sender.post(body, kind)) for body, kind in bodies]
+        await until(lambda: writer.queued() == len(bodies), what="the requests queued")
+        lock.rollback()
+        answers = [await first, *[await post for post in posts]]
+    lock.close()
+
+    # The five requests waiting (six events) were written in one transaction.
+    assert batches == [1, 6]
+    first_answer, broken, good, bad, huge, ndjson = answers
+    assert first_answer.status_code == 200
+    assert broken.status_code == 400 and broken.json()["error"] == "malformed_json"
+    assert (broken.json()["line"], broken.json()["column"]) == (2, 12)
+    assert good.status_code == 200 and good.json()["results"][0]["status"] == "created"
+    assert bad.status_code == 422
+    assert bad.json()["results"][0]["reason"] == "colour: unknown field"
+    assert huge.status_code == 400 and "1e400" in huge.json()["detail"]
+    assert ndjson.status_code == 200
+    assert [r["status"] for r in ndjson.json()["results"]] == ["created", "rejected"]
+    assert sorted(stored(engine)) == ["first", "good", "line1"]
+
+
+async def test_a_single_object_that_is_not_json_is_refused_whole(
+    sender: Sender, engine: Engine
+) -> None:
+    for body, where in [
+        (b'{"id": "m1",\n   "source": webhook}', (2, 14)),
+        (b'  {"id": "m1"} trailing', (1, 16)),
+    ]:
+        response = await sender.post(body)
+
+        assert response.status_code == 400, response.text
+        answer = response.json()
+        assert answer["error"] == "malformed_json"
+        assert (answer["line"], answer["column"]) == where
+    not_utf8 = json.dumps(make_event("m2", 0, text="caf\u00e9")).encode()
+    not_utf8 = not_utf8.replace(b"caf\\u00e9", "café".encode("latin-1"))
+    response = await sender.post(not_utf8)
+    assert response.status_code == 400 and "not UTF-8" in response.json()["detail"]
+    assert stored(engine) == []
+
+
 async def test_a_client_message_over_http_opens_a_clock(sender: Sender, engine: Engine) -> None:
     response = await sender.post(make_event("m1", 0))
     assert response.status_code == 200
