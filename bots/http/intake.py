@@ -1,5 +1,8 @@
 """The HTTP intake: `POST /v1/events` and `GET /healthz`, as one FastAPI app.
 
+Those two routes are plain ASGI handlers answered ahead of FastAPI (see
+_IntakeApp); the app's other routes (the webhooks) go through it.
+
 `POST /v1/events` takes one event (a JSON object), a JSON array of events, or
 NDJSON (`application/x-ndjson`, one event per line), in the schema of
 core.conversations.events, signed with the shared secret (bots.http.signing). It answers 2xx
@@ -14,9 +17,10 @@ read, counting as it comes (413 past MAX_BODY, whatever the header said;
 408 when it takes longer than bots.http.bodies.BODY_SECONDS), its signature
 checked (401), its JSON parsed within core.base.jsontext's limits (400 with the
 reason, and the line and column when known), and its events ingested (422
-when none is valid). In NDJSON each line stands alone: a line that is not
-JSON, or breaks a limit, is rejected with its reason, and the other lines
-are stored.
+when none is valid); a body of one JSON object is parsed once, by the
+ingestion, and read by the strict parser only if rejected there. In NDJSON
+each line stands alone: a line that is not JSON, or breaks a limit, is
+rejected with its reason, and the other lines are stored.
 
 SQLite has one writer at a time. Rather than every request taking its own
 write transaction (and queueing on the database's lock), the requests hand
@@ -301,8 +305,10 @@ def create_app(
     app.direct = {("POST", EVENTS_PATH): events, ("GET", HEALTH_PATH): healthz}
     # Declared as routes too (plain ASGI endpoints, which Starlette calls as they are):
     # another method gets FastAPI's 405, and an app mounted under a prefix still serves them.
-    app.router.routes.append(Route(EVENTS_PATH, events, methods=["POST"], include_in_schema=False))
-    app.router.routes.append(Route(HEALTH_PATH, healthz, methods=["GET"], include_in_schema=False))
+    for path, endpoint, method in ((EVENTS_PATH, events, "POST"), (HEALTH_PATH, healthz, "GET")):
+        route = Route(path, endpoint, methods=[method], include_in_schema=False)
+        route.methods = {method}  # not the HEAD Starlette adds to a GET: 405, as ever
+        app.router.routes.append(route)
 
     for router in routers:
         app.include_router(router)

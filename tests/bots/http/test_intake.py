@@ -565,6 +565,21 @@ async def test_healthz_is_ok_when_every_configured_part_is(
     assert degraded.json()["status"] == "degraded" and degraded.json()["problems"] == ["bot"]
 
 
+async def test_other_methods_on_the_intake_routes_are_not_allowed(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url) as http:
+        for method, path, allowed in [
+            ("GET", "/v1/events", "POST"),
+            ("PUT", "/v1/events", "POST"),
+            ("HEAD", "/healthz", "GET"),
+            ("POST", "/healthz", "GET"),
+        ]:
+            response = await http.request(method, path)
+
+            assert response.status_code == 405, (method, path)
+            assert response.headers["allow"] == allowed
+        assert (await http.get("/healthz")).status_code == 200
+
+
 async def test_healthz_without_a_poller_says_null(url: str) -> None:
     async with httpx.AsyncClient(base_url=url) as http:
         response = await http.get("/healthz")
