@@ -248,7 +248,8 @@ async def test_refused_requests_written_together_never_harm_their_neighbours(
             ),
         ]
         posts = [asyncio.create_task(sender.post(body, kind)) for body, kind in bodies]
-        await until(lambda: writer.queued() == len(bodies), what="the requests queued")
+        # Within the 10 s a transaction waits for the lock.
+        await until(lambda: writer.queued() == len(bodies), timeout=8, what="the requests queued")
         lock.rollback()
         answers = [await first, *[await post for post in posts]]
     lock.close()
