@@ -67,6 +67,26 @@ def query_string(action: str, params: Params) -> str:
     return urlencode([("action", action), *((key, str(value)) for key, value in params.items())])
 
 
+# get_events' periods: whole numbers of one unit, each in its documented range.
+PERIOD_UNITS = (("m", 1, 360), ("h", 60, 72), ("d", 24 * 60, 30))
+MAX_PERIOD_MINUTES = 30 * 24 * 60
+
+
+def event_period(minutes: int) -> str:
+    """The `period` of get_events covering the last `minutes`: `360m`, `7h`, `4d`...
+
+    The smallest unit whose range covers the window, rounded up; a window
+    past 30 days is capped at `30d` (what came before is out of reach: the
+    poller says so).
+    """
+    minutes = max(1, min(minutes, MAX_PERIOD_MINUTES))
+    for unit, size, most in PERIOD_UNITS:
+        count = -(-minutes // size)
+        if count <= most:
+            return f"{count}{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class WorksectionClient:
     """Calls Worksection's API; see the module's docstring. Close it with `aclose`."""
 
@@ -151,9 +171,7 @@ class WorksectionClient:
 
     async def get_events(self, minutes: int) -> list[dict[str, Any]]:
         """What happened in the account during the last `minutes` (at most 30 days)."""
-        minutes = max(1, min(minutes, 30 * 24 * 60))
-        period = f"{minutes}m" if minutes < 24 * 60 else f"{-(-minutes // (24 * 60))}d"
-        data = await self.call("get_events", {"period": period})
+        data = await self.call("get_events", {"period": event_period(minutes)})
         return _items(data)
 
     async def get_task(self, task_id: str) -> dict[str, Any]:

@@ -37,12 +37,12 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
-from bots.worksection.api import WorksectionClient, WorksectionError
+from bots.worksection.api import MAX_PERIOD_MINUTES, WorksectionClient, WorksectionError
 from bots.worksection.items import ItemProcessor, Outcome, dumps
 from bots.worksection.mapping import Unusable, client_of, tags_of, task_info
 from bots.worksection.replies import deliver_replies
@@ -65,8 +65,6 @@ from core.config.settings import Settings, WorksectionConfig
 from core.conversations.ingest import Ingestor
 
 log = logging.getLogger("pmdesk.worksection")
-
-MAX_PERIOD_MINUTES = 30 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -110,6 +108,8 @@ class WorksectionConnector:
         self._next_tags = float("-inf")
         self._inbox_waiting = 0
         self._last_error: str | None = None
+        # The span of the event log a poll could not reach (off for more than 30 days).
+        self.gap: tuple[datetime, datetime] | None = None
         # Poll items that could not be stored, already kept as failed inbox rows:
         # overlapping windows bring them back, and once is enough.
         self._kept_failures: set[str] = set()
@@ -223,15 +223,19 @@ class WorksectionConnector:
         if last is not None:
             elapsed = max(0.0, (started - last).total_seconds())
             minutes = math.ceil(elapsed / 60) + self.config.overlap_minutes
-        if minutes > MAX_PERIOD_MINUTES:
-            log.warning(
-                "Worksection was last polled %d minutes ago; its log goes back 30 days only",
-                minutes,
-            )
         items = await self.client.get_events(min(minutes, MAX_PERIOD_MINUTES))
         outcomes = await self.processor.process(items)
         await self._keep_failures(items, outcomes)
         await asyncio.to_thread(record_success, self.engine, EVENTS_POLL, started)
+        if last is not None and minutes > MAX_PERIOD_MINUTES:
+            # Worksection's log goes back 30 days: what happened before is out of reach.
+            reached = started - timedelta(minutes=MAX_PERIOD_MINUTES)
+            self.gap = (last, reached)
+            self._last_error = (
+                f"event poll: the log was last read {last:%Y-%m-%d %H:%M} UTC and Worksection "
+                f"keeps 30 days; changes from then to {reached:%Y-%m-%d %H:%M} UTC were not read"
+            )
+            log.error("Worksection %s", self._last_error)
         return len(items)
 
     async def poll_tags(self) -> int:

@@ -6,7 +6,8 @@ error envelope), `/api/oauth2` with a bearer token, and always HTTP 200 with
 `{"status": "ok", "data": ...}` or `{"status": "error", "status_code": N,
 "message": ...}` (except when told to fail with a 500 or an outage).
 
-Actions: get_events (period `Nm`/`Nh`/`Nd`, items whose `date_added`,
+Actions: get_events (period `1..360m`, `1..72h` or `1..30d`, anything else an
+error envelope; items whose `date_added`,
 in the account's time zone, falls in it), get_task, get_all_tasks (with
 `extra=tags`), post_comment (the comment then appears in get_events with
 our text and author). Calls closer together than `min_interval` get a
@@ -226,12 +227,14 @@ class FakeWorksection:
 
     def _api_get_events(self, params: dict[str, str]) -> Any:
         period = params.get("period", "")
-        units = {"m": 1, "h": 60, "d": 1440}
-        if len(period) < 2 or period[-1] not in units or not period[:-1].isdigit():
+        # The documented ranges: whole numbers in 1m..360m, 1h..72h, 1d..30d.
+        ranges = {"m": (360, 1), "h": (72, 60), "d": (30, 1440)}
+        if len(period) < 2 or period[-1] not in ranges or not period[:-1].isdigit():
             return _error(4, "Invalid period")
-        minutes = int(period[:-1]) * units[period[-1]]
-        if minutes > 30 * 1440:
-            return _error(4, "Period too long (30 days at most)")
+        most, unit = ranges[period[-1]]
+        if not 1 <= int(period[:-1]) <= most:
+            return _error(4, f"Invalid period: 1..{most}{period[-1]}")
+        minutes = int(period[:-1]) * unit
         zone = ZoneInfo(self.zone)
         since = (self.now() - timedelta(minutes=minutes)).astimezone(zone)
         floor = since.strftime("%Y-%m-%d %H:%M")
