@@ -3,9 +3,17 @@
 Two ways in:
 
 - the admin API, `<account>/api/admin/v2/?action=...&<params>&hash=<md5>`,
-  where the hash is the MD5 of the query string as sent (without the hash)
-  followed by the API key;
+  where the hash is the MD5 of the parameters as sent (`action=...&<params>`,
+  without the hash) followed by the API key;
 - OAuth2, `<account>/api/oauth2?action=...`, with `Authorization: Bearer`.
+
+Reads (`get_*`) carry their few parameters in the query string. Writes
+(`post_comment`...) are POSTs whose parameters travel in a form body:
+Worksection refuses a request line over 8 KB (HTTP 414), and a reply of
+some 2,700 accented characters, percent-encoded, is already past it. The
+URL then holds `action` and `hash` only, and the hash covers `action=...`
+followed by `&` and the body, the parameters of the request in the order
+sent. Repeated parameters (`todo[]`, one per checklist item) are lists.
 
 Every answer is HTTP 200 with `{"status": "ok", "data": ...}` or
 `{"status": "error", "status_code": N, "message": ...}`; the second is an
@@ -21,8 +29,11 @@ the same way again.
 Assumptions (Worksection does not document these): which error envelopes
 are transient (a `status_code` of 429 or >= 500, or a message speaking of a
 limit or of too many requests); that `post_comment` answers with the new
-comment's `id` in `data`; and that parameters are taken from the query
-string of a GET or a POST alike.
+comment's `id` in `data`; that a POST's form body is signed as its
+parameters would be in a query string (after `action=...&`); and that a
+comment is kept up to 65,536 characters, as a task's description is (the
+documented limit: longer ones are cut silently, so longer replies are
+refused here, with the reason, rather than sent).
 """
 
 from __future__ import annotations
@@ -42,7 +53,13 @@ from core.config.settings import WorksectionConfig
 log = logging.getLogger("pmdesk.worksection")
 
 Sleep = Callable[[float], Awaitable[None]]
-Params = dict[str, str | int]
+Params = dict[str, str | int | list[str]]
+
+# The longest request line Worksection takes (414 Request-URL Too Large beyond).
+MAX_REQUEST_LINE = 8 * 1024
+# What Worksection keeps of a text: its documentation says a description is
+# cut silently past this; comments are assumed to be kept the same way.
+MAX_TEXT_CHARS = 65_536
 
 _TRANSIENT_WORDS = ("limit", "too many", "try again", "temporar")
 
@@ -62,9 +79,21 @@ def sign(query: str, api_key: str) -> str:
     return hashlib.md5((query + api_key).encode("utf-8")).hexdigest()
 
 
+def form(params: Params) -> str:
+    """The parameters in the order given, URL-encoded; a list repeats its key."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if isinstance(value, list):
+            pairs.extend((key, str(item)) for item in value)
+        else:
+            pairs.append((key, str(value)))
+    return urlencode(pairs)
+
+
 def query_string(action: str, params: Params) -> str:
     """`action` first, then the parameters in the order given, URL-encoded."""
-    return urlencode([("action", action), *((key, str(value)) for key, value in params.items())])
+    rest = form(params)
+    return f"{urlencode([('action', action)])}&{rest}" if rest else urlencode([("action", action)])
 
 
 # get_events' periods: whole numbers of one unit, each in its documented range.
@@ -127,11 +156,16 @@ class WorksectionClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def url(self, action: str, params: Params) -> str:
-        """The address of one call, signed when it goes through the admin API."""
+    def url(self, action: str, params: Params, body: Params | None = None) -> str:
+        """The address of one call, signed when it goes through the admin API.
+
+        `params` go in the query string; `body`, a POST's form, is covered
+        by the hash without being in the address.
+        """
         query = query_string(action, params)
         if self._api_key:
-            return f"{self.base_url}/api/admin/v2/?{query}&hash={sign(query, self._api_key)}"
+            signed = f"{query}&{form(body)}" if body else query
+            return f"{self.base_url}/api/admin/v2/?{query}&hash={sign(signed, self._api_key)}"
         return f"{self.base_url}/api/oauth2?{query}"
 
     async def call(self, action: str, params: Params | None = None, *, post: bool = False) -> Any:
@@ -159,9 +193,20 @@ class WorksectionClient:
                 await self._sleep(wait)
             self._last_start = self._monotonic()
             headers = {"Authorization": f"Bearer {self._token}"} if not self._api_key else {}
+            content: str | None = None
+            if post:
+                url = self.url(action, {}, params)
+                content = form(params)
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            else:
+                url = self.url(action, params)
+                if len(url) > MAX_REQUEST_LINE - len("GET  HTTP/1.1"):
+                    raise WorksectionError(
+                        f"{action}: the request is over Worksection's 8 KB", transient=False
+                    )
             try:
                 response = await self._http.request(
-                    "POST" if post else "GET", self.url(action, params), headers=headers
+                    "POST" if post else "GET", url, headers=headers, content=content
                 )
             except httpx.HTTPError as error:
                 raise WorksectionError(f"network error: {error!r}", transient=True) from None
@@ -183,9 +228,26 @@ class WorksectionClient:
     async def get_all_tasks(self) -> list[dict[str, Any]]:
         return _items(await self.call("get_all_tasks", {"extra": "tags"}))
 
-    async def post_comment(self, task_id: str, text: str, email: str | None) -> str | None:
-        """Post a comment on a task as `email`; the new comment's id, when Worksection says it."""
-        params: Params = {"id_task": task_id, "text": text}
+    async def post_comment(
+        self, task_id: str, text: str, email: str | None, todo: list[str] | None = None
+    ) -> str | None:
+        """Post a comment on a task as `email`; the new comment's id, when Worksection says it.
+
+        `todo`: checklist items, one checkbox each. A text longer than
+        Worksection keeps is refused (a permanent error) rather than cut.
+        """
+        for part in [text, *(todo or [])]:
+            if len(part) > MAX_TEXT_CHARS:
+                raise WorksectionError(
+                    f"the text is {len(part):,} characters long and Worksection keeps "
+                    f"{MAX_TEXT_CHARS:,} at most: shorten it or send it in parts",
+                    transient=False,
+                )
+        params: Params = {"id_task": task_id}
+        if text:
+            params["text"] = text
+        if todo:
+            params["todo[]"] = list(todo)
         if email:
             params["email_user_from"] = email
         data = await self.call("post_comment", params, post=True)
@@ -197,6 +259,13 @@ def _data(response: httpx.Response) -> Any:
     if response.status_code >= 500 or response.status_code == 429:
         raise WorksectionError(
             f"HTTP {response.status_code}", transient=True, code=response.status_code
+        )
+    if response.status_code in (413, 414):
+        # The same request would be refused again: too long for Worksection.
+        raise WorksectionError(
+            f"HTTP {response.status_code}: the request is too long for Worksection",
+            transient=False,
+            code=response.status_code,
         )
     try:
         body = response.json()

@@ -10,8 +10,11 @@ Actions: get_events (period `1..360m`, `1..72h` or `1..30d`, anything else an
 error envelope; items whose `date_added`,
 in the account's time zone, falls in it), get_task, get_all_tasks (with
 `extra=tags`), post_comment (the comment then appears in get_events with
-our text and author). Calls closer together than `min_interval` get a
-rate-limit error envelope, as Worksection's one request a second does.
+our text and author; `text` or `todo[]`, each cut past 65,536 characters
+as Worksection cuts a description). Calls closer together than
+`min_interval` get a rate-limit error envelope, as Worksection's one
+request a second does; a request line over 8 KB gets HTTP 414. A POST's
+parameters may come in a form body, which the hash then covers.
 
 Tests act as the people in the account: `client_comment`, `staff_comment`,
 `set_tags`, `change_deadline`... each returns the item it logged, which is
@@ -37,6 +40,9 @@ from zoneinfo import ZoneInfo
 API_KEY = "ws-secret-key"
 TOKEN = "oauth-token"
 ZONE = "Europe/Paris"
+# Worksection's documented limits: the request line, what a text keeps.
+MAX_REQUEST_LINE = 8 * 1024
+MAX_TEXT = 65_536
 
 
 @dataclass
@@ -44,6 +50,11 @@ class Call:
     action: str
     params: dict[str, str]
     method: str
+    # Parameters given more than once (`todo[]`), every value in order.
+    lists: dict[str, list[str]] = field(default_factory=dict)
+    # How the call arrived: the request line's length, the form body's.
+    line_length: int = 0
+    body_length: int = 0
 
 
 @dataclass
@@ -192,16 +203,41 @@ class FakeWorksection:
 
     # -- the API --------------------------------------------------------------------
 
-    def answer(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
-        """The JSON to send, or a failure mode ("outage", "500")."""
+    def answer(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: str = "",
+        line_length: int = 0,
+    ) -> Any:
+        """The JSON to send, or a failure mode ("outage", "500").
+
+        A POST's form body counts as parameters after the query string's,
+        and the admin API's hash covers both: `<query without hash>&<body>`.
+        """
         with self._lock:
             failure = self.failures.pop(0) if self.failures else None
             started = time.monotonic()
             too_soon = started - self._last_call < self.min_interval
             self._last_call = started
-        params = dict(parse_qsl(query, keep_blank_values=True))
+        pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
+        params = dict(pairs)
+        lists: dict[str, list[str]] = {}
+        for key, value in pairs:
+            lists.setdefault(key, []).append(value)
         action = params.get("action", "")
-        self.calls.append(Call(action, params, method))
+        self.calls.append(
+            Call(
+                action,
+                params,
+                method,
+                {key: values for key, values in lists.items() if len(values) > 1 or "[]" in key},
+                line_length,
+                len(body.encode()),
+            )
+        )
         if failure in ("outage", "500"):
             return failure
         if failure == "envelope":
@@ -212,6 +248,8 @@ class FakeWorksection:
                 return _error(401, "Invalid access token")
         else:
             signed, _, given = query.rpartition("&hash=")
+            if body:
+                signed = f"{signed}&{body}"
             expected = hashlib.md5((signed + self.api_key).encode()).hexdigest()
             if given != expected:
                 self.refused.append("hash")
@@ -223,7 +261,9 @@ class FakeWorksection:
         handler = getattr(self, f"_api_{action}", None)
         if handler is None:
             return _error(2, f"Unknown action {action}")
-        return handler(params)
+        if action.startswith("get_"):
+            return handler(params)
+        return handler(params, lists)
 
     def _api_get_events(self, params: dict[str, str]) -> Any:
         period = params.get("period", "")
@@ -257,14 +297,19 @@ class FakeWorksection:
             ]
         return _ok(tasks)
 
-    def _api_post_comment(self, params: dict[str, str]) -> Any:
+    def _api_post_comment(self, params: dict[str, str], lists: dict[str, list[str]]) -> Any:
         task_id = params.get("id_task", "")
         if task_id not in self.tasks:
             return _error(4, "Task not found")
-        if not params.get("text"):
-            return _error(4, "Text is required")
+        todo = lists.get("todo[]", [])
+        if not params.get("text") and not todo:
+            return _error(4, "Text or todo is required")
         email = params.get("email_user_from", "api@agency.example")
-        item = self.comment(task_id, params["text"], email, self.users.get(email, email))
+        # As Worksection does with a description: cut, silently, past the limit.
+        text = params.get("text", "")[:MAX_TEXT]
+        item = self.comment(task_id, text, email, self.users.get(email, email))
+        with self._lock:
+            self.comments[-1]["todo"] = [entry[:MAX_TEXT] for entry in todo]
         return _ok({"id": str(item["object"]["id"]), "page": item["object"]["page"]})
 
 
@@ -288,27 +333,31 @@ def _handler(fake: FakeWorksection) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            self._serve("POST")
+            body = self.rfile.read(length).decode() if length else ""
+            self._serve("POST", body)
 
-        def _serve(self, method: str) -> None:
+        def _serve(self, method: str, body: str = "") -> None:
+            line = len(self.requestline.encode())
+            if line > MAX_REQUEST_LINE:
+                fake.refused.append("414")
+                self._send(414, b"<html>414 Request-URI Too Large</html>", "text/html")
+                return
             parts = urlsplit(self.path)
             headers = {key.lower(): value for key, value in self.headers.items()}
-            answer = fake.answer(method, parts.path, parts.query, headers)
+            answer = fake.answer(method, parts.path, parts.query, headers, body, line)
             if answer == "outage":
                 # The connection drops without an answer.
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
             if answer == "500":
-                body = b"<html>Internal Server Error</html>"
-                self.send_response(500)
-                self.send_header("Content-Type", "text/html")
+                self._send(500, b"<html>Internal Server Error</html>", "text/html")
             else:
-                body = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self._send(200, json.dumps(answer).encode(), "application/json")
+
+        def _send(self, status: int, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -7,24 +7,30 @@ OAuth2 tokens that expire after 24 hours.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
-from bots.worksection.api import event_period
+from bots.worksection.api import MAX_TEXT_CHARS, WorksectionError, event_period, form
 from bots.worksection.poller import WorksectionConnector
 from bots.worksection.store import EVENTS_POLL, last_success
 from core.config.settings import Settings
+from core.conversations.actions import reply
+from core.conversations.ingest import Ingestor
+from core.conversations.people import add_staff
+from core.sla.policies import PolicyBook
+from core.store.models.outbox import Delivery
 from core.store.models.system import table
-from core.store.models.threads import Event
+from core.store.models.threads import Event, Thread
 from tests.bots.worksection.test_connector import fast_client, ws_settings
-from tests.fakes.worksection import FakeWorksection
+from tests.fakes.worksection import TOKEN, FakeWorksection
 from tests.support import MovableClock
 
 TASK = "4211"
-EVENT = table(Event)
+EVENT, THREAD, DELIVERY = table(Event), table(Thread), table(Delivery)
 
 
 @pytest.fixture
@@ -95,8 +101,6 @@ async def test_the_fake_takes_each_documented_range(account: FakeWorksection, pe
 async def test_the_fake_refuses_a_period_out_of_the_documented_ranges(
     account: FakeWorksection, period: str
 ) -> None:
-    from bots.worksection.api import WorksectionError
-
     client = fast_client(account)
     with pytest.raises(WorksectionError) as refused:
         await client.call("get_events", {"period": period})
@@ -154,3 +158,122 @@ async def test_off_for_more_than_30_days_reads_30_days_and_reports_the_rest(
     error = (await connector.state()).last_error
     assert error is not None and "30 days" in error and "not read" in error
     assert last_success(engine, EVENTS_POLL) == clock()  # it goes on from here
+
+
+# -- writes in a form body ------------------------------------------------------------
+
+FRENCH = (
+    "Bonjour Claire, c'est noté : l'équipe révisera la bannière et les éléments "
+    "graphiques évoqués, puis vous enverra la maquette corrigée dès réception. "
+)
+
+
+async def reply_as_sam(
+    connector: WorksectionConnector,
+    account: FakeWorksection,
+    engine: Engine,
+    clock: MovableClock,
+    settings: Settings,
+    text: str,
+) -> None:
+    sam = add_staff(engine, "Sam Staff", "pm", ["sam@agency.example"], clock())
+    account.client_comment(TASK, "Où en est la maquette ?")
+    await connector.poll_events()
+    with engine.connect() as connection:
+        thread_id = connection.execute(select(THREAD.c.id)).scalar_one()
+    reply(Ingestor(engine, PolicyBook(settings), clock=clock), thread_id, sam, text, clock=clock)
+
+
+async def test_a_long_accented_reply_reaches_worksection_whole_in_a_signed_form_body(
+    connector: WorksectionConnector,
+    account: FakeWorksection,
+    engine: Engine,
+    clock: MovableClock,
+    settings: Settings,
+) -> None:
+    text = (FRENCH * 40).strip()  # some 6,000 characters, 8.5 KB once URL-encoded
+    assert len(form({"text": text})) > 8 * 1024
+    await reply_as_sam(connector, account, engine, clock, settings, text)
+
+    assert await connector.deliver_replies() == 1
+    [posted] = [call for call in account.calls if call.action == "post_comment"]
+    assert posted.method == "POST"
+    assert posted.line_length < 200  # action and hash only
+    assert posted.body_length > 8 * 1024
+    assert account.comments[-1]["text"] == text
+    assert account.refused == []
+    with engine.connect() as connection:
+        assert connection.execute(select(DELIVERY.c.status)).scalar_one() == "delivered"
+
+
+async def test_a_reply_longer_than_worksection_keeps_is_refused_to_its_author_not_cut(
+    connector: WorksectionConnector,
+    account: FakeWorksection,
+    engine: Engine,
+    clock: MovableClock,
+    settings: Settings,
+) -> None:
+    text = "é" * (MAX_TEXT_CHARS + 1)
+    await reply_as_sam(connector, account, engine, clock, settings, text)
+
+    assert await connector.deliver_replies() == 0
+    assert [call for call in account.calls if call.action == "post_comment"] == []
+    with engine.connect() as connection:
+        failed = connection.execute(select(DELIVERY)).one()
+    assert failed.status == "failed"
+    assert "65,537 characters" in failed.error and "65,536 at most" in failed.error
+
+
+async def test_a_long_checklist_reaches_worksection_whole(account: FakeWorksection) -> None:
+    client = fast_client(account)
+    items = [f"Étape {n} : vérifier la déclinaison mobile de la page {n}" for n in range(300)]
+    assert await client.post_comment(TASK, "", "sam@agency.example", todo=items) is not None
+    assert account.comments[-1]["todo"] == items
+    [posted] = account.calls
+    assert posted.lists["todo[]"] == items
+    assert "text" not in posted.params
+    await client.aclose()
+
+
+async def test_oauth_writes_go_in_the_form_body_too(account: FakeWorksection) -> None:
+    from bots.worksection.api import WorksectionClient
+
+    client = WorksectionClient(account.url, oauth_token=TOKEN, min_interval=0.01)
+    text = (FRENCH * 30).strip()
+    await client.post_comment(TASK, text, None)
+    assert account.comments[-1]["text"] == text
+    assert account.calls[-1].line_length < 200
+    await client.aclose()
+
+
+async def test_the_hash_covers_the_form_body(account: FakeWorksection) -> None:
+    import httpx
+
+    client = fast_client(account)
+    url = client.url("post_comment", {}, {"id_task": TASK, "text": "agreed"})
+    await client.aclose()
+    async with httpx.AsyncClient() as http:
+        tampered = await http.post(url, content=f"id_task={TASK}&text=changed")
+        await asyncio.sleep(account.min_interval * 2)
+        honest = await http.post(url, content=f"id_task={TASK}&text=agreed")
+    assert tampered.json()["message"] == "Invalid hash"
+    assert honest.json()["status"] == "ok"
+    assert [comment["text"] for comment in account.comments] == ["agreed"]
+
+
+async def test_a_request_line_over_8_kb_is_answered_414_and_not_retried(
+    account: FakeWorksection,
+) -> None:
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(f"{account.url}/api/admin/v2/?action=get_task&x={'a' * 8200}")
+    assert answer.status_code == 414
+    assert account.calls == []
+
+    client = fast_client(account)
+    with pytest.raises(WorksectionError) as refused:
+        await client.call("get_task", {"id_task": "a" * 8200})
+    assert not refused.value.transient and "8 KB" in refused.value.message
+    assert account.calls == []  # refused before sending: it would be answered 414
+    await client.aclose()
