@@ -29,7 +29,8 @@ the same way again.
 Assumptions (Worksection does not document these): which error envelopes
 are transient (a `status_code` of 429 or >= 500, or a message speaking of a
 limit or of too many requests); that `post_comment` answers with the new
-comment's `id` in `data`; that a POST's form body is signed as its
+comment's `id` in `data`; that `get_projects` and `get_tasks` take
+`filter=active` as `get_all_tasks` does; that a POST's form body is signed as its
 parameters would be in a query string (after `action=...&`); and that a
 comment is kept up to 65,536 characters, as a task's description is (the
 documented limit: longer ones are cut silently, so longer replies are
@@ -61,7 +62,7 @@ MAX_REQUEST_LINE = 8 * 1024
 # cut silently past this; comments are assumed to be kept the same way.
 MAX_TEXT_CHARS = 65_536
 
-_TRANSIENT_WORDS = ("limit", "too many", "try again", "temporar")
+_TRANSIENT_WORDS = ("limit", "too many requests", "try again", "temporar")
 
 
 class WorksectionError(Exception):
@@ -225,8 +226,26 @@ class WorksectionClient:
             raise WorksectionError(f"get_task {task_id}: unexpected answer", transient=False)
         return data
 
-    async def get_all_tasks(self) -> list[dict[str, Any]]:
-        return _items(await self.call("get_all_tasks", {"extra": "tags"}))
+    async def get_projects(self) -> list[dict[str, Any]]:
+        """The account's active projects (archived ones are left out)."""
+        return _items(await self.call("get_projects", {"filter": "active"}))
+
+    async def get_tasks(self, project_id: str) -> list[dict[str, Any]]:
+        """One project's tasks with their tags; its open ones only past 10,000 tasks.
+
+        An answer holds 10,000 records at most (`get_all_tasks` fails on a
+        larger account, hence one project at a time). A project larger than
+        that is asked again with `filter=active`; if its open tasks are
+        still too many, the error stands.
+        """
+        params: Params = {"id_project": project_id, "extra": "tags"}
+        try:
+            return _items(await self.call("get_tasks", params))
+        except WorksectionError as error:
+            if error.transient or "too many tasks" not in error.message.lower():
+                raise
+        log.warning("project %s has over 10,000 tasks: reading its open ones", project_id)
+        return _items(await self.call("get_tasks", {**params, "filter": "active"}))
 
     async def post_comment(
         self, task_id: str, text: str, email: str | None, todo: list[str] | None = None

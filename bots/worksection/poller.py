@@ -12,11 +12,16 @@
   is stored once). The first poll looks back `first_poll_minutes`. The
   cursor only moves once a poll's items are stored: a failed poll is
   covered by the next one's longer window.
-- **tags**, every `tags_interval` seconds: `get_all_tasks` with
-  `extra=tags` compared with the stored snapshot; a task whose tags
-  differ gives a `status` event (the new tags, comma-separated). A task
-  seen for the first time is only recorded, or the first poll would
-  announce every tag of the account.
+- **tags**, a sweep every `tags_interval` seconds: `get_projects`, then
+  each active project's tasks (`get_tasks` with `extra=tags`) compared
+  with the stored snapshot; a task whose tags differ gives a `status`
+  event (the new tags, comma-separated). A task seen for the first time is
+  only recorded, or the first poll would announce every tag of the
+  account. An answer holds 10,000 records at most, so `get_all_tasks`
+  fails on a larger account: one project per request, the projects spread
+  evenly over the interval (never closer than `min_request_interval`), so
+  the sweep leaves room for the other calls. With more projects than
+  `tags_interval` seconds, a sweep takes one second per project.
 - **replies** due in the outbox go out as comments (bots.worksection.replies).
 
 A webhook's `wake` (see bots.worksection.webhook) makes the loop look at the inbox at
@@ -36,7 +41,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,6 +70,18 @@ from core.config.settings import Settings, WorksectionConfig
 from core.conversations.ingest import Ingestor
 
 log = logging.getLogger("pmdesk.worksection")
+
+
+@dataclass
+class TagSweep:
+    """A sweep of the tags in progress: the projects still to read."""
+
+    started: datetime
+    began: float  # on the monotonic clock
+    pending: list[str]
+    spacing: float
+    changed: int = 0
+    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -106,6 +123,7 @@ class WorksectionConnector:
         self.holder = holder
         self._next_events = float("-inf")
         self._next_tags = float("-inf")
+        self._sweep: TagSweep | None = None
         self._inbox_waiting = 0
         self._last_error: str | None = None
         # The span of the event log a poll could not reach (off for more than 30 days).
@@ -144,10 +162,9 @@ class WorksectionConnector:
             else:
                 self._next_events = self._monotonic() + min(self.config.poll_interval, 5.0)
         if self._monotonic() >= self._next_tags:
-            # A failed tag poll waits for its next turn: nothing is lost, the
+            # A failed step waits for its next turn: nothing is lost, the
             # snapshot still holds what was last seen.
-            await self._step("tag poll", self.poll_tags)
-            self._next_tags = self._monotonic() + self.config.tags_interval
+            await self._step("tag poll", self.tag_step)
 
     async def _step(self, name: str, work: Callable[[], Any]) -> bool:
         try:
@@ -239,20 +256,83 @@ class WorksectionConnector:
         return len(items)
 
     async def poll_tags(self) -> int:
-        """Compare every task's tags with the snapshot; returns how many changed."""
-        started = self.clock()
-        tasks = await self.client.get_all_tasks()
-        states = await asyncio.to_thread(tag_states, self.engine)
-        seen: list[tuple[TaskInfo, list[str], int]] = []
-        events: list[dict[str, Any]] = []
+        """A whole sweep at once, project after project; returns how many tags changed."""
+        sweep = await self._start_sweep()
+        while sweep.pending:
+            await self._sweep_one(sweep)
+        await self._finish_sweep(sweep)
+        return sweep.changed
+
+    async def tag_step(self) -> None:
+        """One request of the running sweep (starting one when due), then the next's time.
+
+        Projects are spread over `tags_interval`: one every interval / (projects + 1)
+        seconds, never closer than `min_request_interval`. Once every project has
+        been read, the next sweep starts `tags_interval` after this one started.
+        """
+        sweep = self._sweep
+        if sweep is None:
+            # Should the list of projects not come, the next try is a whole interval away.
+            self._next_tags = self._monotonic() + self.config.tags_interval
+            sweep = self._sweep = await self._start_sweep()
+        else:
+            # Should this project fail (network, database), it is tried again at the next step.
+            self._next_tags = self._monotonic() + sweep.spacing
+            try:
+                await self._sweep_one(sweep)
+            except WorksectionError as error:
+                if error.transient:
+                    raise
+                # Worksection will refuse this project the same way next time: say so, go on.
+                project = sweep.pending.pop(0)
+                sweep.skipped.append(project)
+                self._last_error = f"tag poll: project {project}: {error.message}"
+                log.warning("Worksection tag poll skips project %s: %s", project, error.message)
+        if sweep.pending:
+            self._next_tags = self._monotonic() + sweep.spacing
+            return
+        await self._finish_sweep(sweep)
+        self._sweep = None
+        self._next_tags = max(self._monotonic(), sweep.began + self.config.tags_interval)
+
+    async def _start_sweep(self) -> TagSweep:
+        started, began = self.clock(), self._monotonic()
+        projects = [
+            str(project["id"])
+            for project in await self.client.get_projects()
+            if project.get("id") is not None
+        ]
+        spacing = max(
+            self.config.min_request_interval, self.config.tags_interval / (len(projects) + 1)
+        )
+        return TagSweep(started, began, projects, spacing)
+
+    async def _sweep_one(self, sweep: TagSweep) -> None:
+        """Read the sweep's next project and store what changed; it leaves the queue then."""
+        tasks = await self.client.get_tasks(sweep.pending[0])
+        sweep.changed += await self._compare_tags(tasks, sweep.started)
+        sweep.pending.pop(0)
+
+    async def _finish_sweep(self, sweep: TagSweep) -> None:
+        if not sweep.skipped:
+            await asyncio.to_thread(record_success, self.engine, TAGS_POLL, sweep.started)
+
+    async def _compare_tags(self, tasks: Sequence[dict[str, Any]], started: datetime) -> int:
+        """Compare these tasks' tags with the snapshot, store changes; how many changed."""
+        parsed: list[tuple[TaskInfo, list[str]]] = []
         for data in tasks:
             try:
-                info = task_info(data)
+                parsed.append((task_info(data), tags_of(data)))
             except Unusable as error:
-                log.warning("get_all_tasks: %s", error)
-                continue
-            tags = tags_of(data)
+                log.warning("get_tasks: %s", error)
+        ids = [info.task_id for info, _ in parsed]
+        states = await asyncio.to_thread(tag_states, self.engine, ids)
+        seen: list[tuple[TaskInfo, list[str], int]] = []
+        events: list[dict[str, Any]] = []
+        for info, tags in parsed:
             state = states.get(info.task_id)
+            if state is not None and state.tags == tuple(tags) and state.info == info:
+                continue  # as stored: nothing to write
             version = state.version if state is not None else 0
             if state is not None and state.tags is not None and tuple(tags) != state.tags:
                 version += 1
@@ -266,7 +346,6 @@ class WorksectionConnector:
         # The snapshot moves only once the changes are stored: a crash in
         # between finds them again, under the same ids, and stores them once.
         await asyncio.to_thread(save_tags, self.engine, seen, started)
-        await asyncio.to_thread(record_success, self.engine, TAGS_POLL, started)
         return len(events)
 
     def _tag_event(

@@ -10,7 +10,7 @@ No network here: `bots/` talks to Worksection and calls these to remember.
   connector asks `get_task` once and keeps the answer here, refreshed by
   renames and by every tag poll.
 - **tag snapshots**: tag changes made in Worksection's interface fire no
-  webhook; the poller compares `get_all_tasks` with the tags kept here.
+  webhook; the poller compares each project's `get_tasks` with the tags kept here.
 - **cursors**: when each poll last succeeded; the next one reaches back
   from there (with an overlap), and `/healthz` reports how far behind it is.
 - **echoes**: a reply posted with `post_comment` comes back as a comment;
@@ -68,6 +68,8 @@ class TaskInfo:
 class TagState:
     tags: tuple[str, ...] | None
     version: int
+    # The task as stored: a poll that finds it unchanged has nothing to write.
+    info: TaskInfo | None = None
 
 
 # -- inbox --------------------------------------------------------------------
@@ -191,15 +193,31 @@ def remember_tasks(engine: Engine, tasks: Iterable[TaskInfo], now: datetime) -> 
         )
 
 
-def tag_states(engine: Engine) -> dict[str, TagState]:
-    """Every task's stored tags (None: never seen by a tag poll) and change count."""
-    query = select(TASKS.c.task_id, TASKS.c.tags, TASKS.c.tags_version)
+def tag_states(engine: Engine, task_ids: Sequence[str] | None = None) -> dict[str, TagState]:
+    """Stored tags (None: never seen by a tag poll) and change count, of these tasks or all."""
+    query = select(
+        TASKS.c.task_id,
+        TASKS.c.tags,
+        TASKS.c.tags_version,
+        TASKS.c.title,
+        TASKS.c.page,
+        TASKS.c.project_id,
+        TASKS.c.project_name,
+    )
+    groups = (
+        [query]
+        if task_ids is None
+        else [query.where(TASKS.c.task_id.in_(part)) for part in chunks(list(task_ids))]
+    )
     with engine.connect() as connection:
         return {
             row.task_id: TagState(
-                None if row.tags is None else tuple(json.loads(row.tags)), row.tags_version
+                None if row.tags is None else tuple(json.loads(row.tags)),
+                row.tags_version,
+                TaskInfo(row.task_id, row.title, row.page, row.project_id, row.project_name),
             )
-            for row in connection.execute(query)
+            for group in groups
+            for row in connection.execute(group)
         }
 
 

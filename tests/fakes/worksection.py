@@ -6,10 +6,12 @@ error envelope), `/api/oauth2` with a bearer token, and always HTTP 200 with
 `{"status": "ok", "data": ...}` or `{"status": "error", "status_code": N,
 "message": ...}` (except when told to fail with a 500 or an outage).
 
-Actions: get_events (period `1..360m`, `1..72h` or `1..30d`, anything else an
-error envelope; items whose `date_added`,
-in the account's time zone, falls in it), get_task, get_all_tasks (with
-`extra=tags`), post_comment (the comment then appears in get_events with
+Actions: get_projects (`filter=active`), get_tasks (`id_project`,
+`extra=tags`, `filter=active`), get_all_tasks (the same for the whole
+account), both an error past 10,000 tasks as Worksection's answers are;
+get_events (period `1..360m`, `1..72h` or `1..30d`, anything else an error
+envelope; items whose `date_added`, in the account's time zone, falls in
+it), get_task, post_comment (the comment then appears in get_events with
 our text and author; `text` or `todo[]`, each cut past 65,536 characters
 as Worksection cuts a description). Calls closer together than
 `min_interval` get a rate-limit error envelope, as Worksection's one
@@ -43,6 +45,7 @@ ZONE = "Europe/Paris"
 # Worksection's documented limits: the request line, what a text keeps.
 MAX_REQUEST_LINE = 8 * 1024
 MAX_TEXT = 65_536
+MAX_RECORDS = 10_000
 
 
 @dataclass
@@ -65,6 +68,8 @@ class FakeWorksection:
     zone: str = ZONE
     min_interval: float = 0.0
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Project id -> its name and status ("active", "archive").
+    projects: dict[str, dict[str, str]] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
@@ -116,18 +121,20 @@ class FakeWorksection:
         name: str,
         project: tuple[str, str] = ("77", "Acme website"),
         tags: list[str] | None = None,
+        status: str = "active",
     ) -> dict[str, Any]:
         page = f"/project/{project[0]}/{task_id}/"
         task = {
             "id": task_id,
             "name": name,
             "page": page,
-            "status": "active",
+            "status": status,
             "project": {"id": project[0], "name": project[1]},
             "tags": {str(100 + n): tag for n, tag in enumerate(tags or [])},
         }
         with self._lock:
             self.tasks[task_id] = task
+            self.projects.setdefault(project[0], {"name": project[1], "status": "active"})
         return task
 
     def set_tags(self, task_id: str, tags: list[str]) -> None:
@@ -289,13 +296,48 @@ class FakeWorksection:
         return _ok({key: value for key, value in task.items() if key != "tags"})
 
     def _api_get_all_tasks(self, params: dict[str, str]) -> Any:
+        return self._task_list(params, None)
+
+    def _api_get_tasks(self, params: dict[str, str]) -> Any:
+        project = params.get("id_project", "")
+        if project not in self.projects:
+            return _error(4, "Project not found")
+        return self._task_list(params, project)
+
+    def _task_list(self, params: dict[str, str], project: str | None) -> Any:
+        """Tasks (of one project), `filter=active` the open ones: 10,000 at most."""
         with_tags = "tags" in params.get("extra", "")
+        active = params.get("filter") == "active"
         with self._lock:
-            tasks = [
-                {key: value for key, value in task.items() if with_tags or key != "tags"}
+            chosen = [
+                task
                 for task in self.tasks.values()
+                if (project is None or task["project"]["id"] == project)
+                and (not active or task["status"] == "active")
             ]
-        return _ok(tasks)
+        if len(chosen) > MAX_RECORDS:
+            return _error(4, f"Too many tasks ({MAX_RECORDS} max)")
+        return _ok(
+            [
+                {key: value for key, value in task.items() if with_tags or key != "tags"}
+                for task in chosen
+            ]
+        )
+
+    def _api_get_projects(self, params: dict[str, str]) -> Any:
+        wanted = params.get("filter")
+        with self._lock:
+            projects = [
+                {
+                    "id": key,
+                    "name": value["name"],
+                    "status": value["status"],
+                    "page": f"/project/{key}/",
+                }
+                for key, value in self.projects.items()
+                if wanted is None or value["status"] == wanted
+            ]
+        return _ok(projects)
 
     def _api_post_comment(self, params: dict[str, str], lists: dict[str, list[str]]) -> Any:
         task_id = params.get("id_task", "")

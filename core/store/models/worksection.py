@@ -32,7 +32,7 @@ class WorksectionTask(SQLModel, table=True):
     """What the connector knows of a Worksection task: its title and project, and its tags.
 
     Webhook payloads carry no title, hence the cache; tag changes fire no
-    webhook, hence the snapshot the poller compares `get_all_tasks` with.
+    webhook, hence the snapshot the poller compares `get_tasks` with.
     """
 
     task_id: str = Field(primary_key=True)

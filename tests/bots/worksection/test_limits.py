@@ -8,6 +8,7 @@ OAuth2 tokens that expire after 24 hours.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -277,3 +278,125 @@ async def test_a_request_line_over_8_kb_is_answered_414_and_not_retried(
     assert not refused.value.transient and "8 KB" in refused.value.message
     assert account.calls == []  # refused before sending: it would be answered 414
     await client.aclose()
+
+
+# -- 10,000 records per answer ----------------------------------------------------------
+
+
+def fill(account: FakeWorksection, projects: int, per_project: int, **options: Any) -> None:
+    for p in range(projects):
+        for n in range(per_project):
+            task = f"{p + 1}{n:06d}"
+            account.add_task(task, f"Task {n}", (f"5{p:02d}", f"Client {p}"), ["Todo"], **options)
+
+
+def tag_values(engine: Engine) -> list[tuple[str, str]]:
+    query = select(EVENT.c.external_id, EVENT.c.value).where(EVENT.c.kind == "status")
+    with engine.connect() as connection:
+        return sorted((row.external_id, row.value) for row in connection.execute(query))
+
+
+async def test_the_fake_refuses_more_than_10000_tasks_in_one_answer(
+    account: FakeWorksection,
+) -> None:
+    fill(account, 1, 10_000)  # with the fixture's task: 10,001
+    client = fast_client(account)
+    with pytest.raises(WorksectionError) as refused:
+        await client.call("get_all_tasks", {"extra": "tags"})
+    assert refused.value.message == "Worksection: Too many tasks (10000 max)"
+    assert not refused.value.transient
+    assert account.actions() == ["get_all_tasks"]  # not retried: it would fail again
+    await client.aclose()
+
+
+async def test_an_account_with_50000_tasks_keeps_its_tags_in_step(
+    connector: WorksectionConnector, account: FakeWorksection, engine: Engine
+) -> None:
+    fill(account, 10, 5_000)
+    assert len(account.tasks) > 50_000
+    account.min_interval = 0  # counting calls: no pacing refusals to count
+
+    assert await connector.poll_tags() == 0  # the first sweep only records
+    account.set_tags("1000042", ["Review"])
+    account.set_tags("7004999", ["Review", "Urgent"])
+    account.set_tags(TASK, [])
+    assert await connector.poll_tags() == 3
+
+    assert tag_values(engine) == [
+        ("tags:1000042:1", "Review"),
+        (f"tags:{TASK}:1", ""),
+        ("tags:7004999:1", "Review, Urgent"),
+    ]
+    assert "get_all_tasks" not in account.actions()
+    assert account.actions().count("get_tasks") == 2 * 11  # each project, each sweep
+
+
+async def test_a_project_past_10000_tasks_is_read_by_its_open_tasks(
+    connector: WorksectionConnector, account: FakeWorksection, engine: Engine
+) -> None:
+    fill(account, 1, 10_500, status="done")
+    account.add_task("900001", "Still open", ("500", "Client 0"), ["Todo"])
+    assert await connector.poll_tags() == 0
+    account.set_tags("900001", ["Doing"])
+    assert await connector.poll_tags() == 1
+
+    assert tag_values(engine) == [("tags:900001:1", "Doing")]
+    filters = [call.params.get("filter") for call in account.calls if call.action == "get_tasks"]
+    assert filters.count("active") == 2  # once per sweep, after the project's full list failed
+
+
+async def test_a_project_worksection_refuses_is_skipped_and_said_not_blocking_the_sweep(
+    engine: Engine, clock: MovableClock, account: FakeWorksection
+) -> None:
+    fill(account, 1, 10_001)  # even its open tasks are too many
+    ticks = Ticks()
+    settings = ws_settings(account, tags_interval=30)
+    client = fast_client(account)
+    connector = WorksectionConnector(settings, engine, clock=clock, client=client, monotonic=ticks)
+    for _ in range(3):
+        await connector.tag_step()
+        ticks.now = connector._next_tags
+    await client.aclose()
+
+    assert connector._sweep is None  # over, with the other project read
+    error = (await connector.state()).last_error
+    assert error is not None and "project 500" in error and "Too many tasks" in error
+
+
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_sweep_spreads_its_projects_over_the_interval_one_request_at_a_time(
+    engine: Engine, clock: MovableClock, account: FakeWorksection
+) -> None:
+    for p in range(5):
+        account.add_task(f"80{p}", "Design", (f"6{p}", f"Client {p}"))
+    ticks = Ticks()
+    settings = ws_settings(account, tags_interval=60, poll_interval=3600)
+    client = fast_client(account)
+    connector = WorksectionConnector(settings, engine, clock=clock, client=client, monotonic=ticks)
+    seen: list[tuple[float, str]] = []
+    while ticks.now < 130:
+        before = len(account.calls)
+        await connector.turn()
+        new = [call.action for call in account.calls[before:] if call.action != "get_events"]
+        assert len(new) <= 1  # a tag request at most per turn
+        seen.extend((ticks.now, action) for action in new)
+        ticks.now += 1
+    await client.aclose()
+
+    # Six projects (the fixture's and five): one every 60 / 7 seconds, sweeps 60 s apart.
+    times = {
+        action: [at for at, name in seen if name == action] for action in {name for _, name in seen}
+    }
+    assert times["get_projects"] == [0, 60, 120]
+    first = times["get_tasks"][:6]
+    assert first[-1] < 60
+    assert min(b - a for a, b in itertools.pairwise(first)) >= 60 / 7 - 1
