@@ -5,7 +5,10 @@ Two ways in:
 - the admin API, `<account>/api/admin/v2/?action=...&<params>&hash=<md5>`,
   where the hash is the MD5 of the parameters as sent (`action=...&<params>`,
   without the hash) followed by the API key;
-- OAuth2, `<account>/api/oauth2?action=...`, with `Authorization: Bearer`.
+- OAuth2, `<account>/api/oauth2?action=...`, with `Authorization: Bearer`;
+  the access token lasts 24 hours and is renewed by a `TokenKeeper`
+  (bots.worksection.oauth), ahead of time or when Worksection refuses it
+  (the call is then made again, once).
 
 Reads (`get_*`) carry their few parameters in the query string. Writes
 (`post_comment`...) are POSTs whose parameters travel in a form body:
@@ -48,7 +51,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import Engine
 
+from bots.worksection.oauth import TokenKeeper, TokenRefused
+from core.base.instants import Now, utc_now
 from core.config.settings import WorksectionConfig
 
 log = logging.getLogger("pmdesk.worksection")
@@ -126,6 +132,7 @@ class WorksectionClient:
         *,
         api_key: str | None = None,
         oauth_token: str | None = None,
+        tokens: TokenKeeper | None = None,
         min_interval: float = 1.0,
         attempts: int = 5,
         backoff: float = 1.0,
@@ -134,11 +141,12 @@ class WorksectionClient:
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not api_key and not oauth_token:
+        if not api_key and not oauth_token and tokens is None:
             raise ValueError("an API key or an OAuth token is needed")
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._token = oauth_token
+        self._tokens = None if api_key else tokens
         self._min_interval = min_interval
         self._attempts = max(1, attempts)
         self._backoff = backoff
@@ -150,9 +158,15 @@ class WorksectionClient:
         self._http = httpx.AsyncClient(timeout=timeout)
 
     @classmethod
-    def from_config(cls, config: WorksectionConfig, **options: Any) -> WorksectionClient:
+    def from_config(
+        cls, config: WorksectionConfig, engine: Engine, clock: Now = utc_now, **options: Any
+    ) -> WorksectionClient:
+        """The client the configuration describes; with OAuth2, renewing into `engine`."""
         options.setdefault("min_interval", config.min_request_interval)
-        return cls(config.url, api_key=config.api_key, oauth_token=config.oauth_token, **options)
+        if config.uses_oauth:
+            options.setdefault("tokens", TokenKeeper(config, engine, clock))
+            return cls(config.url, **options)
+        return cls(config.url, api_key=config.api_key, **options)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -189,29 +203,48 @@ class WorksectionClient:
 
     async def _once(self, action: str, params: Params, post: bool) -> Any:
         async with self._lock:
-            wait = self._last_start + self._min_interval - self._monotonic()
-            if wait > 0:
-                await self._sleep(wait)
-            self._last_start = self._monotonic()
-            headers = {"Authorization": f"Bearer {self._token}"} if not self._api_key else {}
-            content: str | None = None
-            if post:
-                url = self.url(action, {}, params)
-                content = form(params)
-                headers["Content-Type"] = "application/x-www-form-urlencoded"
-            else:
-                url = self.url(action, params)
-                if len(url) > MAX_REQUEST_LINE - len("GET  HTTP/1.1"):
-                    raise WorksectionError(
-                        f"{action}: the request is over Worksection's 8 KB", transient=False
-                    )
-            try:
-                response = await self._http.request(
-                    "POST" if post else "GET", url, headers=headers, content=content
-                )
-            except httpx.HTTPError as error:
-                raise WorksectionError(f"network error: {error!r}", transient=True) from None
+            response = await self._send(action, params, post)
+            if self._tokens is not None and _token_refused(response):
+                log.info("Worksection refused the OAuth2 token: renewing it")
+                await self._renewed(self._tokens.renew)
+                response = await self._send(action, params, post)
         return _data(response)
+
+    async def _renewed(self, get: Callable[[httpx.AsyncClient], Awaitable[str]]) -> str:
+        try:
+            self._token = await get(self._http)
+        except TokenRefused as error:
+            raise WorksectionError(error.message, transient=error.transient) from None
+        return self._token
+
+    async def _send(self, action: str, params: Params, post: bool) -> httpx.Response:
+        """One request, paced; the caller holds the lock."""
+        content: str | None = None
+        headers: dict[str, str] = {}
+        if post:
+            url = self.url(action, {}, params)
+            content = form(params)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        else:
+            url = self.url(action, params)
+            if len(url) > MAX_REQUEST_LINE - len("GET  HTTP/1.1"):
+                raise WorksectionError(
+                    f"{action}: the request is over Worksection's 8 KB", transient=False
+                )
+        if self._tokens is not None:
+            await self._renewed(self._tokens.token)
+        if not self._api_key:
+            headers["Authorization"] = f"Bearer {self._token}"
+        wait = self._last_start + self._min_interval - self._monotonic()
+        if wait > 0:
+            await self._sleep(wait)
+        self._last_start = self._monotonic()
+        try:
+            return await self._http.request(
+                "POST" if post else "GET", url, headers=headers, content=content
+            )
+        except httpx.HTTPError as error:
+            raise WorksectionError(f"network error: {error!r}", transient=True) from None
 
     # -- the calls the connector makes -------------------------------------------
 
@@ -272,6 +305,21 @@ class WorksectionClient:
         data = await self.call("post_comment", params, post=True)
         found = data.get("id") if isinstance(data, dict) else None
         return None if found is None else str(found)
+
+
+def _token_refused(response: httpx.Response) -> bool:
+    """Whether Worksection refused the OAuth2 token (HTTP 401, or an envelope saying 401)."""
+    if response.status_code == 401:
+        return True
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return (
+        isinstance(body, dict)
+        and body.get("status") == "error"
+        and str(body.get("status_code")) == "401"
+    )
 
 
 def _data(response: httpx.Response) -> Any:

@@ -114,7 +114,7 @@ class WorksectionConnector:
         self.engine = engine
         self.clock = clock
         self._own_client = client is None
-        self.client = client or WorksectionClient.from_config(self.config)
+        self.client = client or WorksectionClient.from_config(self.config, engine, clock)
         self.ingestor = Ingestor.for_settings(engine, settings, clock=clock)
         self.processor = ItemProcessor(self.config, engine, self.ingestor, self.client, clock)
         self.wakeup = wakeup or asyncio.Event()

@@ -13,6 +13,8 @@ No network here: `bots/` talks to Worksection and calls these to remember.
   webhook; the poller compares each project's `get_tasks` with the tags kept here.
 - **cursors**: when each poll last succeeded; the next one reaches back
   from there (with an overlap), and `/healthz` reports how far behind it is.
+- **tokens**: with OAuth2, the access and refresh tokens last renewed
+  (bots.worksection.oauth), so a restart goes on with them.
 - **echoes**: a reply posted with `post_comment` comes back as a comment;
   `claim_echo` recognises it by the comment id the delivery recorded, or,
   when the delivery was never recorded, by thread, author and text.
@@ -35,13 +37,19 @@ from core.store.models.outbox import Delivery
 from core.store.models.staff import StaffEmail
 from core.store.models.system import table
 from core.store.models.threads import Event, ThreadRef
-from core.store.models.worksection import WorksectionCursor, WorksectionInbox, WorksectionTask
+from core.store.models.worksection import (
+    WorksectionCursor,
+    WorksectionInbox,
+    WorksectionTask,
+    WorksectionToken,
+)
 from core.store.reader import instant
 
 SOURCE = "worksection"
 EVENTS_POLL, TAGS_POLL = "events", "tags"
 
 INBOX, TASKS, CURSORS = table(WorksectionInbox), table(WorksectionTask), table(WorksectionCursor)
+TOKENS = table(WorksectionToken)
 DELIVERY, EVENT, REFS, EMAILS = table(Delivery), table(Event), table(ThreadRef), table(StaffEmail)
 
 PENDING, DONE, IGNORED, FAILED = "pending", "done", "ignored", "failed"
@@ -274,6 +282,43 @@ def poll_lag(engine: Engine, now: datetime) -> float | None:
     """Seconds since the event log was last polled successfully; None if it never was."""
     last = last_success(engine, EVENTS_POLL)
     return None if last is None else max(0.0, (now - last).total_seconds())
+
+
+# -- OAuth2 tokens --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    configured: str
+
+
+def load_tokens(engine: Engine) -> Tokens | None:
+    """The OAuth2 tokens last renewed, if any."""
+    with engine.connect() as connection:
+        row = connection.execute(select(TOKENS).where(TOKENS.c.name == "oauth")).first()
+    if row is None:
+        return None
+    expires_at = instant(row.expires_at)
+    assert expires_at is not None
+    return Tokens(row.access_token, row.refresh_token, expires_at, row.configured)
+
+
+def save_tokens(engine: Engine, tokens: Tokens, now: datetime) -> None:
+    """Keep renewed tokens (the old refresh token no longer works once renewed)."""
+    columns = ["access_token", "refresh_token", "expires_at", "configured", "refreshed_at"]
+    row = {
+        "name": "oauth",
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_at": tokens.expires_at,
+        "configured": tokens.configured,
+        "refreshed_at": now,
+    }
+    with write(engine) as connection:
+        connection.execute(_upsert(connection, TOKENS, ["name"], columns), [row])
 
 
 # -- people and echoes ----------------------------------------------------------

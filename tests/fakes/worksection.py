@@ -18,6 +18,12 @@ as Worksection cuts a description). Calls closer together than
 request a second does; a request line over 8 KB gets HTTP 414. A POST's
 parameters may come in a form body, which the hash then covers.
 
+OAuth2: `token` works for ever; `grant()` gives a pair as an authorisation
+would, whose access token ends 24 hours later on the fake's clock (then
+HTTP 200 with an error envelope, `status_code` 401), renewed by POST
+`/oauth2/refresh` (`client_id`, `client_secret`, `grant_type=refresh_token`,
+`refresh_token`; each refresh token works once, for 30 days).
+
 Tests act as the people in the account: `client_comment`, `staff_comment`,
 `set_tags`, `change_deadline`... each returns the item it logged, which is
 also what a webhook would post.
@@ -41,6 +47,9 @@ from zoneinfo import ZoneInfo
 
 API_KEY = "ws-secret-key"
 TOKEN = "oauth-token"
+CLIENT_ID, CLIENT_SECRET = "pmdesk-app", "app-secret"
+# OAuth2: an access token lasts 24 hours, a refresh token a month (and works once).
+ACCESS_LIFETIME, REFRESH_LIFETIME = timedelta(hours=24), timedelta(days=30)
 ZONE = "Europe/Paris"
 # Worksection's documented limits: the request line, what a text keeps.
 MAX_REQUEST_LINE = 8 * 1024
@@ -79,6 +88,11 @@ class FakeWorksection:
     failures: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # Access token -> when it ends (None: never, as `token` by default);
+        # refresh token -> when it ends, until it is used.
+        self.access_tokens: dict[str, datetime | None] = {self.token: None}
+        self.refresh_tokens: dict[str, datetime] = {}
+        self.renewals: list[str] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(9001)
         self._last_call = float("-inf")
@@ -112,6 +126,40 @@ class FakeWorksection:
 
     def actions(self) -> list[str]:
         return [call.action for call in self.calls]
+
+    # -- OAuth2 -------------------------------------------------------------------------
+
+    def grant(self) -> tuple[str, str]:
+        """An access token (24 hours from now) and its refresh token, as an authorisation gives."""
+        now = self.now()
+        with self._lock:
+            serial = next(self._ids)
+            access, refresh = f"access-{serial}", f"refresh-{serial}"
+            self.access_tokens[access] = now + ACCESS_LIFETIME
+            self.refresh_tokens[refresh] = now + REFRESH_LIFETIME
+        return access, refresh
+
+    def renew(self, body: str) -> tuple[int, dict[str, Any]]:
+        """POST /oauth2/refresh: a new pair for a valid refresh token, which is then spent."""
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+            self.renewals.append("bad client")
+            return 401, {"error": "invalid_client"}
+        if form.get("grant_type") != "refresh_token":
+            return 400, {"error": "unsupported_grant_type"}
+        with self._lock:
+            ends = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+        if ends is None or self.now() >= ends:
+            self.renewals.append("refused")
+            return 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
+        access, refresh = self.grant()
+        self.renewals.append(access)
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": int(ACCESS_LIFETIME.total_seconds()),
+            "access_token": access,
+            "refresh_token": refresh,
+        }
 
     # -- the account ----------------------------------------------------------------
 
@@ -250,9 +298,14 @@ class FakeWorksection:
         if failure == "envelope":
             return _error(500, "Internal error, please try again later")
         if path.rstrip("/") == "/api/oauth2":
-            if headers.get("authorization") != f"Bearer {self.token}":
+            given = headers.get("authorization", "").removeprefix("Bearer ")
+            if given not in self.access_tokens:
                 self.refused.append("token")
                 return _error(401, "Invalid access token")
+            ends = self.access_tokens[given]
+            if ends is not None and self.now() >= ends:
+                self.refused.append("expired")
+                return _error(401, "Access token expired")
         else:
             signed, _, given = query.rpartition("&hash=")
             if body:
@@ -385,6 +438,10 @@ def _handler(fake: FakeWorksection) -> type[BaseHTTPRequestHandler]:
                 self._send(414, b"<html>414 Request-URI Too Large</html>", "text/html")
                 return
             parts = urlsplit(self.path)
+            if parts.path == "/oauth2/refresh" and method == "POST":
+                status, payload = fake.renew(body)
+                self._send(status, json.dumps(payload).encode(), "application/json")
+                return
             headers = {key.lower(): value for key, value in self.headers.items()}
             answer = fake.answer(method, parts.path, parts.query, headers, body, line)
             if answer == "outage":

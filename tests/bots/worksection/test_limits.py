@@ -17,8 +17,8 @@ from sqlalchemy import Engine, select
 
 from bots.worksection.api import MAX_TEXT_CHARS, WorksectionError, event_period, form
 from bots.worksection.poller import WorksectionConnector
-from bots.worksection.store import EVENTS_POLL, last_success
-from core.config.settings import Settings
+from bots.worksection.store import EVENTS_POLL, last_success, load_tokens
+from core.config.settings import Settings, WorksectionConfig
 from core.conversations.actions import reply
 from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
@@ -27,7 +27,7 @@ from core.store.models.outbox import Delivery
 from core.store.models.system import table
 from core.store.models.threads import Event, Thread
 from tests.bots.worksection.test_connector import fast_client, ws_settings
-from tests.fakes.worksection import TOKEN, FakeWorksection
+from tests.fakes.worksection import CLIENT_ID, CLIENT_SECRET, TOKEN, FakeWorksection
 from tests.support import MovableClock
 
 TASK = "4211"
@@ -400,3 +400,116 @@ async def test_a_sweep_spreads_its_projects_over_the_interval_one_request_at_a_t
     first = times["get_tasks"][:6]
     assert first[-1] < 60
     assert min(b - a for a, b in itertools.pairwise(first)) >= 60 / 7 - 1
+
+
+# -- OAuth2 tokens last 24 hours ----------------------------------------------------------
+
+
+def oauth_settings(account: FakeWorksection, access: str | None, refresh: str) -> Settings:
+    base = ws_settings(account).worksection
+    assert base is not None
+    config = WorksectionConfig(
+        **{
+            **base.model_dump(),
+            "api_key": None,
+            "oauth_token": access,
+            "oauth_client_id": CLIENT_ID,
+            "oauth_client_secret": CLIENT_SECRET,
+            "oauth_refresh_token": refresh,
+            "oauth_token_url": f"{account.url}/oauth2/refresh",
+        }
+    )
+    return ws_settings(account).model_copy(update={"worksection": config})
+
+
+async def polled(settings: Settings, engine: Engine, clock: MovableClock) -> WorksectionConnector:
+    """A connector as the services build it (its own client), after one poll of the log."""
+    connector = WorksectionConnector(settings, engine, clock=clock)
+    try:
+        await connector.poll_events()
+    finally:
+        await connector.client.aclose()
+    return connector
+
+
+async def test_an_oauth_connection_survives_its_first_nights_and_a_restart(
+    account: FakeWorksection, engine: Engine, clock: MovableClock
+) -> None:
+    access, refresh = account.grant()
+    settings = oauth_settings(account, access, refresh)
+    connector = WorksectionConnector(settings, engine, clock=clock)
+    await connector.poll_events()
+    assert account.renewals == []  # the configured token serves while it lasts
+
+    clock.advance(hours=23, minutes=50)
+    account.client_comment(TASK, "Bonsoir, une question")
+    clock.advance(minutes=11)
+    await connector.poll_events()  # its end unknown: used until refused, then renewed
+    assert account.refused == ["expired"]
+    for night in range(3):
+        clock.advance(hours=24)
+        account.client_comment(TASK, f"Night {night}")
+        await connector.poll_events()
+    await connector.client.aclose()
+
+    assert [e.text for e in messages(engine)] == [
+        "Bonsoir, une question",
+        "Night 0",
+        "Night 1",
+        "Night 2",
+    ]
+    assert len(account.renewals) == 4 and "refused" not in account.renewals
+    assert account.refused.count("expired") <= 1  # later ones renewed ahead of time
+    kept = load_tokens(engine)
+    assert kept is not None and kept.access_token == account.renewals[-1]
+
+    clock.advance(hours=23, minutes=55)  # restarted: the configured refresh token is spent,
+    account.client_comment(TASK, "After the restart")
+    await polled(settings, engine, clock)  # the kept one is not
+    assert messages(engine)[-1].text == "After the restart"
+    assert len(account.renewals) == 5 and "refused" not in account.renewals
+
+
+async def test_a_token_refused_before_its_end_is_renewed_and_the_call_made_again(
+    account: FakeWorksection, engine: Engine, clock: MovableClock
+) -> None:
+    _, refresh = account.grant()
+    settings = oauth_settings(account, None, refresh)
+    connector = await polled(settings, engine, clock)  # no access token given: renewed first
+    assert len(account.renewals) == 1
+    del account.access_tokens[account.renewals[-1]]  # revoked in Worksection
+
+    account.client_comment(TASK, "Hello?")
+    await polled(settings, engine, clock)
+    assert [e.text for e in messages(engine)] == ["Hello?"]
+    assert account.refused == ["token"]
+    assert len(account.renewals) == 2
+    assert connector.gap is None
+
+
+async def test_a_refused_renewal_is_a_clear_error_that_points_to_the_fix(
+    account: FakeWorksection, engine: Engine, clock: MovableClock
+) -> None:
+    access, refresh = account.grant()
+    settings = oauth_settings(account, access, refresh)
+    clock.advance(days=31)  # the refresh token lasted a month
+    connector = WorksectionConnector(settings, engine, clock=clock)
+    with pytest.raises(WorksectionError) as refused:
+        await connector.poll_events()
+    await connector.client.aclose()
+    assert not refused.value.transient
+    assert "refused to renew the OAuth2 token" in refused.value.message
+    assert "Invalid refresh token" in refused.value.message
+    assert "authorise pmdesk again" in refused.value.message
+    assert last_success(engine, EVENTS_POLL) is None
+
+
+async def test_a_new_refresh_token_in_the_configuration_wins_over_the_kept_one(
+    account: FakeWorksection, engine: Engine, clock: MovableClock
+) -> None:
+    _, first = account.grant()
+    await polled(oauth_settings(account, None, first), engine, clock)
+    account.refresh_tokens.clear()  # access revoked; the account authorised again
+    _, second = account.grant()
+    await polled(oauth_settings(account, None, second), engine, clock)
+    assert account.renewals[-1] != "refused" and len(account.renewals) == 2
