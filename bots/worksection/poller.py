@@ -278,16 +278,7 @@ class WorksectionConnector:
         else:
             # Should this project fail (network, database), it is tried again at the next step.
             self._next_tags = self._monotonic() + sweep.spacing
-            try:
-                await self._sweep_one(sweep)
-            except WorksectionError as error:
-                if error.transient:
-                    raise
-                # Worksection will refuse this project the same way next time: say so, go on.
-                project = sweep.pending.pop(0)
-                sweep.skipped.append(project)
-                self._last_error = f"tag poll: project {project}: {error.message}"
-                log.warning("Worksection tag poll skips project %s: %s", project, error.message)
+            await self._sweep_one(sweep)
         if sweep.pending:
             self._next_tags = self._monotonic() + sweep.spacing
             return
@@ -308,8 +299,23 @@ class WorksectionConnector:
         return TagSweep(started, began, projects, spacing)
 
     async def _sweep_one(self, sweep: TagSweep) -> None:
-        """Read the sweep's next project and store what changed; it leaves the queue then."""
-        tasks = await self.client.get_tasks(sweep.pending[0])
+        """Read the sweep's next project and store what changed; it leaves the queue then.
+
+        A project Worksection refuses for good (over 10,000 open tasks) is
+        skipped and named in the log; a transient failure leaves it first
+        in the queue and raises.
+        """
+        project = sweep.pending[0]
+        try:
+            tasks = await self.client.get_tasks(project)
+        except WorksectionError as error:
+            if error.transient:
+                raise
+            sweep.pending.pop(0)
+            sweep.skipped.append(project)
+            self._last_error = f"tag poll: project {project}: {error.message}"
+            log.warning("Worksection tag poll skips project %s: %s", project, error.message)
+            return
         sweep.changed += await self._compare_tags(tasks, sweep.started)
         sweep.pending.pop(0)
 
