@@ -248,9 +248,12 @@ class WorksectionClient:
 
     # -- the calls the connector makes -------------------------------------------
 
-    async def get_events(self, minutes: int) -> list[dict[str, Any]]:
-        """What happened in the account during the last `minutes` (at most 30 days)."""
-        data = await self.call("get_events", {"period": event_period(minutes)})
+    async def get_events(self, minutes: int, project_id: str | None = None) -> list[dict[str, Any]]:
+        """What happened in the account (or a project) in the last `minutes` (30 days at most)."""
+        params: Params = {"period": event_period(minutes)}
+        if project_id is not None:
+            params["id_project"] = project_id
+        data = await self.call("get_events", params)
         return _items(data)
 
     async def get_task(self, task_id: str) -> dict[str, Any]:
@@ -275,7 +278,7 @@ class WorksectionClient:
         try:
             return _items(await self.call("get_tasks", params))
         except WorksectionError as error:
-            if error.transient or "too many tasks" not in error.message.lower():
+            if not too_many_records(error):
                 raise
         log.warning("project %s has over 10,000 tasks: reading its open ones", project_id)
         return _items(await self.call("get_tasks", {**params, "filter": "active"}))
@@ -305,6 +308,11 @@ class WorksectionClient:
         data = await self.call("post_comment", params, post=True)
         found = data.get("id") if isinstance(data, dict) else None
         return None if found is None else str(found)
+
+
+def too_many_records(error: WorksectionError) -> bool:
+    """Whether Worksection refused an answer past its 10,000 records ("Too many tasks ...")."""
+    return not error.transient and "too many" in error.message.lower()
 
 
 def _token_refused(response: httpx.Response) -> bool:

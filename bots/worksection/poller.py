@@ -47,7 +47,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bots.worksection.api import MAX_PERIOD_MINUTES, WorksectionClient, WorksectionError
+from bots.worksection.api import (
+    MAX_PERIOD_MINUTES,
+    WorksectionClient,
+    WorksectionError,
+    too_many_records,
+)
 from bots.worksection.items import ItemProcessor, Outcome, dumps
 from bots.worksection.mapping import Unusable, client_of, tags_of, task_info
 from bots.worksection.replies import deliver_replies
@@ -240,7 +245,7 @@ class WorksectionConnector:
         if last is not None:
             elapsed = max(0.0, (started - last).total_seconds())
             minutes = math.ceil(elapsed / 60) + self.config.overlap_minutes
-        items = await self.client.get_events(min(minutes, MAX_PERIOD_MINUTES))
+        items = await self._events(min(minutes, MAX_PERIOD_MINUTES))
         outcomes = await self.processor.process(items)
         await self._keep_failures(items, outcomes)
         await asyncio.to_thread(record_success, self.engine, EVENTS_POLL, started)
@@ -254,6 +259,35 @@ class WorksectionConnector:
             )
             log.error("Worksection %s", self._last_error)
         return len(items)
+
+    async def _events(self, minutes: int) -> list[dict[str, Any]]:
+        """The log of the last `minutes`; project by project past 10,000 records.
+
+        A long window on a busy account (back after days off) may hold more
+        than an answer does: the log is then read per active project. A
+        project still past the limit is named in the log and the state.
+        """
+        try:
+            return await self.client.get_events(minutes)
+        except WorksectionError as error:
+            if not too_many_records(error):
+                raise
+        log.warning("Worksection's log holds too many events: reading it project by project")
+        items: list[dict[str, Any]] = []
+        for project in await self.client.get_projects():
+            if project.get("id") is None:
+                continue
+            try:
+                items.extend(await self.client.get_events(minutes, str(project["id"])))
+            except WorksectionError as error:
+                if not too_many_records(error):
+                    raise
+                self._last_error = (
+                    f"event poll: project {project['id']}: {error.message}; "
+                    f"its changes of the last {minutes} minutes were not all read"
+                )
+                log.error("Worksection %s", self._last_error)
+        return items
 
     async def poll_tags(self) -> int:
         """A whole sweep at once, project after project; returns how many tags changed."""

@@ -6,14 +6,15 @@ error envelope), `/api/oauth2` with a bearer token, and always HTTP 200 with
 `{"status": "ok", "data": ...}` or `{"status": "error", "status_code": N,
 "message": ...}` (except when told to fail with a 500 or an outage).
 
-Actions: get_projects (`filter=active`), get_tasks (`id_project`,
-`extra=tags`, `filter=active`), get_all_tasks (the same for the whole
-account), both an error past 10,000 tasks as Worksection's answers are;
-get_events (period `1..360m`, `1..72h` or `1..30d`, anything else an error
-envelope; items whose `date_added`, in the account's time zone, falls in
-it), get_task, post_comment (the comment then appears in get_events with
-our text and author; `text` or `todo[]`, each cut past 65,536 characters
-as Worksection cuts a description). Calls closer together than
+Actions: get_projects (`filter=active`); get_tasks (`id_project`,
+`extra=tags`, `filter=active`) and get_all_tasks (the same for the whole
+account), both an error past `max_records` (10,000) as Worksection's
+answers are; get_events (period `1..360m`, `1..72h` or `1..30d`, anything
+else an error envelope; items whose `date_added`, in the account's time
+zone, falls in it, of one project with `id_project`; an error past
+`max_records`); get_task; post_comment (the comment then appears in
+get_events with our text and author; `text` or `todo[]`, each cut past
+65,536 characters as Worksection cuts a description). Calls closer together than
 `min_interval` get a rate-limit error envelope, as Worksection's one
 request a second does; a request line over 8 KB gets HTTP 414. A POST's
 parameters may come in a form body, which the hash then covers.
@@ -76,6 +77,8 @@ class FakeWorksection:
     token: str = TOKEN
     zone: str = ZONE
     min_interval: float = 0.0
+    # Records per answer at most (Worksection's 10,000; smaller to test it cheaply).
+    max_records: int = MAX_RECORDS
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Project id -> its name and status ("active", "archive").
     projects: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -338,8 +341,17 @@ class FakeWorksection:
         zone = ZoneInfo(self.zone)
         since = (self.now() - timedelta(minutes=minutes)).astimezone(zone)
         floor = since.strftime("%Y-%m-%d %H:%M")
+        project = params.get("id_project")
         with self._lock:
-            items = [item for item in self.log if item["date_added"] >= floor]
+            items = [
+                item
+                for item in self.log
+                if item["date_added"] >= floor
+                and (project is None or item["object"]["page"].startswith(f"/project/{project}/"))
+            ]
+        if len(items) > self.max_records:
+            # Not documented for get_events: assumed to fail as get_all_tasks does.
+            return _error(4, f"Too many events ({self.max_records} max)")
         return _ok(items)
 
     def _api_get_task(self, params: dict[str, str]) -> Any:
@@ -368,8 +380,8 @@ class FakeWorksection:
                 if (project is None or task["project"]["id"] == project)
                 and (not active or task["status"] == "active")
             ]
-        if len(chosen) > MAX_RECORDS:
-            return _error(4, f"Too many tasks ({MAX_RECORDS} max)")
+        if len(chosen) > self.max_records:
+            return _error(4, f"Too many tasks ({self.max_records} max)")
         return _ok(
             [
                 {key: value for key, value in task.items() if with_tags or key != "tags"}

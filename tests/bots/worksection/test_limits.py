@@ -137,6 +137,32 @@ async def test_a_connector_left_off_catches_up_on_its_own(
     assert (await connector.state()).last_error is None
 
 
+async def test_a_log_past_an_answers_records_is_read_project_by_project(
+    connector: WorksectionConnector,
+    account: FakeWorksection,
+    engine: Engine,
+    clock: MovableClock,
+) -> None:
+    account.max_records = 3  # Worksection's 10,000, small enough to fill here
+    account.add_task("5100", "Logo", ("78", "Globex"))
+    account.add_task("5200", "Flyers", ("79", "Initech"))
+    await connector.poll_events()
+    clock.advance(hours=1)
+    for n in range(2):
+        account.client_comment(TASK, f"Acme {n}")
+        account.client_comment("5100", f"Globex {n}")
+    for n in range(4):
+        account.client_comment("5200", f"Initech {n}")  # past the limit on its own
+    clock.advance(days=2)
+    await connector.poll_events()
+
+    assert sorted(e.text for e in messages(engine)) == ["Acme 0", "Acme 1", "Globex 0", "Globex 1"]
+    projects = [c.params.get("id_project") for c in account.calls if c.action == "get_events"]
+    assert projects[-4:] == [None, "77", "78", "79"]
+    error = (await connector.state()).last_error
+    assert error is not None and "project 79" in error and "not all read" in error
+
+
 async def test_off_for_more_than_30_days_reads_30_days_and_reports_the_rest(
     connector: WorksectionConnector,
     account: FakeWorksection,
