@@ -12,8 +12,9 @@ Two ways in:
 
 Reads (`get_*`) carry their few parameters in the query string. Writes
 (`post_comment`...) are POSTs whose parameters travel in a form body:
-Worksection refuses a request line over 8 KB (HTTP 414), and a reply of
-some 2,700 accented characters, percent-encoded, is already past it. The
+Worksection refuses a request line over 8 KB (HTTP 414), and a reply of a
+few thousand French characters is past it once percent-encoded (an
+accented letter takes six bytes, `%C3%A9`). The
 URL then holds `action` and `hash` only, and the hash covers `action=...`
 followed by `&` and the body, the parameters of the request in the order
 sent. Repeated parameters (`todo[]`, one per checklist item) are lists.

@@ -11,7 +11,12 @@
   overlap rather than meet; an item seen twice has the same event id and
   is stored once). The first poll looks back `first_poll_minutes`. The
   cursor only moves once a poll's items are stored: a failed poll is
-  covered by the next one's longer window.
+  covered by the next one's longer window. The period asked is the
+  smallest of Worksection's units that covers the window
+  (bots.worksection.api.event_period); past 30 days, the log's reach, the
+  window is cut to 30 days and the span out of reach is reported (`gap`,
+  and the state's `last_error`). A window holding more than an answer's
+  10,000 records is read again project by project.
 - **tags**, a sweep every `tags_interval` seconds: `get_projects`, then
   each active project's tasks (`get_tasks` with `extra=tags`) compared
   with the stored snapshot; a task whose tags differ gives a `status`
@@ -249,9 +254,9 @@ class WorksectionConnector:
         outcomes = await self.processor.process(items)
         await self._keep_failures(items, outcomes)
         await asyncio.to_thread(record_success, self.engine, EVENTS_POLL, started)
-        if last is not None and minutes > MAX_PERIOD_MINUTES:
+        reached = started - timedelta(minutes=MAX_PERIOD_MINUTES)
+        if last is not None and last < reached:
             # Worksection's log goes back 30 days: what happened before is out of reach.
-            reached = started - timedelta(minutes=MAX_PERIOD_MINUTES)
             self.gap = (last, reached)
             self._last_error = (
                 f"event poll: the log was last read {last:%Y-%m-%d %H:%M} UTC and Worksection "

@@ -137,6 +137,24 @@ async def test_a_connector_left_off_catches_up_on_its_own(
     assert (await connector.state()).last_error is None
 
 
+async def test_off_for_just_under_30_days_reads_everything_and_reports_no_gap(
+    connector: WorksectionConnector,
+    account: FakeWorksection,
+    engine: Engine,
+    clock: MovableClock,
+) -> None:
+    await connector.poll_events()
+    clock.advance(minutes=1)
+    account.client_comment(TASK, "Just after the last poll")
+    clock.advance(days=30, minutes=-3)  # with the overlap, past 30 days: the period is capped
+    await connector.poll_events()
+
+    assert periods(account)[-1] == "30d"
+    assert [e.text for e in messages(engine)] == ["Just after the last poll"]
+    assert connector.gap is None
+    assert (await connector.state()).last_error is None
+
+
 async def test_a_log_past_an_answers_records_is_read_project_by_project(
     connector: WorksectionConnector,
     account: FakeWorksection,
