@@ -96,6 +96,8 @@ class FakeWorksection:
         self.access_tokens: dict[str, datetime | None] = {self.token: None}
         self.refresh_tokens: dict[str, datetime] = {}
         self.renewals: list[str] = []
+        # Project id -> ids of its tasks, so a project's list costs its own size.
+        self._by_project: dict[str, dict[str, None]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(9001)
         self._last_call = float("-inf")
@@ -186,6 +188,7 @@ class FakeWorksection:
         with self._lock:
             self.tasks[task_id] = task
             self.projects.setdefault(project[0], {"name": project[1], "status": "active"})
+            self._by_project.setdefault(project[0], {})[task_id] = None
         return task
 
     def set_tags(self, task_id: str, tags: list[str]) -> None:
@@ -374,10 +377,12 @@ class FakeWorksection:
         with_tags = "tags" in params.get("extra", "")
         active = params.get("filter") == "active"
         with self._lock:
+            ids = self.tasks if project is None else self._by_project.get(project, {})
             chosen = [
                 task
-                for task in self.tasks.values()
-                if (project is None or task["project"]["id"] == project)
+                for task in (self.tasks.get(task_id) for task_id in ids)
+                if task is not None
+                and (project is None or task["project"]["id"] == project)
                 and (not active or task["status"] == "active")
             ]
         if len(chosen) > self.max_records:
