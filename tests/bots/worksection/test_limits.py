@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from bots.worksection.api import MAX_TEXT_CHARS, WorksectionError, event_period, form
+from bots.worksection.oauth import TokenKeeper
 from bots.worksection.poller import WorksectionConnector
 from bots.worksection.store import EVENTS_POLL, last_success, load_tokens
 from core.config.settings import Settings, WorksectionConfig
@@ -555,3 +556,24 @@ async def test_a_new_refresh_token_in_the_configuration_wins_over_the_kept_one(
     _, second = account.grant()
     await polled(oauth_settings(account, None, second), engine, clock)
     assert account.renewals[-1] != "refused" and len(account.renewals) == 2
+
+
+async def test_a_renewal_that_cannot_reach_worksection_is_tried_again_later(
+    account: FakeWorksection, engine: Engine, clock: MovableClock
+) -> None:
+    _, refresh = account.grant()
+    settings = oauth_settings(account, None, refresh)
+    config = settings.worksection
+    assert config is not None
+    unreachable = config.model_copy(update={"oauth_token_url": "http://127.0.0.1:9/oauth2/refresh"})
+    tokens = TokenKeeper(unreachable, engine, clock)
+    client = fast_client(account, api_key=None, tokens=tokens, attempts=2)
+    with pytest.raises(WorksectionError) as failed:
+        await client.get_task(TASK)
+    await client.aclose()
+    assert failed.value.transient and "renewing the OAuth2 token" in failed.value.message
+    assert account.calls == [] and account.renewals == []
+
+    connector = await polled(settings, engine, clock)  # reachable again: the token still works
+    assert account.renewals != [] and "refused" not in account.renewals
+    assert connector.gap is None
