@@ -218,15 +218,17 @@ def tag_states(engine: Engine, task_ids: Sequence[str] | None = None) -> dict[st
         else [query.where(TASKS.c.task_id.in_(part)) for part in chunks(list(task_ids))]
     )
     with engine.connect() as connection:
-        return {
-            row.task_id: TagState(
-                None if row.tags is None else tuple(json.loads(row.tags)),
-                row.tags_version,
-                TaskInfo(row.task_id, row.title, row.page, row.project_id, row.project_name),
-            )
-            for group in groups
-            for row in connection.execute(group)
-        }
+        rows = [row for group in groups for row in connection.execute(group).all()]
+    # Tasks mostly share a few tag sets: each distinct one is read once.
+    read: dict[str | None, tuple[str, ...] | None] = {None: None}
+    states: dict[str, TagState] = {}
+    for task_id, tags, version, title, page, project_id, project_name in rows:
+        if tags not in read:
+            read[tags] = tuple(json.loads(tags))
+        states[task_id] = TagState(
+            read[tags], version, TaskInfo(task_id, title, page, project_id, project_name)
+        )
+    return states
 
 
 def save_tags(
