@@ -74,7 +74,6 @@ class TokenKeeper:
         self._access: str | None = None
         self._expires_at: datetime | None = None
         self._refresh_token = config.oauth_refresh_token
-        self.renewals = 0
 
     async def token(self, http: httpx.AsyncClient) -> str:
         """The access token to send, renewed first when it ends soon (or is unknown)."""
@@ -120,9 +119,9 @@ class TokenKeeper:
             reason = body.get("error_description") or body.get("error") or body.get("message")
             raise TokenRefused(
                 f"Worksection refused to renew the OAuth2 token (HTTP {response.status_code}"
-                f"{f': {reason}' if reason else ''}): the refresh token lasts one month and "
-                "each one works once; authorise pmdesk again and set oauth_refresh_token, "
-                "or use the admin api_key",
+                f"{f': {reason}' if reason else ''}): the refresh token expired (it lasts "
+                "one month) or was revoked; authorise pmdesk again and set "
+                "oauth_refresh_token, or use the admin api_key",
                 transient=False,
             )
         now = self.clock()
@@ -138,7 +137,6 @@ class TokenKeeper:
         self._tokens = tokens
         self._access, self._expires_at = tokens.access_token, tokens.expires_at
         self._refresh_token = tokens.refresh_token
-        self.renewals += 1
         log.info("Worksection OAuth2 token renewed until %s", tokens.expires_at.isoformat())
         return tokens.access_token
 
