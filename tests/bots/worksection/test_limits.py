@@ -11,10 +11,17 @@ import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from bots.worksection.api import MAX_TEXT_CHARS, WorksectionError, event_period, form
+from bots.worksection.api import (
+    MAX_TEXT_CHARS,
+    WorksectionClient,
+    WorksectionError,
+    event_period,
+    form,
+)
 from bots.worksection.oauth import TokenKeeper
 from bots.worksection.poller import WorksectionConnector
 from bots.worksection.store import EVENTS_POLL, last_success, load_tokens
@@ -282,8 +289,6 @@ async def test_a_long_checklist_reaches_worksection_whole(account: FakeWorksecti
 
 
 async def test_oauth_writes_go_in_the_form_body_too(account: FakeWorksection) -> None:
-    from bots.worksection.api import WorksectionClient
-
     client = WorksectionClient(account.url, oauth_token=TOKEN, min_interval=0.01)
     text = (FRENCH * 30).strip()
     await client.post_comment(TASK, text, None)
@@ -293,8 +298,6 @@ async def test_oauth_writes_go_in_the_form_body_too(account: FakeWorksection) ->
 
 
 async def test_the_hash_covers_the_form_body(account: FakeWorksection) -> None:
-    import httpx
-
     client = fast_client(account)
     url = client.url("post_comment", {}, {"id_task": TASK, "text": "agreed"})
     await client.aclose()
@@ -309,8 +312,6 @@ async def test_the_hash_covers_the_form_body(account: FakeWorksection) -> None:
 async def test_a_request_line_over_8_kb_is_answered_414_and_not_retried(
     account: FakeWorksection,
 ) -> None:
-    import httpx
-
     async with httpx.AsyncClient() as http:
         answer = await http.get(f"{account.url}/api/admin/v2/?action=get_task&x={'a' * 8200}")
     assert answer.status_code == 414
