@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 
+from sqlalchemy import Engine
+
 from core.base.paths import (
     ConfigError,
     shown_database,
 )
+from core.config.settings import Settings
 from pmdesk.app import config_app
 from pmdesk.console import out
 from pmdesk.context import command, context
@@ -45,4 +48,24 @@ def config_check() -> None:
         )
     telegram = "configured" if settings.telegram_token else "not configured (no token)"
     out.print(f"telegram      {telegram}", markup=False)
+    out.print(f"worksection   {_worksection(settings, ctx.engine)}", markup=False)
     out.print("configuration is valid")
+
+
+def _worksection(settings: Settings, engine: Engine) -> str:
+    """How the connector signs in; with OAuth2, until when the kept token serves."""
+    config = settings.worksection
+    if config is None:
+        return "not configured (no [worksection] table)"
+    if not config.uses_oauth:
+        return f"{config.url}, admin API key"
+    from bots.worksection.oauth import digest
+    from bots.worksection.store import load_tokens
+
+    kept = load_tokens(engine)
+    state = (
+        f"token renewed, valid until {kept.expires_at:%Y-%m-%d %H:%M} UTC"
+        if kept is not None and kept.configured == digest(config.oauth_refresh_token or "")
+        else "not renewed yet"
+    )
+    return f"{config.url}, OAuth2 renewed with the refresh token ({state})"

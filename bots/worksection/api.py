@@ -3,9 +3,21 @@
 Two ways in:
 
 - the admin API, `<account>/api/admin/v2/?action=...&<params>&hash=<md5>`,
-  where the hash is the MD5 of the query string as sent (without the hash)
-  followed by the API key;
-- OAuth2, `<account>/api/oauth2?action=...`, with `Authorization: Bearer`.
+  where the hash is the MD5 of the parameters as sent (`action=...&<params>`,
+  without the hash) followed by the API key;
+- OAuth2, `<account>/api/oauth2?action=...`, with `Authorization: Bearer`;
+  the access token lasts 24 hours and is renewed by a `TokenKeeper`
+  (bots.worksection.oauth), ahead of time or when Worksection refuses it
+  (the call is then made again, once).
+
+Reads (`get_*`) carry their few parameters in the query string. Writes
+(`post_comment`...) are POSTs whose parameters travel in a form body:
+Worksection refuses a request line over 8 KB (HTTP 414), and a reply of a
+few thousand French characters is past it once percent-encoded (an
+accented letter takes six bytes, `%C3%A9`). The
+URL then holds `action` and `hash` only, and the hash covers `action=...`
+followed by `&` and the body, the parameters of the request in the order
+sent. Repeated parameters (`todo[]`, one per checklist item) are lists.
 
 Every answer is HTTP 200 with `{"status": "ok", "data": ...}` or
 `{"status": "error", "status_code": N, "message": ...}`; the second is an
@@ -21,8 +33,12 @@ the same way again.
 Assumptions (Worksection does not document these): which error envelopes
 are transient (a `status_code` of 429 or >= 500, or a message speaking of a
 limit or of too many requests); that `post_comment` answers with the new
-comment's `id` in `data`; and that parameters are taken from the query
-string of a GET or a POST alike.
+comment's `id` in `data`; that `get_projects` and `get_tasks` take
+`filter=active` as `get_all_tasks` does; that a POST's form body is signed as its
+parameters would be in a query string (after `action=...&`); and that a
+comment is kept up to 65,536 characters, as a task's description is (the
+documented limit: longer ones are cut silently, so longer replies are
+refused here, with the reason, rather than sent).
 """
 
 from __future__ import annotations
@@ -36,15 +52,24 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import Engine
 
+from bots.worksection.oauth import TokenKeeper, TokenRefused
+from core.base.instants import Now, utc_now
 from core.config.settings import WorksectionConfig
 
 log = logging.getLogger("pmdesk.worksection")
 
 Sleep = Callable[[float], Awaitable[None]]
-Params = dict[str, str | int]
+Params = dict[str, str | int | list[str]]
 
-_TRANSIENT_WORDS = ("limit", "too many", "try again", "temporar")
+# The longest request line Worksection takes (414 Request-URL Too Large beyond).
+MAX_REQUEST_LINE = 8 * 1024
+# What Worksection keeps of a text: its documentation says a description is
+# cut silently past this; comments are assumed to be kept the same way.
+MAX_TEXT_CHARS = 65_536
+
+_TRANSIENT_WORDS = ("limit", "too many requests", "try again", "temporar")
 
 
 class WorksectionError(Exception):
@@ -62,9 +87,41 @@ def sign(query: str, api_key: str) -> str:
     return hashlib.md5((query + api_key).encode("utf-8")).hexdigest()
 
 
+def form(params: Params) -> str:
+    """The parameters in the order given, URL-encoded; a list repeats its key."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if isinstance(value, list):
+            pairs.extend((key, str(item)) for item in value)
+        else:
+            pairs.append((key, str(value)))
+    return urlencode(pairs)
+
+
 def query_string(action: str, params: Params) -> str:
     """`action` first, then the parameters in the order given, URL-encoded."""
-    return urlencode([("action", action), *((key, str(value)) for key, value in params.items())])
+    rest = form(params)
+    return f"{urlencode([('action', action)])}&{rest}" if rest else urlencode([("action", action)])
+
+
+# get_events' periods: whole numbers of one unit, each in its documented range.
+PERIOD_UNITS = (("m", 1, 360), ("h", 60, 72), ("d", 24 * 60, 30))
+MAX_PERIOD_MINUTES = 30 * 24 * 60
+
+
+def event_period(minutes: int) -> str:
+    """The `period` of get_events covering the last `minutes`: `360m`, `7h`, `4d`...
+
+    The smallest unit whose range covers the window, rounded up; a window
+    past 30 days is capped at `30d` (what came before is out of reach: the
+    poller says so).
+    """
+    minutes = max(1, min(minutes, MAX_PERIOD_MINUTES))
+    for unit, size, most in PERIOD_UNITS:
+        count = -(-minutes // size)
+        if count <= most:
+            return f"{count}{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class WorksectionClient:
@@ -76,6 +133,7 @@ class WorksectionClient:
         *,
         api_key: str | None = None,
         oauth_token: str | None = None,
+        tokens: TokenKeeper | None = None,
         min_interval: float = 1.0,
         attempts: int = 5,
         backoff: float = 1.0,
@@ -84,11 +142,12 @@ class WorksectionClient:
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not api_key and not oauth_token:
+        if not api_key and not oauth_token and tokens is None:
             raise ValueError("an API key or an OAuth token is needed")
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._token = oauth_token
+        self._tokens = None if api_key else tokens
         self._min_interval = min_interval
         self._attempts = max(1, attempts)
         self._backoff = backoff
@@ -100,18 +159,29 @@ class WorksectionClient:
         self._http = httpx.AsyncClient(timeout=timeout)
 
     @classmethod
-    def from_config(cls, config: WorksectionConfig, **options: Any) -> WorksectionClient:
+    def from_config(
+        cls, config: WorksectionConfig, engine: Engine, clock: Now = utc_now, **options: Any
+    ) -> WorksectionClient:
+        """The client the configuration describes; with OAuth2, renewing into `engine`."""
         options.setdefault("min_interval", config.min_request_interval)
-        return cls(config.url, api_key=config.api_key, oauth_token=config.oauth_token, **options)
+        if config.uses_oauth:
+            options.setdefault("tokens", TokenKeeper(config, engine, clock))
+            return cls(config.url, **options)
+        return cls(config.url, api_key=config.api_key, **options)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def url(self, action: str, params: Params) -> str:
-        """The address of one call, signed when it goes through the admin API."""
+    def url(self, action: str, params: Params, body: Params | None = None) -> str:
+        """The address of one call, signed when it goes through the admin API.
+
+        `params` go in the query string; `body`, a POST's form, is covered
+        by the hash without being in the address.
+        """
         query = query_string(action, params)
         if self._api_key:
-            return f"{self.base_url}/api/admin/v2/?{query}&hash={sign(query, self._api_key)}"
+            signed = f"{query}&{form(body)}" if body else query
+            return f"{self.base_url}/api/admin/v2/?{query}&hash={sign(signed, self._api_key)}"
         return f"{self.base_url}/api/oauth2?{query}"
 
     async def call(self, action: str, params: Params | None = None, *, post: bool = False) -> Any:
@@ -134,26 +204,57 @@ class WorksectionClient:
 
     async def _once(self, action: str, params: Params, post: bool) -> Any:
         async with self._lock:
-            wait = self._last_start + self._min_interval - self._monotonic()
-            if wait > 0:
-                await self._sleep(wait)
-            self._last_start = self._monotonic()
-            headers = {"Authorization": f"Bearer {self._token}"} if not self._api_key else {}
-            try:
-                response = await self._http.request(
-                    "POST" if post else "GET", self.url(action, params), headers=headers
-                )
-            except httpx.HTTPError as error:
-                raise WorksectionError(f"network error: {error!r}", transient=True) from None
+            response = await self._send(action, params, post)
+            if self._tokens is not None and _token_refused(response):
+                log.info("Worksection refused the OAuth2 token: renewing it")
+                await self._renewed(self._tokens.renew)
+                response = await self._send(action, params, post)
         return _data(response)
+
+    async def _renewed(self, get: Callable[[httpx.AsyncClient], Awaitable[str]]) -> str:
+        try:
+            self._token = await get(self._http)
+        except TokenRefused as error:
+            raise WorksectionError(error.message, transient=error.transient) from None
+        return self._token
+
+    async def _send(self, action: str, params: Params, post: bool) -> httpx.Response:
+        """One request, paced; the caller holds the lock."""
+        content: str | None = None
+        headers: dict[str, str] = {}
+        if post:
+            url = self.url(action, {}, params)
+            content = form(params)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        else:
+            url = self.url(action, params)
+            if len(url) > MAX_REQUEST_LINE - len("GET  HTTP/1.1"):
+                raise WorksectionError(
+                    f"{action}: the request is over Worksection's 8 KB", transient=False
+                )
+        if self._tokens is not None:
+            await self._renewed(self._tokens.token)
+        if not self._api_key:
+            headers["Authorization"] = f"Bearer {self._token}"
+        wait = self._last_start + self._min_interval - self._monotonic()
+        if wait > 0:
+            await self._sleep(wait)
+        self._last_start = self._monotonic()
+        try:
+            return await self._http.request(
+                "POST" if post else "GET", url, headers=headers, content=content
+            )
+        except httpx.HTTPError as error:
+            raise WorksectionError(f"network error: {error!r}", transient=True) from None
 
     # -- the calls the connector makes -------------------------------------------
 
-    async def get_events(self, minutes: int) -> list[dict[str, Any]]:
-        """What happened in the account during the last `minutes` (at most 30 days)."""
-        minutes = max(1, min(minutes, 30 * 24 * 60))
-        period = f"{minutes}m" if minutes < 24 * 60 else f"{-(-minutes // (24 * 60))}d"
-        data = await self.call("get_events", {"period": period})
+    async def get_events(self, minutes: int, project_id: str | None = None) -> list[dict[str, Any]]:
+        """What happened in the account (or a project) in the last `minutes` (30 days at most)."""
+        params: Params = {"period": event_period(minutes)}
+        if project_id is not None:
+            params["id_project"] = project_id
+        data = await self.call("get_events", params)
         return _items(data)
 
     async def get_task(self, task_id: str) -> dict[str, Any]:
@@ -162,12 +263,47 @@ class WorksectionClient:
             raise WorksectionError(f"get_task {task_id}: unexpected answer", transient=False)
         return data
 
-    async def get_all_tasks(self) -> list[dict[str, Any]]:
-        return _items(await self.call("get_all_tasks", {"extra": "tags"}))
+    async def get_projects(self) -> list[dict[str, Any]]:
+        """The account's active projects (archived ones are left out)."""
+        return _items(await self.call("get_projects", {"filter": "active"}))
 
-    async def post_comment(self, task_id: str, text: str, email: str | None) -> str | None:
-        """Post a comment on a task as `email`; the new comment's id, when Worksection says it."""
-        params: Params = {"id_task": task_id, "text": text}
+    async def get_tasks(self, project_id: str) -> list[dict[str, Any]]:
+        """One project's tasks with their tags; its open ones only past 10,000 tasks.
+
+        An answer holds 10,000 records at most (`get_all_tasks` fails on a
+        larger account, hence one project at a time). A project larger than
+        that is asked again with `filter=active`; if its open tasks are
+        still too many, the error stands.
+        """
+        params: Params = {"id_project": project_id, "extra": "tags"}
+        try:
+            return _items(await self.call("get_tasks", params))
+        except WorksectionError as error:
+            if not too_many_records(error):
+                raise
+        log.warning("project %s has over 10,000 tasks: reading its open ones", project_id)
+        return _items(await self.call("get_tasks", {**params, "filter": "active"}))
+
+    async def post_comment(
+        self, task_id: str, text: str, email: str | None, todo: list[str] | None = None
+    ) -> str | None:
+        """Post a comment on a task as `email`; the new comment's id, when Worksection says it.
+
+        `todo`: checklist items, one checkbox each. A text longer than
+        Worksection keeps is refused (a permanent error) rather than cut.
+        """
+        for part in [text, *(todo or [])]:
+            if len(part) > MAX_TEXT_CHARS:
+                raise WorksectionError(
+                    f"the text is {len(part):,} characters long and Worksection keeps "
+                    f"{MAX_TEXT_CHARS:,} at most: shorten it or send it in parts",
+                    transient=False,
+                )
+        params: Params = {"id_task": task_id}
+        if text:
+            params["text"] = text
+        if todo:
+            params["todo[]"] = list(todo)
         if email:
             params["email_user_from"] = email
         data = await self.call("post_comment", params, post=True)
@@ -175,10 +311,37 @@ class WorksectionClient:
         return None if found is None else str(found)
 
 
+def too_many_records(error: WorksectionError) -> bool:
+    """Whether Worksection refused an answer past its 10,000 records ("Too many tasks ...")."""
+    return not error.transient and "too many" in error.message.lower()
+
+
+def _token_refused(response: httpx.Response) -> bool:
+    """Whether Worksection refused the OAuth2 token (HTTP 401, or an envelope saying 401)."""
+    if response.status_code == 401:
+        return True
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return (
+        isinstance(body, dict)
+        and body.get("status") == "error"
+        and str(body.get("status_code")) == "401"
+    )
+
+
 def _data(response: httpx.Response) -> Any:
     if response.status_code >= 500 or response.status_code == 429:
         raise WorksectionError(
             f"HTTP {response.status_code}", transient=True, code=response.status_code
+        )
+    if response.status_code in (413, 414):
+        # The same request would be refused again: too long for Worksection.
+        raise WorksectionError(
+            f"HTTP {response.status_code}: the request is too long for Worksection",
+            transient=False,
+            code=response.status_code,
         )
     try:
         body = response.json()

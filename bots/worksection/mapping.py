@@ -18,7 +18,7 @@ What each becomes:
   not events (the item is kept in the inbox, marked ignored).
 
 Tags are not read from items: tag changes made in Worksection's interface
-fire no webhook at all, so the poller's snapshot of `get_all_tasks` is the
+fire no webhook at all, so the poller's snapshot of `get_tasks` is the
 one source of `status` events (see bots.worksection.poller), and a change never comes
 twice by two roads.
 
@@ -261,7 +261,7 @@ def client_of(config: WorksectionConfig, task: TaskInfo) -> str | None:
 
 
 def task_info(data: Mapping[str, Any]) -> TaskInfo:
-    """A `get_task` or `get_all_tasks` entry as the cache keeps it."""
+    """A `get_task` or `get_tasks` entry as the cache keeps it."""
     task_id = _id(data.get("id")) or _task_of_page(data.get("page"))
     if task_id is None:
         raise Unusable("a task without an id")

@@ -11,12 +11,22 @@
   overlap rather than meet; an item seen twice has the same event id and
   is stored once). The first poll looks back `first_poll_minutes`. The
   cursor only moves once a poll's items are stored: a failed poll is
-  covered by the next one's longer window.
-- **tags**, every `tags_interval` seconds: `get_all_tasks` with
-  `extra=tags` compared with the stored snapshot; a task whose tags
-  differ gives a `status` event (the new tags, comma-separated). A task
-  seen for the first time is only recorded, or the first poll would
-  announce every tag of the account.
+  covered by the next one's longer window. The period asked is the
+  smallest of Worksection's units that covers the window
+  (bots.worksection.api.event_period); past 30 days, the log's reach, the
+  window is cut to 30 days and the span out of reach is reported (`gap`,
+  and the state's `last_error`). A window holding more than an answer's
+  10,000 records is read again project by project.
+- **tags**, a sweep every `tags_interval` seconds: `get_projects`, then
+  each active project's tasks (`get_tasks` with `extra=tags`) compared
+  with the stored snapshot; a task whose tags differ gives a `status`
+  event (the new tags, comma-separated). A task seen for the first time is
+  only recorded, or the first poll would announce every tag of the
+  account. An answer holds 10,000 records at most, so `get_all_tasks`
+  fails on a larger account: one project per request, the projects spread
+  evenly over the interval (never closer than `min_request_interval`), so
+  the sweep leaves room for the other calls. With more projects than
+  `tags_interval` seconds, a sweep takes one second per project.
 - **replies** due in the outbox go out as comments (bots.worksection.replies).
 
 A webhook's `wake` (see bots.worksection.webhook) makes the loop look at the inbox at
@@ -36,13 +46,18 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
-from bots.worksection.api import WorksectionClient, WorksectionError
+from bots.worksection.api import (
+    MAX_PERIOD_MINUTES,
+    WorksectionClient,
+    WorksectionError,
+    too_many_records,
+)
 from bots.worksection.items import ItemProcessor, Outcome, dumps
 from bots.worksection.mapping import Unusable, client_of, tags_of, task_info
 from bots.worksection.replies import deliver_replies
@@ -66,7 +81,17 @@ from core.conversations.ingest import Ingestor
 
 log = logging.getLogger("pmdesk.worksection")
 
-MAX_PERIOD_MINUTES = 30 * 24 * 60
+
+@dataclass
+class TagSweep:
+    """A sweep of the tags in progress: the projects still to read."""
+
+    started: datetime
+    began: float  # on the monotonic clock
+    pending: list[str]
+    spacing: float
+    changed: int = 0
+    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -99,7 +124,7 @@ class WorksectionConnector:
         self.engine = engine
         self.clock = clock
         self._own_client = client is None
-        self.client = client or WorksectionClient.from_config(self.config)
+        self.client = client or WorksectionClient.from_config(self.config, engine, clock)
         self.ingestor = Ingestor.for_settings(engine, settings, clock=clock)
         self.processor = ItemProcessor(self.config, engine, self.ingestor, self.client, clock)
         self.wakeup = wakeup or asyncio.Event()
@@ -108,8 +133,11 @@ class WorksectionConnector:
         self.holder = holder
         self._next_events = float("-inf")
         self._next_tags = float("-inf")
+        self._sweep: TagSweep | None = None
         self._inbox_waiting = 0
         self._last_error: str | None = None
+        # The span of the event log a poll could not reach (off for more than 30 days).
+        self.gap: tuple[datetime, datetime] | None = None
         # Poll items that could not be stored, already kept as failed inbox rows:
         # overlapping windows bring them back, and once is enough.
         self._kept_failures: set[str] = set()
@@ -144,10 +172,9 @@ class WorksectionConnector:
             else:
                 self._next_events = self._monotonic() + min(self.config.poll_interval, 5.0)
         if self._monotonic() >= self._next_tags:
-            # A failed tag poll waits for its next turn: nothing is lost, the
+            # A failed step waits for its next turn: nothing is lost, the
             # snapshot still holds what was last seen.
-            await self._step("tag poll", self.poll_tags)
-            self._next_tags = self._monotonic() + self.config.tags_interval
+            await self._step("tag poll", self.tag_step)
 
     async def _step(self, name: str, work: Callable[[], Any]) -> bool:
         try:
@@ -223,32 +250,134 @@ class WorksectionConnector:
         if last is not None:
             elapsed = max(0.0, (started - last).total_seconds())
             minutes = math.ceil(elapsed / 60) + self.config.overlap_minutes
-        if minutes > MAX_PERIOD_MINUTES:
-            log.warning(
-                "Worksection was last polled %d minutes ago; its log goes back 30 days only",
-                minutes,
-            )
-        items = await self.client.get_events(min(minutes, MAX_PERIOD_MINUTES))
+        items = await self._events(min(minutes, MAX_PERIOD_MINUTES))
         outcomes = await self.processor.process(items)
         await self._keep_failures(items, outcomes)
         await asyncio.to_thread(record_success, self.engine, EVENTS_POLL, started)
+        reached = started - timedelta(minutes=MAX_PERIOD_MINUTES)
+        if last is not None and last < reached:
+            # Worksection's log goes back 30 days: what happened before is out of reach.
+            self.gap = (last, reached)
+            self._last_error = (
+                f"event poll: the log was last read {last:%Y-%m-%d %H:%M} UTC and Worksection "
+                f"keeps 30 days; changes from then to {reached:%Y-%m-%d %H:%M} UTC were not read"
+            )
+            log.error("Worksection %s", self._last_error)
         return len(items)
 
+    async def _events(self, minutes: int) -> list[dict[str, Any]]:
+        """The log of the last `minutes`; project by project past 10,000 records.
+
+        A long window on a busy account (back after days off) may hold more
+        than an answer does: the log is then read per active project. A
+        project still past the limit is named in the log and the state.
+        """
+        try:
+            return await self.client.get_events(minutes)
+        except WorksectionError as error:
+            if not too_many_records(error):
+                raise
+        log.warning("Worksection's log holds too many events: reading it project by project")
+        items: list[dict[str, Any]] = []
+        for project in await self.client.get_projects():
+            if project.get("id") is None:
+                continue
+            try:
+                items.extend(await self.client.get_events(minutes, str(project["id"])))
+            except WorksectionError as error:
+                if not too_many_records(error):
+                    raise
+                self._last_error = (
+                    f"event poll: project {project['id']}: {error.message}; "
+                    f"its changes of the last {minutes} minutes were not all read"
+                )
+                log.error("Worksection %s", self._last_error)
+        return items
+
     async def poll_tags(self) -> int:
-        """Compare every task's tags with the snapshot; returns how many changed."""
-        started = self.clock()
-        tasks = await self.client.get_all_tasks()
-        states = await asyncio.to_thread(tag_states, self.engine)
-        seen: list[tuple[TaskInfo, list[str], int]] = []
-        events: list[dict[str, Any]] = []
+        """A whole sweep at once, project after project; returns how many tags changed."""
+        sweep = await self._start_sweep()
+        while sweep.pending:
+            await self._sweep_one(sweep)
+        await self._finish_sweep(sweep)
+        return sweep.changed
+
+    async def tag_step(self) -> None:
+        """One request of the running sweep (starting one when due), then the next's time.
+
+        Projects are spread over `tags_interval`: one every interval / (projects + 1)
+        seconds, never closer than `min_request_interval`. Once every project has
+        been read, the next sweep starts `tags_interval` after this one started.
+        """
+        sweep = self._sweep
+        if sweep is None:
+            # Should the list of projects not come, the next try is a whole interval away.
+            self._next_tags = self._monotonic() + self.config.tags_interval
+            sweep = self._sweep = await self._start_sweep()
+        else:
+            # Should this project fail (network, database), it is tried again at the next step.
+            self._next_tags = self._monotonic() + sweep.spacing
+            await self._sweep_one(sweep)
+        if sweep.pending:
+            self._next_tags = self._monotonic() + sweep.spacing
+            return
+        await self._finish_sweep(sweep)
+        self._sweep = None
+        self._next_tags = max(self._monotonic(), sweep.began + self.config.tags_interval)
+
+    async def _start_sweep(self) -> TagSweep:
+        started, began = self.clock(), self._monotonic()
+        projects = [
+            str(project["id"])
+            for project in await self.client.get_projects()
+            if project.get("id") is not None
+        ]
+        spacing = max(
+            self.config.min_request_interval, self.config.tags_interval / (len(projects) + 1)
+        )
+        return TagSweep(started, began, projects, spacing)
+
+    async def _sweep_one(self, sweep: TagSweep) -> None:
+        """Read the sweep's next project and store what changed; it leaves the queue then.
+
+        A project Worksection refuses for good (over 10,000 open tasks) is
+        skipped and named in the log; a transient failure leaves it first
+        in the queue and raises.
+        """
+        project = sweep.pending[0]
+        try:
+            tasks = await self.client.get_tasks(project)
+        except WorksectionError as error:
+            if error.transient:
+                raise
+            sweep.pending.pop(0)
+            sweep.skipped.append(project)
+            self._last_error = f"tag poll: project {project}: {error.message}"
+            log.warning("Worksection tag poll skips project %s: %s", project, error.message)
+            return
+        sweep.changed += await self._compare_tags(tasks, sweep.started)
+        sweep.pending.pop(0)
+
+    async def _finish_sweep(self, sweep: TagSweep) -> None:
+        if not sweep.skipped:
+            await asyncio.to_thread(record_success, self.engine, TAGS_POLL, sweep.started)
+
+    async def _compare_tags(self, tasks: Sequence[dict[str, Any]], started: datetime) -> int:
+        """Compare these tasks' tags with the snapshot, store changes; how many changed."""
+        parsed: list[tuple[TaskInfo, list[str]]] = []
         for data in tasks:
             try:
-                info = task_info(data)
+                parsed.append((task_info(data), tags_of(data)))
             except Unusable as error:
-                log.warning("get_all_tasks: %s", error)
-                continue
-            tags = tags_of(data)
+                log.warning("get_tasks: %s", error)
+        ids = [info.task_id for info, _ in parsed]
+        states = await asyncio.to_thread(tag_states, self.engine, ids)
+        seen: list[tuple[TaskInfo, list[str], int]] = []
+        events: list[dict[str, Any]] = []
+        for info, tags in parsed:
             state = states.get(info.task_id)
+            if state is not None and state.tags == tuple(tags) and state.info == info:
+                continue  # as stored: nothing to write
             version = state.version if state is not None else 0
             if state is not None and state.tags is not None and tuple(tags) != state.tags:
                 version += 1
@@ -262,7 +391,6 @@ class WorksectionConnector:
         # The snapshot moves only once the changes are stored: a crash in
         # between finds them again, under the same ids, and stores them once.
         await asyncio.to_thread(save_tags, self.engine, seen, started)
-        await asyncio.to_thread(record_success, self.engine, TAGS_POLL, started)
         return len(events)
 
     def _tag_event(

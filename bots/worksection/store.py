@@ -10,9 +10,11 @@ No network here: `bots/` talks to Worksection and calls these to remember.
   connector asks `get_task` once and keeps the answer here, refreshed by
   renames and by every tag poll.
 - **tag snapshots**: tag changes made in Worksection's interface fire no
-  webhook; the poller compares `get_all_tasks` with the tags kept here.
+  webhook; the poller compares each project's `get_tasks` with the tags kept here.
 - **cursors**: when each poll last succeeded; the next one reaches back
   from there (with an overlap), and `/healthz` reports how far behind it is.
+- **tokens**: with OAuth2, the access and refresh tokens last renewed
+  (bots.worksection.oauth), so a restart goes on with them.
 - **echoes**: a reply posted with `post_comment` comes back as a comment;
   `claim_echo` recognises it by the comment id the delivery recorded, or,
   when the delivery was never recorded, by thread, author and text.
@@ -35,13 +37,19 @@ from core.store.models.outbox import Delivery
 from core.store.models.staff import StaffEmail
 from core.store.models.system import table
 from core.store.models.threads import Event, ThreadRef
-from core.store.models.worksection import WorksectionCursor, WorksectionInbox, WorksectionTask
+from core.store.models.worksection import (
+    WorksectionCursor,
+    WorksectionInbox,
+    WorksectionTask,
+    WorksectionToken,
+)
 from core.store.reader import instant
 
 SOURCE = "worksection"
 EVENTS_POLL, TAGS_POLL = "events", "tags"
 
 INBOX, TASKS, CURSORS = table(WorksectionInbox), table(WorksectionTask), table(WorksectionCursor)
+TOKENS = table(WorksectionToken)
 DELIVERY, EVENT, REFS, EMAILS = table(Delivery), table(Event), table(ThreadRef), table(StaffEmail)
 
 PENDING, DONE, IGNORED, FAILED = "pending", "done", "ignored", "failed"
@@ -68,6 +76,8 @@ class TaskInfo:
 class TagState:
     tags: tuple[str, ...] | None
     version: int
+    # The task as stored: a poll that finds it unchanged has nothing to write.
+    info: TaskInfo | None = None
 
 
 # -- inbox --------------------------------------------------------------------
@@ -191,16 +201,34 @@ def remember_tasks(engine: Engine, tasks: Iterable[TaskInfo], now: datetime) -> 
         )
 
 
-def tag_states(engine: Engine) -> dict[str, TagState]:
-    """Every task's stored tags (None: never seen by a tag poll) and change count."""
-    query = select(TASKS.c.task_id, TASKS.c.tags, TASKS.c.tags_version)
+def tag_states(engine: Engine, task_ids: Sequence[str] | None = None) -> dict[str, TagState]:
+    """Stored tags (None: never seen by a tag poll) and change count, of these tasks or all."""
+    query = select(
+        TASKS.c.task_id,
+        TASKS.c.tags,
+        TASKS.c.tags_version,
+        TASKS.c.title,
+        TASKS.c.page,
+        TASKS.c.project_id,
+        TASKS.c.project_name,
+    )
+    groups = (
+        [query]
+        if task_ids is None
+        else [query.where(TASKS.c.task_id.in_(part)) for part in chunks(list(task_ids))]
+    )
     with engine.connect() as connection:
-        return {
-            row.task_id: TagState(
-                None if row.tags is None else tuple(json.loads(row.tags)), row.tags_version
-            )
-            for row in connection.execute(query)
-        }
+        rows = [row for group in groups for row in connection.execute(group).all()]
+    # Tasks mostly share a few tag sets: each distinct one is read once.
+    read: dict[str | None, tuple[str, ...] | None] = {None: None}
+    states: dict[str, TagState] = {}
+    for task_id, tags, version, title, page, project_id, project_name in rows:
+        if tags not in read:
+            read[tags] = tuple(json.loads(tags))
+        states[task_id] = TagState(
+            read[tags], version, TaskInfo(task_id, title, page, project_id, project_name)
+        )
+    return states
 
 
 def save_tags(
@@ -256,6 +284,43 @@ def poll_lag(engine: Engine, now: datetime) -> float | None:
     """Seconds since the event log was last polled successfully; None if it never was."""
     last = last_success(engine, EVENTS_POLL)
     return None if last is None else max(0.0, (now - last).total_seconds())
+
+
+# -- OAuth2 tokens --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    configured: str
+
+
+def load_tokens(engine: Engine) -> Tokens | None:
+    """The OAuth2 tokens last renewed, if any."""
+    with engine.connect() as connection:
+        row = connection.execute(select(TOKENS).where(TOKENS.c.name == "oauth")).first()
+    if row is None:
+        return None
+    expires_at = instant(row.expires_at)
+    assert expires_at is not None
+    return Tokens(row.access_token, row.refresh_token, expires_at, row.configured)
+
+
+def save_tokens(engine: Engine, tokens: Tokens, now: datetime) -> None:
+    """Keep renewed tokens (the old refresh token no longer works once renewed)."""
+    columns = ["access_token", "refresh_token", "expires_at", "configured", "refreshed_at"]
+    row = {
+        "name": "oauth",
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_at": tokens.expires_at,
+        "configured": tokens.configured,
+        "refreshed_at": now,
+    }
+    with write(engine) as connection:
+        connection.execute(_upsert(connection, TOKENS, ["name"], columns), [row])
 
 
 # -- people and echoes ----------------------------------------------------------

@@ -230,9 +230,17 @@ class WorksectionConfig(BaseModel):
 
     account: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
     base_url: str | None = None
-    # The admin API key (requests signed with an MD5 hash), or an OAuth2 token.
+    # The admin API key (requests signed with an MD5 hash), or OAuth2: an
+    # access token lasts 24 hours, so the application's client id and secret
+    # and a refresh token are needed to renew it (the renewed tokens are kept
+    # in the database); `oauth_token`, the current access token, is optional.
     api_key: str | None = None
     oauth_token: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None
+    oauth_refresh_token: str | None = None
+    # Where tokens are renewed (Worksection's; another for a proxy or a test).
+    oauth_token_url: str = "https://worksection.com/oauth2/refresh"
     # Worksection's times carry no zone: they are in the account's.
     timezone: str = "Europe/Paris"
     # Users whose email is at one of these domains are staff, as are the
@@ -268,9 +276,28 @@ class WorksectionConfig(BaseModel):
     def _reachable(self) -> WorksectionConfig:
         if not self.account and not self.base_url:
             raise ValueError("worksection: set account (or base_url)")
-        if not self.api_key and not self.oauth_token:
-            raise ValueError("worksection: set api_key (or oauth_token)")
+        renewal = (self.oauth_client_id, self.oauth_client_secret, self.oauth_refresh_token)
+        if not self.api_key and not self.oauth_token and not any(renewal):
+            raise ValueError("worksection: set api_key (or the oauth_* settings)")
+        if not self.api_key and not all(renewal):
+            missing = [
+                f"oauth_{name}"
+                for name, value in zip(
+                    ("client_id", "client_secret", "refresh_token"), renewal, strict=True
+                )
+                if not value
+            ]
+            raise ValueError(
+                "worksection: an OAuth2 access token lasts 24 hours and cannot be renewed "
+                f"without {', '.join(missing)}; set them, or use the admin api_key instead "
+                "(Account settings > API), which does not expire"
+            )
         return self
+
+    @property
+    def uses_oauth(self) -> bool:
+        """Whether the connector signs in with OAuth2 (the admin key wins when both are set)."""
+        return not self.api_key
 
     @property
     def url(self) -> str:

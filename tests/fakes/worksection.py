@@ -6,11 +6,24 @@ error envelope), `/api/oauth2` with a bearer token, and always HTTP 200 with
 `{"status": "ok", "data": ...}` or `{"status": "error", "status_code": N,
 "message": ...}` (except when told to fail with a 500 or an outage).
 
-Actions: get_events (period `Nm`/`Nh`/`Nd`, items whose `date_added`,
-in the account's time zone, falls in it), get_task, get_all_tasks (with
-`extra=tags`), post_comment (the comment then appears in get_events with
-our text and author). Calls closer together than `min_interval` get a
-rate-limit error envelope, as Worksection's one request a second does.
+Actions: get_projects (`filter=active`); get_tasks (`id_project`,
+`extra=tags`, `filter=active`) and get_all_tasks (the same for the whole
+account), both an error past `max_records` (10,000) as Worksection's
+answers are; get_events (period `1..360m`, `1..72h` or `1..30d`, anything
+else an error envelope; items whose `date_added`, in the account's time
+zone, falls in it, of one project with `id_project`; an error past
+`max_records`); get_task; post_comment (the comment then appears in
+get_events with our text and author; `text` or `todo[]`, each cut past
+65,536 characters as Worksection cuts a description). Calls closer together than
+`min_interval` get a rate-limit error envelope, as Worksection's one
+request a second does; a request line over 8 KB gets HTTP 414. A POST's
+parameters may come in a form body, which the hash then covers.
+
+OAuth2: `token` works for ever; `grant()` gives a pair as an authorisation
+would, whose access token ends 24 hours later on the fake's clock (then
+HTTP 200 with an error envelope, `status_code` 401), renewed by POST
+`/oauth2/refresh` (`client_id`, `client_secret`, `grant_type=refresh_token`,
+`refresh_token`; each refresh token works once, for 30 days).
 
 Tests act as the people in the account: `client_comment`, `staff_comment`,
 `set_tags`, `change_deadline`... each returns the item it logged, which is
@@ -35,7 +48,14 @@ from zoneinfo import ZoneInfo
 
 API_KEY = "ws-secret-key"
 TOKEN = "oauth-token"
+CLIENT_ID, CLIENT_SECRET = "pmdesk-app", "app-secret"
+# OAuth2: an access token lasts 24 hours, a refresh token a month (and works once).
+ACCESS_LIFETIME, REFRESH_LIFETIME = timedelta(hours=24), timedelta(days=30)
 ZONE = "Europe/Paris"
+# Worksection's documented limits: the request line, what a text keeps.
+MAX_REQUEST_LINE = 8 * 1024
+MAX_TEXT = 65_536
+MAX_RECORDS = 10_000
 
 
 @dataclass
@@ -43,6 +63,11 @@ class Call:
     action: str
     params: dict[str, str]
     method: str
+    # Parameters given more than once (`todo[]`), every value in order.
+    lists: dict[str, list[str]] = field(default_factory=dict)
+    # How the call arrived: the request line's length, the form body's.
+    line_length: int = 0
+    body_length: int = 0
 
 
 @dataclass
@@ -52,7 +77,11 @@ class FakeWorksection:
     token: str = TOKEN
     zone: str = ZONE
     min_interval: float = 0.0
+    # Records per answer at most (Worksection's 10,000; smaller to test it cheaply).
+    max_records: int = MAX_RECORDS
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Project id -> its name and status ("active", "archive").
+    projects: dict[str, dict[str, str]] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
@@ -62,6 +91,13 @@ class FakeWorksection:
     failures: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # Access token -> when it ends (None: never, as `token` by default);
+        # refresh token -> when it ends, until it is used.
+        self.access_tokens: dict[str, datetime | None] = {self.token: None}
+        self.refresh_tokens: dict[str, datetime] = {}
+        self.renewals: list[str] = []
+        # Project id -> ids of its tasks, so a project's list costs its own size.
+        self._by_project: dict[str, dict[str, None]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(9001)
         self._last_call = float("-inf")
@@ -96,6 +132,40 @@ class FakeWorksection:
     def actions(self) -> list[str]:
         return [call.action for call in self.calls]
 
+    # -- OAuth2 -------------------------------------------------------------------------
+
+    def grant(self) -> tuple[str, str]:
+        """An access token (24 hours from now) and its refresh token, as an authorisation gives."""
+        now = self.now()
+        with self._lock:
+            serial = next(self._ids)
+            access, refresh = f"access-{serial}", f"refresh-{serial}"
+            self.access_tokens[access] = now + ACCESS_LIFETIME
+            self.refresh_tokens[refresh] = now + REFRESH_LIFETIME
+        return access, refresh
+
+    def renew(self, body: str) -> tuple[int, dict[str, Any]]:
+        """POST /oauth2/refresh: a new pair for a valid refresh token, which is then spent."""
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+            self.renewals.append("bad client")
+            return 401, {"error": "invalid_client"}
+        if form.get("grant_type") != "refresh_token":
+            return 400, {"error": "unsupported_grant_type"}
+        with self._lock:
+            ends = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+        if ends is None or self.now() >= ends:
+            self.renewals.append("refused")
+            return 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
+        access, refresh = self.grant()
+        self.renewals.append(access)
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": int(ACCESS_LIFETIME.total_seconds()),
+            "access_token": access,
+            "refresh_token": refresh,
+        }
+
     # -- the account ----------------------------------------------------------------
 
     def add_task(
@@ -104,18 +174,21 @@ class FakeWorksection:
         name: str,
         project: tuple[str, str] = ("77", "Acme website"),
         tags: list[str] | None = None,
+        status: str = "active",
     ) -> dict[str, Any]:
         page = f"/project/{project[0]}/{task_id}/"
         task = {
             "id": task_id,
             "name": name,
             "page": page,
-            "status": "active",
+            "status": status,
             "project": {"id": project[0], "name": project[1]},
             "tags": {str(100 + n): tag for n, tag in enumerate(tags or [])},
         }
         with self._lock:
             self.tasks[task_id] = task
+            self.projects.setdefault(project[0], {"name": project[1], "status": "active"})
+            self._by_project.setdefault(project[0], {})[task_id] = None
         return task
 
     def set_tags(self, task_id: str, tags: list[str]) -> None:
@@ -191,26 +264,58 @@ class FakeWorksection:
 
     # -- the API --------------------------------------------------------------------
 
-    def answer(self, method: str, path: str, query: str, headers: dict[str, str]) -> Any:
-        """The JSON to send, or a failure mode ("outage", "500")."""
+    def answer(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: str = "",
+        line_length: int = 0,
+    ) -> Any:
+        """The JSON to send, or a failure mode ("outage", "500").
+
+        A POST's form body counts as parameters after the query string's,
+        and the admin API's hash covers both: `<query without hash>&<body>`.
+        """
         with self._lock:
             failure = self.failures.pop(0) if self.failures else None
             started = time.monotonic()
             too_soon = started - self._last_call < self.min_interval
             self._last_call = started
-        params = dict(parse_qsl(query, keep_blank_values=True))
+        pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
+        params = dict(pairs)
+        lists: dict[str, list[str]] = {}
+        for key, value in pairs:
+            lists.setdefault(key, []).append(value)
         action = params.get("action", "")
-        self.calls.append(Call(action, params, method))
+        self.calls.append(
+            Call(
+                action,
+                params,
+                method,
+                {key: values for key, values in lists.items() if len(values) > 1 or "[]" in key},
+                line_length,
+                len(body.encode()),
+            )
+        )
         if failure in ("outage", "500"):
             return failure
         if failure == "envelope":
             return _error(500, "Internal error, please try again later")
         if path.rstrip("/") == "/api/oauth2":
-            if headers.get("authorization") != f"Bearer {self.token}":
+            given = headers.get("authorization", "").removeprefix("Bearer ")
+            if given not in self.access_tokens:
                 self.refused.append("token")
                 return _error(401, "Invalid access token")
+            ends = self.access_tokens[given]
+            if ends is not None and self.now() >= ends:
+                self.refused.append("expired")
+                return _error(401, "Access token expired")
         else:
             signed, _, given = query.rpartition("&hash=")
+            if body:
+                signed = f"{signed}&{body}"
             expected = hashlib.md5((signed + self.api_key).encode()).hexdigest()
             if given != expected:
                 self.refused.append("hash")
@@ -222,21 +327,34 @@ class FakeWorksection:
         handler = getattr(self, f"_api_{action}", None)
         if handler is None:
             return _error(2, f"Unknown action {action}")
-        return handler(params)
+        if action.startswith("get_"):
+            return handler(params)
+        return handler(params, lists)
 
     def _api_get_events(self, params: dict[str, str]) -> Any:
         period = params.get("period", "")
-        units = {"m": 1, "h": 60, "d": 1440}
-        if len(period) < 2 or period[-1] not in units or not period[:-1].isdigit():
+        # The documented ranges: whole numbers in 1m..360m, 1h..72h, 1d..30d.
+        ranges = {"m": (360, 1), "h": (72, 60), "d": (30, 1440)}
+        if len(period) < 2 or period[-1] not in ranges or not period[:-1].isdigit():
             return _error(4, "Invalid period")
-        minutes = int(period[:-1]) * units[period[-1]]
-        if minutes > 30 * 1440:
-            return _error(4, "Period too long (30 days at most)")
+        most, unit = ranges[period[-1]]
+        if not 1 <= int(period[:-1]) <= most:
+            return _error(4, f"Invalid period: 1..{most}{period[-1]}")
+        minutes = int(period[:-1]) * unit
         zone = ZoneInfo(self.zone)
         since = (self.now() - timedelta(minutes=minutes)).astimezone(zone)
         floor = since.strftime("%Y-%m-%d %H:%M")
+        project = params.get("id_project")
         with self._lock:
-            items = [item for item in self.log if item["date_added"] >= floor]
+            items = [
+                item
+                for item in self.log
+                if item["date_added"] >= floor
+                and (project is None or item["object"]["page"].startswith(f"/project/{project}/"))
+            ]
+        if len(items) > self.max_records:
+            # Not documented for get_events: assumed to fail as get_all_tasks does.
+            return _error(4, f"Too many events ({self.max_records} max)")
         return _ok(items)
 
     def _api_get_task(self, params: dict[str, str]) -> Any:
@@ -246,22 +364,64 @@ class FakeWorksection:
         return _ok({key: value for key, value in task.items() if key != "tags"})
 
     def _api_get_all_tasks(self, params: dict[str, str]) -> Any:
-        with_tags = "tags" in params.get("extra", "")
-        with self._lock:
-            tasks = [
-                {key: value for key, value in task.items() if with_tags or key != "tags"}
-                for task in self.tasks.values()
-            ]
-        return _ok(tasks)
+        return self._task_list(params, None)
 
-    def _api_post_comment(self, params: dict[str, str]) -> Any:
+    def _api_get_tasks(self, params: dict[str, str]) -> Any:
+        project = params.get("id_project", "")
+        if project not in self.projects:
+            return _error(4, "Project not found")
+        return self._task_list(params, project)
+
+    def _task_list(self, params: dict[str, str], project: str | None) -> Any:
+        """Tasks (of one project), `filter=active` the open ones: 10,000 at most."""
+        with_tags = "tags" in params.get("extra", "")
+        active = params.get("filter") == "active"
+        with self._lock:
+            ids = self.tasks if project is None else self._by_project.get(project, {})
+            chosen = [
+                task
+                for task in (self.tasks.get(task_id) for task_id in ids)
+                if task is not None
+                and (project is None or task["project"]["id"] == project)
+                and (not active or task["status"] == "active")
+            ]
+        if len(chosen) > self.max_records:
+            return _error(4, f"Too many tasks ({self.max_records} max)")
+        return _ok(
+            [
+                {key: value for key, value in task.items() if with_tags or key != "tags"}
+                for task in chosen
+            ]
+        )
+
+    def _api_get_projects(self, params: dict[str, str]) -> Any:
+        wanted = params.get("filter")
+        with self._lock:
+            projects = [
+                {
+                    "id": key,
+                    "name": value["name"],
+                    "status": value["status"],
+                    "page": f"/project/{key}/",
+                }
+                for key, value in self.projects.items()
+                if wanted is None or value["status"] == wanted
+            ]
+        return _ok(projects)
+
+    def _api_post_comment(self, params: dict[str, str], lists: dict[str, list[str]]) -> Any:
         task_id = params.get("id_task", "")
         if task_id not in self.tasks:
             return _error(4, "Task not found")
-        if not params.get("text"):
-            return _error(4, "Text is required")
+        todo = lists.get("todo[]", [])
+        if not params.get("text") and not todo:
+            return _error(4, "Text or todo is required")
         email = params.get("email_user_from", "api@agency.example")
-        item = self.comment(task_id, params["text"], email, self.users.get(email, email))
+        # As Worksection does with a description: cut, silently, past the limit.
+        text = params.get("text", "")[:MAX_TEXT]
+        item = self.comment(task_id, text, email, self.users.get(email, email))
+        with self._lock:
+            self.comments[-1]["todo"] = [entry[:MAX_TEXT] for entry in todo]
         return _ok({"id": str(item["object"]["id"]), "page": item["object"]["page"]})
 
 
@@ -285,27 +445,35 @@ def _handler(fake: FakeWorksection) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            self._serve("POST")
+            body = self.rfile.read(length).decode() if length else ""
+            self._serve("POST", body)
 
-        def _serve(self, method: str) -> None:
+        def _serve(self, method: str, body: str = "") -> None:
+            line = len(self.requestline.encode())
+            if line > MAX_REQUEST_LINE:
+                fake.refused.append("414")
+                self._send(414, b"<html>414 Request-URI Too Large</html>", "text/html")
+                return
             parts = urlsplit(self.path)
+            if parts.path == "/oauth2/refresh" and method == "POST":
+                status, payload = fake.renew(body)
+                self._send(status, json.dumps(payload).encode(), "application/json")
+                return
             headers = {key.lower(): value for key, value in self.headers.items()}
-            answer = fake.answer(method, parts.path, parts.query, headers)
+            answer = fake.answer(method, parts.path, parts.query, headers, body, line)
             if answer == "outage":
                 # The connection drops without an answer.
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
             if answer == "500":
-                body = b"<html>Internal Server Error</html>"
-                self.send_response(500)
-                self.send_header("Content-Type", "text/html")
+                self._send(500, b"<html>Internal Server Error</html>", "text/html")
             else:
-                body = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self._send(200, json.dumps(answer).encode(), "application/json")
+
+        def _send(self, status: int, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -390,3 +390,27 @@ def test_ingest_property_rejected_lines_never_stop_their_valid_neighbours(
     assert [item["line"] for item in summary["rejections"]] == [
         number for number, (kind, _) in enumerate(batch, start=1) if kind != "valid"
     ]
+
+
+def test_config_check_says_how_worksection_signs_in_and_refuses_a_token_that_cannot_last(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    config = Path(env["PMDESK_CONFIG"])
+    base = config.read_text() + '[worksection]\naccount = "atelier"\n'
+    config.write_text(base + 'api_key = "k"\n')
+    keyed = pmdesk("config", "check", env=env)
+    config.write_text(
+        base + 'oauth_client_id = "app"\noauth_client_secret = "s"\noauth_refresh_token = "r"\n'
+    )
+    renewed = pmdesk("config", "check", env=env)
+    config.write_text(base + 'oauth_token = "t"\n')
+    alone = pmdesk("config", "check", env=env)
+
+    assert keyed.returncode == 0, keyed.stderr
+    assert "worksection   https://atelier.worksection.com, admin API key" in keyed.stdout
+    assert renewed.returncode == 0, renewed.stderr
+    assert "OAuth2 renewed with the refresh token (not renewed yet)" in renewed.stdout
+    assert alone.returncode == 2
+    assert "an OAuth2 access token lasts 24 hours" in alone.stderr
+    assert "use the admin api_key instead" in alone.stderr
+    assert "Traceback" not in alone.stderr

@@ -32,7 +32,7 @@ class WorksectionTask(SQLModel, table=True):
     """What the connector knows of a Worksection task: its title and project, and its tags.
 
     Webhook payloads carry no title, hence the cache; tag changes fire no
-    webhook, hence the snapshot the poller compares `get_all_tasks` with.
+    webhook, hence the snapshot the poller compares `get_tasks` with.
     """
 
     task_id: str = Field(primary_key=True)
@@ -52,3 +52,20 @@ class WorksectionCursor(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     succeeded_at: datetime
+
+
+class WorksectionToken(SQLModel, table=True):
+    """The OAuth2 tokens in use, renewed by the connector (access tokens last 24 hours).
+
+    Worksection issues a new refresh token with each access token; the
+    latest pair is kept here, so a restart goes on with it. `configured`
+    is a digest of the refresh token the configuration gave: a different
+    one there (authorised again) replaces what is kept.
+    """
+
+    name: str = Field(primary_key=True)
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    configured: str
+    refreshed_at: datetime

@@ -146,7 +146,16 @@ def test_the_worksection_table_is_read_and_variables_override_it() -> None:
     ("values", "problem"),
     [
         ({"api_key": "k"}, "set account (or base_url)"),
-        ({"account": "atelier"}, "set api_key (or oauth_token)"),
+        ({"account": "atelier"}, "set api_key (or the oauth_* settings)"),
+        (
+            {"account": "atelier", "oauth_token": "t"},
+            "lasts 24 hours and cannot be renewed without oauth_client_id, "
+            "oauth_client_secret, oauth_refresh_token; set them, or use the admin api_key",
+        ),
+        (
+            {"account": "atelier", "oauth_refresh_token": "r", "oauth_client_id": "c"},
+            "cannot be renewed without oauth_client_secret;",
+        ),
         ({"account": "atelier", "api_key": "k", "timezone": "Mars/Base"}, "unknown time zone"),
         ({"account": "a b", "api_key": "k"}, "String should match pattern"),
         ({"account": "atelier", "api_key": "k", "poll": 3}, "Extra inputs"),
@@ -159,6 +168,6 @@ def test_a_bad_worksection_table_is_one_clear_error(values: dict[str, Any], prob
 
 
 def test_a_base_url_replaces_the_account_address() -> None:
-    config = WorksectionConfig(base_url="http://127.0.0.1:9/", oauth_token="t")
+    config = WorksectionConfig(base_url="http://127.0.0.1:9/", api_key="k")
     assert config.url == "http://127.0.0.1:9"
     assert timedelta(seconds=config.poll_interval) == timedelta(minutes=1)
