@@ -171,8 +171,8 @@ def _whole_days(since: datetime, until: datetime, zone: ZoneInfo) -> tuple[date,
 
 def _line(name: str, tally: Tally, open_clocks: tuple[int, int] = (0, 0)) -> SlaLine:
     answered = tally.answered
-    median_business, p90_business = percentiles(tally.business, _SHARES)
-    median_wall, p90_wall = percentiles(tally.wall, _SHARES)
+    median_business, p90_business = percentiles(tally.business, _SHARES, tally.less_business)
+    median_wall, p90_wall = percentiles(tally.wall, _SHARES, tally.less_wall)
     return SlaLine(
         name=name,
         answered=answered,

@@ -29,7 +29,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -51,8 +51,8 @@ DEFAULT_ZONE = "Europe/Paris"
 _MET, _BREACHED, _NO_REPLY = "met", "breached", "no_reply_needed"
 _ANSWERS = frozenset({_MET, _BREACHED})
 _BIG_ENDIAN = sys.byteorder == "big"
-# Below this many times in all, sorting them together is cheaper than bisection.
-_SORT_BELOW = 4096
+# So many times or fewer are sorted together rather than searched by bisection.
+_SORT_BELOW = 512
 
 
 # -- the stored form ---------------------------------------------------------------------
@@ -94,26 +94,23 @@ def stored_zone(reader: Reader) -> ZoneInfo | None:
 
 @dataclass
 class Tally:
-    """One line's stopped clocks: outcome counts and sorted arrays of times (tenths)."""
+    """One line's stopped clocks: outcome counts and sorted arrays of times (tenths).
+
+    The `less_` arrays are times to take out of the others: the days of a
+    month outside the period, when reading the month is cheaper than its days.
+    """
 
     met: int = 0
     breached: int = 0
     no_reply_needed: int = 0
     business: list[array[int]] = field(default_factory=list)
     wall: list[array[int]] = field(default_factory=list)
+    less_business: list[array[int]] = field(default_factory=list)
+    less_wall: list[array[int]] = field(default_factory=list)
 
     @property
     def answered(self) -> int:
         return self.met + self.breached
-
-
-_ROWS = """
-SELECT dimension, member, met, breached, no_reply_needed, business, wall
-  FROM slarollup
- WHERE (span = 'day' AND ((start >= :first AND start < :months_from)
-                          OR (start >= :months_to AND start < :end)))
-    OR (span = 'month' AND start >= :months_from AND start < :months_to)
-"""
 
 
 def read_days(
@@ -121,28 +118,51 @@ def read_days(
 ) -> None:
     """Add the rollups of local days [first, end) to `tallies`, keyed (dimension, member).
 
-    Whole months come from month rows, the days around them from day rows.
+    A month wholly inside is its month row; a month mostly inside is its
+    month row less the rows of its days outside; the others are their days.
     """
-    months_from = first if first.day == 1 else _next_month(first)
-    months_to = end.replace(day=1)
-    if months_from >= months_to:
-        months_from = months_to = end
-    params = {
-        "first": first.isoformat(),
-        "end": end.isoformat(),
-        "months_from": months_from.isoformat(),
-        "months_to": months_to.isoformat(),
-    }
-    for dimension, member, met, breached, no_reply, business, wall in reader.rows(_ROWS, params):
+    signs: dict[tuple[str, str], int] = {}
+    month = first.replace(day=1)
+    while month < end:
+        following = _next_month(month)
+        low, high = max(first, month), min(end, following)
+        inside, length = (high - low).days, (following - month).days
+        if inside > length // 2:
+            signs[(MONTH, month.isoformat())] = 1
+            outside = [*_days(month, low), *_days(high, following)]
+            signs.update({(DAY, day.isoformat()): -1 for day in outside})
+        else:
+            signs.update({(DAY, day.isoformat()): 1 for day in _days(low, high)})
+        month = following
+    names = {f"s{index}": start for index, (_, start) in enumerate(signs)}
+    marks = ", ".join(f":{name}" for name in names)
+    query = f"""
+SELECT span, start, dimension, member, met, breached, no_reply_needed, business, wall
+  FROM slarollup WHERE start IN ({marks})
+"""
+    for span, start, dimension, member, met, breached, no_reply, business, wall in reader.rows(
+        query, names
+    ):
+        sign = signs.get((span, str(start)))
+        if sign is None:
+            continue  # a month's first day asked as a day, or the other way round
         tally = tallies.get((dimension, member))
         if tally is None:
             tally = tallies[(dimension, member)] = Tally()
-        tally.met += met
-        tally.breached += breached
-        tally.no_reply_needed += no_reply
+        tally.met += sign * met
+        tally.breached += sign * breached
+        tally.no_reply_needed += sign * no_reply
         if met or breached:
-            tally.business.append(decode(business))
-            tally.wall.append(decode(wall))
+            if sign > 0:
+                tally.business.append(decode(business))
+                tally.wall.append(decode(wall))
+            else:
+                tally.less_business.append(decode(business))
+                tally.less_wall.append(decode(wall))
+
+
+def _days(first: date, end: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((end - first).days)]
 
 
 def add_clocks(rows: Iterable[Sequence[Any]], tallies: dict[tuple[str, int], Tally]) -> None:
@@ -170,54 +190,99 @@ def add_clocks(rows: Iterable[Sequence[Any]], tallies: dict[tuple[str, int], Tal
         tallies[key].wall.append(array("i", sorted(wall[key])))
 
 
-def percentiles(arrays: Sequence[array[int]], shares: Sequence[float]) -> list[float | None]:
+def percentiles(
+    arrays: Sequence[array[int]], shares: Sequence[float], less: Sequence[array[int]] = ()
+) -> list[float | None]:
     """Percentiles in seconds (numpy's linear interpolation) of sorted arrays of tenths.
 
-    The arrays are taken together, as if merged.
+    The arrays are taken together, as if merged, without the values of
+    `less` (each of which some array holds). A rank is found by bisection
+    on the value, counting with bisection in each array: a year of months
+    costs a few hundred bisections, however many answers it holds.
     """
     arrays = [values for values in arrays if values]
-    total = sum(map(len, arrays))
-    if not total:
+    less = [values for values in less if values]
+    total = sum(map(len, arrays)) - sum(map(len, less))
+    if total <= 0:
         return [None for _ in shares]
-    if len(arrays) == 1 or total < _SORT_BELOW:
-        ordered: Sequence[int] = arrays[0] if len(arrays) == 1 else sorted(_chain(arrays))
-
-        def rank(k: int) -> int:
-            return ordered[k]
-
-    else:
-
-        def rank(k: int) -> int:
-            return _kth(arrays, k)
-
+    arrays = _fewer(arrays, total)
     found: list[float | None] = []
     for share in shares:
         position = (total - 1) * share
         low = int(position)
         high = min(low + 1, total - 1)
-        at_low = rank(low)
-        at_high = at_low if high == low else rank(high)
+        if len(arrays) == 1 and not less:
+            at_low, at_high = arrays[0][low], arrays[0][high]
+        else:
+            at_low = _kth(arrays, less, low, total)
+            # The next rank is most often the same value (times repeat).
+            same = high == low or _at_most(arrays, less, at_low) > high
+            at_high = at_low if same else _kth(arrays, less, high, total)
         found.append((at_low + (at_high - at_low) * (position - low)) / 10)
     return found
 
 
-def _chain(arrays: Sequence[array[int]]) -> list[int]:
+def _fewer(arrays: list[array[int]], total: int) -> list[array[int]]:
+    """The same values in fewer arrays: the shortest merged, as long as they are short.
+
+    Sorting costs per value, bisection per array: a few days are merged,
+    months are kept.
+    """
+    if len(arrays) == 1:
+        return arrays
+    arrays = sorted(arrays, key=len)
+    limit = _SORT_BELOW if total > _SORT_BELOW else total
     merged: list[int] = []
-    for values in arrays:
-        merged.extend(values)
-    return merged
+    count = 0
+    while count < len(arrays) and len(merged) + len(arrays[count]) <= limit:
+        merged.extend(arrays[count])
+        count += 1
+    if count < 2:
+        return arrays
+    return [array("i", sorted(merged)), *arrays[count:]]
 
 
-def _kth(arrays: Sequence[array[int]], k: int) -> int:
-    """The k-th smallest (from 0) of sorted arrays together: bisection on the value."""
-    low = min(values[0] for values in arrays)
-    high = max(values[-1] for values in arrays)
+def _at_most(arrays: Sequence[array[int]], less: Sequence[array[int]], value: int) -> int:
+    count = sum(bisect_right(values, value) for values in arrays)
+    if less:
+        count -= sum(bisect_right(values, value) for values in less)
+    return count
+
+
+def _kth(arrays: Sequence[array[int]], less: Sequence[array[int]], k: int, total: int) -> int:
+    """The k-th smallest (from 0) of the arrays together: bisection on the value.
+
+    The arrays' own values at the same share of their length bound the
+    search, most often tightly (months look alike); else all values do.
+    """
+    share = k / total
+    indexes = [int(share * len(values)) for values in arrays]
+    low = min(values[max(0, index - 1)] for values, index in zip(arrays, indexes, strict=True))
+    high = max(
+        values[min(len(values) - 1, index + 1)]
+        for values, index in zip(arrays, indexes, strict=True)
+    )
+    below, up_to = _at_most(arrays, less, low - 1), _at_most(arrays, less, high)
+    if up_to <= k or below > k:
+        low = min(values[0] for values in arrays)
+        high = max(values[-1] for values in arrays)
+        below, up_to = 0, total
+    # Invariant: fewer than k + 1 values below `low`, more than k up to `high`.
+    # Guesses alternate between interpolating the counts (few steps where
+    # times are dense) and halving (a bound on the steps where they are not).
+    halve = False
     while low < high:
-        middle = (low + high) // 2
-        if sum(bisect_right(values, middle) for values in arrays) > k:
-            high = middle
+        if halve:
+            middle = (low + high) // 2
         else:
-            low = middle + 1
+            middle = low + (k - below) * (high - low) // max(1, up_to - below)
+            middle = min(max(middle, low), high - 1)
+        halve = not halve
+        count = _at_most(arrays, less, middle)
+        if count > k:
+            high, up_to = middle, count
+        else:
+            low, below = middle + 1, count
     return low
 
 
