@@ -266,8 +266,15 @@ def daily_share_met(
             from_rollups = {
                 window.label.date(): counted.get(window.label.date(), (0, 0)) for window in whole
             }
+    # Without rollups the windows follow each other: one query cut by bisection.
+    # With them, at most the two partial days at the ends: one query each.
     rest = [window for window in windows if window.label.date() not in from_rollups]
-    sliced = dict(zip((window.label for window in rest), _sliced(reader, rest), strict=True))
+    runs = [[window] for window in rest] if from_rollups else [rest]
+    sliced = {
+        window.label: rows
+        for run in runs
+        for window, rows in zip(run, _sliced(reader, run), strict=True)
+    }
     return [
         _day_from(window.label.date(), *from_rollups[window.label.date()])
         if window.label.date() in from_rollups
