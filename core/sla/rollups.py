@@ -138,12 +138,12 @@ def read_days(
     marks = ", ".join(f":{name}" for name in names)
     query = f"""
 SELECT span, start, dimension, member, met, breached, no_reply_needed, business, wall
-  FROM slarollup WHERE start IN ({marks})
+  FROM slarollup WHERE span IN ('day', 'month') AND start IN ({marks})
 """
     for span, start, dimension, member, met, breached, no_reply, business, wall in reader.rows(
         query, names
     ):
-        sign = signs.get((span, str(start)))
+        sign = signs.get((span, start))
         if sign is None:
             continue  # a month's first day asked as a day, or the other way round
         tally = tallies.get((dimension, member))
@@ -421,7 +421,8 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
     stored: dict[_RowKey, Any] = {}
     starts = sorted({key[1] for key in changes})
     for chunk in _chunks(starts):
-        for row in connection.execute(select(rollup).where(rollup.c.start.in_(chunk))):
+        query = select(rollup).where(rollup.c.span.in_([DAY, MONTH]), rollup.c.start.in_(chunk))
+        for row in connection.execute(query):
             key = (row.span, row.start, row.dimension, row.member)
             if key in changes:
                 stored[key] = row
