@@ -63,7 +63,7 @@ def main() -> None:
     commands = {
         "pmdesk clocks --json": ["clocks", "--json"],
         "pmdesk report sla --json (last 7 days)": ["report", "sla", "--json"],
-        "pmdesk report sla --json over the whole year (every clock)": [
+        "pmdesk report sla --json over the whole year (--since a year ago)": [
             "report",
             "sla",
             "--json",
