@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import sys
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -393,12 +393,14 @@ _RowKey = tuple[str, str, str, int]
 
 
 class _Change:
+    """What one row gains (or loses, counted negative): outcomes and times."""
+
     __slots__ = ("business", "counts", "wall")
 
     def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.business: Counter[int] = Counter()
-        self.wall: Counter[int] = Counter()
+        self.counts: dict[str, int] = {}
+        self.business: dict[int, int] = {}
+        self.wall: dict[int, int] = {}
 
 
 def _apply(
@@ -408,18 +410,22 @@ def _apply(
 ) -> None:
     """Add each (day, staff, client, outcome, business, wall, count) to its rows."""
     changes: dict[_RowKey, _Change] = {}
+    starts: dict[date, tuple[str, str]] = {}
     for day, staff, client, outcome, business, wall, count in contributions:
-        members = {ALL: NONE, STAFF: staff, CLIENT: client}
-        for span, start in ((DAY, day), (MONTH, day.replace(day=1))):
-            for dimension in dimensions:
-                key = (span, start.isoformat(), dimension, members[dimension])
+        start = starts.get(day)
+        if start is None:
+            start = starts[day] = (day.isoformat(), day.replace(day=1).isoformat())
+        answer = outcome in _ANSWERS
+        for dimension in dimensions:
+            member = NONE if dimension == ALL else staff if dimension == STAFF else client
+            for key in ((DAY, start[0], dimension, member), (MONTH, start[1], dimension, member)):
                 change = changes.get(key)
                 if change is None:
                     change = changes[key] = _Change()
-                change.counts[outcome] += count
-                if outcome in _ANSWERS:
-                    change.business[business] += count
-                    change.wall[wall] += count
+                change.counts[outcome] = change.counts.get(outcome, 0) + count
+                if answer:
+                    change.business[business] = change.business.get(business, 0) + count
+                    change.wall[wall] = change.wall.get(wall, 0) + count
     if changes:
         _write(connection, changes)
 
@@ -440,7 +446,7 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
     for key, change in changes.items():
         old = stored.get(key)
         counts = {
-            name: (getattr(old, name) if old is not None else 0) + change.counts[name]
+            name: (getattr(old, name) if old is not None else 0) + change.counts.get(name, 0)
             for name in (_MET, _BREACHED, _NO_REPLY)
         }
         if any(value < 0 for value in counts.values()):
@@ -477,7 +483,7 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
         connection.execute(insert(rollup), kept)
 
 
-def _changed(blob: bytes | None, change: Counter[int], key: _RowKey) -> array[int]:
+def _changed(blob: bytes | None, change: dict[int, int], key: _RowKey) -> array[int]:
     values = decode(blob)
     added: list[int] = []
     for value, count in change.items():
@@ -489,10 +495,17 @@ def _changed(blob: bytes | None, change: Counter[int], key: _RowKey) -> array[in
                 del values[index]
             else:
                 log.error("SLA rollup %s misses a time it should hold: rebuild the rollups", key)
-    if added:
+    if len(added) < _INSERT_BELOW:
+        for value in added:
+            insort(values, value)
+    else:
         values.extend(added)
         values = array("i", sorted(values))
     return values
+
+
+# Fewer new times than this go into a row's array one by one, more by a sort.
+_INSERT_BELOW = 16
 
 
 def _stored_clients(connection: Connection, threads: Iterable[int]) -> dict[int, int | None]:
