@@ -58,8 +58,15 @@ _SORT_BELOW = 512
 
 
 def tenths(seconds: float | None) -> int:
-    """A response time as stored: whole tenths of a second (a missing one is 0)."""
-    return round((seconds or 0.0) * 10)
+    """A response time as stored: whole tenths of a second (a missing one is 0).
+
+    Kept in 32 bits: a time beyond LONGEST (about 6.8 years, an answer to a
+    message of long ago in imported history) counts as LONGEST.
+    """
+    return min(max(round((seconds or 0.0) * 10), 0), LONGEST)
+
+
+LONGEST = 2**31 - 1
 
 
 def decode(blob: bytes | None) -> array[int]:
@@ -450,7 +457,7 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
             for name in (_MET, _BREACHED, _NO_REPLY)
         }
         if any(value < 0 for value in counts.values()):
-            log.error("SLA rollup %s would count below zero: rebuild the rollups", key)
+            log.error("SLA rollup %s would count below zero: its figures are off", key)
         business = _changed(old.business if old is not None else None, change.business, key)
         wall = _changed(old.wall if old is not None else None, change.wall, key)
         rows.append(
@@ -494,7 +501,7 @@ def _changed(blob: bytes | None, change: dict[int, int], key: _RowKey) -> array[
             if index < len(values) and values[index] == value:
                 del values[index]
             else:
-                log.error("SLA rollup %s misses a time it should hold: rebuild the rollups", key)
+                log.error("SLA rollup %s misses a time it should hold: its figures are off", key)
     if len(added) < _INSERT_BELOW:
         for value in added:
             insort(values, value)

@@ -30,7 +30,7 @@ from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
 from core.sla.policies import PolicyBook
 from core.sla.report import SlaLine, SlaReport, daily_share_met, percentile, sla_report
-from core.sla.rollups import decode, percentiles
+from core.sla.rollups import LONGEST, decode, encode, percentiles, tenths
 from core.store.connect import reader_for
 from core.store.db import migrate, open_database
 from core.store.models.system import table
@@ -390,3 +390,10 @@ def test_percentiles_of_arrays_together_less_some_values() -> None:
     )
     assert percentiles([], (0.5,)) == [None]
     assert percentiles(months, (0.5,), months) == [None]
+
+
+def test_times_are_kept_in_tenths_and_a_time_of_years_does_not_overflow() -> None:
+    assert [tenths(None), tenths(0.04), tenths(299.96), tenths(-1.0)] == [0, 0, 3000, 0]
+    ten_years = 10 * 365 * 86400.0
+    assert tenths(ten_years) == LONGEST
+    assert list(decode(encode(array("i", [tenths(ten_years)])))) == [LONGEST]

@@ -85,8 +85,8 @@ def _backfill(connection: sa.Connection, zone: ZoneInfo) -> list[dict[str, objec
                 key = (span, start, dimension, member)
                 counts[key][index] += 1
                 if index < 2:
-                    business[key].append(round((business_seconds or 0.0) * 10))
-                    wall[key].append(round((wall_seconds or 0.0) * 10))
+                    business[key].append(_tenths(business_seconds))
+                    wall[key].append(_tenths(wall_seconds))
     return [
         {
             "span": key[0], "start": key[1], "dimension": key[2], "member": key[3],
@@ -97,6 +97,11 @@ def _backfill(connection: sa.Connection, zone: ZoneInfo) -> list[dict[str, objec
         }
         for key, (met, breached, no_reply) in counts.items()
     ]  # fmt: skip
+
+
+def _tenths(seconds: float | None) -> int:
+    # 32 bits: a time beyond about 6.8 years counts as that long.
+    return min(max(round((seconds or 0.0) * 10), 0), 2**31 - 1)
 
 
 def _utc(value: str | datetime) -> datetime:
