@@ -148,7 +148,12 @@ def sla_report(reader: Reader, since: datetime, until: datetime, now: datetime) 
         for (dimension, member), tally in tallies.items()
         if dimension == STAFF and tally.answered
     ]
-    client_keys = {member for dimension, member in tallies if dimension == CLIENT}
+    # (A month row less its days outside may leave a client nothing.)
+    client_keys = {
+        member
+        for (dimension, member), tally in tallies.items()
+        if dimension == CLIENT and (tally.answered or tally.no_reply_needed)
+    }
     client_lines = [
         _line(
             client_names.get(member, NO_CLIENT),
