@@ -3,7 +3,9 @@
 Builds (once, cached under bench/out/) a database of 1,000,000 events on
 20,000 threads over a year through `pmdesk ingest` itself, which yields about
 300,000 clocks, then times each command as a user runs it: a fresh process,
-start-up and output included.
+start-up and output included. The commands are run in turns (one of each,
+then again), so that a change in the host's load touches them alike; the
+report over a year is compared with the 7-day one and with its 0.2 s target.
 
     .venv/bin/python bench/queries.py [--events 1000000] [--threads 20000] [--runs 7]
 """
@@ -26,6 +28,7 @@ from generate import events, write_jsonl
 
 OUT = Path(__file__).resolve().parent / "out"
 SPAN = timedelta(days=365)
+YEAR_TARGET_S = 0.2
 
 
 def main() -> None:
@@ -60,7 +63,7 @@ def main() -> None:
     commands = {
         "pmdesk clocks --json": ["clocks", "--json"],
         "pmdesk report sla --json (last 7 days)": ["report", "sla", "--json"],
-        "pmdesk report sla --json over the whole year (every clock)": [
+        "pmdesk report sla --json over the whole year (--since a year ago)": [
             "report",
             "sla",
             "--json",
@@ -78,12 +81,21 @@ def main() -> None:
         .fetchone()[0]
     )
     print(f"clocks answered in the last 7 days: {stopped_week:,}")
-    for label, command in commands.items():
-        times = [timed(command, env) for _ in range(args.runs)]
+    # The first command on a database of an older schema upgrades it (the
+    # SLA rollups are built from its clocks then): timed apart, not counted.
+    print(f"first run, upgrading the schema if behind: {timed(['clocks', '--json'], env):.1f} s")
+    times: dict[str, list[float]] = {label: [] for label in commands}
+    for _ in range(args.runs):
+        for label, command in commands.items():
+            times[label].append(timed(command, env))
+    medians = {label: statistics.median(runs) for label, runs in times.items()}
+    for label, runs in times.items():
         print(
-            f"{label}: median {statistics.median(times):.3f} s, "
-            f"max {max(times):.3f} s over {args.runs} runs"
+            f"{label}: median {medians[label]:.3f} s, max {max(runs):.3f} s over {args.runs} runs"
         )
+    week, year = (medians[label] for label in list(commands)[1:3])
+    print(f"whole year / 7 days: {year / week:.2f} (target at most 1.5)")
+    print(f"whole year / 0.2 s target: {year / YEAR_TARGET_S:.2f} (target at most 1)")
 
 
 def build(database: Path, count: int, threads: int, start: datetime, env: dict[str, str]) -> None:

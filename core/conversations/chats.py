@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from core.base.kinds import EventKind, ThreadKind
 from core.conversations.clients import UnknownClient
 from core.conversations.people import StaffView
+from core.sla import rollups
 from core.store.db import write
 from core.store.models.system import table
 from core.store.models.threads import ChatLink, Client, Thread, ThreadRef
@@ -63,13 +64,15 @@ def link_chat(
             connection.execute(insert(LINKS).values(chat_id=chat_id, **values))
         else:
             connection.execute(update(LINKS).where(LINKS.c.chat_id == chat_id).values(**values))
-        thread = select(REFS.c.thread_id).where(
-            REFS.c.source == SOURCE, REFS.c.external_id == str(chat_id)
-        )
+        threads = connection.execute(
+            select(REFS.c.thread_id).where(
+                REFS.c.source == SOURCE, REFS.c.external_id == str(chat_id)
+            )
+        ).scalars()
+        moved = dict.fromkeys(threads, client.client_id)
+        rollups.move_threads(connection, moved)
         connection.execute(
-            update(THREADS)
-            .where(THREADS.c.id.in_(thread.scalar_subquery()))
-            .values(client_id=client.client_id)
+            update(THREADS).where(THREADS.c.id.in_(list(moved))).values(client_id=client.client_id)
         )
     return client
 

@@ -47,6 +47,7 @@ from core.base.kinds import AuthorRole, DeliveryStatus, EventKind, Outcome, Tria
 from core.config.settings import Settings
 from core.conversations.events import EventIn, Rejected, parse_event
 from core.notify.rules import ALERT_HORIZON, queue_message_notifications
+from core.sla import rollups
 from core.sla.clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
 from core.sla.policies import PolicyBook
 from core.store.audit import audit_row, write_audit
@@ -797,6 +798,8 @@ class _Batch:
                 self.state.latest[thread_id] = clocks.touched[-1]
             touched.extend(clocks.touched)
         self._write_clocks(touched)
+        # In order, only running clocks were stored before: none counted yet.
+        self._clocks_changed([], touched)
 
     def _load_latest_clocks(self, thread_ids: list[int]) -> None:
         """Each thread's most recent clock: is one running, and was there any before."""
@@ -855,17 +858,17 @@ class _Batch:
         self._set_assignee(thread_id, rows)
         policy = self.ingestor.policies.get(self._policy_of(thread))
         wanted = replay(thread_id, [_facts(row["id"], row) for row in rows], policy)
-        existing = {
-            row.opened_by: row.id
-            for row in self.db.execute(
-                select(C.c.id, C.c.opened_by).where(C.c.thread_id == thread_id)
-            )
-        }
+        stored = [
+            ClockState.from_row(row)
+            for row in self.db.execute(select(C).where(C.c.thread_id == thread_id))
+        ]
+        existing = {clock.opened_by: clock.id for clock in stored}
         for clock in wanted:
             clock.id = existing.pop(clock.opened_by, None)
         if existing:
             self.db.execute(delete(C).where(C.c.id.in_(list(existing.values()))))
         self._write_clocks(wanted, replayed=True)
+        self._clocks_changed(stored, wanted)
         self.state.latest[thread_id] = max(wanted, key=lambda clock: clock.started_at, default=None)
 
     def _write_clocks(self, clocks: list[ClockState], *, replayed: bool = False) -> None:
@@ -881,12 +884,18 @@ class _Batch:
         stored = [clock.row(columns) for clock in clocks if id(clock) not in inserted]
         update_many(self.db, C, stored)
 
+    def _clocks_changed(self, removed: list[ClockState], added: list[ClockState]) -> None:
+        """Clocks rewritten: `removed` as they were stored, `added` as now written."""
+        rollups.record(self.db, removed, added)
+
     def _write_threads(self) -> None:
         fields = ["client_id", "project_id", "title", "url", "status", "deadline", "closed"]
         rows = [
             {"id": thread_id} | {name: getattr(self.threads[thread_id], name) for name in fields}
             for thread_id in sorted(self.dirty)
         ]
+        # A thread given its client takes its answered clocks to that client.
+        rollups.move_threads(self.db, {row["id"]: row["client_id"] for row in rows})
         update_many(self.db, T, rows)
 
     def _apply_to_thread(self, thread: _ThreadRow, row: dict[str, Any]) -> None:

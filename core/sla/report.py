@@ -6,21 +6,26 @@ share met and the response times. Open clocks are those running now that
 started before the end of the period; a running clock already past due is
 a breach too, so a team cannot look good by not answering.
 
-One query fetches the few numeric columns of the period's stopped clocks
-and the statistics are computed here: SQLite has no percentile function,
-and sorting a few hundred thousand floats in Python takes milliseconds.
+The whole local days of the period come from the rollups (core.sla.rollups:
+a row per day or month and per staff member, client or everyone, with the
+answers' times as sorted arrays); what is left at either end, the hours
+before the first local midnight and after the last, is read exactly from
+the clock table. Medians and p90s come out within 0.05 s of the exact ones,
+whatever the period: a year reads a few hundred rows per line.
 
-The series behind the charts (share met per local day, median response time
-per local hour) read their period's stops once, in stop order, and cut them
-at the local day or hour boundaries by bisection.
+The series behind the charts: the share met per local day comes from the
+day rollups for whole days in the rollups' zone (partial days and other
+zones read their stops); the median per local hour reads its period's stops
+once, in stop order, and cuts them at the hour boundaries by bisection (the
+dashboard asks it of today only).
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -29,6 +34,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.base.instants import midnight
+from core.sla.rollups import (
+    ALL,
+    CLIENT,
+    DAY,
+    NONE,
+    STAFF,
+    Tally,
+    add_clocks,
+    percentiles,
+    read_days,
+    stored_zone,
+)
 from core.store.reader import Reader, Row, stamp
 
 UNASSIGNED = "(nobody)"
@@ -45,7 +62,6 @@ SELECT t.client_id, count(*), sum(CASE WHEN c.due_at < :now THEN 1 ELSE 0 END)
  WHERE c.outcome = 'running' AND c.started_at < :until
  GROUP BY t.client_id
 """
-OUTCOME, BUSINESS, WALL, STAFF, CLIENT = range(5)
 
 
 def percentile(ordered: Sequence[float], share: float) -> float | None:
@@ -103,98 +119,82 @@ class SlaReport:
 
 
 def sla_report(reader: Reader, since: datetime, until: datetime, now: datetime) -> SlaReport:
-    stopped = reader.rows(_STOPPED, {"since": since, "until": until})
+    zone = stored_zone(reader)
+    tallies: dict[tuple[str, int], Tally] = {}
+    exact: list[tuple[datetime, datetime]] = [(since, until)]
+    whole = _whole_days(since, until, zone) if zone is not None else None
+    if whole is not None:
+        first, end = whole
+        read_days(reader, first, end, tallies)
+        assert zone is not None
+        exact = [(since, midnight(first, zone)), (midnight(end, zone), until)]
+    for low, high in exact:
+        if low < high:
+            add_clocks(reader.rows(_STOPPED, {"since": low, "until": high}), tallies)
     open_by_client = {
-        client: (count, late or 0)
+        client or NONE: (count, late or 0)
         for client, count, late in reader.rows(_OPEN, {"until": until, "now": now})
     }
     staff_names: dict[int, str] = dict(reader.rows("SELECT id, name FROM staff"))
     client_names: dict[int, str] = dict(reader.rows("SELECT id, name FROM client"))
 
-    # Each group's times must be sorted for its percentiles: sorting all rows
-    # once per measure and grouping afterwards (grouping keeps the order) is
-    # much cheaper than sorting every group of every grouping.
-    counts = _Counts(stopped)
-    by_business = sorted(counts.answered, key=lambda row: row[BUSINESS] or 0.0)
-    by_wall = sorted(counts.answered, key=lambda row: row[WALL] or 0.0)
     total_open = sum(count for count, _ in open_by_client.values())
     total_late = sum(late for _, late in open_by_client.values())
-    overall = counts.line("everyone", None, by_business, by_wall, (total_open, total_late))
+    overall = _line("everyone", tallies.get((ALL, NONE), Tally()), (total_open, total_late))
+    # A staff member has a line for the answers they wrote ("no reply
+    # needed" alone gives none); a client for any clock of theirs.
     staff_lines = [
-        counts.line(staff_names.get(key, UNASSIGNED), (STAFF, key), business, wall)
-        for key, business, wall in _paired_groups(by_business, by_wall, STAFF)
+        _line(staff_names.get(member, UNASSIGNED), tally)
+        for (dimension, member), tally in tallies.items()
+        if dimension == STAFF and tally.answered
     ]
-    client_groups = {
-        key: (business, wall)
-        for key, business, wall in _paired_groups(by_business, by_wall, CLIENT)
+    # (A month row less its days outside may leave a client nothing.)
+    client_keys = {
+        member
+        for (dimension, member), tally in tallies.items()
+        if dimension == CLIENT and (tally.answered or tally.no_reply_needed)
     }
-    client_keys = client_groups.keys() | open_by_client.keys() | counts.keys(CLIENT)
     client_lines = [
-        counts.line(
-            client_names.get(key, NO_CLIENT) if key is not None else NO_CLIENT,
-            (CLIENT, key),
-            *client_groups.get(key, ([], [])),
-            open_by_client.get(key, (0, 0)),
+        _line(
+            client_names.get(member, NO_CLIENT),
+            tallies.get((CLIENT, member), Tally()),
+            open_by_client.get(member, (0, 0)),
         )
-        for key in client_keys
+        for member in client_keys | open_by_client.keys()
     ]
     return SlaReport(since, until, overall, _ranked(staff_lines), _ranked(client_lines))
 
 
-class _Counts:
-    """Outcomes counted per staff member and per client, in one pass."""
-
-    def __init__(self, stopped: list[Row]) -> None:
-        self.answered = [row for row in stopped if row[OUTCOME] != "no_reply_needed"]
-        self.total = Counter(map(itemgetter(OUTCOME), stopped))
-        self.per: dict[tuple[int, Any], Counter[str]] = defaultdict(Counter)
-        for row in stopped:
-            self.per[(STAFF, row[STAFF])][row[OUTCOME]] += 1
-            self.per[(CLIENT, row[CLIENT])][row[OUTCOME]] += 1
-
-    def keys(self, column: int) -> set[Any]:
-        return {key for kind, key in self.per if kind == column}
-
-    def line(
-        self,
-        name: str,
-        group: tuple[int, Any] | None,
-        business: list[Row],
-        wall: list[Row],
-        open_clocks: tuple[int, int] = (0, 0),
-    ) -> SlaLine:
-        outcomes = self.total if group is None else self.per.get(group, Counter())
-        answered = outcomes["met"] + outcomes["breached"]
-        times_business = [row[BUSINESS] or 0.0 for row in business]
-        times_wall = [row[WALL] or 0.0 for row in wall]
-        return SlaLine(
-            name=name,
-            answered=answered,
-            met=outcomes["met"],
-            breached=outcomes["breached"],
-            no_reply_needed=outcomes["no_reply_needed"],
-            open=open_clocks[0],
-            open_breached=open_clocks[1],
-            share_met=outcomes["met"] / answered if answered else None,
-            median_business_seconds=percentile(times_business, 0.5),
-            p90_business_seconds=percentile(times_business, 0.9),
-            median_wall_seconds=percentile(times_wall, 0.5),
-            p90_wall_seconds=percentile(times_wall, 0.9),
-        )
+def _whole_days(since: datetime, until: datetime, zone: ZoneInfo) -> tuple[date, date] | None:
+    """The local days [first, end) of `zone` wholly inside [since, until), if any."""
+    first = since.astimezone(zone).date()
+    if midnight(first, zone) < since:
+        first += timedelta(days=1)
+    end = until.astimezone(zone).date()
+    return (first, end) if first < end else None
 
 
-def _paired_groups(
-    by_business: list[Row], by_wall: list[Row], column: int
-) -> list[tuple[Any, list[Row], list[Row]]]:
-    business, wall = _grouped(by_business, column), _grouped(by_wall, column)
-    return [(key, rows, wall[key]) for key, rows in business.items()]
+def _line(name: str, tally: Tally, open_clocks: tuple[int, int] = (0, 0)) -> SlaLine:
+    answered = tally.answered
+    median_business, p90_business = percentiles(tally.business, _SHARES, tally.less_business)
+    median_wall, p90_wall = percentiles(tally.wall, _SHARES, tally.less_wall)
+    return SlaLine(
+        name=name,
+        answered=answered,
+        met=tally.met,
+        breached=tally.breached,
+        no_reply_needed=tally.no_reply_needed,
+        open=open_clocks[0],
+        open_breached=open_clocks[1],
+        share_met=tally.met / answered if answered else None,
+        median_business_seconds=median_business,
+        p90_business_seconds=p90_business,
+        median_wall_seconds=median_wall,
+        p90_wall_seconds=p90_wall,
+    )
 
 
-def _grouped(rows: Iterable[Row], column: int) -> dict[Any, list[Row]]:
-    groups: dict[Any, list[Row]] = defaultdict(list)
-    for row in rows:
-        groups[row[column]].append(row)
-    return groups
+_SHARES = (0.5, 0.9)
 
 
 def _ranked(lines: list[SlaLine]) -> list[SlaLine]:
@@ -254,10 +254,54 @@ def daily_share_met(
 ) -> list[DayShare]:
     """Each local day (in tz) that [since, until) touches, with its answers' outcomes."""
     windows = _local_days(since, until, tz)
+    from_rollups: dict[date, tuple[int, int]] = {}
+    zone = stored_zone(reader)
+    if zone is not None and zone.key == tz.key:
+        whole = [window for window in windows if _is_whole_day(window, tz)]
+        if whole:
+            rows = reader.rows(
+                _DAY_ROWS,
+                {
+                    "span": DAY,
+                    "first": whole[0].label.date().isoformat(),
+                    "last": whole[-1].label.date().isoformat(),
+                },
+            )
+            counted = {_as_day(start): (met, breached) for start, met, breached in rows}
+            from_rollups = {
+                window.label.date(): counted.get(window.label.date(), (0, 0)) for window in whole
+            }
+    # Without rollups the windows follow each other: one query cut by bisection.
+    # With them, at most the two partial days at the ends: one query each.
+    rest = [window for window in windows if window.label.date() not in from_rollups]
+    runs = [[window] for window in rest] if from_rollups else [rest]
+    sliced = {
+        window.label: rows
+        for run in runs
+        for window, rows in zip(run, _sliced(reader, run), strict=True)
+    }
     return [
-        _day_share(window.label.date(), rows)
-        for window, rows in zip(windows, _sliced(reader, windows), strict=True)
+        _day_from(window.label.date(), *from_rollups[window.label.date()])
+        if window.label.date() in from_rollups
+        else _day_share(window.label.date(), sliced[window.label])
+        for window in windows
     ]
+
+
+_DAY_ROWS = """
+SELECT start, met, breached FROM slarollup
+ WHERE span = :span AND start >= :first AND start <= :last AND dimension = 'all'
+"""
+
+
+def _is_whole_day(window: _Window, tz: ZoneInfo) -> bool:
+    return window.start == window.label and window.end == midnight(
+        window.label.date() + timedelta(days=1), tz
+    )
+
+
+def _as_day(value: str | date) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def hourly_response_times(
@@ -277,13 +321,17 @@ def hourly_response_times(
 
 def _day_share(day: date, rows: list[Row]) -> DayShare:
     outcomes = Counter(row[_OUTCOME] for row in rows)
-    answered = sum(outcomes[outcome] for outcome in _ANSWERS)
+    return _day_from(day, outcomes["met"], outcomes["breached"])
+
+
+def _day_from(day: date, met: int, breached: int) -> DayShare:
+    answered = met + breached
     return DayShare(
         day=day,
         answered=answered,
-        met=outcomes["met"],
-        share_met=outcomes["met"] / answered if answered else None,
-        breaches=outcomes["breached"],
+        met=met,
+        share_met=met / answered if answered else None,
+        breaches=breached,
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from core.base.kinds import (
@@ -165,6 +165,40 @@ class Clock(SQLModel, table=True):
     outcome: str = Outcome.RUNNING.value
     business_seconds: float | None = None
     wall_seconds: float | None = None
+
+
+class SlaRollup(SQLModel, table=True):
+    """The stopped clocks of one local day or month, for one staff member, client, or everyone.
+
+    Kept by core.sla.rollups in the transaction that writes the clocks, so a
+    report over any period reads a few rows per day or month instead of
+    every clock (docs/sla.md, "Rollups"). Days and months are those of the
+    zone in SlaRollupZone.
+    """
+
+    # "day" or "month" (a month row is the sum of its day rows).
+    span: str = Field(primary_key=True)
+    # The local day, or the first day of the month, as YYYY-MM-DD.
+    start: str = Field(primary_key=True)
+    # "staff" (who answered), "client" (the thread's) or "all".
+    dimension: str = Field(primary_key=True)
+    # The staff member's or client's id; 0 for nobody, no client, or everyone.
+    member: int = Field(primary_key=True, default=0)
+    met: int = 0
+    breached: int = 0
+    no_reply_needed: int = 0
+    # met + breached: the answers whose times are below.
+    answered: int = 0
+    # The answers' response times in tenths of a second, sorted, as
+    # little-endian 32-bit integers: a histogram two rows merge by concatenation.
+    business: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    wall: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class SlaRollupZone(SQLModel, table=True):
+    """The one time zone whose local days and months SlaRollup rows are."""
+
+    zone: str = Field(primary_key=True)
 
 
 class ChatLink(SQLModel, table=True):
