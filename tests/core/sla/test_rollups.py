@@ -10,6 +10,7 @@ actions taken back (undo) and threads whose client is named later.
 from __future__ import annotations
 
 import importlib.util
+import re
 import tempfile
 from array import array
 from collections import Counter, defaultdict
@@ -49,6 +50,14 @@ ROLLUP, REFS = table(SlaRollup), table(ThreadRef)
 MIGRATION = (
     Path(__file__).resolve().parents[3] / "core/store/migrations/versions/0008_sla_rollups.py"
 )
+
+
+def _migration_revisions() -> tuple[str, str]:
+    """The rollups' migration's revision and the one it follows, read from its file."""
+    found = dict(
+        re.findall(r"^(revision|down_revision)[^=]*= '([^']+)'", MIGRATION.read_text(), re.M)
+    )
+    return found["revision"], found["down_revision"]
 
 
 def staff_event(id_: str, minute: float, name: str, task: str, **fields: Any) -> dict[str, Any]:
@@ -344,9 +353,13 @@ def test_an_existing_database_gets_its_rollups_on_upgrade(
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE slarollup"))
         connection.execute(text("DROP TABLE slarollupzone"))
-        connection.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+        connection.execute(
+            text("UPDATE alembic_version SET version_num = :before"),
+            {"before": _migration_revisions()[1]},
+        )
 
-    migrate(engine)
+    # Up to the rollups' own revision: later ones found their tables in place.
+    migrate(engine, _migration_revisions()[0])
 
     assert stored_rollups(engine) == kept
 
