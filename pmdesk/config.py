@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from core.base.paths import (
     ConfigError,
     shown_database,
 )
-from core.config.settings import Settings
 from pmdesk.app import config_app
 from pmdesk.console import out
 from pmdesk.context import command, context
+
+if TYPE_CHECKING:  # `import pmdesk.cli` loads neither (tests/pmdesk/test_startup.py)
+    from sqlalchemy import Engine
+
+    from core.config.settings import Settings
 
 
 @config_app.command("check")
