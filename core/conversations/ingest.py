@@ -157,9 +157,18 @@ class _ThreadRow:
     last_event_at: datetime | None
     # The thread's newest clock, None if it never had one.
     clock_id: int | None
+    # The newest events that gave a title and a URL, and their order keys
+    # (read with the row): an older one arriving late changes neither.
+    title_event: int | None
+    url_event: int | None
+    title_key: OrderKey | None = None
+    url_key: OrderKey | None = None
 
 
-_THREAD_FIELDS = [name for name in _ThreadRow.__dataclass_fields__ if name != "id"]
+_THREAD_COLUMNS = [
+    name for name in _ThreadRow.__dataclass_fields__ if name not in ("title_key", "url_key")
+]
+_THREAD_FIELDS = [name for name in _THREAD_COLUMNS if name != "id"]
 
 
 @dataclass
@@ -789,7 +798,12 @@ class _Batch:
         missing = sorted(thread_ids - self.threads.keys())
         for chunk in chunks(missing):
             for row in self.db.execute(_THREAD_ROWS, {"ids": list(chunk)}):
-                self.threads[row.id] = _ThreadRow(**row._mapping)
+                thread = _ThreadRow(*[row._mapping[name] for name in _THREAD_COLUMNS])
+                if row.title_at is not None:
+                    thread.title_key = order_key(row.title_at, row.title_source, row.title_id)
+                if row.url_at is not None:
+                    thread.url_key = order_key(row.url_at, row.url_source, row.url_id)
+                self.threads[row.id] = thread
 
     def _advance_threads(self, fresh: list[_Pending]) -> None:
         by_thread: dict[int, list[_Pending]] = defaultdict(list)
@@ -820,11 +834,15 @@ class _Batch:
                 thread.client_id = self._client(event.client)
             if thread.project_id is None and event.project:
                 thread.project_id = self._project(thread.client_id, event.project)
-            newest = thread.last_event_at is None or event.occurred_at >= thread.last_event_at
-            if event.task.title and newest:
-                thread.title = event.task.title
-            if event.task.url:
-                thread.url = event.task.url
+            key = _pending_key(item)
+            # The newest event's title and URL are the thread's, whatever the
+            # order they arrive in.
+            if event.task.title and (thread.title_key is None or key > thread.title_key):
+                thread.title, thread.title_key, thread.title_event = event.task.title, key, item.id
+                self.dirty.add(thread.id)
+            if event.task.url and (thread.url_key is None or key > thread.url_key):
+                thread.url, thread.url_key, thread.url_event = event.task.url, key, item.id
+                self.dirty.add(thread.id)
         if _snapshot(thread) != before:
             self.dirty.add(thread.id)
 
@@ -1222,8 +1240,23 @@ _STORED_IDS = select(E.c.external_id, E.c.id).where(
 _THREAD_REFS = select(REFS.c.external_id, REFS.c.thread_id).where(
     REFS.c.source == bindparam("source"), REFS.c.external_id.in_(_IDS)
 )
-_THREAD_ROWS = select(*[T.c[name] for name in _ThreadRow.__dataclass_fields__]).where(
-    T.c.id.in_(_IDS)
+_TITLED, _LINKED = E.alias("titled"), E.alias("linked")
+_THREAD_ROWS = (
+    select(
+        *[T.c[name] for name in _THREAD_COLUMNS],
+        _TITLED.c.occurred_at.label("title_at"),
+        _TITLED.c.source.label("title_source"),
+        _TITLED.c.external_id.label("title_id"),
+        _LINKED.c.occurred_at.label("url_at"),
+        _LINKED.c.source.label("url_source"),
+        _LINKED.c.external_id.label("url_id"),
+    )
+    .select_from(
+        T.outerjoin(_TITLED, _TITLED.c.id == T.c.title_event).outerjoin(
+            _LINKED, _LINKED.c.id == T.c.url_event
+        )
+    )
+    .where(T.c.id.in_(_IDS))
 )
 _CLOCKS_BY_ID = select(C).where(C.c.id.in_(_IDS))
 _CLOCKS_BY_OPENER = select(C).where(C.c.opened_by.in_(_IDS))

@@ -77,6 +77,10 @@ class Thread(SQLModel, table=True):
     # ...and the newest clock (by start), None if the thread never had one.
     # No foreign key: a clock names its thread, and the two would be a cycle.
     clock_id: int | None = None
+    # The newest events that gave the title and the URL: an older event that
+    # arrives late does not rename the thread. No foreign keys either.
+    title_event: int | None = None
+    url_event: int | None = None
 
 
 class ThreadRef(SQLModel, table=True):

@@ -21,6 +21,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column('thread', sa.Column('last_event_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
     op.add_column('thread', sa.Column('clock_id', sa.Integer(), nullable=True))
+    # Unknown for threads stored before: the next event with a title sets it.
+    op.add_column('thread', sa.Column('title_event', sa.Integer(), nullable=True))
+    op.add_column('thread', sa.Column('url_event', sa.Integer(), nullable=True))
     op.execute(
         'UPDATE thread SET last_event_at = '
         '(SELECT max(event.occurred_at) FROM event WHERE event.thread_id = thread.id)'
@@ -51,6 +54,8 @@ def downgrade() -> None:
         "coalesce((SELECT event_raw.raw FROM event_raw WHERE event_raw.event_id = event.id), '')"
     )
     op.drop_table('event_raw')
+    _drop_column('thread', 'url_event')
+    _drop_column('thread', 'title_event')
     _drop_column('thread', 'clock_id')
     _drop_column('thread', 'last_event_at')
 
