@@ -248,7 +248,7 @@ def clock_writes(engine: Engine) -> list[tuple[str, int]]:
     with engine.begin() as connection:
         found = [tuple(row) for row in connection.execute(text("SELECT * FROM clock_writes"))]
         connection.execute(text("DELETE FROM clock_writes"))
-    return found  # type: ignore[return-value]
+    return found
 
 
 def long_thread(clocks: int) -> list[dict[str, Any]]:
