@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from itertools import islice
@@ -87,7 +87,7 @@ from core.store.models.threads import (
     Thread,
     ThreadRef,
 )
-from core.store.reader import stamp
+from core.store.reader import instant, stamp
 
 log = logging.getLogger("pmdesk.ingest")
 
@@ -1052,7 +1052,7 @@ class _Batch:
     def _load_priors(self, windows: list[_Window]) -> None:
         """Each window's thread's last clock started before `lo` (the last of a tie by opener)."""
         by_thread = {window.thread_id: window for window in windows}
-        for row in self.db.execute(_priors_query(windows)):
+        for row in self._window_rows(windows, _PRIORS_SQL, _priors_query, with_hi=False):
             window = by_thread[row.thread_id]
             key = order_key(row.opener_at, row.opener_source, row.opener_external_id)
             if window.prior_key is None or key > window.prior_key:
@@ -1061,11 +1061,43 @@ class _Batch:
 
     def _load_window_events(self, windows: list[_Window]) -> None:
         by_thread = {window.thread_id: window for window in windows}
-        for row in self.db.execute(_window_query(windows)):
+        for row in self._window_rows(windows, _WINDOW_SQL, _window_query, with_hi=True):
             by_thread[row.thread_id].events.append(_facts(row.id, row._mapping))
         for window in windows:
             window.events.sort(key=_fact_key)
             window.after = window.hi
+
+    def _window_rows(
+        self,
+        windows: list[_Window],
+        sqlite_text: str,
+        query: Callable[[list[_Window]], Select[Any]],
+        *,
+        with_hi: bool,
+    ) -> list[Any]:
+        """Rows of a query over the windows: on SQLite as plain SQL, its instants parsed.
+
+        SQLAlchemy would compile the statement anew for every batch (its
+        VALUES differ each time), which costs more than a late event's
+        whole replay.
+        """
+        if self.db.dialect.name != "sqlite":
+            return list(self.db.execute(query(windows)))
+        marks = ", ".join(["(?, ?, ?)" if with_hi else "(?, ?)"] * len(windows))
+        params: list[Any] = []
+        for window in windows:
+            params += [window.thread_id, stamp(window.lo)]
+            if with_hi:
+                params.append(stamp(window.hi))
+        columns = "t, lo, hi" if with_hi else "t, lo"
+        statement = f"WITH w({columns}) AS (VALUES {marks}) {sqlite_text}"
+        rows = []
+        for found in self.db.exec_driver_sql(statement, tuple(params)).mappings():
+            row = dict(found)
+            for name in _INSTANT_COLUMNS & row.keys():
+                row[name] = instant(row[name])
+            rows.append(_Record(row))
+        return rows
 
     def _more_events(self, window: _Window) -> list[EventFacts]:
         """The window's thread's next clock events after `window.after`, a page at a time."""
@@ -1345,6 +1377,38 @@ def _windows(windows: list[_Window], *, with_hi: bool) -> CTE:
     # A common table expression: SQLite knows no column names for
     # VALUES in FROM, PostgreSQL takes either.
     return values(*columns, name="w").data(rows).cte("w")
+
+
+class _Record(dict[str, Any]):
+    """A row read as plain SQL: its columns as keys and as attributes, like SQLAlchemy's."""
+
+    __getattr__ = dict.__getitem__
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return self
+
+
+_INSTANT_COLUMNS = frozenset(
+    {"started_at", "due_at", "warn_at", "escalate_at", "stopped_at", "opener_at", "occurred_at"}
+)
+_CLOCK_SQL_COLUMNS = ", ".join(f"clock.{column.name}" for column in C.columns)
+# The same as _priors_query and _window_query, for SQLite, after "WITH w(...)".
+_PRIORS_SQL = (
+    f"SELECT {_CLOCK_SQL_COLUMNS}, opener.occurred_at AS opener_at, "
+    "opener.source AS opener_source, opener.external_id AS opener_external_id "
+    "FROM w JOIN clock ON clock.thread_id = w.t AND clock.started_at = ("
+    "SELECT max(earlier.started_at) FROM clock AS earlier "
+    "WHERE earlier.thread_id = w.t AND earlier.started_at < w.lo) "
+    "JOIN event AS opener ON opener.id = clock.opened_by"
+)
+_WINDOW_SQL = (
+    "SELECT event.id, event.thread_id, event.source, event.external_id, event.kind, "
+    "event.occurred_at, event.author_role, event.internal, event.staff_id "
+    "FROM w JOIN event ON event.thread_id = w.t "
+    "AND event.occurred_at >= w.lo AND event.occurred_at <= w.hi "
+    f"WHERE event.kind IN {tuple(_CLOCK_KINDS)!r}"
+)
 
 
 def _priors_query(windows: list[_Window]) -> Select[Any]:
