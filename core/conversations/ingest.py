@@ -1007,12 +1007,19 @@ class _Batch:
         for chunk in chunks(ordered, 300):
             self._load_priors([windows[thread_id] for thread_id in chunk])
             self._load_window_events([windows[thread_id] for thread_id in chunk])
-        olds: dict[int, list[ClockState]] = {}
-        news: dict[int, list[ClockState]] = {}
+        need: list[_Window] = []
         for thread_id in ordered:
             window = windows[thread_id]
             policy = self.ingestor.policies.get(self._policy_of(self.threads[thread_id]))
-            olds[thread_id], news[thread_id] = self._replay_window(window, policy)
+            window.end = self.threads[thread_id].last_event_at
+            if not _replay(window, policy, window.events, self.memo):
+                need.append(window)
+        # Windows that did not settle read on, a page each, one query for all.
+        while need:
+            pages = self._more_events(need)
+            need = [window for window in need if not _replay(window, None, pages[window.thread_id])]
+        olds = {thread_id: window.old_clocks for thread_id, window in windows.items()}
+        news = {thread_id: window.new_clocks for thread_id, window in windows.items()}
         openers = sorted(
             {clock.opened_by for held in (olds, news) for each in held.values() for clock in each}
         )
@@ -1099,56 +1106,47 @@ class _Batch:
             rows.append(_Record(row))
         return rows
 
-    def _more_events(self, window: _Window) -> list[EventFacts]:
-        """The window's thread's next clock events after `window.after`, a page at a time."""
-        params = {"thread": window.thread_id, "after": window.after, "size": _PAGE}
-        rows = self.db.execute(_NEXT_EVENTS, params).all()
-        if len(rows) == _PAGE:
-            # The page may end inside a run of events of the same instant:
-            # the rest of that instant comes too, and the next page after it.
-            last = rows[-1].occurred_at
-            rows = [row for row in rows if row.occurred_at != last]
-            rows += self.db.execute(_EVENTS_AT, {"thread": window.thread_id, "at": last}).all()
-        if rows:
-            window.after = max(row.occurred_at for row in rows)
-        facts = [_facts(row.id, row._mapping) for row in rows]
-        facts.sort(key=_fact_key)
-        return facts
+    def _more_events(self, windows: list[_Window]) -> dict[int, list[EventFacts]]:
+        """Each window's thread's next clock events after `window.after`, a page at a time.
 
-    def _replay_window(
-        self, window: _Window, policy: Policy
-    ) -> tuple[list[ClockState], list[ClockState]]:
-        """The clocks of the window as stored and as they now are, by opening order."""
-        prior = window.prior
-        running = None
-        if prior is not None and (prior.stopped_at is None or prior.stopped_at >= window.lo):
-            running = prior.running_copy()
-        has_clocks = prior is not None
-        old = ThreadClocks(window.thread_id, policy, running, has_clocks=has_clocks, memo=self.memo)
-        new = ThreadClocks(
-            window.thread_id,
-            policy,
-            None if running is None else replace(running),
-            has_clocks=has_clocks,
-            memo=self.memo,
-        )
-        old_start, new_start = old.running, new.running
-        events = window.events
-        while True:
-            for event in events:
-                if event.id not in window.new_only:
-                    old.apply(event)
-                if event.id not in window.old_only:
-                    new.apply(event)
-                if event.key >= window.last_change and _agree(old, new):
-                    # The clock running now, if any, is the same in both and
-                    # stops later at the same event as stored: left alone.
-                    return _opened(old, old_start, old.running), _opened(
-                        new, new_start, new.running
-                    )
-            events = self._more_events(window)
-            if not events:
-                return _opened(old, old_start), _opened(new, new_start)
+        Nothing is read for a thread whose newest event is in the window. A
+        page that ends inside a run of events of the same instant gets the
+        rest of that instant too, and the next page starts after it.
+        """
+        pages: dict[int, list[Any]] = {window.thread_id: [] for window in windows}
+        wanted = [
+            window
+            for window in windows
+            if window.end is not None and window.after is not None and window.end > window.after
+        ]
+        if self.db.dialect.name == "sqlite":
+            for chunk in chunks(wanted, 400):
+                statement = " UNION ALL ".join([_PAGE_SQL] * len(chunk))
+                params: list[Any] = []
+                for window in chunk:
+                    assert window.after is not None
+                    params += [window.thread_id, stamp(window.after), _PAGE]
+                for found in self.db.exec_driver_sql(statement, tuple(params)).mappings():
+                    row = dict(found)
+                    row["occurred_at"] = instant(row["occurred_at"])
+                    pages[row["thread_id"]].append(_Record(row))
+        else:
+            for window in wanted:
+                values = {"thread": window.thread_id, "after": window.after, "size": _PAGE}
+                pages[window.thread_id] = list(self.db.execute(_NEXT_EVENTS, values))
+        facts: dict[int, list[EventFacts]] = {}
+        for window in windows:
+            rows = pages[window.thread_id]
+            if len(rows) == _PAGE:
+                last = max(row.occurred_at for row in rows)
+                rows = [row for row in rows if row.occurred_at != last]
+                rows += self.db.execute(_EVENTS_AT, {"thread": window.thread_id, "at": last}).all()
+            if rows:
+                window.after = max(row.occurred_at for row in rows)
+            page = [_facts(row.id, row._mapping) for row in rows]
+            page.sort(key=_fact_key)
+            facts[window.thread_id] = page
+        return facts
 
     def _reload_latest(self, thread_ids: list[int]) -> None:
         """Each replayed thread's newest clock, read back after the writes."""
@@ -1230,7 +1228,59 @@ class _Window:
     prior: ClockState | None = None
     prior_key: OrderKey | None = None
     events: list[EventFacts] = field(default_factory=list)
+    # Read up to this instant; the thread's newest event is at `end`.
     after: datetime | None = None
+    end: datetime | None = None
+    # The replay as stored and as it now is, and the clock each started with.
+    old: ThreadClocks | None = None
+    new: ThreadClocks | None = None
+    old_start: ClockState | None = None
+    new_start: ClockState | None = None
+    # What the replay settled, by opening order (see _replay).
+    old_clocks: list[ClockState] = field(default_factory=list)
+    new_clocks: list[ClockState] = field(default_factory=list)
+
+
+def _replay(
+    window: _Window, policy: Policy | None, events: list[EventFacts], memo: Memo | None = None
+) -> bool:
+    """Apply `events` to a window's two replays (started with `policy`); True once settled.
+
+    Settled: past `last_change` the two agree (the clock running then, the
+    same in both, stops later at the same event as stored, and is left
+    alone), or `events` is empty (the thread has nothing further).
+    """
+    if window.old is None or window.new is None:
+        assert policy is not None
+        prior = window.prior
+        running = None
+        if prior is not None and (prior.stopped_at is None or prior.stopped_at >= window.lo):
+            running = prior.running_copy()
+        has_clocks = prior is not None
+        window.old = ThreadClocks(window.thread_id, policy, running, has_clocks, memo=memo)
+        window.new = ThreadClocks(
+            window.thread_id,
+            policy,
+            None if running is None else replace(running),
+            has_clocks,
+            memo=memo,
+        )
+        window.old_start, window.new_start = window.old.running, window.new.running
+    old, new = window.old, window.new
+    if not events:
+        window.old_clocks = _opened(old, window.old_start)
+        window.new_clocks = _opened(new, window.new_start)
+        return True
+    for event in events:
+        if event.id not in window.new_only:
+            old.apply(event)
+        if event.id not in window.old_only:
+            new.apply(event)
+        if event.key >= window.last_change and _agree(old, new):
+            window.old_clocks = _opened(old, window.old_start, old.running)
+            window.new_clocks = _opened(new, window.new_start, new.running)
+            return True
+    return False
 
 
 def _agree(old: ThreadClocks, new: ThreadClocks) -> bool:
@@ -1335,6 +1385,13 @@ _NEXT_EVENTS = (
     )
     .order_by(E.c.occurred_at)
     .limit(bindparam("size"))
+)
+# One page of a thread's clock events past an instant, for SQLite (joined by
+# UNION ALL for many threads: _Batch._more_events).
+_PAGE_SQL = (
+    "SELECT * FROM (SELECT id, thread_id, source, external_id, kind, occurred_at, "
+    "author_role, internal, staff_id FROM event WHERE thread_id = ? AND occurred_at > ? "
+    f"AND kind IN {tuple(_CLOCK_KINDS)!r} ORDER BY occurred_at LIMIT ?)"
 )
 _EVENTS_AT = select(*_FACT_COLUMNS).where(
     E.c.thread_id == bindparam("thread"),
