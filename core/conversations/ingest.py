@@ -24,7 +24,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple
@@ -1068,8 +1068,13 @@ class _Batch:
 
     def _load_window_events(self, windows: list[_Window]) -> None:
         by_thread = {window.thread_id: window for window in windows}
-        for row in self._window_rows(windows, _WINDOW_SQL, _window_query, with_hi=True):
-            by_thread[row.thread_id].events.append(_facts(row.id, row._mapping))
+        if self.db.dialect.name == "sqlite":
+            statement, params = _sqlite_windows(windows, _WINDOW_SQL, with_hi=True)
+            for row in self.db.exec_driver_sql(statement, params).fetchall():
+                by_thread[row[1]].events.append(_stored_facts(row))
+        else:
+            for found in self.db.execute(_window_query(windows)):
+                by_thread[found.thread_id].events.append(_facts(found.id, found._mapping))
         for window in windows:
             window.events.sort(key=_fact_key)
             window.after = window.hi
@@ -1090,16 +1095,13 @@ class _Batch:
         """
         if self.db.dialect.name != "sqlite":
             return list(self.db.execute(query(windows)))
-        marks = ", ".join(["(?, ?, ?)" if with_hi else "(?, ?)"] * len(windows))
-        params: list[Any] = []
-        for window in windows:
-            params += [window.thread_id, stamp(window.lo)]
-            if with_hi:
-                params.append(stamp(window.hi))
-        columns = "t, lo, hi" if with_hi else "t, lo"
-        statement = f"WITH w({columns}) AS (VALUES {marks}) {sqlite_text}"
+        statement, params = _sqlite_windows(windows, sqlite_text, with_hi=with_hi)
+        return self._plain_rows(statement, params)
+
+    def _plain_rows(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        """Rows of plain SQL on SQLite, as SQLAlchemy would give them: instants parsed."""
         rows = []
-        for found in self.db.exec_driver_sql(statement, tuple(params)).mappings():
+        for found in self.db.exec_driver_sql(statement, params).mappings():
             row = dict(found)
             for name in _INSTANT_COLUMNS & row.keys():
                 row[name] = instant(row[name])
@@ -1113,7 +1115,7 @@ class _Batch:
         page that ends inside a run of events of the same instant gets the
         rest of that instant too, and the next page starts after it.
         """
-        pages: dict[int, list[Any]] = {window.thread_id: [] for window in windows}
+        pages: dict[int, list[EventFacts]] = {window.thread_id: [] for window in windows}
         wanted = [
             window
             for window in windows
@@ -1126,33 +1128,39 @@ class _Batch:
                 for window in chunk:
                     assert window.after is not None
                     params += [window.thread_id, stamp(window.after), _PAGE]
-                for found in self.db.exec_driver_sql(statement, tuple(params)).mappings():
-                    row = dict(found)
-                    row["occurred_at"] = instant(row["occurred_at"])
-                    pages[row["thread_id"]].append(_Record(row))
+                for row in self.db.exec_driver_sql(statement, tuple(params)).fetchall():
+                    pages[row[1]].append(_stored_facts(row))
         else:
             for window in wanted:
                 values = {"thread": window.thread_id, "after": window.after, "size": _PAGE}
-                pages[window.thread_id] = list(self.db.execute(_NEXT_EVENTS, values))
-        facts: dict[int, list[EventFacts]] = {}
+                pages[window.thread_id] = [
+                    _facts(row.id, row._mapping) for row in self.db.execute(_NEXT_EVENTS, values)
+                ]
         for window in windows:
-            rows = pages[window.thread_id]
-            if len(rows) == _PAGE:
-                last = max(row.occurred_at for row in rows)
-                rows = [row for row in rows if row.occurred_at != last]
-                rows += self.db.execute(_EVENTS_AT, {"thread": window.thread_id, "at": last}).all()
-            if rows:
-                window.after = max(row.occurred_at for row in rows)
-            page = [_facts(row.id, row._mapping) for row in rows]
+            page = pages[window.thread_id]
+            if len(page) == _PAGE:
+                last = max(facts.occurred_at for facts in page)
+                page = [facts for facts in page if facts.occurred_at != last]
+                page += [
+                    _facts(row.id, row._mapping)
+                    for row in self.db.execute(_EVENTS_AT, {"thread": window.thread_id, "at": last})
+                ]
+            if page:
+                window.after = max(facts.occurred_at for facts in page)
             page.sort(key=_fact_key)
-            facts[window.thread_id] = page
-        return facts
+            pages[window.thread_id] = page
+        return pages
 
     def _reload_latest(self, thread_ids: list[int]) -> None:
         """Each replayed thread's newest clock, read back after the writes."""
         newest: dict[int, tuple[OrderKey, ClockState]] = {}
         for chunk in chunks(thread_ids):
-            for row in self.db.execute(_LATEST_CLOCKS, {"ids": list(chunk)}):
+            if self.db.dialect.name == "sqlite":
+                marks = ", ".join("?" * len(chunk))
+                rows = self._plain_rows(_LATEST_SQL.format(marks=marks), tuple(chunk))
+            else:
+                rows = list(self.db.execute(_LATEST_CLOCKS, {"ids": list(chunk)}))
+            for row in rows:
                 key = order_key(row.opener_at, row.opener_source, row.opener_external_id)
                 known = newest.get(row.thread_id)
                 if known is None or key > known[0]:
@@ -1436,6 +1444,29 @@ def _windows(windows: list[_Window], *, with_hi: bool) -> CTE:
     return values(*columns, name="w").data(rows).cte("w")
 
 
+def _sqlite_windows(
+    windows: list[_Window], sqlite_text: str, *, with_hi: bool
+) -> tuple[str, tuple[Any, ...]]:
+    """A query over the windows as plain SQL for SQLite: "WITH w(t, lo[, hi]) AS (VALUES ...)"."""
+    marks = ", ".join(["(?, ?, ?)" if with_hi else "(?, ?)"] * len(windows))
+    params: list[Any] = []
+    for window in windows:
+        params += [window.thread_id, stamp(window.lo)]
+        if with_hi:
+            params.append(stamp(window.hi))
+    columns = "t, lo, hi" if with_hi else "t, lo"
+    return f"WITH w({columns}) AS (VALUES {marks}) {sqlite_text}", tuple(params)
+
+
+def _stored_facts(row: Sequence[Any]) -> EventFacts:
+    """EventFacts of a row of _WINDOW_SQL or _PAGE_SQL, as SQLite stores it."""
+    event_id, _thread, source, external_id, kind, occurred_at, role, internal, staff = row
+    at = datetime.fromisoformat(occurred_at).replace(tzinfo=UTC)
+    return EventFacts(
+        event_id, (at, source, len(external_id), external_id), kind, role, bool(internal), staff
+    )
+
+
 class _Record(dict[str, Any]):
     """A row read as plain SQL: its columns as keys and as attributes, like SQLAlchemy's."""
 
@@ -1458,6 +1489,13 @@ _PRIORS_SQL = (
     "SELECT max(earlier.started_at) FROM clock AS earlier "
     "WHERE earlier.thread_id = w.t AND earlier.started_at < w.lo) "
     "JOIN event AS opener ON opener.id = clock.opened_by"
+)
+_LATEST_SQL = (
+    f"SELECT {_CLOCK_SQL_COLUMNS}, opener.occurred_at AS opener_at, "
+    "opener.source AS opener_source, opener.external_id AS opener_external_id "
+    "FROM clock JOIN event AS opener ON opener.id = clock.opened_by "
+    "WHERE clock.thread_id IN ({marks}) AND clock.started_at = ("
+    "SELECT max(newest.started_at) FROM clock AS newest WHERE newest.thread_id = clock.thread_id)"
 )
 _WINDOW_SQL = (
     "SELECT event.id, event.thread_id, event.source, event.external_id, event.kind, "
