@@ -1,7 +1,7 @@
 """SLA rollups: stopped clocks summed per local day and month, built from the clocks there are
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 17:10:00.000000
 
 The rows are those core.sla.rollups keeps (see there and the SlaRollup
@@ -25,7 +25,7 @@ from alembic import op
 from core.base.paths import configured
 
 revision: str = '0008'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
