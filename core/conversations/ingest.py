@@ -389,8 +389,8 @@ class Ingestor:
                     select(func.max(E.c.occurred_at)).where(E.c.thread_id == thread_id)
                 ).scalar()
                 batch.dirty.add(thread_id)
-                batch._write_threads()
                 batch._clocks_changed(batch.removed, batch.added)
+                batch._write_threads()
                 write_audit(
                     connection,
                     [
@@ -473,9 +473,11 @@ class _Batch:
         self._insert_events(fresh)
         self._queue_deliveries(fresh)
         self._advance_threads(fresh)
+        # Before the thread rows: the rollups count a clock for its thread's
+        # stored client, and a client given now moves them all (_write_threads).
+        self._clocks_changed(self.removed, self.added)
         self._write_threads()
         self._write_assignees()
-        self._clocks_changed(self.removed, self.added)
         self._notify_waiting_messages(fresh)
         results.extend(
             Result(
