@@ -839,7 +839,6 @@ async def session(
 
     from tui.panels.clocks import ClocksPanel
     from tui.panels.feed import IncomingPanel
-    from tui.screens.thread import ThreadScreen
     from tui.widgets.conversation import Conversation
 
     rng = random.Random(11)
@@ -871,16 +870,20 @@ async def session(
         else:
             presses[kind].append(took)
 
+    def panels(screen: Any) -> bool:
+        """The main screen in front with its panels (no thread shown in their place)."""
+        return screen is main and main.thread_shown() is None
+
     def feed_at(row: int) -> Any:
-        return lambda screen: screen is main and table.cursor_row == row
+        return lambda screen: panels(screen) and table.cursor_row == row
 
     def clock_at(index: int) -> Any:
-        return lambda screen: screen is main and clocks.cursor == index
+        return lambda screen: panels(screen) and clocks.cursor == index
 
     for step in range(moves):  # down the feed, then a little back up
         key, delta = ("down", 1) if step < moves * 0.8 else ("up", -1)
         await press("move in the feed", key, feed_at(table.cursor_row + delta))
-    await press("focus a panel", "2", lambda screen: screen is main and clocks.has_focus)
+    await press("focus a panel", "2", lambda screen: panels(screen) and clocks.has_focus)
     for step in range(moves):  # down the clocks, a page at a time every fifth press
         if step % 5 == 4:
             target, key = min(clocks.cursor + clocks._page(), len(clocks.clocks) - 1), "pagedown"
@@ -889,18 +892,20 @@ async def session(
         else:
             target, key = clocks.cursor - 1, "up"
         await press("move in the clocks", key, clock_at(target))
-    await press("focus a panel", "1", lambda screen: screen is main and table.has_focus)
+    await press("focus a panel", "1", lambda screen: panels(screen) and table.has_focus)
 
     def thread_shown(thread_id: int) -> Any:
-        """The thread's screen with its conversation laid out and scrolled to the newest event."""
+        """The thread in the main screen, its conversation laid out and scrolled to the newest
+        event."""
 
         def check(screen: Any) -> bool:
-            if not isinstance(screen, ThreadScreen) or screen.thread_id != thread_id:
+            view = main.thread_shown() if screen is main else None
+            if view is None or view.thread_id != thread_id:
                 return False
-            if screen.detail is None or screen.detail.id != thread_id:
+            if view.detail is None or view.detail.id != thread_id:
                 return False
             # Wrapped for its width, and scrolled to the newest event.
-            conversation = screen.query_one(Conversation)
+            conversation = view.query_one(Conversation)
             return bool(
                 conversation.virtual_size.height > 0
                 and conversation.scroll_offset.y >= conversation.max_scroll_y
@@ -920,9 +925,9 @@ async def session(
             return f"open a thread ({'read ahead' if ready else 'read on Enter'})"
 
         await press(opening, "enter", thread_shown(selected.thread_id))
-        if not isinstance(app.screen, ThreadScreen):
+        if main.thread_shown() is None:
             await asyncio.sleep(PRESS_TIMEOUT)  # a lost open: let the screen catch up
-        await press("go back", "escape", lambda screen: screen is main)
+        await press("go back", "escape", panels)
     figures["presses"] = presses
     figures["timeouts"] = lost
     if args.profile_to:

@@ -15,13 +15,14 @@ from dataclasses import replace
 from datetime import date
 from functools import partial
 from threading import Event
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 
 from core.base import i18n
 from core.base.i18n import N_, gettext
@@ -58,8 +59,8 @@ if TYPE_CHECKING:
     from core.receivables.aging import OverdueInvoice
 
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
+    from tui.panels.thread import ThreadView
     from tui.screens.manager import ManagerScreen
-    from tui.screens.thread import ThreadScreen
 
 # The cyclic garbage collector's thresholds while the dashboard runs. Drawing
 # a frame allocates thousands of small objects, so Python's defaults (700, 10,
@@ -104,6 +105,8 @@ class Dashboard(App[None]):
         ),
         Binding("q", "quit", "Quit", id="app.quit", tooltip=N_("Quit pmdesk")),
     ]
+    # The main screen, pushed on mount; a thread shows inside it.
+    main: MainScreen
 
     def __init__(
         self,
@@ -145,11 +148,10 @@ class Dashboard(App[None]):
         logging.getLogger("pmdesk").addHandler(self.service_log)
         gc.set_threshold(*COLLECTOR_THRESHOLDS)
         self.set_keymap(self.settings.dashboard.keys)
-        self.push_screen(
-            MainScreen(
-                self.backend, self.formatter, self.target_minutes, self.service_log, self.undo_slot
-            )
+        self.main = MainScreen(
+            self.backend, self.formatter, self.target_minutes, self.service_log, self.undo_slot
         )
+        self.push_screen(self.main)
         if self.start == "manager":
             self.action_manager()
 
@@ -188,24 +190,17 @@ class Dashboard(App[None]):
         self.open_thread(message.thread_id, reply=message.reply)
 
     def open_thread(self, thread_id: int, reply: bool = False) -> None:
-        """Show a thread in the one thread screen, built on first use and then reused."""
-        from tui.screens.thread import ThreadScreen
+        """Show a thread in the main screen, in place of its panels (no screen switch).
 
-        if not self.is_screen_installed("thread"):
-            self.install_screen(
-                ThreadScreen(self.backend, self.formatter, self.pages, thread_id, reply), "thread"
-            )
-            self.push_screen("thread")
-            return
-        screen = self.get_screen("thread")
-        assert isinstance(screen, ThreadScreen)
-        screen.show_thread(thread_id, reply)
-        if self.screen is not screen:
-            if screen in self.screen_stack:  # under the manager or a modal: come back to it
-                while self.screen is not screen:
-                    self.pop_screen()
-            else:
-                self.push_screen("thread")
+        Screens opened over the main one (the manager, a modal) close first.
+        """
+        while self.screen is not self.main:
+            self.pop_screen()
+        self.main.open_thread(self.pages, thread_id, reply)
+
+    def thread_shown(self) -> ThreadView | None:
+        """The thread view, while it is shown in front (no screen over the main one)."""
+        return self.main.thread_shown() if self.screen is self.main else None
 
     # -- thread pages, read in a worker --------------------------------------------
 
@@ -220,12 +215,12 @@ class Dashboard(App[None]):
     def read_thread_again(self) -> None:
         """The database changed: the thread on screen is read again (a reply delivered,
         the client's answer), as the feed shows its new rows."""
-        # Not isinstance: the thread screen's module loads on first use, not here.
-        if self.is_screen_installed("thread") and self.screen is self.get_screen("thread"):
-            self.want_page(cast("ThreadScreen", self.screen).thread_id)
+        view = self.thread_shown()
+        if view is not None:
+            self.want_page(view.thread_id)
 
     def want_page(self, thread_id: int) -> ThreadPage | None:
-        """The thread's page if read lately; else None, and it is read for the thread screen."""
+        """The thread's page if read lately; else None, and it is read for the thread view."""
         page = self.pages.get(thread_id)
         if page is None and self.pages.want(thread_id):
             self._read_pages()
@@ -233,9 +228,9 @@ class Dashboard(App[None]):
 
     @work(thread=True, group="pages")
     def _read_pages(self) -> None:
-        # The thread screen's module, which start-up does without, loads here
+        # The thread view's module, which start-up does without, loads here
         # the first time: while the assistant looks at a row, not on Enter.
-        from tui.screens import thread  # noqa: F401
+        from tui.panels import thread  # noqa: F401
 
         # One reader at a time, always on the latest thread wanted.
         while (wanted := self.pages.next_wanted()) is not None:
@@ -263,34 +258,27 @@ class Dashboard(App[None]):
         return max(0, self.size.width - 4)
 
     def _page_read(self, page: ThreadPage, generation: int) -> None:
-        from tui.screens.thread import ThreadScreen
-
         kept = self.pages.keep(page, generation)
-        if not self.is_screen_installed("thread"):
-            return
-        screen = self.get_screen("thread")
-        if isinstance(screen, ThreadScreen) and screen.thread_id == page.thread_id:
-            screen.show_page(page)
+        # Mounted, hidden, with the first page read ahead: Enter then only shows it.
+        view = self.main.prepare_thread(self.pages)
+        if view.display and view.thread_id == page.thread_id:
+            view.show_page(page)
             if not kept:  # read before the latest change: read it again
                 self.want_page(page.thread_id)
 
     def _page_failed(self, thread_id: int, reason: str) -> None:
-        """Shown in the thread screen and not kept: the next look reads again."""
+        """Shown in the thread view and not kept: the next look reads again."""
         from rich.text import Text
 
-        from tui.screens.thread import ThreadScreen
-
-        if not self.is_screen_installed("thread"):
-            return
-        screen = self.get_screen("thread")
-        if isinstance(screen, ThreadScreen):
+        view = self.main.thread_view
+        if view is not None:
             text = Text(
                 gettext("Could not read thread {thread}: {reason}").format(
                     thread=thread_id, reason=reason
                 ),
                 style="bold red",
             )
-            screen.show_page(ThreadPage(thread_id, None, text, Text()))
+            view.show_page(ThreadPage(thread_id, None, text, Text()))
 
     def action_manager(self) -> None:
         from tui.screens.manager import ManagerScreen
@@ -332,11 +320,11 @@ class Dashboard(App[None]):
         self.post_message(OpenThread(message.thread_id))
 
     def action_help(self) -> None:
+        from tui.panels.thread import ThreadView
         from tui.screens.help import COMMON_GROUP, COMMON_KEYS, HelpScreen
         from tui.screens.log import LogScreen
         from tui.screens.manager import ManagerScreen
         from tui.screens.review import ReviewScreen
-        from tui.screens.thread import ThreadScreen
         from tui.widgets.ask import AskDay, AskText
 
         groups: list[tuple[str, Sequence[object]]] = [
@@ -347,7 +335,7 @@ class Dashboard(App[None]):
             (N_("clocks"), ClocksPanel.BINDINGS),
             (N_("invoices"), InvoicesPanel.BINDINGS),
             (N_("review"), ReviewScreen.BINDINGS),
-            (N_("thread"), ThreadScreen.BINDINGS),
+            (N_("thread"), ThreadView.BINDINGS),
             (N_("manager"), ManagerScreen.BINDINGS),
             (N_("filter"), FilterScreen.BINDINGS),
             (N_("staff picker"), StaffPicker.BINDINGS),
@@ -635,9 +623,7 @@ class Dashboard(App[None]):
         self.call_from_thread(self._invoices_written, done, invoices)
 
     def _invoices_written(self, done: str, invoices: list[OverdueInvoice]) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                screen.query_one(InvoicesPanel).show(invoices)
+        self.main.query_one(InvoicesPanel).show(invoices)
         self.notify(done, timeout=3, markup=False)
 
     # -- the command palette ---------------------------------------------------------
@@ -645,10 +631,14 @@ class Dashboard(App[None]):
     def palette_actions(self, screen: Screen[Any]) -> list[tuple[str, Callable[[], Any], str]]:
         found: list[tuple[str, Callable[[], Any], str]] = []
         keymap = self.settings.dashboard.keys
-        for binding in [*screen.BINDINGS, *self.BINDINGS]:
+        # A thread shown in the main screen: its keys, not the panels'.
+        holder: Widget = screen
+        if isinstance(screen, MainScreen) and (view := screen.thread_shown()) is not None:
+            holder = view
+        for binding in [*holder.BINDINGS, *self.BINDINGS]:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
-            target = screen if binding in screen.BINDINGS else self
+            target = holder if binding in holder.BINDINGS else self
             # A sentence, and under it the key that does the same.
             keys = keymap.get(binding.id or "", binding.key).split(",")
             shown = self.get_key_display(replace(binding, key=keys[0].strip()))
@@ -681,9 +671,10 @@ class Dashboard(App[None]):
         if kind == "thread":
             self.open_thread(int(value))
             return
-        while not isinstance(self.screen, MainScreen):
+        while self.screen is not self.main:
             self.pop_screen()
-        main = self.screen
+        main = self.main
+        main.close_thread()
         if kind == "client":
             from core.conversations.feed import FeedFilter
 
