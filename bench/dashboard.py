@@ -428,13 +428,13 @@ def first_reads(database: Path, now: Any) -> None:
     from core.conversations.feed import latest_events, newest_event_id, unread_count
     from core.receivables.aging import overdue_invoices
     from core.sla.views import running_clocks
-    from core.store.lease import service_states
+    from core.store.lease import NAMES, services_seen
     from core.store.reader import SqliteReader
     from tui.sources.watch import sla_figures
 
     reader = SqliteReader(database)
     settings = Settings(db=str(database))
-    backend = SimpleNamespace(settings=settings, reader=lambda: reader)
+    backend = SimpleNamespace(settings=settings, first=settings, reader=lambda: reader)
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     reads: dict[str, Callable[[], object]] = {
         "feed page": lambda: latest_events(reader),
@@ -443,7 +443,7 @@ def first_reads(database: Path, now: Any) -> None:
         "running clocks": lambda: running_clocks(reader),
         "overdue invoices": lambda: overdue_invoices(reader, today),
         "SLA today, week, hourly": lambda: sla_figures(backend, now),  # type: ignore[arg-type]
-        "services": lambda: service_states(reader, now),
+        "services": lambda: services_seen(reader, now, None, NAMES),
     }
     timings = []
     for label, read in reads.items():
@@ -684,13 +684,19 @@ def compare(results: dict[str, dict[str, Any]]) -> None:
 def child(args: argparse.Namespace) -> None:
     """Wire the app as `pmdesk` does (same imports, settings, backend), run it, write figures."""
     import pmdesk.dashboard
-    from core.config.settings import load_settings
+    import pmdesk.start  # what `pmdesk` imports before the dashboard
+    from core.config.quick import quick_settings
 
     figures: dict[str, Any] = {"script": _SCRIPT_STARTED}
-    settings = load_settings(db=args.db)
+    # As pmdesk.start: the few values of the first screenful, read without pydantic.
+    os.environ["PMDESK_DB"] = args.db
+    settings = quick_settings()
+    assert settings is not None
     now = RunningClock(args.now)
     # As run_dashboard: the first read starts, then Textual and the screens load.
-    backend = pmdesk.dashboard.start_backend(settings, now)
+    backend = pmdesk.dashboard.start_backend(
+        settings, now, validate=pmdesk.dashboard.validated_settings
+    )
     import tui.app
 
     figures["imported"] = time.monotonic()

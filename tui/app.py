@@ -26,7 +26,8 @@ from textual.widget import Widget
 
 from core.base import i18n
 from core.base.i18n import N_, gettext
-from core.config.settings import Settings
+from core.base.paths import ConfigError
+from core.config.quick import FirstSettings
 from tui.display.format import Formatter
 from tui.display.themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
 from tui.messages import (
@@ -110,7 +111,7 @@ class Dashboard(App[None]):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: FirstSettings,
         backend: Backend | None = None,
         *,
         start: str = "main",
@@ -127,6 +128,10 @@ class Dashboard(App[None]):
         # Said once, as a toast, when the first screen holds its data.
         self.notice = notice
         self._jobs_started = False
+        # Whether the jobs run (the command line waits for the services to stop, then).
+        self.jobs_started = False
+        # The configuration found wrong once validated (see `loaded`): the app closed on it.
+        self.config_error: ConfigError | None = None
         self._stop = Event()
         self.pages = Pages()
         # The services this process runs log here too: the log view and their failures.
@@ -181,8 +186,32 @@ class Dashboard(App[None]):
         self._jobs_started = True
         if self.notice:
             self.notify(self.notice, timeout=NOTICE_SECONDS)
+        self._validate_settings()
+
+    @work(thread=True, group="settings")
+    def _validate_settings(self) -> None:
+        """The whole configuration validated, then the jobs started; a wrong one closes the app.
+
+        `pmdesk` opens the dashboard on the few values the first screenful
+        needs (core.config.quick); pydantic loads and validates the rest
+        here, in a worker, once that screenful is shown.
+        """
+        try:
+            self.backend.settings  # noqa: B018 (validated on first use)
+        except ConfigError as error:
+            self.call_from_thread(self._config_failed, error)
+            return
+        self.call_from_thread(self._start_jobs)
+
+    def _start_jobs(self) -> None:
+        self.jobs_started = bool(self.jobs)
         for job in self.jobs:
             self.run_worker(partial(job, self._stop), thread=True, group="jobs")
+
+    def _config_failed(self, error: ConfigError) -> None:
+        """Said as the command line says it, once the screen is closed (pmdesk.start)."""
+        self.config_error = error
+        self.exit(return_code=2)
 
     # -- navigation ----------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,8 @@ from sqlalchemy import Engine, text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, Select, TextArea
 
+from core.base.paths import ConfigError
+from core.config.quick import read_quick
 from core.config.settings import DashboardConfig, Settings
 from core.conversations.feed import FeedFilter
 from tests.support import MovableClock, make_event
@@ -699,3 +702,43 @@ async def test_relative_times_in_the_thread_view_move_with_the_clock(
         assert "(a minute ago)" in conversation.text.plain
         assert "(now)" not in conversation.text.plain
         assert thread.detail is not None and thread.detail.title == "Task T4"
+
+
+async def test_the_first_screenful_comes_from_the_quick_read_and_the_jobs_wait_for_validation(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    quick = read_quick(dashboard_settings.model_dump(exclude_unset=True))
+    asked: list[str] = []
+    ran = threading.Event()
+
+    def validate() -> Settings:
+        asked.append(threading.current_thread().name)
+        return dashboard_settings
+
+    backend = Backend(quick, clock, validate=validate)
+    app = Dashboard(quick, backend, jobs=[lambda stop: ran.set()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        assert quick.agency in str(screen.query_one("#status").render())
+        await until(pilot, ran.is_set)
+        assert len(asked) == 1 and asked[0] != threading.main_thread().name
+        assert app.jobs_started and app.config_error is None
+        assert backend.settings is dashboard_settings
+
+
+async def test_a_configuration_found_wrong_once_shown_closes_the_dashboard_and_runs_no_job(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    quick = read_quick(dashboard_settings.model_dump(exclude_unset=True))
+
+    def validate() -> Settings:
+        raise ConfigError("policies.default.calendar: unknown calendar 'moon'")
+
+    ran = threading.Event()
+    app = Dashboard(quick, Backend(quick, clock, validate=validate), jobs=[lambda s: ran.set()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.config_error is not None)
+        await pilot.pause(0.1)
+    assert app.return_code == 2
+    assert "unknown calendar 'moon'" in str(app.config_error)
+    assert not app.jobs_started and not ran.is_set()

@@ -247,14 +247,12 @@ class MainScreen(Screen[None]):
         self._focus_before: Widget | None = None
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(
-            self.backend.settings.agency, self.formatter, self.backend.mode, id="status"
-        )
+        yield StatusBar(self.backend.first.agency, self.formatter, self.backend.mode, id="status")
         with Grid(id="panels"):
             yield IncomingPanel(self.formatter, self.backend.clock, id="incoming", classes="panel")
             yield ClocksPanel(
                 target_minutes=self.target_minutes,
-                policies=self.backend.settings.policies,
+                policies=self.backend.first.policies,
                 id="clocks",
                 classes="panel",
             )
@@ -322,7 +320,7 @@ class MainScreen(Screen[None]):
             severity="error" if message.state != "warning" else "warning",
             markup=False,
         )
-        if self.backend.settings.dashboard.bell:
+        if self.backend.first.dashboard.bell:
             self.app.bell()
 
     # -- the watcher -----------------------------------------------------------
