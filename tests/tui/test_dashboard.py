@@ -34,6 +34,7 @@ from tui.screens.help import COMMON_GROUP, HelpScreen
 from tui.screens.main import MainScreen
 from tui.screens.manager import ManagerScreen
 from tui.sources.backend import Backend
+from tui.widgets import conversation
 from tui.widgets.conversation import Conversation
 from tui.widgets.keybar import KeyBar
 from tui.widgets.pickers import FilterScreen, StaffPicker
@@ -742,3 +743,49 @@ async def test_a_configuration_found_wrong_once_shown_closes_the_dashboard_and_r
     assert app.return_code == 2
     assert "unknown calendar 'moon'" in str(app.config_error)
     assert not app.jobs_started and not ran.is_set()
+
+
+async def test_a_thread_read_ahead_opens_and_closes_without_drawing_anything_anew(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The conversation is not wrapped again on the UI thread, nor the feed's rows drawn again."""
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        incoming.table.focus()
+        await pilot.press("down")
+        wanted = incoming.selected
+        assert wanted is not None
+        await until(pilot, lambda: app.pages.get(wanted.thread_id) is not None)
+        await pilot.pause(0.1)
+        wrapped: list[int] = []
+        drawn: list[object] = []
+        real_wrap, real_cells = conversation.wrap, IncomingPanel._cells
+
+        def wrap(text: Any, width: int) -> Any:
+            wrapped.append(width)
+            return real_wrap(text, width)
+
+        def cells(panel: IncomingPanel, item: Any) -> Any:
+            drawn.append(item)
+            return real_cells(panel, item)
+
+        monkeypatch.setattr(conversation, "wrap", wrap)
+        monkeypatch.setattr(IncomingPanel, "_cells", cells)
+
+        def opened() -> bool:
+            view = thread_shown(pilot)
+            return view is not None and view.detail is not None
+
+        await pilot.press("enter")
+        await until(pilot, opened)
+        await pilot.pause(0.1)
+        await pilot.press("escape")
+        await until(pilot, lambda: on_the_panels(pilot))
+        await pilot.pause(0.1)
+        assert wrapped == [] and drawn == []
+        assert incoming.table.has_focus

@@ -206,7 +206,8 @@ class ThreadView(Vertical):
         self._info.update(page.info)
         self._tick()
         self._conversation.show(page.conversation, wrapped=page.wrapped, at_end=at_end)
-        self.pages.width = self._conversation.wrap_width
+        if self._conversation.wrap_width:  # else the page's width stands
+            self.pages.width = self._conversation.wrap_width
         if self._reply_on_load and page.detail is not None:
             self._reply_on_load = False
             self.action_reply()
