@@ -789,3 +789,21 @@ async def test_a_thread_read_ahead_opens_and_closes_without_drawing_anything_ane
         await pilot.pause(0.1)
         assert wrapped == [] and drawn == []
         assert incoming.table.has_focus
+
+
+async def test_tab_goes_round_the_thread_never_to_the_panels_under_it(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T4")
+        for keys in ((), ("r",)):  # the conversation alone, then with the reply box
+            await pilot.press(*keys)
+            for _ in range(3):
+                await pilot.press("tab")
+                assert app.focused is not None
+                assert thread in app.focused.ancestors_with_self
+        await pilot.press("escape", "escape")
+        await until(pilot, lambda: on_the_panels(pilot))
+        await pilot.press("tab")
+        assert app.focused is not None and thread not in app.focused.ancestors_with_self

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid
+from textual.containers import Container, Grid
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
@@ -248,7 +248,8 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.backend.first.agency, self.formatter, self.backend.mode, id="status")
-        with Grid(id="panels"):
+        # The panels, and over them (a layer above) the thread view once a thread opens.
+        with Container(id="body"), Grid(id="panels"):
             yield IncomingPanel(self.formatter, self.backend.clock, id="incoming", classes="panel")
             yield ClocksPanel(
                 target_minutes=self.target_minutes,
@@ -449,16 +450,19 @@ class MainScreen(Screen[None]):
 
             self.thread_view = ThreadView(self.backend, self.formatter, pages, 0, id="thread")
             self.thread_view.display = False
-            self.mount(self.thread_view, after=self.query_one("#panels"))
+            self.query_one("#body").mount(self.thread_view)
         return self.thread_view
 
     def open_thread(self, pages: Pages, thread_id: int, reply: bool = False) -> None:
-        """Show the thread in place of the panels: its page at once if read ahead."""
+        """Show the thread over the panels: its page at once if read ahead.
+
+        The panels stay as they are under it, laid out and drawn: closing the
+        thread shows them again from what they last drew, with no layout.
+        """
         view = self.prepare_thread(pages)
         if not view.display:
             self._focus_before = self.focused
             view.display = True
-            self.query_one("#panels").display = False
         view.show_thread(thread_id, reply)
         if view.is_mounted:  # else it takes the focus on mount
             view.focus_conversation()
@@ -470,7 +474,6 @@ class MainScreen(Screen[None]):
         if view is None:
             return
         view.keep_draft()
-        self.query_one("#panels").display = True
         view.display = False
         before, self._focus_before = self._focus_before, None
         if before is not None and before.is_attached and before.focusable:
@@ -478,6 +481,15 @@ class MainScreen(Screen[None]):
         else:
             self.query_one(IncomingPanel).table.focus()
         self.refresh_bindings()
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab goes round the thread's widgets while it is shown, never to the panels under it."""
+        chain = super().focus_chain
+        view = self.thread_shown()
+        if view is None:
+            return chain
+        return [widget for widget in chain if view in widget.ancestors_with_self]
 
     def on_thread_view_back(self, message: ThreadView.Back) -> None:
         message.stop()
