@@ -1,8 +1,8 @@
 """The main screen: Incoming, Clocks, Overdue invoices and SLA, kept live; and a thread.
 
-A thread opens in place of the four panels (tui/panels/thread.py), on this
-same screen: no screen switch, no stylesheet applied again, and the status
-line and key bar stay as they are.
+A thread opens over the four panels (tui/panels/thread.py), on this same
+screen: no screen switch, no stylesheet applied again, and the status line
+and key bar stay as they are.
 """
 
 from __future__ import annotations
@@ -436,7 +436,7 @@ class MainScreen(Screen[None]):
             return False
         return not (action in THREAD_ACTIONS and self._invoices_focused())
 
-    # -- the thread, in place of the panels ---------------------------------------
+    # -- the thread, over the panels ----------------------------------------------
 
     def thread_shown(self) -> ThreadView | None:
         """The thread view, while it is shown."""
