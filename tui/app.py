@@ -219,7 +219,7 @@ class Dashboard(App[None]):
         self.open_thread(message.thread_id, reply=message.reply)
 
     def open_thread(self, thread_id: int, reply: bool = False) -> None:
-        """Show a thread in the main screen, over its panels (no screen switch).
+        """Show a thread in the main screen, in place of its panels (no screen switch).
 
         Screens opened over the main one (the manager, a modal) close first.
         """

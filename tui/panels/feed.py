@@ -64,7 +64,7 @@ class IncomingPanel(Vertical):
         yield RowList(widths, id="feed-table")
 
     def on_resize(self, event: events.Resize) -> None:
-        # Not laid out (no width yet), or laid out again at the size the rows were drawn for.
+        # Hidden under a thread, then shown again at the same size: the rows drawn still fit.
         if not event.size.width or event.size == self._drawn_for:
             return
         self._drawn_for = event.size

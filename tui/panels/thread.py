@@ -1,9 +1,8 @@
 """The thread view: the conversation, its people and clocks, and what to do about it.
 
-Shown inside the main screen, over its panels (MainScreen.open_thread),
+Shown inside the main screen, in place of its panels (MainScreen.open_thread),
 rather than as a screen of its own: opening a thread is no screen switch,
-so the stylesheet is not applied again and only the thread's area repaints;
-closing it shows the panels from what they last drew.
+so the stylesheet is not applied again and only the panels' area repaints.
 """
 
 from __future__ import annotations
@@ -63,7 +62,7 @@ DraftKey = tuple[int, bool]
 
 
 class ThreadView(Vertical):
-    """One thread, over the main screen's panels; its keys apply while it has the focus."""
+    """One thread, in place of the main screen's panels; its keys apply while it has the focus."""
 
     class Back(Message):
         """Escape with no box open: the main screen shows its panels again."""

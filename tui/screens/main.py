@@ -1,8 +1,8 @@
 """The main screen: Incoming, Clocks, Overdue invoices and SLA, kept live; and a thread.
 
-A thread opens over the four panels (tui/panels/thread.py), on this same
-screen: no screen switch, no stylesheet applied again, and the status line
-and key bar stay as they are.
+A thread opens in place of the four panels (tui/panels/thread.py), on this
+same screen: no screen switch, no stylesheet applied again, and the status
+line and key bar stay as they are.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Grid
+from textual.containers import Grid
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
@@ -248,8 +248,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.backend.first.agency, self.formatter, self.backend.mode, id="status")
-        # The panels, and over them (a layer above) the thread view once a thread opens.
-        with Container(id="body"), Grid(id="panels"):
+        with Grid(id="panels"):
             yield IncomingPanel(self.formatter, self.backend.clock, id="incoming", classes="panel")
             yield ClocksPanel(
                 target_minutes=self.target_minutes,
@@ -436,7 +435,7 @@ class MainScreen(Screen[None]):
             return False
         return not (action in THREAD_ACTIONS and self._invoices_focused())
 
-    # -- the thread, over the panels ----------------------------------------------
+    # -- the thread, in place of the panels ---------------------------------------
 
     def thread_shown(self) -> ThreadView | None:
         """The thread view, while it is shown."""
@@ -450,19 +449,16 @@ class MainScreen(Screen[None]):
 
             self.thread_view = ThreadView(self.backend, self.formatter, pages, 0, id="thread")
             self.thread_view.display = False
-            self.query_one("#body").mount(self.thread_view)
+            self.mount(self.thread_view, after=self.query_one("#panels"))
         return self.thread_view
 
     def open_thread(self, pages: Pages, thread_id: int, reply: bool = False) -> None:
-        """Show the thread over the panels: its page at once if read ahead.
-
-        The panels stay as they are under it, laid out and drawn: closing the
-        thread shows them again from what they last drew, with no layout.
-        """
+        """Show the thread in place of the panels: its page at once if read ahead."""
         view = self.prepare_thread(pages)
         if not view.display:
             self._focus_before = self.focused
             view.display = True
+            self.query_one("#panels").display = False
         view.show_thread(thread_id, reply)
         if view.is_mounted:  # else it takes the focus on mount
             view.focus_conversation()
@@ -474,6 +470,7 @@ class MainScreen(Screen[None]):
         if view is None:
             return
         view.keep_draft()
+        self.query_one("#panels").display = True
         view.display = False
         before, self._focus_before = self._focus_before, None
         if before is not None and before.is_attached and before.focusable:
@@ -481,15 +478,6 @@ class MainScreen(Screen[None]):
         else:
             self.query_one(IncomingPanel).table.focus()
         self.refresh_bindings()
-
-    @property
-    def focus_chain(self) -> list[Widget]:
-        """Tab goes round the thread's widgets while it is shown, never to the panels under it."""
-        chain = super().focus_chain
-        view = self.thread_shown()
-        if view is None:
-            return chain
-        return [widget for widget in chain if view in widget.ancestors_with_self]
 
     def on_thread_view_back(self, message: ThreadView.Back) -> None:
         message.stop()

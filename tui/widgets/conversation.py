@@ -52,7 +52,7 @@ class Conversation(ScrollView, can_focus=True):
         """
         self._text = text
         self._width = -1
-        # Not laid out yet (the thread view just shown): the lines
+        # Not laid out yet (just shown in place of the panels): the lines
         # wrapped in the worker are kept, and wrapped anew only if the width
         # the layout gives differs.
         if wrapped is not None and wrapped.width == (self.wrap_width or wrapped.width):
