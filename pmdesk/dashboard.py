@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from bots.services.runner import Extra
+    from core.config.quick import FirstSettings
     from core.config.settings import Settings
     from core.demo.simulator import Simulator
     from tui.app import Dashboard
@@ -46,24 +47,48 @@ DEMO_SECONDS = 1.0
 log = logging.getLogger("pmdesk.dashboard")
 
 
-def run_dashboard(settings: Settings, clock: Now = utc_now, start: str = "main") -> None:
+def run_dashboard(
+    settings: FirstSettings,
+    clock: Now = utc_now,
+    start: str = "main",
+    validate: Callable[[], Settings] | None = None,
+) -> None:
     """Open the dashboard on `settings`' database until the assistant quits.
 
     The background services (bots.services.runner) run in this process too, unless
     another process runs them for this database; they start once the screen
     shows its first data, and stop with the dashboard.
+
+    `settings`: the whole configuration, or with `validate` the few values
+    the first screenful needs (core.config.quick); the dashboard validates
+    the whole once that screenful is shown, and a ConfigError found then is
+    raised here once the screen is closed.
     """
     from core.store.lease import default_holder
 
     # The services this process runs show as running here, not as another process's.
     holder = default_holder()
-    backend = start_backend(settings, clock, holder)
+    backend = start_backend(settings, clock, holder, validate=validate)
     from tui.app import Dashboard  # Textual and the screens: while the first read runs
 
     log_to_file()
     stopped = threading.Event()
-    jobs = [services_job(settings, clock, stopped, holder)]
-    _run(Dashboard(settings, backend, start=start, jobs=jobs), stopped)
+
+    def services(stop: threading.Event) -> None:
+        # Started once the configuration is validated (Dashboard.loaded).
+        services_job(backend.settings, clock, stopped, holder)(stop)
+
+    app = Dashboard(settings, backend, start=start, jobs=[services])
+    _run(app, stopped)
+    if app.config_error is not None:
+        raise app.config_error
+
+
+def validated_settings() -> Settings:
+    """The whole configuration, read and validated (pydantic loads here)."""
+    from core.config.settings import load_settings
+
+    return load_settings()
 
 
 def run_demo(
@@ -110,7 +135,7 @@ def demo_dashboard(
 
 def _run(app: Dashboard, stopped: threading.Event) -> None:
     app.run()
-    if not stopped.wait(SERVICES_STOP_SECONDS):
+    if app.jobs_started and not stopped.wait(SERVICES_STOP_SECONDS):
         log.warning("the services did not stop in time; their lease lapses on its own")
 
 
@@ -252,19 +277,20 @@ def log_to_file() -> None:
 
 
 def start_backend(
-    settings: Settings,
+    settings: FirstSettings,
     clock: Now = utc_now,
     holder: str | None = None,
     *,
     names: Sequence[str] | None = None,
     mode: str | None = None,
+    validate: Callable[[], Settings] | None = None,
 ) -> Backend:
     """The dashboard's way to the database, with its first read already under way.
 
     No engine here: the first read creates or upgrades the database if it
     must (core.store.connect.reader_for), and the ORM is imported on the first action.
     `names`: the services the top line shows (all of them by default);
-    `mode`: what it says before them ("demo").
+    `mode`: what it says before them ("demo"); `validate`: see Backend.
     """
     from core.store.lease import NAMES, services_seen
     from tui.sources.backend import Backend
@@ -276,6 +302,7 @@ def start_backend(
         clock,
         services=lambda reader: services_seen(reader, clock(), holder, shown),
         mode=mode,
+        validate=validate,
     )
     backend.prefetch(first_read)
     return backend

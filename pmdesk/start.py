@@ -23,10 +23,18 @@ def main() -> None:
 
         command_line()
         return
-    from core.config.settings import load_settings
+    from core.config.quick import quick_settings
+    from pmdesk.dashboard import validated_settings
 
     try:
-        run_dashboard(load_settings())
+        # The few values of the first screenful, without pydantic; the whole
+        # configuration is validated once that screenful is shown. Unsure
+        # of a value, the quick read gives way to the full validation first.
+        first = quick_settings()
+        if first is None:
+            run_dashboard(validated_settings())
+        else:
+            run_dashboard(first, validate=validated_settings)
     except (ConfigError, DatabaseError) as error:
         # As the command line says it (pmdesk.context.command): one line, exit 2.
         from core.base.text import clean

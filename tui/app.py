@@ -15,17 +15,19 @@ from dataclasses import replace
 from datetime import date
 from functools import partial
 from threading import Event
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 
 from core.base import i18n
 from core.base.i18n import N_, gettext
-from core.config.settings import Settings
+from core.base.paths import ConfigError
+from core.config.quick import FirstSettings
 from tui.display.format import Formatter
 from tui.display.themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
 from tui.messages import (
@@ -58,8 +60,8 @@ if TYPE_CHECKING:
     from core.receivables.aging import OverdueInvoice
 
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
+    from tui.panels.thread import ThreadView
     from tui.screens.manager import ManagerScreen
-    from tui.screens.thread import ThreadScreen
 
 # The cyclic garbage collector's thresholds while the dashboard runs. Drawing
 # a frame allocates thousands of small objects, so Python's defaults (700, 10,
@@ -104,10 +106,12 @@ class Dashboard(App[None]):
         ),
         Binding("q", "quit", "Quit", id="app.quit", tooltip=N_("Quit pmdesk")),
     ]
+    # The main screen, pushed on mount; a thread shows inside it.
+    main: MainScreen
 
     def __init__(
         self,
-        settings: Settings,
+        settings: FirstSettings,
         backend: Backend | None = None,
         *,
         start: str = "main",
@@ -124,6 +128,10 @@ class Dashboard(App[None]):
         # Said once, as a toast, when the first screen holds its data.
         self.notice = notice
         self._jobs_started = False
+        # Whether the jobs run (the command line waits for the services to stop, then).
+        self.jobs_started = False
+        # The configuration found wrong once validated (see `loaded`): the app closed on it.
+        self.config_error: ConfigError | None = None
         self._stop = Event()
         self.pages = Pages()
         # The services this process runs log here too: the log view and their failures.
@@ -145,11 +153,10 @@ class Dashboard(App[None]):
         logging.getLogger("pmdesk").addHandler(self.service_log)
         gc.set_threshold(*COLLECTOR_THRESHOLDS)
         self.set_keymap(self.settings.dashboard.keys)
-        self.push_screen(
-            MainScreen(
-                self.backend, self.formatter, self.target_minutes, self.service_log, self.undo_slot
-            )
+        self.main = MainScreen(
+            self.backend, self.formatter, self.target_minutes, self.service_log, self.undo_slot
         )
+        self.push_screen(self.main)
         if self.start == "manager":
             self.action_manager()
 
@@ -179,8 +186,32 @@ class Dashboard(App[None]):
         self._jobs_started = True
         if self.notice:
             self.notify(self.notice, timeout=NOTICE_SECONDS)
+        self._validate_settings()
+
+    @work(thread=True, group="settings")
+    def _validate_settings(self) -> None:
+        """The whole configuration validated, then the jobs started; a wrong one closes the app.
+
+        `pmdesk` opens the dashboard on the few values the first screenful
+        needs (core.config.quick); pydantic loads and validates the rest
+        here, in a worker, once that screenful is shown.
+        """
+        try:
+            self.backend.settings  # noqa: B018 (validated on first use)
+        except ConfigError as error:
+            self.call_from_thread(self._config_failed, error)
+            return
+        self.call_from_thread(self._start_jobs)
+
+    def _start_jobs(self) -> None:
+        self.jobs_started = bool(self.jobs)
         for job in self.jobs:
             self.run_worker(partial(job, self._stop), thread=True, group="jobs")
+
+    def _config_failed(self, error: ConfigError) -> None:
+        """Said as the command line says it, once the screen is closed (pmdesk.start)."""
+        self.config_error = error
+        self.exit(return_code=2)
 
     # -- navigation ----------------------------------------------------------------
 
@@ -188,24 +219,17 @@ class Dashboard(App[None]):
         self.open_thread(message.thread_id, reply=message.reply)
 
     def open_thread(self, thread_id: int, reply: bool = False) -> None:
-        """Show a thread in the one thread screen, built on first use and then reused."""
-        from tui.screens.thread import ThreadScreen
+        """Show a thread in the main screen, in place of its panels (no screen switch).
 
-        if not self.is_screen_installed("thread"):
-            self.install_screen(
-                ThreadScreen(self.backend, self.formatter, self.pages, thread_id, reply), "thread"
-            )
-            self.push_screen("thread")
-            return
-        screen = self.get_screen("thread")
-        assert isinstance(screen, ThreadScreen)
-        screen.show_thread(thread_id, reply)
-        if self.screen is not screen:
-            if screen in self.screen_stack:  # under the manager or a modal: come back to it
-                while self.screen is not screen:
-                    self.pop_screen()
-            else:
-                self.push_screen("thread")
+        Screens opened over the main one (the manager, a modal) close first.
+        """
+        while self.screen is not self.main:
+            self.pop_screen()
+        self.main.open_thread(self.pages, thread_id, reply)
+
+    def thread_shown(self) -> ThreadView | None:
+        """The thread view, while it is shown in front (no screen over the main one)."""
+        return self.main.thread_shown() if self.screen is self.main else None
 
     # -- thread pages, read in a worker --------------------------------------------
 
@@ -220,12 +244,12 @@ class Dashboard(App[None]):
     def read_thread_again(self) -> None:
         """The database changed: the thread on screen is read again (a reply delivered,
         the client's answer), as the feed shows its new rows."""
-        # Not isinstance: the thread screen's module loads on first use, not here.
-        if self.is_screen_installed("thread") and self.screen is self.get_screen("thread"):
-            self.want_page(cast("ThreadScreen", self.screen).thread_id)
+        view = self.thread_shown()
+        if view is not None:
+            self.want_page(view.thread_id)
 
     def want_page(self, thread_id: int) -> ThreadPage | None:
-        """The thread's page if read lately; else None, and it is read for the thread screen."""
+        """The thread's page if read lately; else None, and it is read for the thread view."""
         page = self.pages.get(thread_id)
         if page is None and self.pages.want(thread_id):
             self._read_pages()
@@ -233,9 +257,9 @@ class Dashboard(App[None]):
 
     @work(thread=True, group="pages")
     def _read_pages(self) -> None:
-        # The thread screen's module, which start-up does without, loads here
+        # The thread view's module, which start-up does without, loads here
         # the first time: while the assistant looks at a row, not on Enter.
-        from tui.screens import thread  # noqa: F401
+        from tui.panels import thread  # noqa: F401
 
         # One reader at a time, always on the latest thread wanted.
         while (wanted := self.pages.next_wanted()) is not None:
@@ -263,34 +287,27 @@ class Dashboard(App[None]):
         return max(0, self.size.width - 4)
 
     def _page_read(self, page: ThreadPage, generation: int) -> None:
-        from tui.screens.thread import ThreadScreen
-
         kept = self.pages.keep(page, generation)
-        if not self.is_screen_installed("thread"):
-            return
-        screen = self.get_screen("thread")
-        if isinstance(screen, ThreadScreen) and screen.thread_id == page.thread_id:
-            screen.show_page(page)
+        # Mounted, hidden, with the first page read ahead: Enter then only shows it.
+        view = self.main.prepare_thread(self.pages)
+        if view.display and view.thread_id == page.thread_id:
+            view.show_page(page)
             if not kept:  # read before the latest change: read it again
                 self.want_page(page.thread_id)
 
     def _page_failed(self, thread_id: int, reason: str) -> None:
-        """Shown in the thread screen and not kept: the next look reads again."""
+        """Shown in the thread view and not kept: the next look reads again."""
         from rich.text import Text
 
-        from tui.screens.thread import ThreadScreen
-
-        if not self.is_screen_installed("thread"):
-            return
-        screen = self.get_screen("thread")
-        if isinstance(screen, ThreadScreen):
+        view = self.main.thread_view
+        if view is not None:
             text = Text(
                 gettext("Could not read thread {thread}: {reason}").format(
                     thread=thread_id, reason=reason
                 ),
                 style="bold red",
             )
-            screen.show_page(ThreadPage(thread_id, None, text, Text()))
+            view.show_page(ThreadPage(thread_id, None, text, Text()))
 
     def action_manager(self) -> None:
         from tui.screens.manager import ManagerScreen
@@ -332,11 +349,11 @@ class Dashboard(App[None]):
         self.post_message(OpenThread(message.thread_id))
 
     def action_help(self) -> None:
+        from tui.panels.thread import ThreadView
         from tui.screens.help import COMMON_GROUP, COMMON_KEYS, HelpScreen
         from tui.screens.log import LogScreen
         from tui.screens.manager import ManagerScreen
         from tui.screens.review import ReviewScreen
-        from tui.screens.thread import ThreadScreen
         from tui.widgets.ask import AskDay, AskText
 
         groups: list[tuple[str, Sequence[object]]] = [
@@ -347,7 +364,7 @@ class Dashboard(App[None]):
             (N_("clocks"), ClocksPanel.BINDINGS),
             (N_("invoices"), InvoicesPanel.BINDINGS),
             (N_("review"), ReviewScreen.BINDINGS),
-            (N_("thread"), ThreadScreen.BINDINGS),
+            (N_("thread"), ThreadView.BINDINGS),
             (N_("manager"), ManagerScreen.BINDINGS),
             (N_("filter"), FilterScreen.BINDINGS),
             (N_("staff picker"), StaffPicker.BINDINGS),
@@ -635,9 +652,7 @@ class Dashboard(App[None]):
         self.call_from_thread(self._invoices_written, done, invoices)
 
     def _invoices_written(self, done: str, invoices: list[OverdueInvoice]) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                screen.query_one(InvoicesPanel).show(invoices)
+        self.main.query_one(InvoicesPanel).show(invoices)
         self.notify(done, timeout=3, markup=False)
 
     # -- the command palette ---------------------------------------------------------
@@ -645,10 +660,14 @@ class Dashboard(App[None]):
     def palette_actions(self, screen: Screen[Any]) -> list[tuple[str, Callable[[], Any], str]]:
         found: list[tuple[str, Callable[[], Any], str]] = []
         keymap = self.settings.dashboard.keys
-        for binding in [*screen.BINDINGS, *self.BINDINGS]:
+        # A thread shown in the main screen: its keys, not the panels'.
+        holder: Widget = screen
+        if isinstance(screen, MainScreen) and (view := screen.thread_shown()) is not None:
+            holder = view
+        for binding in [*holder.BINDINGS, *self.BINDINGS]:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
-            target = screen if binding in screen.BINDINGS else self
+            target = holder if binding in holder.BINDINGS else self
             # A sentence, and under it the key that does the same.
             keys = keymap.get(binding.id or "", binding.key).split(",")
             shown = self.get_key_display(replace(binding, key=keys[0].strip()))
@@ -681,9 +700,10 @@ class Dashboard(App[None]):
         if kind == "thread":
             self.open_thread(int(value))
             return
-        while not isinstance(self.screen, MainScreen):
+        while self.screen is not self.main:
             self.pop_screen()
-        main = self.screen
+        main = self.main
+        main.close_thread()
         if kind == "client":
             from core.conversations.feed import FeedFilter
 

@@ -7,7 +7,6 @@ a silently ignored typo, and every error names the key it is about.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.base.business_time import AlwaysOpen, BusinessCalendar, ShiftCalendar, parse_shift
 from core.base.paths import ConfigError, config_file, default_database_path, read_config_file
 from core.config.banks import BanksConfig
+from core.config.quick import (
+    ENV_PREFIX,
+    environment_values,
+    merged,
+    variable_keys,
+)
 
 ALWAYS_OPEN = "24/7"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -424,7 +429,7 @@ def load_settings(**overrides: Any) -> Settings:
     config_path = config_file()
     if config_path:
         data = read_config_file(config_path)
-    variables = _variable_keys(os.environ)
+    variables = variable_keys(os.environ)
     try:
         settings = settings_from(data)
     except ValidationError as error:
@@ -435,39 +440,7 @@ def load_settings(**overrides: Any) -> Settings:
 def settings_from(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from a file's contents, with `PMDESK_*` variables winning over them."""
     found = environment_values(os.environ if environ is None else environ)
-    return Settings(**_merged(dict(data), found))
-
-
-def environment_values(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The settings that `PMDESK_<KEY>` variables give.
-
-    `PMDESK_DASHBOARD__THEME` sets `dashboard.theme` (a double underscore
-    goes one table down); a variable for a whole table
-    (`PMDESK_POLICIES='{"default": {...}}'`) holds JSON. Names are not case
-    sensitive, and variables that name no setting (PMDESK_CONFIG) are not
-    settings (see `unknown_variables`). This stands in for
-    pydantic-settings, whose import alone took a tenth of the dashboard's
-    start-up.
-    """
-    found: dict[str, Any] = {}
-    for name, path in _variable_keys(environ).items():
-        target = found
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = _variable_value(name, environ[name])
-    return found
-
-
-def _variable_keys(environ: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    """Each `PMDESK_*` variable that names a setting, with the key path it sets."""
-    keys = {}
-    for name in environ:
-        if not name.upper().startswith(ENV_PREFIX):
-            continue
-        path = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
-        if path[0] in Settings.model_fields:
-            keys[name] = path
-    return keys
+    return Settings(**merged(dict(data), found))
 
 
 # Variables of pmdesk that are not settings.
@@ -494,28 +467,6 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
 def _did_you_mean(word: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.7)
     return f" (did you mean {close[0]}?)" if close else ""
-
-
-ENV_PREFIX = "PMDESK_"
-
-
-def _variable_value(name: str, value: str) -> Any:
-    if not value.lstrip().startswith(("{", "[")):
-        return value  # pydantic turns "true" or "20" into what the setting holds
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{name}: not valid JSON ({error.msg} at column {error.colno})") from None
-
-
-def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `over` on top, table by table."""
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
-            base[key] = _merged(dict(base[key]), value)
-        else:
-            base[key] = value
-    return base
 
 
 def describe_errors(error: ValidationError) -> str:

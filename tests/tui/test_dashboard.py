@@ -10,6 +10,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,8 @@ from sqlalchemy import Engine, text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, Select, TextArea
 
+from core.base.paths import ConfigError
+from core.config.quick import read_quick
 from core.config.settings import DashboardConfig, Settings
 from core.conversations.feed import FeedFilter
 from tests.support import MovableClock, make_event
@@ -26,11 +29,12 @@ from tests.tui.conftest import HOSTILE
 from tui.app import Dashboard
 from tui.panels.clocks import ClocksPanel
 from tui.panels.feed import IncomingPanel
+from tui.panels.thread import ThreadView
 from tui.screens.help import COMMON_GROUP, HelpScreen
 from tui.screens.main import MainScreen
 from tui.screens.manager import ManagerScreen
-from tui.screens.thread import ThreadScreen
 from tui.sources.backend import Backend
+from tui.widgets import conversation
 from tui.widgets.conversation import Conversation
 from tui.widgets.keybar import KeyBar
 from tui.widgets.pickers import FilterScreen, StaffPicker
@@ -58,16 +62,28 @@ async def main_screen(pilot: Pilot[None]) -> MainScreen:
     return app.screen
 
 
-async def open_thread(pilot: Pilot[None], title: str) -> ThreadScreen:
+def thread_shown(pilot: Pilot[None]) -> ThreadView | None:
+    """The thread view, while it is shown in the main screen in front."""
+    app = pilot.app
+    assert isinstance(app, Dashboard)
+    return app.thread_shown()
+
+
+def on_the_panels(pilot: Pilot[None]) -> bool:
+    """The main screen in front, its panels shown (no thread)."""
+    return isinstance(pilot.app.screen, MainScreen) and thread_shown(pilot) is None
+
+
+async def open_thread(pilot: Pilot[None], title: str) -> ThreadView:
     screen = await main_screen(pilot)
     incoming = screen.query_one(IncomingPanel)
     index = next(i for i, item in enumerate(incoming.items) if item.thread == title)
     incoming.table.focus()
     incoming.table.move_cursor(row=index)
     await pilot.press("enter")
-    await until(pilot, lambda: isinstance(pilot.app.screen, ThreadScreen))
-    thread = pilot.app.screen
-    assert isinstance(thread, ThreadScreen)
+    await until(pilot, lambda: thread_shown(pilot) is not None)
+    thread = thread_shown(pilot)
+    assert thread is not None
     await until(pilot, lambda: thread.detail is not None)
     return thread
 
@@ -157,7 +173,7 @@ async def test_enter_opens_the_thread_with_notes_set_apart_and_escape_goes_back(
         assert shown.count("internal note") == 1
         assert "┊ ask Pat about the logo" in shown
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen))
+        await until(pilot, lambda: on_the_panels(pilot))
 
 
 async def test_a_reply_is_stored_pending_and_stops_the_clock(
@@ -276,7 +292,7 @@ async def test_help_lists_every_binding_with_its_id(
         }
         everything = (
             MainScreen,
-            ThreadScreen,
+            ThreadView,
             ManagerScreen,
             Dashboard,
             ClocksPanel,
@@ -427,8 +443,9 @@ async def test_the_palette_goes_to_a_thread_and_to_an_invoice(
         assert table.get_row_at(table.cursor_row)[0].plain == "F-102"
 
         app.go_to("thread", thread_id)
-        await until(pilot, lambda: isinstance(app.screen, ThreadScreen))
-        assert app.screen.thread_id == int(thread_id)  # type: ignore[attr-defined]
+        await until(pilot, lambda: thread_shown(pilot) is not None)
+        shown = thread_shown(pilot)
+        assert shown is not None and shown.thread_id == int(thread_id)
 
 
 async def test_the_thread_view_says_how_long_ago_and_when_due(
@@ -444,13 +461,13 @@ async def test_the_thread_view_says_how_long_ago_and_when_due(
         )
 
 
-async def test_threads_open_one_after_another_in_the_same_screen(
+async def test_threads_open_one_after_another_in_the_same_view(
     agency: Engine, dashboard_settings: Settings, clock: MovableClock
 ) -> None:
     async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
         first = await open_thread(pilot, "Task T3")
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen))
+        await until(pilot, lambda: on_the_panels(pilot))
         second = await open_thread(pilot, "Task T4")
         assert second is first
         assert second.detail is not None and second.detail.title == "Task T4"
@@ -524,8 +541,8 @@ async def test_the_thread_under_the_cursor_is_read_ahead_and_enter_shows_it_at_o
         await pilot.press("enter")
 
         # No "Loading…" in between: the page was there before Enter.
-        thread = app.screen
-        assert isinstance(thread, ThreadScreen)
+        thread = thread_shown(pilot)
+        assert thread is not None
         assert thread.detail is not None and thread.detail.id == wanted.thread_id
         assert "Loading" not in str(thread.query_one("#thread-info").render())
 
@@ -630,9 +647,9 @@ async def test_the_manager_switches_periods_and_opens_a_breach_without_a_crash(
         await until(pilot, lambda: breaches.row_count > 0)
         breaches.focus()
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ThreadScreen))
-        thread = app.screen
-        assert isinstance(thread, ThreadScreen)
+        await until(pilot, lambda: thread_shown(pilot) is not None)
+        thread = thread_shown(pilot)
+        assert thread is not None
         await until(pilot, lambda: thread.detail is not None)
         assert thread.detail is not None and thread.detail.title == "Task T2"
         assert app.return_code is None
@@ -654,15 +671,15 @@ async def test_a_thread_that_cannot_be_read_says_so_and_the_dashboard_stays(
         monkeypatch.setattr("tui.app.read_page", broken)
         app.pages.forget()
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ThreadScreen))
-        info = app.screen.query_one("#thread-info")
+        await until(pilot, lambda: thread_shown(pilot) is not None)
+        info = screen.query_one("#thread-info")
         await until(pilot, lambda: "Could not read" in str(info.render()))
         assert "disk I/O error" in str(info.render())
         assert app.return_code is None
 
         monkeypatch.undo()
         await pilot.press("escape")
-        await until(pilot, lambda: app.screen is screen)
+        await until(pilot, lambda: on_the_panels(pilot))
         thread = await open_thread(pilot, "Task T4")
         assert thread.detail is not None and thread.detail.title == "Task T4"
 
@@ -686,3 +703,107 @@ async def test_relative_times_in_the_thread_view_move_with_the_clock(
         assert "(a minute ago)" in conversation.text.plain
         assert "(now)" not in conversation.text.plain
         assert thread.detail is not None and thread.detail.title == "Task T4"
+
+
+async def test_the_first_screenful_comes_from_the_quick_read_and_the_jobs_wait_for_validation(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    quick = read_quick(dashboard_settings.model_dump(exclude_unset=True))
+    asked: list[str] = []
+    ran = threading.Event()
+
+    def validate() -> Settings:
+        asked.append(threading.current_thread().name)
+        return dashboard_settings
+
+    backend = Backend(quick, clock, validate=validate)
+    app = Dashboard(quick, backend, jobs=[lambda stop: ran.set()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        assert quick.agency in str(screen.query_one("#status").render())
+        await until(pilot, ran.is_set)
+        assert len(asked) == 1 and asked[0] != threading.main_thread().name
+        assert app.jobs_started and app.config_error is None
+        assert backend.settings is dashboard_settings
+
+
+async def test_a_configuration_found_wrong_once_shown_closes_the_dashboard_and_runs_no_job(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    quick = read_quick(dashboard_settings.model_dump(exclude_unset=True))
+
+    def validate() -> Settings:
+        raise ConfigError("policies.default.calendar: unknown calendar 'moon'")
+
+    ran = threading.Event()
+    app = Dashboard(quick, Backend(quick, clock, validate=validate), jobs=[lambda s: ran.set()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.config_error is not None)
+        await pilot.pause(0.1)
+    assert app.return_code == 2
+    assert "unknown calendar 'moon'" in str(app.config_error)
+    assert not app.jobs_started and not ran.is_set()
+
+
+async def test_a_thread_read_ahead_opens_and_closes_without_drawing_anything_anew(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The conversation is not wrapped again on the UI thread, nor the feed's rows drawn again."""
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        incoming.table.focus()
+        await pilot.press("down")
+        wanted = incoming.selected
+        assert wanted is not None
+        await until(pilot, lambda: app.pages.get(wanted.thread_id) is not None)
+        await pilot.pause(0.1)
+        wrapped: list[int] = []
+        drawn: list[object] = []
+        real_wrap, real_cells = conversation.wrap, IncomingPanel._cells
+
+        def wrap(text: Any, width: int) -> Any:
+            wrapped.append(width)
+            return real_wrap(text, width)
+
+        def cells(panel: IncomingPanel, item: Any) -> Any:
+            drawn.append(item)
+            return real_cells(panel, item)
+
+        monkeypatch.setattr(conversation, "wrap", wrap)
+        monkeypatch.setattr(IncomingPanel, "_cells", cells)
+
+        def opened() -> bool:
+            view = thread_shown(pilot)
+            return view is not None and view.detail is not None
+
+        await pilot.press("enter")
+        await until(pilot, opened)
+        await pilot.pause(0.1)
+        await pilot.press("escape")
+        await until(pilot, lambda: on_the_panels(pilot))
+        await pilot.pause(0.1)
+        assert wrapped == [] and drawn == []
+        assert incoming.table.has_focus
+
+
+async def test_tab_goes_round_the_thread_never_to_the_panels_under_it(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T4")
+        for keys in ((), ("r",)):  # the conversation alone, then with the reply box
+            await pilot.press(*keys)
+            for _ in range(3):
+                await pilot.press("tab")
+                assert app.focused is not None
+                assert thread in app.focused.ancestors_with_self
+        await pilot.press("escape", "escape")
+        await until(pilot, lambda: on_the_panels(pilot))
+        await pilot.press("tab")
+        assert app.focused is not None and thread not in app.focused.ancestors_with_self

@@ -113,10 +113,12 @@ async def test_the_key_bar_follows_the_reply_box(
 ) -> None:
     async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
         thread = await open_thread(pilot, "Task T4")
-        bar = thread.query_one(KeyBar)
+        bar = thread.screen.query_one(KeyBar)
         await pilot.pause()
         shown = str(bar.render())
         assert "r Reply" in shown and "Send" not in shown
+        # The panels' keys wait under the thread: only the thread's show.
+        assert "f Filter" not in shown and "/ Search" not in shown
         await pilot.press("r")
         await until(pilot, lambda: "^s Send" in str(bar.render()))
         shown = str(bar.render())

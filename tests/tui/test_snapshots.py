@@ -44,7 +44,6 @@ from tui.screens.log import LogScreen
 from tui.screens.main import MainScreen
 from tui.screens.manager import ManagerScreen
 from tui.screens.review import ReviewScreen
-from tui.screens.thread import ThreadScreen
 from tui.sources.backend import Backend
 from tui.sources.servicelog import ServiceLog
 from tui.widgets.ask import AskDay, AskText
@@ -103,9 +102,11 @@ def thread_opened(title: str) -> RunBefore:
         index = next(i for i, item in enumerate(incoming.items) if item.thread == title)
         incoming.table.move_cursor(row=index, animate=False)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ThreadScreen))
-        thread = pilot.app.screen
-        assert isinstance(thread, ThreadScreen)
+        app = pilot.app
+        assert isinstance(app, Dashboard)
+        await until(pilot, lambda: app.thread_shown() is not None)
+        thread = app.thread_shown()
+        assert thread is not None
         await until(pilot, lambda: thread.detail is not None)
         assert thread.detail is not None
         last = thread.detail.events[-1].text.splitlines()[-1][:10]

@@ -57,12 +57,12 @@ from tui.messages import ActionDone
 from tui.panels.clocks import ClocksPanel
 from tui.panels.feed import IncomingPanel
 from tui.panels.invoices import InvoicesPanel
+from tui.panels.thread import ThreadView
 from tui.screens.help import COMMON_GROUP, HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.main import MainScreen
 from tui.screens.manager import ManagerScreen
 from tui.screens.review import ReviewScreen
-from tui.screens.thread import ThreadScreen
 from tui.widgets.ask import AskDay, AskText
 from tui.widgets.keybar import KeyBar
 from tui.widgets.pickers import FilterScreen, StaffPicker
@@ -81,10 +81,11 @@ BUDGET_SECONDS = 120.0
 # An action's outcome (a worker's write, a screen opening): at most this long.
 ACTION_WAIT = 8.0
 
-# The help's groups that apply on each screen (the `where` column of `?`).
-HELP_GROUPS: dict[type[Screen[Any]], tuple[str, ...]] = {
+# The help's groups that apply on each screen, or on the thread shown in the
+# main screen (the `where` column of `?`).
+HELP_GROUPS: dict[type[Screen[Any] | ThreadView], tuple[str, ...]] = {
     MainScreen: ("everywhere", "main", "feed", "feed rows", "clocks", "invoices"),
-    ThreadScreen: ("everywhere", "thread"),
+    ThreadView: ("everywhere", "thread"),
     ReviewScreen: ("everywhere", "review"),
     ManagerScreen: ("everywhere", "manager"),
     FilterScreen: ("filter",),
@@ -217,27 +218,31 @@ class Walk:
             self.help.setdefault(str(group), set()).update(str(shown).split(", "))
         await self.press("escape")
 
-    def findable(self, screen: Screen[Any], key: str) -> bool:
-        """Whether `key` shows in the screen's key bar or in the help under that screen."""
-        bars = screen.query(KeyBar)
+    def front(self) -> Screen[Any] | ThreadView:
+        """The screen in front, or the thread it shows in place of the main screen's panels."""
+        return self.dashboard.thread_shown() or self.app.screen
+
+    def findable(self, front: Screen[Any] | ThreadView, key: str) -> bool:
+        """Whether `key` shows in the screen's key bar or in the help under what is in front."""
+        bars = self.app.screen.query(KeyBar)
         if bars and any(shown[0] == key for shown in bars.first()._shown):
             return True
         display = self.app.get_key_display(Binding(key, ""))
-        groups = (*HELP_GROUPS.get(type(screen), ()), COMMON_GROUP)
+        groups = (*HELP_GROUPS.get(type(front), ()), COMMON_GROUP)
         # The help names its groups in the interface's language (the demo's is French).
         return any(display in self.help.get(gettext(group), set()) for group in groups)
 
     async def press(self, key: str) -> None:
-        screen = self.app.screen
+        front = self.front()
         if self.help:
-            assert self.findable(screen, key), (
-                f"{key!r} pressed on {type(screen).__name__} is neither in its key bar"
+            assert self.findable(front, key), (
+                f"{key!r} pressed on {type(front).__name__} is neither in its key bar"
                 " nor in the help"
             )
         self.pressed[key] = self.pressed.get(key, 0) + 1
         await self.pilot.press(key)
         await self.pilot.pause()
-        self.screens_seen.add(type(self.app.screen).__name__)
+        self.screens_seen.add(type(self.front()).__name__)
 
     async def type(self, text: str) -> None:
         """Text typed into the focused box: letters, not keys."""
@@ -283,22 +288,18 @@ class Walk:
             self.titles = dict(rows(self.dashboard.backend.engine, "SELECT id, title FROM thread"))
         return str(self.titles.get(thread_id, "?"))
 
-    async def expect_thread(self, thread_id: int, what: str) -> ThreadScreen:
-        """The thread screen in front, on `thread_id`, its page read."""
+    async def expect_thread(self, thread_id: int, what: str) -> ThreadView:
+        """The thread view in front, on `thread_id`, its page read."""
 
         def shown() -> bool:
-            screen = self.app.screen
-            return (
-                isinstance(screen, ThreadScreen)
-                and screen.detail is not None
-                and screen.detail.id == thread_id
-            )
+            view = self.dashboard.thread_shown()
+            return view is not None and view.detail is not None and view.detail.id == thread_id
 
         await self.wait(shown, f"{what}: thread {thread_id} shown")
-        screen = self.app.screen
-        assert isinstance(screen, ThreadScreen) and screen.thread_id == thread_id, what
+        view = self.dashboard.thread_shown()
+        assert view is not None and view.thread_id == thread_id, what
         self.acted[what] = self.acted.get(what, 0) + 1
-        return screen
+        return view
 
     # -- what the cursor shows ---------------------------------------------------
 
@@ -327,13 +328,13 @@ class Walk:
     async def step(self) -> None:
         self.clock.advance(seconds=STEP_SECONDS)
         await self.pilot.pause()
-        screen = self.app.screen
+        screen = self.front()
         self.screens_seen.add(type(screen).__name__)
         self.trail.changed()  # whatever came before this step is not its doing
-        if isinstance(screen, MainScreen):
-            await self.on_main(screen)
-        elif isinstance(screen, ThreadScreen):
+        if isinstance(screen, ThreadView):
             await self.on_thread(screen)
+        elif isinstance(screen, MainScreen):
+            await self.on_main(screen)
         elif isinstance(screen, ReviewScreen):
             await self.on_review()
         elif isinstance(screen, ManagerScreen):
@@ -361,7 +362,7 @@ class Walk:
             await self.pilot.pause()
         else:
             await self.press(choice)
-        self.check_trail(set(), f"{choice} on {type(self.app.screen).__name__}")
+        self.check_trail(set(), f"{choice} on {type(self.front()).__name__}")
 
     async def on_main(self, main: MainScreen) -> None:
         acts = ["h", "n", "r", "enter", "click-row"]
@@ -404,11 +405,11 @@ class Walk:
         before = len(self.done)
         await self.pilot.click(widget, offset=(4, offset_y))  # on the cursor's row: opens
         await self.pilot.pause()
-        if isinstance(self.app.screen, ThreadScreen):
+        if self.dashboard.thread_shown() is not None:
             await self.expect_thread(thread_id, f"a click on the {panel}")
         assert len(self.done) == before
 
-    async def on_thread(self, thread: ThreadScreen) -> None:
+    async def on_thread(self, thread: ThreadView) -> None:
         thread_id = thread.thread_id
         await self.wait(lambda: thread.detail is not None, f"thread {thread_id} read")
         assert thread.detail is not None and thread.detail.id == thread_id
@@ -510,6 +511,6 @@ async def test_an_hour_with_the_demo_acts_only_on_the_chosen_threads_without_a_t
     tracebacks = [r.getMessage() for r in caplog.records if r.exc_info]
     assert not tracebacks, tracebacks
     # The walk went everywhere and acted, while the clients kept writing.
-    assert {"MainScreen", "ThreadScreen", *OPENS.values()} <= walk.screens_seen
+    assert {"MainScreen", "ThreadView", *OPENS.values()} <= walk.screens_seen
     assert sum(walk.acted.values()) >= 5, walk.acted
     assert arrived >= 60, arrived

@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.strip import Strip
 
 from core.base.i18n import N_, duration, gettext
-from core.config.settings import PolicyConfig
+from core.config.quick import TargetSettings
 from core.sla.views import ClockView
 from tui.display.text import first_line, fit
 from tui.messages import ThreadInView
@@ -203,7 +203,7 @@ class ClocksPanel(CursorView):
         self,
         target_minutes: float = 15,
         *,
-        policies: Mapping[str, PolicyConfig] | None = None,
+        policies: Mapping[str, TargetSettings] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,

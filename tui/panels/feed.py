@@ -7,9 +7,11 @@ from dataclasses import replace
 from datetime import date, datetime
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.widgets import Static
 
 from core.base.i18n import N_, gettext
@@ -53,13 +55,19 @@ class IncomingPanel(Vertical):
         # Rows that arrived above the cursor and that the cursor has not been
         # up to yet: the cursor keeps its item, these wait above it.
         self.new_above = 0
+        # The panel's size the rows were last drawn for.
+        self._drawn_for: Size | None = None
 
     def compose(self) -> ComposeResult:
         widths = [width for _label, width in COLUMNS]
         yield Static(header([gettext(label) for label in LABELS], widths), id="feed-header")
         yield RowList(widths, id="feed-table")
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        # Hidden under a thread, then shown again at the same size: the rows drawn still fit.
+        if not event.size.width or event.size == self._drawn_for:
+            return
+        self._drawn_for = event.size
         self._render_rows(self.selected)
 
     def tick(self, now: datetime) -> None:

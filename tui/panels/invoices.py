@@ -115,6 +115,8 @@ class InvoicesPanel(Vertical):
         self.show([])
 
     def on_resize(self) -> None:
+        if not self.content_size.width:  # hidden under a thread: nothing to lay out
+            return
         compact = self.content_size.width < FULL_FROM
         if compact == self.compact:
             return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from rich.table import Table
@@ -40,7 +40,7 @@ COMMON_KEYS = [
 
 def binding_table(
     groups: list[tuple[str, list[Binding]]],
-    keymap: dict[str, str],
+    keymap: Mapping[str, str],
     display: Callable[[Binding], str],
 ) -> Table:
     """Every key as the terminal names it (`?`, not question_mark), remapped ones as remapped."""
@@ -62,7 +62,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("question_mark", "dismiss", "Close", show=False, id="help.close_again"),
     ]
 
-    def __init__(self, groups: list[tuple[str, list[Binding]]], keymap: dict[str, str]) -> None:
+    def __init__(self, groups: list[tuple[str, list[Binding]]], keymap: Mapping[str, str]) -> None:
         super().__init__()
         self.groups = groups
         self.keymap = keymap

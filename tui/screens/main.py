@@ -1,4 +1,9 @@
-"""The main screen: Incoming, Clocks, Overdue invoices and SLA, kept live."""
+"""The main screen: Incoming, Clocks, Overdue invoices and SLA, kept live; and a thread.
+
+A thread opens in place of the four panels (tui/panels/thread.py), on this
+same screen: no screen switch, no stylesheet applied again, and the status
+line and key bar stay as they are.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +44,12 @@ from tui.widgets.keybar import KeyBar
 from tui.widgets.pickers import FilterScreen
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
+    # Loaded on first use: start-up does without it (docs/benchmarks.md).
+    from tui.panels.thread import ThreadView
     from tui.sources.backend import Backend
+    from tui.sources.pages import Pages
     from tui.sources.servicelog import ServiceLog
     from tui.undo import UndoSlot
 
@@ -119,6 +129,10 @@ class StatusBar(Static):
 REVIEW_SENTENCE = N_("Review the bank statement lines waiting for a decision")
 # The actions on the thread under the cursor (see MainScreen.check_action).
 THREAD_ACTIONS = frozenset({"handled", "no_reply", "reply"})
+# The main screen's own actions, which wait while a thread is shown.
+MAIN_ACTIONS = frozenset(
+    {"filter", "handled", "no_reply", "reply", "review", "search", "toggle_feed", "focus"}
+)
 
 
 class MainScreen(Screen[None]):
@@ -227,16 +241,18 @@ class MainScreen(Screen[None]):
         self._told: set[str] = set()
         # Failures reported with the services' lease, as last read.
         self._reported: dict[str, str] = {}
+        # The thread view, mounted on first use (hidden under the panels until then).
+        self.thread_view: ThreadView | None = None
+        # What had the focus when the thread opened: it has it again on escape.
+        self._focus_before: Widget | None = None
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(
-            self.backend.settings.agency, self.formatter, self.backend.mode, id="status"
-        )
+        yield StatusBar(self.backend.first.agency, self.formatter, self.backend.mode, id="status")
         with Grid(id="panels"):
             yield IncomingPanel(self.formatter, self.backend.clock, id="incoming", classes="panel")
             yield ClocksPanel(
                 target_minutes=self.target_minutes,
-                policies=self.backend.settings.policies,
+                policies=self.backend.first.policies,
                 id="clocks",
                 classes="panel",
             )
@@ -304,7 +320,7 @@ class MainScreen(Screen[None]):
             severity="error" if message.state != "warning" else "warning",
             markup=False,
         )
-        if self.backend.settings.dashboard.bell:
+        if self.backend.first.dashboard.bell:
             self.app.bell()
 
     # -- the watcher -----------------------------------------------------------
@@ -397,6 +413,10 @@ class MainScreen(Screen[None]):
     # -- actions ---------------------------------------------------------------
 
     def on_action_done(self, message: ActionDone) -> None:
+        if self.thread_view is not None:  # the draft of a failed reply comes back there
+            self.thread_view.post_message(
+                ActionDone(message.thread_id, message.label, message.error, message.restored)
+            )
         if message.error is None and message.label == "handled":
             self.query_one(IncomingPanel).mark_read(message.thread_id)
         elif message.error is None and message.label.endswith(" undone"):
@@ -409,8 +429,59 @@ class MainScreen(Screen[None]):
 
         The feed's cursor is then out of the assistant's sight: h, n or r
         would act on a thread they did not choose. Hidden from the key bar too.
+        While a thread is shown, the panels' keys wait, hidden, for its escape.
         """
+        if action in MAIN_ACTIONS and self.thread_shown() is not None:
+            return False
         return not (action in THREAD_ACTIONS and self._invoices_focused())
+
+    # -- the thread, in place of the panels ---------------------------------------
+
+    def thread_shown(self) -> ThreadView | None:
+        """The thread view, while it is shown."""
+        view = self.thread_view
+        return view if view is not None and view.display else None
+
+    def prepare_thread(self, pages: Pages) -> ThreadView:
+        """The thread view, mounted (hidden) if it was not yet: its styles are applied once."""
+        if self.thread_view is None:
+            from tui.panels.thread import ThreadView
+
+            self.thread_view = ThreadView(self.backend, self.formatter, pages, 0, id="thread")
+            self.thread_view.display = False
+            self.mount(self.thread_view, after=self.query_one("#panels"))
+        return self.thread_view
+
+    def open_thread(self, pages: Pages, thread_id: int, reply: bool = False) -> None:
+        """Show the thread in place of the panels: its page at once if read ahead."""
+        view = self.prepare_thread(pages)
+        if not view.display:
+            self._focus_before = self.focused
+            view.display = True
+            self.query_one("#panels").display = False
+        view.show_thread(thread_id, reply)
+        if view.is_mounted:  # else it takes the focus on mount
+            view.focus_conversation()
+        self.refresh_bindings()
+
+    def close_thread(self) -> None:
+        """The panels again, the focus where it was."""
+        view = self.thread_shown()
+        if view is None:
+            return
+        view.keep_draft()
+        self.query_one("#panels").display = True
+        view.display = False
+        before, self._focus_before = self._focus_before, None
+        if before is not None and before.is_attached and before.focusable:
+            before.focus()
+        else:
+            self.query_one(IncomingPanel).table.focus()
+        self.refresh_bindings()
+
+    def on_thread_view_back(self, message: ThreadView.Back) -> None:
+        message.stop()
+        self.close_thread()
 
     def _invoices_focused(self) -> bool:
         return bool(self.is_mounted and self.query_one(InvoicesPanel).has_focus_within)

@@ -364,7 +364,7 @@ class ReviewScreen(Screen[None]):
             self.app.notify(gettext(NOTHING_TO_UNDO), markup=False)
 
     def _undo_key(self) -> str:
-        return first_key(self.backend.settings.dashboard.keys, "review.undo", "u")
+        return first_key(self.backend.first.dashboard.keys, "review.undo", "u")
 
     def _undo(self, decision: Decision) -> None:
         backend = self.backend

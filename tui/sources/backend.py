@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from core.base.instants import Now, utc_now
 from core.store.connect import reader_for
@@ -21,6 +21,7 @@ from core.store.reader import Reader, SqliteReader
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from core.config.quick import FirstSettings
     from core.config.settings import Settings
     from core.conversations.ingest import Ingestor
     from core.conversations.people import StaffView
@@ -35,14 +36,26 @@ class NoOperator(LookupError):
 
 
 class Backend:
+    """The database and the configuration, for the dashboard's workers.
+
+    `settings`: the whole configuration, validated; or, with `validate`, the
+    few values the first screenful needs (core.config.quick), and how to
+    validate the whole of it, which `settings` then does on first use.
+    """
+
     def __init__(
         self,
-        settings: Settings,
+        settings: FirstSettings,
         clock: Now = utc_now,
         services: Callable[[Reader], ServicesSeen] | None = None,
         mode: str | None = None,
+        validate: Callable[[], Settings] | None = None,
     ) -> None:
-        self.settings = settings
+        # What the first screenful reads: no pydantic needed.
+        self.first = settings
+        self._validate = validate
+        self._settings: Settings | None = None if validate else cast("Settings", settings)
+        self._settings_lock = threading.Lock()
         self.clock = clock
         # The background services' states and failures, as the command line wires them.
         self.services = services
@@ -55,6 +68,19 @@ class Backend:
         self._prefetch: threading.Thread | None = None
         self._prefetched: tuple[Reader, object, Any] | None = None
 
+    @property
+    def settings(self) -> Settings:
+        """The whole configuration, validated; the first use validates it (ConfigError if wrong).
+
+        The dashboard asks for it in a worker once the first screenful is
+        shown (Dashboard.loaded), before the services start.
+        """
+        with self._settings_lock:
+            if self._settings is None:
+                assert self._validate is not None
+                self._settings = self._validate()
+            return self._settings
+
     def prefetch(self, read: Callable[[Backend], Any]) -> None:
         """Start `read` in a thread now; the watcher takes its result with `take_prefetched`.
 
@@ -65,7 +91,7 @@ class Backend:
 
         def run() -> None:
             try:
-                self._local.reader = reader_for(self.settings.db, handed_over=True)
+                self._local.reader = reader_for(self.first.db, handed_over=True)
                 version = self.version()
                 self._prefetched = (self._local.reader, version, read(self))
             except Exception:
@@ -92,7 +118,7 @@ class Backend:
         """This thread's reader, opened on first use."""
         found: Reader | None = getattr(self._local, "reader", None)
         if found is None:
-            found = self._local.reader = reader_for(self.settings.db)
+            found = self._local.reader = reader_for(self.first.db)
         return found
 
     def forget_reader(self) -> None:
@@ -130,7 +156,7 @@ class Backend:
             if self._engine is None:
                 from core.store.db import open_database
 
-                self._engine = open_database(self.settings.db)
+                self._engine = open_database(self.first.db)
             return self._engine
 
     @property
@@ -147,9 +173,9 @@ class Backend:
         """Who the dashboard acts as (the `operator` setting, else the first assistant)."""
         from core.conversations.people import operator
 
-        person = operator(self.engine, self.settings.operator)
+        person = operator(self.engine, self.first.operator)
         if person is None:
-            wanted = self.settings.operator
+            wanted = self.first.operator
             raise NoOperator(
                 f"no staff member {wanted!r} (the operator setting)"
                 if wanted

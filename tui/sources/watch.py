@@ -99,13 +99,13 @@ def first_read(backend: Backend) -> tuple[Changes, int]:
 
 
 def overdue(backend: Backend, now: datetime) -> list[OverdueInvoice]:
-    zone = ZoneInfo(backend.settings.timezone)
+    zone = ZoneInfo(backend.first.timezone)
     return overdue_invoices(backend.reader(), now.astimezone(zone).date())
 
 
 def sla_figures(backend: Backend, now: datetime) -> SlaFigures:
     reader = backend.reader()
-    zone = ZoneInfo(backend.settings.timezone)
+    zone = ZoneInfo(backend.first.timezone)
     local = now.astimezone(zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     week = midnight - timedelta(days=6)

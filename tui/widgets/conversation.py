@@ -52,7 +52,10 @@ class Conversation(ScrollView, can_focus=True):
         """
         self._text = text
         self._width = -1
-        if wrapped is not None and wrapped.width == self.wrap_width:
+        # Not laid out yet (just shown in place of the panels): the lines
+        # wrapped in the worker are kept, and wrapped anew only if the width
+        # the layout gives differs.
+        if wrapped is not None and wrapped.width == (self.wrap_width or wrapped.width):
             self._set_lines(wrapped)
         else:
             self._wrap()

@@ -9,6 +9,7 @@ when what it shows has changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.style import Style
@@ -26,7 +27,7 @@ Shown = tuple[str, str, str, bool]
 PINNED_ACTIONS = frozenset({"help"})
 
 
-def first_key(keymap: dict[str, str], binding_id: str, default: str) -> str:
+def first_key(keymap: Mapping[str, str], binding_id: str, default: str) -> str:
     """The first key bound to `binding_id`, as `[dashboard.keys]` remaps it ("u" unless)."""
     return keymap.get(binding_id, default).split(",")[0].strip()
 

@@ -11,11 +11,10 @@ from core.config.settings import Settings
 from core.conversations.threads import ThreadDetail
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, open_thread, rows, until
-from tui.screens.main import MainScreen
-from tui.screens.thread import ThreadScreen, reply_target
+from tui.panels.thread import ThreadView, reply_target
 
 
-def box(thread: ThreadScreen) -> TextArea:
+def box(thread: ThreadView) -> TextArea:
     return thread.query_one("#reply-text", TextArea)
 
 
@@ -28,7 +27,7 @@ async def test_a_note_typed_in_one_thread_is_absent_from_another_and_kept_for_it
         await pilot.press("i")
         box(thread).insert("ask Pat first")
         await pilot.press("escape", "escape")
-        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await until(pilot, lambda: app.thread_shown() is None)
 
         other = await open_thread(pilot, "Task T4")
         await pilot.press("r")
@@ -61,7 +60,7 @@ async def test_the_reply_key_on_the_main_screen_opens_the_thread_own_draft(
             row=next(i for i, item in enumerate(items) if item.thread == "Task T4")
         )
         await pilot.press("r")
-        await until(pilot, lambda: isinstance(app.screen, ThreadScreen))
+        await until(pilot, lambda: app.thread_shown() is thread)
         await until(pilot, lambda: thread.detail is not None and thread.detail.title == "Task T4")
         await until(pilot, lambda: box(thread).has_focus)
         assert box(thread).text == ""

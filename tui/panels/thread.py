@@ -1,17 +1,22 @@
-"""The thread view: the conversation, its people and clocks, and what to do about it."""
+"""The thread view: the conversation, its people and clocks, and what to do about it.
+
+Shown inside the main screen, in place of its panels (MainScreen.open_thread),
+rather than as a screen of its own: opening a thread is no screen switch,
+so the stylesheet is not applied again and only the panels' area repaints.
+"""
 
 from __future__ import annotations
 
 import os
 import webbrowser
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import Static, TextArea
 
 from core.base.i18n import N_, gettext
@@ -22,7 +27,6 @@ from tui.display.text import clean, first_line
 from tui.messages import ActionDone, ThreadAction, ThreadInView, Undo
 from tui.sources.pages import RELATIVE_SECONDS, Pages, ThreadPage
 from tui.widgets.conversation import Conversation
-from tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
     from tui.sources.backend import Backend
@@ -57,7 +61,12 @@ def reply_target(detail: ThreadDetail | None) -> str:
 DraftKey = tuple[int, bool]
 
 
-class ThreadScreen(Screen[None]):
+class ThreadView(Vertical):
+    """One thread, in place of the main screen's panels; its keys apply while it has the focus."""
+
+    class Back(Message):
+        """Escape with no box open: the main screen shows its panels again."""
+
     BINDINGS = [
         Binding("escape", "back", "Back", id="thread.back", tooltip=N_("Go back")),
         Binding("r", "reply", "Reply", id="thread.reply", tooltip=N_("Reply to the client")),
@@ -114,8 +123,9 @@ class ThreadScreen(Screen[None]):
         pages: Pages,
         thread_id: int,
         reply: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         self.backend = backend
         # The pages the app reads: one read ahead shows at once, else it is asked for.
         self.pages = pages
@@ -147,20 +157,21 @@ class ThreadScreen(Screen[None]):
         with Vertical(id="reply-box"):
             yield Static("", id="reply-label")
             yield TextArea(id="reply-text")
-        yield KeyBar()
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
         self._show_current()
+        if self.display:
+            self.focus_conversation()
 
     def show_thread(self, thread_id: int, reply: bool = False) -> None:
-        """Show a thread in this same screen: its page if read ahead, else as soon as it is read.
+        """Show a thread in this same view: its page if read ahead, else as soon as it is read.
 
-        The app keeps one thread screen and reuses it: building a screen
-        (its widgets, their styles, its key bar) for every thread opened cost
-        most of the time between Enter and the conversation on screen.
+        The main screen keeps one thread view and reuses it: building the
+        widgets and their styles for every thread opened cost most of the
+        time between Enter and the conversation on screen.
         """
-        self._keep_draft()
+        self.keep_draft()
         self._draft_key = None
         if self.is_mounted:
             self._area.load_text("")
@@ -183,7 +194,7 @@ class ThreadScreen(Screen[None]):
         self._conversation.show(Text())
 
     def show_page(self, page: ThreadPage) -> None:
-        """A page read for this screen's thread (the app hands over every page it reads)."""
+        """A page read for this view's thread (the app hands over every page it reads)."""
         if page.thread_id != self.thread_id:
             return  # a thread the assistant has already left
         # The same thread read again (its relative times moved, or it
@@ -195,7 +206,8 @@ class ThreadScreen(Screen[None]):
         self._info.update(page.info)
         self._tick()
         self._conversation.show(page.conversation, wrapped=page.wrapped, at_end=at_end)
-        self.pages.width = self._conversation.wrap_width
+        if self._conversation.wrap_width:  # else the page's width stands
+            self.pages.width = self._conversation.wrap_width
         if self._reply_on_load and page.detail is not None:
             self._reply_on_load = False
             self.action_reply()
@@ -208,12 +220,20 @@ class ThreadScreen(Screen[None]):
             sent = self._sending.pop((message.thread_id, message.label == "note"), None)
             if message.error is not None and sent is not None:
                 self._restore(message.thread_id, message.label == "note", sent)
-        if message.thread_id == self.thread_id:
+        message.stop()  # handed over by the main screen: not back up to it
+        if message.thread_id == self.thread_id and self.display:
             # The app forgot the page it had: it reads it again.
             self.post_message(ThreadInView(self.thread_id))
 
+    def focus_conversation(self) -> None:
+        """The keys go to the thread: to its box if open, else to the conversation."""
+        if self.query_one("#reply-box").display:
+            self._area.focus()
+        else:
+            self._conversation.focus()
+
     def _tick(self) -> None:
-        if self.detail is None:
+        if self.detail is None or not self.display:
             return
         now = self.backend.clock()
         if (
@@ -268,14 +288,19 @@ class ThreadScreen(Screen[None]):
         return action in self.WRITING or not writing
 
     def _box_shown(self, shown: bool) -> None:
-        self.query_one("#reply-box").display = shown
+        box = self.query_one("#reply-box")
+        # Closed with the keys in it: they go to the conversation, not out of the view.
+        typing = box.has_focus_within
+        box.display = shown
+        if typing and not shown:
+            self._conversation.focus()
         self.refresh_bindings()
 
     @property
     def _area(self) -> TextArea:
         return self.query_one("#reply-text", TextArea)
 
-    def _keep_draft(self) -> None:
+    def keep_draft(self) -> None:
         """The box's text saved as the draft of the thread and kind it was typed for."""
         if self._draft_key is None or not self.is_mounted:
             return
@@ -289,7 +314,7 @@ class ThreadScreen(Screen[None]):
         """A draft whose sending failed comes back, before anything typed since."""
         key = (thread_id, internal)
         if self._draft_key == key:
-            self._keep_draft()
+            self.keep_draft()
         later = self.drafts.get(key, "")
         self.drafts[key] = f"{text}\n\n{later}" if later.strip() else text
         if self._draft_key == key:
@@ -297,13 +322,13 @@ class ThreadScreen(Screen[None]):
 
     def action_back(self) -> None:
         if self.query_one("#reply-box").display:
-            self._keep_draft()
+            self.keep_draft()
             self._box_shown(False)
             return
-        self.app.pop_screen()
+        self.post_message(self.Back())
 
     def action_reply(self, internal: bool = False) -> None:
-        self._keep_draft()
+        self.keep_draft()
         self._internal = internal
         self._draft_key = (self.thread_id, internal)
         # load_text also forgets the box's undo history: no ctrl+z into another draft.
