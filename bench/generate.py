@@ -55,6 +55,44 @@ def events(
         yield _event(index, at, thread, role, kind, extra, rng)
 
 
+def with_duplicates(
+    stream: Iterator[dict[str, Any]], share: float, seed: int = 2, reach: int = 500
+) -> Iterator[dict[str, Any]]:
+    """`stream` with copies of recent events mixed in, `share` of what comes out.
+
+    What webhook retries and overlapping polls deliver: the same event (same
+    source and id) again, a little later than the first time, among up to
+    `reach` newer ones.
+    """
+    rng = random.Random(seed)
+    recent: list[dict[str, Any]] = []
+    later: list[tuple[int, int, dict[str, Any]]] = []  # (due position, sequence, event)
+    position = 0
+    for event in stream:
+        while later and later[0][0] <= position:
+            yield heapq.heappop(later)[2]
+            position += 1
+        yield event
+        position += 1
+        recent.append(event)
+        if len(recent) > reach:
+            recent.pop(0)
+        # Each original gets a copy with the probability that makes the copies
+        # `share` of the total.
+        if rng.random() < share / (1 - share):
+            copy = rng.choice(recent)
+            heapq.heappush(later, (position + rng.randrange(1, reach), position, copy))
+    while later:
+        yield heapq.heappop(later)[2]
+
+
+def shuffled(stream: Iterator[dict[str, Any]], seed: int = 3) -> list[dict[str, Any]]:
+    """The same events in a random order: every event may arrive late."""
+    events = list(stream)
+    random.Random(seed).shuffle(events)
+    return events
+
+
 def _ordinary(rng: random.Random, at: datetime) -> tuple[str, str, dict[str, Any]]:
     roll = rng.random()
     if roll < 0.44:

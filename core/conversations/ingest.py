@@ -22,23 +22,28 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
+    CTE,
     BindParameter,
     Connection,
     Engine,
+    Integer,
+    Select,
+    and_,
     bindparam,
+    column,
     delete,
     func,
     insert,
     select,
-    update,
+    values,
 )
 from sqlalchemy.exc import OperationalError
 
@@ -47,8 +52,16 @@ from core.base.kinds import AuthorRole, DeliveryStatus, EventKind, Outcome, Tria
 from core.config.settings import Settings
 from core.conversations.events import EventIn, Rejected, parse_event
 from core.notify.rules import ALERT_HORIZON, queue_message_notifications
-from core.sla.clocks import ClockState, EventFacts, OrderKey, ThreadClocks, order_key, replay
-from core.sla.policies import PolicyBook
+from core.sla.clocks import (
+    CONTENT_FIELDS,
+    ClockState,
+    EventFacts,
+    Memo,
+    OrderKey,
+    ThreadClocks,
+    order_key,
+)
+from core.sla.policies import Policy, PolicyBook
 from core.store.audit import audit_row, write_audit
 from core.store.db import (
     chunks,
@@ -69,11 +82,12 @@ from core.store.models.threads import (
     Clock,
     Contact,
     Event,
+    EventRaw,
     Project,
     Thread,
     ThreadRef,
 )
-from core.store.reader import stamp
+from core.store.reader import instant, stamp
 
 log = logging.getLogger("pmdesk.ingest")
 
@@ -83,7 +97,7 @@ Status = Literal["created", "duplicate", "rejected"]
 # events of this source, addressed to a thread by its own id.
 OWN_SOURCE = "pmdesk"
 
-E, T, C = table(Event), table(Thread), table(Clock)
+E, T, C, EVENT_RAW = table(Event), table(Thread), table(Clock), table(EventRaw)
 DELIVERY, NOTIFICATION = table(Delivery), table(Notification)
 CLIENT, PROJECT, CONTACT = table(Client), table(Project), table(Contact)
 STAFF, EMAILS, REFS, ASSIGNMENT = (
@@ -139,9 +153,22 @@ class _ThreadRow:
     status: str | None
     deadline: str | None
     closed: bool
-    # Derived from the thread's events, not stored: an event older than this
-    # means the thread's clocks must be replayed.
+    # The newest event's instant: an event older than this is late.
     last_event_at: datetime | None
+    # The thread's newest clock, None if it never had one.
+    clock_id: int | None
+    # The newest events that gave a title and a URL, and their order keys
+    # (read with the row): an older one arriving late changes neither.
+    title_event: int | None
+    url_event: int | None
+    title_key: OrderKey | None = None
+    url_key: OrderKey | None = None
+
+
+_THREAD_COLUMNS = [
+    name for name in _ThreadRow.__dataclass_fields__ if name not in ("title_key", "url_key")
+]
+_THREAD_FIELDS = [name for name in _THREAD_COLUMNS if name != "id"]
 
 
 @dataclass
@@ -286,8 +313,8 @@ class Ingestor:
         """Take back an action of pmdesk's own source, as if it had never been recorded.
 
         In one transaction: the event goes, with its reply's delivery row, and
-        the thread's clocks and state are replayed from the events left (a clock
-        the reply stopped runs again from its first start); an audit row records
+        the thread's clocks are replayed as if it had never been (a clock the
+        reply stopped runs again from its first start); an audit row records
         the withdrawal and what it took back. Refused (`Unwithdrawable`) once
         `window` has passed since the action, or once a reply is due to be sent
         or sent: nothing sent is ever taken back, nothing is sent twice.
@@ -299,10 +326,13 @@ class Ingestor:
                     select(
                         E.c.thread_id,
                         E.c.source,
+                        E.c.external_id,
                         E.c.kind,
                         E.c.text,
                         E.c.internal,
                         E.c.occurred_at,
+                        E.c.author_role,
+                        E.c.staff_id,
                     ).where(E.c.id == event_id)
                 ).first()
                 if row is None:
@@ -325,18 +355,34 @@ class Ingestor:
                     raise Unwithdrawable("too late: the reply is on its way to the client")
                 connection.execute(delete(DELIVERY).where(DELIVERY.c.event_id == event_id))
                 connection.execute(delete(NOTIFICATION).where(NOTIFICATION.c.event_id == event_id))
-                # The clock it stopped is rewritten by the replay; unlinked first,
-                # since the event it names goes.
-                connection.execute(
-                    update(C).where(C.c.stopped_by == event_id).values(stopped_by=None)
-                )
-                connection.execute(delete(E).where(E.c.id == event_id))
                 self._state = _StateCache()
                 batch = _Batch(self, connection)
-                batch._load_threads({row.thread_id})
-                batch._replay(row.thread_id)
+                thread_id = row.thread_id
+                batch._load_threads({thread_id})
+                facts = _facts(event_id, row._mapping)
+                if facts.affects_clocks:
+                    # Replayed as if the event had never been: the clock it
+                    # stopped runs again, or stops at the next reply.
+                    batch._replay_windows(
+                        {
+                            thread_id: _Window(
+                                thread_id,
+                                lo=row.occurred_at,
+                                hi=row.occurred_at,
+                                last_change=facts.key,
+                                old_only={event_id},
+                            )
+                        }
+                    )
+                connection.execute(delete(EVENT_RAW).where(EVENT_RAW.c.event_id == event_id))
+                connection.execute(delete(E).where(E.c.id == event_id))
+                thread = batch.threads[thread_id]
+                thread.last_event_at = connection.execute(
+                    select(func.max(E.c.occurred_at)).where(E.c.thread_id == thread_id)
+                ).scalar()
+                batch.dirty.add(thread_id)
                 batch._write_threads()
-                batch._write_assignees()
+                batch._clocks_changed(batch.removed, batch.added)
                 write_audit(
                     connection,
                     [
@@ -397,6 +443,11 @@ class _Batch:
         self.dirty: set[int] = set()
         # The latest assignee event of each thread touched by the batch.
         self.assignees: dict[int, dict[str, Any]] = {}
+        # Every clock the batch rewrites or deletes, as stored, and every
+        # clock it writes, as written: see _clocks_changed.
+        self.removed: list[ClockState] = []
+        self.added: list[ClockState] = []
+        self.memo: Memo = {}
 
     def run(self, pending: list[_Pending]) -> list[Result]:
         fresh, results = self._deduplicate(pending)
@@ -405,8 +456,6 @@ class _Batch:
         fresh = self._resolve_threads(fresh, results)
         if not fresh:
             return results
-        # Thread state is read before the batch's events are stored, since
-        # last_event_at is derived from the stored events.
         self._load_threads({item.thread_id for item in fresh})
         for item in fresh:
             item.row = self._event_row(item)
@@ -416,6 +465,7 @@ class _Batch:
         self._advance_threads(fresh)
         self._write_threads()
         self._write_assignees()
+        self._clocks_changed(self.removed, self.added)
         self._notify_waiting_messages(fresh)
         results.extend(
             Result(
@@ -621,7 +671,6 @@ class _Batch:
             "text": event.text,
             "internal": event.internal,
             "value": self._value(event),
-            "raw": item.raw,
             "triage": _SEEN if role == "staff" else _NEW,
         }
 
@@ -638,8 +687,22 @@ class _Batch:
         return None
 
     def _insert_events(self, fresh: list[_Pending]) -> None:
+        """The events, and each one's text as it arrived in the side table event_raw.
+
+        The raw text is read for audits and re-imports only: kept out of the
+        event row, it does not widen the rows every thread and clock query
+        walks through.
+        """
         if self.db.dialect.name != "sqlite":
             ids = insert_with_ids(self.db, E, [item.row for item in fresh])
+            insert_many(
+                self.db,
+                EVENT_RAW,
+                [
+                    {"event_id": event_id, "raw": item.raw}
+                    for item, event_id in zip(fresh, ids, strict=True)
+                ],
+            )
         else:
             # Rows straight to the driver in storage form: a dict per event
             # converted afterwards cost a tenth of an import.
@@ -654,6 +717,12 @@ class _Batch:
                     (event_id, stamp(item.row["occurred_at"]), received, *values(item.row))
                     for item, event_id in zip(fresh, ids, strict=True)
                 ],
+            )
+            insert_stored(
+                self.db,
+                EVENT_RAW,
+                ("event_id", "raw"),
+                [(event_id, item.raw) for item, event_id in zip(fresh, ids, strict=True)],
             )
         for item, event_id in zip(fresh, ids, strict=True):
             item.id = event_id
@@ -729,27 +798,32 @@ class _Batch:
         missing = sorted(thread_ids - self.threads.keys())
         for chunk in chunks(missing):
             for row in self.db.execute(_THREAD_ROWS, {"ids": list(chunk)}):
-                self.threads[row.id] = _ThreadRow(**row._mapping)
+                thread = _ThreadRow(*[row._mapping[name] for name in _THREAD_COLUMNS])
+                if row.title_at is not None:
+                    thread.title_key = order_key(row.title_at, row.title_source, row.title_id)
+                if row.url_at is not None:
+                    thread.url_key = order_key(row.url_at, row.url_source, row.url_id)
+                self.threads[row.id] = thread
 
     def _advance_threads(self, fresh: list[_Pending]) -> None:
         by_thread: dict[int, list[_Pending]] = defaultdict(list)
         for item in fresh:
             by_thread[item.thread_id].append(item)
         in_order: dict[int, list[_Pending]] = {}
-        replays: list[int] = []
+        late: dict[int, list[_Pending]] = {}
         for thread_id, items in by_thread.items():
             items.sort(key=_pending_key)
-            self._fill_thread_details(self.threads[thread_id], items)
-            last = self.threads[thread_id].last_event_at
+            thread = self.threads[thread_id]
+            self._fill_thread_details(thread, items)
+            last = thread.last_event_at
             if last is None or items[0].event.occurred_at > last:
                 in_order[thread_id] = items
             else:
-                # An event older than what the thread has seen: its clocks
-                # and state are rebuilt from all its events, in order.
-                replays.append(thread_id)
+                # An event older than what the thread has seen: it is slotted
+                # into place (see _advance_late).
+                late[thread_id] = items
         self._advance_in_order(in_order)
-        for thread_id in replays:
-            self._replay(thread_id)
+        self._advance_late(late)
 
     def _fill_thread_details(self, thread: _ThreadRow, items: list[_Pending]) -> None:
         """A later event may name a client, project, title or URL the first did not."""
@@ -760,11 +834,15 @@ class _Batch:
                 thread.client_id = self._client(event.client)
             if thread.project_id is None and event.project:
                 thread.project_id = self._project(thread.client_id, event.project)
-            newest = thread.last_event_at is None or event.occurred_at >= thread.last_event_at
-            if event.task.title and newest:
-                thread.title = event.task.title
-            if event.task.url:
-                thread.url = event.task.url
+            key = _pending_key(item)
+            # The newest event's title and URL are the thread's, whatever the
+            # order they arrive in.
+            if event.task.title and (thread.title_key is None or key > thread.title_key):
+                thread.title, thread.title_key, thread.title_event = event.task.title, key, item.id
+                self.dirty.add(thread.id)
+            if event.task.url and (thread.url_key is None or key > thread.url_key):
+                thread.url, thread.url_key, thread.url_event = event.task.url, key, item.id
+                self.dirty.add(thread.id)
         if _snapshot(thread) != before:
             self.dirty.add(thread.id)
 
@@ -783,27 +861,52 @@ class _Batch:
             return
         self._load_latest_clocks(sorted(in_order))
         touched: list[ClockState] = []
+        opened: dict[int, ClockState] = {}
         for thread_id, items in in_order.items():
             thread = self.threads[thread_id]
             policy = self.ingestor.policies.get(self._policy_of(thread))
             last = self.state.latest[thread_id]
-            running = last if last is not None and last.outcome == Outcome.RUNNING else None
-            clocks = ThreadClocks(thread_id, policy, running, has_clocks=last is not None)
+            running = last if last is not None and last.outcome == _RUNNING else None
+            # The stored version, for _clocks_changed, before the reducer stops it.
+            stored = None if running is None else replace(running)
+            clocks = ThreadClocks(
+                thread_id, policy, running, has_clocks=last is not None, memo=self.memo
+            )
             for item in items:
                 clocks.apply(_facts(item.id, item.row, item.key))
                 self._apply_to_thread(thread, item.row)
             self._set_assignee(thread_id, (item.row for item in items))
             if clocks.touched:
-                self.state.latest[thread_id] = clocks.touched[-1]
+                opened[thread_id] = self.state.latest[thread_id] = clocks.touched[-1]
+                if stored is not None and running is not None and running.outcome != _RUNNING:
+                    self.removed.append(stored)
+                self.added.extend(clocks.touched)
             touched.extend(clocks.touched)
         self._write_clocks(touched)
+        for thread_id, clock in opened.items():
+            self._set_latest(thread_id, clock)
+
+    def _set_latest(self, thread_id: int, clock: ClockState | None) -> None:
+        self.state.latest[thread_id] = clock
+        thread = self.threads[thread_id]
+        clock_id = None if clock is None else clock.id
+        if thread.clock_id != clock_id:
+            thread.clock_id = clock_id
+            self.dirty.add(thread_id)
 
     def _load_latest_clocks(self, thread_ids: list[int]) -> None:
-        """Each thread's most recent clock: is one running, and was there any before."""
-        missing = [thread_id for thread_id in thread_ids if thread_id not in self.state.latest]
+        """Each thread's most recent clock (named on its row): is one running, was there any."""
+        missing: list[int] = []
+        for thread_id in thread_ids:
+            if thread_id in self.state.latest:
+                continue
+            clock_id = self.threads[thread_id].clock_id
+            if clock_id is None:
+                self.state.latest[thread_id] = None
+            else:
+                missing.append(clock_id)
         for chunk in chunks(missing):
-            self.state.latest.update(dict.fromkeys(chunk))
-            for row in self.db.execute(_LATEST_CLOCKS, {"ids": list(chunk)}):
+            for row in self.db.execute(_CLOCKS_BY_ID, {"ids": list(chunk)}):
                 self.state.latest[row.thread_id] = ClockState.from_row(row)
 
     def _set_assignee(self, thread_id: int, rows: Iterable[dict[str, Any]]) -> None:
@@ -828,63 +931,271 @@ class _Batch:
         if assigned:
             self.db.execute(insert(ASSIGNMENT), assigned)
 
-    def _replay(self, thread_id: int) -> None:
-        thread = self.threads[thread_id]
-        rows = [
-            dict(row._mapping)
-            for row in self.db.execute(
-                select(
-                    E.c.id,
-                    E.c.source,
-                    E.c.external_id,
-                    E.c.kind,
-                    E.c.occurred_at,
-                    E.c.author_role,
-                    E.c.internal,
-                    E.c.staff_id,
-                    E.c.value,
-                ).where(E.c.thread_id == thread_id)
-            )
-        ]
-        rows.sort(key=_key)
-        thread.status = thread.deadline = thread.last_event_at = None
-        thread.closed = False
-        self.dirty.add(thread_id)
-        for row in rows:
-            self._apply_to_thread(thread, row)
-        self._set_assignee(thread_id, rows)
-        policy = self.ingestor.policies.get(self._policy_of(thread))
-        wanted = replay(thread_id, [_facts(row["id"], row) for row in rows], policy)
-        existing = {
-            row.opened_by: row.id
-            for row in self.db.execute(
-                select(C.c.id, C.c.opened_by).where(C.c.thread_id == thread_id)
-            )
-        }
-        for clock in wanted:
-            clock.id = existing.pop(clock.opened_by, None)
-        if existing:
-            self.db.execute(delete(C).where(C.c.id.in_(list(existing.values()))))
-        self._write_clocks(wanted, replayed=True)
-        self.state.latest[thread_id] = max(wanted, key=lambda clock: clock.started_at, default=None)
+    # -- late events --------------------------------------------------------
 
-    def _write_clocks(self, clocks: list[ClockState], *, replayed: bool = False) -> None:
+    def _advance_late(self, late: dict[int, list[_Pending]]) -> None:
+        """Slot events older than their thread's newest into place, at the cost of what they change.
+
+        Thread state: the newest event of each kind of state (status,
+        deadline, closed or reopened, assignee) wins, so a late one wins only
+        if nothing newer of its kind is stored: one query per kind for the
+        batch. Clocks: replayed only for threads where a late event can
+        change them, from the clock state just before the earliest such
+        event, and only as far as the replay differs from what is stored
+        (see _replay_windows).
+        """
+        if not late:
+            return
+        for items in late.values():
+            thread = self.threads[items[0].thread_id]
+            for item in items:
+                thread.last_event_at = _later(thread.last_event_at, item.row["occurred_at"])
+            self.dirty.add(thread.id)
+        self._settle_thread_state(late)
+        windows: dict[int, _Window] = {}
+        for thread_id, items in late.items():
+            facts = [_facts(item.id, item.row, item.key) for item in items]
+            relevant = [fact for fact in facts if fact.affects_clocks]
+            if relevant:
+                windows[thread_id] = _Window(
+                    thread_id,
+                    lo=relevant[0].occurred_at,
+                    hi=relevant[-1].occurred_at,
+                    last_change=relevant[-1].key,
+                    new_only={item.id for item in items},
+                )
+        self._replay_windows(windows)
+
+    def _settle_thread_state(self, late: dict[int, list[_Pending]]) -> None:
+        ours = {item.id for items in late.values() for item in items}
+        for kinds in _STATE_KINDS:
+            wanted = sorted(
+                thread_id
+                for thread_id, items in late.items()
+                if any(item.row["kind"] in kinds for item in items)
+            )
+            for chunk in chunks(wanted):
+                rows = self.db.execute(_NEWEST_OF_KINDS, {"ids": list(chunk), "kinds": kinds})
+                newest: dict[int, dict[str, Any]] = {}
+                for found in rows:
+                    row = dict(found._mapping)
+                    known = newest.get(row["thread_id"])
+                    if known is None or _key(row) > _key(known):
+                        newest[row["thread_id"]] = row
+                for thread_id, row in newest.items():
+                    if row["id"] not in ours:
+                        continue  # a stored event is newer: the state stands
+                    if row["kind"] == _ASSIGNEE:
+                        self.assignees[thread_id] = row
+                    else:
+                        self._apply_to_thread(self.threads[thread_id], row)
+
+    def _replay_windows(self, windows: dict[int, _Window]) -> None:
+        """Replay each window's thread from just before `lo` until it agrees with what is stored.
+
+        The clock state just before `lo` is read from the stored clocks: the
+        last one started before it, running then unless it stopped before
+        `lo`. From there the thread's clock events are applied twice, as
+        stored (without `new_only`) and as they now are (without
+        `old_only`), until past `last_change` both reducers are in the same
+        state: the clocks after that point are the same either way. Only the
+        clocks that differ from their stored rows are written.
+        """
+        if not windows:
+            return
+        ordered = sorted(windows)
+        for chunk in chunks(ordered, 300):
+            self._load_priors([windows[thread_id] for thread_id in chunk])
+            self._load_window_events([windows[thread_id] for thread_id in chunk])
+        need: list[_Window] = []
+        for thread_id in ordered:
+            window = windows[thread_id]
+            policy = self.ingestor.policies.get(self._policy_of(self.threads[thread_id]))
+            window.end = self.threads[thread_id].last_event_at
+            if not _replay(window, policy, window.events, self.memo):
+                need.append(window)
+        # Windows that did not settle read on, a page each, one query for all.
+        while need:
+            pages = self._more_events(need)
+            need = [window for window in need if not _replay(window, None, pages[window.thread_id])]
+        olds = {thread_id: window.old_clocks for thread_id, window in windows.items()}
+        news = {thread_id: window.new_clocks for thread_id, window in windows.items()}
+        openers = sorted(
+            {clock.opened_by for held in (olds, news) for each in held.values() for clock in each}
+        )
+        stored: dict[int, ClockState] = {}
+        for chunk in chunks(openers):
+            for row in self.db.execute(_CLOCKS_BY_OPENER, {"ids": list(chunk)}):
+                stored[row.opened_by] = ClockState.from_row(row)
+        gone: list[ClockState] = []
+        rewritten: list[ClockState] = []
+        new: list[ClockState] = []
+        for thread_id in ordered:
+            wanted = {clock.opened_by: clock for clock in news[thread_id]}
+            for clock in olds[thread_id]:
+                if clock.opened_by not in wanted and clock.opened_by in stored:
+                    gone.append(stored[clock.opened_by])
+            for opener, clock in wanted.items():
+                before = stored.get(opener)
+                if before is None:
+                    clock.id = None
+                    new.append(clock)
+                elif before.content() != clock.content():
+                    clock.id = before.id
+                    rewritten.append(clock)
+                    self.removed.append(before)
+        if gone:
+            self.db.execute(_DELETE_CLOCK, [{"clock": clock.id} for clock in gone])
+            self.removed.extend(gone)
+        update_many(self.db, C, [clock.row(_CLOCK_COLUMNS) for clock in rewritten])
+        for clock, clock_id in zip(
+            new, insert_with_ids(self.db, C, [clock.row() for clock in new]), strict=True
+        ):
+            clock.id = clock_id
+        self.added.extend(rewritten)
+        self.added.extend(new)
+        self._reload_latest(ordered)
+
+    def _load_priors(self, windows: list[_Window]) -> None:
+        """Each window's thread's last clock started before `lo` (the last of a tie by opener)."""
+        by_thread = {window.thread_id: window for window in windows}
+        for row in self._window_rows(windows, _PRIORS_SQL, _priors_query, with_hi=False):
+            window = by_thread[row.thread_id]
+            key = order_key(row.opener_at, row.opener_source, row.opener_external_id)
+            if window.prior_key is None or key > window.prior_key:
+                window.prior = ClockState.from_row(row)
+                window.prior_key = key
+
+    def _load_window_events(self, windows: list[_Window]) -> None:
+        by_thread = {window.thread_id: window for window in windows}
+        if self.db.dialect.name == "sqlite":
+            statement, params = _sqlite_windows(windows, _WINDOW_SQL, with_hi=True)
+            for row in self.db.exec_driver_sql(statement, params).fetchall():
+                by_thread[row[1]].events.append(_stored_facts(row))
+        else:
+            for found in self.db.execute(_window_query(windows)):
+                by_thread[found.thread_id].events.append(_facts(found.id, found._mapping))
+        for window in windows:
+            window.events.sort(key=_fact_key)
+            window.after = window.hi
+
+    def _window_rows(
+        self,
+        windows: list[_Window],
+        sqlite_text: str,
+        query: Callable[[list[_Window]], Select[Any]],
+        *,
+        with_hi: bool,
+    ) -> list[Any]:
+        """Rows of a query over the windows: on SQLite as plain SQL, its instants parsed.
+
+        SQLAlchemy would compile the statement anew for every batch (its
+        VALUES differ each time), which costs more than a late event's
+        whole replay.
+        """
+        if self.db.dialect.name != "sqlite":
+            return list(self.db.execute(query(windows)))
+        statement, params = _sqlite_windows(windows, sqlite_text, with_hi=with_hi)
+        return self._plain_rows(statement, params)
+
+    def _plain_rows(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        """Rows of plain SQL on SQLite, as SQLAlchemy would give them: instants parsed."""
+        rows = []
+        for found in self.db.exec_driver_sql(statement, params).mappings():
+            row = dict(found)
+            for name in _INSTANT_COLUMNS & row.keys():
+                row[name] = instant(row[name])
+            rows.append(_Record(row))
+        return rows
+
+    def _more_events(self, windows: list[_Window]) -> dict[int, list[EventFacts]]:
+        """Each window's thread's next clock events after `window.after`, a page at a time.
+
+        Nothing is read for a thread whose newest event is in the window. A
+        page that ends inside a run of events of the same instant gets the
+        rest of that instant too, and the next page starts after it.
+        """
+        pages: dict[int, list[EventFacts]] = {window.thread_id: [] for window in windows}
+        wanted = [
+            window
+            for window in windows
+            if window.end is not None and window.after is not None and window.end > window.after
+        ]
+        if self.db.dialect.name == "sqlite":
+            for chunk in chunks(wanted, 400):
+                statement = " UNION ALL ".join([_PAGE_SQL] * len(chunk))
+                params: list[Any] = []
+                for window in chunk:
+                    assert window.after is not None
+                    params += [window.thread_id, stamp(window.after), _PAGE]
+                for row in self.db.exec_driver_sql(statement, tuple(params)).fetchall():
+                    pages[row[1]].append(_stored_facts(row))
+        else:
+            for window in wanted:
+                values = {"thread": window.thread_id, "after": window.after, "size": _PAGE}
+                pages[window.thread_id] = [
+                    _facts(row.id, row._mapping) for row in self.db.execute(_NEXT_EVENTS, values)
+                ]
+        for window in windows:
+            page = pages[window.thread_id]
+            if len(page) == _PAGE:
+                last = max(facts.occurred_at for facts in page)
+                page = [facts for facts in page if facts.occurred_at != last]
+                page += [
+                    _facts(row.id, row._mapping)
+                    for row in self.db.execute(_EVENTS_AT, {"thread": window.thread_id, "at": last})
+                ]
+            if page:
+                window.after = max(facts.occurred_at for facts in page)
+            page.sort(key=_fact_key)
+            pages[window.thread_id] = page
+        return pages
+
+    def _reload_latest(self, thread_ids: list[int]) -> None:
+        """Each replayed thread's newest clock, read back after the writes."""
+        newest: dict[int, tuple[OrderKey, ClockState]] = {}
+        for chunk in chunks(thread_ids):
+            if self.db.dialect.name == "sqlite":
+                marks = ", ".join("?" * len(chunk))
+                rows = self._plain_rows(_LATEST_SQL.format(marks=marks), tuple(chunk))
+            else:
+                rows = list(self.db.execute(_LATEST_CLOCKS, {"ids": list(chunk)}))
+            for row in rows:
+                key = order_key(row.opener_at, row.opener_source, row.opener_external_id)
+                known = newest.get(row.thread_id)
+                if known is None or key > known[0]:
+                    newest[row.thread_id] = (key, ClockState.from_row(row))
+        for thread_id in thread_ids:
+            found = newest.get(thread_id)
+            self._set_latest(thread_id, None if found is None else found[1])
+
+    def _clocks_changed(self, removed: list[ClockState], added: list[ClockState]) -> None:
+        """Every clock this transaction wrote: `removed` as they were stored, `added` as written.
+
+        Called once per batch (and per withdrawal), inside its transaction.
+        A clock rewritten is in both; one deleted only in `removed`, one
+        inserted only in `added`.
+        """
+        # rollups are kept here
+        pass
+
+    def _write_clocks(self, clocks: list[ClockState]) -> None:
+        """Clocks met in order: new ones inserted, stored ones (which can only stop) updated."""
         new = [clock for clock in clocks if clock.id is None]
         for clock, clock_id in zip(
             new, insert_with_ids(self.db, C, [clock.row() for clock in new]), strict=True
         ):
             clock.id = clock_id
-        # In order, a stored clock can only have stopped: writing just those
-        # columns spares SQLite the upkeep of indexes on the others.
-        columns = None if replayed else _STOP_COLUMNS
+        # Writing just the stop columns spares SQLite the upkeep of indexes
+        # on the others.
         inserted = {id(clock) for clock in new}
-        stored = [clock.row(columns) for clock in clocks if id(clock) not in inserted]
+        stored = [clock.row(_STOP_COLUMNS) for clock in clocks if id(clock) not in inserted]
         update_many(self.db, C, stored)
 
     def _write_threads(self) -> None:
-        fields = ["client_id", "project_id", "title", "url", "status", "deadline", "closed"]
         rows = [
-            {"id": thread_id} | {name: getattr(self.threads[thread_id], name) for name in fields}
+            {"id": thread_id}
+            | {name: getattr(self.threads[thread_id], name) for name in _THREAD_FIELDS}
             for thread_id in sorted(self.dirty)
         ]
         update_many(self.db, T, rows)
@@ -892,6 +1203,8 @@ class _Batch:
     def _apply_to_thread(self, thread: _ThreadRow, row: dict[str, Any]) -> None:
         """Thread state follows its events in order: the last word wins."""
         kind = row["kind"]
+        previous = thread.last_event_at
+        thread.last_event_at = _later(previous, row["occurred_at"])
         if kind == _STATUS:
             thread.status = row["value"]
         elif kind == _DEADLINE:
@@ -900,11 +1213,111 @@ class _Batch:
             thread.closed = True
         elif kind == _REOPENED:
             thread.closed = False
-        else:
-            thread.last_event_at = _later(thread.last_event_at, row["occurred_at"])
+        elif thread.last_event_at == previous:
             return
-        thread.last_event_at = _later(thread.last_event_at, row["occurred_at"])
         self.dirty.add(thread.id)
+
+
+@dataclass
+class _Window:
+    """A stretch of one thread's history to replay because of late events (or a withdrawal)."""
+
+    thread_id: int
+    # Events from this instant on are replayed.
+    lo: datetime
+    # The late events lie up to this instant: the first read goes this far.
+    hi: datetime
+    # Past this event, the replay stops as soon as it agrees with the stored clocks.
+    last_change: OrderKey
+    # Events the stored clocks did not see (the batch's), and events they saw
+    # that are gone (a withdrawal).
+    new_only: set[int] = field(default_factory=set)
+    old_only: set[int] = field(default_factory=set)
+    prior: ClockState | None = None
+    prior_key: OrderKey | None = None
+    events: list[EventFacts] = field(default_factory=list)
+    # Read up to this instant; the thread's newest event is at `end`.
+    after: datetime | None = None
+    end: datetime | None = None
+    # The replay as stored and as it now is, and the clock each started with.
+    old: ThreadClocks | None = None
+    new: ThreadClocks | None = None
+    old_start: ClockState | None = None
+    new_start: ClockState | None = None
+    # What the replay settled, by opening order (see _replay).
+    old_clocks: list[ClockState] = field(default_factory=list)
+    new_clocks: list[ClockState] = field(default_factory=list)
+
+
+def _replay(
+    window: _Window, policy: Policy | None, events: list[EventFacts], memo: Memo | None = None
+) -> bool:
+    """Apply `events` to a window's two replays (started with `policy`); True once settled.
+
+    Settled: past `last_change` the two agree (the clock running then, the
+    same in both, stops later at the same event as stored, and is left
+    alone), or `events` is empty (the thread has nothing further).
+    """
+    if window.old is None or window.new is None:
+        assert policy is not None
+        prior = window.prior
+        running = None
+        if prior is not None and (prior.stopped_at is None or prior.stopped_at >= window.lo):
+            running = prior.running_copy()
+        has_clocks = prior is not None
+        window.old = ThreadClocks(window.thread_id, policy, running, has_clocks, memo=memo)
+        window.new = ThreadClocks(
+            window.thread_id,
+            policy,
+            None if running is None else replace(running),
+            has_clocks,
+            memo=memo,
+        )
+        window.old_start, window.new_start = window.old.running, window.new.running
+    old, new = window.old, window.new
+    if not events:
+        window.old_clocks = _opened(old, window.old_start)
+        window.new_clocks = _opened(new, window.new_start)
+        return True
+    for event in events:
+        if event.id not in window.new_only:
+            old.apply(event)
+        if event.id not in window.old_only:
+            new.apply(event)
+        if event.key >= window.last_change and _agree(old, new):
+            window.old_clocks = _opened(old, window.old_start, old.running)
+            window.new_clocks = _opened(new, window.new_start, new.running)
+            return True
+    return False
+
+
+def _agree(old: ThreadClocks, new: ThreadClocks) -> bool:
+    """Whether two reducers are in the same state: what follows does the same to both."""
+    if old.has_clocks != new.has_clocks:
+        return False
+    if old.running is None or new.running is None:
+        return old.running is new.running
+    return old.running.content() == new.running.content()
+
+
+def _opened(
+    clocks: ThreadClocks, start: ClockState | None, unsettled: ClockState | None = None
+) -> list[ClockState]:
+    """The clocks a window's replay settled: the one running at its start, then those it opened.
+
+    `unsettled`, a clock still running where the replay stopped, is left out.
+    """
+    held = [] if start is None else [start]
+    held.extend(clock for clock in clocks.touched if clock is not start)
+    return [clock for clock in held if clock is not unsettled]
+
+
+def _fact_key(facts: EventFacts) -> OrderKey:
+    return facts.key
+
+
+# Clock events of a thread read per page past the first read of a window.
+_PAGE = 200
 
 
 # The statements run by every batch, built once: building a select costs
@@ -917,21 +1330,213 @@ _STORED_IDS = select(E.c.external_id, E.c.id).where(
 _THREAD_REFS = select(REFS.c.external_id, REFS.c.thread_id).where(
     REFS.c.source == bindparam("source"), REFS.c.external_id.in_(_IDS)
 )
-_THREAD_ROWS = select(
-    *[T.c[name] for name in _ThreadRow.__dataclass_fields__ if name != "last_event_at"],
-    select(func.max(E.c.occurred_at))
-    .where(E.c.thread_id == T.c.id)
-    .scalar_subquery()
-    .label("last_event_at"),
-).where(T.c.id.in_(_IDS))
-_NEWEST = C.alias("newest")
-_LATEST_CLOCKS = select(C).where(
-    C.c.thread_id.in_(_IDS),
-    C.c.started_at
-    == select(func.max(_NEWEST.c.started_at))
-    .where(_NEWEST.c.thread_id == C.c.thread_id)
-    .scalar_subquery(),
+_TITLED, _LINKED = E.alias("titled"), E.alias("linked")
+_THREAD_ROWS = (
+    select(
+        *[T.c[name] for name in _THREAD_COLUMNS],
+        _TITLED.c.occurred_at.label("title_at"),
+        _TITLED.c.source.label("title_source"),
+        _TITLED.c.external_id.label("title_id"),
+        _LINKED.c.occurred_at.label("url_at"),
+        _LINKED.c.source.label("url_source"),
+        _LINKED.c.external_id.label("url_id"),
+    )
+    .select_from(
+        T.outerjoin(_TITLED, _TITLED.c.id == T.c.title_event).outerjoin(
+            _LINKED, _LINKED.c.id == T.c.url_event
+        )
+    )
+    .where(T.c.id.in_(_IDS))
 )
+_CLOCKS_BY_ID = select(C).where(C.c.id.in_(_IDS))
+_CLOCKS_BY_OPENER = select(C).where(C.c.opened_by.in_(_IDS))
+_DELETE_CLOCK = delete(C).where(C.c.id == bindparam("clock"))
+_OPENER = E.alias("opener")
+_OPENER_KEY = (
+    _OPENER.c.occurred_at.label("opener_at"),
+    _OPENER.c.source.label("opener_source"),
+    _OPENER.c.external_id.label("opener_external_id"),
+)
+_NEWEST = C.alias("newest")
+# Each thread's newest clocks (several when they started at the same instant:
+# the opener's order key decides), with their openers' keys.
+_LATEST_CLOCKS = (
+    select(C, *_OPENER_KEY)
+    .select_from(C.join(_OPENER, _OPENER.c.id == C.c.opened_by))
+    .where(
+        C.c.thread_id.in_(_IDS),
+        C.c.started_at
+        == select(func.max(_NEWEST.c.started_at))
+        .where(_NEWEST.c.thread_id == C.c.thread_id)
+        .scalar_subquery(),
+    )
+)
+# What a clock replay reads of an event, and the kinds it reads.
+_FACT_COLUMNS = (
+    E.c.id,
+    E.c.thread_id,
+    E.c.source,
+    E.c.external_id,
+    E.c.kind,
+    E.c.occurred_at,
+    E.c.author_role,
+    E.c.internal,
+    E.c.staff_id,
+)
+_CLOCK_KINDS = (EventKind.MESSAGE.value, EventKind.NO_REPLY_NEEDED.value)
+_NEXT_EVENTS = (
+    select(*_FACT_COLUMNS)
+    .where(
+        E.c.thread_id == bindparam("thread"),
+        E.c.occurred_at > bindparam("after"),
+        E.c.kind.in_(_CLOCK_KINDS),
+    )
+    .order_by(E.c.occurred_at)
+    .limit(bindparam("size"))
+)
+# One page of a thread's clock events past an instant, for SQLite (joined by
+# UNION ALL for many threads: _Batch._more_events).
+_PAGE_SQL = (
+    "SELECT * FROM (SELECT id, thread_id, source, external_id, kind, occurred_at, "
+    "author_role, internal, staff_id FROM event WHERE thread_id = ? AND occurred_at > ? "
+    f"AND kind IN {tuple(_CLOCK_KINDS)!r} ORDER BY occurred_at LIMIT ?)"
+)
+_EVENTS_AT = select(*_FACT_COLUMNS).where(
+    E.c.thread_id == bindparam("thread"),
+    E.c.occurred_at == bindparam("at"),
+    E.c.kind.in_(_CLOCK_KINDS),
+)
+# The newest events of some kinds on each thread: from the newest end of the
+# thread's index, walking back only as far as the first of those kinds.
+_KINDS: BindParameter[Any] = bindparam("kinds", expanding=True)
+_OLDER = E.alias("older")
+_NEWEST_OF_KINDS = (
+    select(E.c.id, E.c.thread_id, E.c.kind, E.c.value, E.c.occurred_at, E.c.source, E.c.external_id)
+    .select_from(
+        T.join(
+            E,
+            and_(
+                E.c.thread_id == T.c.id,
+                E.c.occurred_at
+                == select(_OLDER.c.occurred_at)
+                .where(_OLDER.c.thread_id == T.c.id, _OLDER.c.kind.in_(_KINDS))
+                .order_by(_OLDER.c.occurred_at.desc())
+                .limit(1)
+                .scalar_subquery(),
+            ),
+        )
+    )
+    .where(T.c.id.in_(_IDS), E.c.kind.in_(_KINDS))
+)
+
+
+def _windows(windows: list[_Window], *, with_hi: bool) -> CTE:
+    instant = E.c.occurred_at.type
+    columns = [column("t", Integer), column("lo", instant)]
+    if with_hi:
+        columns.append(column("hi", instant))
+    rows = [
+        (window.thread_id, window.lo, window.hi) if with_hi else (window.thread_id, window.lo)
+        for window in windows
+    ]
+    # A common table expression: SQLite knows no column names for
+    # VALUES in FROM, PostgreSQL takes either.
+    return values(*columns, name="w").data(rows).cte("w")
+
+
+def _sqlite_windows(
+    windows: list[_Window], sqlite_text: str, *, with_hi: bool
+) -> tuple[str, tuple[Any, ...]]:
+    """A query over the windows as plain SQL for SQLite: "WITH w(t, lo[, hi]) AS (VALUES ...)"."""
+    marks = ", ".join(["(?, ?, ?)" if with_hi else "(?, ?)"] * len(windows))
+    params: list[Any] = []
+    for window in windows:
+        params += [window.thread_id, stamp(window.lo)]
+        if with_hi:
+            params.append(stamp(window.hi))
+    columns = "t, lo, hi" if with_hi else "t, lo"
+    return f"WITH w({columns}) AS (VALUES {marks}) {sqlite_text}", tuple(params)
+
+
+def _stored_facts(row: Sequence[Any]) -> EventFacts:
+    """EventFacts of a row of _WINDOW_SQL or _PAGE_SQL, as SQLite stores it."""
+    event_id, _thread, source, external_id, kind, occurred_at, role, internal, staff = row
+    at = datetime.fromisoformat(occurred_at).replace(tzinfo=UTC)
+    return EventFacts(
+        event_id, (at, source, len(external_id), external_id), kind, role, bool(internal), staff
+    )
+
+
+class _Record(dict[str, Any]):
+    """A row read as plain SQL: its columns as keys and as attributes, like SQLAlchemy's."""
+
+    __getattr__ = dict.__getitem__
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return self
+
+
+_INSTANT_COLUMNS = frozenset(
+    {"started_at", "due_at", "warn_at", "escalate_at", "stopped_at", "opener_at", "occurred_at"}
+)
+_CLOCK_SQL_COLUMNS = ", ".join(f"clock.{column.name}" for column in C.columns)
+# The same as _priors_query and _window_query, for SQLite, after "WITH w(...)".
+_PRIORS_SQL = (
+    f"SELECT {_CLOCK_SQL_COLUMNS}, opener.occurred_at AS opener_at, "
+    "opener.source AS opener_source, opener.external_id AS opener_external_id "
+    "FROM w JOIN clock ON clock.thread_id = w.t AND clock.started_at = ("
+    "SELECT max(earlier.started_at) FROM clock AS earlier "
+    "WHERE earlier.thread_id = w.t AND earlier.started_at < w.lo) "
+    "JOIN event AS opener ON opener.id = clock.opened_by"
+)
+_LATEST_SQL = (
+    f"SELECT {_CLOCK_SQL_COLUMNS}, opener.occurred_at AS opener_at, "
+    "opener.source AS opener_source, opener.external_id AS opener_external_id "
+    "FROM clock JOIN event AS opener ON opener.id = clock.opened_by "
+    "WHERE clock.thread_id IN ({marks}) AND clock.started_at = ("
+    "SELECT max(newest.started_at) FROM clock AS newest WHERE newest.thread_id = clock.thread_id)"
+)
+_WINDOW_SQL = (
+    "SELECT event.id, event.thread_id, event.source, event.external_id, event.kind, "
+    "event.occurred_at, event.author_role, event.internal, event.staff_id "
+    "FROM w JOIN event ON event.thread_id = w.t "
+    "AND event.occurred_at >= w.lo AND event.occurred_at <= w.hi "
+    f"WHERE event.kind IN {tuple(_CLOCK_KINDS)!r}"
+)
+
+
+def _priors_query(windows: list[_Window]) -> Select[Any]:
+    """For each window, the clocks of its thread started last before its `lo`."""
+    w = _windows(windows, with_hi=False)
+    earlier = C.alias("earlier")
+    last_start = (
+        select(func.max(earlier.c.started_at))
+        .where(earlier.c.thread_id == w.c.t, earlier.c.started_at < w.c.lo)
+        .scalar_subquery()
+    )
+    return select(C, *_OPENER_KEY).select_from(
+        w.join(C, and_(C.c.thread_id == w.c.t, C.c.started_at == last_start)).join(
+            _OPENER, _OPENER.c.id == C.c.opened_by
+        )
+    )
+
+
+def _window_query(windows: list[_Window]) -> Select[Any]:
+    """The clock events of each window's thread from its `lo` to its `hi`."""
+    w = _windows(windows, with_hi=True)
+    return (
+        select(*_FACT_COLUMNS)
+        .select_from(
+            w.join(
+                E,
+                and_(E.c.thread_id == w.c.t, E.c.occurred_at >= w.c.lo, E.c.occurred_at <= w.c.hi),
+            )
+        )
+        .where(E.c.kind.in_(_CLOCK_KINDS))
+    )
+
+
 _CLIENT_POLICY = select(CLIENT.c.policy).where(CLIENT.c.id == bindparam("id"))
 _UNASSIGN = delete(ASSIGNMENT).where(
     ASSIGNMENT.c.thread_id == bindparam("thread"), ASSIGNMENT.c.role == "assignee"
@@ -973,9 +1578,15 @@ _EVENT_VALUES = (
     "text",
     "internal",
     "value",
-    "raw",
     "triage",
 )
+_STATE_KINDS = (
+    (_STATUS,),
+    (_DEADLINE,),
+    (_CLOSED, _REOPENED),
+    (_ASSIGNEE,),
+)
+_CLOCK_COLUMNS = ("id", *CONTENT_FIELDS)
 _STOP_COLUMNS = (
     "id",
     "outcome",
@@ -987,7 +1598,7 @@ _STOP_COLUMNS = (
 )
 
 
-def _facts(event_id: int, row: dict[str, Any], key: OrderKey | None = None) -> EventFacts:
+def _facts(event_id: int, row: Mapping[Any, Any], key: OrderKey | None = None) -> EventFacts:
     return EventFacts(
         event_id,
         key or _key(row),
@@ -1003,7 +1614,7 @@ def _pending_key(item: _Pending) -> OrderKey:
     return item.key
 
 
-def _key(row: dict[str, Any]) -> OrderKey:
+def _key(row: Mapping[Any, Any]) -> OrderKey:
     return order_key(row["occurred_at"], row["source"], row["external_id"])
 
 

@@ -3,8 +3,13 @@
 A thread's clocks are a pure function of its events ordered by `order_key`
 (occurred_at, then a stable tie-break), whatever order they arrived in.
 Ingestion applies new events to the stored state when they come after
-everything the thread has seen, and replays the whole thread otherwise;
-both go through `ThreadClocks.apply`, so there is one rule book.
+everything the thread has seen; an event older than that is replayed from
+the state the thread's clocks were in just before it, not from the
+thread's first event (docs/configuration.md, "Order does not matter"). Both go through
+`ThreadClocks.apply`, so there is one rule book.
+
+`EventFacts.affects_clocks` says which events can change clocks at all: a
+late status change or internal note costs no replay.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Row
 
 from core.base.kinds import AuthorRole, ClockKind, EventKind, Outcome
-from core.sla.policies import Policy
+from core.sla.policies import Deadlines, Policy
 
 OrderKey = tuple[datetime, str, int, str]
 
@@ -60,6 +65,11 @@ class EventFacts(NamedTuple):
         """A public staff reply: internal notes and status changes are not replies."""
         return self.kind == _MESSAGE and self.role == _STAFF and not self.internal
 
+    @property
+    def affects_clocks(self) -> bool:
+        """Whether `ThreadClocks.apply` can do anything with this event."""
+        return self.opens or self.answers or self.kind == _NO_REPLY
+
 
 @dataclass
 class ClockState:
@@ -81,6 +91,22 @@ class ClockState:
     wall_seconds: float | None = None
     id: int | None = None
 
+    def content(self) -> tuple[Any, ...]:
+        """Every column but the id: what tells two versions of a clock apart."""
+        return tuple(getattr(self, name) for name in CONTENT_FIELDS)
+
+    def running_copy(self) -> ClockState:
+        """This clock as it was before it stopped."""
+        return replace(
+            self,
+            outcome=Outcome.RUNNING.value,
+            stopped_at=None,
+            stopped_by=None,
+            stopped_by_staff=None,
+            business_seconds=None,
+            wall_seconds=None,
+        )
+
     def row(self, columns: Iterable[str] | None = None) -> dict[str, Any]:
         """The clock as a table row: all columns but an unset id, or those named."""
         if columns is not None:
@@ -97,6 +123,11 @@ class ClockState:
 
 
 _CLOCK_FIELDS = [column.name for column in fields(ClockState)]
+CONTENT_FIELDS = tuple(name for name in _CLOCK_FIELDS if name != "id")
+# Deadlines and business seconds already computed, by policy and instants:
+# replaying a stretch of a thread twice (as stored, and with a late event)
+# asks the calendar the same questions.
+Memo = dict[tuple[Any, ...], Any]
 
 
 @dataclass
@@ -109,6 +140,10 @@ class ThreadClocks:
     has_clocks: bool = False
     # Every clock opened or stopped while applying events: what to write back.
     touched: list[ClockState] = field(default_factory=list)
+    memo: Memo | None = field(default=None, repr=False, compare=False)
+    # Which clocks are in `touched`, by identity: a membership test must not
+    # compare clocks field by field, nor scan the list.
+    _touched_ids: set[int] = field(default_factory=set, repr=False, compare=False)
 
     def apply(self, event: EventFacts) -> None:
         if event.opens:
@@ -124,7 +159,14 @@ class ThreadClocks:
 
     def _open(self, event: EventFacts) -> None:
         kind = ClockKind.NEXT if self.has_clocks else ClockKind.FIRST
-        deadlines = self.policy.deadlines(event.occurred_at, kind)
+        if self.memo is None:
+            deadlines = self.policy.deadlines(event.occurred_at, kind)
+        else:
+            key = (id(self.policy), event.occurred_at, kind)
+            known: Deadlines | None = self.memo.get(key)
+            if known is None:
+                known = self.memo[key] = self.policy.deadlines(event.occurred_at, kind)
+            deadlines = known
         self.running = ClockState(
             thread_id=self.thread_id,
             opened_by=event.id,
@@ -136,7 +178,12 @@ class ThreadClocks:
             escalate_at=deadlines.escalate_at,
         )
         self.has_clocks = True
-        self.touched.append(self.running)
+        self._touch(self.running)
+
+    def _touch(self, clock: ClockState) -> None:
+        if id(clock) not in self._touched_ids:
+            self._touched_ids.add(id(clock))
+            self.touched.append(clock)
 
     def _met_or_breached(self, event: EventFacts) -> Outcome:
         assert self.running is not None
@@ -150,10 +197,18 @@ class ThreadClocks:
         clock.stopped_by = event.id
         clock.stopped_by_staff = event.staff_id
         clock.wall_seconds = (event.occurred_at - clock.started_at).total_seconds()
-        clock.business_seconds = self.policy.calendar.between(clock.started_at, event.occurred_at)
-        if clock not in self.touched:
-            self.touched.append(clock)
+        clock.business_seconds = self._between(clock.started_at, event.occurred_at)
+        self._touch(clock)
         self.running = None
+
+    def _between(self, start: datetime, end: datetime) -> float:
+        if self.memo is None:
+            return self.policy.calendar.between(start, end)
+        key = (id(self.policy), start, end)
+        seconds: float | None = self.memo.get(key)
+        if seconds is None:
+            seconds = self.memo[key] = self.policy.calendar.between(start, end)
+        return seconds
 
 
 def replay(thread_id: int, events: Iterable[EventFacts], policy: Policy) -> list[ClockState]:

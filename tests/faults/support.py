@@ -133,7 +133,7 @@ def clocks(db: Path | str) -> list[tuple[Any, ...]]:
 def replayed_clocks(db: Path | str) -> list[tuple[Any, ...]]:
     """The clocks a fresh database gets from the events stored in `db`, in the order stored."""
     with sqlite3.connect(str(db)) as connection:
-        raws = [row[0] for row in connection.execute("SELECT raw FROM event ORDER BY id")]
+        raws = [row[0] for row in connection.execute("SELECT raw FROM event_raw ORDER BY event_id")]
     with tempfile.TemporaryDirectory() as folder:
         fresh = Path(folder) / "replay.db"
         engine = open_database(str(fresh))

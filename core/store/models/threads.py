@@ -71,6 +71,16 @@ class Thread(SQLModel, table=True):
     deadline: str | None = None
     closed: bool = False
     created_at: datetime
+    # Kept by ingestion in the transaction that stores the thread's events:
+    # the newest event's instant (an event older than this arrives late)...
+    last_event_at: datetime | None = None
+    # ...and the newest clock (by start), None if the thread never had one.
+    # No foreign key: a clock names its thread, and the two would be a cycle.
+    clock_id: int | None = None
+    # The newest events that gave the title and the URL: an older event that
+    # arrives late does not rename the thread. No foreign keys either.
+    title_event: int | None = None
+    url_event: int | None = None
 
 
 class ThreadRef(SQLModel, table=True):
@@ -120,11 +130,22 @@ class Event(SQLModel, table=True):
     # The new status, deadline or assignee (a staff id) for those kinds, so a
     # thread's state can be replayed from its events alone.
     value: str | None = None
-    # The event exactly as it arrived, so nothing a source said is ever lost.
-    raw: str = Field(sa_column=Column(Text, nullable=False))
     triage: str = TriageState.NEW.value
     triage_by: int | None = Field(default=None, foreign_key="staff.id")
     triage_at: datetime | None = None
+
+
+class EventRaw(SQLModel, table=True):
+    """An event exactly as it arrived, so nothing a source said is ever lost.
+
+    Apart from the event row, which every thread and clock query walks
+    through: the text is read only to audit or re-import.
+    """
+
+    __tablename__ = "event_raw"
+
+    event_id: int = Field(primary_key=True, foreign_key="event.id", ondelete="CASCADE")
+    raw: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class Clock(SQLModel, table=True):

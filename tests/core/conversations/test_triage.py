@@ -16,7 +16,7 @@ from core.conversations.triage import set_triage
 from core.sla.policies import PolicyBook
 from core.sla.views import breached_clocks, running_clocks
 from core.store.models.system import table
-from core.store.models.threads import Clock, Event, Thread
+from core.store.models.threads import Clock, Event, EventRaw, Thread
 from core.store.reader import Reader
 from tests.support import START, MovableClock, make_event
 
@@ -75,9 +75,9 @@ def test_no_reply_needed_closes_the_clock_and_is_kept_as_an_event(
     assert stopped == "2026-11-23 09:04:00.000000"
     with engine.connect() as connection:
         decision = connection.execute(
-            select(table(Event).c.author_name, Event.text, Event.raw).where(
-                Event.source == "pmdesk"
-            )
+            select(table(Event).c.author_name, Event.text, table(EventRaw).c.raw)
+            .join(table(EventRaw), table(EventRaw).c.event_id == table(Event).c.id)
+            .where(Event.source == "pmdesk")
         ).one()
     assert decision[:2] == ("Ana", "a thank-you")
     assert json.loads(decision[2])["kind"] == "no_reply_needed"

@@ -1,7 +1,7 @@
 """Worksection OAuth2 tokens, renewed by the connector
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 17:15:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0009'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
