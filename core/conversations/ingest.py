@@ -16,6 +16,13 @@ fault, which is rejected with the error's name; its neighbours are stored.
 The hot path uses SQLAlchemy Core with executemany and in-memory caches of
 ids: the ORM's unit of work costs more per row than the whole budget of
 10,000 events per second allows.
+
+Events may arrive in any order, at the cost of what they change: an event
+newer than everything its thread has seen (`thread.last_event_at`) advances
+the thread's newest clock (`thread.clock_id`); an older one is slotted into
+place by `_Batch._advance_late` (see docs/configuration.md, "Order does not
+matter"). Every clock written or deleted is reported, as stored and as
+written, to `_Batch._clocks_changed` in the same transaction.
 """
 
 from __future__ import annotations

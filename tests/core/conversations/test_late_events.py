@@ -368,3 +368,55 @@ def test_withdrawing_a_reply_tells_the_stopped_and_the_running_version(
     assert [clock.outcome for clock in removed] == ["met"]
     assert [clock.outcome for clock in added] == ["running"]
     assert log.table == stored_clocks(engine)
+
+
+def test_a_database_from_before_gets_its_threads_filled_and_keeps_every_raw_text(
+    tmp_path: Path,
+) -> None:
+    from core.store.db import create_db_engine, migrate
+
+    engine = create_db_engine(str(tmp_path / "old.db"))
+    migrate(engine, "0006")
+    at = "2026-11-23 09:{:02d}:00.000000"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO thread (id, kind, channel, title, closed, created_at) "
+                "VALUES (1, 'task', 'webhook', 'T', 0, :at)"
+            ),
+            {"at": at.format(0)},
+        )
+        for number, minute in ((1, 0), (2, 5), (3, 20), (4, 3)):
+            connection.execute(
+                text(
+                    "INSERT INTO event (id, source, external_id, thread_id, kind, occurred_at, "
+                    "received_at, author_role, text, internal, raw, triage) VALUES "
+                    "(:id, 'webhook', :ext, 1, 'message', :at, :at, 'client', '', 0, :raw, 'new')"
+                ),
+                {
+                    "id": number,
+                    "ext": f"m{number}",
+                    "at": at.format(minute),
+                    "raw": f"raw {number}",
+                },
+            )
+        for clock_id, opener, minute in ((1, 1, 0), (2, 3, 20)):
+            connection.execute(
+                text(
+                    "INSERT INTO clock (id, thread_id, opened_by, kind, policy, started_at, "
+                    "due_at, warn_at, escalate_at, outcome) VALUES "
+                    "(:id, 1, :opener, 'first', 'default', :at, :at, :at, :at, 'running')"
+                ),
+                {"id": clock_id, "opener": opener, "at": at.format(minute)},
+            )
+
+    migrate(engine)
+
+    with engine.connect() as connection:
+        raws = connection.execute(text("SELECT event_id, raw FROM event_raw ORDER BY 1")).all()
+        thread = connection.execute(text("SELECT last_event_at, clock_id FROM thread")).one()
+        columns = {row[1] for row in connection.execute(text("PRAGMA table_info(event)"))}
+    assert [tuple(row) for row in raws] == [(n, f"raw {n}") for n in (1, 2, 3, 4)]
+    assert tuple(thread) == (at.format(20), 2)
+    assert "raw" not in columns
+    engine.dispose()
