@@ -30,6 +30,7 @@ measured rather than the server.
 medians.
 
     .venv/bin/python bench/intake.py [--seconds 10] [--connections 64] [--rate 500] [--runs 1]
+        [--stamps now|hour-old]
 """
 
 from __future__ import annotations
@@ -100,6 +101,12 @@ def main() -> None:
         default="NORMAL",
         help="the peer's synchronous setting: NORMAL (no sync per commit) or FULL (as pmdesk)",
     )
+    parser.add_argument(
+        "--stamps",
+        choices=("now", "hour-old"),
+        default="now",
+        help="when the events occurred: as they are sent (a live source), or over the last hour",
+    )
     parser.add_argument("--peer", metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -108,6 +115,7 @@ def main() -> None:
         return
     print(f"machine: {machine()}", flush=True)
     print(f"peer: plain ASGI under uvicorn, SQLite synchronous = {args.peer_sync}", flush=True)
+    print(f"events stamped: {args.stamps}", flush=True)
     names = [args.only] if args.only else list(SERVERS)
     runs: dict[str, list[Figures]] = {name: [] for name in names}
     for number in range(1, args.runs + 1):
@@ -157,7 +165,7 @@ def compare(ours: Figures, peer: Figures, what: str) -> None:
 
 
 async def run(server: Server, args: argparse.Namespace) -> Figures:
-    feed = event_stream()
+    feed = event_stream(args.stamps)
     host, port = server.base.removeprefix("http://").split(":")
     rates: dict[int, float] = {}
     cpu: dict[int, float] = {}
@@ -194,13 +202,22 @@ async def run(server: Server, args: argparse.Namespace) -> Figures:
     return Figures(rates[1], rates[args.batch], p50, p99, max(latencies), failed + late, cpu[1])
 
 
-def event_stream() -> Iterator[dict[str, Any]]:
-    """Recent events on THREADS threads, as a live source sends them (never ending)."""
+def event_stream(stamps: str = "now") -> Iterator[dict[str, Any]]:
+    """Events on THREADS threads (never ending).
+
+    `stamps`: "now", each event occurred when it is sent, as a live source
+    sends them; "hour-old", the events of the last hour in their order,
+    whose clocks open up to an hour in the past and so fall due, and are
+    alerted on by the server's scheduler, during the run (the peer has no
+    clocks): the stream of the earlier rounds.
+    """
     round_ = 0
     while True:
         start = datetime.now(UTC) - timedelta(hours=1)
         for event in events(200_000, THREADS, start, timedelta(hours=1), seed=round_):
             event["id"] = f"r{round_}-{event['id']}"
+            if stamps == "now":
+                event["occurred_at"] = datetime.now(UTC).isoformat()
             yield event
         round_ += 1
 

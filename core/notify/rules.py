@@ -59,6 +59,7 @@ from sqlalchemy import (
     Engine,
     Insert,
     and_,
+    bindparam,
     or_,
     select,
 )
@@ -112,22 +113,7 @@ def queue_message_notifications(
     clock_of = dict(waiting)
     messages: list[Any] = []
     for chunk in chunks(sorted(clock_of)):
-        messages += connection.execute(
-            select(
-                EVENT.c.id,
-                EVENT.c.thread_id,
-                EVENT.c.author_name,
-                EVENT.c.text,
-                THREAD.c.title,
-                CLIENT.c.name,
-            )
-            .select_from(
-                EVENT.join(THREAD, THREAD.c.id == EVENT.c.thread_id).outerjoin(
-                    CLIENT, CLIENT.c.id == THREAD.c.client_id
-                )
-            )
-            .where(EVENT.c.id.in_(chunk))
-        ).all()
+        messages += connection.execute(_WAITING_MESSAGES, {"ids": list(chunk)}).all()
     assignees = _assignees(connection, {message.thread_id for message in messages})
     on_duty = None
     if any(not assignees.get(message.thread_id) for message in messages):
@@ -326,17 +312,7 @@ def _assignees(connection: Connection, thread_ids: set[int]) -> dict[int, list[i
     """The active assignees of each thread, by staff id."""
     found: dict[int, list[int]] = defaultdict(list)
     for chunk in chunks(sorted(thread_ids)):
-        query = (
-            select(ASSIGNMENT.c.thread_id, ASSIGNMENT.c.staff_id)
-            .join(STAFF, STAFF.c.id == ASSIGNMENT.c.staff_id)
-            .where(
-                ASSIGNMENT.c.thread_id.in_(chunk),
-                ASSIGNMENT.c.role == "assignee",
-                STAFF.c.active.is_(True),
-            )
-            .order_by(ASSIGNMENT.c.thread_id, ASSIGNMENT.c.staff_id)
-        )
-        for thread_id, staff_id in connection.execute(query):
+        for thread_id, staff_id in connection.execute(_ASSIGNEES, {"ids": list(chunk)}):
             found[thread_id].append(staff_id)
     return found
 
@@ -348,12 +324,42 @@ def assistant_on_duty(connection: Connection) -> int | None:
 
 
 def _active_with_role(connection: Connection, role: StaffRole) -> list[int]:
-    query = (
-        select(STAFF.c.id)
-        .where(and_(STAFF.c.role == role.value, STAFF.c.active.is_(True)))
-        .order_by(STAFF.c.id)
+    return list(connection.execute(_ACTIVE_WITH_ROLE, {"role": role.value}).scalars())
+
+
+# The queries of every ingested batch, built once: building a statement and
+# its cache key anew at each call cost more than running it.
+_WAITING_MESSAGES = (
+    select(
+        EVENT.c.id,
+        EVENT.c.thread_id,
+        EVENT.c.author_name,
+        EVENT.c.text,
+        THREAD.c.title,
+        CLIENT.c.name,
     )
-    return list(connection.execute(query).scalars())
+    .select_from(
+        EVENT.join(THREAD, THREAD.c.id == EVENT.c.thread_id).outerjoin(
+            CLIENT, CLIENT.c.id == THREAD.c.client_id
+        )
+    )
+    .where(EVENT.c.id.in_(bindparam("ids", expanding=True)))
+)
+_ASSIGNEES = (
+    select(ASSIGNMENT.c.thread_id, ASSIGNMENT.c.staff_id)
+    .join(STAFF, STAFF.c.id == ASSIGNMENT.c.staff_id)
+    .where(
+        ASSIGNMENT.c.thread_id.in_(bindparam("ids", expanding=True)),
+        ASSIGNMENT.c.role == "assignee",
+        STAFF.c.active.is_(True),
+    )
+    .order_by(ASSIGNMENT.c.thread_id, ASSIGNMENT.c.staff_id)
+)
+_ACTIVE_WITH_ROLE = (
+    select(STAFF.c.id)
+    .where(and_(STAFF.c.role == bindparam("role"), STAFF.c.active.is_(True)))
+    .order_by(STAFF.c.id)
+)
 
 
 def _row(

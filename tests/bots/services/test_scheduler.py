@@ -20,6 +20,7 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, select
 
+from bots.services import scheduler as scheduler_module
 from bots.services.scheduler import add_daily, run_scheduler
 from core.base.business_time import AlwaysOpen
 from core.base.instants import utc_now
@@ -222,6 +223,46 @@ async def test_a_reply_after_the_warning_cancels_breach_and_escalation(
         await wait_past(clock_of(engine)["escalate_at"], 0.5)
 
     assert [row["kind"] for row in alerts(engine)] == ["clock_warning"]
+
+
+async def test_instants_beyond_the_job_window_get_their_job_as_they_come_within_it(
+    engine: Engine,
+    settings: Settings,
+    live: Ingestor,
+    team: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A window of 1 s: the warning (1.2 s ahead), breach and escalation all
+    # start beyond it, wait in the heap, and still fire at their instants.
+    monkeypatch.setattr(scheduler_module, "JOB_WINDOW", timedelta(seconds=1))
+    held: list[AsyncIOScheduler] = []
+    async with scheduler(settings, engine, jobs=held.append), watching(engine) as watch:
+        live.ingest([message("m1", utc_now())])
+        clock = clock_of(engine)
+        await until(lambda: len(watch.first_seen) == 3)
+    assert_on_time(alerts(engine)[0], clock["warn_at"], watch)
+    assert_on_time(alerts(engine)[1], clock["due_at"], watch)
+    assert_on_time(alerts(engine)[2], clock["escalate_at"], watch)
+
+
+async def test_instants_far_ahead_hold_no_job_and_a_reply_cancels_them(
+    engine: Engine, team: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The slow policy's instants lie 10 and 20 minutes ahead: beyond a window of one.
+    monkeypatch.setattr(scheduler_module, "JOB_WINDOW", timedelta(minutes=1))
+    settings = fast_settings(clients={"Acme": {"policy": "slow"}})
+    ingestor = Ingestor(engine, PolicyBook(settings))
+    held: list[AsyncIOScheduler] = []
+    async with scheduler(settings, engine, jobs=held.append):
+        ingestor.ingest([message("m1", utc_now())])
+        await asyncio.sleep(0.5)  # the scheduler has read the clock by now
+        alert_jobs = [job for job in held[0].get_jobs() if job.id.startswith("alert:")]
+        assert alert_jobs == []
+        ingestor.ingest([reply("r1", utc_now())])
+        await asyncio.sleep(0.5)
+
+    assert clock_of(engine)["outcome"] == "met"
+    assert alerts(engine) == []
 
 
 async def test_a_shorter_target_brings_the_alerts_forward(
