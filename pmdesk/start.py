@@ -12,7 +12,6 @@ import sys
 
 from core.base.paths import ConfigError
 from core.store.reader import DatabaseError
-from pmdesk.dashboard import run_dashboard
 from pmdesk.exits import EXIT_USAGE
 
 
@@ -24,7 +23,7 @@ def main() -> None:
         command_line()
         return
     from core.config.quick import quick_settings
-    from pmdesk.dashboard import validated_settings
+    from pmdesk.dashboard import run_dashboard, validated_settings
 
     try:
         # The few values of the first screenful, without pydantic; the whole

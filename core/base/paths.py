@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +58,8 @@ def shown_database(value: str) -> str:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
+    import tomllib  # here: most runs name no config file, and a command starts faster without
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

@@ -46,3 +46,54 @@ def test_the_probe_sees_a_heavy_import() -> None:
     # The check above would pass on a probe that saw nothing: the database
     # module does load SQLAlchemy and pydantic.
     assert {"sqlalchemy", "pydantic"} <= loaded_by("core.store.db")
+
+
+RUN_PROBE = """
+import json, sys
+sys.argv = ["pmdesk", *{arguments!r}]
+from pmdesk.cli import register
+register(sys.argv[1:])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def registered_by(arguments: list[str]) -> set[str]:
+    completed = subprocess.run(
+        [sys.executable, "-c", RUN_PROBE.format(arguments=arguments)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(json.loads(completed.stdout))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "module"),
+    [
+        (["report", "sla", "--json"], "pmdesk.report"),
+        (["--db", "clocks", "clocks", "--json"], "pmdesk.clocks"),
+    ],
+)
+def test_a_command_run_imports_its_own_module_alone(arguments: list[str], module: str) -> None:
+    loaded = registered_by(arguments)
+    commands = {name for name in loaded if name.startswith("pmdesk.")}
+    assert module in commands
+    assert not commands & {"pmdesk.invoices", "pmdesk.dashboard", "pmdesk.staff", "pmdesk.ingest"}
+    assert {name.partition(".")[0] for name in loaded} & set(HEAVY) == set()
+
+
+def test_help_and_unknown_names_register_every_command() -> None:
+    from pmdesk.cli import COMMAND_MODULES, _command_named
+
+    assert _command_named(["--help", "report"]) is None
+    assert _command_named(["nosuch"]) is None
+    assert _command_named(["--config", "x.toml", "report", "--help"]) == "report"
+    listed = subprocess.run(
+        [sys.executable, "-m", "pmdesk", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert all(f"  {name} " in listed for name in COMMAND_MODULES)
