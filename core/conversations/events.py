@@ -202,15 +202,7 @@ def _may_hold_numbers_json_cannot(event: EventIn) -> bool:
         event.task.url,
         *(value for person in people for value in (person.id, person.name, person.email)),
     ]
-    present = [value for value in texts if value is not None]
-    # One look at all the texts at once: a non-finite number reads "inf" or
-    # "nan" in some case. Only when that trace shows, or a text is longer
-    # than a long integer starts, are the values looked at one by one.
-    joined = "\0".join(present).lower()
-    suspect = "inf" in joined or "nan" in joined
-    if any(
-        _number_like(value) for value in present if suspect or len(value) > jsontext.MAX_INT_DIGITS
-    ):
+    if any(value is not None and _number_like(value) for value in texts):
         return True
     # An event is one level and `extra` a second: its values may nest two fewer.
     return event.extra is not None and not jsontext.within_limits(event.extra, depth=2)
