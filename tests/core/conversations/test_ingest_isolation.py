@@ -103,6 +103,32 @@ def test_numbers_json_cannot_hold_are_rejected_not_stored_as_text(
     assert stored_ids(engine) == set()
 
 
+@pytest.mark.parametrize("field", ["text", "client", "status"])
+@pytest.mark.parametrize("literal", ["1E400", "Infinity", "NaN", "-" + "1" * 101])
+def test_a_number_json_cannot_hold_is_found_in_any_text_field(
+    ingestor: Ingestor, engine: Engine, field: str, literal: str
+) -> None:
+    event = make_event("x", 0) | {"project": "A long project name " * 10}
+    event.pop(field, None)
+    text = json.dumps(event)[:-1] + f', "{field}": {literal}}}'
+
+    [result] = ingestor.ingest([text])
+
+    assert result.status == "rejected"
+    assert stored_ids(engine) == set()
+
+
+def test_texts_that_only_read_like_numbers_are_accepted(ingestor: Ingestor) -> None:
+    event = make_event("x", 0) | {
+        "text": "Informations: NaN and Infinity, " + "9" * 150,
+        "status": "inf",
+    }
+
+    [result] = ingestor.ingest([json.dumps(event)])
+
+    assert result.status == "created"
+
+
 def test_nesting_deeper_than_the_limit_is_rejected(ingestor: Ingestor) -> None:
     event = make_event("deep", 0)
     nested: list[object] = []
