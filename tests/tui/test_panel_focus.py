@@ -6,12 +6,27 @@ key wrote (or did not write) is checked in the database.
 
 from __future__ import annotations
 
+from typing import Any
+from unittest.mock import patch
+
 from sqlalchemy import Engine
+from textual._styles_cache import StylesCache
+from textual.css.styles import StylesBase
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 from core.config.settings import Settings
 from tests.support import MovableClock
-from tests.tui.test_dashboard import main_screen, make_app, rows, until
+from tests.tui.test_dashboard import (
+    main_screen,
+    make_app,
+    on_the_panels,
+    open_thread,
+    rows,
+    until,
+)
+from tui.panels.clocks import ClocksPanel
+from tui.panels.feed import IncomingPanel
 from tui.panels.invoices import InvoicesPanel
 from tui.screens.main import MainScreen
 from tui.widgets.keybar import KeyBar
@@ -99,3 +114,40 @@ async def test_at_80_by_24_tab_reaches_the_invoices_panel(
         assert panel.has_focus_within
         table = panel.query_one("#invoice-table", DataTable)
         await until(pilot, lambda: table.size.height - 1 >= len(panel.invoices))
+
+
+async def test_going_back_from_a_thread_keeps_the_focused_panels_frame_drawn(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # The focused panel's mark stays while the thread is shown in its place:
+    # on the way back its frame is neither styled nor drawn again.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        assert incoming.has_class("-focused")
+        assert not screen.query_one(InvoicesPanel).has_class("-focused")
+        await open_thread(pilot, "Task T3")
+        await pilot.pause(0.2)
+        assert incoming.has_class("-focused")
+
+        drawn: list[int] = []
+        render_line = StylesCache.render_line
+
+        def counting(self: StylesCache, styles: StylesBase, y: int, *rest: Any) -> Strip:
+            if styles.node is incoming:
+                drawn.append(y)
+            return render_line(self, styles, y, *rest)
+
+        with patch.object(StylesCache, "render_line", counting):
+            await pilot.press("escape")
+            await until(pilot, lambda: on_the_panels(pilot) and incoming.table.has_focus)
+            await pilot.pause(0.2)
+
+        assert incoming.has_class("-focused")
+        # The frame's lines are those kept from before the thread (40 rows
+        # high, the panel is 18 or more: every line of it drawn before).
+        assert len(drawn) <= 2, drawn
+
+        await pilot.press("2")
+        await until(pilot, lambda: screen.query_one(ClocksPanel).has_class("-focused"))
+        assert not incoming.has_class("-focused")

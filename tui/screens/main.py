@@ -509,7 +509,12 @@ class MainScreen(Screen[None]):
         self.query_one(target).focus()
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        self._mark_focus(self.query_one(InvoicesPanel) in event.widget.ancestors_with_self)
+        ancestors = event.widget.ancestors_with_self
+        self._mark_focus(self.query_one(InvoicesPanel) in ancestors)
+        if self.query_one("#panels") in ancestors:
+            # The focus moved among the panels; going into the thread leaves the mark.
+            for panel in self.query(".panel"):
+                panel.set_class(panel in ancestors, "-focused")
 
     def _mark_focus(self, invoices: bool) -> None:
         """The invoices panel has the keys: on a small terminal it shows its rows."""
