@@ -60,11 +60,6 @@ class Handled:
     before: tuple[tuple[int, str, int | None, datetime | None], ...]
 
 
-def handle_thread(engine: Engine, thread_id: int, staff_id: int, clock: Now = utc_now) -> int:
-    """Mark every event of a thread not yet handled as handled; returns how many changed."""
-    return len(mark_handled(engine, thread_id, staff_id, clock).before)
-
-
 def mark_handled(engine: Engine, thread_id: int, staff_id: int, clock: Now = utc_now) -> Handled:
     """Mark every event of a thread not yet handled as handled, keeping what undo needs."""
     at = clock()

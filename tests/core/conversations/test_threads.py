@@ -13,7 +13,7 @@ from core.conversations.feed import FeedFilter, latest_events, newest_event_id, 
 from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff, operator
 from core.conversations.threads import thread_detail
-from core.conversations.triage import handle_thread
+from core.conversations.triage import mark_handled
 from core.receivables.aging import aging_bucket, bucket_totals, overdue_invoices
 from core.sla.views import running_clocks
 from core.store.models.receivables import Invoice
@@ -202,9 +202,9 @@ def test_marking_a_thread_handled_clears_its_unread_events(
     ana = add_staff(engine, "Ana", "assistant", [], START)
     thread_id = running_clocks(reader)[0].thread_id
 
-    assert handle_thread(engine, thread_id, ana) == 2
+    assert len(mark_handled(engine, thread_id, ana).before) == 2
     assert unread_count(reader) == 1
-    assert handle_thread(engine, thread_id, ana) == 0
+    assert mark_handled(engine, thread_id, ana).before == ()
 
 
 def test_the_operator_is_the_configured_person_else_the_first_assistant(engine: Engine) -> None:
@@ -296,7 +296,7 @@ def test_the_feed_keeps_unread_or_client_events_and_its_unread_count_follows_the
         ]
     )
     ana = add_staff(ingestor.engine, "Ana", "assistant", ["ana@agency.example"], START)
-    handle_thread(ingestor.engine, _thread_of(reader, "Task T3"), ana, lambda: START)
+    mark_handled(ingestor.engine, _thread_of(reader, "Task T3"), ana, lambda: START)
 
     unread = latest_events(reader, FeedFilter(unread=True))
     assert [item.thread for item in unread] == ["Task T2", "Task T1"]
