@@ -41,7 +41,7 @@ from tests.bots.support import (
     team,
     until,
 )
-from tests.bots.worksection.test_connector import ws_settings
+from tests.bots.worksection.accounts import ws_settings
 from tests.conftest import round_the_clock_settings
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.worksection import FakeWorksection

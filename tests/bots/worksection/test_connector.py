@@ -1,13 +1,13 @@
 """The Worksection connector against a fake account over real HTTP.
 
 Polling, replies, tags, failures and signing; the webhook's own tests are
-in test_worksection_hook.py.
+in test_webhook.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from bots.worksection.store import (
     pending_inbox,
     store_inbox,
 )
-from core.config.settings import Settings, WorksectionConfig
+from core.config.settings import Settings
 from core.conversations.actions import reply
 from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
@@ -32,35 +32,12 @@ from core.sla.policies import PolicyBook
 from core.store.lease import acquire
 from core.store.models.outbox import Delivery
 from core.store.models.system import table
-from core.store.models.threads import Clock, Event, Thread
-from tests.conftest import round_the_clock_settings
-from tests.fakes.worksection import API_KEY, TOKEN, ZONE, FakeWorksection
+from core.store.models.threads import Thread
+from tests.bots.worksection.accounts import TASK, clocks, events, fast_client, ws_settings
+from tests.fakes.worksection import API_KEY, TOKEN, FakeWorksection
 from tests.support import MovableClock
 
-TASK = "4211"
-EVENT, CLOCK, THREAD, DELIVERY = table(Event), table(Clock), table(Thread), table(Delivery)
-
-
-def ws_settings(account: FakeWorksection, **changes: Any) -> Settings:
-    config = WorksectionConfig(
-        base_url=account.url,
-        api_key=API_KEY,
-        timezone=ZONE,
-        staff_domains=["agency.example"],
-        projects={"77": "Acme"},
-        webhook_user="worksection",
-        webhook_password="s3cret",
-        min_request_interval=0.01,
-        **changes,
-    )
-    return round_the_clock_settings().model_copy(update={"worksection": config})
-
-
-def fast_client(account: FakeWorksection, **options: Any) -> WorksectionClient:
-    options.setdefault("api_key", API_KEY)
-    options.setdefault("min_interval", 0.01)
-    options.setdefault("backoff", 0.01)
-    return WorksectionClient(account.url, **options)
+THREAD, DELIVERY = table(Thread), table(Delivery)
 
 
 @pytest.fixture
@@ -74,28 +51,6 @@ def account(clock: MovableClock) -> Iterator[FakeWorksection]:
 @pytest.fixture
 def settings(account: FakeWorksection) -> Settings:
     return ws_settings(account)
-
-
-@pytest.fixture
-async def connector(
-    settings: Settings, engine: Engine, clock: MovableClock, account: FakeWorksection
-) -> AsyncIterator[WorksectionConnector]:
-    client = fast_client(account)
-    yield WorksectionConnector(settings, engine, clock=clock, client=client)
-    await client.aclose()
-
-
-def events(engine: Engine, **where: Any) -> list[Any]:
-    query = select(EVENT).order_by(EVENT.c.id)
-    for column, value in where.items():
-        query = query.where(EVENT.c[column] == value)
-    with engine.connect() as connection:
-        return list(connection.execute(query))
-
-
-def clocks(engine: Engine) -> list[Any]:
-    with engine.connect() as connection:
-        return list(connection.execute(select(CLOCK).order_by(CLOCK.c.id)))
 
 
 def thread(engine: Engine) -> Any:

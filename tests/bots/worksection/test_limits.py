@@ -8,7 +8,7 @@ OAuth2 tokens that expire after 24 hours.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -33,7 +33,7 @@ from core.sla.policies import PolicyBook
 from core.store.models.outbox import Delivery
 from core.store.models.system import table
 from core.store.models.threads import Event, Thread
-from tests.bots.worksection.test_connector import fast_client, ws_settings
+from tests.bots.worksection.accounts import fast_client, ws_settings
 from tests.fakes.worksection import CLIENT_ID, CLIENT_SECRET, TOKEN, FakeWorksection
 from tests.support import MovableClock
 
@@ -53,15 +53,6 @@ def account(clock: MovableClock) -> Iterator[FakeWorksection]:
 @pytest.fixture
 def settings(account: FakeWorksection) -> Settings:
     return ws_settings(account)
-
-
-@pytest.fixture
-async def connector(
-    settings: Settings, engine: Engine, clock: MovableClock, account: FakeWorksection
-) -> AsyncIterator[WorksectionConnector]:
-    client = fast_client(account)
-    yield WorksectionConnector(settings, engine, clock=clock, client=client)
-    await client.aclose()
 
 
 def messages(engine: Engine) -> list[Any]:

@@ -22,7 +22,7 @@ from bots.worksection.webhook import worksection_router
 from core.config.settings import Settings
 from core.store.models.system import table
 from core.store.models.worksection import WorksectionInbox
-from tests.bots.worksection.test_connector import TASK, clocks, events, fast_client, ws_settings
+from tests.bots.worksection.accounts import TASK, clocks, events, fast_client, ws_settings
 from tests.fakes.worksection import FakeWorksection
 from tests.support import MovableClock
 
