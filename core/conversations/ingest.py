@@ -171,12 +171,47 @@ class _ThreadRow:
     url_event: int | None
     title_key: OrderKey | None = None
     url_key: OrderKey | None = None
+    # The row's columns but the id as last read or written (see values): a
+    # thread whose values are those is not written again.
+    stored: tuple[Any, ...] | None = None
+
+    def values(self) -> tuple[Any, ...]:
+        """The row's columns but the id, in the order of _THREAD_FIELDS."""
+        return (
+            self.client_id,
+            self.project_id,
+            self.title,
+            self.url,
+            self.status,
+            self.deadline,
+            self.closed,
+            self.last_event_at,
+            self.clock_id,
+            self.title_event,
+            self.url_event,
+        )
 
 
 _THREAD_COLUMNS = [
-    name for name in _ThreadRow.__dataclass_fields__ if name not in ("title_key", "url_key")
+    name
+    for name in _ThreadRow.__dataclass_fields__
+    if name not in ("title_key", "url_key", "stored")
 ]
 _THREAD_FIELDS = [name for name in _THREAD_COLUMNS if name != "id"]
+_THREAD_WIDTH = len(_THREAD_COLUMNS)
+# A new thread's columns as _create_threads writes them.
+_NEW_THREAD_COLUMNS = (
+    "id", "kind", "channel", "title", "url", "client_id", "project_id", "closed", "created_at",
+)  # fmt: skip
+_REF_COLUMNS = ("source", "external_id", "thread_id")
+# A thread row rewritten, and one of which only the newest event's instant and
+# the newest clock changed (most rows of an import: spares the other columns'
+# index upkeep).
+_UPDATE_THREAD = (
+    "UPDATE thread SET " + ", ".join(f"{name} = ?" for name in _THREAD_FIELDS) + " WHERE id = ?"
+)
+_UPDATE_THREAD_CLOCK = "UPDATE thread SET last_event_at = ?, clock_id = ? WHERE id = ?"
+_LAST_EVENT_AT, _CLOCK_ID = _THREAD_FIELDS.index("last_event_at"), _THREAD_FIELDS.index("clock_id")
 
 
 @dataclass
@@ -593,26 +628,55 @@ class _Batch:
         for (source, external_id), event in first_seen.items():
             client_id = self._client(event.client)
             rows.append(
-                {
-                    "kind": event.task.kind.value,
-                    "channel": source,
-                    "title": event.task.title or f"{source} {external_id}",
-                    "url": event.task.url,
-                    "client_id": client_id,
-                    "project_id": self._project(client_id, event.project),
-                    "created_at": self.now,
-                }
+                (
+                    event.task.kind.value,
+                    source,
+                    event.task.title or f"{source} {external_id}",
+                    event.task.url,
+                    client_id,
+                    self._project(client_id, event.project),
+                )
             )
-        ids = insert_with_ids(self.db, T, rows)
-        refs = []
-        for key, thread_id in zip(first_seen, ids, strict=True):
+        if self.db.dialect.name == "sqlite":
+            ids = next_ids(self.db, T, len(rows))
+            created = stamp(self.now)
+            insert_stored(
+                self.db,
+                T,
+                _NEW_THREAD_COLUMNS,
+                [(new_id, *row, False, created) for new_id, row in zip(ids, rows, strict=True)],
+            )
+        else:
+            ids = insert_with_ids(
+                self.db,
+                T,
+                [
+                    dict(zip(_NEW_THREAD_COLUMNS[1:], (*row, False, self.now), strict=True))
+                    for row in rows
+                ],
+            )
+        refs: list[tuple[str, str, int]] = []
+        for key, thread_id, row in zip(first_seen, ids, rows, strict=True):
             self.cache.threads[key] = thread_id
-            refs.append({"source": key[0], "external_id": key[1], "thread_id": thread_id})
+            refs.append((key[0], key[1], thread_id))
             # pmdesk's own actions address a thread by its id.
-            refs.append(
-                {"source": OWN_SOURCE, "external_id": str(thread_id), "thread_id": thread_id}
+            refs.append((OWN_SOURCE, str(thread_id), thread_id))
+            # Known as written: no need to read it back.
+            _kind, _channel, title, url, client_id, project_id = row
+            thread = _ThreadRow(
+                thread_id, client_id, project_id, title, url, None, None, False, None, None, None,
+                None,
+            )  # fmt: skip
+            thread.stored = thread.values()
+            self.threads[thread_id] = thread
+            # A new thread has no clock yet.
+            self.state.latest[thread_id] = None
+        if self.db.dialect.name == "sqlite":
+            insert_stored(self.db, REFS, _REF_COLUMNS, refs)
+        else:
+            self.db.execute(
+                insert(REFS), [dict(zip(_REF_COLUMNS, ref, strict=True)) for ref in refs]
             )
-        self.db.execute(insert(REFS), refs)
 
     def _staff(self, name: str | None, email: str | None) -> int:
         if email and email in self.cache.staff_by_email:
@@ -810,7 +874,8 @@ class _Batch:
         missing = sorted(thread_ids - self.threads.keys())
         for chunk in chunks(missing):
             for row in self.db.execute(_THREAD_ROWS, {"ids": list(chunk)}):
-                thread = _ThreadRow(*[row._mapping[name] for name in _THREAD_COLUMNS])
+                thread = _ThreadRow(*row[:_THREAD_WIDTH])
+                thread.stored = thread.values()
                 if row.title_at is not None:
                     thread.title_key = order_key(row.title_at, row.title_source, row.title_id)
                 if row.url_at is not None:
@@ -1061,10 +1126,7 @@ class _Batch:
             self.db.execute(_DELETE_CLOCK, [{"clock": clock.id} for clock in gone])
             self.removed.extend(gone)
         update_many(self.db, C, [clock.row(_CLOCK_COLUMNS) for clock in rewritten])
-        for clock, clock_id in zip(
-            new, insert_with_ids(self.db, C, [clock.row() for clock in new]), strict=True
-        ):
-            clock.id = clock_id
+        self._insert_clocks(new)
         self.added.extend(rewritten)
         self.added.extend(new)
         self._reload_latest(ordered)
@@ -1194,25 +1256,87 @@ class _Batch:
     def _write_clocks(self, clocks: list[ClockState]) -> None:
         """Clocks met in order: new ones inserted, stored ones (which can only stop) updated."""
         new = [clock for clock in clocks if clock.id is None]
-        for clock, clock_id in zip(
-            new, insert_with_ids(self.db, C, [clock.row() for clock in new]), strict=True
-        ):
-            clock.id = clock_id
+        self._insert_clocks(new)
         # Writing just the stop columns spares SQLite the upkeep of indexes
         # on the others.
         inserted = {id(clock) for clock in new}
         stored = [clock.row(_STOP_COLUMNS) for clock in clocks if id(clock) not in inserted]
         update_many(self.db, C, stored)
 
+    def _insert_clocks(self, new: list[ClockState]) -> None:
+        """New clocks inserted, each given its id; on SQLite as tuples in storage form."""
+        if not new:
+            return
+        if self.db.dialect.name != "sqlite":
+            ids = insert_with_ids(self.db, C, [clock.row() for clock in new])
+        else:
+            ids = next_ids(self.db, C, len(new))
+            rows = []
+            for clock, clock_id in zip(new, ids, strict=True):
+                stopped = clock.stopped_at
+                rows.append(
+                    (
+                        clock_id,
+                        clock.thread_id,
+                        clock.opened_by,
+                        clock.kind,
+                        clock.policy,
+                        stamp(clock.started_at),
+                        stamp(clock.due_at),
+                        stamp(clock.warn_at),
+                        stamp(clock.escalate_at),
+                        clock.outcome,
+                        None if stopped is None else stamp(stopped),
+                        clock.stopped_by,
+                        clock.stopped_by_staff,
+                        clock.business_seconds,
+                        clock.wall_seconds,
+                    )
+                )
+            insert_stored(self.db, C, _CLOCK_COLUMNS, rows)
+        for clock, clock_id in zip(new, ids, strict=True):
+            clock.id = clock_id
+
     def _write_threads(self) -> None:
-        rows = [
-            {"id": thread_id}
-            | {name: getattr(self.threads[thread_id], name) for name in _THREAD_FIELDS}
-            for thread_id in sorted(self.dirty)
-        ]
+        """The rows of the threads the batch changed; on SQLite only the columns that did."""
+        changed: list[tuple[_ThreadRow, tuple[Any, ...]]] = []
+        for thread_id in sorted(self.dirty):
+            thread = self.threads[thread_id]
+            values = thread.values()
+            if values != thread.stored:
+                changed.append((thread, values))
         # Read before the rows change: the rollups move from the stored client.
         rollups.move_threads(self.db, self.clients_given)
-        update_many(self.db, T, rows)
+        if self.db.dialect.name == "sqlite":
+            full: list[tuple[Any, ...]] = []
+            narrow: list[tuple[Any, ...]] = []
+            for thread, values in changed:
+                stored = thread.stored
+                at = values[_LAST_EVENT_AT]
+                at_text = None if at is None else stamp(at)
+                if (
+                    stored is not None
+                    and stored[:_LAST_EVENT_AT] == values[:_LAST_EVENT_AT]
+                    and stored[_CLOCK_ID + 1 :] == values[_CLOCK_ID + 1 :]
+                ):
+                    narrow.append((at_text, values[_CLOCK_ID], thread.id))
+                else:
+                    full.append((*values[:_LAST_EVENT_AT], at_text, *values[_CLOCK_ID:], thread.id))
+            if full:
+                self.db.exec_driver_sql(_UPDATE_THREAD, full)
+            if narrow:
+                self.db.exec_driver_sql(_UPDATE_THREAD_CLOCK, narrow)
+        else:
+            update_many(
+                self.db,
+                T,
+                [
+                    dict(zip(_THREAD_COLUMNS, (thread.id, *values), strict=True))
+                    for thread, values in changed
+                ],
+            )
+        for thread, values in changed:
+            thread.stored = values
 
     def _apply_to_thread(self, thread: _ThreadRow, row: dict[str, Any]) -> None:
         """Thread state follows its events in order: the last word wins."""
