@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
@@ -538,9 +538,8 @@ class _Batch:
             by_source[item.event.source].add(item.event.id)
         stored: dict[tuple[str, str], int] = {}
         for source, ids in by_source.items():
-            for chunk in chunks(sorted(ids)):
-                rows = self.db.execute(_STORED_IDS, {"source": source, "ids": list(chunk)})
-                stored.update({(source, ext): id_ for ext, id_ in rows})
+            for ext, id_ in self._by_external_id(_STORED_IDS, _STORED_IDS_SQL, source, ids):
+                stored[(source, ext)] = id_
         fresh: list[_Pending] = []
         results: list[Result] = []
         seen: set[tuple[str, str]] = set()
@@ -560,6 +559,23 @@ class _Batch:
             seen.add(key)
             fresh.append(item)
         return fresh, results
+
+    def _by_external_id(
+        self, statement: Select[Any], sqlite_text: str, source: str, ids: Iterable[str]
+    ) -> Iterator[tuple[str, int]]:
+        """(external id, id) rows of a query by source and external ids, a chunk at a time.
+
+        On SQLite as plain SQL: SQLAlchemy's expanding IN costs more than the query.
+        """
+        for chunk in chunks(sorted(ids)):
+            if self.db.dialect.name == "sqlite":
+                marks = ", ".join("?" * len(chunk))
+                yield from self.db.exec_driver_sql(
+                    sqlite_text.format(marks=marks), (source, *chunk)
+                ).fetchall()
+            else:
+                rows = self.db.execute(statement, {"source": source, "ids": list(chunk)})
+                yield from ((external_id, found) for external_id, found in rows)
 
     # -- entities -----------------------------------------------------------
 
@@ -605,10 +621,10 @@ class _Batch:
         for source, external_id in unknown:
             by_source[source].append(external_id)
         for source, ids in by_source.items():
-            for chunk in chunks(sorted(ids)):
-                rows = self.db.execute(_THREAD_REFS, {"source": source, "ids": list(chunk)})
-                for external_id, thread_id in rows:
-                    self.cache.threads[(source, external_id)] = thread_id
+            for external_id, thread_id in self._by_external_id(
+                _THREAD_REFS, _THREAD_REFS_SQL, source, ids
+            ):
+                self.cache.threads[(source, external_id)] = thread_id
         first_seen: dict[tuple[str, str], EventIn] = {}
         kept: list[_Pending] = []
         for item in fresh:
@@ -1276,7 +1292,13 @@ class _Batch:
         A clock rewritten is in both; one deleted only in `removed`, one
         inserted only in `added`.
         """
-        rollups.record(self.db, removed, added)
+        # The threads' clients as stored: their rows are written after this.
+        stored: dict[int, int | None] = {}
+        for clock in (*removed, *added):
+            thread = self.threads.get(clock.thread_id)
+            if thread is not None and thread.stored is not None:
+                stored[clock.thread_id] = thread.stored[0]
+        rollups.record(self.db, removed, added, stored)
 
     def _write_clocks(self, clocks: list[ClockState]) -> None:
         """Clocks met in order: new ones inserted, stored ones (which can only stop) updated."""
@@ -1493,6 +1515,10 @@ _STORED_IDS = select(E.c.external_id, E.c.id).where(
 )
 _THREAD_REFS = select(REFS.c.external_id, REFS.c.thread_id).where(
     REFS.c.source == bindparam("source"), REFS.c.external_id.in_(_IDS)
+)
+_STORED_IDS_SQL = "SELECT external_id, id FROM event WHERE source = ? AND external_id IN ({marks})"
+_THREAD_REFS_SQL = (
+    "SELECT external_id, thread_id FROM threadref WHERE source = ? AND external_id IN ({marks})"
 )
 _TITLED, _LINKED = E.alias("titled"), E.alias("linked")
 _THREAD_ROWS = (
