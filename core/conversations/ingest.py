@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
@@ -171,12 +171,51 @@ class _ThreadRow:
     url_event: int | None
     title_key: OrderKey | None = None
     url_key: OrderKey | None = None
+    # The row's columns but the id as last read or written (see values): a
+    # thread whose values are those is not written again.
+    stored: tuple[Any, ...] | None = None
+
+    def values(self) -> tuple[Any, ...]:
+        """The row's columns but the id, in the order of _THREAD_FIELDS."""
+        return (
+            self.client_id,
+            self.project_id,
+            self.title,
+            self.url,
+            self.status,
+            self.deadline,
+            self.closed,
+            self.last_event_at,
+            self.clock_id,
+            self.title_event,
+            self.url_event,
+        )
 
 
 _THREAD_COLUMNS = [
-    name for name in _ThreadRow.__dataclass_fields__ if name not in ("title_key", "url_key")
+    name
+    for name in _ThreadRow.__dataclass_fields__
+    if name not in ("title_key", "url_key", "stored")
 ]
 _THREAD_FIELDS = [name for name in _THREAD_COLUMNS if name != "id"]
+_THREAD_WIDTH = len(_THREAD_COLUMNS)
+# A new thread's columns as _create_threads writes them.
+_NEW_THREAD_COLUMNS = (
+    "id", "kind", "channel", "title", "url", "client_id", "project_id", "closed", "created_at",
+)  # fmt: skip
+_REF_COLUMNS = ("source", "external_id", "thread_id")
+# A thread row rewritten, and one whose client and project stay (most rows of
+# an import: spares the client index's upkeep and the foreign key checks).
+_UPDATE_THREAD = (
+    "UPDATE thread SET " + ", ".join(f"{name} = ?" for name in _THREAD_FIELDS) + " WHERE id = ?"
+)
+_OWNERS = 2  # client_id and project_id, the first of _THREAD_FIELDS
+_UPDATE_THREAD_STATE = (
+    "UPDATE thread SET "
+    + ", ".join(f"{name} = ?" for name in _THREAD_FIELDS[_OWNERS:])
+    + " WHERE id = ?"
+)
+_LAST_EVENT_AT = _THREAD_FIELDS.index("last_event_at")
 
 
 @dataclass
@@ -499,9 +538,8 @@ class _Batch:
             by_source[item.event.source].add(item.event.id)
         stored: dict[tuple[str, str], int] = {}
         for source, ids in by_source.items():
-            for chunk in chunks(sorted(ids)):
-                rows = self.db.execute(_STORED_IDS, {"source": source, "ids": list(chunk)})
-                stored.update({(source, ext): id_ for ext, id_ in rows})
+            for ext, id_ in self._by_external_id(_STORED_IDS, _STORED_IDS_SQL, source, ids):
+                stored[(source, ext)] = id_
         fresh: list[_Pending] = []
         results: list[Result] = []
         seen: set[tuple[str, str]] = set()
@@ -521,6 +559,23 @@ class _Batch:
             seen.add(key)
             fresh.append(item)
         return fresh, results
+
+    def _by_external_id(
+        self, statement: Select[Any], sqlite_text: str, source: str, ids: Iterable[str]
+    ) -> Iterator[tuple[str, int]]:
+        """(external id, id) rows of a query by source and external ids, a chunk at a time.
+
+        On SQLite as plain SQL: SQLAlchemy's expanding IN costs more than the query.
+        """
+        for chunk in chunks(sorted(ids)):
+            if self.db.dialect.name == "sqlite":
+                marks = ", ".join("?" * len(chunk))
+                yield from self.db.exec_driver_sql(
+                    sqlite_text.format(marks=marks), (source, *chunk)
+                ).fetchall()
+            else:
+                rows = self.db.execute(statement, {"source": source, "ids": list(chunk)})
+                yield from ((external_id, found) for external_id, found in rows)
 
     # -- entities -----------------------------------------------------------
 
@@ -566,10 +621,10 @@ class _Batch:
         for source, external_id in unknown:
             by_source[source].append(external_id)
         for source, ids in by_source.items():
-            for chunk in chunks(sorted(ids)):
-                rows = self.db.execute(_THREAD_REFS, {"source": source, "ids": list(chunk)})
-                for external_id, thread_id in rows:
-                    self.cache.threads[(source, external_id)] = thread_id
+            for external_id, thread_id in self._by_external_id(
+                _THREAD_REFS, _THREAD_REFS_SQL, source, ids
+            ):
+                self.cache.threads[(source, external_id)] = thread_id
         first_seen: dict[tuple[str, str], EventIn] = {}
         kept: list[_Pending] = []
         for item in fresh:
@@ -593,26 +648,55 @@ class _Batch:
         for (source, external_id), event in first_seen.items():
             client_id = self._client(event.client)
             rows.append(
-                {
-                    "kind": event.task.kind.value,
-                    "channel": source,
-                    "title": event.task.title or f"{source} {external_id}",
-                    "url": event.task.url,
-                    "client_id": client_id,
-                    "project_id": self._project(client_id, event.project),
-                    "created_at": self.now,
-                }
+                (
+                    event.task.kind.value,
+                    source,
+                    event.task.title or f"{source} {external_id}",
+                    event.task.url,
+                    client_id,
+                    self._project(client_id, event.project),
+                )
             )
-        ids = insert_with_ids(self.db, T, rows)
-        refs = []
-        for key, thread_id in zip(first_seen, ids, strict=True):
+        if self.db.dialect.name == "sqlite":
+            ids = next_ids(self.db, T, len(rows))
+            created = stamp(self.now)
+            insert_stored(
+                self.db,
+                T,
+                _NEW_THREAD_COLUMNS,
+                [(new_id, *row, False, created) for new_id, row in zip(ids, rows, strict=True)],
+            )
+        else:
+            ids = insert_with_ids(
+                self.db,
+                T,
+                [
+                    dict(zip(_NEW_THREAD_COLUMNS[1:], (*row, False, self.now), strict=True))
+                    for row in rows
+                ],
+            )
+        refs: list[tuple[str, str, int]] = []
+        for key, thread_id, row in zip(first_seen, ids, rows, strict=True):
             self.cache.threads[key] = thread_id
-            refs.append({"source": key[0], "external_id": key[1], "thread_id": thread_id})
+            refs.append((key[0], key[1], thread_id))
             # pmdesk's own actions address a thread by its id.
-            refs.append(
-                {"source": OWN_SOURCE, "external_id": str(thread_id), "thread_id": thread_id}
+            refs.append((OWN_SOURCE, str(thread_id), thread_id))
+            # Known as written: no need to read it back.
+            _kind, _channel, title, url, client_id, project_id = row
+            thread = _ThreadRow(
+                thread_id, client_id, project_id, title, url, None, None, False, None, None, None,
+                None,
+            )  # fmt: skip
+            thread.stored = thread.values()
+            self.threads[thread_id] = thread
+            # A new thread has no clock yet.
+            self.state.latest[thread_id] = None
+        if self.db.dialect.name == "sqlite":
+            insert_stored(self.db, REFS, _REF_COLUMNS, refs)
+        else:
+            self.db.execute(
+                insert(REFS), [dict(zip(_REF_COLUMNS, ref, strict=True)) for ref in refs]
             )
-        self.db.execute(insert(REFS), refs)
 
     def _staff(self, name: str | None, email: str | None) -> int:
         if email and email in self.cache.staff_by_email:
@@ -810,7 +894,8 @@ class _Batch:
         missing = sorted(thread_ids - self.threads.keys())
         for chunk in chunks(missing):
             for row in self.db.execute(_THREAD_ROWS, {"ids": list(chunk)}):
-                thread = _ThreadRow(*[row._mapping[name] for name in _THREAD_COLUMNS])
+                thread = _ThreadRow(*row[:_THREAD_WIDTH])
+                thread.stored = thread.values()
                 if row.title_at is not None:
                     thread.title_key = order_key(row.title_at, row.title_source, row.title_id)
                 if row.url_at is not None:
@@ -839,24 +924,30 @@ class _Batch:
 
     def _fill_thread_details(self, thread: _ThreadRow, items: list[_Pending]) -> None:
         """A later event may name a client, project, title or URL the first did not."""
-        before = _snapshot(thread)
+        changed = False
         for item in items:
             event = item.event
             if thread.client_id is None and event.client:
                 thread.client_id = self._client(event.client)
                 self.clients_given[thread.id] = thread.client_id
+                changed = True
             if thread.project_id is None and event.project:
                 thread.project_id = self._project(thread.client_id, event.project)
-            key = _pending_key(item)
+                changed = True
+            task = event.task
             # The newest event's title and URL are the thread's, whatever the
             # order they arrive in.
-            if event.task.title and (thread.title_key is None or key > thread.title_key):
-                thread.title, thread.title_key, thread.title_event = event.task.title, key, item.id
-                self.dirty.add(thread.id)
-            if event.task.url and (thread.url_key is None or key > thread.url_key):
-                thread.url, thread.url_key, thread.url_event = event.task.url, key, item.id
-                self.dirty.add(thread.id)
-        if _snapshot(thread) != before:
+            if task.title:
+                key = _pending_key(item)
+                if thread.title_key is None or key > thread.title_key:
+                    thread.title, thread.title_key, thread.title_event = task.title, key, item.id
+                    changed = True
+            if task.url:
+                key = _pending_key(item)
+                if thread.url_key is None or key > thread.url_key:
+                    thread.url, thread.url_key, thread.url_event = task.url, key, item.id
+                    changed = True
+        if changed:
             self.dirty.add(thread.id)
 
     def _policy_of(self, thread: _ThreadRow) -> str | None:
@@ -885,10 +976,30 @@ class _Batch:
             clocks = ThreadClocks(
                 thread_id, policy, running, has_clocks=last is not None, memo=self.memo
             )
+            apply = clocks.apply
             for item in items:
-                clocks.apply(_facts(item.id, item.row, item.key))
-                self._apply_to_thread(thread, item.row)
-            self._set_assignee(thread_id, (item.row for item in items))
+                row = item.row
+                kind = row["kind"]
+                if kind in _CLOCK_KINDS:
+                    apply(
+                        EventFacts(
+                            item.id,
+                            _pending_key(item),
+                            kind,
+                            row["author_role"],
+                            bool(row["internal"]),
+                            row["staff_id"],
+                        )
+                    )
+                elif kind == _ASSIGNEE:
+                    self.assignees[thread_id] = row
+                elif kind in _THREAD_STATE_KINDS:
+                    self._apply_to_thread(thread, row)
+            # In order: the last event is the newest.
+            newest = items[-1].row["occurred_at"]
+            if thread.last_event_at is None or newest > thread.last_event_at:
+                thread.last_event_at = newest
+                self.dirty.add(thread_id)
             if clocks.touched:
                 opened[thread_id] = self.state.latest[thread_id] = clocks.touched[-1]
                 if stored is not None and running is not None and running.outcome != _RUNNING:
@@ -921,11 +1032,6 @@ class _Batch:
         for chunk in chunks(missing):
             for row in self.db.execute(_CLOCKS_BY_ID, {"ids": list(chunk)}):
                 self.state.latest[row.thread_id] = ClockState.from_row(row)
-
-    def _set_assignee(self, thread_id: int, rows: Iterable[dict[str, Any]]) -> None:
-        for row in rows:
-            if row["kind"] == _ASSIGNEE:
-                self.assignees[thread_id] = row
 
     def _write_assignees(self) -> None:
         if not self.assignees:
@@ -1061,10 +1167,7 @@ class _Batch:
             self.db.execute(_DELETE_CLOCK, [{"clock": clock.id} for clock in gone])
             self.removed.extend(gone)
         update_many(self.db, C, [clock.row(_CLOCK_COLUMNS) for clock in rewritten])
-        for clock, clock_id in zip(
-            new, insert_with_ids(self.db, C, [clock.row() for clock in new]), strict=True
-        ):
-            clock.id = clock_id
+        self._insert_clocks(new)
         self.added.extend(rewritten)
         self.added.extend(new)
         self._reload_latest(ordered)
@@ -1189,30 +1292,99 @@ class _Batch:
         A clock rewritten is in both; one deleted only in `removed`, one
         inserted only in `added`.
         """
-        rollups.record(self.db, removed, added)
+        # The threads' clients as stored: their rows are written after this.
+        stored: dict[int, int | None] = {}
+        for clock in (*removed, *added):
+            thread = self.threads.get(clock.thread_id)
+            if thread is not None and thread.stored is not None:
+                stored[clock.thread_id] = thread.stored[0]
+        rollups.record(self.db, removed, added, stored)
 
     def _write_clocks(self, clocks: list[ClockState]) -> None:
         """Clocks met in order: new ones inserted, stored ones (which can only stop) updated."""
         new = [clock for clock in clocks if clock.id is None]
-        for clock, clock_id in zip(
-            new, insert_with_ids(self.db, C, [clock.row() for clock in new]), strict=True
-        ):
-            clock.id = clock_id
+        self._insert_clocks(new)
         # Writing just the stop columns spares SQLite the upkeep of indexes
         # on the others.
         inserted = {id(clock) for clock in new}
         stored = [clock.row(_STOP_COLUMNS) for clock in clocks if id(clock) not in inserted]
         update_many(self.db, C, stored)
 
+    def _insert_clocks(self, new: list[ClockState]) -> None:
+        """New clocks inserted, each given its id; on SQLite as tuples in storage form."""
+        if not new:
+            return
+        if self.db.dialect.name != "sqlite":
+            ids = insert_with_ids(self.db, C, [clock.row() for clock in new])
+        else:
+            ids = next_ids(self.db, C, len(new))
+            rows = []
+            for clock, clock_id in zip(new, ids, strict=True):
+                stopped = clock.stopped_at
+                rows.append(
+                    (
+                        clock_id,
+                        clock.thread_id,
+                        clock.opened_by,
+                        clock.kind,
+                        clock.policy,
+                        stamp(clock.started_at),
+                        stamp(clock.due_at),
+                        stamp(clock.warn_at),
+                        stamp(clock.escalate_at),
+                        clock.outcome,
+                        None if stopped is None else stamp(stopped),
+                        clock.stopped_by,
+                        clock.stopped_by_staff,
+                        clock.business_seconds,
+                        clock.wall_seconds,
+                    )
+                )
+            insert_stored(self.db, C, _CLOCK_COLUMNS, rows)
+        for clock, clock_id in zip(new, ids, strict=True):
+            clock.id = clock_id
+
     def _write_threads(self) -> None:
-        rows = [
-            {"id": thread_id}
-            | {name: getattr(self.threads[thread_id], name) for name in _THREAD_FIELDS}
-            for thread_id in sorted(self.dirty)
-        ]
+        """The rows of the threads the batch changed; on SQLite only the columns that did."""
+        changed: list[tuple[_ThreadRow, tuple[Any, ...]]] = []
+        for thread_id in sorted(self.dirty):
+            thread = self.threads[thread_id]
+            values = thread.values()
+            if values != thread.stored:
+                changed.append((thread, values))
         # Read before the rows change: the rollups move from the stored client.
         rollups.move_threads(self.db, self.clients_given)
-        update_many(self.db, T, rows)
+        if self.db.dialect.name == "sqlite":
+            full: list[tuple[Any, ...]] = []
+            narrow: list[tuple[Any, ...]] = []
+            for thread, values in changed:
+                stored = thread.stored
+                at = values[_LAST_EVENT_AT]
+                row = (
+                    *values[:_LAST_EVENT_AT],
+                    None if at is None else stamp(at),
+                    *values[_LAST_EVENT_AT + 1 :],
+                    thread.id,
+                )
+                if stored is not None and stored[:_OWNERS] == values[:_OWNERS]:
+                    narrow.append(row[_OWNERS:])
+                else:
+                    full.append(row)
+            if full:
+                self.db.exec_driver_sql(_UPDATE_THREAD, full)
+            if narrow:
+                self.db.exec_driver_sql(_UPDATE_THREAD_STATE, narrow)
+        else:
+            update_many(
+                self.db,
+                T,
+                [
+                    dict(zip(_THREAD_COLUMNS, (thread.id, *values), strict=True))
+                    for thread, values in changed
+                ],
+            )
+        for thread, values in changed:
+            thread.stored = values
 
     def _apply_to_thread(self, thread: _ThreadRow, row: dict[str, Any]) -> None:
         """Thread state follows its events in order: the last word wins."""
@@ -1343,6 +1515,10 @@ _STORED_IDS = select(E.c.external_id, E.c.id).where(
 )
 _THREAD_REFS = select(REFS.c.external_id, REFS.c.thread_id).where(
     REFS.c.source == bindparam("source"), REFS.c.external_id.in_(_IDS)
+)
+_STORED_IDS_SQL = "SELECT external_id, id FROM event WHERE source = ? AND external_id IN ({marks})"
+_THREAD_REFS_SQL = (
+    "SELECT external_id, thread_id FROM threadref WHERE source = ? AND external_id IN ({marks})"
 )
 _TITLED, _LINKED = E.alias("titled"), E.alias("linked")
 _THREAD_ROWS = (
@@ -1557,10 +1733,6 @@ _UNASSIGN = delete(ASSIGNMENT).where(
 )
 
 
-def _snapshot(thread: _ThreadRow) -> tuple[Any, ...]:
-    return (thread.client_id, thread.project_id, thread.title, thread.url)
-
-
 def _later(known: datetime | None, candidate: datetime) -> datetime:
     return candidate if known is None or candidate > known else known
 
@@ -1574,6 +1746,8 @@ _STATUS, _DEADLINE, _ASSIGNEE = (
     EventKind.ASSIGNEE.value,
 )
 _CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
+# The kinds that set a thread's own state (_apply_to_thread).
+_THREAD_STATE_KINDS = frozenset({_STATUS, _DEADLINE, _CLOSED, _REOPENED})
 _MESSAGE = EventKind.MESSAGE.value
 # What `Ingestor.withdraw` takes back: a reply or note, and "no reply needed".
 _WITHDRAWABLE = frozenset({_MESSAGE, EventKind.NO_REPLY_NEEDED.value})
