@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from functools import cached_property, wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -30,6 +28,8 @@ from core.store.reader import DatabaseError, Reader
 from pmdesk.exits import EXIT_USAGE
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from sqlalchemy import Engine
 
     from core.config.settings import Settings
@@ -50,16 +50,21 @@ class Failure(Exception):
         self.code = code
 
 
-@dataclass
 class Context:
-    """What every command needs, built only when it is needed."""
+    """What every command needs, built only when it is needed.
 
-    db: str | None = None
-    clock: Now = utc_now
-    # An import writes a lot at once; see core.store.db.BULK_CHECKPOINT_PAGES.
-    bulk: bool = False
-    # --wide: tables show every cell whole instead of fitting the terminal.
-    wide: bool = False
+    (A plain class: the dataclasses module costs the read commands' start-up.)
+    """
+
+    def __init__(
+        self, db: str | None = None, clock: Now = utc_now, bulk: bool = False, wide: bool = False
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        # An import writes a lot at once; see core.store.db.BULK_CHECKPOINT_PAGES.
+        self.bulk = bulk
+        # --wide: tables show every cell whole instead of fitting the terminal.
+        self.wide = wide
 
     @cached_property
     def settings(self) -> Settings:
@@ -108,6 +113,8 @@ class Context:
 
         Without a currency, the number alone with its two decimals (1 234,50).
         """
+        from decimal import Decimal
+
         value = Decimal(amount) / 100 if isinstance(amount, int) else amount
         if currency:
             return self.formatter.money(value, currency)
