@@ -323,17 +323,20 @@ def _kth(
             low, below = middle + 1, count
     if low == high:
         return low, low if up_to > k + 1 else None
-    between = sorted(_between(arrays, low, high))
+    between = _between(arrays, low, high)
+    between.sort()
     for value in _between(less, low, high):
         del between[bisect_left(between, value)]
     index = k - below
     return between[index], between[index + 1] if index + 1 < len(between) else None
 
 
-def _between(arrays: Sequence[array[int]], low: int, high: int) -> Iterable[int]:
+def _between(arrays: Sequence[array[int]], low: int, high: int) -> list[int]:
     """The arrays' values from `low` to `high`, both included."""
+    found: list[int] = []
     for values in arrays:
-        yield from values[bisect_left(values, low) : bisect_right(values, high)]
+        found.extend(values[bisect_left(values, low) : bisect_right(values, high)])
+    return found
 
 
 def _next_month(day: date) -> date:
