@@ -160,18 +160,27 @@ def read_days(
         else:
             signs.update({(DAY, day.isoformat()): 1 for day in _days(low, high)})
         month = following
-    names = {f"s{index}": start for index, (_, start) in enumerate(signs)}
-    marks = ", ".join(f":{name}" for name in names)
+    names: dict[str, str] = {}
+    wanted: list[str] = []
+    # Each span asks for its own starts: a month's first day is not read as a day.
+    for span in (MONTH, DAY):
+        marks = []
+        for kind, start in signs:
+            if kind == span:
+                marks.append(f":s{len(names)}")
+                names[f"s{len(names)}"] = start
+        if marks:
+            wanted.append(f"(span = '{span}' AND start IN ({', '.join(marks)}))")
+    if not wanted:
+        return
     query = f"""
 SELECT span, start, dimension, member, met, breached, no_reply_needed, business, wall
-  FROM slarollup WHERE span IN ('day', 'month') AND start IN ({marks})
+  FROM slarollup WHERE {" OR ".join(wanted)}
 """
     for span, start, dimension, member, met, breached, no_reply, business, wall in reader.rows(
         query, names
     ):
-        sign = signs.get((span, start))
-        if sign is None:
-            continue  # a month's first day asked as a day, or the other way round
+        sign = signs[(span, start)]
         tally = tallies.get((dimension, member))
         if tally is None:
             tally = tallies[(dimension, member)] = Tally()
