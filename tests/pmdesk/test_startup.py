@@ -161,6 +161,16 @@ def test_a_read_command_for_scripts_runs_without_typer_or_rich(
     assert loaded & {*PARSING, *HEAVY} == set()
 
 
+def test_the_report_for_scripts_loads_no_catalog_and_none_of_the_modules_it_can_do_without(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    ingested(tmp_path, env)
+    loaded = run_and_list_modules(["report", "sla", "--json", "--period", "30d"], env)
+    # The words' catalog (nothing to translate), the default database's place
+    # (one is configured), dataclasses, decimal, logging: each costs start-up.
+    assert loaded & {"gettext", "platformdirs", "dataclasses", "decimal", "logging"} == set()
+
+
 def test_a_table_needs_rich_but_no_typer(tmp_path: Path, env: dict[str, str]) -> None:
     ingested(tmp_path, env)
     loaded = run_and_list_modules(["report", "sla", "--since", "2026-01-01"], env)
