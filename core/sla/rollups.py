@@ -89,6 +89,15 @@ def decode(blob: bytes | None) -> array[int]:
     return values
 
 
+def view(blob: bytes | None) -> Sequence[int]:
+    """A stored array to read, without copying it: a year's rows hold megabytes."""
+    if not blob:
+        return array("i")
+    if _BIG_ENDIAN:
+        return decode(blob)
+    return memoryview(blob).cast("i")
+
+
 def encode(values: array[int]) -> bytes:
     if _BIG_ENDIAN:
         values = array("i", values)
@@ -129,10 +138,10 @@ class Tally:
 
     def __init__(self) -> None:
         self.met = self.breached = self.no_reply_needed = 0
-        self.business: list[array[int]] = []
-        self.wall: list[array[int]] = []
-        self.less_business: list[array[int]] = []
-        self.less_wall: list[array[int]] = []
+        self.business: list[Sequence[int]] = []
+        self.wall: list[Sequence[int]] = []
+        self.less_business: list[Sequence[int]] = []
+        self.less_wall: list[Sequence[int]] = []
 
     @property
     def answered(self) -> int:
@@ -189,11 +198,11 @@ SELECT span, start, dimension, member, met, breached, no_reply_needed, business,
         tally.no_reply_needed += sign * no_reply
         if met or breached:
             if sign > 0:
-                tally.business.append(decode(business))
-                tally.wall.append(decode(wall))
+                tally.business.append(view(business))
+                tally.wall.append(view(wall))
             else:
-                tally.less_business.append(decode(business))
-                tally.less_wall.append(decode(wall))
+                tally.less_business.append(view(business))
+                tally.less_wall.append(view(wall))
 
 
 def _days(first: date, end: date) -> list[date]:
@@ -226,7 +235,7 @@ def add_clocks(rows: Iterable[Sequence[Any]], tallies: dict[tuple[str, int], Tal
 
 
 def percentiles(
-    arrays: Sequence[array[int]], shares: Sequence[float], less: Sequence[array[int]] = ()
+    arrays: Sequence[Sequence[int]], shares: Sequence[float], less: Sequence[Sequence[int]] = ()
 ) -> list[float | None]:
     """Percentiles in seconds (numpy's linear interpolation) of sorted arrays of tenths.
 
@@ -261,7 +270,7 @@ def percentiles(
     return found
 
 
-def _fewer(arrays: list[array[int]], total: int) -> list[array[int]]:
+def _fewer(arrays: list[Sequence[int]], total: int) -> list[Sequence[int]]:
     """The same values in fewer arrays: the shortest merged, as long as they are short.
 
     Sorting costs per value, bisection per array: a few days are merged,
@@ -281,7 +290,7 @@ def _fewer(arrays: list[array[int]], total: int) -> list[array[int]]:
     return [array("i", sorted(merged)), *arrays[count:]]
 
 
-def _at_most(arrays: Sequence[array[int]], less: Sequence[array[int]], value: int) -> int:
+def _at_most(arrays: Sequence[Sequence[int]], less: Sequence[Sequence[int]], value: int) -> int:
     count = sum(map(bisect_right, arrays, repeat(value)))
     if less:
         count -= sum(map(bisect_right, less, repeat(value)))
@@ -293,7 +302,7 @@ _GATHER_BELOW = 256
 
 
 def _kth(
-    arrays: Sequence[array[int]], less: Sequence[array[int]], k: int, total: int
+    arrays: Sequence[Sequence[int]], less: Sequence[Sequence[int]], k: int, total: int
 ) -> tuple[int, int | None]:
     """The k-th smallest (from 0) of the arrays together, and the next when found with it.
 
@@ -340,7 +349,7 @@ def _kth(
     return between[index], between[index + 1] if index + 1 < len(between) else None
 
 
-def _between(arrays: Sequence[array[int]], low: int, high: int) -> list[int]:
+def _between(arrays: Sequence[Sequence[int]], low: int, high: int) -> list[int]:
     """The arrays' values from `low` to `high`, both included."""
     found: list[int] = []
     for values in arrays:
