@@ -290,13 +290,6 @@ def _fewer(arrays: list[Sequence[int]], total: int) -> list[Sequence[int]]:
     return [array("i", sorted(merged)), *arrays[count:]]
 
 
-def _at_most(arrays: Sequence[Sequence[int]], less: Sequence[Sequence[int]], value: int) -> int:
-    count = sum(map(bisect_right, arrays, repeat(value)))
-    if less:
-        count -= sum(map(bisect_right, less, repeat(value)))
-    return count
-
-
 # So many values or fewer left between the bounds of a rank's search are sorted.
 _GATHER_BELOW = 256
 
@@ -308,9 +301,11 @@ def _kth(
 
     Bisection on the value: the arrays' own values at the same share of
     their length bound the search, most often tightly (months look alike);
-    else all values do. Once few values lie between the bounds, they are
-    taken out of the arrays and sorted.
+    else all values do. Each array's values between the bounds are a slice
+    of it that narrows with them, so each count bisects that slice alone.
+    Once few values lie between the bounds, they are sorted.
     """
+    every, kept = [*arrays, *less], len(arrays)
     share = k / total
     indexes = [int(share * len(values)) for values in arrays]
     low = min(values[max(0, index - 1)] for values, index in zip(arrays, indexes, strict=True))
@@ -318,10 +313,14 @@ def _kth(
         values[min(len(values) - 1, index + 1)]
         for values, index in zip(arrays, indexes, strict=True)
     )
-    below, up_to = _at_most(arrays, less, low - 1), _at_most(arrays, less, high)
+    # Where each array's values from `low` to `high` start and stop.
+    starts = list(map(bisect_left, every, repeat(low)))
+    stops = list(map(bisect_right, every, repeat(high)))
+    below, up_to = _net(starts, kept), _net(stops, kept)
     if up_to <= k or below > k:
         low = min(values[0] for values in arrays)
         high = max(values[-1] for values in arrays)
+        starts, stops = [0 for _ in every], list(map(len, every))
         below, up_to = 0, total
     # Invariant: `below` values under `low` (at most k), `up_to` up to `high` (more than k).
     # Guesses alternate between interpolating the counts (few steps where
@@ -334,27 +333,28 @@ def _kth(
             middle = low + (k - below) * (high - low) // max(1, up_to - below)
             middle = min(max(middle, low), high - 1)
         halve = not halve
-        count = _at_most(arrays, less, middle)
+        cuts = list(map(bisect_right, every, repeat(middle), starts, stops))
+        count = _net(cuts, kept)
         if count > k:
-            high, up_to = middle, count
+            high, up_to, stops = middle, count, cuts
         else:
-            low, below = middle + 1, count
+            low, below, starts = middle + 1, count, cuts
     if low == high:
         return low, low if up_to > k + 1 else None
-    between = _between(arrays, low, high)
+    between: list[int] = []
+    for values, start, stop in zip(arrays, starts, stops, strict=False):
+        between.extend(values[start:stop])
     between.sort()
-    for value in _between(less, low, high):
-        del between[bisect_left(between, value)]
+    for values, start, stop in zip(less, starts[kept:], stops[kept:], strict=True):
+        for value in values[start:stop]:
+            del between[bisect_left(between, value)]
     index = k - below
     return between[index], between[index + 1] if index + 1 < len(between) else None
 
 
-def _between(arrays: Sequence[Sequence[int]], low: int, high: int) -> list[int]:
-    """The arrays' values from `low` to `high`, both included."""
-    found: list[int] = []
-    for values in arrays:
-        found.extend(values[bisect_left(values, low) : bisect_right(values, high)])
-    return found
+def _net(positions: list[int], kept: int) -> int:
+    """How many values lie before `positions`: in the arrays, less in the `less` ones."""
+    return sum(positions[:kept]) - sum(positions[kept:])
 
 
 def _next_month(day: date) -> date:
