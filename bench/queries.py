@@ -13,6 +13,7 @@ report over a year is compared with the 7-day one and with its 0.2 s target.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import sqlite3
 import statistics
@@ -26,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from figures import machine
 from generate import events, write_jsonl
 
-OUT = Path(__file__).resolve().parent / "out"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
 SPAN = timedelta(days=365)
 YEAR_TARGET_S = 0.2
 
@@ -36,7 +38,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--threads", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--compare", type=Path, help="another source tree of pmdesk, run in the same turns"
+    )
     args = parser.parse_args()
+    trees = {"": ROOT}
+    if args.compare is not None:
+        trees[f" [{args.compare.name}]"] = args.compare.resolve()
+    for tree in trees.values():
+        for package in ("pmdesk", "core"):
+            compileall.compile_dir(tree / package, quiet=1)
     OUT.mkdir(exist_ok=True)
     # The year of history ends today, so the report's default period (the
     # last 7 days) holds a full week of answers.
@@ -84,18 +95,29 @@ def main() -> None:
     # The first command on a database of an older schema upgrades it (the
     # SLA rollups are built from its clocks then): timed apart, not counted.
     print(f"first run, upgrading the schema if behind: {timed(['clocks', '--json'], env):.1f} s")
-    times: dict[str, list[float]] = {label: [] for label in commands}
+    runs = {
+        (label + suffix, tree): command
+        for label, command in commands.items()
+        for suffix, tree in (trees.items() if command is not None else [("", ROOT)])
+    }
+    times: dict[tuple[str, Path], list[float]] = {key: [] for key in runs}
     for _ in range(args.runs):
-        for label, command in commands.items():
-            times[label].append(timed(command, env))
-    medians = {label: statistics.median(runs) for label, runs in times.items()}
-    for label, runs in times.items():
+        for (label, tree), command in runs.items():
+            times[(label, tree)].append(timed(command, env, tree))
+    medians = {label: statistics.median(taken) for (label, _), taken in times.items()}
+    for (label, _), taken in times.items():
         print(
-            f"{label}: median {medians[label]:.3f} s, max {max(runs):.3f} s over {args.runs} runs"
+            f"{label}: median {medians[label]:.3f} s, max {max(taken):.3f} s over {args.runs} runs"
         )
-    week, year = (medians[label] for label in list(commands)[1:3])
-    print(f"whole year / 7 days: {year / week:.2f} (target at most 1.5)")
-    print(f"whole year / 0.2 s target: {year / YEAR_TARGET_S:.2f} (target at most 1)")
+    for suffix in trees:
+        week, year = (medians[label + suffix] for label in list(commands)[1:3])
+        print(f"whole year / 7 days{suffix}: {year / week:.2f} (target at most 1.5)")
+        print(f"whole year / 0.2 s target{suffix}: {year / YEAR_TARGET_S:.2f} (target at most 1)")
+    for suffix in list(trees)[1:]:
+        for label, command in commands.items():
+            if command is not None:
+                ratio = medians[label] / medians[label + suffix]
+                print(f"{label}: this tree / {suffix.strip(' []')}: {ratio:.2f}")
 
 
 def build(database: Path, count: int, threads: int, start: datetime, env: dict[str, str]) -> None:
@@ -113,12 +135,13 @@ def build(database: Path, count: int, threads: int, start: datetime, env: dict[s
     source.unlink()
 
 
-def timed(command: list[str] | None, env: dict[str, str]) -> float:
+def timed(command: list[str] | None, env: dict[str, str], tree: Path = ROOT) -> float:
+    """One fresh process; `python -m pmdesk` from `tree` runs that tree's pmdesk."""
     argv = [sys.executable, "-c", "pass"]
     if command is not None:
         argv = [sys.executable, "-m", "pmdesk", *command]
     started = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, cwd=tree)
     return time.perf_counter() - started
 
 

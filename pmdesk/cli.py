@@ -11,6 +11,9 @@ stderr, never a traceback.
 registers only the command it is asked to run (every one for `--help` or a
 name it does not know): building every command's options and importing
 what their modules need would cost a read command most of its start-up.
+Before that, `pmdesk clocks` and `pmdesk report sla` well formed run
+without typer at all (pmdesk.reads.run), for typer and click alone take a
+read command's whole budget; anything else about them is typer's to answer.
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 from typing import Any
-
-import pmdesk.app
 
 # The module that registers each command (or group) on the app when
 # imported, in the order `pmdesk --help` lists them; with the name of the
@@ -38,13 +39,13 @@ COMMAND_MODULES: dict[str, tuple[str, str | None]] = {
     "invoices": ("pmdesk.invoices", "invoices_app"),
     "payments": ("pmdesk.payments", "payments_app"),
 }
-# pmdesk's own options that take a value (see pmdesk.context.main_callback).
+# pmdesk's own options that take a value (see pmdesk.app.main_callback).
 _OPTIONS_WITH_VALUE = ("--db", "--config")
 
 
 def register(arguments: Sequence[str] | None = None) -> None:
     """Register the command the arguments run, or every command when they run none."""
-    import pmdesk.context  # pmdesk's own options, on every run
+    import pmdesk.app  # the command, its groups and pmdesk's own options
 
     named = _command_named(arguments)
     app = pmdesk.app.app
@@ -73,7 +74,13 @@ def _command_named(arguments: Sequence[str] | None) -> str | None:
 
 
 def main() -> None:
+    from pmdesk.reads import run
+
+    if run(sys.argv[1:]):
+        return
     register(sys.argv[1:])
+    import pmdesk.app
+
     pmdesk.app.app()
 
 
@@ -81,6 +88,8 @@ def __getattr__(name: str) -> Any:
     # `from pmdesk.cli import app`: the command with every command registered.
     if name == "app":
         register()
+        import pmdesk.app
+
         return pmdesk.app.app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 
@@ -70,6 +69,8 @@ def _print_json(value: Any) -> None:
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
+    from decimal import Decimal  # here: the read commands' JSON holds none
+
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON")

@@ -1,6 +1,9 @@
-"""What every command shares: `pmdesk`'s own options, the context they make
+"""What every command shares: the context `pmdesk`'s own options make
 (settings, database, clock, locale), and one way to fail: one line on
 stderr and an exit status, never a traceback.
+
+No typer here: the read commands also run without it (pmdesk.reads); the
+options themselves are declared in pmdesk.app.
 """
 
 from __future__ import annotations
@@ -8,15 +11,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from functools import cached_property, wraps
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import typer
-
+from core.base import i18n
 from core.base.instants import Now, utc_now
 from core.base.paths import (
     ConfigError,
@@ -28,12 +28,13 @@ from core.store.reader import DatabaseError, Reader
 from pmdesk.exits import EXIT_USAGE
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from sqlalchemy import Engine
 
     from core.config.settings import Settings
     from tui.display.format import Formatter
-from pmdesk.app import _speak_the_configured_language, app
-from pmdesk.console import err, out
+from pmdesk.console import err
 
 # Done, but some input was refused on its own (the exit statuses: pmdesk.exits).
 EXIT_REJECTED = 1
@@ -49,16 +50,21 @@ class Failure(Exception):
         self.code = code
 
 
-@dataclass
 class Context:
-    """What every command needs, built only when it is needed."""
+    """What every command needs, built only when it is needed.
 
-    db: str | None = None
-    clock: Now = utc_now
-    # An import writes a lot at once; see core.store.db.BULK_CHECKPOINT_PAGES.
-    bulk: bool = False
-    # --wide: tables show every cell whole instead of fitting the terminal.
-    wide: bool = False
+    (A plain class: the dataclasses module costs the read commands' start-up.)
+    """
+
+    def __init__(
+        self, db: str | None = None, clock: Now = utc_now, bulk: bool = False, wide: bool = False
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        # An import writes a lot at once; see core.store.db.BULK_CHECKPOINT_PAGES.
+        self.bulk = bulk
+        # --wide: tables show every cell whole instead of fitting the terminal.
+        self.wide = wide
 
     @cached_property
     def settings(self) -> Settings:
@@ -107,6 +113,8 @@ class Context:
 
         Without a currency, the number alone with its two decimals (1 234,50).
         """
+        from decimal import Decimal
+
         value = Decimal(amount) / 100 if isinstance(amount, int) else amount
         if currency:
             return self.formatter.money(value, currency)
@@ -116,7 +124,11 @@ class Context:
 
 
 def command(function: F) -> F:
-    """Turn expected failures into one line on stderr and an exit status."""
+    """Turn expected failures into one line on stderr and an exit status.
+
+    The status leaves as SystemExit, which typer lets through as it is and
+    which needs no typer when the command runs without it.
+    """
 
     @wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -125,16 +137,16 @@ def command(function: F) -> F:
             return function(*args, **kwargs)
         except (ConfigError, DatabaseError) as error:
             err.print(f"pmdesk: {error}", markup=False)
-            raise typer.Exit(EXIT_USAGE) from None
+            raise SystemExit(EXIT_USAGE) from None
         except Failure as error:
             err.print(f"pmdesk: {error}", markup=False)
-            raise typer.Exit(error.code) from None
+            raise SystemExit(error.code) from None
         except Exception as error:
             refused = _write_refused(error)
             if refused is None:
                 raise
             err.print(f"pmdesk: {refused}", markup=False)
-            raise typer.Exit(EXIT_USAGE) from None
+            raise SystemExit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -165,49 +177,23 @@ def context() -> Context:
     return _current
 
 
-@app.callback(invoke_without_command=True)
-def main_callback(
-    ctx: typer.Context,
-    db: Annotated[
-        str | None,
-        typer.Option(help="Database: a SQLite file path or an SQLAlchemy URL (PMDESK_DB)."),
-    ] = None,
-    config: Annotated[
-        str | None, typer.Option(help="Configuration file in TOML (PMDESK_CONFIG).")
-    ] = None,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            help="Print pmdesk's version and exit.",
-            is_eager=True,
-            callback=lambda wanted: _print_version() if wanted else None,
-        ),
-    ] = False,
-) -> None:
+def begin(db: str | None, config: str | None) -> None:
+    """What `pmdesk`'s own options do before any command (see pmdesk.app.main_callback)."""
     global _current
     if config:
         os.environ["PMDESK_CONFIG"] = config
     _current = Context(db=db)
     _warn_about_variables()
-    if ctx.invoked_subcommand is None:
-        if not _interactive():
-            out.print(ctx.get_help(), markup=False)
-            err.print("pmdesk: the dashboard needs a terminal; the commands above do not")
-            return
-        command(_dashboard)()
 
 
-def _print_version() -> None:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
+def _speak_the_configured_language() -> None:
+    """Words and durations in the language of the agency's `locale`, as on the dashboard."""
     try:
-        number = installed("pmdesk")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        from pmdesk import __version__ as number
-    out.print(f"pmdesk {number}")
-    raise typer.Exit(0)
+        i18n.activate(configured("locale", "fr_FR"))
+    except (ConfigError, OSError):
+        # A broken configuration is the command's to report, in English; so is
+        # a misspelt locale, when the command formats a date or an amount.
+        i18n.activate("en_US")
 
 
 # Variables every set-up has: the settings model is not imported just to look at them.

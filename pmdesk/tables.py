@@ -5,13 +5,19 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import typer
-
 from core.base.i18n import gettext
 from pmdesk.console import _plain, out
 from pmdesk.context import context
 
-_WIDE = typer.Option("--wide", help="Show every cell whole instead of fitting the terminal.")
+
+def __getattr__(name: str) -> Any:
+    # `_WIDE`, the --wide option of the commands that print tables: made when a
+    # command module declares it, so that printing a table needs no typer.
+    if name == "_WIDE":
+        import typer
+
+        return typer.Option("--wide", help="Show every cell whole instead of fitting the terminal.")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Any:

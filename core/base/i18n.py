@@ -5,7 +5,8 @@ the code and translated through the `pmdesk` gettext catalogs shipped in
 `pmdesk.data` (locale/<language>/LC_MESSAGES/pmdesk.mo, compiled from the .po
 beside it). `activate(locale)` chooses the catalog once, when the dashboard or
 a command starts with its configuration; until then, and for a language with
-no catalog, the words stay in English.
+no catalog, the words stay in English. The catalog is read when the first
+word is translated: a command that prints JSON never reads it.
 
 Words that must exist before the locale is known (key descriptions, column
 names declared at import) are marked with `N_`, which only marks them for
@@ -17,10 +18,12 @@ A duration is written one way everywhere, never like a clock time:
 
 from __future__ import annotations
 
-import gettext as _gettext
-import importlib.resources
 import math
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import gettext as _gettext
 
 DOMAIN = "pmdesk"
 RESOURCES = "pmdesk.data"
@@ -28,7 +31,10 @@ RESOURCES = "pmdesk.data"
 LANGUAGES = ("en", "fr")
 HOURS_A_DAY = 24
 
-_active: _gettext.NullTranslations = _gettext.NullTranslations()
+# The catalog in use (None: the code's own English words, the start) and the
+# locale whose catalog is to be read when the next word is translated.
+_active: _gettext.NullTranslations | None = None
+_pending: str | None = None
 _locale = "en_US"
 
 
@@ -45,6 +51,9 @@ def translations(locale: str) -> _gettext.NullTranslations:
     Translations extends: every command pays for this, and importing Babel's
     support module would cost it 40 ms more.
     """
+    import gettext as _gettext
+    import importlib.resources
+
     language = language_of(locale)
     if language not in LANGUAGES:
         return _gettext.NullTranslations()
@@ -55,9 +64,24 @@ def translations(locale: str) -> _gettext.NullTranslations:
 
 def activate(locale: str) -> None:
     """Speak `locale`'s language from now on (the dashboard's, the command's)."""
-    global _active, _locale
-    _active = translations(locale)
-    _locale = locale
+    global _pending, _locale
+    _pending = _locale = locale
+
+
+def _catalog() -> _gettext.NullTranslations:
+    """The active locale's catalog, read on first use (English if it cannot be read)."""
+    global _active, _pending
+    if _pending is not None:
+        try:
+            _active = translations(_pending)
+        except OSError:
+            _active = None  # a catalog missing from the installation: the code's own words
+        _pending = None
+    if _active is None:
+        import gettext as _gettext
+
+        _active = _gettext.NullTranslations()
+    return _active
 
 
 def locale() -> str:
@@ -67,12 +91,12 @@ def locale() -> str:
 
 def gettext(message: str) -> str:
     """`message` in the active language."""
-    return _active.gettext(message)
+    return _catalog().gettext(message)
 
 
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The singular or plural of a message in the active language, for `count`."""
-    return _active.ngettext(singular, plural, count)
+    return _catalog().ngettext(singular, plural, count)
 
 
 def N_(message: str) -> str:

@@ -98,5 +98,11 @@ def _file_values(path: Path) -> dict[str, Any]:
     return read_config_file(path)
 
 
+# Returned as is by `configured` when no database is configured: the default
+# place is then looked up (platformdirs costs a read command milliseconds).
+_DEFAULT_DATABASE = "(the default database)"
+
+
 def database_location() -> str:
-    return configured("db", str(default_database_path()))
+    location = configured("db", _DEFAULT_DATABASE)
+    return str(default_database_path()) if location is _DEFAULT_DATABASE else location

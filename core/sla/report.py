@@ -26,11 +26,10 @@ import math
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from core.base.instants import midnight
@@ -74,8 +73,11 @@ def percentile(ordered: Sequence[float], share: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-@dataclass(frozen=True)
-class SlaLine:
+# The report's values are named tuples, not dataclasses: the dataclasses
+# module and each class it builds cost `pmdesk report sla` its start-up.
+
+
+class SlaLine(NamedTuple):
     """The figures for one staff member, one client, or everyone."""
 
     name: str
@@ -97,11 +99,10 @@ class SlaLine:
         return self.breached + self.open_breached
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"breaches": self.breaches}
+        return self._asdict() | {"breaches": self.breaches}
 
 
-@dataclass(frozen=True)
-class SlaReport:
+class SlaReport(NamedTuple):
     since: datetime
     until: datetime
     overall: SlaLine
@@ -216,8 +217,7 @@ _ANSWERS = frozenset({"met", "breached"})
 _TICK = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True)
-class DayShare:
+class DayShare(NamedTuple):
     """One local calendar day: its answers (clocks stopped that day) and how many met target.
 
     `breaches` counts answers that came late that day; clocks still running
@@ -231,8 +231,7 @@ class DayShare:
     breaches: int
 
 
-@dataclass(frozen=True)
-class HourPoint:
+class HourPoint(NamedTuple):
     """One local hour, `start` being its beginning in the report's zone."""
 
     start: datetime
@@ -240,8 +239,7 @@ class HourPoint:
     median_business_seconds: float | None
 
 
-@dataclass(frozen=True)
-class _Window:
+class _Window(NamedTuple):
     """A span of local time, clipped to the period asked for."""
 
     label: datetime

@@ -22,13 +22,13 @@ client changes. Only stopped clocks count; running ones are read live.
 
 from __future__ import annotations
 
-import logging
 import sys
 from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,18 @@ if TYPE_CHECKING:
 
     from core.sla.clocks import ClockState
 
-log = logging.getLogger("pmdesk.sla")
+
+class _Log:
+    """The module's logger, made on first use: the read side logs nothing, and
+    a read command starts faster without the logging module."""
+
+    def error(self, message: str, *args: Any) -> None:
+        import logging
+
+        logging.getLogger("pmdesk.sla").error(message, *args)
+
+
+log = _Log()
 
 DAY, MONTH = "day", "month"
 STAFF, CLIENT, ALL = "staff", "client", "all"
@@ -76,6 +87,15 @@ def decode(blob: bytes | None) -> array[int]:
         if _BIG_ENDIAN:
             values.byteswap()
     return values
+
+
+def view(blob: bytes | None) -> Sequence[int]:
+    """A stored array to read, without copying it: a year's rows hold megabytes."""
+    if not blob:
+        return array("i")
+    if _BIG_ENDIAN:
+        return decode(blob)
+    return memoryview(blob).cast("i")
 
 
 def encode(values: array[int]) -> bytes:
@@ -118,10 +138,10 @@ class Tally:
 
     def __init__(self) -> None:
         self.met = self.breached = self.no_reply_needed = 0
-        self.business: list[array[int]] = []
-        self.wall: list[array[int]] = []
-        self.less_business: list[array[int]] = []
-        self.less_wall: list[array[int]] = []
+        self.business: list[Sequence[int]] = []
+        self.wall: list[Sequence[int]] = []
+        self.less_business: list[Sequence[int]] = []
+        self.less_wall: list[Sequence[int]] = []
 
     @property
     def answered(self) -> int:
@@ -149,18 +169,27 @@ def read_days(
         else:
             signs.update({(DAY, day.isoformat()): 1 for day in _days(low, high)})
         month = following
-    names = {f"s{index}": start for index, (_, start) in enumerate(signs)}
-    marks = ", ".join(f":{name}" for name in names)
+    names: dict[str, str] = {}
+    wanted: list[str] = []
+    # Each span asks for its own starts: a month's first day is not read as a day.
+    for span in (MONTH, DAY):
+        marks = []
+        for kind, start in signs:
+            if kind == span:
+                marks.append(f":s{len(names)}")
+                names[f"s{len(names)}"] = start
+        if marks:
+            wanted.append(f"(span = '{span}' AND start IN ({', '.join(marks)}))")
+    if not wanted:
+        return
     query = f"""
 SELECT span, start, dimension, member, met, breached, no_reply_needed, business, wall
-  FROM slarollup WHERE span IN ('day', 'month') AND start IN ({marks})
+  FROM slarollup WHERE {" OR ".join(wanted)}
 """
     for span, start, dimension, member, met, breached, no_reply, business, wall in reader.rows(
         query, names
     ):
-        sign = signs.get((span, start))
-        if sign is None:
-            continue  # a month's first day asked as a day, or the other way round
+        sign = signs[(span, start)]
         tally = tallies.get((dimension, member))
         if tally is None:
             tally = tallies[(dimension, member)] = Tally()
@@ -169,11 +198,11 @@ SELECT span, start, dimension, member, met, breached, no_reply_needed, business,
         tally.no_reply_needed += sign * no_reply
         if met or breached:
             if sign > 0:
-                tally.business.append(decode(business))
-                tally.wall.append(decode(wall))
+                tally.business.append(view(business))
+                tally.wall.append(view(wall))
             else:
-                tally.less_business.append(decode(business))
-                tally.less_wall.append(decode(wall))
+                tally.less_business.append(view(business))
+                tally.less_wall.append(view(wall))
 
 
 def _days(first: date, end: date) -> list[date]:
@@ -206,14 +235,15 @@ def add_clocks(rows: Iterable[Sequence[Any]], tallies: dict[tuple[str, int], Tal
 
 
 def percentiles(
-    arrays: Sequence[array[int]], shares: Sequence[float], less: Sequence[array[int]] = ()
+    arrays: Sequence[Sequence[int]], shares: Sequence[float], less: Sequence[Sequence[int]] = ()
 ) -> list[float | None]:
     """Percentiles in seconds (numpy's linear interpolation) of sorted arrays of tenths.
 
     The arrays are taken together, as if merged, without the values of
     `less` (each of which some array holds). A rank is found by bisection
-    on the value, counting with bisection in each array: a year of months
-    costs a few hundred bisections, however many answers it holds.
+    on the value, counting with bisection in each array, until few values
+    are left between the bounds: those are then sorted. A year of months
+    costs a few dozen bisections per array, however many answers it holds.
     """
     arrays = [values for values in arrays if values]
     less = [values for values in less if values]
@@ -229,15 +259,18 @@ def percentiles(
         if len(arrays) == 1 and not less:
             at_low, at_high = arrays[0][low], arrays[0][high]
         else:
-            at_low = _kth(arrays, less, low, total)
-            # The next rank is most often the same value (times repeat).
-            same = high == low or _at_most(arrays, less, at_low) > high
-            at_high = at_low if same else _kth(arrays, less, high, total)
+            at_low, following = _kth(arrays, less, low, total)
+            if high == low:
+                at_high = at_low
+            elif following is not None:
+                at_high = following
+            else:
+                at_high = _kth(arrays, less, high, total)[0]
         found.append((at_low + (at_high - at_low) * (position - low)) / 10)
     return found
 
 
-def _fewer(arrays: list[array[int]], total: int) -> list[array[int]]:
+def _fewer(arrays: list[Sequence[int]], total: int) -> list[Sequence[int]]:
     """The same values in fewer arrays: the shortest merged, as long as they are short.
 
     Sorting costs per value, bisection per array: a few days are merged,
@@ -257,19 +290,22 @@ def _fewer(arrays: list[array[int]], total: int) -> list[array[int]]:
     return [array("i", sorted(merged)), *arrays[count:]]
 
 
-def _at_most(arrays: Sequence[array[int]], less: Sequence[array[int]], value: int) -> int:
-    count = sum(bisect_right(values, value) for values in arrays)
-    if less:
-        count -= sum(bisect_right(values, value) for values in less)
-    return count
+# So many values or fewer left between the bounds of a rank's search are sorted.
+_GATHER_BELOW = 256
 
 
-def _kth(arrays: Sequence[array[int]], less: Sequence[array[int]], k: int, total: int) -> int:
-    """The k-th smallest (from 0) of the arrays together: bisection on the value.
+def _kth(
+    arrays: Sequence[Sequence[int]], less: Sequence[Sequence[int]], k: int, total: int
+) -> tuple[int, int | None]:
+    """The k-th smallest (from 0) of the arrays together, and the next when found with it.
 
-    The arrays' own values at the same share of their length bound the
-    search, most often tightly (months look alike); else all values do.
+    Bisection on the value: the arrays' own values at the same share of
+    their length bound the search, most often tightly (months look alike);
+    else all values do. Each array's values between the bounds are a slice
+    of it that narrows with them, so each count bisects that slice alone.
+    Once few values lie between the bounds, they are sorted.
     """
+    every, kept = [*arrays, *less], len(arrays)
     share = k / total
     indexes = [int(share * len(values)) for values in arrays]
     low = min(values[max(0, index - 1)] for values, index in zip(arrays, indexes, strict=True))
@@ -277,28 +313,48 @@ def _kth(arrays: Sequence[array[int]], less: Sequence[array[int]], k: int, total
         values[min(len(values) - 1, index + 1)]
         for values, index in zip(arrays, indexes, strict=True)
     )
-    below, up_to = _at_most(arrays, less, low - 1), _at_most(arrays, less, high)
+    # Where each array's values from `low` to `high` start and stop.
+    starts = list(map(bisect_left, every, repeat(low)))
+    stops = list(map(bisect_right, every, repeat(high)))
+    below, up_to = _net(starts, kept), _net(stops, kept)
     if up_to <= k or below > k:
         low = min(values[0] for values in arrays)
         high = max(values[-1] for values in arrays)
+        starts, stops = [0 for _ in every], list(map(len, every))
         below, up_to = 0, total
-    # Invariant: fewer than k + 1 values below `low`, more than k up to `high`.
+    # Invariant: `below` values under `low` (at most k), `up_to` up to `high` (more than k).
     # Guesses alternate between interpolating the counts (few steps where
     # times are dense) and halving (a bound on the steps where they are not).
     halve = False
-    while low < high:
+    while low < high and up_to - below > _GATHER_BELOW:
         if halve:
             middle = (low + high) // 2
         else:
             middle = low + (k - below) * (high - low) // max(1, up_to - below)
             middle = min(max(middle, low), high - 1)
         halve = not halve
-        count = _at_most(arrays, less, middle)
+        cuts = list(map(bisect_right, every, repeat(middle), starts, stops))
+        count = _net(cuts, kept)
         if count > k:
-            high, up_to = middle, count
+            high, up_to, stops = middle, count, cuts
         else:
-            low, below = middle + 1, count
-    return low
+            low, below, starts = middle + 1, count, cuts
+    if low == high:
+        return low, low if up_to > k + 1 else None
+    between: list[int] = []
+    for values, start, stop in zip(arrays, starts, stops, strict=False):
+        between.extend(values[start:stop])
+    between.sort()
+    for values, start, stop in zip(less, starts[kept:], stops[kept:], strict=True):
+        for value in values[start:stop]:
+            del between[bisect_left(between, value)]
+    index = k - below
+    return between[index], between[index + 1] if index + 1 < len(between) else None
+
+
+def _net(positions: list[int], kept: int) -> int:
+    """How many values lie before `positions`: in the arrays, less in the `less` ones."""
+    return sum(positions[:kept]) - sum(positions[kept:])
 
 
 def _next_month(day: date) -> date:

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,228 @@ def test_help_and_unknown_names_register_every_command() -> None:
         check=True,
     ).stdout
     assert all(f"  {name} " in listed for name in COMMAND_MODULES)
+
+
+# -- the read commands run without typer ----------------------------------------------------
+
+# What only the command line's parsing and its help need, and rich, which
+# only tables need: a read command asked for JSON loads none of them.
+PARSING = ("typer", "click", "rich", "babel")
+
+LOADED_AT_EXIT = """
+import json, sys
+sys.argv = ["pmdesk", *{arguments!r}]
+try:
+    from pmdesk.cli import main
+    main()
+finally:
+    sys.stderr.write("\\nLOADED " + json.dumps(sorted(sys.modules)) + "\\n")
+"""
+
+
+def run_and_list_modules(arguments: list[str], env: dict[str, str]) -> set[str]:
+    # Only the usual PMDESK_ variables: another one has the settings model
+    # (pydantic) look at it, in case it is misspelt (pmdesk.context).
+    usual = {name: value for name, value in env.items() if name != "PMDESK_LOCALE"}
+    completed = subprocess.run(
+        [sys.executable, "-c", LOADED_AT_EXIT.format(arguments=arguments)],
+        cwd=ROOT,
+        env=usual,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    listed = completed.stderr.rpartition("\nLOADED ")[2]
+    return {name.partition(".")[0] for name in json.loads(listed)}
+
+
+def ingested(tmp_path: Path, env: dict[str, str]) -> None:
+    from tests.support import make_event
+
+    lines = [make_event("m1", 0), make_event("r1", 4, role="staff"), make_event("m2", 30)]
+    source = tmp_path / "events.jsonl"
+    source.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    subprocess.run(
+        [sys.executable, "-m", "pmdesk", "ingest", str(source)], env=env, check=True, cwd=ROOT
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["report", "sla", "--json", "--since", "2026-01-01"],
+        ["clocks", "--json"],
+        ["--db", "{db}", "clocks", "--limit=2", "--json"],
+    ],
+)
+def test_a_read_command_for_scripts_runs_without_typer_or_rich(
+    tmp_path: Path, env: dict[str, str], arguments: list[str]
+) -> None:
+    ingested(tmp_path, env)
+    arguments = [argument.format(db=env["PMDESK_DB"]) for argument in arguments]
+    loaded = run_and_list_modules(arguments, env)
+    assert loaded & {*PARSING, *HEAVY} == set()
+
+
+def test_the_report_for_scripts_loads_no_catalog_and_none_of_the_modules_it_can_do_without(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    ingested(tmp_path, env)
+    loaded = run_and_list_modules(["report", "sla", "--json", "--period", "30d"], env)
+    # The words' catalog (nothing to translate), the default database's place
+    # (one is configured), dataclasses, decimal, logging: each costs start-up.
+    assert loaded & {"gettext", "platformdirs", "dataclasses", "decimal", "logging"} == set()
+
+
+def test_a_table_needs_rich_but_no_typer(tmp_path: Path, env: dict[str, str]) -> None:
+    ingested(tmp_path, env)
+    loaded = run_and_list_modules(["report", "sla", "--since", "2026-01-01"], env)
+    assert "rich" in loaded
+    assert loaded & {"typer", "click", *HEAVY} == set()
+
+
+def test_help_and_mistakes_are_left_to_typer(tmp_path: Path, env: dict[str, str]) -> None:
+    ingested(tmp_path, env)
+    assert "typer" in run_and_list_modules(["report", "sla", "--help"], env)
+    with pytest.raises(subprocess.CalledProcessError):  # exit status 2: typer's usage error
+        run_and_list_modules(["clocks", "--limit", "0"], env)
+
+
+TYPER_ALONE = """
+import sys
+sys.argv = ["pmdesk", *sys.argv[1:]]
+from pmdesk.cli import register
+register(sys.argv[1:])
+from pmdesk.app import app
+app()
+"""
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["report", "sla", "--since", "2026-11-01", "--until", "2026-11-30"],
+        ["report", "sla", "--since", "2026-11-01", "--until", "2026-11-30", "--json", "--wide"],
+        ["report", "sla", "--until=2026-11-30", "--period", "2w", "--period", "30d"],
+        ["report", "sla", "--since", "2026-11-30", "--until", "2026-11-01"],
+        ["report", "sla", "--since", "someday"],
+        ["report", "sla", "--since", "", "--until", "2026-11-30", "--json"],
+        ["clocks"],
+        ["clocks", "--limit", "1"],
+        ["--config", "{config}", "--db", "{db}", "clocks", "--wide"],
+        ["--db={db}", "report", "sla", "--period", "3d", "--until", "2026-11-24"],
+        ["--db", "{missing}", "report", "sla", "--json", "--until", "2026-11-24"],
+    ],
+)
+def test_a_read_command_answers_alike_with_and_without_typer(
+    tmp_path: Path, env: dict[str, str], arguments: list[str]
+) -> None:
+    ingested(tmp_path, env)
+    places = {"db": env["PMDESK_DB"], "config": env["PMDESK_CONFIG"]}
+    arguments = [
+        argument.format(**places, missing=tmp_path / "directory" / "missing.db")
+        for argument in arguments
+    ]
+    from pmdesk.reads import parsed
+
+    assert parsed(arguments) is not None  # this one does run without typer
+    quick, typer = (
+        subprocess.run(
+            [sys.executable, *how, *arguments], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+        for how in (["-m", "pmdesk"], ["-c", TYPER_ALONE])
+    )
+    assert (quick.returncode, quick.stdout, quick.stderr) == (
+        typer.returncode,
+        typer.stdout,
+        typer.stderr,
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        [],
+        ["--help"],
+        ["--version"],
+        ["clocks", "--help"],
+        ["report"],
+        ["report", "other"],
+        ["report", "sla", "extra"],
+        ["report", "sla", "--since"],
+        ["report", "sla", "--since", "--json"],
+        ["report", "sla", "--json=yes"],
+        ["report", "sla", "--limit", "3"],
+        ["report", "--db", "x.db", "sla"],
+        ["clocks", "--db", "x.db"],
+        ["clocks", "--limit", "0"],
+        ["clocks", "--limit", "-1"],
+        ["clocks", "--limit", "two"],
+        ["clocks", "--limit", "١"],
+        ["clocks", "--"],
+        ["clocks", "-"],
+        ["--db"],
+        ["--nosuch", "clocks"],
+        ["ingest", "events.jsonl"],
+    ],
+)
+def test_anything_but_a_well_formed_read_command_is_left_to_typer(arguments: list[str]) -> None:
+    from pmdesk.reads import parsed
+
+    assert parsed(arguments) is None
+
+
+def test_well_formed_read_commands_are_read_as_typer_reads_them() -> None:
+    from pmdesk.reads import parsed
+
+    assert parsed(["--db=a.db", "--config", "c.toml", "report", "sla", "--json"]) == (
+        ("report", "sla"),
+        {"db": "a.db", "config": "c.toml"},
+        {"as_json": True},
+    )
+    assert parsed(["clocks", "--limit", "3", "--limit=007", "--wide"]) == (
+        ("clocks",),
+        {},
+        {"limit": 7, "wide": True},
+    )
+    assert parsed(["report", "sla", "--since=", "--period", "2w"]) == (
+        ("report", "sla"),
+        {},
+        {"since": "", "period": "2w"},
+    )
+
+
+def test_the_read_commands_know_exactly_the_options_typer_declares() -> None:
+    from typer.main import get_command
+
+    from pmdesk.cli import app
+    from pmdesk.reads import COMMANDS, COUNT, FLAG, OWN_OPTIONS, TEXT
+
+    def declared(command: Any) -> dict[str, tuple[str, str]]:
+        found = {}
+        for parameter in command.params:
+            if parameter.name in ("help", "version"):
+                continue
+            assert parameter.param_type_name == "option"
+            if parameter.is_flag:
+                kind = FLAG
+            elif type(parameter.type).__name__ == "IntRange":
+                assert (parameter.type.min, parameter.type.max) == (1, None)
+                kind = COUNT
+            else:
+                assert type(parameter.type).__name__ == "StringParamType"
+                kind = TEXT
+            [spelt] = parameter.opts
+            assert not parameter.secondary_opts and not parameter.multiple
+            assert parameter.envvar is None and parameter.nargs == 1
+            found[spelt] = (str(parameter.name), kind)
+        return found
+
+    root = get_command(app)
+    assert declared(root) == OWN_OPTIONS
+    for words, (options, _) in COMMANDS.items():
+        command: Any = root
+        for word in words:
+            command = command.commands[word]
+        assert not [parameter for parameter in command.params if parameter.name == "arguments"]
+        assert declared(command) == options

@@ -406,6 +406,34 @@ def test_percentiles_of_arrays_together_less_some_values() -> None:
     assert percentiles(months, (0.5,), months) == [None]
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 3000), max_size=900), min_size=1, max_size=14),
+    st.lists(st.tuples(st.integers(0, 13), st.integers(1, 4)), max_size=4),
+    st.sampled_from([(0.5, 0.9), (0.0, 1.0), (0.25, 0.75, 0.99)]),
+)
+def test_percentiles_equal_those_of_the_merged_values(
+    values: list[list[int]], taken_out: list[tuple[int, int]], shares: tuple[float, ...]
+) -> None:
+    # Repeated times, months of any size, some of a month's values taken out
+    # (its days outside the period): the search by bisection, and the sorting
+    # of the few values left between its bounds, find the ranks a sort finds.
+    arrays = [array("i", sorted(month)) for month in values]
+    less = [arrays[index][::step] for index, step in taken_out if index < len(arrays)]
+    kept = Counter(value for month in arrays for value in month)
+    kept.subtract(value for month in less for value in month)
+    if any(count < 0 for count in kept.values()):
+        return  # the same values taken out twice: never asked
+    merged = [value / 10 for value in sorted(kept.elements())]
+
+    found = percentiles(arrays, shares, less)
+
+    if not merged:
+        assert found == [None for _ in shares]
+    else:
+        assert found == pytest.approx([percentile(merged, share) for share in shares])
+
+
 def test_times_are_kept_in_tenths_and_a_time_of_years_does_not_overflow() -> None:
     assert [tenths(None), tenths(0.04), tenths(299.96), tenths(-1.0)] == [0, 0, 3000, 0]
     ten_years = 10 * 365 * 86400.0
