@@ -412,7 +412,11 @@ class MainScreen(Screen[None]):
 
     def show_changes(self, changes: Changes) -> None:
         """What the watcher read, into the panels and the top line."""
-        self.post_message(DataChanged(clocks=changes.clocks is not None))
+        if changes.clocks is not None:
+            # Something was committed (or the feed read anew): pages read ahead may be
+            # stale. A turn that only read the services, or the slow figures on their
+            # timer, changed no thread: the pages stay, and a read under way is kept.
+            self.post_message(DataChanged(clocks=True))
         incoming = self.query_one(IncomingPanel)
         if changes.page:
             incoming.show(changes.items, changes.unread, self.feed)
