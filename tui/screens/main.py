@@ -41,7 +41,6 @@ from tui.panels.invoices import InvoicesPanel
 from tui.panels.sla import SlaPanel
 from tui.sources.watch import Changes, read_changes
 from tui.widgets.keybar import KeyBar
-from tui.widgets.pickers import FilterScreen
 
 if TYPE_CHECKING:
     from textual.widget import Widget
@@ -556,6 +555,8 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self._ask_filter, choices)
 
     def _ask_filter(self, choices: dict[str, list[str]]) -> None:
+        from tui.widgets.pickers import FilterScreen
+
         self.app.push_screen(FilterScreen(self.feed, choices), self.set_filter)
 
     def action_search(self) -> None:
