@@ -233,10 +233,7 @@ class Dashboard(App[None]):
     # -- thread pages, read in a worker --------------------------------------------
 
     def on_thread_in_view(self, message: ThreadInView) -> None:
-        # Once the frame the key asked for is written: the worker's reading
-        # and formatting would otherwise share the interpreter with drawing
-        # the cursor's move, and each move would wait for it.
-        self.call_after_refresh(self.want_page, message.thread_id)
+        self.want_page(message.thread_id)
 
     def on_data_changed(self, message: DataChanged) -> None:
         self.pages.forget()  # pages read ahead may show what just changed

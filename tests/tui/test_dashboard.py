@@ -547,43 +547,6 @@ async def test_the_thread_under_the_cursor_is_read_ahead_and_enter_shows_it_at_o
         assert "Loading" not in str(thread.query_one("#thread-info").render())
 
 
-async def test_a_move_is_drawn_before_the_thread_under_the_cursor_is_read_ahead(
-    agency: Engine, dashboard_settings: Settings, clock: MovableClock
-) -> None:
-    """The read ahead starts once the cursor's frame is written, not while it is drawn."""
-    app = make_app(dashboard_settings, clock)
-    frames = 0
-    original = app._display
-
-    def display(screen: Any, renderable: Any) -> None:
-        nonlocal frames
-        if renderable is not None:
-            frames += 1
-        original(screen, renderable)
-
-    app._display = display  # type: ignore[method-assign]
-    async with app.run_test(size=(120, 40)) as pilot:
-        screen = await main_screen(pilot)
-        incoming = screen.query_one(IncomingPanel)
-        incoming.table.focus()
-        await pilot.pause()
-        wanted_after: list[int] = []
-        want = app.pages.want
-
-        def counted(thread_id: int) -> bool:
-            wanted_after.append(frames - pressed)
-            return want(thread_id)
-
-        app.pages.want = counted  # type: ignore[method-assign]
-        pressed = frames
-        await pilot.press("down")
-        selected = incoming.selected
-        assert selected is not None
-        await until(pilot, lambda: app.pages.get(selected.thread_id) is not None)
-
-        assert wanted_after and wanted_after[0] >= 1  # a frame written before the read
-
-
 async def test_pages_read_ahead_stay_until_something_is_committed(
     agency: Engine,
     dashboard_settings: Settings,
