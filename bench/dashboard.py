@@ -103,6 +103,12 @@ def main() -> None:
         action="store_true",
         help="measure while another process keeps one core busy (a busy loop)",
     )
+    parser.add_argument(
+        "--peer",
+        metavar="CHECKOUT",
+        help="another checkout of pmdesk (with its own .venv) measured the same way, start-ups"
+        " alternating with ours under the same load, then a session each: medians and ratios",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="ours", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -142,6 +148,9 @@ def main() -> None:
         reference = [spawn_plain([sys.executable, "-c", "pass"]) for _ in range(args.runs)]
         print(f"python -c pass: median {statistics.median(reference):.3f} s")
         results: dict[str, dict[str, Any]] = {}
+        if args.peer:
+            paired(args, database, now, columns, rows)
+            return
         for variant in [args.only] if args.only else VARIANTS:
             starts = []
             for _ in range(args.runs):
@@ -155,6 +164,57 @@ def main() -> None:
             load.wait()
     if len(results) == len(VARIANTS):
         compare(results)
+
+
+def paired(args: argparse.Namespace, database: Path, now: Any, columns: int, rows: int) -> None:
+    """Ours and the peer checkout's code, start-ups alternating, then a session each.
+
+    Each start-up of one is followed by one of the other, so that the host's
+    own load, which moves from minute to minute, weighs on both alike; a
+    `python -c pass` is timed next to each pair.
+    """
+    peer = Path(args.peer).resolve()
+    runner = (str(peer / ".venv" / "bin" / "python"), str(peer / "bench" / "dashboard.py"))
+    starts: dict[str, list[dict[str, Any]]] = {"ours": [], "peer": []}
+    plain = []
+    for index in range(args.runs):
+        order = ("ours", "peer") if index % 2 == 0 else ("peer", "ours")
+        for who in order:
+            found = run_child(
+                args,
+                "startup",
+                "ours",
+                database,
+                now,
+                columns,
+                rows,
+                runner if who == "peer" else None,
+            )
+            starts[who].append(found)
+        plain.append(spawn_plain([sys.executable, "-c", "pass"]))
+    print(f"python -c pass next to each pair: {', '.join(f'{value:.3f}' for value in plain)} s")
+    results = {}
+    for who in ("ours", "peer"):
+        session = run_child(
+            args, "session", "ours", database, now, columns, rows, runner if who == "peer" else None
+        )
+        print(f"\n({who}: {peer if who == 'peer' else ROOT})", end="")
+        results[who] = summarise("ours" if who == "ours" else "peer", starts[who], session)
+    ours, theirs = results["ours"], results["peer"]
+    print("\n[ours against the peer, same load]")
+    print(
+        f"first full paint (median): {ours['start']:.3f} s against {theirs['start']:.3f} s, "
+        f"ratio {ours['start'] / theirs['start']:.2f}"
+    )
+    cpu = [statistics.median(run["cpu"] for run in starts[who]) for who in ("ours", "peer")]
+    print(
+        f"CPU of a start-up run, start to exit (median): {cpu[0]:.3f} s against "
+        f"{cpu[1]:.3f} s, ratio {cpu[0] / cpu[1]:.2f}"
+    )
+    print(
+        f"key press p95: {ours['p95'] * 1000:.1f} ms against {theirs['p95'] * 1000:.1f} ms, "
+        f"ratio {ours['p95'] / theirs['p95']:.2f}"
+    )
 
 
 def busy_loop() -> Any:
@@ -473,10 +533,15 @@ def run_child(
     now: Any,
     columns: int,
     rows: int,
+    runner: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run the app in a fresh process on a pseudo-terminal; its figures come back as JSON."""
+    """Run the app in a fresh process on a pseudo-terminal; its figures come back as JSON.
+
+    `runner`: the interpreter and script of another checkout (--peer), else ours.
+    """
     import fcntl
     import pty
+    import resource
     import select
     import struct
     import subprocess
@@ -485,9 +550,10 @@ def run_child(
 
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "figures.json"
+        python, script = runner or (sys.executable, str(Path(__file__).resolve()))
         argv = [
-            sys.executable,
-            str(Path(__file__).resolve()),
+            python,
+            script,
             "--child",
             mode,
             "--variant",
@@ -511,6 +577,7 @@ def run_child(
         env |= {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
         leader, follower = pty.openpty()
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         spawned = time.monotonic()
         process = subprocess.Popen(
             argv,
@@ -518,7 +585,7 @@ def run_child(
             stdout=follower,
             stderr=follower,
             env=env,
-            cwd=ROOT,
+            cwd=Path(script).resolve().parent.parent,
             close_fds=True,
         )
         os.close(follower)
@@ -544,6 +611,7 @@ def run_child(
             process.wait(timeout=30)
         finally:
             os.close(leader)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the child is reaped: counted
         if process.returncode != 0 or not out.exists():
             shown = tail.decode(errors="replace")[-3000:]
             sys.exit(f"the {variant} {mode} run failed ({process.returncode}):\n{shown}")
@@ -551,6 +619,9 @@ def run_child(
     if "error" in figures:
         sys.exit(f"the {variant} {mode} run failed:\n{figures['error']}")
     figures["spawned"] = spawned
+    # The child's CPU, every thread, from its start to its exit (after the first paint for a
+    # start-up run): the work done, which the host's other load moves less than the wall time.
+    figures["cpu"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return figures
 
 
@@ -589,6 +660,10 @@ def summarise(
         f"start to first full paint: median {statistics.median(paints):.3f} s, "
         f"max {max(paints):.3f} s over {len(paints)} runs "
         f"({', '.join(f'{value:.3f}' for value in paints)})"
+    )
+    print(
+        f"  CPU of a start-up run (every thread, start to exit): median "
+        f"{statistics.median(run['cpu'] for run in starts):.3f} s"
     )
     print(
         "  median phases: "
@@ -755,8 +830,8 @@ def screens(variant: str, figures: dict[str, Any]) -> type[MainScreen]:
     from tui.panels.clocks import ClocksPanel
     from tui.panels.feed import IncomingPanel
     from tui.panels.invoices import InvoicesPanel
-    from tui.screens.main import Changed, MainScreen
-    from tui.sources.watch import overdue
+    from tui.screens.main import MainScreen
+    from tui.sources.watch import Changes, overdue
 
     class Instrumented(MainScreen):
         """MainScreen with clocks on its tick; Textual also calls MainScreen's own handlers."""
@@ -778,8 +853,10 @@ def screens(variant: str, figures: dict[str, Any]) -> type[MainScreen]:
         def on_mount(self) -> None:  # runs before MainScreen.on_mount
             figures.setdefault("mounted", time.monotonic())
 
-        def on_changed(self, message: Changed) -> None:  # runs before MainScreen.on_changed
+        def show_changes(self, changes: Changes) -> None:
+            # The first data: from the watcher's message, or the prefetched read on mount.
             figures.setdefault("changes", time.monotonic())
+            super().show_changes(changes)
 
         def on_clocks_panel_crossed(self, message: ClocksPanel.Crossed) -> None:
             self.crossed += 1

@@ -52,7 +52,6 @@ from tui.sources.servicelog import ServiceLog
 from tui.undo import UNDO_SECONDS, UndoSlot
 from tui.widgets.keybar import first_key
 from tui.widgets.palette import ActionsProvider, GoToProvider
-from tui.widgets.pickers import NOBODY, FilterScreen, InvoicePicker, StaffPicker
 from tui.widgets.rows import RowList
 
 if TYPE_CHECKING:
@@ -355,6 +354,7 @@ class Dashboard(App[None]):
         from tui.screens.manager import ManagerScreen
         from tui.screens.review import ReviewScreen
         from tui.widgets.ask import AskDay, AskText
+        from tui.widgets.pickers import FilterScreen, InvoicePicker, StaffPicker
 
         groups: list[tuple[str, Sequence[object]]] = [
             (N_("everywhere"), self.BINDINGS),
@@ -480,6 +480,7 @@ class Dashboard(App[None]):
     def pick_staff(self, thread_id: int, watch: bool, current: tuple[int, ...] = ()) -> None:
         """Ask who to assign, or which watcher to add or remove; `current`: who is there now."""
         from core.conversations.people import list_staff
+        from tui.widgets.pickers import StaffPicker
 
         staff = [(person.id, person.name) for person in list_staff(self.backend.engine)]
         if watch:
@@ -502,6 +503,7 @@ class Dashboard(App[None]):
     ) -> None:
         from core.conversations.actions import assign, unwatch
         from core.conversations.actions import watch as add_watcher
+        from tui.widgets.pickers import NOBODY
 
         if chosen is None:
             return

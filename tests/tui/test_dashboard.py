@@ -547,6 +547,31 @@ async def test_the_thread_under_the_cursor_is_read_ahead_and_enter_shows_it_at_o
         assert "Loading" not in str(thread.query_one("#thread-info").render())
 
 
+async def test_pages_read_ahead_stay_until_something_is_committed(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    ingestor: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watcher's turns that only look at the services change no thread: Enter still
+    finds the page read ahead. A commit makes it stale."""
+    monkeypatch.setattr("tui.screens.main.SERVICES_SECONDS", 0.05)  # such a turn every poll
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T3")
+        assert thread.detail is not None
+        thread_id = thread.detail.id
+        await until(pilot, lambda: app.pages.get(thread_id) is not None)
+        await pilot.press("escape")  # not shown: nothing reads it again
+
+        await pilot.pause(0.8)  # three turns of the watcher or more, nothing committed
+
+        assert app.pages.get(thread_id) is not None
+        ingestor.ingest([make_event("later-1", 30, task="T9", client="Bigco", text="Hi")])
+        await until(pilot, lambda: app.pages.get(thread_id) is None, seconds=2)
+
+
 async def test_a_page_read_before_a_change_is_read_again(
     agency: Engine, dashboard_settings: Settings, clock: MovableClock
 ) -> None:

@@ -41,7 +41,6 @@ from tui.panels.invoices import InvoicesPanel
 from tui.panels.sla import SlaPanel
 from tui.sources.watch import Changes, read_changes
 from tui.widgets.keybar import KeyBar
-from tui.widgets.pickers import FilterScreen
 
 if TYPE_CHECKING:
     from textual.widget import Widget
@@ -58,6 +57,10 @@ SLOW_SECONDS = 10.0  # invoices and SLA figures: at most this often after a chan
 STALE_SECONDS = 60.0  # and at least this often: open clocks breach as time passes
 RETRY_SECONDS = 2.0  # after the database could not be read
 SERVICES_SECONDS = 5.0
+# How long the screen waits on mount for the first read `pmdesk` started
+# (Backend.prefetch), so that its first frame holds the data; a slower read
+# shows the panels empty first, filled when it ends.
+FIRST_WAIT_SECONDS = 1.5
 FAILURE_WIDTH = 100  # a failure's reason in the top line and its toast
 LOG_HERE = N_("l shows the services' log")
 LOG_ELSEWHERE = N_("it runs in another process: its log says more")
@@ -245,6 +248,8 @@ class MainScreen(Screen[None]):
         self.thread_view: ThreadView | None = None
         # What had the focus when the thread opened: it has it again on escape.
         self._focus_before: Widget | None = None
+        # The prefetched first read, shown on mount: the watcher does not post it again.
+        self._first_shown = False
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.backend.first.agency, self.formatter, self.backend.mode, id="status")
@@ -263,8 +268,21 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(IncomingPanel).table.focus()
         self.tick()
+        self._show_prefetched()
         self.set_interval(1.0, self.tick)
         self.poll_database()
+
+    def _show_prefetched(self) -> None:
+        """The first read, if it ends soon, shown before the first frame: one layout, one
+        frame, and the UI thread idle meanwhile rather than drawing empty panels while
+        the read wants the interpreter (docs/benchmarks.md, dashboard round 9)."""
+        if self.feed != FeedFilter():
+            return
+        found = self.backend.prefetched(FIRST_WAIT_SECONDS)
+        if found is not None:
+            _version, (changes, _after) = found
+            self._first_shown = True
+            self.show_changes(changes)
 
     # -- the one-second tick: no database, only stored due times --------------
 
@@ -342,7 +360,8 @@ class MainScreen(Screen[None]):
             seen, (changes, after) = first
             slow_at = services_at = time.monotonic()
             self._reload = False
-            self.post_message(Changed(changes))
+            if not self._first_shown:  # else shown on mount already
+                self.post_message(Changed(changes))
         while not worker.is_cancelled:
             version = backend.version()
             moment = time.monotonic()
@@ -388,8 +407,15 @@ class MainScreen(Screen[None]):
         self.set_timer(RETRY_SECONDS, self.poll_database)
 
     def on_changed(self, message: Changed) -> None:
-        changes = message.changes
-        self.post_message(DataChanged(clocks=changes.clocks is not None))
+        self.show_changes(message.changes)
+
+    def show_changes(self, changes: Changes) -> None:
+        """What the watcher read, into the panels and the top line."""
+        if changes.clocks is not None:
+            # Something was committed (or the feed read anew): pages read ahead may be
+            # stale. A turn that only read the services, or the slow figures on their
+            # timer, changed no thread: the pages stay, and a read under way is kept.
+            self.post_message(DataChanged(clocks=True))
         incoming = self.query_one(IncomingPanel)
         if changes.page:
             incoming.show(changes.items, changes.unread, self.feed)
@@ -529,6 +555,8 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self._ask_filter, choices)
 
     def _ask_filter(self, choices: dict[str, list[str]]) -> None:
+        from tui.widgets.pickers import FilterScreen
+
         self.app.push_screen(FilterScreen(self.feed, choices), self.set_filter)
 
     def action_search(self) -> None:

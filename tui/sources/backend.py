@@ -101,18 +101,31 @@ class Backend:
         self._prefetch = threading.Thread(target=run, name="pmdesk-prefetch", daemon=True)
         self._prefetch.start()
 
+    def prefetched(self, timeout: float | None = None) -> tuple[object, Any] | None:
+        """The prefetched (version, result) once the read has ended; None if it failed, was
+        never started, or is still running after `timeout` seconds.
+
+        Its reader stays here for the thread that calls `take_prefetched`.
+        """
+        if self._prefetch is not None:
+            self._prefetch.join(timeout)
+            if self._prefetch.is_alive():
+                return None
+            self._prefetch = None
+        found = self._prefetched
+        return None if found is None else (found[1], found[2])
+
     def take_prefetched(self) -> tuple[object, Any] | None:
         """The prefetched (version, result), on the calling thread that now owns its reader."""
-        if self._prefetch is None:
+        if self._prefetch is None and self._prefetched is None:
             return None
-        self._prefetch.join()
-        self._prefetch = None
-        found, self._prefetched = self._prefetched, None
-        if found is None:
+        found = self.prefetched()
+        reader = self._prefetched[0] if self._prefetched is not None else None
+        self._prefetched = None
+        if found is None or reader is None:
             return None
-        reader, version, result = found
         self._local.reader = reader
-        return version, result
+        return found
 
     def reader(self) -> Reader:
         """This thread's reader, opened on first use."""

@@ -12,14 +12,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from core.conversations.threads import ThreadDetail, ThreadEvent, thread_detail
-from core.store.reader import Reader
-from tui.display.format import Formatter
 from tui.display.text import as_text, kind_words
-from tui.widgets.conversation import Wrapped, wrap
+
+if TYPE_CHECKING:
+    # The thread's reading and wrapping load in the worker that first reads a
+    # page, not at start-up (docs/benchmarks.md, dashboard round 9).
+    from core.conversations.threads import ThreadDetail, ThreadEvent
+    from core.store.reader import Reader
+    from tui.display.format import Formatter
+    from tui.widgets.conversation import Wrapped
 
 # The bar before each line of an event, and its colour, by who speaks:
 # clients, staff in public, and internal notes the client never sees.
@@ -54,6 +59,9 @@ def read_page(
     reader: Reader, thread_id: int, formatter: Formatter, now: datetime, width: int
 ) -> ThreadPage:
     """Read a thread, format it and wrap it for `width`: the worker's work, not the UI thread's."""
+    from core.conversations.threads import thread_detail
+    from tui.widgets.conversation import wrap
+
     detail = thread_detail(reader, thread_id)
     if detail is None:
         return ThreadPage(thread_id, None, Text(f"No thread {thread_id}."), Text())

@@ -14,6 +14,7 @@ from tests.tui.test_dashboard import main_screen, until
 from tui.app import Dashboard
 from tui.panels.clocks import ClocksPanel
 from tui.panels.feed import IncomingPanel
+from tui.screens.main import MainScreen
 from tui.sources.backend import Backend
 from tui.sources.watch import first_read
 
@@ -42,6 +43,31 @@ async def test_the_early_first_read_is_shown_and_a_commit_made_after_it_still_ap
         await until(pilot, lambda: incoming.items[0].thread == "Task T8", seconds=2)
         assert "Task T8" in [c.thread for c in clocks.clocks]
         assert "Task T5" in [item.thread for item in incoming.items]  # from the early read
+
+
+async def test_the_first_frame_of_the_main_screen_holds_the_early_read(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    """No frame of empty panels first: the screen waits on mount for the early read."""
+    backend = Backend(dashboard_settings, clock)
+    backend.prefetch(first_read)
+    app = Dashboard(dashboard_settings, backend)
+    frames: list[tuple[bool, list[str]]] = []
+    original = app._display
+
+    def display(screen: Any, renderable: Any) -> None:
+        if isinstance(screen, MainScreen) and renderable is not None:
+            items = screen.query_one(IncomingPanel).items
+            frames.append((screen.loaded, [item.thread for item in items]))
+        original(screen, renderable)
+
+    app._display = display  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await main_screen(pilot)
+        await pilot.pause()
+        loaded, threads = frames[0]
+        assert loaded
+        assert threads[:2] == ["Task T5", "Task T4"]
 
 
 async def test_a_failed_early_read_is_read_again_by_the_watcher(
