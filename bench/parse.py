@@ -18,7 +18,8 @@ medians of `--passes`:
 With `--before DIR` (the source tree of another version), `pmdesk ingest
 --json` of the whole stream into a fresh database, alternately by that tree
 and by this one, `--runs` times each, with the plain sqlite3 script of
-bench/ingest.py in each round as the peer.
+bench/ingest.py in each round as the peer: wall time, and the CPU time of
+the `pmdesk` process (what a loaded host disturbs least).
 
     .venv/bin/python bench/parse.py [--events 100000] [--passes 7] [--sample 20000]
     .venv/bin/python bench/parse.py --before ../old-tree --runs 5
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -133,11 +135,16 @@ def per_event(stream: Path, sample: int, passes: int) -> None:
 # -- whole ingests, against another tree ---------------------------------------------
 
 
-def run_tree(tree: Path, stream: Path, database: Path) -> float:
-    """`pmdesk ingest --json` run from `tree` (its code, this interpreter); wall seconds."""
+def run_tree(tree: Path, stream: Path, database: Path) -> tuple[float, float]:
+    """`pmdesk ingest --json` run from `tree` (its code, this interpreter).
+
+    Wall seconds, and the CPU seconds (user and system) of the process: on a
+    loaded host the wall time mostly measures the neighbours.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
     env["PMDESK_DB"] = str(database)
     env["PYTHONPATH"] = str(tree)
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "pmdesk", "ingest", "--json", str(stream)],
@@ -147,27 +154,36 @@ def run_tree(tree: Path, stream: Path, database: Path) -> float:
         text=True,
     )
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"pmdesk ingest failed in {tree.name}:\n{result.stderr[-2000:]}")
     assert json.loads(result.stdout)["rejected"] == 0, result.stdout[:500]
-    return elapsed
+    return elapsed, after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
 
 
 def whole_ingest(stream: Path, lines: int, before: Path, runs: int, folder: Path) -> None:
-    times: dict[str, list[float]] = {"before": [], "now": [], "plain sqlite3 script": []}
+    wall: dict[str, list[float]] = {"before": [], "now": [], "plain sqlite3 script": []}
+    cpu: dict[str, list[float]] = {"before": [], "now": []}
     for run in range(runs):
         for name, tree in (("before", before), ("now", HERE))[:: 1 if run % 2 == 0 else -1]:
-            times[name].append(run_tree(tree, stream, folder / f"{name}{run}.db"))
-        times["plain sqlite3 script"].append(run_plain(stream, folder / f"plain{run}.db"))
+            seconds, used = run_tree(tree, stream, folder / f"{name}{run}.db")
+            wall[name].append(seconds)
+            cpu[name].append(used)
+        wall["plain sqlite3 script"].append(run_plain(stream, folder / f"plain{run}.db"))
         for path in folder.glob("*.db*"):
             path.unlink()
     print(f"pmdesk ingest of the stream, {runs} alternated runs each:")
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    for name, values in times.items():
+    medians = {name: statistics.median(values) for name, values in wall.items()}
+    for name, values in wall.items():
         spread = ", ".join(f"{value:.2f}" for value in values)
         rate = lines / medians[name]
         print(f"  {name}: median {medians[name]:.2f} s ({spread}) -> {rate:,.0f} lines/s")
-    print(f"now / before: {medians['now'] / medians['before']:.3f}")
+        if name in cpu:
+            spread = ", ".join(f"{value:.2f}" for value in cpu[name])
+            print(f"    CPU time: median {statistics.median(cpu[name]):.2f} s ({spread})")
+    print(f"now / before, wall time: {medians['now'] / medians['before']:.3f}")
+    ratio = statistics.median(cpu["now"]) / statistics.median(cpu["before"])
+    print(f"now / before, CPU time: {ratio:.3f}")
     for name in ("before", "now"):
         share = medians["plain sqlite3 script"] / medians[name]
         print(f"{name} against the plain script: {share:.1%} of its rate")
