@@ -19,7 +19,10 @@ With `--before DIR` (the source tree of another version), `pmdesk ingest
 --json` of the whole stream into a fresh database, alternately by that tree
 and by this one, `--runs` times each, with the plain sqlite3 script of
 bench/ingest.py in each round as the peer: wall time, and the CPU time of
-the `pmdesk` process (what a loaded host disturbs least).
+the `pmdesk` process (what a loaded host disturbs least). Before those, in
+one process, `Ingestor.ingest_batch` of the first half of the stream with
+that tree's `parse_event` and with this one's in turn, the parser's CPU
+time apart from the rest.
 
     .venv/bin/python bench/parse.py [--events 100000] [--passes 7] [--sample 20000]
     .venv/bin/python bench/parse.py --before ../old-tree --runs 5
@@ -76,6 +79,7 @@ def main() -> None:
         print(f"input: {lines} lines, {stream.stat().st_size / 1e6:.1f} MB of JSON Lines")
         per_event(stream, args.sample, args.passes)
         if args.before is not None:
+            in_process(stream, args.before.resolve(), args.runs, Path(directory))
             whole_ingest(stream, lines, args.before.resolve(), args.runs, Path(directory))
 
 
@@ -130,6 +134,70 @@ def per_event(stream: Path, sample: int, passes: int) -> None:
     before = statistics.median(timings["parse_event, full check on every event"])
     now = statistics.median(timings["parse_event"])
     print(f"parse_event now / before: {now / before:.2f}")
+
+
+# -- inside an ingest, against another tree's parser ----------------------------------
+
+
+def in_process(stream: Path, before: Path, runs: int, folder: Path) -> None:
+    import gc
+    import importlib.util
+
+    from core.config.settings import Settings
+    from core.conversations import ingest
+    from core.store.db import open_database
+
+    spec = importlib.util.spec_from_file_location(
+        "events_before", before / "core" / "conversations" / "events.py"
+    )
+    assert spec is not None and spec.loader is not None
+    older = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = older  # where pydantic resolves the models' annotations
+    spec.loader.exec_module(older)
+    with stream.open("rb") as handle:
+        lines = handle.readlines()
+    lines = lines[: len(lines) // 2]
+    spent = [0.0]
+
+    def timed(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+        def parse_timed(item: bytes) -> Any:
+            started = time.thread_time()
+            try:
+                return parse(item)
+            finally:
+                spent[0] += time.thread_time() - started
+
+        return parse_timed
+
+    original = ingest.parse_event
+    gc.freeze()  # as pmdesk ingest does
+    gc.set_threshold(50_000, 50, 100)
+    parsers = (("before", older.parse_event), ("now", parse_event))
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in parsers}
+    try:
+        for run in range(runs):
+            for name, parse in parsers[:: 1 if run % 2 == 0 else -1]:
+                ingest.parse_event = timed(parse)  # type: ignore[assignment]
+                spent[0] = 0.0
+                engine = open_database(str(folder / f"in-{name}{run}.db"), bulk=True)
+                ingestor = ingest.Ingestor.for_settings(engine, Settings(), batch_size=5000)
+                started = time.thread_time()
+                for start in range(0, len(lines), 5000):
+                    ingestor.ingest_batch(lines[start : start + 5000])
+                figures[name].append((time.thread_time() - started, spent[0]))
+                engine.dispose()
+    finally:
+        ingest.parse_event = original
+    print(f"in one process, ingest_batch of {len(lines)} lines, {runs} alternated runs each:")
+    for name, values in figures.items():
+        parsing = statistics.median(parsed for _, parsed in values)
+        rest = statistics.median(total - parsed for total, parsed in values)
+        spread = ", ".join(f"{parsed:.2f}/{total - parsed:.2f}" for total, parsed in values)
+        print(f"  {name}: parsing {parsing:.2f} s, the rest {rest:.2f} s (runs: {spread})")
+    ratio = statistics.median(p for _, p in figures["now"]) / statistics.median(
+        p for _, p in figures["before"]
+    )
+    print(f"parsing inside the ingest, now / before: {ratio:.2f}")
 
 
 # -- whole ingests, against another tree ---------------------------------------------
