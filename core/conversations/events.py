@@ -216,11 +216,12 @@ def _beyond_json(encoded: bytes) -> bool:
 
     What jsontext refuses in a text pydantic reads: the constants NaN and
     Infinity, an integer of more than MAX_INT_DIGITS digits, a float out of
-    range, nesting deeper than MAX_DEPTH (as many brackets at least). A float
-    out of range has an exponent of three digits or more, or a run of more
-    than MAX_INT_DIGITS digits: two runs of 100 digits and an exponent of two
-    make less than 1e200. The shapes are looked for in the whole text,
-    strings included: a false alarm ("In", "550e8400") costs the full check.
+    range, nesting deeper than MAX_DEPTH (as many brackets at least); a lone
+    surrogate pydantic refuses itself. A float out of range has an exponent
+    of three digits or more, or a run of more than MAX_INT_DIGITS digits: two
+    runs of 100 digits and an exponent of two make less than 1e200. The
+    shapes are looked for in the whole text, strings included: a false alarm
+    ("In", "550e8400") costs the full check.
     """
     shape = encoded.translate(_SHAPE)
     if ord("N") in shape:
