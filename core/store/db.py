@@ -136,11 +136,17 @@ def _configure_sqlite(engine: Engine, *, bulk: bool) -> None:
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: committed on success, rolled back on error."""
-    with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            connection.execution_options(sqlite_begin="IMMEDIATE")
-        with connection.begin():
-            yield connection
+    with engine.connect() as connection, write_on(connection):
+        yield connection
+
+
+@contextmanager
+def write_on(connection: Connection) -> Iterator[Connection]:
+    """`write`, on a connection its caller keeps from one transaction to the next."""
+    if connection.dialect.name == "sqlite":
+        connection.execution_options(sqlite_begin="IMMEDIATE")
+    with connection.begin():
+        yield connection
 
 
 # Bound parameters per IN (...) query, well under SQLite's limit.
