@@ -28,6 +28,7 @@ written, to `_Batch._clocks_changed` in the same transaction.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -80,6 +81,7 @@ from core.store.db import (
     next_ids,
     update_many,
     write,
+    write_on,
 )
 from core.store.models.outbox import Delivery, Notification
 from core.store.models.staff import Staff, StaffEmail
@@ -261,6 +263,30 @@ class Ingestor:
         # True while a transaction of ours holds the write lock (a health
         # check need not probe it then); False while waiting for the lock.
         self.holding_lock = False
+        # On SQLite, the connection every batch writes through (see _connection).
+        self._own: Connection | None = None
+
+    def close(self) -> None:
+        """Give back the connection kept between batches (the next batch takes another)."""
+        own, self._own = self._own, None
+        if own is not None:
+            own.close()
+
+    def _connection(self) -> Connection:
+        """On SQLite, a connection of our own, kept from one batch to the next.
+
+        `PRAGMA data_version` (the token of _StateCache) tells a connection of
+        every commit but its own. On a connection no one else writes through,
+        a change of it means someone else wrote; on one from the pool, handed
+        out in turn and shared with the process's other writers (the bot's
+        and the poller's ingestors), every batch would reload what it knows,
+        and a commit of another writer on the same connection would go unseen.
+        """
+        own = self._own
+        if own is None or own.closed or own.invalidated:
+            own = self._own = self.engine.connect()
+            weakref.finalize(self, own.close)
+        return own
 
     @classmethod
     def for_settings(
@@ -334,8 +360,9 @@ class Ingestor:
         results.update({result.position: result for result in stored})
 
     def _transaction(self, pending: list[_Pending], hold: timedelta | None) -> list[Result]:
+        sqlite = self.engine.dialect.name == "sqlite"
         try:
-            with write(self.engine) as connection:
+            with write_on(self._connection()) if sqlite else write(self.engine) as connection:
                 self.holding_lock = True
                 token = data_version(connection)
                 if token is None or token != self._state.token:
@@ -344,9 +371,13 @@ class Ingestor:
                     self._state = _StateCache()
                 stored = _Batch(self, connection, hold).run(pending)
                 self._state.token = token
-        except BaseException:
+        except BaseException as error:
             # What was cached during a rolled-back transaction is not so.
             self._cache, self._state = _IdCache(), _StateCache()
+            if isinstance(error, OperationalError) and self._own is not None:
+                # The database failed us on it: the next batch starts afresh.
+                self._own.invalidate()
+                self._own = None
             raise
         finally:
             self.holding_lock = False
