@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
@@ -206,14 +206,18 @@ _NEW_THREAD_COLUMNS = (
     "id", "kind", "channel", "title", "url", "client_id", "project_id", "closed", "created_at",
 )  # fmt: skip
 _REF_COLUMNS = ("source", "external_id", "thread_id")
-# A thread row rewritten, and one of which only the newest event's instant and
-# the newest clock changed (most rows of an import: spares the other columns'
-# index upkeep).
+# A thread row rewritten, and one whose client and project stay (most rows of
+# an import: spares the client index's upkeep and the foreign key checks).
 _UPDATE_THREAD = (
     "UPDATE thread SET " + ", ".join(f"{name} = ?" for name in _THREAD_FIELDS) + " WHERE id = ?"
 )
-_UPDATE_THREAD_CLOCK = "UPDATE thread SET last_event_at = ?, clock_id = ? WHERE id = ?"
-_LAST_EVENT_AT, _CLOCK_ID = _THREAD_FIELDS.index("last_event_at"), _THREAD_FIELDS.index("clock_id")
+_OWNERS = 2  # client_id and project_id, the first of _THREAD_FIELDS
+_UPDATE_THREAD_STATE = (
+    "UPDATE thread SET "
+    + ", ".join(f"{name} = ?" for name in _THREAD_FIELDS[_OWNERS:])
+    + " WHERE id = ?"
+)
+_LAST_EVENT_AT = _THREAD_FIELDS.index("last_event_at")
 
 
 @dataclass
@@ -565,9 +569,8 @@ class _Batch:
             by_source[item.event.source].add(item.event.id)
         stored: dict[tuple[str, str], int] = {}
         for source, ids in by_source.items():
-            for chunk in chunks(sorted(ids)):
-                rows = self.db.execute(_STORED_IDS, {"source": source, "ids": list(chunk)})
-                stored.update({(source, ext): id_ for ext, id_ in rows})
+            for ext, id_ in self._by_external_id(_STORED_IDS, _STORED_IDS_SQL, source, ids):
+                stored[(source, ext)] = id_
         fresh: list[_Pending] = []
         results: list[Result] = []
         seen: set[tuple[str, str]] = set()
@@ -587,6 +590,23 @@ class _Batch:
             seen.add(key)
             fresh.append(item)
         return fresh, results
+
+    def _by_external_id(
+        self, statement: Select[Any], sqlite_text: str, source: str, ids: Iterable[str]
+    ) -> Iterator[tuple[str, int]]:
+        """(external id, id) rows of a query by source and external ids, a chunk at a time.
+
+        On SQLite as plain SQL: SQLAlchemy's expanding IN costs more than the query.
+        """
+        for chunk in chunks(sorted(ids)):
+            if self.db.dialect.name == "sqlite":
+                marks = ", ".join("?" * len(chunk))
+                yield from self.db.exec_driver_sql(
+                    sqlite_text.format(marks=marks), (source, *chunk)
+                ).fetchall()
+            else:
+                rows = self.db.execute(statement, {"source": source, "ids": list(chunk)})
+                yield from ((external_id, found) for external_id, found in rows)
 
     # -- entities -----------------------------------------------------------
 
@@ -632,10 +652,10 @@ class _Batch:
         for source, external_id in unknown:
             by_source[source].append(external_id)
         for source, ids in by_source.items():
-            for chunk in chunks(sorted(ids)):
-                rows = self.db.execute(_THREAD_REFS, {"source": source, "ids": list(chunk)})
-                for external_id, thread_id in rows:
-                    self.cache.threads[(source, external_id)] = thread_id
+            for external_id, thread_id in self._by_external_id(
+                _THREAD_REFS, _THREAD_REFS_SQL, source, ids
+            ):
+                self.cache.threads[(source, external_id)] = thread_id
         first_seen: dict[tuple[str, str], EventIn] = {}
         kept: list[_Pending] = []
         for item in fresh:
@@ -935,24 +955,30 @@ class _Batch:
 
     def _fill_thread_details(self, thread: _ThreadRow, items: list[_Pending]) -> None:
         """A later event may name a client, project, title or URL the first did not."""
-        before = _snapshot(thread)
+        changed = False
         for item in items:
             event = item.event
             if thread.client_id is None and event.client:
                 thread.client_id = self._client(event.client)
                 self.clients_given[thread.id] = thread.client_id
+                changed = True
             if thread.project_id is None and event.project:
                 thread.project_id = self._project(thread.client_id, event.project)
-            key = _pending_key(item)
+                changed = True
+            task = event.task
             # The newest event's title and URL are the thread's, whatever the
             # order they arrive in.
-            if event.task.title and (thread.title_key is None or key > thread.title_key):
-                thread.title, thread.title_key, thread.title_event = event.task.title, key, item.id
-                self.dirty.add(thread.id)
-            if event.task.url and (thread.url_key is None or key > thread.url_key):
-                thread.url, thread.url_key, thread.url_event = event.task.url, key, item.id
-                self.dirty.add(thread.id)
-        if _snapshot(thread) != before:
+            if task.title:
+                key = _pending_key(item)
+                if thread.title_key is None or key > thread.title_key:
+                    thread.title, thread.title_key, thread.title_event = task.title, key, item.id
+                    changed = True
+            if task.url:
+                key = _pending_key(item)
+                if thread.url_key is None or key > thread.url_key:
+                    thread.url, thread.url_key, thread.url_event = task.url, key, item.id
+                    changed = True
+        if changed:
             self.dirty.add(thread.id)
 
     def _policy_of(self, thread: _ThreadRow) -> str | None:
@@ -981,10 +1007,30 @@ class _Batch:
             clocks = ThreadClocks(
                 thread_id, policy, running, has_clocks=last is not None, memo=self.memo
             )
+            apply = clocks.apply
             for item in items:
-                clocks.apply(_facts(item.id, item.row, item.key))
-                self._apply_to_thread(thread, item.row)
-            self._set_assignee(thread_id, (item.row for item in items))
+                row = item.row
+                kind = row["kind"]
+                if kind in _CLOCK_KINDS:
+                    apply(
+                        EventFacts(
+                            item.id,
+                            _pending_key(item),
+                            kind,
+                            row["author_role"],
+                            bool(row["internal"]),
+                            row["staff_id"],
+                        )
+                    )
+                elif kind == _ASSIGNEE:
+                    self.assignees[thread_id] = row
+                elif kind in _THREAD_STATE_KINDS:
+                    self._apply_to_thread(thread, row)
+            # In order: the last event is the newest.
+            newest = items[-1].row["occurred_at"]
+            if thread.last_event_at is None or newest > thread.last_event_at:
+                thread.last_event_at = newest
+                self.dirty.add(thread_id)
             if clocks.touched:
                 opened[thread_id] = self.state.latest[thread_id] = clocks.touched[-1]
                 if stored is not None and running is not None and running.outcome != _RUNNING:
@@ -1017,11 +1063,6 @@ class _Batch:
         for chunk in chunks(missing):
             for row in self.db.execute(_CLOCKS_BY_ID, {"ids": list(chunk)}):
                 self.state.latest[row.thread_id] = ClockState.from_row(row)
-
-    def _set_assignee(self, thread_id: int, rows: Iterable[dict[str, Any]]) -> None:
-        for row in rows:
-            if row["kind"] == _ASSIGNEE:
-                self.assignees[thread_id] = row
 
     def _write_assignees(self) -> None:
         if not self.assignees:
@@ -1282,7 +1323,13 @@ class _Batch:
         A clock rewritten is in both; one deleted only in `removed`, one
         inserted only in `added`.
         """
-        rollups.record(self.db, removed, added)
+        # The threads' clients as stored: their rows are written after this.
+        stored: dict[int, int | None] = {}
+        for clock in (*removed, *added):
+            thread = self.threads.get(clock.thread_id)
+            if thread is not None and thread.stored is not None:
+                stored[clock.thread_id] = thread.stored[0]
+        rollups.record(self.db, removed, added, stored)
 
     def _write_clocks(self, clocks: list[ClockState]) -> None:
         """Clocks met in order: new ones inserted, stored ones (which can only stop) updated."""
@@ -1344,19 +1391,20 @@ class _Batch:
             for thread, values in changed:
                 stored = thread.stored
                 at = values[_LAST_EVENT_AT]
-                at_text = None if at is None else stamp(at)
-                if (
-                    stored is not None
-                    and stored[:_LAST_EVENT_AT] == values[:_LAST_EVENT_AT]
-                    and stored[_CLOCK_ID + 1 :] == values[_CLOCK_ID + 1 :]
-                ):
-                    narrow.append((at_text, values[_CLOCK_ID], thread.id))
+                row = (
+                    *values[:_LAST_EVENT_AT],
+                    None if at is None else stamp(at),
+                    *values[_LAST_EVENT_AT + 1 :],
+                    thread.id,
+                )
+                if stored is not None and stored[:_OWNERS] == values[:_OWNERS]:
+                    narrow.append(row[_OWNERS:])
                 else:
-                    full.append((*values[:_LAST_EVENT_AT], at_text, *values[_CLOCK_ID:], thread.id))
+                    full.append(row)
             if full:
                 self.db.exec_driver_sql(_UPDATE_THREAD, full)
             if narrow:
-                self.db.exec_driver_sql(_UPDATE_THREAD_CLOCK, narrow)
+                self.db.exec_driver_sql(_UPDATE_THREAD_STATE, narrow)
         else:
             update_many(
                 self.db,
@@ -1498,6 +1546,10 @@ _STORED_IDS = select(E.c.external_id, E.c.id).where(
 )
 _THREAD_REFS = select(REFS.c.external_id, REFS.c.thread_id).where(
     REFS.c.source == bindparam("source"), REFS.c.external_id.in_(_IDS)
+)
+_STORED_IDS_SQL = "SELECT external_id, id FROM event WHERE source = ? AND external_id IN ({marks})"
+_THREAD_REFS_SQL = (
+    "SELECT external_id, thread_id FROM threadref WHERE source = ? AND external_id IN ({marks})"
 )
 _TITLED, _LINKED = E.alias("titled"), E.alias("linked")
 _THREAD_ROWS = (
@@ -1712,10 +1764,6 @@ _UNASSIGN = delete(ASSIGNMENT).where(
 )
 
 
-def _snapshot(thread: _ThreadRow) -> tuple[Any, ...]:
-    return (thread.client_id, thread.project_id, thread.title, thread.url)
-
-
 def _later(known: datetime | None, candidate: datetime) -> datetime:
     return candidate if known is None or candidate > known else known
 
@@ -1729,6 +1777,8 @@ _STATUS, _DEADLINE, _ASSIGNEE = (
     EventKind.ASSIGNEE.value,
 )
 _CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
+# The kinds that set a thread's own state (_apply_to_thread).
+_THREAD_STATE_KINDS = frozenset({_STATUS, _DEADLINE, _CLOSED, _REOPENED})
 _MESSAGE = EventKind.MESSAGE.value
 # What `Ingestor.withdraw` takes back: a reply or note, and "no reply needed".
 _WITHDRAWABLE = frozenset({_MESSAGE, EventKind.NO_REPLY_NEEDED.value})

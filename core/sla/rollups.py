@@ -309,13 +309,18 @@ def _next_month(day: date) -> date:
 
 
 def record(
-    connection: Connection, removed: Sequence[ClockState], added: Sequence[ClockState]
+    connection: Connection,
+    removed: Sequence[ClockState],
+    added: Sequence[ClockState],
+    clients: Mapping[int, int | None] | None = None,
 ) -> None:
     """Take the stored versions `removed` out of the rollups and put the new `added` in.
 
     A clock counts only once stopped: a running version adds and removes
     nothing. Call it in the transaction that writes the clocks, with
-    `removed` read before they were overwritten.
+    `removed` read before they were overwritten. `clients`, when the writer
+    knows them, are the threads' stored clients (thread id to client id);
+    the others are read.
     """
     signed: Counter[tuple[int, datetime, int, str, int, int]] = Counter()
     for sign, clocks in ((-1, removed), (1, added)):
@@ -334,7 +339,13 @@ def record(
     changes = [(key, count) for key, count in signed.items() if count]
     if not changes:
         return
-    clients = _stored_clients(connection, {key[0] for key, _ in changes})
+    threads = {key[0] for key, _ in changes}
+    known = (
+        {} if clients is None else {thread: clients[thread] for thread in threads & clients.keys()}
+    )
+    if len(known) < len(threads):
+        known.update(_stored_clients(connection, threads - known.keys()))
+    clients = known
     zone = rollup_zone(connection)
     _apply(
         connection,

@@ -145,14 +145,14 @@ def test_nesting_deeper_than_the_limit_is_rejected(ingestor: Ingestor) -> None:
 def test_an_unexpected_error_storing_one_event_rejects_it_alone(
     ingestor: Ingestor, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = ingest_module._facts
+    original = ingest_module._Batch._event_row
 
-    def failing(event_id: int, row: dict[str, object], *rest: object) -> object:
-        if row["external_id"] == "boom":
+    def failing(batch: ingest_module._Batch, item: ingest_module._Pending) -> object:
+        if item.event.id == "boom":
             raise ArithmeticError("a fault injected for this event")
-        return original(event_id, row, *rest)  # type: ignore[arg-type]
+        return original(batch, item)
 
-    monkeypatch.setattr(ingest_module, "_facts", failing)
+    monkeypatch.setattr(ingest_module._Batch, "_event_row", failing)
     events = [make_event(f"ok-{n}", n, task=f"T{n % 3}") for n in range(9)]
     events.insert(4, make_event("boom", 4, task="T1"))
 
