@@ -130,7 +130,7 @@ CONTENT_FIELDS = tuple(name for name in _CLOCK_FIELDS if name != "id")
 Memo = dict[tuple[Any, ...], Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class ThreadClocks:
     """The clocks of one thread, advanced one event at a time, in order."""
 
