@@ -59,7 +59,7 @@ from core.base.instants import Now, utc_now
 from core.base.kinds import AuthorRole, DeliveryStatus, EventKind, Outcome, TriageState
 from core.config.settings import Settings
 from core.conversations.events import EventIn, Rejected, parse_event
-from core.notify.rules import ALERT_HORIZON, queue_message_notifications
+from core.notify.rules import ALERT_HORIZON, Message, queue_message_notifications
 from core.sla import rollups
 from core.sla.clocks import (
     CONTENT_FIELDS,
@@ -896,6 +896,7 @@ class _Batch:
         since = self.now - ALERT_HORIZON
         keys = {item.id: item.key for item in fresh}
         waiting: list[tuple[int, int]] = []
+        told: list[_Pending] = []
         for item in fresh:
             row = item.row
             if (
@@ -917,7 +918,27 @@ class _Batch:
             )
             if not before:
                 waiting.append((item.id, clock.id))
-        queue_message_notifications(self.db, waiting, self.now)
+                told.append(item)
+        if waiting:
+            queue_message_notifications(self.db, waiting, self.now, self._messages(told))
+
+    def _messages(self, items: list[_Pending]) -> dict[int, Message]:
+        """What a notification says of each event, as the batch knows it: not read back.
+
+        An event whose thread's client the batch cannot name is left out (it is read).
+        """
+        names = {client_id: name for name, client_id in self.cache.clients.items()}
+        known: dict[int, Message] = {}
+        for item in items:
+            thread = self.threads[item.thread_id]
+            client = None if thread.client_id is None else names.get(thread.client_id)
+            if client is None and thread.client_id is not None:
+                continue
+            row = item.row
+            known[item.id] = Message(
+                item.id, item.thread_id, row["author_name"], row["text"], thread.title, client
+            )
+        return known
 
     # -- threads and clocks -------------------------------------------------
 
