@@ -70,3 +70,22 @@ def test_a_batch_rereads_nothing_it_knows_when_nobody_else_wrote(
     assert not [text for text in reads if "FROM thread" in text.split(" WHERE")[0]], reads
     assert not [text for text in reads if " FROM clock" in text], reads
     assert not [text for text in reads if "client.policy" in text], reads
+    assert not [text for text in reads if "max(id)" in text], reads
+
+
+def test_ids_handed_out_after_another_writer_are_new(
+    engine: Engine, settings: Settings, clock: MovableClock
+) -> None:
+    intake = Ingestor(engine, PolicyBook(settings), clock=clock)
+    bot = Ingestor(engine, PolicyBook(settings), clock=clock)
+    results = []
+    for minute in range(6):
+        for name, ingestor in (("intake", intake), ("bot", bot)):
+            task = f"{name}-{minute % 2}"
+            message = make_event(f"{name}-m{minute}", minute, task=task)
+            answer = make_event(f"{name}-r{minute}", minute + 0.5, role="staff", task=task)
+            results += ingestor.ingest([message, answer])
+
+    assert {result.status for result in results} == {"created"}
+    assert len({result.event_id for result in results}) == len(results)
+    assert len(outcomes(engine)) == 12
