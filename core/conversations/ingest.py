@@ -502,6 +502,8 @@ class _StateCache:
         # The most recent clock of each thread, None when it never had one.
         self.latest: dict[int, ClockState | None] = {}
         self.client_policy: dict[int, str | None] = {}
+        # The next id of the event, thread and clock tables (see core.store.db.next_ids).
+        self.next_ids: dict[str, int] = {}
 
 
 class _Batch:
@@ -689,7 +691,7 @@ class _Batch:
                 )
             )
         if self.db.dialect.name == "sqlite":
-            ids = next_ids(self.db, T, len(rows))
+            ids = next_ids(self.db, T, len(rows), self.state.next_ids)
             created = stamp(self.now)
             insert_stored(
                 self.db,
@@ -833,7 +835,7 @@ class _Batch:
         else:
             # Rows straight to the driver in storage form: a dict per event
             # converted afterwards cost a tenth of an import.
-            ids = next_ids(self.db, E, len(fresh))
+            ids = next_ids(self.db, E, len(fresh), self.state.next_ids)
             received = stamp(self.now)
             values = itemgetter(*_EVENT_VALUES)
             insert_stored(
@@ -1369,7 +1371,7 @@ class _Batch:
         if self.db.dialect.name != "sqlite":
             ids = insert_with_ids(self.db, C, [clock.row() for clock in new])
         else:
-            ids = next_ids(self.db, C, len(new))
+            ids = next_ids(self.db, C, len(new), self.state.next_ids)
             rows = []
             for clock, clock_id in zip(new, ids, strict=True):
                 stopped = clock.stopped_at
