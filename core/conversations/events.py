@@ -152,8 +152,12 @@ def parse_event(item: str | bytes | dict[str, Any]) -> tuple[EventIn, str]:
             event = EventIn.model_validate(item)
             # allow_nan=False: NaN or Infinity in a dict would be kept as text that is not JSON.
             return event, json.dumps(item, ensure_ascii=False, allow_nan=False)
-        raw = item.decode("utf-8") if isinstance(item, bytes) else item
-        return _from_text(raw), raw
+        if isinstance(item, bytes):
+            # Decoded first, for the reason of bytes that are not UTF-8; the
+            # model reads the bytes themselves (text it would encode again).
+            raw = item.decode("utf-8")
+            return _from_text(raw, item), raw
+        return _from_text(item), item
     except UnicodeDecodeError as error:
         raise Rejected(f"not UTF-8 text (byte {error.start})") from None
     except jsontext.JsonRefused as error:
@@ -164,7 +168,7 @@ def parse_event(item: str | bytes | dict[str, Any]) -> tuple[EventIn, str]:
         raise Rejected(f"not JSON: {error}") from None
 
 
-def _from_text(raw: str) -> EventIn:
+def _from_text(raw: str, encoded: bytes | None = None) -> EventIn:
     """The event of a JSON text, within core.base.jsontext's limits.
 
     pydantic's parser is the fast path, but it reads `NaN`, `Infinity` and
@@ -173,16 +177,61 @@ def _from_text(raw: str) -> EventIn:
     parser only when the event shows a trace of those (a value that reads
     like a non-finite number or a long integer, an `extra` past the limits),
     or when pydantic finds it malformed, for the strict parser's reason.
+
+    Every event pays for the search of those traces, so it starts with the
+    cheapest: the strict parser can only refuse what pydantic read if the
+    text shows `NaN`, `Infinity`, a large exponent, a long run of digits or
+    many brackets (`_beyond_json`, a few byte searches); only then are the
+    values looked at. `encoded` is `raw` in UTF-8, when the caller has it.
     """
     try:
-        event = EventIn.model_validate_json(raw)
+        event = EventIn.model_validate_json(raw if encoded is None else encoded)
     except ValidationError as error:
         if any(problem["type"] == "json_invalid" for problem in error.errors()):
             jsontext.loads(raw)  # raises JsonRefused, with a reason of its limits
         raise
-    if _may_hold_numbers_json_cannot(event):
+    if encoded is None:
+        encoded = raw.encode("utf-8", "surrogatepass")  # what _beyond_json looks for is ASCII
+    if _beyond_json(encoded) and _may_hold_numbers_json_cannot(event):
         jsontext.loads(raw)
     return event
+
+
+def _shape_table() -> bytes:
+    """For bytes.translate: every digit becomes 0, E e, Infinity's I NaN's N,
+    { [, and any other byte that cannot belong to a number a space."""
+    table = bytearray(b" " * 256)
+    table[ord("0") : ord("9") + 1] = b"0" * 10
+    for byte, shape in zip(b"eE+NI[{", b"ee+NN[[", strict=True):
+        table[byte] = shape
+    return bytes(table)
+
+
+_SHAPE = _shape_table()
+_LONG_DIGITS = "0" * (jsontext.MAX_INT_DIGITS + 1)
+
+
+def _beyond_json(encoded: bytes) -> bool:
+    """False only if the JSON text `encoded`, read by pydantic, keeps to jsontext's limits.
+
+    What jsontext refuses in a text pydantic reads: the constants NaN and
+    Infinity, an integer of more than MAX_INT_DIGITS digits, a float out of
+    range, nesting deeper than MAX_DEPTH (as many brackets at least). A float
+    out of range has an exponent of three digits or more, or a run of more
+    than MAX_INT_DIGITS digits: two runs of 100 digits and an exponent of two
+    make less than 1e200. The shapes are looked for in the whole text,
+    strings included: a false alarm ("In", "550e8400") costs the full check.
+    """
+    shape = encoded.translate(_SHAPE)
+    if ord("N") in shape:
+        return True
+    text = shape.decode("ascii")
+    return (
+        "0e000" in text
+        or "0e+000" in text
+        or _LONG_DIGITS in text
+        or text.count("[") >= jsontext.MAX_DEPTH
+    )
 
 
 _NON_FINITE = frozenset(["inf", "-inf", "nan", "infinity", "-infinity"])

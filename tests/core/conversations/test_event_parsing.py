@@ -1,0 +1,292 @@
+"""parse_event against the plain rule it implements, on valid and hostile texts.
+
+The plain rule: pydantic reads the text; the strict parser of core.base.jsontext
+reads it too when pydantic finds it malformed, or when a value of the event
+reads like a number JSON cannot hold (or `extra` is past the limits). The
+parser looks for cheap traces first (`_beyond_json`); whatever the text, str
+or bytes, the outcome must be the rule's: the same event, fields and raw text,
+or the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from core.base import jsontext
+from core.base.kinds import EventKind
+from core.conversations import events
+from core.conversations.events import EventIn, Rejected, describe, parse_event
+from tests.hostile import HOSTILE
+from tests.support import make_event
+
+Outcome = tuple[Any, ...]
+
+
+def _by_the_rule(text: str | bytes) -> Outcome:
+    """What the rule gives `text`, spelt out without shortcuts."""
+    try:
+        raw = text.decode("utf-8") if isinstance(text, bytes) else text
+        try:
+            event = EventIn.model_validate_json(raw)
+        except ValidationError as error:
+            if any(problem["type"] == "json_invalid" for problem in error.errors()):
+                jsontext.loads(raw)
+            raise
+        if events._may_hold_numbers_json_cannot(event):
+            jsontext.loads(raw)
+    except UnicodeDecodeError as error:
+        return ("rejected", f"not UTF-8 text (byte {error.start})")
+    except jsontext.JsonRefused as error:
+        return ("rejected", error.reason)
+    except ValidationError as error:
+        return ("rejected", describe(error))
+    return _accepted(event, raw)
+
+
+def _accepted(event: EventIn, raw: str) -> Outcome:
+    people = [person for person in (event.author, event.assignee) if person is not None]
+    return (
+        "accepted",
+        event,
+        raw,
+        event.model_dump_json(),
+        event.model_fields_set,
+        event.task.model_fields_set,
+        [person.model_fields_set for person in people],
+    )
+
+
+def _parsed(text: str | bytes) -> Outcome:
+    try:
+        event, raw = parse_event(text)
+    except Rejected as error:
+        return ("rejected", error.reason)
+    return _accepted(event, raw)
+
+
+def _same_as_the_rule(text: str) -> None:
+    expected = _by_the_rule(text)
+    assert _parsed(text) == expected
+    encoded = text.encode("utf-8", "surrogatepass")
+    assert _parsed(encoded) == _by_the_rule(encoded)
+
+
+# -- events of every shape ---------------------------------------------------------
+
+HOLE = "@@hole@@"
+# Literals put in place of a value: what a broken or hostile sender writes.
+LITERALS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "-1E+400",
+    "1e-400",
+    "2.5e99",
+    "1e308",
+    "1e309",
+    "0.1",
+    "-0",
+    "17",
+    "9" * 100,
+    "-" + "9" * 101,
+    "1" + "0" * 120 + ".5",
+    "0." + "0" * 150 + "1e300",
+    '"inf"',
+    '"-Infinity"',
+    '"NaN"',
+    '"  nan "',
+    '"' + "7" * 101 + '"',
+    '"-' + "7" * 150 + '"',
+    '"\\u0069nf"',
+    '"\\ud800"',
+    '"\\udc00x"',
+    '"\\ud83d\\ude00"',
+    '"550e8400-e29b-41d4-a716-446655440000"',
+    '"In progress"',
+    "true",
+    "null",
+    "[]",
+    "{}",
+    '{"a": ' + "[" * 62 + "]" * 62 + "}",
+    '{"a": ' + "[" * 63 + "]" * 63 + "}",
+    '{"a": ' + "[" * 70 + "]" * 70 + "}",
+    '{"a": [1e400]}',
+    '{"a": {"b": NaN}}',
+    '{"a": ' + "5" * 101 + "}",
+]
+
+whitespace = st.sampled_from(["", " ", "\t", "\n", "\u00a0", "\u2003", "\x1c"])
+words = st.text(st.characters(codec="utf-8"), min_size=0, max_size=12)
+
+
+@st.composite
+def padded(draw: st.DrawFn, core: st.SearchStrategy[str]) -> str:
+    return draw(whitespace) + draw(core) + draw(whitespace)
+
+
+def numbers() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.integers(min_value=-(10**130), max_value=10**130),
+        st.floats(allow_nan=True, allow_infinity=True),
+    )
+
+
+ids = st.one_of(
+    padded(st.from_regex(r"[A-Za-z0-9-]{0,12}", fullmatch=True)),
+    st.sampled_from(["i" * 200, "i" * 201, "inf", "NaN", " 42 "]),
+    numbers(),
+)
+names = st.one_of(st.none(), padded(words), st.sampled_from(["n" * 300, "n" * 301]), numbers())
+emails = st.one_of(
+    st.none(),
+    padded(st.sampled_from(["Pm@Acme.Example", "sam@agency.example", "", "İNF@X", "ΣΑΣ@x"])),
+    numbers(),
+)
+offsets = st.integers(min_value=-1439, max_value=1439).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+roles = st.sampled_from(["client", "staff", "Staff", "system", None, 1])
+instants = st.one_of(
+    st.datetimes(
+        min_value=datetime(1960, 1, 1),
+        max_value=datetime(2110, 1, 1),
+        timezones=st.one_of(st.just(UTC), offsets),
+    ).map(lambda moment: moment.isoformat()),
+    st.sampled_from(
+        [
+            "2026-01-05T08:00:00Z",
+            "2026-01-05T08:00:00z",
+            "2026-01-05 08:00:00+01:00",
+            "2026-01-05T08:00Z",
+            "2026-01-05T08:00:00.1234567+01:00",
+            "2026-01-05T08:00:00+0100",
+            "2026-01-05T08:00:00+23:59",
+            "2026-01-05T08:00:00+24:00",
+            "2026-02-30T08:00:00Z",
+            "1970-01-01T00:59:59+01:00",
+            "2099-12-31T23:59:59-00:01",
+            "2026-01-05",
+            "2026-01-05T00:00:00",
+            "",
+        ]
+    ),
+    st.integers(min_value=-(10**12), max_value=10**12),
+)
+
+
+@st.composite
+def people(draw: st.DrawFn) -> Any:
+    person: dict[str, Any] = {}
+    for field, values in (("name", names), ("email", emails), ("role", roles), ("id", ids)):
+        if draw(st.booleans()):
+            person[field] = draw(values)
+    if draw(st.integers(0, 20)) == 0:
+        person["nickname"] = "x"
+    return draw(st.sampled_from([person, person, person, None, "staff"]))
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), numbers(), words),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+KINDS = [kind.value for kind in EventKind]
+
+
+@st.composite
+def event_texts(draw: st.DrawFn) -> str:
+    """An event's JSON text: mostly valid, often with one field of any shape."""
+    event = make_event(
+        "e-1",
+        0,
+        role=draw(st.sampled_from(["client", "staff"])),
+        kind=draw(st.sampled_from([*KINDS, *KINDS, "gossip"])),
+    )
+    if draw(st.booleans()):
+        event["occurred_at"] = draw(instants)
+    optional: dict[str, st.SearchStrategy[Any]] = {
+        "id": ids,
+        "source": st.sampled_from(["webhook", "bench", "ws.1-a_b", "Web", "web\n", "a" * 41]),
+        "client": names,
+        "project": names,
+        "author": people(),
+        "assignee": people(),
+        "text": st.one_of(words, st.none(), numbers(), st.just("x" * 100_001)),
+        "internal": st.one_of(st.booleans(), st.sampled_from(["true", 1, 0, "no", None])),
+        "status": st.one_of(st.none(), words, numbers(), st.just("s" * 201)),
+        "deadline": st.one_of(
+            st.none(),
+            instants,
+            st.dates().map(lambda day: day.isoformat()),
+        ),
+        "extra": st.one_of(st.none(), st.dictionaries(st.text(max_size=4), json_values)),
+        "task": st.fixed_dictionaries(
+            {"id": ids},
+            optional={
+                "title": names,
+                "url": names,
+                "kind": st.sampled_from(["task", "chat", "tâche"]),
+            },
+        ),
+    }
+    for field in draw(st.lists(st.sampled_from(sorted(optional)), max_size=3, unique=True)):
+        event[field] = draw(optional[field])
+    if draw(st.integers(0, 9)) == 0:
+        del event[draw(st.sampled_from(sorted(event)))]
+    hole = draw(st.one_of(st.none(), st.none(), st.sampled_from(sorted(event))))
+    literal = draw(st.sampled_from(LITERALS))
+    if hole is not None:
+        event[hole] = HOLE
+    text = json.dumps(event, ensure_ascii=draw(st.booleans()))
+    text = text.replace(json.dumps(HOLE), literal, 1)
+    mutation = draw(st.integers(0, 19))
+    if mutation == 0:  # a duplicate key, hostile or not
+        text = text[:-1] + f', "{draw(st.sampled_from(sorted(event)))}": {literal}}}'
+    elif mutation == 1:
+        text = text[: draw(st.integers(0, len(text)))]
+    elif mutation == 2:
+        text = " \n" + text + "\r\n"
+    return text
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event_texts())
+@example(json.dumps(make_event("e-1", 0)))
+@example(json.dumps(make_event("e-1", 0)).replace('"e-1"', "1e400"))
+@example(json.dumps(make_event("e-1", 0, extra={"a": 10**150})))
+@example(json.dumps(make_event("e-1", 0, text="inf")).replace('"e-1"', '"x", "id": NaN'))
+def test_an_event_is_parsed_as_the_rule_says(text: str) -> None:
+    _same_as_the_rule(text)
+
+
+def test_every_hostile_line_is_refused_as_the_rule_says() -> None:
+    for number, make in enumerate(HOSTILE.values()):
+        line = make(number)
+        assert _parsed(line) == _by_the_rule(line)
+        assert _parsed(line)[0] == "rejected"
+
+
+@given(st.binary(max_size=60) | st.text(max_size=60))
+def test_any_text_at_all(text: str | bytes) -> None:
+    assert _parsed(text) == _by_the_rule(text)
+
+
+def test_only_shapes_jsontext_could_refuse_need_the_full_check() -> None:
+    plain = json.dumps(make_event("550e8400", 0, text="In 2e étage, 1e99 ou 2026"))
+    assert not events._beyond_json(json.dumps(make_event("e-1", 0)).encode())
+    assert events._beyond_json(plain.encode())  # "In": a false alarm, checked in full
+    for literal in ["NaN", "-Infinity", "1e400", "1E+400", "9" * 101, "1" * 120 + ".0e2"]:
+        text = json.dumps(make_event("e-1", 0)).replace('"e-1"', literal, 1)
+        assert events._beyond_json(text.encode()), literal
+    assert not events._beyond_json(b'{"a": 1e-400, "b": 2.5e99, "c": ' + b"9" * 100 + b"}")
+    assert events._beyond_json(b"[" * 64)
