@@ -225,6 +225,7 @@ class Writer:
             await self._queue.put(None)
             await self._task
             self._task = None
+        self.ingestor.close()
 
     async def _run(self) -> None:
         while True:

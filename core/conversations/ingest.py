@@ -28,6 +28,7 @@ written, to `_Batch._clocks_changed` in the same transaction.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -58,7 +59,7 @@ from core.base.instants import Now, utc_now
 from core.base.kinds import AuthorRole, DeliveryStatus, EventKind, Outcome, TriageState
 from core.config.settings import Settings
 from core.conversations.events import EventIn, Rejected, parse_event
-from core.notify.rules import ALERT_HORIZON, queue_message_notifications
+from core.notify.rules import ALERT_HORIZON, Message, queue_message_notifications
 from core.sla import rollups
 from core.sla.clocks import (
     CONTENT_FIELDS,
@@ -80,6 +81,7 @@ from core.store.db import (
     next_ids,
     update_many,
     write,
+    write_on,
 )
 from core.store.models.outbox import Delivery, Notification
 from core.store.models.staff import Staff, StaffEmail
@@ -265,6 +267,30 @@ class Ingestor:
         # True while a transaction of ours holds the write lock (a health
         # check need not probe it then); False while waiting for the lock.
         self.holding_lock = False
+        # On SQLite, the connection every batch writes through (see _connection).
+        self._own: Connection | None = None
+
+    def close(self) -> None:
+        """Give back the connection kept between batches (the next batch takes another)."""
+        own, self._own = self._own, None
+        if own is not None:
+            own.close()
+
+    def _connection(self) -> Connection:
+        """On SQLite, a connection of our own, kept from one batch to the next.
+
+        `PRAGMA data_version` (the token of _StateCache) tells a connection of
+        every commit but its own. On a connection no one else writes through,
+        a change of it means someone else wrote; on one from the pool, handed
+        out in turn and shared with the process's other writers (the bot's
+        and the poller's ingestors), every batch would reload what it knows,
+        and a commit of another writer on the same connection would go unseen.
+        """
+        own = self._own
+        if own is None or own.closed or own.invalidated:
+            own = self._own = self.engine.connect()
+            weakref.finalize(self, own.close)
+        return own
 
     @classmethod
     def for_settings(
@@ -338,8 +364,9 @@ class Ingestor:
         results.update({result.position: result for result in stored})
 
     def _transaction(self, pending: list[_Pending], hold: timedelta | None) -> list[Result]:
+        sqlite = self.engine.dialect.name == "sqlite"
         try:
-            with write(self.engine) as connection:
+            with write_on(self._connection()) if sqlite else write(self.engine) as connection:
                 self.holding_lock = True
                 token = data_version(connection)
                 if token is None or token != self._state.token:
@@ -348,9 +375,13 @@ class Ingestor:
                     self._state = _StateCache()
                 stored = _Batch(self, connection, hold).run(pending)
                 self._state.token = token
-        except BaseException:
+        except BaseException as error:
             # What was cached during a rolled-back transaction is not so.
             self._cache, self._state = _IdCache(), _StateCache()
+            if isinstance(error, OperationalError) and self._own is not None:
+                # The database failed us on it: the next batch starts afresh.
+                self._own.invalidate()
+                self._own = None
             raise
         finally:
             self.holding_lock = False
@@ -471,6 +502,8 @@ class _StateCache:
         # The most recent clock of each thread, None when it never had one.
         self.latest: dict[int, ClockState | None] = {}
         self.client_policy: dict[int, str | None] = {}
+        # The next id of the event, thread and clock tables (see core.store.db.next_ids).
+        self.next_ids: dict[str, int] = {}
 
 
 class _Batch:
@@ -658,7 +691,7 @@ class _Batch:
                 )
             )
         if self.db.dialect.name == "sqlite":
-            ids = next_ids(self.db, T, len(rows))
+            ids = next_ids(self.db, T, len(rows), self.state.next_ids)
             created = stamp(self.now)
             insert_stored(
                 self.db,
@@ -802,7 +835,7 @@ class _Batch:
         else:
             # Rows straight to the driver in storage form: a dict per event
             # converted afterwards cost a tenth of an import.
-            ids = next_ids(self.db, E, len(fresh))
+            ids = next_ids(self.db, E, len(fresh), self.state.next_ids)
             received = stamp(self.now)
             values = itemgetter(*_EVENT_VALUES)
             insert_stored(
@@ -865,6 +898,7 @@ class _Batch:
         since = self.now - ALERT_HORIZON
         keys = {item.id: item.key for item in fresh}
         waiting: list[tuple[int, int]] = []
+        told: list[_Pending] = []
         for item in fresh:
             row = item.row
             if (
@@ -886,7 +920,27 @@ class _Batch:
             )
             if not before:
                 waiting.append((item.id, clock.id))
-        queue_message_notifications(self.db, waiting, self.now)
+                told.append(item)
+        if waiting:
+            queue_message_notifications(self.db, waiting, self.now, self._messages(told))
+
+    def _messages(self, items: list[_Pending]) -> dict[int, Message]:
+        """What a notification says of each event, as the batch knows it: not read back.
+
+        An event whose thread's client the batch cannot name is left out (it is read).
+        """
+        names = {client_id: name for name, client_id in self.cache.clients.items()}
+        known: dict[int, Message] = {}
+        for item in items:
+            thread = self.threads[item.thread_id]
+            client = None if thread.client_id is None else names.get(thread.client_id)
+            if client is None and thread.client_id is not None:
+                continue
+            row = item.row
+            known[item.id] = Message(
+                item.id, item.thread_id, row["author_name"], row["text"], thread.title, client
+            )
+        return known
 
     # -- threads and clocks -------------------------------------------------
 
@@ -1317,7 +1371,7 @@ class _Batch:
         if self.db.dialect.name != "sqlite":
             ids = insert_with_ids(self.db, C, [clock.row() for clock in new])
         else:
-            ids = next_ids(self.db, C, len(new))
+            ids = next_ids(self.db, C, len(new), self.state.next_ids)
             rows = []
             for clock, clock_id in zip(new, ids, strict=True):
                 stopped = clock.stopped_at

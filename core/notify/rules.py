@@ -50,9 +50,10 @@ services: `due_deliveries`, then `mark_delivered` or `mark_delivery_failed`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -100,26 +101,43 @@ _RUNNING = Outcome.RUNNING.value
 # -- client messages (called by ingestion, inside its transaction) -----------
 
 
+class Message(NamedTuple):
+    """What a client message's notification says: its thread, author, text, title, client."""
+
+    event_id: int
+    thread_id: int
+    author: str | None
+    text: str | None
+    title: str
+    client: str | None
+
+
 def queue_message_notifications(
-    connection: Connection, waiting: Sequence[tuple[int, int]], now: datetime
+    connection: Connection,
+    waiting: Sequence[tuple[int, int]],
+    now: datetime,
+    known: Mapping[int, Message] | None = None,
 ) -> int:
     """Notify the client messages `waiting` as (event id, id of the clock they wait on).
 
     Ingestion decides which messages wait (see the module's docstring) and
-    calls this in its transaction, once per batch. Returns the rows written.
+    calls this in its transaction, once per batch. `known`: the messages it
+    can describe itself, by event id (the others are read). Returns the rows
+    written.
     """
     if not waiting:
         return 0
     clock_of = dict(waiting)
-    messages: list[Any] = []
-    for chunk in chunks(sorted(clock_of)):
+    known = known or {}
+    messages: list[Any] = [known[event_id] for event_id in clock_of if event_id in known]
+    for chunk in chunks(sorted(clock_of.keys() - known.keys())):
         messages += connection.execute(_WAITING_MESSAGES, {"ids": list(chunk)}).all()
     assignees = _assignees(connection, {message.thread_id for message in messages})
     on_duty = None
     if any(not assignees.get(message.thread_id) for message in messages):
         on_duty = assistant_on_duty(connection)
     rows = []
-    for event_id, thread_id, author, said, title, client in sorted(messages):
+    for event_id, thread_id, author, said, title, client in sorted(messages, key=itemgetter(0)):
         header = _header(client, title)
         for staff_id in assignees.get(thread_id) or _present([on_duty]):
             rows.append(
@@ -399,11 +417,19 @@ def insert_new(connection: Connection, rows: list[dict[str, Any]]) -> int:
 def _insert_ignoring_known(connection: Connection) -> Insert:
     """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: concurrent writers never duplicate."""
     name = connection.dialect.name
-    if name == "sqlite":
-        return sqlite.insert(NOTIFICATION).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    if name == "postgresql":
-        return postgresql.insert(NOTIFICATION).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    raise NotImplementedError(f"notifications need SQLite or PostgreSQL, not {name}")
+    statement = _INSERTS.get(name)
+    if statement is None:
+        raise NotImplementedError(f"notifications need SQLite or PostgreSQL, not {name}")
+    return statement
+
+
+# Built once: building the statement and its cache key at every batch cost more than its rows.
+_INSERTS: dict[str, Insert] = {
+    "sqlite": sqlite.insert(NOTIFICATION).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+    "postgresql": postgresql.insert(NOTIFICATION).on_conflict_do_nothing(
+        index_elements=["dedupe_key"]
+    ),
+}
 
 
 def _known_keys(connection: Connection, keys: list[str]) -> set[str]:

@@ -136,11 +136,17 @@ def _configure_sqlite(engine: Engine, *, bulk: bool) -> None:
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: committed on success, rolled back on error."""
-    with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            connection.execution_options(sqlite_begin="IMMEDIATE")
-        with connection.begin():
-            yield connection
+    with engine.connect() as connection, write_on(connection):
+        yield connection
+
+
+@contextmanager
+def write_on(connection: Connection) -> Iterator[Connection]:
+    """`write`, on a connection its caller keeps from one transaction to the next."""
+    if connection.dialect.name == "sqlite":
+        connection.execution_options(sqlite_begin="IMMEDIATE")
+    with connection.begin():
+        yield connection
 
 
 # Bound parameters per IN (...) query, well under SQLite's limit.
@@ -201,14 +207,24 @@ def insert_with_ids(connection: Connection, table: Table, rows: list[dict[str, A
     return ids
 
 
-def next_ids(connection: Connection, table: Table, count: int) -> list[int]:
+def next_ids(
+    connection: Connection, table: Table, count: int, known: dict[str, int] | None = None
+) -> list[int]:
     """The ids the next `count` rows of `table` take. SQLite only, inside `write()`.
 
     BEGIN IMMEDIATE holds the write lock, so no other connection can take them.
+    `known`: the next id of each table by name, as a caller that knows no one
+    else has written since its last transaction keeps it (asked of the
+    database when missing); it is moved past the ids handed out.
     """
-    # Plain SQL: a statement built and compiled anew for each table and batch
-    # cost more than the query itself on a batch of one event.
-    first = (connection.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar() or 0) + 1
+    first = None if known is None else known.get(table.name)
+    if first is None:
+        # Plain SQL: a statement built and compiled anew for each table and batch
+        # cost more than the query itself on a batch of one event.
+        stored = connection.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar()
+        first = (stored or 0) + 1
+    if known is not None:
+        known[table.name] = first + count
     return list(range(first, first + count))
 
 

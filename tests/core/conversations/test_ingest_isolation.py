@@ -219,8 +219,8 @@ def test_a_full_database_fails_the_batch_whole_and_blames_no_event(
 
     @event.listens_for(engine, "begin")
     def _cap(connection: Connection) -> None:
-        if limit["pages"]:
-            connection.exec_driver_sql(f"PRAGMA max_page_count = {limit['pages']}")
+        # On every connection that begins, whichever the pool hands out, and lifted alike.
+        connection.exec_driver_sql(f"PRAGMA max_page_count = {limit['pages'] or 4294967294}")
 
     with engine.connect() as connection:
         limit["pages"] = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
@@ -231,7 +231,5 @@ def test_a_full_database_fails_the_batch_whole_and_blames_no_event(
 
     assert stored_ids(engine) == {"before"}
     limit["pages"] = 0
-    with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA max_page_count = 4294967294")
     assert {result.status for result in ingestor.ingest(big)} == {"created"}
     engine.dispose()

@@ -95,6 +95,28 @@ def test_a_client_message_tells_the_assignee(
     assert row["created_at"] == START
 
 
+def test_a_message_s_notification_says_the_thread_as_stored_after_its_batch(
+    engine: Engine, settings: Any, clock: MovableClock, team: dict[str, int]
+) -> None:
+    """The batch describes its messages itself, as they are once it is stored."""
+    first = Ingestor(engine, PolicyBook(settings), clock=clock)
+    first.ingest([make_event("m1", 0), make_event("r1", 1, role="staff")])
+    renamed = make_event("m2", 2, author={"name": "Zoé", "role": "client"})
+    renamed["task"]["title"] = "Renamed"
+    first.ingest([renamed, make_event("m3", 3, task="T9", client=None)])
+    # A restarted process knows no client by name yet: it reads the thread's.
+    later = Ingestor(engine, PolicyBook(settings), clock=clock)
+    later.ingest([make_event("r2", 4, role="staff"), make_event("m4", 5, client=None)])
+
+    texts = [row["text"] for row in notifications(engine)]
+    # m1 was answered in its batch: no one is told.
+    assert texts == [
+        "Acme · Renamed\nZoé: text of m2",
+        "Task T9\nClaire Client: text of m3",
+        "Acme · Task T1\nClaire Client: text of m4",  # the newest event's title
+    ]
+
+
 def test_without_an_assignee_the_assistant_on_duty_is_told(
     ingestor: Ingestor, engine: Engine, team: dict[str, int]
 ) -> None:

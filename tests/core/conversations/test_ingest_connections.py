@@ -1,0 +1,91 @@
+"""What an Ingestor remembers between batches, beside other writers of the same process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, event, select
+
+from core.config.settings import Settings
+from core.conversations.ingest import Ingestor
+from core.sla.policies import PolicyBook
+from core.store.models.threads import Clock
+from tests.support import MovableClock, make_event
+
+
+def outcomes(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Clock.__table__.c.kind, Clock.__table__.c.outcome).order_by(Clock.started_at)
+        )
+        return [(row.kind, row.outcome) for row in rows]
+
+
+def test_a_reply_stored_by_another_ingestor_of_the_process_is_seen(
+    engine: Engine, settings: Settings, clock: MovableClock
+) -> None:
+    # The intake, the bot and the poller each have an Ingestor on the same engine.
+    intake = Ingestor(engine, PolicyBook(settings), clock=clock)
+    bot = Ingestor(engine, PolicyBook(settings), clock=clock)
+
+    intake.ingest([make_event("m1", 0)])
+    bot.ingest([make_event("r1", 5, role="staff")])
+    intake.ingest([make_event("m2", 10)])
+
+    # The reply met the first clock; the next message opens the next one.
+    assert outcomes(engine) == [("first", "met"), ("next", "running")]
+
+
+def statements(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def note(*args: Any) -> None:
+        seen.append(" ".join(args[2].split()))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_a_batch_rereads_nothing_it_knows_when_nobody_else_wrote(
+    engine: Engine, ingestor: Ingestor
+) -> None:
+    ingestor.ingest([make_event("m1", 0)])
+    # Other readers of the process (the health check, the scheduler) leave
+    # several connections in the pool, handed out in turn.
+    with engine.connect(), engine.connect(), engine.connect():
+        pass
+    ingestor.ingest([make_event("m2", 1)])
+    ingestor.ingest([make_event("m3", 2)])
+
+    watch = statements(engine)
+    seen = next(watch)
+    ingestor.ingest([make_event("m4", 3)])
+    watch.close()
+
+    reads = [text for text in seen if text.startswith("SELECT")]
+    assert not [text for text in reads if "FROM thread" in text.split(" WHERE")[0]], reads
+    assert not [text for text in reads if " FROM clock" in text], reads
+    assert not [text for text in reads if "client.policy" in text], reads
+    assert not [text for text in reads if "max(id)" in text], reads
+
+
+def test_ids_handed_out_after_another_writer_are_new(
+    engine: Engine, settings: Settings, clock: MovableClock
+) -> None:
+    intake = Ingestor(engine, PolicyBook(settings), clock=clock)
+    bot = Ingestor(engine, PolicyBook(settings), clock=clock)
+    results = []
+    for minute in range(6):
+        for name, ingestor in (("intake", intake), ("bot", bot)):
+            task = f"{name}-{minute % 2}"
+            message = make_event(f"{name}-m{minute}", minute, task=task)
+            answer = make_event(f"{name}-r{minute}", minute + 0.5, role="staff", task=task)
+            results += ingestor.ingest([message, answer])
+
+    assert {result.status for result in results} == {"created"}
+    assert len({result.event_id for result in results}) == len(results)
+    assert len(outcomes(engine)) == 12
