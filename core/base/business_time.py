@@ -26,6 +26,9 @@ MIDNIGHT = time(0, 0)
 # How many consecutive days without any open time `add` searches before it gives
 # up: a calendar closed for three years is a configuration mistake, not a wait.
 MAX_CLOSED_DAYS = 3 * 366
+# How many local dates the short cuts of `add_many` and `between` look through
+# for the first open interval (a long weekend) before they walk the long way.
+FIRST_INTERVAL_DAYS = 8
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _SHIFT_PATTERN = re.compile(r"\s*([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})\s*")
 
@@ -126,6 +129,8 @@ class ShiftCalendar(BusinessCalendar):
         self._closed = frozenset(closed_dates)
         self._holidays_by_year: dict[int, frozenset[date]] = {}
         self._days: dict[date, tuple[Interval, ...]] = {}
+        # Per local date, the intervals a walk from it meets first (see _first_interval).
+        self._ahead: dict[date, tuple[tuple[date, datetime, datetime], ...]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -140,9 +145,24 @@ class ShiftCalendar(BusinessCalendar):
         """One walk over the open intervals for all durations: every clock opening
         asks for three instants, and walking once costs a third of three walks."""
         cursor = _as_utc(start, "start")
-        wanted = sorted((_duration(each), position) for position, each in enumerate(seconds))
-        found: list[datetime] = [cursor] * len(wanted)
+        durations = [_duration(each) for each in seconds]
         self._require_shifts()
+        # The common case: every instant falls in the first open interval at or
+        # after `start` (a clock opened in office hours, due the same shift).
+        first = self._first_interval(cursor)
+        if first is not None and durations:
+            _, opens, closes = first
+            begin = max(cursor, opens)
+            if max(durations) <= closes - begin:
+                return [begin + duration for duration in durations]
+        return self._walk_add(cursor, durations, start)
+
+    def _walk_add(
+        self, cursor: datetime, durations: list[timedelta], start: datetime
+    ) -> list[datetime]:
+        """`add_many` the long way, interval after interval from `cursor`."""
+        wanted = sorted((duration, position) for position, duration in enumerate(durations))
+        found: list[datetime] = [cursor] * len(wanted)
         used, done = timedelta(0), 0
         if not wanted:
             return []
@@ -169,6 +189,22 @@ class ShiftCalendar(BusinessCalendar):
         end = _as_utc(end, "end")
         if end <= cursor:
             return 0.0
+        # The common cases: `end` falls in the first open interval that closes
+        # after `start` (no later one can add to it, the walk's cursor being at
+        # `end`), or before it opens, no later than its local date (the
+        # intervals the walk meets after it open after it closes).
+        first = self._first_interval(cursor)
+        if first is not None:
+            day, opens, closes = first
+            begin = max(opens, cursor)
+            if begin < end <= closes:
+                return (end - begin).total_seconds()
+            if end <= begin and self._local_date(end) <= day:
+                return 0.0
+        return self._walk_between(cursor, end)
+
+    def _walk_between(self, cursor: datetime, end: datetime) -> float:
+        """`between` the long way, every local date from `cursor`'s to `end`'s."""
         total = timedelta(0)
         day = self._local_date(cursor) - ONE_DAY
         last = self._local_date(end)
@@ -195,6 +231,22 @@ class ShiftCalendar(BusinessCalendar):
     def _require_shifts(self) -> None:
         if not self._shifts:
             raise ValueError(f"{self!r} has no shifts: it is never open")
+
+    def _first_interval(self, instant: datetime) -> tuple[date, datetime, datetime] | None:
+        """The first interval that closes after `instant`, in the order a walk from
+        `instant` meets them, with its local date; None past a week of closed days."""
+        day = instant.astimezone(self._zone).date()
+        ahead = self._ahead.get(day)
+        if ahead is None:
+            ahead = self._ahead[day] = tuple(
+                (local, opens, closes)
+                for local in (day + offset * ONE_DAY for offset in range(-1, FIRST_INTERVAL_DAYS))
+                for opens, closes in self._intervals(local)
+            )
+        for interval in ahead:
+            if interval[2] > instant:
+                return interval
+        return None
 
     def _days_from(self, instant: datetime) -> Iterator[tuple[Interval, ...]]:
         """Each local date's intervals from the day before `instant`'s local date on.

@@ -505,40 +505,54 @@ def _apply(
 
 
 def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
-    from sqlalchemy import bindparam, delete, insert, select
+    """The changed rows read, added to and written back (deleted and inserted).
 
+    On SQLite the statements are constant text with rows as tuples, run by
+    the driver: SQLAlchemy's compiling and per-row dicts cost more than
+    SQLite's own work here. Other databases take the generic path.
+    """
     rollup = _tables()[2]
-    stored: dict[_RowKey, Any] = {}
+    sqlite = connection.dialect.name == "sqlite"
+    stored: dict[_RowKey, tuple[int, int, int, bytes, bytes]] = {}
     starts = sorted({key[1] for key in changes})
     for chunk in _chunks(starts):
-        query = select(rollup).where(rollup.c.span.in_([DAY, MONTH]), rollup.c.start.in_(chunk))
-        for row in connection.execute(query):
-            key = (row.span, row.start, row.dimension, row.member)
+        for span, start, dimension, member, *values in _stored_rows(
+            connection, rollup, chunk, sqlite=sqlite
+        ):
+            key = (span, start, dimension, member)
             if key in changes:
-                stored[key] = row
-    rows: list[dict[str, Any]] = []
+                stored[key] = (values[0], values[1], values[2], values[3], values[4])
+    rows: list[tuple[Any, ...]] = []
     for key, change in changes.items():
         old = stored.get(key)
-        counts = {
-            name: (getattr(old, name) if old is not None else 0) + change.counts.get(name, 0)
-            for name in (_MET, _BREACHED, _NO_REPLY)
-        }
-        if any(value < 0 for value in counts.values()):
+        counts = change.counts
+        met = (old[0] if old is not None else 0) + counts.get(_MET, 0)
+        breached = (old[1] if old is not None else 0) + counts.get(_BREACHED, 0)
+        no_reply = (old[2] if old is not None else 0) + counts.get(_NO_REPLY, 0)
+        if met < 0 or breached < 0 or no_reply < 0:
             log.error("SLA rollup %s would count below zero: its figures are off", key)
-        business = _changed(old.business if old is not None else None, change.business, key)
-        wall = _changed(old.wall if old is not None else None, change.wall, key)
-        rows.append(
-            {
-                "span": key[0],
-                "start": key[1],
-                "dimension": key[2],
-                "member": key[3],
-                **counts,
-                "answered": counts[_MET] + counts[_BREACHED],
-                "business": encode(business),
-                "wall": encode(wall),
-            }
-        )
+        business = _changed(old[3] if old is not None else None, change.business, key)
+        wall = _changed(old[4] if old is not None else None, change.wall, key)
+        if met or breached or no_reply:
+            rows.append(
+                (*key, met, breached, no_reply, met + breached, encode(business), encode(wall))
+            )
+    if sqlite:
+        if stored:
+            connection.exec_driver_sql(
+                f"DELETE FROM {rollup.name} "
+                "WHERE span = ? AND start = ? AND dimension = ? AND member = ?",
+                list(stored),
+            )
+        if rows:
+            connection.exec_driver_sql(
+                f"INSERT INTO {rollup.name} ({', '.join(_ROW_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_ROW_COLUMNS))})",
+                rows,
+            )
+        return
+    from sqlalchemy import bindparam, delete, insert
+
     if stored:
         connection.execute(
             delete(rollup).where(
@@ -552,9 +566,44 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
                 for k in stored
             ],
         )
-    kept = [row for row in rows if row[_MET] or row[_BREACHED] or row[_NO_REPLY]]
-    if kept:
-        connection.execute(insert(rollup), kept)
+    if rows:
+        connection.execute(
+            insert(rollup), [dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows]
+        )
+
+
+# A rollup row's columns in the order `_write` builds its tuples.
+_ROW_COLUMNS = (
+    "span",
+    "start",
+    "dimension",
+    "member",
+    _MET,
+    _BREACHED,
+    _NO_REPLY,
+    "answered",
+    "business",
+    "wall",
+)
+
+
+def _stored_rows(
+    connection: Connection, rollup: Any, starts: Sequence[str], *, sqlite: bool
+) -> Iterable[Any]:
+    """The day and month rows of `starts`, in `_ROW_COLUMNS` order without `answered`."""
+    wanted = (*_ROW_COLUMNS[:7], "business", "wall")
+    if sqlite:
+        return connection.exec_driver_sql(
+            f"SELECT {', '.join(wanted)} FROM {rollup.name} "
+            f"WHERE span IN ('{DAY}', '{MONTH}') AND start IN ({', '.join('?' * len(starts))})",
+            tuple(starts),
+        )
+    from sqlalchemy import select
+
+    query = select(*(rollup.c[name] for name in wanted)).where(
+        rollup.c.span.in_([DAY, MONTH]), rollup.c.start.in_(starts)
+    )
+    return connection.execute(query)
 
 
 def _changed(blob: bytes | None, change: dict[int, int], key: _RowKey) -> array[int]:

@@ -61,6 +61,30 @@ def test_add_many_walks_once_to_what_add_finds_each_time(
     assert calendar.add_many(start, seconds) == [calendar.add(start, each) for each in seconds]
 
 
+EVENINGS = ShiftCalendar(
+    "Europe/Paris",
+    {day: [(time(0), time(1)), (time(19), time(0))] for day in range(7) if day != 2},
+    closed_dates=[date(2026, 3, 27), date(2026, 3, 28)],
+)
+
+
+@pytest.mark.parametrize(
+    "calendar", [OFFICE, NIGHTS, EVENINGS], ids=["office", "nights", "evenings"]
+)
+@quick
+@given(start=instants, seconds=st.lists(durations, max_size=3), spans=st.lists(durations))
+def test_the_short_cuts_find_what_the_full_walk_finds(
+    calendar: ShiftCalendar, start: datetime, seconds: list[float], spans: list[float]
+) -> None:
+    """The common cases (all within the first open interval) give the same instants."""
+    wanted = [timedelta(seconds=each) for each in seconds]
+    assert calendar.add_many(start, seconds) == calendar._walk_add(start, wanted, start)
+    for span in [*seconds, *spans, 60.0, 900.0, 3 * HOUR, 12 * HOUR]:
+        end = start + timedelta(seconds=span)
+        if end > start:
+            assert calendar.between(start, end) == calendar._walk_between(start, end)
+
+
 @calendars
 @quick
 @given(first=instants, second=instants, seconds=durations)
