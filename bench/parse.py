@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from figures import machine
 from generate import DEFAULT_START, events, with_duplicates, write_jsonl
-from ingest import DUPLICATES, run_plain
+from ingest import DUPLICATES, run_plain, run_tree
 
 from core.base import jsontext
 from core.conversations import events as parsing
@@ -201,32 +198,6 @@ def in_process(stream: Path, before: Path, runs: int, folder: Path) -> None:
 
 
 # -- whole ingests, against another tree ---------------------------------------------
-
-
-def run_tree(tree: Path, stream: Path, database: Path) -> tuple[float, float]:
-    """`pmdesk ingest --json` run from `tree` (its code, this interpreter).
-
-    Wall seconds, and the CPU seconds (user and system) of the process: on a
-    loaded host the wall time mostly measures the neighbours.
-    """
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
-    env["PMDESK_DB"] = str(database)
-    env["PYTHONPATH"] = str(tree)
-    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "pmdesk", "ingest", "--json", str(stream)],
-        env=env,
-        cwd=tree,
-        capture_output=True,
-        text=True,
-    )
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        sys.exit(f"pmdesk ingest failed in {tree.name}:\n{result.stderr[-2000:]}")
-    assert json.loads(result.stdout)["rejected"] == 0, result.stdout[:500]
-    return elapsed, after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
 
 
 def whole_ingest(stream: Path, lines: int, before: Path, runs: int, folder: Path) -> None:

@@ -203,7 +203,7 @@ _THREAD_FIELDS = [name for name in _THREAD_COLUMNS if name != "id"]
 _THREAD_WIDTH = len(_THREAD_COLUMNS)
 # A new thread's columns as _create_threads writes them.
 _NEW_THREAD_COLUMNS = (
-    "id", "kind", "channel", "title", "url", "client_id", "project_id", "closed", "created_at",
+    "kind", "channel", "title", "url", "client_id", "project_id", "closed", "created_at",
 )  # fmt: skip
 _REF_COLUMNS = ("source", "external_id", "thread_id")
 # A thread row rewritten, and one whose client and project stay (most rows of
@@ -690,24 +690,12 @@ class _Batch:
                     self._project(client_id, event.project),
                 )
             )
-        if self.db.dialect.name == "sqlite":
-            ids = next_ids(self.db, T, len(rows), self.state.next_ids)
-            created = stamp(self.now)
-            insert_stored(
-                self.db,
-                T,
-                _NEW_THREAD_COLUMNS,
-                [(new_id, *row, False, created) for new_id, row in zip(ids, rows, strict=True)],
-            )
-        else:
-            ids = insert_with_ids(
-                self.db,
-                T,
-                [
-                    dict(zip(_NEW_THREAD_COLUMNS[1:], (*row, False, self.now), strict=True))
-                    for row in rows
-                ],
-            )
+        ids = insert_with_ids(
+            self.db,
+            T,
+            [dict(zip(_NEW_THREAD_COLUMNS, (*row, False, self.now), strict=True)) for row in rows],
+            self.state.next_ids,
+        )
         refs: list[tuple[str, str, int]] = []
         for key, thread_id, row in zip(first_seen, ids, rows, strict=True):
             self.cache.threads[key] = thread_id
@@ -724,12 +712,7 @@ class _Batch:
             self.threads[thread_id] = thread
             # A new thread has no clock yet.
             self.state.latest[thread_id] = None
-        if self.db.dialect.name == "sqlite":
-            insert_stored(self.db, REFS, _REF_COLUMNS, refs)
-        else:
-            self.db.execute(
-                insert(REFS), [dict(zip(_REF_COLUMNS, ref, strict=True)) for ref in refs]
-            )
+        insert_many(self.db, REFS, [dict(zip(_REF_COLUMNS, ref, strict=True)) for ref in refs])
 
     def _staff(self, name: str | None, email: str | None) -> int:
         if email and email in self.cache.staff_by_email:
@@ -1365,36 +1348,8 @@ class _Batch:
         update_many(self.db, C, stored)
 
     def _insert_clocks(self, new: list[ClockState]) -> None:
-        """New clocks inserted, each given its id; on SQLite as tuples in storage form."""
-        if not new:
-            return
-        if self.db.dialect.name != "sqlite":
-            ids = insert_with_ids(self.db, C, [clock.row() for clock in new])
-        else:
-            ids = next_ids(self.db, C, len(new), self.state.next_ids)
-            rows = []
-            for clock, clock_id in zip(new, ids, strict=True):
-                stopped = clock.stopped_at
-                rows.append(
-                    (
-                        clock_id,
-                        clock.thread_id,
-                        clock.opened_by,
-                        clock.kind,
-                        clock.policy,
-                        stamp(clock.started_at),
-                        stamp(clock.due_at),
-                        stamp(clock.warn_at),
-                        stamp(clock.escalate_at),
-                        clock.outcome,
-                        None if stopped is None else stamp(stopped),
-                        clock.stopped_by,
-                        clock.stopped_by_staff,
-                        clock.business_seconds,
-                        clock.wall_seconds,
-                    )
-                )
-            insert_stored(self.db, C, _CLOCK_COLUMNS, rows)
+        """New clocks inserted, each given its id."""
+        ids = insert_with_ids(self.db, C, [clock.row() for clock in new], self.state.next_ids)
         for clock, clock_id in zip(new, ids, strict=True):
             clock.id = clock_id
 

@@ -189,18 +189,24 @@ def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]
     connection.exec_driver_sql(statement, _driver_rows(table, columns, rows))
 
 
-def insert_with_ids(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+def insert_with_ids(
+    connection: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    known: dict[str, int] | None = None,
+) -> list[int]:
     """Insert rows and return their new ids, in order. Only inside `write()`.
 
     On SQLite the transaction holds the write lock (BEGIN IMMEDIATE), so
-    the next ids are ours to hand out and the fast insert needs no RETURNING.
+    the next ids are ours to hand out and the fast insert needs no RETURNING;
+    `known` is the next ids a caller keeps between transactions (see next_ids).
     """
     if not rows:
         return []
     if connection.dialect.name != "sqlite":
         statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(connection.execute(statement, rows).scalars())
-    ids = next_ids(connection, table, len(rows))
+    ids = next_ids(connection, table, len(rows), known)
     insert_many(
         connection, table, [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
     )

@@ -74,6 +74,20 @@ def on_the_panels(pilot: Pilot[None]) -> bool:
     return isinstance(pilot.app.screen, MainScreen) and thread_shown(pilot) is None
 
 
+async def read_ahead_second_row(pilot: Pilot[None]) -> tuple[IncomingPanel, Any]:
+    """The feed's cursor on its second row, once that row's thread is read ahead."""
+    screen = await main_screen(pilot)
+    incoming = screen.query_one(IncomingPanel)
+    incoming.table.focus()
+    await pilot.press("down")
+    wanted = incoming.selected
+    assert wanted is not None
+    app = pilot.app
+    assert isinstance(app, Dashboard)
+    await until(pilot, lambda: app.pages.get(wanted.thread_id) is not None)
+    return incoming, wanted
+
+
 async def open_thread(pilot: Pilot[None], title: str) -> ThreadView:
     screen = await main_screen(pilot)
     incoming = screen.query_one(IncomingPanel)
@@ -530,13 +544,7 @@ async def test_the_thread_under_the_cursor_is_read_ahead_and_enter_shows_it_at_o
 ) -> None:
     app = make_app(dashboard_settings, clock)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await main_screen(pilot)
-        incoming = screen.query_one(IncomingPanel)
-        incoming.table.focus()
-        await pilot.press("down")
-        wanted = incoming.selected
-        assert wanted is not None
-        await until(pilot, lambda: app.pages.get(wanted.thread_id) is not None)
+        _, wanted = await read_ahead_second_row(pilot)
 
         await pilot.press("enter")
 
@@ -779,13 +787,7 @@ async def test_a_thread_read_ahead_opens_and_closes_without_drawing_anything_ane
     """The conversation is not wrapped again on the UI thread, nor the feed's rows drawn again."""
     app = make_app(dashboard_settings, clock)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await main_screen(pilot)
-        incoming = screen.query_one(IncomingPanel)
-        incoming.table.focus()
-        await pilot.press("down")
-        wanted = incoming.selected
-        assert wanted is not None
-        await until(pilot, lambda: app.pages.get(wanted.thread_id) is not None)
+        incoming, _ = await read_ahead_second_row(pilot)
         await pilot.pause(0.1)
         wrapped: list[int] = []
         drawn: list[object] = []
