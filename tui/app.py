@@ -227,8 +227,13 @@ class Dashboard(App[None]):
         self.main.open_thread(self.pages, thread_id, reply)
 
     def thread_shown(self) -> ThreadView | None:
-        """The thread view, while it is shown in front (no screen over the main one)."""
-        return self.main.thread_shown() if self.screen is self.main else None
+        """The thread view, while it is shown in front (no screen over the main one).
+
+        None once the app has closed its screens: a change seen by the main
+        screen's last poll can arrive after them, while the app shuts down.
+        """
+        stack = self.screen_stack
+        return self.main.thread_shown() if stack and stack[-1] is self.main else None
 
     # -- thread pages, read in a worker --------------------------------------------
 

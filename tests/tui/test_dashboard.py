@@ -27,6 +27,7 @@ from core.conversations.feed import FeedFilter
 from tests.support import MovableClock, make_event
 from tests.tui.conftest import HOSTILE
 from tui.app import Dashboard
+from tui.messages import DataChanged
 from tui.panels.clocks import ClocksPanel
 from tui.panels.feed import IncomingPanel
 from tui.panels.thread import ThreadView
@@ -578,6 +579,21 @@ async def test_pages_read_ahead_stay_until_something_is_committed(
         assert app.pages.get(thread_id) is not None
         ingestor.ingest([make_event("later-1", 30, task="T9", client="Bigco", text="Hi")])
         await until(pilot, lambda: app.pages.get(thread_id) is None, seconds=2)
+
+
+async def test_a_change_seen_while_the_dashboard_closes_is_dropped_without_a_crash(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    """The main screen's last poll can post a change after the app has closed its screens
+    (seen once in a full run): the message finds no thread to read again, and no error."""
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_thread(pilot, "Task T3")
+    assert not app.screen_stack
+
+    app.on_data_changed(DataChanged(clocks=True))
+
+    assert app.thread_shown() is None
 
 
 async def test_a_page_read_before_a_change_is_read_again(
