@@ -763,6 +763,8 @@ def child(args: argparse.Namespace) -> None:
     from core.config.quick import quick_settings
 
     figures: dict[str, Any] = {"script": _SCRIPT_STARTED}
+    if hasattr(pmdesk.start, "hold_collector"):  # as pmdesk.start (a peer's code may not)
+        pmdesk.start.hold_collector()
     # As pmdesk.start: the few values of the first screenful, read without pydantic.
     os.environ["PMDESK_DB"] = args.db
     settings = quick_settings()

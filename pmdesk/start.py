@@ -8,6 +8,7 @@ command's options first.
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from core.base.paths import ConfigError
@@ -22,6 +23,7 @@ def main() -> None:
 
         command_line()
         return
+    hold_collector()
     from core.config.quick import quick_settings
     from pmdesk.dashboard import run_dashboard, validated_settings
 
@@ -40,3 +42,15 @@ def main() -> None:
 
         print(f"pmdesk: {clean(str(error))}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+
+def hold_collector() -> None:
+    """No cyclic garbage collection until the first screenful is shown.
+
+    Start-up creates some hundred thousand objects (Textual's modules and
+    classes, the stylesheet, the panels' rows) and almost none of them die:
+    the collector walked them again and again for nothing, about a tenth of
+    the imports' time. The dashboard freezes what lives then and turns the
+    collector back on (tui.app.Dashboard.loaded).
+    """
+    gc.disable()
