@@ -884,8 +884,6 @@ class Probe:
     def __init__(self, app: Any, screen_class: type[MainScreen]) -> None:
         import asyncio
 
-        from textual.widgets import DataTable
-
         self.app = app
         self.frames = 0
         self.first_paint: float | None = None
@@ -898,7 +896,8 @@ class Probe:
             return (
                 isinstance(screen, screen_class)
                 and screen.loaded
-                and not any(table._require_update_dimensions for table in screen.query(DataTable))
+                # Tables by name: importing DataTable here would load it for a screen without.
+                and not any(table._require_update_dimensions for table in screen.query("DataTable"))
             )
 
         def display(screen: Any, renderable: Any) -> None:

@@ -4,7 +4,6 @@ small terminal, the rows of the panel whose keys act on them."""
 from __future__ import annotations
 
 from sqlalchemy import Engine
-from textual.widgets import DataTable
 
 from core.config.settings import Settings
 from core.conversations.ingest import Ingestor
@@ -12,6 +11,7 @@ from tests.support import MovableClock, make_event
 from tests.tui.test_dashboard import main_screen, make_app, until
 from tui.panels.feed import IncomingPanel
 from tui.panels.invoices import InvoicesPanel
+from tui.widgets.rows import RowList
 
 LONG_CLIENT = "Grande Boulangerie Industrielle du Centre"
 LONG_THREAD = "Refonte complète du site vitrine et de la boutique en ligne"
@@ -77,7 +77,7 @@ async def test_at_80x24_the_invoices_focused_show_their_rows_and_the_totals_othe
 ) -> None:
     async with make_app(dashboard_settings, clock).run_test(size=(80, 24)) as pilot:
         screen = await main_screen(pilot)
-        table = screen.query_one("#invoice-table", DataTable)
+        table = screen.query_one("#invoice-table", RowList)
         # The totals only while another panel has the keys (the table is kept
         # in the focus chain at no height, so that tab reaches it).
         assert table.region.height == 0

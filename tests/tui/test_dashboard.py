@@ -133,7 +133,7 @@ async def test_the_main_screen_shows_feed_clocks_invoices_and_sla(
             "safe",
             "safe",
         ]
-        invoices = screen.query_one("#invoice-table", DataTable)
+        invoices = screen.query_one("#invoice-table", RowList)
         assert invoices.row_count == 3
         assert "Overdue" in str(screen.query_one("#invoices").border_title)
         sla = screen.query_one("#sla")
@@ -453,9 +453,9 @@ async def test_the_palette_goes_to_a_thread_and_to_an_invoice(
         thread_id = next(value for kind, label, value in targets if label == "Task T4 (Corvid)")
 
         app.go_to("invoice", "F-102")
-        table = screen.query_one("#invoice-table", DataTable)
+        table = screen.query_one("#invoice-table", RowList)
         await until(pilot, lambda: table.has_focus)
-        assert table.get_row_at(table.cursor_row)[0].plain == "F-102"
+        assert table.row(table.cursor_row)[0].plain == "F-102"
 
         app.go_to("thread", thread_id)
         await until(pilot, lambda: thread_shown(pilot) is not None)

@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 from textual._styles_cache import StylesCache
 from textual.css.styles import StylesBase
 from textual.strip import Strip
-from textual.widgets import DataTable
 
 from core.config.settings import Settings
 from tests.support import MovableClock
@@ -30,6 +29,7 @@ from tui.panels.feed import IncomingPanel
 from tui.panels.invoices import InvoicesPanel
 from tui.screens.main import MainScreen
 from tui.widgets.keybar import KeyBar
+from tui.widgets.rows import RowList
 
 
 async def test_thread_keys_do_nothing_while_the_invoices_panel_has_the_focus(
@@ -67,7 +67,7 @@ async def test_at_80_by_24_the_focused_invoices_panel_shows_the_rows_its_keys_ac
         screen = await main_screen(pilot)
         panel = screen.query_one(InvoicesPanel)
         await until(pilot, lambda: bool(panel.invoices))
-        table = panel.query_one("#invoice-table", DataTable)
+        table = panel.query_one("#invoice-table", RowList)
         assert table.size.height == 0  # the narrow layout shows the totals only
 
         await pilot.press("3")
@@ -112,7 +112,7 @@ async def test_at_80_by_24_tab_reaches_the_invoices_panel(
             if panel.has_focus_within:
                 break
         assert panel.has_focus_within
-        table = panel.query_one("#invoice-table", DataTable)
+        table = panel.query_one("#invoice-table", RowList)
         await until(pilot, lambda: table.size.height - 1 >= len(panel.invoices))
 
 

@@ -269,7 +269,9 @@ class ClocksPanel(CursorView):
         self._cells = {}
         self._rests = {}
         self._loaded = True
-        targets = {self._cells_of(clock).target for clock in self._clocks}
+        # The words of a clock are made when its line is first drawn (a screenful of
+        # the 2,000): its target's width needs only the distinct targets.
+        targets = {_minutes(minutes) for minutes in {self.target_of(c) for c in self._clocks}}
         self._target_width = max(map(cell_len, targets)) if len(targets) > 1 else 0
         if self._now is not None:
             self._index_crossings(self._now)

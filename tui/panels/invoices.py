@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from core.base.i18n import N_, gettext, ngettext
 from core.receivables.aging import ALL_LEVELS_DONE, BUCKETS, OverdueInvoice, bucket_totals
@@ -26,6 +27,7 @@ from tui.display.format import Formatter
 from tui.display.text import as_text
 from tui.messages import InvoiceAction
 from tui.widgets.flow import Flow
+from tui.widgets.rows import GAP, RowList
 
 if TYPE_CHECKING:
     from tui.sources.backend import Backend
@@ -49,9 +51,9 @@ CLIENT_MIN = 10
 # a longer step (after a promise) is cut at the right rather than squeezing
 # every client's name.
 STEP_CELLS = 26
-# What the table takes besides its cells: a space either side of each cell,
-# and the vertical scroll bar.
-CELL_PADDING = 2
+# What the table takes besides its cells: the gap after each column but the
+# last, the space before the first, and the vertical scroll bar.
+CELL_PADDING = len(GAP)
 SCROLLBAR = 2
 # The client's reminder of the day, marked after the level (the column keeps its
 # width: the next step needs the room) and counted in the panel's corner; in
@@ -97,22 +99,27 @@ class InvoicesPanel(Vertical):
         self.formatter = formatter
         self.invoices: list[OverdueInvoice] = []
         self.compact = False
+        # Whether the first read was shown (till then the columns stand empty).
+        self._shown = False
 
     @property
     def columns(self) -> tuple[str, ...]:
         return COMPACT_COLUMNS if self.compact else COLUMNS
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(id="invoice-table", cursor_type="row")
-        for name in self.columns:
-            table.add_column(gettext(name), key=name)
-        yield table
+        # Drawn by line, the rows on screen only: Textual's DataTable measured and
+        # styled every cell of the hundred rows, and was a tenth of the start-up's
+        # work after the imports (docs/benchmarks.md, dashboard round 11).
+        labels = [gettext(name) for name in self.columns]
+        yield RowList(self._widths([]), labels, id="invoice-table")
         yield Static(gettext(EMPTY), id="invoice-empty", classes="empty")
         yield Static("", id="invoice-totals")
 
     def on_mount(self) -> None:
+        # Its columns, empty, until the first read: saying "no overdue invoice" before
+        # then would be wrong, and marking the panel empty only to unmark it with the
+        # first data styled the panel and its table twice more before the first frame.
         self.border_title = gettext("Overdue invoices")
-        self.show([])
 
     def on_resize(self) -> None:
         if not self.content_size.width:  # hidden under a thread: nothing to lay out
@@ -121,29 +128,36 @@ class InvoicesPanel(Vertical):
         if compact == self.compact:
             return
         self.compact = compact
-        table = self.query_one("#invoice-table", DataTable)
-        table.clear(columns=True)
-        for name in self.columns:
-            table.add_column(gettext(name), key=name)
-        self.show(self.invoices)
+        if self._shown:
+            self.show(self.invoices)
+        else:  # nothing read yet: the columns' names only
+            self.table.labels = [gettext(name) for name in self.columns]
+            self.table.widths = self._widths([])
+            self.table.refresh()
+
+    @property
+    def table(self) -> RowList:
+        return self.query_one("#invoice-table", RowList)
 
     def show(self, invoices: list[OverdueInvoice]) -> None:
-        table = self.query_one("#invoice-table", DataTable)
+        table = self.table
+        self._shown = True
         # The cursor stays on its invoice when the list is read again.
         current = self.selected
         self.invoices = invoices
-        table.clear()
         columns = self.columns
         rows = [self._cells(invoice) for invoice in invoices[:SHOWN]]
         client_cells = self._client_cells(rows)
-        for invoice, cells in zip(invoices, rows, strict=False):
+        for cells in rows:
             cells["client"].truncate(client_cells, overflow="ellipsis")
-            table.add_row(*(cells[name] for name in columns), key=str(invoice.id))
+        index = 0
         if current is not None:
             listed = invoices[:SHOWN]
-            index = next((i for i, inv in enumerate(listed) if inv.id == current.id), None)
-            if index is not None:
-                table.move_cursor(row=index, animate=False)
+            found = next((i for i, inv in enumerate(listed) if inv.id == current.id), None)
+            index = found or 0
+        table.widths = self._widths(rows)
+        table.labels = [gettext(name) for name in columns]
+        table.set_rows([tuple(cells[name] for name in columns) for cells in rows], cursor=index)
         # A class, not inline display: the stylesheet decides what a small
         # terminal shows (the totals only).
         self.set_class(not invoices, "-empty")
@@ -161,6 +175,15 @@ class InvoicesPanel(Vertical):
         ).format(count=waiting)
         overdue = gettext("{count} overdue").format(count=f"{len(invoices):,}")
         self.border_subtitle = f"{overdue}{shown}{to_send}" if invoices else ""
+
+    def _widths(self, rows: list[dict[str, Text]]) -> list[int | None]:
+        """Each column as wide as its name and its widest cell; the last takes the rest."""
+        columns = self.columns
+        widths: list[int | None] = [
+            max([cell_len(gettext(name))] + [row[name].cell_len for row in rows])
+            for name in columns[:-1]
+        ]
+        return [*widths, None]
 
     def _client_cells(self, rows: list[dict[str, Text]]) -> int:
         """How wide the client column may be: in the compact columns, what the rest leaves."""
@@ -183,8 +206,8 @@ class InvoicesPanel(Vertical):
         index = next((i for i, inv in enumerate(shown) if inv.number == number), None)
         if index is None:
             return False
-        table = self.query_one("#invoice-table", DataTable)
-        table.move_cursor(row=index)
+        table = self.table
+        table.move_cursor(index)
         table.focus()
         return True
 
@@ -264,7 +287,7 @@ class InvoicesPanel(Vertical):
     def selected(self) -> OverdueInvoice | None:
         if not self.invoices:
             return None
-        row = self.query_one("#invoice-table", DataTable).cursor_row
+        row = self.table.cursor_row
         shown = self.invoices[:SHOWN]
         return shown[row] if 0 <= row < len(shown) else None
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
 
@@ -26,9 +26,14 @@ GAP = "  "
 
 
 class RowList(CursorView, can_focus=True):
-    """Rows of cells in fixed-width columns (the last takes the rest), one cursor."""
+    """Rows of cells in fixed-width columns (the last takes the rest), one cursor.
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"rows--cursor"}
+    With `labels`, the columns' names stay on its first line, over the rows as
+    they scroll. A cell whose text is justified right keeps to the right of
+    its column.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"rows--cursor", "rows--header"}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor_up", "Previous row", show=False, id="rows.cursor_up"),
@@ -57,9 +62,17 @@ class RowList(CursorView, can_focus=True):
             self.rows = rows
             self.index = index
 
-    def __init__(self, widths: Sequence[int | None], **kwargs: object) -> None:
+    def __init__(
+        self,
+        widths: Sequence[int | None],
+        labels: Sequence[str] | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(**kwargs)
         self.widths = list(widths)
+        self.labels = list(labels) if labels is not None else None
+        # The lines above the rows: the labels' line, when there are labels.
+        self.header_lines = 0 if labels is None else 1
         self._rows: list[tuple[Text, ...]] = []
         self._lines: dict[int, Strip] = {}  # row index -> its line, for _width
         self._width = -1
@@ -87,7 +100,7 @@ class RowList(CursorView, can_focus=True):
         self._rows = list(rows)
         self._lines = {}
         self._cursor = max(0, min(cursor, len(self._rows) - 1))
-        self.virtual_size = Size(0, len(self._rows))
+        self.virtual_size = Size(0, len(self._rows) + self.header_lines)
         if shift and self.is_mounted:
             self.scroll_to(
                 y=self.scroll_offset.y + shift, animate=False, immediate=True, force=True
@@ -100,6 +113,25 @@ class RowList(CursorView, can_focus=True):
     def line_count(self) -> int:
         return len(self._rows)
 
+    def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
+        super().refresh_lines(y_start + self.header_lines, line_count)
+
+    def _scroll_to_cursor(self) -> None:
+        if not self.is_mounted or not self.line_count():
+            return
+        width = max(1, self.scrollable_content_region.width)
+        # The row and the labels' line: in view when the row shows under the labels.
+        self.scroll_to_region(
+            Region(0, self._cursor, width, 1 + self.header_lines),
+            animate=False,
+            force=True,
+            immediate=True,
+            x_axis=False,
+        )
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - self.header_lines)
+
     def cursor_moved(self, index: int) -> None:
         self.post_message(self.Highlighted(self, index))
 
@@ -107,7 +139,9 @@ class RowList(CursorView, can_focus=True):
         offset = event.get_content_offset(self)
         if offset is None:
             return
-        index = self.scroll_offset.y + offset.y
+        if offset.y < self.header_lines:
+            return
+        index = self.scroll_offset.y + offset.y - self.header_lines
         if index >= len(self._rows):
             return
         if index == self._cursor:
@@ -119,7 +153,13 @@ class RowList(CursorView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        index = self.scroll_offset.y + y
+        if y < self.header_lines and self.labels is not None:
+            style = self.get_visual_style("rows--header").rich_style
+            labels = header(self.labels, self.widths).render(self._renderer)
+            return (
+                Strip(list(labels)).adjust_cell_length(width).apply_style(self.rich_style + style)
+            )
+        index = self.scroll_offset.y + y - self.header_lines
         if index >= len(self._rows):
             return Strip.blank(width, self.rich_style)
         if width != self._width:
@@ -140,6 +180,8 @@ class RowList(CursorView, can_focus=True):
                 break
             size = room if size is None else min(size, room)
             part = cell.copy()
+            if cell.justify == "right" and cell.cell_len < size:
+                part.pad_left(size - cell.cell_len)
             part.truncate(size, overflow="ellipsis", pad=True)
             text.append_text(part)
             room -= size

@@ -64,8 +64,8 @@ async def invoices_focused(pilot: Pilot[None], number: str) -> InvoicesPanel:
 
 
 def cell(panel: InvoicesPanel, number: str, column: str) -> str:
-    table = panel.query_one("#invoice-table", DataTable)
-    return str(table.get_cell(str(invoice_row_id(panel, number)), column))
+    index = next(i for i, inv in enumerate(panel.invoices) if inv.number == number)
+    return panel.table.row(index)[panel.columns.index(column)].plain
 
 
 def invoice_row_id(panel: InvoicesPanel, number: str) -> int:
@@ -404,7 +404,7 @@ async def test_the_new_keys_are_remapped_from_the_configuration(
 
 def table_lines(panel: InvoicesPanel) -> list[str]:
     """The invoice table's lines as drawn, cut where the panel ends."""
-    table = panel.query_one("#invoice-table", DataTable)
+    table = panel.table
     return [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
 
 

@@ -1,0 +1,66 @@
+"""A list of rows drawn by line: labels kept over the rows, cells justified right."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from tui.widgets.rows import RowList
+
+
+class Rows(App[None]):
+    def __init__(self, labels: list[str] | None) -> None:
+        super().__init__()
+        self.labels = labels
+
+    def compose(self) -> ComposeResult:
+        yield RowList([6, 8, None], self.labels)
+
+    def on_mount(self) -> None:
+        rows = [
+            (Text(f"F-{index}"), Text(f"{index * 7}.00", justify="right"), Text("next"))
+            for index in range(30)
+        ]
+        rows_list = self.query_one(RowList)
+        rows_list.set_rows(rows)
+        rows_list.focus()
+
+
+def lines(rows: RowList) -> list[str]:
+    return [rows.render_line(y).text for y in range(rows.scrollable_content_region.height)]
+
+
+async def test_the_labels_stay_over_the_rows_as_they_scroll() -> None:
+    async with Rows(["number", "amount", "step"]).run_test(size=(40, 6)) as pilot:
+        rows = pilot.app.query_one(RowList)
+        # 38 cells: the scroll bar takes two of the 40.
+        assert lines(rows)[:3] == [
+            "number  amount    step".ljust(38),
+            "F-0         0.00  next".ljust(38),
+            "F-1         7.00  next".ljust(38),
+        ]
+        for _ in range(10):
+            await pilot.press("down")
+        await pilot.pause()
+        assert rows.cursor_row == 10
+        shown = lines(rows)
+        # The labels first, then the rows up to the cursor's, the last one shown.
+        assert shown[0].startswith("number  amount")
+        assert shown[-1].startswith("F-10       70.00  next")
+        assert len(shown) == 6
+        await pilot.press("pageup")
+        await pilot.pause()
+        # A page is the rows under the labels.
+        assert rows.cursor_row == 5
+        await pilot.press("home")
+        await pilot.pause()
+        assert lines(rows)[1].startswith("F-0 ")
+
+
+async def test_without_labels_the_rows_start_on_the_first_line() -> None:
+    async with Rows(None).run_test(size=(40, 6)) as pilot:
+        rows = pilot.app.query_one(RowList)
+        assert lines(rows)[0] == "F-0         0.00  next".ljust(38)
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert rows.cursor_row == 6
