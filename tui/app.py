@@ -177,25 +177,6 @@ class Dashboard(App[None]):
         self.main = MainScreen(
             self.backend, self.formatter, self.target_minutes, self.service_log, self.undo_slot
         )
-        # Pushed once Textual's start-up batch has ended: pushed within it, the main
-        # screen was laid out and drawn in full for a frame the batch never wrote,
-        # then laid out and drawn again after it (docs/benchmarks.md, dashboard round 11).
-        self.call_later(self._show_main)
-
-    def _show_main(self) -> None:
-        # Its width's class (-narrow, -wide) before it is styled and laid out: the screen's
-        # first Resize, which sets it, now comes after its first frame.
-        width = self.size.width
-        mark = next(
-            (
-                name
-                for least, name in sorted(self.HORIZONTAL_BREAKPOINTS, reverse=True)
-                if width >= least
-            ),
-            None,
-        )
-        if mark is not None:
-            self.main.add_class(mark)
         self.push_screen(self.main)
         if self.start == "manager":
             self.action_manager()

@@ -18,11 +18,7 @@ from core.config.settings import Settings
 from pmdesk.start import hold_collector
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, until
-from tui.app import Dashboard
 from tui.display.themes import THEMES
-from tui.screens.main import MainScreen
-from tui.sources.backend import Backend
-from tui.sources.watch import Changes, first_read
 
 
 def background(name: str) -> Color:
@@ -77,30 +73,3 @@ async def test_the_collector_held_at_start_runs_again_once_the_first_data_are_sh
         await main_screen(pilot)
         await until(pilot, gc.isenabled)
     assert gc.isenabled()
-
-
-@pytest.mark.parametrize(("size", "mark"), [((80, 24), "-narrow"), ((120, 40), "-wide")])
-async def test_the_main_screen_has_its_width_class_before_its_first_frame(
-    agency: Engine,
-    dashboard_settings: Settings,
-    clock: MovableClock,
-    monkeypatch: pytest.MonkeyPatch,
-    size: tuple[int, int],
-    mark: str,
-) -> None:
-    # Pushed after Textual's start-up batch, the screen is styled and laid out
-    # before its first Resize: the class the stylesheet lays it out by comes first.
-    seen: list[set[str]] = []
-    show_changes = MainScreen.show_changes
-
-    def shown(screen: MainScreen, changes: Changes) -> None:
-        seen.append(set(screen.classes))
-        show_changes(screen, changes)
-
-    monkeypatch.setattr(MainScreen, "show_changes", shown)
-    # As pmdesk starts it: the first read under way before the app, shown on mount.
-    backend = Backend(dashboard_settings, clock)
-    backend.prefetch(first_read)
-    async with Dashboard(dashboard_settings, backend).run_test(size=size) as pilot:
-        await main_screen(pilot)
-    assert seen and mark in seen[0]
