@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -59,7 +58,7 @@ FAILURES = "failures"
 
 def default_holder() -> str:
     """Who holds the lease: this host and process, and a nonce (pids get reused)."""
-    return f"{this_host()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{this_host()}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
 def this_host() -> str:
@@ -82,7 +81,7 @@ def renamed(holder: str) -> str:
     Taken when a process asks again for a lease it lost, so that its work
     from the lost hold can never pass for the new hold's.
     """
-    return f"{holder.rsplit(':', 1)[0]}:{secrets.token_hex(3)}" if ":" in holder else holder
+    return f"{holder.rsplit(':', 1)[0]}:{os.urandom(3).hex()}" if ":" in holder else holder
 
 
 def same_process(one: str, other: str) -> bool:
