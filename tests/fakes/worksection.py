@@ -224,10 +224,20 @@ class FakeWorksection:
             self.tasks[task_id]["tags"] = {str(100 + n): tag for n, tag in enumerate(tags)}
 
     def comment(
-        self, task_id: str, text: str, email: str, name: str, *, hidden: bool = False
+        self,
+        task_id: str,
+        text: str,
+        email: str,
+        name: str,
+        *,
+        hidden: bool = False,
+        todo: list[str] | None = None,
     ) -> dict[str, Any]:
         comment_id = str(next(self._ids))
         new: dict[str, Any] = {"text": text}
+        if todo:
+            # Assumed (not documented): the log shows a comment's checkboxes beside its text.
+            new["todo"] = todo
         if hidden:
             new["hidden"] = [email]
         item = self._logged(
@@ -476,9 +486,10 @@ class FakeWorksection:
         email = params.get("email_user_from", "api@agency.example")
         # As Worksection does with a description: cut, silently, past the limit.
         text = params.get("text", "")[:MAX_TEXT]
-        item = self.comment(task_id, text, email, self.users.get(email, email))
+        todo = [entry[:MAX_TEXT] for entry in todo]
+        item = self.comment(task_id, text, email, self.users.get(email, email), todo=todo)
         with self._lock:
-            self.comments[-1]["todo"] = [entry[:MAX_TEXT] for entry in todo]
+            self.comments[-1]["todo"] = todo
         return _ok({"id": str(item["object"]["id"]), "page": item["object"]["page"]})
 
     # -- writing tasks -------------------------------------------------------------
