@@ -35,8 +35,8 @@ from sqlalchemy import Engine
 from bots.worksection.api import WorksectionClient, WorksectionError
 from bots.worksection.replies import retry_delay
 from core.base.instants import Now
-from core.notify.drain import mark_delivery_failed, may_send
-from core.tracker.delivery import ActionView, due_actions, mark_refused, mark_written
+from core.notify.drain import may_send
+from core.tracker.delivery import ActionView, due_actions, mark_refused, mark_written, put_off
 
 log = logging.getLogger("pmdesk.worksection")
 
@@ -72,7 +72,7 @@ async def deliver_actions(
                 retry_at = at + timedelta(seconds=retry_delay(view.attempts))
                 log.warning("tracker change %s put off: %s", view.event_id, error.message)
                 await asyncio.to_thread(
-                    mark_delivery_failed, engine, view.event_id, at, error.message, False, retry_at
+                    put_off, engine, view.event_id, view.task_id, at, error.message, retry_at
                 )
             else:
                 log.warning("tracker change %s refused: %s", view.event_id, error.message)

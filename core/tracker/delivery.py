@@ -2,9 +2,9 @@
 
 The services (bots.worksection.actions) take `due_actions`, send each, then
 record `mark_written` (with the id Worksection gave: the subtask's, the
-checklist comment's), `mark_delivery_failed` from core.notify.drain for a
-transient failure (tried again later), or `mark_refused` when Worksection
-refuses it for good: the delivery fails with Worksection's message, which
+checklist comment's), `put_off` for a transient failure (tried again
+later, the later actions on its task with it), or `mark_refused` when
+Worksection refuses it for good: the delivery fails with Worksection's message, which
 the thread view shows, and its author is told on Telegram (a
 `reply_failed` notification, once).
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 
 from core.base.kinds import DeliveryStatus, NotificationKind
 from core.notify.rules import _header, _row, insert_new
@@ -150,6 +150,41 @@ def mark_written(engine: Engine, event_id: int, now: datetime, result_id: str | 
             connection.execute(
                 update(ACTION).where(ACTION.c.event_id == event_id).values(result_id=result_id)
             )
+
+
+def put_off(
+    engine: Engine, event_id: int, task_id: str, now: datetime, error: str, retry_at: datetime
+) -> None:
+    """Worksection could not take the action now: try again at `retry_at`.
+
+    The later pending actions on the same task wait as long (they would not
+    go before it anyway): none of them looks due to a drain meanwhile.
+    """
+    later = (
+        select(ACTION.c.event_id)
+        .where(ACTION.c.task_id == task_id, ACTION.c.event_id > event_id)
+        .scalar_subquery()
+    )
+    with write(engine) as connection:
+        connection.execute(
+            update(DELIVERY)
+            .where(DELIVERY.c.event_id == event_id)
+            .values(
+                attempts=DELIVERY.c.attempts + 1,
+                error=error,
+                next_attempt_at=retry_at,
+                updated_at=now,
+            )
+        )
+        connection.execute(
+            update(DELIVERY)
+            .where(
+                DELIVERY.c.event_id.in_(later),
+                DELIVERY.c.status == DeliveryStatus.PENDING.value,
+                or_(DELIVERY.c.next_attempt_at.is_(None), DELIVERY.c.next_attempt_at < retry_at),
+            )
+            .values(next_attempt_at=retry_at, updated_at=now)
+        )
 
 
 def mark_refused(engine: Engine, event_id: int, now: datetime, error: str) -> None:

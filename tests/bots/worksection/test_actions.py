@@ -8,18 +8,22 @@ ours: no second event, no clock opened or stopped.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
 from bots.worksection.poller import WorksectionConnector
 from bots.worksection.store import inbox_counts, store_inbox
+from bots.worksection.webhook import worksection_router
 from core.config.settings import Settings
 from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
+from core.notify.drain import due_deliveries
 from core.sla.policies import PolicyBook
 from core.store.models.outbox import Delivery, Notification
 from core.store.models.system import table
@@ -27,6 +31,7 @@ from core.store.models.threads import Assignment, Thread
 from core.store.models.tracker import TrackerAction
 from core.tracker.actions import Tracker
 from tests.bots.worksection.accounts import TASK, clocks, events, ws_settings
+from tests.bots.worksection.test_webhook import served
 from tests.fakes.worksection import FakeWorksection
 from tests.support import MovableClock
 
@@ -236,6 +241,9 @@ async def test_an_outage_then_recovery_sends_each_task_in_order(
     assert account.tasks[TASK]["status"] == "active"  # not closed before its deadline moved
     first, second, _ = deliveries(engine)[-3:]
     assert (first.status, first.attempts, second.status) == ("pending", 1, "pending")
+    # The change behind it waits as long: no drain sees it as due meanwhile.
+    assert second.next_attempt_at == first.next_attempt_at > clock()
+    assert due_deliveries(engine, clock()) == []
     clock.advance(minutes=1)
     assert await connector.deliver_actions() == 2
     done = [call.params.get("id_task") for call in account.calls if call.method == "POST"]
@@ -284,3 +292,30 @@ async def test_our_tag_change_found_by_the_tag_poll_gives_no_second_event(
     assert await connector.poll_tags() == 1
     said = [(e.source, e.kind, e.text or e.value) for e in events(engine) if e.kind != "message"]
     assert said == [("pmdesk", "tags", "+Urgent"), ("worksection", "status", "Waiting")]
+
+
+async def test_the_echo_by_the_real_webhook_is_set_aside_too(
+    connector: WorksectionConnector,
+    account: FakeWorksection,
+    engine: Engine,
+    clock: MovableClock,
+    settings: Settings,
+    ready: tuple[Tracker, int],
+) -> None:
+    tracker, sam = ready
+    app = FastAPI()
+    app.include_router(worksection_router(settings, engine, clock=clock))
+    async with served(app) as url:
+        account.webhook = (f"{url}/v1/worksection", "worksection", "s3cret")
+        tracker.subtask(f"ws:{TASK}", sam, "Wireframes", owner="Anna")
+        tracker.deadline(f"ws:{TASK}", sam, "+3")
+        tracker.close(f"ws:{TASK}", sam)
+        before = [(e.source, e.kind) for e in events(engine)]
+        await connector.deliver_actions()
+        await asyncio.to_thread(account.settle_hooks)
+    assert [hook["status"] for hook in account.hooks] == [200, 200, 200]
+    assert await connector.process_inbox() == 3
+    assert inbox_counts(engine) == {"ignored": 3}
+    assert [(e.source, e.kind) for e in events(engine)] == before
+    [running] = clocks(engine)
+    assert running.outcome == "running"
