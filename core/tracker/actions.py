@@ -312,17 +312,22 @@ class Tracker:
             staff_author(self.engine, staff_id)
         except UnknownStaff as error:
             raise TrackerRefused(str(error)) from None
-        result = act(
-            self.ingestor,
-            target.thread_id,
-            staff_id,
-            kind,
-            text,
-            clock=self.clock,
-            key=None if key is None else f"{verb}:{key}",
-            extra={"tracker": {"task": target.task_id, "verb": verb, "params": params}},
-            **fields,
-        )
+        try:
+            result = act(
+                self.ingestor,
+                target.thread_id,
+                staff_id,
+                kind,
+                text,
+                clock=self.clock,
+                key=None if key is None else f"{verb}:{key}",
+                extra={"tracker": {"task": target.task_id, "verb": verb, "params": params}},
+                **fields,
+            )
+        except TrackerRefused:
+            raise
+        except ActionRefused as error:  # the event itself refused (a text too long...)
+            raise TrackerRefused(str(error)) from None
         return Recorded(result.event_id, result.status, target, verb, params)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
 from core.notify.drain import due_deliveries
 from core.sla.policies import PolicyBook
+from core.store.lease import acquire
 from core.store.models.outbox import Delivery, Notification
 from core.store.models.system import table
 from core.store.models.threads import Assignment, Thread
@@ -319,3 +321,25 @@ async def test_the_echo_by_the_real_webhook_is_set_aside_too(
     assert [(e.source, e.kind) for e in events(engine)] == before
     [running] = clocks(engine)
     assert running.outcome == "running"
+
+
+async def test_a_connector_whose_lease_was_taken_over_sends_no_change(
+    connector: WorksectionConnector,
+    account: FakeWorksection,
+    engine: Engine,
+    clock: MovableClock,
+    ready: tuple[Tracker, int],
+) -> None:
+    tracker, sam = ready
+    tracker.close(f"ws:{TASK}", sam)
+    acquire(engine, "paused", {}, clock(), timedelta(seconds=30))
+    connector.holder = "paused"
+    clock.advance(seconds=31)
+    acquire(engine, "new", {}, clock(), timedelta(seconds=30))  # taken over meanwhile
+
+    assert await connector.deliver_actions() == 0
+    assert sent(account, "complete_task") == []
+    assert deliveries(engine)[-1].status == "pending"  # the new holder's to send
+    connector.holder = "new"
+    assert await connector.deliver_actions() == 1
+    assert account.tasks[TASK]["status"] == "done"

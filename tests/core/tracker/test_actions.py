@@ -184,3 +184,12 @@ def test_bad_input_is_refused_alone_and_writes_nothing(
     assert counts(engine) == before
     tracker.reopen(thread_id, sam)  # and the next one still goes
     assert counts(engine) == (before[0] + 1, before[1] + 1, before[2] + 1)
+
+
+def test_a_checklist_longer_than_an_event_holds_is_refused_whole(
+    tracker: Tracker, engine: Engine, thread_id: int, sam: int
+) -> None:
+    before = counts(engine)
+    with pytest.raises(TrackerRefused, match="text"):
+        tracker.todo(thread_id, sam, ["x" * 60_000, "y" * 60_000])
+    assert counts(engine) == before
