@@ -52,6 +52,7 @@ import json
 import threading
 import time
 import urllib.request
+import zlib
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -510,9 +511,12 @@ class FakeWorksection:
         changes, refused = self._task_fields(params, refused)
         if refused is not None:
             return refused
-        author = self._user(params.get("email_user_from", "")) or dict(API_USER)
-        if author.get("email") in NOBODY:
-            return _error(4, "User not found")
+        author = dict(API_USER)
+        if "email_user_from" in params:
+            found = self._user(params["email_user_from"])
+            if found is None or found.get("email") in NOBODY:
+                return _error(4, f"User not found: {params['email_user_from']}")
+            author = found
         task_id = str(next(self._ids))
         prefix = self.tasks[parent]["page"] if parent else f"/project/{project}/"
         todo = [entry[:MAX_TEXT] for entry in lists.get("todo[]", [])]
@@ -698,7 +702,7 @@ class FakeWorksection:
         if "@" not in email or (self.users and email not in self.users):
             return None
         return {
-            "id": str(abs(hash(email)) % 1000),
+            "id": str(zlib.crc32(email.encode()) % 1000),
             "email": email,
             "name": self.users.get(email, email),
         }
