@@ -286,14 +286,19 @@ async def test_our_tag_change_found_by_the_tag_poll_gives_no_second_event(
     tracker, sam = ready
     await connector.poll_tags()  # the snapshot: "In progress"
     tracker.tags(f"ws:{TASK}", sam, plus=["Urgent"])
+    with engine.connect() as connection:
+        assert connection.execute(select(THREAD.c.status)).scalar() == "In progress, Urgent"
     await connector.deliver_actions()
     clock.advance(minutes=1)
     await connector.poll_events()
     assert await connector.poll_tags() == 0
     account.set_tags(TASK, ["Waiting"])  # then someone in Worksection's interface
     assert await connector.poll_tags() == 1
-    said = [(e.source, e.kind, e.text or e.value) for e in events(engine) if e.kind != "message"]
-    assert said == [("pmdesk", "tags", "+Urgent"), ("worksection", "status", "Waiting")]
+    said = [(e.source, e.kind, e.text, e.value) for e in events(engine) if e.kind != "message"]
+    assert said == [
+        ("pmdesk", "status", "+Urgent", "In progress, Urgent"),
+        ("worksection", "status", "", "Waiting"),
+    ]
 
 
 async def test_the_echo_by_the_real_webhook_is_set_aside_too(
