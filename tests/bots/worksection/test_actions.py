@@ -24,6 +24,7 @@ from bots.worksection.webhook import worksection_router
 from core.config.settings import Settings
 from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
+from core.conversations.threads import thread_detail
 from core.notify.drain import due_deliveries
 from core.sla.policies import PolicyBook
 from core.store.lease import acquire
@@ -31,6 +32,7 @@ from core.store.models.outbox import Delivery, Notification
 from core.store.models.system import table
 from core.store.models.threads import Assignment, Thread
 from core.store.models.tracker import TrackerAction
+from core.store.reader import EngineReader
 from core.tracker.actions import Tracker
 from tests.bots.worksection.accounts import TASK, clocks, events, ws_settings
 from tests.bots.worksection.test_webhook import served
@@ -218,6 +220,11 @@ async def test_a_refusal_fails_the_action_and_tells_its_author(
     assert told.recipient_id == sam and told.kind == "reply_failed"
     assert "Worksection refused your change (tags +Nope)" in told.text
     assert "Tag not found: Nope" in told.text
+    # The thread view shows it failed, with Worksection's message.
+    detail = thread_detail(EngineReader(engine), refused.thread_id)
+    assert detail is not None
+    shown = next(event for event in detail.events if event.id == refused.event_id)
+    assert (shown.delivery, shown.delivery_error) == ("failed", refused.error)
     await connector.deliver_actions()
     assert len(sent(account, "update_task_tags")) == 1  # not tried again
 
