@@ -1,0 +1,87 @@
+"""A template laid on a project: each task with its real dates and its owner.
+
+Day numbers count business days of the agency's calendar (weekends, public
+holidays and closed dates skipped) from the project's start: day 0 is the
+start itself, or the first business day after it when the start falls on a
+closed day; day 3 is the third business day after day 0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta, tzinfo
+
+from core.base.business_time import BusinessCalendar
+from core.tracker.teams import Owner
+from core.tracker.templates import TaskSpec, Template
+
+ONE_DAY = timedelta(days=1)
+# A calendar with no business day in this many days is a configuration mistake.
+MAX_CLOSED_DAYS = 3 * 366
+
+
+class BusinessDays:
+    """Business days of a calendar, counted from a start date (see the module's docstring)."""
+
+    def __init__(self, calendar: BusinessCalendar, zone: tzinfo, start: date) -> None:
+        self._calendar = calendar
+        self._zone = zone
+        self._days: list[date] = []
+        self._next = start
+
+    def _open(self, day: date) -> bool:
+        return self._calendar.is_business_day(day, self._zone)
+
+    def day(self, number: int) -> date:
+        """The date of business day `number` (0: the start's first business day)."""
+        while len(self._days) <= number:
+            closed = 0
+            while not self._open(self._next):
+                closed += 1
+                if closed > MAX_CLOSED_DAYS:
+                    raise ValueError(f"the calendar has no business day after {self._next}")
+                self._next += ONE_DAY
+            self._days.append(self._next)
+            self._next += ONE_DAY
+        return self._days[number]
+
+
+def path_key(path: tuple[str, ...]) -> str:
+    """A task's path of titles as it is recorded (JSON: titles may hold any character)."""
+    return json.dumps(list(path), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    spec: TaskSpec
+    start: date
+    deadline: date
+    # None when the project's team has nobody in the task's role (or no team was given).
+    owner: Owner | None
+
+    @property
+    def path(self) -> str:
+        return path_key(self.spec.path)
+
+    @property
+    def parent(self) -> str | None:
+        parent = self.spec.parent
+        return None if parent is None else path_key(parent)
+
+
+def plan(
+    template: Template, days: BusinessDays, team: Mapping[str, Owner] | None = None
+) -> list[PlannedTask]:
+    """Every task of `template` with its dates and owner, each parent before its subtasks."""
+    team = team or {}
+    return [
+        PlannedTask(task, days.day(task.start), days.day(task.deadline), team.get(task.role))
+        for task in template.walk()
+    ]
+
+
+def roles_used(template: Template) -> list[str]:
+    """The roles a template gives tasks to, in the order they first appear."""
+    return list(dict.fromkeys(task.role for task in template.walk()))
