@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.base.i18n import _
+from core.config.settings import TemplatesConfig
 from core.tracker.templates_lines import Lines, toml_error_line, toml_error_reason
 from core.tracker.templates_lines import Path as KeyPath
 
@@ -58,6 +59,14 @@ class Vocabulary:
 
     roles: frozenset[str]
     tag_sets: Mapping[str, frozenset[str]]
+
+
+def vocabulary(config: TemplatesConfig) -> Vocabulary:
+    """The roles and tag sets the configuration defines."""
+    return Vocabulary(
+        frozenset(config.roles),
+        {name: frozenset(tags) for name, tags in config.tag_sets.items()},
+    )
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from core.base.business_time import BusinessCalendar
+from core.config.settings import Settings
 from core.tracker.teams import Owner
 from core.tracker.templates import TaskSpec, Template
 
@@ -46,6 +48,12 @@ class BusinessDays:
             self._days.append(self._next)
             self._next += ONE_DAY
         return self._days[number]
+
+
+def business_days(settings: Settings, start: date) -> BusinessDays:
+    """Business days from `start` in the templates' calendar (`templates.calendar`)."""
+    calendar = settings.calendar(settings.templates_calendar_name)
+    return BusinessDays(calendar, ZoneInfo(settings.templates_timezone), start)
 
 
 def path_key(path: tuple[str, ...]) -> str:

@@ -134,6 +134,22 @@ def mark_refused(
     _settle(engine, project_id, template, path, now, state=REFUSED, task_id=None, error=error)
 
 
+def forget_subtree(
+    engine: Engine, project_id: str, template: str, path: str, error: str, now: datetime
+) -> None:
+    """A task gone from Worksection (deleted there), and its subtasks with it: to create again."""
+    with write(engine) as connection:
+        connection.execute(
+            update(TASKS)
+            .where(
+                TASKS.c.project_id == project_id,
+                TASKS.c.template == template,
+                (TASKS.c.path == path) | (TASKS.c.parent_path == path),
+            )
+            .values(state=REFUSED, task_id=None, error=error, updated_at=now)
+        )
+
+
 def _settle(
     engine: Engine, project_id: str, template: str, path: str, now: datetime, **values: object
 ) -> None:
