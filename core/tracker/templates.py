@@ -225,6 +225,8 @@ class _Checker:
         self.allowed_tags: frozenset[str] = frozenset()
         # Each task's key path in the parsed data, by its path of titles.
         self.wheres: dict[tuple[str, ...], KeyPath] = {}
+        # Every key written, the keys of tasks refused for another reason too.
+        self.declared: set[str] = set()
 
     def problem(self, where: KeyPath, key: str | None, reason: str) -> None:
         self.problems.append(Problem(self.shown, self.lines.of(where, key), reason))
@@ -317,6 +319,8 @@ class _Checker:
         text = self.text(where, item, "text", limit=MAX_TEXT) or ""
         checklist = self.names(where, item, "checklist", limit=MAX_TEXT)
         key = self.text(where, item, "key", limit=MAX_TITLE)
+        if key is not None:
+            self.declared.add(key)
         after = self.names(where, item, "after")
         if title is None or start is None or deadline is None:
             return None
@@ -380,11 +384,13 @@ class _Checker:
         for task in template.walk():
             for key in task.after:
                 before = by_key.get(key)
-                if before is None:
+                if before is None and key not in self.declared:
                     self.at_task(
                         task, "after", _("after {key!r}: no task has that key").format(key=key)
                     )
-                elif task.start < before.deadline and before.path != task.path:
+                elif (
+                    before is not None and task.start < before.deadline and before.path != task.path
+                ):
                     self.at_task(
                         task,
                         "start",

@@ -89,8 +89,13 @@ class Lines:
     def of(self, path: Path, key: str | None = None) -> int:
         """The line where `key` of the table at `path` is written, or the nearest known place."""
         while True:
-            if key is not None and (path, key) in self._keys:
-                return self._keys[(path, key)]
+            if key is not None:
+                if (path, key) in self._keys:
+                    return self._keys[(path, key)]
+                # A key that is a table of its own: `[[task.subtask]]` for "subtask".
+                for table in ((*path, key), (*path, key, 0)):
+                    if table in self._headers:
+                        return self._headers[table]
             if path in self._headers:
                 return self._headers[path]
             if not path:
