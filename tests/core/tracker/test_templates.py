@@ -12,8 +12,8 @@ from core.tracker.templates import (
     Problem,
     TemplateError,
     UnknownTemplate,
-    find_template,
     find_cycle,
+    find_template,
     load_template,
     parse_template,
     shipped_folder,
@@ -200,7 +200,7 @@ def test_unknown_keys_missing_keys_and_wrong_kinds_each_name_their_line() -> Non
 
 
 def test_a_typo_in_a_key_suggests_the_right_one() -> None:
-    line, reason = only(GOOD.replace("checklist =", "checklst ="))
+    _line, reason = only(GOOD.replace("checklist =", "checklst ="))
     assert reason == "unknown key 'checklst' (did you mean checklist?)"
 
 
@@ -208,10 +208,8 @@ def test_two_sibling_tasks_with_one_title_are_refused() -> None:
     text = GOOD + '\n[[task.subtask]]\ntitle = "Mock-up"\n'
     line, reason = only(text)
     assert line == line_of(text, 'title = "Mock-up"', 2)
-    assert (
-        reason
-        == f"two tasks here are called 'Mock-up' (the other at line {line_of(text, '[[task.subtask]]', 2)})"
-    )
+    other = line_of(text, "[[task.subtask]]", 2)
+    assert reason == f"two tasks here are called 'Mock-up' (the other at line {other})"
 
 
 def test_subtasks_go_one_level_deep() -> None:
@@ -284,7 +282,7 @@ def test_roles_and_tag_sets_come_from_the_configuration() -> None:
     text = GOOD.replace('role = "developer"', 'role = "pm"')
     template = parse_template(text, "site.toml", words)
     assert template.size == 4
-    with pytest.raises(TemplateError, match="unknown role 'designer'|unknown role 'developer'"):
+    with pytest.raises(TemplateError, match=r"unknown role '(designer|developer)'"):
         parse_template(
             GOOD, "site.toml", vocabulary(Settings(templates={"roles": ["pm"]}).templates)
         )
