@@ -463,7 +463,7 @@ def _why(outcome: Outcome) -> str:
         ).format(id=outcome.task_id)
     if outcome.reason == PARENT_MISSING:
         return gettext("its parent task is not created")
-    return gettext("Worksection said: {message}").format(message=outcome.message or "-")
+    return outcome.message or "-"  # Worksection's own words ("Worksection: ...")
 
 
 def _print_report(report: ApplyReport) -> None:

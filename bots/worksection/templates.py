@@ -36,6 +36,7 @@ from sqlalchemy import Engine, select
 from bots.worksection.api import WorksectionClient, WorksectionError
 from core.base.instants import Now
 from core.store.models.system import table
+from core.store.models.templates import TemplateRun
 from core.store.models.worksection import WorksectionTask
 from core.tracker.templates import Template
 from core.tracker.templates_plan import PlannedTask
@@ -52,7 +53,7 @@ from core.tracker.templates_record import (
 )
 
 log = logging.getLogger("pmdesk.worksection.templates")
-TASKS_SEEN = table(WorksectionTask)
+TASKS_SEEN, RUNS = table(WorksectionTask), table(TemplateRun)
 
 # What happened to a task in a run: created now, found in Worksection (a
 # task in doubt adopted), kept (created before), refused, or skipped (its
@@ -130,13 +131,18 @@ async def find_project(client: WorksectionClient, given: str) -> Project:
 
 
 def known_project(engine: Engine, given: str) -> Project | None:
-    """The project as the connector last saw it (by id or name), without asking Worksection."""
+    """The project as pmdesk last saw it (by id or name), without asking Worksection.
+
+    From the templates applied to it, else from the tasks the connector read.
+    """
     wanted = given.strip()
     with engine.connect() as connection:
         rows = connection.execute(
-            select(TASKS_SEEN.c.project_id, TASKS_SEEN.c.project_name)
-            .where(TASKS_SEEN.c.project_id.is_not(None))
-            .distinct()
+            select(RUNS.c.project_id, RUNS.c.project_name).union(
+                select(TASKS_SEEN.c.project_id, TASKS_SEEN.c.project_name).where(
+                    TASKS_SEEN.c.project_id.is_not(None)
+                )
+            )
         ).all()
     for project_id, name in rows:
         if str(project_id) == wanted or (name or "").casefold() == wanted.casefold():
