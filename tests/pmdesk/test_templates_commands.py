@@ -12,7 +12,7 @@ import pytest
 from core.conversations.people import add_staff
 from core.store.db import open_database
 from tests.fakes.worksection import API_KEY, FakeWorksection
-from tests.pmdesk.test_staff_commands import Ran, run
+from tests.pmdesk.test_staff_commands import run
 from tests.support import MovableClock
 
 NOW = datetime.fromisoformat("2026-12-18T09:00:00+00:00")
