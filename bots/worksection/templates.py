@@ -35,6 +35,7 @@ from sqlalchemy import Engine, select
 
 from bots.worksection.api import WorksectionClient, WorksectionError
 from core.base.instants import Now
+from core.config.settings import WorksectionConfig
 from core.store.models.system import table
 from core.store.models.templates import TemplateRun
 from core.store.models.worksection import WorksectionTask
@@ -53,6 +54,13 @@ from core.tracker.templates_record import (
 )
 
 log = logging.getLogger("pmdesk.worksection.templates")
+# Added to the configured interval between two requests of a run. The client
+# paces the starts of its requests; Worksection counts from their arrivals, so
+# a request that leaves a few milliseconds late makes the next one "too soon":
+# refused, and tried again after a second's backoff. On loopback, 15 of 56
+# requests of a 40-task run were refused without a margin, none with 10 ms
+# (docs/benchmarks.md, task templates).
+PACING_MARGIN = 0.02
 TASKS_SEEN, RUNS = table(WorksectionTask), table(TemplateRun)
 
 # What happened to a task in a run: created now, found in Worksection (a
@@ -112,6 +120,14 @@ class ApplyReport:
 
 
 Progress = Callable[[int, int, Outcome], None]
+
+
+def paced_client(config: WorksectionConfig, engine: Engine, clock: Now) -> WorksectionClient:
+    """The client for a run: the configured interval between requests, plus PACING_MARGIN."""
+    interval = config.min_request_interval
+    return WorksectionClient.from_config(
+        config, engine, clock, min_interval=interval + PACING_MARGIN if interval else 0.0
+    )
 
 
 async def find_project(client: WorksectionClient, given: str) -> Project:

@@ -12,12 +12,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from core.base.business_time import BusinessCalendar
 from core.config.settings import Settings
-from core.tracker.teams import Owner
 from core.tracker.templates import TaskSpec, Template
+
+if TYPE_CHECKING:
+    # Types only: showing a template needs no database (teams do).
+    from core.tracker.teams import Owner
 
 ONE_DAY = timedelta(days=1)
 # A calendar with no business day in this many days is a configuration mistake.
