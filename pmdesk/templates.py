@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from core.base.i18n import N_, gettext
+from core.base.i18n import N_, gettext, ngettext
 from pmdesk.app import app
 from pmdesk.console import _print_json, err, out
 from pmdesk.context import EXIT_REJECTED, Failure, command, context
@@ -127,10 +127,11 @@ def _load(name: str) -> Template:
     except TemplateError as error:
         for problem in error.problems:
             err.print(str(problem), markup=False)
+        count = len(error.problems)
         raise Failure(
-            gettext("{file}: refused, {count} problems").format(
-                file=path, count=len(error.problems)
-            )
+            ngettext(
+                "{file}: refused, {count} problem", "{file}: refused, {count} problems", count
+            ).format(file=path, count=count)
         ) from None
 
 
