@@ -247,3 +247,46 @@ def test_a_refused_task_exits_1_and_the_same_command_finishes_the_job(
     assert "tasks not created: apply again once the cause is fixed" in partly.stderr
     assert finished.returncode == 0, finished.stderr
     assert len(account.tasks) == 31
+
+
+def test_apply_refuses_a_bad_template_before_asking_worksection_anything(
+    agency: dict[str, str], account: FakeWorksection, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'title = "Bad"\n[[task]]\ntitle = "Context and goal"\nphase = "Brief"\n'
+        'role = "pm"\nstart = 3\ndeadline = 1\n'
+    )
+
+    refused = run(
+        "templates", "apply", str(bad), "--project", "77", "--start", "2026-12-21", env=agency
+    )
+
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"{bad}:7: deadline on day 1, before its start on day 3",
+        f"pmdesk: {bad}: refused, 1 problem",
+    ]
+    assert account.calls == []
+
+
+def test_apply_without_worksection_configured_says_so(env: dict[str, str]) -> None:
+    result = run(
+        "templates", "apply", "seo-retainer", "--project", "77", "--start", "2026-12-21", env=env
+    )
+    assert result.returncode == 2
+    assert "Worksection is not configured" in result.stderr
+
+
+def test_the_commands_speak_french_with_a_french_locale(
+    agency: dict[str, str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('title = "Bad"\n[[task]]\ntitle = "A"\nphase = "Brief"\nrole = "boss"\n'
+                   "start = 0\ndeadline = 0\n")  # fmt: skip
+    french = {**agency, "PMDESK_LOCALE": "fr_FR"}
+
+    checked = run("templates", "check", str(bad), env=french)
+
+    assert checked.stderr.splitlines()[0].startswith(f"{bad}:5: rôle inconnu 'boss'")
+    assert "refusé, 1 problème" in checked.stderr
