@@ -239,6 +239,7 @@ async def _apply(template: Template, given: str, day0: date, as_json: bool) -> A
     from bots.worksection.api import WorksectionError
     from bots.worksection.templates import (
         ProjectNotFound,
+        after_lookup,
         apply_template,
         find_project,
         paced_client,
@@ -260,6 +261,7 @@ async def _apply(template: Template, given: str, day0: date, as_json: bool) -> A
             raise Failure(
                 gettext("Worksection did not answer: {message}").format(message=error.message)
             ) from None
+        first_request = after_lookup(config)
         team = _team(_project_keys(given, project))
         _refuse_missing_roles(given, team, roles_used(template))
         planned = plan(template, business_days(ctx.settings, day0), team)
@@ -274,6 +276,7 @@ async def _apply(template: Template, given: str, day0: date, as_json: bool) -> A
                 day0,
                 ctx.clock,
                 progress=None if bar is None else bar.advance,
+                not_before=first_request,
             )
         except RunConflict as error:
             raise Failure(str(error)) from None

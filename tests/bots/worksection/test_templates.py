@@ -347,3 +347,21 @@ async def test_the_project_is_found_by_id_or_name_and_an_unknown_one_is_refused(
             await find_project(client, "Acme")
     finally:
         await client.aclose()
+
+
+async def test_the_first_request_waits_for_not_before(
+    account: FakeWorksection, staffed: Engine, settings: Settings, clock: MovableClock
+) -> None:
+    import time
+
+    template = shipped(settings, "seo-retainer")
+    planned = planned_for(settings, staffed, template)[:2]
+    started = time.monotonic()
+    client = fast_client(account)
+    try:
+        report = await apply_template(
+            client, staffed, template, planned, PROJECT, START, clock, not_before=started + 0.3
+        )
+    finally:
+        await client.aclose()
+    assert report.finished and time.monotonic() - started >= 0.3
