@@ -203,8 +203,8 @@ async def apply_template(
     ids: dict[str, str] = {
         path: row.task_id for path, row in rows.items() if row.state == CREATED and row.task_id
     }
-    # Parents deleted in Worksection, found in this run.
-    blocked: dict[str, str] = {}
+    # Tasks found deleted in Worksection in this run: path -> their former id.
+    deleted: dict[str, str] = {}
     total = len(planned)
 
     def done(outcome: Outcome) -> None:
@@ -224,7 +224,11 @@ async def apply_template(
         if task.parent is not None:
             parent_id = ids.get(task.parent)
             if parent_id is None:
-                done(Outcome(task, "skipped", reason=blocked.get(task.parent, PARENT_MISSING)))
+                if task.parent in deleted:
+                    gone = Outcome(task, "skipped", deleted[task.parent], reason=PARENT_DELETED)
+                    done(gone)
+                else:
+                    done(Outcome(task, "skipped", reason=PARENT_MISSING))
                 continue
         try:
             outcome = await _create(
@@ -245,7 +249,7 @@ async def apply_template(
             and await _gone(client, parent_id)
         ):
             forget_subtree(engine, project.id, template.name, task.parent, PARENT_DELETED, clock())
-            blocked[task.parent] = PARENT_DELETED
+            deleted[task.parent] = parent_id
             ids.pop(task.parent, None)
             outcome = Outcome(task, "refused", reason=PARENT_DELETED, task_id=parent_id)
         done(outcome)

@@ -285,7 +285,7 @@ async def test_a_refused_task_skips_its_subtasks_and_is_created_by_the_next_run(
 async def test_a_parent_deleted_in_worksection_meanwhile_is_created_again_next_run(
     account: FakeWorksection, staffed: Engine, settings: Settings, clock: MovableClock
 ) -> None:
-    template = shipped(settings, "seo-retainer")
+    template = shipped(settings, "website-launch")  # Context and goal has 3 subtasks
     planned = planned_for(settings, staffed, template)
 
     def stop_after_first_subtask(done: int, total: int, outcome: Outcome) -> None:
@@ -307,11 +307,18 @@ async def test_a_parent_deleted_in_worksection_meanwhile_is_created_again_next_r
         PARENT_DELETED,
         brief_id,
     )
+    # The parent's other subtasks wait for it, saying why.
+    third_sub = by_path[planned[3].path]
+    assert (third_sub.status, third_sub.reason, third_sub.task_id) == (
+        "skipped",
+        PARENT_DELETED,
+        brief_id,
+    )
     assert not second.finished
     assert rows(staffed)[planned[0].path].state == "refused"
     assert rows(staffed)[planned[1].path].state == "refused"  # gone with its parent
     # The rest of the template went on.
-    assert by_path[planned[3].path].status == "created"
+    assert planned[4].parent is None and by_path[planned[4].path].status == "created"
 
     third = await run(account, staffed, template, planned, clock)
 
