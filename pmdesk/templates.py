@@ -256,7 +256,15 @@ async def _apply(template: Template, given: str, day0: date, as_json: bool) -> A
         try:
             project = await find_project(client, given)
         except ProjectNotFound as error:
-            raise Failure(str(error)) from None
+            if error.ids:
+                raise Failure(
+                    gettext("{count} projects are called {name!r} ({ids}): give the id").format(
+                        count=len(error.ids), name=error.given, ids=", ".join(error.ids)
+                    )
+                ) from None
+            raise Failure(
+                gettext("no active project {name!r} in Worksection").format(name=error.given)
+            ) from None
         except WorksectionError as error:
             raise Failure(
                 gettext("Worksection did not answer: {message}").format(message=error.message)

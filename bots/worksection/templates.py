@@ -72,7 +72,16 @@ Status = Literal["created", "found", "kept", "refused", "skipped", "waiting"]
 
 
 class ProjectNotFound(LookupError):
-    pass
+    """No active project by that id or name; or (`ids`) several projects share the name."""
+
+    def __init__(self, given: str, ids: Sequence[str] = ()) -> None:
+        if ids:
+            message = f"{len(ids)} projects are called {given!r} ({', '.join(ids)}): give the id"
+        else:
+            message = f"no active project {given!r} in Worksection"
+        super().__init__(message)
+        self.given = given
+        self.ids = list(ids)
 
 
 @dataclass(frozen=True)
@@ -154,10 +163,7 @@ async def find_project(client: WorksectionClient, given: str) -> Project:
     named = [item for item in projects if str(item.get("name", "")).casefold() == wanted.casefold()]
     if len(named) == 1:
         return Project(str(named[0]["id"]), str(named[0].get("name") or ""))
-    if named:
-        ids = ", ".join(str(item["id"]) for item in named)
-        raise ProjectNotFound(f"{len(named)} projects are called {given!r} ({ids}): give the id")
-    raise ProjectNotFound(f"no active project {given!r} in Worksection")
+    raise ProjectNotFound(given, [str(item["id"]) for item in named])
 
 
 def known_project(engine: Engine, given: str) -> Project | None:

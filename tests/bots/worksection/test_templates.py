@@ -352,6 +352,11 @@ async def test_the_project_is_found_by_id_or_name_and_an_unknown_one_is_refused(
         assert await find_project(client, "ACME website") == PROJECT
         with pytest.raises(ProjectNotFound, match="no active project 'Acme'"):
             await find_project(client, "Acme")
+        account.projects["79"] = {"name": "acme WEBSITE", "status": "active"}
+        with pytest.raises(ProjectNotFound) as shared:
+            await find_project(client, "Acme website")
+        assert shared.value.ids == ["77", "79"]
+        assert await find_project(client, "79") == Project("79", "acme WEBSITE")
     finally:
         await client.aclose()
 
