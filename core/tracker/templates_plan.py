@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta, tzinfo
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from core.base.business_time import BusinessCalendar
 from core.config.settings import Settings
+from core.tracker.dates import add_business_days
 from core.tracker.templates import TaskSpec, Template
 
 if TYPE_CHECKING:
@@ -24,33 +25,26 @@ if TYPE_CHECKING:
     from core.tracker.teams import Owner
 
 ONE_DAY = timedelta(days=1)
-# A calendar with no business day in this many days is a configuration mistake.
-MAX_CLOSED_DAYS = 3 * 366
 
 
 class BusinessDays:
-    """Business days of a calendar, counted from a start date (see the module's docstring)."""
+    """Business days of a calendar, counted from a start date (see the module's docstring).
 
-    def __init__(self, calendar: BusinessCalendar, zone: tzinfo, start: date) -> None:
+    The dates of `core.tracker.dates.add_business_days`, kept as they are
+    found: a template asks for the same few dozen days again and again.
+    """
+
+    def __init__(self, calendar: BusinessCalendar, zone: ZoneInfo, start: date) -> None:
         self._calendar = calendar
         self._zone = zone
         self._days: list[date] = []
-        self._next = start
-
-    def _open(self, day: date) -> bool:
-        return self._calendar.is_business_day(day, self._zone)
+        self._start = start
 
     def day(self, number: int) -> date:
         """The date of business day `number` (0: the start's first business day)."""
         while len(self._days) <= number:
-            closed = 0
-            while not self._open(self._next):
-                closed += 1
-                if closed > MAX_CLOSED_DAYS:
-                    raise ValueError(f"the calendar has no business day after {self._next}")
-                self._next += ONE_DAY
-            self._days.append(self._next)
-            self._next += ONE_DAY
+            after = self._days[-1] + ONE_DAY if self._days else self._start
+            self._days.append(add_business_days(self._calendar, self._zone, after, 0))
         return self._days[number]
 
 

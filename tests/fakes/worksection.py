@@ -52,6 +52,7 @@ import json
 import threading
 import time
 import urllib.request
+import zlib
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -224,10 +225,20 @@ class FakeWorksection:
             self.tasks[task_id]["tags"] = {str(100 + n): tag for n, tag in enumerate(tags)}
 
     def comment(
-        self, task_id: str, text: str, email: str, name: str, *, hidden: bool = False
+        self,
+        task_id: str,
+        text: str,
+        email: str,
+        name: str,
+        *,
+        hidden: bool = False,
+        todo: list[str] | None = None,
     ) -> dict[str, Any]:
         comment_id = str(next(self._ids))
         new: dict[str, Any] = {"text": text}
+        if todo:
+            # Assumed (not documented): the log shows a comment's checkboxes beside its text.
+            new["todo"] = todo
         if hidden:
             new["hidden"] = [email]
         item = self._logged(
@@ -476,9 +487,10 @@ class FakeWorksection:
         email = params.get("email_user_from", "api@agency.example")
         # As Worksection does with a description: cut, silently, past the limit.
         text = params.get("text", "")[:MAX_TEXT]
-        item = self.comment(task_id, text, email, self.users.get(email, email))
+        todo = [entry[:MAX_TEXT] for entry in todo]
+        item = self.comment(task_id, text, email, self.users.get(email, email), todo=todo)
         with self._lock:
-            self.comments[-1]["todo"] = [entry[:MAX_TEXT] for entry in todo]
+            self.comments[-1]["todo"] = todo
         return _ok({"id": str(item["object"]["id"]), "page": item["object"]["page"]})
 
     # -- writing tasks -------------------------------------------------------------
@@ -499,9 +511,12 @@ class FakeWorksection:
         changes, refused = self._task_fields(params, refused)
         if refused is not None:
             return refused
-        author = self._user(params.get("email_user_from", "")) or dict(API_USER)
-        if author.get("email") in NOBODY:
-            return _error(4, "User not found")
+        author = dict(API_USER)
+        if "email_user_from" in params:
+            found = self._user(params["email_user_from"])
+            if found is None or found.get("email") in NOBODY:
+                return _error(4, f"User not found: {params['email_user_from']}")
+            author = found
         task_id = str(next(self._ids))
         prefix = self.tasks[parent]["page"] if parent else f"/project/{project}/"
         todo = [entry[:MAX_TEXT] for entry in lists.get("todo[]", [])]
@@ -687,7 +702,7 @@ class FakeWorksection:
         if "@" not in email or (self.users and email not in self.users):
             return None
         return {
-            "id": str(abs(hash(email)) % 1000),
+            "id": str(zlib.crc32(email.encode()) % 1000),
             "email": email,
             "name": self.users.get(email, email),
         }

@@ -1,7 +1,7 @@
 """Changes pmdesk makes in the tracker: what each action asks of Worksection.
 
 See core.tracker: an action is an event of the operator; its write to
-Worksection is a `Delivery` row (channel `worksection_task`) in the same
+Worksection is a `Delivery` row (channel `TRACKER_CHANNEL`) in the same
 transaction, and this row says what to write.
 """
 
@@ -12,6 +12,10 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+# The delivery channel of changes written to the tracker's tasks (replies to
+# clients go through the thread's own channel: "worksection", "telegram"...).
+TRACKER_CHANNEL = "worksection_task"
+
 
 class TrackerAction(SQLModel, table=True):
     """One change to write in the tracker: the verb, its task, its parameters, and its echo.
@@ -20,8 +24,8 @@ class TrackerAction(SQLModel, table=True):
     title...), decided when it was recorded, so that what is sent later is
     exactly what the person asked for. `result_id` is what Worksection gave
     back (the created subtask's id, the checklist comment's id); `echoed_at`
-    when the change came back through the webhook or the event log and was
-    recognised as ours.
+    and `echo_key` when and as the change came back through the webhook or
+    the event log and was recognised as ours.
     """
 
     __table_args__ = (Index("ix_trackeraction_task", "task_id", "verb"),)
@@ -35,4 +39,7 @@ class TrackerAction(SQLModel, table=True):
     params: str = Field(sa_column=Column(Text, nullable=False))
     result_id: str | None = Field(default=None, index=True)
     echoed_at: datetime | None = None
+    # What identifies the echo (its item's action, task, minute and change): the
+    # same echo arriving again, by the other road, is known by it.
+    echo_key: str | None = Field(default=None, index=True)
     created_at: datetime

@@ -96,6 +96,11 @@ async def test_post_task_for_nobody_and_a_top_level_task(account: FakeWorksectio
         ({"id_project": "999", "title": "x"}, "Project not found"),
         ({"id_project": "77", "title": "x", "id_parent": "1"}, "Parent task not found"),
         ({"id_project": "77", "title": "x", "email_user_to": "who@x.example"}, "User not found"),
+        ({"id_project": "77", "title": "x", "email_user_from": "who@x.example"}, "User not found"),
+        (
+            {"id_project": "77", "title": "x", "datestart": "12.12.2026", "dateend": "01.12.2026"},
+            "start date is after",
+        ),
         ({"id_project": "77", "title": "x", "dateend": "2026-12-12"}, "DD.MM.YYYY"),
         ({"id_project": "77", "title": "x", "todo": "one"}, "Unknown parameter todo"),
         ({"id_project": "77", "title": "x", "priority": "11"}, "priority"),

@@ -32,6 +32,21 @@ def test_day_0_is_the_start_and_weekends_and_holidays_are_skipped() -> None:
     assert days.day(8) == date(2027, 1, 4)
 
 
+def test_the_days_are_those_of_the_tracker_deadlines_plus_n() -> None:
+    from zoneinfo import ZoneInfo
+
+    from core.tracker.dates import add_business_days, agency_calendar
+
+    settings = Settings()
+    calendar, zone = agency_calendar(settings)
+    assert zone == ZoneInfo(settings.templates_timezone)
+    for start in (date(2026, 12, 19), date(2026, 12, 21), date(2027, 4, 30)):
+        days = business_days(settings, start)
+        assert [days.day(n) for n in range(30)] == [
+            add_business_days(calendar, zone, start, n) for n in range(30)
+        ]
+
+
 def test_a_start_on_a_closed_day_counts_from_the_next_business_day() -> None:
     settings = Settings(calendars={"office": {"closed": ["2026-12-07"]}})
     days = business_days(settings, date(2026, 12, 5))  # a Saturday, then a closed Monday

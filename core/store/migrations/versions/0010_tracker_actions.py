@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('verb', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('result_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('echoed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('echo_key', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['event_id'], ['event.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['thread_id'], ['thread.id'], ondelete='CASCADE'),
@@ -36,10 +37,12 @@ def upgrade() -> None:
         batch_op.create_index('ix_trackeraction_task', ['task_id', 'verb'], unique=False)
         batch_op.create_index(batch_op.f('ix_trackeraction_thread_id'), ['thread_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_trackeraction_result_id'), ['result_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_trackeraction_echo_key'), ['echo_key'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('trackeraction', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_trackeraction_echo_key'))
         batch_op.drop_index(batch_op.f('ix_trackeraction_result_id'))
         batch_op.drop_index(batch_op.f('ix_trackeraction_thread_id'))
         batch_op.drop_index('ix_trackeraction_task')
