@@ -290,3 +290,27 @@ def test_the_commands_speak_french_with_a_french_locale(
 
     assert checked.stderr.splitlines()[0].startswith(f"{bad}:5: rôle inconnu 'boss'")
     assert "refusé, 1 problème" in checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "size"), [("website-launch", 38), ("seo-retainer", 23), ("ad-campaign", 31)]
+)
+def test_a_dry_run_of_each_shipped_template_skips_christmas_and_new_year(
+    agency: dict[str, str], account: FakeWorksection, name: str, size: int
+) -> None:
+    from datetime import date
+
+    result = run(
+        "templates", "apply", name, "--project", "Acme website", "--start", "2026-12-21",
+        "--dry-run", "--json", env=agency,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    planned = json.loads(result.stdout)
+    assert len(planned) == size and planned[0]["title"] == "Context and goal"
+    assert planned[0]["start"] == "2026-12-21" and planned[0]["owner"] == "Ana"
+    days = {date.fromisoformat(task[key]) for task in planned for key in ("start", "deadline")}
+    assert not days & {date(2026, 12, 25), date(2027, 1, 1)}
+    assert all(day.weekday() < 5 for day in days)
+    assert date(2026, 12, 24) in days and date(2026, 12, 28) in days
+    assert account.calls == []  # a dry run asks Worksection nothing
