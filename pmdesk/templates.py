@@ -312,7 +312,12 @@ class _Bar:
                 console=err.console,
                 transient=True,
             )
-            self._task = self._bar.add_task(label, total=total)
+            from rich.markup import escape
+
+            from core.base.text import clean
+
+            # The description is read as markup: the template's title is text.
+            self._task = self._bar.add_task(escape(clean(label)), total=total)
             self._bar.start()
 
     def advance(self, done: int, total: int, outcome: Outcome) -> None:
