@@ -119,12 +119,7 @@ def streams(args: argparse.Namespace) -> None:
                 _add(times, "pmdesk ingest into empty", run_pmdesk(other, folder / f"e{run}.db"))
             for path in folder.glob("[osbep][0-9]*.db*"):
                 path.unlink()
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    for name, values in times.items():
-        runs = ", ".join(f"{value:.2f}" for value in values)
-        print(
-            f"{name}: median {medians[name]:.2f} s ({runs}) -> {lines / medians[name]:,.0f} lines/s"
-        )
+    medians = _print_medians(times, lines)
     ordered_rate = lines / medians["pmdesk ingest, time order"]
     peer = medians["plain sqlite3 script"] / medians["pmdesk ingest, time order"]
     shuffle = medians["pmdesk ingest, shuffled"] / medians["pmdesk ingest, time order"]
@@ -134,6 +129,16 @@ def streams(args: argparse.Namespace) -> None:
     if big is not None:
         ratio = medians["pmdesk ingest into 1M events"] / medians["pmdesk ingest into empty"]
         print(f"into 1M events / into empty: {ratio:.2f}x (target <= 1.1x)")
+
+
+def _print_medians(times: dict[str, list[float]], lines: int) -> dict[str, float]:
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, values in times.items():
+        runs = ", ".join(f"{value:.2f}" for value in values)
+        print(
+            f"{name}: median {medians[name]:.2f} s ({runs}) -> {lines / medians[name]:,.0f} lines/s"
+        )
+    return medians
 
 
 def _add(times: dict[str, list[float]], name: str, value: float) -> None:
@@ -278,12 +283,7 @@ def floor(args: argparse.Namespace) -> None:
             _add(times, "validation of every line", _validate_all(ordered))
             for path in folder.glob("[opb][0-9]*.db*"):
                 path.unlink()
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    for name, values in times.items():
-        runs = ", ".join(f"{value:.2f}" for value in values)
-        print(
-            f"{name}: median {medians[name]:.2f} s ({runs}) -> {lines / medians[name]:,.0f} lines/s"
-        )
+    medians = _print_medians(times, lines)
     print(
         "bare store, per table (medians): "
         + ", ".join(
