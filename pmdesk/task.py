@@ -72,7 +72,7 @@ def _run(who: str | None, action: Any) -> None:
         gettext("Queued for Worksection task {task} (thread {thread}): {what}").format(
             task=target.task_id,
             thread=target.thread_id,
-            what=describe(recorded.verb, recorded.params),
+            what=describe(recorded.verb, recorded.params, gettext),
         ),
         markup=False,
     )
@@ -203,7 +203,7 @@ def task_pending(
             str(row["event_id"]),
             str(row["thread_id"]),
             row["task_id"],
-            describe(row["verb"], row["params"]),
+            describe(row["verb"], row["params"], gettext),
             row["author_name"] or "-",
             row["error"] or "-",
         )

@@ -11,7 +11,10 @@ Which event each action is:
 - deadline: a `deadline` event (the thread's deadline follows at once);
 - owner: an `assignee` event (pmdesk's own assignment follows at once);
 - close, reopen: `task_closed`, `task_reopened`;
-- checklist items, a subtask, tags: `checklist`, `subtask`, `tags`.
+- checklist items, a subtask: `checklist`, `subtask`;
+- tags: a `status` event with the task's tags as they will be (the tags the
+  connector's tag poll last saw, changed), as the poll itself records a tag
+  change; `tags` when the poll has not seen the task yet.
 
 None of these kinds opens or stops a response clock.
 
@@ -22,6 +25,7 @@ Bad input is refused (`TrackerRefused`) before anything is written.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -259,7 +263,30 @@ class Tracker:
         target = find_target(self.engine, ref)
         params = {"plus": added, "minus": removed}
         text = " ".join([*(f"+{tag}" for tag in added), *(f"-{tag}" for tag in removed)])
-        return self._record(target, staff_id, EventKind.TAGS, "tags", params, key, text)
+        known = self._tags_of(target.task_id)
+        if known is None:
+            return self._record(target, staff_id, EventKind.TAGS, "tags", params, key, text)
+        # The task's tags as they will be: the thread's status follows at once,
+        # as it does for a change the tag poll finds.
+        after = sorted((set(known) - set(removed)) | set(added))
+        return self._record(
+            target,
+            staff_id,
+            EventKind.STATUS,
+            "tags",
+            params,
+            key,
+            text,
+            status=", ".join(after)[:200],
+        )
+
+    def _tags_of(self, task_id: str) -> list[str] | None:
+        """The task's tags as the connector's tag poll last saw them; None if never."""
+        with self.engine.connect() as connection:
+            stored = connection.execute(
+                select(TASKS.c.tags).where(TASKS.c.task_id == task_id)
+            ).scalar()
+        return None if stored is None else [str(tag) for tag in json.loads(stored)]
 
     # -- parts ----------------------------------------------------------------------
 

@@ -17,12 +17,14 @@ refused for good does not hold back the next ones.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
+from core.base.i18n import N_
 from core.base.kinds import DeliveryStatus, NotificationKind
 from core.notify.rules import _header, _row, insert_new
 from core.store.db import write
@@ -240,22 +242,38 @@ def mark_refused(engine: Engine, event_id: int, now: datetime, error: str) -> No
         )
 
 
-def describe(verb: str, params: dict[str, Any]) -> str:
-    """An action in a few words, as its author's notification names it."""
-    if verb == "deadline":
-        return f"deadline {params.get('dateend')}"
-    if verb == "todo":
-        return f"checklist of {len(params.get('todo', []))}"
-    if verb == "subtask":
-        return f"subtask {params.get('title')!r}"
-    if verb == "owner":
-        who = params.get("email_user_to")
-        return "owner: nobody" if who == "NOONE" else f"owner {who}"
-    if verb == "tags":
-        parts = [f"+{tag}" for tag in params.get("plus", [])]
-        parts += [f"-{tag}" for tag in params.get("minus", [])]
-        return "tags " + " ".join(parts)
-    return {"close": "close the task", "reopen": "reopen the task"}.get(verb, verb)
+# How an action is named: in English in its author's notification (as every
+# notification is), in the interface's language on the command line.
+_WORDS = {
+    "deadline": N_("deadline {day}"),
+    "todo": N_("checklist of {count}"),
+    "subtask": N_("subtask {title}"),
+    "owner": N_("owner {email}"),
+    "nobody": N_("owner: nobody"),
+    "tags": N_("tags {changes}"),
+    "close": N_("close the task"),
+    "reopen": N_("reopen the task"),
+}
+
+
+def describe(
+    verb: str, params: dict[str, Any], translate: Callable[[str], str] = lambda words: words
+) -> str:
+    """An action in a few words: "deadline 12.12.2026", "tags +Urgent -Done"..."""
+    if verb == "owner" and params.get("email_user_to") == "NOONE":
+        verb = "nobody"
+    words = _WORDS.get(verb)
+    if words is None:
+        return verb
+    changes = [f"+{tag}" for tag in params.get("plus", [])]
+    changes += [f"-{tag}" for tag in params.get("minus", [])]
+    return translate(words).format(
+        day=params.get("dateend"),
+        count=len(params.get("todo", [])),
+        title=repr(params.get("title")),
+        email=params.get("email_user_to"),
+        changes=" ".join(changes),
+    )
 
 
 def _aware(value: datetime) -> datetime:

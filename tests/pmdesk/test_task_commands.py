@@ -163,3 +163,13 @@ def test_bad_input_is_one_line_exit_2_and_queues_nothing(
     assert result.exit_code == 2
     assert problem in result.stderr and result.stderr.startswith("pmdesk: ")
     assert json.loads(run("task", "pending", "--json", env=env).stdout) == []
+
+
+def test_the_command_speaks_the_agencys_language(env: dict[str, str]) -> None:
+    french = {**env, "PMDESK_LOCALE": "fr_FR"}
+    said = run("task", "close", "1", env=french)
+    assert said.stdout.strip() == (
+        f"En file pour la tâche Worksection {TASK} (fil 1) : fermer la tâche"
+    )
+    refused = run("task", "deadline", "1", "01.01.2020", env=french)
+    assert "01.01.2020 est passé" in refused.stderr

@@ -24,6 +24,7 @@ from bots.worksection.webhook import worksection_router
 from core.config.settings import Settings
 from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
+from core.conversations.threads import thread_detail
 from core.notify.drain import due_deliveries
 from core.sla.policies import PolicyBook
 from core.store.lease import acquire
@@ -31,6 +32,7 @@ from core.store.models.outbox import Delivery, Notification
 from core.store.models.system import table
 from core.store.models.threads import Assignment, Thread
 from core.store.models.tracker import TrackerAction
+from core.store.reader import EngineReader
 from core.tracker.actions import Tracker
 from tests.bots.worksection.accounts import TASK, clocks, events, ws_settings
 from tests.bots.worksection.test_webhook import served
@@ -218,6 +220,11 @@ async def test_a_refusal_fails_the_action_and_tells_its_author(
     assert told.recipient_id == sam and told.kind == "reply_failed"
     assert "Worksection refused your change (tags +Nope)" in told.text
     assert "Tag not found: Nope" in told.text
+    # The thread view shows it failed, with Worksection's message.
+    detail = thread_detail(EngineReader(engine), refused.thread_id)
+    assert detail is not None
+    shown = next(event for event in detail.events if event.id == refused.event_id)
+    assert (shown.delivery, shown.delivery_error) == ("failed", refused.error)
     await connector.deliver_actions()
     assert len(sent(account, "update_task_tags")) == 1  # not tried again
 
@@ -286,14 +293,19 @@ async def test_our_tag_change_found_by_the_tag_poll_gives_no_second_event(
     tracker, sam = ready
     await connector.poll_tags()  # the snapshot: "In progress"
     tracker.tags(f"ws:{TASK}", sam, plus=["Urgent"])
+    with engine.connect() as connection:
+        assert connection.execute(select(THREAD.c.status)).scalar() == "In progress, Urgent"
     await connector.deliver_actions()
     clock.advance(minutes=1)
     await connector.poll_events()
     assert await connector.poll_tags() == 0
     account.set_tags(TASK, ["Waiting"])  # then someone in Worksection's interface
     assert await connector.poll_tags() == 1
-    said = [(e.source, e.kind, e.text or e.value) for e in events(engine) if e.kind != "message"]
-    assert said == [("pmdesk", "tags", "+Urgent"), ("worksection", "status", "Waiting")]
+    said = [(e.source, e.kind, e.text, e.value) for e in events(engine) if e.kind != "message"]
+    assert said == [
+        ("pmdesk", "status", "+Urgent", "In progress, Urgent"),
+        ("worksection", "status", "", "Waiting"),
+    ]
 
 
 async def test_the_echo_by_the_real_webhook_is_set_aside_too(
