@@ -31,6 +31,7 @@ from tui.screens.tracker import (
     AskTags,
     read_tags,
 )
+from tui.widgets.keybar import KeyBar
 from tui.widgets.pickers import StaffPicker
 
 TASK = "4211"
@@ -316,3 +317,22 @@ def test_tags_are_read_as_plus_and_minus() -> None:
     assert read_tags("+a -b +c") == {"plus": ["a", "c"], "minus": ["b"]}
     assert read_tags("") == "no tag to add or remove: write +TAG or -TAG"
     assert isinstance(read_tags("a"), str)
+
+
+async def test_a_wide_key_bar_shows_the_task_keys_and_the_reply_box_turns_them_off(
+    tracked: Engine, ws_settings: Settings, clock: MovableClock
+) -> None:
+    async with make_app(ws_settings, clock).run_test(size=(220, 40)) as pilot:
+        thread = await open_thread(pilot, TITLE)
+        bar = thread.screen.query_one(KeyBar)
+        await until(pilot, lambda: "D Deadline" in str(bar.render()))
+        shown = str(bar.render())
+        assert "T Checklist" in shown and "S Subtask" in shown and "O Owner" in shown
+        assert "Close task" not in shown  # in the help and the palette
+        await pilot.press("r")
+        await until(pilot, lambda: "^s Send" in str(bar.render()))
+        assert "Deadline" not in str(bar.render())
+        await pilot.press("D")  # types into the box: no question
+        await pilot.pause(0.2)
+        assert not isinstance(pilot.app.screen, AskDeadline)
+        assert thread.query_one("#reply-text", TextArea).text == "D"
