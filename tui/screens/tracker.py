@@ -217,10 +217,6 @@ def read_tags(text: str) -> Answer | str:
     return {"plus": plus, "minus": minus}
 
 
-# The verbs, as the thread view's keys and TrackerAsk messages name them.
-VERBS = ("deadline", "todo", "subtask", "owner", "close", "reopen", "tags")
-
-
 class TrackerFlow:
     """From a key to a queued change: the checks and reads in workers, the questions on screen."""
 
