@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from bots.telegram.answers import NOT_YOURS
 from bots.telegram.tasks import help_text
 from core.config.settings import Settings, WorksectionConfig
 from core.conversations.ingest import Ingestor
@@ -26,6 +27,7 @@ from core.tracker.dates import agency_calendar, parse_deadline
 from core.tracker.delivery import mark_refused
 from tests.bots.support import (
     ANA,
+    SAM,
     TOKEN,
     SpeedClock,
     bot_settings,
@@ -262,4 +264,21 @@ async def test_without_worksection_configured_the_command_says_so(
         fake.push_message(ANA, ANA, "/done", reply_to_message_id=alert["message_id"])
         texts = await answers(fake, ANA, 2)
     assert texts[1] == "Worksection is not configured (the [worksection] table)"
+    assert recorded(engine) == []
+
+
+async def test_only_the_alerts_recipient_changes_the_task(
+    engine: Engine,
+    settings: Settings,
+    speed: SpeedClock,
+    fake: FakeTelegram,
+    staff: dict[str, int],
+    feed: Ingestor,
+) -> None:
+    async with running(service(settings, engine, speed)):
+        alert = await an_alert(fake, feed, speed)
+        # Sam answers Ana's alert (forwarded to him, or in a shared chat).
+        fake.push_message(ANA, SAM, "/done", reply_to_message_id=alert["message_id"])
+        texts = await answers(fake, ANA, 2)
+    assert texts[1] == NOT_YOURS
     assert recorded(engine) == []
