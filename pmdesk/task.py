@@ -163,16 +163,9 @@ def task_tag(
     who: Annotated[str | None, _AS] = None,
 ) -> None:
     """Add and remove tags, the task's others kept."""
-    plus = [change[1:] for change in changes if change.startswith("+")]
-    minus = [change[1:] for change in changes if change.startswith("-")]
-    other = [change for change in changes if not change.startswith(("+", "-"))]
-    if other:
-        raise Failure(
-            gettext("write +TAG to add a tag and -TAG to remove one, not {tag!r}").format(
-                tag=other[0]
-            )
-        )
-    _run(who, lambda tracker, staff: tracker.tags(thread, staff, plus, minus))
+    from core.tracker.actions import tag_changes
+
+    _run(who, lambda tracker, staff: tracker.tags(thread, staff, *tag_changes(changes)))
 
 
 @task_app.command("pending")

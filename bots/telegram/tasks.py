@@ -36,7 +36,7 @@ from bots.telegram.chatio import ChatIO
 from bots.telegram.render import html_text
 from core.base.i18n import N_, gettext
 from core.notify.drain import notification_for_message
-from core.tracker.actions import Recorded, Tracker, TrackerRefused
+from core.tracker.actions import Recorded, Tracker, TrackerRefused, tag_changes
 from core.tracker.delivery import describe
 
 if TYPE_CHECKING:
@@ -186,16 +186,4 @@ def _owner(tracker: Tracker, thread: int, staff: int, rest: str, key: str) -> Re
 
 
 def _tag(tracker: Tracker, thread: int, staff: int, rest: str, key: str) -> Recorded:
-    plus, minus = [], []
-    for word in rest.split():
-        if word.startswith("+") and len(word) > 1:
-            plus.append(word[1:])
-        elif word.startswith("-") and len(word) > 1:
-            minus.append(word[1:])
-        else:
-            raise TrackerRefused(
-                gettext("write +TAG to add a tag and -TAG to remove one, not {tag!r}").format(
-                    tag=word
-                )
-            )
-    return tracker.tags(thread, staff, plus, minus, key=key)
+    return tracker.tags(thread, staff, *tag_changes(rest.split()), key=key)

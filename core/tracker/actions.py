@@ -358,6 +358,27 @@ class Tracker:
         return Recorded(result.event_id, result.status, target, verb, params)
 
 
+def tag_changes(words: Iterable[str]) -> tuple[list[str], list[str]]:
+    """`+x -y` (as the command line, the dashboard and Telegram take them): the tags to add
+    and to remove; TrackerRefused names the first word that is neither."""
+    plus: list[str] = []
+    minus: list[str] = []
+    for word in words:
+        if word.startswith("+") and len(word) > 1:
+            plus.append(word[1:])
+        elif word.startswith("-") and len(word) > 1:
+            minus.append(word[1:])
+        else:
+            raise TrackerRefused(
+                gettext("write +TAG to add a tag and -TAG to remove one, not {tag!r}").format(
+                    tag=word
+                )
+            )
+    if not plus and not minus:
+        raise TrackerRefused(gettext("no tag to add or remove: write +TAG or -TAG"))
+    return plus, minus
+
+
 def _lines(lines: Iterable[str]) -> list[str]:
     """Checklist items: one per line given (a line may hold several), blank ones dropped."""
     items = [part.strip() for line in lines for part in line.splitlines() if part.strip()]

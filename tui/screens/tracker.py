@@ -202,18 +202,12 @@ class AskConfirm(TrackerAsk):
 
 def read_tags(text: str) -> Answer | str:
     """`+x -y` as {"plus": [...], "minus": [...]}, or what is wrong with it."""
-    plus, minus = [], []
-    for word in text.split():
-        if word.startswith("+") and len(word) > 1:
-            plus.append(word[1:])
-        elif word.startswith("-") and len(word) > 1:
-            minus.append(word[1:])
-        else:
-            return gettext("write +TAG to add a tag and -TAG to remove one, not {tag!r}").format(
-                tag=word
-            )
-    if not plus and not minus:
-        return gettext("no tag to add or remove: write +TAG or -TAG")
+    from core.tracker.actions import TrackerRefused, tag_changes
+
+    try:
+        plus, minus = tag_changes(text.split())
+    except TrackerRefused as error:
+        return str(error)
     return {"plus": plus, "minus": minus}
 
 
