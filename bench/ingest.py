@@ -13,6 +13,13 @@ by side, median of `--runs`:
   time-ordered stream into a copy of it (one `pmdesk ingest` of another
   source, so nothing is a duplicate) against the same into an empty one.
 
+`--floor` sets the time-ordered run beside what no implementation storing
+the same rows can beat: pmdesk's own rows of that stream (read from a
+database `pmdesk ingest` made of it) stored by bare executemany into the
+same schema, with the same pragmas, in one transaction; and, apart, the
+validation of every line (`parse_event`, which decodes the JSON too). The
+two together are the least any code storing those rows could take.
+
 `--late` times one late event on a thread of N events (N = 1k ... 30k),
 in-process through `Ingestor.ingest_one`: a client message before
 everything, a staff reply in the middle that answers a clock sooner, a
@@ -20,6 +27,7 @@ status change before everything. Meanwhile another process ingests one
 event at a time on another thread, and its latencies are printed.
 
     .venv/bin/python bench/ingest.py [--events 100000] [--threads 27000] [--runs 3]
+    .venv/bin/python bench/ingest.py --floor [--runs 5]
     .venv/bin/python bench/ingest.py --late [--sizes 1000,2000,4000,8000,16000,30000]
     .venv/bin/python bench/ingest.py --big bench/out/queries-1000000-20000-DATE.db
 """
@@ -48,6 +56,7 @@ from figures import machine, percentile
 from generate import DEFAULT_START, events, shuffled, with_duplicates, write_jsonl
 
 DUPLICATES = 0.10
+TABLE_SECONDS: dict[str, list[float]] = {}  # the floor's executemany per table
 
 
 def main() -> None:
@@ -57,11 +66,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--big", type=Path, help="a 1,000,000-event database to ingest into")
     parser.add_argument("--late", action="store_true", help="time late events instead")
+    parser.add_argument(
+        "--floor", action="store_true", help="the bare store of pmdesk's rows beside the peer"
+    )
     parser.add_argument("--sizes", default="1000,2000,4000,8000,16000,30000")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     if args.late:
         late_events([int(size) for size in args.sizes.split(",")], args.runs)
+    elif args.floor:
+        floor(args)
     else:
         streams(args)
 
@@ -105,12 +119,7 @@ def streams(args: argparse.Namespace) -> None:
                 _add(times, "pmdesk ingest into empty", run_pmdesk(other, folder / f"e{run}.db"))
             for path in folder.glob("[osbep][0-9]*.db*"):
                 path.unlink()
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    for name, values in times.items():
-        runs = ", ".join(f"{value:.2f}" for value in values)
-        print(
-            f"{name}: median {medians[name]:.2f} s ({runs}) -> {lines / medians[name]:,.0f} lines/s"
-        )
+    medians = _print_medians(times, lines)
     ordered_rate = lines / medians["pmdesk ingest, time order"]
     peer = medians["plain sqlite3 script"] / medians["pmdesk ingest, time order"]
     shuffle = medians["pmdesk ingest, shuffled"] / medians["pmdesk ingest, time order"]
@@ -120,6 +129,16 @@ def streams(args: argparse.Namespace) -> None:
     if big is not None:
         ratio = medians["pmdesk ingest into 1M events"] / medians["pmdesk ingest into empty"]
         print(f"into 1M events / into empty: {ratio:.2f}x (target <= 1.1x)")
+
+
+def _print_medians(times: dict[str, list[float]], lines: int) -> dict[str, float]:
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, values in times.items():
+        runs = ", ".join(f"{value:.2f}" for value in values)
+        print(
+            f"{name}: median {medians[name]:.2f} s ({runs}) -> {lines / medians[name]:,.0f} lines/s"
+        )
+    return medians
 
 
 def _add(times: dict[str, list[float]], name: str, value: float) -> None:
@@ -225,6 +244,121 @@ def run_plain(source: Path, database: Path) -> float:
             rows,
         )
     connection.close()
+    return time.perf_counter() - started
+
+
+# -- the floor: pmdesk's rows stored by bare executemany ----------------------------
+
+
+def floor(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        folder = Path(directory)
+        unique = round(args.events * (1 - DUPLICATES))
+        ordered = folder / "ordered.jsonl"
+        lines = write_jsonl(
+            ordered,
+            with_duplicates(
+                events(unique, args.threads, DEFAULT_START, timedelta(days=60)), DUPLICATES
+            ),
+        )
+        empty = folder / "empty.jsonl"
+        empty.touch()
+        schema = folder / "schema.db"  # migrated, holding nothing
+        run_pmdesk(empty, schema)
+        reference = folder / "reference.db"
+        run_pmdesk(ordered, reference)
+        rows = _stored_rows(reference, schema)
+        stored = sum(len(table_rows) for table_rows in rows.values())
+        print(
+            f"input: {lines} lines on {args.threads} threads; pmdesk stores {stored:,} rows: "
+            + ", ".join(f"{name} {len(table_rows):,}" for name, table_rows in rows.items())
+        )
+        times: dict[str, list[float]] = {}
+        for run in range(args.runs):
+            _add(times, "pmdesk ingest, time order", run_pmdesk(ordered, folder / f"o{run}.db"))
+            _add(times, "plain sqlite3 script", run_plain(ordered, folder / f"p{run}.db"))
+            copy = folder / f"b{run}.db"
+            shutil.copyfile(schema, copy)
+            _add(times, "bare store of pmdesk's rows", _bare_store(copy, rows))
+            _add(times, "validation of every line", _validate_all(ordered))
+            for path in folder.glob("[opb][0-9]*.db*"):
+                path.unlink()
+    medians = _print_medians(times, lines)
+    print(
+        "bare store, per table (medians): "
+        + ", ".join(
+            f"{name} {statistics.median(values):.3f} s"
+            for name, values in sorted(TABLE_SECONDS.items(), key=lambda item: -max(item[1]))
+        )
+    )
+    plain = medians["plain sqlite3 script"]
+    bare = medians["bare store of pmdesk's rows"]
+    least = bare + medians["validation of every line"]
+    print(
+        f"bare store and validation (the floor): {lines / least:,.0f} lines/s at most, "
+        f"{plain / least:.1%} of the plain script's rate at most"
+    )
+    print(
+        f"pmdesk ingest: {plain / medians['pmdesk ingest, time order']:.1%} of the plain "
+        f"script's rate, {least / medians['pmdesk ingest, time order']:.1%} of the floor's"
+    )
+
+
+def _stored_rows(reference: Path, schema: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row `pmdesk ingest` added, per table, in rowid order."""
+    empty = sqlite3.connect(schema)
+    connection = sqlite3.connect(reference)
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    names = [
+        name
+        for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    for name in names:
+        before = empty.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        table_rows = connection.execute(f'SELECT * FROM "{name}"').fetchall()
+        if len(table_rows) > before:
+            if before:
+                sys.exit(f"{name}: rows in a fresh database; the floor cannot tell them apart")
+            rows[name] = table_rows
+    connection.close()
+    empty.close()
+    return rows
+
+
+def _bare_store(database: Path, rows: dict[str, list[tuple[Any, ...]]]) -> float:
+    """Store the rows in one transaction: no decoding (validation's time has that)."""
+    from core.store.db import BULK_CACHE_KIB
+
+    started = time.perf_counter()
+    connection = sqlite3.connect(database, isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")  # what `pmdesk ingest` runs with
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    connection.execute("BEGIN")
+    connection.execute("PRAGMA defer_foreign_keys = ON")  # any order of tables
+    for name, table_rows in rows.items():
+        marks = ", ".join("?" * len(table_rows[0]))
+        table_started = time.perf_counter()
+        connection.executemany(f'INSERT INTO "{name}" VALUES ({marks})', table_rows)
+        _add(TABLE_SECONDS, name, time.perf_counter() - table_started)
+    commit_started = time.perf_counter()
+    connection.execute("COMMIT")
+    _add(TABLE_SECONDS, "the commit", time.perf_counter() - commit_started)
+    connection.close()
+    return time.perf_counter() - started
+
+
+def _validate_all(source: Path) -> float:
+    from core.conversations.events import parse_event
+
+    with source.open("rb") as handle:
+        lines = handle.readlines()
+    started = time.perf_counter()
+    for line in lines:
+        parse_event(line)
     return time.perf_counter() - started
 
 

@@ -38,6 +38,9 @@ COMMAND_MODULES: dict[str, tuple[str, str | None]] = {
     "config": ("pmdesk.config", None),
     "invoices": ("pmdesk.invoices", "invoices_app"),
     "payments": ("pmdesk.payments", "payments_app"),
+    "task": ("pmdesk.task", "task_app"),
+    "templates": ("pmdesk.templates", None),
+    "projects": ("pmdesk.projects", None),
 }
 # pmdesk's own options that take a value (see pmdesk.app.main_callback).
 _OPTIONS_WITH_VALUE = ("--db", "--config")

@@ -40,6 +40,8 @@ from tui.messages import (
     OpenThread,
     ThreadAction,
     ThreadInView,
+    TrackerDone,
+    TrackerWanted,
     Undo,
 )
 from tui.panels.clocks import ClocksPanel
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
     from tui.panels.thread import ThreadView
     from tui.screens.manager import ManagerScreen
+    from tui.screens.tracker import TrackerFlow
 
 # The cyclic garbage collector's thresholds while the dashboard runs. Drawing
 # a frame allocates thousands of small objects, so Python's defaults (700, 10,
@@ -140,6 +143,8 @@ class Dashboard(App[None]):
         self.service_log = ServiceLog()
         # The last action that `u` can take back, for five seconds.
         self.undo_slot = UndoSlot()
+        # Changes to threads' Worksection tasks (tui/screens/tracker.py), made on first use.
+        self._tracker_flow: TrackerFlow | None = None
         self._collector = gc.get_threshold()  # put back on exit
         for theme in THEMES:
             self.register_theme(theme)
@@ -382,6 +387,7 @@ class Dashboard(App[None]):
         from tui.screens.log import LogScreen
         from tui.screens.manager import ManagerScreen
         from tui.screens.review import ReviewScreen
+        from tui.screens.tracker import AskConfirm
         from tui.widgets.ask import AskDay, AskText
         from tui.widgets.pickers import FilterScreen, InvoicePicker, StaffPicker
 
@@ -399,6 +405,7 @@ class Dashboard(App[None]):
             (N_("staff picker"), StaffPicker.BINDINGS),
             (N_("invoice picker"), InvoicePicker.BINDINGS),
             (N_("questions"), [*AskDay.BINDINGS, *AskText.BINDINGS]),
+            (N_("task changes"), AskConfirm.BINDINGS),
             (N_("help"), HelpScreen.BINDINGS),
             (N_("services log"), LogScreen.BINDINGS),
             (COMMON_GROUP, COMMON_KEYS),
@@ -618,6 +625,30 @@ class Dashboard(App[None]):
     def _undo_key(self) -> str:
         """The key that undoes, as the configuration maps it (`u` unless remapped)."""
         return first_key(self.settings.dashboard.keys, "thread.undo", "u")
+
+    # -- changes to Worksection tasks (tui/screens/tracker.py) ---------------------------
+
+    def on_tracker_wanted(self, message: TrackerWanted) -> None:
+        if self._tracker_flow is None:
+            from tui.screens.tracker import TrackerFlow
+
+            self._tracker_flow = TrackerFlow(self, self.backend)
+        self._tracker_flow.ask(message.thread_id, message.verb, message.deadline)
+
+    def on_tracker_done(self, message: TrackerDone) -> None:
+        if message.error is not None:
+            title = gettext("Not sent to Worksection") if message.asked else ""
+            self.notify(
+                message.error,
+                title=title,
+                severity="error" if message.asked else "warning",
+                markup=False,
+            )
+            return
+        self.notify(message.text, timeout=4, markup=False)
+        # The change is an event of the thread: shown once its page is read again.
+        self.pages.forget(message.thread_id)
+        self.read_thread_again()
 
     # -- actions on invoices, in workers ----------------------------------------------
 

@@ -131,3 +131,40 @@ class DataChanged(Message):
 
 class FirstData(Message):
     """The main screen holds its first data."""
+
+
+# A change to a thread's Worksection task (tui/screens/tracker.py).
+TrackerVerb = Literal["deadline", "todo", "subtask", "owner", "close", "reopen", "tags"]
+
+
+class TrackerWanted(Message):
+    """Ask for a change to the thread's Worksection task (`deadline`: the current one, shown)."""
+
+    def __init__(self, thread_id: int, verb: TrackerVerb, deadline: str | None = None) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+        self.verb = verb
+        self.deadline = deadline
+
+
+class TrackerDone(Message):
+    """A change to a task was queued for Worksection (`text` says it) or refused (`error`).
+
+    `asked`: False when the question was never opened (the thread has no task).
+    """
+
+    def __init__(
+        self,
+        thread_id: int,
+        verb: str,
+        error: str | None = None,
+        *,
+        text: str = "",
+        asked: bool = True,
+    ) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+        self.verb = verb
+        self.error = error
+        self.text = text
+        self.asked = asked

@@ -9,9 +9,10 @@ also how the tests run it against a fake Bot API server.
 
 The handlers: bots.telegram.access (who may talk to the bot: the gate, /start CODE,
 /stop), bots.telegram.answers (quick replies and the buttons under an alert),
-bots.telegram.commands (/queue, /mute), bots.telegram.groups (/link CLIENT and the messages
-of clients' groups). Each chat's updates are handled in order, different
-chats' at once (`ChatByChat`).
+bots.telegram.commands (/queue, /mute), bots.telegram.tasks (/deadline, /todo, /sub,
+/owner, /done, /reopen, /tag on an alert's Worksection task, and /help),
+bots.telegram.groups (/link CLIENT and the messages of clients' groups). Each
+chat's updates are handled in order, different chats' at once (`ChatByChat`).
 
 Polling is the default. With `telegram_webhook_url` set, the bot runs in
 webhook mode instead (`TelegramWebhook`): it registers the URL with
@@ -61,10 +62,12 @@ from bots.telegram.groups import Groups
 from bots.telegram.pacing import Backoff, Pacer
 from bots.telegram.render import CannedReplies
 from bots.telegram.sender import Sender
+from bots.telegram.tasks import TaskCommands
 from core.base import jsontext
 from core.base.instants import Now, utc_now
 from core.config.settings import Settings
 from core.conversations.ingest import Ingestor
+from core.tracker.actions import Tracker
 
 log = logging.getLogger("pmdesk.bot")
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
@@ -252,7 +255,8 @@ class TelegramService:
             clock=clock,
             wake=self.sender.wake,
         )
-        self._access = install(self.application, self.io)
+        tasks = TaskCommands(self.io, Tracker(self.io.ingestor, settings, clock), settings)
+        self._access = install(self.application, self.io, tasks)
         self._polling_timeout = polling_timeout
         self.webhook = webhook
 
@@ -318,8 +322,11 @@ class TelegramService:
             await self.application.bot.delete_webhook()
 
 
-def install(application: AnyApplication, io: ChatIO) -> Access:
-    """The bot's handlers, the gate first (see bots.telegram.access); returns the gate's keeper."""
+def install(application: AnyApplication, io: ChatIO, tasks: TaskCommands) -> Access:
+    """The bot's handlers, the gate first (see bots.telegram.access); returns the gate's keeper.
+
+    `tasks`: the commands on a thread's Worksection task (bots.telegram.tasks), and /help.
+    """
     io.bot = application.bot
     access, commands, groups, answers = Access(io), Commands(io), Groups(io), Answers(io)
     private, in_groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
@@ -331,6 +338,8 @@ def install(application: AnyApplication, io: ChatIO) -> Access:
         ("mute", commands.mute, private),
         ("link", groups.link, in_groups),
         ("link", groups.link_elsewhere, private),
+        ("help", tasks.help, private),
+        *((name, callback, private) for name, callback in tasks.handlers().items()),
     ):
         application.add_handler(CommandHandler(name, callback, filters=where))
     application.add_handler(CallbackQueryHandler(answers.button))

@@ -297,14 +297,14 @@ class Sender:
         finished = set(self._finished)
         now = self._clock()
         notifications = await asyncio.to_thread(due_notifications, self._engine, now, self._batch)
-        deliveries = await asyncio.to_thread(due_deliveries, self._engine, now, self._batch)
+        # Only this channel's: rows waiting on another (Worksection down) come
+        # first by id and would fill the turn.
+        deliveries = await asyncio.to_thread(
+            due_deliveries, self._engine, now, self._batch, CHANNEL
+        )
         self._finished -= finished
         jobs = [_Job(view.telegram_id, notification=view) for view in notifications]
-        jobs += [
-            _Job(_chat_of(view.target), delivery=view)
-            for view in deliveries
-            if view.channel == CHANNEL
-        ]
+        jobs += [_Job(_chat_of(view.target), delivery=view) for view in deliveries]
         self._lift_holds(look, now, {job.key for job in jobs})
         for job in jobs:
             if job.key in self._queued or job.key in self._finished:
@@ -343,12 +343,14 @@ class Sender:
                 self._hold(view.telegram_id, ("notification", view.id), view.next_attempt_at)
         # A delivery's view does not say when it is due again: those not due
         # now are waiting, for at most the longest backoff.
-        every = await asyncio.to_thread(due_deliveries, self._engine, _END_OF_TIME, _EVERYTHING)
-        due = await asyncio.to_thread(due_deliveries, self._engine, now, _EVERYTHING)
+        every = await asyncio.to_thread(
+            due_deliveries, self._engine, _END_OF_TIME, _EVERYTHING, CHANNEL
+        )
+        due = await asyncio.to_thread(due_deliveries, self._engine, now, _EVERYTHING, CHANNEL)
         due_now = {view.event_id for view in due}
         for delivery in every:
             chat_id = _chat_of(delivery.target)
-            if delivery.channel != CHANNEL or delivery.event_id in due_now or chat_id is None:
+            if delivery.event_id in due_now or chat_id is None:
                 continue
             if chat_id not in self._holds:
                 until = now + timedelta(seconds=self._backoff.cap)

@@ -33,7 +33,8 @@ the same way again.
 Assumptions (Worksection does not document these): which error envelopes
 are transient (a `status_code` of 429 or >= 500, or a message speaking of a
 limit or of too many requests); that `post_comment` answers with the new
-comment's `id` in `data`; that `get_projects` and `get_tasks` take
+comment's `id` in `data`, and `post_task` with the new task's `id` and
+`page`; that `get_projects` and `get_tasks` take
 `filter=active` as `get_all_tasks` does; that a POST's form body is signed as its
 parameters would be in a query string (after `action=...&`); and that a
 comment is kept up to 65,536 characters, as a task's description is (the
@@ -47,7 +48,9 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -69,6 +72,9 @@ MAX_REQUEST_LINE = 8 * 1024
 # cut silently past this; comments are assumed to be kept the same way.
 MAX_TEXT_CHARS = 65_536
 
+# `email_user_to` for a task given to nobody, or to anyone who takes it.
+NOONE, ANY = "NOONE", "ANY"
+
 _TRANSIENT_WORDS = ("limit", "too many requests", "try again", "temporar")
 
 
@@ -80,6 +86,19 @@ class WorksectionError(Exception):
         self.message = message
         self.transient = transient
         self.code = code
+
+
+@dataclass(frozen=True)
+class CreatedTask:
+    """A task `post_task` created: its id and its page (`/project/P/T/`)."""
+
+    id: str
+    page: str | None
+
+
+def ws_date(day: date) -> str:
+    """A date as Worksection's parameters take it: `DD.MM.YYYY`."""
+    return day.strftime("%d.%m.%Y")
 
 
 def sign(query: str, api_key: str) -> str:
@@ -292,13 +311,7 @@ class WorksectionClient:
         `todo`: checklist items, one checkbox each. A text longer than
         Worksection keeps is refused (a permanent error) rather than cut.
         """
-        for part in [text, *(todo or [])]:
-            if len(part) > MAX_TEXT_CHARS:
-                raise WorksectionError(
-                    f"the text is {len(part):,} characters long and Worksection keeps "
-                    f"{MAX_TEXT_CHARS:,} at most: shorten it or send it in parts",
-                    transient=False,
-                )
+        _check_lengths([text, *(todo or [])])
         params: Params = {"id_task": task_id}
         if text:
             params["text"] = text
@@ -309,6 +322,168 @@ class WorksectionClient:
         data = await self.call("post_comment", params, post=True)
         found = data.get("id") if isinstance(data, dict) else None
         return None if found is None else str(found)
+
+    # -- writing tasks ---------------------------------------------------------------
+
+    async def post_task(
+        self,
+        project_id: str,
+        title: str,
+        *,
+        parent_id: str | None = None,
+        email_user_from: str | None = None,
+        email_user_to: str | None = None,
+        text: str | None = None,
+        todo: Iterable[str] = (),
+        datestart: date | None = None,
+        dateend: date | None = None,
+        tags: Iterable[str] = (),
+        priority: int | None = None,
+        subscribe: Iterable[str] = (),
+        max_time: float | None = None,
+        max_money: float | None = None,
+    ) -> CreatedTask:
+        """Create a task (a subtask of `parent_id`); the new task's id and page.
+
+        `email_user_to`: an address, `NOONE` or `ANY`; `todo`: checklist
+        items, one checkbox each in the description; `tags`: names of tags
+        whose sets are added to the project.
+        """
+        items = list(todo)
+        _check_lengths([title, text or "", *items])
+        params: Params = {"id_project": project_id, "title": title}
+        if parent_id is not None:
+            params["id_parent"] = parent_id
+        if email_user_from:
+            params["email_user_from"] = email_user_from
+        if email_user_to:
+            params["email_user_to"] = email_user_to
+        if priority is not None:
+            if not 0 <= priority <= 10:
+                raise ValueError("a priority is 0..10")
+            params["priority"] = priority
+        if text:
+            params["text"] = text
+        if items:
+            params["todo[]"] = items
+        if datestart is not None:
+            params["datestart"] = ws_date(datestart)
+        if dateend is not None:
+            params["dateend"] = ws_date(dateend)
+        if subscribers := ",".join(subscribe):
+            params["subscribe"] = subscribers
+        if max_time is not None:
+            params["max_time"] = f"{max_time:g}"
+        if max_money is not None:
+            params["max_money"] = f"{max_money:g}"
+        if names := ",".join(tags):
+            params["tags"] = names
+        data = await self.call("post_task", params, post=True)
+        found = data.get("id") if isinstance(data, dict) else None
+        if found is None:
+            raise WorksectionError("post_task: the answer has no task id", transient=False)
+        page = data.get("page") if isinstance(data, dict) else None
+        return CreatedTask(str(found), str(page) if page else None)
+
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        email_user_to: str | None = None,
+        title: str | None = None,
+        priority: int | None = None,
+        datestart: date | None = None,
+        dateend: date | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> dict[str, Any]:
+        """Change a task's owner (`NOONE`: nobody), title, priority, dates or tags (all of them).
+
+        Worksection cannot change a task's author, text, checklist or
+        subscribers this way. Returns the task as it now is.
+        """
+        params: Params = {"id_task": task_id}
+        if email_user_to:
+            params["email_user_to"] = email_user_to
+        if title is not None:
+            _check_lengths([title])
+            params["title"] = title
+        if priority is not None:
+            params["priority"] = priority
+        if datestart is not None:
+            params["datestart"] = ws_date(datestart)
+        if dateend is not None:
+            params["dateend"] = ws_date(dateend)
+        if tags is not None:
+            params["tags"] = ",".join(tags)
+        if len(params) == 1:
+            raise ValueError("update_task: nothing to change")
+        data = await self.call("update_task", params, post=True)
+        return data if isinstance(data, dict) else {}
+
+    async def update_task_tags(
+        self, task_id: str, plus: Iterable[str] = (), minus: Iterable[str] = ()
+    ) -> None:
+        """Add (`plus`) and remove (`minus`) tags of a task, the others kept."""
+        params: Params = {"id_task": task_id}
+        if added := ",".join(plus):
+            params["plus"] = added
+        if removed := ",".join(minus):
+            params["minus"] = removed
+        if len(params) == 1:
+            raise ValueError("update_task_tags: no tag to add or remove")
+        await self.call("update_task_tags", params, post=True)
+
+    async def complete_task(self, task_id: str) -> None:
+        await self.call("complete_task", {"id_task": task_id}, post=True)
+
+    async def reopen_task(self, task_id: str) -> None:
+        await self.call("reopen_task", {"id_task": task_id}, post=True)
+
+    async def search_tasks(
+        self,
+        *,
+        project_id: str | None = None,
+        task_id: str | None = None,
+        email_user_from: str | None = None,
+        email_user_to: str | None = None,
+        filter: str | None = None,
+        status: str | None = None,
+        extra: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Tasks found by project, task, author, owner or a `filter` (`parent=ID`: subtasks).
+
+        `status`: active or done; `extra`: text, html, files.
+        """
+        params: Params = {}
+        for key, value in (
+            ("id_project", project_id),
+            ("id_task", task_id),
+            ("email_user_from", email_user_from),
+            ("email_user_to", email_user_to),
+            ("filter", filter),
+        ):
+            if value:
+                params[key] = value
+        if not params:
+            raise ValueError(
+                "search_tasks needs a project, a task, an author, an owner or a filter"
+            )
+        if status:
+            params["status"] = status
+        if extra:
+            params["extra"] = extra
+        return _items(await self.call("search_tasks", params))
+
+
+def _check_lengths(parts: Iterable[str]) -> None:
+    """Refuse (a permanent error) a text longer than Worksection keeps rather than see it cut."""
+    for part in parts:
+        if len(part) > MAX_TEXT_CHARS:
+            raise WorksectionError(
+                f"the text is {len(part):,} characters long and Worksection keeps "
+                f"{MAX_TEXT_CHARS:,} at most: shorten it or send it in parts",
+                transient=False,
+            )
 
 
 def too_many_records(error: WorksectionError) -> bool:

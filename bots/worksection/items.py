@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bots.worksection.api import WorksectionClient, WorksectionError
+from bots.worksection.echoes import is_our_change
 from bots.worksection.mapping import Mapper, People, Reading, Unusable, read, task_info
 from bots.worksection.store import (
     DONE,
@@ -86,6 +87,9 @@ class ItemProcessor:
                 continue
             if reading.ignored or reading.task_id is None:
                 outcomes.append(Outcome(IGNORED, reading.ignored))
+                continue
+            if await asyncio.to_thread(is_our_change, self.engine, item, reading, self.clock()):
+                outcomes.append(Outcome(IGNORED, "our own change in the tracker, already stored"))
                 continue
             if reading.comment_id and await self._is_echo(item, reading, mapper):
                 outcomes.append(Outcome(IGNORED, "our own reply, already stored"))

@@ -27,7 +27,9 @@
   evenly over the interval (never closer than `min_request_interval`), so
   the sweep leaves room for the other calls. With more projects than
   `tags_interval` seconds, a sweep takes one second per project.
-- **replies** due in the outbox go out as comments (bots.worksection.replies).
+- **replies** due in the outbox go out as comments (bots.worksection.replies);
+- **tracker changes** due (deadlines, checklists, subtasks, owners, status,
+  tags) go out as the calls bots.worksection.actions names.
 
 A webhook's `wake` (see bots.worksection.webhook) makes the loop look at the inbox at
 once instead of at its next turn.
@@ -52,12 +54,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from bots.worksection.actions import deliver_actions
 from bots.worksection.api import (
     MAX_PERIOD_MINUTES,
     WorksectionClient,
     WorksectionError,
     too_many_records,
 )
+from bots.worksection.echoes import is_our_tag_change
 from bots.worksection.items import ItemProcessor, Outcome, dumps
 from bots.worksection.mapping import Unusable, client_of, tags_of, task_info
 from bots.worksection.replies import deliver_replies
@@ -166,6 +170,7 @@ class WorksectionConnector:
         self.wakeup.clear()
         await self._step("inbox", self.process_inbox)
         await self._step("replies", self.deliver_replies)
+        await self._step("tracker changes", self.deliver_actions)
         if self._monotonic() >= self._next_events:
             if await self._step("event poll", self.poll_events):
                 self._next_events = self._monotonic() + self.config.poll_interval
@@ -241,6 +246,9 @@ class WorksectionConnector:
 
     async def deliver_replies(self) -> int:
         return await deliver_replies(self.engine, self.client, self.clock, holder=self.holder)
+
+    async def deliver_actions(self) -> int:
+        return await deliver_actions(self.engine, self.client, self.clock, holder=self.holder)
 
     async def poll_events(self) -> int:
         """Poll the event log once; returns how many items it gave."""
@@ -381,7 +389,11 @@ class WorksectionConnector:
             version = state.version if state is not None else 0
             if state is not None and state.tags is not None and tuple(tags) != state.tags:
                 version += 1
-                events.append(self._tag_event(info, tags, state.tags, version, started))
+                ours = await asyncio.to_thread(
+                    is_our_tag_change, self.engine, info.task_id, tags, version, started
+                )
+                if not ours:
+                    events.append(self._tag_event(info, tags, state.tags, version, started))
             seen.append((info, tags, version))
         if events:
             results = await asyncio.to_thread(self.ingestor.ingest_batch, events)

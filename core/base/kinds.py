@@ -42,6 +42,11 @@ class EventKind(StrEnum):
     # needs no answer ("thanks!"): being an event keeps it audited and lets the
     # clocks stay a pure function of the thread's events.
     NO_REPLY_NEEDED = "no_reply_needed"
+    # Changes the assistant makes in the tracker from pmdesk (core.tracker):
+    # checklist items added, a subtask created, tags added or removed.
+    CHECKLIST = "checklist"
+    SUBTASK = "subtask"
+    TAGS = "tags"
 
 
 class TriageState(StrEnum):

@@ -54,6 +54,7 @@ SETTING_NAMES = frozenset(
         "telegram_webhook_url",
         "telegram_webhook_secret",
         "worksection",
+        "templates",
     }
 )
 

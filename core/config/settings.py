@@ -312,6 +312,78 @@ class WorksectionConfig(BaseModel):
         return f"https://{self.account}.worksection.com"
 
 
+def _default_tag_sets() -> dict[str, list[str]]:
+    # The tag sets the shipped templates use, as an agency sets them up in Worksection.
+    return {
+        "Phase": [
+            "Brief",
+            "Design",
+            "Development",
+            "Content",
+            "Launch",
+            "Audit",
+            "Optimisation",
+            "Reporting",
+            "Setup",
+            "Campaign",
+        ],
+        "Client": ["Waiting for client", "Client approval"],
+    }
+
+
+class TemplatesConfig(BaseModel):
+    """Task templates (docs/templates.md): the agency's own, its roles, tag sets and teams."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The agency's own templates (*.toml); one with a shipped template's name replaces it.
+    folder: Path | None = None
+    # The roles a template may give a task to; each project's team names who holds them.
+    roles: list[str] = Field(
+        default_factory=lambda: [
+            "assistant",
+            "pm",
+            "designer",
+            "developer",
+            "copywriter",
+            "seo",
+            "ads",
+            "analyst",
+        ]
+    )
+    # Tag set -> its tags, as in Worksection: a template names the sets its tags come from.
+    tag_sets: dict[str, list[str]] = Field(default_factory=_default_tag_sets)
+    # Project (Worksection id or name) -> role -> staff member (name, email or id).
+    teams: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # The calendar whose business days the dates count; None: the default policy's.
+    calendar: str | None = None
+
+    @field_validator("folder")
+    @classmethod
+    def _home(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+    @field_validator("roles")
+    @classmethod
+    def _plain_roles(cls, value: list[str]) -> list[str]:
+        roles = [role.strip() for role in value]
+        for role in roles:
+            if not role or "=" in role or " " in role:
+                raise ValueError(f"{role!r} is not a role name (one word, no '=')")
+        return roles
+
+    @model_validator(mode="after")
+    def _teams_name_roles(self) -> TemplatesConfig:
+        for project, team in self.teams.items():
+            for role in team:
+                if role not in self.roles:
+                    raise ValueError(
+                        f"templates.teams.{project}.{role}: unknown role "
+                        f"(templates.roles: {', '.join(self.roles)})"
+                    )
+        return self
+
+
 # What Telegram accepts as a webhook's secret_token.
 TELEGRAM_SECRET_PATTERN = r"^[A-Za-z0-9_-]{1,256}$"
 # The shortest shared secret accepted for a webhook (the intake's, Telegram's).
@@ -361,6 +433,8 @@ class Settings(BaseModel):
     telegram_webhook_secret: str | None = Field(default=None, pattern=TELEGRAM_SECRET_PATTERN)
     # The Worksection connector; unset, it does not run.
     worksection: WorksectionConfig | None = None
+    # Task templates: the agency's own folder, roles, tag sets, project teams.
+    templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -392,6 +466,9 @@ class Settings(BaseModel):
         calendar = self.receivables.calendar
         if calendar is not None and calendar != ALWAYS_OPEN and calendar not in self.calendars:
             raise ValueError(f"receivables.calendar: unknown calendar {calendar!r}")
+        calendar = self.templates.calendar
+        if calendar is not None and calendar != ALWAYS_OPEN and calendar not in self.calendars:
+            raise ValueError(f"templates.calendar: unknown calendar {calendar!r}")
         for client, conf in self.clients.items():
             if conf.policy is not None and conf.policy not in self.policies:
                 raise ValueError(f"clients.{client}.policy: unknown policy {conf.policy!r}")
@@ -411,6 +488,17 @@ class Settings(BaseModel):
     def dunning_calendar(self) -> BusinessCalendar:
         """The calendar whose business days the reminders run on."""
         return self.calendar(self.dunning_calendar_name)
+
+    @property
+    def templates_calendar_name(self) -> str:
+        """The calendar whose business days a template's dates count: its own, else the policy's."""
+        return self.templates.calendar or self.policies["default"].calendar
+
+    @property
+    def templates_timezone(self) -> str:
+        """The time zone of the templates' calendar (the agency's for a round-the-clock one)."""
+        calendar = self.calendars.get(self.templates_calendar_name)
+        return calendar.timezone if calendar is not None else self.timezone
 
     def calendar(self, name: str) -> BusinessCalendar:
         if name == ALWAYS_OPEN:

@@ -27,6 +27,7 @@ written, to `_Batch._clocks_changed` in the same transaction.
 
 from __future__ import annotations
 
+import json
 import logging
 import weakref
 from collections import Counter, defaultdict
@@ -97,6 +98,7 @@ from core.store.models.threads import (
     Thread,
     ThreadRef,
 )
+from core.store.models.tracker import TRACKER_CHANNEL, TrackerAction
 from core.store.reader import instant, stamp
 
 log = logging.getLogger("pmdesk.ingest")
@@ -109,6 +111,7 @@ OWN_SOURCE = "pmdesk"
 
 E, T, C, EVENT_RAW = table(Event), table(Thread), table(Clock), table(EventRaw)
 DELIVERY, NOTIFICATION = table(Delivery), table(Notification)
+TRACKER_ACTION = table(TrackerAction)
 CLIENT, PROJECT, CONTACT = table(Client), table(Project), table(Contact)
 STAFF, EMAILS, REFS, ASSIGNMENT = (
     table(Staff),
@@ -544,6 +547,7 @@ class _Batch:
             item.key = _key(item.row)
         self._insert_events(fresh)
         self._queue_deliveries(fresh)
+        self._queue_tracker_writes(fresh)
         self._advance_threads(fresh)
         # Before the thread rows: the rollups count a clock for its thread's
         # stored client, and a client given now moves them all (_write_threads).
@@ -867,6 +871,53 @@ class _Batch:
             for item in replies
         ]
         insert_many(self.db, DELIVERY, rows)
+
+    def _queue_tracker_writes(self, fresh: list[_Pending]) -> None:
+        """A change to a task in the tracker (core.tracker) waits to be written there.
+
+        The event's `extra.tracker` says what to write (`task`, `verb`,
+        `params`); the row that keeps it and its delivery row are written
+        with the event.
+        """
+        actions = [
+            (item, item.event.extra["tracker"])
+            for item in fresh
+            if item.event.source == OWN_SOURCE
+            and item.event.extra is not None
+            and isinstance(item.event.extra.get("tracker"), dict)
+        ]
+        if not actions:
+            return
+        insert_many(
+            self.db,
+            TRACKER_ACTION,
+            [
+                {
+                    "event_id": item.id,
+                    "thread_id": item.thread_id,
+                    "task_id": str(write["task"]),
+                    "verb": str(write["verb"]),
+                    "params": json.dumps(write.get("params") or {}, ensure_ascii=False),
+                    "created_at": self.now,
+                }
+                for item, write in actions
+            ],
+        )
+        insert_many(
+            self.db,
+            DELIVERY,
+            [
+                {
+                    "event_id": item.id,
+                    "thread_id": item.thread_id,
+                    "channel": TRACKER_CHANNEL,
+                    "status": DeliveryStatus.PENDING.value,
+                    "next_attempt_at": self.send_after,
+                    "updated_at": self.now,
+                }
+                for item, _ in actions
+            ],
+        )
 
     def _notify_waiting_messages(self, fresh: list[_Pending]) -> None:
         """Tell staff of the batch's client messages still unanswered once it is stored.

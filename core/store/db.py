@@ -47,7 +47,9 @@ import core.store.models.outbox
 import core.store.models.receivables
 import core.store.models.staff
 import core.store.models.system
+import core.store.models.templates
 import core.store.models.threads
+import core.store.models.tracker
 import core.store.models.worksection  # noqa: F401  (registers the tables on SQLModel.metadata)
 from core.base.paths import PRIVATE_FILE, shown_database
 from core.store.reader import HEAD_REVISION, DatabaseError, stamp

@@ -19,6 +19,20 @@ get_events with our text and author; `text` or `todo[]`, each cut past
 request a second does; a request line over 8 KB gets HTTP 414. A POST's
 parameters may come in a form body, which the hash then covers.
 
+Writing tasks, each checking its parameters as the API documents them
+(anything else an error envelope with a message): post_task (`id_project`,
+`title`; `id_parent` makes a subtask, listed in its parent's `child`;
+`email_user_to` an address of the account, `NOONE` or `ANY`; `todo[]`
+repeated, one checkbox each; `datestart`/`dateend` as `DD.MM.YYYY`, the
+start not after the end; `tags` known to the account when `known_tags` is
+set; `priority` 0..10), update_task (owner, title, priority, dates, `tags`
+replacing all), update_task_tags (`plus`, `minus`), complete_task,
+reopen_task, search_tasks (`id_project`, `id_task`, `email_user_to`,
+`filter` with `parent=ID`, `status` active/done). Each change is logged as
+Worksection logs it, so it comes back in get_events and, with `webhook`
+set, is posted there as a webhook would (`hooks` keeps what was posted;
+`settle_hooks()` waits until they are).
+
 OAuth2: `token` works for ever; `grant()` gives a pair as an authorisation
 would, whose access token ends 24 hours later on the fake's clock (then
 HTTP 200 with an error envelope, `status_code` 401), renewed by POST
@@ -37,10 +51,13 @@ import itertools
 import json
 import threading
 import time
+import urllib.request
+import zlib
+from base64 import b64encode
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -56,6 +73,9 @@ ZONE = "Europe/Paris"
 MAX_REQUEST_LINE = 8 * 1024
 MAX_TEXT = 65_536
 MAX_RECORDS = 10_000
+# Who a task is for when it is nobody's, or anybody's.
+NOBODY = ("NOONE", "ANY")
+API_USER = {"id": "1", "email": "api@agency.example", "name": "API"}
 
 
 @dataclass
@@ -89,6 +109,11 @@ class FakeWorksection:
     users: dict[str, str] = field(default_factory=dict)
     # Failures to serve before answering normally again: "outage", "500", "envelope".
     failures: list[str] = field(default_factory=list)
+    # Tag names the account's tag sets hold; None: any name is taken.
+    known_tags: set[str] | None = None
+    # Where to post each logged change as a webhook would: (url, user, password).
+    webhook: tuple[str, str, str] | None = None
+    hooks: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Access token -> when it ends (None: never, as `token` by default);
@@ -102,6 +127,7 @@ class FakeWorksection:
         self._ids = itertools.count(9001)
         self._last_call = float("-inf")
         self._server: ThreadingHTTPServer | None = None
+        self._hook_threads: list[threading.Thread] = []
 
     # -- serving ------------------------------------------------------------------
 
@@ -175,6 +201,7 @@ class FakeWorksection:
         project: tuple[str, str] = ("77", "Acme website"),
         tags: list[str] | None = None,
         status: str = "active",
+        **fields: Any,
     ) -> dict[str, Any]:
         page = f"/project/{project[0]}/{task_id}/"
         task = {
@@ -184,6 +211,7 @@ class FakeWorksection:
             "status": status,
             "project": {"id": project[0], "name": project[1]},
             "tags": {str(100 + n): tag for n, tag in enumerate(tags or [])},
+            **fields,
         }
         with self._lock:
             self.tasks[task_id] = task
@@ -197,10 +225,20 @@ class FakeWorksection:
             self.tasks[task_id]["tags"] = {str(100 + n): tag for n, tag in enumerate(tags)}
 
     def comment(
-        self, task_id: str, text: str, email: str, name: str, *, hidden: bool = False
+        self,
+        task_id: str,
+        text: str,
+        email: str,
+        name: str,
+        *,
+        hidden: bool = False,
+        todo: list[str] | None = None,
     ) -> dict[str, Any]:
         comment_id = str(next(self._ids))
         new: dict[str, Any] = {"text": text}
+        if todo:
+            # Assumed (not documented): the log shows a comment's checkboxes beside its text.
+            new["todo"] = todo
         if hidden:
             new["hidden"] = [email]
         item = self._logged(
@@ -260,7 +298,37 @@ class FakeWorksection:
             item["old"] = old
         with self._lock:
             self.log.append(item)
+        if self.webhook is not None:
+            thread = threading.Thread(target=self._post_hook, args=(item,), daemon=True)
+            self._hook_threads.append(thread)
+            thread.start()
         return json.loads(json.dumps(item))
+
+    def _post_hook(self, item: dict[str, Any]) -> None:
+        """Post one logged change to the webhook, as Worksection does (an array of items)."""
+        assert self.webhook is not None
+        url, user, password = self.webhook
+        request = urllib.request.Request(
+            url,
+            data=json.dumps([item]).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": "Basic " + b64encode(f"{user}:{password}".encode()).decode(),
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                status = answer.status
+        except OSError as error:
+            status = getattr(error, "code", 0)
+        with self._lock:
+            self.hooks.append({"item": item, "status": status})
+
+    def settle_hooks(self, timeout: float = 5.0) -> None:
+        """Wait until every webhook post started so far has been answered."""
+        for thread in list(self._hook_threads):
+            thread.join(timeout)
 
     # -- the API --------------------------------------------------------------------
 
@@ -327,7 +395,7 @@ class FakeWorksection:
         handler = getattr(self, f"_api_{action}", None)
         if handler is None:
             return _error(2, f"Unknown action {action}")
-        if action.startswith("get_"):
+        if action.startswith(("get_", "search_")):
             return handler(params)
         return handler(params, lists)
 
@@ -361,7 +429,7 @@ class FakeWorksection:
         task = self.tasks.get(params.get("id_task", ""))
         if task is None:
             return _error(4, "Task not found")
-        return _ok({key: value for key, value in task.items() if key != "tags"})
+        return _ok({key: value for key, value in self._shown(task).items() if key != "tags"})
 
     def _api_get_all_tasks(self, params: dict[str, str]) -> Any:
         return self._task_list(params, None)
@@ -419,10 +487,309 @@ class FakeWorksection:
         email = params.get("email_user_from", "api@agency.example")
         # As Worksection does with a description: cut, silently, past the limit.
         text = params.get("text", "")[:MAX_TEXT]
-        item = self.comment(task_id, text, email, self.users.get(email, email))
+        todo = [entry[:MAX_TEXT] for entry in todo]
+        item = self.comment(task_id, text, email, self.users.get(email, email), todo=todo)
         with self._lock:
-            self.comments[-1]["todo"] = [entry[:MAX_TEXT] for entry in todo]
+            self.comments[-1]["todo"] = todo
         return _ok({"id": str(item["object"]["id"]), "page": item["object"]["page"]})
+
+    # -- writing tasks -------------------------------------------------------------
+
+    def _api_post_task(self, params: dict[str, str], lists: dict[str, list[str]]) -> Any:
+        refused = _unexpected(lists, _POST_TASK)
+        project = params.get("id_project", "")
+        if refused is None and project not in self.projects:
+            refused = _error(4, "Project not found")
+        title = params.get("title", "").strip()
+        if refused is None and not title:
+            refused = _error(4, "Field title is required")
+        parent = params.get("id_parent")
+        if refused is None and parent is not None:
+            found = self.tasks.get(parent)
+            if found is None or found["project"]["id"] != project:
+                refused = _error(4, "Parent task not found")
+        changes, refused = self._task_fields(params, refused)
+        if refused is not None:
+            return refused
+        author = dict(API_USER)
+        if "email_user_from" in params:
+            found = self._user(params["email_user_from"])
+            if found is None or found.get("email") in NOBODY:
+                return _error(4, f"User not found: {params['email_user_from']}")
+            author = found
+        task_id = str(next(self._ids))
+        prefix = self.tasks[parent]["page"] if parent else f"/project/{project}/"
+        todo = [entry[:MAX_TEXT] for entry in lists.get("todo[]", [])]
+        tags = changes.pop("tags", {})
+        task = self.add_task(
+            task_id,
+            title,
+            (project, self.projects[project]["name"]),
+            list(tags.values()),
+            user_from=author,
+            user_to=changes.get("user_to", {"email": "NOONE", "name": "Nobody"}),
+            text=params.get("text", "")[:MAX_TEXT],
+            todo=todo,
+            date_added=self._local().strftime("%Y-%m-%d %H:%M"),
+            **{key: value for key, value in changes.items() if key != "user_to"},
+        )
+        with self._lock:
+            task["page"] = f"{prefix}{task_id}/"
+            if parent:
+                task["parent"] = parent
+        new = {"name": title, **changes, **({"tags": list(tags.values())} if tags else {})}
+        if todo:
+            new["todo"] = todo
+        self._logged("post", self._object(task_id), author, new=new)
+        return _ok(self._shown(task))
+
+    def _api_update_task(self, params: dict[str, str], lists: dict[str, list[str]]) -> Any:
+        refused = _unexpected(lists, _UPDATE_TASK) or self._known(params)
+        changes, refused = self._task_fields(params, refused)
+        if refused is not None:
+            return refused
+        task = self.tasks[params["id_task"]]
+        if "title" in params:
+            if not params["title"].strip():
+                return _error(4, "Field title is required")
+            changes["name"] = params["title"]
+        if "dateclosed" in params and _day(params["dateclosed"]) is None:
+            return _error(4, "Invalid date dateclosed: DD.MM.YYYY expected")
+        if not changes:
+            return _error(4, "Nothing to update")
+        start = changes.get("date_start", task.get("date_start"))
+        end = changes.get("date_end", task.get("date_end"))
+        if start and end and start > end:
+            return _error(4, "The start date is after the end date")
+        with self._lock:
+            old = {key: task.get(key) for key in changes}
+            task.update(changes)
+        self._logged("update", self._object(task["id"]), dict(API_USER), new=changes, old=old)
+        return _ok(self._shown(task))
+
+    def _api_update_task_tags(self, params: dict[str, str], lists: dict[str, list[str]]) -> Any:
+        refused = _unexpected(lists, _UPDATE_TAGS) or self._known(params)
+        if refused is not None:
+            return refused
+        plus, minus = _names(params.get("plus", "")), _names(params.get("minus", ""))
+        if not plus and not minus:
+            return _error(4, "Field plus or minus is required")
+        if (unknown := self._unknown_tags(plus + minus)) is not None:
+            return unknown
+        task = self.tasks[params["id_task"]]
+        with self._lock:
+            before = list(task["tags"].values())
+            after = [tag for tag in before if tag not in minus]
+            after += [tag for tag in plus if tag not in after]
+            task["tags"] = {str(100 + n): tag for n, tag in enumerate(after)}
+        if after != before:
+            # Assumed (not documented): a change of tags through the API is logged as an edit.
+            self._logged(
+                "update",
+                self._object(task["id"]),
+                dict(API_USER),
+                new={"tags": after},
+                old={"tags": before},
+            )
+        return {"status": "ok"}
+
+    def _api_complete_task(self, params: dict[str, str], lists: dict[str, list[str]]) -> Any:
+        return self._set_status(params, lists, "done", "close")
+
+    def _api_reopen_task(self, params: dict[str, str], lists: dict[str, list[str]]) -> Any:
+        return self._set_status(params, lists, "active", "reopen")
+
+    def _set_status(
+        self, params: dict[str, str], lists: dict[str, list[str]], status: str, action: str
+    ) -> Any:
+        refused = _unexpected(lists, _ID_TASK) or self._known(params)
+        if refused is not None:
+            return refused
+        task = self.tasks[params["id_task"]]
+        if task["status"] == status:
+            return _error(4, f"Task is already {'closed' if status == 'done' else 'open'}")
+        with self._lock:
+            task["status"] = status
+        self._logged(action, self._object(task["id"]), dict(API_USER))
+        return {"status": "ok"}
+
+    def _api_search_tasks(self, params: dict[str, str]) -> Any:
+        keys = ("id_project", "id_task", "email_user_from", "email_user_to", "filter")
+        if not any(params.get(key) for key in keys):
+            return _error(4, "One of id_project, id_task, email_user_from, email_user_to, filter")
+        status = params.get("status")
+        if status not in (None, "active", "done"):
+            return _error(4, "Invalid status: active or done")
+        wanted_parent = None
+        query = params.get("filter", "").strip()
+        if query:
+            if not (query.startswith("parent=") and query[7:].strip().isdigit()):
+                # Only `parent=ID` is understood here; the real filter language is larger.
+                return _error(4, f"Invalid filter {query!r}")
+            wanted_parent = query[7:].strip()
+        with self._lock:
+            found = [
+                self._shown(task)
+                for task in self.tasks.values()
+                if params.get("id_project") in (None, task["project"]["id"])
+                and params.get("id_task") in (None, task["id"])
+                and params.get("email_user_to") in (None, (task.get("user_to") or {}).get("email"))
+                and params.get("email_user_from")
+                in (None, (task.get("user_from") or {}).get("email"))
+                and (wanted_parent is None or task.get("parent") == wanted_parent)
+                and (status is None or task["status"] == status)
+            ]
+        return _ok(found)
+
+    def children(self, task_id: str) -> list[dict[str, Any]]:
+        """The subtasks of a task, in the order they were made."""
+        with self._lock:
+            return [task for task in self.tasks.values() if task.get("parent") == task_id]
+
+    # -- parts of the writes ----------------------------------------------------------
+
+    def _known(self, params: dict[str, str]) -> dict[str, Any] | None:
+        task_id = params.get("id_task", "")
+        if not task_id:
+            return _error(4, "Field id_task is required")
+        if task_id not in self.tasks:
+            return _error(4, "Task not found")
+        return None
+
+    def _task_fields(
+        self, params: dict[str, str], refused: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The task's fields the parameters set, as get_task shows them; or the error."""
+        changes: dict[str, Any] = {}
+        if refused is not None:
+            return changes, refused
+        if "email_user_to" in params:
+            user = self._user(params["email_user_to"])
+            if user is None:
+                return changes, _error(4, f"User not found: {params['email_user_to']}")
+            changes["user_to"] = user
+        for name, key in (("datestart", "date_start"), ("dateend", "date_end")):
+            if name in params:
+                day = _day(params[name])
+                if day is None:
+                    return changes, _error(4, f"Invalid date {name}: DD.MM.YYYY expected")
+                changes[key] = day.isoformat()
+        start, end = changes.get("date_start"), changes.get("date_end")
+        if start and end and start > end:
+            return changes, _error(4, "The start date is after the end date")
+        if "priority" in params:
+            value = params["priority"]
+            if not (value.isdigit() and 0 <= int(value) <= 10):
+                return changes, _error(4, "Invalid priority: 0..10")
+            changes["priority"] = value
+        if "tags" in params:
+            names = _names(params["tags"])
+            if (unknown := self._unknown_tags(names)) is not None:
+                return changes, unknown
+            changes["tags"] = {str(100 + n): tag for n, tag in enumerate(names)}
+        return changes, None
+
+    def _unknown_tags(self, names: list[str]) -> dict[str, Any] | None:
+        if self.known_tags is None:
+            return None
+        unknown = [name for name in names if name not in self.known_tags]
+        return _error(4, f"Tag not found: {', '.join(unknown)}") if unknown else None
+
+    def _user(self, email: str) -> dict[str, Any] | None:
+        """A user of the account by address (`NOONE`, `ANY` as they are); None if unknown."""
+        if email in NOBODY:
+            return {"email": email, "name": "Nobody" if email == "NOONE" else "Anybody"}
+        if "@" not in email or (self.users and email not in self.users):
+            return None
+        return {
+            "id": str(zlib.crc32(email.encode()) % 1000),
+            "email": email,
+            "name": self.users.get(email, email),
+        }
+
+    def _object(self, task_id: str) -> dict[str, Any]:
+        return {"type": "task", "id": task_id, "page": self.tasks[task_id]["page"]}
+
+    def _local(self) -> datetime:
+        return self.now().astimezone(ZoneInfo(self.zone))
+
+    def _shown(self, task: dict[str, Any]) -> dict[str, Any]:
+        """A task as get_task shows it: its parent, and its subtasks nested in `child`."""
+        shown = {key: value for key, value in task.items() if key not in ("parent", "todo")}
+        parent = self.tasks.get(task.get("parent") or "")
+        if parent is not None:
+            shown["parent"] = {"id": parent["id"], "name": parent["name"], "page": parent["page"]}
+        children = [
+            self._shown(child) for child in self.tasks.values() if child.get("parent") == task["id"]
+        ]
+        if children:
+            shown["child"] = children
+        return json.loads(json.dumps(shown))
+
+
+# The parameters each write takes (`action` and `hash` aside): any other is refused.
+_POST_TASK = frozenset(
+    {
+        "id_project",
+        "title",
+        "id_parent",
+        "email_user_from",
+        "email_user_to",
+        "priority",
+        "text",
+        "todo[]",
+        "datestart",
+        "dateend",
+        "subscribe",
+        "hidden",
+        "mention",
+        "max_time",
+        "max_money",
+        "tags",
+    }
+)
+_UPDATE_TASK = frozenset(
+    {
+        "id_task",
+        "email_user_to",
+        "priority",
+        "title",
+        "datestart",
+        "dateend",
+        "dateclosed",
+        "max_time",
+        "max_money",
+        "tags",
+    }
+)
+_UPDATE_TAGS = frozenset({"id_task", "plus", "minus"})
+_ID_TASK = frozenset({"id_task"})
+
+
+def _unexpected(lists: dict[str, list[str]], allowed: frozenset[str]) -> dict[str, Any] | None:
+    """An error for a parameter the action does not take, or one given twice (but `todo[]`)."""
+    for key, values in lists.items():
+        if key in ("action", "hash"):
+            continue
+        if key not in allowed:
+            return _error(4, f"Unknown parameter {key}")
+        if len(values) > 1 and not key.endswith("[]"):
+            return _error(4, f"Parameter {key} given {len(values)} times")
+    return None
+
+
+def _day(text: str) -> date | None:
+    """A `DD.MM.YYYY` date, the only form the API takes; None for anything else."""
+    if len(text) != 10 or text[2] != "." or text[5] != ".":
+        return None
+    try:
+        return datetime.strptime(text, "%d.%m.%Y").date()
+    except ValueError:
+        return None
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _ok(data: Any) -> dict[str, Any]:

@@ -79,6 +79,62 @@ def test_ingesting_the_same_file_twice_adds_nothing(tmp_path: Path, env: dict[st
     }
 
 
+def test_ingest_stores_a_window_in_time_order_with_the_result_of_any_order(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A shuffled file is stored in time order (its event ids follow the instants), gives
+    the same clocks and report as the file's own order (`--window 1`) and as a sorted
+    file, and each rejected line keeps its number in the file."""
+    import random
+    import sqlite3
+
+    ordered = [
+        make_event(f"{kind}{task}-{number}", 7 * number + 2 * index, role=role, task=task)
+        for index, task in enumerate(["A", "B", "C", "D"])
+        for number in range(5)  # the last a client's message: its clock runs
+        for kind, role in [("m", "client"), ("r", "staff")][number % 2 : number % 2 + 1]
+    ]
+    mixed = ordered[:]
+    random.Random(15).shuffle(mixed)
+    mixed.insert(9, "{oops")
+    mixed.append(mixed[3])  # a retry of an event already in the file
+    runs = {
+        "window": (jsonl(tmp_path, mixed, "mixed.jsonl"), []),
+        "as they come": (tmp_path / "mixed.jsonl", ["--window", "1"]),
+        "sorted": (jsonl(tmp_path, ordered, "ordered.jsonl"), []),
+    }
+    outputs = {}
+    for name, (path, options) in runs.items():
+        run_env = env | {"PMDESK_DB": str(tmp_path / f"{name}.db")}
+        result = pmdesk("ingest", "--json", *options, str(path), env=run_env)
+        summary = json.loads(result.stdout)
+        period = ["--since", "2026-11-23", "--until", "2026-11-24", "--json"]
+        clocks = json.loads(pmdesk("clocks", "--json", env=run_env).stdout)
+        outputs[name] = (
+            summary["created"],
+            # Ids follow the order things were stored in; seconds left, the time of the run.
+            [
+                {key: clock[key] for key in clock.keys() - {"id", "thread_id", "seconds_left"}}
+                for clock in clocks
+            ],
+            json.loads(pmdesk("report", "sla", *period, env=run_env).stdout),
+        )
+        if name != "sorted":
+            assert result.returncode == 1
+            assert summary["duplicate"] == 1
+            assert [item["line"] for item in summary["rejections"]] == [10]
+        with sqlite3.connect(tmp_path / f"{name}.db") as connection:
+            stored = [
+                row[0] for row in connection.execute("SELECT occurred_at FROM event ORDER BY id")
+            ]
+        assert (stored == sorted(stored)) is (name != "as they come")
+
+    assert outputs["window"] == outputs["as they come"] == outputs["sorted"]
+    assert outputs["sorted"][0] == len(ordered)
+    assert len(outputs["sorted"][1]) == 4  # the comparison means something
+    assert outputs["sorted"][2]["overall"]["answered"] == 8
+
+
 def test_ingest_reads_standard_input(env: dict[str, str]) -> None:
     result = pmdesk("ingest", "-", env=env, stdin=json.dumps(make_event("m1", 0)) + "\n")
 

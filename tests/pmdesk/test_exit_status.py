@@ -75,6 +75,8 @@ CASES = [
     (["payments", "import", "missing.xml"], 2, "missing.xml"),
     (["payments", "import", "statement.xml"], 2, "nothing imported"),
     (["payments", "accept", "404"], 2, "no statement line #404"),
+    (["task", "pending"], 0, ""),
+    (["task", "close", "1"], 2, "Worksection is not configured"),
     (["serve", "--port", "70000"], 2, "Invalid value for '--port'"),
     (["demo", "--pace", "0"], 2, "Invalid value for '--pace'"),
     (["manager"], 2, "needs a terminal"),

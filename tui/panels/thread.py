@@ -24,7 +24,7 @@ from core.conversations.threads import ThreadDetail
 from core.sla.views import ClockView
 from tui.display.format import Formatter
 from tui.display.text import clean, first_line
-from tui.messages import ActionDone, ThreadAction, ThreadInView, Undo
+from tui.messages import ActionDone, ThreadAction, ThreadInView, TrackerVerb, TrackerWanted, Undo
 from tui.sources.pages import RELATIVE_SECONDS, Pages, ThreadPage
 from tui.widgets.conversation import Conversation
 
@@ -105,6 +105,60 @@ class ThreadView(Vertical):
             show=False,
             id="thread.undo",
             tooltip=N_("Undo the last reply, no reply needed or handled, within 5 seconds"),
+        ),
+        # The thread's Worksection task (tui/screens/tracker.py): shift and a letter,
+        # never a key of the thread, the main screen or the app.
+        Binding(
+            "D",
+            "tracker('deadline')",
+            "Deadline",
+            id="thread.deadline",
+            tooltip=N_("Reschedule the task's deadline in Worksection"),
+        ),
+        Binding(
+            "T",
+            "tracker('todo')",
+            "Checklist",
+            id="thread.todo",
+            tooltip=N_("Add checklist items to the task in Worksection"),
+        ),
+        Binding(
+            "S",
+            "tracker('subtask')",
+            "Subtask",
+            id="thread.subtask",
+            tooltip=N_("Create a subtask of the task in Worksection"),
+        ),
+        Binding(
+            "O",
+            "tracker('owner')",
+            "Owner",
+            id="thread.owner",
+            tooltip=N_("Change the task's owner in Worksection, or unassign it"),
+        ),
+        Binding(
+            "C",
+            "tracker('close')",
+            "Close task",
+            show=False,
+            id="thread.close",
+            tooltip=N_("Close the task in Worksection"),
+        ),
+        Binding(
+            "R",
+            "tracker('reopen')",
+            "Reopen task",
+            show=False,
+            id="thread.reopen",
+            tooltip=N_("Reopen the task in Worksection"),
+        ),
+        Binding(
+            "number_sign",
+            "tracker('tags')",
+            "Tags",
+            show=False,
+            id="thread.tags",
+            tooltip=N_("Add or remove the task's tags in Worksection"),
         ),
         Binding("ctrl+s", "send", "Send", id="thread.send", tooltip=N_("Send the reply or note")),
         Binding(
@@ -382,6 +436,11 @@ class ThreadView(Vertical):
 
     def action_handled(self) -> None:
         self.post_message(ThreadAction(self.thread_id, "handled"))
+
+    def action_tracker(self, verb: TrackerVerb) -> None:
+        """A change to the thread's Worksection task: the app asks for it (or says why not)."""
+        deadline = self.detail.deadline if self.detail is not None else None
+        self.post_message(TrackerWanted(self.thread_id, verb, deadline))
 
     def action_open_task(self) -> None:
         if self.detail is None or not self.detail.url:

@@ -137,3 +137,34 @@ async def test_twenty_five_replies_in_a_group_wait_for_the_minute(
     assert said == [f"reply {n}\n\n— Sam Staff, Atelier" for n in range(25)]
     arrivals = [c.at for c in fake.calls("sendMessage") if c.params["chat_id"] == GROUP]
     assert arrivals[20] - arrivals[0] >= 60
+
+
+async def test_a_reply_to_a_group_is_not_crowded_out_by_other_channels_waiting(
+    engine: Engine, settings: Settings, speed: SpeedClock, fake: FakeTelegram
+) -> None:
+    """More replies due on other channels (Worksection down, a webhook's thread) than the
+    sender looks at in one turn come first by id; the group's reply still goes out."""
+    staff = team(engine, speed.now())
+    feed = ingestor(engine, settings, speed)
+    [elsewhere] = feed.ingest([client_message("w-0", speed.now(), task="W1")])
+    with engine.connect() as connection:
+        other_thread = connection.execute(
+            select(EVENT.c.thread_id).where(EVENT.c.id == elsewhere.event_id)
+        ).scalar_one()
+    for n in range(501):  # the sender's turn looks at 500 rows
+        reply(feed, other_thread, staff["sam"], f"elsewhere {n}", clock=speed.now)
+    link_chat(engine, GROUP, "Acme", staff["ana"], speed.now())
+    [opened] = feed.ingest(
+        [chat_event(GROUP, 1, speed.now(), "Acme", 6_001, "Claire", "Bonjour", title="Acme")]
+    )
+    with engine.connect() as connection:
+        thread_id = connection.execute(
+            select(EVENT.c.thread_id).where(EVENT.c.id == opened.event_id)
+        ).scalar_one()
+    reply(feed, thread_id, staff["sam"], "to the group", clock=speed.now)
+
+    async with running(service(settings, engine, speed)):
+        await until(lambda: len(fake.sent_messages(GROUP)) == 1, timeout=10)
+
+    assert fake.sent_messages(GROUP)[0]["text"].startswith("to the group")
+    assert len(due_deliveries(engine, speed.now(), 1000)) == 501  # theirs, still waiting
