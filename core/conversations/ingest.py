@@ -36,6 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     CTE,
@@ -504,6 +505,8 @@ class _StateCache:
         self.client_policy: dict[int, str | None] = {}
         # The next id of the event, thread and clock tables (see core.store.db.next_ids).
         self.next_ids: dict[str, int] = {}
+        # The SLA rollups' zone, once a batch has read it (core.sla.rollups.rollup_zone).
+        self.rollup_zone: ZoneInfo | None = None
 
 
 class _Batch:
@@ -1335,7 +1338,9 @@ class _Batch:
             thread = self.threads.get(clock.thread_id)
             if thread is not None and thread.stored is not None:
                 stored[clock.thread_id] = thread.stored[0]
-        rollups.record(self.db, removed, added, stored)
+        zone = rollups.record(self.db, removed, added, stored, self.state.rollup_zone)
+        if zone is not None:
+            self.state.rollup_zone = zone
 
     def _write_clocks(self, clocks: list[ClockState]) -> None:
         """Clocks met in order: new ones inserted, stored ones (which can only stop) updated."""

@@ -369,14 +369,18 @@ def record(
     removed: Sequence[ClockState],
     added: Sequence[ClockState],
     clients: Mapping[int, int | None] | None = None,
-) -> None:
+    zone: ZoneInfo | None = None,
+) -> ZoneInfo | None:
     """Take the stored versions `removed` out of the rollups and put the new `added` in.
 
     A clock counts only once stopped: a running version adds and removes
     nothing. Call it in the transaction that writes the clocks, with
     `removed` read before they were overwritten. `clients`, when the writer
     knows them, are the threads' stored clients (thread id to client id);
-    the others are read.
+    the others are read. `zone`: the rollups' zone (`rollup_zone`) when the
+    writer knows it; it is read otherwise. Returns the zone when it was
+    needed (None when nothing changed), for a writer to keep while no one
+    else writes.
     """
     signed: Counter[tuple[int, datetime, int, str, int, int]] = Counter()
     for sign, clocks in ((-1, removed), (1, added)):
@@ -394,7 +398,7 @@ def record(
             signed[key] += sign
     changes = [(key, count) for key, count in signed.items() if count]
     if not changes:
-        return
+        return None
     threads = {key[0] for key, _ in changes}
     known = (
         {} if clients is None else {thread: clients[thread] for thread in threads & clients.keys()}
@@ -402,7 +406,8 @@ def record(
     if len(known) < len(threads):
         known.update(_stored_clients(connection, threads - known.keys()))
     clients = known
-    zone = rollup_zone(connection)
+    if zone is None:
+        zone = rollup_zone(connection)
     _apply(
         connection,
         [
@@ -411,6 +416,7 @@ def record(
         ],
         (ALL, STAFF, CLIENT),
     )
+    return zone
 
 
 def move_threads(connection: Connection, clients: Mapping[int, int | None]) -> None:
@@ -514,14 +520,12 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
     rollup = _tables()[2]
     sqlite = connection.dialect.name == "sqlite"
     stored: dict[_RowKey, tuple[int, int, int, bytes, bytes]] = {}
-    starts = sorted({key[1] for key in changes})
-    for chunk in _chunks(starts):
-        for span, start, dimension, member, *values in _stored_rows(
-            connection, rollup, chunk, sqlite=sqlite
-        ):
-            key = (span, start, dimension, member)
-            if key in changes:
-                stored[key] = (values[0], values[1], values[2], values[3], values[4])
+    for span, start, dimension, member, *values in _stored_rows(
+        connection, rollup, changes.keys(), sqlite=sqlite
+    ):
+        key = (span, start, dimension, member)
+        if key in changes:
+            stored[key] = (values[0], values[1], values[2], values[3], values[4])
     rows: list[tuple[Any, ...]] = []
     for key, change in changes.items():
         old = stored.get(key)
@@ -588,22 +592,57 @@ _ROW_COLUMNS = (
 
 
 def _stored_rows(
-    connection: Connection, rollup: Any, starts: Sequence[str], *, sqlite: bool
+    connection: Connection, rollup: Any, keys: Iterable[_RowKey], *, sqlite: bool
 ) -> Iterable[Any]:
-    """The day and month rows of `starts`, in `_ROW_COLUMNS` order without `answered`."""
-    wanted = (*_ROW_COLUMNS[:7], "business", "wall")
-    if sqlite:
-        return connection.exec_driver_sql(
-            f"SELECT {', '.join(wanted)} FROM {rollup.name} "
-            f"WHERE span IN ('{DAY}', '{MONTH}') AND start IN ({', '.join('?' * len(starts))})",
-            tuple(starts),
-        )
-    from sqlalchemy import select
+    """The stored rows of `keys` (and maybe a few others), in `_ROW_COLUMNS` order without
+    `answered`.
 
-    query = select(*(rollup.c[name] for name in wanted)).where(
-        rollup.c.span.in_([DAY, MONTH]), rollup.c.start.in_(starts)
-    )
-    return connection.execute(query)
+    Only the rows asked for are read, by their key: the other members' rows
+    of the same days and months hold arrays as long as theirs (a month's
+    rows, a month of answers each), which reading cost more than the rest
+    of the write. One query per dimension, with the days and months and the
+    members asked for: SQLite finds each by the primary key.
+    """
+    wanted = (*_ROW_COLUMNS[:7], "business", "wall")
+    starts: set[str] = set()
+    members: dict[str, set[int]] = {}
+    for _, start, dimension, member in keys:
+        starts.add(start)
+        members.setdefault(dimension, set()).add(member)
+    found: list[Any] = []
+    parts: list[str] = []
+    params: list[Any] = []
+    for start_chunk in _chunks(sorted(starts)):
+        days = ", ".join("?" * len(start_chunk))
+        for dimension, ids in sorted(members.items()):
+            for member_chunk in _chunks(sorted(ids)):
+                if not sqlite:
+                    from sqlalchemy import select
+
+                    query = select(*(rollup.c[name] for name in wanted)).where(
+                        rollup.c.span.in_([DAY, MONTH]),
+                        rollup.c.start.in_(start_chunk),
+                        rollup.c.dimension == dimension,
+                        rollup.c.member.in_(member_chunk),
+                    )
+                    found += connection.execute(query).all()
+                    continue
+                parts.append(
+                    f"SELECT {', '.join(wanted)} FROM {rollup.name} "
+                    f"WHERE span IN ('{DAY}', '{MONTH}') AND start IN ({days}) "
+                    f"AND dimension = ? AND member IN ({', '.join('?' * len(member_chunk))})"
+                )
+                params += (*start_chunk, dimension, *member_chunk)
+                if len(params) > _PARAMETERS_PER_READ:
+                    found += connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
+                    parts, params = [], []
+    if parts:
+        found += connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
+    return found
+
+
+# Bound parameters of one read of stored rows at most, well under SQLite's limit.
+_PARAMETERS_PER_READ = 5000
 
 
 def _changed(blob: bytes | None, change: dict[int, int], key: _RowKey) -> array[int]:
