@@ -31,6 +31,7 @@ import logging
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
@@ -1011,8 +1012,9 @@ class _Batch:
             policy = self.ingestor.policies.get(self._policy_of(thread))
             last = self.state.latest[thread_id]
             running = last if last is not None and last.outcome == _RUNNING else None
-            # The stored version, for _clocks_changed, before the reducer stops it.
-            stored = None if running is None else replace(running)
+            # The stored version, for _clocks_changed, before the reducer stops it
+            # (a shallow copy: dataclasses.replace runs __init__ over every field).
+            stored = None if running is None else copy(running)
             clocks = ThreadClocks(
                 thread_id, policy, running, has_clocks=last is not None, memo=self.memo
             )

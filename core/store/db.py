@@ -159,21 +159,38 @@ def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any
         yield values[start : start + size]
 
 
-def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows fast: the bulk path of ingestion.
+def insert_many(
+    connection: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    unless_known: str | None = None,
+) -> int:
+    """Insert rows fast: the bulk path of ingestion. Returns how many were inserted.
 
     On SQLite the rows go straight to the driver's executemany, with
     datetimes written in the exact text form SQLAlchemy's DateTime uses
     (naive UTC, microseconds), so that ORM reads and index order are the
     same as for rows written through SQLAlchemy; per-value bind processing
     in Python would otherwise cost more than the insert itself. Other
-    databases take SQLAlchemy's own executemany.
+    databases take SQLAlchemy's own executemany. `unless_known`: a unique
+    column; a row whose value there is stored already is left out (ON
+    CONFLICT DO NOTHING: concurrent writers never duplicate), on SQLite and
+    PostgreSQL.
     """
     if not rows:
-        return
+        return 0
     if connection.dialect.name != "sqlite":
-        connection.execute(insert(table), rows)
-        return
+        if unless_known is None:
+            return int(connection.execute(insert(table), rows).rowcount)
+        if connection.dialect.name != "postgresql":
+            raise NotImplementedError(
+                f"an insert unless known needs SQLite or PostgreSQL, not {connection.dialect.name}"
+            )
+        from sqlalchemy.dialects import postgresql
+
+        ignoring = postgresql.insert(table).on_conflict_do_nothing(index_elements=[unless_known])
+        return int(connection.execute(ignoring, rows).rowcount)
     # Python-side defaults, as SQLAlchemy's own insert would apply them.
     defaults = {
         column.name: column.default.arg
@@ -186,7 +203,9 @@ def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]
     statement = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     )
-    connection.exec_driver_sql(statement, _driver_rows(table, columns, rows))
+    if unless_known is not None:
+        statement += f" ON CONFLICT ({unless_known}) DO NOTHING"
+    return int(connection.exec_driver_sql(statement, _driver_rows(table, columns, rows)).rowcount)
 
 
 def insert_with_ids(
