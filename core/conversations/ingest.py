@@ -653,7 +653,10 @@ class _Batch:
     def _resolve_threads(self, fresh: list[_Pending], results: list[Result]) -> list[_Pending]:
         """Find or create the thread of every event: a few queries per batch, not per event."""
         wanted = {(item.event.source, item.event.task.id) for item in fresh}
-        unknown = wanted - self.cache.threads.keys()
+        # Not `wanted - keys()`: a set less a dict's keys walks every key of the dict,
+        # every thread the process has met, at every batch.
+        known = self.cache.threads
+        unknown = [key for key in wanted if key not in known]
         by_source: dict[str, list[str]] = defaultdict(list)
         for source, external_id in unknown:
             by_source[source].append(external_id)
@@ -932,7 +935,7 @@ class _Batch:
     # -- threads and clocks -------------------------------------------------
 
     def _load_threads(self, thread_ids: set[int]) -> None:
-        missing = sorted(thread_ids - self.threads.keys())
+        missing = sorted(thread for thread in thread_ids if thread not in self.threads)
         for chunk in chunks(missing):
             for row in self.db.execute(_THREAD_ROWS, {"ids": list(chunk)}):
                 thread = _ThreadRow(*row[:_THREAD_WIDTH])

@@ -128,7 +128,7 @@ def queue_message_notifications(
     clock_of = dict(waiting)
     known = known or {}
     messages: list[Any] = [known[event_id] for event_id in clock_of if event_id in known]
-    for chunk in chunks(sorted(clock_of.keys() - known.keys())):
+    for chunk in chunks(sorted(event for event in clock_of if event not in known)):
         messages += connection.execute(_WAITING_MESSAGES, {"ids": list(chunk)}).all()
     assignees = _assignees(connection, {message.thread_id for message in messages})
     on_duty = None

@@ -404,7 +404,7 @@ def record(
         {} if clients is None else {thread: clients[thread] for thread in threads & clients.keys()}
     )
     if len(known) < len(threads):
-        known.update(_stored_clients(connection, threads - known.keys()))
+        known.update(_stored_clients(connection, [t for t in threads if t not in known]))
     clients = known
     if zone is None:
         zone = rollup_zone(connection)
