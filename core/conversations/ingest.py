@@ -81,6 +81,7 @@ from core.store.db import (
     insert_stored,
     insert_with_ids,
     next_ids,
+    plain_many,
     update_many,
     write,
     write_on,
@@ -1390,9 +1391,9 @@ class _Batch:
                 else:
                     full.append(row)
             if full:
-                self.db.exec_driver_sql(_UPDATE_THREAD, full)
+                plain_many(self.db, _UPDATE_THREAD, full)
             if narrow:
-                self.db.exec_driver_sql(_UPDATE_THREAD_STATE, narrow)
+                plain_many(self.db, _UPDATE_THREAD_STATE, narrow)
         else:
             update_many(
                 self.db,

@@ -66,7 +66,7 @@ from sqlalchemy import (
 
 from core.base.kinds import NotificationKind, NotificationStatus, Outcome, StaffRole
 from core.base.text import clip
-from core.store.db import chunks, insert_many, write
+from core.store.db import chunks, insert_many, plain_rows, write
 from core.store.models.outbox import Delivery, Notification
 from core.store.models.staff import Staff
 from core.store.models.system import table
@@ -330,9 +330,7 @@ def _assignees(connection: Connection, thread_ids: set[int]) -> dict[int, list[i
     sqlite = connection.dialect.name == "sqlite"
     for chunk in chunks(sorted(thread_ids)):
         rows = (
-            connection.exec_driver_sql(
-                _SQLITE_ASSIGNEES.format(marks=", ".join("?" * len(chunk))), tuple(chunk)
-            )
+            plain_rows(connection, _sqlite_assignees(len(chunk)), chunk)
             if sqlite
             else connection.execute(_ASSIGNEES, {"ids": list(chunk)})
         )
@@ -349,8 +347,7 @@ def assistant_on_duty(connection: Connection) -> int | None:
 
 def _active_with_role(connection: Connection, role: StaffRole) -> list[int]:
     if connection.dialect.name == "sqlite":
-        rows = connection.exec_driver_sql(_SQLITE_ACTIVE_WITH_ROLE, (role.value,))
-        return [staff_id for (staff_id,) in rows]
+        return [staff_id for (staff_id,) in plain_rows(connection, _SQLITE_ACTIVE, (role.value,))]
     return list(connection.execute(_ACTIVE_WITH_ROLE, {"role": role.value}).scalars())
 
 
@@ -358,6 +355,10 @@ def _active_with_role(connection: Connection, role: StaffRole) -> list[int]:
 # its cache key anew at each call cost more than running it. On SQLite, as
 # plain SQL: SQLAlchemy's expanding IN and its result handling cost more
 # than these queries themselves.
+def _sqlite_assignees(count: int) -> str:
+    return _SQLITE_ASSIGNEES.format(marks=", ".join("?" * count))
+
+
 _SQLITE_ASSIGNEES = """
 SELECT assignment.thread_id, assignment.staff_id
   FROM assignment JOIN staff ON staff.id = assignment.staff_id
@@ -365,7 +366,7 @@ SELECT assignment.thread_id, assignment.staff_id
    AND staff.active IS 1
  ORDER BY assignment.thread_id, assignment.staff_id
 """
-_SQLITE_ACTIVE_WITH_ROLE = "SELECT id FROM staff WHERE role = ? AND active IS 1 ORDER BY id"
+_SQLITE_ACTIVE = "SELECT id FROM staff WHERE role = ? AND active IS 1 ORDER BY id"
 _WAITING_MESSAGES = (
     select(
         EVENT.c.id,

@@ -543,13 +543,15 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
             )
     if sqlite:
         if stored:
-            connection.exec_driver_sql(
+            plain_many(
+                connection,
                 f"DELETE FROM {rollup.name} "
                 "WHERE span = ? AND start = ? AND dimension = ? AND member = ?",
                 list(stored),
             )
         if rows:
-            connection.exec_driver_sql(
+            plain_many(
+                connection,
                 f"INSERT INTO {rollup.name} ({', '.join(_ROW_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(_ROW_COLUMNS))})",
                 rows,
@@ -634,10 +636,10 @@ def _stored_rows(
                 )
                 params += (*start_chunk, dimension, *member_chunk)
                 if len(params) > _PARAMETERS_PER_READ:
-                    found += connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
+                    found += plain_rows(connection, " UNION ALL ".join(parts), params)
                     parts, params = [], []
     if parts:
-        found += connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
+        found += plain_rows(connection, " UNION ALL ".join(parts), params)
     return found
 
 
@@ -685,6 +687,18 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     from core.store.db import chunks
 
     return chunks(values)
+
+
+def plain_rows(connection: Connection, statement: str, parameters: Sequence[Any]) -> list[Any]:
+    from core.store import db
+
+    return db.plain_rows(connection, statement, parameters)
+
+
+def plain_many(connection: Connection, statement: str, rows: Sequence[Sequence[Any]]) -> int:
+    from core.store import db
+
+    return db.plain_many(connection, statement, rows)
 
 
 def _tables() -> tuple[Any, Any, Any, Any]:
