@@ -82,6 +82,7 @@ from core.store.db import (
     insert_with_ids,
     next_ids,
     plain_many,
+    plain_rows,
     update_many,
     write,
     write_on,
@@ -608,9 +609,7 @@ class _Batch:
         for chunk in chunks(sorted(ids)):
             if self.db.dialect.name == "sqlite":
                 marks = ", ".join("?" * len(chunk))
-                yield from self.db.exec_driver_sql(
-                    sqlite_text.format(marks=marks), (source, *chunk)
-                ).fetchall()
+                yield from plain_rows(self.db, sqlite_text.format(marks=marks), (source, *chunk))
             else:
                 rows = self.db.execute(statement, {"source": source, "ids": list(chunk)})
                 yield from ((external_id, found) for external_id, found in rows)
@@ -1082,7 +1081,10 @@ class _Batch:
     def _write_assignees(self) -> None:
         if not self.assignees:
             return
-        self.db.execute(_UNASSIGN, [{"thread": thread_id} for thread_id in self.assignees])
+        if self.db.dialect.name == "sqlite":
+            plain_many(self.db, _SQLITE_UNASSIGN, [(thread_id,) for thread_id in self.assignees])
+        else:
+            self.db.execute(_UNASSIGN, [{"thread": thread_id} for thread_id in self.assignees])
         assigned = [
             {
                 "thread_id": thread_id,
@@ -1093,8 +1095,7 @@ class _Batch:
             for thread_id, row in self.assignees.items()
             if row["value"]  # an empty value unassigns
         ]
-        if assigned:
-            self.db.execute(insert(ASSIGNMENT), assigned)
+        insert_many(self.db, ASSIGNMENT, assigned)
 
     # -- late events --------------------------------------------------------
 
@@ -1751,6 +1752,7 @@ _CLIENT_POLICY = select(CLIENT.c.policy).where(CLIENT.c.id == bindparam("id"))
 _UNASSIGN = delete(ASSIGNMENT).where(
     ASSIGNMENT.c.thread_id == bindparam("thread"), ASSIGNMENT.c.role == "assignee"
 )
+_SQLITE_UNASSIGN = "DELETE FROM assignment WHERE thread_id = ? AND role = 'assignee'"
 
 
 def _later(known: datetime | None, candidate: datetime) -> datetime:
