@@ -702,7 +702,14 @@ def plain_many(connection: Connection, statement: str, rows: Sequence[Sequence[A
 
 
 def _tables() -> tuple[Any, Any, Any, Any]:
-    from core.store.models.system import table
-    from core.store.models.threads import Clock, SlaRollup, SlaRollupZone, Thread
+    global _TABLES
+    if _TABLES is None:
+        from core.store.models.system import table
+        from core.store.models.threads import Clock, SlaRollup, SlaRollupZone, Thread
 
-    return table(Clock), table(Thread), table(SlaRollup), table(SlaRollupZone)
+        _TABLES = table(Clock), table(Thread), table(SlaRollup), table(SlaRollupZone)
+    return _TABLES
+
+
+# The tables, imported on first use (the read side needs none of them).
+_TABLES: tuple[Any, Any, Any, Any] | None = None

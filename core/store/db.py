@@ -227,11 +227,7 @@ def insert_many(
         ignoring = postgresql.insert(table).on_conflict_do_nothing(index_elements=[unless_known])
         return int(connection.execute(ignoring, rows).rowcount)
     # Python-side defaults, as SQLAlchemy's own insert would apply them.
-    defaults = {
-        column.name: column.default.arg
-        for column in table.columns
-        if isinstance(column.default, ScalarElementColumnDefault) and column.name not in rows[0]
-    }
+    defaults = {name: value for name, value in _defaults(table) if name not in rows[0]}
     if defaults:
         rows = [defaults | row for row in rows]
     columns = list(rows[0])
@@ -334,13 +330,41 @@ def update_many(connection: Connection, table: Table, rows: list[dict[str, Any]]
     )
 
 
+def _defaults(table: Table) -> list[tuple[str, Any]]:
+    """The table's columns with a plain Python-side default, and that default (kept: a
+    table's columns do not change, and reading them at every insert cost more than it)."""
+    found = _DEFAULTS.get(table)
+    if found is None:
+        found = _DEFAULTS[table] = [
+            (column.name, column.default.arg)
+            for column in table.columns
+            if isinstance(column.default, ScalarElementColumnDefault)
+        ]
+    return found
+
+
+def _stamp_positions(table: Table, columns: Sequence[str]) -> list[int]:
+    """Where the datetime columns are among `columns` (kept, as _defaults)."""
+    key = (table, tuple(columns))
+    found = _STAMPS.get(key)
+    if found is None:
+        found = _STAMPS[key] = [
+            index for index, name in enumerate(columns) if _is_datetime(table.c[name].type)
+        ]
+    return found
+
+
+_DEFAULTS: dict[Table, list[tuple[str, Any]]] = {}
+_STAMPS: dict[tuple[Table, tuple[str, ...]], list[int]] = {}
+
+
 def _driver_rows(
     table: Table, columns: list[str], rows: list[dict[str, Any]]
 ) -> list[tuple[Any, ...]]:
     values = itemgetter(*columns)
     if len(columns) == 1:
         return [(values(row),) for row in rows]
-    stamps = [index for index, name in enumerate(columns) if _is_datetime(table.c[name].type)]
+    stamps = _stamp_positions(table, columns)
     # Many rows share one instant (every event of a batch has the same
     # received_at): each distinct object is converted once. The rows keep the
     # objects alive, so their ids are unique for the length of this call.
