@@ -508,8 +508,10 @@ class _StateCache:
         self.client_policy: dict[int, str | None] = {}
         # The next id of the event, thread and clock tables (see core.store.db.next_ids).
         self.next_ids: dict[str, int] = {}
-        # The SLA rollups' zone, once a batch has read it (core.sla.rollups.rollup_zone).
+        # The SLA rollups' zone, once a batch has read it (core.sla.rollups.rollup_zone),
+        # and their rows as our batches last wrote them (core.sla.rollups.Kept).
         self.rollup_zone: ZoneInfo | None = None
+        self.rollup_rows: rollups.Kept = {}
 
 
 class _Batch:
@@ -1345,7 +1347,9 @@ class _Batch:
             thread = self.threads.get(clock.thread_id)
             if thread is not None and thread.stored is not None:
                 stored[clock.thread_id] = thread.stored[0]
-        zone = rollups.record(self.db, removed, added, stored, self.state.rollup_zone)
+        zone = rollups.record(
+            self.db, removed, added, stored, self.state.rollup_zone, self.state.rollup_rows
+        )
         if zone is not None:
             self.state.rollup_zone = zone
 
@@ -1374,7 +1378,7 @@ class _Batch:
             if values != thread.stored:
                 changed.append((thread, values))
         # Read before the rows change: the rollups move from the stored client.
-        rollups.move_threads(self.db, self.clients_given)
+        rollups.move_threads(self.db, self.clients_given, self.state.rollup_rows)
         if self.db.dialect.name == "sqlite":
             full: list[tuple[Any, ...]] = []
             narrow: list[tuple[Any, ...]] = []

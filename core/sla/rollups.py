@@ -370,6 +370,7 @@ def record(
     added: Sequence[ClockState],
     clients: Mapping[int, int | None] | None = None,
     zone: ZoneInfo | None = None,
+    kept: Kept | None = None,
 ) -> ZoneInfo | None:
     """Take the stored versions `removed` out of the rollups and put the new `added` in.
 
@@ -380,7 +381,7 @@ def record(
     the others are read. `zone`: the rollups' zone (`rollup_zone`) when the
     writer knows it; it is read otherwise. Returns the zone when it was
     needed (None when nothing changed), for a writer to keep while no one
-    else writes.
+    else writes. `kept`: rows as this writer last wrote them (see Kept).
     """
     signed: Counter[tuple[int, datetime, int, str, int, int]] = Counter()
     for sign, clocks in ((-1, removed), (1, added)):
@@ -415,14 +416,18 @@ def record(
             for (thread, at, staff, outcome, b, w), count in changes
         ],
         (ALL, STAFF, CLIENT),
+        kept,
     )
     return zone
 
 
-def move_threads(connection: Connection, clients: Mapping[int, int | None]) -> None:
+def move_threads(
+    connection: Connection, clients: Mapping[int, int | None], kept: Kept | None = None
+) -> None:
     """Threads about to get new clients (thread id to client id): their clocks move along.
 
     Call it before the threads' rows are updated: it reads their stored client.
+    `kept`: as for `record`.
     """
     stored = _stored_clients(connection, clients.keys())
     moving = {
@@ -453,7 +458,7 @@ def move_threads(connection: Connection, clients: Mapping[int, int | None]) -> N
             b, w = tenths(business), tenths(wall)
             contributions.append((day, NONE, old, outcome, b, w, -1))
             contributions.append((day, NONE, new, outcome, b, w, 1))
-    _apply(connection, contributions, (CLIENT,))
+    _apply(connection, contributions, (CLIENT,), kept)
 
 
 def rollup_zone(connection: Connection) -> ZoneInfo:
@@ -470,6 +475,13 @@ def rollup_zone(connection: Connection) -> ZoneInfo:
 
 _COUNTED = frozenset({_MET, _BREACHED, _NO_REPLY})
 _RowKey = tuple[str, str, str, int]
+# A row's outcome counts (met, breached, no reply needed) and its two arrays.
+_Row = tuple[int, int, int, "array[int]", "array[int]"]
+# Rows as one writer last wrote them, by key (None: no such row), for the
+# writer to keep while no one else writes: its next batch reads none of them
+# again (a month's rows hold a month of answers). Bounded by KEPT_ROWS.
+Kept = dict[_RowKey, _Row | None]
+KEPT_ROWS = 2048
 
 
 class _Change:
@@ -487,6 +499,7 @@ def _apply(
     connection: Connection,
     contributions: Iterable[tuple[date, int, int, str, int, int, int]],
     dimensions: Collection[str],
+    kept: Kept | None = None,
 ) -> None:
     """Add each (day, staff, client, outcome, business, wall, count) to its rows."""
     changes: dict[_RowKey, _Change] = {}
@@ -507,11 +520,11 @@ def _apply(
                     change.business[business] = change.business.get(business, 0) + count
                     change.wall[wall] = change.wall.get(wall, 0) + count
     if changes:
-        _write(connection, changes)
+        _write(connection, changes, kept)
 
 
-def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
-    """The changed rows read, added to and written back (deleted and inserted).
+def _write(connection: Connection, changes: dict[_RowKey, _Change], kept: Kept | None) -> None:
+    """The changed rows read (unless `kept`), added to and written back (deleted and inserted).
 
     On SQLite the statements are constant text with rows as tuples, run by
     the driver: SQLAlchemy's compiling and per-row dicts cost more than
@@ -519,13 +532,24 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
     """
     rollup = _tables()[2]
     sqlite = connection.dialect.name == "sqlite"
-    stored: dict[_RowKey, tuple[int, int, int, bytes, bytes]] = {}
-    for span, start, dimension, member, *values in _stored_rows(
-        connection, rollup, changes.keys(), sqlite=sqlite
-    ):
-        key = (span, start, dimension, member)
-        if key in changes:
-            stored[key] = (values[0], values[1], values[2], values[3], values[4])
+    if kept is None:
+        kept = {}
+    elif len(kept) > KEPT_ROWS:
+        kept.clear()
+    stored: dict[_RowKey, _Row] = {}
+    unknown = [key for key in changes if key not in kept]
+    if unknown:
+        for span, start, dimension, member, *values in _stored_rows(
+            connection, rollup, unknown, sqlite=sqlite
+        ):
+            key = (span, start, dimension, member)
+            if key in changes:
+                met, breached, no_reply, business, wall = values
+                stored[key] = (met, breached, no_reply, decode(business), decode(wall))
+    for key in changes:
+        row = kept.get(key)
+        if row is not None:
+            stored[key] = row
     rows: list[tuple[Any, ...]] = []
     for key, change in changes.items():
         old = stored.get(key)
@@ -535,12 +559,15 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
         no_reply = (old[2] if old is not None else 0) + counts.get(_NO_REPLY, 0)
         if met < 0 or breached < 0 or no_reply < 0:
             log.error("SLA rollup %s would count below zero: its figures are off", key)
-        business = _changed(old[3] if old is not None else None, change.business, key)
-        wall = _changed(old[4] if old is not None else None, change.wall, key)
+        business = _changed(old[3] if old is not None else array("i"), change.business, key)
+        wall = _changed(old[4] if old is not None else array("i"), change.wall, key)
         if met or breached or no_reply:
             rows.append(
                 (*key, met, breached, no_reply, met + breached, encode(business), encode(wall))
             )
+            kept[key] = (met, breached, no_reply, business, wall)
+        else:
+            kept[key] = None
     if sqlite:
         if stored:
             plain_many(
@@ -647,8 +674,8 @@ def _stored_rows(
 _PARAMETERS_PER_READ = 5000
 
 
-def _changed(blob: bytes | None, change: dict[int, int], key: _RowKey) -> array[int]:
-    values = decode(blob)
+def _changed(values: array[int], change: dict[int, int], key: _RowKey) -> array[int]:
+    """`values` with the times of `change` added or taken out (in place, or a new array)."""
     added: list[int] = []
     for value, count in change.items():
         if count > 0:
