@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -43,6 +42,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         # When this connection began waiting for a request's headers; None while serving one.
         self.waiting_since: float | None = None
+        # When the request being read had its headers; None once it is complete.
+        self._body_since: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -54,14 +55,29 @@ class GuardedProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        """The deadlines are armed once what came is parsed, and only if a request is left
+        incomplete: most requests come whole in one read, and need no timer at all."""
+        super().data_received(data)
+        if self._deadline is not None or self.transport.is_closing():
+            return
+        if self.waiting_since is not None:
+            self._deadline = self.loop.call_at(
+                self.waiting_since + self.read_seconds, self._too_slow
+            )
+        elif self._body_since is not None:
+            self._deadline = self.loop.call_at(
+                self._body_since + self.read_seconds * 2, self._body_too_slow
+            )
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self.waiting_since is None:
-            self._arm()
+            self.waiting_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
         self._disarm()
-        self._deadline = self.loop.call_later(self.read_seconds * 2, self._body_too_slow)
+        self._body_since = self.loop.time()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -70,8 +86,8 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _arm(self) -> None:
         self._disarm()
-        self.waiting_since = time.monotonic()
-        self._deadline = self.loop.call_later(self.read_seconds, self._too_slow)
+        self.waiting_since = self.loop.time()
+        self._deadline = self.loop.call_at(self.waiting_since + self.read_seconds, self._too_slow)
 
     def _body_too_slow(self) -> None:
         self._deadline = None
@@ -83,7 +99,7 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        self.waiting_since = None
+        self.waiting_since = self._body_since = None
 
     def _too_slow(self) -> None:
         self._deadline = None

@@ -32,11 +32,13 @@ import logging
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     CTE,
@@ -80,6 +82,8 @@ from core.store.db import (
     insert_stored,
     insert_with_ids,
     next_ids,
+    plain_many,
+    plain_rows,
     update_many,
     write,
     write_on,
@@ -507,6 +511,10 @@ class _StateCache:
         self.client_policy: dict[int, str | None] = {}
         # The next id of the event, thread and clock tables (see core.store.db.next_ids).
         self.next_ids: dict[str, int] = {}
+        # The SLA rollups' zone, once a batch has read it (core.sla.rollups.rollup_zone),
+        # and their rows as our batches last wrote them (core.sla.rollups.Kept).
+        self.rollup_zone: ZoneInfo | None = None
+        self.rollup_rows: rollups.Kept = {}
 
 
 class _Batch:
@@ -607,9 +615,7 @@ class _Batch:
         for chunk in chunks(sorted(ids)):
             if self.db.dialect.name == "sqlite":
                 marks = ", ".join("?" * len(chunk))
-                yield from self.db.exec_driver_sql(
-                    sqlite_text.format(marks=marks), (source, *chunk)
-                ).fetchall()
+                yield from plain_rows(self.db, sqlite_text.format(marks=marks), (source, *chunk))
             else:
                 rows = self.db.execute(statement, {"source": source, "ids": list(chunk)})
                 yield from ((external_id, found) for external_id, found in rows)
@@ -653,7 +659,10 @@ class _Batch:
     def _resolve_threads(self, fresh: list[_Pending], results: list[Result]) -> list[_Pending]:
         """Find or create the thread of every event: a few queries per batch, not per event."""
         wanted = {(item.event.source, item.event.task.id) for item in fresh}
-        unknown = wanted - self.cache.threads.keys()
+        # Not `wanted - keys()`: a set less a dict's keys walks every key of the dict,
+        # every thread the process has met, at every batch.
+        known = self.cache.threads
+        unknown = [key for key in wanted if key not in known]
         by_source: dict[str, list[str]] = defaultdict(list)
         for source, external_id in unknown:
             by_source[source].append(external_id)
@@ -979,7 +988,7 @@ class _Batch:
     # -- threads and clocks -------------------------------------------------
 
     def _load_threads(self, thread_ids: set[int]) -> None:
-        missing = sorted(thread_ids - self.threads.keys())
+        missing = sorted(thread for thread in thread_ids if thread not in self.threads)
         for chunk in chunks(missing):
             for row in self.db.execute(_THREAD_ROWS, {"ids": list(chunk)}):
                 thread = _ThreadRow(*row[:_THREAD_WIDTH])
@@ -1059,8 +1068,9 @@ class _Batch:
             policy = self.ingestor.policies.get(self._policy_of(thread))
             last = self.state.latest[thread_id]
             running = last if last is not None and last.outcome == _RUNNING else None
-            # The stored version, for _clocks_changed, before the reducer stops it.
-            stored = None if running is None else replace(running)
+            # The stored version, for _clocks_changed, before the reducer stops it
+            # (a shallow copy: dataclasses.replace runs __init__ over every field).
+            stored = None if running is None else copy(running)
             clocks = ThreadClocks(
                 thread_id, policy, running, has_clocks=last is not None, memo=self.memo
             )
@@ -1124,7 +1134,10 @@ class _Batch:
     def _write_assignees(self) -> None:
         if not self.assignees:
             return
-        self.db.execute(_UNASSIGN, [{"thread": thread_id} for thread_id in self.assignees])
+        if self.db.dialect.name == "sqlite":
+            plain_many(self.db, _SQLITE_UNASSIGN, [(thread_id,) for thread_id in self.assignees])
+        else:
+            self.db.execute(_UNASSIGN, [{"thread": thread_id} for thread_id in self.assignees])
         assigned = [
             {
                 "thread_id": thread_id,
@@ -1135,8 +1148,7 @@ class _Batch:
             for thread_id, row in self.assignees.items()
             if row["value"]  # an empty value unassigns
         ]
-        if assigned:
-            self.db.execute(insert(ASSIGNMENT), assigned)
+        insert_many(self.db, ASSIGNMENT, assigned)
 
     # -- late events --------------------------------------------------------
 
@@ -1386,7 +1398,11 @@ class _Batch:
             thread = self.threads.get(clock.thread_id)
             if thread is not None and thread.stored is not None:
                 stored[clock.thread_id] = thread.stored[0]
-        rollups.record(self.db, removed, added, stored)
+        zone = rollups.record(
+            self.db, removed, added, stored, self.state.rollup_zone, self.state.rollup_rows
+        )
+        if zone is not None:
+            self.state.rollup_zone = zone
 
     def _write_clocks(self, clocks: list[ClockState]) -> None:
         """Clocks met in order: new ones inserted, stored ones (which can only stop) updated."""
@@ -1413,7 +1429,7 @@ class _Batch:
             if values != thread.stored:
                 changed.append((thread, values))
         # Read before the rows change: the rollups move from the stored client.
-        rollups.move_threads(self.db, self.clients_given)
+        rollups.move_threads(self.db, self.clients_given, self.state.rollup_rows)
         if self.db.dialect.name == "sqlite":
             full: list[tuple[Any, ...]] = []
             narrow: list[tuple[Any, ...]] = []
@@ -1431,9 +1447,9 @@ class _Batch:
                 else:
                     full.append(row)
             if full:
-                self.db.exec_driver_sql(_UPDATE_THREAD, full)
+                plain_many(self.db, _UPDATE_THREAD, full)
             if narrow:
-                self.db.exec_driver_sql(_UPDATE_THREAD_STATE, narrow)
+                plain_many(self.db, _UPDATE_THREAD_STATE, narrow)
         else:
             update_many(
                 self.db,
@@ -1791,6 +1807,7 @@ _CLIENT_POLICY = select(CLIENT.c.policy).where(CLIENT.c.id == bindparam("id"))
 _UNASSIGN = delete(ASSIGNMENT).where(
     ASSIGNMENT.c.thread_id == bindparam("thread"), ASSIGNMENT.c.role == "assignee"
 )
+_SQLITE_UNASSIGN = "DELETE FROM assignment WHERE thread_id = ? AND role = 'assignee'"
 
 
 def _later(known: datetime | None, candidate: datetime) -> datetime:

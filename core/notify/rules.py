@@ -58,17 +58,15 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Connection,
     Engine,
-    Insert,
     and_,
     bindparam,
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.base.kinds import NotificationKind, NotificationStatus, Outcome, StaffRole
 from core.base.text import clip
-from core.store.db import chunks, write
+from core.store.db import chunks, insert_many, plain_rows, write
 from core.store.models.outbox import Delivery, Notification
 from core.store.models.staff import Staff
 from core.store.models.system import table
@@ -130,7 +128,7 @@ def queue_message_notifications(
     clock_of = dict(waiting)
     known = known or {}
     messages: list[Any] = [known[event_id] for event_id in clock_of if event_id in known]
-    for chunk in chunks(sorted(clock_of.keys() - known.keys())):
+    for chunk in chunks(sorted(event for event in clock_of if event not in known)):
         messages += connection.execute(_WAITING_MESSAGES, {"ids": list(chunk)}).all()
     assignees = _assignees(connection, {message.thread_id for message in messages})
     on_duty = None
@@ -329,8 +327,14 @@ def queue_invoice_alert(
 def _assignees(connection: Connection, thread_ids: set[int]) -> dict[int, list[int]]:
     """The active assignees of each thread, by staff id."""
     found: dict[int, list[int]] = defaultdict(list)
+    sqlite = connection.dialect.name == "sqlite"
     for chunk in chunks(sorted(thread_ids)):
-        for thread_id, staff_id in connection.execute(_ASSIGNEES, {"ids": list(chunk)}):
+        rows = (
+            plain_rows(connection, _sqlite_assignees(len(chunk)), chunk)
+            if sqlite
+            else connection.execute(_ASSIGNEES, {"ids": list(chunk)})
+        )
+        for thread_id, staff_id in rows:
             found[thread_id].append(staff_id)
     return found
 
@@ -342,11 +346,27 @@ def assistant_on_duty(connection: Connection) -> int | None:
 
 
 def _active_with_role(connection: Connection, role: StaffRole) -> list[int]:
+    if connection.dialect.name == "sqlite":
+        return [staff_id for (staff_id,) in plain_rows(connection, _SQLITE_ACTIVE, (role.value,))]
     return list(connection.execute(_ACTIVE_WITH_ROLE, {"role": role.value}).scalars())
 
 
 # The queries of every ingested batch, built once: building a statement and
-# its cache key anew at each call cost more than running it.
+# its cache key anew at each call cost more than running it. On SQLite, as
+# plain SQL: SQLAlchemy's expanding IN and its result handling cost more
+# than these queries themselves.
+def _sqlite_assignees(count: int) -> str:
+    return _SQLITE_ASSIGNEES.format(marks=", ".join("?" * count))
+
+
+_SQLITE_ASSIGNEES = """
+SELECT assignment.thread_id, assignment.staff_id
+  FROM assignment JOIN staff ON staff.id = assignment.staff_id
+ WHERE assignment.thread_id IN ({marks}) AND assignment.role = 'assignee'
+   AND staff.active IS 1
+ ORDER BY assignment.thread_id, assignment.staff_id
+"""
+_SQLITE_ACTIVE = "SELECT id FROM staff WHERE role = ? AND active IS 1 ORDER BY id"
 _WAITING_MESSAGES = (
     select(
         EVENT.c.id,
@@ -408,28 +428,9 @@ def _row(
 
 
 def insert_new(connection: Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows whose dedupe_key is new; returns how many were."""
-    if not rows:
-        return 0
-    return int(connection.execute(_insert_ignoring_known(connection), rows).rowcount)
-
-
-def _insert_ignoring_known(connection: Connection) -> Insert:
-    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: concurrent writers never duplicate."""
-    name = connection.dialect.name
-    statement = _INSERTS.get(name)
-    if statement is None:
-        raise NotImplementedError(f"notifications need SQLite or PostgreSQL, not {name}")
-    return statement
-
-
-# Built once: building the statement and its cache key at every batch cost more than its rows.
-_INSERTS: dict[str, Insert] = {
-    "sqlite": sqlite.insert(NOTIFICATION).on_conflict_do_nothing(index_elements=["dedupe_key"]),
-    "postgresql": postgresql.insert(NOTIFICATION).on_conflict_do_nothing(
-        index_elements=["dedupe_key"]
-    ),
-}
+    """Insert the rows whose dedupe_key is new (ON CONFLICT DO NOTHING: concurrent writers
+    never duplicate); returns how many were."""
+    return insert_many(connection, NOTIFICATION, rows, unless_known="dedupe_key")
 
 
 def _known_keys(connection: Connection, keys: list[str]) -> set[str]:

@@ -369,14 +369,19 @@ def record(
     removed: Sequence[ClockState],
     added: Sequence[ClockState],
     clients: Mapping[int, int | None] | None = None,
-) -> None:
+    zone: ZoneInfo | None = None,
+    kept: Kept | None = None,
+) -> ZoneInfo | None:
     """Take the stored versions `removed` out of the rollups and put the new `added` in.
 
     A clock counts only once stopped: a running version adds and removes
     nothing. Call it in the transaction that writes the clocks, with
     `removed` read before they were overwritten. `clients`, when the writer
     knows them, are the threads' stored clients (thread id to client id);
-    the others are read.
+    the others are read. `zone`: the rollups' zone (`rollup_zone`) when the
+    writer knows it; it is read otherwise. Returns the zone when it was
+    needed (None when nothing changed), for a writer to keep while no one
+    else writes. `kept`: rows as this writer last wrote them (see Kept).
     """
     signed: Counter[tuple[int, datetime, int, str, int, int]] = Counter()
     for sign, clocks in ((-1, removed), (1, added)):
@@ -394,15 +399,16 @@ def record(
             signed[key] += sign
     changes = [(key, count) for key, count in signed.items() if count]
     if not changes:
-        return
+        return None
     threads = {key[0] for key, _ in changes}
     known = (
         {} if clients is None else {thread: clients[thread] for thread in threads & clients.keys()}
     )
     if len(known) < len(threads):
-        known.update(_stored_clients(connection, threads - known.keys()))
+        known.update(_stored_clients(connection, [t for t in threads if t not in known]))
     clients = known
-    zone = rollup_zone(connection)
+    if zone is None:
+        zone = rollup_zone(connection)
     _apply(
         connection,
         [
@@ -410,13 +416,18 @@ def record(
             for (thread, at, staff, outcome, b, w), count in changes
         ],
         (ALL, STAFF, CLIENT),
+        kept,
     )
+    return zone
 
 
-def move_threads(connection: Connection, clients: Mapping[int, int | None]) -> None:
+def move_threads(
+    connection: Connection, clients: Mapping[int, int | None], kept: Kept | None = None
+) -> None:
     """Threads about to get new clients (thread id to client id): their clocks move along.
 
     Call it before the threads' rows are updated: it reads their stored client.
+    `kept`: as for `record`.
     """
     stored = _stored_clients(connection, clients.keys())
     moving = {
@@ -447,7 +458,7 @@ def move_threads(connection: Connection, clients: Mapping[int, int | None]) -> N
             b, w = tenths(business), tenths(wall)
             contributions.append((day, NONE, old, outcome, b, w, -1))
             contributions.append((day, NONE, new, outcome, b, w, 1))
-    _apply(connection, contributions, (CLIENT,))
+    _apply(connection, contributions, (CLIENT,), kept)
 
 
 def rollup_zone(connection: Connection) -> ZoneInfo:
@@ -464,6 +475,13 @@ def rollup_zone(connection: Connection) -> ZoneInfo:
 
 _COUNTED = frozenset({_MET, _BREACHED, _NO_REPLY})
 _RowKey = tuple[str, str, str, int]
+# A row's outcome counts (met, breached, no reply needed) and its two arrays.
+_Row = tuple[int, int, int, "array[int]", "array[int]"]
+# Rows as one writer last wrote them, by key (None: no such row), for the
+# writer to keep while no one else writes: its next batch reads none of them
+# again (a month's rows hold a month of answers). Bounded by KEPT_ROWS.
+Kept = dict[_RowKey, _Row | None]
+KEPT_ROWS = 2048
 
 
 class _Change:
@@ -481,6 +499,7 @@ def _apply(
     connection: Connection,
     contributions: Iterable[tuple[date, int, int, str, int, int, int]],
     dimensions: Collection[str],
+    kept: Kept | None = None,
 ) -> None:
     """Add each (day, staff, client, outcome, business, wall, count) to its rows."""
     changes: dict[_RowKey, _Change] = {}
@@ -501,11 +520,11 @@ def _apply(
                     change.business[business] = change.business.get(business, 0) + count
                     change.wall[wall] = change.wall.get(wall, 0) + count
     if changes:
-        _write(connection, changes)
+        _write(connection, changes, kept)
 
 
-def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
-    """The changed rows read, added to and written back (deleted and inserted).
+def _write(connection: Connection, changes: dict[_RowKey, _Change], kept: Kept | None) -> None:
+    """The changed rows read (unless `kept`), added to and written back (deleted and inserted).
 
     On SQLite the statements are constant text with rows as tuples, run by
     the driver: SQLAlchemy's compiling and per-row dicts cost more than
@@ -513,15 +532,24 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
     """
     rollup = _tables()[2]
     sqlite = connection.dialect.name == "sqlite"
-    stored: dict[_RowKey, tuple[int, int, int, bytes, bytes]] = {}
-    starts = sorted({key[1] for key in changes})
-    for chunk in _chunks(starts):
+    if kept is None:
+        kept = {}
+    elif len(kept) > KEPT_ROWS:
+        kept.clear()
+    stored: dict[_RowKey, _Row] = {}
+    unknown = [key for key in changes if key not in kept]
+    if unknown:
         for span, start, dimension, member, *values in _stored_rows(
-            connection, rollup, chunk, sqlite=sqlite
+            connection, rollup, unknown, sqlite=sqlite
         ):
             key = (span, start, dimension, member)
             if key in changes:
-                stored[key] = (values[0], values[1], values[2], values[3], values[4])
+                met, breached, no_reply, business, wall = values
+                stored[key] = (met, breached, no_reply, decode(business), decode(wall))
+    for key in changes:
+        row = kept.get(key)
+        if row is not None:
+            stored[key] = row
     rows: list[tuple[Any, ...]] = []
     for key, change in changes.items():
         old = stored.get(key)
@@ -531,21 +559,26 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change]) -> None:
         no_reply = (old[2] if old is not None else 0) + counts.get(_NO_REPLY, 0)
         if met < 0 or breached < 0 or no_reply < 0:
             log.error("SLA rollup %s would count below zero: its figures are off", key)
-        business = _changed(old[3] if old is not None else None, change.business, key)
-        wall = _changed(old[4] if old is not None else None, change.wall, key)
+        business = _changed(old[3] if old is not None else array("i"), change.business, key)
+        wall = _changed(old[4] if old is not None else array("i"), change.wall, key)
         if met or breached or no_reply:
             rows.append(
                 (*key, met, breached, no_reply, met + breached, encode(business), encode(wall))
             )
+            kept[key] = (met, breached, no_reply, business, wall)
+        else:
+            kept[key] = None
     if sqlite:
         if stored:
-            connection.exec_driver_sql(
+            plain_many(
+                connection,
                 f"DELETE FROM {rollup.name} "
                 "WHERE span = ? AND start = ? AND dimension = ? AND member = ?",
                 list(stored),
             )
         if rows:
-            connection.exec_driver_sql(
+            plain_many(
+                connection,
                 f"INSERT INTO {rollup.name} ({', '.join(_ROW_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(_ROW_COLUMNS))})",
                 rows,
@@ -588,26 +621,61 @@ _ROW_COLUMNS = (
 
 
 def _stored_rows(
-    connection: Connection, rollup: Any, starts: Sequence[str], *, sqlite: bool
+    connection: Connection, rollup: Any, keys: Iterable[_RowKey], *, sqlite: bool
 ) -> Iterable[Any]:
-    """The day and month rows of `starts`, in `_ROW_COLUMNS` order without `answered`."""
+    """The stored rows of `keys` (and maybe a few others), in `_ROW_COLUMNS` order without
+    `answered`.
+
+    Only the rows asked for are read, by their key: the other members' rows
+    of the same days and months hold arrays as long as theirs (a month's
+    rows, a month of answers each), which reading cost more than the rest
+    of the write. One query per dimension, with the days and months and the
+    members asked for: SQLite finds each by the primary key.
+    """
     wanted = (*_ROW_COLUMNS[:7], "business", "wall")
-    if sqlite:
-        return connection.exec_driver_sql(
-            f"SELECT {', '.join(wanted)} FROM {rollup.name} "
-            f"WHERE span IN ('{DAY}', '{MONTH}') AND start IN ({', '.join('?' * len(starts))})",
-            tuple(starts),
-        )
-    from sqlalchemy import select
+    starts: set[str] = set()
+    members: dict[str, set[int]] = {}
+    for _, start, dimension, member in keys:
+        starts.add(start)
+        members.setdefault(dimension, set()).add(member)
+    found: list[Any] = []
+    parts: list[str] = []
+    params: list[Any] = []
+    for start_chunk in _chunks(sorted(starts)):
+        days = ", ".join("?" * len(start_chunk))
+        for dimension, ids in sorted(members.items()):
+            for member_chunk in _chunks(sorted(ids)):
+                if not sqlite:
+                    from sqlalchemy import select
 
-    query = select(*(rollup.c[name] for name in wanted)).where(
-        rollup.c.span.in_([DAY, MONTH]), rollup.c.start.in_(starts)
-    )
-    return connection.execute(query)
+                    query = select(*(rollup.c[name] for name in wanted)).where(
+                        rollup.c.span.in_([DAY, MONTH]),
+                        rollup.c.start.in_(start_chunk),
+                        rollup.c.dimension == dimension,
+                        rollup.c.member.in_(member_chunk),
+                    )
+                    found += connection.execute(query).all()
+                    continue
+                parts.append(
+                    f"SELECT {', '.join(wanted)} FROM {rollup.name} "
+                    f"WHERE span IN ('{DAY}', '{MONTH}') AND start IN ({days}) "
+                    f"AND dimension = ? AND member IN ({', '.join('?' * len(member_chunk))})"
+                )
+                params += (*start_chunk, dimension, *member_chunk)
+                if len(params) > _PARAMETERS_PER_READ:
+                    found += plain_rows(connection, " UNION ALL ".join(parts), params)
+                    parts, params = [], []
+    if parts:
+        found += plain_rows(connection, " UNION ALL ".join(parts), params)
+    return found
 
 
-def _changed(blob: bytes | None, change: dict[int, int], key: _RowKey) -> array[int]:
-    values = decode(blob)
+# Bound parameters of one read of stored rows at most, well under SQLite's limit.
+_PARAMETERS_PER_READ = 5000
+
+
+def _changed(values: array[int], change: dict[int, int], key: _RowKey) -> array[int]:
+    """`values` with the times of `change` added or taken out (in place, or a new array)."""
     added: list[int] = []
     for value, count in change.items():
         if count > 0:
@@ -648,8 +716,27 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     return chunks(values)
 
 
-def _tables() -> tuple[Any, Any, Any, Any]:
-    from core.store.models.system import table
-    from core.store.models.threads import Clock, SlaRollup, SlaRollupZone, Thread
+def plain_rows(connection: Connection, statement: str, parameters: Sequence[Any]) -> list[Any]:
+    from core.store import db
 
-    return table(Clock), table(Thread), table(SlaRollup), table(SlaRollupZone)
+    return db.plain_rows(connection, statement, parameters)
+
+
+def plain_many(connection: Connection, statement: str, rows: Sequence[Sequence[Any]]) -> int:
+    from core.store import db
+
+    return db.plain_many(connection, statement, rows)
+
+
+def _tables() -> tuple[Any, Any, Any, Any]:
+    global _TABLES
+    if _TABLES is None:
+        from core.store.models.system import table
+        from core.store.models.threads import Clock, SlaRollup, SlaRollupZone, Thread
+
+        _TABLES = table(Clock), table(Thread), table(SlaRollup), table(SlaRollupZone)
+    return _TABLES
+
+
+# The tables, imported on first use (the read side needs none of them).
+_TABLES: tuple[Any, Any, Any, Any] | None = None

@@ -39,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, StatementError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlmodel import SQLModel
 
@@ -151,6 +151,41 @@ def write_on(connection: Connection) -> Iterator[Connection]:
         yield connection
 
 
+def plain_rows(connection: Connection, statement: str, parameters: Sequence[Any] = ()) -> list[Any]:
+    """The rows of a statement in SQLite's own text, run straight on the driver.
+
+    For the constant statements every ingested batch runs: SQLAlchemy's
+    own work per statement (its events, the result's metadata) cost more
+    than SQLite's on a small batch. Only inside a transaction already begun
+    (else through SQLAlchemy, which begins one); the engine's statement
+    events do not see these.
+    """
+    if connection.in_transaction():
+        driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
+        try:
+            return driver.execute(statement, parameters).fetchall()
+        except sqlite3.Error as error:
+            raise _wrapped(statement, parameters, error) from error
+    return list(connection.exec_driver_sql(statement, tuple(parameters)).all())
+
+
+def plain_many(connection: Connection, statement: str, rows: Sequence[Sequence[Any]]) -> int:
+    """A statement run once per row, as plain_rows runs one; returns the rows changed."""
+    if connection.in_transaction():
+        driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
+        try:
+            return int(driver.executemany(statement, rows).rowcount)
+        except sqlite3.Error as error:
+            raise _wrapped(statement, rows, error) from error
+    return int(connection.exec_driver_sql(statement, list(rows)).rowcount)
+
+
+def _wrapped(statement: str, parameters: Any, error: sqlite3.Error) -> StatementError:
+    """The driver's error as SQLAlchemy raises it (OperationalError, IntegrityError, ...), so
+    that callers tell a failing database from a failing row the same way on either path."""
+    return DBAPIError.instance(statement, parameters, error, sqlite3.Error)
+
+
 # Bound parameters per IN (...) query, well under SQLite's limit.
 IN_CHUNK = 500
 
@@ -161,34 +196,49 @@ def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any
         yield values[start : start + size]
 
 
-def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows fast: the bulk path of ingestion.
+def insert_many(
+    connection: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    unless_known: str | None = None,
+) -> int:
+    """Insert rows fast: the bulk path of ingestion. Returns how many were inserted.
 
     On SQLite the rows go straight to the driver's executemany, with
     datetimes written in the exact text form SQLAlchemy's DateTime uses
     (naive UTC, microseconds), so that ORM reads and index order are the
     same as for rows written through SQLAlchemy; per-value bind processing
     in Python would otherwise cost more than the insert itself. Other
-    databases take SQLAlchemy's own executemany.
+    databases take SQLAlchemy's own executemany. `unless_known`: a unique
+    column; a row whose value there is stored already is left out (ON
+    CONFLICT DO NOTHING: concurrent writers never duplicate), on SQLite and
+    PostgreSQL.
     """
     if not rows:
-        return
+        return 0
     if connection.dialect.name != "sqlite":
-        connection.execute(insert(table), rows)
-        return
+        if unless_known is None:
+            return int(connection.execute(insert(table), rows).rowcount)
+        if connection.dialect.name != "postgresql":
+            raise NotImplementedError(
+                f"an insert unless known needs SQLite or PostgreSQL, not {connection.dialect.name}"
+            )
+        from sqlalchemy.dialects import postgresql
+
+        ignoring = postgresql.insert(table).on_conflict_do_nothing(index_elements=[unless_known])
+        return int(connection.execute(ignoring, rows).rowcount)
     # Python-side defaults, as SQLAlchemy's own insert would apply them.
-    defaults = {
-        column.name: column.default.arg
-        for column in table.columns
-        if isinstance(column.default, ScalarElementColumnDefault) and column.name not in rows[0]
-    }
+    defaults = {name: value for name, value in _defaults(table) if name not in rows[0]}
     if defaults:
         rows = [defaults | row for row in rows]
     columns = list(rows[0])
     statement = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     )
-    connection.exec_driver_sql(statement, _driver_rows(table, columns, rows))
+    if unless_known is not None:
+        statement += f" ON CONFLICT ({unless_known}) DO NOTHING"
+    return plain_many(connection, statement, _driver_rows(table, columns, rows))
 
 
 def insert_with_ids(
@@ -246,7 +296,7 @@ def insert_stored(
     """
     names = ", ".join(columns)
     marks = ", ".join("?" * len(columns))
-    connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+    plain_many(connection, f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
 def data_version(connection: Connection) -> tuple[int, int] | None:
@@ -257,7 +307,7 @@ def data_version(connection: Connection) -> tuple[int, int] | None:
     """
     if connection.dialect.name != "sqlite":
         return None
-    version = connection.exec_driver_sql("PRAGMA data_version").scalar_one()
+    [(version,)] = plain_rows(connection, "PRAGMA data_version")
     return id(connection.connection.dbapi_connection), int(version)
 
 
@@ -275,10 +325,39 @@ def update_many(connection: Connection, table: Table, rows: list[dict[str, Any]]
         connection.execute(statement, [{**row, "_id": row["id"]} for row in rows])
         return
     assignments = ", ".join(f"{name} = ?" for name in columns)
-    connection.exec_driver_sql(
+    plain_many(
+        connection,
         f"UPDATE {table.name} SET {assignments} WHERE id = ?",
         _driver_rows(table, [*columns, "id"], rows),
     )
+
+
+def _defaults(table: Table) -> list[tuple[str, Any]]:
+    """The table's columns with a plain Python-side default, and that default (kept: a
+    table's columns do not change, and reading them at every insert cost more than it)."""
+    found = _DEFAULTS.get(table)
+    if found is None:
+        found = _DEFAULTS[table] = [
+            (column.name, column.default.arg)
+            for column in table.columns
+            if isinstance(column.default, ScalarElementColumnDefault)
+        ]
+    return found
+
+
+def _stamp_positions(table: Table, columns: Sequence[str]) -> list[int]:
+    """Where the datetime columns are among `columns` (kept, as _defaults)."""
+    key = (table, tuple(columns))
+    found = _STAMPS.get(key)
+    if found is None:
+        found = _STAMPS[key] = [
+            index for index, name in enumerate(columns) if _is_datetime(table.c[name].type)
+        ]
+    return found
+
+
+_DEFAULTS: dict[Table, list[tuple[str, Any]]] = {}
+_STAMPS: dict[tuple[Table, tuple[str, ...]], list[int]] = {}
 
 
 def _driver_rows(
@@ -287,7 +366,7 @@ def _driver_rows(
     values = itemgetter(*columns)
     if len(columns) == 1:
         return [(values(row),) for row in rows]
-    stamps = [index for index, name in enumerate(columns) if _is_datetime(table.c[name].type)]
+    stamps = _stamp_positions(table, columns)
     # Many rows share one instant (every event of a batch has the same
     # received_at): each distinct object is converted once. The rows keep the
     # objects alive, so their ids are unique for the length of this call.

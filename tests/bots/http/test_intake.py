@@ -704,3 +704,22 @@ async def test_the_events_of_a_request_in_flight_are_committed_before_the_server
     assert response.json()["created"] == 3000
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(E)).scalar() == 3000
+
+
+@pytest.mark.parametrize("status", ["created", "duplicate"])
+@pytest.mark.parametrize("external_id", ["evt-1", 'a "quoted" id\\ with é and \u2028'])
+def test_the_answer_of_one_stored_event_is_the_text_of_the_general_answer(
+    status: str, external_id: str
+) -> None:
+    """One event stored is answered from a byte template: the same text as from its dict."""
+    from bots.http.intake import _answer, _listed, json_bytes
+    from core.conversations.ingest import Result
+
+    result = Result(0, status, event_id=41, source="s", external_id=external_id)  # type: ignore[arg-type]
+    code, fast = _answer([b"{}"], [result], None)
+    assert code == 200 and isinstance(fast, bytes)
+    code, general = _listed([b"{}"], [result], None)
+    assert code == 200 and fast == json_bytes(general)
+    assert json.loads(fast)["results"] == [
+        {"index": 0, "id": external_id, "status": status, "event_id": 41}
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,17 +38,23 @@ def test_a_reply_stored_by_another_ingestor_of_the_process_is_seen(
     assert outcomes(engine) == [("first", "met"), ("next", "running")]
 
 
-def statements(engine: Engine) -> Iterator[list[str]]:
+def statements(engine: Engine, ingestor: Ingestor) -> Iterator[list[str]]:
+    """Every statement run meanwhile: through SQLAlchemy, and straight on the driver of the
+    ingestor's own connection (core.store.db.plain_rows and plain_many)."""
     seen: list[str] = []
 
     def note(*args: Any) -> None:
         seen.append(" ".join(args[2].split()))
 
+    driver = ingestor._connection().connection.dbapi_connection
+    assert isinstance(driver, sqlite3.Connection)
     event.listen(engine, "before_cursor_execute", note)
+    driver.set_trace_callback(lambda text: seen.append(" ".join(text.split())))
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", note)
+        driver.set_trace_callback(None)
 
 
 def test_a_batch_rereads_nothing_it_knows_when_nobody_else_wrote(
@@ -61,12 +68,14 @@ def test_a_batch_rereads_nothing_it_knows_when_nobody_else_wrote(
     ingestor.ingest([make_event("m2", 1)])
     ingestor.ingest([make_event("m3", 2)])
 
-    watch = statements(engine)
+    watch = statements(engine, ingestor)
     seen = next(watch)
     ingestor.ingest([make_event("m4", 3)])
     watch.close()
 
     reads = [text for text in seen if text.startswith("SELECT")]
+    # The watch sees the plain statements too: the batch's look for duplicates is one.
+    assert [text for text in reads if "FROM event WHERE" in text], seen
     assert not [text for text in reads if "FROM thread" in text.split(" WHERE")[0]], reads
     assert not [text for text in reads if " FROM clock" in text], reads
     assert not [text for text in reads if "client.policy" in text], reads

@@ -439,3 +439,22 @@ def test_times_are_kept_in_tenths_and_a_time_of_years_does_not_overflow() -> Non
     ten_years = 10 * 365 * 86400.0
     assert tenths(ten_years) == LONGEST
     assert list(decode(encode(array("i", [tenths(ten_years)])))) == [LONGEST]
+
+
+def test_an_ingestor_keeps_its_rollup_rows_only_while_no_one_else_writes(engine: Engine) -> None:
+    """The intake keeps the rollup rows it wrote from one batch to the next; a row another
+    writer (the bot's ingestor) changed meanwhile is read again, not overwritten from memory."""
+    clock = MovableClock()
+    book = PolicyBook(round_the_clock_settings())
+    intake = Ingestor(engine, book, clock=clock)
+    bot = Ingestor(engine, book, clock=clock)
+
+    intake.ingest([make_event("m1", 0, task="T1"), make_event("r1", 5, role="staff", task="T1")])
+    intake.ingest([make_event("m2", 1, task="T2"), make_event("r2", 6, role="staff", task="T2")])
+    bot.ingest([make_event("m3", 2, task="T3"), make_event("r3", 7, role="staff", task="T3")])
+    intake.ingest([make_event("m4", 3, task="T4"), make_event("r4", 8, role="staff", task="T4")])
+
+    stored = stored_rollups(engine)
+    assert stored == rebuilt_rollups(engine)
+    everyone = [values for key, values in stored.items() if key[0] == "day" and key[2] == "all"]
+    assert [answered for _, _, _, answered, _, _ in everyone] == [4]
