@@ -61,8 +61,6 @@ class TemplateTask(SQLModel, table=True):
     state: str = "sending"
     task_id: str | None = None
     error: str | None = None
-    # Not tried again before then (a problem to fix); None: at the next turn.
-    retry_at: datetime | None = None
     updated_at: datetime
 
 
