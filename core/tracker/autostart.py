@@ -30,6 +30,7 @@ from core.notify.rules import PROJECT_STARTED, queue_assistant_notice
 from core.store.db import write
 from core.store.models.system import table
 from core.store.models.templates import ProjectStart, TemplateRun
+from core.store.reader import EngineReader, Reader, instant, required_instant
 from core.tracker.templates_plan import business_days
 
 STARTS, RUNS = table(ProjectStart), table(TemplateRun)
@@ -144,9 +145,35 @@ def pending_starts(engine: Engine, now: datetime) -> list[Start]:
 
 def all_starts(engine: Engine) -> list[Start]:
     """Every project started by itself, the newest first."""
-    with engine.connect() as connection:
-        rows = connection.execute(select(STARTS).order_by(STARTS.c.created_at.desc())).all()
-    return [_start(row) for row in rows]
+    return read_starts(EngineReader(engine))
+
+
+_STARTS_SQL = (
+    "SELECT project_id, project_name, template, created_at, start_on, staffed_at, error, "
+    "updated_at FROM projectstart {where} ORDER BY created_at DESC, project_id"
+)
+
+
+def read_starts(reader: Reader, since: datetime | None = None) -> list[Start]:
+    """The projects started by themselves (created at `since` or later), the newest first.
+
+    Through a Reader, as the dashboard reads (the manager view's "time to a
+    staffed project").
+    """
+    where, params = ("", {}) if since is None else ("WHERE created_at >= :since", {"since": since})
+    return [
+        Start(
+            project_id=str(row[0]),
+            project_name=str(row[1] or ""),
+            template=str(row[2]),
+            created_at=required_instant(row[3]),
+            start_on=as_date(row[4]),
+            staffed_at=instant(row[5]),
+            error=row[6],
+            updated_at=required_instant(row[7]),
+        )
+        for row in reader.rows(_STARTS_SQL.format(where=where), params)
+    ]
 
 
 def mark_staffed(engine: Engine, start: Start, now: datetime, body: str) -> None:
