@@ -8,8 +8,9 @@ drive it:
 
 - first paint: from pushing the screen to its projects table holding every
   project (the read runs in a worker; the table is filled from its message);
-- key press: `down` in the projects table (the selected project's tasks are
-  shown at each move), from the press to the next idle, 200 presses per run.
+- key press: `down` in the projects table, from the key sent to the first
+  frame showing the next project highlighted and its tasks below (frames
+  watched as bench/dashboard.py watches them), 200 presses per run.
 
 Targets: first paint under 0.5 s, key press p95 under 50 ms. Medians over
 `--runs` runs; `python -c pass` is timed beside, the host being shared.
@@ -26,8 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -134,7 +137,39 @@ def fill(path: Path) -> None:
     engine.dispose()
 
 
+class Frames:
+    """Watches every frame the app writes (as bench/dashboard.py does): a waiting check is
+    tried on each, and the time of the first frame that passes it is kept."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.event = asyncio.Event()
+        self.check: Callable[[], bool] | None = None
+        self.shown = 0.0
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            if renderable is None or app._batch_count:
+                return
+            if self.check is not None and self.check():
+                self.shown = time.perf_counter()
+                self.check = None
+                self.event.set()
+
+        app._display = display
+
+    async def until(self, check: Callable[[], bool], timeout: float = 10.0) -> float:
+        """Seconds from now to the first frame where `check` holds."""
+        self.event.clear()
+        started = time.perf_counter()
+        self.check = check
+        await asyncio.wait_for(self.event.wait(), timeout)
+        return self.shown - started
+
+
 async def one_run(database: str, presses: int) -> tuple[float, list[float]]:
+    from textual import events
     from textual.app import App
     from textual.widgets import DataTable
 
@@ -147,24 +182,43 @@ async def one_run(database: str, presses: int) -> tuple[float, list[float]]:
 
     app = Bench()
     async with app.run_test(size=(160, 50)) as pilot:
+        frames = Frames(app)
         screen = ProjectsScreen(lambda: reader_for(database), lambda: NOW, ZoneInfo("Europe/Paris"))
+
+        def table() -> Any:
+            return screen.query_one("#projects-table", DataTable)
+
+        def painted() -> bool:
+            return (
+                screen.is_mounted
+                and table().row_count == PROJECTS
+                and not any(t._require_update_dimensions for t in screen.query(DataTable))
+            )
+
         started = time.perf_counter()
         app.push_screen(screen)
-        while True:
-            await asyncio.sleep(0.002)
-            if (
-                screen.is_mounted
-                and screen.query_one("#projects-table", DataTable).row_count == PROJECTS
-            ):
-                break
+        await frames.until(painted)
+        paint = frames.shown - started
         await pilot.pause()
-        paint = time.perf_counter() - started
         keys: list[float] = []
         for _ in range(presses):
-            began = time.perf_counter()
-            await pilot.press("down")
-            await pilot.pause()
-            keys.append(time.perf_counter() - began)
+            await asyncio.sleep(0.05)  # a person's pace: the frame before is out
+            target = table().cursor_row + 1
+
+            def moved(target: int = target) -> bool:
+                tasks = screen.query_one("#projects-tasks", DataTable)
+                return (
+                    table().cursor_row == target
+                    and screen.lines[target].project == screen.shown_project
+                    and not tasks._require_update_dimensions
+                )
+
+            event = events.Key("down", None)
+            event.set_sender(app)
+            waiting = asyncio.ensure_future(frames.until(moved))
+            await asyncio.sleep(0)
+            app._driver.send_message(event)  # type: ignore[union-attr]
+            keys.append(await waiting)
     return paint, keys
 
 

@@ -75,6 +75,8 @@ class ProjectsScreen(Screen[None]):
         self.tz = tz
         self.lines: list[ProjectLine] = []
         self.today: date | None = None
+        # The project whose tasks the lower table shows.
+        self.shown_project: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="projects-body"):
@@ -139,6 +141,7 @@ class ProjectsScreen(Screen[None]):
         assert self.today is not None
         table = self._tasks()
         table.clear()
+        self.shown_project = line.project
         shown: dict[int, list[str]] = {}
         order: list[ProjectTask] = []
         for why, tasks in (
