@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
     from tui.panels.thread import ThreadView
     from tui.screens.manager import ManagerScreen
+    from tui.screens.projects import ProjectsScreen
     from tui.screens.tracker import TrackerFlow
 
 # The cyclic garbage collector's thresholds while the dashboard runs. Drawing
@@ -98,6 +99,13 @@ class Dashboard(App[None]):
             "Manager",
             id="app.manager",
             tooltip=N_("Open the manager's view of response times"),
+        ),
+        Binding(
+            "P",
+            "projects",
+            "Projects",
+            id="app.projects",
+            tooltip=N_("Open each client's projects: progress, overdue, no owner"),
         ),
         Binding(
             "l", "log", "Services log", id="app.log", tooltip=N_("Show what the services logged")
@@ -356,6 +364,16 @@ class Dashboard(App[None]):
             )
         )
 
+    def action_projects(self) -> None:
+        from tui.screens.projects import ProjectsScreen
+
+        if isinstance(self.screen, ProjectsScreen):
+            return
+        self.push_screen(ProjectsScreen(self.backend.reader, self.backend.clock, self.formatter.tz))
+
+    def on_projects_screen_open_thread(self, message: ProjectsScreen.OpenThread) -> None:
+        self.open_thread(message.thread_id)
+
     def action_log(self) -> None:
         from core.base.paths import default_log_path
         from tui.screens.log import LogScreen
@@ -386,6 +404,7 @@ class Dashboard(App[None]):
         from tui.screens.help import COMMON_GROUP, COMMON_KEYS, HelpScreen
         from tui.screens.log import LogScreen
         from tui.screens.manager import ManagerScreen
+        from tui.screens.projects import ProjectsScreen
         from tui.screens.review import ReviewScreen
         from tui.screens.tracker import AskConfirm
         from tui.widgets.ask import AskDay, AskText
@@ -401,6 +420,7 @@ class Dashboard(App[None]):
             (N_("review"), ReviewScreen.BINDINGS),
             (N_("thread"), ThreadView.BINDINGS),
             (N_("manager"), ManagerScreen.BINDINGS),
+            (N_("projects"), ProjectsScreen.BINDINGS),
             (N_("filter"), FilterScreen.BINDINGS),
             (N_("staff picker"), StaffPicker.BINDINGS),
             (N_("invoice picker"), InvoicePicker.BINDINGS),

@@ -29,7 +29,10 @@
   `tags_interval` seconds, a sweep takes one second per project.
 - **replies** due in the outbox go out as comments (bots.worksection.replies);
 - **tracker changes** due (deadlines, checklists, subtasks, owners, status,
-  tags) go out as the calls bots.worksection.actions names.
+  tags) go out as the calls bots.worksection.actions names;
+- **automatic start**: new projects a rule of `templates.autostart` names
+  (seen in the inbox, the event log and the tag sweep's list of projects)
+  get their template applied (bots.worksection.autostart).
 
 A webhook's `wake` (see bots.worksection.webhook) makes the loop look at the inbox at
 once instead of at its next turn.
@@ -61,6 +64,7 @@ from bots.worksection.api import (
     WorksectionError,
     too_many_records,
 )
+from bots.worksection.autostart import created_items, note_projects, start_projects
 from bots.worksection.echoes import is_our_tag_change
 from bots.worksection.items import ItemProcessor, Outcome, dumps
 from bots.worksection.mapping import Unusable, client_of, tags_of, task_info
@@ -129,6 +133,7 @@ class WorksectionConnector:
         self.clock = clock
         self._own_client = client is None
         self.client = client or WorksectionClient.from_config(self.config, engine, clock)
+        self.settings = settings
         self.ingestor = Ingestor.for_settings(engine, settings, clock=clock)
         self.processor = ItemProcessor(self.config, engine, self.ingestor, self.client, clock)
         self.wakeup = wakeup or asyncio.Event()
@@ -171,6 +176,7 @@ class WorksectionConnector:
         await self._step("inbox", self.process_inbox)
         await self._step("replies", self.deliver_replies)
         await self._step("tracker changes", self.deliver_actions)
+        await self._step("automatic start", self.start_projects)
         if self._monotonic() >= self._next_events:
             if await self._step("event poll", self.poll_events):
                 self._next_events = self._monotonic() + self.config.poll_interval
@@ -229,6 +235,7 @@ class WorksectionConnector:
                     items.append(_loads(row.body))
                 except ValueError:
                     items.append(None)  # read() refuses it: the row fails with a reason
+            await self.note_projects(created_items(items))
             outcomes = await self.processor.process(items)
             await asyncio.to_thread(
                 finish_inbox,
@@ -250,6 +257,20 @@ class WorksectionConnector:
     async def deliver_actions(self) -> int:
         return await deliver_actions(self.engine, self.client, self.clock, holder=self.holder)
 
+    async def note_projects(self, projects: Sequence[dict[str, Any]]) -> int:
+        """New projects a rule of `templates.autostart` names (bots.worksection.autostart)."""
+        if not projects or not self.settings.templates.autostart:
+            return 0
+        return await asyncio.to_thread(
+            note_projects, self.engine, self.settings, projects, self.clock()
+        )
+
+    async def start_projects(self) -> int:
+        """Apply the templates of new projects still to staff (bots.worksection.autostart)."""
+        if not self.settings.templates.autostart:
+            return 0
+        return await start_projects(self.engine, self.settings, self.client, self.clock)
+
     async def poll_events(self) -> int:
         """Poll the event log once; returns how many items it gave."""
         started = self.clock()
@@ -259,6 +280,7 @@ class WorksectionConnector:
             elapsed = max(0.0, (started - last).total_seconds())
             minutes = math.ceil(elapsed / 60) + self.config.overlap_minutes
         items = await self._events(min(minutes, MAX_PERIOD_MINUTES))
+        await self.note_projects(created_items(items))
         outcomes = await self.processor.process(items)
         await self._keep_failures(items, outcomes)
         await asyncio.to_thread(record_success, self.engine, EVENTS_POLL, started)
@@ -335,11 +357,9 @@ class WorksectionConnector:
 
     async def _start_sweep(self) -> TagSweep:
         started, began = self.clock(), self._monotonic()
-        projects = [
-            str(project["id"])
-            for project in await self.client.get_projects()
-            if project.get("id") is not None
-        ]
+        listed = await self.client.get_projects()
+        await self.note_projects(listed)
+        projects = [str(project["id"]) for project in listed if project.get("id") is not None]
         spacing = max(
             self.config.min_request_interval, self.config.tags_interval / (len(projects) + 1)
         )

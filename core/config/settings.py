@@ -331,6 +331,31 @@ def _default_tag_sets() -> dict[str, list[str]]:
     }
 
 
+class AutostartRule(BaseModel):
+    """A new project this rule names gets `template` applied by itself (docs/templates.md).
+
+    `tag`: one of the project's tags (any case); `pattern`: a shell-style
+    pattern its name matches (`SEO *`, any case). One of the two.
+    `start`: day 0 is the project's creation day (`created`) or the next
+    business day after it (`next_business_day`). `team`: role -> staff
+    member, under the project's own team (templates.teams, pmdesk projects team).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: str
+    tag: str | None = None
+    pattern: str | None = None
+    start: Literal["created", "next_business_day"] = "created"
+    team: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_key(self) -> AutostartRule:
+        if (self.tag is None) == (self.pattern is None):
+            raise ValueError(f"templates.autostart ({self.template}): give a tag or a pattern")
+        return self
+
+
 class TemplatesConfig(BaseModel):
     """Task templates (docs/templates.md): the agency's own, its roles, tag sets and teams."""
 
@@ -357,6 +382,10 @@ class TemplatesConfig(BaseModel):
     teams: dict[str, dict[str, str]] = Field(default_factory=dict)
     # The calendar whose business days the dates count; None: the default policy's.
     calendar: str | None = None
+    # New projects started by themselves: the first rule that names a project wins.
+    autostart: list[AutostartRule] = Field(default_factory=list)
+    # A project in the list of projects counts as new this long after its creation (hours).
+    autostart_within_hours: float = Field(default=48.0, gt=0)
 
     @field_validator("folder")
     @classmethod
@@ -379,6 +408,13 @@ class TemplatesConfig(BaseModel):
                 if role not in self.roles:
                     raise ValueError(
                         f"templates.teams.{project}.{role}: unknown role "
+                        f"(templates.roles: {', '.join(self.roles)})"
+                    )
+        for rule in self.autostart:
+            for role in rule.team:
+                if role not in self.roles:
+                    raise ValueError(
+                        f"templates.autostart ({rule.template}).team.{role}: unknown role "
                         f"(templates.roles: {', '.join(self.roles)})"
                     )
         return self

@@ -321,6 +321,21 @@ def queue_invoice_alert(
     return insert_new(connection, [{**row, "kind": INVOICE_DUNNING, "invoice_id": invoice_id}])
 
 
+# Not a NotificationKind either: a template applied by itself to a new project.
+PROJECT_STARTED = "project_started"
+
+
+def queue_assistant_notice(
+    connection: Connection, kind: str, dedupe_key: str, body: str, now: datetime
+) -> int:
+    """Tell the assistant on duty something once (`dedupe_key`); 0 without an assistant."""
+    recipient = assistant_on_duty(connection)
+    if recipient is None:
+        return 0
+    row = _row(NotificationKind.CLIENT_MESSAGE, recipient, dedupe_key, body, now)
+    return insert_new(connection, [{**row, "kind": kind, "invoice_id": None}])
+
+
 # -- shared -------------------------------------------------------------------
 
 

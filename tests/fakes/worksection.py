@@ -123,6 +123,8 @@ class FakeWorksection:
         self.renewals: list[str] = []
         # Project id -> ids of its tasks, so a project's list costs its own size.
         self._by_project: dict[str, dict[str, None]] = {}
+        # Project id -> its tags (id -> name), for the projects add_project created.
+        self._project_tags: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(9001)
         self._last_call = float("-inf")
@@ -218,6 +220,24 @@ class FakeWorksection:
             self.projects.setdefault(project[0], {"name": project[1], "status": "active"})
             self._by_project.setdefault(project[0], {})[task_id] = None
         return task
+
+    def add_project(
+        self, project_id: str, name: str, tags: list[str] | None = None, by: str = "Sam"
+    ) -> dict[str, Any]:
+        """A project created in Worksection: listed from now on, and its "project created"
+        item logged (and posted to the webhook, when one is set)."""
+        added = self._local().strftime("%Y-%m-%d %H:%M")
+        tagged = {str(200 + n): tag for n, tag in enumerate(tags or [])}
+        with self._lock:
+            self.projects[project_id] = {"name": name, "status": "active", "date_added": added}
+            self._project_tags[project_id] = tagged
+        page = f"/project/{project_id}/"
+        return self._logged(
+            "post",
+            {"type": "project", "id": project_id, "page": page},
+            {"id": "1", "email": "sam@agency.example", "name": by},
+            new={"name": name, "tags": tagged},
+        )
 
     def set_tags(self, task_id: str, tags: list[str]) -> None:
         """Tags changed in the interface: no event in the log, no webhook."""
@@ -471,6 +491,8 @@ class FakeWorksection:
                     "name": value["name"],
                     "status": value["status"],
                     "page": f"/project/{key}/",
+                    **({"date_added": value["date_added"]} if "date_added" in value else {}),
+                    **({"tags": self._project_tags[key]} if key in self._project_tags else {}),
                 }
                 for key, value in self.projects.items()
                 if wanted is None or value["status"] == wanted

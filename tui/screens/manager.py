@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
@@ -34,6 +34,7 @@ from core.base.instants import midnight
 from core.sla.report import DayShare, SlaLine, SlaReport, daily_share_met, sla_report
 from core.sla.views import ClockView, breached_clocks
 from core.store.reader import Reader
+from core.tracker.autostart import Start, month_median, read_starts
 from tui.display.text import as_text, first_line
 from tui.widgets.keybar import KeyBar
 
@@ -122,6 +123,10 @@ class Snapshot:
     report: SlaReport
     days: list[DayShare]
     breaches: list[ClockView]
+    # Projects started by themselves (core.tracker.autostart): those created in the
+    # period, and the median time to staff them of the month of `now`.
+    starts: list[Start] = field(default_factory=list)
+    month_median: float | None = None
 
 
 def read_snapshot(reader: Reader, period: Period, now: datetime, tz: ZoneInfo) -> Snapshot:
@@ -134,7 +139,10 @@ def read_snapshot(reader: Reader, period: Period, now: datetime, tz: ZoneInfo) -
         for clock in breached_clocks(reader, now, period.since)
         if clock.started_at < period.until
     ]
-    return Snapshot(period, now, report, days, breaches)
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    started = read_starts(reader, min(period.since, month))
+    in_period = [start for start in started if period.since <= start.created_at < period.until]
+    return Snapshot(period, now, report, days, breaches, in_period, month_median(started, now))
 
 
 # -- formatting ---------------------------------------------------------------------------
@@ -264,6 +272,7 @@ CLIENT_COLUMNS = (
     N_("Breaches"),
 )
 BREACH_COLUMNS = (N_("Due"), N_("Client"), N_("Thread"), N_("Assignee"), N_("Status"))
+STAFFING_COLUMNS = (N_("Project"), N_("Template"), N_("Created"), N_("Time to staffed"))
 FIGURES = (
     ("answered", N_("Answers")),
     ("met", N_("Met in {target} min")),
@@ -396,12 +405,15 @@ class ManagerScreen(Screen[None]):
             yield DailyShareChart(id="manager-chart")
             yield Label(i18n.gettext("Breaches · ⏎ opens the thread"), classes="manager-heading")
             yield DataTable(id="manager-breaches", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="manager-staffing-title", classes="manager-heading", markup=False)
+            yield DataTable(id="manager-staffing", cursor_type="row", zebra_stripes=True)
         yield KeyBar()
 
     def on_mount(self) -> None:
         self._table("manager-staff").add_columns(*map(i18n.gettext, STAFF_COLUMNS))
         self._table("manager-clients").add_columns(*map(i18n.gettext, CLIENT_COLUMNS))
         self._table("manager-breaches").add_columns(*map(i18n.gettext, BREACH_COLUMNS))
+        self._table("manager-staffing").add_columns(*map(i18n.gettext, STAFFING_COLUMNS))
 
     def on_screen_resume(self) -> None:
         # Back from a thread opened here: what was late may be answered now.
@@ -510,7 +522,7 @@ class ManagerScreen(Screen[None]):
         self.snapshot = None
         for key, _label in FIGURES:
             self.query_one(f"#manager-figure-{key}", Figure).show(NOTHING)
-        for table in ("manager-staff", "manager-clients", "manager-breaches"):
+        for table in ("manager-staff", "manager-clients", "manager-breaches", "manager-staffing"):
             self._table(table).clear()
         self.breach_threads = {}
         self.query_one(DailyShareChart).show([])
@@ -534,6 +546,7 @@ class ManagerScreen(Screen[None]):
         self._fill(self._table("manager-clients"), [_client_row(line) for line in report.by_client])
         self.query_one(DailyShareChart).show(snapshot.days)
         self._show_breaches(snapshot)
+        self._show_staffing(snapshot)
 
     def _show_figures(self, overall: SlaLine) -> None:
         values = {
@@ -563,6 +576,14 @@ class ManagerScreen(Screen[None]):
             key = str(clock.id)
             self.breach_threads[key] = clock.thread_id
             table.add_row(*_breach_row(clock, snapshot.now, self.tz), key=key)
+
+    def _show_staffing(self, snapshot: Snapshot) -> None:
+        title = i18n.gettext("Time to a staffed project · median this month: {median}")
+        self.query_one("#manager-staffing-title", Static).update(
+            title.format(median=duration(snapshot.month_median))
+        )
+        rows = [_staffing_row(start, self.tz) for start in snapshot.starts]
+        self._fill(self._table("manager-staffing"), rows)
 
     @on(DataTable.RowSelected, "#manager-breaches")
     def _breach_selected(self, event: DataTable.RowSelected) -> None:
@@ -597,6 +618,17 @@ def _breach_row(clock: ClockView, now: datetime, tz: ZoneInfo) -> list[str | Tex
         _untrusted(clock.assignee),
         _breach_status(clock, now),
     ]
+
+
+def _staffing_row(start: Start, tz: ZoneInfo) -> list[str | Text]:
+    created = format_datetime(start.created_at.astimezone(tz), "EEE d HH:mm", locale=i18n.locale())
+    if start.staffed_at is not None:
+        took = _number(duration(start.staffing_seconds))
+    elif start.error is not None:
+        took = _untrusted(i18n.gettext("stopped: {reason}").format(reason=start.error), 60)
+    else:
+        took = Text(i18n.gettext("being staffed"))
+    return [_untrusted(start.project_name), _untrusted(start.template), created, took]
 
 
 def _breach_status(clock: ClockView, now: datetime) -> str:

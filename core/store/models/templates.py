@@ -62,3 +62,29 @@ class TemplateTask(SQLModel, table=True):
     task_id: str | None = None
     error: str | None = None
     updated_at: datetime
+
+
+class ProjectStart(SQLModel, table=True):
+    """A new Worksection project whose template is applied by itself (the automatic start).
+
+    One row per project, written when the project is first seen (webhook,
+    event log or the list of projects) with a tag or name the configuration
+    maps to a template: a project is never started twice. `staffed_at` is
+    when its last task was created with its owner; None while some are
+    missing. See core.tracker.autostart (docs/templates.md, "Automatic start").
+    """
+
+    project_id: str = Field(primary_key=True)
+    project_name: str = ""
+    template: str
+    # When Worksection says the project was created (else when pmdesk first saw it).
+    created_at: datetime
+    seen_at: datetime
+    # Day 0 of the template's days.
+    start_on: date
+    staffed_at: datetime | None = None
+    # Why the last try stopped (a role nobody holds, a refusal, an outage), or None.
+    error: str | None = None
+    # Not tried again before then (a problem to fix); None: at the next turn.
+    retry_at: datetime | None = None
+    updated_at: datetime

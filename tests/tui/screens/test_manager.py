@@ -440,3 +440,37 @@ async def test_a_failed_read_takes_the_previous_period_figures_away(
         for table in ("manager-staff", "manager-clients", "manager-breaches"):
             assert rows(screen, table) == []
         assert screen.snapshot is None
+
+
+async def test_time_to_a_staffed_project_per_project_and_the_month_s_median(
+    engine: Engine, events: None
+) -> None:
+    from core.tracker.autostart import all_starts, mark_staffed, mark_stopped, note_project
+
+    # Created this month, staffed 4 and 12 minutes later; one still waiting for a role;
+    # one created last month (out of the 7 days and of the month's median).
+    took = {"90": 4, "91": 12, "92": None, "80": 1}
+    for project, created in (
+        ("90", NOW - timedelta(days=1)),
+        ("91", NOW - timedelta(hours=3)),
+        ("92", NOW - timedelta(hours=1)),
+        ("80", NOW - timedelta(days=40)),
+    ):
+        name = f"Client {project}"
+        note_project(engine, project, name, "seo-retainer", created, created.date(), created)
+    for start in all_starts(engine):
+        minutes = took[start.project_id]
+        if minutes is None:
+            mark_stopped(engine, start, "nobody holds seo on the project", NOW)
+        else:
+            mark_staffed(engine, start, start.created_at + timedelta(minutes=minutes), "staffed")
+    assert engine.url.database
+    app = ManagerApp(engine.url.database)
+    async with app.run_test(size=(140, 80)) as pilot:
+        screen = await settled(pilot)
+        title = str(screen.query_one("#manager-staffing-title", Static).content)
+        assert title.endswith(duration(8 * 60))  # the median of 4 and 12 minutes
+        shown = rows(screen, "manager-staffing")
+        assert [row[0] for row in shown] == ["Client 92", "Client 91", "Client 90"]
+        assert shown[0][3].startswith("stopped: nobody holds seo")
+        assert [row[3] for row in shown[1:]] == [duration(12 * 60), duration(4 * 60)]

@@ -1,0 +1,264 @@
+"""Benchmark: the dashboard's Projects screen on 500 projects and 20,000 tasks.
+
+A SQLite database is filled with 100 clients, 500 projects and 20,000 task
+threads (40 a project; a quarter closed, one in eight without an owner,
+deadlines spread around today, half of them created by a template with a
+phase), then the screen runs in Textual's headless pilot, as the tests
+drive it:
+
+- first paint: from pushing the screen to its projects table holding every
+  project (the read runs in a worker; the table is filled from its message);
+- key press: `down` in the projects table, from the key sent to the first
+  frame showing the next project highlighted and its tasks below (frames
+  watched as bench/dashboard.py watches them), 200 presses per run.
+
+Targets: first paint under 0.5 s, key press p95 under 50 ms. Medians over
+`--runs` runs; `python -c pass` is timed beside, the host being shared.
+
+    .venv/bin/python bench/projects.py [--runs 5] [--presses 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import machine, percentile
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+CLIENTS, PROJECTS, TASKS = 100, 500, 20_000
+
+
+def fill(path: Path) -> None:
+    from sqlalchemy import text
+
+    from core.store.db import open_database
+
+    engine = open_database(str(path))
+    stamp = "2026-11-01 09:00:00.000000"
+    per = TASKS // PROJECTS
+    today = NOW.date()
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO staff (id, name, role, active, created_at) "
+                "VALUES (1, 'Ana', 'specialist', 1, :at)"
+            ),
+            {"at": stamp},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO client (id, name, language, created_at) VALUES (:id, :name, 'fr', :at)"
+            ),
+            [{"id": n + 1, "name": f"Client {n + 1:03d}", "at": stamp} for n in range(CLIENTS)],
+        )
+        connection.execute(
+            text("INSERT INTO project (id, client_id, name) VALUES (:id, :client, :name)"),
+            [
+                {"id": p + 1, "client": p % CLIENTS + 1, "name": f"Project {p + 1:03d}"}
+                for p in range(PROJECTS)
+            ],
+        )
+        threads, refs, owners, made = [], [], [], []
+        for t in range(TASKS):
+            project = t // per + 1
+            deadline = today + timedelta(days=(t % 60) - 20)
+            threads.append(
+                {
+                    "id": t + 1,
+                    "title": f"Task {t + 1}",
+                    "project": project,
+                    "client": (project - 1) % CLIENTS + 1,
+                    "deadline": deadline.isoformat(),
+                    "closed": int(t % 4 == 0),
+                    "at": stamp,
+                }
+            )
+            refs.append({"id": str(100_000 + t), "thread": t + 1})
+            if t % 8:
+                owners.append({"thread": t + 1, "at": stamp})
+            if project % 2:
+                made.append(
+                    {
+                        "project": str(project),
+                        "path": f'["{t}"]',
+                        "title": f"Task {t + 1}",
+                        "phase": ("Brief", "Design", "Build", "Launch")[t % per * 4 // per],
+                        "start": date(2026, 11, 2).isoformat(),
+                        "end": deadline.isoformat(),
+                        "task": str(100_000 + t),
+                        "at": stamp,
+                    }
+                )
+        connection.execute(
+            text(
+                "INSERT INTO thread (id, kind, channel, title, client_id, project_id, deadline, "
+                "closed, created_at) VALUES (:id, 'task', 'worksection', :title, :client, "
+                ":project, :deadline, :closed, :at)"
+            ),
+            threads,
+        )
+        connection.execute(
+            text(
+                "INSERT INTO threadref (source, external_id, thread_id) "
+                "VALUES ('worksection', :id, :thread)"
+            ),
+            refs,
+        )
+        connection.execute(
+            text(
+                "INSERT INTO assignment (thread_id, staff_id, role, since) "
+                "VALUES (:thread, 1, 'assignee', :at)"
+            ),
+            owners,
+        )
+        connection.execute(
+            text(
+                "INSERT INTO templatetask (project_id, template, path, title, phase, role, "
+                "date_start, date_end, state, task_id, updated_at) VALUES (:project, "
+                "'website-launch', :path, :title, :phase, 'pm', :start, :end, 'created', "
+                ":task, :at)"
+            ),
+            made,
+        )
+    engine.dispose()
+
+
+class Frames:
+    """Watches every frame the app writes (as bench/dashboard.py does): a waiting check is
+    tried on each, and the time of the first frame that passes it is kept."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.event = asyncio.Event()
+        self.check: Callable[[], bool] | None = None
+        self.shown = 0.0
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            if renderable is None or app._batch_count:
+                return
+            if self.check is not None and self.check():
+                self.shown = time.perf_counter()
+                self.check = None
+                self.event.set()
+
+        app._display = display
+
+    async def until(self, check: Callable[[], bool], timeout: float = 10.0) -> float:
+        """Seconds from now to the first frame where `check` holds."""
+        self.event.clear()
+        started = time.perf_counter()
+        self.check = check
+        await asyncio.wait_for(self.event.wait(), timeout)
+        return self.shown - started
+
+
+async def one_run(database: str, presses: int) -> tuple[float, list[float]]:
+    from textual import events
+    from textual.app import App
+    from textual.widgets import DataTable
+
+    import tui
+    from core.store.connect import reader_for
+    from tui.screens.projects import ProjectsScreen
+
+    class Bench(App[None]):
+        CSS_PATH = Path(tui.__file__).parent / "pmdesk.tcss"
+
+    app = Bench()
+    async with app.run_test(size=(160, 50)) as pilot:
+        frames = Frames(app)
+        screen = ProjectsScreen(lambda: reader_for(database), lambda: NOW, ZoneInfo("Europe/Paris"))
+
+        def table() -> Any:
+            return screen.query_one("#projects-table", DataTable)
+
+        def painted() -> bool:
+            return (
+                screen.is_mounted
+                and table().row_count == PROJECTS
+                and not any(t._require_update_dimensions for t in screen.query(DataTable))
+            )
+
+        started = time.perf_counter()
+        app.push_screen(screen)
+        await frames.until(painted)
+        paint = frames.shown - started
+        await pilot.pause()
+        keys: list[float] = []
+        for _ in range(presses):
+            await asyncio.sleep(0.05)  # a person's pace: the frame before is out
+            target = table().cursor_row + 1
+
+            def moved(target: int = target) -> bool:
+                tasks = screen.query_one("#projects-tasks", DataTable)
+                return (
+                    table().cursor_row == target
+                    and screen.lines[target].project == screen.shown_project
+                    and not tasks._require_update_dimensions
+                )
+
+            event = events.Key("down", None)
+            event.set_sender(app)
+            waiting = asyncio.ensure_future(frames.until(moved))
+            await asyncio.sleep(0)
+            app._driver.send_message(event)  # type: ignore[union-attr]
+            keys.append(await waiting)
+    return paint, keys
+
+
+def python_start() -> float:
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--presses", type=int, default=200)
+    args = parser.parse_args()
+    print(machine())
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "projects.db"
+        began = time.perf_counter()
+        fill(path)
+        took = time.perf_counter() - began
+        print(f"database: {PROJECTS} projects, {TASKS} tasks, filled in {took:.1f} s")
+        paints, p95s, medians, starts = [], [], [], []
+        for run in range(args.runs):
+            starts.append(python_start())
+            paint, keys = asyncio.run(one_run(str(path), args.presses))
+            paints.append(paint)
+            p95s.append(percentile(keys, 95))
+            medians.append(statistics.median(keys))
+            print(
+                f"run {run + 1}: first paint {paint * 1000:.0f} ms; key press median "
+                f"{medians[-1] * 1000:.1f} ms, p95 {p95s[-1] * 1000:.1f} ms; "
+                f"python -c pass {starts[-1] * 1000:.0f} ms"
+            )
+    print(
+        f"median of {args.runs} runs: first paint {statistics.median(paints) * 1000:.0f} ms "
+        f"(target 500), key press p95 {statistics.median(p95s) * 1000:.1f} ms (target 50), "
+        f"median {statistics.median(medians) * 1000:.1f} ms; "
+        f"python -c pass {statistics.median(starts) * 1000:.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
