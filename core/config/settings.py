@@ -411,6 +411,17 @@ class TimeConfig(BaseModel):
                 raise ValueError(f"{word!r}: an empty word or one with '|' matches nothing")
         return words
 
+    @field_validator("am_roles")
+    @classmethod
+    def _staff_roles(cls, value: list[str]) -> list[str]:
+        from core.base.kinds import StaffRole
+
+        known = [role.value for role in StaffRole]
+        for role in value:
+            if role not in known:
+                raise ValueError(f"{role!r} is not a staff role ({', '.join(known)})")
+        return value
+
 
 # What Telegram accepts as a webhook's secret_token.
 TELEGRAM_SECRET_PATTERN = r"^[A-Za-z0-9_-]{1,256}$"
