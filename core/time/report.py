@@ -7,8 +7,8 @@ of `am_task_words`, and all the time logged by staff holding one of
 is above `target_share` (10 %) is flagged.
 
 The figures are sums in SQL over the time rows (core.store.models.time): one
-pass per table of the report, grouped by project and month, by person, and by
-month for the trend (the six months ending with the period's last). A row of
+pass over a covering index, grouped by month, project and person, for the
+period and for the trend (the six months ending with the period's last). A row of
 an unknown project, or of someone who is not staff, counts as unassigned.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from core.config.settings import TimeConfig
@@ -145,9 +145,8 @@ def _like(word: str) -> str:
     return escaped
 
 
-def am_condition(config: TimeConfig) -> tuple[str, dict[str, Any], bool]:
-    """The SQL that says a row (`r`, staff `s`) is account management; its parameters;
-    whether it needs the staff tables joined."""
+def am_condition(config: TimeConfig) -> tuple[str, dict[str, Any]]:
+    """The SQL that says a row `r` is account management, and its parameters."""
     parts: list[str] = []
     params: dict[str, Any] = {}
     for number, tag in enumerate(config.am_tags):
@@ -161,13 +160,11 @@ def am_condition(config: TimeConfig) -> tuple[str, dict[str, Any], bool]:
         for number, role in enumerate(config.am_roles):
             params[f"role{number}"] = role
             names.append(f":role{number}")
-        parts.append(f"s.role IN ({', '.join(names)})")
-    return (" OR ".join(parts) or "1 = 0"), params, bool(config.am_roles)
-
-
-_STAFF_JOIN = """
-  LEFT JOIN staffemail e ON e.email = r.user_email
-  LEFT JOIN staff s ON s.id = e.staff_id"""
+        parts.append(
+            "r.user_email IN (SELECT e.email FROM staffemail e JOIN staff s ON s.id = e.staff_id"
+            f" WHERE s.role IN ({', '.join(names)}))"
+        )
+    return (" OR ".join(parts) or "1 = 0"), params
 
 
 def am_report(
@@ -184,30 +181,56 @@ def am_report(
     """
     if until < since:
         raise ValueError("the period ends before it starts")
-    condition, params, needs_staff = am_condition(config)
-    join = _STAFF_JOIN if needs_staff else ""
+    condition, params = am_condition(config)
     am = f"CASE WHEN {condition} THEN r.minutes ELSE 0 END"
+    months = months_back(until)
+    low = min(since, date.fromisoformat(f"{months[0]}-01"))
+    high = max(until, _month_end(until))
     params = {**params, "since": since.isoformat(), "until": until.isoformat()}
-    by_project = reader.rows(
+    # One pass over the covering index, in its order: the period's figures
+    # and the trend's whole months, by month, project and person.
+    rows = reader.rows(
         f"""
-SELECT r.project_id, max(r.project_name), r.month, sum({am}), sum(r.minutes)
-  FROM timerow r{join}
- WHERE r.day >= :since AND r.day <= :until
- GROUP BY r.project_id, r.month""",
-        params,
+SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name),
+       sum(CASE WHEN r.day >= :since AND r.day <= :until THEN {am} ELSE 0 END),
+       sum(CASE WHEN r.day >= :since AND r.day <= :until THEN r.minutes ELSE 0 END),
+       sum({am}), sum(r.minutes)
+  FROM timerow r
+ WHERE r.month >= :low AND r.month <= :high
+ GROUP BY r.month, r.project_id, r.user_email""",
+        {**params, "low": low.strftime("%Y-%m"), "high": high.strftime("%Y-%m")},
     )
+    staff: dict[str, str] = {
+        email: name
+        for email, name in reader.rows(
+            "SELECT e.email, s.name FROM staffemail e JOIN staff s ON s.id = e.staff_id"
+        )
+    }
     mapping = projects or {}
     lines: dict[str | None, ProjectLine] = {}
+    people: dict[str | None, PersonLine] = {}
     total = Share()
-    for project_id, name, month, am_minutes, minutes in by_project:
+    trend = {month: Share() for month in months}
+    for month, project_id, email, name, user_name, am_in, in_minutes, am_all, minutes in rows:
+        if month in trend:
+            trend[month].add(int(am_all), int(minutes))
+        if not in_minutes:
+            continue
+        am_in, in_minutes = int(am_in), int(in_minutes)
         line = lines.get(project_id)
         if line is None:
             line = lines[project_id] = ProjectLine(
                 client_of(mapping, project_id, name) if project_id else None, project_id, name
             )
-        line.time.add(int(am_minutes), int(minutes))
-        line.months.setdefault(month, Share()).add(int(am_minutes), int(minutes))
-        total.add(int(am_minutes), int(minutes))
+        line.time.add(am_in, in_minutes)
+        line.months.setdefault(month, Share()).add(am_in, in_minutes)
+        total.add(am_in, in_minutes)
+        person = people.get(email)
+        if person is None:
+            person = people[email] = PersonLine(
+                staff.get(email or "") or user_name or email or "?", email, email in staff
+            )
+        person.time.add(am_in, in_minutes)
     for line in lines.values():
         line.months = dict(sorted(line.months.items()))
     ordered = sorted(
@@ -222,40 +245,17 @@ SELECT r.project_id, max(r.project_name), r.month, sum({am}), sum(r.minutes)
     clients: dict[str | None, Share] = {}
     for line in ordered:
         clients.setdefault(line.client, Share()).add(line.time.am, line.time.total)
-
-    by_person = reader.rows(
-        f"""
-SELECT r.user_email, max(r.user_name), max(s.name), sum({am}), sum(r.minutes)
-  FROM timerow r{_STAFF_JOIN}
- WHERE r.day >= :since AND r.day <= :until
- GROUP BY r.user_email""",
-        params,
-    )
-    people = [
-        PersonLine(
-            staff_name or user_name or email or "?",
-            email,
-            staff_name is not None,
-            Share(int(am_minutes), int(minutes)),
-        )
-        for email, user_name, staff_name, am_minutes, minutes in by_person
-    ]
-    people.sort(key=lambda person: (-person.time.am, person.name.casefold()))
-
-    months = months_back(until)
-    trend = {month: Share() for month in months}
-    for month, am_minutes, minutes in reader.rows(
-        f"""
-SELECT r.month, sum({am}), sum(r.minutes)
-  FROM timerow r{join}
- WHERE r.month >= :first AND r.month <= :last
- GROUP BY r.month""",
-        {**params, "first": months[0], "last": months[-1]},
-    ):
-        trend[month].add(int(am_minutes), int(minutes))
+    everyone = sorted(people.values(), key=lambda p: (-p.time.am, p.name.casefold()))
     rule = {
         "tags": list(config.am_tags),
         "task_words": list(config.am_task_words),
         "roles": list(config.am_roles),
     }
-    return AmReport(since, until, config.target_share, rule, ordered, clients, people, trend, total)
+    return AmReport(
+        since, until, config.target_share, rule, ordered, clients, everyone, trend, total
+    )
+
+
+def _month_end(day: date) -> date:
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return following - timedelta(days=1)

@@ -49,15 +49,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('timerow', schema=None) as batch_op:
         batch_op.create_index('ix_timerow_day_project', ['day', 'project_id'], unique=False)
-        batch_op.create_index('ix_timerow_month_project', ['month', 'project_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_timerow_user_email'), ['user_email'], unique=False)
+        batch_op.create_index('ix_timerow_report', ['month', 'project_id', 'user_email', 'day', 'minutes', 'tags', 'task_key'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('timerow', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_timerow_user_email'))
-        batch_op.drop_index('ix_timerow_month_project')
+        batch_op.drop_index('ix_timerow_report')
         batch_op.drop_index('ix_timerow_day_project')
 
     op.drop_table('timerow')
