@@ -31,6 +31,8 @@ class TimeRow(SQLModel, table=True):
             "minutes",
             "tags",
             "task_key",
+            "project_name",
+            "user_name",
         ),
     )
 

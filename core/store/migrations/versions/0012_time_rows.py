@@ -49,7 +49,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('timerow', schema=None) as batch_op:
         batch_op.create_index('ix_timerow_day_project', ['day', 'project_id'], unique=False)
-        batch_op.create_index('ix_timerow_report', ['month', 'project_id', 'user_email', 'day', 'minutes', 'tags', 'task_key'], unique=False)
+        batch_op.create_index('ix_timerow_report', ['month', 'project_id', 'user_email', 'day', 'minutes', 'tags', 'task_key', 'project_name', 'user_name'], unique=False)
 
 
 
