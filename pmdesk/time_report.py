@@ -65,6 +65,14 @@ def _flag(report: AmReport, share: Share) -> str:
 
 
 def _print_report(report: AmReport) -> None:
+    if not report.total.total:
+        out.print(
+            gettext(
+                "no time logged from {since} to {until} (pmdesk time sync --since {since})"
+            ).format(since=report.since.isoformat(), until=report.until.isoformat()),
+            markup=False,
+        )
+        return
     target = f"{report.target * 100:g} %"
     title = gettext("Account management {since} to {until} (target {target})").format(
         since=report.since.isoformat(), until=report.until.isoformat(), target=target

@@ -176,3 +176,8 @@ def test_report_am_refuses_a_bad_period(
 def test_report_am_on_no_time_says_so_by_its_zeros(agency: dict[str, str]) -> None:
     data = json.loads(run("report", "am", "--month", "2026-11", "--json", env=agency).stdout)
     assert data["projects"] == [] and data["total"]["share"] is None
+    table = run("report", "am", "--month", "2026-11", env=agency)
+    assert table.returncode == 0
+    assert table.stdout.strip() == (
+        "no time logged from 2026-11-01 to 2026-11-30 (pmdesk time sync --since 2026-11-01)"
+    )
