@@ -187,19 +187,58 @@ def am_report(
     low = min(since, date.fromisoformat(f"{months[0]}-01"))
     high = max(until, _month_end(until))
     params = {**params, "since": since.isoformat(), "until": until.isoformat()}
-    # One pass over the covering index, in its order: the period's figures
-    # and the trend's whole months, by month, project and person.
-    rows = reader.rows(
+    # One pass over the covering index, in its order, by month, project and
+    # person: the rule is worked out once a row. A month the period takes
+    # whole, or not at all, needs no day; only the period's first and last
+    # months, when it takes part of them, are read again with each row's day.
+    edges = sorted(
+        {
+            day.strftime("%Y-%m")
+            for day, whole in ((since, since.day == 1), (until, until == _month_end(until)))
+            if not whole
+        }
+    )
+    skip = "".join(f" AND r.month <> :edge{number}" for number in range(len(edges)))
+    whole_rows = reader.rows(
         f"""
+SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name),
+       sum({am}), sum(r.minutes)
+  FROM timerow r
+ WHERE r.month >= :low AND r.month <= :high{skip}
+ GROUP BY r.month, r.project_id, r.user_email""",
+        {
+            **params,
+            "low": low.strftime("%Y-%m"),
+            "high": high.strftime("%Y-%m"),
+            **{f"edge{n}": month for n, month in enumerate(edges)},
+        },
+    )
+    first_month, last_month = since.strftime("%Y-%m"), until.strftime("%Y-%m")
+    rows: list[Any] = [
+        (
+            month,
+            project,
+            email,
+            name,
+            user,
+            *((am_all, all_minutes) if first_month <= month <= last_month else (0, 0)),
+            am_all,
+            all_minutes,
+        )
+        for month, project, email, name, user, am_all, all_minutes in whole_rows
+    ]
+    for edge in edges:
+        rows += reader.rows(
+            f"""
 SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name),
        sum(CASE WHEN r.day >= :since AND r.day <= :until THEN {am} ELSE 0 END),
        sum(CASE WHEN r.day >= :since AND r.day <= :until THEN r.minutes ELSE 0 END),
        sum({am}), sum(r.minutes)
   FROM timerow r
- WHERE r.month >= :low AND r.month <= :high
+ WHERE r.month = :edge
  GROUP BY r.month, r.project_id, r.user_email""",
-        {**params, "low": low.strftime("%Y-%m"), "high": high.strftime("%Y-%m")},
-    )
+            {**params, "edge": edge},
+        )
     staff: dict[str, str] = {
         email: name
         for email, name in reader.rows(

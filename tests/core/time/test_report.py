@@ -161,3 +161,25 @@ def test_a_bad_time_table_is_refused(fields: dict[str, Any], fault: str) -> None
 
     with pytest.raises(ValidationError, match=fault):
         TimeConfig(**fields)
+
+
+def test_a_period_taking_part_of_its_months_counts_its_days_only(month: EngineReader) -> None:
+    # From the 4th of November to the 10th of December: rows 1 (the 3rd) and 5 (the 30th
+    # is in) and December's row 10; the trend's months stay whole.
+    report = am_report(month, CONFIG, date(2026, 11, 4), date(2026, 12, 10), PROJECTS)
+    lines = {line.project: (line.time.am, line.time.total) for line in report.projects}
+    assert lines == {
+        "Acme website": (60, 60 + 300),
+        "Crumb app": (20, 620),
+        "Brioche shop": (120, 510),
+        None: (0, 40),
+    }
+    assert (report.total.am, report.total.total) == (200, 1530)
+    assert report.projects[0].months == {
+        "2026-11": report.projects[0].months["2026-11"],
+        "2026-12": report.projects[0].months["2026-12"],
+    }
+    assert (report.trend["2026-11"].am, report.trend["2026-11"].total) == (200, 1770)
+    assert (report.trend["2026-12"].am, report.trend["2026-12"].total) == (0, 300)
+    one_day = am_report(month, CONFIG, date(2026, 11, 30), date(2026, 11, 30), PROJECTS)
+    assert (one_day.total.am, one_day.total.total) == (90, 90)
