@@ -8,8 +8,10 @@ is above `target_share` (10 %) is flagged.
 
 The figures are sums in SQL over the time rows (core.store.models.time): one
 pass over a covering index, grouped by month, project and person, for the
-period and for the trend (the six months ending with the period's last). A row of
-an unknown project, or of someone who is not staff, counts as unassigned.
+period and for the trend (the six months ending with the period's last); the
+period's partial first and last months are read again with each row's day. A
+row of an unknown project, or of someone who is not staff, counts as
+unassigned.
 """
 
 from __future__ import annotations
