@@ -41,6 +41,7 @@ COMMAND_MODULES: dict[str, tuple[str, str | None]] = {
     "task": ("pmdesk.task", "task_app"),
     "templates": ("pmdesk.templates", None),
     "projects": ("pmdesk.projects", None),
+    "time": ("pmdesk.time", None),
 }
 # pmdesk's own options that take a value (see pmdesk.app.main_callback).
 _OPTIONS_WITH_VALUE = ("--db", "--config")

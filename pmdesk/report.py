@@ -34,3 +34,26 @@ def report_sla(
 ) -> None:
     """Share answered within target, median and p90 response times, breaches."""
     reads.report_sla(since, until, period, as_json, wide)
+
+
+@report_app.command("am")
+def report_am(
+    month: Annotated[
+        str | None, typer.Option(help="A calendar month, YYYY-MM (default: the last whole one).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD) instead.")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last day (YYYY-MM-DD), included; today by default.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    wide: Annotated[bool, _WIDE] = False,
+) -> None:
+    """Account-management hours per client and project, per person, and over six months.
+
+    A project above the target share (time.target_share, 10 %) is flagged.
+    """
+    from pmdesk.context import context
+    from pmdesk.time_report import report_am as run
+
+    context().wide = wide
+    run(month, since, until, as_json)

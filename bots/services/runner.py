@@ -10,7 +10,9 @@
 - the scheduler (bots.services.scheduler): clock alerts at their second, and the
   reminders' daily run;
 - the Worksection connector (bots.worksection.poller, and its webhook among the HTTP
-  routes), when `worksection` is configured;
+  routes), when `worksection` is configured, and the hourly copy of the time
+  logged there (bots.worksection.time), sharing one client so that together they
+  keep to Worksection's one request a second;
 - services of the caller's own, by name (the demo's simulated clients,
   who take the replies in place of Telegram and Worksection).
 
@@ -59,8 +61,10 @@ from bots.http.intake import Health, Lag, create_app
 from bots.services.lograte import limit_repeats
 from bots.services.scheduler import add_daily, run_scheduler
 from bots.telegram.pacing import Backoff, wait_any
+from bots.worksection.api import WorksectionClient
 from bots.worksection.poller import run_worksection
 from bots.worksection.store import poll_lag
+from bots.worksection.time import run_time_sync
 from bots.worksection.webhook import worksection_router
 from core.base.instants import Now, utc_now
 from core.config.settings import Settings
@@ -257,9 +261,7 @@ async def _session(
         if settings.telegram_token:
             group.create_task(_run_bot(settings, engine, states, ended, clock, options))
         if settings.worksection is not None:
-            group.create_task(
-                run_worksection(settings, engine, ended, clock=clock, wakeup=wakeup, holder=holder)
-            )
+            group.create_task(_worksection(settings, engine, ended, clock, wakeup, holder))
         group.create_task(
             run_scheduler(
                 settings,
@@ -273,6 +275,35 @@ async def _session(
         )
         for name, service in extra.items():
             group.create_task(_run_extra(name, service, engine, states, ended))
+
+
+async def _worksection(
+    settings: Settings,
+    engine: Engine,
+    ended: asyncio.Event,
+    clock: Now,
+    wakeup: asyncio.Event,
+    holder: str,
+) -> None:
+    """The connector and the hourly time sync on one client: one request a second between them."""
+    assert settings.worksection is not None
+    client = WorksectionClient.from_config(settings.worksection, engine, clock)
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                run_worksection(
+                    settings,
+                    engine,
+                    ended,
+                    clock=clock,
+                    wakeup=wakeup,
+                    holder=holder,
+                    client=client,
+                )
+            )
+            group.create_task(run_time_sync(settings, engine, ended, client, clock=clock))
+    finally:
+        await client.aclose()
 
 
 async def _run_extra(

@@ -303,6 +303,26 @@ class WorksectionClient:
         log.warning("project %s has over 10,000 tasks: reading its open ones", project_id)
         return _items(await self.call("get_tasks", {**params, "filter": "active"}))
 
+    async def get_costs(
+        self,
+        datestart: date,
+        dateend: date,
+        *,
+        project_id: str | None = None,
+        task_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The time logged from `datestart` to `dateend` (both included), of a project or task.
+
+        An answer holds 10,000 rows at most: past that Worksection refuses it
+        (see `too_many_records`) and the caller asks for a narrower window.
+        """
+        params: Params = {"datestart": ws_date(datestart), "dateend": ws_date(dateend)}
+        if project_id is not None:
+            params["id_project"] = project_id
+        if task_id is not None:
+            params["id_task"] = task_id
+        return _items(await self.call("get_costs", params))
+
     async def post_comment(
         self, task_id: str, text: str, email: str | None, todo: list[str] | None = None
     ) -> str | None:

@@ -55,6 +55,7 @@ SETTING_NAMES = frozenset(
         "telegram_webhook_secret",
         "worksection",
         "templates",
+        "time",
     }
 )
 

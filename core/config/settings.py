@@ -420,6 +420,45 @@ class TemplatesConfig(BaseModel):
         return self
 
 
+class TimeConfig(BaseModel):
+    """Time logged in Worksection and what counts as account management (docs/time.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Tasks carrying one of these tags (any case) are account management.
+    am_tags: list[str] = Field(default_factory=lambda: ["AM", "Communication"])
+    # ...and tasks whose name contains one of these words (any case).
+    am_task_words: list[str] = Field(default_factory=list)
+    # ...and all the time logged by staff holding one of these roles.
+    am_roles: list[str] = Field(default_factory=list)
+    # A project whose account-management share is above this is flagged.
+    target_share: float = Field(default=0.10, gt=0, le=1)
+    # The services re-read this many days of logged time...
+    window_days: int = Field(default=35, ge=1, le=366)
+    # ...every this many seconds.
+    sync_interval: float = Field(default=3600, ge=60)
+
+    @field_validator("am_tags", "am_task_words", "am_roles")
+    @classmethod
+    def _no_blank(cls, value: list[str]) -> list[str]:
+        words = [word.strip() for word in value]
+        for word in words:
+            if not word or "|" in word:
+                raise ValueError(f"{word!r}: an empty word or one with '|' matches nothing")
+        return words
+
+    @field_validator("am_roles")
+    @classmethod
+    def _staff_roles(cls, value: list[str]) -> list[str]:
+        from core.base.kinds import StaffRole
+
+        known = [role.value for role in StaffRole]
+        for role in value:
+            if role not in known:
+                raise ValueError(f"{role!r} is not a staff role ({', '.join(known)})")
+        return value
+
+
 # What Telegram accepts as a webhook's secret_token.
 TELEGRAM_SECRET_PATTERN = r"^[A-Za-z0-9_-]{1,256}$"
 # The shortest shared secret accepted for a webhook (the intake's, Telegram's).
@@ -471,6 +510,7 @@ class Settings(BaseModel):
     worksection: WorksectionConfig | None = None
     # Task templates: the agency's own folder, roles, tag sets, project teams.
     templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
+    time: TimeConfig = Field(default_factory=TimeConfig)
 
     @field_validator("timezone")
     @classmethod

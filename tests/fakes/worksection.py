@@ -12,7 +12,10 @@ account), both an error past `max_records` (10,000) as Worksection's
 answers are; get_events (period `1..360m`, `1..72h` or `1..30d`, anything
 else an error envelope; items whose `date_added`, in the account's time
 zone, falls in it, of one project with `id_project`; an error past
-`max_records`); get_task; post_comment (the comment then appears in
+`max_records`); get_task; get_costs (`datestart`..`dateend` as `DD.MM.YYYY`, both
+included, `id_project`, `id_task`; the rows tests add, edit and delete
+with `add_cost`, `edit_cost`, `delete_cost`; an error past `max_records`);
+post_comment (the comment then appears in
 get_events with our text and author; `text` or `todo[]`, each cut past
 65,536 characters as Worksection cuts a description). Calls closer together than
 `min_interval` get a rate-limit error envelope, as Worksection's one
@@ -114,6 +117,8 @@ class FakeWorksection:
     # Where to post each logged change as a webhook would: (url, user, password).
     webhook: tuple[str, str, str] | None = None
     hooks: list[dict[str, Any]] = field(default_factory=list)
+    # Rows of logged time (get_costs), by id; `add_cost`, `edit_cost`, `delete_cost`.
+    costs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Access token -> when it ends (None: never, as `token` by default);
@@ -238,6 +243,56 @@ class FakeWorksection:
             {"id": "1", "email": "sam@agency.example", "name": by},
             new={"name": name, "tags": tagged},
         )
+
+    def add_cost(
+        self,
+        row_id: str,
+        task_id: str,
+        time: str,
+        day: str,
+        user: str = "sam@agency.example",
+        money: str = "0.00",
+        comment: str = "",
+        is_timer: bool = False,
+        task: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Time logged on a task of the account (or on `task` as given), as `get_costs` shows it.
+
+        `time` and `day` are kept as given (a malformed time is served as is).
+        """
+        shown = task if task is not None else self.tasks[task_id]
+        row = {
+            "id": row_id,
+            "comment": comment,
+            "time": time,
+            "money": money,
+            "date": day,
+            "is_timer": 1 if is_timer else 0,
+            "user_from": {
+                "id": str(zlib.crc32(user.encode()) % 1000),
+                "email": user,
+                "name": self.users.get(user, user.split("@")[0].title()),
+            },
+            "task": {
+                "id": shown["id"],
+                "name": shown["name"],
+                "page": shown.get("page"),
+                "project": dict(shown["project"]),
+                "tags": dict(shown.get("tags") or {}),
+            },
+        }
+        with self._lock:
+            self.costs[row_id] = row
+        return row
+
+    def edit_cost(self, row_id: str, **fields: Any) -> None:
+        """A row edited in Worksection: `time`, `date`, `comment`, `money`..."""
+        with self._lock:
+            self.costs[row_id].update(fields)
+
+    def delete_cost(self, row_id: str) -> None:
+        with self._lock:
+            del self.costs[row_id]
 
     def set_tags(self, task_id: str, tags: list[str]) -> None:
         """Tags changed in the interface: no event in the log, no webhook."""
@@ -481,6 +536,33 @@ class FakeWorksection:
                 for task in chosen
             ]
         )
+
+    def _api_get_costs(self, params: dict[str, str]) -> Any:
+        """Rows of logged time whose date is in `datestart`..`dateend` (both optional, included)."""
+        bounds: list[str | None] = []
+        for name in ("datestart", "dateend"):
+            if name not in params:
+                bounds.append(None)
+                continue
+            day = _day(params[name])
+            if day is None:
+                return _error(4, f"Invalid {name}: DD.MM.YYYY")
+            bounds.append(day.isoformat())
+        start, end = bounds
+        project, task = params.get("id_project"), params.get("id_task")
+        with self._lock:
+            rows = [
+                json.loads(json.dumps(row))
+                for row in self.costs.values()
+                if (start is None or str(row["date"])[:10] >= start)
+                and (end is None or str(row["date"])[:10] <= end)
+                and (project is None or row["task"]["project"]["id"] == project)
+                and (task is None or row["task"]["id"] == task)
+            ]
+        if len(rows) > self.max_records:
+            # Not documented for get_costs: assumed to fail as get_all_tasks does.
+            return _error(4, f"Too many costs ({self.max_records} max)")
+        return {"status": "ok", "data": rows, "total": {"time": "", "money": ""}}
 
     def _api_get_projects(self, params: dict[str, str]) -> Any:
         wanted = params.get("filter")

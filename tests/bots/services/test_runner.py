@@ -30,6 +30,7 @@ from core.store.lease import acquire, services_seen
 from core.store.models.receivables import Invoice, Reminder
 from core.store.models.system import Lease, table
 from core.store.models.threads import Client, Event
+from core.store.models.time import TimeRow
 from core.store.reader import EngineReader
 from tests.bots.support import (
     TOKEN,
@@ -259,13 +260,14 @@ async def test_the_scheduler_under_the_lease_writes_alerts_at_their_second_and_t
     assert breach - (now + timedelta(seconds=3)) < timedelta(seconds=1.5)
 
 
-async def test_with_worksection_configured_its_webhook_is_served_and_its_changes_ingested(
+async def test_with_worksection_configured_its_webhook_is_served_its_changes_and_time_ingested(
     engine: Engine, clock: MovableClock
 ) -> None:
     port = free_port()
     account = FakeWorksection(now=clock, min_interval=0.005)
     with account.running():
         account.add_task("4211", "Homepage redesign")
+        account.add_cost("701", "4211", "1:30", "2026-11-20")
         settings = ws_settings(account).model_copy(update={"http": HttpConfig(port=port)})
         item = account.client_comment("4211", "Any news?")
         async with serving(settings, engine, "here", clock=clock):
@@ -284,11 +286,19 @@ async def test_with_worksection_configured_its_webhook_is_served_and_its_changes
                 )
                 await until(lambda: message_count(engine) == 1, what="the comment ingested")
                 await until(lambda: "get_events" in account.actions(), what="the event log polled")
+                await until(lambda: time_rows(engine) == ["701"], what="the logged time copied")
                 health = (await http.get("/healthz")).json()
 
     assert refused.status_code == 401
     assert (answer.status_code, answer.json()) == (200, {"status": "OK"})
     assert health["worksection_lag_seconds"] is not None
+    # The connector and the time sync share one paced client.
+    assert "rate" not in account.refused
+
+
+def time_rows(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(table(TimeRow).c.id)).scalars())
 
 
 def reminders(engine: Engine) -> list[str]:

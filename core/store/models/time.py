@@ -1,0 +1,69 @@
+"""The time logged in Worksection, as pmdesk keeps a copy of it (see core.time, docs/time.md)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+class TimeRow(SQLModel, table=True):
+    """One row of logged time (`get_costs`), keyed by Worksection's row id.
+
+    `month` is `YYYY-MM` of `day` (grouped on without a date function, the
+    same on SQLite and PostgreSQL). `tags` holds the task's tag names folded
+    to lower case between bars (`|am|communication|`), `task_key` the task's
+    name folded, so that the report's rules are plain `LIKE`s. A user or a
+    project pmdesk does not know is kept as it came: the row is unassigned,
+    not dropped.
+    """
+
+    __table_args__ = (
+        Index("ix_timerow_day_project", "day", "project_id"),
+        # The report's one pass: every column it reads, in the order it groups by.
+        Index(
+            "ix_timerow_report",
+            "month",
+            "project_id",
+            "user_email",
+            "day",
+            "minutes",
+            "tags",
+            "task_key",
+            "project_name",
+            "user_name",
+        ),
+    )
+
+    id: str = Field(primary_key=True)
+    day: date
+    month: str
+    minutes: int
+    money_cents: int = 0
+    is_timer: bool = False
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    user_id: str | None = None
+    user_email: str | None = None
+    user_name: str | None = None
+    task_id: str | None = None
+    task_name: str = ""
+    task_key: str = ""
+    task_page: str | None = None
+    project_id: str | None = None
+    project_name: str | None = None
+    tags: str = "|"
+    synced_at: datetime
+
+
+class TimeRefusal(SQLModel, table=True):
+    """A row Worksection serves that pmdesk cannot read (`time` of "1:75"): said once.
+
+    Kept while the row stays malformed, so that the hourly sync does not log
+    it again; dropped once the row is fixed or gone.
+    """
+
+    id: str = Field(primary_key=True)
+    reason: str
+    day: date | None = None
+    seen_at: datetime
