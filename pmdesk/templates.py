@@ -145,14 +145,9 @@ def _start_date(text: str | None) -> date:
 
         zone = ZoneInfo(context().settings.templates_timezone)
         return context().clock().astimezone(zone).date()
-    from datetime import datetime
+    from pmdesk.dates import parse_day
 
-    for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
-        try:
-            return datetime.strptime(text.strip(), pattern).date()
-        except ValueError:
-            continue
-    raise Failure(gettext("{text!r} is not a date (YYYY-MM-DD)").format(text=text))
+    return parse_day(text)
 
 
 _START = typer.Option(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -11,6 +11,7 @@ from core.base.i18n import N_, gettext
 from pmdesk.app import app
 from pmdesk.console import _print_json, err, out
 from pmdesk.context import EXIT_REJECTED, Failure, command, context
+from pmdesk.dates import parse_day
 from pmdesk.tables import _table
 
 if TYPE_CHECKING:
@@ -19,16 +20,6 @@ if TYPE_CHECKING:
 time_app = typer.Typer(help="Time logged in Worksection.", no_args_is_help=True)
 app.add_typer(time_app, name="time")
 _JSON = typer.Option("--json", help="Print JSON for scripts.")
-
-
-def parse_day(text: str) -> date:
-    """A date from the command line: YYYY-MM-DD or DD.MM.YYYY."""
-    for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
-        try:
-            return datetime.strptime(text.strip(), pattern).date()
-        except ValueError:
-            continue
-    raise Failure(gettext("{text!r} is not a date (YYYY-MM-DD)").format(text=text))
 
 
 def today() -> date:

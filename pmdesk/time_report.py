@@ -8,8 +8,9 @@ from core.base.i18n import N_, gettext
 from core.time.report import AmReport, Share
 from pmdesk.console import _print_json, out
 from pmdesk.context import Failure, command, context
+from pmdesk.dates import parse_day
 from pmdesk.tables import _table
-from pmdesk.time import parse_day, today
+from pmdesk.time import today
 
 
 @command
