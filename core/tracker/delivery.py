@@ -51,20 +51,10 @@ class ActionView:
     author_email: str | None
 
 
-def due_actions(engine: Engine, now: datetime, limit: int = 20) -> list[ActionView]:
-    """Pending actions to send now, oldest first, none ahead of an earlier one on its task."""
-    query = (
-        select(
-            DELIVERY.c.event_id,
-            DELIVERY.c.thread_id,
-            DELIVERY.c.next_attempt_at,
-            DELIVERY.c.attempts,
-            ACTION.c.task_id,
-            ACTION.c.verb,
-            ACTION.c.params,
-            EVENT.c.staff_id,
-            EVENT.c.author_email,
-        )
+def _pending(*columns: Any) -> Any:
+    """The columns of each tracker change not written yet, oldest first."""
+    return (
+        select(*columns)
         .select_from(
             DELIVERY.join(ACTION, ACTION.c.event_id == DELIVERY.c.event_id).join(
                 EVENT, EVENT.c.id == DELIVERY.c.event_id
@@ -75,6 +65,21 @@ def due_actions(engine: Engine, now: datetime, limit: int = 20) -> list[ActionVi
             DELIVERY.c.status == DeliveryStatus.PENDING.value,
         )
         .order_by(DELIVERY.c.event_id)
+    )
+
+
+def due_actions(engine: Engine, now: datetime, limit: int = 20) -> list[ActionView]:
+    """Pending actions to send now, oldest first, none ahead of an earlier one on its task."""
+    query = _pending(
+        DELIVERY.c.event_id,
+        DELIVERY.c.thread_id,
+        DELIVERY.c.next_attempt_at,
+        DELIVERY.c.attempts,
+        ACTION.c.task_id,
+        ACTION.c.verb,
+        ACTION.c.params,
+        EVENT.c.staff_id,
+        EVENT.c.author_email,
     )
     waiting: set[str] = set()
     due: list[ActionView] = []
@@ -104,28 +109,16 @@ def due_actions(engine: Engine, now: datetime, limit: int = 20) -> list[ActionVi
 
 def pending_actions(engine: Engine) -> list[dict[str, Any]]:
     """Every action not written yet (waiting or put off), oldest first."""
-    query = (
-        select(
-            DELIVERY.c.event_id,
-            DELIVERY.c.thread_id,
-            ACTION.c.task_id,
-            ACTION.c.verb,
-            ACTION.c.params,
-            DELIVERY.c.attempts,
-            DELIVERY.c.error,
-            DELIVERY.c.next_attempt_at,
-            EVENT.c.author_name,
-        )
-        .select_from(
-            DELIVERY.join(ACTION, ACTION.c.event_id == DELIVERY.c.event_id).join(
-                EVENT, EVENT.c.id == DELIVERY.c.event_id
-            )
-        )
-        .where(
-            DELIVERY.c.channel == TRACKER_CHANNEL,
-            DELIVERY.c.status == DeliveryStatus.PENDING.value,
-        )
-        .order_by(DELIVERY.c.event_id)
+    query = _pending(
+        DELIVERY.c.event_id,
+        DELIVERY.c.thread_id,
+        ACTION.c.task_id,
+        ACTION.c.verb,
+        ACTION.c.params,
+        DELIVERY.c.attempts,
+        DELIVERY.c.error,
+        DELIVERY.c.next_attempt_at,
+        EVENT.c.author_name,
     )
     with engine.connect() as connection:
         return [
