@@ -28,8 +28,6 @@ so running the day twice adds nothing.
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from core.base.instants import Now
 from core.base.kinds import Actor, InvoiceState
+from core.base.templates import template_environment
 from core.config.settings import DunningLevelConfig, Settings
 from core.notify.rules import queue_invoice_alert
 from core.receivables.aging import ALL_LEVELS_DONE
@@ -59,8 +58,6 @@ INVOICE, CLIENT, REMINDER, STEP = (
     table(DunningStep),
 )
 CENTS = Decimal(100)
-# The package that ships `data/`, read by name: core imports nothing of pmdesk.
-RESOURCES = "pmdesk.data"
 DRAFT, SENT, CANCELLED = "draft", "sent", "cancelled"
 
 
@@ -549,26 +546,9 @@ def _formatted_reference(reference: str | None) -> str | None:
     return str(iso11649.format(reference))
 
 
-@functools.cache
 def _environment() -> Any:
-    """One environment for the process: each template is compiled once, not per client."""
-    import jinja2
-
-    folder = importlib.resources.files(RESOURCES) / "reminders"
-
-    def load(name: str) -> str | None:
-        resource = folder.joinpath(*name.split("/"))
-        return resource.read_text(encoding="utf-8") if resource.is_file() else None
-
-    # Plain text, not HTML: escaping would turn a client named "A & B" into "A &amp; B".
-    return jinja2.Environment(
-        loader=jinja2.FunctionLoader(load),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    """The reminders' templates (data/reminders/), compiled once for the process."""
+    return template_environment("reminders")
 
 
 # -- facts recorded by hand ---------------------------------------------------------
