@@ -57,3 +57,36 @@ def report_am(
 
     context().wide = wide
     run(month, since, until, as_json)
+
+
+@report_app.command("client")
+def report_client(
+    name: Annotated[
+        str | None, typer.Argument(help="The client's name, as in its events (or --all).")
+    ] = None,
+    week: Annotated[
+        str | None, typer.Option(help="An ISO week, 2026-W48 (default: the last whole week).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD) instead.")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last day (YYYY-MM-DD), included; today by default.")
+    ] = None,
+    form: Annotated[str, typer.Option("--format", help="text, html or pdf.")] = "text",
+    output: Annotated[
+        str | None,
+        typer.Option(help="Write to this file (with --all: this folder, one file per client)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report's data as JSON.")
+    ] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every client with activity in the period.")
+    ] = False,
+) -> None:
+    """A client's progress report: done, in progress, next, awaiting them, how fast we answered.
+
+    In the client's language, as text (a chat, a comment), HTML or PDF (an email).
+    """
+    from pmdesk.client_report import report_client as run
+
+    run(name, week, since, until, form, output, as_json, every)
