@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import Engine
 
 from core.conversations.clients import UnknownClient
+from core.conversations.ingest import Ingestor
 from core.reports.content import (
     NO_ACTIVITY,
     NO_PROJECTS,
@@ -73,7 +75,7 @@ def test_a_client_without_activity_has_nothing_to_report(week: Reader) -> None:
     assert clients_with_activity(week, W48, PARIS) == ["Acme", "Bigco"]
 
 
-def test_a_client_without_any_thread_has_no_projects(week: Reader, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_client_without_any_thread_has_no_projects(week: Reader, engine: Engine) -> None:
     from sqlalchemy import text
 
     with engine.begin() as connection:
@@ -84,7 +86,7 @@ def test_a_client_without_any_thread_has_no_projects(week: Reader, engine) -> No
     assert report_of(week, "Dough").nothing_to_report == NO_PROJECTS
 
 
-def test_a_task_reopened_after_its_close_is_not_done(week: Reader, ingestor) -> None:  # type: ignore[no-untyped-def]
+def test_a_task_reopened_after_its_close_is_not_done(week: Reader, ingestor: Ingestor) -> None:
     from tests.core.reports.week import DAY
     from tests.support import make_event
 
