@@ -230,7 +230,7 @@ def client_report(
             continue
         title, url = str(title or ""), str(url) if url else None
         project = str(project) if project else None
-        if history.question is not None:
+        if history.question is not None and history.closed_at is None:
             asker, at = history.question
             report.awaiting_client.append(Question(title, url, asker, at.astimezone(zone).date()))
         if kind != ThreadKind.TASK.value:

@@ -100,6 +100,17 @@ def test_a_task_reopened_after_its_close_is_not_done(week: Reader, ingestor: Ing
     assert titles == ["Contact form", "Homepage", "Logo files"]
 
 
+def test_a_question_on_a_task_closed_since_awaits_nothing(week: Reader, ingestor: Ingestor) -> None:
+    from tests.core.reports.week import DAY
+    from tests.support import make_event
+
+    asked = make_event("a13", DAY + 60, task="T1", role="staff", text="Tout est bon ?")
+    asked["task"]["title"] = "Homepage"
+    ingestor.ingest([asked])
+    report = report_of(week, "Acme")
+    assert [question.thread for question in report.awaiting_client] == ["Logo files"]
+
+
 def test_a_period_in_the_future_is_refused(week: Reader) -> None:
     with pytest.raises(PeriodError, match="in the future"):
         report_of(week, "Acme", ReportPeriod.week("2026-W50"))
