@@ -32,7 +32,7 @@ def report_client(
 ) -> None:
     from core.reports.content import UnknownClient
     from core.reports.period import PeriodError
-    from core.reports.render import FORMATS
+    from core.reports.render import FORMATS, TemplateProblem
 
     if form not in FORMATS:
         raise Failure(
@@ -49,7 +49,7 @@ def report_client(
         else:
             assert name is not None
             _one_client(name, period, form, output, as_json)
-    except (PeriodError, UnknownClient) as error:
+    except (PeriodError, UnknownClient, TemplateProblem) as error:
         raise Failure(str(error)) from None
 
 

@@ -160,9 +160,25 @@ def language(report: ClientReport) -> str:
     return report.language if report.language in LANGUAGES else FALLBACK
 
 
+class TemplateProblem(ValueError):
+    """A template of data/reports/ that cannot be read or written out; the message names it."""
+
+
 def _render(report: ClientReport, name: str, intro: str | None, agency: str) -> str:
+    import jinja2
+
     words = language(report)
-    template = template_environment("reports").get_template(f"{words}/{name}")
+    path = f"{words}/{name}"
+    try:
+        return _fill(
+            template_environment("reports").get_template(path), report, words, intro, agency
+        )
+    except jinja2.TemplateError as error:
+        where = f" line {error.lineno}" if isinstance(error, jinja2.TemplateSyntaxError) else ""
+        raise TemplateProblem(f"data/reports/{path}{where}: {error.message}") from None
+
+
+def _fill(template: Any, report: ClientReport, words: str, intro: str | None, agency: str) -> str:
     text: str = template.render(
         report=report,
         agency=agency,

@@ -161,3 +161,29 @@ def test_formats(week: Reader) -> None:
     with pytest.raises(ValueError, match="unknown format 'docx'"):
         render(report, "docx")  # type: ignore[arg-type]
     assert report.period == ReportPeriod.week("2026-W48")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "{{ report.nope }}",
+            "data/reports/fr/report.txt.j2: 'core.reports.content.ClientReport object' has no",
+        ),
+        ("{% if %}", "data/reports/fr/report.txt.j2 line 1: Expected an expression"),
+    ],
+)
+def test_a_broken_template_is_named(
+    week: Reader, monkeypatch: pytest.MonkeyPatch, source: str, message: str
+) -> None:
+    import jinja2
+
+    from core.reports import render as module
+
+    broken = jinja2.Environment(
+        loader=jinja2.DictLoader({"fr/report.txt.j2": source}), undefined=jinja2.StrictUndefined
+    )
+    monkeypatch.setattr(module, "template_environment", lambda folder: broken)
+    with pytest.raises(module.TemplateProblem) as refused:
+        render_text(report_of(week, "Acme"))
+    assert str(refused.value).startswith(message)
