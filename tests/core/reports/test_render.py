@@ -133,8 +133,14 @@ def test_a_long_report_runs_onto_more_pages_and_odd_letters_become_question_mark
     report = report_of(week, "Acme")
     many = [OpenTask("Site ✨", f"Tâche n°{n} Ω", None, ["Zoé"], None) for n in range(80)]
     report.in_progress = many
-    pages, text = pdf_text(render_pdf(report))
+    data = render_pdf(report)
+    pages, text = pdf_text(data)
     assert pages >= 2
+    # A bullet stays on the page of its line.
+    for page in PdfReader(io.BytesIO(data)).pages:
+        assert all(
+            line.startswith("• ") for line in page.extract_text().splitlines() if "Tâche" in line
+        )
     assert "Site ? : Tâche n°79 ? — Zoé" in text
     # Text and HTML keep every letter.
     assert "Site ✨ : Tâche n°79 Ω — Zoé" in render_text(report)
