@@ -104,8 +104,6 @@ class _PdfLayout:
         if not runs:
             return
         pdf.set_y(pdf.get_y() + before)
-        if pdf.get_y() + height > pdf.page_break_trigger:  # the bullet goes with its text
-            pdf.add_page()
         left = pdf.l_margin + (self.BULLET_INDENT if tag == "li" else 0.0)
         if tag == "li":
             pdf.set_font("helvetica", "", size)
