@@ -191,8 +191,8 @@ def claim_cost(
     engine: Engine, view: CostView, now: datetime, retry_at: datetime, holder: str | None = None
 ) -> Literal["send", "done", "lost"]:
     """Just before sending: "send" (the try is counted, and put off to `retry_at` should
-    the process stop before its outcome is recorded), "done" (no longer pending),
-    or "lost" (`holder` no longer holds the services lease).
+    the process stop before its outcome is recorded), "done" (no longer pending, or
+    claimed by another sender), or "lost" (`holder` no longer holds the services lease).
 
     A row whose `attempts` is above 0 may have reached Worksection already
     (an answer lost, a process stopped mid-call): its sender looks for it
@@ -203,7 +203,12 @@ def claim_cost(
             return "lost"
         claimed = connection.execute(
             update(COST)
-            .where(_key(view), COST.c.status == DeliveryStatus.PENDING.value)
+            .where(
+                _key(view),
+                COST.c.status == DeliveryStatus.PENDING.value,
+                # Not claimed by another sender meanwhile (its claim puts the row off).
+                (COST.c.next_attempt_at.is_(None)) | (COST.c.next_attempt_at <= now),
+            )
             .values(attempts=COST.c.attempts + 1, next_attempt_at=retry_at, updated_at=now)
         ).rowcount
     return "send" if claimed else "done"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.base.instants import midnight
@@ -41,10 +41,11 @@ Batch = dict[tuple[int, date], float]
 def day_parts(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[date, float]]:
     """`start`..`end` cut at the local midnights of `zone`: (day, seconds) for each part."""
     parts: list[tuple[date, float]] = []
-    at = start
+    # In UTC: the difference of two instants of one zone would be that of their wall clocks.
+    at, end = start.astimezone(UTC), end.astimezone(UTC)
     while at < end:
         local = at.astimezone(zone)
-        cut = min(end, midnight(local.date() + timedelta(days=1), zone))
+        cut = min(end, midnight(local.date() + timedelta(days=1), zone).astimezone(UTC))
         parts.append((local.date(), (cut - at).total_seconds()))
         at = cut
     return parts
@@ -73,7 +74,8 @@ class OwnTimeMeter:
         self._last_input: datetime | None = None
         self._pending: Batch = {}
         self._lock = threading.Lock()  # `take` and `give_back` may come from a worker
-        self._last_take: datetime | None = None
+        # When what was counted was last taken to be written (or when counting began).
+        self._last_take = clock()
         # Set when a span ended for idleness: what it counted is worth writing now.
         self._went_idle = False
 
@@ -137,7 +139,7 @@ class OwnTimeMeter:
                 return False
         if self._went_idle or self.thread_id is None:
             return True
-        return self._last_take is None or now - self._last_take >= self.flush_every
+        return now - self._last_take >= self.flush_every
 
     def take(self) -> Batch:
         """What was counted since the last take, up to now; the meter keeps counting."""

@@ -105,7 +105,9 @@ def own_rows(
     the measure where Worksection has no copy of it, all account
     management; and, for the rows of time pmdesk logged that the rule
     (`condition`, with its `params`, on a row `r`) does not already count,
-    their minutes as account management (their total is already counted).
+    their minutes as account management: their total is already counted, so
+    each gives two rows, one adding its minutes to both figures and one
+    taking them off the total again.
     """
     window = {"own_low": low.isoformat(), "own_high": high.isoformat()}
     logged = reader.rows(
@@ -125,9 +127,11 @@ SELECT r.task_id, r.day, r.user_email, r.month, r.project_id, r.project_name, r.
             continue
         inside = since <= day <= until
         minutes = int(minutes)
-        found.append(
-            (month, project, email, name, user, *((minutes, 0) if inside else (0, 0)), minutes, 0)
-        )
+        # Account management without adding to the total: +m of both, then -m of the total.
+        for am, total in ((minutes, minutes), (0, -minutes)):
+            found.append(
+                (month, project, email, name, user, *((am, total) if inside else (0, 0)), am, total)
+            )
     measured = reader.rows(
         """
 SELECT o.day, o.staff_id, o.screen_seconds + o.telegram_seconds, s.name,
