@@ -266,17 +266,23 @@ class Dashboard(App[None]):
         await super().on_event(event)
 
     def watch_app_focus(self, focused: bool) -> None:
+        if hasattr(self, "main"):  # mounted
+            self._own_time_front()
         self.own_time.focus(focused)
 
     def own_time_tick(self) -> None:
-        """Tell the meter the thread in front and whether a reply is being written; write
-        what it counted once that is due (a thread closed, idle, every few minutes)."""
+        """Tell the meter what is in front; write what it counted once that is due (a
+        thread closed, idle, every few minutes)."""
+        self._own_time_front()
+        if self.own_time.due():
+            self._write_own_time(self.own_time.take())
+
+    def _own_time_front(self) -> None:
+        """The thread in front, and whether a reply is being written on it."""
         view = self._thread_in_front()
         self.own_time.show(
             None if view is None else view.thread_id, view is not None and view.writing
         )
-        if self.own_time.due():
-            self._write_own_time(self.own_time.take())
 
     def _thread_in_front(self) -> ThreadView | None:
         """The thread shown, with at most dialogs over it (a picker, the help)."""
