@@ -28,7 +28,7 @@ from core.base import i18n
 from core.base.i18n import N_, gettext
 from core.base.paths import ConfigError
 from core.config.quick import FirstSettings
-from core.time.meter import Batch, OwnTimeMeter
+from core.time.meter import OwnTimeMeter
 from tui.display.format import Formatter
 from tui.display.themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
 from tui.messages import (
@@ -203,7 +203,7 @@ class Dashboard(App[None]):
     def on_unmount(self) -> None:
         # Nothing the meter counted is lost on exit: written before the database closes.
         self.own_time.stop()
-        self.write_own_time(self.own_time.take())
+        self.write_own_time()
         logging.getLogger("pmdesk").removeHandler(self.service_log)
         gc.unfreeze()
         gc.set_threshold(*self._collector)
@@ -275,7 +275,7 @@ class Dashboard(App[None]):
         thread closed, idle, every few minutes)."""
         self._own_time_front()
         if self.own_time.due():
-            self._write_own_time(self.own_time.take())
+            self._write_own_time()
 
     def _own_time_front(self) -> None:
         """The thread in front, and whether a reply is being written on it."""
@@ -294,17 +294,20 @@ class Dashboard(App[None]):
         return view if all(isinstance(screen, ModalScreen) for screen in above) else None
 
     @work(thread=True, group="own-time")
-    def _write_own_time(self, batch: Batch) -> None:
-        self.write_own_time(batch)
+    def _write_own_time(self) -> None:
+        self.write_own_time()
 
-    def write_own_time(self, batch: Batch) -> None:
-        """Write a batch as the operator, in one transaction; kept for the next write if the
-        database refuses it. Without an operator (no staff yet) there is no one to count."""
-        if not batch:
-            return
+    def write_own_time(self) -> None:
+        """Write what the meter counted as the operator, in one transaction; kept for the next
+        write if the database refuses it. Without an operator (no staff yet) there is no one
+        to count it for. The batch is taken here, under the lock: one the exit's write
+        waits for, or leaves to it if this never ran."""
         from core.time.recorder import add_screen_time
 
         with self._own_time_writing:
+            batch = self.own_time.pop()
+            if not batch:
+                return
             try:
                 staff = self.backend.operator().id
                 add_screen_time(self.backend.engine, staff, batch, self.backend.clock())

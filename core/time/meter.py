@@ -73,7 +73,7 @@ class OwnTimeMeter:
         self._start: datetime | None = None
         self._last_input: datetime | None = None
         self._pending: Batch = {}
-        self._lock = threading.Lock()  # `take` and `give_back` may come from a worker
+        self._lock = threading.Lock()  # `pop` and `give_back` may come from a worker
         # When what was counted was last taken to be written (or when counting began).
         self._last_take = clock()
         # Set when a span ended for idleness: what it counted is worth writing now.
@@ -144,10 +144,18 @@ class OwnTimeMeter:
     def take(self) -> Batch:
         """What was counted since the last take, up to now; the meter keeps counting."""
         self._settle(self.clock())
+        return self.pop()
+
+    def pop(self) -> Batch:
+        """What was counted up to the last call of the dashboard's thread (`due`, `stop`...).
+
+        From any thread: the writer takes its batch when it runs, so a write
+        that never ran (the dashboard exiting first) leaves it here.
+        """
         with self._lock:
             batch, self._pending = self._pending, {}
-        self._went_idle = False
-        self._last_take = self.clock()
+            self._went_idle = False
+            self._last_take = self.clock()
         return batch
 
     def give_back(self, batch: Batch) -> None:

@@ -41,9 +41,10 @@ async def test_the_thread_in_front_is_measured_and_written_on_close_and_on_exit(
         await until(pilot, lambda: app.app_focus)
         await pilot.press("x")
         clock.advance(seconds=20)
-        await pilot.press("ctrl+r", "escape")
-        await until(pilot, lambda: on_the_panels(pilot))
+        await pilot.press("ctrl+r")
         assert kept(agency) == {}  # nothing written per key
+        await pilot.press("escape")
+        await until(pilot, lambda: on_the_panels(pilot))
         app.own_time_tick()  # the thread closed: written now
         await until(pilot, lambda: kept(agency) == {"Task T3": 90})
         # Away for a while, nothing counts; then a last thread, written on exit.
