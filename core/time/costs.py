@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, case, func, select, update
 
 from core.base.instants import as_date
 from core.base.kinds import DeliveryStatus, NotificationKind
@@ -75,9 +75,10 @@ def queue_own_costs(engine: Engine, config: TimeConfig, zone: ZoneInfo, now: dat
     first = now.astimezone(zone).date() - timedelta(days=config.window_days)
     if last < first:
         return 0
+    # Found by thread, the source told apart after (see core.time.own.own_rows).
     task = (
-        select(func.min(REFS.c.external_id))
-        .where(REFS.c.thread_id == OWN.c.thread_id, REFS.c.source == TASK_SOURCE)
+        select(func.min(case((REFS.c.source == TASK_SOURCE, REFS.c.external_id))))
+        .where(REFS.c.thread_id == OWN.c.thread_id)
         .scalar_subquery()
     )
     email = (

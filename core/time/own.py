@@ -109,92 +109,98 @@ def own_rows(
     each gives two rows, one adding its minutes to both figures and one
     taking them off the total again.
     """
-    window = {"own_low": low.isoformat(), "own_high": high.isoformat()}
-    logged = reader.rows(
-        f"""
-SELECT r.task_id, r.day, r.user_email, r.month, r.project_id, r.project_name, r.user_name,
-       r.minutes, CASE WHEN {condition} THEN 1 ELSE 0 END
-  FROM timerow r
- WHERE {_OWN_ROWS} AND r.day >= :own_low AND r.day <= :own_high""",
-        {**params, **window},
-    )
+    window = {
+        "own_low": low.isoformat(),
+        "own_high": high.isoformat(),
+        "own_since": since.isoformat(),
+        "own_until": until.isoformat(),
+    }
+    inside = "o.day >= :own_since AND o.day <= :own_until"
+    # The rows pmdesk logged, through their partial index; those the rule counts already
+    # are left alone (a CASE, since the rule is NULL on a row of no email).
     found: list[tuple[Any, ...]] = []
-    back: set[tuple[str | None, date, str | None]] = set()
-    for task, day, email, month, project, name, user, minutes, counted in logged:
-        day = as_date(day)
-        back.add((task, day, email))
-        if counted:
-            continue
-        inside = since <= day <= until
-        minutes = int(minutes)
+    for month, project, email, name, user, in_period, minutes in reader.rows(
+        f"""
+SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name),
+       sum(CASE WHEN {inside.replace("o.", "r.")} THEN r.minutes ELSE 0 END), sum(r.minutes)
+  FROM timerow r
+ WHERE {_OWN_ROWS} AND r.day >= :own_low AND r.day <= :own_high
+   AND CASE WHEN {condition} THEN 0 ELSE 1 END = 1
+ GROUP BY r.month, r.project_id, r.user_email""",
+        {**params, **window},
+    ):
+        in_period, minutes = int(in_period), int(minutes)
         # Account management without adding to the total: +m of both, then -m of the total.
-        for am, total in ((minutes, minutes), (0, -minutes)):
-            found.append(
-                (month, project, email, name, user, *((am, total) if inside else (0, 0)), am, total)
-            )
-    measured = reader.rows(
-        """
-SELECT o.day, o.staff_id, o.screen_seconds + o.telegram_seconds, s.name,
-       (SELECT min(f.external_id) FROM threadref f
-         WHERE f.thread_id = o.thread_id AND f.source = :own_source),
-       p.name,
-       EXISTS (SELECT 1 FROM owncost c JOIN timerow r ON r.id = c.cost_id
-                WHERE c.thread_id = o.thread_id AND c.day = o.day AND c.staff_id = o.staff_id)
-  FROM owntime o
-  JOIN staff s ON s.id = o.staff_id
-  JOIN thread t ON t.id = o.thread_id
-  LEFT JOIN project p ON p.id = t.project_id
- WHERE o.day >= :own_low AND o.day <= :own_high""",
-        {**window, "own_source": TASK_SOURCE},
+        found.append((month, project, email, name, user, in_period, in_period, minutes, minutes))
+        found.append((month, project, email, name, user, 0, -in_period, 0, -minutes))
+    # The measure, in minutes per (thread, day, person) as logged back, summed by month,
+    # project and person; then, as negative rows, the part Worksection's copy holds (the
+    # row add_costs made, or one with the comment on the thread's task, that day, by that
+    # person), found from those few rows rather than looked for from each day's measure.
+    # The thread's task: its refs found by thread (ix_threadref_thread_id), the source
+    # told apart after; `source = ...` beside it had SQLite search the primary key by
+    # source instead, every ref of that source for each row.
+    task = (
+        "(SELECT min(CASE WHEN f.source = :own_source THEN f.external_id END)"
+        " FROM threadref f WHERE f.thread_id = g.thread_id)"
     )
+    minutes = "(o.screen_seconds + o.telegram_seconds + 30) / 60"
+    # Summed by month, thread and person first: the thread's task and project are then
+    # looked up once a month, not once a day.
+    grouped = f"""
+SELECT g.month, w.project_id, max(w.project_name), p.name, g.staff_id, sum(g.inside), sum(g.total)
+  FROM (SELECT o.month AS month, o.thread_id AS thread_id, o.staff_id AS staff_id,
+               sum(CASE WHEN {inside} THEN {minutes} ELSE 0 END) AS inside,
+               sum({minutes}) AS total
+          FROM {{owntime}}
+         WHERE o.day >= :own_low AND o.day <= :own_high
+         GROUP BY o.month, o.thread_id, o.staff_id) g
+  JOIN thread t ON t.id = g.thread_id
+  LEFT JOIN project p ON p.id = t.project_id
+  LEFT JOIN worksectiontask w ON w.task_id = {task}
+ GROUP BY g.month, w.project_id, p.name, g.staff_id"""
+    covered = f"""(
+SELECT f.thread_id AS thread_id, r.day AS day, e.staff_id AS staff_id
+  FROM timerow r
+  JOIN staffemail e ON e.email = r.user_email
+  JOIN threadref f ON f.source = :own_source AND f.external_id = r.task_id
+ WHERE {_OWN_ROWS} AND r.day >= :own_low AND r.day <= :own_high
+UNION
+SELECT c.thread_id, c.day, c.staff_id
+  FROM owncost c JOIN timerow r ON r.id = c.cost_id
+ WHERE c.day >= :own_low AND c.day <= :own_high
+) k JOIN owntime o ON o.staff_id = k.staff_id AND o.thread_id = k.thread_id AND o.day = k.day"""
+    own_params = {**window, "own_source": TASK_SOURCE}
+    measured = [(*row, 1) for row in reader.rows(grouped.format(owntime="owntime o"), own_params)]
+    if measured:
+        measured += [(*row, -1) for row in reader.rows(grouped.format(owntime=covered), own_params)]
     if not measured:
         return found
-    emails: dict[int, list[str]] = {}
-    for email, staff_id in reader.rows("SELECT email, staff_id FROM staffemail ORDER BY email"):
-        emails.setdefault(int(staff_id), []).append(email)
-    tasks = _task_projects(reader, {row[4] for row in measured if row[4] is not None})
-    by_name = _projects_named(reader, {row[5] for row in measured if row[5] is not None})
-    for day, staff_id, seconds, staff_name, task, pmdesk_project, known in measured:
-        day, staff_id = as_date(day), int(staff_id)
-        addresses = emails.get(staff_id, [])
-        if known or any((task, day, email) in back for email in addresses):
-            continue  # Worksection's copy counts
-        minutes = minutes_of(int(seconds))
-        if not minutes:
-            continue
-        project, name = tasks.get(task, (None, None)) if task is not None else (None, None)
+    emails: dict[int, str] = {}
+    for email, staff_id in reader.rows(
+        "SELECT min(email), staff_id FROM staffemail GROUP BY staff_id"
+    ):
+        emails[int(staff_id)] = email
+    names = {int(staff_id): name for staff_id, name in reader.rows("SELECT id, name FROM staff")}
+    by_name = _projects_named(reader, {row[3] for row in measured if row[1] is None and row[3]})
+    for month, project, name, pmdesk_project, staff_id, in_period, total, sign in measured:
         if project is None and pmdesk_project is not None:
+            # No task (a client's group): the Worksection project of the same name.
             project, name = by_name.get(pmdesk_project), pmdesk_project
-        inside = since <= day <= until
+        staff_id, in_period, total = int(staff_id), sign * int(in_period), sign * int(total)
         found.append(
             (
-                day.strftime("%Y-%m"),
+                month,
                 project,
-                addresses[0] if addresses else None,
+                emails.get(staff_id),
                 name,
-                staff_name,
-                *((minutes, minutes) if inside else (0, 0)),
-                minutes,
-                minutes,
+                names.get(staff_id),
+                in_period,
+                in_period,
+                total,
+                total,
             )
         )
-    return found
-
-
-def _task_projects(reader: Reader, tasks: set[str]) -> dict[str, tuple[str | None, str | None]]:
-    """Worksection task -> (project id, project name), as the connector knows them."""
-    found: dict[str, tuple[str | None, str | None]] = {}
-    ordered = sorted(tasks)
-    for start in range(0, len(ordered), 500):
-        chunk = ordered[start : start + 500]
-        names = {f"task{n}": task for n, task in enumerate(chunk)}
-        marks = ", ".join(f":{name}" for name in names)
-        for task, project, name in reader.rows(
-            "SELECT task_id, project_id, project_name FROM worksectiontask"
-            f" WHERE task_id IN ({marks})",
-            names,
-        ):
-            found[task] = (project, name)
     return found
 
 

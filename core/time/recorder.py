@@ -75,6 +75,7 @@ def _own(
         "staff_id": staff_id,
         "thread_id": thread_id,
         "day": day,
+        "month": day.strftime("%Y-%m"),
         "screen_seconds": screen,
         "telegram_seconds": telegram,
         "telegram_actions": 1 if telegram else 0,

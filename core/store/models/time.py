@@ -82,6 +82,8 @@ class OwnTime(SQLModel, table=True):
     staff_id: int = Field(primary_key=True, foreign_key="staff.id", ondelete="CASCADE")
     thread_id: int = Field(primary_key=True, foreign_key="thread.id", ondelete="CASCADE")
     day: date = Field(primary_key=True, index=True)
+    # `YYYY-MM` of `day`, as TimeRow's: the report groups on it without a date function.
+    month: str
     screen_seconds: int = 0
     telegram_seconds: int = 0
     telegram_actions: int = 0

@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('staff_id', sa.Integer(), nullable=False),
     sa.Column('thread_id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('month', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('screen_seconds', sa.Integer(), nullable=False),
     sa.Column('telegram_seconds', sa.Integer(), nullable=False),
     sa.Column('telegram_actions', sa.Integer(), nullable=False),
