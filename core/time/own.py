@@ -137,28 +137,15 @@ SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name
     # project and person; then, as negative rows, the part Worksection's copy holds (the
     # row add_costs made, or one with the comment on the thread's task, that day, by that
     # person), found from those few rows rather than looked for from each day's measure.
-    # The thread's task: its refs found by thread (ix_threadref_thread_id), the source
-    # told apart after; `source = ...` beside it had SQLite search the primary key by
-    # source instead, every ref of that source for each row.
-    task = (
-        "(SELECT min(CASE WHEN f.source = :own_source THEN f.external_id END)"
-        " FROM threadref f WHERE f.thread_id = g.thread_id)"
-    )
+    # Summed by month, thread and person in SQL; each thread's project is looked up
+    # once (below), not once a day.
     minutes = "(o.screen_seconds + o.telegram_seconds + 30) / 60"
-    # Summed by month, thread and person first: the thread's task and project are then
-    # looked up once a month, not once a day.
     grouped = f"""
-SELECT g.month, w.project_id, max(w.project_name), p.name, g.staff_id, sum(g.inside), sum(g.total)
-  FROM (SELECT o.month AS month, o.thread_id AS thread_id, o.staff_id AS staff_id,
-               sum(CASE WHEN {inside} THEN {minutes} ELSE 0 END) AS inside,
-               sum({minutes}) AS total
-          FROM {{owntime}}
-         WHERE o.day >= :own_low AND o.day <= :own_high
-         GROUP BY o.month, o.thread_id, o.staff_id) g
-  JOIN thread t ON t.id = g.thread_id
-  LEFT JOIN project p ON p.id = t.project_id
-  LEFT JOIN worksectiontask w ON w.task_id = {task}
- GROUP BY g.month, w.project_id, p.name, g.staff_id"""
+SELECT o.month, o.thread_id, o.staff_id,
+       sum(CASE WHEN {inside} THEN {minutes} ELSE 0 END), sum({minutes})
+  FROM {{owntime}}
+ WHERE o.day >= :own_low AND o.day <= :own_high
+ GROUP BY o.month, o.thread_id, o.staff_id"""
     covered = f"""(
 SELECT f.thread_id AS thread_id, r.day AS day, e.staff_id AS staff_id
   FROM timerow r
@@ -172,35 +159,60 @@ SELECT c.thread_id, c.day, c.staff_id
 ) k JOIN owntime o ON o.staff_id = k.staff_id AND o.thread_id = k.thread_id AND o.day = k.day"""
     own_params = {**window, "own_source": TASK_SOURCE}
     measured = [(*row, 1) for row in reader.rows(grouped.format(owntime="owntime o"), own_params)]
-    if measured:
-        measured += [(*row, -1) for row in reader.rows(grouped.format(owntime=covered), own_params)]
     if not measured:
         return found
+    measured += [(*row, -1) for row in reader.rows(grouped.format(owntime=covered), own_params)]
+    # Each thread's project: its Worksection task's (the refs found by thread, through
+    # ix_threadref_thread_id, the source told apart after: `source = ...` beside it had
+    # SQLite search the primary key by source, every ref of that source for each
+    # thread), else the Worksection project named as its pmdesk project (a client's group).
+    projects: dict[int, tuple[str | None, str | None]] = {}
+    unnamed: dict[int, str] = {}
+    for thread_id, project, name, pmdesk_project in reader.rows(
+        """
+SELECT t.id, w.project_id, w.project_name, p.name
+  FROM thread t
+  LEFT JOIN project p ON p.id = t.project_id
+  LEFT JOIN worksectiontask w ON w.task_id = (
+        SELECT min(CASE WHEN f.source = :own_source THEN f.external_id END)
+          FROM threadref f WHERE f.thread_id = t.id)
+ WHERE t.id IN (SELECT DISTINCT o.thread_id FROM owntime o
+                 WHERE o.day >= :own_low AND o.day <= :own_high)""",
+        own_params,
+    ):
+        projects[int(thread_id)] = (project, name)
+        if project is None and pmdesk_project is not None:
+            unnamed[int(thread_id)] = pmdesk_project
+    by_name = _projects_named(reader, set(unnamed.values()))
+    for thread_id, pmdesk_project in unnamed.items():
+        projects[thread_id] = (by_name.get(pmdesk_project), pmdesk_project)
     emails: dict[int, str] = {}
     for email, staff_id in reader.rows(
         "SELECT min(email), staff_id FROM staffemail GROUP BY staff_id"
     ):
         emails[int(staff_id)] = email
     names = {int(staff_id): name for staff_id, name in reader.rows("SELECT id, name FROM staff")}
-    by_name = _projects_named(reader, {row[3] for row in measured if row[1] is None and row[3]})
-    for month, project, name, pmdesk_project, staff_id, in_period, total, sign in measured:
-        if project is None and pmdesk_project is not None:
-            # No task (a client's group): the Worksection project of the same name.
-            project, name = by_name.get(pmdesk_project), pmdesk_project
-        staff_id, in_period, total = int(staff_id), sign * int(in_period), sign * int(total)
-        found.append(
-            (
-                month,
-                project,
-                emails.get(staff_id),
-                name,
-                names.get(staff_id),
-                in_period,
-                in_period,
-                total,
-                total,
+    summed: dict[tuple[str, str | None, str | None, int], list[int]] = {}
+    for month, thread_id, staff_id, in_period, total, sign in measured:
+        project, name = projects.get(int(thread_id), (None, None))
+        sums = summed.setdefault((month, project, name, int(staff_id)), [0, 0])
+        sums[0] += sign * int(in_period)
+        sums[1] += sign * int(total)
+    for (month, project, name, staff_id), (in_period, total) in summed.items():
+        if total:
+            found.append(
+                (
+                    month,
+                    project,
+                    emails.get(staff_id),
+                    name,
+                    names.get(staff_id),
+                    in_period,
+                    in_period,
+                    total,
+                    total,
+                )
             )
-        )
     return found
 
 
