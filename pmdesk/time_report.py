@@ -159,10 +159,12 @@ def _rule_text(report: AmReport) -> str:
         parts.append(
             gettext("all the time of {roles}").format(roles=", ".join(report.rule["roles"]))
         )
+    # Counted whatever the rule (core.time.own).
+    own = gettext("pmdesk's own measure of the time spent on threads")
     if not parts:
         return gettext(
-            "Account management: nothing counts as such (set [time] in the configuration)"
-        )
+            "Account management: {rule} only (set [time] in the configuration for the rest)"
+        ).format(rule=own)
     return gettext("Account management: {rule}; the rest is production.").format(
-        rule="; ".join(parts)
+        rule="; ".join([*parts, own])
     )

@@ -14,20 +14,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 from functools import partial
-from threading import Event
+from threading import Event, Lock
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 
 from core.base import i18n
 from core.base.i18n import N_, gettext
 from core.base.paths import ConfigError
 from core.config.quick import FirstSettings
+from core.time.meter import OwnTimeMeter
 from tui.display.format import Formatter
 from tui.display.themes import ANSI_DARK, ANSI_LIGHT, DARK, LIGHT, THEMES, theme_name
 from tui.messages import (
@@ -154,6 +155,10 @@ class Dashboard(App[None]):
         # Changes to threads' Worksection tasks (tui/screens/tracker.py), made on first use.
         self._tracker_flow: TrackerFlow | None = None
         self._collector = gc.get_threshold()  # put back on exit
+        # pmdesk's own measure of the time spent on threads, written in batches
+        # (core.time.meter); one write at a time, the last one on exit.
+        self.own_time = OwnTimeMeter(self.backend.clock, ZoneInfo(settings.timezone))
+        self._own_time_writing = Lock()
         for theme in THEMES:
             self.register_theme(theme)
         # Not parsed yet: the stylesheet takes the theme's variables now and is parsed
@@ -193,8 +198,12 @@ class Dashboard(App[None]):
         self.push_screen(self.main)
         if self.start == "manager":
             self.action_manager()
+        self.set_interval(1.0, self.own_time_tick)
 
     def on_unmount(self) -> None:
+        # Nothing the meter counted is lost on exit: written before the database closes.
+        self.own_time.stop()
+        self.write_own_time()
         logging.getLogger("pmdesk").removeHandler(self.service_log)
         gc.unfreeze()
         gc.set_threshold(*self._collector)
@@ -249,6 +258,68 @@ class Dashboard(App[None]):
         self.config_error = error
         self.exit(return_code=2)
 
+    # -- pmdesk's own measure of the time spent on threads (core.time.meter) ---------
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent) and not event.is_forwarded:
+            self.own_time.input()
+        await super().on_event(event)
+
+    def watch_app_focus(self, focused: bool) -> None:
+        if hasattr(self, "main"):  # mounted
+            self._own_time_front()
+        self.own_time.focus(focused)
+
+    def own_time_tick(self) -> None:
+        """Tell the meter what is in front; write what it counted once that is due (a
+        thread closed, idle, every few minutes)."""
+        self._own_time_front()
+        if self.own_time.due():
+            self._write_own_time()
+
+    def _own_time_front(self) -> None:
+        """The thread in front, and whether a reply is being written on it."""
+        view = self._thread_in_front()
+        self.own_time.show(
+            None if view is None else view.thread_id, view is not None and view.writing
+        )
+
+    def _thread_in_front(self) -> ThreadView | None:
+        """The thread shown, with at most dialogs over it (a picker, the help)."""
+        stack = self.screen_stack
+        view = self.main.thread_shown() if self.main in stack else None
+        if view is None:
+            return None
+        above = stack[stack.index(self.main) + 1 :]
+        return view if all(isinstance(screen, ModalScreen) for screen in above) else None
+
+    @work(thread=True, group="own-time")
+    def _write_own_time(self) -> None:
+        self.write_own_time()
+
+    def write_own_time(self) -> None:
+        """Write what the meter counted as the operator, in one transaction; kept for the next
+        write if the database refuses it. Without an operator (no staff yet) there is no one
+        to count it for. The batch is taken here, under the lock: one the exit's write
+        waits for, or leaves to it if this never ran."""
+        from core.time.recorder import add_screen_time
+
+        with self._own_time_writing:
+            batch = self.own_time.pop()
+            if not batch:
+                return
+            try:
+                staff = self.backend.operator().id
+                add_screen_time(self.backend.engine, staff, batch, self.backend.clock())
+            except NoOperator:
+                return
+            except Exception:
+                logging.getLogger("pmdesk.dashboard").warning(
+                    "could not write the time spent on threads; kept for the next write",
+                    exc_info=True,
+                )
+                self.own_time.give_back(batch)
+
     # -- navigation ----------------------------------------------------------------
 
     def on_open_thread(self, message: OpenThread) -> None:
@@ -262,6 +333,7 @@ class Dashboard(App[None]):
         while self.screen is not self.main:
             self.pop_screen()
         self.main.open_thread(self.pages, thread_id, reply)
+        self.own_time_tick()
 
     def thread_shown(self) -> ThreadView | None:
         """The thread view, while it is shown in front (no screen over the main one).

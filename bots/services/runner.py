@@ -11,8 +11,9 @@
   reminders' daily run;
 - the Worksection connector (bots.worksection.poller, and its webhook among the HTTP
   routes), when `worksection` is configured, and the hourly copy of the time
-  logged there (bots.worksection.time), sharing one client so that together they
-  keep to Worksection's one request a second;
+  logged there (bots.worksection.time) and, with `[time] log_own_time`, pmdesk's
+  own measure logged back to it (bots.worksection.owncosts), sharing one client so
+  that together they keep to Worksection's one request a second;
 - services of the caller's own, by name (the demo's simulated clients,
   who take the replies in place of Telegram and Worksection).
 
@@ -62,6 +63,7 @@ from bots.services.lograte import limit_repeats
 from bots.services.scheduler import add_daily, run_scheduler
 from bots.telegram.pacing import Backoff, wait_any
 from bots.worksection.api import WorksectionClient
+from bots.worksection.owncosts import run_own_costs
 from bots.worksection.poller import run_worksection
 from bots.worksection.store import poll_lag
 from bots.worksection.time import run_time_sync
@@ -285,7 +287,8 @@ async def _worksection(
     wakeup: asyncio.Event,
     holder: str,
 ) -> None:
-    """The connector and the hourly time sync on one client: one request a second between them."""
+    """The connector, the hourly time sync and the own time logged back, on one client: one
+    request a second between them."""
     assert settings.worksection is not None
     client = WorksectionClient.from_config(settings.worksection, engine, clock)
     try:
@@ -302,6 +305,10 @@ async def _worksection(
                 )
             )
             group.create_task(run_time_sync(settings, engine, ended, client, clock=clock))
+            if settings.time.log_own_time:
+                group.create_task(
+                    run_own_costs(settings, engine, ended, client, clock=clock, holder=holder)
+                )
     finally:
         await client.aclose()
 

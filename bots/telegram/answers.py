@@ -14,6 +14,10 @@ Every button press is answered, if only to say that it no longer works.
 Only the alert's recipient may act on it: a quick reply or a press by
 anyone else (a forwarded alert, a shared chat) is refused.
 
+Each reply and action taken here counts in pmdesk's own measure of account
+management (`[time] telegram_reply_minutes`, `telegram_action_minutes`;
+core.time.own), once: an update delivered twice is not counted again.
+
 Telegram may deliver an update twice (a restart before the polling offset
 was confirmed, a webhook call that timed out). Each action is recorded
 under the update's identity (`core.conversations.actions.act`'s `key`): a quick reply as
@@ -93,6 +97,7 @@ class Answers:
             )
             return
         assert result.event_id is not None
+        await self.io.count(staff.id, view.thread_id, reply=True)
         await self._receipt(chat.id, result.event_id, view.channel, message.message_id)
 
     async def _receipt(
@@ -163,6 +168,7 @@ class Answers:
             if taken.status == "duplicate":
                 _again(query)  # answered the first time
                 return
+            await self.io.count(staff.id, view.thread_id, reply=False)
             await query.answer("Assigned to you.")
             await self._restate(message, view, f"✓ Taken by {name}.", actions=True)
         elif callback.action == "noreply":
@@ -176,6 +182,7 @@ class Answers:
             if closed.status == "duplicate":
                 _again(query)
                 return
+            await self.io.count(staff.id, view.thread_id, reply=False)
             await query.answer("Closed: no reply needed.")
             await self._restate(message, view, f"✓ No reply needed ({name}).", actions=False)
         else:
@@ -206,6 +213,7 @@ class Answers:
         if result.status == "duplicate":
             await query.answer("A reply was already sent from this message.")
             return
+        await self.io.count(staff.id, view.thread_id, reply=True)
         await query.answer("Reply recorded.")
         status = f"✓ {html_text(staff.name)} replied: {html_text(canned[index].label)}"
         await self._restate(message, view, status, actions=False)

@@ -254,6 +254,7 @@ class TelegramService:
             zone=ZoneInfo(settings.timezone),
             clock=clock,
             wake=self.sender.wake,
+            time=settings.time,
         )
         tasks = TaskCommands(self.io, Tracker(self.io.ingestor, settings, clock), settings)
         self._access = install(self.application, self.io, tasks)

@@ -20,9 +20,11 @@ from bots.telegram.refusals import Refusals
 from bots.telegram.render import CannedReplies
 from bots.telegram.sender import NO_PREVIEW, Receipts, paced
 from core.base.instants import Now
+from core.config.settings import TimeConfig
 from core.conversations.ingest import Ingestor
 from core.conversations.people import StaffView, bound_telegram_ids, staff_by_telegram
 from core.store.reader import EngineReader
+from core.time.recorder import count_telegram_action
 
 log = logging.getLogger("pmdesk.bot")
 T = TypeVar("T")
@@ -43,6 +45,8 @@ class ChatIO:
     clock: Now
     # Called after anything that may have queued messages: the sender looks at once.
     wake: Callable[[], None] = lambda: None
+    # How much of pmdesk's own measure a reply or an action taken here counts (core.time.own).
+    time: TimeConfig = field(default_factory=TimeConfig)
     bot: Bot | None = None
     # Strangers refused, and the refusals waiting to go (bots.telegram.refusals).
     refusals: Refusals = field(default_factory=Refusals)
@@ -113,6 +117,27 @@ class ChatIO:
         """A write (through the Ingestor, usually), in a thread, one at a time."""
         async with self._writing:
             return await asyncio.to_thread(function, *args, **kwargs)
+
+    async def count(self, staff_id: int, thread_id: int, *, reply: bool) -> None:
+        """Count a reply (`reply`) or another action just taken here in pmdesk's own measure.
+
+        Called once the action is recorded, and not for an update delivered
+        twice (the action found recorded already): counted once. A failure
+        to count is logged and never undoes the action.
+        """
+        try:
+            await self.write(
+                count_telegram_action,
+                self.engine,
+                staff_id,
+                thread_id,
+                self.clock(),
+                self.time,
+                self.zone,
+                reply=reply,
+            )
+        except Exception:
+            log.warning("could not count the time of a Telegram action", exc_info=True)
 
     def telegram(self) -> Bot:
         assert self.bot is not None, "the application is not built yet"

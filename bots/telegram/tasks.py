@@ -13,7 +13,9 @@ A staff member replies to an alert about a thread with one of:
 Each is recorded through core.tracker.actions as that staff member on the
 alert's thread (an event of the thread, and a delivery for Worksection in
 the same transaction), under the update's identity: an update delivered
-twice is recorded once. The bot answers "queued" or the refusal's message.
+twice is recorded once, and counted once in pmdesk's own measure
+(`[time] telegram_action_minutes`). The bot answers "queued" or the refusal's
+message.
 A refusal by Worksection later is told to the author by the delivery, as a
 notification to their private chat with the bot: this same chat.
 
@@ -147,6 +149,7 @@ class TaskCommands:
             )
             return
         self.io.wake()
+        await self.io.count(staff.id, thread_id, reply=False)
         said = gettext("✓ Queued for Worksection task {task}: {what}").format(
             task=recorded.target.task_id, what=describe(recorded.verb, recorded.params)
         )

@@ -35,7 +35,8 @@ are transient (a `status_code` of 429 or >= 500, or a message speaking of a
 limit or of too many requests); that `post_comment` answers with the new
 comment's `id` in `data`, and `post_task` with the new task's `id` and
 `page`; that `get_projects` and `get_tasks` take
-`filter=active` as `get_all_tasks` does; that a POST's form body is signed as its
+`filter=active` as `get_all_tasks` does; that `add_costs` answers with the new
+row's `id` beside `status` (or in `data`); that a POST's form body is signed as its
 parameters would be in a query string (after `action=...&`); and that a
 comment is kept up to 65,536 characters, as a task's description is (the
 documented limit: longer ones are cut silently, so longer replies are
@@ -60,6 +61,7 @@ from sqlalchemy import Engine
 from bots.worksection.oauth import TokenKeeper, TokenRefused
 from core.base.instants import Now, utc_now
 from core.config.settings import WorksectionConfig
+from core.time.rows import hours_text
 
 log = logging.getLogger("pmdesk.worksection")
 
@@ -221,14 +223,15 @@ class WorksectionClient:
                 await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _once(self, action: str, params: Params, post: bool) -> Any:
+    async def _once(self, action: str, params: Params, post: bool, whole: bool = False) -> Any:
+        """One try; its `data`, or with `whole` the answer's whole body."""
         async with self._lock:
             response = await self._send(action, params, post)
             if self._tokens is not None and _token_refused(response):
                 log.info("Worksection refused the OAuth2 token: renewing it")
                 await self._renewed(self._tokens.renew)
                 response = await self._send(action, params, post)
-        return _data(response)
+        return _data(response, whole)
 
     async def _renewed(self, get: Callable[[httpx.AsyncClient], Awaitable[str]]) -> str:
         try:
@@ -341,6 +344,38 @@ class WorksectionClient:
             params["email_user_from"] = email
         data = await self.call("post_comment", params, post=True)
         found = data.get("id") if isinstance(data, dict) else None
+        return None if found is None else str(found)
+
+    async def add_costs(
+        self,
+        task_id: str,
+        minutes: int,
+        email: str | None,
+        *,
+        comment: str = "",
+        day: date | None = None,
+    ) -> str | None:
+        """Log `minutes` of time on a task as `email`, on `day`; the new row's id, if given.
+
+        One try, never retried here: a write whose answer was lost (a
+        time-out, a dropped connection) may have been made, and making it
+        again would log the time twice. Whoever tries again first looks for
+        the row with `get_costs` (bots.worksection.owncosts).
+        """
+        if minutes <= 0:
+            raise ValueError(f"{minutes} minutes: only time spent can be logged")
+        params: Params = {"id_task": task_id, "time": hours_text(minutes)}
+        if email:
+            params["email_user_from"] = email
+        if comment:
+            params["comment"] = comment
+        if day is not None:
+            params["date"] = ws_date(day)
+        body = await self._once("add_costs", params, True, whole=True)
+        data = body.get("data") if isinstance(body, dict) else None
+        found = body.get("id") if isinstance(body, dict) else None
+        if found is None and isinstance(data, dict):
+            found = data.get("id")
         return None if found is None else str(found)
 
     # -- writing tasks ---------------------------------------------------------------
@@ -526,7 +561,7 @@ def _token_refused(response: httpx.Response) -> bool:
     )
 
 
-def _data(response: httpx.Response) -> Any:
+def _data(response: httpx.Response, whole: bool = False) -> Any:
     if response.status_code >= 500 or response.status_code == 429:
         raise WorksectionError(
             f"HTTP {response.status_code}", transient=True, code=response.status_code
@@ -546,7 +581,7 @@ def _data(response: httpx.Response) -> Any:
     if not isinstance(body, dict) or "status" not in body:
         raise WorksectionError("answer without a status", transient=True)
     if body["status"] == "ok":
-        return body.get("data")
+        return body if whole else body.get("data")
     message = str(body.get("message") or "error")
     code = body.get("status_code")
     code = int(code) if isinstance(code, int | str) and str(code).isdigit() else None

@@ -437,6 +437,12 @@ class TimeConfig(BaseModel):
     window_days: int = Field(default=35, ge=1, le=366)
     # ...every this many seconds.
     sync_interval: float = Field(default=3600, ge=60)
+    # pmdesk's own measure (core.time.own): the time counted for a reply taken from
+    # Telegram, and for any other action taken there (a button, a task command).
+    telegram_reply_minutes: float = Field(default=3.0, ge=0, le=60)
+    telegram_action_minutes: float = Field(default=1.0, ge=0, le=60)
+    # Log each ended day of it back to the thread's Worksection task (add_costs).
+    log_own_time: bool = False
 
     @field_validator("am_tags", "am_task_words", "am_roles")
     @classmethod

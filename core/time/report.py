@@ -23,6 +23,7 @@ from typing import Any
 
 from core.config.settings import TimeConfig
 from core.store.reader import Reader
+from core.time.own import own_rows
 
 TREND_MONTHS = 6
 
@@ -241,6 +242,8 @@ SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name
  GROUP BY r.month, r.project_id, r.user_email""",
             {**params, "edge": edge},
         )
+    # pmdesk's own measure, all account management, where Worksection has no copy of it.
+    rows += own_rows(reader, since, until, low, high, condition, params)
     staff: dict[str, str] = {
         email: name
         for email, name in reader.rows(

@@ -15,6 +15,8 @@ zone, falls in it, of one project with `id_project`; an error past
 `max_records`); get_task; get_costs (`datestart`..`dateend` as `DD.MM.YYYY`, both
 included, `id_project`, `id_task`; the rows tests add, edit and delete
 with `add_cost`, `edit_cost`, `delete_cost`; an error past `max_records`);
+add_costs (its parameters checked as documented, the row recorded in
+`added_costs` and served by get_costs; answers the new row's `id`);
 post_comment (the comment then appears in
 get_events with our text and author; `text` or `todo[]`, each cut past
 65,536 characters as Worksection cuts a description). Calls closer together than
@@ -119,6 +121,8 @@ class FakeWorksection:
     hooks: list[dict[str, Any]] = field(default_factory=list)
     # Rows of logged time (get_costs), by id; `add_cost`, `edit_cost`, `delete_cost`.
     costs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The rows add_costs created, in order (each also in `costs`).
+    added_costs: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Access token -> when it ends (None: never, as `token` by default);
@@ -158,7 +162,8 @@ class FakeWorksection:
         return f"http://{host}:{port}"
 
     def fail(self, *modes: str) -> None:
-        """Fail the next calls, one per mode: "outage", "500" or "envelope"."""
+        """Fail the next calls, one per mode: "outage", "500", "envelope", or "lost" (the
+        call is made, then the connection drops before its answer)."""
         with self._lock:
             self.failures.extend(modes)
 
@@ -444,6 +449,10 @@ class FakeWorksection:
         )
         if failure in ("outage", "500"):
             return failure
+        if failure == "lost":
+            # The call is made, and its answer lost on the way back.
+            self._dispatch(action, params, lists, path)
+            return "outage"
         if failure == "envelope":
             return _error(500, "Internal error, please try again later")
         if path.rstrip("/") == "/api/oauth2":
@@ -467,6 +476,14 @@ class FakeWorksection:
         if too_soon:
             self.refused.append("rate")
             return _error(429, "Too many requests: the limit is one request per second")
+        return self._dispatch(action, params, lists, path)
+
+    def _dispatch(
+        self, action: str, params: dict[str, str], lists: dict[str, list[str]], path: str
+    ) -> Any:
+        if action == "add_costs":
+            # The admin API's key acts for no one: it must name the user.
+            return self._api_add_costs(params, lists, admin=path.rstrip("/") != "/api/oauth2")
         handler = getattr(self, f"_api_{action}", None)
         if handler is None:
             return _error(2, f"Unknown action {action}")
@@ -596,6 +613,55 @@ class FakeWorksection:
         with self._lock:
             self.comments[-1]["todo"] = todo
         return _ok({"id": str(item["object"]["id"]), "page": item["object"]["page"]})
+
+    def _api_add_costs(
+        self, params: dict[str, str], lists: dict[str, list[str]], admin: bool
+    ) -> Any:
+        """A row of time on a task: `id_task`; `time` (`0.15`, `0,15` or `0:09`) or `money`;
+        `email_user_from` (required with the admin key), `is_rate=1`, `comment`, `date`
+        (`DD.MM.YYYY`, today by default). Recorded in `added_costs`, and served by get_costs."""
+        refused = _unexpected(lists, _ADD_COSTS) or self._known(params)
+        if refused is not None:
+            return refused
+        time_text, money = params.get("time"), params.get("money")
+        if time_text is None and money is None:
+            return _error(4, "Field time or money is required")
+        minutes = None if time_text is None else _minutes(time_text)
+        if time_text is not None and minutes is None:
+            return _error(4, f"Invalid time {time_text!r}: 0.15, 0,15 or 0:09 expected")
+        if money is not None:
+            try:
+                float(money.replace(",", "."))
+            except ValueError:
+                return _error(4, f"Invalid money {money!r}")
+        if params.get("is_rate") not in (None, "1"):
+            return _error(4, "Invalid is_rate: 1 or nothing")
+        email = params.get("email_user_from")
+        if email is None and admin:
+            return _error(4, "Field email_user_from is required")
+        user = API_USER if email is None else self._user(email)
+        if user is None or user.get("email") in NOBODY:
+            return _error(4, f"User not found: {email}")
+        if "date" in params:
+            day = _day(params["date"])
+            if day is None:
+                return _error(4, "Invalid date: DD.MM.YYYY expected")
+        else:
+            day = self._local().date()
+        with self._lock:
+            row_id = str(next(self._ids))
+        row = self.add_cost(
+            row_id,
+            params["id_task"],
+            f"{(minutes or 0) // 60}:{(minutes or 0) % 60:02d}",
+            day.isoformat(),
+            user=str(user["email"]),
+            money=money or "0.00",
+            comment=params.get("comment", ""),
+        )
+        with self._lock:
+            self.added_costs.append(row)
+        return {"status": "ok", "id": row_id}
 
     # -- writing tasks -------------------------------------------------------------
 
@@ -867,6 +933,9 @@ _UPDATE_TASK = frozenset(
     }
 )
 _UPDATE_TAGS = frozenset({"id_task", "plus", "minus"})
+_ADD_COSTS = frozenset(
+    {"id_task", "time", "money", "email_user_from", "is_rate", "comment", "date"}
+)
 _ID_TASK = frozenset({"id_task"})
 
 
@@ -890,6 +959,20 @@ def _day(text: str) -> date | None:
         return datetime.strptime(text, "%d.%m.%Y").date()
     except ValueError:
         return None
+
+
+def _minutes(text: str) -> int | None:
+    """`add_costs`' `time` in minutes: hours as `0.15` or `0,15`, or `H:MM`; None if neither."""
+    hours, colon, minutes = text.partition(":")
+    if colon:
+        if not (hours.isdigit() and len(minutes) == 2 and minutes.isdigit()):
+            return None
+        return int(hours) * 60 + int(minutes) if int(minutes) < 60 else None
+    decimal = text.replace(",", ".")
+    whole, _, part = decimal.partition(".")
+    if not whole.isdigit() or (part and not part.isdigit()):
+        return None
+    return round(float(decimal) * 60)
 
 
 def _names(text: str) -> list[str]:

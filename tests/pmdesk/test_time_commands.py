@@ -140,6 +140,7 @@ def test_report_am_per_client_project_and_person(
     assert "1:30" in brioche and "8:30" in brioche and "17.6 %" in brioche
     assert "above target" in brioche
     assert "Account management: tasks tagged AM; tasks whose name holds report" in table.stdout
+    assert "pmdesk's own measure of the time spent on threads; the rest" in table.stdout
     same = json.loads(
         run(
             "report", "am", "--since", "2026-11-01", "--until", "2026-11-30", "--json", env=agency

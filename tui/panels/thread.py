@@ -351,6 +351,11 @@ class ThreadView(Vertical):
         self.refresh_bindings()
 
     @property
+    def writing(self) -> bool:
+        """Whether a reply or a note is being written (its box is open)."""
+        return self.is_mounted and bool(self.query_one("#reply-box").display)
+
+    @property
     def _area(self) -> TextArea:
         return self.query_one("#reply-text", TextArea)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -67,3 +67,66 @@ class TimeRefusal(SQLModel, table=True):
     reason: str
     day: date | None = None
     seen_at: datetime
+
+
+class OwnTime(SQLModel, table=True):
+    """pmdesk's own measure of account management (core.time.own; docs/time.md).
+
+    The time a staff member spent on a thread on a day (the agency's local
+    day): `screen_seconds` measured in the dashboard, `telegram_seconds` the
+    fixed amounts counted for `telegram_actions` replies and actions taken
+    from Telegram. Added to, never rewritten: each flush of the dashboard
+    and each Telegram action adds its seconds to the day's row.
+    """
+
+    staff_id: int = Field(primary_key=True, foreign_key="staff.id", ondelete="CASCADE")
+    thread_id: int = Field(primary_key=True, foreign_key="thread.id", ondelete="CASCADE")
+    day: date = Field(primary_key=True, index=True)
+    # `YYYY-MM` of `day`, as TimeRow's: the report groups on it without a date function.
+    month: str
+    screen_seconds: int = 0
+    telegram_seconds: int = 0
+    telegram_actions: int = 0
+    updated_at: datetime
+
+
+class OwnCost(SQLModel, table=True):
+    """A day of pmdesk's own measure, logged to the thread's Worksection task with `add_costs`.
+
+    One row per thread, day and staff member (Worksection's rows of time
+    belong to one user), created once the day has ended: the primary key is
+    what makes it once. The services send it as a delivery is sent
+    (pending, put off with a growing delay, delivered or failed with the
+    reason); `cost_id` is the id Worksection gave the new row of time, which
+    `get_costs` brings back.
+    """
+
+    __table_args__ = (Index("ix_owncost_status_next", "status", "next_attempt_at"),)
+
+    thread_id: int = Field(primary_key=True, foreign_key="thread.id", ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    staff_id: int = Field(primary_key=True, foreign_key="staff.id", ondelete="CASCADE")
+    task_id: str
+    # Who the time is logged as (`email_user_from`); None: the staff member has no address.
+    email: str | None = None
+    minutes: int
+    status: str = "pending"
+    attempts: int = 0
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    cost_id: str | None = None
+    delivered_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+# The rows of time pmdesk logged itself (core.time.own.OWN_COMMENT), a few
+# among many: the report finds them through this index, whose condition its
+# query repeats word for word.
+OWN_ROWS = "comment = 'account management (pmdesk)'"
+Index(
+    "ix_timerow_own",
+    TimeRow.__table__.c.day,  # type: ignore[attr-defined]
+    sqlite_where=text(OWN_ROWS),
+    postgresql_where=text(OWN_ROWS),
+)

@@ -296,6 +296,40 @@ async def test_with_worksection_configured_its_webhook_is_served_its_changes_and
     assert "rate" not in account.refused
 
 
+async def test_with_log_own_time_the_services_log_each_ended_day_once(
+    engine: Engine, clock: MovableClock
+) -> None:
+    from core.config.settings import TimeConfig
+    from core.conversations.people import add_staff
+    from core.time.recorder import add_screen_time
+    from tests.support import make_event
+
+    account = FakeWorksection(now=clock, min_interval=0.005)
+    with account.running():
+        account.add_task("4211", "Homepage redesign")
+        settings = ws_settings(account).model_copy(
+            update={"http": HttpConfig(port=free_port()), "time": TimeConfig(log_own_time=True)}
+        )
+        ana = add_staff(engine, "Ana", "assistant", ["ana@agency.example"], clock())
+        Ingestor(engine, PolicyBook(settings)).ingest(
+            [make_event("ws-1", 0, task="4211", source="worksection")]
+        )
+        with engine.connect() as connection:
+            thread = connection.execute(select(table(Event).c.thread_id)).scalar_one()
+        yesterday = (clock() - timedelta(days=1)).date()
+        add_screen_time(engine, ana, {(thread, yesterday): 25 * 60}, clock())
+        for _ in range(2):  # started twice: logged once
+            async with serving(settings, engine, "here", clock=clock):
+                await until(lambda: len(account.added_costs) == 1, what="the day logged")
+                await asyncio.sleep(0.3)
+    [row] = account.added_costs
+    assert (row["task"]["id"], row["time"], row["date"]) == ("4211", "0:25", str(yesterday))
+    assert (row["user_from"]["email"], row["comment"]) == (
+        "ana@agency.example",
+        "account management (pmdesk)",
+    )
+
+
 def time_rows(engine: Engine) -> list[str]:
     with engine.connect() as connection:
         return list(connection.execute(select(table(TimeRow).c.id)).scalars())
