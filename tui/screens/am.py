@@ -360,7 +360,7 @@ def _row(report: AmReport, line: ProjectLine) -> list[str | Text]:
 def _chart_row(snapshot: AmSnapshot, line: ProjectLine, number: int) -> Horizontal:
     name = line.project or i18n.gettext("(unassigned)")
     return Horizontal(
-        Label(_untrusted(name, 30), classes="am-name"),
+        Label(_untrusted(name, 24), classes="am-name"),
         ShareBar(line.time.share, snapshot.report.target, classes="am-bar", id=f"am-bar-{number}"),
         Label(share_text(line.time), classes="am-share", markup=False),
         Sparkline(snapshot.shares(line), classes="am-spark", id=f"am-spark-{number}"),
