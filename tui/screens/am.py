@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
@@ -76,11 +77,13 @@ class AmSnapshot:
 
     def shares(self, line: ProjectLine) -> list[float]:
         """A project's share in each of the six months (0 where it logged nothing)."""
-        found = next(
-            (other for other in self.trend.projects if other.project_id == line.project_id), None
-        )
+        found = self._trend_lines.get(line.project_id)
         months = found.months if found is not None else {}
         return [months.get(month, Share()).share or 0.0 for month in self.months]
+
+    @cached_property
+    def _trend_lines(self) -> dict[str | None, ProjectLine]:
+        return {line.project_id: line for line in self.trend.projects}
 
 
 def month_days(month: date, today: date) -> tuple[date, date]:
@@ -98,6 +101,7 @@ def shifted(month: date, by: int) -> date:
 def read_am(
     reader: Reader, settings: TimeSettings, month: date, today: date, now: datetime
 ) -> AmSnapshot:
+    """The month of `month` (to `today` in the current one) and the six months ending with it."""
     config, projects = settings
     first, last = month_days(month, today)
     report = am_report(reader, config, first, last, projects)
