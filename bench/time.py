@@ -3,15 +3,21 @@
 1. The report: a database of 500,000 time rows over a year on 200 projects
    (stored through core.time.sync.apply_window, a month at a time: the time
    it takes per 1,000 rows is the storage side of a sync), with a team whose
-   assistant's time counts by role; then am_report over the year and over a
-   month, beside their peer (the same pass over the index with a bare sum),
-   and the whole `pmdesk report am --json` command in a fresh process,
-   medians of several runs. Target: under 0.5 s for the year.
+   assistant's time counts by role; the monthly sums built under the rule
+   (core.time.sums: what a change of the rule costs once); then am_report
+   over the year and over a month, beside their peers (the same report
+   read from the rows, as without sums, and the pass over the rows' index
+   with a bare sum), and the whole `pmdesk report am --json` command in a
+   fresh process beside the same command on an empty database (its
+   start-up), medians of several runs. Target: under 0.5 s for the
+   year.
 2. The sync: a fake Worksection account (real HTTP on loopback) serving
    50,000 rows over a year and refusing calls closer than one second, as
    Worksection does; `sync_time` with the client paced at one request a
-   second. It prints the wall time, the requests, and the part spent
-   storing: the sync is bounded by the pacing when storing is a small part.
+   second, into a database whose monthly sums are built (each window sums
+   its month again). It prints the wall time, the requests, and the part
+   spent storing: the sync is bounded by the pacing when storing is a small
+   part.
 
     .venv/bin/python bench/time.py [--rows 500000] [--projects 200] [--sync-rows 50000] [--runs 5]
 """
@@ -38,6 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from figures import machine  # noqa: E402
 
 YEAR_START, YEAR_END = date(2025, 12, 1), date(2026, 11, 30)
+RULE = {"am_tags": ["AM", "Communication"], "am_task_words": ["report"], "am_roles": ["assistant"]}
 STAFF = [
     (f"Person {n}", f"p{n}@agency.example", "assistant" if n < 3 else "specialist")
     for n in range(40)
@@ -111,16 +118,48 @@ def build(path: Path, count: int, projects: int) -> float:
     return spent / count * 1000
 
 
+def sum_months(path: Path) -> tuple[float, float]:
+    """Seconds to sum every month again under the rule (as after a change of it), and one
+    month (as a sync that changed a row of it does)."""
+    from core.config.settings import TimeConfig
+    from core.store.db import open_database
+    from core.time import sums
+
+    engine = open_database(str(path))
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    with engine.begin() as connection:  # as if the rule had changed
+        connection.exec_driver_sql("DELETE FROM timesumrule")
+    began = time.perf_counter()
+    assert sums.ensure(engine, TimeConfig(**RULE), now)
+    spent = time.perf_counter() - began
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        began = time.perf_counter()
+        sums.refresh(connection, {"2026-11"}, now)
+        month = time.perf_counter() - began
+        transaction.rollback()
+    engine.dispose()
+    return spent, month
+
+
 def report_runs(path: Path, config_path: Path, runs: int) -> dict[str, list[float]]:
     from core.config.settings import TimeConfig
     from core.store.reader import SqliteReader
+    from core.time import sums
     from core.time.report import am_report
 
-    config = TimeConfig(
-        am_tags=["AM", "Communication"], am_task_words=["report"], am_roles=["assistant"]
-    )
+    config = TimeConfig(**RULE)
     reader = SqliteReader(path)
-    found: dict[str, list[float]] = {"year": [], "month": [], "floor": [], "command": []}
+    assert sums.current(reader, config)
+    kept = sums.current
+    found: dict[str, list[float]] = {
+        "year": [],
+        "month": [],
+        "rows": [],
+        "floor": [],
+        "command": [],
+        "start-up": [],
+    }
     # The peer: the same pass with nothing but a sum, the least any grouping of it costs.
     floor = (
         "SELECT month, project_id, user_email, sum(minutes) FROM timerow"
@@ -136,6 +175,14 @@ def report_runs(path: Path, config_path: Path, runs: int) -> dict[str, list[floa
         began = time.perf_counter()
         am_report(reader, config, date(2026, 11, 1), YEAR_END)
         found["month"].append(time.perf_counter() - began)
+        # The peer: the same year read from the rows, as a report does without sums.
+        sums.current = lambda reader, rule: False  # type: ignore[assignment]
+        try:
+            began = time.perf_counter()
+            am_report(reader, config, YEAR_START, YEAR_END)
+            found["rows"].append(time.perf_counter() - began)
+        finally:
+            sums.current = kept
     env = {**os.environ, "PMDESK_DB": str(path), "PMDESK_CONFIG": str(config_path)}
     command = [
         sys.executable,
@@ -149,12 +196,21 @@ def report_runs(path: Path, config_path: Path, runs: int) -> dict[str, list[floa
         YEAR_END.isoformat(),
         "--json",
     ]
+    # The command's own start-up: the same command on an empty database beside it.
+    from core.store.db import open_database
+
+    empty = path.parent / "time-empty.db"
+    open_database(str(empty)).dispose()
+    bare = {**env, "PMDESK_DB": str(empty)}
     for _ in range(runs):
         began = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, cwd=ROOT, check=False)
         found["command"].append(time.perf_counter() - began)
         if done.returncode != 0:
             raise SystemExit(done.stderr.decode())
+        began = time.perf_counter()
+        subprocess.run(command, env=bare, capture_output=True, cwd=ROOT, check=True)
+        found["start-up"].append(time.perf_counter() - began)
     projects = len(json.loads(done.stdout)["projects"])
     print(f"  the command's answer: {projects} projects")
     return found
@@ -170,9 +226,13 @@ async def sync_run(count: int, directory: Path) -> dict[str, Any]:
     fake = FakeWorksection(now=lambda: now, min_interval=1.0)
     for row in rows(count, 200, YEAR_START, YEAR_END, seed=11):
         fake.costs[row["id"]] = row
+    from core.config.settings import TimeConfig
+    from core.time import sums
+
     for stale in directory.glob("sync.db*"):
         stale.unlink()  # a fresh copy: the first sync adds every row
     engine = open_database(str(directory / "sync.db"))
+    sums.ensure(engine, TimeConfig(**RULE), now)  # kept by each window from then on
     stored: list[float] = []
     apply = connector.apply_window
 
@@ -226,6 +286,11 @@ def main() -> None:
             f"{time.perf_counter() - began:.1f} s; "
             f"storing: {per_thousand * 1000:.1f} ms per 1,000 rows"
         )
+    every, one = sum_months(path)
+    print(
+        f"every month summed under the rule (once per change of it): {every:.2f} s; "
+        f"one month (a sync changing a row of it): {one * 1000:.0f} ms"
+    )
     config_path = out / "time-bench.toml"
     config_path.write_text(
         '[time]\nam_tags = ["AM", "Communication"]\nam_task_words = ["report"]\n'

@@ -15,6 +15,7 @@ from pmdesk.dates import parse_day
 from pmdesk.tables import _table
 
 if TYPE_CHECKING:
+    from core.config.settings import TimeConfig
     from core.time.sync import SyncSummary
 
 time_app = typer.Typer(help="Time logged in Worksection.", no_args_is_help=True)
@@ -53,6 +54,7 @@ def time_sync(
     if last < first:
         raise Failure(gettext("--until is before --since"))
     summary = asyncio.run(_sync(first, last, as_json))
+    follow_rule(context().settings.time)
     if as_json:
         from bots.worksection.time import summary_json
 
@@ -61,6 +63,38 @@ def time_sync(
         _print_summary(summary, first, last)
     if summary.refused:
         raise SystemExit(EXIT_REJECTED)
+
+
+def follow_rule(config: TimeConfig) -> None:
+    """Sum every month again when the monthly sums were built under another rule, saying so.
+
+    The rule changed in the configuration, or the staff holding its roles
+    did (core.time.sums). If the sums cannot be written, the report reads
+    the rows: the same figures, more slowly.
+    """
+    from core.time import sums
+
+    ctx = context()
+    if sums.current(ctx.reader, config):
+        return
+    try:
+        built = sums.ensure(ctx.engine, config, ctx.clock())
+    except Exception as error:  # any driver's: the report reads the rows instead
+        err.print(
+            gettext("could not sum the time logged by month ({reason}): reading every row").format(
+                reason=str(error).splitlines()[0] if str(error) else type(error).__name__
+            ),
+            markup=False,
+        )
+        return
+    if built:
+        err.print(
+            gettext(
+                "time logged summed by month again, under the account-management rule"
+                " of the configuration ([time])"
+            ),
+            markup=False,
+        )
 
 
 async def _sync(first: date, last: date, as_json: bool) -> SyncSummary:

@@ -10,7 +10,7 @@ from pmdesk.console import _print_json, out
 from pmdesk.context import Failure, command, context
 from pmdesk.dates import parse_day
 from pmdesk.tables import _table
-from pmdesk.time import today
+from pmdesk.time import follow_rule, today
 
 
 @command
@@ -21,6 +21,7 @@ def report_am(month: str | None, since: str | None, until: str | None, as_json: 
     ctx = context()
     settings = ctx.settings
     projects = settings.worksection.projects if settings.worksection else {}
+    follow_rule(settings.time)
     report = am_report(ctx.reader, settings.time, first, last, projects)
     if as_json:
         _print_json(report.as_dict())

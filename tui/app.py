@@ -58,6 +58,9 @@ from tui.widgets.palette import ActionsProvider, GoToProvider
 from tui.widgets.rows import RowList
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from core.config.settings import TimeConfig
     from core.conversations.ingest import Result
     from core.receivables.aging import OverdueInvoice
 
@@ -433,8 +436,14 @@ class Dashboard(App[None]):
                 self.backend.clock,
                 self.formatter.tz,
                 self.target_minutes,
+                time_settings=self._time_settings,
             )
         )
+
+    def _time_settings(self) -> tuple[TimeConfig, Mapping[str, str]]:
+        """The account-management rule and the projects' clients (read in a worker)."""
+        settings = self.backend.settings
+        return settings.time, settings.worksection.projects if settings.worksection else {}
 
     def action_projects(self) -> None:
         from tui.screens.projects import ProjectsScreen
@@ -473,6 +482,7 @@ class Dashboard(App[None]):
 
     def action_help(self) -> None:
         from tui.panels.thread import ThreadView
+        from tui.screens.am import AmScreen
         from tui.screens.help import COMMON_GROUP, COMMON_KEYS, HelpScreen
         from tui.screens.log import LogScreen
         from tui.screens.manager import ManagerScreen
@@ -492,6 +502,7 @@ class Dashboard(App[None]):
             (N_("review"), ReviewScreen.BINDINGS),
             (N_("thread"), ThreadView.BINDINGS),
             (N_("manager"), ManagerScreen.BINDINGS),
+            (N_("account management"), AmScreen.BINDINGS),
             (N_("projects"), ProjectsScreen.BINDINGS),
             (N_("filter"), FilterScreen.BINDINGS),
             (N_("staff picker"), StaffPicker.BINDINGS),

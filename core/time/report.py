@@ -6,12 +6,14 @@ of `am_task_words`, and all the time logged by staff holding one of
 `am_roles`; the rest of a project's time is production. A project whose share
 is above `target_share` (10 %) is flagged.
 
-The figures are sums in SQL over the time rows (core.store.models.time): one
-pass over a covering index, grouped by month, project and person, for the
-period and for the trend (the six months ending with the period's last); the
-period's partial first and last months are read again with each row's day. A
-row of an unknown project, or of someone who is not staff, counts as
-unassigned.
+The figures are sums by month, for the period and for the trend (the six
+months ending with the period's last). Whole months come from the monthly
+sums the sync keeps (core.time.sums) while they were built under this rule
+and the staff holding its roles then; otherwise from one pass over the time
+rows' covering index (core.store.models.time), with the same result. The
+period's partial first and last months are read from the rows with each
+row's day. A row of an unknown project, or of someone who is not staff,
+counts as unassigned.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from core.config.settings import TimeConfig
-from core.store.reader import Reader
+from core.store.reader import Reader, Row
+from core.time import sums
 from core.time.own import own_rows
+from core.time.rule import am_condition
 
 TREND_MONTHS = 6
 
@@ -143,33 +147,6 @@ def months_back(last: date, count: int = TREND_MONTHS) -> list[str]:
     return found[::-1]
 
 
-def _like(word: str) -> str:
-    escaped = word.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped
-
-
-def am_condition(config: TimeConfig) -> tuple[str, dict[str, Any]]:
-    """The SQL that says a row `r` is account management, and its parameters."""
-    parts: list[str] = []
-    params: dict[str, Any] = {}
-    for number, tag in enumerate(config.am_tags):
-        params[f"tag{number}"] = f"%|{_like(tag)}|%"
-        parts.append(f"r.tags LIKE :tag{number} ESCAPE '\\'")
-    for number, word in enumerate(config.am_task_words):
-        params[f"word{number}"] = f"%{_like(word)}%"
-        parts.append(f"r.task_key LIKE :word{number} ESCAPE '\\'")
-    if config.am_roles:
-        names = []
-        for number, role in enumerate(config.am_roles):
-            params[f"role{number}"] = role
-            names.append(f":role{number}")
-        parts.append(
-            "r.user_email IN (SELECT e.email FROM staffemail e JOIN staff s ON s.id = e.staff_id"
-            f" WHERE s.role IN ({', '.join(names)}))"
-        )
-    return (" OR ".join(parts) or "1 = 0"), params
-
-
 def am_report(
     reader: Reader,
     config: TimeConfig,
@@ -184,16 +161,13 @@ def am_report(
     """
     if until < since:
         raise ValueError("the period ends before it starts")
-    condition, params = am_condition(config)
-    am = f"CASE WHEN {condition} THEN r.minutes ELSE 0 END"
     months = months_back(until)
-    low = min(since, date.fromisoformat(f"{months[0]}-01"))
-    high = max(until, _month_end(until))
-    params = {**params, "since": since.isoformat(), "until": until.isoformat()}
-    # One pass over the covering index, in its order, by month, project and
-    # person: the rule is worked out once a row. A month the period takes
-    # whole, or not at all, needs no day; only the period's first and last
-    # months, when it takes part of them, are read again with each row's day.
+    low = min(since, date.fromisoformat(f"{months[0]}-01")).strftime("%Y-%m")
+    high = max(until, _month_end(until)).strftime("%Y-%m")
+    # A month the period takes whole, or not at all, needs no day: its sums
+    # (core.time.sums) while they count under this rule, else one pass over
+    # the rows' covering index. Only the period's first and last months,
+    # when it takes part of them, are read from the rows with each row's day.
     edges = sorted(
         {
             day.strftime("%Y-%m")
@@ -201,49 +175,52 @@ def am_report(
             if not whole
         }
     )
-    skip = "".join(f" AND r.month <> :edge{number}" for number in range(len(edges)))
-    whole_rows = reader.rows(
-        f"""
-SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name),
-       sum({am}), sum(r.minutes)
-  FROM timerow r
- WHERE r.month >= :low AND r.month <= :high{skip}
- GROUP BY r.month, r.project_id, r.user_email""",
-        {
-            **params,
-            "low": low.strftime("%Y-%m"),
-            "high": high.strftime("%Y-%m"),
-            **{f"edge{n}": month for n, month in enumerate(edges)},
-        },
-    )
     first_month, last_month = since.strftime("%Y-%m"), until.strftime("%Y-%m")
-    rows: list[Any] = [
-        (
-            month,
-            project,
-            email,
-            name,
-            user,
-            *((am_all, all_minutes) if first_month <= month <= last_month else (0, 0)),
-            am_all,
-            all_minutes,
+    if sums.current(reader, config):
+        by_project, by_person = sums.read(reader, low, high, edges)
+        project_rows: list[Any] = [
+            (month, key, name, *_inside(month, first_month, last_month, am, minutes))
+            for month, key, name, am, minutes in by_project
+        ]
+        person_rows: list[Any] = [
+            (month, key, name, *_inside(month, first_month, last_month, am, minutes))
+            for month, key, name, am, minutes in by_person
+        ]
+    else:
+        project_rows, person_rows = _folded(
+            [
+                (
+                    month,
+                    project,
+                    email,
+                    name,
+                    user,
+                    *_inside(month, first_month, last_month, am, minutes),
+                )
+                for month, project, email, name, user, am, minutes in _read_rows(
+                    reader, config, low, high, edges
+                )
+            ]
         )
-        for month, project, email, name, user, am_all, all_minutes in whole_rows
-    ]
     for edge in edges:
-        rows += reader.rows(
-            f"""
-SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name),
-       sum(CASE WHEN r.day >= :since AND r.day <= :until THEN {am} ELSE 0 END),
-       sum(CASE WHEN r.day >= :since AND r.day <= :until THEN r.minutes ELSE 0 END),
-       sum({am}), sum(r.minutes)
-  FROM timerow r
- WHERE r.month = :edge
- GROUP BY r.month, r.project_id, r.user_email""",
-            {**params, "edge": edge},
-        )
-    # pmdesk's own measure, all account management, where Worksection has no copy of it.
-    rows += own_rows(reader, since, until, low, high, condition, params)
+        edge_projects, edge_people = _folded(_read_edge(reader, config, edge, since, until))
+        project_rows += edge_projects
+        person_rows += edge_people
+    # pmdesk's own measure, all account management, where Worksection has no copy of it;
+    # its rows are not folded: one adding to both figures and one taking off the total
+    # again must each be seen (core.time.own.own_rows).
+    condition, params = am_condition(config)
+    for month, project_id, email, name, user_name, *figures in own_rows(
+        reader,
+        since,
+        until,
+        date.fromisoformat(f"{low}-01"),
+        _month_end(date.fromisoformat(f"{high}-01")),
+        condition,
+        params,
+    ):
+        project_rows.append((month, project_id, name, *figures))
+        person_rows.append((month, email, user_name, *figures))
     staff: dict[str, str] = {
         email: name
         for email, name in reader.rows(
@@ -255,7 +232,10 @@ SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name
     people: dict[str | None, PersonLine] = {}
     total = Share()
     trend = {month: Share() for month in months}
-    for month, project_id, email, name, user_name, am_in, in_minutes, am_all, minutes in rows:
+    # By month, so that a project's or a person's name is that of its first month.
+    for month, project_id, name, am_in, in_minutes, am_all, minutes in sorted(
+        project_rows, key=lambda row: str(row[0])
+    ):
         if month in trend:
             trend[month].add(int(am_all), int(minutes))
         if not in_minutes:
@@ -269,12 +249,17 @@ SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name
         line.time.add(am_in, in_minutes)
         line.months.setdefault(month, Share()).add(am_in, in_minutes)
         total.add(am_in, in_minutes)
+    for _month, email, user_name, am_in, in_minutes, _am_all, _minutes in sorted(
+        person_rows, key=lambda row: str(row[0])
+    ):
+        if not in_minutes:
+            continue
         person = people.get(email)
         if person is None:
             person = people[email] = PersonLine(
                 staff.get(email or "") or user_name or email or "?", email, email in staff
             )
-        person.time.add(am_in, in_minutes)
+        person.time.add(int(am_in), int(in_minutes))
     for line in lines.values():
         line.months = dict(sorted(line.months.items()))
     ordered = sorted(
@@ -303,3 +288,69 @@ SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name
 def _month_end(day: date) -> date:
     following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
     return following - timedelta(days=1)
+
+
+def _inside(month: str, first: str, last: str, am: int, minutes: int) -> tuple[int, int, int, int]:
+    """A whole month's sums: in the period (or none of it), and in all."""
+    return (am, minutes, am, minutes) if first <= month <= last else (0, 0, am, minutes)
+
+
+def _read_rows(
+    reader: Reader, config: TimeConfig, low: str, high: str, skip: list[str]
+) -> list[Row]:
+    """The rows of the months `low`..`high` but `skip`, summed by month, project and person.
+
+    One pass over the covering index, in its order: the rule is worked out
+    once a row.
+    """
+    condition, params = am_condition(config)
+    names = {f"edge{number}": month for number, month in enumerate(skip)}
+    return reader.rows(
+        f"""
+SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name),
+       sum(CASE WHEN {condition} THEN r.minutes ELSE 0 END), sum(r.minutes)
+  FROM timerow r
+ WHERE r.month >= :low AND r.month <= :high{"".join(f" AND r.month <> :{name}" for name in names)}
+ GROUP BY r.month, r.project_id, r.user_email""",
+        {**params, "low": low, "high": high, **names},
+    )
+
+
+def _read_edge(
+    reader: Reader, config: TimeConfig, month: str, since: date, until: date
+) -> list[Row]:
+    """A month the period takes part of, by project and person: in the period, and in all."""
+    condition, params = am_condition(config)
+    am = f"CASE WHEN {condition} THEN r.minutes ELSE 0 END"
+    return reader.rows(
+        f"""
+SELECT r.month, r.project_id, r.user_email, max(r.project_name), max(r.user_name),
+       sum(CASE WHEN r.day >= :since AND r.day <= :until THEN {am} ELSE 0 END),
+       sum(CASE WHEN r.day >= :since AND r.day <= :until THEN r.minutes ELSE 0 END),
+       sum({am}), sum(r.minutes)
+  FROM timerow r
+ WHERE r.month = :edge
+ GROUP BY r.month, r.project_id, r.user_email""",
+        {**params, "edge": month, "since": since.isoformat(), "until": until.isoformat()},
+    )
+
+
+def _folded(rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """Sums by month, project and person as sums by month and project, and by month and person.
+
+    Each as (month, key, name, am in the period, minutes in it, am in all,
+    minutes in all); a name is the greatest of its rows', as the sums keep.
+    """
+    projects: dict[tuple[str, str | None], list[Any]] = {}
+    people: dict[tuple[str, str | None], list[Any]] = {}
+    for month, project_id, email, name, user_name, *figures in rows:
+        for found, key, named in ((projects, project_id, name), (people, email, user_name)):
+            line = found.get((month, key))
+            if line is None:
+                found[(month, key)] = [month, key, named, *(int(n) for n in figures)]
+                continue
+            if named is not None and (line[2] is None or named > line[2]):
+                line[2] = named
+            for index, value in enumerate(figures, start=3):
+                line[index] += int(value)
+    return [tuple(line) for line in projects.values()], [tuple(line) for line in people.values()]

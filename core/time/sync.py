@@ -7,6 +7,8 @@ deleted (deleted in Worksection, or moved out of the window). Applying the
 same answer twice changes nothing. A malformed row is refused alone, logged
 the first time it is seen (`TimeRefusal`), and any copy of it pmdesk had is
 dropped: the copy is equal to what Worksection says, never to a guess.
+The monthly sums of the months it changed are made equal to the rows in
+the same transaction (core.time.sums).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from core.base.instants import Now, utc_now
 from core.store.models.system import table
 from core.store.models.time import TimeRefusal, TimeRow
 from core.time.rows import BadRow, TimeEntry, read_row
+from core.time.sums import refresh
 
 log = logging.getLogger("pmdesk.time")
 
@@ -114,6 +117,9 @@ def apply_window(
             added.remove(values)
             changed.append(values)
         stale = list(bad)
+        # The months whose sums change: where the rows were, and where they are now.
+        months = _months(connection, gone + stale + [values["id"] for values in changed])
+        months.update(values["month"] for values in added + changed)
         for part in _batches(gone + stale):
             connection.execute(delete(ROWS).where(ROWS.c.id.in_(part)))
         for part in _batches(added):
@@ -121,6 +127,7 @@ def apply_window(
         for values in changed:
             connection.execute(update(ROWS).where(ROWS.c.id == values["id"]).values(**values))
         summary.added, summary.changed, summary.removed = len(added), len(changed), len(gone)
+        refresh(connection, months, now)
         summary.refused.extend(_refusals(connection, bad, set(entries), since, until, now))
     return summary
 
@@ -129,6 +136,14 @@ def _existing(connection: Any, ids: list[str]) -> set[str]:
     found: set[str] = set()
     for part in _batches(ids):
         found.update(connection.execute(select(ROWS.c.id).where(ROWS.c.id.in_(part))).scalars())
+    return found
+
+
+def _months(connection: Any, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for part in _batches(ids):
+        query = select(ROWS.c.month).where(ROWS.c.id.in_(part)).distinct()
+        found.update(connection.execute(query).scalars())
     return found
 
 

@@ -182,3 +182,22 @@ def test_report_am_on_no_time_says_so_by_its_zeros(agency: dict[str, str]) -> No
     assert table.stdout.strip() == (
         "no time logged from 2026-11-01 to 2026-11-30 (pmdesk time sync --since 2026-11-01)"
     )
+
+
+def test_report_am_follows_a_change_of_the_rule(
+    agency: dict[str, str], account: FakeWorksection
+) -> None:
+    month(account)
+    synced = run("time", "sync", "--since", "2026-11-01", "--until", "2026-11-30", env=agency)
+    assert "summed by month again" in synced.stderr  # the first time: built
+    first = run("report", "am", "--month", "2026-11", "--json", env=agency)
+    assert first.stderr == "" and json.loads(first.stdout)["total"]["am_minutes"] == 150
+    config = Path(agency["PMDESK_CONFIG"])
+    config.write_text(
+        config.read_text().replace('am_task_words = ["report"]', "am_task_words = []")
+    )
+    changed = run("report", "am", "--month", "2026-11", "--json", env=agency)
+    assert "summed by month again" in changed.stderr
+    assert json.loads(changed.stdout)["total"]["am_minutes"] == 60  # the tag only
+    again = run("report", "am", "--month", "2026-11", "--json", env=agency)
+    assert again.stderr == "" and again.stdout == changed.stdout

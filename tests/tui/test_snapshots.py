@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
 from core.config.settings import Settings
+from core.time.sync import apply_window
+from tests.core.time.test_report import BRIOCHE, MONTH, cost
 from tests.support import MovableClock
 from tests.tui.panels.test_invoices import review_queue_of
 from tui.app import Dashboard
@@ -39,6 +42,7 @@ from tui.display.themes import DARK, LIGHT
 from tui.panels.clocks import ClocksPanel
 from tui.panels.feed import IncomingPanel
 from tui.panels.sla import SlaPanel
+from tui.screens.am import AmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.main import MainScreen
@@ -126,6 +130,16 @@ async def manager_loaded(pilot: Pilot[None]) -> None:
     await settle(pilot)
 
 
+async def account_management_loaded(pilot: Pilot[None]) -> None:
+    await manager_loaded(pilot)
+    await pilot.press("a")
+    await until(pilot, lambda: isinstance(pilot.app.screen, AmScreen))
+    page = pilot.app.screen
+    assert isinstance(page, AmScreen)
+    await until(pilot, lambda: page.snapshot is not None)
+    await settle(pilot)
+
+
 async def help_shown(pilot: Pilot[None]) -> None:
     await main_loaded(pilot)
     await pilot.press("question_mark")
@@ -160,6 +174,17 @@ def test_thread_with_hostile_markup_shown_literally(
 @pytest.mark.parametrize("size", SIZES)
 def test_manager_view(snap_compare: SnapCompare, dashboard: Dashboard, size: tuple[int, int]):
     assert snap_compare(dashboard, terminal_size=size, run_before=manager_loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_account_management_page(
+    snap_compare: SnapCompare, dashboard: Dashboard, agency: Engine, size: tuple[int, int]
+):
+    # November's hand-built month (tests/core/time), and a client call on Brioche shop
+    # that takes it above 10 % under the dashboard's rule (the tags AM and Communication).
+    call = cost("13", "3:00", "2026-11-06", "sam@agency.example", "Call", BRIOCHE, ["AM"])
+    apply_window(agency, [*MONTH, call], date(2026, 10, 1), date(2026, 12, 31))
+    assert snap_compare(dashboard, terminal_size=size, run_before=account_management_loaded)
 
 
 @pytest.mark.parametrize("size", SIZES)

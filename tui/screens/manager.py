@@ -1,5 +1,8 @@
 """The manager view: the SLA over a chosen period, by person and by client, with breaches.
 
+Its Account management page (`a`, tui.screens.am) shows where each
+project's hours go.
+
 Everything shown comes from one snapshot read in a worker thread (the same
 queries as `pmdesk report sla`), so switching periods never freezes the
 screen. A snapshot is applied only if it is the one last asked for: a slow
@@ -31,11 +34,13 @@ from textual.widgets import DataTable, Input, Label, Static, Tab, Tabs
 from core.base import i18n
 from core.base.i18n import N_
 from core.base.instants import midnight
+from core.config.settings import TimeConfig
 from core.sla.report import DayShare, SlaLine, SlaReport, daily_share_met, sla_report
 from core.sla.views import ClockView, breached_clocks
 from core.store.reader import Reader
 from core.tracker.autostart import Start, month_median, read_starts
 from tui.display.text import as_text, first_line
+from tui.screens.am import TimeSettings
 from tui.widgets.keybar import KeyBar
 
 NOTHING = "–"
@@ -321,6 +326,13 @@ class ManagerScreen(Screen[None]):
         Binding(
             "r", "reload", N_("Refresh"), id="manager.refresh", tooltip=N_("Read the figures again")
         ),
+        Binding(
+            "a",
+            "account_management",
+            N_("Account management"),
+            id="manager.am",
+            tooltip=N_("Show each project's account-management hours against the target"),
+        ),
         Binding("escape", "back", N_("Back"), id="manager.back", tooltip=N_("Go back")),
     ]
     # Side by side tables need the width; below it they stack.
@@ -358,6 +370,7 @@ class ManagerScreen(Screen[None]):
         tz: ZoneInfo,
         target_minutes: float = 15,
         *,
+        time_settings: Callable[[], TimeSettings] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -367,6 +380,8 @@ class ManagerScreen(Screen[None]):
         self.clock = clock
         self.tz = tz
         self.target_minutes = target_minutes
+        # The account-management rule and the projects' clients (tui.screens.am).
+        self.time_settings = time_settings or (lambda: (TimeConfig(), {}))
         self.period: Period | None = None
         self.snapshot: Snapshot | None = None
         self.breach_threads: dict[str, int] = {}
@@ -481,6 +496,11 @@ class ManagerScreen(Screen[None]):
             self._request(custom_period(first, last, now, self.tz), now)
         else:
             self._request(relative_period(period.key, now, self.tz), now)
+
+    def action_account_management(self) -> None:
+        from tui.screens.am import AmScreen
+
+        self.app.push_screen(AmScreen(self.reader_factory, self.clock, self.tz, self.time_settings))
 
     def action_back(self) -> None:
         # Leaving a date field first, so escape there does not close the view.

@@ -130,3 +130,47 @@ Index(
     sqlite_where=text(OWN_ROWS),
     postgresql_where=text(OWN_ROWS),
 )
+
+
+class TimeSumProject(SQLModel, table=True):
+    """A month of a project's logged time: minutes of account management and in all.
+
+    Kept by core.time.sums from the time rows, under the rule of TimeSumRule,
+    so that a report over whole months reads these rows and not the rows
+    they sum. `project_name` is the greatest of the month's rows.
+    """
+
+    __table_args__ = (Index("ix_timesumproject_month", "month", "project_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    month: str
+    project_id: str | None = None
+    project_name: str | None = None
+    am_minutes: int
+    minutes: int
+
+
+class TimeSumPerson(SQLModel, table=True):
+    """A month of one person's logged time (by e-mail), as TimeSumProject is a project's."""
+
+    __table_args__ = (Index("ix_timesumperson_month", "month", "user_email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    month: str
+    user_email: str | None = None
+    user_name: str | None = None
+    am_minutes: int
+    minutes: int
+
+
+class TimeSumRule(SQLModel, table=True):
+    """The rule the sums were built with (core.time.rule.Rule), and its fingerprint.
+
+    One row, `key` "am"; none while the sums were never built. The sums
+    count for a report only while its rule has the same fingerprint.
+    """
+
+    key: str = Field(primary_key=True)
+    rule: str
+    fingerprint: str
+    built_at: datetime  # when the sums were last written

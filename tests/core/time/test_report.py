@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from core.config.settings import TimeConfig
 from core.conversations.people import add_staff
 from core.store.reader import EngineReader
+from core.time import sums
 from core.time.report import am_report, months_back
 from core.time.sync import apply_window
 from tests.support import MovableClock
@@ -60,11 +61,14 @@ MONTH = [
 ]
 
 
-@pytest.fixture
-def month(engine: Engine, clock: MovableClock) -> EngineReader:
+@pytest.fixture(params=["rows", "sums"])
+def month(engine: Engine, clock: MovableClock, request: pytest.FixtureRequest) -> EngineReader:
+    """The month, read from the rows, or from the monthly sums built under CONFIG."""
     add_staff(engine, "Sam Staff", "assistant", [SAM], clock())
     add_staff(engine, "Anna Designer", "specialist", [ANNA], clock())
     apply_window(engine, MONTH, date(2026, 10, 1), date(2026, 12, 31), clock=clock)
+    if request.param == "sums":
+        assert sums.ensure(engine, CONFIG, clock())
     return EngineReader(engine)
 
 
