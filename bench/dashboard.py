@@ -131,7 +131,9 @@ def main() -> None:
     database = prepare(source, now)
     describe(database, now)
     first_reads(database, now)
-    print(compile_project(cold=args.cold))
+    print(compile_project(ROOT, cold=args.cold))
+    if args.peer:
+        print("peer's " + compile_project(Path(args.peer).resolve(), cold=args.cold))
     columns, rows = (int(part) for part in args.size.split("x"))
     print(f"terminal: {columns}x{rows}; now: {now.isoformat()} (then running at real speed)")
     if args.profile:
@@ -254,7 +256,7 @@ def benchmark_now(source: Path) -> Any:
     return day.replace(hour=9)
 
 
-def compile_project(cold: bool) -> str:
+def compile_project(tree: Path, cold: bool) -> str:
     """The project's modules as an installed copy has them: compiled to bytecode.
 
     pip compiles what it installs, and Python writes the bytecode of the
@@ -265,7 +267,7 @@ def compile_project(cold: bool) -> str:
     import compileall
     import shutil
 
-    folders = [ROOT / name for name in ("core", "tui", "bots", "pmdesk")]
+    folders = [tree / name for name in ("core", "tui", "bots", "pmdesk")]
     if cold:
         for cache in [path for folder in folders for path in folder.rglob("__pycache__")]:
             shutil.rmtree(cache)
@@ -575,6 +577,10 @@ def run_child(
             argv += ["--profile-to", str(Path(args.profile).resolve())]
         env = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
         env |= {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        # The checkout's own modules first: a peer sharing this .venv (an editable
+        # install of this checkout) would otherwise import this checkout's code.
+        checkout = Path(script).resolve().parent.parent
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
         leader, follower = pty.openpty()
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -585,7 +591,7 @@ def run_child(
             stdout=follower,
             stderr=follower,
             env=env,
-            cwd=Path(script).resolve().parent.parent,
+            cwd=checkout,
             close_fds=True,
         )
         os.close(follower)
