@@ -249,6 +249,13 @@ def paired(args: argparse.Namespace, database: Path, now: Any, columns: int, row
         f"key press p95 (every session's presses): {ours['p95'] * 1000:.1f} ms against "
         f"{theirs['p95'] * 1000:.1f} ms, ratio {ours['p95'] / theirs['p95']:.2f}"
     )
+    work = [[found["session_cpu"] for found in every[who]] for who in ("ours", "peer")]
+    if all(value is not None for side in work for value in side):
+        mine, peers = (statistics.median(side) for side in work)
+        print(
+            f"CPU of a key-press session (median of {len(work[0])}): {mine:.3f} s against "
+            f"{peers:.3f} s, ratio {mine / peers:.2f}"
+        )
 
 
 def busy_loop() -> Any:
@@ -717,6 +724,8 @@ def summarise(
         f"over {len(every)} presses"
         + (f" ({timeouts} more never shown within {PRESS_TIMEOUT:g} s)" if timeouts else "")
     )
+    if "cpu" in session:  # the work done, which the host's other load moves far less
+        print(f"  CPU of the session (every thread, start to exit): {session['cpu']:.3f} s")
     for kind, values in presses.items():
         values = sorted(values)
         if not values:
@@ -757,6 +766,7 @@ def summarise(
         "rss_painted": painted,
         "timeouts": timeouts,
         "presses": every,
+        "session_cpu": session.get("cpu"),
     }
 
 
