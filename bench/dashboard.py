@@ -109,6 +109,12 @@ def main() -> None:
         help="another checkout of pmdesk (with its own .venv) measured the same way, start-ups"
         " alternating with ours under the same load, then a session each: medians and ratios",
     )
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        default=1,
+        help="with --peer: sessions of key presses a side, alternating (ours, peer, peer, ours...)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="ours", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -131,7 +137,9 @@ def main() -> None:
     database = prepare(source, now)
     describe(database, now)
     first_reads(database, now)
-    print(compile_project(cold=args.cold))
+    print(compile_project(ROOT, cold=args.cold))
+    if args.peer:
+        print("peer's " + compile_project(Path(args.peer).resolve(), cold=args.cold))
     columns, rows = (int(part) for part in args.size.split("x"))
     print(f"terminal: {columns}x{rows}; now: {now.isoformat()} (then running at real speed)")
     if args.profile:
@@ -193,13 +201,39 @@ def paired(args: argparse.Namespace, database: Path, now: Any, columns: int, row
             starts[who].append(found)
         plain.append(spawn_plain([sys.executable, "-c", "pass"]))
     print(f"python -c pass next to each pair: {', '.join(f'{value:.3f}' for value in plain)} s")
+    # The sessions alternate too (ours, peer, then peer, ours...): a host whose
+    # load moves from minute to minute weighs on both sides alike.
+    sessions: dict[str, list[dict[str, Any]]] = {"ours": [], "peer": []}
+    for index in range(max(1, args.sessions)):
+        for who in ("ours", "peer") if index % 2 == 0 else ("peer", "ours"):
+            sessions[who].append(
+                run_child(
+                    args,
+                    "session",
+                    "ours",
+                    database,
+                    now,
+                    columns,
+                    rows,
+                    runner if who == "peer" else None,
+                )
+            )
+    every: dict[str, list[dict[str, Any]]] = {"ours": [], "peer": []}
+    for who in ("ours", "peer"):
+        for number, session in enumerate(sessions[who], 1):
+            print(f"\n({who}: {peer if who == 'peer' else ROOT}, session {number})", end="")
+            found = summarise("ours" if who == "ours" else "peer", starts[who], session)
+            every[who].append(found)
     results = {}
     for who in ("ours", "peer"):
-        session = run_child(
-            args, "session", "ours", database, now, columns, rows, runner if who == "peer" else None
-        )
-        print(f"\n({who}: {peer if who == 'peer' else ROOT})", end="")
-        results[who] = summarise("ours" if who == "ours" else "peer", starts[who], session)
+        # Every session's presses together: the p95 over all of them.
+        pooled = sorted(value for found in every[who] for value in found["presses"])
+        results[who] = every[who][0] | {"p95": percentile(pooled, 95)}
+    if len(every["ours"]) > 1:
+        for who in ("ours", "peer"):
+            each = ", ".join(f"{found['p95'] * 1000:.1f}" for found in every[who])
+            print(f"\n{who}: key press p95 of each session: {each} ms", end="")
+        print()
     ours, theirs = results["ours"], results["peer"]
     print("\n[ours against the peer, same load]")
     print(
@@ -212,9 +246,16 @@ def paired(args: argparse.Namespace, database: Path, now: Any, columns: int, row
         f"{cpu[1]:.3f} s, ratio {cpu[0] / cpu[1]:.2f}"
     )
     print(
-        f"key press p95: {ours['p95'] * 1000:.1f} ms against {theirs['p95'] * 1000:.1f} ms, "
-        f"ratio {ours['p95'] / theirs['p95']:.2f}"
+        f"key press p95 (every session's presses): {ours['p95'] * 1000:.1f} ms against "
+        f"{theirs['p95'] * 1000:.1f} ms, ratio {ours['p95'] / theirs['p95']:.2f}"
     )
+    work = [[found["session_cpu"] for found in every[who]] for who in ("ours", "peer")]
+    if all(value is not None for side in work for value in side):
+        mine, peers = (statistics.median(side) for side in work)
+        print(
+            f"CPU of a key-press session (median of {len(work[0])}): {mine:.3f} s against "
+            f"{peers:.3f} s, ratio {mine / peers:.2f}"
+        )
 
 
 def busy_loop() -> Any:
@@ -254,7 +295,7 @@ def benchmark_now(source: Path) -> Any:
     return day.replace(hour=9)
 
 
-def compile_project(cold: bool) -> str:
+def compile_project(tree: Path, cold: bool) -> str:
     """The project's modules as an installed copy has them: compiled to bytecode.
 
     pip compiles what it installs, and Python writes the bytecode of the
@@ -265,7 +306,7 @@ def compile_project(cold: bool) -> str:
     import compileall
     import shutil
 
-    folders = [ROOT / name for name in ("core", "tui", "bots", "pmdesk")]
+    folders = [tree / name for name in ("core", "tui", "bots", "pmdesk")]
     if cold:
         for cache in [path for folder in folders for path in folder.rglob("__pycache__")]:
             shutil.rmtree(cache)
@@ -575,6 +616,10 @@ def run_child(
             argv += ["--profile-to", str(Path(args.profile).resolve())]
         env = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
         env |= {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        # The checkout's own modules first: a peer sharing this .venv (an editable
+        # install of this checkout) would otherwise import this checkout's code.
+        checkout = Path(script).resolve().parent.parent
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
         leader, follower = pty.openpty()
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -585,7 +630,7 @@ def run_child(
             stdout=follower,
             stderr=follower,
             env=env,
-            cwd=Path(script).resolve().parent.parent,
+            cwd=checkout,
             close_fds=True,
         )
         os.close(follower)
@@ -679,6 +724,8 @@ def summarise(
         f"over {len(every)} presses"
         + (f" ({timeouts} more never shown within {PRESS_TIMEOUT:g} s)" if timeouts else "")
     )
+    if "cpu" in session:  # the work done, which the host's other load moves far less
+        print(f"  CPU of the session (every thread, start to exit): {session['cpu']:.3f} s")
     for kind, values in presses.items():
         values = sorted(values)
         if not values:
@@ -718,6 +765,8 @@ def summarise(
         "rss": rss,
         "rss_painted": painted,
         "timeouts": timeouts,
+        "presses": every,
+        "session_cpu": session.get("cpu"),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Engine
+from textual.binding import Binding
 from textual.widgets import Select
 
 from core.config.settings import Settings
@@ -127,6 +128,37 @@ async def test_the_key_bar_follows_the_reply_box(
         await pilot.press("escape")
         await until(pilot, lambda: "r Reply" in str(bar.render()))
         assert "Send" not in str(bar.render())
+
+
+async def test_the_key_bar_works_out_each_key_once(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The bindings change several times a key press (a thread opened or closed, the
+    # focus moved): the key bar reads them once a change, and each key's words once.
+    readings: list[str] = []
+    display = Dashboard.get_key_display
+
+    def counted(app: Dashboard, binding: Binding) -> str:
+        readings.append(binding.key)
+        return display(app, binding)
+
+    monkeypatch.setattr(Dashboard, "get_key_display", counted)
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T4")
+        bar = thread.screen.query_one(KeyBar)
+        await pilot.press("escape")
+        await until(pilot, lambda: "f Filter" in str(bar.render()))
+        first = len(readings)
+        assert first
+        for _ in range(2):
+            await pilot.press("enter")
+            await until(pilot, lambda: "esc Back" in str(bar.render()))
+            await pilot.press("escape")
+            await until(pilot, lambda: "f Filter" in str(bar.render()))
+        assert len(readings) == first
 
 
 async def test_slash_searches_the_feed_and_an_empty_search_shows_everything(

@@ -15,6 +15,7 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -42,6 +43,10 @@ class KeyBar(Widget):
         self._spans: list[tuple[int, int, str]] = []
         # The keys drawn on the right edge (help, the palette).
         self._pinned: set[str] = set()
+        # Each binding's key as shown and its description in the language: worked
+        # out once, not on every change of the bindings (each focus change, a
+        # thread opened or closed: several times a key press).
+        self._words: dict[tuple[str, Binding], tuple[str, str]] = {}
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -64,19 +69,31 @@ class KeyBar(Widget):
         pinned: list[Shown] = []
         seen: set[str] = set()
         palette = self.app.COMMAND_PALETTE_BINDING
-        for key, (_node, binding, enabled, _tooltip) in screen.active_bindings.items():
+        # Textual works this out anew on each reading (every binding's check_action): once.
+        active = screen.active_bindings
+        for key, (_node, binding, enabled, _tooltip) in active.items():
             # One entry per action (like the Footer): "up" and "k" both moving up show once.
             if not binding.show or binding.action in seen or key == palette:
                 continue
             seen.add(binding.action)
-            shown = (key, self.app.get_key_display(binding), gettext(binding.description), enabled)
+            display, description = self._words_of(key, binding, binding.description)
+            shown = (key, display, description, enabled)
             (pinned if binding.action in PINNED_ACTIONS else found).append(shown)
-        palette_binding = screen.active_bindings.get(palette)
+        palette_binding = active.get(palette)
         if palette_binding is not None and self.app.ENABLE_COMMAND_PALETTE:
-            binding = palette_binding[1]
-            pinned.append((palette, self.app.get_key_display(binding), gettext("Palette"), True))
+            display, description = self._words_of(palette, palette_binding[1], "Palette")
+            pinned.append((palette, display, description, True))
         self._pinned = {key for key, *_rest in pinned}
         return found + pinned
+
+    def _words_of(self, key: str, binding: Binding, description: str) -> tuple[str, str]:
+        words = self._words.get((key, binding))
+        if words is None:
+            words = self._words[key, binding] = (
+                self.app.get_key_display(binding),
+                gettext(description),
+            )
+        return words
 
     def render(self) -> Text:
         """The keys from the left; help's and the palette's on the right edge, always in view."""

@@ -528,3 +528,30 @@ async def test_on_the_dashboard_a_vip_clock_shows_its_own_target(
         assert panel.border_title == "Clocks · 4 running · targets 10–15 min"
         bigco = next(line for line in lines(panel) if "Bigco" in line)
         assert "10 min" in bigco
+
+
+async def test_a_tick_repaints_only_the_lines_whose_countdown_changed() -> None:
+    # Clocks due days ago read "-2d03h" all hour long: a tick leaves their lines
+    # alone; the one clock counting seconds is the one line drawn again.
+    app = PanelApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        stale = [clock(i, -3_000 - i) for i in range(1, 40)]
+        panel = await ready(app, pilot, [*stale, clock(99, 10)])
+        drawn: list[int] = []
+        original = panel._clock_line
+
+        def counted(index: int, width: int) -> Strip:
+            drawn.append(index)
+            return original(index, width)
+
+        panel._clock_line = counted  # type: ignore[method-assign]
+        panel.tick(NOW + timedelta(seconds=1))
+        await pilot.pause()
+        assert drawn == []  # the last clock, the only one counting seconds, is off screen
+        panel.move_cursor(len(panel.clocks) - 1)
+        await pilot.pause()
+        drawn.clear()
+        panel.tick(NOW + timedelta(seconds=2))
+        await pilot.pause()
+        assert drawn == [len(panel.clocks) - 1]
+        assert "9m58s" in clock_line(panel, panel.cursor - panel.scroll_offset.y).text
