@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, insert
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 import tui
 from core.conversations.ingest import Ingestor
@@ -20,6 +20,7 @@ from core.store.models.system import table
 from core.store.models.templates import TemplateTask
 from tests.support import START, make_event
 from tui.screens.projects import ProjectsScreen
+from tui.widgets.rows import RowList
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = START + timedelta(hours=2)  # Monday 23 November 2026
@@ -97,8 +98,8 @@ async def settled(pilot: Pilot[None]) -> ProjectsScreen:
 
 
 def rows(screen: ProjectsScreen, table_id: str) -> list[list[str]]:
-    found = screen.query_one(f"#{table_id}", DataTable)
-    return [[str(cell) for cell in found.get_row_at(index)] for index in range(found.row_count)]
+    found = screen.query_one(f"#{table_id}", RowList)
+    return [[str(cell) for cell in found.row(index)] for index in range(found.row_count)]
 
 
 async def test_progress_overdue_no_owner_and_enter_opens_the_thread(filled: Engine) -> None:
@@ -130,7 +131,7 @@ async def test_progress_overdue_no_owner_and_enter_opens_the_thread(filled: Engi
         assert rows(screen, "projects-tasks") == []
         await pilot.press("up")
         await pilot.pause()
-        screen.query_one("#projects-tasks", DataTable).focus()
+        screen.query_one("#projects-tasks", RowList).focus()
         await pilot.press("down", "enter")
         await pilot.pause()
         [(mockups,)] = reader_for(filled.url.database).rows(
