@@ -66,26 +66,23 @@ class ProjectTask(NamedTuple):
         return not self.closed and self.owners == 0
 
 
+class ProjectSummary(NamedTuple):
+    """A project's figures for its line on the screen."""
+
+    done: int
+    tasks: int
+    phases: list[tuple[str, int, int]]
+    overdue: int
+    no_owner: int
+    next_deadline: date | None
+
+
 @dataclass
 class ProjectLine:
     client: str
     project: str
     template: str | None = None
     tasks: list[ProjectTask] = field(default_factory=list)
-
-    @property
-    def done(self) -> int:
-        return sum(1 for task in self.tasks if task.closed)
-
-    def phases(self) -> list[tuple[str, int, int]]:
-        """(phase, done, all) in the order the phases first appear; template tasks only."""
-        totals: dict[str, list[int]] = {}
-        for task in self.tasks:
-            if task.phase:
-                counts = totals.setdefault(task.phase, [0, 0])
-                counts[0] += task.closed
-                counts[1] += 1
-        return [(phase, done, every) for phase, (done, every) in totals.items()]
 
     def overdue(self, today: date) -> list[ProjectTask]:
         return [task for task in self.tasks if task.overdue(today)]
@@ -100,6 +97,32 @@ class ProjectLine:
             if not task.closed and task.deadline is not None and task.deadline >= today
         ]
         return sorted(coming, key=lambda task: (task.deadline, task.thread_id))[:NEXT_DEADLINES]
+
+    def summary(self, today: date) -> ProjectSummary:
+        """The tasks closed and all; per phase (template tasks only, in the order
+        the phases first appear) the closed and all; how many are overdue and
+        without an owner; the next deadline. One pass over the tasks."""
+        done = overdue = no_owner = 0
+        coming: date | None = None
+        totals: dict[str, list[int]] = {}
+        for task in self.tasks:
+            if task.phase:
+                counts = totals.setdefault(task.phase, [0, 0])
+                counts[0] += task.closed
+                counts[1] += 1
+            if task.closed:
+                done += 1
+                continue
+            if not task.owners:
+                no_owner += 1
+            deadline = task.deadline
+            if deadline is not None:
+                if deadline < today:
+                    overdue += 1
+                elif coming is None or deadline < coming:
+                    coming = deadline
+        phases = [(phase, closed, every) for phase, (closed, every) in totals.items()]
+        return ProjectSummary(done, len(self.tasks), phases, overdue, no_owner, coming)
 
     def to_look_at(self, today: date) -> list[tuple[ProjectTask, list[str]]]:
         """The tasks to look at, each once with its reasons (OVERDUE, NO_OWNER,

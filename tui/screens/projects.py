@@ -199,7 +199,14 @@ def _prepare(lines: list[ProjectLine], today: date) -> Prepared:
     project_labels = [i18n.gettext(name) for name in PROJECT_COLUMNS]
     task_labels = [i18n.gettext(name) for name in TASK_COLUMNS]
     # The columns of the tasks below keep their widths from project to project.
-    title = max((cell_len(task.title) for line in lines for task in line.tasks), default=0)
+    title = max(
+        (
+            len(task.title) if task.title.isascii() else cell_len(task.title)
+            for line in lines
+            for task in line.tasks
+        ),
+        default=0,
+    )
     task_widths: list[int | None] = [
         max(cell_len(task_labels[0]), min(title, TITLE_CELLS)),
         max(cell_len(task_labels[1]), len(date.min.isoformat())),
@@ -240,17 +247,17 @@ def _widths(
 
 
 def _project_row(line: ProjectLine, today: date) -> tuple[Text, ...]:
-    phases = " ".join(f"{phase} {done}/{every}" for phase, done, every in line.phases())
-    coming = line.next_deadlines(today)
+    figures = line.summary(today)
+    phases = " ".join(f"{phase} {done}/{every}" for phase, done, every in figures.phases)
     return (
         Text(line.client or NOTHING),
         Text(line.project),
         Text(line.template or NOTHING),
-        Text(f"{line.done}/{len(line.tasks)}"),
+        Text(f"{figures.done}/{figures.tasks}"),
         Text(phases or NOTHING),
-        Text(str(len(line.overdue(today)))),
-        Text(str(len(line.no_owner()))),
-        Text(_day(coming[0].deadline) if coming else NOTHING),
+        Text(str(figures.overdue)),
+        Text(str(figures.no_owner)),
+        Text(_day(figures.next_deadline)),
     )
 
 

@@ -141,9 +141,16 @@ def test_projects_by_client_then_name_each_with_its_tasks_template_and_phases(
     assert [task.thread_id for task in brand.tasks] == [6]  # the email is not a task
     assert [task.thread_id for task in website.tasks] == [1, 2, 3, 4]
     assert website.template == "website-launch"  # the failed record counts for nothing
-    assert website.phases() == [("Brief", 1, 2), ("Design", 0, 1)]
-    assert website.done == 1
-    assert zeta.template is None and zeta.phases() == []
+    assert zeta.template is None
+    assert website.summary(TODAY) == (
+        1,
+        4,
+        [("Brief", 1, 2), ("Design", 0, 1)],
+        1,
+        1,
+        date(2026, 11, 30),
+    )
+    assert zeta.summary(TODAY) == (0, 1, [], 0, 0, date(2026, 12, 1))
     assert [task.thread_id for task in website.overdue(TODAY)] == [1]
     assert [task.thread_id for task in website.no_owner()] == [2]
     assert [(task.thread_id, why) for task, why in website.to_look_at(TODAY)] == [
