@@ -29,7 +29,7 @@ from core.base.i18n import N_
 from core.store.reader import Reader
 from core.tracker.projects import ProjectLine, read_projects
 from tui.widgets.keybar import KeyBar
-from tui.widgets.rows import RowList
+from tui.widgets.rows import GAP, RowList
 
 NOTHING = "–"
 PROJECT_COLUMNS = (
@@ -43,10 +43,16 @@ PROJECT_COLUMNS = (
     N_("Next deadline"),
 )
 TASK_COLUMNS = (N_("Task"), N_("Deadline"), N_("Why"))
-# The most cells a column of names takes (cut with an ellipsis beyond): the
-# client, the project, the template, the phases; a task's title below.
+# The most cells each project column but the last takes (a longer cell is cut
+# with an ellipsis; a label longer than this widens its column), and a task's
+# title below.
 NAME_CELLS = (28, 32, 24, 8, 48, 8, 8)
 TITLE_CELLS = 60
+# The columns that give up cells when the list is narrower than every column
+# at its width (client, project, template, by phase), down to SHRUNK_CELLS;
+# the counts and the next deadline keep theirs.
+SHRINKING = (0, 1, 2, 4)
+SHRUNK_CELLS = 6
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,11 @@ class ProjectList(RowList):
         if isinstance(screen, ProjectsScreen):
             screen.show_tasks(index)
         super().cursor_moved(index)
+
+    def on_resize(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ProjectsScreen):
+            screen.fit_columns()
 
 
 class ProjectsScreen(Screen[None]):
@@ -115,8 +126,9 @@ class ProjectsScreen(Screen[None]):
         self._shown_threads: list[int] = []
 
     def compose(self) -> ComposeResult:
-        # Two lists drawn by line: a move redraws the two cursor lines above and
-        # the prepared rows below, where DataTables measured and laid out again.
+        # Two lists drawn by line: a move redraws the cursor's lines (or the rows
+        # in view when it scrolls) and the project's tasks, where two DataTables
+        # measured their cells and laid the screen out again.
         project_labels = [i18n.gettext(name) for name in PROJECT_COLUMNS]
         task_labels = [i18n.gettext(name) for name in TASK_COLUMNS]
         with Vertical(id="projects-body"):
@@ -171,11 +183,22 @@ class ProjectsScreen(Screen[None]):
         self.query_one("#projects-title", Static).update(title)
         table = self._projects()
         cursor = max(0, min(table.cursor_row, len(prepared.projects) - 1))
-        table.widths = prepared.project_widths
+        table.widths = _fit(prepared.project_widths, table.scrollable_content_region.width)
         table.set_rows(prepared.projects, cursor=cursor)
         self._tasks().widths = prepared.task_widths
         if message.lines:
             self.show_tasks(cursor)
+
+    def fit_columns(self) -> None:
+        """The projects' columns narrowed to the list's width (all in view: a
+        list drawn by line does not scroll sideways)."""
+        if self.prepared is None:
+            return
+        table = self._projects()
+        widths = _fit(self.prepared.project_widths, table.scrollable_content_region.width)
+        if widths != table.widths:
+            table.widths = widths
+            table.set_rows(self.prepared.projects, cursor=table.cursor_row)
 
     def show_tasks(self, index: int) -> None:
         """Show the tasks to look at of the project at `index`."""
@@ -244,6 +267,26 @@ def _widths(
         wide = max([cell_len(label)] + [row[column].cell_len for row in rows])
         widths.append(min(wide, max(most[column], cell_len(label))) if column < len(most) else wide)
     return [*widths, None]
+
+
+def _fit(widths: list[int | None], room: int) -> list[int | None]:
+    """`widths` with the SHRINKING columns narrowed, the widest first, till
+    every column and the gaps between them fit in `room` cells, the last
+    column keeping room for its label and a day."""
+    fitted = list(widths)
+    if room <= 0:  # not laid out yet: its resize fits the columns
+        return fitted
+    taken = sum(width or 0 for width in fitted) + len(GAP) * (len(fitted) - 1)
+    last = max(cell_len(i18n.gettext(PROJECT_COLUMNS[-1])), len(date.min.isoformat()))
+    over = taken + last - room
+    while over > 0:
+        column = max(SHRINKING, key=lambda index: fitted[index] or 0)
+        width = fitted[column] or 0
+        if width <= SHRUNK_CELLS:
+            break
+        fitted[column] = width - 1
+        over -= 1
+    return fitted
 
 
 def _project_row(line: ProjectLine, today: date) -> tuple[Text, ...]:

@@ -145,3 +145,23 @@ def test_the_dashboard_opens_it_with_capital_p() -> None:
 
     [binding] = [b for b in Dashboard.BINDINGS if getattr(b, "id", None) == "app.projects"]
     assert (binding.key, binding.action) == ("P", "projects")  # type: ignore[union-attr]
+
+
+async def test_on_a_narrow_terminal_every_column_stays_in_view(filled: Engine) -> None:
+    assert filled.url.database
+    app = ProjectsApp(filled.url.database)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await settled(pilot)
+        projects = screen.query_one("#projects-table", RowList)
+        lines = [projects.render_line(y).text for y in range(3)]
+        assert lines[0].split() == [
+            "Client", "Project", "Template", "Done", "By", "phase", "Overdue", "No", "owner",
+            "Next", "deadline",
+        ]  # fmt: skip
+        # The names are cut, the counts and the next deadline shown whole.
+        shown = "website-l…  1/3   Start 1/2…  1        1         2026-11-30"
+        assert lines[1].rstrip().endswith(shown)
+        await pilot.resize_terminal(160, 50)
+        await pilot.pause()
+        wide = projects.render_line(1).text
+        assert "Acme" in wide and "website-launch" in wide and "Start 1/2 Design 0/1" in wide
