@@ -27,7 +27,7 @@ from textual.widgets import Label, Static
 from core.base import i18n
 from core.base.i18n import N_
 from core.store.reader import Reader
-from core.tracker.projects import ProjectLine, read_projects
+from core.tracker.projects import NEXT_DEADLINE, NO_OWNER, ProjectLine, read_projects
 from tui.widgets.keybar import KeyBar
 from tui.widgets.rows import GAP, RowList
 
@@ -50,7 +50,8 @@ NAME_CELLS = (28, 32, 24, 8, 48, 8, 8)
 TITLE_CELLS = 60
 # The columns that give up cells when the list is narrower than every column
 # at its width (client, project, template, by phase), down to SHRUNK_CELLS;
-# the counts and the next deadline keep theirs.
+# the counts and the next deadline keep theirs. Below, the task's title gives
+# up cells for the reasons.
 SHRINKING = (0, 1, 2, 4)
 SHRUNK_CELLS = 6
 
@@ -183,9 +184,8 @@ class ProjectsScreen(Screen[None]):
         self.query_one("#projects-title", Static).update(title)
         table = self._projects()
         cursor = max(0, min(table.cursor_row, len(prepared.projects) - 1))
-        table.widths = _fit(prepared.project_widths, table.scrollable_content_region.width)
+        table.widths, self._tasks().widths = self._fitted(prepared)
         table.set_rows(prepared.projects, cursor=cursor)
-        self._tasks().widths = prepared.task_widths
         if message.lines:
             self.show_tasks(cursor)
 
@@ -194,11 +194,29 @@ class ProjectsScreen(Screen[None]):
         list drawn by line does not scroll sideways)."""
         if self.prepared is None:
             return
-        table = self._projects()
-        widths = _fit(self.prepared.project_widths, table.scrollable_content_region.width)
+        table, tasks = self._projects(), self._tasks()
+        widths, task_widths = self._fitted(self.prepared)
         if widths != table.widths:
             table.widths = widths
             table.set_rows(self.prepared.projects, cursor=table.cursor_row)
+        if task_widths != tasks.widths:
+            tasks.widths = task_widths
+            tasks.set_rows([tasks.row(index) for index in range(tasks.row_count)], tasks.cursor_row)
+
+    def _fitted(self, prepared: Prepared) -> tuple[list[int | None], list[int | None]]:
+        """The widths of the projects' columns and of the tasks' for the lists' width."""
+        day = len(date.min.isoformat())
+        last = max(cell_len(i18n.gettext(PROJECT_COLUMNS[-1])), day)
+        why = cell_len(", ".join(i18n.gettext(reason) for reason in (NO_OWNER, NEXT_DEADLINE)))
+        return (
+            _fit(
+                prepared.project_widths,
+                self._projects().scrollable_content_region.width,
+                SHRINKING,
+                last,
+            ),
+            _fit(prepared.task_widths, self._tasks().scrollable_content_region.width, (0,), why),
+        )
 
     def show_tasks(self, index: int) -> None:
         """Show the tasks to look at of the project at `index`."""
@@ -269,18 +287,19 @@ def _widths(
     return [*widths, None]
 
 
-def _fit(widths: list[int | None], room: int) -> list[int | None]:
-    """`widths` with the SHRINKING columns narrowed, the widest first, till
-    every column and the gaps between them fit in `room` cells, the last
-    column keeping room for its label and a day."""
+def _fit(
+    widths: list[int | None], room: int, shrinking: tuple[int, ...], last: int
+) -> list[int | None]:
+    """`widths` with the `shrinking` columns narrowed, the widest first (to
+    SHRUNK_CELLS at least), till every column and the gaps between them fit in
+    `room` cells with `last` cells left for the last column."""
     fitted = list(widths)
     if room <= 0:  # not laid out yet: its resize fits the columns
         return fitted
     taken = sum(width or 0 for width in fitted) + len(GAP) * (len(fitted) - 1)
-    last = max(cell_len(i18n.gettext(PROJECT_COLUMNS[-1])), len(date.min.isoformat()))
     over = taken + last - room
     while over > 0:
-        column = max(SHRINKING, key=lambda index: fitted[index] or 0)
+        column = max(shrinking, key=lambda index: fitted[index] or 0)
         width = fitted[column] or 0
         if width <= SHRUNK_CELLS:
             break

@@ -161,7 +161,18 @@ async def test_on_a_narrow_terminal_every_column_stays_in_view(filled: Engine) -
         # The names are cut, the counts and the next deadline shown whole.
         shown = "website-l…  1/3   Start 1/2…  1        1         2026-11-30"
         assert lines[1].rstrip().endswith(shown)
+        tasks = screen.query_one("#projects-tasks", RowList)
+        assert tasks.render_line(2).text.rstrip().endswith("2026-11-30  no owner, next deadline")
         await pilot.resize_terminal(160, 50)
         await pilot.pause()
         wide = projects.render_line(1).text
         assert "Acme" in wide and "website-launch" in wide and "Start 1/2 Design 0/1" in wide
+
+
+def test_fitting_narrows_the_widest_shrinking_column_first_and_not_below_its_least() -> None:
+    from tui.screens.projects import SHRUNK_CELLS, _fit
+
+    # 20 + 10 + 30, three gaps of 2 and 10 for the last: 76 cells in 60.
+    assert _fit([20, 10, 30, None], 60, (0, 2), 10) == [17, 10, 17, None]
+    assert _fit([20, 10, 30, None], 10, (0, 2), 10) == [SHRUNK_CELLS, 10, SHRUNK_CELLS, None]
+    assert _fit([20, 10, 30, None], 200, (0, 2), 10) == [20, 10, 30, None]
