@@ -12,16 +12,25 @@ drive it:
   frame showing the next project highlighted and its tasks below (frames
   watched as bench/dashboard.py watches them), 200 presses per run.
 
-Targets: first paint under 0.5 s, key press p95 under 50 ms. Medians over
-`--runs` runs; `python -c pass` is timed beside, the host being shared.
+The garbage collector runs as in the dashboard: its thresholds
+(tui.app.COLLECTOR_THRESHOLDS) and the objects alive before the screen
+opens frozen.
 
-    .venv/bin/python bench/projects.py [--runs 5] [--presses 200]
+Targets: first paint under 0.5 s, key press p95 under 50 ms. Medians over
+`--runs` runs, each in a process of its own; `python -c pass` is timed
+beside, the host being shared. With `--peer DIR`, a checkout of other code
+(its own screen, this bench's database and clock) runs alternately with
+ours, on the same database, and the ratios ours/peer are printed.
+
+    .venv/bin/python bench/projects.py [--runs 5] [--presses 200] [--peer DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import statistics
 import subprocess
 import sys
@@ -175,6 +184,7 @@ async def one_run(database: str, presses: int) -> tuple[float, list[float]]:
 
     import tui
     from core.store.connect import reader_for
+    from tui.app import COLLECTOR_THRESHOLDS
     from tui.screens.projects import ProjectsScreen
 
     class Bench(App[None]):
@@ -182,11 +192,15 @@ async def one_run(database: str, presses: int) -> tuple[float, list[float]]:
 
     app = Bench()
     async with app.run_test(size=(160, 50)) as pilot:
+        # The collector as the dashboard sets it: its thresholds, and what lives
+        # before the screen opens frozen (tui.app, on mount and on first data).
+        gc.set_threshold(*COLLECTOR_THRESHOLDS)
+        gc.freeze()
         frames = Frames(app)
         screen = ProjectsScreen(lambda: reader_for(database), lambda: NOW, ZoneInfo("Europe/Paris"))
 
-        def table() -> Any:
-            return screen.query_one("#projects-table", DataTable)
+        def table() -> Any:  # a DataTable or a list drawn by line: both count rows
+            return screen.query_one("#projects-table")
 
         def painted() -> bool:
             return (
@@ -206,11 +220,11 @@ async def one_run(database: str, presses: int) -> tuple[float, list[float]]:
             target = table().cursor_row + 1
 
             def moved(target: int = target) -> bool:
-                tasks = screen.query_one("#projects-tasks", DataTable)
+                tasks = screen.query_one("#projects-tasks")
                 return (
                     table().cursor_row == target
                     and screen.lines[target].project == screen.shown_project
-                    and not tasks._require_update_dimensions
+                    and not getattr(tasks, "_require_update_dimensions", False)
                 )
 
             event = events.Key("down", None)
@@ -228,11 +242,43 @@ def python_start() -> float:
     return time.perf_counter() - began
 
 
+def one(code: Path, database: str, presses: int) -> tuple[float, list[float]]:
+    """A run in a process of its own, on the screen of the checkout `code`."""
+    child = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--one",
+            database,
+            "--code",
+            str(code),
+            "--presses",
+            f"{presses}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    return result["paint"], result["keys"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--peer", type=Path, help="a checkout of other code, run alternately")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # a child: one run on this database
+    parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        sys.path.insert(0, str(args.code.resolve()))
+        paint, keys = asyncio.run(one_run(args.one, args.presses))
+        print(json.dumps({"paint": paint, "keys": keys}))
+        return
+    ours = Path(__file__).resolve().parent.parent
+    codes = {"ours": ours} | ({"peer": args.peer.resolve()} if args.peer else {})
     print(machine())
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "projects.db"
@@ -240,24 +286,44 @@ def main() -> None:
         fill(path)
         took = time.perf_counter() - began
         print(f"database: {PROJECTS} projects, {TASKS} tasks, filled in {took:.1f} s")
-        paints, p95s, medians, starts = [], [], [], []
+        figures: dict[str, dict[str, list[float]]] = {
+            who: {"paint": [], "p95": [], "median": [], "start": []} for who in codes
+        }
         for run in range(args.runs):
-            starts.append(python_start())
-            paint, keys = asyncio.run(one_run(str(path), args.presses))
-            paints.append(paint)
-            p95s.append(percentile(keys, 95))
-            medians.append(statistics.median(keys))
-            print(
-                f"run {run + 1}: first paint {paint * 1000:.0f} ms; key press median "
-                f"{medians[-1] * 1000:.1f} ms, p95 {p95s[-1] * 1000:.1f} ms; "
-                f"python -c pass {starts[-1] * 1000:.0f} ms"
+            order = list(codes) if run % 2 == 0 else list(reversed(codes))
+            for who in order:
+                start = python_start()
+                paint, keys = one(codes[who], str(path), args.presses)
+                kept = figures[who]
+                kept["start"].append(start)
+                kept["paint"].append(paint)
+                kept["p95"].append(percentile(keys, 95))
+                kept["median"].append(statistics.median(keys))
+                print(
+                    f"run {run + 1} {who}: first paint {paint * 1000:.0f} ms; key press median "
+                    f"{kept['median'][-1] * 1000:.1f} ms, p95 {kept['p95'][-1] * 1000:.1f} ms; "
+                    f"python -c pass {start * 1000:.0f} ms",
+                    flush=True,
+                )
+    medians = {
+        who: {name: statistics.median(values) for name, values in kept.items()}
+        for who, kept in figures.items()
+    }
+    for who, got in medians.items():
+        print(
+            f"{who}, median of {args.runs} runs: first paint {got['paint'] * 1000:.0f} ms "
+            f"(target 500), key press p95 {got['p95'] * 1000:.1f} ms (target 50), "
+            f"median {got['median'] * 1000:.1f} ms; python -c pass {got['start'] * 1000:.0f} ms"
+        )
+    if "peer" in medians:
+        ours_got, peer_got = medians["ours"], medians["peer"]
+        print(
+            "ours/peer: "
+            + ", ".join(
+                f"{name} {ours_got[name] / peer_got[name]:.2f}"
+                for name in ("paint", "p95", "median")
             )
-    print(
-        f"median of {args.runs} runs: first paint {statistics.median(paints) * 1000:.0f} ms "
-        f"(target 500), key press p95 {statistics.median(p95s) * 1000:.1f} ms (target 50), "
-        f"median {statistics.median(medians) * 1000:.1f} ms; "
-        f"python -c pass {statistics.median(starts) * 1000:.0f} ms"
-    )
+        )
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ next deadlines). Enter on a task opens its thread, where its actions are.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,13 +22,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import Label, Static
 
 from core.base import i18n
 from core.base.i18n import N_
 from core.store.reader import Reader
-from core.tracker.projects import ProjectLine, ProjectTask, read_projects
+from core.tracker.projects import NEXT_DEADLINE, NO_OWNER, ProjectLine, read_projects
 from tui.widgets.keybar import KeyBar
+from tui.widgets.rows import GAP, RowList
 
 NOTHING = "–"
 PROJECT_COLUMNS = (
@@ -40,6 +43,45 @@ PROJECT_COLUMNS = (
     N_("Next deadline"),
 )
 TASK_COLUMNS = (N_("Task"), N_("Deadline"), N_("Why"))
+# The most cells each project column but the last takes (a longer cell is cut
+# with an ellipsis; a label longer than this widens its column), and a task's
+# title below.
+NAME_CELLS = (28, 32, 24, 8, 48, 8, 8)
+TITLE_CELLS = 60
+# The columns that give up cells when the list is narrower than every column
+# at its width (client, project, template, by phase), down to SHRUNK_CELLS;
+# the counts and the next deadline keep theirs. Below, the task's title gives
+# up cells for the reasons.
+SHRINKING = (0, 1, 2, 4)
+SHRUNK_CELLS = 6
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The projects' rows and the columns' widths, made once in the worker: a
+    move shows the project's tasks (made on its first showing, then kept), with
+    no counting over every project and no new column widths."""
+
+    projects: list[tuple[Text, ...]]
+    project_widths: list[int | None]
+    task_widths: list[int | None]
+    task_count: int
+
+
+class ProjectList(RowList):
+    """The projects: a move shows the project's tasks below in the same frame
+    (through a message, the cursor's frame and the tasks' frame came apart)."""
+
+    def cursor_moved(self, index: int) -> None:
+        screen = self.screen
+        if isinstance(screen, ProjectsScreen):
+            screen.show_tasks(index)
+        super().cursor_moved(index)
+
+    def on_resize(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ProjectsScreen):
+            screen.fit_columns()
 
 
 class ProjectsScreen(Screen[None]):
@@ -48,13 +90,15 @@ class ProjectsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reload", N_("Refresh"), id="projects.refresh", tooltip=N_("Read again")),
         Binding("escape", "back", N_("Back"), id="projects.back", tooltip=N_("Go back")),
+        Binding("enter", "open", N_("Open thread"), id="projects.open", show=False),
     ]
 
     class Loaded(Message):
-        def __init__(self, lines: list[ProjectLine], today: date) -> None:
+        def __init__(self, lines: list[ProjectLine], today: date, prepared: Prepared) -> None:
             super().__init__()
             self.lines = lines
             self.today = today
+            self.prepared = prepared
 
     class LoadFailed(Message):
         def __init__(self, reason: str) -> None:
@@ -75,33 +119,45 @@ class ProjectsScreen(Screen[None]):
         self.tz = tz
         self.lines: list[ProjectLine] = []
         self.today: date | None = None
-        # The project whose tasks the lower table shows.
+        self.prepared: Prepared | None = None
+        # Per project shown so far (its index): its tasks' rows and their threads.
+        self._task_rows: dict[int, tuple[list[tuple[Text, ...]], list[int]]] = {}
+        # The project whose tasks the lower list shows.
         self.shown_project: str | None = None
+        self._shown_threads: list[int] = []
 
     def compose(self) -> ComposeResult:
+        # Two lists drawn by line: a move redraws the cursor's lines (or the rows
+        # in view when it scrolls) and the project's tasks, where two DataTables
+        # measured their cells and laid the screen out again.
+        project_labels = [i18n.gettext(name) for name in PROJECT_COLUMNS]
+        task_labels = [i18n.gettext(name) for name in TASK_COLUMNS]
         with Vertical(id="projects-body"):
             yield Static(i18n.gettext("Loading…"), id="projects-title", markup=False)
-            yield DataTable(id="projects-table", cursor_type="row", zebra_stripes=True)
+            yield ProjectList(_widths(project_labels, []), project_labels, id="projects-table")
             yield Label(i18n.gettext("Tasks to look at · ⏎ opens the thread"), classes="heading")
-            yield DataTable(id="projects-tasks", cursor_type="row", zebra_stripes=True)
+            yield RowList(_widths(task_labels, []), task_labels, id="projects-tasks")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self._projects().add_columns(*map(i18n.gettext, PROJECT_COLUMNS))
-        self._tasks().add_columns(*map(i18n.gettext, TASK_COLUMNS))
         self.action_reload()
 
-    def _projects(self) -> DataTable[str | Text]:
-        return self.query_one("#projects-table", DataTable)
+    def _projects(self) -> RowList:
+        return self.query_one("#projects-table", RowList)
 
-    def _tasks(self) -> DataTable[str | Text]:
-        return self.query_one("#projects-tasks", DataTable)
+    def _tasks(self) -> RowList:
+        return self.query_one("#projects-tasks", RowList)
 
     def action_reload(self) -> None:
         self._load(self.clock().astimezone(self.tz).date())
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_open(self) -> None:
+        tasks = self._tasks()
+        if self.focused is tasks and tasks.row_count:
+            self.post_message(self.OpenThread(self._shown_threads[tasks.cursor_row]))
 
     @work(thread=True, exclusive=True, group="projects-load")
     def _load(self, today: date) -> None:
@@ -110,7 +166,7 @@ class ProjectsScreen(Screen[None]):
         except Exception as error:  # any driver's error: shown, the screen stays usable
             self.post_message(self.LoadFailed(str(error) or type(error).__name__))
             return
-        self.post_message(self.Loaded(lines, today))
+        self.post_message(self.Loaded(lines, today, _prepare(lines, today)))
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
@@ -119,68 +175,152 @@ class ProjectsScreen(Screen[None]):
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
-        self.lines, self.today = message.lines, message.today
-        tasks = sum(len(line.tasks) for line in message.lines)
+        self.lines, self.today, self.prepared = message.lines, message.today, message.prepared
+        self._task_rows = {}
+        prepared = message.prepared
         title = i18n.gettext("{projects} projects · {tasks} tasks").format(
-            projects=len(message.lines), tasks=tasks
+            projects=len(message.lines), tasks=prepared.task_count
         )
         self.query_one("#projects-title", Static).update(title)
         table = self._projects()
-        table.clear()
-        for index, line in enumerate(message.lines):
-            table.add_row(*_project_row(line, message.today), key=str(index))
+        cursor = max(0, min(table.cursor_row, len(prepared.projects) - 1))
+        table.widths, self._tasks().widths = self._fitted(prepared)
+        table.set_rows(prepared.projects, cursor=cursor)
         if message.lines:
-            self._show_tasks(message.lines[min(table.cursor_row, len(message.lines) - 1)])
+            self.show_tasks(cursor)
 
-    @on(DataTable.RowHighlighted, "#projects-table")
-    def _project_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None and self.lines:
-            self._show_tasks(self.lines[int(event.row_key.value)])
+    def fit_columns(self) -> None:
+        """The projects' columns narrowed to the list's width (all in view: a
+        list drawn by line does not scroll sideways)."""
+        if self.prepared is None:
+            return
+        table, tasks = self._projects(), self._tasks()
+        widths, task_widths = self._fitted(self.prepared)
+        if widths != table.widths:
+            table.widths = widths
+            table.set_rows(self.prepared.projects, cursor=table.cursor_row)
+        if task_widths != tasks.widths:
+            tasks.widths = task_widths
+            tasks.set_rows([tasks.row(index) for index in range(tasks.row_count)], tasks.cursor_row)
 
-    def _show_tasks(self, line: ProjectLine) -> None:
-        assert self.today is not None
-        table = self._tasks()
-        table.clear()
-        self.shown_project = line.project
-        shown: dict[int, list[str]] = {}
-        order: list[ProjectTask] = []
-        for why, tasks in (
-            (i18n.gettext("overdue"), line.overdue(self.today)),
-            (i18n.gettext("no owner"), line.no_owner()),
-            (i18n.gettext("next deadline"), line.next_deadlines(self.today)),
-        ):
-            for task in tasks:
-                if task.thread_id not in shown:
-                    shown[task.thread_id] = []
-                    order.append(task)
-                shown[task.thread_id].append(why)
-        for task in order:
-            table.add_row(
-                Text(task.title),
-                _day(task.deadline),
-                ", ".join(shown[task.thread_id]),
-                key=str(task.thread_id),
-            )
+    def _fitted(self, prepared: Prepared) -> tuple[list[int | None], list[int | None]]:
+        """The widths of the projects' columns and of the tasks' for the lists' width."""
+        day = len(date.min.isoformat())
+        last = max(cell_len(i18n.gettext(PROJECT_COLUMNS[-1])), day)
+        why = cell_len(", ".join(i18n.gettext(reason) for reason in (NO_OWNER, NEXT_DEADLINE)))
+        return (
+            _fit(
+                prepared.project_widths,
+                self._projects().scrollable_content_region.width,
+                SHRINKING,
+                last,
+            ),
+            _fit(prepared.task_widths, self._tasks().scrollable_content_region.width, (0,), why),
+        )
 
-    @on(DataTable.RowSelected, "#projects-tasks")
-    def _task_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.post_message(self.OpenThread(int(event.row_key.value)))
+    def show_tasks(self, index: int) -> None:
+        """Show the tasks to look at of the project at `index`."""
+        if self.today is None or index >= len(self.lines):
+            return
+        found = self._task_rows.get(index)
+        if found is None:
+            found = self._task_rows[index] = _task_rows(self.lines[index], self.today)
+        rows, self._shown_threads = found
+        self.shown_project = self.lines[index].project
+        self._tasks().set_rows(rows)
+
+    @on(RowList.Selected, "#projects-tasks")
+    def _task_clicked(self, event: RowList.Selected) -> None:
+        self.post_message(self.OpenThread(self._shown_threads[event.index]))
 
 
-def _project_row(line: ProjectLine, today: date) -> list[str | Text]:
-    phases = " ".join(f"{phase} {done}/{every}" for phase, done, every in line.phases())
-    coming = line.next_deadlines(today)
-    return [
+def _prepare(lines: list[ProjectLine], today: date) -> Prepared:
+    """The projects' rows and the columns' widths, for the worker to make."""
+    projects = [_project_row(line, today) for line in lines]
+    project_labels = [i18n.gettext(name) for name in PROJECT_COLUMNS]
+    task_labels = [i18n.gettext(name) for name in TASK_COLUMNS]
+    # The columns of the tasks below keep their widths from project to project.
+    title = max(
+        (
+            len(task.title) if task.title.isascii() else cell_len(task.title)
+            for line in lines
+            for task in line.tasks
+        ),
+        default=0,
+    )
+    task_widths: list[int | None] = [
+        max(cell_len(task_labels[0]), min(title, TITLE_CELLS)),
+        max(cell_len(task_labels[1]), len(date.min.isoformat())),
+        None,
+    ]
+    return Prepared(
+        projects=projects,
+        project_widths=_widths(project_labels, projects, NAME_CELLS),
+        task_widths=task_widths,
+        task_count=sum(len(line.tasks) for line in lines),
+    )
+
+
+def _task_rows(line: ProjectLine, today: date) -> tuple[list[tuple[Text, ...]], list[int]]:
+    """The rows of a project's tasks to look at, and their threads."""
+    looks = line.to_look_at(today)
+    rows: list[tuple[Text, ...]] = [
+        (
+            Text(task.title),
+            Text(_day(task.deadline)),
+            Text(", ".join(i18n.gettext(why) for why in reasons)),
+        )
+        for task, reasons in looks
+    ]
+    return rows, [task.thread_id for task, _reasons in looks]
+
+
+def _widths(
+    labels: list[str], rows: list[tuple[Text, ...]], most: tuple[int, ...] = ()
+) -> list[int | None]:
+    """Each column as wide as its label and its widest cell (at most `most`); the
+    last takes the rest."""
+    widths: list[int | None] = []
+    for column, label in enumerate(labels[:-1]):
+        wide = max([cell_len(label)] + [row[column].cell_len for row in rows])
+        widths.append(min(wide, max(most[column], cell_len(label))) if column < len(most) else wide)
+    return [*widths, None]
+
+
+def _fit(
+    widths: list[int | None], room: int, shrinking: tuple[int, ...], last: int
+) -> list[int | None]:
+    """`widths` with the `shrinking` columns narrowed, the widest first (to
+    SHRUNK_CELLS at least), till every column and the gaps between them fit in
+    `room` cells with `last` cells left for the last column."""
+    fitted = list(widths)
+    if room <= 0:  # not laid out yet: its resize fits the columns
+        return fitted
+    taken = sum(width or 0 for width in fitted) + len(GAP) * (len(fitted) - 1)
+    over = taken + last - room
+    while over > 0:
+        column = max(shrinking, key=lambda index: fitted[index] or 0)
+        width = fitted[column] or 0
+        if width <= SHRUNK_CELLS:
+            break
+        fitted[column] = width - 1
+        over -= 1
+    return fitted
+
+
+def _project_row(line: ProjectLine, today: date) -> tuple[Text, ...]:
+    figures = line.summary(today)
+    phases = " ".join(f"{phase} {done}/{every}" for phase, done, every in figures.phases)
+    return (
         Text(line.client or NOTHING),
         Text(line.project),
         Text(line.template or NOTHING),
-        f"{line.done}/{len(line.tasks)}",
+        Text(f"{figures.done}/{figures.tasks}"),
         Text(phases or NOTHING),
-        str(len(line.overdue(today))),
-        str(len(line.no_owner())),
-        _day(coming[0].deadline) if coming else NOTHING,
-    ]
+        Text(str(figures.overdue)),
+        Text(str(figures.no_owner)),
+        Text(_day(figures.next_deadline)),
+    )
 
 
 def _day(day: date | None) -> str:

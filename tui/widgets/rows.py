@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.console import Console
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -54,6 +55,11 @@ class RowList(CursorView, can_focus=True):
             self.rows = rows
             self.index = index
 
+        @property
+        def control(self) -> RowList:
+            """The list, for `@on(RowList.Highlighted, "#id")`."""
+            return self.rows
+
     class Selected(Message):
         """A click on the cursor's row (Enter is the panel's key: its own binding)."""
 
@@ -61,6 +67,11 @@ class RowList(CursorView, can_focus=True):
             super().__init__()
             self.rows = rows
             self.index = index
+
+        @property
+        def control(self) -> RowList:
+            """The list, for `@on(RowList.Selected, "#id")`."""
+            return self.rows
 
     def __init__(
         self,
@@ -77,6 +88,7 @@ class RowList(CursorView, can_focus=True):
         self._lines: dict[int, Strip] = {}  # row index -> its line, for _width
         self._width = -1
         self._renderer = Console(color_system=None)
+        self._style: Style | None = None  # while render_lines draws
 
     # -- what it holds -------------------------------------------------------
 
@@ -100,7 +112,16 @@ class RowList(CursorView, can_focus=True):
         self._rows = list(rows)
         self._lines = {}
         self._cursor = max(0, min(cursor, len(self._rows) - 1))
-        self.virtual_size = Size(0, len(self._rows) + self.header_lines)
+        size = Size(0, len(self._rows) + self.header_lines)
+        if self.is_mounted and self.size:
+            # As a layout would set it, without one: a new row count changes
+            # the scroll range and the bars only (the list's size is its
+            # container's), and a layout of the whole screen took longer than
+            # the rows' own drawing.
+            self.set_reactive(RowList.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
         if shift and self.is_mounted:
             self.scroll_to(
                 y=self.scroll_offset.y + shift, animate=False, immediate=True, force=True
@@ -151,17 +172,25 @@ class RowList(CursorView, can_focus=True):
 
     # -- drawing -------------------------------------------------------------
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style, the same for every line: worked out once for the
+        # lines drawn together (it walks the widget's ancestors each time).
+        self._style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._style = None
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
+        base = self._style or self.rich_style
         if y < self.header_lines and self.labels is not None:
             style = self.get_visual_style("rows--header").rich_style
             labels = header(self.labels, self.widths).render(self._renderer)
-            return (
-                Strip(list(labels)).adjust_cell_length(width).apply_style(self.rich_style + style)
-            )
+            return Strip(list(labels)).adjust_cell_length(width).apply_style(base + style)
         index = self.scroll_offset.y + y - self.header_lines
         if index >= len(self._rows):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         if width != self._width:
             self._lines, self._width = {}, width
         line = self._lines.get(index)
@@ -169,8 +198,8 @@ class RowList(CursorView, can_focus=True):
             line = self._lines[index] = self._render_row(self._rows[index], width)
         if index == self._cursor:
             cursor = self.get_visual_style("rows--cursor").rich_style
-            return line.apply_style(self.rich_style + cursor)
-        return line.apply_style(self.rich_style)
+            return line.apply_style(base + cursor)
+        return line.apply_style(base)
 
     def _render_row(self, cells: tuple[Text, ...], width: int) -> Strip:
         text = Text(no_wrap=True, end="")

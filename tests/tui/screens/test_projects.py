@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, insert
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 import tui
 from core.conversations.ingest import Ingestor
@@ -20,6 +20,7 @@ from core.store.models.system import table
 from core.store.models.templates import TemplateTask
 from tests.support import START, make_event
 from tui.screens.projects import ProjectsScreen
+from tui.widgets.rows import RowList
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = START + timedelta(hours=2)  # Monday 23 November 2026
@@ -97,8 +98,8 @@ async def settled(pilot: Pilot[None]) -> ProjectsScreen:
 
 
 def rows(screen: ProjectsScreen, table_id: str) -> list[list[str]]:
-    found = screen.query_one(f"#{table_id}", DataTable)
-    return [[str(cell) for cell in found.get_row_at(index)] for index in range(found.row_count)]
+    found = screen.query_one(f"#{table_id}", RowList)
+    return [[str(cell) for cell in found.row(index)] for index in range(found.row_count)]
 
 
 async def test_progress_overdue_no_owner_and_enter_opens_the_thread(filled: Engine) -> None:
@@ -130,7 +131,7 @@ async def test_progress_overdue_no_owner_and_enter_opens_the_thread(filled: Engi
         assert rows(screen, "projects-tasks") == []
         await pilot.press("up")
         await pilot.pause()
-        screen.query_one("#projects-tasks", DataTable).focus()
+        screen.query_one("#projects-tasks", RowList).focus()
         await pilot.press("down", "enter")
         await pilot.pause()
         [(mockups,)] = reader_for(filled.url.database).rows(
@@ -144,3 +145,34 @@ def test_the_dashboard_opens_it_with_capital_p() -> None:
 
     [binding] = [b for b in Dashboard.BINDINGS if getattr(b, "id", None) == "app.projects"]
     assert (binding.key, binding.action) == ("P", "projects")  # type: ignore[union-attr]
+
+
+async def test_on_a_narrow_terminal_every_column_stays_in_view(filled: Engine) -> None:
+    assert filled.url.database
+    app = ProjectsApp(filled.url.database)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await settled(pilot)
+        projects = screen.query_one("#projects-table", RowList)
+        lines = [projects.render_line(y).text for y in range(3)]
+        assert lines[0].split() == [
+            "Client", "Project", "Template", "Done", "By", "phase", "Overdue", "No", "owner",
+            "Next", "deadline",
+        ]  # fmt: skip
+        # The names are cut, the counts and the next deadline shown whole.
+        shown = "website-l…  1/3   Start 1/2…  1        1         2026-11-30"
+        assert lines[1].rstrip().endswith(shown)
+        tasks = screen.query_one("#projects-tasks", RowList)
+        assert tasks.render_line(2).text.rstrip().endswith("2026-11-30  no owner, next deadline")
+        await pilot.resize_terminal(160, 50)
+        await pilot.pause()
+        wide = projects.render_line(1).text
+        assert "Acme" in wide and "website-launch" in wide and "Start 1/2 Design 0/1" in wide
+
+
+def test_fitting_narrows_the_widest_shrinking_column_first_and_not_below_its_least() -> None:
+    from tui.screens.projects import SHRUNK_CELLS, _fit
+
+    # 20 + 10 + 30, three gaps of 2 and 10 for the last: 76 cells in 60.
+    assert _fit([20, 10, 30, None], 60, (0, 2), 10) == [17, 10, 17, None]
+    assert _fit([20, 10, 30, None], 10, (0, 2), 10) == [SHRUNK_CELLS, 10, SHRUNK_CELLS, None]
+    assert _fit([20, 10, 30, None], 200, (0, 2), 10) == [20, 10, 30, None]

@@ -64,3 +64,32 @@ async def test_without_labels_the_rows_start_on_the_first_line() -> None:
         await pilot.press("pagedown")
         await pilot.pause()
         assert rows.cursor_row == 6
+
+
+async def test_new_rows_set_the_scroll_range_and_the_bar_without_a_new_layout() -> None:
+    async with Rows(["number", "amount", "step"]).run_test(size=(40, 6)) as pilot:
+        rows = pilot.app.query_one(RowList)
+        await pilot.pause()
+        layouts: list[bool] = []
+        screen = pilot.app.screen
+        original = screen._refresh_layout
+
+        def counted(size: object = None, scroll: bool = False) -> None:
+            layouts.append(scroll)
+            original(size, scroll)  # type: ignore[arg-type]
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        more = [(Text(f"G-{index}"), Text("1.00"), Text("later")) for index in range(60)]
+        rows.set_rows(more)
+        await pilot.pause()
+        assert rows.max_scroll_y == 61 - rows.scrollable_content_region.height
+        await pilot.press("end")
+        await pilot.pause()
+        assert rows.cursor_row == 59
+        assert lines(rows)[-1].startswith("G-59")
+        assert False not in layouts  # scrolling only: no layout of the screen
+        # Fewer rows than the height: the bar goes, the rows take its two cells.
+        rows.set_rows(more[:2])
+        await pilot.pause()
+        assert not rows.show_vertical_scrollbar
+        assert lines(rows)[1] == "G-0     1.00      later".ljust(40)
