@@ -541,6 +541,9 @@ class _Batch:
         self.removed: list[ClockState] = []
         self.added: list[ClockState] = []
         self.memo: Memo = {}
+        # Instants in their stored text form: an event's instant is its
+        # thread's newest and its clocks' start or stop too.
+        self.stamps: dict[datetime, str] = {}
 
     def run(self, pending: list[_Pending]) -> list[Result]:
         fresh, results = self._deduplicate(pending)
@@ -842,15 +845,15 @@ class _Batch:
             ids = next_ids(self.db, E, len(fresh), self.state.next_ids)
             received = stamp(self.now)
             values = itemgetter(*_EVENT_VALUES)
-            insert_stored(
-                self.db,
-                E,
-                ("id", "occurred_at", "received_at", *_EVENT_VALUES),
-                [
-                    (event_id, stamp(item.row["occurred_at"]), received, *values(item.row))
-                    for item, event_id in zip(fresh, ids, strict=True)
-                ],
-            )
+            stamps = self.stamps
+            rows = []
+            for item, event_id in zip(fresh, ids, strict=True):
+                at = item.row["occurred_at"]
+                text = stamps.get(at)
+                if text is None:
+                    text = stamps[at] = stamp(at)
+                rows.append((event_id, text, received, *values(item.row)))
+            insert_stored(self.db, E, ("id", "occurred_at", "received_at", *_EVENT_VALUES), rows)
             insert_stored(
                 self.db,
                 EVENT_RAW,
@@ -1420,11 +1423,13 @@ class _Batch:
         # on the others.
         inserted = {id(clock) for clock in new}
         stored = [clock.row(_STOP_COLUMNS) for clock in clocks if id(clock) not in inserted]
-        update_many(self.db, C, stored)
+        update_many(self.db, C, stored, self.stamps)
 
     def _insert_clocks(self, new: list[ClockState]) -> None:
         """New clocks inserted, each given its id."""
-        ids = insert_with_ids(self.db, C, [clock.row() for clock in new], self.state.next_ids)
+        ids = insert_with_ids(
+            self.db, C, [clock.row() for clock in new], self.state.next_ids, self.stamps
+        )
         for clock, clock_id in zip(new, ids, strict=True):
             clock.id = clock_id
 
@@ -1446,7 +1451,7 @@ class _Batch:
                 at = values[_LAST_EVENT_AT]
                 row = (
                     *values[:_LAST_EVENT_AT],
-                    None if at is None else stamp(at),
+                    None if at is None else self.stamps.get(at) or stamp(at),
                     *values[_LAST_EVENT_AT + 1 :],
                     thread.id,
                 )
