@@ -20,6 +20,11 @@ same schema, with the same pragmas, in one transaction; and, apart, the
 validation of every line (`parse_event`, which decodes the JSON too). The
 two together are the least any code storing those rows could take.
 
+`--profile` runs the time-ordered stream in this process the way `pmdesk
+ingest` stores it (lines put in time order, batches of 5,000 through
+`Ingestor.ingest_batch`) under cProfile, and prints its CPU time without the
+profiler first, then the functions with the most time of their own.
+
 `--late` times one late event on a thread of N events (N = 1k ... 30k),
 in-process through `Ingestor.ingest_one`: a client message before
 everything, a staff reply in the middle that answers a clock sooner, a
@@ -28,6 +33,7 @@ event at a time on another thread, and its latencies are printed.
 
     .venv/bin/python bench/ingest.py [--events 100000] [--threads 27000] [--runs 3]
     .venv/bin/python bench/ingest.py --floor [--runs 5]
+    .venv/bin/python bench/ingest.py --profile [--top 40]
     .venv/bin/python bench/ingest.py --late [--sizes 1000,2000,4000,8000,16000,30000]
     .venv/bin/python bench/ingest.py --big bench/out/queries-1000000-20000-DATE.db
 """
@@ -70,12 +76,18 @@ def main() -> None:
         "--floor", action="store_true", help="the bare store of pmdesk's rows beside the peer"
     )
     parser.add_argument("--sizes", default="1000,2000,4000,8000,16000,30000")
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the time-ordered stream in process"
+    )
+    parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     if args.late:
         late_events([int(size) for size in args.sizes.split(",")], args.runs)
     elif args.floor:
         floor(args)
+    elif args.profile:
+        profile(args)
     else:
         streams(args)
 
@@ -360,6 +372,57 @@ def _validate_all(source: Path) -> float:
     for line in lines:
         parse_event(line)
     return time.perf_counter() - started
+
+
+# -- a profile of the time-ordered stream in process --------------------------------
+
+
+def profile(args: argparse.Namespace) -> None:
+    import cProfile
+    import gc
+    import pstats
+
+    with tempfile.TemporaryDirectory() as directory:
+        folder = Path(directory)
+        unique = round(args.events * (1 - DUPLICATES))
+        ordered = folder / "ordered.jsonl"
+        lines = write_jsonl(
+            ordered,
+            with_duplicates(
+                events(unique, args.threads, DEFAULT_START, timedelta(days=60)), DUPLICATES
+            ),
+        )
+        data = ordered.read_bytes().splitlines(keepends=True)
+        # As `pmdesk ingest` runs: objects alive at start-up frozen, rare collections.
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+        cpu = _ingest_in_process(data, folder / "plain.db")
+        print(f"input: {lines} lines; in process without the profiler: {cpu:.2f} s of CPU")
+        profiler = cProfile.Profile()
+        profiler.enable()
+        _ingest_in_process(data, folder / "profiled.db")
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
+
+
+def _ingest_in_process(lines: list[bytes], database: Path) -> float:
+    """CPU seconds of storing `lines` as `pmdesk ingest` does, start-up and imports apart."""
+    from core.config.settings import Settings
+    from core.conversations.ingest import Ingestor
+    from core.conversations.time_order import occurred_seconds
+    from core.store.db import open_database
+
+    engine = open_database(str(database), bulk=True)
+    ingestor = Ingestor.for_settings(engine, Settings(), batch_size=5000)
+    started = time.process_time()
+    ordered = sorted((occurred_seconds(line), number, line) for number, line in enumerate(lines))
+    for start in range(0, len(ordered), 5000):
+        results = ingestor.ingest_batch([line for _, _, line in ordered[start : start + 5000]])
+        assert not any(result.status == "rejected" for result in results)
+    spent = time.process_time() - started
+    ingestor.close()
+    engine.dispose()
+    return spent
 
 
 # -- one late event ----------------------------------------------------------------

@@ -541,6 +541,9 @@ class _Batch:
         self.removed: list[ClockState] = []
         self.added: list[ClockState] = []
         self.memo: Memo = {}
+        # Instants in their stored text form: an event's instant is its
+        # thread's newest and its clocks' start or stop too.
+        self.stamps: dict[datetime, str] = {}
 
     def run(self, pending: list[_Pending]) -> list[Result]:
         fresh, results = self._deduplicate(pending)
@@ -578,9 +581,10 @@ class _Batch:
     # -- deduplication ------------------------------------------------------
 
     def _deduplicate(self, pending: list[_Pending]) -> tuple[list[_Pending], list[Result]]:
+        keys = [(item.event.source, item.event.id) for item in pending]
         by_source: dict[str, set[str]] = defaultdict(set)
-        for item in pending:
-            by_source[item.event.source].add(item.event.id)
+        for source, external_id in keys:
+            by_source[source].add(external_id)
         stored: dict[tuple[str, str], int] = {}
         for source, ids in by_source.items():
             for ext, id_ in self._by_external_id(_STORED_IDS, _STORED_IDS_SQL, source, ids):
@@ -588,8 +592,7 @@ class _Batch:
         fresh: list[_Pending] = []
         results: list[Result] = []
         seen: set[tuple[str, str]] = set()
-        for item in pending:
-            key = (item.event.source, item.event.id)
+        for item, key in zip(pending, keys, strict=True):
             if key in stored or key in seen:
                 results.append(
                     Result(
@@ -658,33 +661,37 @@ class _Batch:
 
     def _resolve_threads(self, fresh: list[_Pending], results: list[Result]) -> list[_Pending]:
         """Find or create the thread of every event: a few queries per batch, not per event."""
-        wanted = {(item.event.source, item.event.task.id) for item in fresh}
-        # Not `wanted - keys()`: a set less a dict's keys walks every key of the dict,
-        # every thread the process has met, at every batch.
+        keys = [(item.event.source, item.event.task.id) for item in fresh]
+        # Not `set(keys) - known.keys()`: a set less a dict's keys walks every key
+        # of the dict, every thread the process has met, at every batch.
         known = self.cache.threads
-        unknown = [key for key in wanted if key not in known]
-        by_source: dict[str, list[str]] = defaultdict(list)
-        for source, external_id in unknown:
-            by_source[source].append(external_id)
+        by_source: dict[str, set[str]] = defaultdict(set)
+        for source, external_id in keys:
+            if (source, external_id) not in known:
+                by_source[source].add(external_id)
         for source, ids in by_source.items():
             for external_id, thread_id in self._by_external_id(
                 _THREAD_REFS, _THREAD_REFS_SQL, source, ids
             ):
-                self.cache.threads[(source, external_id)] = thread_id
+                known[(source, external_id)] = thread_id
         first_seen: dict[tuple[str, str], EventIn] = {}
         kept: list[_Pending] = []
-        for item in fresh:
-            key = (item.event.source, item.event.task.id)
-            if key not in self.cache.threads and item.event.source == OWN_SOURCE:
-                reason = f"task.id: no thread {item.event.task.id!r}"
-                results.append(Result(item.index, "rejected", reason=reason))
-                continue
-            if key not in self.cache.threads:
+        new: list[tuple[_Pending, tuple[str, str]]] = []
+        for item, key in zip(fresh, keys, strict=True):
+            found = known.get(key)
+            if found is None:
+                if key[0] == OWN_SOURCE:
+                    reason = f"task.id: no thread {key[1]!r}"
+                    results.append(Result(item.index, "rejected", reason=reason))
+                    continue
                 first_seen.setdefault(key, item.event)
+                new.append((item, key))
+            else:
+                item.thread_id = found
             kept.append(item)
         self._create_threads(first_seen)
-        for item in kept:
-            item.thread_id = self.cache.threads[(item.event.source, item.event.task.id)]
+        for item, key in new:
+            item.thread_id = known[key]
         return kept
 
     def _create_threads(self, first_seen: dict[tuple[str, str], EventIn]) -> None:
@@ -772,31 +779,35 @@ class _Batch:
     def _event_row(self, item: _Pending) -> dict[str, Any]:
         event = item.event
         author = event.author
-        staff_id = contact_id = None
-        role = AuthorRole.SYSTEM.value
+        # Plain strings: an enum's `.value` costs a Python call per event.
+        kind = _KIND_TEXT[event.kind]
+        staff_id = contact_id = name = email = None
+        role = _SYSTEM
         if author is not None:
             role = author.role
-            if author.role == "staff":
-                staff_id = self._staff(author.name, author.email)
+            email = author.email
+            name = author.display_name
+            if role == _STAFF:
+                staff_id = self._staff(author.name, email)
             else:
                 client_id = self._client(event.client)
-                contact_id = self._contact(client_id, author.key, author.display_name, author.email)
+                contact_id = self._contact(client_id, author.key, name, email)
         return {
             "source": event.source,
             "external_id": event.id,
             "thread_id": item.thread_id,
-            "kind": event.kind.value,
+            "kind": kind,
             "occurred_at": event.occurred_at,
             "received_at": self.now,
-            "author_name": author.display_name if author else None,
-            "author_email": author.email if author else None,
+            "author_name": name,
+            "author_email": email,
             "author_role": role,
             "staff_id": staff_id,
             "contact_id": contact_id,
             "text": event.text,
             "internal": event.internal,
-            "value": self._value(event),
-            "triage": _SEEN if role == "staff" else _NEW,
+            "value": self._value(event) if kind in _VALUED_KINDS else None,
+            "triage": _SEEN if role == _STAFF else _NEW,
         }
 
     def _value(self, event: EventIn) -> str | None:
@@ -834,15 +845,15 @@ class _Batch:
             ids = next_ids(self.db, E, len(fresh), self.state.next_ids)
             received = stamp(self.now)
             values = itemgetter(*_EVENT_VALUES)
-            insert_stored(
-                self.db,
-                E,
-                ("id", "occurred_at", "received_at", *_EVENT_VALUES),
-                [
-                    (event_id, stamp(item.row["occurred_at"]), received, *values(item.row))
-                    for item, event_id in zip(fresh, ids, strict=True)
-                ],
-            )
+            stamps = self.stamps
+            rows = []
+            for item, event_id in zip(fresh, ids, strict=True):
+                at = item.row["occurred_at"]
+                text = stamps.get(at)
+                if text is None:
+                    text = stamps[at] = stamp(at)
+                rows.append((event_id, text, received, *values(item.row)))
+            insert_stored(self.db, E, ("id", "occurred_at", "received_at", *_EVENT_VALUES), rows)
             insert_stored(
                 self.db,
                 EVENT_RAW,
@@ -1412,11 +1423,13 @@ class _Batch:
         # on the others.
         inserted = {id(clock) for clock in new}
         stored = [clock.row(_STOP_COLUMNS) for clock in clocks if id(clock) not in inserted]
-        update_many(self.db, C, stored)
+        update_many(self.db, C, stored, self.stamps)
 
     def _insert_clocks(self, new: list[ClockState]) -> None:
         """New clocks inserted, each given its id."""
-        ids = insert_with_ids(self.db, C, [clock.row() for clock in new], self.state.next_ids)
+        ids = insert_with_ids(
+            self.db, C, [clock.row() for clock in new], self.state.next_ids, self.stamps
+        )
         for clock, clock_id in zip(new, ids, strict=True):
             clock.id = clock_id
 
@@ -1438,7 +1451,7 @@ class _Batch:
                 at = values[_LAST_EVENT_AT]
                 row = (
                     *values[:_LAST_EVENT_AT],
-                    None if at is None else stamp(at),
+                    None if at is None else self.stamps.get(at) or stamp(at),
                     *values[_LAST_EVENT_AT + 1 :],
                     thread.id,
                 )
@@ -1826,9 +1839,13 @@ _CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
 # The kinds that set a thread's own state (_apply_to_thread).
 _THREAD_STATE_KINDS = frozenset({_STATUS, _DEADLINE, _CLOSED, _REOPENED})
 _MESSAGE = EventKind.MESSAGE.value
+_KIND_TEXT = {kind: kind.value for kind in EventKind}
+# The kinds whose event row holds a value (_Batch._value).
+_VALUED_KINDS = frozenset({_STATUS, _DEADLINE, _ASSIGNEE})
 # What `Ingestor.withdraw` takes back: a reply or note, and "no reply needed".
 _WITHDRAWABLE = frozenset({_MESSAGE, EventKind.NO_REPLY_NEEDED.value})
 _CLIENT, _RUNNING = AuthorRole.CLIENT.value, Outcome.RUNNING.value
+_STAFF, _SYSTEM = AuthorRole.STAFF.value, AuthorRole.SYSTEM.value
 # An event row's columns besides id and its two instants, as _event_row names them.
 _EVENT_VALUES = (
     "source",

@@ -21,6 +21,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,7 @@ def insert_many(
     rows: list[dict[str, Any]],
     *,
     unless_known: str | None = None,
+    stamps: dict[datetime, str] | None = None,
 ) -> int:
     """Insert rows fast: the bulk path of ingestion. Returns how many were inserted.
 
@@ -214,7 +216,8 @@ def insert_many(
     databases take SQLAlchemy's own executemany. `unless_known`: a unique
     column; a row whose value there is stored already is left out (ON
     CONFLICT DO NOTHING: concurrent writers never duplicate), on SQLite and
-    PostgreSQL.
+    PostgreSQL. `stamps`: instants in their stored text form, kept by a caller that
+    writes the same instants to several tables (see _driver_rows).
     """
     if not rows:
         return 0
@@ -239,7 +242,7 @@ def insert_many(
     )
     if unless_known is not None:
         statement += f" ON CONFLICT ({unless_known}) DO NOTHING"
-    return plain_many(connection, statement, _driver_rows(table, columns, rows))
+    return plain_many(connection, statement, _driver_rows(table, columns, rows, stamps))
 
 
 def insert_with_ids(
@@ -247,6 +250,7 @@ def insert_with_ids(
     table: Table,
     rows: list[dict[str, Any]],
     known: dict[str, int] | None = None,
+    stamps: dict[datetime, str] | None = None,
 ) -> list[int]:
     """Insert rows and return their new ids, in order. Only inside `write()`.
 
@@ -261,7 +265,10 @@ def insert_with_ids(
         return list(connection.execute(statement, rows).scalars())
     ids = next_ids(connection, table, len(rows), known)
     insert_many(
-        connection, table, [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
+        connection,
+        table,
+        [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)],
+        stamps=stamps,
     )
     return ids
 
@@ -312,7 +319,12 @@ def data_version(connection: Connection) -> tuple[int, int] | None:
     return id(connection.connection.dbapi_connection), int(version)
 
 
-def update_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def update_many(
+    connection: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    stamps: dict[datetime, str] | None = None,
+) -> None:
     """Update rows by primary key `id`, each with the columns given; fast as insert_many."""
     if not rows:
         return
@@ -329,7 +341,7 @@ def update_many(connection: Connection, table: Table, rows: list[dict[str, Any]]
     plain_many(
         connection,
         f"UPDATE {table.name} SET {assignments} WHERE id = ?",
-        _driver_rows(table, [*columns, "id"], rows),
+        _driver_rows(table, [*columns, "id"], rows, stamps),
     )
 
 
@@ -362,25 +374,29 @@ _STAMPS: dict[tuple[Table, tuple[str, ...]], list[int]] = {}
 
 
 def _driver_rows(
-    table: Table, columns: list[str], rows: list[dict[str, Any]]
+    table: Table,
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    stamps: dict[datetime, str] | None = None,
 ) -> list[tuple[Any, ...]]:
     values = itemgetter(*columns)
     if len(columns) == 1:
         return [(values(row),) for row in rows]
-    stamps = _stamp_positions(table, columns)
+    positions = _stamp_positions(table, columns)
     # Many rows share one instant (every event of a batch has the same
-    # received_at): each distinct object is converted once. The rows keep the
-    # objects alive, so their ids are unique for the length of this call.
-    texts: dict[int, str | None] = {}
+    # received_at, a clock starts and stops at its events' instants): each
+    # distinct instant is converted once, here or by the caller of `stamps`.
+    texts = {} if stamps is None else stamps
     converted = []
     for row in rows:
         line = list(values(row))
-        for index in stamps:
+        for index in positions:
             value = line[index]
-            text = texts.get(id(value))
-            if text is None:
-                text = texts[id(value)] = None if value is None else stamp(value)
-            line[index] = text
+            if value is not None:
+                text = texts.get(value)
+                if text is None:
+                    text = texts[value] = stamp(value)
+                line[index] = text
         converted.append(tuple(line))
     return converted
 

@@ -290,3 +290,25 @@ def test_only_shapes_jsontext_could_refuse_need_the_full_check() -> None:
         assert events._beyond_json(text.encode()), literal
     assert not events._beyond_json(b'{"a": 1e-400, "b": 2.5e99, "c": ' + b"9" * 100 + b"}")
     assert events._beyond_json(b"[" * 64)
+
+
+def test_the_instant_is_kept_in_utc_whatever_its_offset() -> None:
+    line = json.dumps(make_event("e-1", 0, occurred_at="2026-03-29T01:30:00-09:30"))
+    event, raw = parse_event(line.encode())
+    assert event.occurred_at == datetime(2026, 3, 29, 11, 0, tzinfo=UTC)
+    assert event.occurred_at.tzinfo is UTC
+    assert "-09:30" in raw  # the text as sent is kept
+    for instant in [
+        "1969-12-31T23:59:59+00:00",
+        "2100-01-01T01:30:00+01:00",
+        "0001-01-01T00:00+14:00",
+    ]:
+        text = json.dumps(make_event("e-2", 0, occurred_at=instant))
+        try:
+            parse_event(text)
+        except Rejected as error:
+            assert error.reason.startswith("occurred_at: outside the accepted instants"), (
+                error.reason
+            )
+        else:
+            raise AssertionError(f"{instant} accepted")

@@ -141,6 +141,42 @@ def test_bulk_inserts_store_exactly_what_sqlalchemy_would(tmp_path: Path) -> Non
     assert stored[1] == ("task", "", 0, "2026-11-23 09:00:01.000005")
 
 
+def test_instants_kept_by_a_caller_are_written_as_each_row_holds_them(tmp_path: Path) -> None:
+    """One `stamps` shared by several inserts and updates: each instant in its own text,
+    the same instant written with another offset the same, no instant mistaken for another."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from core.store.db import insert_many, update_many, write
+    from core.store.models.system import table
+    from core.store.models.threads import Thread
+
+    threads = table(Thread)
+    engine = open_database(str(tmp_path / "pmdesk.db"))
+    paris = timezone(timedelta(hours=1))
+    first = datetime(2026, 11, 23, 9, 0, 1, 5, tzinfo=UTC)
+    stamps: dict[datetime, str] = {}
+    rows = [
+        {"id": 1, "channel": "webhook", "created_at": first, "last_event_at": None},
+        {"id": 2, "channel": "webhook", "created_at": first.astimezone(paris),
+         "last_event_at": first},
+        {"id": 3, "channel": "webhook", "created_at": first + timedelta(microseconds=1),
+         "last_event_at": first + timedelta(days=400)},
+    ]  # fmt: skip
+    with write(engine) as connection:
+        insert_many(connection, threads, rows, stamps=stamps)
+        later = datetime(2027, 1, 2, 3, 4, 5, tzinfo=paris)
+        update_many(connection, threads, [{"id": 1, "last_event_at": later}], stamps)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT id, created_at, last_event_at FROM thread ORDER BY id")
+        ).all()
+    assert stored == [
+        (1, "2026-11-23 09:00:01.000005", "2027-01-02 02:04:05.000000"),
+        (2, "2026-11-23 09:00:01.000005", "2026-11-23 09:00:01.000005"),
+        (3, "2026-11-23 09:00:01.000006", "2027-12-28 09:00:01.000005"),
+    ]
+
+
 def test_a_password_in_a_database_url_is_never_shown() -> None:
     from core.base.paths import shown_database
 
