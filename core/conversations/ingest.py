@@ -858,7 +858,7 @@ class _Batch:
             item
             for item in fresh
             if item.event.source == OWN_SOURCE
-            and item.event.kind == _MESSAGE
+            and item.event.kind in _DELIVERED
             and item.row["author_role"] == AuthorRole.STAFF.value
             and not item.event.internal
         ]
@@ -1826,6 +1826,8 @@ _CLOSED, _REOPENED = EventKind.TASK_CLOSED.value, EventKind.TASK_REOPENED.value
 # The kinds that set a thread's own state (_apply_to_thread).
 _THREAD_STATE_KINDS = frozenset({_STATUS, _DEADLINE, _CLOSED, _REOPENED})
 _MESSAGE = EventKind.MESSAGE.value
+# What pmdesk's own staff events send to the client: a reply, a progress report.
+_DELIVERED = frozenset({_MESSAGE, EventKind.REPORT.value})
 # What `Ingestor.withdraw` takes back: a reply or note, and "no reply needed".
 _WITHDRAWABLE = frozenset({_MESSAGE, EventKind.NO_REPLY_NEEDED.value})
 _CLIENT, _RUNNING = AuthorRole.CLIENT.value, Outcome.RUNNING.value
