@@ -59,7 +59,7 @@ def acme_group(week: Reader, ingestor: Ingestor) -> None:
 @pytest.fixture
 def pinned(week: Reader, ingestor: Ingestor) -> None:
     """Acme's pinned Worksection task, "Weekly reports"."""
-    event = make_event("w1", 0, role="staff", kind="task_created", task="9001", source="worksection")
+    event = make_event("w1", 0, "staff", "task_created", task="9001", source="worksection")
     ingestor.ingest([event])
 
 
@@ -107,7 +107,7 @@ def test_a_report_is_not_sent_twice_but_may_be_resent_after_a_correction(
     conf = with_reports(settings, tmp_path)
     send(engine, ingestor, conf, "Acme", W48, staff, NOW)
 
-    with pytest.raises(AlreadySent, match="sent already.*--resend"):
+    with pytest.raises(AlreadySent, match=r"sent already.*--resend"):
         send(engine, ingestor, conf, "Acme", W48, staff, NOW + timedelta(hours=1))
     assert sorted(path.name for path in (tmp_path / "drafts").iterdir()) == ["Acme-2026-W48.eml"]
 
