@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Select, insert, select, update
 
+from core.base.instants import Now
 from core.base.kinds import DeliveryStatus, EventKind, ThreadKind
 from core.config.settings import Settings
 from core.reports.content import ClientReport, client_report, find_client
@@ -557,3 +558,19 @@ def _failed(engine: Engine, draft_id: int, error: str, now: datetime) -> None:
             .where(DRAFT.c.id == draft_id)
             .values(status=FAILED, error=error, updated_at=now)
         )
+
+
+def weekly_reports(engine: Engine, settings: Settings, clock: Now) -> WeeklySummary | None:
+    """For the services' scheduler: the weekly run as of now, sent as the operator.
+
+    Called every quarter of an hour and at start: nothing happens before the
+    run's day and hour, and nothing twice after (see `run_weekly`).
+    """
+    from core.conversations.ingest import Ingestor
+    from core.conversations.people import operator
+
+    if settings.reports.weekly is None:
+        return None
+    staff = operator(engine, settings.operator)
+    ingestor = Ingestor.for_settings(engine, settings, clock=clock)
+    return run_weekly(engine, ingestor, settings, clock(), None if staff is None else staff.id)

@@ -281,3 +281,21 @@ def test_the_weekly_run_waits_on_the_closed_monday(
     summary = run_weekly(engine, ingestor, conf, monday, staff)
     assert summary is not None and summary.period == ReportPeriod.week("2026-W47")
     assert drafts(engine, W48) == []
+
+
+def test_the_services_run_it_as_the_operator_when_their_clock_reaches_the_hour(
+    week: Reader, engine: Engine, settings: Settings, tmp_path: Path, staff: int
+) -> None:
+    from core.reports.drafts import weekly_reports
+    from tests.support import MovableClock
+
+    conf = weekly_settings(settings, tmp_path, clients={"Bigco": {"auto_send": True}})
+    clock = MovableClock(paris(2026, 12, 1, 8, 45).astimezone(UTC))
+    before = weekly_reports(engine, conf, clock)
+    assert before is not None and before.period == ReportPeriod.week("2026-W47")
+    assert drafts(engine, W48) == []
+
+    clock.advance(minutes=15)
+    after = weekly_reports(engine, conf, clock)
+    assert after is not None and (after.period, after.sent) == (W48, 1)
+    assert weekly_reports(engine, with_reports(settings, tmp_path), clock) is None
