@@ -70,7 +70,9 @@ def with_reports(settings: Settings, tmp_path: Path, **reports: Any) -> Settings
 
 def deliveries(engine: Engine) -> int:
     with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(table(Delivery))).scalar())
+        return int(
+            connection.execute(select(func.count()).select_from(table(Delivery))).scalar_one()
+        )
 
 
 def test_an_email_draft_has_the_html_body_and_the_pdf_attached(
@@ -213,7 +215,7 @@ def _running_clocks(engine: Engine) -> int:
                 select(func.count())
                 .select_from(table(Clock))
                 .where(table(Clock).c.outcome == "running")
-            ).scalar()
+            ).scalar_one()
         )
 
 
@@ -226,8 +228,8 @@ def weekly_settings(settings: Settings, tmp_path: Path, **reports: Any) -> Setti
     return conf.model_copy(update={"calendars": {"office": office}})
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
+def paris(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS)
 
 
 def test_the_weekly_run_comes_on_its_day_and_a_holiday_moves_it_to_the_next_business_day(
