@@ -108,7 +108,7 @@ class Dashboard(App[None]):
             tooltip=N_("Open each client's projects: progress, overdue, no owner"),
         ),
         Binding(
-            "R",
+            "W",
             "reports",
             "Reports",
             id="app.reports",

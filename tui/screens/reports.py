@@ -1,4 +1,4 @@
-"""The Reports page (`R`): the clients' progress reports of the week, before they go out.
+"""The Reports page (`W`): the clients' progress reports of the week, before they go out.
 
 Each client's report of the period (core.reports.drafts): its status (draft,
 queued, sent, skipped, failed, nothing to report), a preview of the text
