@@ -291,7 +291,8 @@ def send(
     """
     zone = ZoneInfo(settings.timezone)
     view, report = prepare(engine, client, period, zone, now, reader=reader, sla=sla)
-    if view.status == SENT and not resend:
+    # A report the channel refused for good may go again as it is.
+    if view.status == SENT and view.state != FAILED and not resend:
         raise AlreadySent(
             f"{view.client}: the report of {view.period} was sent already "
             f"({view.channel}, {view.sent_at:%Y-%m-%d %H:%M} UTC); --resend sends it again"

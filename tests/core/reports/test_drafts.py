@@ -160,6 +160,11 @@ def test_a_report_the_channel_refuses_for_good_is_failed_and_its_sender_told(
     told = [row for row in due_notifications(engine, NOW) if row.kind == "reply_failed"]
     assert [row.recipient_id for row in told] == [staff]
     assert "bot was kicked" in told[0].text
+    # Sent again once the bot is back in the group: a new delivery, no --resend needed.
+    again = send(engine, ingestor, conf, "Acme", W48, staff, NOW + timedelta(hours=1))
+    assert (again.state, again.sends) == ("queued", 2)
+    assert again.event_id != sent.event_id
+    assert deliveries(engine) == 2
 
 
 @pytest.mark.usefixtures("pinned")
