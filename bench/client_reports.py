@@ -13,6 +13,9 @@ Then, `--runs` times, side by side:
   PDF and its file; timed whole and by part (content, PDF), with the
   progress shown as the reports are written;
 - the whole command in a child process (its start-up included);
+- the weekly run (core.reports.drafts.run_weekly) on a copy of the
+  database, every client opted in and sent at once as an email draft: each
+  report's row, its text, HTML and PDF, and its .eml file;
 - `python -c pass`, to show how loaded the shared host was.
 
 The target: 100 reports under 30 s.
@@ -152,6 +155,45 @@ def in_process(database: Path, folder: Path) -> dict[str, float]:
     }
 
 
+def weekly(database: Path, folder: Path) -> float:
+    """The weekly run of every client, sent as email drafts, on a copy of the database."""
+    import shutil
+
+    from core.config.settings import ReportsConfig, Settings
+    from core.conversations.ingest import Ingestor
+    from core.conversations.people import add_staff
+    from core.reports.content import clients_with_activity
+    from core.reports.drafts import run_weekly
+    from core.reports.period import ReportPeriod
+    from core.store.connect import reader_for
+    from core.store.db import open_database
+
+    copy = folder / "weekly.db"
+    shutil.copyfile(database, copy)
+    from zoneinfo import ZoneInfo
+
+    names = clients_with_activity(reader_for(str(copy)), ReportPeriod.week(WEEK), ZoneInfo("UTC"))
+    settings = Settings(
+        agency="Atelier Pixel",
+        policies={"default": {"calendar": "24/7"}},
+        reports=ReportsConfig(
+            folder=str(folder / "drafts"),
+            weekly="mon 09:00",
+            auto_send=True,
+            clients={name: {} for name in names},
+        ),
+    )
+    engine = open_database(str(copy))
+    staff = add_staff(engine, "Ana Dev", "assistant", ["ana@agency.example"], NOW)
+    ingestor = Ingestor.for_settings(engine, settings, clock=lambda: NOW)
+    started = time.perf_counter()
+    summary = run_weekly(engine, ingestor, settings, NOW, staff)
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    assert summary is not None and summary.sent == len(names), summary
+    return elapsed
+
+
 def child(database: Path, folder: Path) -> float:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PMDESK_")}
     env |= {"PMDESK_DB": str(database), "PMDESK_TIMEZONE": "Europe/Paris"}
@@ -189,12 +231,15 @@ def main() -> None:
             mine.mkdir()
             figures = in_process(database, mine)
             figures["command"] = child(database, folder / f"cmd-{run}")
+            (folder / f"weekly-{run}").mkdir()
+            figures["weekly"] = weekly(database, folder / f"weekly-{run}")
             figures["pass"] = python_pass()
             rows.append(figures)
             print(
                 f"  run {run + 1}: {figures['reports']:.0f} reports in {figures['whole']:.2f} s "
                 f"(content {figures['content']:.2f} s, PDF {figures['pdf']:.2f} s); "
                 f"the whole command {figures['command']:.2f} s; "
+                f"the weekly run, sent as email drafts {figures['weekly']:.2f} s; "
                 f"python -c pass {figures['pass']:.3f} s"
             )
         sizes = sorted(path.stat().st_size for path in (folder / "in-0").iterdir())
@@ -210,6 +255,8 @@ def main() -> None:
         f"; the whole command {median('command'):.2f} s "
         f"({median('command') / TARGET_S:.2f} of the {TARGET_S:.0f} s target: "
         f"{'met' if median('command') < TARGET_S else 'MISSED'}); "
+        f"the weekly run with email drafts {median('weekly'):.2f} s "
+        f"({median('weekly') / reports * 1000:.0f} ms a report); "
         f"python -c pass {median('pass'):.3f} s; "
         f"PDF sizes {sizes[0] / 1024:.1f} to {sizes[-1] / 1024:.1f} KiB"
     )

@@ -29,8 +29,12 @@ def report_client(
     output: str | None,
     as_json: bool,
     every: bool,
+    *,
+    send: bool = False,
+    resend: bool = False,
 ) -> None:
     from core.reports.content import UnknownClient
+    from core.reports.drafts import ReportRefused
     from core.reports.period import PeriodError
     from core.reports.render import FORMATS, TemplateProblem
 
@@ -42,15 +46,46 @@ def report_client(
         )
     if every == (name is not None):
         raise Failure(gettext("name a client, or give --all for every client with activity"))
+    if send and (every or name is None):
+        raise Failure(gettext("--send sends one client's report: name the client"))
     try:
         period = _period(week, since, until)
-        if every:
+        if send:
+            assert name is not None
+            _send(name, period, resend)
+        elif every:
             _every_client(period, form, output, as_json)
         else:
             assert name is not None
             _one_client(name, period, form, output, as_json)
-    except (PeriodError, UnknownClient, TemplateProblem) as error:
+    except (PeriodError, UnknownClient, TemplateProblem, ReportRefused) as error:
         raise Failure(str(error)) from None
+
+
+def _send(name: str, period: ReportPeriod, resend: bool) -> None:
+    """Send the client's report through its channel: queued for the services, or written."""
+    from core.conversations.ingest import Ingestor
+    from core.conversations.people import operator
+    from core.reports.drafts import send
+
+    ctx = context()
+    staff = operator(ctx.engine, ctx.settings.operator)
+    if staff is None:
+        raise Failure(gettext("no staff member to send it as: add one with pmdesk staff add"))
+    ingestor = Ingestor.for_settings(ctx.engine, ctx.settings, clock=ctx.clock)
+    view = send(
+        ctx.engine, ingestor, ctx.settings, name, period, staff.id, ctx.clock(), resend=resend
+    )
+    if view.channel == "email":
+        message = gettext("{client}: the report of {period} is written to {file}")
+    else:
+        message = gettext("{client}: the report of {period} is queued for {channel}")
+    out.print(
+        message.format(
+            client=view.client, period=view.period, file=view.target, channel=view.channel
+        ),
+        markup=False,
+    )
 
 
 def _period(week: str | None, since: str | None, until: str | None) -> ReportPeriod:

@@ -82,6 +82,13 @@ def report_client(
     every: Annotated[
         bool, typer.Option("--all", help="Every client with activity in the period.")
     ] = False,
+    send: Annotated[
+        bool,
+        typer.Option("--send", help="Send it through the client's channel ([reports]), once."),
+    ] = False,
+    resend: Annotated[
+        bool, typer.Option("--resend", help="Send it again after a correction.")
+    ] = False,
 ) -> None:
     """A client's progress report: done, in progress, next, awaiting them, how fast we answered.
 
@@ -89,4 +96,4 @@ def report_client(
     """
     from pmdesk.client_report import report_client as run
 
-    run(name, week, since, until, form, output, as_json, every)
+    run(name, week, since, until, form, output, as_json, every, send=send or resend, resend=resend)

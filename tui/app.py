@@ -112,6 +112,13 @@ class Dashboard(App[None]):
             tooltip=N_("Open each client's projects: progress, overdue, no owner"),
         ),
         Binding(
+            "W",
+            "reports",
+            "Reports",
+            id="app.reports",
+            tooltip=N_("Open the clients' weekly reports: preview, introduction, send or skip"),
+        ),
+        Binding(
             "l", "log", "Services log", id="app.log", tooltip=N_("Show what the services logged")
         ),
         Binding(
@@ -451,6 +458,22 @@ class Dashboard(App[None]):
         if isinstance(self.screen, ProjectsScreen):
             return
         self.push_screen(ProjectsScreen(self.backend.reader, self.backend.clock, self.formatter.tz))
+
+    def action_reports(self) -> None:
+        from tui.screens.reports import ReportsDesk, ReportsScreen
+
+        if isinstance(self.screen, ReportsScreen):
+            return
+        backend = self.backend
+        desk = ReportsDesk(
+            engine=lambda: backend.engine,
+            ingestor=lambda: backend.ingestor,
+            settings=lambda: backend.settings,
+            clock=backend.clock,
+            staff=lambda: backend.operator().id,
+            tz=self.formatter.tz,
+        )
+        self.push_screen(ReportsScreen(desk))
 
     def on_projects_screen_open_thread(self, message: ProjectsScreen.OpenThread) -> None:
         self.open_thread(message.thread_id)

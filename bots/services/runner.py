@@ -366,6 +366,34 @@ def _daily_jobs(
         clock=clock,
     )
     scheduler.add_job(run, id="dunning-at-start")
+    if settings.reports.weekly is not None:
+        scheduler.add_job(
+            _weekly_reports, "interval", minutes=15, args=(engine, settings, clock), id="reports"
+        )
+        scheduler.add_job(_weekly_reports, args=(engine, settings, clock), id="reports-at-start")
+
+
+async def _weekly_reports(engine: Engine, settings: Settings, clock: Now) -> None:
+    """The clients' weekly reports (core.reports.drafts.weekly_reports): drafted, some sent."""
+    from core.reports.drafts import weekly_reports
+
+    try:
+        summary = await asyncio.to_thread(weekly_reports, engine, settings, clock)
+    except asyncio.CancelledError:
+        log.info("the weekly reports' run was interrupted by the services stopping")
+        return
+    except Exception:
+        # The next quarter of an hour tries again; each report is written whole or not at all.
+        log.exception("the weekly reports' run failed")
+        return
+    if summary is not None and (summary.sent or summary.refused):
+        log.info(
+            "weekly reports of %s: %d sent, %d waiting, refused: %s",
+            summary.period.iso_week,
+            summary.sent,
+            summary.waiting,
+            "; ".join(summary.refused or []) or "none",
+        )
 
 
 async def _dunning(engine: Engine, settings: Settings, clock: Now) -> None:

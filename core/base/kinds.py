@@ -47,6 +47,10 @@ class EventKind(StrEnum):
     CHECKLIST = "checklist"
     SUBTASK = "subtask"
     TAGS = "tags"
+    # A client's progress report sent through the thread's channel
+    # (core.reports.drafts): delivered as a reply is, but it answers nothing,
+    # so it neither stops nor opens a clock.
+    REPORT = "report"
 
 
 class TriageState(StrEnum):

@@ -56,6 +56,7 @@ SETTING_NAMES = frozenset(
         "worksection",
         "templates",
         "time",
+        "reports",
     }
 )
 

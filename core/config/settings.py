@@ -465,6 +465,74 @@ class TimeConfig(BaseModel):
         return value
 
 
+ReportChannel = Literal["worksection", "telegram", "email"]
+_WEEKLY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class ClientReportConfig(BaseModel):
+    """One client's progress reports: opted in to the weekly run, and how they go out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Unset: the [reports] default channel.
+    channel: ReportChannel | None = None
+    # The Worksection task whose comments carry the report (its id).
+    task: str | None = None
+    # The address an email draft is written to.
+    email: str | None = None
+    # Unset: the [reports] default.
+    auto_send: bool | None = None
+    # False: left out of the weekly run (the command still sends on demand).
+    weekly: bool = True
+
+
+class ReportsConfig(BaseModel):
+    """Clients' progress reports: delivery and the weekly run (docs/reports.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: ReportChannel = "email"
+    # Where email drafts (.eml) are written; relative to the working folder.
+    folder: str = "reports"
+    # The sender of the email drafts.
+    sender: str = ""
+    # "mon 09:00": the day and local hour of the weekly run; unset, no weekly run.
+    weekly: str | None = None
+    # The weekly run sends at once instead of waiting for the assistant's approval.
+    auto_send: bool = False
+    # The calendar whose business days the weekly run keeps; unset, the default policy's.
+    calendar: str | None = None
+    # The clients opted in to the weekly run, by name, with their overrides.
+    clients: dict[str, ClientReportConfig] = Field(default_factory=dict)
+
+    @field_validator("weekly")
+    @classmethod
+    def _weekly(cls, value: str | None) -> str | None:
+        if value is not None and not _WEEKLY.match(value.strip().lower()):
+            raise ValueError(f'{value!r}: give a weekday and a time, as "mon 09:00"')
+        return None if value is None else value.strip().lower()
+
+    def weekly_at(self) -> tuple[int, time] | None:
+        """The weekly run's weekday (0 is Monday) and local time; None without a weekly run."""
+        if self.weekly is None:
+            return None
+        day, hour = self.weekly.split()
+        return WEEKDAYS.index(day), time.fromisoformat(hour)
+
+    def of(self, client: str) -> ClientReportConfig:
+        """The client's settings (by name, in any case), else the defaults."""
+        key = client.casefold()
+        found = next((conf for name, conf in self.clients.items() if name.casefold() == key), None)
+        return found if found is not None else ClientReportConfig()
+
+    def channel_of(self, client: str) -> str:
+        return self.of(client).channel or self.channel
+
+    def auto_send_of(self, client: str) -> bool:
+        conf = self.of(client)
+        return self.auto_send if conf.auto_send is None else conf.auto_send
+
+
 # What Telegram accepts as a webhook's secret_token.
 TELEGRAM_SECRET_PATTERN = r"^[A-Za-z0-9_-]{1,256}$"
 # The shortest shared secret accepted for a webhook (the intake's, Telegram's).
@@ -517,6 +585,8 @@ class Settings(BaseModel):
     # Task templates: the agency's own folder, roles, tag sets, project teams.
     templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
     time: TimeConfig = Field(default_factory=TimeConfig)
+    # Clients' progress reports: delivery and the weekly run.
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -551,6 +621,9 @@ class Settings(BaseModel):
         calendar = self.templates.calendar
         if calendar is not None and calendar != ALWAYS_OPEN and calendar not in self.calendars:
             raise ValueError(f"templates.calendar: unknown calendar {calendar!r}")
+        calendar = self.reports.calendar
+        if calendar is not None and calendar != ALWAYS_OPEN and calendar not in self.calendars:
+            raise ValueError(f"reports.calendar: unknown calendar {calendar!r}")
         for client, conf in self.clients.items():
             if conf.policy is not None and conf.policy not in self.policies:
                 raise ValueError(f"clients.{client}.policy: unknown policy {conf.policy!r}")
@@ -580,6 +653,17 @@ class Settings(BaseModel):
     def templates_timezone(self) -> str:
         """The time zone of the templates' calendar (the agency's for a round-the-clock one)."""
         calendar = self.calendars.get(self.templates_calendar_name)
+        return calendar.timezone if calendar is not None else self.timezone
+
+    @property
+    def reports_calendar_name(self) -> str:
+        """The calendar whose business days the weekly run keeps: its own, else the policy's."""
+        return self.reports.calendar or self.policies["default"].calendar
+
+    @property
+    def reports_timezone(self) -> str:
+        """The time zone of the weekly run's day and hour."""
+        calendar = self.calendars.get(self.reports_calendar_name)
         return calendar.timezone if calendar is not None else self.timezone
 
     def calendar(self, name: str) -> BusinessCalendar:

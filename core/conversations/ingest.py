@@ -869,7 +869,7 @@ class _Batch:
             item
             for item in fresh
             if item.event.source == OWN_SOURCE
-            and item.event.kind == _MESSAGE
+            and item.event.kind in _DELIVERED
             and item.row["author_role"] == AuthorRole.STAFF.value
             and not item.event.internal
         ]
@@ -1842,6 +1842,8 @@ _MESSAGE = EventKind.MESSAGE.value
 _KIND_TEXT = {kind: kind.value for kind in EventKind}
 # The kinds whose event row holds a value (_Batch._value).
 _VALUED_KINDS = frozenset({_STATUS, _DEADLINE, _ASSIGNEE})
+# What pmdesk's own staff events send to the client: a reply, a progress report.
+_DELIVERED = frozenset({_MESSAGE, EventKind.REPORT.value})
 # What `Ingestor.withdraw` takes back: a reply or note, and "no reply needed".
 _WITHDRAWABLE = frozenset({_MESSAGE, EventKind.NO_REPLY_NEEDED.value})
 _CLIENT, _RUNNING = AuthorRole.CLIENT.value, Outcome.RUNNING.value

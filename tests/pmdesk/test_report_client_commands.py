@@ -143,3 +143,29 @@ def test_in_french(week: dict[str, str], tmp_path: Path) -> None:
     assert ran.stdout == f"2 rapports écrits dans {tmp_path}\n"
     refused = run("report", "client", "Acme", "--format", "pdf", "--week", "2026-W48", env=french)
     assert refused.stderr == "pmdesk: un PDF s'écrit dans un fichier : donnez --output FICHIER\n"
+
+
+def test_send_writes_the_email_draft_once_and_resend_again(
+    week: dict[str, str], tmp_path: Path
+) -> None:
+    from core.conversations.people import add_staff
+
+    folder = tmp_path / "outbox"
+    config = Path(week["PMDESK_CONFIG"])
+    config.write_text(config.read_text() + f'\n[reports]\nfolder = "{folder.as_posix()}"\n')
+    engine = open_database(week["PMDESK_DB"])
+    add_staff(engine, "Alice Assistant", "assistant", ["alice@agency.example"], NOW)
+    engine.dispose()
+
+    sent = run("report", "client", "Bigco", "--week", "2026-W48", "--send", env=week)
+    assert sent.returncode == 0, sent.stderr
+    assert "Bigco-2026-W48.eml" in sent.stdout
+    twice = run("report", "client", "Bigco", "--week", "2026-W48", "--send", env=week)
+    assert twice.returncode != 0
+    assert "--resend" in twice.stderr
+    again = run("report", "client", "Bigco", "--week", "2026-W48", "--resend", env=week)
+    assert again.returncode == 0, again.stderr
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "Bigco-2026-W48-2.eml",
+        "Bigco-2026-W48.eml",
+    ]

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 
 import core.store.models.outbox
 import core.store.models.receivables
+import core.store.models.reports
 import core.store.models.staff
 import core.store.models.system
 import core.store.models.templates
