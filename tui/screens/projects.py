@@ -228,6 +228,17 @@ class ProjectsScreen(Screen[None]):
         rows, self._shown_threads = found
         self.shown_project = self.lines[index].project
         self._tasks().set_rows(rows)
+        # The neighbours' rows made once this frame is out: the next move is a
+        # lookup, the frame before it not kept waiting.
+        self.call_after_refresh(self._make_neighbours, index)
+
+    def _make_neighbours(self, index: int) -> None:
+        """Make the task rows of the projects above and below `index`, if not made."""
+        if self.today is None:
+            return
+        for near in (index + 1, index - 1):
+            if 0 <= near < len(self.lines) and near not in self._task_rows:
+                self._task_rows[near] = _task_rows(self.lines[near], self.today)
 
     @on(RowList.Selected, "#projects-tasks")
     def _task_clicked(self, event: RowList.Selected) -> None:

@@ -113,7 +113,9 @@ class RowList(CursorView, can_focus=True):
         self._lines = {}
         self._cursor = max(0, min(cursor, len(self._rows) - 1))
         size = Size(0, len(self._rows) + self.header_lines)
-        if self.is_mounted and self.size:
+        if self.is_mounted and self.size and size == self.virtual_size:
+            pass  # the same scroll range and bars: nothing to set or redraw for them
+        elif self.is_mounted and self.size:
             # As a layout would set it, without one: a new row count changes
             # the scroll range and the bars only (the list's size is its
             # container's), and a layout of the whole screen took longer than
