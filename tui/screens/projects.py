@@ -233,12 +233,15 @@ class ProjectsScreen(Screen[None]):
         self.call_after_refresh(self._make_neighbours, index)
 
     def _make_neighbours(self, index: int) -> None:
-        """Make the task rows of the projects above and below `index`, if not made."""
+        """Make the task rows of the projects above and below `index`, if not
+        made, and draw those that will show first."""
         if self.today is None:
             return
+        tasks = self._tasks()
         for near in (index + 1, index - 1):
             if 0 <= near < len(self.lines) and near not in self._task_rows:
                 self._task_rows[near] = _task_rows(self.lines[near], self.today)
+                tasks.prerender(self._task_rows[near][0][: tasks.size.height])
 
     @on(RowList.Selected, "#projects-tasks")
     def _task_clicked(self, event: RowList.Selected) -> None:
