@@ -59,8 +59,8 @@ SHRUNK_CELLS = 6
 @dataclass(frozen=True)
 class Prepared:
     """The projects' rows and the columns' widths, made once in the worker: a
-    move shows the project's tasks (made on its first showing, then kept), with
-    no counting over every project and no new column widths."""
+    move shows the project's tasks (made ahead, or on their first showing,
+    then kept), with no counting over every project and no new column widths."""
 
     projects: list[tuple[Text, ...]]
     project_widths: list[int | None]
