@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -243,7 +244,15 @@ def python_start() -> float:
 
 
 def one(code: Path, database: str, presses: int) -> tuple[float, list[float]]:
-    """A run in a process of its own, on the screen of the checkout `code`."""
+    """A run in a process of its own, on the screen of the checkout `code`.
+
+    The checkout's own modules first (PYTHONPATH, and it is the working
+    directory): a peer sharing this .venv (an editable install of this
+    checkout) would otherwise import this checkout's code. The child says
+    which screen it imported; one from elsewhere stops the bench.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     child = subprocess.run(
         [
             sys.executable,
@@ -259,8 +268,13 @@ def one(code: Path, database: str, presses: int) -> tuple[float, list[float]]:
         capture_output=True,
         text=True,
         timeout=600,
+        env=env,
+        cwd=code,
     )
     result = json.loads(child.stdout.strip().splitlines()[-1])
+    screen = Path(result["screen"]).resolve()
+    if not screen.is_relative_to(code):
+        raise SystemExit(f"the run for {code} imported its screen from {screen}")
     return result["paint"], result["keys"]
 
 
@@ -275,7 +289,10 @@ def main() -> None:
     if args.one:
         sys.path.insert(0, str(args.code.resolve()))
         paint, keys = asyncio.run(one_run(args.one, args.presses))
-        print(json.dumps({"paint": paint, "keys": keys}))
+        import tui.screens.projects
+
+        screen = tui.screens.projects.__file__
+        print(json.dumps({"paint": paint, "keys": keys, "screen": screen}))
         return
     ours = Path(__file__).resolve().parent.parent
     codes = {"ours": ours} | ({"peer": args.peer.resolve()} if args.peer else {})

@@ -59,8 +59,8 @@ SHRUNK_CELLS = 6
 @dataclass(frozen=True)
 class Prepared:
     """The projects' rows and the columns' widths, made once in the worker: a
-    move shows the project's tasks (made on its first showing, then kept), with
-    no counting over every project and no new column widths."""
+    move shows the project's tasks (made ahead, or on their first showing,
+    then kept), with no counting over every project and no new column widths."""
 
     projects: list[tuple[Text, ...]]
     project_widths: list[int | None]
@@ -228,6 +228,20 @@ class ProjectsScreen(Screen[None]):
         rows, self._shown_threads = found
         self.shown_project = self.lines[index].project
         self._tasks().set_rows(rows)
+        # The neighbours' rows made once this frame is out: the next move is a
+        # lookup, the frame before it not kept waiting.
+        self.call_after_refresh(self._make_neighbours, index)
+
+    def _make_neighbours(self, index: int) -> None:
+        """Make the task rows of the projects above and below `index`, if not
+        made, and draw those that will show first."""
+        if self.today is None:
+            return
+        tasks = self._tasks()
+        for near in (index + 1, index - 1):
+            if 0 <= near < len(self.lines) and near not in self._task_rows:
+                self._task_rows[near] = _task_rows(self.lines[near], self.today)
+                tasks.prerender(self._task_rows[near][0][: tasks.size.height])
 
     @on(RowList.Selected, "#projects-tasks")
     def _task_clicked(self, event: RowList.Selected) -> None:

@@ -24,6 +24,8 @@ from tui.widgets.cursor import CursorView
 
 # Between columns, as a table's cell padding would leave.
 GAP = "  "
+# The most rows drawn ahead of their showing that a list keeps.
+MADE_ROWS = 1000
 
 
 class RowList(CursorView, can_focus=True):
@@ -87,6 +89,10 @@ class RowList(CursorView, can_focus=True):
         self._rows: list[tuple[Text, ...]] = []
         self._lines: dict[int, Strip] = {}  # row index -> its line, for _width
         self._width = -1
+        # Rows drawn before they are shown (prerender), by the row's identity:
+        # the row itself (kept, so its identity stays its own), the width and
+        # the columns' widths it was drawn for, its line.
+        self._made: dict[int, tuple[tuple[Text, ...], int, list[int | None], Strip]] = {}
         self._renderer = Console(color_system=None)
         self._style: Style | None = None  # while render_lines draws
 
@@ -113,7 +119,9 @@ class RowList(CursorView, can_focus=True):
         self._lines = {}
         self._cursor = max(0, min(cursor, len(self._rows) - 1))
         size = Size(0, len(self._rows) + self.header_lines)
-        if self.is_mounted and self.size:
+        if self.is_mounted and self.size and size == self.virtual_size:
+            pass  # the same scroll range and bars: nothing to set or redraw for them
+        elif self.is_mounted and self.size:
             # As a layout would set it, without one: a new row count changes
             # the scroll range and the bars only (the list's size is its
             # container's), and a layout of the whole screen took longer than
@@ -195,11 +203,32 @@ class RowList(CursorView, can_focus=True):
             self._lines, self._width = {}, width
         line = self._lines.get(index)
         if line is None:
-            line = self._lines[index] = self._render_row(self._rows[index], width)
+            cells = self._rows[index]
+            made = self._made.pop(id(cells), None)
+            if made is not None and made[0] is cells and made[1:3] == (width, self.widths):
+                line = made[3]
+            else:
+                line = self._render_row(cells, width)
+            self._lines[index] = line
         if index == self._cursor:
             cursor = self.get_visual_style("rows--cursor").rich_style
             return line.apply_style(base + cursor)
         return line.apply_style(base)
+
+    def prerender(self, rows: Sequence[tuple[Text, ...]]) -> None:
+        """Draw `rows` now for the list's width and columns, for a set_rows to
+        come to show without drawing them (rows it is given later, the same
+        tuples). Kept till shown, or till MADE_ROWS others are."""
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return
+        if len(self._made) > MADE_ROWS:
+            self._made = {}
+        widths = list(self.widths)
+        for cells in rows:
+            if id(cells) not in self._made:
+                line = self._render_row(cells, width)
+                self._made[id(cells)] = (cells, width, widths, line)
 
     def _render_row(self, cells: tuple[Text, ...], width: int) -> Strip:
         text = Text(no_wrap=True, end="")

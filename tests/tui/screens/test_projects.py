@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 import tui
+import tui.screens.projects as projects_screen
 from core.conversations.ingest import Ingestor
 from core.store.connect import reader_for
 from core.store.models.system import table
@@ -138,6 +139,38 @@ async def test_progress_overdue_no_owner_and_enter_opens_the_thread(filled: Engi
             "SELECT id FROM thread WHERE title = 'Mock-ups'"
         )
         assert app.opened == [mockups]
+
+
+async def test_a_move_shows_rows_made_beforehand_for_the_neighbour(
+    filled: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a project's tasks are shown, its neighbours' rows are made after
+    the frame: the move to the next project makes none, and shows the same."""
+    assert filled.url.database
+    app = ProjectsApp(filled.url.database)
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await settled(pilot)
+        assert set(screen._task_rows) == {0, 1}
+        made: list[int] = []
+        original = projects_screen._task_rows
+
+        def counted(line: Any, today: date) -> Any:
+            made.append(1)
+            return original(line, today)
+
+        monkeypatch.setattr(projects_screen, "_task_rows", counted)
+        await pilot.press("down")
+        await pilot.pause()
+        assert made == []
+        assert screen.shown_project == "SEO"
+        assert rows(screen, "projects-tasks") == []
+        await pilot.press("up")
+        await pilot.pause()
+        assert made == []
+        assert rows(screen, "projects-tasks") == [
+            ["Context and goal", "2026-11-20", "overdue"],
+            ["Mock-ups", "2026-11-30", "no owner, next deadline"],
+        ]
 
 
 def test_the_dashboard_opens_it_with_capital_p() -> None:

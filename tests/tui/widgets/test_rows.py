@@ -93,3 +93,29 @@ async def test_new_rows_set_the_scroll_range_and_the_bar_without_a_new_layout() 
         await pilot.pause()
         assert not rows.show_vertical_scrollbar
         assert lines(rows)[1] == "G-0     1.00      later".ljust(40)
+
+
+async def test_rows_drawn_ahead_show_as_drawn_now_and_not_after_new_widths() -> None:
+    def made(name: str) -> list[tuple[Text, ...]]:
+        return [
+            (Text(f"{name}-{index}"), Text(f"{index}.00", justify="right"), Text("later"))
+            for index in range(30)
+        ]
+
+    async with Rows(["number", "amount", "step"]).run_test(size=(40, 6)) as pilot:
+        rows = pilot.app.query_one(RowList)
+        ahead = made("G")
+        rows.prerender(ahead[:3])
+        drawn = rows._made[id(ahead[0])][3]
+        rows.set_rows(ahead)
+        await pilot.pause()
+        assert lines(rows)[1] == "G-0         0.00  later".ljust(38)
+        assert rows._lines[0] is drawn  # shown as drawn ahead, not drawn again
+        assert id(ahead[0]) not in rows._made
+        # Drawn for other columns: drawn again for the list's own.
+        other = made("H")
+        rows.prerender(other[:3])
+        rows.widths = [4, 8, None]
+        rows.set_rows(other)
+        await pilot.pause()
+        assert lines(rows)[1] == "H-0       0.00  later".ljust(38)
