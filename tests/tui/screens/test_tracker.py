@@ -336,3 +336,47 @@ async def test_a_wide_key_bar_shows_the_task_keys_and_the_reply_box_turns_them_o
         await pilot.pause(0.2)
         assert not isinstance(pilot.app.screen, AskDeadline)
         assert thread.query_one("#reply-text", TextArea).text == "D"
+
+
+async def test_the_projects_screen_changes_the_highlighted_task_as_its_thread_does(
+    tracked: Engine, ws_settings: Settings, clock: MovableClock
+) -> None:
+    from tui.screens.projects import ProjectsScreen
+    from tui.widgets.rows import RowList
+
+    app = make_app(ws_settings, clock)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await main_screen(pilot)
+        await pilot.press("P")
+        await until(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, ProjectsScreen)
+                and pilot.app.screen.query_one("#projects-tasks", RowList).row_count > 0
+            ),
+        )
+        projects = pilot.app.screen
+        # On the projects above, a task key says where to choose the task and asks nothing.
+        await pilot.press("D")
+        await pilot.pause()
+        assert pilot.app.screen is projects and actions(tracked) == []
+        tasks = projects.query_one("#projects-tasks", RowList)
+        tasks.focus()
+        titles = [str(tasks.row(index)[0]) for index in range(tasks.row_count)]
+        await pilot.press(*["down"] * titles.index(TITLE))
+        await pilot.pause()
+        screen = await asked(pilot, "D", AskDeadline)
+        box = screen.query_one(Input)
+        box.value = ""
+        await pilot.press("plus", "2", "enter")
+        await until(pilot, lambda: len(actions(tracked)) == 1)
+        assert pilot.app.screen is projects  # back where the key was pressed
+        screen = await asked(pilot, "number_sign", AskTags)
+        screen.query_one(Input).value = "+Urgent"
+        await pilot.press("enter")
+        await until(pilot, lambda: len(actions(tracked)) == 2)
+    # The same rows as from the thread: the test clock is Monday 23 November 2026.
+    assert actions(tracked) == [
+        ("deadline", {"dateend": "25.11.2026"}, "deadline", "Ana Assistant", "pending"),
+        ("tags", {"plus": ["Urgent"], "minus": []}, "tags", "Ana Assistant", "pending"),
+    ]
