@@ -25,6 +25,7 @@ from core.sla.views import ClockView
 from tui.display.format import Formatter
 from tui.display.text import clean, first_line
 from tui.messages import ActionDone, ThreadAction, ThreadInView, TrackerVerb, TrackerWanted, Undo
+from tui.panels.task_keys import task_bindings
 from tui.sources.pages import RELATIVE_SECONDS, Pages, ThreadPage
 from tui.widgets.conversation import Conversation
 
@@ -106,60 +107,8 @@ class ThreadView(Vertical):
             id="thread.undo",
             tooltip=N_("Undo the last reply, no reply needed or handled, within 5 seconds"),
         ),
-        # The thread's Worksection task (tui/screens/tracker.py): shift and a letter,
-        # never a key of the thread, the main screen or the app.
-        Binding(
-            "D",
-            "tracker('deadline')",
-            "Deadline",
-            id="thread.deadline",
-            tooltip=N_("Reschedule the task's deadline in Worksection"),
-        ),
-        Binding(
-            "T",
-            "tracker('todo')",
-            "Checklist",
-            id="thread.todo",
-            tooltip=N_("Add checklist items to the task in Worksection"),
-        ),
-        Binding(
-            "S",
-            "tracker('subtask')",
-            "Subtask",
-            id="thread.subtask",
-            tooltip=N_("Create a subtask of the task in Worksection"),
-        ),
-        Binding(
-            "O",
-            "tracker('owner')",
-            "Owner",
-            id="thread.owner",
-            tooltip=N_("Change the task's owner in Worksection, or unassign it"),
-        ),
-        Binding(
-            "C",
-            "tracker('close')",
-            "Close task",
-            show=False,
-            id="thread.close",
-            tooltip=N_("Close the task in Worksection"),
-        ),
-        Binding(
-            "R",
-            "tracker('reopen')",
-            "Reopen task",
-            show=False,
-            id="thread.reopen",
-            tooltip=N_("Reopen the task in Worksection"),
-        ),
-        Binding(
-            "number_sign",
-            "tracker('tags')",
-            "Tags",
-            show=False,
-            id="thread.tags",
-            tooltip=N_("Add or remove the task's tags in Worksection"),
-        ),
+        # The thread's Worksection task (tui/screens/tracker.py).
+        *task_bindings("thread"),
         Binding("ctrl+s", "send", "Send", id="thread.send", tooltip=N_("Send the reply or note")),
         Binding(
             "ctrl+r",

@@ -29,6 +29,7 @@ from core.base.i18n import N_
 from core.store.reader import Reader
 from core.tracker.projects import NEXT_DEADLINE, NO_OWNER, ProjectLine, read_projects
 from tui.messages import TrackerVerb, TrackerWanted
+from tui.panels.task_keys import task_bindings
 from tui.widgets.keybar import KeyBar
 from tui.widgets.rows import GAP, RowList
 
@@ -92,60 +93,8 @@ class ProjectsScreen(Screen[None]):
         Binding("r", "reload", N_("Refresh"), id="projects.refresh", tooltip=N_("Read again")),
         Binding("escape", "back", N_("Back"), id="projects.back", tooltip=N_("Go back")),
         Binding("enter", "open", N_("Open thread"), id="projects.open", show=False),
-        # The highlighted task's changes in Worksection, with the thread view's keys
-        # (tui/screens/tracker.py asks and queues them).
-        Binding(
-            "D",
-            "tracker('deadline')",
-            N_("Deadline"),
-            id="projects.deadline",
-            tooltip=N_("Reschedule the task's deadline in Worksection"),
-        ),
-        Binding(
-            "T",
-            "tracker('todo')",
-            N_("Checklist"),
-            id="projects.todo",
-            tooltip=N_("Add checklist items to the task in Worksection"),
-        ),
-        Binding(
-            "S",
-            "tracker('subtask')",
-            N_("Subtask"),
-            id="projects.subtask",
-            tooltip=N_("Create a subtask of the task in Worksection"),
-        ),
-        Binding(
-            "O",
-            "tracker('owner')",
-            N_("Owner"),
-            id="projects.owner",
-            tooltip=N_("Change the task's owner in Worksection, or unassign it"),
-        ),
-        Binding(
-            "C",
-            "tracker('close')",
-            N_("Close task"),
-            show=False,
-            id="projects.close",
-            tooltip=N_("Close the task in Worksection"),
-        ),
-        Binding(
-            "R",
-            "tracker('reopen')",
-            N_("Reopen task"),
-            show=False,
-            id="projects.reopen",
-            tooltip=N_("Reopen the task in Worksection"),
-        ),
-        Binding(
-            "number_sign",
-            "tracker('tags')",
-            N_("Tags"),
-            show=False,
-            id="projects.tags",
-            tooltip=N_("Add or remove the task's tags in Worksection"),
-        ),
+        # The highlighted task's changes in Worksection, with the thread view's keys.
+        *task_bindings("projects"),
     ]
 
     class Loaded(Message):
