@@ -57,6 +57,8 @@ SETTING_NAMES = frozenset(
         "templates",
         "time",
         "reports",
+        "billing",
+        "email",
     }
 )
 

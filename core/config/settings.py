@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.base.business_time import AlwaysOpen, BusinessCalendar, ShiftCalendar, parse_shift
 from core.base.paths import ConfigError, config_file, default_database_path, read_config_file
 from core.config.banks import BanksConfig
+from core.config.billing import BillingConfig, EmailConfig
 from core.config.quick import (
     ENV_PREFIX,
     environment_values,
@@ -587,6 +588,10 @@ class Settings(BaseModel):
     time: TimeConfig = Field(default_factory=TimeConfig)
     # Clients' progress reports: delivery and the weekly run.
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    # Invoices issued from the contracts: the seller, numbering, direct debit.
+    billing: BillingConfig = Field(default_factory=BillingConfig)
+    # The agency's SMTP server, for invoices and reminders sent by email.
+    email: EmailConfig = Field(default_factory=EmailConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,3 @@
+"""The email channel: invoices and reminders sent through the agency's SMTP server
+(docs/billing.md, Sending).
+"""
