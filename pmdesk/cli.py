@@ -38,6 +38,8 @@ COMMAND_MODULES: dict[str, tuple[str, str | None]] = {
     "config": ("pmdesk.config", None),
     "invoices": ("pmdesk.invoices", "invoices_app"),
     "payments": ("pmdesk.payments", "payments_app"),
+    "contracts": ("pmdesk.contracts", "contracts_app"),
+    "billing": ("pmdesk.billing", "billing_app"),
     "task": ("pmdesk.task", "task_app"),
     "templates": ("pmdesk.templates", None),
     "projects": ("pmdesk.projects", None),
