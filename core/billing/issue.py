@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from core.base.instants import Now, utc_now
 from core.base.kinds import Actor, InvoiceState
 from core.billing.model import Draft, Line, Mandate, Party, PaymentMethod, Totals
-from core.billing.numbering import NumberingError, Numbered, take_number
+from core.billing.numbering import Numbered, NumberingError, take_number
 from core.config.settings import Settings
 from core.receivables.invoices import creditor_reference
 from core.store.audit import audit_row, write_audit
@@ -166,11 +166,8 @@ def issue_on(
     totals = draft.totals
     due_on = on + timedelta(days=draft.payment_terms_days)
     reference = creditor_reference(numbered.number)
-    [invoice_id] = insert_with_ids(
-        connection,
-        INVOICE,
-        [receivables_row(numbered.number, draft.client_id, on, due_on, draft, totals, reference, now)],
-    )
+    receivable = receivables_row(numbered.number, draft, on, due_on, totals, reference, now)
+    [invoice_id] = insert_with_ids(connection, INVOICE, [receivable])
     debit_on = (
         on + timedelta(days=settings.billing.debit_notice_days)
         if draft.payment_method == PaymentMethod.SEPA_DEBIT
@@ -230,10 +227,9 @@ def issue_on(
 
 def receivables_row(
     number: str,
-    client_id: int,
+    draft: Draft,
     on: date,
     due_on: date,
-    draft: Draft,
     totals: Totals,
     reference: str,
     now: datetime,
@@ -241,7 +237,7 @@ def receivables_row(
     """The receivables' `Invoice` row of an issued invoice, as an import writes one."""
     return {
         "number": number,
-        "client_id": client_id,
+        "client_id": draft.client_id,
         "issued_on": on,
         "due_on": due_on,
         "currency": draft.currency,
@@ -260,7 +256,10 @@ def receivables_row(
 def line_rows(
     document_id: int, lines: tuple[Line, ...], credits: tuple[int, ...] | None = None
 ) -> list[dict[str, Any]]:
-    """The stored lines of a document (`credits`: the invoice positions a credit note's lines credit)."""
+    """The stored lines of a document.
+
+    `credits`: on a credit note, the invoice positions its lines credit.
+    """
     return [
         {
             "document_id": document_id,
