@@ -20,17 +20,24 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from core.base.instants import Now, utc_now
 from core.base.kinds import Actor, InvoiceState
 from core.billing.model import Draft, Line, Mandate, Party, PaymentMethod, Totals
-from core.billing.numbering import Numbered, NumberingError, take_number
+from core.billing.numbering import (
+    Numbered,
+    NumberingError,
+    insert_one,
+    new_ids,
+    sql_rows,
+    take_number,
+)
 from core.config.settings import Settings
 from core.receivables.invoices import creditor_reference
 from core.store.audit import audit_row, write_audit
-from core.store.db import insert_many, insert_with_ids, write
+from core.store.db import insert_many, write_on
 from core.store.models.billing import BillingDocument, BillingLine
 from core.store.models.receivables import Invoice
 from core.store.models.system import table
@@ -60,8 +67,8 @@ class Outcome:
 # -- checking a draft -----------------------------------------------------------
 
 
-def refusal(draft: Draft) -> str | None:
-    """Why a draft cannot be issued, in words; None if it can."""
+def refusal(draft: Draft, totals: Totals | None = None) -> str | None:
+    """Why a draft cannot be issued, in words; None if it can (`totals`: the draft's)."""
     if draft.period_end < draft.period_start:
         return f"its period ends ({draft.period_end}) before it starts ({draft.period_start})"
     if not draft.lines:
@@ -70,7 +77,7 @@ def refusal(draft: Draft) -> str | None:
         problem = _line_refusal(line)
         if problem:
             return f"line {position}: {problem}"
-    totals = draft.totals
+    totals = draft.totals if totals is None else totals
     if totals.gross_cents <= 0:
         return f"its total is {totals.gross_cents / 100:.2f}: an invoice must be above zero"
     if not draft.buyer.name.strip():
@@ -99,11 +106,14 @@ def _line_refusal(line: Line) -> str | None:
 # -- issuing --------------------------------------------------------------------
 
 
-_BILLED = text(
+_BILLED = (
     "SELECT number FROM billingdocument WHERE contract_id = :contract AND period_start = :start"
 )
-_CLIENT = text("SELECT 1 FROM client WHERE id = :client")
-_NUMBER_TAKEN = text("SELECT 1 FROM invoice WHERE number = :number")
+# The client exists, the number is not an imported invoice's already.
+_CHECKS = (
+    "SELECT (SELECT count(*) FROM client WHERE id = :client), "
+    "(SELECT count(*) FROM invoice WHERE number = :number)"
+)
 
 
 def issue(
@@ -116,58 +126,83 @@ def issue(
     clock: Now = utc_now,
 ) -> Outcome:
     """Issue `draft` on `on`: one transaction; see the module's text."""
-    problem = refusal(draft)
-    if problem is not None:
-        return _outcome(draft, "refused", reason=problem)
-    try:
-        with write(engine) as connection:
-            billed = billed_number(connection, draft)
-            if billed is not None:
-                return _outcome(draft, "already billed", number=billed)
-            return issue_on(connection, settings, draft, on=on, actor=actor, now=clock())
-    except (IssueRefused, NumberingError) as error:
-        return _outcome(draft, "refused", reason=str(error))
-    except IntegrityError:
-        # Another transaction billed the same key between our check and our insert
-        # (PostgreSQL; SQLite's writers take turns).
-        with engine.connect() as connection:
-            billed = billed_number(connection, draft)
-        if billed is not None:
-            return _outcome(draft, "already billed", number=billed)
-        raise
+    with engine.connect() as connection:
+        return issue_through(connection, settings, draft, on=on, actor=actor, clock=clock)
 
 
-def billed_number(connection: Connection, draft: Draft) -> str | None:
-    """The number of the invoice already issued for the draft's billing key, if any."""
-    found = connection.execute(
-        _BILLED, {"contract": draft.contract_id, "start": draft.period_start}
-    ).scalar()
-    return None if found is None else str(found)
-
-
-def issue_on(
+def issue_through(
     connection: Connection,
     settings: Settings,
     draft: Draft,
     *,
     on: date,
     actor: Actor,
-    now: datetime,
+    clock: Now = utc_now,
 ) -> Outcome:
-    """Issue a checked draft in the caller's write transaction (no billing key check)."""
-    if connection.execute(_CLIENT, {"client": draft.client_id}).scalar() is None:
-        raise IssueRefused(f"no client #{draft.client_id}")
+    """`issue` on a connection its caller keeps from one draft to the next (a run)."""
+    totals = draft.totals
+    problem = refusal(draft, totals)
+    if problem is not None:
+        return _outcome(draft, "refused", reason=problem)
+    try:
+        with write_on(connection):
+            billed = billed_number(connection, draft)
+            if billed is not None:
+                return _outcome(draft, "already billed", totals, number=billed)
+            number = issue_on(connection, settings, draft, totals, on=on, actor=actor, now=clock())
+    except (IssueRefused, NumberingError) as error:
+        return _outcome(draft, "refused", totals, reason=str(error))
+    except IntegrityError:
+        # Another transaction billed the same key between our check and our insert
+        # (PostgreSQL; SQLite's writers take turns).
+        try:
+            billed = billed_number(connection, draft)
+        finally:
+            connection.rollback()
+        if billed is not None:
+            return _outcome(draft, "already billed", totals, number=billed)
+        raise
+    return _outcome(draft, "issued", totals, number=number)
+
+
+def billed_number(connection: Connection, draft: Draft) -> str | None:
+    """The number of the invoice already issued for the draft's billing key, if any."""
+    found = sql_rows(
+        connection, _BILLED, {"contract": draft.contract_id, "start": draft.period_start}
+    )
+    return str(found[0][0]) if found else None
+
+
+def issue_on(
+    connection: Connection,
+    settings: Settings,
+    draft: Draft,
+    totals: Totals,
+    *,
+    on: date,
+    actor: Actor,
+    now: datetime,
+) -> str:
+    """Issue a checked draft in the caller's write transaction (no billing key check).
+
+    Returns the number.
+    """
     numbered = take_number(connection, settings.billing.invoice_series, on)
-    if connection.execute(_NUMBER_TAKEN, {"number": numbered.number}).scalar() is not None:
+    [(client, taken)] = sql_rows(
+        connection, _CHECKS, {"client": draft.client_id, "number": numbered.number}
+    )
+    if not client:
+        raise IssueRefused(f"no client #{draft.client_id}")
+    if taken:
         raise IssueRefused(
             f"number {numbered.number} is already an invoice of the receivables (imported): "
             "choose another invoice series"
         )
-    totals = draft.totals
     due_on = on + timedelta(days=draft.payment_terms_days)
     reference = creditor_reference(numbered.number)
     receivable = receivables_row(numbered.number, draft, on, due_on, totals, reference, now)
-    [invoice_id] = insert_with_ids(connection, INVOICE, [receivable])
+    invoice_id, document_id = new_ids(connection, INVOICE, DOCUMENT)
+    invoice_id = insert_one(connection, INVOICE, receivable, invoice_id)
     debit_on = (
         on + timedelta(days=settings.billing.debit_notice_days)
         if draft.payment_method == PaymentMethod.SEPA_DEBIT
@@ -201,7 +236,7 @@ def issue_on(
         "issued_by": actor,
         "created_at": now,
     }
-    [document_id] = insert_with_ids(connection, DOCUMENT, [document])
+    document_id = insert_one(connection, DOCUMENT, document, document_id)
     insert_many(connection, LINE, line_rows(document_id, draft.lines))
     write_audit(
         connection,
@@ -222,7 +257,7 @@ def issue_on(
             )
         ],
     )
-    return _outcome(draft, "issued", number=numbered.number)
+    return numbered.number
 
 
 def receivables_row(
@@ -280,7 +315,7 @@ def line_rows(
 
 
 def party_json(party: Party) -> str:
-    return json.dumps(asdict(party), ensure_ascii=False)
+    return json.dumps({**party.__dict__, "address": list(party.address)}, ensure_ascii=False)
 
 
 def mandate_json(mandate: Mandate | None) -> str | None:
@@ -307,7 +342,12 @@ def _totals(totals: Totals) -> dict[str, int]:
 
 
 def _outcome(
-    draft: Draft, status: Status, *, number: str | None = None, reason: str | None = None
+    draft: Draft,
+    status: Status,
+    totals: Totals | None = None,
+    *,
+    number: str | None = None,
+    reason: str | None = None,
 ) -> Outcome:
     return Outcome(
         draft.contract_id,
@@ -315,6 +355,6 @@ def _outcome(
         draft.period_start,
         status,
         number,
-        draft.totals.gross_cents if draft.lines else 0,
+        0 if totals is None else totals.gross_cents,
         reason,
     )

@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.base.instants import Now, utc_now
 from core.base.kinds import Actor
-from core.billing.issue import Outcome, Status, billed_number, issue, refusal
+from core.billing.issue import Outcome, Status, billed_number, issue_through, refusal
 from core.billing.model import Draft
 from core.config.settings import Settings
 
@@ -61,35 +61,46 @@ def run_drafts(
 ) -> RunResult:
     """Issue each draft on `on` (or, with `dry_run`, only say what would happen)."""
     result = RunResult(on, dry_run)
-    for done, draft in enumerate(drafts, start=1):
-        if dry_run:
-            outcome = _preview(engine, draft)
-        else:
-            try:
-                outcome = issue(engine, settings, draft, on=on, actor=actor, clock=clock)
-            except SQLAlchemyError as error:
-                # Nothing of this draft was stored (its transaction rolled back).
-                outcome = Outcome(
-                    draft.contract_id,
-                    draft.client_id,
-                    draft.period_start,
-                    "refused",
-                    reason=f"the database refused it: {getattr(error, 'orig', None) or error}",
-                )
-        result.outcomes.append(outcome)
-        if progress is not None:
-            progress(done, len(drafts))
+    with engine.connect() as connection:
+        for done, draft in enumerate(drafts, start=1):
+            result.outcomes.append(
+                _preview(connection, draft)
+                if dry_run
+                else _issued(connection, settings, draft, on, actor, clock)
+            )
+            if progress is not None:
+                progress(done, len(drafts))
     return result
 
 
-def _preview(engine: Engine, draft: Draft) -> Outcome:
+def _issued(
+    connection: Connection, settings: Settings, draft: Draft, on: date, actor: Actor, clock: Now
+) -> Outcome:
+    try:
+        return issue_through(connection, settings, draft, on=on, actor=actor, clock=clock)
+    except SQLAlchemyError as error:
+        # Nothing of this draft was stored (its transaction rolled back).
+        if connection.in_transaction():
+            connection.rollback()
+        return Outcome(
+            draft.contract_id,
+            draft.client_id,
+            draft.period_start,
+            "refused",
+            reason=f"the database refused it: {getattr(error, 'orig', None) or error}",
+        )
+
+
+def _preview(connection: Connection, draft: Draft) -> Outcome:
     problem = refusal(draft)
     if problem is not None:
         return Outcome(
             draft.contract_id, draft.client_id, draft.period_start, "refused", reason=problem
         )
-    with engine.connect() as connection:
+    try:
         billed = billed_number(connection, draft)
+    finally:
+        connection.rollback()
     status: Status = "would issue" if billed is None else "already billed"
     return Outcome(
         draft.contract_id,
