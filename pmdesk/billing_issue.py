@@ -52,6 +52,9 @@ def billing_credit_note(
     on = parse_day(day) if day else ctx.local(ctx.clock()).date()
     try:
         picks = None if lines is None else parse_picks(lines)
+    except CreditRefused as error:
+        raise Failure(str(error)) from None
+    try:
         credit = credit_note(
             ctx.engine, ctx.settings, number.strip(), picks,
             on=on, actor=actor, reason=reason.strip(), clock=ctx.clock,

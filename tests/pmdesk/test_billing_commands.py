@@ -82,6 +82,8 @@ def test_billing_credit_note_credits_lines_and_refuses_beyond(env: dict[str, str
         env, "billing", "credit-note", "F2026-00001", "--lines", "1:2", "--date", "2027-01-05"
     )
     assert code == 1 and "has 1 left to credit, not 2" in errors
+    code, _, errors = run(env, "billing", "credit-note", "F2026-00001", "--lines", "first")
+    assert code == 2 and "'first' is not a line" in errors
     code, output, _ = run(env, "billing", "credit-note", "F2026-00001", "--date", "2027-01-06")
     assert code == 0 and "AV2027-00002 credits F2026-00001" in output
     engine = open_database(env["PMDESK_DB"])
