@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -19,7 +20,9 @@ from core.receivables.aging import overdue_invoices
 from core.receivables.dunning import run_dunning
 from core.receivables.invoices import creditor_reference
 from core.store.connect import reader_for
+from core.store.db import create_db_engine, migrate
 from core.store.models.system import Audit, table
+from core.store.reader import HEAD_REVISION
 from tests.core.billing.issuing_support import NOW, add_client, draft, line, numbers
 
 ON = date(2026, 12, 1)
@@ -250,3 +253,16 @@ def test_documents_are_listed_by_month_and_an_unknown_number_is_one_error(
 def _audits(engine: Engine) -> list[Audit]:
     with engine.connect() as connection:
         return [Audit(**row) for row in connection.execute(table(Audit).select()).mappings()]
+
+
+def test_a_database_upgraded_by_its_migrations_refuses_changes_too(
+    tmp_path: Path, settings: Settings
+) -> None:
+    engine = create_db_engine(str(tmp_path / "migrated.db"))
+    migrate(engine, HEAD_REVISION)
+    client = add_client(engine)
+    issue(engine, settings, draft(1, client), on=ON, actor="ana")
+    for attempt in ("UPDATE billingdocument SET due_on = '2027-06-30'", "DELETE FROM billingline"):
+        with pytest.raises(DBAPIError, match="never changes"), engine.begin() as connection:
+            connection.execute(text(attempt))
+    engine.dispose()
