@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, text
 
+import core.billing.credit
 from core.billing.credit import CreditRefused, Pick, credit_note, parse_picks
 from core.billing.documents import issued_document, list_documents
 from core.billing.issue import issue
@@ -135,3 +136,20 @@ def test_a_credit_note_is_audited(engine: Engine, settings: Settings, invoiced: 
 
 def _at(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
+
+
+def test_a_credit_note_failing_half_way_leaves_no_gap_and_the_invoice_owing(
+    engine: Engine, settings: Settings, invoiced: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    # The number, the note, its lines and the receivables' change are written; the audit fails.
+    monkeypatch.setattr(core.billing.credit, "write_audit", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        credit_note(engine, settings, invoiced, on=LATER, actor="ana")
+    monkeypatch.undo()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT total_cents FROM invoice")).scalar() == 42_000
+    assert numbers(engine, "AV") == []
+    assert credit_note(engine, settings, invoiced, on=LATER, actor="ana").number == "AV2026-00001"
