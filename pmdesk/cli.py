@@ -35,6 +35,7 @@ COMMAND_MODULES: dict[str, tuple[str, str | None]] = {
     "demo": ("pmdesk.demo", None),
     "staff": ("pmdesk.staff", None),
     "serve": ("pmdesk.serve", None),
+    "web": ("pmdesk.web", None),
     "config": ("pmdesk.config", None),
     "invoices": ("pmdesk.invoices", "invoices_app"),
     "payments": ("pmdesk.payments", "payments_app"),
