@@ -68,6 +68,9 @@ class Session:
     opened_at: datetime
 
 
+_SESSION = web.RequestKey("session", Session)
+
+
 class SessionService(AppService):
     """One dashboard process, with the session's identity in its environment."""
 
@@ -145,7 +148,7 @@ class WebServer(Server):
         session = self.session_of(request)
         if session is None:
             return refusal("This page opens only with a personal link.")
-        request["session"] = session
+        request[_SESSION] = session
         return await handler(request)
 
     def session_of(self, request: web.Request) -> Session | None:
@@ -209,13 +212,13 @@ class WebServer(Server):
             secure=self.secure,
             max_age=int(self.session_ttl.total_seconds()),
         )
-        return response
+        raise response
 
     # -- the dashboard's processes ----------------------------------------------------
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """textual-serve's websocket, with a dashboard process as the session's person."""
-        session: Session = request["session"]
+        session = request[_SESSION]
         if not self._same_origin(request):
             raise web.HTTPForbidden(text="pmdesk: this websocket is for this server's page only")
         try:
