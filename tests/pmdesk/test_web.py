@@ -193,7 +193,7 @@ async def test_a_link_opens_a_session_once_and_the_cookie_carries_it(
 async def test_a_session_ends_after_its_hours_and_with_the_person(
     served: tuple[WebServer, str], engine: Engine, clock: MovableClock, camille: int
 ) -> None:
-    server, base = served
+    _, base = served
     async with _browser() as browser:
         await browser.post(f"{base}/link/{make_link(engine, camille, clock())}")
         async with browser.get(base + "/") as response:
