@@ -3,6 +3,7 @@
 textual-serve runs it with its web driver and pipes instead of a terminal;
 PMDESK_OPERATOR names the session's person and PMDESK_DB the server's
 database, so it reads the configuration as `pmdesk` does and acts as them.
+It runs no services: `pmdesk serve` does, beside it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def main() -> None:
     from pmdesk.dashboard import run_dashboard, validated_settings
 
     try:
-        run_dashboard(validated_settings())
+        run_dashboard(validated_settings(), services=False)
     except (ConfigError, DatabaseError) as error:
         from core.base.text import clean
 
