@@ -36,6 +36,8 @@ COMMAND_MODULES: dict[str, tuple[str, str | None]] = {
     "staff": ("pmdesk.staff", None),
     "serve": ("pmdesk.serve", None),
     "web": ("pmdesk.web", None),
+    "backup": ("pmdesk.backup", None),
+    "restore": ("pmdesk.backup", None),
     "config": ("pmdesk.config", None),
     "invoices": ("pmdesk.invoices", "invoices_app"),
     "payments": ("pmdesk.payments", "payments_app"),
