@@ -42,6 +42,10 @@ def web(
 
     if public_url is not None and not public_url.startswith(("http://", "https://")):
         raise Failure(f"--public-url {public_url!r}: give an http:// or https:// address")
+    if public_url is None and host in ("0.0.0.0", "::", ""):
+        raise Failure(
+            f"--host {host!r} listens everywhere: give --public-url, the address people open"
+        )
     ctx = context()
     check_writable(ctx.engine)
     server = WebServer(

@@ -167,10 +167,14 @@ class WebServer(Server):
 
     def open_session(self, person: StaffView) -> str:
         """A new session as `person`; its token, for the cookie."""
+        now = self.clock()
+        for key, session in list(self.sessions.items()):
+            if now >= session.opened_at + self.session_ttl:
+                del self.sessions[key]
         token = secrets.token_urlsafe(32)
         operator = person.emails[0] if person.emails else person.name
         self.sessions[_token_hash(token)] = Session(
-            staff_id=person.id, name=person.name, operator=operator, opened_at=self.clock()
+            staff_id=person.id, name=person.name, operator=operator, opened_at=now
         )
         return token
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, Row, insert, select, update
 
-from core.conversations.people import StaffView, find_staff
+from core.conversations.people import StaffView, find_staff, list_staff
 from core.store.db import write
 from core.store.models.staff import Staff, WebLink
 from core.store.models.system import table
@@ -80,6 +80,15 @@ def make_link(engine: Engine, staff_id: int, now: datetime, ttl: timedelta = LIN
     person = find_staff(engine, staff_id)
     if not person.active:
         raise ValueError(f"{person.name} is no longer on the team: no web link for them")
+    if not person.emails and any(
+        other.active and other.id != person.id and other.name.casefold() == person.name.casefold()
+        for other in list_staff(engine)
+    ):
+        # The browser's dashboard names its person by email, else by name.
+        raise ValueError(
+            f"{person.name} shares their name with someone else: give them an email first "
+            "(pmdesk staff edit --add-email)"
+        )
     code = secrets.token_urlsafe(_CODE_BYTES)
     with write(engine) as connection:
         connection.execute(

@@ -98,6 +98,17 @@ def test_unknown_revoked_and_removed_are_refused(
         make_link(engine, camille, clock())
 
 
+def test_a_shared_name_without_an_email_gets_no_link(
+    engine: Engine, clock: MovableClock, camille: int
+) -> None:
+    # The browser's dashboard finds its person by email, else by name: never the wrong one.
+    first = add_staff(engine, "Alex Martin", StaffRole.PM, [], clock())
+    add_staff(engine, "alex martin", StaffRole.SPECIALIST, ["alex@lumen.fr"], clock())
+    with pytest.raises(ValueError, match="give them an email first"):
+        make_link(engine, first, clock())
+    assert make_link(engine, camille, clock())
+
+
 def test_two_openings_at_once_open_one_session(
     engine: Engine, clock: MovableClock, camille: int
 ) -> None:
@@ -247,3 +258,11 @@ def test_web_link_command_makes_lists_and_revokes(env: dict[str, str]) -> None:
     assert [entry["state"] for entry in listed] == ["revoked"]
     unknown = run("staff", "web-link", "Nobody", env=env)
     assert unknown.returncode == 2
+
+
+def test_web_listening_everywhere_needs_the_public_address(env: dict[str, str]) -> None:
+    refused = run("web", "--host", "0.0.0.0", env=env)
+    assert refused.returncode == 2
+    assert "--public-url" in refused.stderr
+    wrong = run("web", "--public-url", "pm.example.com", env=env)
+    assert wrong.returncode == 2 and "http" in wrong.stderr
