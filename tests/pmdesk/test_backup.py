@@ -242,3 +242,14 @@ def test_on_postgresql_the_commands_name_pg_dump_and_pg_restore(env: dict[str, s
     assert "pg_dump --format=custom --file=pmdesk.dump postgresql://pm@db" in dumped.stderr
     restored = run("restore", "pmdesk.dump", env=env)
     assert restored.returncode == 2 and "pg_restore" in restored.stderr
+
+
+def test_the_backup_settings_refuse_a_time_that_is_not_one() -> None:
+    from pydantic import ValidationError
+
+    assert Settings(backup={"folder": "copies", "at": " 3:05 "}).backup.at == "3:05"
+    for wrong in ("25:00", "noon", "02:60"):
+        with pytest.raises(ValidationError, match="time of day"):
+            Settings(backup={"at": wrong})
+    with pytest.raises(ValidationError):
+        Settings(backup={"keep": 0})
