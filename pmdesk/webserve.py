@@ -27,6 +27,7 @@ import asyncio
 import hashlib
 import html
 import logging
+import re
 import secrets
 import shlex
 import sys
@@ -120,7 +121,7 @@ class WebServer(Server):
         app.router.add_post("/link/{code}", self.handle_link_open)
         # textual-serve's page, less the web font it fetches from elsewhere.
         page = (Path(self.templates_path) / "app_index.html").read_text(encoding="utf-8")
-        page = "\n".join(line for line in page.splitlines() if "fonts.googleapis" not in line)
+        page = re.sub(r"<link[^>]*fonts\.googleapis[^>]*>", "", page)
         aiohttp_jinja2.setup(app, loader=jinja2.DictLoader({"app_index.html": page}))
         return app
 
