@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from core.base.i18n import N_, gettext
+from core.base.i18n import N_, gettext, ngettext
 from core.base.kinds import StaffRole
 
 if TYPE_CHECKING:
@@ -371,8 +371,9 @@ def staff_web_links(
     if not links:
         out.print(gettext("No web link yet: pmdesk staff web-link NAME"), markup=False)
         return
-    columns = [N_("link"), N_("name"), N_("created"), N_("expires"), N_("status")]
-    table = _table(gettext("{count} web links").format(count=len(links)), columns)
+    columns = [N_("link"), N_("name"), N_("made"), N_("expires"), N_("status")]
+    title = ngettext("{count} web link", "{count} web links", len(links))
+    table = _table(title.format(count=len(links)), columns)
     for link in links:
         state = link.state(now)
         table.add_row(
