@@ -253,3 +253,25 @@ def test_the_backup_settings_refuse_a_time_that_is_not_one() -> None:
             Settings(backup={"at": wrong})
     with pytest.raises(ValidationError):
         Settings(backup={"keep": 0})
+
+
+def test_restore_is_refused_while_another_connection_writes(
+    tmp_path: Path, clock: MovableClock
+) -> None:
+    database = _database(tmp_path)
+    copy = tmp_path / "copy.db"
+    backup_sqlite(database, copy)
+    writer = sqlite3.connect(database, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("CREATE TABLE busy (id INTEGER)")
+        with pytest.raises(BackupError, match="in use"):
+            restore_sqlite(copy, database, clock())
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+    # Nothing moved: the database is where it was, with what was written.
+    assert not (tmp_path / "pmdesk.db.before-restore").exists()
+    assert not (tmp_path / "pmdesk.db.restoring").exists()
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM busy").fetchone() == (0,)
