@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -78,8 +79,30 @@ def install(command: list[str]) -> None:
         sys.exit(completed.returncode)
 
 
+# What the tests need from the system's packages, by the command that provides it:
+# Chromium for the dashboard in a browser (tests/pmdesk/test_web_browser.py).
+SYSTEM_PACKAGES = {"chromium": "chromium"}
+
+
+def ensure_system_packages() -> None:
+    """In CI (CI=true), install the system packages the tests need when missing.
+
+    Elsewhere nothing is installed: the tests that need one skip, saying so.
+    """
+    if os.environ.get("CI") != "true" or not shutil.which("apt-get"):
+        return
+    missing = [package for command, package in SYSTEM_PACKAGES.items() if not shutil.which(command)]
+    if not missing:
+        return
+    print(f"installing {', '.join(missing)} (system packages) ...", flush=True)
+    os.environ.setdefault("DEBIAN_FRONTEND", "noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], cwd=ROOT, capture_output=True, check=False)
+    install(["apt-get", "install", "-y", "-qq", *missing])
+
+
 def test(arguments: list[str]) -> None:
     ensure_environment("test")
+    ensure_system_packages()
     steps = [
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],
