@@ -100,9 +100,7 @@ class UsageRecord(SQLModel, table=True):
     the quantities it gives, never adds them twice.
     """
 
-    __table_args__ = (
-        UniqueConstraint("client_id", "service", "month", name="uq_usagerecord_key"),
-    )
+    __table_args__ = (UniqueConstraint("client_id", "service", "month", name="uq_usagerecord_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", ondelete="CASCADE")
