@@ -1,0 +1,278 @@
+"""What usage lines bill: the volumes of their sources, and the usage files.
+
+Three sources (core.billing.contracts.UsageSource):
+- `worksection_hours`: the hours logged on the client's projects, from the
+  time rows core.time keeps (a project's client: the `[worksection].projects`
+  mapping, else the project's name);
+- `pmdesk_events`: the events of the client's threads (UTC days);
+- `file`: the quantities a usage file gives per client, service and month.
+
+A usage file is a CSV with the columns `client`, `service` (or `line`),
+`quantity` and `period` (`YYYY-MM`), comma or semicolon separated. Each row
+is taken or refused on its own (an unknown client, a negative quantity, a
+period not a month); importing the same file again changes nothing, and a
+new quantity for the same client, service and month replaces the old one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from core.billing.contracts import UsageSource, client_ids, decimal_of
+from core.store.db import insert_many
+from core.store.models.contracts import UsageRecord
+from core.store.models.system import table
+from core.store.models.threads import Event, Thread
+from core.store.models.time import TimeRow
+
+USAGE = table(UsageRecord)
+TIME = table(TimeRow)
+EVENT = table(Event)
+THREAD = table(Thread)
+
+_COLUMNS = {
+    "client": ("client", "customer"),
+    "service": ("service", "line"),
+    "quantity": ("quantity", "qty"),
+    "period": ("period", "month"),
+}
+
+
+class UsageFileError(ValueError):
+    """A usage file that cannot be read as a whole (nothing of it is imported)."""
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    line: int
+    status: str  # created, updated, unchanged, rejected
+    client: str = ""
+    service: str = ""
+    period: str = ""
+    reason: str = ""
+
+
+@dataclass
+class UsageSummary:
+    file: str
+    rows: list[UsageRow] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for row in self.rows if row.status == status)
+
+    @property
+    def rejections(self) -> list[UsageRow]:
+        return [row for row in self.rows if row.status == "rejected"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "counts": {
+                status: self.count(status)
+                for status in ("created", "updated", "unchanged", "rejected")
+            },
+            "rejected": [{"line": row.line, "reason": row.reason} for row in self.rejections],
+        }
+
+
+def month_text(text: str) -> str:
+    """`YYYY-MM` from `2026-11` or `2026-11-01`; ValueError otherwise."""
+    cleaned = text.strip()
+    try:
+        day = date.fromisoformat(cleaned if len(cleaned) > 7 else f"{cleaned}-01")
+    except ValueError:
+        raise ValueError(f"period {text!r} is not a month (write it like 2026-11)") from None
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def import_usage(connection: Connection, path: Path, *, at: datetime) -> UsageSummary:
+    """Import a usage file in the caller's transaction; each row taken or refused alone."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageFileError(f"{path}: cannot be read ({error})") from None
+    summary = UsageSummary(str(path))
+    reader = _reader(text, path)
+    clients = client_ids(connection)
+    existing = {
+        (row[0], row[1], row[2]): (row[3], row[4])
+        for row in connection.execute(
+            select(USAGE.c.client_id, USAGE.c.service, USAGE.c.month, USAGE.c.quantity, USAGE.c.id)
+        )
+    }
+    new: dict[tuple[int, str, str], dict[str, Any]] = {}
+    for number, row in enumerate(reader, 2):
+        values = {key: (row.get(name) or "").strip() for key, name in reader.names.items()}
+        problems = []
+        client = clients.get(values["client"].casefold())
+        if client is None:
+            problems.append(f"unknown client {values['client']!r}")
+        if not values["service"]:
+            problems.append("no service")
+        quantity = Decimal(0)
+        try:
+            quantity = decimal_of(values["quantity"], "quantity")
+            if quantity < 0:
+                problems.append(f"quantity {values['quantity']} is negative")
+        except ValueError as error:
+            problems.append(str(error))
+        month = ""
+        try:
+            month = month_text(values["period"])
+        except ValueError as error:
+            problems.append(str(error))
+        if problems or client is None:
+            summary.rows.append(UsageRow(number, "rejected", reason="; ".join(problems)))
+            continue
+        key = (client[0], values["service"].casefold(), month)
+        found = existing.get(key)
+        shown = UsageRow(number, "created", client[1], values["service"], month)
+        if found is not None and Decimal(found[0]) == quantity:
+            summary.rows.append(_with(shown, "unchanged"))
+            continue
+        if found is not None:
+            connection.execute(
+                USAGE.update()
+                .where(USAGE.c.id == found[1])
+                .values(quantity=str(quantity), file=path.name, imported_at=at)
+            )
+            existing[key] = (str(quantity), found[1])
+            summary.rows.append(_with(shown, "updated"))
+            continue
+        new[key] = {
+            "client_id": key[0],
+            "service": key[1],
+            "month": month,
+            "quantity": str(quantity),
+            "file": path.name,
+            "imported_at": at,
+        }
+        summary.rows.append(shown)
+    insert_many(connection, USAGE, list(new.values()))
+    return summary
+
+
+def _with(row: UsageRow, status: str) -> UsageRow:
+    return UsageRow(row.line, status, row.client, row.service, row.period, row.reason)
+
+
+class _Reader:
+    def __init__(self, rows: csv.DictReader[str], names: dict[str, str]) -> None:
+        self.rows = rows
+        self.names = names
+
+    def __iter__(self) -> Any:
+        return iter(self.rows)
+
+
+def _reader(text: str, path: Path) -> _Reader:
+    first = text.splitlines()[0] if text.strip() else ""
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    rows = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    header = {name.strip().casefold(): name for name in rows.fieldnames or ()}
+    names = {}
+    for key, accepted in _COLUMNS.items():
+        found = next((header[name] for name in accepted if name in header), None)
+        if found is None:
+            raise UsageFileError(f"{path}: no column {key!r} (columns: {', '.join(header)})")
+        names[key] = found
+    return _Reader(rows, names)
+
+
+# -- measures ------------------------------------------------------------------------
+
+
+class Measures:
+    """The volumes of usage sources over windows of days, each window read once.
+
+    `projects`: Worksection project id or name -> client name (the connector's
+    mapping); a project not listed is its own client.
+    """
+
+    def __init__(self, connection: Connection, projects: Mapping[str, str] | None = None) -> None:
+        self.connection = connection
+        self.projects = dict(projects or {})
+        self._hours: dict[tuple[date, date], dict[str, Decimal]] = {}
+        self._events: dict[tuple[date, date], dict[int, Decimal]] = {}
+        self._files: dict[tuple[int, str], dict[str, Decimal]] | None = None
+
+    def measure(
+        self,
+        source: UsageSource,
+        client_id: int,
+        client: str,
+        service: str,
+        first: date,
+        last: date,
+    ) -> Decimal:
+        """The quantity `source` gives for a client over `first`..`last` (both included)."""
+        if source == UsageSource.WORKSECTION_HOURS:
+            return self._hours_in(first, last).get(client.casefold(), Decimal(0))
+        if source == UsageSource.PMDESK_EVENTS:
+            return self._events_in(first, last).get(client_id, Decimal(0))
+        months = self._file_rows().get((client_id, service), {})
+        low, high = f"{first:%Y-%m}", f"{last:%Y-%m}"
+        return sum(
+            (quantity for month, quantity in months.items() if low <= month <= high),
+            Decimal(0),
+        )
+
+    def _hours_in(self, first: date, last: date) -> dict[str, Decimal]:
+        found = self._hours.get((first, last))
+        if found is None:
+            query = (
+                select(TIME.c.project_id, TIME.c.project_name, func.sum(TIME.c.minutes))
+                .where(TIME.c.day >= first, TIME.c.day <= last)
+                .group_by(TIME.c.project_id, TIME.c.project_name)
+            )
+            minutes: dict[str, int] = {}
+            for project_id, name, total in self.connection.execute(query):
+                client = next(
+                    (
+                        self.projects[key]
+                        for key in (project_id, name)
+                        if key and key in self.projects
+                    ),
+                    name,
+                )
+                if client:
+                    key = str(client).casefold()
+                    minutes[key] = minutes.get(key, 0) + int(total or 0)
+            found = {key: Decimal(value) / 60 for key, value in minutes.items()}
+            self._hours[(first, last)] = found
+        return found
+
+    def _events_in(self, first: date, last: date) -> dict[int, Decimal]:
+        found = self._events.get((first, last))
+        if found is None:
+            since = datetime.combine(first, time(), UTC)
+            until = datetime.combine(last + timedelta(days=1), time(), UTC)
+            query = (
+                select(THREAD.c.client_id, func.count())
+                .select_from(EVENT.join(THREAD, THREAD.c.id == EVENT.c.thread_id))
+                .where(EVENT.c.occurred_at >= since, EVENT.c.occurred_at < until)
+                .where(THREAD.c.client_id.is_not(None))
+                .group_by(THREAD.c.client_id)
+            )
+            found = {
+                int(client): Decimal(count) for client, count in self.connection.execute(query)
+            }
+            self._events[(first, last)] = found
+        return found
+
+    def _file_rows(self) -> dict[tuple[int, str], dict[str, Decimal]]:
+        if self._files is None:
+            self._files = {}
+            query = select(USAGE.c.client_id, USAGE.c.service, USAGE.c.month, USAGE.c.quantity)
+            for client_id, service, month, quantity in self.connection.execute(query):
+                self._files.setdefault((client_id, service), {})[month] = Decimal(quantity)
+        return self._files
