@@ -1,0 +1,298 @@
+"""What a month bills: pro rata by days, frequencies and timing, usage, dated versions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+
+from core.billing.contracts import (
+    Frequency,
+    Line,
+    LineKind,
+    StoredContract,
+    Tier,
+    Timing,
+    UsageSource,
+    Version,
+    edit_contract,
+    end_contract,
+)
+from core.billing.model import Draft
+from core.billing.plan import draft_of, drafts_for, planned_changes
+from core.billing.usage import Measures, import_usage
+from core.config.settings import Settings
+from core.store.db import insert_many, write
+from core.store.models.system import table
+from core.store.models.time import TimeRow
+from tests.core.billing.support import AT, add_clients, contract, fee, store, terms
+
+DEC, JAN = date(2026, 12, 1), date(2027, 1, 1)
+
+
+@pytest.fixture
+def acme(engine: Engine) -> Engine:
+    add_clients(engine, "Acme", "Bigco")
+    return engine
+
+
+def plan(engine: Engine, month: date, settings: Settings | None = None) -> list[Draft]:
+    return drafts_for(engine, month, settings or Settings())
+
+
+def amounts(draft: Draft) -> list[tuple[str, Decimal, int, str]]:
+    return [(l.description, l.quantity, l.amount_cents, l.note) for l in draft.lines]
+
+
+def test_a_start_on_the_16th_of_a_31_day_month_bills_16_days(acme: Engine) -> None:
+    store(acme, contract(start=date(2026, 12, 16)))
+    (draft,) = plan(acme, DEC)
+    assert amounts(draft) == [("Hosting", Decimal(1), 16000, "pro rata 16/31 days")]
+    assert (draft.period_start, draft.period_end) == (date(2026, 12, 16), date(2026, 12, 31))
+    assert draft.lines[0].service_start == date(2026, 12, 16)
+    (january,) = plan(acme, JAN)
+    assert amounts(january) == [("Hosting", Decimal(1), 31000, "")]
+    assert plan(acme, date(2026, 11, 1)) == []
+
+
+def test_the_note_is_in_the_clients_language(acme: Engine) -> None:
+    store(acme, contract(start=date(2026, 12, 16), language="fr"))
+    (draft,) = plan(acme, DEC)
+    assert draft.lines[0].note == "prorata 16/31 jours"
+    assert draft.language == "fr"
+
+
+def test_an_end_inside_a_quarter_in_arrears_bills_its_days_the_month_after(
+    acme: Engine,
+) -> None:
+    store(
+        acme,
+        contract(
+            start=date(2026, 10, 1),
+            end=date(2026, 11, 15),
+            lines=(fee(euros=100),),
+            frequency=Frequency.QUARTERLY,
+            timing=Timing.ARREARS,
+        ),
+    )
+    assert plan(acme, date(2026, 11, 1)) == []
+    (draft,) = plan(acme, DEC)
+    # 46 days of the quarter's 92: half of 300.
+    assert amounts(draft) == [("Hosting", Decimal(1), 15000, "pro rata 46/92 days")]
+    assert (draft.period_start, draft.period_end) == (date(2026, 10, 1), date(2026, 11, 15))
+    assert plan(acme, JAN) == []
+
+
+def test_a_full_quarter_in_advance_bills_three_months(acme: Engine) -> None:
+    store(acme, contract(start=date(2026, 10, 1), frequency=Frequency.QUARTERLY))
+    (october,) = plan(acme, date(2026, 10, 1))
+    assert amounts(october) == [("Hosting", Decimal(3), 93000, "")]
+    assert plan(acme, date(2026, 11, 1)) == plan(acme, DEC) == []
+    (january,) = plan(acme, JAN)
+    assert (january.period_start, january.period_end) == (JAN, date(2027, 3, 31))
+
+
+def test_yearly_in_advance(acme: Engine) -> None:
+    store(
+        acme,
+        contract(start=JAN, lines=(fee(euros=1200, per="year"),), frequency=Frequency.YEARLY),
+        contract(
+            "C-2",
+            client="Bigco",
+            start=date(2026, 12, 1),
+            lines=(fee(euros=1200, per="year"),),
+            frequency=Frequency.YEARLY,
+        ),
+    )
+    (late,) = plan(acme, DEC)
+    assert amounts(late) == [("Hosting", Decimal(1), cents(120000 * 31 / 365), "pro rata 31/365 days")]
+    first, second = plan(acme, JAN)
+    assert amounts(first) == [("Hosting", Decimal(1), 120000, "")]
+    assert (first.period_start, first.period_end) == (JAN, date(2027, 12, 31))
+    assert first.contract_id != second.contract_id
+    assert plan(acme, date(2027, 2, 1)) == []
+
+
+def cents(value: float) -> int:
+    return int(Decimal(str(value)).quantize(Decimal(1), rounding="ROUND_HALF_UP"))
+
+
+def test_monthly_in_arrears_bills_the_past_month(acme: Engine) -> None:
+    store(acme, contract(start=date(2026, 11, 1), timing=Timing.ARREARS))
+    assert plan(acme, date(2026, 11, 1)) == []
+    (draft,) = plan(acme, DEC)
+    assert (draft.period_start, draft.period_end) == (date(2026, 11, 1), date(2026, 11, 30))
+    assert amounts(draft) == [("Hosting", Decimal(1), 31000, "")]
+
+
+def test_a_price_change_from_next_month_leaves_this_month_alone(acme: Engine) -> None:
+    store(acme, contract(start=date(2026, 11, 1)))
+    before = plan(acme, DEC)
+    with write(acme) as connection:
+        edit_contract(connection, "C-1", JAN, {"lines": (fee(euros=400),)}, actor="a", at=AT)
+    assert plan(acme, DEC) == before
+    (january,) = plan(acme, JAN)
+    assert january.lines[0].amount_cents == 40000
+    (change,) = planned_changes(before, [january])
+    assert (change.kind, change.before_cents, change.after_cents) == ("amount", 31000, 40000)
+
+
+def test_a_change_inside_a_quarter_bills_each_version_for_its_days(acme: Engine) -> None:
+    store(acme, contract(start=date(2026, 10, 1), frequency=Frequency.QUARTERLY))
+    with write(acme) as connection:
+        edit_contract(
+            connection, "C-1", date(2027, 2, 1), {"lines": (fee(euros=400),)}, actor="a", at=AT
+        )
+    (january,) = plan(acme, JAN)
+    # 31 days of January at the old price, 59 of February and March at the new one.
+    assert amounts(january) == [
+        ("Hosting", Decimal(1), cents(93000 * 31 / 90), "pro rata 31/90 days"),
+        ("Hosting", Decimal(1), cents(120000 * 59 / 90), "pro rata 59/90 days"),
+    ]
+
+
+def test_an_ended_contract_is_not_billed_after_its_end(acme: Engine) -> None:
+    store(acme, contract(start=date(2026, 11, 1)))
+    with write(acme) as connection:
+        end_contract(connection, "C-1", on=date(2026, 12, 10), actor="a", at=AT)
+    (december,) = plan(acme, DEC)
+    assert amounts(december) == [("Hosting", Decimal(1), 10000, "pro rata 10/31 days")]
+    assert plan(acme, JAN) == []
+
+
+TIERED = Line(
+    LineKind.USAGE,
+    "Support",
+    tiers=(Tier(Decimal(10), 8000), Tier(None, 6000)),
+    included=Decimal(10),
+    unit="h",
+    source=UsageSource.FILE,
+)
+
+
+def test_usage_above_the_quota_is_billed_by_tiers(acme: Engine, tmp_path: Path) -> None:
+    store(acme, contract(start=date(2026, 11, 1), lines=(fee(), TIERED)))
+    usage = tmp_path / "usage.csv"
+    usage.write_text("client,service,quantity,period\nAcme,support,35,2026-11\nAcme,Support,99,2026-12\n")
+    with write(acme) as connection:
+        import_usage(connection, usage, at=AT)
+    (december,) = plan(acme, DEC)
+    note = "35 h used, 10 included, 2026-11-01 to 2026-11-30"
+    assert amounts(december)[1:] == [
+        ("Support", Decimal(10), 80000, f"{note}; tier 1"),
+        ("Support", Decimal(15), 90000, f"{note}; tier 2"),
+    ]
+    assert december.lines[1].service_start == date(2026, 11, 1)
+
+
+def test_usage_within_the_quota_shows_a_line_of_nothing(acme: Engine, tmp_path: Path) -> None:
+    line = replace(TIERED, tiers=(), unit_price_cents=5000)
+    store(acme, contract(start=date(2026, 11, 1), lines=(line,), timing=Timing.ARREARS))
+    usage = tmp_path / "usage.csv"
+    usage.write_text("client;line;quantity;period\nAcme;Support;7,5;2026-11\n")
+    with write(acme) as connection:
+        import_usage(connection, usage, at=AT)
+    (december,) = plan(acme, DEC)
+    assert amounts(december) == [
+        ("Support", Decimal("0.00"), 0, "7.5 h used, 10 included, 2026-11-01 to 2026-11-30")
+    ]
+
+
+def test_hours_logged_on_the_clients_projects_are_its_usage(acme: Engine) -> None:
+    hours = Line(
+        LineKind.USAGE,
+        "Development",
+        unit_price_cents=9000,
+        included=Decimal(2),
+        unit="h",
+        source=UsageSource.WORKSECTION_HOURS,
+    )
+    store(acme, contract(start=date(2026, 11, 1), lines=(hours,), timing=Timing.ARREARS))
+    rows = [
+        ("1", date(2026, 11, 3), 150, "Acme site"),
+        ("2", date(2026, 11, 30), 120, "Acme"),
+        ("3", date(2026, 12, 1), 600, "Acme"),
+        ("4", date(2026, 11, 5), 600, "Bigco"),
+    ]
+    with write(acme) as connection:
+        insert_many(
+            connection,
+            table(TimeRow),
+            [
+                {"id": id_, "day": day, "month": f"{day:%Y-%m}", "minutes": minutes,
+                 "project_id": f"p{id_}", "project_name": project, "synced_at": AT}
+                for id_, day, minutes, project in rows
+            ],
+        )  # fmt: skip
+    settings = Settings(worksection={"account": "agency",
+                                     "projects": {"Acme site": "Acme"}})  # fmt: skip
+    (december,) = plan(acme, DEC, settings)
+    assert amounts(december) == [
+        ("Development", Decimal("2.50"), 22500, "4.5 h used, 2 included, 2026-11-01 to 2026-11-30")
+    ]
+
+
+def test_what_changed_since_last_month(acme: Engine) -> None:
+    store(
+        acme,
+        contract(start=date(2026, 11, 1)),
+        contract("C-2", client="Bigco", start=JAN),
+        contract("C-3", client="Bigco", start=date(2026, 11, 1), end=date(2026, 12, 31)),
+    )
+    with write(acme) as connection:
+        edit_contract(
+            connection, "C-1", JAN, {"lines": (fee(), fee("Backup", 20))}, actor="a", at=AT
+        )
+    changes = {c.contract_id: c for c in planned_changes(plan(acme, DEC), plan(acme, JAN))}
+    assert changes[1].kind == "lines" and changes[1].added == ("Backup",)
+    assert (changes[2].kind, changes[2].after_cents) == ("new", 31000)
+    assert (changes[3].kind, changes[3].before_cents) == ("not_billed", 31000)
+
+
+# -- pro rata over a split period -------------------------------------------------------
+
+
+def in_memory(versions: list[tuple[date, int]], frequency: Frequency) -> StoredContract:
+    return StoredContract(
+        id=1,
+        reference="C-1",
+        client_id=1,
+        client="Acme",
+        start_on=date(2024, 1, 1),
+        end_on=None,
+        notice_days=0,
+        versions=tuple(
+            Version(day, terms(lines=(fee(euros=euros),), frequency=frequency))
+            for day, euros in versions
+        ),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([Frequency.MONTHLY, Frequency.QUARTERLY, Frequency.YEARLY]),
+    st.sets(st.integers(min_value=1, max_value=364), max_size=5),
+    st.integers(min_value=1, max_value=99_999),
+)
+def test_the_pro_rata_of_a_split_period_adds_up_to_the_fee(
+    frequency: Frequency, offsets: set[int], euros: int
+) -> None:
+    """Versions at the same price split the period: the pieces add up within a cent each."""
+    month = date(2025, 1, 1)
+    length = {Frequency.MONTHLY: 31, Frequency.QUARTERLY: 90, Frequency.YEARLY: 365}[frequency]
+    cuts = sorted(month + timedelta(days=offset) for offset in offsets if offset < length)
+    found = in_memory([(date(2024, 1, 1), euros)] + [(day, euros) for day in cuts], frequency)
+    draft = draft_of(found, month, Measures(None))  # type: ignore[arg-type]
+    assert draft is not None
+    full = euros * 100 * frequency.months
+    assert len(draft.lines) == len(cuts) + 1
+    assert sum(days.days for days in [l.service_end - l.service_start for l in draft.lines]) + len(
+        draft.lines
+    ) == length
+    assert abs(draft.totals.net_cents - full) <= len(cuts)
