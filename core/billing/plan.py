@@ -245,6 +245,7 @@ def _usage_lines(
             first=window_first.isoformat(),
             last=window_last.isoformat(),
         )
+        tier_word = words.gettext("tier {number}")
         for quantity, price, tier in _priced(line, billable):
             lines.append(
                 Line(
@@ -257,7 +258,7 @@ def _usage_lines(
                     unit=line.unit,
                     note=note
                     if tier is None
-                    else f"{note}; {words.gettext('tier {number}').format(number=tier)}",
+                    else f"{note}; {tier_word.format(number=tier)}",
                 )
             )
     return lines

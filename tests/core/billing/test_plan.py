@@ -47,7 +47,7 @@ def plan(engine: Engine, month: date, settings: Settings | None = None) -> list[
 
 
 def amounts(draft: Draft) -> list[tuple[str, Decimal, int, str]]:
-    return [(l.description, l.quantity, l.amount_cents, l.note) for l in draft.lines]
+    return [(x.description, x.quantity, x.amount_cents, x.note) for x in draft.lines]
 
 
 def test_a_start_on_the_16th_of_a_31_day_month_bills_16_days(acme: Engine) -> None:
@@ -111,7 +111,8 @@ def test_yearly_in_advance(acme: Engine) -> None:
         ),
     )
     (late,) = plan(acme, DEC)
-    assert amounts(late) == [("Hosting", Decimal(1), cents(120000 * 31 / 365), "pro rata 31/365 days")]
+    share = cents(120000 * 31 / 365)
+    assert amounts(late) == [("Hosting", Decimal(1), share, "pro rata 31/365 days")]
     first, second = plan(acme, JAN)
     assert amounts(first) == [("Hosting", Decimal(1), 120000, "")]
     assert (first.period_start, first.period_end) == (JAN, date(2027, 12, 31))
@@ -179,7 +180,9 @@ TIERED = Line(
 def test_usage_above_the_quota_is_billed_by_tiers(acme: Engine, tmp_path: Path) -> None:
     store(acme, contract(start=date(2026, 11, 1), lines=(fee(), TIERED)))
     usage = tmp_path / "usage.csv"
-    usage.write_text("client,service,quantity,period\nAcme,support,35,2026-11\nAcme,Support,99,2026-12\n")
+    usage.write_text(
+        "client,service,quantity,period\nAcme,support,35,2026-11\nAcme,Support,99,2026-12\n"
+    )
     with write(acme) as connection:
         import_usage(connection, usage, at=AT)
     (december,) = plan(acme, DEC)
@@ -230,7 +233,7 @@ def test_hours_logged_on_the_clients_projects_are_its_usage(acme: Engine) -> Non
                 for id_, day, minutes, project in rows
             ],
         )  # fmt: skip
-    settings = Settings(worksection={"account": "agency",
+    settings = Settings(worksection={"account": "agency", "api_key": "k",
                                      "projects": {"Acme site": "Acme"}})  # fmt: skip
     (december,) = plan(acme, DEC, settings)
     assert amounts(december) == [
@@ -292,7 +295,6 @@ def test_the_pro_rata_of_a_split_period_adds_up_to_the_fee(
     assert draft is not None
     full = euros * 100 * frequency.months
     assert len(draft.lines) == len(cuts) + 1
-    assert sum(days.days for days in [l.service_end - l.service_start for l in draft.lines]) + len(
-        draft.lines
-    ) == length
+    days = sum((x.service_end - x.service_start).days + 1 for x in draft.lines)
+    assert days == length
     assert abs(draft.totals.net_cents - full) <= len(cuts)
