@@ -600,10 +600,10 @@ def load_contracts(connection: Connection, *, reference: str | None = None) -> l
             VERSION.c.contract_id == ids
         )
     lines_of: dict[int, list[Line]] = {}
-    for row in connection.execute(lines).mappings():
+    for row in connection.execute(lines).mappings().all():
         lines_of.setdefault(row["version_id"], []).append(_line_of_row(row))
     versions_of: dict[int, list[Version]] = {}
-    for row in connection.execute(versions).mappings():
+    for row in connection.execute(versions).mappings().all():
         terms = _terms_of_row(row, tuple(lines_of.get(row["id"], ())))
         versions_of.setdefault(row["contract_id"], []).append(Version(row["effective_from"], terms))
     found = [
@@ -617,7 +617,7 @@ def load_contracts(connection: Connection, *, reference: str | None = None) -> l
             notice_days=row[6],
             versions=tuple(versions_of.get(row[0], ())),
         )
-        for row in connection.execute(contracts.order_by(CONTRACT.c.reference))
+        for row in connection.execute(contracts.order_by(CONTRACT.c.reference)).all()
     ]
     return [contract for contract in found if contract.versions]
 
@@ -711,9 +711,13 @@ def _insert_version(
 
 
 def _line_of_row(row: Any) -> Line:
-    tiers = tuple(
-        Tier(None if up_to is None else Decimal(up_to), int(price))
-        for up_to, price in json.loads(row["tiers"] or "[]")
+    tiers = (
+        tuple(
+            Tier(None if up_to is None else Decimal(up_to), int(price))
+            for up_to, price in json.loads(row["tiers"])
+        )
+        if row["tiers"]
+        else ()
     )
     return Line(
         kind=LineKind(row["kind"]),

@@ -85,7 +85,7 @@ def drafts_for(
             return drafts_for(connection, month, settings, contracts=contracts)
     found = contracts if contracts is not None else load_contracts(source)
     projects = settings.worksection.projects if settings.worksection else {}
-    measures = Measures(source, projects)
+    measures = Measures(source, projects, around=first_of_month(month))
     currency = settings.billing.currency
     drafts = [
         draft
@@ -256,9 +256,7 @@ def _usage_lines(
                     service_start=window_first,
                     service_end=window_last,
                     unit=line.unit,
-                    note=note
-                    if tier is None
-                    else f"{note}; {tier_word.format(number=tier)}",
+                    note=note if tier is None else f"{note}; {tier_word.format(number=tier)}",
                 )
             )
     return lines

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -195,15 +197,25 @@ class Measures:
     """The volumes of usage sources over windows of days, each window read once.
 
     `projects`: Worksection project id or name -> client name (the connector's
-    mapping); a project not listed is its own client.
+    mapping); a project not listed is its own client. `around`: the month of
+    the run, whose windows (that month and the year before) are read at once.
     """
 
-    def __init__(self, connection: Connection, projects: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        projects: Mapping[str, str] | None = None,
+        around: date | None = None,
+    ) -> None:
         self.connection = connection
         self.projects = dict(projects or {})
         self._hours: dict[tuple[date, date], dict[str, Decimal]] = {}
+        self._days: dict[str, tuple[list[date], list[int]]] = {}
+        # The days a run's windows fall in (the run's month and the year before): read at once.
+        self._span: tuple[date, date] | None = None
+        self._around = around
         self._events: dict[tuple[date, date], dict[int, Decimal]] = {}
-        self._files: dict[tuple[int, str], dict[str, Decimal]] | None = None
+        self._files: dict[tuple[str, str], dict[tuple[int, str], Decimal]] = {}
 
     def measure(
         self,
@@ -219,37 +231,57 @@ class Measures:
             return self._hours_in(first, last).get(client.casefold(), Decimal(0))
         if source == UsageSource.PMDESK_EVENTS:
             return self._events_in(first, last).get(client_id, Decimal(0))
-        months = self._file_rows().get((client_id, service), {})
-        low, high = f"{first:%Y-%m}", f"{last:%Y-%m}"
-        return sum(
-            (quantity for month, quantity in months.items() if low <= month <= high),
-            Decimal(0),
-        )
+        return self._files_in(first, last).get((client_id, service), Decimal(0))
 
     def _hours_in(self, first: date, last: date) -> dict[str, Decimal]:
+        """Hours per client (name folded) over the window, from the days read once.
+
+        The logged minutes are read per day and client over every day a window
+        asks for (read again, wider, only for a window outside them), and a
+        window is summed from running totals: a month of many contracts
+        starting on different days costs no query per window.
+        """
         found = self._hours.get((first, last))
         if found is None:
-            query = (
-                select(TIME.c.project_id, TIME.c.project_name, func.sum(TIME.c.minutes))
-                .where(TIME.c.day >= first, TIME.c.day <= last)
-                .group_by(TIME.c.project_id, TIME.c.project_name)
-            )
-            minutes: dict[str, int] = {}
-            for project_id, name, total in self.connection.execute(query):
-                client = next(
-                    (
-                        self.projects[key]
-                        for key in (project_id, name)
-                        if key and key in self.projects
-                    ),
-                    name,
-                )
-                if client:
-                    key = str(client).casefold()
-                    minutes[key] = minutes.get(key, 0) + int(total or 0)
-            found = {key: Decimal(value) / 60 for key, value in minutes.items()}
+            self._read_days(first, last)
+            found = {}
+            for client, (days, totals) in self._days.items():
+                low = bisect_left(days, first)
+                high = bisect_right(days, last)
+                minutes = (totals[high - 1] if high else 0) - (totals[low - 1] if low else 0)
+                if minutes:
+                    found[client] = Decimal(minutes) / 60
             self._hours[(first, last)] = found
         return found
+
+    def _read_days(self, first: date, last: date) -> None:
+        if self._span is not None and self._span[0] <= first and last <= self._span[1]:
+            return
+        if self._span is not None:
+            first, last = min(first, self._span[0]), max(last, self._span[1])
+        if self._around is not None:
+            first = min(first, self._around - timedelta(days=400))
+            last = max(last, self._around + timedelta(days=31))
+        query = (
+            select(TIME.c.day, TIME.c.project_id, TIME.c.project_name, func.sum(TIME.c.minutes))
+            .where(TIME.c.day >= first, TIME.c.day <= last)
+            .group_by(TIME.c.day, TIME.c.project_id, TIME.c.project_name)
+        )
+        per_client: dict[str, dict[date, int]] = {}
+        for day, project_id, name, total in self.connection.execute(query).all():
+            client = next(
+                (self.projects[key] for key in (project_id, name) if key and key in self.projects),
+                name,
+            )
+            if client:
+                days = per_client.setdefault(str(client).casefold(), {})
+                days[day] = days.get(day, 0) + int(total or 0)
+        self._days = {}
+        for client, days in per_client.items():
+            ordered = sorted(days)
+            self._days[client] = (ordered, list(accumulate(days[day] for day in ordered)))
+        self._span = (first, last)
+        self._hours = {}
 
     def _events_in(self, first: date, last: date) -> dict[int, Decimal]:
         found = self._events.get((first, last))
@@ -264,15 +296,24 @@ class Measures:
                 .group_by(THREAD.c.client_id)
             )
             found = {
-                int(client): Decimal(count) for client, count in self.connection.execute(query)
+                int(client): Decimal(count)
+                for client, count in self.connection.execute(query).all()
             }
             self._events[(first, last)] = found
         return found
 
-    def _file_rows(self) -> dict[tuple[int, str], dict[str, Decimal]]:
-        if self._files is None:
-            self._files = {}
-            query = select(USAGE.c.client_id, USAGE.c.service, USAGE.c.month, USAGE.c.quantity)
-            for client_id, service, month, quantity in self.connection.execute(query):
-                self._files.setdefault((client_id, service), {})[month] = Decimal(quantity)
-        return self._files
+    def _files_in(self, first: date, last: date) -> dict[tuple[int, str], Decimal]:
+        """The usage files' quantities of the months `first`..`last` touch."""
+        key = (f"{first:%Y-%m}", f"{last:%Y-%m}")
+        found = self._files.get(key)
+        if found is None:
+            found = {}
+            query = select(USAGE.c.client_id, USAGE.c.service, USAGE.c.quantity).where(
+                USAGE.c.month >= key[0], USAGE.c.month <= key[1]
+            )
+            for client_id, service, quantity in self.connection.execute(query).all():
+                found[(client_id, service)] = found.get((client_id, service), Decimal(0)) + Decimal(
+                    quantity
+                )
+            self._files[key] = found
+        return found
