@@ -10,7 +10,9 @@ days** of the period, and the line's note says so in the client's language.
 
 A fee or an option changed during the period is billed per version, each for
 its own days (so a change from the 1st of next month never touches this
-month). Usage lines bill the usage of the period billed (in arrears) or of
+month). A change of frequency or timing ends the old regime's period the day
+before it and starts the new one's on its day, so that no day is billed
+twice or forgotten. Usage lines bill the usage of the period billed (in arrears) or of
 the period before it (in advance), with the quantity included per month
 deducted and the tiers applied, under the version in force on the usage's
 last day.
@@ -90,57 +92,118 @@ def drafts_for(
     drafts = [
         draft
         for contract in sorted(found, key=lambda item: (item.client.casefold(), item.reference))
-        if (draft := draft_of(contract, first_of_month(month), measures, currency)) is not None
+        for draft in drafts_of(contract, first_of_month(month), measures, currency)
     ]
     return drafts
 
 
-def billed_range(contract: StoredContract, month: date) -> tuple[date, date, date, date] | None:
-    """The days a contract bills in `month` (first, last) and their calendar period, or None."""
-    terms = contract.terms_on(month) or contract.versions[0].terms
-    months = terms.frequency.months
-    end = contract.end_on or date.max
-    if terms.timing == Timing.ADVANCE:
-        period = period_of(month, months)
-        first, last = max(period[0], contract.start_on), min(period[1], end)
-        due = first
-    else:
-        period = period_of(month - timedelta(days=1), months)
-        first, last = max(period[0], contract.start_on), min(period[1], end)
-        due = first_of_month(first_of_month(last) + timedelta(days=31))
-    if first > last or first_of_month(due) != month:
-        return None
-    return first, last, period[0], period[1]
+@dataclass(frozen=True)
+class Span:
+    """The days a contract bills (`first`..`last`) of a calendar period, under one regime.
+
+    A regime is a run of versions with the same frequency and timing
+    (`since`..`until`): days billed under another one are never billed again.
+    """
+
+    first: date
+    last: date
+    period_start: date
+    period_end: date
+    since: date
 
 
-def draft_of(
-    contract: StoredContract, month: date, measures: Measures, currency: str = "EUR"
-) -> Draft | None:
-    """What one contract bills in `month` (its first day), or None."""
-    span = billed_range(contract, month)
-    if span is None:
-        return None
-    first, last, period_start, period_end = span
-    header = contract.terms_on(min(max(month, first), last)) or contract.versions[0].terms
-    words = translations(header.language)
-    lines = _fee_lines(contract, first, last, period_start, period_end, words)
-    lines += _usage_lines(contract, header, first, period_start, measures, words)
-    if not lines:
-        return None
-    return Draft(
-        contract_id=contract.id,
-        client_id=contract.client_id,
-        period_start=first,
-        period_end=last,
-        lines=tuple(lines),
-        buyer=header.buyer,
-        language=header.language,
-        payment_terms_days=header.payment_terms_days,
-        payment_method=header.payment_method,
-        mandate=header.mandate,
-        billing_email=header.billing_email,
-        currency=currency,
+def regime(contract: StoredContract, day: date) -> tuple[Terms, date, date] | None:
+    """The terms in force on `day`, and the days their frequency and timing last."""
+    versions = contract.versions
+    index = next(
+        (n for n in range(len(versions) - 1, -1, -1) if versions[n].effective_from <= day), None
     )
+    if index is None:
+        return None
+    terms = versions[index].terms
+    kind = (terms.frequency, terms.timing)
+    low = index
+    while low > 0 and (versions[low - 1].terms.frequency, versions[low - 1].terms.timing) == kind:
+        low -= 1
+    high = index + 1
+    while (
+        high < len(versions)
+        and (
+            versions[high].terms.frequency,
+            versions[high].terms.timing,
+        )
+        == kind
+    ):
+        high += 1
+    since = contract.start_on if low == 0 else versions[low].effective_from
+    until = versions[high].effective_from - timedelta(days=1) if high < len(versions) else date.max
+    return terms, since, until
+
+
+def billed_spans(contract: StoredContract, month: date) -> list[Span]:
+    """What a contract bills in `month` (its first day): at most a period in advance and
+    one in arrears (both only in the month its timing changes).
+    """
+    end = contract.end_on or date.max
+    # The days whose regime and period may be due: the month's first, the
+    # day before it, and the days around each change, start and end.
+    days = {month, month - timedelta(days=1), contract.start_on}
+    for version in contract.versions:
+        days.update((version.effective_from, version.effective_from - timedelta(days=1)))
+    if contract.end_on is not None:
+        days.add(contract.end_on)
+    found: dict[date, Span] = {}
+    for day in sorted(days):
+        ruling = regime(contract, day)
+        if ruling is None:
+            continue
+        terms, since, until = ruling
+        period = period_of(day, terms.frequency.months)
+        first = max(period[0], contract.start_on, since)
+        last = min(period[1], end, until)
+        if first > last or first in found:
+            continue
+        # In advance: the month of the first day; in arrears: the month after the last.
+        after = first_of_month(last) + timedelta(days=31)
+        due = first if terms.timing == Timing.ADVANCE else after
+        if first_of_month(due) == month:
+            found[first] = Span(first, last, period[0], period[1], since)
+    return [found[first] for first in sorted(found)]
+
+
+def drafts_of(
+    contract: StoredContract, month: date, measures: Measures, currency: str = "EUR"
+) -> list[Draft]:
+    """What one contract bills in `month` (its first day)."""
+    found = []
+    for span in billed_spans(contract, month):
+        header = (
+            contract.terms_on(min(max(month, span.first), span.last)) or contract.versions[0].terms
+        )
+        words = translations(header.language)
+        lines = _fee_lines(
+            contract, span.first, span.last, span.period_start, span.period_end, words
+        )
+        lines += _usage_lines(contract, header, span, measures, words)
+        if not lines:
+            continue
+        found.append(
+            Draft(
+                contract_id=contract.id,
+                client_id=contract.client_id,
+                period_start=span.first,
+                period_end=span.last,
+                lines=tuple(lines),
+                buyer=header.buyer,
+                language=header.language,
+                payment_terms_days=header.payment_terms_days,
+                payment_method=header.payment_method,
+                mandate=header.mandate,
+                billing_email=header.billing_email,
+                currency=currency,
+            )
+        )
+    return found
 
 
 def _segments(contract: StoredContract, first: date, last: date) -> list[tuple[date, date, Terms]]:
@@ -207,19 +270,21 @@ def _fee_lines(
 def _usage_lines(
     contract: StoredContract,
     header: Terms,
-    first: date,
-    period_start: date,
+    span: Span,
     measures: Measures,
     words: Any,
 ) -> list[Line]:
     """The usage lines: of the period billed (arrears) or of the one before (advance)."""
     months = header.frequency.months
     if header.timing == Timing.ADVANCE:
-        period = period_of(period_start - timedelta(days=1), months)
+        period = period_of(span.period_start - timedelta(days=1), months)
     else:
-        period = period_of(period_start, months)
+        period = period_of(span.period_start, months)
     end = contract.end_on or date.max
-    window_first, window_last = max(period[0], contract.start_on), min(period[1], end)
+    window_first = max(period[0], contract.start_on, span.since)
+    window_last = min(period[1], end)
+    if header.timing == Timing.ARREARS:
+        window_last = min(window_last, span.last)
     if window_first > window_last:
         return []
     terms = contract.terms_on(window_last) or header

@@ -177,7 +177,7 @@ def test_a_file_unreadable_as_a_whole_imports_nothing(
 
 def test_a_line_spec() -> None:
     line = line_of_spec("usage;Support;unit_price=80;included=10;unit=h;source=file")
-    assert (line.kind, line.unit_price_cents, line.included) == (LineKind.USAGE, 8000, 10)
+    assert (line.kind, line.unit_price_cents, line.included) == (LineKind.USAGE, 8000, Decimal(10))
     assert line_of_spec("option;Backup;amount=19,90;per=year").amount_cents == 1990
     with pytest.raises(ValueError, match="'colour=red' is not one of"):
         line_of_spec("fee;Hosting;colour=red")

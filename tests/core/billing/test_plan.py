@@ -25,7 +25,7 @@ from core.billing.contracts import (
     end_contract,
 )
 from core.billing.model import Draft
-from core.billing.plan import draft_of, drafts_for, planned_changes
+from core.billing.plan import drafts_for, drafts_of, planned_changes
 from core.billing.usage import Measures, import_usage
 from core.config.settings import Settings
 from core.store.db import insert_many, write
@@ -156,6 +156,33 @@ def test_a_change_inside_a_quarter_bills_each_version_for_its_days(acme: Engine)
         ("Hosting", Decimal(1), cents(93000 * 31 / 90), "pro rata 31/90 days"),
         ("Hosting", Decimal(1), cents(120000 * 59 / 90), "pro rata 59/90 days"),
     ]
+
+
+def test_a_change_of_frequency_bills_no_day_twice_and_forgets_none(acme: Engine) -> None:
+    store(acme, contract(start=date(2026, 11, 1), lines=(fee(euros=90),)))
+    with write(acme) as connection:
+        edit_contract(
+            connection, "C-1", date(2027, 2, 1), {"frequency": Frequency.QUARTERLY},
+            actor="a", at=AT,
+        )  # fmt: skip
+    (january,) = plan(acme, JAN)
+    (february,) = plan(acme, date(2027, 2, 1))
+    assert (january.period_start, january.period_end) == (JAN, date(2027, 1, 31))
+    # February and March: 59 days of the first quarter's 90, at three months' price.
+    assert (february.period_start, february.period_end) == (date(2027, 2, 1), date(2027, 3, 31))
+    assert amounts(february) == [("Hosting", Decimal(1), 17700, "pro rata 59/90 days")]
+    assert plan(acme, date(2027, 3, 1)) == []
+    (april,) = plan(acme, date(2027, 4, 1))
+    assert amounts(april) == [("Hosting", Decimal(3), 27000, "")]
+
+
+def test_a_change_from_arrears_to_advance_bills_both_periods_that_month(acme: Engine) -> None:
+    store(acme, contract(start=date(2026, 11, 1), timing=Timing.ARREARS))
+    with write(acme) as connection:
+        edit_contract(connection, "C-1", JAN, {"timing": Timing.ADVANCE}, actor="a", at=AT)
+    december, january = plan(acme, JAN)
+    assert (december.period_start, january.period_start) == (DEC, JAN)
+    assert [len(plan(acme, date(2027, 2, 1))), len(plan(acme, DEC))] == [1, 1]
 
 
 def test_an_ended_contract_is_not_billed_after_its_end(acme: Engine) -> None:
@@ -291,8 +318,7 @@ def test_the_pro_rata_of_a_split_period_adds_up_to_the_fee(
     length = {Frequency.MONTHLY: 31, Frequency.QUARTERLY: 90, Frequency.YEARLY: 365}[frequency]
     cuts = sorted(month + timedelta(days=offset) for offset in offsets if offset < length)
     found = in_memory([(date(2024, 1, 1), euros)] + [(day, euros) for day in cuts], frequency)
-    draft = draft_of(found, month, Measures(None))  # type: ignore[arg-type]
-    assert draft is not None
+    (draft,) = drafts_of(found, month, Measures(None))  # type: ignore[arg-type]
     full = euros * 100 * frequency.months
     assert len(draft.lines) == len(cuts) + 1
     days = sum((x.service_end - x.service_start).days + 1 for x in draft.lines)
