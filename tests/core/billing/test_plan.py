@@ -28,10 +28,12 @@ from core.billing.model import Draft
 from core.billing.plan import drafts_for, drafts_of, planned_changes
 from core.billing.usage import Measures, import_usage
 from core.config.settings import Settings
+from core.conversations.ingest import Ingestor
 from core.store.db import insert_many, write
 from core.store.models.system import table
 from core.store.models.time import TimeRow
 from tests.core.billing.support import AT, add_clients, contract, fee, store, terms
+from tests.support import make_event
 
 DEC, JAN = date(2026, 12, 1), date(2027, 1, 1)
 
@@ -324,3 +326,22 @@ def test_the_pro_rata_of_a_split_period_adds_up_to_the_fee(
     days = sum((x.service_end - x.service_start).days + 1 for x in draft.lines)
     assert days == length
     assert abs(draft.totals.net_cents - full) <= len(cuts)
+
+
+def test_events_of_the_clients_threads_are_its_usage(engine: Engine, ingestor: Ingestor) -> None:
+    minutes = [0, 60, 120, 60 * 24 * 9]  # three in November, one on 2 December
+    ingestor.ingest([make_event(f"e{n}", minute) for n, minute in enumerate(minutes)])
+    ingestor.ingest([make_event("b1", 0, client="Bigco", task="T2")])
+    line = Line(
+        LineKind.USAGE,
+        "Requests",
+        unit_price_cents=100,
+        included=Decimal(1),
+        unit="request",
+        source=UsageSource.PMDESK_EVENTS,
+    )
+    store(engine, contract(start=date(2026, 11, 1), lines=(line,), timing=Timing.ARREARS))
+    (december,) = plan(engine, DEC)
+    assert amounts(december) == [
+        ("Requests", Decimal(2), 200, "3 request used, 1 included, 2026-11-01 to 2026-11-30")
+    ]
