@@ -52,7 +52,10 @@ class Frequency(StrEnum):
 
     @property
     def months(self) -> int:
-        return {"monthly": 1, "quarterly": 3, "yearly": 12}[self.value]
+        return _MONTHS[self.value]
+
+
+_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
 
 
 class Timing(StrEnum):

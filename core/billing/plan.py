@@ -38,6 +38,7 @@ from core.billing.contracts import (
     StoredContract,
     Terms,
     Timing,
+    UsageSource,
     load_contracts,
 )
 from core.billing.model import Draft, Line, cents_of
@@ -87,7 +88,14 @@ def drafts_for(
             return drafts_for(connection, month, settings, contracts=contracts)
     found = contracts if contracts is not None else load_contracts(source)
     projects = settings.worksection.projects if settings.worksection else {}
-    measures = Measures(source, projects, around=first_of_month(month))
+    hour_clients = {
+        contract.client
+        for contract in found
+        for version in contract.versions
+        for line in version.terms.lines
+        if line.source == UsageSource.WORKSECTION_HOURS
+    }
+    measures = Measures(source, projects, around=first_of_month(month), hour_clients=hour_clients)
     currency = settings.billing.currency
     drafts = [
         draft
@@ -147,13 +155,16 @@ def billed_spans(contract: StoredContract, month: date) -> list[Span]:
     end = contract.end_on or date.max
     # The days whose regime and period may be due: the month's first, the
     # day before it, and the days around each change, start and end.
+    # A span due in the month starts in it (advance) or ends in the month before
+    # (arrears): only those two months' days can be due.
+    low, high = first_of_month(month - timedelta(days=1)), month_end(month)
     days = {month, month - timedelta(days=1), contract.start_on}
     for version in contract.versions:
         days.update((version.effective_from, version.effective_from - timedelta(days=1)))
     if contract.end_on is not None:
         days.add(contract.end_on)
     found: dict[date, Span] = {}
-    for day in sorted(days):
+    for day in sorted(day for day in days if low <= day <= high):
         ruling = regime(contract, day)
         if ruling is None:
             continue

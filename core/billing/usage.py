@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -27,7 +27,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from core.billing.contracts import UsageSource, client_ids, decimal_of
 from core.store.db import insert_many
@@ -199,6 +199,8 @@ class Measures:
     `projects`: Worksection project id or name -> client name (the connector's
     mapping); a project not listed is its own client. `around`: the month of
     the run, whose windows (that month and the year before) are read at once.
+    `hour_clients`: the only clients whose hours are asked for (None: any);
+    only their projects' rows are read.
     """
 
     def __init__(
@@ -206,8 +208,10 @@ class Measures:
         connection: Connection,
         projects: Mapping[str, str] | None = None,
         around: date | None = None,
+        hour_clients: Collection[str] | None = None,
     ) -> None:
         self.connection = connection
+        self._hour_clients = None if hour_clients is None else set(hour_clients)
         self.projects = dict(projects or {})
         self._hours: dict[tuple[date, date], dict[str, Decimal]] = {}
         self._days: dict[str, tuple[list[date], list[int]]] = {}
@@ -267,6 +271,14 @@ class Measures:
             .where(TIME.c.day >= first, TIME.c.day <= last)
             .group_by(TIME.c.day, TIME.c.project_id, TIME.c.project_name)
         )
+        if self._hour_clients is not None:
+            # The clients' own projects (named as they are) and the projects mapped to them.
+            folded = {name.casefold() for name in self._hour_clients}
+            mapped = [key for key, client in self.projects.items() if client.casefold() in folded]
+            names = sorted({*self._hour_clients, *mapped})
+            query = query.where(
+                or_(TIME.c.project_name.in_(names), TIME.c.project_id.in_(mapped or [""]))
+            )
         per_client: dict[str, dict[date, int]] = {}
         for day, project_id, name, total in self.connection.execute(query).all():
             client = next(
