@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
@@ -54,11 +55,13 @@ def first_of_month(day: date) -> date:
     return day.replace(day=1)
 
 
+@cache
 def month_end(day: date) -> date:
     following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
     return following - timedelta(days=1)
 
 
+@cache
 def period_of(day: date, months: int) -> tuple[date, date]:
     """The calendar period of `months` (1, 3 or 12) that holds `day`."""
     start_month = (day.month - 1) // months * months + 1
