@@ -31,6 +31,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
 
 from core.base.i18n import translations
 from core.billing.contracts import Line as ContractLine
@@ -76,7 +77,7 @@ def days_between(first: date, last: date) -> int:
 
 
 def drafts_for(
-    source: Connection | Engine,
+    source: Connection | Engine | Session,
     month: date,
     settings: Settings,
     *,
@@ -84,8 +85,11 @@ def drafts_for(
 ) -> list[Draft]:
     """The drafts every contract bills in `month`, by client and contract reference.
 
+    `source`: a connection (the caller's transaction), a session, or an engine.
     `contracts`: the contracts already loaded (load_contracts), else read.
     """
+    if isinstance(source, Session):
+        return drafts_for(source.connection(), month, settings, contracts=contracts)
     if isinstance(source, Engine):
         with source.connect() as connection:
             return drafts_for(connection, month, settings, contracts=contracts)
@@ -395,30 +399,37 @@ class PlanChange:
 
 
 def planned_changes(previous: Sequence[Draft], current: Sequence[Draft]) -> list[PlanChange]:
-    """What changed between last month's drafts and this month's, per contract."""
-    before = {draft.contract_id: draft for draft in previous}
-    after = {draft.contract_id: draft for draft in current}
+    """What changed between last month's drafts and this month's, per contract.
+
+    A contract with two drafts in a month (its timing changed) counts as one:
+    their amounts added, their lines together.
+    """
+    before = _by_contract(previous)
+    after = _by_contract(current)
     changes = []
     for contract_id in sorted(before.keys() | after.keys()):
         old, new = before.get(contract_id), after.get(contract_id)
         if old is None and new is not None:
-            changes.append(PlanChange(new.client_id, contract_id, "new", 0, new.totals.net_cents))
+            changes.append(PlanChange(new[0], contract_id, "new", 0, new[1]))
             continue
         if new is None and old is not None:
-            changes.append(
-                PlanChange(old.client_id, contract_id, "not_billed", old.totals.net_cents, 0)
-            )
+            changes.append(PlanChange(old[0], contract_id, "not_billed", old[1], 0))
             continue
         assert old is not None and new is not None
-        old_names = {line.description for line in old.lines}
-        new_names = {line.description for line in new.lines}
-        added = tuple(sorted(new_names - old_names))
-        removed = tuple(sorted(old_names - new_names))
-        old_net, new_net = old.totals.net_cents, new.totals.net_cents
+        added = tuple(sorted(new[2] - old[2]))
+        removed = tuple(sorted(old[2] - new[2]))
         if added or removed:
-            changes.append(
-                PlanChange(new.client_id, contract_id, "lines", old_net, new_net, added, removed)
-            )
-        elif old_net != new_net:
-            changes.append(PlanChange(new.client_id, contract_id, "amount", old_net, new_net))
+            changes.append(PlanChange(new[0], contract_id, "lines", old[1], new[1], added, removed))
+        elif old[1] != new[1]:
+            changes.append(PlanChange(new[0], contract_id, "amount", old[1], new[1]))
     return changes
+
+
+def _by_contract(drafts: Sequence[Draft]) -> dict[int, tuple[int, int, set[str]]]:
+    """Per contract: its client, its drafts' net amount, their lines' descriptions."""
+    found: dict[int, tuple[int, int, set[str]]] = {}
+    for draft in drafts:
+        client, net, names = found.get(draft.contract_id, (draft.client_id, 0, set()))
+        names |= {line.description for line in draft.lines}
+        found[draft.contract_id] = (client, net + draft.totals.net_cents, names)
+    return found

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from core.billing.contracts import (
     Frequency,
@@ -345,3 +346,12 @@ def test_events_of_the_clients_threads_are_its_usage(engine: Engine, ingestor: I
     assert amounts(december) == [
         ("Requests", Decimal(2), 200, "3 request used, 1 included, 2026-11-01 to 2026-11-30")
     ]
+
+
+def test_a_session_a_connection_or_an_engine_plan_alike(acme: Engine) -> None:
+    store(acme, contract(start=date(2026, 12, 16)))
+    with Session(acme) as session:
+        from_session = drafts_for(session, DEC, Settings())
+    with acme.connect() as connection:
+        from_connection = drafts_for(connection, DEC, Settings())
+    assert from_session == from_connection == plan(acme, DEC) != []
