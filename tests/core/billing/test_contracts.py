@@ -152,6 +152,7 @@ def test_a_planned_change_can_be_corrected_before_it_takes_effect(acme: Engine) 
                 connection, "C-1", date(2027, 1, 1), {"city": city}, actor="a", at=AT
             )
     assert [v.terms.city for v in found.versions] == ["Paris", "Lille"]
+    assert [len(v.terms.lines) for v in found.versions] == [1, 1]
 
 
 def test_the_end_is_a_day_or_the_notice_from_a_day(acme: Engine) -> None:
