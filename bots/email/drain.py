@@ -74,28 +74,52 @@ def drain_outbox(
             break
         if verdict == "taken":
             continue
-        message = outgoing_message(engine, email_id, settings.email.sender, settings.email.reply_to)
-        try:
-            refused = deliver(message)
-        except SendFailure as failure:
-            if failure.doubtful:
-                mark_unknown(engine, email_id, clock(), failure.reason)
-                summary.unknown.append(email_id)
-                log.error("email #%d may or may not have gone out: %s", email_id, failure.reason)
-            elif failure.temporary:
-                state = mark_temporary(engine, email_id, clock(), failure.reason)
-                (summary.retrying if state == "queued" else summary.failed).append(email_id)
-                log.warning("email #%d not sent (%s): %s", email_id, state, failure.reason)
-            else:
-                mark_refused(engine, email_id, clock(), failure.reason)
-                summary.failed.append(email_id)
-                log.error("email #%d refused: %s", email_id, failure.reason)
-            continue
-        note = None
-        if refused:
-            note = "refused for " + ", ".join(
-                f"{address} ({code})" for address, (code, _) in refused.items()
-            )
-        mark_sent(engine, email_id, clock(), note)
-        summary.sent.append(email_id)
+        outcome, _ = _send_claimed(engine, settings, clock, email_id, deliver)
+        {
+            "sent": summary.sent,
+            "retrying": summary.retrying,
+            "failed": summary.failed,
+            "unknown": summary.unknown,
+        }[outcome].append(email_id)
     return summary
+
+
+def send_now(
+    engine: Engine, settings: Settings, clock: Now, email_id: int, *, send: Sender | None = None
+) -> tuple[str, str]:
+    """Send one queued email at once (the go-live test): (outcome, the server's reason).
+
+    The outcome is sent, retrying, failed or unknown, recorded as the drain records it.
+    """
+    deliver = send or (lambda message: send_message(settings.email, message))
+    if claim(engine, email_id, clock(), default_holder()) != "claimed":
+        return "failed", "it is not queued any more"
+    return _send_claimed(engine, settings, clock, email_id, deliver)
+
+
+def _send_claimed(
+    engine: Engine, settings: Settings, clock: Now, email_id: int, deliver: Sender
+) -> tuple[str, str]:
+    """Hand a claimed email to the server and record the outcome."""
+    message = outgoing_message(engine, email_id, settings.email.sender, settings.email.reply_to)
+    try:
+        refused = deliver(message)
+    except SendFailure as failure:
+        if failure.doubtful:
+            mark_unknown(engine, email_id, clock(), failure.reason)
+            log.error("email #%d may or may not have gone out: %s", email_id, failure.reason)
+            return "unknown", failure.reason
+        if failure.temporary:
+            state = mark_temporary(engine, email_id, clock(), failure.reason)
+            log.warning("email #%d not sent (%s): %s", email_id, state, failure.reason)
+            return ("retrying" if state == "queued" else "failed"), failure.reason
+        mark_refused(engine, email_id, clock(), failure.reason)
+        log.error("email #%d refused: %s", email_id, failure.reason)
+        return "failed", failure.reason
+    note = None
+    if refused:
+        note = "refused for " + ", ".join(
+            f"{address} ({code})" for address, (code, _) in refused.items()
+        )
+    mark_sent(engine, email_id, clock(), note)
+    return "sent", note or ""
