@@ -61,7 +61,11 @@ def send_message(
                 client.login(config.user, config.password or "")
             refused = _envelope(client, message)
             handed = True
-            client.data(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
+            code, answer = client.data(
+                message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+            )
+            if code != 250:
+                raise smtplib.SMTPDataError(code, answer)
             confirmed = True
         finally:
             if not confirmed:

@@ -87,7 +87,6 @@ def build_message(
         message["Reply-To"] = reply_to
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
-    message["Content-Language"] = language
     message.set_content(body)
     if html is not None:
         message.add_alternative(html, subtype="html")
@@ -99,4 +98,6 @@ def build_message(
             subtype=subtype or "octet-stream",
             filename=attachment.filename,
         )
+    # Last: the content headers set before are moved to the parts as they are added.
+    message["Content-Language"] = language
     return message
