@@ -49,7 +49,13 @@ def checked_addresses(addresses: tuple[str, ...] | list[str]) -> tuple[str, ...]
         value = value.strip()
         _, address = parseaddr(value)
         local, at, domain = address.rpartition("@")
-        if not at or not local or "." not in domain or any(c in address for c in " ,;<>"):
+        if (
+            not at
+            or not local
+            or "." not in domain
+            or any(c in address for c in " <>")
+            or any(c in value for c in ",;")
+        ):
             raise BadAddress(f"{value!r} is not an email address")
         checked.append(value)
     return tuple(checked)
