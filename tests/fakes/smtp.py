@@ -53,6 +53,8 @@ class Handler:
     refuse: set[str] = field(default_factory=set)
     # Answers to DATA, one per message, before the server accepts.
     answers: list[str] = field(default_factory=list)
+    # Keep the next message, then hang up without answering (a connection lost mid-send).
+    hang_up: bool = False
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -69,6 +71,9 @@ class Handler:
         assert isinstance(parsed, EmailMessage)
         self.received.append(parsed)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        if self.hang_up:
+            self.hang_up = False
+            server.transport.close()
         return "250 Message accepted"
 
 

@@ -301,3 +301,26 @@ def test_a_claim_of_another_host_is_unknown_only_once_stale(
     clock.instant += STALE_CLAIM - timedelta(minutes=5)
     assert drain_outbox(engine, settings, clock).unknown == [queued.id]
     assert smtp.received == []
+
+
+def test_a_connection_lost_after_the_message_was_handed_over_is_unknown(
+    engine: Engine, settings: Settings, smtp: SmtpServer, clock: MovableClock, assistant: int
+) -> None:
+    smtp.handler.hang_up = True
+    queued = queue(engine, "invoice:F6", "invoice", _mail(), SENDER, clock())
+
+    summary = drain_outbox(engine, settings, clock)
+
+    assert summary.unknown == [queued.id] and summary.retrying == []
+    view = get_email(engine, queued.id)
+    assert view.state == UNKNOWN
+    assert "before the server confirmed the message" in (view.last_error or "")
+    [(kind, _)] = _notices(engine)
+    assert kind == "email_unknown"
+    clock.advance(hours=2)
+    drain_outbox(engine, settings, clock)
+    assert len(smtp.received) == 1
+
+    retry(engine, queued.id, clock(), "cli")  # the assistant checked: it did not arrive
+    assert drain_outbox(engine, settings, clock).sent == [queued.id]
+    assert [message["Message-ID"] for message in smtp.received] == [view.message_id] * 2
