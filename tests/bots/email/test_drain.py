@@ -3,7 +3,6 @@ backoff, refused at once, unknown after a sender died mid-send, never twice."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -210,7 +209,7 @@ def test_451_then_accepted_waits_its_backoff_then_goes_once(
 
 
 def test_a_server_down_is_retried_with_backoff_then_given_up_and_reported(
-    engine: Engine, clock: MovableClock, assistant: int
+    engine: Engine, clock: MovableClock, assistant: int, tmp_path: Path
 ) -> None:
     settings = email_settings(None, host="127.0.0.1", port=free_port())
     queued = queue(engine, "invoice:F4", "invoice", _mail(), SENDER, clock())
@@ -232,7 +231,7 @@ def test_a_server_down_is_retried_with_backoff_then_given_up_and_reported(
     assert kind == "email_failed" and f"given up after {MAX_ATTEMPTS} tries" in said
 
     # The assistant resends it once the server is back.
-    with smtp_server(Path(os.environ.get("TMPDIR", "/tmp"))) as server:
+    with smtp_server(tmp_path) as server:
         back = email_settings(server)
         retry(engine, queued.id, clock(), "cli")
         assert drain_outbox(engine, back, clock).sent == [queued.id]
