@@ -47,6 +47,7 @@ COMMAND_MODULES: dict[str, tuple[str, str | None]] = {
     "templates": ("pmdesk.templates", None),
     "projects": ("pmdesk.projects", None),
     "time": ("pmdesk.time", None),
+    "email": ("pmdesk.email", "email_app"),
 }
 # pmdesk's own options that take a value (see pmdesk.app.main_callback).
 _OPTIONS_WITH_VALUE = ("--db", "--config")

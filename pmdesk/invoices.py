@@ -231,15 +231,24 @@ def invoices_remind(
         out.print("pmdesk invoices reminders shows the drafts", markup=False)
 
 
-@invoices_app.command("reminders")
+reminders_app: typer.Typer = typer.Typer(
+    help="Reminder drafts waiting to go out, each with its full text; `send ID` emails one."
+)
+invoices_app.add_typer(reminders_app, name="reminders")
+
+
+@reminders_app.callback(invoke_without_command=True)
 @command
 def invoices_reminders(
+    typer_context: typer.Context,
     as_json: Annotated[bool, _JSON] = False,
     every: Annotated[
         bool, typer.Option("--all", help="Sent and cancelled ones too, not only drafts.")
     ] = False,
 ) -> None:
     """Reminder drafts waiting to go out, each with its full text."""
+    if typer_context.invoked_subcommand is not None:
+        return
     from core.receivables.dunning import DRAFT, flagged_clients, list_reminders
 
     ctx = context()
@@ -275,6 +284,39 @@ def invoices_reminders(
         out.print(view.text, markup=False)
     if flagged:
         out.print(f"flagged for suspension: {', '.join(flagged)}", markup=False)
+
+
+@reminders_app.command("send")
+@command
+def invoices_reminders_send(
+    draft_id: Annotated[int, typer.Argument(help="The reminder's id (#N in the list).")],
+    to: Annotated[
+        str | None, typer.Option(help="The address (default: the client's billing address).")
+    ] = None,
+) -> None:
+    """Approve a reminder draft: email it to the client; it is marked sent once it is."""
+    from core.mail.compose import (
+        NoAddress,
+        NotConfigured,
+        queue_reminder_email,
+        require_configured,
+    )
+    from core.mail.message import BadAddress
+
+    ctx = context()
+    try:
+        require_configured(ctx.settings)
+        queued = queue_reminder_email(ctx.engine, ctx.settings, draft_id, ctx.clock(), "cli", to)
+    except (NotConfigured, NoAddress, BadAddress, LookupError, ValueError) as error:
+        raise Failure(str(error)) from None
+    if not queued.created:
+        out.print(f"reminder #{draft_id}: already queued as email #{queued.id} ({queued.state})")
+        return
+    out.print(
+        f"reminder #{draft_id}: queued as email #{queued.id}; the services send it "
+        "(pmdesk email outbox)",
+        markup=False,
+    )
 
 
 @invoices_app.command("promise")

@@ -273,7 +273,7 @@ async def _session(
                 clock=clock,
                 # It fails only while the database cannot be read or written.
                 on_state=lambda state: states.set("scheduler", state, SCHEDULER_FAILED),
-                jobs=lambda scheduler: _daily_jobs(scheduler, settings, engine, clock),
+                jobs=lambda scheduler: _jobs(scheduler, settings, engine, clock, holder),
             )
         )
         for name, service in extra.items():
@@ -328,6 +328,14 @@ async def _run_extra(
     states.set(name, STOPPED)
 
 
+def _jobs(
+    scheduler: AsyncIOScheduler, settings: Settings, engine: Engine, clock: Now, holder: str
+) -> None:
+    """The scheduler's jobs besides the clock alerts."""
+    _daily_jobs(scheduler, settings, engine, clock)
+    _email_jobs(scheduler, settings, engine, clock, holder)
+
+
 def _daily_jobs(
     scheduler: AsyncIOScheduler, settings: Settings, engine: Engine, clock: Now
 ) -> None:
@@ -374,6 +382,46 @@ def _daily_jobs(
             _weekly_reports, "interval", minutes=15, args=(engine, settings, clock), id="reports"
         )
         scheduler.add_job(_weekly_reports, args=(engine, settings, clock), id="reports-at-start")
+
+
+# How often the email outbox is drained (a queued invoice or reminder waits at most this).
+EMAIL_EVERY = timedelta(minutes=1)
+
+
+def _email_jobs(
+    scheduler: AsyncIOScheduler, settings: Settings, engine: Engine, clock: Now, holder: str
+) -> None:
+    """The email outbox's drain (bots.email.drain), every minute and once now, when an
+    SMTP server is configured. One turn at a time (the scheduler's max_instances)."""
+    if not settings.email.host:
+        return
+    every = EMAIL_EVERY.total_seconds()
+    args = (engine, settings, clock, holder)
+    scheduler.add_job(_drain_email, "interval", seconds=every, args=args, id="email")
+    scheduler.add_job(_drain_email, args=args, id="email-at-start")
+
+
+async def _drain_email(engine: Engine, settings: Settings, clock: Now, holder: str) -> None:
+    from bots.email.drain import drain_outbox
+
+    try:
+        summary = await asyncio.to_thread(drain_outbox, engine, settings, clock, holder=holder)
+    except asyncio.CancelledError:
+        # The worker thread finishes the email it holds and records it; the rest waits.
+        log.info("the email drain was interrupted by the services stopping")
+        return
+    except Exception:
+        # The next minute tries again; an email claimed and not settled becomes unknown.
+        log.exception("the email drain failed")
+        return
+    if summary.sent or summary.failed or summary.unknown:
+        log.info(
+            "email: %d sent, %d retrying, %d failed, %d unknown",
+            len(summary.sent),
+            len(summary.retrying),
+            len(summary.failed),
+            len(summary.unknown),
+        )
 
 
 async def _weekly_reports(engine: Engine, settings: Settings, clock: Now) -> None:
