@@ -1,0 +1,293 @@
+"""The monthly billing run, shared by `pmdesk billing run`, the dashboard's Billing page
+and the scheduled run: a **preview** step and an **issue** step.
+
+`preview(connection, month, settings)` plans the month (core.billing.plan:
+`drafts_for`) and says, per client and contract, what each draft bills (its
+lines, quantities and amounts HT, TVA, TTC), whether it would be issued, is
+already billed (with its number) or would be refused (with the reason), and
+what changed since last month (`planned_changes` against the previous
+month's drafts). It writes nothing and takes no number.
+
+`issue_month(engine, settings, month, on, actor, progress)` plans the month
+again and issues every draft on day `on` (core.billing.run: one
+transaction per draft). It is idempotent: a contract and period already
+billed is reported as such and never issued twice, whoever runs it and
+however many times (a command, the dashboard, a button pressed twice, two
+processes at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from core.base.instants import Now, utc_now
+from core.base.kinds import Actor
+from core.billing.contracts import StoredContract, load_contracts
+from core.billing.issue import Outcome, Status, billed_number, refusal
+from core.billing.model import Draft, Totals, totals_of
+from core.billing.plan import PlanChange, drafts_for, first_of_month, planned_changes
+from core.billing.run import RunResult, run_drafts
+from core.config.settings import Settings
+
+# (step, done, in all): step is "issue" (more steps come with the documents).
+MonthProgress = Callable[[str, int, int], None]
+
+__all__ = [
+    "DraftPreview",
+    "MonthPreview",
+    "MonthProgress",
+    "MonthResult",
+    "issue_month",
+    "month_of",
+    "preview",
+    "previous_month",
+]
+
+
+def month_of(text: str) -> date:
+    """The first day of the month written `YYYY-MM`; ValueError otherwise."""
+    try:
+        year, month = (int(part) for part in text.strip().split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a month like 2026-12") from None
+
+
+def previous_month(month: date) -> date:
+    return first_of_month(first_of_month(month) - timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class DraftPreview:
+    """One draft of the month as the preview shows it.
+
+    `status`: "would issue", "already billed" (`number`: the invoice's) or
+    "refused" (`reason`).
+    """
+
+    draft: Draft
+    reference: str
+    client: str
+    status: Status
+    number: str | None = None
+    reason: str | None = None
+
+    @property
+    def totals(self) -> Totals:
+        return self.draft.totals
+
+    def as_dict(self) -> dict[str, Any]:
+        totals = self.totals
+        return {
+            "contract_id": self.draft.contract_id,
+            "reference": self.reference,
+            "client_id": self.draft.client_id,
+            "client": self.client,
+            "buyer": self.draft.buyer.name,
+            "period_start": self.draft.period_start.isoformat(),
+            "period_end": self.draft.period_end.isoformat(),
+            "status": self.status,
+            "number": self.number,
+            "reason": self.reason,
+            "lines": [
+                {
+                    "description": line.description,
+                    "quantity": f"{line.quantity.normalize():f}",
+                    "unit": line.unit,
+                    "unit_price_cents": line.unit_price_cents,
+                    "vat_rate": f"{line.vat_rate.normalize():f}",
+                    "amount_cents": line.amount_cents,
+                    "note": line.note,
+                }
+                for line in self.draft.lines
+            ],
+            "net_cents": totals.net_cents,
+            "vat_cents": totals.vat_cents,
+            "gross_cents": totals.gross_cents,
+        }
+
+
+@dataclass(frozen=True)
+class MonthPreview:
+    """What a month's run would do, and what changed since last month.
+
+    `drafts` are ordered by client and contract reference; `changes` per
+    contract (core.billing.plan.PlanChange), `references` and `clients`
+    name the contracts and clients the changes speak of.
+    """
+
+    month: date
+    drafts: tuple[DraftPreview, ...]
+    changes: tuple[PlanChange, ...]
+    references: dict[int, str] = field(default_factory=dict)
+    clients: dict[int, str] = field(default_factory=dict)
+
+    def having(self, status: Status) -> list[DraftPreview]:
+        return [item for item in self.drafts if item.status == status]
+
+    @property
+    def to_issue(self) -> list[DraftPreview]:
+        return self.having("would issue")
+
+    @property
+    def already_billed(self) -> list[DraftPreview]:
+        return self.having("already billed")
+
+    @property
+    def refused(self) -> list[DraftPreview]:
+        return self.having("refused")
+
+    @property
+    def totals(self) -> Totals:
+        """The totals of the drafts still to issue."""
+        return totals_of([line for item in self.to_issue for line in item.draft.lines])
+
+    def by_client(self) -> list[tuple[str, list[DraftPreview]]]:
+        """The drafts grouped per client, in the drafts' order."""
+        groups: dict[str, list[DraftPreview]] = {}
+        for item in self.drafts:
+            groups.setdefault(item.client, []).append(item)
+        return list(groups.items())
+
+    def as_dict(self) -> dict[str, Any]:
+        totals = self.totals
+        return {
+            "month": self.month.strftime("%Y-%m"),
+            "to_issue": len(self.to_issue),
+            "already_billed": len(self.already_billed),
+            "refused": len(self.refused),
+            "net_cents": totals.net_cents,
+            "vat_cents": totals.vat_cents,
+            "gross_cents": totals.gross_cents,
+            "drafts": [item.as_dict() for item in self.drafts],
+            "changes": [
+                {
+                    **change.as_dict(),
+                    "reference": self.references.get(change.contract_id, ""),
+                    "client": self.clients.get(change.client_id, ""),
+                }
+                for change in self.changes
+            ],
+        }
+
+
+def preview(connection: Connection, month: date, settings: Settings) -> MonthPreview:
+    """The month's drafts with what would become of each, and the changes since last month.
+
+    Reads only: nothing is issued and no number taken.
+    """
+    month = first_of_month(month)
+    contracts = load_contracts(connection)
+    current = drafts_for(connection, month, settings, contracts=contracts)
+    before = drafts_for(connection, previous_month(month), settings, contracts=contracts)
+    references, clients = _names(contracts)
+    items = tuple(_previewed(connection, draft, references, clients) for draft in current)
+    if connection.in_transaction():
+        connection.rollback()
+    return MonthPreview(month, items, tuple(planned_changes(before, current)), references, clients)
+
+
+def _names(contracts: Sequence[StoredContract]) -> tuple[dict[int, str], dict[int, str]]:
+    references = {contract.id: contract.reference for contract in contracts}
+    clients = {contract.client_id: contract.client for contract in contracts}
+    return references, clients
+
+
+def _previewed(
+    connection: Connection, draft: Draft, references: dict[int, str], clients: dict[int, str]
+) -> DraftPreview:
+    reference = references.get(draft.contract_id, "")
+    client = clients.get(draft.client_id, draft.buyer.name)
+    problem = refusal(draft)
+    if problem is not None:
+        return DraftPreview(draft, reference, client, "refused", reason=problem)
+    number = billed_number(connection, draft)
+    if number is not None:
+        return DraftPreview(draft, reference, client, "already billed", number=number)
+    return DraftPreview(draft, reference, client, "would issue")
+
+
+@dataclass
+class MonthResult:
+    """What a month's issue did: each draft's outcome (core.billing.run.RunResult)."""
+
+    month: date
+    run: RunResult
+    references: dict[int, str] = field(default_factory=dict)
+    clients: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return self.run.outcomes
+
+    @property
+    def issued(self) -> list[Outcome]:
+        return self.run.issued
+
+    @property
+    def refused(self) -> list[Outcome]:
+        return self.run.refused
+
+    @property
+    def already_billed(self) -> list[Outcome]:
+        return [item for item in self.run.outcomes if item.status == "already billed"]
+
+    @property
+    def done_before(self) -> bool:
+        """Nothing left to issue: every draft was billed already (a second press, a re-run)."""
+        return not self.issued and not self.refused and bool(self.already_billed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month.strftime("%Y-%m"),
+            "on": self.run.on.isoformat(),
+            "issued": len(self.issued),
+            "already_billed": len(self.already_billed),
+            "refused": len(self.refused),
+            "gross_cents": sum(item.gross_cents for item in self.issued),
+            "outcomes": [
+                {
+                    "contract_id": item.contract_id,
+                    "reference": self.references.get(item.contract_id, ""),
+                    "client_id": item.client_id,
+                    "client": self.clients.get(item.client_id, ""),
+                    "period_start": item.period_start.isoformat(),
+                    "status": item.status,
+                    "number": item.number,
+                    "gross_cents": item.gross_cents,
+                    "reason": item.reason,
+                }
+                for item in self.run.outcomes
+            ],
+        }
+
+
+def issue_month(
+    engine: Engine,
+    settings: Settings,
+    month: date,
+    on: date,
+    actor: Actor,
+    progress: MonthProgress | None = None,
+    *,
+    clock: Now = utc_now,
+) -> MonthResult:
+    """Plan `month` and issue its drafts dated `on`, each in its own transaction.
+
+    Idempotent: what is billed already is reported as such, never issued again.
+    `progress` hears ("issue", done, in all) after each draft.
+    """
+    month = first_of_month(month)
+    with engine.connect() as connection:
+        contracts = load_contracts(connection)
+        drafts = drafts_for(connection, month, settings, contracts=contracts)
+        connection.rollback()
+    references, clients = _names(contracts)
+    step = None if progress is None else (lambda done, total: progress("issue", done, total))
+    run = run_drafts(engine, settings, drafts, on=on, actor=actor, progress=step, clock=clock)
+    return MonthResult(month, run, references, clients)

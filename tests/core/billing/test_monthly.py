@@ -1,0 +1,113 @@
+"""The monthly run's two steps: the preview (what would be issued, what changed) and the issue."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine, text
+
+from core.billing.contracts import edit_contract
+from core.billing.monthly import issue_month, month_of, preview, previous_month
+from core.config.settings import Settings
+from core.store.db import write
+from tests.core.billing.support import AT, add_clients, contract, fee, store
+
+NOV, DEC, JAN = date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1)
+
+
+@pytest.fixture
+def agency(engine: Engine) -> Engine:
+    add_clients(engine, "Acme", "Bigco", "Cido")
+    store(
+        engine,
+        contract("C-ACME", "Acme", start=NOV),
+        contract("C-BIG", "Bigco", start=DEC, legal_name="Bigco SAS", lines=(fee("Licence", 100),)),
+        contract("C-CIDO", "Cido", start=NOV, legal_name="Cido SA"),
+    )
+    with write(engine) as connection:
+        edit_contract(
+            connection,
+            "C-ACME",
+            DEC,
+            {"lines": (fee("Hosting", 310), fee("Backup", 20))},
+            actor="test",
+            at=AT,
+        )
+    return engine
+
+
+def test_month_of_reads_a_month_and_refuses_anything_else() -> None:
+    assert month_of("2026-12") == DEC
+    assert previous_month(JAN) == DEC and previous_month(DEC) == NOV
+    with pytest.raises(ValueError, match="not a month"):
+        month_of("December")
+    with pytest.raises(ValueError, match="not a month"):
+        month_of("2026-13")
+
+
+def test_the_preview_says_what_each_draft_bills_and_what_changed(agency: Engine) -> None:
+    with agency.connect() as connection:
+        seen = preview(connection, DEC, Settings())
+    assert [(item.reference, item.status) for item in seen.drafts] == [
+        ("C-ACME", "would issue"),
+        ("C-BIG", "would issue"),
+        ("C-CIDO", "would issue"),
+    ]
+    acme = seen.drafts[0]
+    assert [line.description for line in acme.draft.lines] == ["Hosting", "Backup"]
+    assert acme.totals.net_cents == 33_000 and acme.totals.gross_cents == 39_600
+    assert seen.totals.net_cents == 33_000 + 10_000 + 31_000
+    kinds = {seen.references[change.contract_id]: change.kind for change in seen.changes}
+    assert kinds == {"C-ACME": "lines", "C-BIG": "new"}
+    added = next(change for change in seen.changes if change.kind == "lines").added
+    assert added == ("Backup",)
+    as_json = seen.as_dict()
+    assert as_json["to_issue"] == 3 and as_json["changes"][0]["reference"] == "C-ACME"
+    # Nothing was issued.
+    with agency.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM billingdocument")).scalar() == 0
+
+
+def test_issue_month_issues_once_whatever_is_re_run(agency: Engine) -> None:
+    heard: list[tuple[str, int, int]] = []
+    first = issue_month(
+        agency,
+        Settings(),
+        DEC,
+        DEC,
+        "ana",
+        lambda step, done, total: heard.append((step, done, total)),
+    )
+    assert [item.number for item in first.issued] == ["F2026-00001", "F2026-00002", "F2026-00003"]
+    assert heard[-1] == ("issue", 3, 3)
+    assert not first.done_before
+    again = issue_month(agency, Settings(), DEC, date(2026, 12, 2), "ana")
+    assert again.done_before and not again.issued
+    assert [item.number for item in again.already_billed] == [
+        "F2026-00001",
+        "F2026-00002",
+        "F2026-00003",
+    ]
+    with agency.connect() as connection:
+        seen = preview(connection, DEC, Settings())
+    assert {item.status for item in seen.drafts} == {"already billed"}
+    assert seen.totals.gross_cents == 0
+
+
+def test_two_runs_at_once_issue_each_contract_once(agency: Engine) -> None:
+    results = []
+
+    def run() -> None:
+        results.append(issue_month(agency, Settings(), DEC, DEC, "ana"))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    issued = sorted(item.number or "" for result in results for item in result.issued)
+    assert issued == ["F2026-00001", "F2026-00002", "F2026-00003"]
+    with agency.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM billingdocument")).scalar() == 3
