@@ -58,6 +58,7 @@ REASONS: dict[str, str] = {
 }
 _CODE = re.compile(r"\b(" + "|".join(REASONS) + r")\b")
 UNKNOWN_REASON = "MS03"
+# The dedupe key of a return's alert (one per debit).
 DEBIT_RETURNED = "debit_returned"
 BANK_LINE = table(BankTransaction)
 ALLOCATION = table(Allocation)
@@ -102,20 +103,22 @@ def settle_debits(connection: Connection, now: datetime, actor: str = "billing")
         .where(BANK_LINE.c.end_to_end_id.in_(list(debits)))
         .order_by(BANK_LINE.c.booking_date, BANK_LINE.c.id)
     ).all()
+    states = {ident: row.state for ident, row in debits.items()}
     for line in lines:
         debit = debits[line.end_to_end_id]
-        if line.amount_cents > 0 and debit.state == EXPORTED:
+        state = states.get(line.end_to_end_id)
+        if line.amount_cents > 0 and state == EXPORTED:
             if _allocated(connection, line.id, debit.invoice_id):
                 connection.execute(
                     DEBIT.update()
                     .where(DEBIT.c.id == debit.id)
                     .values(state=COLLECTED, collected_at=now)
                 )
-                debits[line.end_to_end_id] = debit._replace(state=COLLECTED)
+                states[line.end_to_end_id] = COLLECTED
                 outcome.collected.append(debit.end_to_end_id)
-        elif line.amount_cents < 0:
-            code = _returned(connection, debit, line, now, actor)
-            del debits[line.end_to_end_id]
+        elif line.amount_cents < 0 and state is not None:
+            code = _returned(connection, debit, state, line, now, actor)
+            del states[line.end_to_end_id]
             outcome.returned.append((debit.end_to_end_id, code))
     return outcome
 
@@ -132,13 +135,15 @@ def _allocated(connection: Connection, line_id: int, invoice_id: int) -> bool:
     return found is not None
 
 
-def _returned(connection: Connection, debit: Any, line: Any, now: datetime, actor: str) -> str:
+def _returned(
+    connection: Connection, debit: Any, state: str, line: Any, now: datetime, actor: str
+) -> str:
     code = reason_of(line.text or "")
     words = reason_in_words(code)
     cents = min(-line.amount_cents, debit.amount_cents)
     # Collected (its credit allocated): the payment is given back. Rejected
     # before settlement, nothing was paid and nothing needs reversing.
-    if debit.state == COLLECTED:
+    if state == COLLECTED:
         allocate_return(
             connection,
             line.id,

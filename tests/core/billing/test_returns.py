@@ -91,7 +91,8 @@ def test_a_return_reopens_records_the_reason_alerts_and_makes_the_next_frst(
         "returned", "AM04", date(2026, 12, 16)
     )
     assert len(alerts) == 1
-    assert alerts[0][:2] == ("debit_returned", first)
+    # An invoice alert, as the dunning run makes them, linked to the invoice.
+    assert alerts[0][:2] == ("invoice_dunning", first)
     assert "AM04, insufficient funds" in alerts[0][2]
     assert list(allocations) == [12000, -12000]
     with write(engine) as connection:
