@@ -107,9 +107,7 @@ def plan_debit(
             f" after the collection date {collect_on}"
         )
     iban = _checked_iban(mandate.iban)
-    number = connection.execute(
-        select(INVOICE.c.number).where(INVOICE.c.id == invoice_id)
-    ).scalar()
+    number = connection.execute(select(INVOICE.c.number).where(INVOICE.c.id == invoice_id)).scalar()
     if number is None:
         raise DebitError(f"no invoice #{invoice_id}")
     existing = connection.execute(
@@ -140,7 +138,9 @@ def plan_debit(
         "state": PLANNED,
         "created_at": now,
     }
-    debit_id = int(connection.execute(DEBIT.insert().values(**values)).inserted_primary_key[0])
+    inserted = connection.execute(DEBIT.insert().values(**values)).inserted_primary_key
+    assert inserted is not None
+    debit_id = int(inserted[0])
     mandate_values = {
         "last_sequence": sequence,
         "last_collect_on": collect_on,
@@ -151,7 +151,9 @@ def plan_debit(
         connection.execute(MANDATE.insert().values(reference=mandate.reference, **mandate_values))
     else:
         connection.execute(
-            MANDATE.update().where(MANDATE.c.reference == mandate.reference).values(**mandate_values)
+            MANDATE.update()
+            .where(MANDATE.c.reference == mandate.reference)
+            .values(**mandate_values)
         )
     detail = {"invoice": number, "sequence": sequence, "collect_on": collect_on.isoformat()}
     write_audit(connection, [audit_row(now, actor, "plan_debit", "debit", debit_id, detail)])

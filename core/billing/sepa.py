@@ -129,9 +129,13 @@ def debit_file(
         .order_by(DEBIT.c.sequence, DEBIT.c.id)
     ).all()
     if not rows:
-        exported = connection.execute(
-            select(DEBIT.c.file_name).where(DEBIT.c.collect_on == on, DEBIT.c.state == EXPORTED)
-        ).scalars().first()
+        exported = (
+            connection.execute(
+                select(DEBIT.c.file_name).where(DEBIT.c.collect_on == on, DEBIT.c.state == EXPORTED)
+            )
+            .scalars()
+            .first()
+        )
         if exported:
             raise DebitError(
                 f"the debits of {on} are in {exported} already; --again writes them again"
@@ -163,7 +167,11 @@ def debit_file(
             connection,
             [
                 audit_row(
-                    now, actor, "export_debits", "debit", None,
+                    now,
+                    actor,
+                    "export_debits",
+                    "debit",
+                    None,
                     {"file": path.name, "on": on.isoformat(), "count": len(rows)},
                 )
             ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -14,7 +14,7 @@ from core.store.models.receivables import Invoice
 from core.store.models.system import table
 from core.store.models.threads import Client
 
-NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 MANDATE = Mandate("MDT-DUPONT-1", date(2026, 1, 15), "DE89 3704 0044 0532 0130 00", "COBADEFFXXX")
 OTHER = Mandate("MDT-MARTIN-1", date(2026, 3, 2), "FR1420041010050500013M02606", "PSSTFRPPPAR")
 
@@ -32,12 +32,18 @@ def billing_settings(**billing: object) -> Settings:
     return Settings(billing=values)
 
 
-def add_invoices(engine: Engine, *numbers_and_cents: tuple[str, int], client: str = "Dupont SARL") -> list[int]:
+def add_invoices(
+    engine: Engine, *numbers_and_cents: tuple[str, int], client: str = "Dupont SARL"
+) -> list[int]:
     with write(engine) as connection:
-        found = connection.execute(table(Client).select().where(table(Client).c.name == client)).first()
+        found = connection.execute(
+            table(Client).select().where(table(Client).c.name == client)
+        ).first()
         if found is None:
             insert_many(connection, table(Client), [{"name": client, "created_at": NOW}])
-            found = connection.execute(table(Client).select().where(table(Client).c.name == client)).first()
+            found = connection.execute(
+                table(Client).select().where(table(Client).c.name == client)
+            ).first()
         assert found is not None
         rows = [
             {"number": number, "client_id": found.id, "issued_on": date(2026, 12, 1),
@@ -57,9 +63,7 @@ def camt054(path: Path, entries: list[tuple[str, str, str, str | None]]) -> Path
     """A camt.054 of (amount, CRDT|DBIT, end-to-end id, return reason code or None)."""
     body = []
     for position, (amount, indicator, e2e, reason) in enumerate(entries, start=1):
-        returned = (
-            f"<RtrInf><Rsn><Cd>{reason}</Cd></Rsn></RtrInf>" if reason is not None else ""
-        )
+        returned = f"<RtrInf><Rsn><Cd>{reason}</Cd></Rsn></RtrInf>" if reason is not None else ""
         party = "Dbtr" if indicator == "CRDT" else "Cdtr"
         body.append(
             f"""<Ntry><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>{indicator}</CdtDbtInd>

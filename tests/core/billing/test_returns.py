@@ -72,7 +72,9 @@ def test_a_return_reopens_records_the_reason_alerts_and_makes_the_next_frst(
     feed(engine, settings, camt054(tmp_path / "n1.xml", [("120.00", "CRDT", "F2026-00001", None)]))
     apply_bank_lines(engine, NOW)
 
-    feed(engine, settings, camt054(tmp_path / "n2.xml", [("120.00", "DBIT", "F2026-00001", "AM04")]))
+    feed(
+        engine, settings, camt054(tmp_path / "n2.xml", [("120.00", "DBIT", "F2026-00001", "AM04")])
+    )
     outcome = apply_bank_lines(engine, NOW)
     again = apply_bank_lines(engine, NOW)
 
@@ -81,14 +83,18 @@ def test_a_return_reopens_records_the_reason_alerts_and_makes_the_next_frst(
     assert invoice(engine, first) == (0, "open")
     with engine.connect() as connection:
         (debit,) = debits_on(connection)
-        alerts = connection.execute(
-            text("SELECT kind, invoice_id, text FROM notification")
-        ).all()
-        allocations = connection.execute(
-            text("SELECT cents FROM allocation WHERE reversed_at IS NULL ORDER BY id")
-        ).scalars().all()
+        alerts = connection.execute(text("SELECT kind, invoice_id, text FROM notification")).all()
+        allocations = (
+            connection.execute(
+                text("SELECT cents FROM allocation WHERE reversed_at IS NULL ORDER BY id")
+            )
+            .scalars()
+            .all()
+        )
     assert (debit.state, debit.return_code, debit.returned_on) == (
-        "returned", "AM04", date(2026, 12, 16)
+        "returned",
+        "AM04",
+        date(2026, 12, 16),
     )
     assert len(alerts) == 1
     # An invoice alert, as the dunning run makes them, linked to the invoice.
@@ -107,7 +113,9 @@ def test_a_reject_before_settlement_reopens_nothing_but_is_recorded(
     engine: Engine, tmp_path: Path
 ) -> None:
     first, _second, settings = exported(engine, tmp_path)
-    feed(engine, settings, camt054(tmp_path / "n2.xml", [("120.00", "DBIT", "F2026-00001", "AC04")]))
+    feed(
+        engine, settings, camt054(tmp_path / "n2.xml", [("120.00", "DBIT", "F2026-00001", "AC04")])
+    )
 
     outcome = apply_bank_lines(engine, NOW)
 

@@ -20,9 +20,7 @@ DAY = date(2026, 12, 15)
 
 
 def plan_three(engine: Engine) -> None:
-    ids = add_invoices(
-        engine, ("F2026-00001", 12000), ("F2026-00002", 9050), ("F2026-00003", 500)
-    )
+    ids = add_invoices(engine, ("F2026-00001", 12000), ("F2026-00002", 9050), ("F2026-00003", 500))
     with write(engine) as connection:
         # MANDATE used once before: its December debit is RCUR.
         plan_debit(connection, ids[0], MANDATE, 12000, date(2026, 11, 15), now=NOW)
@@ -51,9 +49,10 @@ def test_the_file_passes_its_schema_and_carries_each_debit(engine: Engine, tmp_p
         assert block.findtext("p:CdtrAcct/p:Id/p:IBAN", namespaces=NS) == (
             "FR7630006000011234567890189"
         )
-        assert block.findtext(
-            "p:CdtrSchmeId/p:Id/p:PrvtId/p:Othr/p:Id", namespaces=NS
-        ) == "FR72ZZZ123456"
+        assert (
+            block.findtext("p:CdtrSchmeId/p:Id/p:PrvtId/p:Othr/p:Id", namespaces=NS)
+            == "FR72ZZZ123456"
+        )
         for tx in block.findall("p:DrctDbtTxInf", namespaces=NS):
             found[tx.findtext("p:PmtId/p:EndToEndId", namespaces=NS)] = (
                 sequence,
@@ -65,11 +64,19 @@ def test_the_file_passes_its_schema_and_carries_each_debit(engine: Engine, tmp_p
     assert len(blocks) == 2
     assert found == {
         "F2026-00002": ("RCUR", "90.50", "MDT-DUPONT-1", "2026-01-15", "DE89370400440532013000"),
-        "F2026-00003": ("FRST", "5.00", "MDT-MARTIN-1", "2026-03-02", "FR1420041010050500013M02606"),
+        "F2026-00003": (
+            "FRST",
+            "5.00",
+            "MDT-MARTIN-1",
+            "2026-03-02",
+            "FR1420041010050500013M02606",
+        ),
     }
     assert made.blocks == [("FRST", 1, 500), ("RCUR", 1, 9050)]
     with engine.connect() as connection:
-        states = {row.invoice_number: (row.state, row.file_name) for row in debits_on(connection, DAY)}
+        states = {
+            row.invoice_number: (row.state, row.file_name) for row in debits_on(connection, DAY)
+        }
     assert states == {
         "F2026-00002": ("exported", "debits.xml"),
         "F2026-00003": ("exported", "debits.xml"),
@@ -122,9 +129,9 @@ def test_a_file_its_schema_rejects_is_refused_and_nothing_is_exported(
         plan_debit(connection, invoice, bad, 12000, DAY, now=NOW)
     path = tmp_path / "debits.xml"
 
-    with pytest.raises(DebitError, match="does not pass its schema") as refused:
-        with write(engine) as connection:
-            debit_file(connection, DAY, billing_settings(), now=NOW, path=path)
+    refusal = pytest.raises(DebitError, match="does not pass its schema")
+    with refusal as refused, write(engine) as connection:
+        debit_file(connection, DAY, billing_settings(), now=NOW, path=path)
 
     assert "BIC" in str(refused.value) or "pattern" in str(refused.value)
     assert not path.exists() and not list(tmp_path.glob("*.part"))
