@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from core.base.i18n import gettext
+from core.base.i18n import N_, gettext
 from pmdesk.billing import billing_app
 from pmdesk.console import _print_json, out
 from pmdesk.context import Failure, command, context
@@ -130,8 +130,16 @@ def debits_list(
         return
     table = _table(
         gettext("Direct debits"),
-        ["Date", "Invoice", "Sequence", "Amount", "Mandate", "State", "Detail"],
-        right=("Amount",),
+        [
+            N_("date"),
+            N_("number"),
+            N_("sequence"),
+            N_("amount"),
+            N_("mandate"),
+            N_("state"),
+            N_("detail"),
+        ],  # fmt: skip
+        right=("amount",),
     )
     for row in rows:
         detail = (
@@ -145,7 +153,7 @@ def debits_list(
             row.sequence,
             app.money(row.amount_cents),
             row.mandate_reference,
-            gettext(row.state),
+            row.state,
             detail,
         )
     out.print(table)
