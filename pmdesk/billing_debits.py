@@ -138,7 +138,7 @@ def debits_list(
             N_("mandate"),
             N_("state"),
             N_("detail"),
-        ],  # fmt: skip
+        ],
         right=("amount",),
     )
     for row in rows:
