@@ -46,6 +46,7 @@ from sqlmodel import SQLModel
 
 import core.store.models.billing
 import core.store.models.contracts
+import core.store.models.debits
 import core.store.models.mail
 import core.store.models.outbox
 import core.store.models.receivables

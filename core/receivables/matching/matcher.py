@@ -101,10 +101,13 @@ def _delays(connection: Connection) -> Delays:
     return delays
 
 
-# What a Line is read from (see _line), then anything a query adds after it.
+# What a Line is read from (see _line), then anything a query adds after it. A
+# line's end-to-end id (a direct debit's is the invoice number) is read as part
+# of its text, so a debit's credit is matched by the number at once.
 _LINE_COLUMNS = (
     "id, booking_date, amount_cents, currency, counterparty_name, counterparty_iban, "
-    "structured_reference, text"
+    "structured_reference, "
+    "CASE WHEN end_to_end_id IS NULL THEN text ELSE text || ' ' || end_to_end_id END"
 )
 _LINES = (
     f"SELECT {_LINE_COLUMNS} FROM banktransaction "
@@ -286,6 +289,42 @@ def _write_allocations(connection: Connection, rows: list[dict[str, Any]], now: 
         if row["invoice_id"] is not None:
             deltas[row["invoice_id"]] += row["cents"]
     _move_paid(connection, deltas, now)
+
+
+def allocate_return(
+    connection: Connection,
+    line_id: int,
+    invoice_id: int,
+    cents: int,
+    by: Actor,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Give a returned payment back: the line's negative `cents` allocated to the invoice.
+
+    The invoice owes again (paid_cents falls, a paid invoice opens again); the
+    credit it came from stays allocated, and the return line is matched.
+    """
+    row = {
+        "transaction_id": line_id,
+        "invoice_id": invoice_id,
+        "client_id": None,
+        "kind": "payment",
+        "cents": -abs(cents),
+        "by": by,
+        "at": now,
+        "confidence": None,
+        "reason": reason,
+        "reversed_at": None,
+        "reversed_by": None,
+    }
+    _write_allocations(connection, [row], now)
+    connection.execute(
+        table(BankTransaction)
+        .update()
+        .where(table(BankTransaction).c.id == line_id)
+        .values(match_state="matched", matched_by=by, matched_at=now)
+    )
 
 
 _MOVE_PAID = """

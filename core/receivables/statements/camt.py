@@ -242,6 +242,11 @@ class _CamtReader:
             extra = _text(kids.get(self._q("AddtlTxInf")))
             if extra:
                 texts.append(extra)
+            # A returned or rejected direct debit: its reason code (AC04, AM04, MD06, ...).
+            returned = self._kids(self._kids(kids.get(self._q("RtrInf"))).get(self._q("Rsn")))
+            reason = _text(returned.get(self._q("Cd")))
+            if reason:
+                texts.append(f"return reason {reason}")
         if entry_info:
             texts.append(entry_info)
         text = " ".join(part for part in texts if part)
