@@ -14,6 +14,13 @@ transaction per draft). It is idempotent: a contract and period already
 billed is reported as such and never issued twice, whoever runs it and
 however many times (a command, the dashboard, a button pressed twice, two
 processes at once).
+
+After the issue, each invoice of a contract paying by SEPA direct debit gets
+its debit planned (core.billing.debits.`plan_debit`), to be collected on the
+issue date plus `[billing] debit_notice_days` (the day its invoice prints),
+each in its own transaction. An invoice found already billed gets one only
+if it never had any (an earlier run stopped between the issue and the
+debit): a debit that was returned is never planned again by a re-run.
 """
 
 from __future__ import annotations
@@ -23,18 +30,20 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
 from core.base.instants import Now, utc_now
 from core.base.kinds import Actor
 from core.billing.contracts import StoredContract, load_contracts
+from core.billing.debits import DEBIT, INVOICE, DebitError, PlannedDebit, plan_debit
 from core.billing.issue import Outcome, Status, billed_number, refusal
-from core.billing.model import Draft, Totals, totals_of
+from core.billing.model import Draft, PaymentMethod, Totals, totals_of
 from core.billing.plan import PlanChange, drafts_for, first_of_month, planned_changes
 from core.billing.run import RunResult, run_drafts
 from core.config.settings import Settings
+from core.store.db import write_on
 
-# (step, done, in all): step is "issue" (more steps come with the documents).
+# (step, done, in all): step is "issue" or "debits".
 MonthProgress = Callable[[str, int, int], None]
 
 __all__ = [
@@ -220,6 +229,9 @@ class MonthResult:
     run: RunResult
     references: dict[int, str] = field(default_factory=dict)
     clients: dict[int, str] = field(default_factory=dict)
+    # Per invoice number: the debit planned for it, or why none could be.
+    debits: dict[str, PlannedDebit] = field(default_factory=dict)
+    debit_problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def outcomes(self) -> list[Outcome]:
@@ -250,6 +262,16 @@ class MonthResult:
             "already_billed": len(self.already_billed),
             "refused": len(self.refused),
             "gross_cents": sum(item.gross_cents for item in self.issued),
+            "debits": {
+                number: {
+                    "end_to_end_id": debit.end_to_end_id,
+                    "sequence": debit.sequence,
+                    "collect_on": debit.collect_on.isoformat(),
+                    "amount_cents": debit.amount_cents,
+                }
+                for number, debit in self.debits.items()
+            },
+            "debit_problems": dict(self.debit_problems),
             "outcomes": [
                 {
                     "contract_id": item.contract_id,
@@ -280,7 +302,8 @@ def issue_month(
     """Plan `month` and issue its drafts dated `on`, each in its own transaction.
 
     Idempotent: what is billed already is reported as such, never issued again.
-    `progress` hears ("issue", done, in all) after each draft.
+    `progress` hears ("issue", done, in all) after each draft, then
+    ("debits", done, in all) after each direct debit planned.
     """
     month = first_of_month(month)
     with engine.connect() as connection:
@@ -290,4 +313,55 @@ def issue_month(
     references, clients = _names(contracts)
     step = None if progress is None else (lambda done, total: progress("issue", done, total))
     run = run_drafts(engine, settings, drafts, on=on, actor=actor, progress=step, clock=clock)
-    return MonthResult(month, run, references, clients)
+    result = MonthResult(month, run, references, clients)
+    _plan_debits(engine, settings, drafts, result, actor, progress, clock)
+    return result
+
+
+def _plan_debits(
+    engine: Engine,
+    settings: Settings,
+    drafts: Sequence[Draft],
+    result: MonthResult,
+    actor: Actor,
+    progress: MonthProgress | None,
+    clock: Now,
+) -> None:
+    """A debit for each invoice of the run paid by direct debit; see the module."""
+    due = [
+        (draft, outcome)
+        for draft, outcome in zip(drafts, result.outcomes, strict=True)
+        if draft.payment_method == PaymentMethod.SEPA_DEBIT
+        and draft.mandate is not None
+        and outcome.number is not None
+        and outcome.status in ("issued", "already billed")
+    ]
+    notice = timedelta(days=settings.billing.debit_notice_days)
+    with engine.connect() as connection:
+        for done, (draft, outcome) in enumerate(due, start=1):
+            number, mandate = outcome.number, draft.mandate
+            assert number is not None and mandate is not None
+            try:
+                with write_on(connection):
+                    invoice = connection.execute(
+                        select(INVOICE.c.id, INVOICE.c.issued_on, INVOICE.c.total_cents).where(
+                            INVOICE.c.number == number
+                        )
+                    ).one()
+                    planned_before = connection.execute(
+                        select(DEBIT.c.id).where(DEBIT.c.invoice_id == invoice.id).limit(1)
+                    ).first()
+                    if outcome.status == "issued" or planned_before is None:
+                        result.debits[number] = plan_debit(
+                            connection,
+                            invoice.id,
+                            mandate,
+                            invoice.total_cents,
+                            invoice.issued_on + notice,
+                            now=clock(),
+                            actor=actor,
+                        )
+            except DebitError as error:
+                result.debit_problems[number] = str(error)
+            if progress is not None:
+                progress("debits", done, len(due))

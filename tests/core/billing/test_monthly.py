@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from core.billing.contracts import edit_contract
+from core.billing.model import PaymentMethod
 from core.billing.monthly import issue_month, month_of, preview, previous_month
 from core.config.settings import Settings
 from core.store.db import write
-from tests.core.billing.support import AT, add_clients, contract, fee, store
+from tests.core.billing.support import AT, IBAN, add_clients, contract, fee, store
 
 NOV, DEC, JAN = date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1)
 
@@ -111,3 +112,33 @@ def test_two_runs_at_once_issue_each_contract_once(agency: Engine) -> None:
     assert issued == ["F2026-00001", "F2026-00002", "F2026-00003"]
     with agency.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM billingdocument")).scalar() == 3
+
+
+def test_a_direct_debit_is_planned_once_per_invoice_on_the_notice_day(engine: Engine) -> None:
+    add_clients(engine, "Acme")
+    store(
+        engine,
+        contract(
+            "C-ACME",
+            "Acme",
+            start=DEC,
+            payment_method=PaymentMethod.SEPA_DEBIT,
+            iban=IBAN,
+            mandate_reference="M-1",
+            mandate_signed_on=NOV,
+        ),
+    )
+    settings = Settings(billing={"debit_notice_days": 14})
+    heard: list[tuple[str, int, int]] = []
+    first = issue_month(engine, settings, DEC, DEC, "ana", lambda *step: heard.append(step))
+    debit = first.debits["F2026-00001"]
+    assert (debit.sequence, debit.collect_on, debit.amount_cents) == (
+        "FRST",
+        date(2026, 12, 15),
+        37_200,
+    )
+    assert heard[-1] == ("debits", 1, 1)
+    again = issue_month(engine, settings, DEC, DEC, "ana")
+    assert again.done_before and again.debits == {}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM debit")).scalar() == 1
