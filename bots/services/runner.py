@@ -382,6 +382,34 @@ def _daily_jobs(
             _weekly_reports, "interval", minutes=15, args=(engine, settings, clock), id="reports"
         )
         scheduler.add_job(_weekly_reports, args=(engine, settings, clock), id="reports-at-start")
+    if settings.billing.scheduled_run:
+        args = (engine, settings, clock)
+        scheduler.add_job(
+            _billing_preview, "interval", minutes=BILLING_EVERY_MINUTES, args=args, id="billing"
+        )
+        scheduler.add_job(_billing_preview, args=args, id="billing-at-start")
+
+
+# How often the services look whether the month's billing preview is due (it goes once a month).
+BILLING_EVERY_MINUTES = 15
+
+
+async def _billing_preview(engine: Engine, settings: Settings, clock: Now) -> None:
+    """The month's billing preview to the assistants, from the first business day of the
+    month (core.billing.monthly.queue_month_preview); issued when one presses Issue."""
+    from core.billing.monthly import queue_month_preview
+
+    try:
+        queued = await asyncio.to_thread(queue_month_preview, engine, settings, clock)
+    except asyncio.CancelledError:
+        log.info("the billing preview was interrupted by the services stopping")
+        return
+    except Exception:
+        # The next look tries again; the preview is queued whole or not at all.
+        log.exception("the billing preview failed")
+        return
+    if queued:
+        log.info("billing preview queued for %d assistant(s)", queued)
 
 
 # How often the email outbox is drained (a queued invoice or reminder waits at most this).

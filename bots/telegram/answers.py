@@ -33,9 +33,11 @@ import logging
 from telegram import CallbackQuery, Message, Update
 from telegram.ext import ContextTypes
 
+from bots.telegram.billing_run import BillingRunButtons
 from bots.telegram.chatio import ChatIO
 from bots.telegram.commands import HINT
 from bots.telegram.render import (
+    ANSWER_LIMIT,
     Callback,
     html_text,
     keyboard,
@@ -53,13 +55,13 @@ log = logging.getLogger("pmdesk.bot")
 Context = ContextTypes.DEFAULT_TYPE
 GONE = "This button no longer works."
 NOT_YOURS = "This alert was sent to someone else."
-# Telegram shows at most 200 characters of a button's answer.
-ANSWER_LIMIT = 190
 
 
 class Answers:
-    def __init__(self, io: ChatIO) -> None:
+    def __init__(self, io: ChatIO, billing: BillingRunButtons | None = None) -> None:
         self.io = io
+        # The billing run's Issue and Later (bots.telegram.billing_run).
+        self.billing = billing
 
     # -- quick replies -----------------------------------------------------------
 
@@ -132,6 +134,19 @@ class Answers:
             view = await self.io.read(
                 notification_for_message, self.io.engine, message.chat.id, message.message_id
             )
+        if (
+            callback is not None
+            and callback.action in ("issue", "later")
+            and isinstance(message, Message)
+            and view is not None
+            and view.id == callback.notification_id
+            and self.billing is not None
+        ):
+            if view.recipient_id != staff.id:
+                await query.answer(NOT_YOURS)
+                return True
+            await self.billing.press(query, message, view, staff, callback)
+            return True
         if (
             callback is None
             or not isinstance(message, Message)

@@ -56,6 +56,7 @@ from telegram.request import HTTPXRequest
 from bots.http.bodies import BODY_SECONDS, BodyRefused, read_body
 from bots.telegram.access import Access
 from bots.telegram.answers import Answers
+from bots.telegram.billing_run import BillingRunButtons
 from bots.telegram.chatio import ChatIO
 from bots.telegram.commands import Commands
 from bots.telegram.groups import Groups
@@ -329,7 +330,8 @@ def install(application: AnyApplication, io: ChatIO, tasks: TaskCommands) -> Acc
     `tasks`: the commands on a thread's Worksection task (bots.telegram.tasks), and /help.
     """
     io.bot = application.bot
-    access, commands, groups, answers = Access(io), Commands(io), Groups(io), Answers(io)
+    answers = Answers(io, BillingRunButtons(io, tasks.settings))
+    access, commands, groups = Access(io), Commands(io), Groups(io)
     private, in_groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
     application.add_handler(TypeHandler(Update, access.gate), group=-1)
     for name, callback, where in (

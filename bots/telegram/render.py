@@ -46,6 +46,7 @@ _MARKS = {
     NotificationKind.CLOCK_ESCALATION.value: "🚨",
     NotificationKind.REPLY_FAILED.value: "⚠️",
     NotificationKind.RECEIVABLES_DIGEST.value: "🧾",
+    NotificationKind.BILLING_RUN.value: "🧮",
 }
 # Any other kind (one added to the outbox before the bot knows it) shows with this.
 _OTHER_MARK = "•"
@@ -56,7 +57,9 @@ REFUSAL = "Sorry, this bot only talks to the agency's staff."
 BAD_CODE = "Sorry, this invite code is not valid."
 QUICK_REPLY_HINT = "<i>Reply to this message to answer the client.</i>"
 
-Action = Literal["take", "noreply", "canned"]
+Action = Literal["take", "noreply", "canned", "issue", "later"]
+# Telegram shows at most 200 characters of a button's answer.
+ANSWER_LIMIT = 190
 
 
 def html_text(value: str) -> str:
@@ -167,7 +170,7 @@ def parse_callback(data: str | None) -> Callback | None:
     """The button pressed, or None for data this bot never made."""
     parts = (data or "").split(":")
     try:
-        if parts[0] in ("take", "noreply") and len(parts) == 2:
+        if parts[0] in ("take", "noreply", "issue", "later") and len(parts) == 2:
             return Callback(parts[0], int(parts[1]))  # type: ignore[arg-type]
         if parts[0] == "canned" and len(parts) == 3:
             return Callback("canned", int(parts[1]), int(parts[2]))
@@ -201,6 +204,13 @@ def keyboard(
                     for index, item in enumerate(canned)
                 ]
             )
+    if actions and view.kind == NotificationKind.BILLING_RUN.value:
+        rows.append(
+            [
+                InlineKeyboardButton("Issue", callback_data=callback_data("issue", view.id)),
+                InlineKeyboardButton("Later", callback_data=callback_data("later", view.id)),
+            ]
+        )
     url = usable_url(view.thread_url)
     if url is not None:
         rows.append([InlineKeyboardButton("Open", url=url)])

@@ -101,6 +101,8 @@ class NotificationKind(StrEnum):
     REPLY_FAILED = "reply_failed"
     # Once a day: reminders drafted and statement lines awaiting review (core.receivables.digest).
     RECEIVABLES_DIGEST = "receivables_digest"
+    # The month's billing run, previewed with its Issue and Later buttons (core.billing.monthly).
+    BILLING_RUN = "billing_run"
 
 
 class NotificationStatus(StrEnum):

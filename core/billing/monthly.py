@@ -28,12 +28,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
+from core.base.business_time import BusinessCalendar
 from core.base.instants import Now, utc_now
-from core.base.kinds import Actor
+from core.base.kinds import Actor, NotificationKind, NotificationStatus, StaffRole
 from core.billing.contracts import StoredContract, load_contracts
 from core.billing.debits import DEBIT, INVOICE, DebitError, PlannedDebit, plan_debit
 from core.billing.issue import Outcome, Status, billed_number, refusal
@@ -41,7 +44,13 @@ from core.billing.model import Draft, PaymentMethod, Totals, totals_of
 from core.billing.plan import PlanChange, drafts_for, first_of_month, planned_changes
 from core.billing.run import RunResult, run_drafts
 from core.config.settings import Settings
-from core.store.db import write_on
+from core.notify.rules import _active_with_role, insert_new
+from core.store.db import write, write_on
+from core.store.models.outbox import Notification
+from core.store.models.staff import Staff
+from core.store.models.system import table
+
+NOTIFICATION, STAFF = table(Notification), table(Staff)
 
 # (step, done, in all): step is "issue" or "debits".
 MonthProgress = Callable[[str, int, int], None]
@@ -365,3 +374,172 @@ def _plan_debits(
                 result.debit_problems[number] = str(error)
             if progress is not None:
                 progress("debits", done, len(due))
+
+
+# -- the scheduled run: the preview sent to the assistants, issued on their word ------------
+
+BILLING_RUN_KEY = "billing-run"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What pressing Issue did: `status` issued, done (nothing left: issued before),
+    refused (not the assistant it was sent to, or not an assistant), or gone."""
+
+    status: str
+    text: str
+    result: MonthResult | None = None
+
+
+def preview_text(seen: MonthPreview, currency: str) -> str:
+    """The preview as a short plain text: the count, the totals, the changes, the refusals."""
+    totals = seen.totals
+    lines = [
+        f"Billing {seen.month:%Y-%m}: {len(seen.to_issue)} invoice"
+        f"{'s' if len(seen.to_issue) != 1 else ''} to issue,"
+        f" {_amount(totals.net_cents, currency)} HT, {_amount(totals.gross_cents, currency)} TTC.",
+    ]
+    if seen.already_billed:
+        lines.append(f"Already billed: {len(seen.already_billed)}.")
+    if seen.changes:
+        lines.append("Changes since last month:")
+        for change in seen.changes[:CHANGES_SHOWN]:
+            who = (
+                f"{seen.clients.get(change.client_id, '?')}"
+                f" {seen.references.get(change.contract_id, '')}"
+            ).strip()
+            lines.append(f"- {who}: {_change(change, currency)}")
+        if len(seen.changes) > CHANGES_SHOWN:
+            lines.append(f"- and {len(seen.changes) - CHANGES_SHOWN} more")
+    else:
+        lines.append("No change since last month.")
+    if seen.refused:
+        lines.append(f"Refused: {len(seen.refused)}")
+        for item in seen.refused[:CHANGES_SHOWN]:
+            lines.append(f"- {item.client} {item.reference}: {item.reason}")
+    return "\n".join(lines)
+
+
+# Changes and refusals named in the Telegram preview; the rest are counted.
+CHANGES_SHOWN = 10
+
+
+def _change(change: PlanChange, currency: str) -> str:
+    before, after = _amount(change.before_cents, currency), _amount(change.after_cents, currency)
+    if change.kind == "new":
+        return f"new, {after}"
+    if change.kind == "not_billed":
+        return f"not billed this month (last month {before})"
+    if change.kind == "lines":
+        added = ", ".join(change.added) or "-"
+        removed = ", ".join(change.removed) or "-"
+        return f"lines added {added}, gone {removed}; {before} -> {after}"
+    return f"{before} -> {after}"
+
+
+def _amount(cents: int, currency: str) -> str:
+    return f"{Decimal(cents) / 100:,.2f} {currency}"
+
+
+def run_calendar(settings: Settings) -> tuple[BusinessCalendar, ZoneInfo]:
+    """The calendar whose business days the scheduled run keeps: the default policy's."""
+    name = settings.policies["default"].calendar
+    calendar = settings.calendars.get(name)
+    zone = ZoneInfo(calendar.timezone if calendar is not None else settings.timezone)
+    return settings.calendar(name), zone
+
+
+def first_business_day(settings: Settings, month: date) -> date | None:
+    """The month's first business day in the default policy's calendar (None: none open)."""
+    calendar, zone = run_calendar(settings)
+    day = first_of_month(month)
+    while day.month == month.month:
+        if calendar.is_business_day(day, zone):
+            return day
+        day += timedelta(days=1)
+    return None
+
+
+def queue_month_preview(engine: Engine, settings: Settings, clock: Now = utc_now) -> int:
+    """With `[billing] scheduled_run`: from the month's first business day, at
+    `[receivables] run_at` (local), queue this month's preview to every active
+    assistant, with its Issue and Later buttons; returns the rows written.
+
+    Once per month and assistant (the notification's dedupe key), however
+    often it is called and by however many processes. Nothing when there is
+    nothing to issue and nothing refused.
+    """
+    if not settings.billing.scheduled_run:
+        return 0
+    now = clock()
+    _, zone = run_calendar(settings)
+    local = now.astimezone(zone)
+    month = first_of_month(local.date())
+    first = first_business_day(settings, month)
+    if first is None or local.date() < first:
+        return 0
+    if local.date() == first and local.time() < settings.receivables.run_at:
+        return 0
+    with engine.connect() as connection:
+        seen = preview(connection, month, settings)
+    if not seen.to_issue and not seen.refused:
+        return 0
+    text = preview_text(seen, settings.billing.currency)
+    with write(engine) as connection:
+        rows = [
+            {
+                "recipient_id": recipient,
+                "kind": NotificationKind.BILLING_RUN.value,
+                "text": text,
+                "dedupe_key": f"{BILLING_RUN_KEY}:{month:%Y-%m}:{recipient}",
+                "status": NotificationStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for recipient in _active_with_role(connection, StaffRole.ASSISTANT)
+        ]
+        return insert_new(connection, rows) if rows else 0
+
+
+def confirm_month(
+    engine: Engine,
+    settings: Settings,
+    notification_id: int,
+    staff_id: int,
+    *,
+    clock: Now = utc_now,
+) -> Confirmation:
+    """Issue the month a billing-run preview was about, on the word of the assistant it was
+    sent to; dated today (local). Idempotent: a second press, by them or another
+    assistant, or in another process, issues nothing again and says it was done."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(
+                NOTIFICATION.c.kind, NOTIFICATION.c.dedupe_key, NOTIFICATION.c.recipient_id
+            ).where(NOTIFICATION.c.id == notification_id)
+        ).first()
+        role = connection.execute(
+            select(STAFF.c.role, STAFF.c.active).where(STAFF.c.id == staff_id)
+        ).first()
+    if row is None or row.kind != NotificationKind.BILLING_RUN.value:
+        return Confirmation("gone", "This button no longer works.")
+    if row.recipient_id != staff_id:
+        return Confirmation("refused", "This preview was sent to someone else.")
+    if role is None or not role.active or role.role != StaffRole.ASSISTANT.value:
+        return Confirmation("refused", "Only an assistant can issue the billing run.")
+    month = month_of(str(row.dedupe_key).split(":")[1])
+    _, zone = run_calendar(settings)
+    on = clock().astimezone(zone).date()
+    result = issue_month(engine, settings, month, on, f"staff:{staff_id}", clock=clock)
+    if not result.issued:
+        text = f"Already done: billing {month:%Y-%m} has nothing left to issue"
+        billed = len(result.already_billed)
+        text += f" ({billed} already billed"
+        text += f", {len(result.refused)} refused)." if result.refused else ")."
+        return Confirmation("done", text, result)
+    numbers = [item.number for item in result.issued if item.number]
+    text = f"Issued {len(numbers)} invoice{'s' if len(numbers) != 1 else ''}"
+    text += f": {numbers[0]} to {numbers[-1]}" if numbers else ""
+    text += f"; {len(result.refused)} refused." if result.refused else "."
+    return Confirmation("issued", text, result)
