@@ -540,6 +540,7 @@ def confirm_month(
         return Confirmation("done", text, result)
     numbers = [item.number for item in result.issued if item.number]
     text = f"Issued {len(numbers)} invoice{'s' if len(numbers) != 1 else ''}"
-    text += f": {numbers[0]} to {numbers[-1]}" if numbers else ""
+    if numbers:
+        text += f": {numbers[0]}" + (f" to {numbers[-1]}" if len(numbers) > 1 else "")
     text += f"; {len(result.refused)} refused." if result.refused else "."
     return Confirmation("issued", text, result)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import Engine, text
 
 from core.billing.contracts import edit_contract
 from core.billing.model import PaymentMethod
-from core.billing.monthly import issue_month, month_of, preview, previous_month
+from core.billing.monthly import (
+    confirm_month,
+    issue_month,
+    month_of,
+    preview,
+    previous_month,
+    queue_month_preview,
+)
 from core.config.settings import Settings
 from core.store.db import write
 from tests.core.billing.support import AT, IBAN, add_clients, contract, fee, store
@@ -142,3 +149,69 @@ def test_a_direct_debit_is_planned_once_per_invoice_on_the_notice_day(engine: En
     assert again.done_before and again.debits == {}
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM debit")).scalar() == 1
+
+
+# -- the scheduled run ---------------------------------------------------------------------
+
+
+def scheduled(engine: Engine) -> tuple[Settings, dict[str, int]]:
+    from tests.bots.support import team
+
+    staff = team(engine, AT)
+    add_clients(engine, "Acme")
+    store(engine, contract("C-ACME", "Acme", start=NOV))
+    return Settings(billing={"scheduled_run": True}), staff
+
+
+def previews(engine: Engine) -> list[tuple[int, str, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT recipient_id, dedupe_key, text FROM notification WHERE kind = 'billing_run'"
+            )
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_the_preview_goes_to_the_assistants_once_from_the_first_business_day(
+    engine: Engine,
+) -> None:
+    settings, staff = scheduled(engine)
+    # November 2026 in Paris: the 1st is a Sunday; Monday the 2nd opens at 09:00 (the run's hour).
+    for instant in (
+        datetime(2026, 11, 1, 10, 0, tzinfo=UTC),
+        datetime(2026, 11, 2, 7, 30, tzinfo=UTC),
+    ):
+        assert queue_month_preview(engine, settings, lambda at=instant: at) == 0
+    assert previews(engine) == []
+    monday = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+    assert queue_month_preview(engine, settings, lambda: monday) == 1
+    assert queue_month_preview(engine, settings, lambda: monday) == 0  # once a month
+    later = datetime(2026, 11, 5, 8, 30, tzinfo=UTC)
+    assert queue_month_preview(engine, settings, lambda: later) == 0
+    [(recipient, key, said)] = previews(engine)
+    assert recipient == staff["ana"] and key == f"billing-run:2026-11:{staff['ana']}"
+    assert said.startswith("Billing 2026-11: 1 invoice to issue, 310.00 EUR HT, 372.00 EUR TTC.")
+    assert "Acme C-ACME: new, 310.00 EUR" in said
+    # Without the setting, nothing.
+    quiet = Settings()
+    assert queue_month_preview(engine, quiet, lambda: datetime(2026, 12, 1, 9, tzinfo=UTC)) == 0
+
+
+def test_issue_is_the_assistants_word_and_issues_once(engine: Engine) -> None:
+    settings, staff = scheduled(engine)
+    monday = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+    queue_month_preview(engine, settings, lambda: monday)
+    with engine.connect() as connection:
+        notification = connection.execute(text("SELECT id FROM notification")).scalar_one()
+    pressed = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    refused = confirm_month(engine, settings, notification, staff["max"], clock=lambda: pressed)
+    assert refused.status == "refused" and refused.result is None
+    first = confirm_month(engine, settings, notification, staff["ana"], clock=lambda: pressed)
+    assert (first.status, first.text) == ("issued", "Issued 1 invoice: F2026-00001.")
+    again = confirm_month(engine, settings, notification, staff["ana"], clock=lambda: pressed)
+    assert again.status == "done" and again.text.startswith("Already done")
+    assert confirm_month(engine, settings, 999, staff["ana"]).status == "gone"
+    with engine.connect() as connection:
+        issued = connection.execute(text("SELECT number, issued_on FROM billingdocument")).all()
+    assert [tuple(row) for row in issued] == [("F2026-00001", "2026-11-02")]
