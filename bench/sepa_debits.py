@@ -3,7 +3,7 @@
 `--debits` (2,000) invoices of as many clients, each planned for collection on
 one date under its own mandate (half of them used before, so the file has a
 FRST and a RCUR block), then written with core.billing.sepa.debit_file: read
-from SQLite, built and checked against the pain.008.001.02 schema by sepaxml,
+from SQLite, built by sepaxml and checked against the pain.008.001.02 schema it ships,
 written whole and the debits marked exported (rolled back between rounds).
 Its peer, run in the same rounds: sepaxml alone building and checking the same
 payments without the database. Target: under 1 s.

@@ -38,7 +38,9 @@ def payments_import(
     ] = None,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
-    """Import a statement (all of it or nothing), then match its credits to open invoices."""
+    """Import a statement (all of it or nothing), match its credits to open invoices,
+    and settle the direct debits its lines collect or return."""
+    from core.billing.returns import apply_bank_lines
     from core.receivables.matching.matcher import match_new_lines
     from core.receivables.statements.importer import import_statement
     from core.receivables.statements.records import StatementError
@@ -65,6 +67,9 @@ def payments_import(
         if progress:
             progress.stop()
     summary = match_new_lines(ctx.engine, banks, now)
+    # After the matching, which gives a debit's credit to its invoice by its
+    # end-to-end id: a debit is collected once its invoice holds that credit.
+    debits = apply_bank_lines(ctx.engine, now, actor="cli")
     figures = {
         "file": result.file,
         "format": result.format,
@@ -74,6 +79,10 @@ def payments_import(
         "to_review": summary.review,
         "unmatched": summary.unmatched,
         "notes": result.notes,
+        "debits_collected": len(debits.collected),
+        "debits_returned": [
+            {"end_to_end_id": ident, "reason": code} for ident, code in debits.returned
+        ],
     }
     if as_json:
         _print_json(figures)
@@ -86,6 +95,12 @@ def payments_import(
     )
     for note in result.notes:
         out.print(f"{result.file}: {note}", markup=False)
+    if debits.collected:
+        out.print(f"{len(debits.collected)} direct debits collected", markup=False)
+    for ident, code in debits.returned:
+        out.print(
+            f"direct debit {ident} returned ({code}): its invoice is open again", markup=False
+        )
 
 
 @payments_app.command("matches")

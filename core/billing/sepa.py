@@ -1,6 +1,11 @@
-"""SEPA direct debit files (pain.008), built and checked against their schema
-by sepaxml: one payment information block per sequence type and collection
-date, the creditor taken from `[billing]`.
+"""SEPA direct debit files (pain.008), built by sepaxml and checked against the
+schema it ships: one payment information block per sequence type and
+collection date, the creditor taken from `[billing]`.
+
+The check runs the schema with lxml rather than through sepaxml's own
+`validate=True`, which loads the schema with xmlschema on every export:
+the same XSD file, the same verdict, 0.05 s instead of 2.5 to 3 s for
+2,000 debits (docs/benchmarks.md, direct debit files).
 """
 
 from __future__ import annotations
@@ -9,11 +14,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sepaxml import SepaDD  # type: ignore[import-untyped]
-from sepaxml.validation import ValidationError  # type: ignore[import-untyped]
+import sepaxml  # type: ignore[import-untyped]
+from lxml import etree
+from sepaxml import SepaDD
 from sqlalchemy import Connection, select, text
 
 from core.billing.debits import DEBIT, EXPORTED, PLANNED, DebitError
@@ -86,16 +93,27 @@ def build_pain008(
         document = SepaDD(dict(creditor), schema=schema, clean=True)
         for payment in payments:
             document.add_payment(dict(payment))
-        data: bytes = document.export(validate=True)
-    except ValidationError as error:
-        cause = error.__cause__
-        reason = getattr(cause, "reason", None) or str(cause or error)
-        path = getattr(cause, "path", None)
-        where = f" at {path}" if path else ""
-        raise DebitError(f"the {schema} file does not pass its schema{where}: {reason}") from None
+        data: bytes = document.export(validate=False)
     except Exception as error:  # sepaxml raises bare Exceptions for its own checks
         raise DebitError(f"the {schema} file could not be built: {error}") from None
+    check_pain008(data, schema)
     return data
+
+
+@cache
+def _schema(name: str) -> etree.XMLSchema:
+    """The XSD sepaxml ships for `name`, loaded once."""
+    path = Path(sepaxml.__file__).parent / "schemas" / f"{name}.xsd"
+    return etree.XMLSchema(etree.parse(str(path)))
+
+
+def check_pain008(data: bytes, schema: str = DEFAULT_SCHEMA) -> None:
+    """Refuse a file its schema rejects, naming the first element at fault and why."""
+    try:
+        _schema(schema).assertValid(etree.fromstring(data))
+    except etree.DocumentInvalid as error:
+        # lxml names the element and the rule it breaks, with the line.
+        raise DebitError(f"the {schema} file does not pass its schema: {error}") from None
 
 
 _NAMES = """

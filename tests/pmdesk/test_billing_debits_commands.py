@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from core.billing.debits import plan_debit
 from core.store.db import open_database, write
 from pmdesk.cli import app
-from tests.core.billing.debit_support import MANDATE, NOW, add_invoices
+from tests.core.billing.debit_support import MANDATE, NOW, add_invoices, camt054
 
 runner = CliRunner()
 BILLING = """
@@ -82,3 +82,28 @@ def test_refusals_say_why(env: dict[str, str], tmp_path: Path) -> None:
     assert nothing[0] == 2 and "nothing to collect on 2026-12-16" in nothing[2]
     assert bad_date[0] == 2 and "not an ISO date" in bad_date[2]
     assert not list(tmp_path.rglob("debits-*.xml"))
+
+
+def test_a_statement_import_settles_the_debits_it_collects_and_returns(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    configure(env)
+    seed(env)
+    assert (
+        run(env, "billing", "debits", "--date", "2026-12-15", "--output", str(tmp_path / "dd.xml"))[
+            0
+        ]
+        == 0
+    )
+    paid = camt054(tmp_path / "n1.xml", [("120.00", "CRDT", "F2026-00001", None)])
+    back = camt054(tmp_path / "n2.xml", [("120.00", "DBIT", "F2026-00001", "AM04")])
+
+    first = json.loads(run(env, "payments", "import", str(paid), "--json")[1])
+    state_after_credit = json.loads(run(env, "billing", "debits", "list", "--json")[1])[0]["state"]
+    code, stdout, _ = run(env, "payments", "import", str(back))
+    listed = json.loads(run(env, "billing", "debits", "list", "--json")[1])
+
+    assert first["auto_matched"] == 1 and first["debits_collected"] == 1
+    assert state_after_credit == "collected"
+    assert code == 0 and "F2026-00001 returned (AM04)" in stdout
+    assert listed[0]["state"] == "returned"

@@ -56,6 +56,7 @@ def test_import_match_review_accept_undo(env: dict[str, str]) -> None:
     assert json.loads(stdout) == {
         "file": "camt053.xml", "format": "camt053", "new": 3, "known": 0,
         "auto_matched": 1, "to_review": 1, "unmatched": 0, "notes": [],
+        "debits_collected": 0, "debits_returned": [],
     }  # fmt: skip
     assert "0 new, 3 already known" in again[1]
     auto = next(view for view in matches if view["state"] == "matched")

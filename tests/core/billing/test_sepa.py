@@ -1,4 +1,4 @@
-"""The pain.008 file: checked against its schema by sepaxml, read back with lxml."""
+"""The pain.008 file: built by sepaxml, checked against the schema it ships, read back with lxml."""
 
 from __future__ import annotations
 
