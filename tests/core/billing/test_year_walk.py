@@ -1,0 +1,152 @@
+"""A small agency billed month by month through 2026 with the monthly run.
+
+Three contracts: Acme (hosting from January, ended mid-June: pro rata),
+Bigco (from 16 March, pro rata, a usage line above its quota, paid by SEPA
+direct debit whose first collection comes back) and Cido (quarterly in
+arrears from September: its third quarter pro rata, billed in October). A
+credit note in April. Every invoice's number and amounts are exact, the run
+of each month is idempotent, and the numbering has no gap.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from core.billing.contracts import Frequency, Line, LineKind, Timing, UsageSource
+from core.billing.credit import credit_note, parse_picks
+from core.billing.debits import debits_on
+from core.billing.model import PaymentMethod
+from core.billing.monthly import issue_month, preview
+from core.billing.returns import apply_bank_lines
+from core.billing.sepa import debit_file
+from core.billing.usage import import_usage
+from core.receivables.matching.matcher import match_new_lines
+from core.receivables.statements.importer import import_statement
+from core.store.db import write
+from tests.core.billing.debit_support import billing_settings, camt054
+from tests.core.billing.support import AT, IBAN, add_clients, contract, fee, store
+
+NOW = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+
+# (month, number, buyer, net, VAT, gross) of every invoice of the year.
+EXPECTED = [
+    (1, "F2026-00001", "Acme SARL", 10_000, 2_000, 12_000),
+    (2, "F2026-00002", "Acme SARL", 10_000, 2_000, 12_000),
+    (3, "F2026-00003", "Acme SARL", 10_000, 2_000, 12_000),
+    # 310.00 for 16 of March's 31 days.
+    (3, "F2026-00004", "Bigco SAS", 16_000, 3_200, 19_200),
+    (4, "F2026-00005", "Acme SARL", 10_000, 2_000, 12_000),
+    (4, "F2026-00006", "Bigco SAS", 31_000, 6_200, 37_200),
+    (5, "F2026-00007", "Acme SARL", 10_000, 2_000, 12_000),
+    # April's 1,250 messages, 100 included: 1,150 at 0.05.
+    (5, "F2026-00008", "Bigco SAS", 36_750, 7_350, 44_100),
+    # 15 of June's 30 days.
+    (6, "F2026-00009", "Acme SARL", 5_000, 1_000, 6_000),
+    (6, "F2026-00010", "Bigco SAS", 31_000, 6_200, 37_200),
+    (7, "F2026-00011", "Bigco SAS", 31_000, 6_200, 37_200),
+    (8, "F2026-00012", "Bigco SAS", 31_000, 6_200, 37_200),
+    (9, "F2026-00013", "Bigco SAS", 31_000, 6_200, 37_200),
+    (10, "F2026-00014", "Bigco SAS", 31_000, 6_200, 37_200),
+    # The third quarter in arrears: 3 months at 200.00, for 30 of its 92 days.
+    (10, "F2026-00015", "Cido SA", 19_565, 3_913, 23_478),
+    (11, "F2026-00016", "Bigco SAS", 31_000, 6_200, 37_200),
+    (12, "F2026-00017", "Bigco SAS", 31_000, 6_200, 37_200),
+]
+
+
+def agency(engine: Engine) -> None:
+    add_clients(engine, "Acme", "Bigco", "Cido")
+    usage = Line(
+        LineKind.USAGE, "Messages", unit_price_cents=5, included=Decimal(100),
+        unit="message", source=UsageSource.FILE, service="sms",
+    )  # fmt: skip
+    store(
+        engine,
+        contract(
+            "C-ACME", "Acme", start=date(2026, 1, 1), end=date(2026, 6, 15),
+            lines=(fee("Hosting", 100),),
+        ),
+        contract(
+            "C-BIG", "Bigco", start=date(2026, 3, 16), legal_name="Bigco SAS",
+            lines=(fee("Licence", 310), usage), payment_method=PaymentMethod.SEPA_DEBIT,
+            iban=IBAN, mandate_reference="MDT-BIG-1", mandate_signed_on=date(2026, 3, 2),
+        ),
+        contract(
+            "C-CIDO", "Cido", start=date(2026, 9, 1), legal_name="Cido SA",
+            lines=(fee("Retainer", 200),), frequency=Frequency.QUARTERLY, timing=Timing.ARREARS,
+        ),
+    )  # fmt: skip
+
+
+def test_a_year_of_a_small_agency(engine: Engine, tmp_path: Path) -> None:
+    agency(engine)
+    settings = billing_settings()
+    usage = tmp_path / "usage.csv"
+    usage.write_text("client,service,quantity,period\nBigco,sms,1250,2026-04\n", encoding="utf-8")
+    with write(engine) as connection:
+        import_usage(connection, usage, at=AT)
+    seen: list[tuple[int, str, str, int, int, int]] = []
+    sequences: dict[str, str] = {}
+    for month in range(1, 13):
+        first = date(2026, month, 1)
+        with engine.connect() as connection:
+            planned = preview(connection, first, settings)
+        result = issue_month(engine, settings, first, first, "walk", clock=lambda: NOW)
+        assert not result.refused, result.refused
+        assert len(result.issued) == len(planned.to_issue)
+        again = issue_month(engine, settings, first, first, "walk", clock=lambda: NOW)
+        assert again.done_before or not result.issued
+        for number, debit in result.debits.items():
+            sequences[number] = debit.sequence
+        with engine.connect() as connection:
+            for number, buyer, net, vat, gross in connection.execute(
+                text(
+                    "SELECT number, buyer_name, net_cents, vat_cents, gross_cents"
+                    " FROM billingdocument WHERE kind = 'invoice' AND issued_on = :on"
+                    " ORDER BY number"
+                ),
+                {"on": first},
+            ):
+                seen.append((month, number, buyer, net, vat, gross))
+        if month == 3:
+            # Bigco's first collection comes back (insufficient funds): the next is FRST again.
+            with write(engine) as connection:
+                debit_file(
+                    connection, date(2026, 3, 15), settings, now=NOW, path=tmp_path / "d.xml"
+                )
+            returned = camt054(
+                tmp_path / "r.xml",
+                [
+                    ("192.00", "CRDT", "F2026-00004", None),
+                    ("192.00", "DBIT", "F2026-00004", "AM04"),
+                ],
+            )
+            import_statement(engine, returned, settings.banks, NOW)
+            match_new_lines(engine, settings.banks, NOW)
+            assert apply_bank_lines(engine, NOW).returned == [("F2026-00004", "AM04")]
+        if month == 4:
+            # Half of Acme's April hosting is credited.
+            credit = credit_note(
+                engine, settings, "F2026-00005", parse_picks("1:0.5"),
+                on=date(2026, 4, 10), actor="walk", reason="outage",
+            )  # fmt: skip
+            assert (credit.number, credit.gross_cents) == ("AV2026-00001", -6_000)
+    assert seen == EXPECTED
+    assert sequences["F2026-00004"] == "FRST"
+    assert sequences["F2026-00006"] == "FRST"  # first again after the return
+    assert sequences["F2026-00008"] == "RCUR"
+    with engine.connect() as connection:
+        debits = debits_on(connection)
+        owed = connection.execute(
+            text("SELECT total_cents FROM invoice WHERE number = 'F2026-00005'")
+        ).scalar_one()
+    # One debit per Bigco invoice, the one returned kept as returned.
+    assert len(debits) == 10
+    assert [row.state for row in debits if row.invoice_number == "F2026-00004"] == ["returned"]
+    # Each debit is collected the issue day plus the notice (14 days).
+    assert {row.collect_on.day for row in debits} == {15}
+    assert owed == 6_000  # what the receivables still ask for after the credit note
