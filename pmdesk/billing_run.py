@@ -32,14 +32,22 @@ def billing_run(
     day: Annotated[
         str | None, typer.Option("--on", help="Issue date, YYYY-MM-DD (default: today).")
     ] = None,
+    no_documents: Annotated[
+        bool,
+        typer.Option(
+            "--no-documents", help="Write no PDF (the Factur-X files go to [billing] folder)."
+        ),
+    ] = False,
     actor: Annotated[str, typer.Option("--by", help="Who issues (audited).")] = "cli",
     as_json: Annotated[bool, _JSON] = False,
     wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Bill a month: preview every contract's draft and what changed since last month, then
-    issue them, each once (a re-run shows what is already billed).
+    issue them, each once (a re-run shows what is already billed), plan their direct
+    debits and write their Factur-X PDFs.
 
-    Exit status 1 when some drafts were refused (the others issued).
+    Exit status 1 when some drafts were refused (the others issued), or when the
+    documents could not be written (the invoices stay issued; a re-run writes them).
     """
     from core.billing.monthly import issue_month, month_of, preview
 
@@ -64,13 +72,14 @@ def billing_run(
         _print_preview(seen)
     with _Progress() as progress:
         result = issue_month(
-            ctx.engine, ctx.settings, first, on, actor, progress.step, clock=ctx.clock
-        )
+            ctx.engine, ctx.settings, first, on, actor, progress.step,
+            clock=ctx.clock, documents=not no_documents,
+        )  # fmt: skip
     if as_json:
         _print_json({"preview": seen.as_dict(), "run": result.as_dict()})
     else:
         _print_result(result)
-    if result.refused:
+    if result.refused or result.document_problem:
         raise SystemExit(EXIT_REJECTED)
 
 
@@ -198,6 +207,20 @@ def _print_result(result: MonthResult) -> None:
             ),
             markup=False,
         )
+    if result.files:
+        out.print(
+            ngettext(
+                "{count} document written to {folder}",
+                "{count} documents written to {folder}",
+                len(result.files),
+            ).format(count=len(result.files), folder=result.files[0].parent),
+            markup=False,
+        )
+    if result.document_problem:
+        err.print(
+            gettext("documents not written: {problem}").format(problem=result.document_problem),
+            markup=False,
+        )
     for number, problem in result.debit_problems.items():
         err.print(
             gettext("{number}: no direct debit planned: {problem}").format(
@@ -241,7 +264,11 @@ class _Progress:
         if self._bar is None:
             return
         if name not in self._tasks:
-            labels = {"issue": gettext("invoices"), "debits": gettext("direct debits")}
+            labels = {
+                "issue": gettext("invoices"),
+                "debits": gettext("direct debits"),
+                "documents": gettext("documents"),
+            }
             self._tasks[name] = self._bar.add_task(labels.get(name, name), total=total)
         self._bar.update(self._tasks[name], completed=done)
 

@@ -21,6 +21,14 @@ issue date plus `[billing] debit_notice_days` (the day its invoice prints),
 each in its own transaction. An invoice found already billed gets one only
 if it never had any (an earlier run stopped between the issue and the
 debit): a debit that was returned is never planned again by a re-run.
+
+Then, with `documents`, each invoice of the run gets its Factur-X PDF in
+`[billing] folder` (core.billing.files.`write_documents`): those issued now,
+and those found already billed whose file is missing (an earlier run
+stopped, or ran without documents). A file already there is never
+rewritten. A document that cannot be made is reported with its number
+(`document_problem`); the invoices stay issued and a re-run writes what
+is missing.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,8 +48,11 @@ from core.base.instants import Now, utc_now
 from core.base.kinds import Actor, NotificationKind, NotificationStatus, StaffRole
 from core.billing.contracts import StoredContract, load_contracts
 from core.billing.debits import DEBIT, INVOICE, DebitError, PlannedDebit, plan_debit
+from core.billing.documents import issued_document
+from core.billing.files import file_name, write_documents
 from core.billing.issue import Outcome, Status, billed_number, refusal
 from core.billing.model import Draft, PaymentMethod, Totals, totals_of
+from core.billing.pdf import DocumentProblem
 from core.billing.plan import PlanChange, drafts_for, first_of_month, planned_changes
 from core.billing.run import RunResult, run_drafts
 from core.config.settings import Settings
@@ -52,7 +64,7 @@ from core.store.models.system import table
 
 NOTIFICATION, STAFF = table(Notification), table(Staff)
 
-# (step, done, in all): step is "issue" or "debits".
+# (step, done, in all): step is "issue", "debits" or "documents".
 MonthProgress = Callable[[str, int, int], None]
 
 __all__ = [
@@ -241,6 +253,9 @@ class MonthResult:
     # Per invoice number: the debit planned for it, or why none could be.
     debits: dict[str, PlannedDebit] = field(default_factory=dict)
     debit_problems: dict[str, str] = field(default_factory=dict)
+    # The PDF files written by this run; why the documents could not be written, if so.
+    files: tuple[Path, ...] = ()
+    document_problem: str | None = None
 
     @property
     def outcomes(self) -> list[Outcome]:
@@ -257,6 +272,10 @@ class MonthResult:
     @property
     def already_billed(self) -> list[Outcome]:
         return [item for item in self.run.outcomes if item.status == "already billed"]
+
+    @property
+    def already_billed_numbers(self) -> set[str]:
+        return {item.number for item in self.already_billed if item.number is not None}
 
     @property
     def done_before(self) -> bool:
@@ -281,6 +300,8 @@ class MonthResult:
                 for number, debit in self.debits.items()
             },
             "debit_problems": dict(self.debit_problems),
+            "files": [str(path) for path in self.files],
+            "document_problem": self.document_problem,
             "outcomes": [
                 {
                     "contract_id": item.contract_id,
@@ -307,12 +328,14 @@ def issue_month(
     progress: MonthProgress | None = None,
     *,
     clock: Now = utc_now,
+    documents: bool = False,
 ) -> MonthResult:
     """Plan `month` and issue its drafts dated `on`, each in its own transaction.
 
     Idempotent: what is billed already is reported as such, never issued again.
     `progress` hears ("issue", done, in all) after each draft, then
-    ("debits", done, in all) after each direct debit planned.
+    ("debits", done, in all) after each direct debit planned, then
+    ("documents", done, in all) after each PDF made (with `documents`).
     """
     month = first_of_month(month)
     with engine.connect() as connection:
@@ -324,7 +347,35 @@ def issue_month(
     run = run_drafts(engine, settings, drafts, on=on, actor=actor, progress=step, clock=clock)
     result = MonthResult(month, run, references, clients)
     _plan_debits(engine, settings, drafts, result, actor, progress, clock)
+    if documents:
+        _write_documents(engine, settings, result, progress)
     return result
+
+
+def _write_documents(
+    engine: Engine, settings: Settings, result: MonthResult, progress: MonthProgress | None
+) -> None:
+    """The PDFs of the run's invoices not yet in the billing folder; see the module."""
+    folder = Path(settings.billing.folder)
+    billed_before = result.already_billed_numbers
+    with engine.connect() as connection:
+        batch = [
+            issued_document(connection, item.number, settings)
+            for item in result.outcomes
+            if item.number is not None and item.status in ("issued", "already billed")
+        ]
+    batch = [
+        document
+        for document in batch
+        if document.number not in billed_before or not (folder / file_name(document)).exists()
+    ]
+    step = None if progress is None else (lambda done, total: progress("documents", done, total))
+    try:
+        written = write_documents(batch, folder, step)
+    except (DocumentProblem, OSError) as error:
+        result.document_problem = str(error)
+        return
+    result.files = written.written
 
 
 def _plan_debits(

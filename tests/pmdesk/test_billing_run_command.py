@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -24,7 +25,27 @@ def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+SELLER = """
+[billing]
+folder = "{folder}"
+[billing.seller]
+name = "Atelier Durand"
+address = ["12 rue des Lilas"]
+postcode = "69003"
+city = "Lyon"
+siren = "732829320"
+vat_number = "FR44732829320"
+iban = "FR7630006000011234567890189"
+bic = "AGRIFRPP"
+"""
+
+
 def seed(env: dict[str, str]) -> None:
+    """Acme from November (310.00 then Hosting and Backup from December), Bigco from December;
+    a seller whose invoices carry every mention, and a folder for them."""
+    config = Path(env["PMDESK_CONFIG"])
+    folder = config.parent / "invoices"
+    config.write_text(config.read_text() + SELLER.format(folder=folder))
     engine = open_database(env["PMDESK_DB"])
     add_clients(engine, "Acme", "Bigco")
     store(
@@ -70,6 +91,7 @@ def test_the_run_issues_each_draft_once(env: dict[str, str]) -> None:
     code, output, _ = run(env, "billing", "run", "--month", "2026-12", "--on", "2026-12-01")
     assert code == 0
     assert "2 invoices issued: F2026-00001 – F2026-00002" in output
+    assert "2 documents written to" in output
     code, output, _ = run(env, "billing", "run", "--month", "2026-12", "--json")
     assert code == 0
     done = json.loads(output)["run"]
@@ -94,3 +116,39 @@ def test_refused_drafts_exit_1_and_take_no_number(env: dict[str, str]) -> None:
 def test_a_bad_month_is_refused(env: dict[str, str]) -> None:
     code, _, errors = run(env, "billing", "run", "--month", "December")
     assert code == 2 and "not a month" in errors
+
+
+def test_each_invoice_gets_its_factur_x_pdf_once(env: dict[str, str]) -> None:
+    from facturx import get_xml_from_pdf
+    from pypdf import PdfReader
+
+    from core.billing.einvoice import validate
+
+    seed(env)
+    folder = Path(env["PMDESK_CONFIG"]).parent / "invoices"
+    code, _, _ = run(env, "billing", "run", "--month", "2026-12", "--no-documents")
+    assert code == 0 and not folder.exists()
+    # A re-run writes the PDFs the first run did not.
+    code, output, _ = run(env, "billing", "run", "--month", "2026-12", "--json")
+    assert code == 0
+    files = json.loads(output)["run"]["files"]
+    assert [Path(name).name for name in files] == ["F2026-00001.pdf", "F2026-00002.pdf"]
+    pdf = folder / "F2026-00002.pdf"
+    assert "Bigco SAS" in "".join(page.extract_text() for page in PdfReader(pdf).pages)
+    _, xml = get_xml_from_pdf(pdf.read_bytes(), check_xsd=False)
+    validate(xml)
+    before = pdf.stat().st_mtime_ns
+    code, output, _ = run(env, "billing", "run", "--month", "2026-12", "--json")
+    assert json.loads(output)["run"]["files"] == [] and pdf.stat().st_mtime_ns == before
+
+
+def test_documents_that_cannot_be_made_exit_1_and_the_invoices_stay_issued(
+    env: dict[str, str],
+) -> None:
+    seed(env)
+    config = Path(env["PMDESK_CONFIG"])
+    config.write_text(config.read_text().replace('siren = "732829320"', 'siren = "123"'))
+    code, _, errors = run(env, "billing", "run", "--month", "2026-12")
+    assert code == 1
+    assert "documents not written" in errors and "SIREN" in errors
+    assert count(env) == 2
