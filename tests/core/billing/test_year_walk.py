@@ -14,11 +14,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from facturx import get_xml_from_pdf
+from pypdf import PdfReader
 from sqlalchemy import Engine, text
 
 from core.billing.contracts import Frequency, Line, LineKind, Timing, UsageSource
 from core.billing.credit import credit_note, parse_picks
 from core.billing.debits import debits_on
+from core.billing.einvoice import validate
 from core.billing.model import PaymentMethod
 from core.billing.monthly import issue_month, preview
 from core.billing.returns import apply_bank_lines
@@ -84,7 +87,15 @@ def agency(engine: Engine) -> None:
 
 def test_a_year_of_a_small_agency(engine: Engine, tmp_path: Path) -> None:
     agency(engine)
-    settings = billing_settings()
+    folder = tmp_path / "invoices"
+    settings = billing_settings(
+        folder=str(folder),
+        seller={
+            "name": "Studio Nord SAS", "address": ["4 quai des Chartrons"], "postcode": "33000",
+            "city": "Bordeaux", "siren": "732829320", "vat_number": "FR44732829320",
+            "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP882",
+        },
+    )  # fmt: skip
     usage = tmp_path / "usage.csv"
     usage.write_text("client,service,quantity,period\nBigco,sms,1250,2026-04\n", encoding="utf-8")
     with write(engine) as connection:
@@ -95,8 +106,11 @@ def test_a_year_of_a_small_agency(engine: Engine, tmp_path: Path) -> None:
         first = date(2026, month, 1)
         with engine.connect() as connection:
             planned = preview(connection, first, settings)
-        result = issue_month(engine, settings, first, first, "walk", clock=lambda: NOW)
+        result = issue_month(
+            engine, settings, first, first, "walk", clock=lambda: NOW, documents=True
+        )
         assert not result.refused, result.refused
+        assert result.document_problem is None, result.document_problem
         assert len(result.issued) == len(planned.to_issue)
         again = issue_month(engine, settings, first, first, "walk", clock=lambda: NOW)
         assert again.done_before or not result.issued
@@ -150,3 +164,13 @@ def test_a_year_of_a_small_agency(engine: Engine, tmp_path: Path) -> None:
     # Each debit is collected the issue day plus the notice (14 days).
     assert {row.collect_on.day for row in debits} == {15}
     assert owed == 6_000  # what the receivables still ask for after the credit note
+    # Each invoice's Factur-X PDF: readable, its embedded XML valid, its amounts the invoice's.
+    files = sorted(path.name for path in folder.iterdir())
+    assert files == [f"{number}.pdf" for _, number, *_ in EXPECTED]
+    for _month, number, buyer, _net, _vat, gross in EXPECTED[::4]:
+        pdf = folder / f"{number}.pdf"
+        words = "".join(page.extract_text() for page in PdfReader(pdf).pages)
+        assert number in words and buyer in words
+        _, xml = get_xml_from_pdf(pdf.read_bytes(), check_xsd=False)
+        validate(xml)
+        assert f"<ram:GrandTotalAmount>{gross / 100:.2f}</ram:GrandTotalAmount>" in xml.decode()
