@@ -16,7 +16,11 @@ billing_app: typer.Typer = typer.Typer(
 )
 
 # The modules that add commands to the group, in the order `--help` lists them.
-BILLING_COMMAND_MODULES: tuple[str, ...] = ("pmdesk.billing_issue", "pmdesk.billing_debits")
+BILLING_COMMAND_MODULES: tuple[str, ...] = (
+    "pmdesk.billing_issue",
+    "pmdesk.billing_debits",
+    "pmdesk.billing_audit",
+)
 
 for _name in BILLING_COMMAND_MODULES:
     import_module(_name)
