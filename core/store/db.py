@@ -93,6 +93,10 @@ def create_db_engine(value: str, *, bulk: bool = False) -> Engine:
         raise DatabaseError(f"cannot use database {shown_database(value)!r}: {error}") from None
     if is_sqlite:
         _configure_sqlite(engine, bulk=bulk)
+    elif engine.dialect.name == "postgresql":
+        from core.store.live import announce_changes
+
+        announce_changes(engine)
     return engine
 
 
