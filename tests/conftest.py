@@ -52,7 +52,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "engine_kind" not in metafunc.fixturenames:
         return
     where = Path(metafunc.definition.path).relative_to(ROOT).as_posix()
-    if not where.startswith(STORAGE_TESTS):
+    if not where.startswith(STORAGE_TESTS) or metafunc.definition.get_closest_marker("sqlite_only"):
         return
     metafunc.parametrize(
         "engine_kind",

@@ -228,15 +228,23 @@ def insert_many(
         return 0
     if connection.dialect.name != "sqlite":
         if unless_known is None:
-            return int(connection.execute(insert(table), rows).rowcount)
+            # Every row or an error. (A driver's rowcount of an executemany may be -1.)
+            connection.execute(insert(table), rows)
+            return len(rows)
         if connection.dialect.name != "postgresql":
             raise NotImplementedError(
                 f"an insert unless known needs SQLite or PostgreSQL, not {connection.dialect.name}"
             )
         from sqlalchemy.dialects import postgresql
 
-        ignoring = postgresql.insert(table).on_conflict_do_nothing(index_elements=[unless_known])
-        return int(connection.execute(ignoring, rows).rowcount)
+        # The rows inserted are those RETURNING gives back: psycopg's rowcount of a
+        # batch is -1.
+        ignoring = (
+            postgresql.insert(table)
+            .on_conflict_do_nothing(index_elements=[unless_known])
+            .returning(table.c[unless_known])
+        )
+        return len(connection.execute(ignoring, rows).all())
     # Python-side defaults, as SQLAlchemy's own insert would apply them.
     defaults = {name: value for name, value in _defaults(table) if name not in rows[0]}
     if defaults:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,16 +47,16 @@ def test_a_new_database_gets_the_whole_schema(tmp_path: Path) -> None:
     assert current_revision(engine) == HEAD_REVISION
 
 
-def test_the_migrations_describe_exactly_the_models(tmp_path: Path) -> None:
+def test_the_migrations_describe_exactly_the_models(new_database: Callable[..., str]) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
     # A new database is built from the models (open_database); this one runs
     # every migration instead, and both must end up the same.
-    migrated = create_db_engine(str(tmp_path / "migrated.db"))
+    migrated = create_db_engine(new_database("migrated", migrated=False))
     migrate(migrated, HEAD_REVISION)
-    fresh = open_database(str(tmp_path / "fresh.db"))
+    fresh = open_database(new_database("fresh", migrated=False))
     for engine in (migrated, fresh):
         with engine.connect() as connection:
             context = MigrationContext.configure(connection)
@@ -76,9 +77,11 @@ def _schema(engine: Engine) -> dict[str, tuple[object, ...]]:
     }
 
 
-def test_an_older_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    engine = create_db_engine(str(path))
+def test_an_older_database_is_upgraded_in_place_keeping_its_rows(
+    new_database: Callable[..., str],
+) -> None:
+    url = new_database("old", migrated=False)
+    engine = create_db_engine(url)
     migrate(engine, "base")
     migrate(engine, "0001")  # the first released schema
     with engine.begin() as connection:
@@ -87,12 +90,50 @@ def test_an_older_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path)
             {"at": "2026-01-01 00:00:00.000000"},
         )
         connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    engine.dispose()
 
-    upgraded = open_database(str(path))
+    upgraded = open_database(url)
 
     assert current_revision(upgraded) == HEAD_REVISION
     with upgraded.connect() as connection:
         assert connection.execute(text("SELECT name FROM client")).scalar() == "Acme"
+    upgraded.dispose()
+
+
+def test_the_newest_migration_goes_down_and_up_again(new_database: Callable[..., str]) -> None:
+    """A 64-bit Telegram id fits after the upgrade on either engine."""
+    url = new_database("updown", migrated=False)
+    engine = create_db_engine(url)
+    migrate(engine, HEAD_REVISION)
+    _downgrade(engine, "0016")
+    assert current_revision(engine) == "0016"
+    migrate(engine)
+    with write(engine) as connection:
+        connection.execute(
+            text(
+                "INSERT INTO staff (name, role, telegram_id, active, created_at)"
+                " VALUES ('Ana', 'assistant', 5123456789, true, :at)"
+            ),
+            {"at": "2026-01-01 00:00:00.000000"},
+        )
+        assert connection.execute(text("SELECT telegram_id FROM staff")).scalar() == 5123456789
+    engine.dispose()
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    import core.store.db
+
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(core.store.db.__file__).parent / "migrations")
+    )
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+        connection.commit()
 
 
 def test_a_path_or_a_url_is_accepted() -> None:
