@@ -67,6 +67,26 @@ def listen_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+class Listening:
+    """A connection that LISTENs on the channel, read by its owner's thread only."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self._connection = psycopg.connect(listen_url(url), autocommit=True)
+        self._connection.execute(f"LISTEN {CHANNEL}")
+
+    def received(self, timeout: float) -> int:
+        """How many notifications came, waiting at most `timeout` seconds for the first."""
+        count = sum(1 for _ in self._connection.notifies(timeout=timeout, stop_after=1))
+        if count:  # and those that came with it
+            count += sum(1 for _ in self._connection.notifies(timeout=0.0))
+        return count
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 class ChangeListener:
     """Counts the commits announced on a PostgreSQL database, from a thread of its own.
 
@@ -76,7 +96,7 @@ class ChangeListener:
     """
 
     def __init__(self, url: str) -> None:
-        self._conninfo = listen_url(url)
+        self._url = url
         self._count = 0
         self._changed = threading.Condition()
         self._stopping = threading.Event()
@@ -102,9 +122,9 @@ class ChangeListener:
         self._stopping.set()
         self._thread.join(2.0)
 
-    def _bump(self) -> None:
+    def _bump(self, count: int = 1) -> None:
         with self._changed:
-            self._count += 1
+            self._count += count
             self._changed.notify_all()
 
     def _run(self) -> None:
@@ -112,15 +132,18 @@ class ChangeListener:
 
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(self._conninfo, autocommit=True) as connection:
-                    connection.execute(f"LISTEN {CHANNEL}")
+                listening = Listening(self._url)
+                try:
                     if self._ready.is_set():
                         self._bump()  # listening again: anything may have changed meanwhile
                     self._ready.set()
                     while not self._stopping.is_set():
                         # A short timeout, so that close() is heard within a second.
-                        for _ in connection.notifies(timeout=0.5):
-                            self._bump()
+                        received = listening.received(0.5)
+                        if received:
+                            self._bump(received)
+                finally:
+                    listening.close()
             except psycopg.Error:
                 log.warning("live updates: listening failed, trying again", exc_info=True)
                 self._stopping.wait(RETRY_SECONDS)

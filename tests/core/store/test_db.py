@@ -245,3 +245,27 @@ def test_the_database_and_its_log_files_are_created_private(tmp_path: Path) -> N
     engine.dispose()
 
     assert modes == {"pmdesk.db": 0o600, "pmdesk.db-wal": 0o600, "pmdesk.db-shm": 0o600}
+
+
+def test_ids_go_on_after_a_batch_however_it_was_inserted(engine: Engine) -> None:
+    """The fast insert hands out ids itself on SQLite; any insert after it takes the next."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from core.store.db import insert_with_ids
+    from core.store.models.system import table
+    from core.store.models.threads import Thread
+
+    threads = table(Thread)
+    at = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    rows = [{"channel": "webhook", "created_at": at} for _ in range(3)]
+    with write(engine) as connection:
+        first = insert_with_ids(connection, threads, rows)
+    with write(engine) as connection:
+        after = connection.execute(
+            insert(threads).values(channel="webhook", created_at=at).returning(threads.c.id)
+        ).scalar_one()
+        second = insert_with_ids(connection, threads, rows[:1])
+    assert first == [1, 2, 3]
+    assert (after, second) == (4, [5])
