@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -78,8 +79,41 @@ def install(command: list[str]) -> None:
         sys.exit(completed.returncode)
 
 
+def postgres_found() -> bool:
+    """Whether a PostgreSQL server can be started here (as tests/pg.py looks for one)."""
+    if shutil.which("initdb") and shutil.which("pg_ctl"):
+        return True
+    return any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+
+
+def ensure_postgres() -> None:
+    """In CI, install the system's PostgreSQL when missing: the storage tests run on it too.
+
+    Outside CI nothing is installed; without a server those tests are skipped
+    with one line saying why. In CI they fail instead, so a server that could
+    not be installed is seen.
+    """
+    if os.environ.get("CI", "").lower() not in {"1", "true", "yes"} or postgres_found():
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("PostgreSQL is missing and cannot be installed here (needs root and apt-get)")
+        return
+    print("installing PostgreSQL for the storage tests (apt-get install postgresql) ...")
+    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
+    ):
+        completed = subprocess.run(command, env=quiet, capture_output=True, text=True)
+        if completed.returncode != 0:
+            print(completed.stdout + completed.stderr, file=sys.stderr)
+            print("PostgreSQL could not be installed: its tests will fail")
+            return
+
+
 def test(arguments: list[str]) -> None:
     ensure_environment("test")
+    ensure_postgres()
     steps = [
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],

@@ -116,3 +116,26 @@ def test_a_failed_install_shows_pips_output(
 
     assert exit_.value.code == 3
     assert capsys.readouterr().err.strip() == "pip said why"
+
+
+@pytest.mark.parametrize(("ci", "found", "installed"), [("true", False, True), ("", False, False),
+                                                        ("true", True, False)])  # fmt: skip
+def test_the_test_command_installs_postgresql_in_ci_only_when_missing(
+    monkeypatch: pytest.MonkeyPatch, ci: str, found: bool, installed: bool
+) -> None:
+    module = load_dev_script()
+    ran: list[list[str]] = []
+
+    class Done:
+        returncode, stdout, stderr = 0, "", ""
+
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(module, "postgres_found", lambda: found)
+    monkeypatch.setattr(module.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(module.subprocess, "run", lambda command, **_: ran.append(command) or Done)
+
+    module.ensure_postgres()
+
+    wanted = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"]
+    assert (wanted in ran) is installed
