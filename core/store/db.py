@@ -85,10 +85,7 @@ def create_db_engine(value: str, *, bulk: bool = False) -> Engine:
     if is_sqlite:
         _create_private(url)
     try:
-        engine = create_engine(
-            url,
-            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000} if is_sqlite else {},
-        )
+        engine = create_engine(url, connect_args=_connect_args(url))
     except (ArgumentError, ModuleNotFoundError) as error:
         raise DatabaseError(f"cannot use database {shown_database(value)!r}: {error}") from None
     if is_sqlite:
@@ -98,6 +95,16 @@ def create_db_engine(value: str, *, bulk: bool = False) -> Engine:
 
         announce_changes(engine)
     return engine
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"timeout": BUSY_TIMEOUT_MS / 1000}
+    if url.startswith("postgresql"):
+        # Sessions in UTC whatever the server's zone: instants come back in UTC,
+        # and a naive instant (SQLite's text form) is read as the UTC it is.
+        return {"options": "-c timezone=UTC"}
+    return {}
 
 
 def _create_private(url: str) -> None:
@@ -161,12 +168,16 @@ def write_on(connection: Connection) -> Iterator[Connection]:
 def plain_rows(connection: Connection, statement: str, parameters: Sequence[Any] = ()) -> list[Any]:
     """The rows of a statement in SQLite's own text, run straight on the driver.
 
+    On PostgreSQL, through SQLAlchemy, its `?` marks made `%s`.
+
     For the constant statements every ingested batch runs: SQLAlchemy's
     own work per statement (its events, the result's metadata) cost more
     than SQLite's on a small batch. Only inside a transaction already begun
     (else through SQLAlchemy, which begins one); the engine's statement
     events do not see these.
     """
+    if connection.dialect.name != "sqlite":
+        return list(connection.exec_driver_sql(_formatted(statement), tuple(parameters)).all())
     if connection.in_transaction():
         driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
         try:
@@ -178,6 +189,14 @@ def plain_rows(connection: Connection, statement: str, parameters: Sequence[Any]
 
 def plain_many(connection: Connection, statement: str, rows: Sequence[Sequence[Any]]) -> int:
     """A statement run once per row, as plain_rows runs one; returns the rows changed."""
+    if connection.dialect.name != "sqlite":
+        if not rows:
+            return 0
+        # psycopg's rowcount of a batch counts its last statement only: one at a time.
+        return sum(
+            int(connection.exec_driver_sql(_formatted(statement), tuple(row)).rowcount)
+            for row in rows
+        )
     if connection.in_transaction():
         driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
         try:
@@ -185,6 +204,17 @@ def plain_many(connection: Connection, statement: str, rows: Sequence[Sequence[A
         except sqlite3.Error as error:
             raise _wrapped(statement, rows, error) from error
     return int(connection.exec_driver_sql(statement, list(rows)).rowcount)
+
+
+def _formatted(statement: str) -> str:
+    """A statement with SQLite's `?` marks in the `%s` form of PostgreSQL's driver.
+
+    Only for the constant statements of the plain paths, which hold no other
+    `?` nor `%`. Instants are best passed as datetimes there: a text instant
+    (core.store.reader.stamp) is naive, which PostgreSQL reads in UTC only
+    because core.store.db sets its connections' zone to UTC.
+    """
+    return statement.replace("%", "%%").replace("?", "%s")
 
 
 def _wrapped(statement: str, parameters: Any, error: sqlite3.Error) -> StatementError:

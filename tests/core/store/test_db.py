@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from core.store.db import (
     open_database,
     write,
 )
+from core.store.reader import instant
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
@@ -269,3 +271,28 @@ def test_ids_go_on_after_a_batch_however_it_was_inserted(engine: Engine) -> None
         second = insert_with_ids(connection, threads, rows[:1])
     assert first == [1, 2, 3]
     assert (after, second) == (4, [5])
+
+
+def test_the_plain_statements_run_on_either_engine(engine: Engine) -> None:
+    """The fast paths' statements in SQLite's text (`?` marks) run on PostgreSQL too."""
+    from core.store.db import plain_many, plain_rows
+
+    with write(engine) as connection:
+        connection.execute(
+            text(
+                "INSERT INTO client (name, language, created_at) VALUES"
+                " ('Acme', 'fr', '2026-01-01 00:00:00'), ('Bigco', 'fr', '2026-01-01 00:00:00')"
+            )
+        )
+        changed = plain_many(
+            connection,
+            "UPDATE client SET language = ? WHERE name = ?",
+            [("en", "Acme"), ("de", "Bigco"), ("it", "Nobody")],
+        )
+        found = plain_rows(connection, "SELECT name, language FROM client WHERE name IN (?, ?)",
+                           ("Acme", "Bigco"))  # fmt: skip
+        stored = plain_rows(connection, "SELECT created_at FROM client WHERE name = ?", ("Acme",))
+    assert changed == 2
+    assert sorted(found) == [("Acme", "en"), ("Bigco", "de")]
+    # A naive instant is UTC on either engine, whatever the server's zone.
+    assert instant(stored[0][0]) == datetime(2026, 1, 1, tzinfo=UTC)
