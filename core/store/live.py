@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 CHANNEL = "pmdesk_changes"
 # A statement that starts with one of these reads only; any other marks its
-# transaction as one that wrote.
-_READS = ("SELECT", "WITH", "SHOW", "LISTEN", "NOTIFY")
+# transaction as one that wrote (a WITH too, which may hold a write: at worst a
+# notification too many).
+_READS = ("SELECT", "SHOW", "LISTEN", "NOTIFY")
 _WROTE = "pmdesk_wrote"
 # Seconds between two attempts to listen again after the connection was lost.
 RETRY_SECONDS = 2.0
