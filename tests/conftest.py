@@ -133,15 +133,15 @@ def new_database(
         yield sqlite_file
         return
     server: Server = request.getfixturevalue("postgres_server")
-    made: list[str] = []
+    made: list[tuple[str, bool]] = []
 
     def postgres_database(name: str = "pmdesk", *, migrated: bool = True) -> str:
-        made.append(server.new_database(migrated=migrated))
-        return server.url(made[-1])
+        made.append((server.new_database(migrated=migrated), migrated))
+        return server.url(made[-1][0])
 
     yield postgres_database
-    for name in made:
-        server.drop(name)
+    for name, migrated in made:
+        server.give_back(name, migrated=migrated)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def engine_url(postgres_server: Server) -> Iterator[str]:
     """PostgreSQL only: SQLite has no notifications (its data_version does that job)."""
     name = postgres_server.new_database()
     yield postgres_server.url(name)
-    postgres_server.drop(name)
+    postgres_server.give_back(name, migrated=True)
 
 
 @pytest.fixture
