@@ -79,41 +79,38 @@ def install(command: list[str]) -> None:
         sys.exit(completed.returncode)
 
 
-def postgres_found() -> bool:
-    """Whether a PostgreSQL server can be started here (as tests/pg.py looks for one)."""
-    if shutil.which("initdb") and shutil.which("pg_ctl"):
+# What the tests need from the system's packages, by the command that provides it:
+# Chromium for the dashboard in a browser (tests/pmdesk/test_web_browser.py);
+# PostgreSQL's server for the storage tests' second engine (tests/pg.py).
+SYSTEM_PACKAGES = {"chromium": "chromium", "initdb": "postgresql"}
+
+
+def found(command: str) -> bool:
+    """Whether `command` is here: on PATH, or for PostgreSQL's, where Debian puts them."""
+    if shutil.which(command):
         return True
-    return any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return command == "initdb" and any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 
 
-def ensure_postgres() -> None:
-    """In CI, install the system's PostgreSQL when missing: the storage tests run on it too.
+def ensure_system_packages() -> None:
+    """In CI (CI=true), install the system packages the tests need when missing.
 
-    Outside CI nothing is installed; without a server those tests are skipped
-    with one line saying why. In CI they fail instead, so a server that could
-    not be installed is seen.
+    Elsewhere nothing is installed: the tests that need one skip, saying so.
     """
-    if os.environ.get("CI", "").lower() not in {"1", "true", "yes"} or postgres_found():
+    if os.environ.get("CI") != "true" or not shutil.which("apt-get"):
         return
-    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("PostgreSQL is missing and cannot be installed here (needs root and apt-get)")
+    missing = [package for command, package in SYSTEM_PACKAGES.items() if not found(command)]
+    if not missing:
         return
-    print("installing PostgreSQL for the storage tests (apt-get install postgresql) ...")
-    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
-    ):
-        completed = subprocess.run(command, env=quiet, capture_output=True, text=True)
-        if completed.returncode != 0:
-            print(completed.stdout + completed.stderr, file=sys.stderr)
-            print("PostgreSQL could not be installed: its tests will fail")
-            return
+    print(f"installing {', '.join(missing)} (system packages) ...", flush=True)
+    os.environ.setdefault("DEBIAN_FRONTEND", "noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], cwd=ROOT, capture_output=True, check=False)
+    install(["apt-get", "install", "-y", "-qq", *missing])
 
 
 def test(arguments: list[str]) -> None:
     ensure_environment("test")
-    ensure_postgres()
+    ensure_system_packages()
     steps = [
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],

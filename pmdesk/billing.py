@@ -16,7 +16,7 @@ billing_app: typer.Typer = typer.Typer(
 )
 
 # The modules that add commands to the group, in the order `--help` lists them.
-BILLING_COMMAND_MODULES: tuple[str, ...] = ()
+BILLING_COMMAND_MODULES: tuple[str, ...] = ("pmdesk.billing_issue",)
 
 for _name in BILLING_COMMAND_MODULES:
     import_module(_name)

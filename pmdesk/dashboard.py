@@ -52,12 +52,14 @@ def run_dashboard(
     clock: Now = utc_now,
     start: str = "main",
     validate: Callable[[], Settings] | None = None,
+    services: bool = True,
 ) -> None:
     """Open the dashboard on `settings`' database until the assistant quits.
 
     The background services (bots.services.runner) run in this process too, unless
     another process runs them for this database; they start once the screen
-    shows its first data, and stop with the dashboard.
+    shows its first data, and stop with the dashboard. Without `services`
+    (a browser's dashboard under `pmdesk web`), they are left to `pmdesk serve`.
 
     `settings`: the whole configuration, or with `validate` the few values
     the first screenful needs (core.config.quick); the dashboard validates
@@ -74,11 +76,12 @@ def run_dashboard(
     log_to_file()
     stopped = threading.Event()
 
-    def services(stop: threading.Event) -> None:
+    def run_services(stop: threading.Event) -> None:
         # Started once the configuration is validated (Dashboard.loaded).
         services_job(backend.settings, clock, stopped, holder)(stop)
 
-    app = Dashboard(settings, backend, start=start, jobs=[services])
+    jobs = [run_services] if services else []
+    app = Dashboard(settings, backend, start=start, jobs=jobs)
     _run(app, stopped)
     if app.config_error is not None:
         raise app.config_error

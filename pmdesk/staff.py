@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from core.base.i18n import N_, gettext
+from core.base.i18n import N_, gettext, ngettext
 from core.base.kinds import StaffRole
 
 if TYPE_CHECKING:
@@ -283,3 +283,105 @@ def _invite_link(settings: Settings, code: str) -> tuple[str | None, str | None]
     except (TelegramError, OSError) as error:
         return None, f"could not ask Telegram for the bot's name ({error})"
     return f"https://t.me/{username}?start={code}", None
+
+
+_WEB_URL = "http://127.0.0.1:8766"
+_LINK_STATES = {
+    "valid": N_("valid"),
+    "used": N_("used"),
+    "expired": N_("expired"),
+    "revoked": N_("revoked"),
+}
+
+
+@staff_app.command("web-link")
+@command
+def staff_web_link(
+    name: Annotated[str, typer.Argument(help="Their name, an email or their id.")],
+    hours: Annotated[
+        float, typer.Option(help="How long the link stays valid.", min=0.1, max=24 * 30)
+    ] = 24,
+    url: Annotated[
+        str,
+        typer.Option(help="The address pmdesk web is reached at (its --public-url)."),
+    ] = _WEB_URL,
+    revoke: Annotated[
+        bool, typer.Option("--revoke", help="Revoke their links not used yet instead.")
+    ] = False,
+    as_json: Annotated[bool, _JSON] = False,
+) -> None:
+    """A one-time, expiring link that opens the dashboard in a browser as them (pmdesk web).
+
+    Send it to them; the first opening starts their session, in their name,
+    and uses the link up. Only its hash is kept: it cannot be shown again.
+    """
+    from core.conversations.people import AmbiguousStaff, UnknownStaff, find_staff
+    from core.conversations.web_links import make_link, revoke_links
+
+    if not url.startswith(("http://", "https://")):
+        raise Failure(f"--url {url!r}: give an http:// or https:// address")
+    ctx = context()
+    now = ctx.clock()
+    try:
+        person = find_staff(ctx.engine, name)
+        if revoke:
+            count = revoke_links(ctx.engine, person.id, now)
+            if as_json:
+                _print_json({"staff_id": person.id, "staff": person.name, "revoked": count})
+            else:
+                out.print(f"{person.name}: {count} web link(s) revoked", markup=False)
+            return
+        code = make_link(ctx.engine, person.id, now, timedelta(hours=hours))
+    except (UnknownStaff, AmbiguousStaff, ValueError) as error:
+        raise Failure(str(error)) from None
+    expires = now + timedelta(hours=hours)
+    link = f"{url.rstrip('/')}/link/{code}"
+    if as_json:
+        _print_json(
+            {"staff_id": person.id, "staff": person.name, "link": link, "expires_at": expires}
+        )
+        return
+    until = f"{ctx.local(expires):%a %d %b %H:%M} ({ctx.zone.key})"
+    out.print(f"Web link for {person.name} ({person.role}), once, until {until}:", markup=False)
+    out.print(f"  {link}", markup=False)
+
+
+@staff_app.command("web-links")
+@command
+def staff_web_links(
+    name: Annotated[
+        str | None, typer.Argument(help="Only this person's (name, email or id).")
+    ] = None,
+    as_json: Annotated[bool, _JSON] = False,
+) -> None:
+    """The web links made, newest first: whose, until when, used or not (never the link)."""
+    from core.conversations.people import AmbiguousStaff, UnknownStaff, find_staff
+    from core.conversations.web_links import list_links
+
+    ctx = context()
+    now = ctx.clock()
+    try:
+        staff_id = find_staff(ctx.engine, name).id if name is not None else None
+    except (UnknownStaff, AmbiguousStaff) as error:
+        raise Failure(str(error)) from None
+    links = list_links(ctx.engine, staff_id)
+    if as_json:
+        _print_json([{**link.__dict__, "state": link.state(now)} for link in links])
+        return
+    if not links:
+        out.print(gettext("No web link yet: pmdesk staff web-link NAME"), markup=False)
+        return
+    columns = [N_("link"), N_("name"), N_("made"), N_("expires"), N_("status")]
+    title = ngettext("{count} web link", "{count} web links", len(links))
+    table = _table(title.format(count=len(links)), columns)
+    for link in links:
+        state = link.state(now)
+        table.add_row(
+            link.handle,
+            link.staff,
+            f"{ctx.local(link.created_at):%d/%m %H:%M}",
+            f"{ctx.local(link.expires_at):%d/%m %H:%M}",
+            gettext(_LINK_STATES[state]),
+            style=None if state == "valid" else "dim",
+        )
+    out.print(table)

@@ -59,6 +59,7 @@ from sqlalchemy import Engine
 
 from bots.http.connections import guarded_protocol
 from bots.http.intake import Health, Lag, create_app
+from bots.services.backups import add_backup_job
 from bots.services.lograte import limit_repeats
 from bots.services.scheduler import add_daily, run_scheduler
 from bots.telegram.pacing import Backoff, wait_any
@@ -337,6 +338,7 @@ def _daily_jobs(
     made up at start (`daily_dunning` does nothing before its hour, nor
     twice in a day; the digest is one row per recipient and day). The digest
     runs in the same job, after the run, so it lists the drafts just written.
+    The daily backup, when `[backup] folder` is set (bots.services.backups).
     """
     from core.receivables.digest import queue_daily_digest
 
@@ -366,6 +368,7 @@ def _daily_jobs(
         clock=clock,
     )
     scheduler.add_job(run, id="dunning-at-start")
+    add_backup_job(scheduler, settings, clock)
     if settings.reports.weekly is not None:
         scheduler.add_job(
             _weekly_reports, "interval", minutes=15, args=(engine, settings, clock), id="reports"

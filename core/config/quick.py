@@ -59,6 +59,7 @@ SETTING_NAMES = frozenset(
         "reports",
         "billing",
         "email",
+        "backup",
     }
 )
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.base.business_time import AlwaysOpen, BusinessCalendar, ShiftCalendar, parse_shift
 from core.base.paths import ConfigError, config_file, default_database_path, read_config_file
+from core.config.backup import BackupConfig
 from core.config.banks import BanksConfig
 from core.config.billing import BillingConfig, EmailConfig
 from core.config.quick import (
@@ -592,6 +593,8 @@ class Settings(BaseModel):
     billing: BillingConfig = Field(default_factory=BillingConfig)
     # The agency's SMTP server, for invoices and reminders sent by email.
     email: EmailConfig = Field(default_factory=EmailConfig)
+    # The services' daily copy of the SQLite database.
+    backup: BackupConfig = Field(default_factory=BackupConfig)
 
     @field_validator("timezone")
     @classmethod

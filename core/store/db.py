@@ -44,6 +44,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, StatementError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlmodel import SQLModel
 
+import core.store.models.billing
+import core.store.models.contracts
 import core.store.models.outbox
 import core.store.models.receivables
 import core.store.models.reports

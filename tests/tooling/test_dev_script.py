@@ -118,24 +118,20 @@ def test_a_failed_install_shows_pips_output(
     assert capsys.readouterr().err.strip() == "pip said why"
 
 
-@pytest.mark.parametrize(("ci", "found", "installed"), [("true", False, True), ("", False, False),
-                                                        ("true", True, False)])  # fmt: skip
+@pytest.mark.parametrize(("ci", "here", "installed"), [("true", False, True), ("", False, False),
+                                                       ("true", True, False)])  # fmt: skip
 def test_the_test_command_installs_postgresql_in_ci_only_when_missing(
-    monkeypatch: pytest.MonkeyPatch, ci: str, found: bool, installed: bool
+    monkeypatch: pytest.MonkeyPatch, ci: str, here: bool, installed: bool
 ) -> None:
     module = load_dev_script()
-    ran: list[list[str]] = []
-
-    class Done:
-        returncode, stdout, stderr = 0, "", ""
+    installs: list[list[str]] = []
 
     monkeypatch.setenv("CI", ci)
-    monkeypatch.setattr(module, "postgres_found", lambda: found)
-    monkeypatch.setattr(module.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(module, "found", lambda command: command != "initdb" or here)
     monkeypatch.setattr(module.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(module.subprocess, "run", lambda command, **_: ran.append(command) or Done)
+    monkeypatch.setattr(module.subprocess, "run", lambda *_, **__: None)
+    monkeypatch.setattr(module, "install", installs.append)
 
-    module.ensure_postgres()
+    module.ensure_system_packages()
 
-    wanted = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"]
-    assert (wanted in ran) is installed
+    assert (["apt-get", "install", "-y", "-qq", "postgresql"] in installs) is installed

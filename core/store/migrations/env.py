@@ -3,6 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
+import core.store.models.billing
 import core.store.models.outbox
 import core.store.models.receivables
 import core.store.models.reports

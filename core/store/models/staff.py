@@ -1,4 +1,4 @@
-"""The tables of the agency's people: staff, their emails, their Telegram invites."""
+"""The tables of the agency's people: staff, their emails, Telegram invites and web links."""
 
 from __future__ import annotations
 
@@ -52,3 +52,18 @@ class Invite(SQLModel, table=True):
     used_by_telegram_id: int | None = Field(
         default=None, sa_column=Column(BigInteger, nullable=True)
     )
+
+
+class WebLink(SQLModel, table=True):
+    """A one-time link that opens the dashboard in a browser as a staff member.
+
+    Made like the Telegram invites: only the code's SHA-256 is kept, it
+    expires, and opening it once uses it up (core.conversations.web_links).
+    """
+
+    code_hash: str = Field(primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
