@@ -40,11 +40,27 @@ STORAGE_TESTS = (
     "tests/core/receivables/",
     "tests/core/sla/",
     "tests/core/time/",
+    "tests/core/billing/",
     "tests/core/tracker/",
     "tests/bots/http/test_intake.py",
     "tests/tui/sources/",
 )
 ROOT = Path(__file__).resolve().parent.parent
+# What does not work on PostgreSQL yet, each a known gap with its reason: these
+# tests are expected to fail there (strictly: a fix makes them fail until taken
+# off this list).
+POSTGRES_GAPS = {
+    "tests/core/billing/test_issue.py::test_an_issued_document_never_changes": (
+        "issued documents are kept unchanged by SQLite triggers only"
+    ),
+    "tests/core/billing/test_issue.py::test_the_receivables_age_and_remind_an_issued_invoice": (
+        "an issued invoice is not listed overdue on PostgreSQL"
+    ),
+    "tests/core/billing/test_credit.py::"
+    "test_the_receivables_see_the_credit_in_the_balance_and_dunning_stops": (
+        "an issued invoice is not listed overdue on PostgreSQL"
+    ),
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -54,12 +70,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     where = Path(metafunc.definition.path).relative_to(ROOT).as_posix()
     if not where.startswith(STORAGE_TESTS) or metafunc.definition.get_closest_marker("sqlite_only"):
         return
+    marks = [pytest.mark.postgres]
+    gap = POSTGRES_GAPS.get(f"{where}::{metafunc.definition.originalname}")
+    if gap:
+        marks.append(pytest.mark.xfail(strict=True, reason=f"PostgreSQL: {gap}"))
     metafunc.parametrize(
         "engine_kind",
-        [
-            pytest.param("sqlite"),
-            pytest.param("postgresql", marks=pytest.mark.postgres),
-        ],
+        [pytest.param("sqlite"), pytest.param("postgresql", marks=marks)],
         indirect=True,
     )
 
