@@ -53,13 +53,6 @@ POSTGRES_GAPS = {
     "tests/core/billing/test_issue.py::test_an_issued_document_never_changes": (
         "issued documents are kept unchanged by SQLite triggers only"
     ),
-    "tests/core/billing/test_issue.py::test_the_receivables_age_and_remind_an_issued_invoice": (
-        "an issued invoice is not listed overdue on PostgreSQL"
-    ),
-    "tests/core/billing/test_credit.py::"
-    "test_the_receivables_see_the_credit_in_the_balance_and_dunning_stops": (
-        "an issued invoice is not listed overdue on PostgreSQL"
-    ),
 }
 
 
