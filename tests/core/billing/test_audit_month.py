@@ -76,7 +76,10 @@ def test_the_month_is_put_to_the_four_questions(
     assert [u.client for u in report.unbilled] == ["Eve"]
     [support] = report.usage
     assert (support.client, support.line, support.measured, support.billed) == (
-        "Dupont", "Support", Decimal(5), Decimal(2)
+        "Dupont",
+        "Support",
+        Decimal(5),
+        Decimal(2),
     )
     assert (support.direction, support.amount_cents) == ("under", 18000)
     assert report.partner is not None
