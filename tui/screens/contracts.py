@@ -1,4 +1,4 @@
-"""The manager's Contracts page (`k`): every engagement letter, read-only.
+"""The manager's Contracts page (`e`, engagement letters): every engagement letter, read-only.
 
 Each contract with its client, reference, dates, billing frequency and
 timing, payment method and fixed amount a month excluding VAT (usage not

@@ -2,7 +2,7 @@
 
 Its Account management page (`a`, tui.screens.am) shows where each
 project's hours go; its Billing page (`b`, tui.screens.billing) previews
-and issues the month's invoices, its Contracts page (`k`,
+and issues the month's invoices, its Contracts page (`e`,
 tui.screens.contracts) lists the engagement letters.
 
 Everything shown comes from one snapshot read in a worker thread (the same
@@ -344,11 +344,11 @@ class ManagerScreen(Screen[None]):
             tooltip=N_("Preview the month's billing run and issue it"),
         ),
         Binding(
-            "k",
+            "e",
             "contracts",
             N_("Contracts"),
             id="manager.contracts",
-            tooltip=N_("Show every contract, its versions and lines"),
+            tooltip=N_("Show every engagement letter (contract), its versions and lines"),
         ),
         Binding("escape", "back", N_("Back"), id="manager.back", tooltip=N_("Go back")),
     ]

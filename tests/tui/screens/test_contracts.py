@@ -32,7 +32,7 @@ def said(screen: ContractsScreen, id_: str) -> str:
 async def test_every_contract_with_the_highlighted_ones_versions(app: BillingApp) -> None:
     async with app.run_test(size=(140, 45)) as pilot:
         await settled(pilot)
-        await pilot.press("k")
+        await pilot.press("e")
         screen = await settled(pilot)
         assert isinstance(screen, ContractsScreen)
         table = screen.query_one("#contracts-table", DataTable)
@@ -61,7 +61,7 @@ async def test_no_contracts_says_how_to_load_them(engine: Engine, tmp_path: Path
     app = BillingApp(desk(engine, billing_settings(tmp_path)), engine.url.database)
     async with app.run_test(size=(140, 45)) as pilot:
         await settled(pilot)
-        await pilot.press("k")
+        await pilot.press("e")
         screen = await settled(pilot)
         assert isinstance(screen, ContractsScreen)
         assert said(screen, "contracts-title") == (
