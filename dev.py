@@ -80,8 +80,16 @@ def install(command: list[str]) -> None:
 
 
 # What the tests need from the system's packages, by the command that provides it:
-# Chromium for the dashboard in a browser (tests/pmdesk/test_web_browser.py).
-SYSTEM_PACKAGES = {"chromium": "chromium"}
+# Chromium for the dashboard in a browser (tests/pmdesk/test_web_browser.py);
+# PostgreSQL's server for the storage tests' second engine (tests/pg.py).
+SYSTEM_PACKAGES = {"chromium": "chromium", "initdb": "postgresql"}
+
+
+def found(command: str) -> bool:
+    """Whether `command` is here: on PATH, or for PostgreSQL's, where Debian puts them."""
+    if shutil.which(command):
+        return True
+    return command == "initdb" and any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 
 
 def ensure_system_packages() -> None:
@@ -91,7 +99,7 @@ def ensure_system_packages() -> None:
     """
     if os.environ.get("CI") != "true" or not shutil.which("apt-get"):
         return
-    missing = [package for command, package in SYSTEM_PACKAGES.items() if not shutil.which(command)]
+    missing = [package for command, package in SYSTEM_PACKAGES.items() if not found(command)]
     if not missing:
         return
     print(f"installing {', '.join(missing)} (system packages) ...", flush=True)

@@ -20,6 +20,7 @@ BILLING_COMMAND_MODULES: tuple[str, ...] = (
     "pmdesk.billing_run",
     "pmdesk.billing_issue",
     "pmdesk.billing_debits",
+    "pmdesk.billing_audit",
 )
 
 for _name in BILLING_COMMAND_MODULES:

@@ -56,7 +56,9 @@ def sql_rows(connection: Connection, statement: str, parameters: Mapping[str, An
     if connection.dialect.name == "sqlite" and connection.in_transaction():
         # sqlite3 takes a mapping for `:name` parameters.
         return plain_rows(connection, statement, cast(Any, parameters))
-    return list(connection.execute(text(statement), dict(parameters)).all())
+    result = connection.execute(text(statement), dict(parameters))
+    # An INSERT without RETURNING gives no rows (SQLite's driver says none, SQLAlchemy raises).
+    return list(result.all()) if result.returns_rows else []
 
 
 def new_ids(connection: Connection, *tables: Table) -> list[int | None]:

@@ -17,26 +17,25 @@ anything is written.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.base.templates import template_environment
+from core.base.templates import RESOURCES, template_environment
 from core.billing.model import DocumentKind, IssuedDocument, Line, Party, PaymentMethod
 
 LANGUAGES = ("en", "fr")
 FALLBACK = "en"
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 TEMPLATE = "invoice.txt.j2"
-# Where the TrueType font is looked for (Debian/Ubuntu, Fedora, Arch, macOS with Homebrew).
-FONT_FOLDERS = (
-    "/usr/share/fonts/truetype/dejavu",
-    "/usr/share/fonts/dejavu",
-    "/usr/share/fonts/TTF",
-    "/usr/local/share/fonts",
-    "/opt/homebrew/share/fonts",
-)
+# The TrueType fonts shipped in data/fonts/: DejaVu Sans cut to the Latin,
+# Greek and Cyrillic alphabets, punctuation and currency signs. Shipped so
+# that invoices look the same on every system, and cut because fpdf2 reads
+# a font whole for every document: the full fonts (1.4 MB) took half of each
+# document's time (docs/benchmarks.md, invoice documents).
+FONTS = "fonts"
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 
 
@@ -199,14 +198,8 @@ def _safe(text: str) -> str:
 
 @functools.cache
 def _fonts() -> dict[str, Path]:
-    for folder in FONT_FOLDERS:
-        paths = {style: Path(folder) / name for style, name in FONT_FILES.items()}
-        if all(path.is_file() for path in paths.values()):
-            return paths
-    raise DocumentProblem(
-        "the DejaVu Sans TrueType font (DejaVuSans.ttf, DejaVuSans-Bold.ttf) is not installed: "
-        f"looked in {', '.join(FONT_FOLDERS)}"
-    )
+    folder = importlib.resources.files(RESOURCES) / FONTS
+    return {style: Path(str(folder / name)) for style, name in FONT_FILES.items()}
 
 
 class _Layout:

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, text
 
 from core.notify.rules import ALERT_HORIZON, notify_clocks
+from core.store.live import Listening
 from core.store.reader import required_instant
 
 
@@ -188,8 +189,10 @@ class ChangeWatcher:
 
     On SQLite this is `PRAGMA data_version` on a connection of its own,
     which changes when any other connection (another process, or another
-    connection of this one) commits: asking costs microseconds. Other
-    databases have no such token, so every look says "maybe changed".
+    connection of this one) commits: asking costs microseconds. On
+    PostgreSQL, a connection that LISTENs for the notification every
+    transaction that wrote sends as it commits (core.store.live); while it
+    cannot connect, every look says "maybe changed".
     Use it from one thread only: it keeps its connection.
     """
 
@@ -197,9 +200,16 @@ class ChangeWatcher:
         self._engine = engine
         self._connection: Any = None
         self._version: int | None = None
+        self._listening: Listening | None = None
 
-    def changed(self) -> bool:
-        """True on the first call, then whenever something was committed since the last."""
+    def changed(self, wait: float = 0.0) -> bool:
+        """True on the first call, then whenever something was committed since the last.
+
+        `wait`: on PostgreSQL, how long to wait for a notification (it comes a
+        moment after the commit that sent it).
+        """
+        if self._engine.dialect.name == "postgresql":
+            return self._notified(wait)
         if self._engine.dialect.name != "sqlite":
             return True
         if self._connection is None:
@@ -216,7 +226,27 @@ class ChangeWatcher:
         self._version = version
         return changed
 
+    def _notified(self, wait: float) -> bool:
+        import psycopg
+
+        if self._listening is None:
+            try:
+                url = self._engine.url.render_as_string(hide_password=False)
+                self._listening = Listening(url)
+            except psycopg.Error:
+                pass  # listen again at the next look
+            return True
+        try:
+            return self._listening.received(wait) > 0
+        except psycopg.Error:
+            self._listening.close()
+            self._listening = None
+            return True
+
     def close(self) -> None:
+        if self._listening is not None:
+            self._listening.close()
+            self._listening = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -89,15 +89,26 @@ def create_db_engine(value: str, *, bulk: bool = False) -> Engine:
     if is_sqlite:
         _create_private(url)
     try:
-        engine = create_engine(
-            url,
-            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000} if is_sqlite else {},
-        )
+        engine = create_engine(url, connect_args=_connect_args(url))
     except (ArgumentError, ModuleNotFoundError) as error:
         raise DatabaseError(f"cannot use database {shown_database(value)!r}: {error}") from None
     if is_sqlite:
         _configure_sqlite(engine, bulk=bulk)
+    elif engine.dialect.name == "postgresql":
+        from core.store.live import announce_changes
+
+        announce_changes(engine)
     return engine
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"timeout": BUSY_TIMEOUT_MS / 1000}
+    if url.startswith("postgresql"):
+        # Sessions in UTC whatever the server's zone: instants come back in UTC,
+        # and a naive instant (SQLite's text form) is read as the UTC it is.
+        return {"options": "-c timezone=UTC"}
+    return {}
 
 
 def _create_private(url: str) -> None:
@@ -161,12 +172,16 @@ def write_on(connection: Connection) -> Iterator[Connection]:
 def plain_rows(connection: Connection, statement: str, parameters: Sequence[Any] = ()) -> list[Any]:
     """The rows of a statement in SQLite's own text, run straight on the driver.
 
+    On PostgreSQL, through SQLAlchemy, its `?` marks made `%s`.
+
     For the constant statements every ingested batch runs: SQLAlchemy's
     own work per statement (its events, the result's metadata) cost more
     than SQLite's on a small batch. Only inside a transaction already begun
     (else through SQLAlchemy, which begins one); the engine's statement
     events do not see these.
     """
+    if connection.dialect.name != "sqlite":
+        return list(connection.exec_driver_sql(_formatted(statement), tuple(parameters)).all())
     if connection.in_transaction():
         driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
         try:
@@ -178,6 +193,14 @@ def plain_rows(connection: Connection, statement: str, parameters: Sequence[Any]
 
 def plain_many(connection: Connection, statement: str, rows: Sequence[Sequence[Any]]) -> int:
     """A statement run once per row, as plain_rows runs one; returns the rows changed."""
+    if connection.dialect.name != "sqlite":
+        if not rows:
+            return 0
+        # psycopg's rowcount of a batch counts its last statement only: one at a time.
+        return sum(
+            int(connection.exec_driver_sql(_formatted(statement), tuple(row)).rowcount)
+            for row in rows
+        )
     if connection.in_transaction():
         driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
         try:
@@ -185,6 +208,17 @@ def plain_many(connection: Connection, statement: str, rows: Sequence[Sequence[A
         except sqlite3.Error as error:
             raise _wrapped(statement, rows, error) from error
     return int(connection.exec_driver_sql(statement, list(rows)).rowcount)
+
+
+def _formatted(statement: str) -> str:
+    """A statement with SQLite's `?` marks in the `%s` form of PostgreSQL's driver.
+
+    Only for the constant statements of the plain paths, which hold no other
+    `?` nor `%`. Instants are best passed as datetimes there: a text instant
+    (core.store.reader.stamp) is naive, which PostgreSQL reads in UTC only
+    because core.store.db sets its connections' zone to UTC.
+    """
+    return statement.replace("%", "%%").replace("?", "%s")
 
 
 def _wrapped(statement: str, parameters: Any, error: sqlite3.Error) -> StatementError:
@@ -228,15 +262,23 @@ def insert_many(
         return 0
     if connection.dialect.name != "sqlite":
         if unless_known is None:
-            return int(connection.execute(insert(table), rows).rowcount)
+            # Every row or an error. (A driver's rowcount of an executemany may be -1.)
+            connection.execute(insert(table), rows)
+            return len(rows)
         if connection.dialect.name != "postgresql":
             raise NotImplementedError(
                 f"an insert unless known needs SQLite or PostgreSQL, not {connection.dialect.name}"
             )
         from sqlalchemy.dialects import postgresql
 
-        ignoring = postgresql.insert(table).on_conflict_do_nothing(index_elements=[unless_known])
-        return int(connection.execute(ignoring, rows).rowcount)
+        # The rows inserted are those RETURNING gives back: psycopg's rowcount of a
+        # batch is -1.
+        ignoring = (
+            postgresql.insert(table)
+            .on_conflict_do_nothing(index_elements=[unless_known])
+            .returning(table.c[unless_known])
+        )
+        return len(connection.execute(ignoring, rows).all())
     # Python-side defaults, as SQLAlchemy's own insert would apply them.
     defaults = {name: value for name, value in _defaults(table) if name not in rows[0]}
     if defaults:

@@ -116,3 +116,22 @@ def test_a_failed_install_shows_pips_output(
 
     assert exit_.value.code == 3
     assert capsys.readouterr().err.strip() == "pip said why"
+
+
+@pytest.mark.parametrize(("ci", "here", "installed"), [("true", False, True), ("", False, False),
+                                                       ("true", True, False)])  # fmt: skip
+def test_the_test_command_installs_postgresql_in_ci_only_when_missing(
+    monkeypatch: pytest.MonkeyPatch, ci: str, here: bool, installed: bool
+) -> None:
+    module = load_dev_script()
+    installs: list[list[str]] = []
+
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(module, "found", lambda command: command != "initdb" or here)
+    monkeypatch.setattr(module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(module.subprocess, "run", lambda *_, **__: None)
+    monkeypatch.setattr(module, "install", installs.append)
+
+    module.ensure_system_packages()
+
+    assert (["apt-get", "install", "-y", "-qq", "postgresql"] in installs) is installed

@@ -83,11 +83,10 @@ def agency(engine: Engine, ingestor: Ingestor, clock: MovableClock) -> Engine:
 
 
 @pytest.fixture
-def dashboard_settings(settings: Settings, engine: Engine) -> Settings:
-    assert engine.url.database
+def dashboard_settings(settings: Settings, engine: Engine, engine_url: str) -> Settings:
     return settings.model_copy(
         update={
-            "db": engine.url.database,
+            "db": engine_url,
             "agency": "Atelier Test",
             "locale": "en_US",
             "timezone": "Europe/Paris",

@@ -26,9 +26,12 @@ if TYPE_CHECKING:
     from core.conversations.ingest import Ingestor
     from core.conversations.people import StaffView
     from core.store.lease import ServicesSeen
+    from core.store.live import ChangeListener
 
 
 log = logging.getLogger("pmdesk.dashboard")
+# How long the first look at a PostgreSQL database waits for its LISTEN connection.
+LISTEN_READY_SECONDS = 5.0
 
 
 class NoOperator(LookupError):
@@ -67,6 +70,8 @@ class Backend:
         self._ingestor: Ingestor | None = None
         self._prefetch: threading.Thread | None = None
         self._prefetched: tuple[Reader, object, Any] | None = None
+        self._listener: ChangeListener | None = None
+        self._listener_failed = False
 
     @property
     def settings(self) -> Settings:
@@ -149,12 +154,17 @@ class Backend:
         """Changes whenever another connection commits: cheap enough to ask four times a second.
 
         SQLite's data_version is per connection, so this must be asked on the
-        same thread each time. Other databases get a signature of the newest
-        rows, which catches every insert and clock change.
+        same thread each time. On PostgreSQL, the count of the commits announced
+        (core.store.live): no query at all. Without it (the listener could not
+        start), a signature of the newest rows, which catches every insert and
+        clock change.
         """
         reader = self.reader()
         if isinstance(reader, SqliteReader):
             return reader.rows("PRAGMA data_version")[0][0]
+        listener = self.listener()
+        if listener is not None:
+            return ("notified", listener.version)
         return tuple(
             reader.rows(
                 "SELECT (SELECT max(id) FROM event), (SELECT count(*) FROM clock"
@@ -162,6 +172,23 @@ class Backend:
                 " (SELECT max(updated_at) FROM delivery)"
             )[0]
         )
+
+    def listener(self) -> ChangeListener | None:
+        """On PostgreSQL, the thread that LISTENs for commits, started on first use."""
+        with self._lock:
+            if not self.first.db.startswith("postgresql"):
+                return None
+            if self._listener is None and not self._listener_failed:
+                from core.store.live import ChangeListener
+
+                listener = ChangeListener(self.first.db)
+                if listener.wait_ready(LISTEN_READY_SECONDS):
+                    self._listener = listener
+                else:
+                    log.warning("live updates: no LISTEN connection; reading a signature instead")
+                    listener.close()
+                    self._listener_failed = True
+            return self._listener
 
     @property
     def engine(self) -> Engine:
@@ -197,5 +224,7 @@ class Backend:
         return person
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         if self._engine is not None:
             self._engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column
+from sqlalchemy import BigInteger, Column, Integer
 from sqlmodel import Field, SQLModel
 
 from core.base.kinds import (
@@ -16,7 +16,13 @@ class Staff(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True)
     role: str = StaffRole.SPECIALIST.value
-    telegram_id: int | None = Field(default=None, unique=True)
+    # Telegram user ids pass 2**31: 64 bits on PostgreSQL; SQLite's INTEGER is 64 bits already.
+    telegram_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), nullable=True, unique=True
+        ),
+    )
     # Removed staff stay (their events and clocks name them) but are inactive.
     active: bool = True
     created_at: datetime

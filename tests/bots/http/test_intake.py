@@ -212,7 +212,7 @@ async def test_concurrent_requests_are_all_committed(sender: Sender, engine: Eng
 
 
 async def test_refused_requests_written_together_never_harm_their_neighbours(
-    intake_settings: Settings, engine: Engine, clock: MovableClock
+    intake_settings: Settings, engine: Engine, engine_url: str, clock: MovableClock
 ) -> None:
     app = create_app(intake_settings, engine, clock=clock, health=Health())
     writer = app.state.writer
@@ -224,12 +224,12 @@ async def test_refused_requests_written_together_never_harm_their_neighbours(
         return ingest_batch(items, *args, **kwargs)
 
     writer.ingestor.ingest_batch = recorded
-    lock = sqlite3.connect(str(engine.url.database), timeout=0)
+    lock = WriteLock(engine_url)
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as http:
         sender = Sender(http, clock)
         # Another connection holds the write lock: the first request's
         # transaction waits for it, and the next requests queue up meanwhile.
-        lock.execute("BEGIN IMMEDIATE")
+        lock.take()
         first = asyncio.create_task(sender.post(make_event("first", 0)))
         await until(lambda: writer.writing, what="the first transaction began")
         bodies: list[tuple[Any, str]] = [
@@ -250,9 +250,8 @@ async def test_refused_requests_written_together_never_harm_their_neighbours(
         posts = [asyncio.create_task(sender.post(body, kind)) for body, kind in bodies]
         # Within the 10 s a transaction waits for the lock.
         await until(lambda: writer.queued() == len(bodies), timeout=8, what="the requests queued")
-        lock.rollback()
+        lock.release()
         answers = [await first, *[await post for post in posts]]
-    lock.close()
 
     # The five requests waiting (six events) were written in one transaction.
     assert batches == [1, 6]
@@ -473,6 +472,7 @@ async def test_an_ndjson_line_that_is_not_utf8_is_rejected_alone_and_named(
     assert stored(engine) == ["m1"]
 
 
+@pytest.mark.sqlite_only  # SQLite's single writer's lock
 async def test_the_server_answers_while_a_large_batch_is_written(
     sender: Sender, client: httpx.AsyncClient, engine: Engine
 ) -> None:
@@ -498,6 +498,31 @@ async def test_the_server_answers_while_a_large_batch_is_written(
 
     assert answered_while_writing == [200]
     assert response.status_code == 200 and response.json()["created"] == 3000
+
+
+class WriteLock:
+    """Another connection holding what a writer needs: SQLite's write lock, or on
+    PostgreSQL the event table (locked against inserts, not against reads)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.connection: Any = None
+
+    def take(self) -> None:
+        if self.url.startswith("postgresql"):
+            import psycopg
+
+            from core.store.live import listen_url
+
+            self.connection = psycopg.connect(listen_url(self.url))
+            self.connection.execute("LOCK TABLE event IN EXCLUSIVE MODE")
+        else:
+            self.connection = sqlite3.connect(self.url, timeout=0)
+            self.connection.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        self.connection.rollback()
+        self.connection.close()
 
 
 def writing(path: str) -> bool:

@@ -102,10 +102,9 @@ def test_what_cannot_be_credited_is_refused(
 
 
 def test_the_receivables_see_the_credit_in_the_balance_and_dunning_stops(
-    engine: Engine, settings: Settings, invoiced: str
+    engine: Engine, engine_url: str, settings: Settings, invoiced: str
 ) -> None:
-    assert engine.url.database
-    reader = reader_for(engine.url.database)
+    reader = reader_for(engine_url)
     credit_note(engine, settings, invoiced, [Pick(1, Decimal(2))], on=LATER, actor="ana")
     [overdue] = overdue_invoices(reader, date(2027, 1, 5))
     assert overdue.balance == Decimal("180.00")  # 420.00 less 240.00

@@ -57,8 +57,8 @@ def test_an_issued_invoice_is_stored_as_printed_and_enters_the_receivables(
         document = issued_document(connection, "F2026-00001", billing_settings)
     assert invoice["number"] == "F2026-00001"
     assert invoice["client_id"] == client
-    assert invoice["issued_on"] == "2026-12-01"
-    assert invoice["due_on"] == "2026-12-31"
+    assert str(invoice["issued_on"]) == "2026-12-01"  # text on SQLite, a date elsewhere
+    assert str(invoice["due_on"]) == "2026-12-31"
     assert invoice["total_cents"] == outcome.gross_cents
     assert invoice["state"] == "open"
     assert invoice["creditor_reference"] == creditor_reference("F2026-00001")
@@ -196,12 +196,11 @@ def test_an_issued_number_already_imported_is_refused_without_a_gap(
 
 
 def test_the_receivables_age_and_remind_an_issued_invoice(
-    engine: Engine, settings: Settings
+    engine: Engine, engine_url: str, settings: Settings
 ) -> None:
     client = add_client(engine)
     issue(engine, settings, draft(1, client, terms=10), on=ON, actor="ana")
-    assert engine.url.database
-    reader = reader_for(engine.url.database)
+    reader = reader_for(engine_url)
     [overdue] = overdue_invoices(reader, date(2026, 12, 20))
     assert overdue.number == "F2026-00001"
     assert overdue.balance == Decimal("120.00")

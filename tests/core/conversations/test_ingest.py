@@ -289,11 +289,22 @@ def test_people_are_recognised_by_email_across_events(ingestor: Ingestor, engine
 
 def test_a_failing_event_leaves_no_half_written_row(ingestor: Ingestor, engine: Engine) -> None:
     with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "CREATE TRIGGER refuse BEFORE INSERT ON clock "
-            "WHEN NEW.started_at > '2026-11-23 09:30' "
-            "BEGIN SELECT RAISE(ABORT, 'refused, say'); END"
-        )
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " IF NEW.started_at > '2026-11-23 09:30+00' THEN RAISE 'refused, say'; END IF;"
+                " RETURN NEW; END $$"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON clock"
+                " FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+        else:
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON clock "
+                "WHEN NEW.started_at > '2026-11-23 09:30' "
+                "BEGIN SELECT RAISE(ABORT, 'refused, say'); END"
+            )
     ingestor.ingest([make_event("m1", 0), make_event("r1", 1, role="staff")])
 
     results = ingestor.ingest(
@@ -306,7 +317,8 @@ def test_a_failing_event_leaves_no_half_written_row(ingestor: Ingestor, engine: 
     assert count(engine, Thread.__table__) == 1
     assert count(engine, Client.__table__) == 1
     with engine.begin() as connection:
-        connection.exec_driver_sql("DROP TRIGGER refuse")
+        on = " ON clock" if engine.dialect.name == "postgresql" else ""
+        connection.exec_driver_sql(f"DROP TRIGGER refuse{on}")
     results = ingestor.ingest([make_event("n1", 40, task="T2", client="Newco")])
     assert results[0].status == "created"
     assert count(engine, Client.__table__) == 2
@@ -427,6 +439,7 @@ def test_a_numeric_id_and_its_string_are_the_same_event(ingestor: Ingestor) -> N
     assert results[0].external_id == "12"
 
 
+@pytest.mark.sqlite_only  # the fast path that writes SQLite's storage forms itself
 def test_events_are_stored_exactly_as_sqlalchemy_would_store_them(
     engine: Engine, ingestor: Ingestor
 ) -> None:

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event, select
 
 from core.config.settings import Settings
@@ -57,6 +58,7 @@ def statements(engine: Engine, ingestor: Ingestor) -> Iterator[list[str]]:
         driver.set_trace_callback(None)
 
 
+@pytest.mark.sqlite_only  # data_version tells it that nobody else wrote; PostgreSQL cannot
 def test_a_batch_rereads_nothing_it_knows_when_nobody_else_wrote(
     engine: Engine, ingestor: Ingestor
 ) -> None:

@@ -49,7 +49,7 @@ _CLOCKS = """
 """
 _THREADS = """
     SELECT t.title, t.url, t.status, t.deadline, t.closed, t.last_event_at, o.external_id,
-           (SELECT group_concat(s.name || '@' || a.since) FROM assignment a
+           (SELECT {concat}(s.name || '@' || a.since{separator}) FROM assignment a
             JOIN staff s ON s.id = a.staff_id WHERE a.thread_id = t.id)
     FROM thread t
     LEFT JOIN clock c ON c.id = t.clock_id
@@ -62,7 +62,12 @@ def outcome(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     """Every clock (all columns, ids named by their events) and every thread's state."""
     with engine.connect() as connection:
         clocks = [tuple(row) for row in connection.execute(text(_CLOCKS))]
-        threads = [tuple(row) for row in connection.execute(text(_THREADS))]
+        concat = (
+            {"concat": "group_concat", "separator": ""}
+            if engine.dialect.name == "sqlite"
+            else {"concat": "string_agg", "separator": ", ','"}
+        )
+        threads = [tuple(row) for row in connection.execute(text(_THREADS.format(**concat)))]
     return clocks, threads
 
 
@@ -232,9 +237,25 @@ def test_every_arrival_order_and_batching_gives_the_clocks_and_state_of_the_sort
 
 
 def install_write_counter(engine: Engine) -> None:
-    """Triggers that count the clock rows SQLite inserts, updates and deletes."""
+    """Triggers that count the clock rows the database inserts, updates and deletes."""
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE clock_writes (what TEXT, clock INTEGER)"))
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                text(
+                    "CREATE FUNCTION count_clock_write() RETURNS trigger LANGUAGE plpgsql AS $$"
+                    " BEGIN IF TG_OP = 'DELETE' THEN INSERT INTO clock_writes VALUES"
+                    " ('delete', OLD.id); ELSE INSERT INTO clock_writes VALUES"
+                    " (lower(TG_OP), NEW.id); END IF; RETURN NULL; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER count_clock_writes AFTER INSERT OR UPDATE OR DELETE ON clock"
+                    " FOR EACH ROW EXECUTE FUNCTION count_clock_write()"
+                )
+            )
+            return
         for what, row in (("insert", "NEW"), ("update", "NEW"), ("delete", "OLD")):
             connection.execute(
                 text(

@@ -17,7 +17,7 @@ from core.sla.policies import PolicyBook
 from core.sla.views import breached_clocks, running_clocks
 from core.store.models.system import table
 from core.store.models.threads import Clock, Event, EventRaw, Thread
-from core.store.reader import Reader
+from core.store.reader import Reader, instant
 from tests.support import START, MovableClock, make_event
 
 
@@ -72,7 +72,7 @@ def test_no_reply_needed_closes_the_clock_and_is_kept_as_an_event(
         one(engine, "SELECT stopped_at FROM clock"),
     )
     assert outcome == "no_reply_needed"
-    assert stopped == "2026-11-23 09:04:00.000000"
+    assert instant(stopped) == START + timedelta(minutes=4)
     with engine.connect() as connection:
         decision = connection.execute(
             select(table(Event).c.author_name, Event.text, table(EventRaw).c.raw)

@@ -131,10 +131,10 @@ def test_nothing_without_an_assistant_or_without_anything_to_say(
     engine: Engine, office: Settings, ledger: Engine
 ) -> None:
     with engine.begin() as connection:
-        connection.execute(text("UPDATE staff SET active = 0 WHERE role = 'assistant'"))
+        connection.execute(text("UPDATE staff SET active = false WHERE role = 'assistant'"))
     assert queue_daily_digest(engine, office, lambda: AFTER_RUN) == 0
     with engine.begin() as connection:
-        connection.execute(text("UPDATE staff SET active = 1"))
+        connection.execute(text("UPDATE staff SET active = true"))
         connection.execute(text("DELETE FROM dunningstep"))
         connection.execute(text("DELETE FROM reminder"))
     assert read_digest(engine, MONDAY).empty

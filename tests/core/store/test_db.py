@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from core.store.db import (
     open_database,
     write,
 )
+from core.store.reader import instant
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
@@ -46,16 +49,16 @@ def test_a_new_database_gets_the_whole_schema(tmp_path: Path) -> None:
     assert current_revision(engine) == HEAD_REVISION
 
 
-def test_the_migrations_describe_exactly_the_models(tmp_path: Path) -> None:
+def test_the_migrations_describe_exactly_the_models(new_database: Callable[..., str]) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
     # A new database is built from the models (open_database); this one runs
     # every migration instead, and both must end up the same.
-    migrated = create_db_engine(str(tmp_path / "migrated.db"))
+    migrated = create_db_engine(new_database("migrated", migrated=False))
     migrate(migrated, HEAD_REVISION)
-    fresh = open_database(str(tmp_path / "fresh.db"))
+    fresh = open_database(new_database("fresh", migrated=False))
     for engine in (migrated, fresh):
         with engine.connect() as connection:
             context = MigrationContext.configure(connection)
@@ -76,9 +79,11 @@ def _schema(engine: Engine) -> dict[str, tuple[object, ...]]:
     }
 
 
-def test_an_older_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    engine = create_db_engine(str(path))
+def test_an_older_database_is_upgraded_in_place_keeping_its_rows(
+    new_database: Callable[..., str],
+) -> None:
+    url = new_database("old", migrated=False)
+    engine = create_db_engine(url)
     migrate(engine, "base")
     migrate(engine, "0001")  # the first released schema
     with engine.begin() as connection:
@@ -87,12 +92,50 @@ def test_an_older_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path)
             {"at": "2026-01-01 00:00:00.000000"},
         )
         connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    engine.dispose()
 
-    upgraded = open_database(str(path))
+    upgraded = open_database(url)
 
     assert current_revision(upgraded) == HEAD_REVISION
     with upgraded.connect() as connection:
         assert connection.execute(text("SELECT name FROM client")).scalar() == "Acme"
+    upgraded.dispose()
+
+
+def test_the_newest_migration_goes_down_and_up_again(new_database: Callable[..., str]) -> None:
+    """A 64-bit Telegram id fits after the upgrade on either engine."""
+    url = new_database("updown", migrated=False)
+    engine = create_db_engine(url)
+    migrate(engine, HEAD_REVISION)
+    _downgrade(engine, "0019")
+    assert current_revision(engine) == "0019"
+    migrate(engine)
+    with write(engine) as connection:
+        connection.execute(
+            text(
+                "INSERT INTO staff (name, role, telegram_id, active, created_at)"
+                " VALUES ('Ana', 'assistant', 5123456789, true, :at)"
+            ),
+            {"at": "2026-01-01 00:00:00.000000"},
+        )
+        assert connection.execute(text("SELECT telegram_id FROM staff")).scalar() == 5123456789
+    engine.dispose()
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    import core.store.db
+
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(core.store.db.__file__).parent / "migrations")
+    )
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+        connection.commit()
 
 
 def test_a_path_or_a_url_is_accepted() -> None:
@@ -204,3 +247,52 @@ def test_the_database_and_its_log_files_are_created_private(tmp_path: Path) -> N
     engine.dispose()
 
     assert modes == {"pmdesk.db": 0o600, "pmdesk.db-wal": 0o600, "pmdesk.db-shm": 0o600}
+
+
+def test_ids_go_on_after_a_batch_however_it_was_inserted(engine: Engine) -> None:
+    """The fast insert hands out ids itself on SQLite; any insert after it takes the next."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from core.store.db import insert_with_ids
+    from core.store.models.system import table
+    from core.store.models.threads import Thread
+
+    threads = table(Thread)
+    at = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    rows = [{"channel": "webhook", "created_at": at} for _ in range(3)]
+    with write(engine) as connection:
+        first = insert_with_ids(connection, threads, rows)
+    with write(engine) as connection:
+        after = connection.execute(
+            insert(threads).values(channel="webhook", created_at=at).returning(threads.c.id)
+        ).scalar_one()
+        second = insert_with_ids(connection, threads, rows[:1])
+    assert first == [1, 2, 3]
+    assert (after, second) == (4, [5])
+
+
+def test_the_plain_statements_run_on_either_engine(engine: Engine) -> None:
+    """The fast paths' statements in SQLite's text (`?` marks) run on PostgreSQL too."""
+    from core.store.db import plain_many, plain_rows
+
+    with write(engine) as connection:
+        connection.execute(
+            text(
+                "INSERT INTO client (name, language, created_at) VALUES"
+                " ('Acme', 'fr', '2026-01-01 00:00:00'), ('Bigco', 'fr', '2026-01-01 00:00:00')"
+            )
+        )
+        changed = plain_many(
+            connection,
+            "UPDATE client SET language = ? WHERE name = ?",
+            [("en", "Acme"), ("de", "Bigco"), ("it", "Nobody")],
+        )
+        found = plain_rows(connection, "SELECT name, language FROM client WHERE name IN (?, ?)",
+                           ("Acme", "Bigco"))  # fmt: skip
+        stored = plain_rows(connection, "SELECT created_at FROM client WHERE name = ?", ("Acme",))
+    assert changed == 2
+    assert sorted(found) == [("Acme", "en"), ("Bigco", "de")]
+    # A naive instant is UTC on either engine, whatever the server's zone.
+    assert instant(stored[0][0]) == datetime(2026, 1, 1, tzinfo=UTC)

@@ -93,11 +93,9 @@ def test_a_lease_must_last(engine: Engine) -> None:
         acquire(engine, "a", BOT_ONLY, START, timedelta(0))
 
 
-def test_racing_processes_never_both_win(engine: Engine) -> None:
+def test_racing_processes_never_both_win(engine: Engine, engine_url: str) -> None:
     """Ten engines (as ten processes would) ask at once: exactly one gets the lease."""
-    path = engine.url.database
-    assert path
-    engines = [open_database(path) for _ in range(10)]
+    engines = [open_database(engine_url) for _ in range(10)]
     barrier = threading.Barrier(len(engines))
     won: list[str] = []
 

@@ -19,7 +19,7 @@ def fill(engine: Engine) -> None:
         run(
             text(
                 "INSERT INTO staff (id, name, role, active, created_at) "
-                "VALUES (1, 'Ana', 'pm', 1, :at)"
+                "VALUES (1, 'Ana', 'pm', true, :at)"
             ),
             {"at": STAMP},
         )
@@ -63,7 +63,7 @@ def fill(engine: Engine) -> None:
                     "title": f"T{i}",
                     "project": p,
                     "deadline": d,
-                    "closed": c,
+                    "closed": bool(c),
                     "at": STAMP,
                 }
                 for i, k, p, d, c in threads
@@ -127,11 +127,10 @@ def fill(engine: Engine) -> None:
 
 
 def test_projects_by_client_then_name_each_with_its_tasks_template_and_phases(
-    engine: Engine,
+    engine: Engine, engine_url: str
 ) -> None:
     fill(engine)
-    assert engine.url.database
-    lines = read_projects(reader_for(engine.url.database))
+    lines = read_projects(reader_for(engine_url))
     assert [(line.client, line.project) for line in lines] == [
         ("Acme", "Brand"),
         ("Acme", "Website"),
