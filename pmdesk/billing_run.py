@@ -38,16 +38,23 @@ def billing_run(
             "--no-documents", help="Write no PDF (the Factur-X files go to [billing] folder)."
         ),
     ] = False,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send", help="Queue each invoice's email, its PDF attached (needs [email])."
+        ),
+    ] = False,
     actor: Annotated[str, typer.Option("--by", help="Who issues (audited).")] = "cli",
     as_json: Annotated[bool, _JSON] = False,
     wide: Annotated[bool, _WIDE] = False,
 ) -> None:
     """Bill a month: preview every contract's draft and what changed since last month, then
     issue them, each once (a re-run shows what is already billed), plan their direct
-    debits and write their Factur-X PDFs.
+    debits, write their Factur-X PDFs and, with --send, queue their emails.
 
     Exit status 1 when some drafts were refused (the others issued), or when the
-    documents could not be written (the invoices stay issued; a re-run writes them).
+    documents could not be written or some emails not queued (the invoices stay
+    issued; a re-run does what is missing).
     """
     from core.billing.monthly import issue_month, month_of, preview
 
@@ -58,6 +65,15 @@ def billing_run(
     except ValueError as error:
         raise Failure(str(error)) from None
     on = parse_day(day) if day else ctx.local(ctx.clock()).date()
+    if send and not dry_run:
+        from core.mail.compose import NotConfigured, require_configured
+
+        if no_documents:
+            raise Failure("--send needs the documents: an email carries its invoice's PDF")
+        try:
+            require_configured(ctx.settings)
+        except NotConfigured as error:
+            raise Failure(str(error)) from None
     with ctx.engine.connect() as connection:
         seen = preview(connection, first, ctx.settings)
     if dry_run:
@@ -73,13 +89,13 @@ def billing_run(
     with _Progress() as progress:
         result = issue_month(
             ctx.engine, ctx.settings, first, on, actor, progress.step,
-            clock=ctx.clock, documents=not no_documents,
+            clock=ctx.clock, documents=not no_documents, send=send,
         )  # fmt: skip
     if as_json:
         _print_json({"preview": seen.as_dict(), "run": result.as_dict()})
     else:
         _print_result(result)
-    if result.refused or result.document_problem:
+    if result.refused or result.document_problem or result.email_problems:
         raise SystemExit(EXIT_REJECTED)
 
 
@@ -221,6 +237,18 @@ def _print_result(result: MonthResult) -> None:
             gettext("documents not written: {problem}").format(problem=result.document_problem),
             markup=False,
         )
+    if result.emailed:
+        out.print(
+            ngettext("{count} email queued", "{count} emails queued", len(result.emailed)).format(
+                count=len(result.emailed)
+            ),
+            markup=False,
+        )
+    for number, problem in result.email_problems.items():
+        err.print(
+            gettext("{number}: no email queued: {problem}").format(number=number, problem=problem),
+            markup=False,
+        )
     for number, problem in result.debit_problems.items():
         err.print(
             gettext("{number}: no direct debit planned: {problem}").format(
@@ -268,6 +296,7 @@ class _Progress:
                 "issue": gettext("invoices"),
                 "debits": gettext("direct debits"),
                 "documents": gettext("documents"),
+                "emails": gettext("emails"),
             }
             self._tasks[name] = self._bar.add_task(labels.get(name, name), total=total)
         self._bar.update(self._tasks[name], completed=done)

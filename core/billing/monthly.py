@@ -29,6 +29,13 @@ stopped, or ran without documents). A file already there is never
 rewritten. A document that cannot be made is reported with its number
 (`document_problem`); the invoices stay issued and a re-run writes what
 is missing.
+
+Then, with `send`, each invoice of the run whose PDF is in the folder has
+its email queued (core.mail.compose.`queue_document_email`: the PDF
+attached, the text in the client's language, to the contract's billing
+email, else the client's known address), once per invoice whatever is
+re-run; the services' email drain sends it. An invoice with no address is
+reported (`email_problems`), the others queued.
 """
 
 from __future__ import annotations
@@ -52,10 +59,12 @@ from core.billing.documents import issued_document
 from core.billing.files import file_name, write_documents
 from core.billing.issue import Outcome, Status, billed_number, refusal
 from core.billing.model import Draft, PaymentMethod, Totals, totals_of
-from core.billing.pdf import DocumentProblem
+from core.billing.pdf import LOCALES, DocumentProblem, day, language, money
 from core.billing.plan import PlanChange, drafts_for, first_of_month, planned_changes
 from core.billing.run import RunResult, run_drafts
 from core.config.settings import Settings
+from core.mail.compose import NoAddress, billing_address, queue_document_email
+from core.mail.message import BadAddress
 from core.notify.rules import _active_with_role, insert_new
 from core.store.db import write, write_on
 from core.store.models.outbox import Notification
@@ -64,7 +73,7 @@ from core.store.models.system import table
 
 NOTIFICATION, STAFF = table(Notification), table(Staff)
 
-# (step, done, in all): step is "issue", "debits" or "documents".
+# (step, done, in all): step is "issue", "debits", "documents" or "emails".
 MonthProgress = Callable[[str, int, int], None]
 
 __all__ = [
@@ -256,6 +265,9 @@ class MonthResult:
     # The PDF files written by this run; why the documents could not be written, if so.
     files: tuple[Path, ...] = ()
     document_problem: str | None = None
+    # The invoices whose email this run queued; why others could not be.
+    emailed: list[str] = field(default_factory=list)
+    email_problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def outcomes(self) -> list[Outcome]:
@@ -302,6 +314,8 @@ class MonthResult:
             "debit_problems": dict(self.debit_problems),
             "files": [str(path) for path in self.files],
             "document_problem": self.document_problem,
+            "emailed": list(self.emailed),
+            "email_problems": dict(self.email_problems),
             "outcomes": [
                 {
                     "contract_id": item.contract_id,
@@ -329,13 +343,15 @@ def issue_month(
     *,
     clock: Now = utc_now,
     documents: bool = False,
+    send: bool = False,
 ) -> MonthResult:
     """Plan `month` and issue its drafts dated `on`, each in its own transaction.
 
     Idempotent: what is billed already is reported as such, never issued again.
     `progress` hears ("issue", done, in all) after each draft, then
     ("debits", done, in all) after each direct debit planned, then
-    ("documents", done, in all) after each PDF made (with `documents`).
+    ("documents", done, in all) after each PDF made (with `documents`), then
+    ("emails", done, in all) after each email queued (with `send`).
     """
     month = first_of_month(month)
     with engine.connect() as connection:
@@ -349,7 +365,47 @@ def issue_month(
     _plan_debits(engine, settings, drafts, result, actor, progress, clock)
     if documents:
         _write_documents(engine, settings, result, progress)
+    if send:
+        _queue_emails(engine, settings, result, actor, progress, clock)
     return result
+
+
+def _queue_emails(
+    engine: Engine,
+    settings: Settings,
+    result: MonthResult,
+    actor: Actor,
+    progress: MonthProgress | None,
+    clock: Now,
+) -> None:
+    """The email of each invoice of the run whose PDF is in the folder; see the module."""
+    folder = Path(settings.billing.folder)
+    with engine.connect() as connection:
+        batch = [
+            issued_document(connection, item.number, settings)
+            for item in result.outcomes
+            if item.number is not None and item.status in ("issued", "already billed")
+        ]
+    batch = [document for document in batch if (folder / file_name(document)).exists()]
+    client_of = {item.number: item.client_id for item in result.outcomes}
+    for done, document in enumerate(batch, start=1):
+        locale = LOCALES[language(document)]
+        client = result.clients.get(client_of[document.number], document.buyer.name)
+        try:
+            to = billing_address(engine, settings, client, document.billing_email)
+            queued = queue_document_email(
+                engine, settings, document.number, to, folder / file_name(document),
+                document.language, clock(), kind="invoice", client=document.buyer.name,
+                amount=money(document.totals.gross_cents, document.currency, locale),
+                due_on=day(document.due_on, locale), actor=actor,
+            )  # fmt: skip
+        except (NoAddress, BadAddress, OSError) as error:
+            result.email_problems[document.number] = str(error)
+        else:
+            if queued.created:
+                result.emailed.append(document.number)
+        if progress is not None:
+            progress("emails", done, len(batch))
 
 
 def _write_documents(
@@ -562,8 +618,9 @@ def confirm_month(
     clock: Now = utc_now,
 ) -> Confirmation:
     """Issue the month a billing-run preview was about, on the word of the assistant it was
-    sent to; dated today (local). Idempotent: a second press, by them or another
-    assistant, or in another process, issues nothing again and says it was done."""
+    sent to; dated today (local), with the documents, and the emails queued when
+    `[email]` can send. Idempotent: a second press, by them or another assistant, or
+    in another process, issues nothing again and says it was done."""
     with engine.connect() as connection:
         row = connection.execute(
             select(
@@ -582,7 +639,10 @@ def confirm_month(
     month = month_of(str(row.dedupe_key).split(":")[1])
     _, zone = run_calendar(settings)
     on = clock().astimezone(zone).date()
-    result = issue_month(engine, settings, month, on, f"staff:{staff_id}", clock=clock)
+    result = issue_month(
+        engine, settings, month, on, f"staff:{staff_id}", clock=clock, documents=True,
+        send=bool(settings.email.host and settings.email.sender),
+    )  # fmt: skip
     if not result.issued:
         text = f"Already done: billing {month:%Y-%m} has nothing left to issue"
         billed = len(result.already_billed)
@@ -594,4 +654,6 @@ def confirm_month(
     if numbers:
         text += f": {numbers[0]}" + (f" to {numbers[-1]}" if len(numbers) > 1 else "")
     text += f"; {len(result.refused)} refused." if result.refused else "."
+    if result.document_problem:
+        text += " The PDFs could not be written: run pmdesk billing run to see why."
     return Confirmation("issued", text, result)

@@ -152,3 +152,29 @@ def test_documents_that_cannot_be_made_exit_1_and_the_invoices_stay_issued(
     assert code == 1
     assert "documents not written" in errors and "SIREN" in errors
     assert count(env) == 2
+
+
+def test_send_queues_each_invoices_email_once_and_names_those_without_an_address(
+    env: dict[str, str],
+) -> None:
+    seed(env)
+    code, _, errors = run(env, "billing", "run", "--month", "2026-12", "--send")
+    assert code == 2 and "[email].host" in errors and count(env) == 0
+    config = Path(env["PMDESK_CONFIG"])
+    config.write_text(
+        config.read_text()
+        + '[email]\nhost = "127.0.0.1"\nsender = "billing@studio.example"\n'
+        + '[reports.clients."Acme"]\nemail = "compta@acme.example"\n'
+    )
+    code, output, errors = run(env, "billing", "run", "--month", "2026-12", "--send")
+    # Bigco has no billing address: named, the rest done.
+    assert code == 1
+    assert "1 email queued" in output
+    assert "F2026-00002: no email queued: no email address known for Bigco" in errors
+    code, output, _ = run(env, "billing", "run", "--month", "2026-12", "--send", "--json")
+    assert json.loads(output)["run"]["emailed"] == []  # once per invoice
+    engine = open_database(env["PMDESK_DB"])
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT to_address, subject FROM outgoing_email")).all()
+    engine.dispose()
+    assert len(rows) == 1 and "compta@acme.example" in rows[0][0] and "F2026-00001" in rows[0][1]

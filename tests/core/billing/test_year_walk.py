@@ -4,8 +4,10 @@ Three contracts: Acme (hosting from January, ended mid-June: pro rata),
 Bigco (from 16 March, pro rata, a usage line above its quota, paid by SEPA
 direct debit whose first collection comes back) and Cido (quarterly in
 arrears from September: its third quarter pro rata, billed in October). A
-credit note in April. Every invoice's number and amounts are exact, the run
-of each month is idempotent, and the numbering has no gap.
+credit note in April. Every invoice's number and amounts are exact, each has
+its Factur-X PDF and its email queued once, the run of each month is
+idempotent, and the numbering has no gap. (The partner report and the
+billing audit's findings are not walked here.)
 """
 
 from __future__ import annotations
@@ -71,16 +73,18 @@ def agency(engine: Engine) -> None:
         engine,
         contract(
             "C-ACME", "Acme", start=date(2026, 1, 1), end=date(2026, 6, 15),
-            lines=(fee("Hosting", 100),),
+            lines=(fee("Hosting", 100),), billing_email="compta@acme.example",
         ),
         contract(
             "C-BIG", "Bigco", start=date(2026, 3, 16), legal_name="Bigco SAS",
             lines=(fee("Licence", 310), usage), payment_method=PaymentMethod.SEPA_DEBIT,
             iban=IBAN, mandate_reference="MDT-BIG-1", mandate_signed_on=date(2026, 3, 2),
+            billing_email="ap@bigco.example",
         ),
         contract(
             "C-CIDO", "Cido", start=date(2026, 9, 1), legal_name="Cido SA",
             lines=(fee("Retainer", 200),), frequency=Frequency.QUARTERLY, timing=Timing.ARREARS,
+            billing_email="factures@cido.example",
         ),
     )  # fmt: skip
 
@@ -96,6 +100,13 @@ def test_a_year_of_a_small_agency(engine: Engine, tmp_path: Path) -> None:
             "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP882",
         },
     )  # fmt: skip
+    settings = settings.model_copy(
+        update={
+            "email": settings.email.model_copy(
+                update={"host": "127.0.0.1", "sender": "f@s.example"}
+            )
+        }
+    )
     usage = tmp_path / "usage.csv"
     usage.write_text("client,service,quantity,period\nBigco,sms,1250,2026-04\n", encoding="utf-8")
     with write(engine) as connection:
@@ -107,10 +118,11 @@ def test_a_year_of_a_small_agency(engine: Engine, tmp_path: Path) -> None:
         with engine.connect() as connection:
             planned = preview(connection, first, settings)
         result = issue_month(
-            engine, settings, first, first, "walk", clock=lambda: NOW, documents=True
+            engine, settings, first, first, "walk", clock=lambda: NOW, documents=True, send=True
         )
         assert not result.refused, result.refused
         assert result.document_problem is None, result.document_problem
+        assert not result.email_problems and len(result.emailed) == len(result.issued)
         assert len(result.issued) == len(planned.to_issue)
         again = issue_month(engine, settings, first, first, "walk", clock=lambda: NOW)
         assert again.done_before or not result.issued
@@ -164,6 +176,15 @@ def test_a_year_of_a_small_agency(engine: Engine, tmp_path: Path) -> None:
     # Each debit is collected the issue day plus the notice (14 days).
     assert {row.collect_on.day for row in debits} == {15}
     assert owed == 6_000  # what the receivables still ask for after the credit note
+    with engine.connect() as connection:
+        emails = (
+            connection.execute(
+                text("SELECT to_address FROM outgoing_email WHERE kind = 'invoice' ORDER BY id")
+            )
+            .scalars()
+            .all()
+        )
+    assert len(emails) == len(EXPECTED) and emails[-1] == "ap@bigco.example"
     # Each invoice's Factur-X PDF: readable, its embedded XML valid, its amounts the invoice's.
     files = sorted(path.name for path in folder.iterdir())
     assert files == [f"{number}.pdf" for _, number, *_ in EXPECTED]
