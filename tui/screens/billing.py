@@ -6,6 +6,10 @@ status (to issue, already billed with its number, refused with the reason)
 and amounts HT, TVA and TTC; the highlighted draft's lines (quantity, unit
 price, amount, the pro rata or usage note) and what changed since last
 month; the invoices issued during the month, with what remains to pay.
+`a` shows the month's audit (core.billing.audit) in place of the draft:
+active contracts with no invoice for their period of the month, invoices of
+the month no contract expects (or for a period after the contract's end),
+and clients with activity in the month and no contract, with their amounts.
 
 The figures are those of `pmdesk billing run --dry-run` (core.billing.monthly
 `preview`), read in a worker thread. `i` issues the month after a
@@ -27,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from rich.text import Text
+from sqlalchemy import text as sql
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -42,8 +47,9 @@ from tui.screens.am import shifted
 from tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
+    from core.billing.audit import AuditReport
     from core.billing.documents import DocumentSummary
     from core.billing.monthly import DraftPreview, MonthPreview, MonthResult
     from core.billing.plan import PlanChange
@@ -90,10 +96,11 @@ class BillingSnapshot:
     currency: str
     preview: MonthPreview
     issued: list[DocumentSummary]
+    audit: AuditReport
 
 
 def read_billing(engine: Engine, settings: Settings, month: date) -> BillingSnapshot:
-    """The month's preview (core.billing.monthly) and the documents issued in it."""
+    """The month's preview (core.billing.monthly), the documents issued in it, its audit."""
     from core.billing.documents import list_documents
     from core.billing.monthly import preview
     from core.billing.plan import month_end
@@ -101,7 +108,82 @@ def read_billing(engine: Engine, settings: Settings, month: date) -> BillingSnap
     with engine.connect() as connection:
         seen = preview(connection, month, settings)
         issued = list_documents(connection, month, month_end(month))
-    return BillingSnapshot(month, settings.billing.currency, seen, issued)
+        audit = read_audit(connection, engine, settings, seen)
+    return BillingSnapshot(month, settings.billing.currency, seen, issued, audit)
+
+
+_BILLED = sql(
+    "SELECT number, contract_id, period_start, period_end, client_id, buyer_name"
+    " FROM billingdocument WHERE kind = 'invoice' AND period_start >= :first"
+    " AND period_start <= :last"
+)
+
+
+def read_audit(
+    connection: Connection, engine: Engine, settings: Settings, seen: MonthPreview
+) -> AuditReport:
+    """The month's audit: the drafts the contracts bill against the invoices issued for
+    the month's periods, and the clients with activity and no contract billing the month.
+    """
+    from core.billing.audit import (
+        AuditReport,
+        BilledItem,
+        missing_and_extra,
+        month_bounds,
+        unbilled_activity,
+    )
+    from core.billing.documents import issued_document
+    from core.store.reader import EngineReader
+
+    first, last = month_bounds(seen.month)
+    expected = [item.draft for item in seen.drafts]
+    keys = {(draft.contract_id, draft.period_start) for draft in expected}
+    billed = []
+    for row in connection.execute(_BILLED, {"first": first, "last": last}).mappings():
+        start, end = _day(row["period_start"]), _day(row["period_end"] or row["period_start"])
+        # The lines count only for an invoice no draft expects (its amount is the finding's).
+        lines = (
+            ()
+            if (row["contract_id"], start) in keys
+            else issued_document(connection, row["number"], settings).lines
+        )
+        billed.append(
+            BilledItem(
+                row["contract_id"],
+                start,
+                end,
+                row["client_id"],
+                row["buyer_name"],
+                row["number"],
+                tuple(lines),
+            )
+        )
+    if connection.in_transaction():
+        connection.rollback()
+    ends = {
+        contract_id: end
+        for contract_id, end in connection.execute(
+            sql("SELECT id, end_on FROM contract WHERE end_on IS NOT NULL")
+        )
+    }
+    if connection.in_transaction():
+        connection.rollback()
+    report = AuditReport(seen.month)
+    report.missing, report.extra = missing_and_extra(
+        expected, billed, seen.month, {key: _day(end) for key, end in ends.items()}
+    )
+    worksection = settings.worksection
+    report.unbilled = unbilled_activity(
+        EngineReader(engine),
+        seen.month,
+        {draft.client_id for draft in expected},
+        projects=worksection.projects if worksection is not None else None,
+    )
+    return report
+
+
+def _day(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 class BillingScreen(Screen[None]):
@@ -128,6 +210,13 @@ class BillingScreen(Screen[None]):
             N_("Issue"),
             id="billing.issue",
             tooltip=N_("Issue the month's invoices, after a confirmation"),
+        ),
+        Binding(
+            "a",
+            "audit",
+            N_("Audit"),
+            id="billing.audit",
+            tooltip=N_("Show the month's audit instead of the draft, or the draft again"),
         ),
         Binding("r", "reload", N_("Refresh"), id="billing.refresh", tooltip=N_("Read again")),
         Binding("escape", "back", N_("Back"), id="billing.back", tooltip=N_("Go back")),
@@ -168,6 +257,8 @@ class BillingScreen(Screen[None]):
         self.snapshot: BillingSnapshot | None = None
         # A confirmation open or an issue running: `i` does nothing.
         self.busy = False
+        # The audit shown in place of the highlighted draft.
+        self.auditing = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="billing-body"):
@@ -326,8 +417,16 @@ class BillingScreen(Screen[None]):
     def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._show_selected()
 
+    def action_audit(self) -> None:
+        self.auditing = not self.auditing
+        self.set_class(self.auditing, "-audit")
+        self._show_selected()
+
     def _show_selected(self) -> None:
         detail = self.query_one("#billing-detail", Static)
+        if self.auditing:
+            detail.update(self._audit_text())
+            return
         item = self.selected
         if item is None or self.snapshot is None:
             detail.update(self._changes_text(None))
@@ -361,6 +460,72 @@ class BillingScreen(Screen[None]):
             style="bold",
         )
         text.append(self._changes_text(draft.contract_id))
+        return text
+
+    def _audit_text(self) -> Text:
+        """The month's audit: what is not billed, billed without a contract, or unbilled."""
+        text = Text()
+        if self.snapshot is None:
+            return text
+        report = self.snapshot.audit
+        text.append(
+            i18n.gettext("Audit of {month} · a shows the draft again").format(
+                month=_month_name(report.month)
+            )
+            + "\n",
+            style="bold",
+        )
+        if not (report.missing or report.extra or report.unbilled):
+            text.append(i18n.gettext("Nothing to report: every contract billed, nobody forgotten."))
+            return text
+        if report.missing:
+            text.append(i18n.gettext("Active contracts not billed") + "\n", style="bold")
+            for missing in report.missing:
+                reference = self.snapshot.preview.references.get(missing.contract_id, "")
+                text.append(
+                    f"  {missing.client} {reference} · "
+                    f"{missing.period_start:%d.%m}–{missing.period_end:%d.%m.%Y} · "
+                    f"{self._money(missing.net_cents)} {i18n.gettext('HT')}\n"
+                )
+        if report.extra:
+            text.append(i18n.gettext("Invoices no contract expects") + "\n", style="bold")
+            for extra in report.extra:
+                why = (
+                    i18n.gettext("after the contract's end ({day})").format(
+                        day=extra.contract_end.isoformat()
+                    )
+                    if extra.reason == "after_end" and extra.contract_end
+                    else i18n.gettext("no contract bills this period")
+                )
+                text.append(
+                    f"  {extra.number} {extra.client} · "
+                    f"{extra.period_start:%d.%m}–{extra.period_end:%d.%m.%Y} · "
+                    f"{self._money(extra.net_cents)} {i18n.gettext('HT')} · {why}\n"
+                )
+        if report.unbilled:
+            text.append(i18n.gettext("Activity without a contract") + "\n", style="bold")
+            for activity in report.unbilled:
+                text.append(
+                    "  "
+                    + i18n.gettext(
+                        "{client}: {events} tracker events, {chats} chat events,"
+                        " {threads} threads, {hours} h logged"
+                    ).format(
+                        client=activity.client,
+                        events=activity.tracker_events,
+                        chats=activity.chat_events,
+                        threads=activity.threads,
+                        hours=activity.hours,
+                    )
+                    + "\n"
+                )
+        totals = report.totals()
+        text.append(
+            i18n.gettext("Not billed {missing}, billed without a contract {extra}.").format(
+                missing=self._money(totals["missing_net_cents"]),
+                extra=self._money(totals["extra_net_cents"]),
+            )
+        )
         return text
 
     def _changes_text(self, contract_id: int | None) -> Text:

@@ -152,3 +152,24 @@ async def test_a_month_with_nothing_to_bill_says_so(app: BillingApp, engine: Eng
         await settled(pilot)
         assert not isinstance(app.screen, ConfirmIssue)
         assert documents(engine) == []
+
+
+async def test_the_audit_shows_what_is_not_billed_until_the_month_is_issued(
+    app: BillingApp,
+) -> None:
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = await billing(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        audit = said(screen, "billing-detail")
+        assert audit.startswith("Audit of December 2026")
+        assert "Active contracts not billed" in audit
+        assert "Acme SARL C-ACME · 01.12–31.12.2026 · 330.00 EUR HT" in audit
+        assert "Not billed 740.00 EUR, billed without a contract 0.00 EUR." in audit
+        await pilot.press("i", "enter")
+        await settled(pilot)
+        assert "Nothing to report" in said(screen, "billing-detail")
+        # a again: the highlighted draft.
+        await pilot.press("a")
+        await pilot.pause()
+        assert said(screen, "billing-detail").startswith("Acme · C-ACME")
