@@ -37,7 +37,6 @@ from billing_month import with_contracts
 from billing_run import fresh
 from figures import machine
 from textual.app import App
-from textual.widgets import DataTable
 
 import tui
 from core.billing.contracts import load_contracts
@@ -45,6 +44,7 @@ from core.config.settings import Settings
 from core.store.db import open_database
 from tui.screens.billing import BillingDesk, BillingScreen, read_billing
 from tui.screens.contracts import ContractsScreen
+from tui.widgets.rows import RowList
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")
@@ -66,11 +66,13 @@ async def opened(desk: BillingDesk, page: str, count: int) -> tuple[float, float
         start = time.perf_counter()
         screen = BillingScreen(desk) if page == "billing" else ContractsScreen(desk)
         app.push_screen(screen)
-        await pilot.pause()
+        # Shown: the page mounted and its title drawn (still "loading" while the worker reads).
+        while not (screen.is_mounted and app.screen is screen and screen.query(RowList)):
+            await asyncio.sleep(0.001)
         shown = time.perf_counter() - start
-        table = screen.query_one(DataTable)
+        table = screen.query_one(RowList)
         while table.row_count < count:
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.001)
         await pilot.pause()
         filled = time.perf_counter() - start
     return shown, filled

@@ -21,12 +21,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from core.base import i18n
 from core.base.i18n import N_
 from tui.display.text import as_text, first_line
+from tui.screens.billing import column_labels, column_widths
 from tui.widgets.keybar import KeyBar
+from tui.widgets.rows import RowList
 
 if TYPE_CHECKING:
     from core.billing.contracts import StoredContract, Terms
@@ -99,18 +101,17 @@ class ContractsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="contracts-body"):
             yield Static(i18n.gettext("Loading…"), id="contracts-title", markup=False)
-            yield DataTable(id="contracts-table", cursor_type="row", zebra_stripes=True)
+            yield RowList(column_widths(COLUMNS, []), column_labels(COLUMNS), id="contracts-table")
             with VerticalScroll(id="contracts-detail-box"):
                 yield Static("", id="contracts-detail", markup=False)
             yield Static(i18n.gettext(HELP_LINE), id="contracts-help", markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self._table().add_columns(*map(i18n.gettext, COLUMNS))
         self.action_reload()
 
-    def _table(self) -> DataTable[str | Text]:
-        return self.query_one("#contracts-table", DataTable)
+    def _table(self) -> RowList:
+        return self.query_one("#contracts-table", RowList)
 
     @property
     def selected(self) -> StoredContract | None:
@@ -153,28 +154,25 @@ class ContractsScreen(Screen[None]):
         )
         self.query_one("#contracts-title", Static).update(title)
         table = self._table()
-        row = table.cursor_row
-        table.clear()
-        for item in message.rows:
-            table.add_row(*self._row(item), key=str(item.contract.id))
-        if message.rows:
-            table.move_cursor(row=min(row, len(message.rows) - 1))
+        rows = [self._row(item) for item in message.rows]
+        table.widths = column_widths(COLUMNS, rows)
+        table.set_rows(rows, cursor=max(0, table.cursor_row))
         self._show_selected()
 
-    def _row(self, item: ContractRow) -> list[str | Text]:
+    def _row(self, item: ContractRow) -> tuple[Text, ...]:
         contract, terms = item.contract, item.contract.latest
-        return [
+        return (
             _untrusted(contract.client, 30),
             _untrusted(contract.reference, 20),
-            contract.start_on.isoformat(),
-            contract.end_on.isoformat() if contract.end_on else NOTHING,
-            _billing(terms),
-            i18n.gettext(METHODS.get(terms.payment_method.value, terms.payment_method.value)),
+            Text(contract.start_on.isoformat()),
+            Text(contract.end_on.isoformat() if contract.end_on else NOTHING),
+            Text(_billing(terms)),
+            Text(i18n.gettext(METHODS.get(terms.payment_method.value, terms.payment_method.value))),
             Text(self.desk.money(item.monthly_cents, self.currency), justify="right"),
-        ]
+        )
 
-    @on(DataTable.RowHighlighted, "#contracts-table")
-    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    @on(RowList.Highlighted, "#contracts-table")
+    def _highlighted(self, _event: RowList.Highlighted) -> None:
         self._show_selected()
 
     def _show_selected(self) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from tests.tui.screens.billing_support import (
     BillingApp,
@@ -16,6 +16,7 @@ from tests.tui.screens.billing_support import (
     settled,
 )
 from tui.screens.billing import BillingScreen, ConfirmIssue
+from tui.widgets.rows import RowList
 
 
 @pytest.fixture
@@ -33,8 +34,8 @@ def documents(engine: Engine) -> list[str]:
 
 
 def rows(screen: BillingScreen, table: str) -> list[list[str]]:
-    found = screen.query_one(f"#{table}", DataTable)
-    return [[str(cell) for cell in found.get_row_at(row)] for row in range(found.row_count)]
+    found = screen.query_one(f"#{table}", RowList)
+    return [[cell.plain for cell in found.row(index)] for index in range(found.row_count)]
 
 
 def said(screen: BillingScreen, id_: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from tests.tui.screens.billing_support import (
     BillingApp,
@@ -16,6 +16,7 @@ from tests.tui.screens.billing_support import (
     settled,
 )
 from tui.screens.contracts import ContractsScreen
+from tui.widgets.rows import RowList
 
 
 @pytest.fixture
@@ -35,8 +36,8 @@ async def test_every_contract_with_the_highlighted_ones_versions(app: BillingApp
         await pilot.press("e")
         screen = await settled(pilot)
         assert isinstance(screen, ContractsScreen)
-        table = screen.query_one("#contracts-table", DataTable)
-        assert [[str(cell) for cell in table.get_row_at(row)] for row in range(3)] == [
+        table = screen.query_one("#contracts-table", RowList)
+        assert [[cell.plain for cell in table.row(index)] for index in range(3)] == [
             ["Acme", "C-ACME", "2026-11-01", "–", "monthly, in advance", "transfer", "330.00 EUR"],
             ["Bigco", "C-BIG", "2026-12-01", "–", "monthly, in advance", "transfer", "100.00 EUR"],
             ["Cido", "C-CIDO", "2026-11-01", "–", "monthly, in advance", "transfer", "310.00 EUR"],
