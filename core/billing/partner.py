@@ -32,6 +32,7 @@ from core.billing.audit import (
     month_bounds,
 )
 from core.billing.model import Line
+from core.config.billing import PartnerProfileConfig
 from core.receivables.invoices import THOUSANDS_SPACES, InvoiceFileError, _decoded
 
 
@@ -53,6 +54,13 @@ class PartnerProfile:
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.client, self.service, self.quantity, self.period)
+
+
+def profile_of(config: PartnerProfileConfig) -> PartnerProfile:
+    """The profile a `[billing.partner_profiles.NAME]` table describes."""
+    return PartnerProfile(
+        config.client, config.service, config.quantity, config.period, tuple(config.date_formats)
+    )
 
 
 @dataclass(frozen=True)
