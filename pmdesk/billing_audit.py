@@ -31,6 +31,10 @@ def billing_audit(
         Path | None,
         typer.Option(help="The partner's usage report (CSV: client, service, quantity, period)."),
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="The partner file's columns ([billing.partner_profiles.NAME])."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     wide: Annotated[bool, _WIDE] = False,
 ) -> None:
@@ -41,15 +45,9 @@ def billing_audit(
     (tracker events, chats, time logged) and no contract, usage billed
     against usage measured, and the partner's report compared line by line.
     """
-    from core.billing.audit import (
-        AuditReport,
-        BilledItem,
-        missing_and_extra,
-        parse_month,
-        unbilled_activity,
-    )
-    from core.billing.model import Draft
-    from core.billing.partner import PartnerFileError, compare_partner, read_partner_file
+    from core.billing.audit import parse_month
+    from core.billing.audit_month import audit_month
+    from core.billing.partner import PartnerFileError, profile_of
 
     ctx = context()
     ctx.wide = wide
@@ -57,29 +55,22 @@ def billing_audit(
         first = parse_month(month)
     except ValueError:
         raise Failure(gettext("{text!r} is not a month (YYYY-MM)").format(text=month)) from None
-    # What the contracts bill for the month, and the invoices issued for it.
-    expected: list[Draft] = []
-    billed: list[BilledItem] = []
-    report = AuditReport(first)
-    report.missing, report.extra = missing_and_extra(expected, billed, first)
-    worksection = ctx.settings.worksection
-    report.unbilled = unbilled_activity(
-        ctx.reader,
-        first,
-        {draft.client_id for draft in expected},
-        projects=worksection.projects if worksection is not None else None,
-    )
-    if partner is not None:
-        try:
-            rows, refused = read_partner_file(partner)
-        except PartnerFileError as error:
-            raise Failure(str(error)) from None
-        clients = {str(name): int(client_id) for client_id, name in ctx.reader.rows(
-            "SELECT id, name FROM client"
-        )}  # fmt: skip
-        report.partner = compare_partner(
-            rows, billed, first, clients, file=str(partner), refused=refused
-        )
+    profile_config = None
+    if profile is not None:
+        profile_config = ctx.settings.billing.partner_profiles.get(profile)
+        if profile_config is None:
+            known = ", ".join(sorted(ctx.settings.billing.partner_profiles)) or "none"
+            message = gettext("no partner profile {name!r} in [billing.partner_profiles] ({known})")
+            raise Failure(message.format(name=profile, known=known))
+    try:
+        with ctx.engine.connect() as connection:
+            report = audit_month(
+                connection, ctx.reader, first, ctx.settings, partner=partner,
+                profile=profile_of(profile_config) if profile_config is not None else None,
+                mapping=profile_config.services if profile_config is not None else None,
+            )  # fmt: skip
+    except PartnerFileError as error:
+        raise Failure(str(error)) from None
     if as_json:
         _print_json(report.as_dict())
     else:

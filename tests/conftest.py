@@ -49,11 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # What does not work on PostgreSQL yet, each a known gap with its reason: these
 # tests are expected to fail there (strictly: a fix makes them fail until taken
 # off this list).
-POSTGRES_GAPS = {
-    "tests/core/billing/test_issue.py::test_an_issued_document_never_changes": (
-        "issued documents are kept unchanged by SQLite triggers only"
-    ),
-}
+POSTGRES_GAPS: dict[str, str] = {}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -17,8 +17,6 @@ line's is under-billed or over-billed, with the quantity and the amount.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from core.base.csvtable import CsvTableError, read_csv_table
 from core.billing.audit import (
     BilledItem,
     UsageDifference,
@@ -33,7 +32,8 @@ from core.billing.audit import (
     month_bounds,
 )
 from core.billing.model import Line
-from core.receivables.invoices import DELIMITERS, THOUSANDS_SPACES, InvoiceFileError, _decoded
+from core.config.billing import PartnerProfileConfig
+from core.receivables.invoices import THOUSANDS_SPACES, InvoiceFileError, _decoded
 
 
 class PartnerFileError(ValueError):
@@ -54,6 +54,13 @@ class PartnerProfile:
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.client, self.service, self.quantity, self.period)
+
+
+def profile_of(config: PartnerProfileConfig) -> PartnerProfile:
+    """The profile a `[billing.partner_profiles.NAME]` table describes."""
+    return PartnerProfile(
+        config.client, config.service, config.quantity, config.period, tuple(config.date_formats)
+    )
 
 
 @dataclass(frozen=True)
@@ -135,34 +142,12 @@ def read_partner_file(
         text = _decoded(path, data)
     except InvoiceFileError as error:
         raise PartnerFileError(str(error)) from None
-    header_line = text.split("\n", 1)[0]
-    delimiter = max(DELIMITERS, key=header_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
-        raise PartnerFileError(f"{path}: the file is empty") from None
-    except csv.Error as error:
-        raise PartnerFileError(f"{path}: line {reader.line_num}: {error}") from None
-    missing = [name for name in profile.columns if name not in header]
-    if missing:
-        raise PartnerFileError(
-            f"{path}: line 1: missing column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(name) for name in missing)} (found: {', '.join(header)})"
-        )
-    raw: list[tuple[int, list[str]]] = []
-    start = reader.line_num + 1
-    try:
-        for cells in reader:
-            if any(cell.strip() for cell in cells):
-                raw.append((start, cells))
-            start = reader.line_num + 1
-    except csv.Error as error:
-        raise PartnerFileError(f"{path}: line {start}: {error}") from None
-    at = header.index(profile.quantity)
-    decimal_comma = delimiter != "," and any(
-        "," in cells[at] for _, cells in raw if len(cells) > at
-    )
+        sheet = read_csv_table(path, text, profile.columns)
+    except CsvTableError as error:
+        raise PartnerFileError(str(error)) from None
+    header, raw = sheet.header, sheet.rows
+    decimal_comma = sheet.decimal_comma(profile.quantity)
     good: list[UsageRow] = []
     bad: list[RefusedRow] = []
     for line, cells in raw:

@@ -33,6 +33,20 @@ class SellerConfig(BaseModel):
     phone: str = ""
 
 
+class PartnerProfileConfig(BaseModel):
+    """The columns of a partner's usage report, and how its services are named on invoices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client: str = "client"
+    service: str = "service"
+    quantity: str = "quantity"
+    period: str = "period"
+    date_formats: list[str] = Field(default_factory=lambda: ["%d/%m/%Y", "%d.%m.%Y"])
+    # The partner's service name -> the description of the invoice line that bills it.
+    services: dict[str, str] = Field(default_factory=dict)
+
+
 class BillingConfig(BaseModel):
     """Invoices issued from the contracts (core.billing)."""
 
@@ -58,6 +72,8 @@ class BillingConfig(BaseModel):
     # Run the billing of the month on its first business day (its preview goes to
     # the assistant on Telegram first; nothing is issued until it is confirmed).
     scheduled_run: bool = False
+    # The column profiles of partners' usage reports, by name (`billing audit --profile`).
+    partner_profiles: dict[str, PartnerProfileConfig] = Field(default_factory=dict)
 
 
 EmailSecurity = Literal["starttls", "tls", "none"]

@@ -27,8 +27,6 @@ bank matching can find it.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +39,7 @@ from sqlalchemy import Connection, Engine, select
 from stdnum import iso11649
 from stdnum.iso7064 import mod_97_10
 
+from core.base.csvtable import CsvTableError, read_csv_table
 from core.base.instants import Now, utc_now
 from core.base.kinds import InvoiceState
 from core.config.settings import CsvProfileConfig, Settings
@@ -53,7 +52,6 @@ INVOICE, CLIENT = table(Invoice), table(Client)
 CENTS = Decimal(100)
 # ISO 11649 allows 21 characters of reference after "RF" and the check digits.
 REFERENCE_LIMIT = 21
-DELIMITERS = (";", ",", "\t")
 # Spaces that accounting tools put between thousands (normal, no-break, narrow no-break).
 THOUSANDS_SPACES = str.maketrans("", "", " \u00a0\u202f'")
 
@@ -193,35 +191,17 @@ Record = tuple[int, Mapping[str, Any], bool]  # line, fields, amounts with a dec
 
 
 def _csv_records(path: Path, text: str, profile: CsvProfileConfig) -> list[Record]:
-    header_line = text.split("\n", 1)[0]
-    delimiter = max(DELIMITERS, key=header_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
-        raise InvoiceFileError(f"{path}: the file is empty") from None
-    except csv.Error as error:
-        raise InvoiceFileError(f"{path}: line {reader.line_num}: {error}") from None
-    missing = [name for name in _required(profile) if name not in header]
-    if missing:
-        raise InvoiceFileError(
-            f"{path}: line 1: missing column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(name) for name in missing)} (found: {', '.join(header)}; "
-            "name the columns in a profile under [receivables.profiles])"
+        sheet = read_csv_table(
+            path,
+            text,
+            _required(profile),
+            hint="name the columns in a profile under [receivables.profiles]",
         )
-    rows: list[tuple[int, list[str]]] = []
-    start = reader.line_num + 1
-    try:
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                rows.append((start, row))
-            start = reader.line_num + 1
-    except csv.Error as error:
-        raise InvoiceFileError(f"{path}: line {start}: {error}") from None
-    total_at = header.index(profile.total)
-    decimal_comma = delimiter != "," and any(
-        "," in row[total_at] for _, row in rows if len(row) > total_at
-    )
+    except CsvTableError as error:
+        raise InvoiceFileError(str(error)) from None
+    header, rows = sheet.header, sheet.rows
+    decimal_comma = sheet.decimal_comma(profile.total)
     records: list[Record] = []
     for line, row in rows:
         if len(row) != len(header):

@@ -60,3 +60,25 @@ def test_a_month_that_is_not_one_is_refused(env: dict[str, str]) -> None:
 
     assert done.returncode == 2
     assert "is not a month" in done.stderr
+
+
+def test_a_partner_profile_names_the_files_columns(env: dict[str, str], tmp_path: Path) -> None:
+    config = Path(env["PMDESK_CONFIG"])
+    config.write_text(
+        config.read_text()
+        + '\n[billing.partner_profiles.ovh]\nclient = "Customer"\nservice = "Product"\n'
+        'quantity = "Qty"\nperiod = "Month"\n'
+    )
+    report = tmp_path / "partner.csv"
+    report.write_text("Customer;Product;Qty;Month\nZulu Ltd;Mailboxes;4;2026-11\n")
+    args = ("billing", "audit", "--month", "2026-11", "--partner", str(report))
+
+    done = pmdesk(*args, "--profile", "ovh", "--json", env=env)
+    plain = pmdesk(*args, env=env)
+    unknown = pmdesk(*args, "--profile", "acme", env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["partner"]["unknown_clients"][0]["client"] == "Zulu Ltd"
+    assert plain.returncode == 2 and "missing column" in plain.stderr
+    assert unknown.returncode == 2
+    assert "no partner profile 'acme' in [billing.partner_profiles] (ovh)" in unknown.stderr

@@ -102,18 +102,39 @@ class BillingLine(SQLModel, table=True):
     credits_position: int | None = None
 
 
-# The database itself refuses to change an issued document (SQLite; on
-# PostgreSQL the application never writes them either).
+# The database itself refuses to change an issued document, whoever writes.
 IMMUTABLE_TRIGGERS = tuple(
     f"CREATE TRIGGER {name}_{verb} BEFORE {verb.upper()} ON {name} "
     f"BEGIN SELECT RAISE(ABORT, 'an issued billing document never changes'); END"
     for name in ("billingdocument", "billingline")
     for verb in ("update", "delete")
 )
+# PostgreSQL's form: one function, a row trigger per table (TRUNCATE, which
+# only an administrator runs, is not refused).
+POSTGRES_IMMUTABLE = (
+    "CREATE OR REPLACE FUNCTION billing_never_changes() RETURNS trigger "
+    "LANGUAGE plpgsql AS $$ BEGIN "
+    "RAISE EXCEPTION 'an issued billing document never changes'; END $$",
+    *(
+        f"CREATE TRIGGER {name}_never_changes BEFORE UPDATE OR DELETE ON {name} "
+        "FOR EACH ROW EXECUTE FUNCTION billing_never_changes()"
+        for name in ("billingdocument", "billingline")
+    ),
+)
+
+
+def _after_create(model: type[SQLModel], statement: str, dialect: str) -> None:
+    trigger = DDL(statement)  # type: ignore[no-untyped-call]
+    event.listen(table(model), "after_create", trigger.execute_if(dialect=dialect))
+
 
 for _model in (BillingDocument, BillingLine):
-    _table = table(_model)
     for _statement in IMMUTABLE_TRIGGERS:
-        if f" ON {_table.name} " in _statement:
-            _trigger = DDL(_statement)  # type: ignore[no-untyped-call]
-            event.listen(_table, "after_create", _trigger.execute_if(dialect="sqlite"))
+        if f" ON {table(_model).name} " in _statement:
+            _after_create(_model, _statement, "sqlite")
+# The function first, with the documents' table (the lines' table comes after it).
+_after_create(BillingDocument, POSTGRES_IMMUTABLE[0], "postgresql")
+for _model in (BillingDocument, BillingLine):
+    for _statement in POSTGRES_IMMUTABLE[1:]:
+        if f" ON {table(_model).name} " in _statement:
+            _after_create(_model, _statement, "postgresql")

@@ -25,6 +25,16 @@ IMMUTABLE_TRIGGERS = tuple(
     for name in ("billingdocument", "billingline")
     for verb in ("update", "delete")
 )
+POSTGRES_IMMUTABLE = (
+    "CREATE OR REPLACE FUNCTION billing_never_changes() RETURNS trigger "
+    "LANGUAGE plpgsql AS $$ BEGIN "
+    "RAISE EXCEPTION 'an issued billing document never changes'; END $$",
+    *(
+        f"CREATE TRIGGER {name}_never_changes BEFORE UPDATE OR DELETE ON {name} "
+        "FOR EACH ROW EXECUTE FUNCTION billing_never_changes()"
+        for name in ("billingdocument", "billingline")
+    ),
+)
 
 
 def upgrade() -> None:
@@ -103,6 +113,9 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == 'sqlite':
         for statement in IMMUTABLE_TRIGGERS:
             op.execute(statement)
+    elif op.get_bind().dialect.name == 'postgresql':
+        for statement in POSTGRES_IMMUTABLE:
+            op.execute(statement)
 
 
 def downgrade() -> None:
@@ -110,6 +123,10 @@ def downgrade() -> None:
         for name in ('billingdocument', 'billingline'):
             for verb in ('update', 'delete'):
                 op.execute(f'DROP TRIGGER IF EXISTS {name}_{verb}')
+    elif op.get_bind().dialect.name == 'postgresql':
+        for name in ('billingdocument', 'billingline'):
+            op.execute(f'DROP TRIGGER IF EXISTS {name}_never_changes ON {name}')
+        op.execute('DROP FUNCTION IF EXISTS billing_never_changes()')
     op.drop_table('billingline')
     with op.batch_alter_table('billingdocument', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_billingdocument_invoice_id'))
