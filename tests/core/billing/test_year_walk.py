@@ -6,8 +6,10 @@ direct debit whose first collection comes back) and Cido (quarterly in
 arrears from September: its third quarter pro rata, billed in October). A
 credit note in April. Every invoice's number and amounts are exact, each has
 its Factur-X PDF and its email queued once, the run of each month is
-idempotent, and the numbering has no gap. (The partner report and the
-billing audit's findings are not walked here.)
+idempotent, and the numbering has no gap. Then the billing audit: no month has
+an invoice missing or extra, and the partner's report for May shows its two
+discrepancies (Bigco's messages under-billed, a client the agency does not
+know).
 """
 
 from __future__ import annotations
@@ -20,15 +22,20 @@ from facturx import get_xml_from_pdf
 from pypdf import PdfReader
 from sqlalchemy import Engine, text
 
+from core.billing.audit import AuditReport, BilledItem, missing_and_extra
 from core.billing.contracts import Frequency, Line, LineKind, Timing, UsageSource
 from core.billing.credit import credit_note, parse_picks
 from core.billing.debits import debits_on
+from core.billing.documents import issued_document
 from core.billing.einvoice import validate
 from core.billing.model import PaymentMethod
 from core.billing.monthly import issue_month, preview
+from core.billing.partner import compare_partner, read_partner_file
+from core.billing.plan import drafts_for
 from core.billing.returns import apply_bank_lines
 from core.billing.sepa import debit_file
 from core.billing.usage import import_usage
+from core.config.settings import Settings
 from core.receivables.matching.matcher import match_new_lines
 from core.receivables.statements.importer import import_statement
 from core.store.db import write
@@ -195,3 +202,68 @@ def test_a_year_of_a_small_agency(engine: Engine, tmp_path: Path) -> None:
         _, xml = get_xml_from_pdf(pdf.read_bytes(), check_xsd=False)
         validate(xml)
         assert f"<ram:GrandTotalAmount>{gross / 100:.2f}</ram:GrandTotalAmount>" in xml.decode()
+
+
+def billed_items(engine: Engine, settings: Settings) -> list[BilledItem]:
+    """The issued invoices as the audit reads them."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT d.number, d.contract_id, d.period_start, d.period_end, d.client_id, c.name"
+                " FROM billingdocument d JOIN client c ON c.id = d.client_id"
+                " WHERE d.kind = 'invoice' ORDER BY d.number"
+            )
+        ).all()
+        return [
+            BilledItem(
+                contract, date.fromisoformat(str(start)), date.fromisoformat(str(end)), client,
+                name, number, issued_document(connection, number, settings).lines,
+            )
+            for number, contract, start, end, client, name in rows
+        ]  # fmt: skip
+
+
+def test_the_audit_of_the_year_finds_nobody_forgotten_and_the_partners_two_discrepancies(
+    engine: Engine, tmp_path: Path
+) -> None:
+    agency(engine)
+    settings = billing_settings()
+    usage = tmp_path / "usage.csv"
+    usage.write_text("client,service,quantity,period\nBigco,sms,1250,2026-04\n", encoding="utf-8")
+    with write(engine) as connection:
+        import_usage(connection, usage, at=AT)
+    for month in range(1, 13):
+        first = date(2026, month, 1)
+        issue_month(engine, settings, first, first, "walk", clock=lambda: NOW)
+    billed = billed_items(engine, settings)
+    assert len(billed) == len(EXPECTED)
+    for month in range(1, 13):
+        first = date(2026, month, 1)
+        # The periods starting in the month: billed in it (advance) or the month after (arrears).
+        after = date(2026 + month // 12, month % 12 + 1, 1)
+        expected = drafts_for(engine, first, settings) + drafts_for(engine, after, settings)
+        assert missing_and_extra(expected, billed, first) == ([], []), month
+    partner = tmp_path / "partner.csv"
+    partner.write_text(
+        "client,service,quantity,period\n"
+        "Acme,Hosting,1,2026-05\n"
+        "Bigco,Messages,1300,2026-05\n"
+        "Dupont,Hosting,1,2026-05\n",
+        encoding="utf-8",
+    )
+    rows, refused = read_partner_file(partner)
+    clients = {"Acme": 1, "Bigco": 2, "Cido": 3}
+    report = AuditReport(date(2026, 5, 1))
+    report.partner = compare_partner(rows, billed, date(2026, 5, 1), clients, refused=refused)
+    [difference] = report.partner.differences
+    assert (difference.client, difference.line, difference.measured, difference.billed) == (
+        "Bigco", "Messages", Decimal(1300), Decimal(1150),
+    )  # fmt: skip
+    assert (difference.direction, difference.amount_cents) == ("under", 750)
+    assert [(item.client, item.services) for item in report.partner.unknown_clients] == [
+        ("Dupont", ("Hosting",))
+    ]
+    assert report.findings == 2
+    totals = report.totals()
+    assert (totals["under_billed_lines"], totals["under_billed_cents"]) == (1, 750)
+    assert totals["unknown_clients"] == 1 and totals["missing_invoices"] == 0
