@@ -6,10 +6,11 @@ status (to issue, already billed with its number, refused with the reason)
 and amounts HT, TVA and TTC; the highlighted draft's lines (quantity, unit
 price, amount, the pro rata or usage note) and what changed since last
 month; the invoices issued during the month, with what remains to pay.
-`a` shows the month's audit (core.billing.audit) in place of the draft:
-active contracts with no invoice for their period of the month, invoices of
-the month no contract expects (or for a period after the contract's end),
-and clients with activity in the month and no contract, with their amounts.
+`a` shows the month's audit (core.billing.audit_month, as `pmdesk billing
+audit`) in place of the draft: active contracts with no invoice for their
+period of the month, invoices no contract expects (or for a period after
+the contract's end), clients with activity in the month and no contract,
+and usage billed against what its source gives now, with their amounts.
 
 The figures are those of `pmdesk billing run --dry-run` (core.billing.monthly
 `preview`), read in a worker thread. `i` issues the month after a
@@ -32,7 +33,6 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from rich.cells import cell_len
 from rich.text import Text
-from sqlalchemy import text as sql
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -49,7 +49,7 @@ from tui.widgets.keybar import KeyBar
 from tui.widgets.rows import RowList
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+    from sqlalchemy import Engine
 
     from core.billing.audit import AuditReport
     from core.billing.documents import DocumentSummary
@@ -103,89 +103,17 @@ class BillingSnapshot:
 
 def read_billing(engine: Engine, settings: Settings, month: date) -> BillingSnapshot:
     """The month's preview (core.billing.monthly), the documents issued in it, its audit."""
+    from core.billing.audit_month import audit_month
     from core.billing.documents import list_documents
     from core.billing.monthly import preview
     from core.billing.plan import month_end
+    from core.store.reader import EngineReader
 
     with engine.connect() as connection:
         seen = preview(connection, month, settings)
         issued = list_documents(connection, month, month_end(month))
-        audit = read_audit(connection, engine, settings, seen)
+        audit = audit_month(connection, EngineReader(engine), month, settings)
     return BillingSnapshot(month, settings.billing.currency, seen, issued, audit)
-
-
-_BILLED = sql(
-    "SELECT number, contract_id, period_start, period_end, client_id, buyer_name"
-    " FROM billingdocument WHERE kind = 'invoice' AND period_start >= :first"
-    " AND period_start <= :last"
-)
-
-
-def read_audit(
-    connection: Connection, engine: Engine, settings: Settings, seen: MonthPreview
-) -> AuditReport:
-    """The month's audit: the drafts the contracts bill against the invoices issued for
-    the month's periods, and the clients with activity and no contract billing the month.
-    """
-    from core.billing.audit import (
-        AuditReport,
-        BilledItem,
-        missing_and_extra,
-        month_bounds,
-        unbilled_activity,
-    )
-    from core.billing.documents import issued_document
-    from core.store.reader import EngineReader
-
-    first, last = month_bounds(seen.month)
-    expected = [item.draft for item in seen.drafts]
-    keys = {(draft.contract_id, draft.period_start) for draft in expected}
-    billed = []
-    for row in connection.execute(_BILLED, {"first": first, "last": last}).mappings():
-        start, end = _day(row["period_start"]), _day(row["period_end"] or row["period_start"])
-        # The lines count only for an invoice no draft expects (its amount is the finding's).
-        lines = (
-            ()
-            if (row["contract_id"], start) in keys
-            else issued_document(connection, row["number"], settings).lines
-        )
-        billed.append(
-            BilledItem(
-                row["contract_id"],
-                start,
-                end,
-                row["client_id"],
-                row["buyer_name"],
-                row["number"],
-                tuple(lines),
-            )
-        )
-    if connection.in_transaction():
-        connection.rollback()
-    ends = {
-        contract_id: end
-        for contract_id, end in connection.execute(
-            sql("SELECT id, end_on FROM contract WHERE end_on IS NOT NULL")
-        )
-    }
-    if connection.in_transaction():
-        connection.rollback()
-    report = AuditReport(seen.month)
-    report.missing, report.extra = missing_and_extra(
-        expected, billed, seen.month, {key: _day(end) for key, end in ends.items()}
-    )
-    worksection = settings.worksection
-    report.unbilled = unbilled_activity(
-        EngineReader(engine),
-        seen.month,
-        {draft.client_id for draft in expected},
-        projects=worksection.projects if worksection is not None else None,
-    )
-    return report
-
-
-def _day(value: object) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 class BillingScreen(Screen[None]):
@@ -479,7 +407,7 @@ class BillingScreen(Screen[None]):
             + "\n",
             style="bold",
         )
-        if not (report.missing or report.extra or report.unbilled):
+        if not report.findings:
             text.append(i18n.gettext("Nothing to report: every contract billed, nobody forgotten."))
             return text
         if report.missing:
@@ -520,6 +448,23 @@ class BillingScreen(Screen[None]):
                         chats=activity.chat_events,
                         threads=activity.threads,
                         hours=activity.hours,
+                    )
+                    + "\n"
+                )
+        if report.usage:
+            text.append(i18n.gettext("Usage billed and measured") + "\n", style="bold")
+            for usage in report.usage:
+                amount = NOTHING if usage.amount_cents is None else self._money(usage.amount_cents)
+                text.append(
+                    "  "
+                    + i18n.gettext(
+                        "{client}: {service}: {measured} measured, {billed} billed ({amount})"
+                    ).format(
+                        client=usage.client,
+                        service=usage.line or usage.service,
+                        measured=_plain(usage.measured),
+                        billed=_plain(usage.billed),
+                        amount=amount,
                     )
                     + "\n"
                 )
