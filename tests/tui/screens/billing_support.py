@@ -100,8 +100,13 @@ class BillingApp(App[None]):
 
 
 async def settled(pilot: Pilot[None]) -> Screen[object]:
-    for _ in range(3):
+    """The screen once no worker has run for two rounds of messages: a worker's answer
+    may start another (the issue, then the month read again)."""
+    idle = 0
+    while idle < 2:
         await pilot.pause()
+        busy = any(worker.is_running for worker in pilot.app.workers)
         await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+        await pilot.pause()
+        idle = 0 if busy else idle + 1
     return pilot.app.screen
