@@ -822,6 +822,13 @@ class Dashboard(App[None]):
                 gettext("Not marked sent"),
                 partial(self._mark_reminder_sent, client),
             )
+        elif message.verb == "email":
+            client = invoice.client
+            self._write_invoice(
+                gettext("Today's reminder to {client} queued for email").format(client=client),
+                gettext("Not sent by email"),
+                partial(self._email_reminder, client),
+            )
 
     # In the worker: the dunning module, with SQLAlchemy, loads there, not on the UI thread.
 
@@ -842,6 +849,19 @@ class Dashboard(App[None]):
 
         backend = self.backend
         mark_todays_sent(backend.engine, backend.settings, client, actor, backend.clock())
+
+    def _email_reminder(self, client: str, actor: str) -> None:
+        """Approve today's reminder: queued to the client's billing address, marked sent
+        once the services have sent it."""
+        from core.mail.compose import queue_reminder_email
+        from core.receivables.dunning import todays_drafts
+
+        backend = self.backend
+        if not backend.settings.email.host:
+            raise ValueError(gettext("set [email] host to send reminders by email"))
+        now = backend.clock()
+        for reminder_id in todays_drafts(backend.engine, backend.settings, client, now):
+            queue_reminder_email(backend.engine, backend.settings, reminder_id, now, actor)
 
     @work(thread=True, group="invoice-actions")
     def _write_invoice(self, done: str, refused: str, run: Callable[[str], object]) -> None:

@@ -87,11 +87,12 @@ class ThreadInView(Message):
         self.thread_id = thread_id
 
 
-InvoiceVerb = Literal["promise", "dispute", "sent"]
+InvoiceVerb = Literal["promise", "dispute", "sent", "email"]
 
 
 class InvoiceAction(Message):
-    """Record a promise (`day`), a dispute (`reason`) or today's reminder sent, as the operator."""
+    """Record a promise (`day`), a dispute (`reason`), today's reminder sent, or email it,
+    as the operator."""
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from core.base.kinds import Actor
 from core.base.templates import template_environment
@@ -48,18 +48,34 @@ def require_configured(settings: Settings) -> None:
         raise NotConfigured("no sender address: set [email].sender in the configuration")
 
 
+# The billing email of the client's contracts: a running one first, then the
+# newest terms (a change of address takes effect from its version's day).
+_CONTRACT_EMAIL = text(
+    "SELECT v.billing_email FROM contractversion v"
+    " JOIN contract c ON c.id = v.contract_id JOIN client k ON k.id = c.client_id"
+    " WHERE k.name = :client AND v.billing_email <> ''"
+    " ORDER BY CASE WHEN c.end_on IS NULL THEN 0 ELSE 1 END, v.effective_from DESC, v.id DESC"
+    " LIMIT 1"
+)
+
+
 def billing_address(
     engine: Engine, settings: Settings, client: str, explicit: str | None = None
 ) -> str:
     """Where a client's invoices and reminders go.
 
-    In order: `explicit` (the caller's: a contract's billing email), the
-    client's report address (`[reports.clients."<client>"].email`), then the
-    client's only contact with an email. NoAddress otherwise, or when
-    several contacts make it a guess.
+    In order: `explicit` (the caller's), the billing email of the client's
+    contract (the running one's newest terms first), the client's report
+    address (`[reports.clients."<client>"].email`), then the client's only
+    contact with an email. NoAddress otherwise, or when several contacts
+    make it a guess.
     """
     if explicit and explicit.strip():
         return explicit.strip()
+    with engine.connect() as connection:
+        contract = connection.execute(_CONTRACT_EMAIL, {"client": client}).scalar()
+    if contract:
+        return str(contract)
     report = settings.reports.clients.get(client)
     if report is not None and report.email:
         return report.email

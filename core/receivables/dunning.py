@@ -639,6 +639,17 @@ def mark_todays_sent(
     Today on the reminders' calendar: a draft from an earlier day is not
     today's, and LookupError says that none waits rather than marking it.
     """
+    drafts = todays_drafts(engine, settings, client, now)
+    for reminder_id in drafts:
+        mark_reminder(engine, reminder_id, SENT, actor, now)
+    return drafts
+
+
+def todays_drafts(engine: Engine, settings: Settings, client: str, now: datetime) -> list[int]:
+    """The ids of the reminders drafted today for `client` and not sent yet.
+
+    LookupError when none waits: a draft from an earlier day is not today's.
+    """
     today = local_today(settings, now)
     drafts = [
         reminder.id
@@ -647,8 +658,6 @@ def mark_todays_sent(
     ]
     if not drafts:
         raise LookupError(f"no reminder drafted today for {client} waits to be sent")
-    for reminder_id in drafts:
-        mark_reminder(engine, reminder_id, SENT, actor, now)
     return drafts
 
 

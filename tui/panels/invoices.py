@@ -90,6 +90,13 @@ class InvoicesPanel(Vertical):
             id="invoices.sent",
             tooltip=N_("Mark today's reminder of the invoice sent"),
         ),
+        Binding(
+            "e",
+            "email",
+            "Email reminder",
+            id="invoices.email",
+            tooltip=N_("Send today's reminder of the invoice by email"),
+        ),
     ]
 
     def __init__(self, backend: Backend, formatter: Formatter, **kwargs: object) -> None:
@@ -337,6 +344,11 @@ class InvoicesPanel(Vertical):
         invoice = self.selected
         if invoice is not None:
             self.post_message(InvoiceAction(invoice, "sent"))
+
+    def action_email(self) -> None:
+        invoice = self.selected
+        if invoice is not None:
+            self.post_message(InvoiceAction(invoice, "email"))
 
     def _today(self) -> date:
         """Today on the reminders' calendar, as core.receivables.dunning.local_today has it.

@@ -50,7 +50,8 @@ def test_the_month_is_put_to_the_four_questions(
         contract("C-1", "Acme", NOV),
         contract("C-2", "Bigco", NOV, legal_name="Bigco SA"),
         # Quarterly: nothing to bill in November, but Cido is under contract.
-        contract("C-3", "Cido", date(2026, 10, 1), legal_name="Cido SAS", frequency=Frequency.QUARTERLY),
+        contract("C-3", "Cido", date(2026, 10, 1), legal_name="Cido SAS",
+                 frequency=Frequency.QUARTERLY),
         contract("C-4", "Dupont", NOV, legal_name="Dupont SARL", lines=(SUPPORT,),
                  timing=Timing.ARREARS),
     )  # fmt: skip
@@ -75,7 +76,10 @@ def test_the_month_is_put_to_the_four_questions(
     assert [u.client for u in report.unbilled] == ["Eve"]
     [support] = report.usage
     assert (support.client, support.line, support.measured, support.billed) == (
-        "Dupont", "Support", Decimal(5), Decimal(2)
+        "Dupont",
+        "Support",
+        Decimal(5),
+        Decimal(2),
     )
     assert (support.direction, support.amount_cents) == ("under", 18000)
     assert report.partner is not None

@@ -515,3 +515,33 @@ async def test_a_rejected_line_is_brought_back_from_recent_decisions(
         await until(pilot, lambda: line_state(agency, ids["first"]) == "review")
         await until(pilot, lambda: ids["first"] in [line.id for line in screen.lines])
         assert screen.recent == []
+
+
+async def test_e_emails_todays_reminder_to_the_contracts_billing_address(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    from core.config.billing import EmailConfig
+    from tests.core.billing.support import contract, store
+
+    mails = "SELECT key, to_address, state FROM outgoing_email"
+    run_dunning(agency, dashboard_settings, TODAY, clock())
+    async with make_app(dashboard_settings, clock).run_test(size=(200, 60)) as pilot:
+        await invoices_focused(pilot, "F-101")
+        await pilot.press("e")
+        await until(pilot, lambda: toasted(pilot, "set [email] host"))
+    sending = dashboard_settings.model_copy(
+        update={"email": EmailConfig(host="127.0.0.1", sender="billing@agency.example")}
+    )
+    async with make_app(sending, clock).run_test(size=(200, 60)) as pilot:
+        await invoices_focused(pilot, "F-101")
+        await pilot.press("e")
+        await until(pilot, lambda: toasted(pilot, "no email address known for Delta Invoicing"))
+        assert rows(agency, mails) == []
+        store(agency, contract(client="Delta Invoicing", billing_email="ap@delta.example"))
+        await pilot.press("e")
+        await until(pilot, lambda: toasted(pilot, "queued for email"))
+
+    [(key, to, state)] = rows(agency, mails)
+    assert (to, state) == ("ap@delta.example", "queued") and key.startswith("reminder:")
+    # Marked sent when the services have sent it, not before.
+    assert rows(agency, "SELECT status FROM reminder") == [("draft",)]
