@@ -219,4 +219,4 @@ def test_issue_is_the_assistants_word_and_issues_once(engine: Engine) -> None:
     assert confirm_month(engine, settings, 999, staff["ana"]).status == "gone"
     with engine.connect() as connection:
         issued = connection.execute(text("SELECT number, issued_on FROM billingdocument")).all()
-    assert [tuple(row) for row in issued] == [("F2026-00001", "2026-11-02")]
+    assert [(number, str(day)) for number, day in issued] == [("F2026-00001", "2026-11-02")]
