@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import Engine, text
 from textual.widgets import Static
 
+from tests.core.billing.support import add_clients, contract, fee, store
 from tests.tui.screens.billing_support import (
+    DEC,
     BillingApp,
     agency,
     billing_settings,
@@ -174,3 +176,32 @@ async def test_the_audit_shows_what_is_not_billed_until_the_month_is_issued(
         await pilot.press("a")
         await pilot.pause()
         assert said(screen, "billing-detail").startswith("Acme · C-ACME")
+
+
+async def test_a_refused_draft_says_why_and_is_not_counted(engine: Engine, tmp_path: Path) -> None:
+    agency(engine)
+    add_clients(engine, "Dora")
+    free = contract("C-DORA", "Dora", start=DEC, legal_name="Dora SAS", lines=(fee("Free", 0),))
+    store(engine, free)
+    assert engine.url.database
+    app = BillingApp(desk(engine, billing_settings(tmp_path)), engine.url.database)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = await billing(pilot)
+        dora = next(row for row in rows(screen, "billing-drafts") if row[1] == "C-DORA")
+        assert dora[3] == "refused"
+        title = said(screen, "billing-title")
+        assert "3 to issue" in title and "1 refused" in title
+        assert "888.00 EUR TTC" in title
+        index = [row[1] for row in rows(screen, "billing-drafts")].index("C-DORA")
+        screen.query_one("#billing-drafts", RowList).move_cursor(index)
+        await pilot.pause()
+        assert "Refused: its total is 0.00" in said(screen, "billing-detail")
+        await pilot.press("i")
+        await pilot.pause()
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmIssue)
+        assert confirm.question.startswith("Issue 3 invoices")
+        await pilot.press("enter")
+        await settled(pilot)
+        assert documents(engine) == ["F2026-00001", "F2026-00002", "F2026-00003"]
+        assert "Refused: Dora C-DORA: its total is 0.00" in said(screen, "billing-result")
