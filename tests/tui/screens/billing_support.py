@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +19,7 @@ from core.billing.contracts import edit_contract
 from core.config.settings import Settings
 from core.store.db import write
 from tests.core.billing.support import AT, add_clients, contract, fee, store
-from tui.screens.billing import BillingDesk
+from tui.screens.billing import BillingDesk, BillingScreen
 from tui.screens.manager import ManagerScreen
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -97,6 +99,30 @@ class BillingApp(App[None]):
         self.push_screen(
             ManagerScreen(lambda: reader_for(self.database), lambda: NOW, PARIS, billing=self.desk)
         )
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Wait for what the screen shows, however loaded the machine."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("the screen never got there")
+        await pilot.pause(0.02)
+
+
+def issued_and_read(screen: BillingScreen) -> Callable[[], bool]:
+    """The issue over and the month read again after it."""
+
+    def done() -> bool:
+        seen = screen.snapshot
+        return (
+            not screen.busy
+            and seen is not None
+            and not seen.preview.to_issue
+            and any(item.status == "already billed" for item in seen.preview.drafts)
+        )
+
+    return done
 
 
 async def settled(pilot: Pilot[None]) -> Screen[object]:

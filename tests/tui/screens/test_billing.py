@@ -15,7 +15,9 @@ from tests.tui.screens.billing_support import (
     agency,
     billing_settings,
     desk,
+    issued_and_read,
     settled,
+    until,
 )
 from tui.screens.billing import BillingScreen, ConfirmIssue
 from tui.widgets.rows import RowList
@@ -93,6 +95,7 @@ async def test_confirm_issues_once_and_shows_the_numbers(app: BillingApp, engine
         await pilot.press("enter")
         # A press while the issue runs does nothing either.
         await pilot.press("i")
+        await until(pilot, issued_and_read(screen))
         await settled(pilot)
         assert app.screen is screen
         numbers = ["F2026-00001", "F2026-00002", "F2026-00003"]
@@ -170,6 +173,7 @@ async def test_the_audit_shows_what_is_not_billed_until_the_month_is_issued(
         assert "Acme SARL C-ACME · 01.12–31.12.2026 · 330.00 EUR HT" in audit
         assert "Not billed 740.00 EUR, billed without a contract 0.00 EUR." in audit
         await pilot.press("i", "enter")
+        await until(pilot, issued_and_read(screen))
         await settled(pilot)
         assert "Nothing to report" in said(screen, "billing-detail")
         # a again: the highlighted draft.
@@ -202,6 +206,7 @@ async def test_a_refused_draft_says_why_and_is_not_counted(engine: Engine, tmp_p
         assert isinstance(confirm, ConfirmIssue)
         assert confirm.question.startswith("Issue 3 invoices")
         await pilot.press("enter")
+        await until(pilot, issued_and_read(screen))
         await settled(pilot)
         assert documents(engine) == ["F2026-00001", "F2026-00002", "F2026-00003"]
         assert "Refused: Dora C-DORA: its total is 0.00" in said(screen, "billing-result")
