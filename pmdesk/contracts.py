@@ -8,7 +8,6 @@ lines whose source is a file). See docs/billing.md.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -324,12 +323,9 @@ def contracts_list(
 
 
 def _monthly(terms: Terms) -> int:
-    """The fixed fees and options of a month, excluding VAT, in cents (usage not counted)."""
-    total = Decimal(0)
-    for line in terms.lines:
-        if line.amount_cents is not None:
-            total += Decimal(line.amount_cents) / (12 if line.per == "year" else 1)
-    return int(total.quantize(Decimal(1)))
+    from core.billing.contracts import fixed_cents_a_month
+
+    return fixed_cents_a_month(terms)
 
 
 @contracts_app.command("show")

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
     from tui.panels.thread import ThreadView
+    from tui.screens.billing import BillingDesk
     from tui.screens.manager import ManagerScreen
     from tui.screens.projects import ProjectsScreen
     from tui.screens.tracker import TrackerFlow
@@ -444,7 +445,23 @@ class Dashboard(App[None]):
                 self.formatter.tz,
                 self.target_minutes,
                 time_settings=self._time_settings,
+                billing=self._billing_desk(),
             )
+        )
+
+    def _billing_desk(self) -> BillingDesk:
+        """The Billing and Contracts pages' database and settings, made on first use."""
+        from decimal import Decimal
+
+        from tui.screens.billing import BillingDesk
+
+        backend, formatter = self.backend, self.formatter
+        return BillingDesk(
+            engine=lambda: backend.engine,
+            settings=lambda: backend.settings,
+            clock=backend.clock,
+            tz=formatter.tz,
+            money=lambda cents, currency: formatter.money(Decimal(cents) / 100, currency),
         )
 
     def _time_settings(self) -> tuple[TimeConfig, Mapping[str, str]]:
@@ -506,6 +523,8 @@ class Dashboard(App[None]):
     def action_help(self) -> None:
         from tui.panels.thread import ThreadView
         from tui.screens.am import AmScreen
+        from tui.screens.billing import BillingScreen, ConfirmIssue
+        from tui.screens.contracts import ContractsScreen
         from tui.screens.help import COMMON_GROUP, COMMON_KEYS, HelpScreen
         from tui.screens.log import LogScreen
         from tui.screens.manager import ManagerScreen
@@ -526,6 +545,8 @@ class Dashboard(App[None]):
             (N_("thread"), ThreadView.BINDINGS),
             (N_("manager"), ManagerScreen.BINDINGS),
             (N_("account management"), AmScreen.BINDINGS),
+            (N_("billing"), [*BillingScreen.BINDINGS, *ConfirmIssue.BINDINGS]),
+            (N_("contracts"), ContractsScreen.BINDINGS),
             (N_("projects"), ProjectsScreen.BINDINGS),
             (N_("filter"), FilterScreen.BINDINGS),
             (N_("staff picker"), StaffPicker.BINDINGS),

@@ -225,6 +225,15 @@ class StoredContract:
         }
 
 
+def fixed_cents_a_month(terms: Terms) -> int:
+    """The fixed fees and options of a month, excluding VAT, in cents (usage not counted)."""
+    total = Decimal(0)
+    for line in terms.lines:
+        if line.amount_cents is not None:
+            total += Decimal(line.amount_cents) / (12 if line.per == "year" else 1)
+    return int(total.quantize(Decimal(1)))
+
+
 # -- text to values ------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from textual.widgets import Input, OptionList
 
 from core.config.settings import Settings
 from core.time.sync import apply_window
+from tests.core.billing.support import contract, fee, store
 from tests.core.time.test_report import BRIOCHE, MONTH, cost
 from tests.support import MovableClock
 from tests.tui.panels.test_invoices import review_queue_of
@@ -43,6 +44,8 @@ from tui.panels.clocks import ClocksPanel
 from tui.panels.feed import IncomingPanel
 from tui.panels.sla import SlaPanel
 from tui.screens.am import AmScreen
+from tui.screens.billing import BillingScreen
+from tui.screens.contracts import ContractsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.main import MainScreen
@@ -140,6 +143,42 @@ async def account_management_loaded(pilot: Pilot[None]) -> None:
     await settle(pilot)
 
 
+async def billing_loaded(pilot: Pilot[None]) -> None:
+    await manager_loaded(pilot)
+    await pilot.press("b")
+    await until(pilot, lambda: isinstance(pilot.app.screen, BillingScreen))
+    page = pilot.app.screen
+    assert isinstance(page, BillingScreen)
+    await until(pilot, lambda: page.snapshot is not None)
+    await settle(pilot)
+
+
+async def contracts_loaded(pilot: Pilot[None]) -> None:
+    await manager_loaded(pilot)
+    await pilot.press("e")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ContractsScreen))
+    page = pilot.app.screen
+    assert isinstance(page, ContractsScreen)
+    await until(pilot, lambda: bool(page.rows))
+    await settle(pilot)
+
+
+def engagement_letters(engine: Engine) -> None:
+    """Acme and Corvid under contract since November, Bigco from December."""
+    store(
+        engine,
+        contract("C-ACME", "Acme", start=date(2026, 11, 1), lines=(fee("Hosting", 310),)),
+        contract("C-BIG", "Bigco", start=date(2026, 12, 1), legal_name="Bigco SAS"),
+        contract(
+            "C-CORVID",
+            "Corvid",
+            start=date(2026, 11, 1),
+            legal_name="Corvid SA",
+            lines=(fee("Retainer", 450), fee("Backup", 20)),
+        ),
+    )
+
+
 async def help_shown(pilot: Pilot[None]) -> None:
     await main_loaded(pilot)
     await pilot.press("question_mark")
@@ -185,6 +224,16 @@ def test_account_management_page(
     call = cost("13", "3:00", "2026-11-06", "sam@agency.example", "Call", BRIOCHE, ["AM"])
     apply_window(agency, [*MONTH, call], date(2026, 10, 1), date(2026, 12, 31))
     assert snap_compare(dashboard, terminal_size=size, run_before=account_management_loaded)
+
+
+def test_billing_page(snap_compare: SnapCompare, dashboard: Dashboard, agency: Engine):
+    engagement_letters(agency)
+    assert snap_compare(dashboard, terminal_size=(120, 40), run_before=billing_loaded)
+
+
+def test_contracts_page(snap_compare: SnapCompare, dashboard: Dashboard, agency: Engine):
+    engagement_letters(agency)
+    assert snap_compare(dashboard, terminal_size=(120, 40), run_before=contracts_loaded)
 
 
 @pytest.mark.parametrize("size", SIZES)

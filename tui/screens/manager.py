@@ -1,7 +1,9 @@
 """The manager view: the SLA over a chosen period, by person and by client, with breaches.
 
 Its Account management page (`a`, tui.screens.am) shows where each
-project's hours go.
+project's hours go; its Billing page (`b`, tui.screens.billing) previews
+and issues the month's invoices, its Contracts page (`e`,
+tui.screens.contracts) lists the engagement letters.
 
 Everything shown comes from one snapshot read in a worker thread (the same
 queries as `pmdesk report sla`), so switching periods never freezes the
@@ -41,6 +43,7 @@ from core.store.reader import Reader
 from core.tracker.autostart import Start, month_median, read_starts
 from tui.display.text import as_text, first_line
 from tui.screens.am import TimeSettings
+from tui.screens.billing import BillingDesk
 from tui.widgets.keybar import KeyBar
 
 NOTHING = "–"
@@ -333,6 +336,20 @@ class ManagerScreen(Screen[None]):
             id="manager.am",
             tooltip=N_("Show each project's account-management hours against the target"),
         ),
+        Binding(
+            "b",
+            "billing",
+            N_("Billing"),
+            id="manager.billing",
+            tooltip=N_("Preview the month's billing run and issue it"),
+        ),
+        Binding(
+            "e",
+            "contracts",
+            N_("Contracts"),
+            id="manager.contracts",
+            tooltip=N_("Show every engagement letter (contract), its versions and lines"),
+        ),
         Binding("escape", "back", N_("Back"), id="manager.back", tooltip=N_("Go back")),
     ]
     # Side by side tables need the width; below it they stack.
@@ -371,6 +388,7 @@ class ManagerScreen(Screen[None]):
         target_minutes: float = 15,
         *,
         time_settings: Callable[[], TimeSettings] | None = None,
+        billing: BillingDesk | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -382,6 +400,8 @@ class ManagerScreen(Screen[None]):
         self.target_minutes = target_minutes
         # The account-management rule and the projects' clients (tui.screens.am).
         self.time_settings = time_settings or (lambda: (TimeConfig(), {}))
+        # The database and settings of the Billing and Contracts pages (tui.screens.billing).
+        self.billing = billing
         self.period: Period | None = None
         self.snapshot: Snapshot | None = None
         self.breach_threads: dict[str, int] = {}
@@ -501,6 +521,22 @@ class ManagerScreen(Screen[None]):
         from tui.screens.am import AmScreen
 
         self.app.push_screen(AmScreen(self.reader_factory, self.clock, self.tz, self.time_settings))
+
+    def action_billing(self) -> None:
+        from tui.screens.billing import BillingScreen
+
+        if self.billing is None:
+            self.app.bell()
+            return
+        self.app.push_screen(BillingScreen(self.billing))
+
+    def action_contracts(self) -> None:
+        from tui.screens.contracts import ContractsScreen
+
+        if self.billing is None:
+            self.app.bell()
+            return
+        self.app.push_screen(ContractsScreen(self.billing))
 
     def action_back(self) -> None:
         # Leaving a date field first, so escape there does not close the view.
