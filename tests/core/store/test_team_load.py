@@ -29,16 +29,9 @@ def test_a_short_team_load_loses_nothing_and_sends_nothing_twice(tmp_path: Path)
             pytest.fail(f"PostgreSQL is required in CI: {reason}", pytrace=False)
         pytest.skip(f"PostgreSQL: {reason}")
     out = tmp_path / "figures.json"
+    options = ["--seconds", "6", "--sqlite-seconds", "3", "--readers", "2", "--chunk", "300"]
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "team_load.py"),
-            "--seconds", "6",
-            "--sqlite-seconds", "3",
-            "--readers", "2",
-            "--chunk", "300",
-            "--json", str(out),
-        ],  # fmt: skip
+        [sys.executable, str(ROOT / "bench" / "team_load.py"), *options, "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
