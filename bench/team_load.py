@@ -335,10 +335,11 @@ def ingest_writer(
             phase.ingest_failures.append(f"ingest exited {done.returncode}: {done.stderr.strip()}")
             return
         summary = json.loads(done.stdout)
-        rejected = int(summary.get("rejected", 0)) if isinstance(summary, dict) else 0
-        if rejected:
-            phase.ingest_failures.append(f"ingest rejected {rejected} lines: {done.stdout[:300]}")
-        stored.extend(str(event["id"]) for event in made)
+        refused = {int(item["line"]) for item in summary.get("rejections", [])}
+        if refused:
+            phase.ingest_failures.append(f"ingest rejected {len(refused)}: {done.stdout[:300]}")
+        # What the import stored must be there; what it rejected it said so, and is counted apart.
+        stored.extend(str(event["id"]) for line, event in enumerate(made, 1) if line not in refused)
         phase.ingested += len(made)
         round_ += 1
 
@@ -419,7 +420,8 @@ def check(phase: Phase, store: Any, ingested: list[str], acked: list[str]) -> No
         phase.duplicate_alerts = connection.execute(
             text(
                 "SELECT count(*) FROM (SELECT recipient_id, kind, clock_id FROM notification"
-                " WHERE kind IN ('clock_warning', 'clock_breach', 'clock_escalation')"
+                " WHERE clock_id IS NOT NULL"
+                " AND kind IN ('clock_warning', 'clock_breach', 'clock_escalation')"
                 " GROUP BY recipient_id, kind, clock_id"
                 " HAVING count(*) > 1) AS twice"
             )
