@@ -38,6 +38,7 @@ COMMAND_MODULES: dict[str, tuple[str, str | None]] = {
     "web": ("pmdesk.web", None),
     "backup": ("pmdesk.backup", None),
     "restore": ("pmdesk.backup", None),
+    "db": ("pmdesk.db", "db_app"),
     "config": ("pmdesk.config", None),
     "invoices": ("pmdesk.invoices", "invoices_app"),
     "payments": ("pmdesk.payments", "payments_app"),

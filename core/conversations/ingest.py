@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import time
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -56,7 +58,7 @@ from sqlalchemy import (
     select,
     values,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core.base.instants import Now, utc_now
 from core.base.kinds import AuthorRole, DeliveryStatus, EventKind, Outcome, TriageState
@@ -106,6 +108,11 @@ from core.store.models.tracker import TRACKER_CHANNEL, TrackerAction
 from core.store.reader import instant, stamp
 
 log = logging.getLogger("pmdesk.ingest")
+# Times a batch is stored again after the server rolled it back (a deadlock broken).
+ROLLED_BACK_RETRIES = 5
+# Besides SQLSTATE class 40 (transaction rollback: deadlock, serialization):
+# a unique key another writer took first.
+_AGAIN = ("23505",)
 
 Item = str | bytes | dict[str, Any]
 Status = Literal["created", "duplicate", "rejected"]
@@ -346,7 +353,7 @@ class Ingestor:
         if not pending:
             return
         try:
-            stored = self._transaction(pending, hold)
+            stored = self._transaction_retried(pending, hold)
         except OperationalError:
             raise
         except Exception as error:
@@ -369,6 +376,30 @@ class Ingestor:
             )
             return
         results.update({result.position: result for result in stored})
+
+    def _transaction_retried(self, pending: list[_Pending], hold: timedelta | None) -> list[Result]:
+        """`_transaction`, again when the server rolled it back to break a deadlock.
+
+        On PostgreSQL two writers storing events of the same threads (two
+        imports, an import and the intake) can each hold a row the other
+        waits for: the server rolls one transaction back (SQLSTATE 40P01),
+        which holds nothing any more, and storing the same batch again is
+        safe. Likewise a unique key taken by a writer that committed first
+        (both filing the same new person): stored again, the batch sees that
+        row and uses it. SQLite has one writer at a time and never does this.
+        """
+        for attempt in range(ROLLED_BACK_RETRIES + 1):
+            try:
+                return self._transaction(pending, hold)
+            except DBAPIError as error:
+                code = str(getattr(error.orig, "sqlstate", "") or "")
+                if code not in _AGAIN and not code.startswith("40"):
+                    raise
+                if attempt == ROLLED_BACK_RETRIES:
+                    raise
+                log.info("batch rolled back (%s), storing it again", code)
+                time.sleep(random.uniform(0.01, 0.1) * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _transaction(self, pending: list[_Pending], hold: timedelta | None) -> list[Result]:
         sqlite = self.engine.dialect.name == "sqlite"
