@@ -165,6 +165,50 @@ def issue_through(
     return _outcome(draft, "issued", totals, number=number)
 
 
+def issue_in_group(
+    connection: Connection,
+    settings: Settings,
+    draft: Draft,
+    *,
+    on: date,
+    actor: Actor,
+    clock: Now = utc_now,
+) -> Outcome:
+    """`issue` inside the caller's write transaction, in a savepoint of its own.
+
+    A run commits its invoices in groups (core.billing.run): each invoice is
+    still all or nothing, its savepoint rolled back on a refusal, which
+    takes no number; the group's commit makes them durable together.
+    """
+    totals = draft.totals
+    problem = refusal(draft, totals)
+    if problem is not None:
+        return _outcome(draft, "refused", reason=problem)
+    savepoint = connection.begin_nested()
+    try:
+        billed = billed_number(connection, draft)
+        if billed is not None:
+            savepoint.commit()
+            return _outcome(draft, "already billed", totals, number=billed)
+        number = issue_on(connection, settings, draft, totals, on=on, actor=actor, now=clock())
+    except (IssueRefused, NumberingError) as error:
+        savepoint.rollback()
+        return _outcome(draft, "refused", totals, reason=str(error))
+    except IntegrityError:
+        # Another transaction billed the same key between our check and our
+        # insert (PostgreSQL; SQLite's writers take turns).
+        savepoint.rollback()
+        billed = billed_number(connection, draft)
+        if billed is not None:
+            return _outcome(draft, "already billed", totals, number=billed)
+        raise
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    return _outcome(draft, "issued", totals, number=number)
+
+
 def billed_number(connection: Connection, draft: Draft) -> str | None:
     """The number of the invoice already issued for the draft's billing key, if any."""
     found = sql_rows(

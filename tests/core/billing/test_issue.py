@@ -265,3 +265,32 @@ def test_a_database_upgraded_by_its_migrations_refuses_changes_too(
         with pytest.raises(DBAPIError, match="never changes"), engine.begin() as connection:
             connection.execute(text(attempt))
     engine.dispose()
+
+
+def test_an_invoice_the_database_refuses_in_a_group_is_refused_alone_without_a_gap(
+    engine: Engine, settings: Settings
+) -> None:
+    client = add_client(engine)
+    refuse = (
+        "CREATE TRIGGER refuse_two BEFORE INSERT ON billingdocument WHEN NEW.contract_id = 2 "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        if engine.dialect.name == "sqlite"
+        else "CREATE FUNCTION refuse_two() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.contract_id = 2 THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+        "RETURN NEW; END $$; CREATE TRIGGER refuse_two BEFORE INSERT ON billingdocument "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_two()"
+    )
+    with engine.begin() as connection:
+        connection.exec_driver_sql(refuse)
+
+    result = run_drafts(engine, settings, [draft(n, client) for n in (1, 2, 3)], on=ON, actor="ana")
+
+    assert [(o.status, o.number) for o in result.outcomes] == [
+        ("issued", "F2026-00001"),
+        ("refused", None),
+        ("issued", "F2026-00002"),
+    ]
+    assert "refused by the test" in (result.outcomes[1].reason or "")
+    assert numbers(engine) == ["F2026-00001", "F2026-00002"]
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM invoice")).scalar() == 2
