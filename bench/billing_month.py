@@ -5,12 +5,13 @@ On a fresh SQLite database of 200 clients and 2,000 monthly contracts billed
 in advance (a hosting fee; an option for one in three; a usage line read
 from a usage file, above its quota, for one in four), `issue_month`
 (core.billing.monthly) plans December and issues its 2,000 invoices, each
-in its own transaction with pmdesk's durability (a sync per commit), as
-`pmdesk billing run` does. Then the same run again, every contract already
-billed.
+in a savepoint of its own, committed in groups of 100 with pmdesk's
+durability (a sync per commit), as `pmdesk billing run` does. Then the same
+run again, every contract already billed.
 
 The peer, in the same run: the plain `sqlite3` script of bench/billing_run.py
-writing the same rows (one BEGIN IMMEDIATE transaction per invoice, the
+writing the same rows (a savepoint per invoice, a BEGIN IMMEDIATE
+transaction per group of 100, the
 same lookups, tables and indexes), from the drafts planned beforehand: the
 least the database itself needs to store the month, so that the ratio says
 what pmdesk's planning and code add to it.
@@ -112,7 +113,7 @@ def main() -> None:
     print(f"load average: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
     print(
         f"{args.contracts:,} monthly contracts, {CLIENTS} clients: plan December and issue it,"
-        " one transaction per invoice"
+        " a savepoint per invoice, a commit per 100"
     )
     print(
         "| run | pmdesk: plan + issue | its CPU | again (all billed) | plain sqlite3 | its CPU "
