@@ -42,6 +42,7 @@ from core.billing.contracts import (
     decimal_of,
     enum_of,
     load_contracts,
+    terms_values,
     tiers_of,
 )
 from core.billing.model import PaymentMethod
@@ -191,26 +192,8 @@ def terms_of(values: Mapping[str, Any], lines: Sequence[Line], billing: BillingC
 
 def values_of(terms: Terms) -> dict[str, Any]:
     """A version's terms as the fields `terms_of` reads (lines aside)."""
-    return {
-        "legal_name": terms.legal_name,
-        "address": list(terms.address),
-        "postcode": terms.postcode,
-        "city": terms.city,
-        "country": terms.country,
-        "siren": terms.siren,
-        "vat_number": terms.vat_number,
-        "vat_rate": str(terms.vat_rate),
-        "frequency": terms.frequency.value,
-        "timing": terms.timing.value,
-        "payment_terms_days": terms.payment_terms_days,
-        "payment_method": terms.payment_method.value,
-        "iban": terms.iban,
-        "bic": terms.bic,
-        "mandate_reference": terms.mandate_reference,
-        "mandate_signed_on": terms.mandate_signed_on.isoformat() if terms.mandate_signed_on else "",
-        "billing_email": terms.billing_email,
-        "language": terms.language,
-    }
+    signed = terms.mandate_signed_on
+    return {**terms_values(terms), "mandate_signed_on": signed.isoformat() if signed else ""}
 
 
 def contract_of(

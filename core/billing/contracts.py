@@ -642,6 +642,31 @@ def terms_dict(terms: Terms) -> dict[str, Any]:
     return values
 
 
+def terms_values(terms: Terms) -> dict[str, Any]:
+    """A version's terms as plain field values (lines aside): what a version row
+    stores and what a contract file's fields say."""
+    return {
+        "legal_name": terms.legal_name,
+        "address": list(terms.address),
+        "postcode": terms.postcode,
+        "city": terms.city,
+        "country": terms.country,
+        "siren": terms.siren,
+        "vat_number": terms.vat_number,
+        "vat_rate": str(terms.vat_rate),
+        "frequency": terms.frequency.value,
+        "timing": terms.timing.value,
+        "payment_terms_days": terms.payment_terms_days,
+        "payment_method": terms.payment_method.value,
+        "iban": terms.iban,
+        "bic": terms.bic,
+        "mandate_reference": terms.mandate_reference,
+        "mandate_signed_on": terms.mandate_signed_on,
+        "billing_email": terms.billing_email,
+        "language": terms.language,
+    }
+
+
 def line_dict(line: Line) -> dict[str, Any]:
     values: dict[str, Any] = {"kind": line.kind.value, "description": line.description}
     if line.kind == LineKind.USAGE:
@@ -668,24 +693,10 @@ def _insert_version(
             {
                 "contract_id": contract_id,
                 "effective_from": effective_from,
+                **terms_values(terms),
                 "legal_name": terms.legal_name.strip(),
                 "address": "\n".join(terms.address),
-                "postcode": terms.postcode,
-                "city": terms.city,
-                "country": terms.country,
-                "siren": terms.siren,
-                "vat_number": terms.vat_number,
-                "vat_rate": str(terms.vat_rate),
-                "frequency": terms.frequency.value,
-                "timing": terms.timing.value,
-                "payment_terms_days": terms.payment_terms_days,
-                "payment_method": terms.payment_method.value,
-                "iban": terms.iban,
-                "bic": terms.bic,
-                "mandate_reference": terms.mandate_reference,
                 "mandate_signed_on": terms.mandate_signed_on,
-                "billing_email": terms.billing_email,
-                "language": terms.language,
                 "created_at": at,
             }
         ],

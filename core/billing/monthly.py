@@ -65,7 +65,7 @@ from core.billing.run import RunResult, run_drafts
 from core.config.settings import Settings
 from core.mail.compose import NoAddress, billing_address, queue_document_email
 from core.mail.message import BadAddress
-from core.notify.rules import _active_with_role, insert_new
+from core.notify.rules import active_with_role, insert_new
 from core.store.db import write, write_on
 from core.store.models.outbox import Notification
 from core.store.models.staff import Staff
@@ -604,7 +604,7 @@ def queue_month_preview(engine: Engine, settings: Settings, clock: Now = utc_now
                 "created_at": now,
                 "updated_at": now,
             }
-            for recipient in _active_with_role(connection, StaffRole.ASSISTANT)
+            for recipient in active_with_role(connection, StaffRole.ASSISTANT)
         ]
         return insert_new(connection, rows) if rows else 0
 

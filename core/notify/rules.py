@@ -250,7 +250,7 @@ def _clock_alerts(
         return []
     assignees = _assignees(connection, {clock.thread_id for clock in clocks})
     on_duty = _present([assistant_on_duty(connection)])
-    managers = _active_with_role(connection, StaffRole.MANAGER)
+    managers = active_with_role(connection, StaffRole.MANAGER)
     rows = []
     for clock in clocks:
         header = _header(clock.client, clock.title)
@@ -356,11 +356,11 @@ def _assignees(connection: Connection, thread_ids: set[int]) -> dict[int, list[i
 
 def assistant_on_duty(connection: Connection) -> int | None:
     """The active assistant registered first; None when there is none."""
-    assistants = _active_with_role(connection, StaffRole.ASSISTANT)
+    assistants = active_with_role(connection, StaffRole.ASSISTANT)
     return assistants[0] if assistants else None
 
 
-def _active_with_role(connection: Connection, role: StaffRole) -> list[int]:
+def active_with_role(connection: Connection, role: StaffRole) -> list[int]:
     if connection.dialect.name == "sqlite":
         return [staff_id for (staff_id,) in plain_rows(connection, _SQLITE_ACTIVE, (role.value,))]
     return list(connection.execute(_ACTIVE_WITH_ROLE, {"role": role.value}).scalars())
