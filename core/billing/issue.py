@@ -139,30 +139,13 @@ def issue_through(
     actor: Actor,
     clock: Now = utc_now,
 ) -> Outcome:
-    """`issue` on a connection its caller keeps from one draft to the next (a run)."""
-    totals = draft.totals
-    problem = refusal(draft, totals)
-    if problem is not None:
-        return _outcome(draft, "refused", reason=problem)
-    try:
-        with write_on(connection):
-            billed = billed_number(connection, draft)
-            if billed is not None:
-                return _outcome(draft, "already billed", totals, number=billed)
-            number = issue_on(connection, settings, draft, totals, on=on, actor=actor, now=clock())
-    except (IssueRefused, NumberingError) as error:
-        return _outcome(draft, "refused", totals, reason=str(error))
-    except IntegrityError:
-        # Another transaction billed the same key between our check and our insert
-        # (PostgreSQL; SQLite's writers take turns).
-        try:
-            billed = billed_number(connection, draft)
-        finally:
-            connection.rollback()
-        if billed is not None:
-            return _outcome(draft, "already billed", totals, number=billed)
-        raise
-    return _outcome(draft, "issued", totals, number=number)
+    """`issue` on a connection its caller keeps from one draft to the next (a run).
+
+    The invoice is committed on its own: `issue_in_group` in a write
+    transaction of one.
+    """
+    with write_on(connection):
+        return issue_in_group(connection, settings, draft, on=on, actor=actor, clock=clock)
 
 
 def issue_in_group(
