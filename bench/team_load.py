@@ -337,7 +337,10 @@ def ingest_writer(
         summary = json.loads(done.stdout)
         refused = {int(item["line"]) for item in summary.get("rejections", [])}
         if refused:
-            phase.ingest_failures.append(f"ingest rejected {len(refused)}: {done.stdout[:300]}")
+            # The ingest logs the traceback of an internal error: kept with the failure.
+            phase.ingest_failures.append(
+                f"ingest rejected {len(refused)}: {done.stdout[:300]}\n{done.stderr[-4000:]}"
+            )
         # What the import stored must be there; what it rejected it said so, and is counted apart.
         stored.extend(str(event["id"]) for line, event in enumerate(made, 1) if line not in refused)
         phase.ingested += len(made)
