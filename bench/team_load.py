@@ -9,14 +9,16 @@ tests/pg.py, but with durable commits: fsync and synchronous_commit on), for
   batch of `--intake-batch` events as soon as the previous one is answered;
 - two `pmdesk ingest` processes writing streams: each imports a file of
   `--chunk` events after another, on the same threads as the intake's;
-- five dashboards' readers, each a process running the dashboard's read path
+- five dashboards' readers, each a process running the dashboard's watcher
   (tui.sources.watch.read_changes: the feed's new events, the unread count,
-  the running clocks; the overdue invoices and SLA figures at most every ten
-  seconds) whenever a change is announced: on PostgreSQL woken by LISTEN
-  (core.store.live), on SQLite by `PRAGMA data_version` asked four times a
-  second, as the dashboard does;
-- a probe: one event a second ingested in this process, its commit time
-  noted; each reader notes when its read first shows it.
+  the running clocks, on every change; the overdue invoices and SLA figures
+  at most every ten seconds, in a thread of their own) whenever a change is
+  announced: on PostgreSQL woken by LISTEN (core.store.live), on SQLite by
+  `PRAGMA data_version` asked four times a second, as the dashboard does
+  (Backend.wait); `--previous-watcher` runs the watcher as it was before;
+  the load starts once every reader has made its first read;
+- a probe: one event a second ingested in this process, the instant of its
+  COMMIT noted; a reader counts it seen when a read begun after that ends.
 
 Then it checks: every event the intake acknowledged and every event an
 import stored is there (no lost update); no notification twice (its unique
@@ -34,7 +36,7 @@ figures. A smoke run: `--seconds 5 --sqlite-seconds 0`.
 
     .venv/bin/python bench/team_load.py [--seconds 300] [--sqlite-seconds N] [--readers 5]
         [--writers 2] [--sqlite-writers 1] [--chunk 2000] [--intake-connections 2]
-        [--intake-batch 10] [--json FILE]
+        [--intake-batch 10] [--previous-watcher] [--json FILE]
 """
 
 from __future__ import annotations
