@@ -9,14 +9,16 @@ tests/pg.py, but with durable commits: fsync and synchronous_commit on), for
   batch of `--intake-batch` events as soon as the previous one is answered;
 - two `pmdesk ingest` processes writing streams: each imports a file of
   `--chunk` events after another, on the same threads as the intake's;
-- five dashboards' readers, each a process running the dashboard's read path
+- five dashboards' readers, each a process running the dashboard's watcher
   (tui.sources.watch.read_changes: the feed's new events, the unread count,
-  the running clocks; the overdue invoices and SLA figures at most every ten
-  seconds) whenever a change is announced: on PostgreSQL woken by LISTEN
-  (core.store.live), on SQLite by `PRAGMA data_version` asked four times a
-  second, as the dashboard does;
-- a probe: one event a second ingested in this process, its commit time
-  noted; each reader notes when its read first shows it.
+  the running clocks, on every change; the overdue invoices and SLA figures
+  at most every ten seconds, in a thread of their own) whenever a change is
+  announced: on PostgreSQL woken by LISTEN (core.store.live), on SQLite by
+  `PRAGMA data_version` asked four times a second, as the dashboard does
+  (Backend.wait); `--previous-watcher` runs the watcher as it was before;
+  the load starts once every reader has made its first read;
+- a probe: one event a second ingested in this process, the instant of its
+  COMMIT noted; a reader counts it seen when a read begun after that ends.
 
 Then it checks: every event the intake acknowledged and every event an
 import stored is there (no lost update); no notification twice (its unique
@@ -34,7 +36,7 @@ figures. A smoke run: `--seconds 5 --sqlite-seconds 0`.
 
     .venv/bin/python bench/team_load.py [--seconds 300] [--sqlite-seconds N] [--readers 5]
         [--writers 2] [--sqlite-writers 1] [--chunk 2000] [--intake-connections 2]
-        [--intake-batch 10] [--json FILE]
+        [--intake-batch 10] [--previous-watcher] [--json FILE]
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ SERVER_SETTINGS = (
 )
 POLL_SECONDS = 0.25  # the dashboard asks SQLite's data_version four times a second
 SLOW_SECONDS = 10.0  # the dashboard's invoices and SLA figures, at most this often
+# The instant of the latest COMMIT of each engine noted (note_commits), by id(engine).
+COMMITTED: dict[int, float] = {}
 
 
 @dataclass
@@ -97,6 +101,9 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     last_seen: list[float | None] = field(default_factory=list)
     reads: list[int] = field(default_factory=list)
+    # Seconds each reader's reads took: those of a change alone, those with the slow figures.
+    read_seconds: list[float] = field(default_factory=list)
+    slow_seconds: list[float] = field(default_factory=list)
     events: int = 0
 
     @property
@@ -139,12 +146,18 @@ def main() -> None:
     parser.add_argument("--intake-connections", type=int, default=2)
     parser.add_argument("--intake-batch", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--previous-watcher",
+        action="store_true",
+        help="readers as the dashboard's watcher was: a quarter-second sleep between looks"
+        " on PostgreSQL too, the invoices and SLA figures read with a change",
+    )
     parser.add_argument("--reader", help=argparse.SUPPRESS)  # a reader process: its database
     parser.add_argument("--stop", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reader:
-        run_reader(args.reader, args.stop, args.out)
+        run_reader(args.reader, args.stop, args.out, args.previous_watcher)
         return
     print(machine(), flush=True)
     sqlite_seconds = args.seconds if args.sqlite_seconds is None else args.sqlite_seconds
@@ -199,6 +212,7 @@ def run_phase(
 
     settings = load_settings(db=db)
     store = open_database(db)  # the schema at head before anything starts
+    note_commits(store)
     port = free_port()
     serve = subprocess.Popen(
         [sys.executable, "-m", "pmdesk", "serve", "--port", str(port)],
@@ -212,13 +226,17 @@ def run_phase(
         wait_healthy(serve, port)
         for number in range(args.readers):
             out = work / f"reader-{number}.json"
+            command = [sys.executable, __file__, "--reader", db, "--stop", str(stop)]
+            command += ["--out", str(out)]
+            if args.previous_watcher:
+                command.append("--previous-watcher")
             process = subprocess.Popen(
-                [sys.executable, __file__, "--reader", db, "--stop", str(stop), "--out", str(out)],
+                command,
                 env=env,
                 cwd=ROOT,
             )
             readers.append((process, out))
-        time.sleep(2.0)  # the readers' first read
+        wait_ready([out for _, out in readers], [process for process, _ in readers])
         deadline = time.monotonic() + seconds
         ingested: list[list[str]] = [[] for _ in range(writers)]
         threads = [
@@ -257,6 +275,8 @@ def run_phase(
         phase.probes = len(commits)
         for found in seen:
             phase.reads.append(found["reads"])
+            phase.read_seconds += found["read_seconds"]
+            phase.slow_seconds += found["slow_seconds"]
             for name, at in found["seen"].items():
                 if name in commits:
                     phase.latencies.append(at - commits[name])
@@ -337,7 +357,10 @@ def ingest_writer(
         summary = json.loads(done.stdout)
         refused = {int(item["line"]) for item in summary.get("rejections", [])}
         if refused:
-            phase.ingest_failures.append(f"ingest rejected {len(refused)}: {done.stdout[:300]}")
+            # The ingest logs the traceback of an internal error: kept with the failure.
+            phase.ingest_failures.append(
+                f"ingest rejected {len(refused)}: {done.stdout[:300]}\n{done.stderr[-4000:]}"
+            )
         # What the import stored must be there; what it rejected it said so, and is counted apart.
         stored.extend(str(event["id"]) for line, event in enumerate(made, 1) if line not in refused)
         phase.ingested += len(made)
@@ -391,10 +414,36 @@ def probe_once(store: Any, settings: Any, number: int, commits: dict[str, float]
     event.update(id=name, source=PROBE_SOURCE, occurred_at=datetime.now(UTC).isoformat())
     ingestor = Ingestor.for_settings(store, settings)
     results = ingestor.ingest([event])
-    commits[name] = time.time()
+    # When it committed, not when this busy process got round to noting it afterwards.
+    commits[name] = COMMITTED[id(store)]
     if results[0].status != "created":
         raise RuntimeError(f"probe not stored: {results[0]}")
     return name
+
+
+def note_commits(engine: Any) -> None:
+    """COMMITTED[id(engine)]: the instant of the engine's latest COMMIT, as it is sent."""
+    from sqlalchemy import event
+
+    def committed(_connection: Any) -> None:
+        COMMITTED[id(engine)] = time.time()
+
+    event.listen(engine, "commit", committed)
+
+
+def wait_ready(outs: list[Path], processes: list[subprocess.Popen[bytes]]) -> None:
+    """Until every reader has made its first read (on a busy host, many seconds)."""
+    deadline = time.monotonic() + 120
+    while not all(ready_file(out).exists() for out in outs):
+        if any(process.poll() is not None for process in processes):
+            raise SystemExit("a reader stopped at start")
+        if time.monotonic() > deadline:
+            raise SystemExit("the readers did not start within 120 s")
+        time.sleep(0.1)
+
+
+def ready_file(out: Path) -> Path:
+    return out.with_suffix(".ready")
 
 
 def check(phase: Phase, store: Any, ingested: list[str], acked: list[str]) -> None:
@@ -433,52 +482,88 @@ def check(phase: Phase, store: Any, ingested: list[str], acked: list[str]) -> No
 # -- a dashboard's reader (a process of its own) -------------------------------------------
 
 
-def run_reader(db: str, stop: Path, out: Path) -> None:
-    """The dashboard's reads on every change until `stop` exists; when each probe showed."""
+def run_reader(db: str, stop: Path, out: Path, previous: bool = False) -> None:
+    """The dashboard's watcher (tui.screens.main) until `stop` exists; when each probe showed.
+
+    As the dashboard: woken by the listener on PostgreSQL, asking `data_version`
+    four times a second on SQLite (Backend.wait); on a change, a read of what
+    changed alone; the invoices and SLA figures at most every ten seconds after
+    a change, read by a thread of their own. With `previous`, as the watcher
+    was: a quarter-second sleep between two looks at the version on PostgreSQL
+    too, and the invoices and SLA figures read with the change. A probe counts as seen once a
+    read begun after it was committed has ended: when the dashboard shows it.
+    """
     from core.config.settings import load_settings
     from core.conversations.feed import FeedFilter
     from tui.sources.backend import Backend
-    from tui.sources.watch import read_changes
+    from tui.sources.watch import overdue, read_changes, sla_figures
 
     backend = Backend(load_settings(db=db))
     reader = backend.reader()
-    listener = backend.listener()
     seen: dict[str, float] = {}
     reads = 0
+    took: dict[bool, list[float]] = {False: [], True: []}
     feed = FeedFilter()
+    version = backend.version()
     _, after = read_changes(
         backend, feed, page=True, changed=True, after=0, slow=True, services=False
     )
+    ready_file(out).touch()
+    due = threading.Event()
+
+    def read_figures() -> None:
+        while not stop.exists():
+            if not due.wait(POLL_SECONDS):
+                continue
+            due.clear()
+            started = time.monotonic()
+            now = backend.clock()
+            overdue(backend, now)
+            sla_figures(backend, now)
+            took[True].append(time.monotonic() - started)
+
+    figures = threading.Thread(target=read_figures, daemon=True)
+    figures.start()
     slow_at = time.monotonic()
-    version = backend.version()
     while not stop.exists():
-        if listener is not None:  # PostgreSQL: woken by LISTEN
-            current: object = ("notified", listener.wait(listener_count(version), 0.5))
-        else:  # SQLite: data_version, four times a second
+        if previous:
             time.sleep(POLL_SECONDS)
-            current = backend.version()
+        else:
+            backend.wait(version, POLL_SECONDS)
+        current = backend.version()
         if current == version:
             continue
         version = current
         slow = time.monotonic() - slow_at >= SLOW_SECONDS
-        _, after = read_changes(
-            backend, feed, page=False, changed=True, after=after, slow=slow, services=False
-        )
         if slow:
             slow_at = time.monotonic()
+        committed = [
+            str(name)
+            for (name,) in reader.rows(
+                "SELECT external_id FROM event WHERE source = :source", {"source": PROBE_SOURCE}
+            )
+        ]
+        inline = slow and previous
+        started = time.monotonic()
+        _, after = read_changes(
+            backend, feed, page=False, changed=True, after=after, slow=inline, services=False
+        )
+        took[inline].append(time.monotonic() - started)
+        if slow and not inline:
+            due.set()
         reads += 1
         now = time.time()
-        for (name,) in reader.rows(
-            "SELECT external_id FROM event WHERE source = :source", {"source": PROBE_SOURCE}
-        ):
-            seen.setdefault(str(name), now)
-    out.write_text(json.dumps({"seen": seen, "reads": reads}))
+        for name in committed:
+            seen.setdefault(name, now)
+    figures.join(5.0)
+    out.write_text(
+        json.dumps(
+            {"seen": seen, "reads": reads, "read_seconds": took[False], "slow_seconds": took[True]}
+        )
+    )
+    listener = backend.listener()
     if listener is not None:
         listener.close()
-
-
-def listener_count(version: object) -> int:
-    return int(version[1]) if isinstance(version, tuple) else 0
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -505,10 +590,20 @@ def figures(phase: Phase) -> dict[str, Any]:
         "latency_p50_ms": round(1000 * percentile(latencies, 50), 1) if latencies else None,
         "latency_p99_ms": round(1000 * percentile(latencies, 99), 1) if latencies else None,
         "latency_max_ms": round(1000 * max(latencies), 1) if latencies else None,
+        "seen_after_a_second": sum(1 for latency in latencies if latency > 1.0),
         "last_change_ms": [None if s is None else round(1000 * s, 1) for s in phase.last_seen],
         "reads": phase.reads,
+        "read_p50_ms": milliseconds(phase.read_seconds, 50),
+        "read_p99_ms": milliseconds(phase.read_seconds, 99),
+        "slow_read_p50_ms": milliseconds(phase.slow_seconds, 50),
+        "slow_read_max_ms": milliseconds(phase.slow_seconds, 100),
         "problems": phase.problems(),
     }
+
+
+def milliseconds(seconds: list[float], share: float) -> float | None:
+    """The `share` percentile of `seconds`, in milliseconds; None without any."""
+    return round(1000 * percentile(sorted(seconds), share), 1) if seconds else None
 
 
 def report(phases: list[Phase]) -> None:
@@ -529,8 +624,13 @@ def report(phases: list[Phase]) -> None:
         ("latency_p50_ms", "change seen, p50 ms"),
         ("latency_p99_ms", "change seen, p99 ms"),
         ("latency_max_ms", "change seen, max ms"),
+        ("seen_after_a_second", "changes seen after more than 1 s"),
         ("last_change_ms", "last change seen by each reader, ms"),
         ("reads", "reads by each reader"),
+        ("read_p50_ms", "a change's read, p50 ms"),
+        ("read_p99_ms", "a change's read, p99 ms"),
+        ("slow_read_p50_ms", "read with SLA and invoices, p50 ms"),
+        ("slow_read_max_ms", "read with SLA and invoices, max ms"),
     ]
     print(f"{'':40}" + "".join(f"{row['engine']:>24}" for row in rows))
     for key, label in names:

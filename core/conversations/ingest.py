@@ -1030,6 +1030,12 @@ class _Batch:
     # -- threads and clocks -------------------------------------------------
 
     def _load_threads(self, thread_ids: set[int]) -> None:
+        """The rows of the threads not known yet; on PostgreSQL locked until the batch ends.
+
+        The batch then reads their clocks by the ids the rows name: without the
+        lock, another writer replaying one of them could commit in between, and
+        the clock named would be gone (see _THREAD_ROWS).
+        """
         missing = sorted(thread for thread in thread_ids if thread not in self.threads)
         for chunk in chunks(missing):
             for row in self.db.execute(_THREAD_ROWS, {"ids": list(chunk)}):
@@ -1657,6 +1663,12 @@ _THREAD_ROWS = (
         )
     )
     .where(T.c.id.in_(_IDS))
+    # On PostgreSQL the rows stay locked until the batch commits (SQLite's writer holds
+    # the whole database already): a writer storing events of the same thread waits,
+    # rather than replace the clocks this batch read between two of its statements.
+    # Locked in the order of their ids, so two writers do not deadlock on them.
+    .order_by(T.c.id)
+    .with_for_update(of=T)
 )
 _CLOCKS_BY_ID = select(C).where(C.c.id.in_(_IDS))
 _CLOCKS_BY_OPENER = select(C).where(C.c.opened_by.in_(_IDS))

@@ -7,6 +7,7 @@ line and key bar stay as they are.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -39,13 +40,14 @@ from tui.panels.clocks import ClocksPanel
 from tui.panels.feed import IncomingPanel
 from tui.panels.invoices import InvoicesPanel
 from tui.panels.sla import SlaPanel
-from tui.sources.watch import Changes, read_changes
+from tui.sources.watch import Changes, SlaFigures, overdue, read_changes, sla_figures
 from tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
     from textual.widget import Widget
 
     # Loaded on first use: start-up does without it (docs/benchmarks.md).
+    from core.receivables.aging import OverdueInvoice
     from tui.panels.thread import ThreadView
     from tui.sources.backend import Backend
     from tui.sources.pages import Pages
@@ -77,6 +79,15 @@ class Changed(Message):
     def __init__(self, changes: Changes) -> None:
         super().__init__()
         self.changes = changes
+
+
+class FiguresRead(Message):
+    """The overdue invoices and the SLA figures, read by their own worker."""
+
+    def __init__(self, invoices: list[OverdueInvoice], sla: SlaFigures) -> None:
+        super().__init__()
+        self.invoices = invoices
+        self.sla = sla
 
 
 class StatusBar(Static):
@@ -250,6 +261,8 @@ class MainScreen(Screen[None]):
         self._focus_before: Widget | None = None
         # The prefetched first read, shown on mount: the watcher does not post it again.
         self._first_shown = False
+        # Set by the watcher when the invoices and SLA figures are due (read_figures).
+        self._figures_due = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.backend.first.agency, self.formatter, self.backend.mode, id="status")
@@ -271,6 +284,7 @@ class MainScreen(Screen[None]):
         self._show_prefetched()
         self.set_interval(1.0, self.tick)
         self.poll_database()
+        self.read_figures()
 
     def _show_prefetched(self) -> None:
         """The first read, if it ends soon, shown before the first frame: one layout, one
@@ -385,15 +399,43 @@ class MainScreen(Screen[None]):
                     page=page,
                     changed=changed,
                     after=after,
-                    slow=slow,
+                    # A new page shows everything at once; later, the slow
+                    # figures are read apart and never hold back a change.
+                    slow=page,
                     services=services,
                 )
                 self.post_message(Changed(changes))
-            time.sleep(POLL_SECONDS)
+                if slow and not page:
+                    self._figures_due.set()
+            backend.wait(seen, POLL_SECONDS)
+
+    @work(thread=True, exclusive=True, group="figures", exit_on_error=False)
+    def read_figures(self) -> None:
+        """The overdue invoices and SLA figures, whenever the watcher says they are due.
+
+        The screen's slowest reads (seconds, on a large database under load):
+        in the watcher's turn, a change committed meanwhile would wait for them.
+        """
+        worker = get_current_worker()
+        backend = self.backend
+        while not worker.is_cancelled:
+            if not self._figures_due.wait(POLL_SECONDS):
+                continue
+            self._figures_due.clear()
+            now = backend.clock()
+            self.post_message(FiguresRead(overdue(backend, now), sla_figures(backend, now)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The watcher failed (the database went away, a disk error): say so and try again."""
-        if event.worker.group != "watch" or event.state != WorkerState.ERROR:
+        if event.state != WorkerState.ERROR:
+            return
+        if event.worker.group == "figures":
+            # The watcher says what is wrong with the database; the figures come
+            # again once it reads, with their next turn.
+            self._figures_due.set()
+            self.set_timer(RETRY_SECONDS, self.read_figures)
+            return
+        if event.worker.group != "watch":
             return
         self.app.notify(
             gettext("Cannot read the database: {error}. Trying again.").format(
@@ -408,6 +450,10 @@ class MainScreen(Screen[None]):
 
     def on_changed(self, message: Changed) -> None:
         self.show_changes(message.changes)
+
+    def on_figures_read(self, message: FiguresRead) -> None:
+        self.query_one(InvoicesPanel).show(message.invoices)
+        self.query_one(SlaPanel).show(message.sla)
 
     def show_changes(self, changes: Changes) -> None:
         """What the watcher read, into the panels and the top line."""

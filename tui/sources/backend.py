@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -172,6 +173,21 @@ class Backend:
                 " (SELECT max(updated_at) FROM delivery)"
             )[0]
         )
+
+    def wait(self, version: object, seconds: float) -> None:
+        """Sleep `seconds`; on PostgreSQL, only until a commit after `version` is announced.
+
+        A watcher that sleeps between two looks at `version` adds up to that
+        sleep to every change's way to the screen; the listener wakes it at
+        once instead. Commits announced while it reads wake it once, after
+        the read: a burst of them is one more read, not one each.
+        """
+        notified = isinstance(version, tuple) and version[:1] == ("notified",)
+        listener = self.listener() if notified else None
+        if listener is None or not isinstance(version, tuple):
+            time.sleep(seconds)
+        else:
+            listener.wait(int(version[1]), seconds)
 
     def listener(self) -> ChangeListener | None:
         """On PostgreSQL, the thread that LISTENs for commits, started on first use."""

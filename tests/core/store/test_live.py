@@ -93,3 +93,42 @@ def test_the_dashboards_version_follows_the_notifications(engine: Engine, engine
         assert backend.version() != seen
     finally:
         backend.close()
+
+
+def test_the_dashboards_wait_ends_when_another_process_commits(
+    engine: Engine, engine_url: str
+) -> None:
+    """Between two looks the watcher waits on the listener: a commit wakes it at once,
+    not at the end of the wait (on SQLite it sleeps the wait out)."""
+    import threading
+
+    from core.config.settings import Settings
+    from tui.sources.backend import Backend
+
+    backend = Backend(Settings(db=engine_url))  # type: ignore[arg-type]
+    try:
+        seen = backend.version()
+
+        def commit() -> None:
+            time.sleep(0.2)
+            with write(engine) as connection:
+                connection.execute(
+                    text("INSERT INTO client (name, language, created_at) VALUES ('W', 'fr', :at)"),
+                    {"at": START},
+                )
+
+        writer = threading.Thread(target=commit)
+        started = time.monotonic()
+        writer.start()
+        backend.wait(seen, 30.0)
+        waited = time.monotonic() - started
+        writer.join()
+        assert backend.version() != seen
+        assert waited < 10.0
+        # Nothing committed since: the wait lasts its time.
+        now = backend.version()
+        started = time.monotonic()
+        backend.wait(now, 0.3)
+        assert time.monotonic() - started >= 0.3
+    finally:
+        backend.close()

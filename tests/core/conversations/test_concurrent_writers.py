@@ -1,0 +1,120 @@
+"""Two writers storing events of the same thread at once on PostgreSQL.
+
+Each batch reads its threads' rows, then their newest clocks by the id the row
+names. Under READ COMMITTED every statement sees what was committed before it
+ran: a writer that replays the thread in between (a late message deletes the
+clock it opened and names another) left the first batch with a clock id that
+no longer exists. These tests commit the second writer's batch at exactly that
+moment, on a real server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, text
+
+from core.config.settings import Settings
+from core.conversations.ingest import Ingestor
+from core.sla.policies import PolicyBook
+from core.store.db import open_database
+from tests.core.conversations.test_late_events import outcome
+from tests.pg import Server
+from tests.support import MovableClock, make_event
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def engine_url(postgres_server: Server) -> Iterator[str]:
+    """PostgreSQL only: SQLite has one writer at a time."""
+    name = postgres_server.new_database()
+    yield postgres_server.url(name)
+    postgres_server.give_back(name, migrated=True)
+
+
+@pytest.fixture
+def engines(engine_url: str) -> Iterator[tuple[Engine, Engine]]:
+    """Two engines on one database, as two processes have."""
+    first, second = open_database(engine_url), open_database(engine_url)
+    yield first, second
+    first.dispose()
+    second.dispose()
+
+
+def waiting_for_a_lock(engine: Engine) -> bool:
+    """Whether any connection to the server waits for a lock another holds."""
+    with engine.connect() as connection:
+        query = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return bool(connection.execute(query).scalar())
+
+
+class Meanwhile:
+    """`other()` run in a thread just before `engine` first runs a statement holding
+    `part`; that statement goes on once `other` has finished or waits for a lock."""
+
+    def __init__(self, engine: Engine, part: str, other: Callable[[], Any], watch: Engine) -> None:
+        self.part, self.other, self.watch = part, other, watch
+        self.worker: threading.Thread | None = None
+        self.result: Any = None
+        event.listen(engine, "before_cursor_execute", self._before)
+
+    def _run(self) -> None:
+        self.result = self.other()
+
+    def _before(self, _connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if self.worker is not None or self.part not in statement:
+            return
+        self.worker = threading.Thread(target=self._run)
+        self.worker.start()
+        deadline = time.monotonic() + 30
+        while self.worker.is_alive() and not waiting_for_a_lock(self.watch):
+            assert time.monotonic() < deadline, "the other writer neither finished nor waited"
+            time.sleep(0.01)
+
+    def finished(self) -> Any:
+        assert self.worker is not None, "the statement never ran"
+        self.worker.join(30)
+        assert not self.worker.is_alive()
+        return self.result
+
+
+def test_a_clock_replaced_by_another_writer_meanwhile_is_no_internal_error(
+    engines: tuple[Engine, Engine],
+    postgres_server: Server,
+    settings: Settings,
+    clock: MovableClock,
+) -> None:
+    first, second = engines
+    opening, late, reply = (
+        make_event("m10", 10),
+        make_event("m5", 5),
+        make_event("r20", 20, role="staff"),
+    )
+    # A client message opens a clock on the thread.
+    assert (
+        Ingestor(first, PolicyBook(settings), clock=clock).ingest([opening])[0].status == "created"
+    )
+    # While the reply's batch has read the thread's row but not its clock, a
+    # late message from before m10 is stored by another writer: the clock m10
+    # opened goes, and one m5 opens takes its place.
+    other = Ingestor(second, PolicyBook(settings), clock=clock)
+    meanwhile = Meanwhile(first, "FROM clock", lambda: other.ingest([late])[0], watch=second)
+
+    stored = Ingestor(first, PolicyBook(settings), clock=clock).ingest([reply])[0]
+
+    assert stored.status == "created", stored.reason
+    assert meanwhile.finished().status == "created"
+    # Both writers together stored what the three events give in one batch.
+    name = postgres_server.new_database()
+    alone = open_database(postgres_server.url(name))
+    try:
+        Ingestor(alone, PolicyBook(settings), clock=clock).ingest([opening, late, reply])
+        assert outcome(first) == outcome(alone)
+    finally:
+        alone.dispose()
+        postgres_server.give_back(name, migrated=True)
