@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from core.store.db import (
     HEAD_REVISION,
@@ -20,6 +21,7 @@ from core.store.db import (
     migrate,
     open_database,
     write,
+    write_on,
 )
 from core.store.reader import instant
 
@@ -30,6 +32,27 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path)
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+
+
+def test_a_write_that_cannot_begin_fails_as_sqlalchemy_reports_it(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE runs on the driver; a database locked by another writer still fails
+    with SQLAlchemy's OperationalError (what the ingestion and the services catch), and the
+    connection begins its next transaction as ever."""
+    engine = open_database(str(tmp_path / "pmdesk.db"))
+    with engine.connect() as holder, engine.connect() as connection:
+        for each in (holder, connection):
+            # On the driver: through SQLAlchemy the pragma would begin a transaction.
+            each.connection.driver_connection.execute("PRAGMA busy_timeout = 0")  # type: ignore[union-attr]
+        with write_on(holder):
+            with (
+                pytest.raises(OperationalError, match="database is locked"),
+                write_on(connection),
+            ):
+                pass
+            assert not connection.in_transaction()
+        with write_on(connection):
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+        assert not connection.in_transaction()
 
 
 def test_commits_are_durable_except_in_a_bulk_import(tmp_path: Path) -> None:
