@@ -313,15 +313,13 @@ class Dashboard(App[None]):
         write if the database refuses it. Without an operator (no staff yet) there is no one
         to count it for. The batch is taken here, under the lock: one the exit's write
         waits for, or leaves to it if this never ran."""
-        from core.time.recorder import add_screen_time
-
         with self._own_time_writing:
             batch = self.own_time.pop()
             if not batch:
                 return
             try:
                 staff = self.backend.operator().id
-                add_screen_time(self.backend.engine, staff, batch, self.backend.clock())
+                self.backend.add_screen_time(staff, batch, self.backend.clock())
             except NoOperator:
                 return
             except Exception:

@@ -16,19 +16,19 @@ import difflib
 import hashlib
 import re
 import secrets
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Engine, insert, select, update
 
 from core.base.kinds import StaffRole
+from core.conversations.staff import StaffView as StaffView  # what callers import from here
+from core.conversations.staff import operator_in, staff_views
 from core.store.db import write
 from core.store.models.staff import Invite, Staff, StaffEmail
 from core.store.models.system import table
-from core.store.reader import EngineReader, Reader, instant
+from core.store.reader import EngineReader, Reader
 
 STAFF, EMAILS, INVITES = table(Staff), table(StaffEmail), table(Invite)
 INVITE_TTL = timedelta(hours=24)
@@ -62,18 +62,6 @@ class InviteRefused(ValueError):
         self.reason: RefusalReason = reason
 
 
-@dataclass(frozen=True)
-class StaffView:
-    id: int
-    name: str
-    role: str
-    emails: tuple[str, ...]
-    telegram_id: int | None
-    active: bool
-    # Notifications wait until then (see core.notify); None: not muted.
-    muted_until: datetime | None
-
-
 def add_staff(
     engine: Engine, name: str, role: StaffRole | str, emails: Sequence[str], now: datetime
 ) -> int:
@@ -103,7 +91,7 @@ def add_staff(
 
 def list_staff(engine: Engine) -> list[StaffView]:
     """Everyone, removed people included (see `active`), by name."""
-    return _views(EngineReader(engine))
+    return staff_views(EngineReader(engine))
 
 
 def find_staff(engine: Engine, name_or_id: int | str) -> StaffView:
@@ -301,7 +289,7 @@ def staff_by_telegram(reader: Reader, telegram_id: int) -> StaffView | None:
 
     `reader`: `core.store.connect.reader_for(...)`, or `EngineReader(engine)`.
     """
-    found = _views(
+    found = staff_views(
         reader,
         "WHERE telegram_id = :telegram_id AND active = :active",
         {"telegram_id": telegram_id, "active": True},
@@ -319,55 +307,15 @@ def bound_telegram_ids(reader: Reader) -> frozenset[int]:
 
 
 def operator(engine: Engine, wanted: str | None = None) -> StaffView | None:
-    """The staff member the dashboard acts as.
-
-    `wanted` (the `operator` setting) is a name or an email; without it, the
-    first assistant registered, then anyone at all: a dashboard opened on a
-    fresh database still shows everything, it only cannot act yet. Removed
-    staff are never chosen.
-    """
-    team = [person for person in list_staff(engine) if person.active]
-    if wanted:
-        key = wanted.strip().casefold()
-        return next(
-            (person for person in team if person.name.casefold() == key or key in person.emails),
-            None,
-        )
-    assistants = [person for person in team if person.role == StaffRole.ASSISTANT.value]
-    return min(assistants or team, key=lambda person: person.id, default=None)
+    """The staff member the dashboard acts as (core.conversations.staff.operator_in)."""
+    return operator_in(EngineReader(engine), wanted)
 
 
 # -- reading -------------------------------------------------------------------
 
-_STAFF = "SELECT id, name, role, telegram_id, active, muted_until FROM staff"
-_EMAILS = "SELECT staff_id, email FROM staffemail WHERE staff_id IN (SELECT id FROM staff {})"
-
-
-def _views(
-    reader: Reader, where: str = "", params: dict[str, Any] | None = None
-) -> list[StaffView]:
-    """Staff matching `where` (SQL on the staff table), by name, with their emails."""
-    emails: dict[int, list[str]] = defaultdict(list)
-    for staff_id, email in reader.rows(_EMAILS.format(where), params):
-        emails[staff_id].append(email)
-    return [
-        StaffView(
-            id=staff_id,
-            name=name,
-            role=role,
-            emails=tuple(sorted(emails[staff_id])),
-            telegram_id=telegram_id,
-            active=bool(active),
-            muted_until=instant(muted_until),
-        )
-        for staff_id, name, role, telegram_id, active, muted_until in reader.rows(
-            f"{_STAFF} {where} ORDER BY name, id", params
-        )
-    ]
-
 
 def _one(engine: Engine, staff_id: int) -> StaffView:
-    found = _views(EngineReader(engine), "WHERE id = :id", {"id": staff_id})
+    found = staff_views(EngineReader(engine), "WHERE id = :id", {"id": staff_id})
     if not found:
         raise UnknownStaff(f"no staff member {staff_id}")
     return found[0]

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 from textual import events
 
 from core.config.settings import Settings
-from core.store.reader import EngineReader
+from core.store.reader import EngineReader, sqlite_path
 from core.time.own import own_days
 from tests.support import MovableClock
 from tests.tui.test_dashboard import make_app, on_the_panels, open_thread, until
 from tui.app import Dashboard
 
 DAY = date(2026, 11, 23)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def kept(engine: Engine) -> dict[str, int]:
@@ -73,3 +80,40 @@ async def test_unfocused_without_a_reply_and_idle_count_nothing(
         await until(pilot, lambda: kept(agency) == {"Task T3": 80})
         await pilot.press("escape")
     assert kept(agency) == {"Task T3": 80}
+
+
+WRITE_PROBE = """
+import json, os, sys
+from datetime import date
+os.environ["PMDESK_DB"] = {db!r}
+from core.config.quick import quick_settings
+from tui.app import Dashboard
+from tui.sources.backend import Backend
+
+settings = quick_settings()
+app = Dashboard(settings, Backend(settings))
+app.own_time.give_back({{({thread}, date(2026, 11, 23)): 42.0}})
+app.write_own_time()
+print(json.dumps(sorted({{name.partition(".")[0] for name in sys.modules}})))
+"""
+
+
+def test_on_a_sqlite_file_the_time_is_written_without_loading_sqlalchemy(
+    agency: Engine, engine_url: str, tmp_path: Path
+) -> None:
+    # Loading SQLAlchemy and the models for the first write took the screen's
+    # interpreter for close to a second, just after a thread was closed.
+    if sqlite_path(engine_url) is None:
+        pytest.skip("the database layer is what reaches PostgreSQL")
+    with agency.connect() as connection:
+        thread = connection.execute(text("SELECT id FROM thread WHERE title = 'Task T3'")).scalar()
+    completed = subprocess.run(
+        [sys.executable, "-c", WRITE_PROBE.format(db=engine_url, thread=thread)],
+        cwd=ROOT,
+        env={**os.environ, "PMDESK_CONFIG": "", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "sqlalchemy" not in json.loads(completed.stdout.splitlines()[-1])
+    assert kept(agency) == {"Task T3": 42}

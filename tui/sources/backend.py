@@ -17,17 +17,20 @@ from typing import TYPE_CHECKING, Any, cast
 
 from core.base.instants import Now, utc_now
 from core.store.connect import reader_for
-from core.store.reader import Reader, SqliteReader
+from core.store.reader import Reader, SqliteReader, sqlite_path
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy import Engine
 
     from core.config.quick import FirstSettings
     from core.config.settings import Settings
     from core.conversations.ingest import Ingestor
-    from core.conversations.people import StaffView
+    from core.conversations.staff import StaffView
     from core.store.lease import ServicesSeen
     from core.store.live import ChangeListener
+    from core.time.screen_file import Batch
 
 
 log = logging.getLogger("pmdesk.dashboard")
@@ -227,9 +230,10 @@ class Backend:
 
     def operator(self) -> StaffView:
         """Who the dashboard acts as (the `operator` setting, else the first assistant)."""
-        from core.conversations.people import operator
+        # On this thread's reader: finding who acts loads no SQLAlchemy.
+        from core.conversations.staff import operator_in
 
-        person = operator(self.engine, self.first.operator)
+        person = operator_in(self.reader(), self.first.operator)
         if person is None:
             wanted = self.first.operator
             raise NoOperator(
@@ -238,6 +242,22 @@ class Backend:
                 else "no staff yet: set operator in the configuration once your team is in"
             )
         return person
+
+    def add_screen_time(self, staff_id: int, batch: Batch, now: datetime) -> None:
+        """A batch of pmdesk's own measure written for `staff_id` (core.time.meter).
+
+        On a SQLite file through sqlite3 alone, as the reads: the dashboard
+        never loads SQLAlchemy for it (docs/benchmarks.md, dashboard round 15).
+        """
+        path = sqlite_path(self.first.db)
+        if path is not None:
+            from core.time.screen_file import add_screen_time_to_file
+
+            add_screen_time_to_file(path, staff_id, batch, now)
+            return
+        from core.time.recorder import add_screen_time
+
+        add_screen_time(self.engine, staff_id, batch, now)
 
     def close(self) -> None:
         if self._listener is not None:

@@ -14,7 +14,7 @@ from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
 from core.store.models.system import table
 from core.store.models.worksection import WorksectionTask
-from core.store.reader import EngineReader
+from core.store.reader import EngineReader, instant, sqlite_path
 from core.time.costs import (
     claim_cost,
     due_own_costs,
@@ -26,6 +26,7 @@ from core.time.costs import (
 from core.time.own import OWN_COMMENT, own_days
 from core.time.recorder import add_screen_time, count_telegram_action
 from core.time.report import am_report
+from core.time.screen_file import add_screen_time_to_file
 from core.time.sync import apply_window
 from tests.support import MovableClock, make_event
 
@@ -149,6 +150,39 @@ def test_a_batch_naming_a_thread_gone_keeps_the_rest(
     assert [(d.thread_id, d.seconds) for d in own_days(reader, day, day)] == [
         (team.task_thread, 60)
     ]
+
+
+def test_the_dashboards_file_writes_add_up_with_the_recorders(
+    engine: Engine, engine_url: str, team: Team, reader: Any
+) -> None:
+    """On a SQLite file the dashboard writes with sqlite3 alone: the same rows, added alike."""
+    path = sqlite_path(engine_url)
+    if path is None:
+        pytest.skip("written through the recorder on other databases")
+    day = date(2026, 11, 16)
+    add_screen_time(engine, team.sam, {(team.task_thread, day): 90.4}, at(day))
+    batch = {(team.task_thread, day): 30.0, (999, day): 60.0, (team.group_thread, day): 0.2}
+    assert add_screen_time_to_file(path, team.sam, batch, at(day, 11)) == 1
+    add_screen_time_to_file(path, team.anna, {(team.task_thread, day): 600.0}, at(day, 11))
+    config = TimeConfig(telegram_reply_minutes=3)
+    count_telegram_action(
+        engine, team.sam, team.task_thread, at(day, 12), config, PARIS, reply=True
+    )
+    kept = [
+        (d.staff_id, d.thread_id, d.day, d.screen_seconds, d.telegram_seconds, d.telegram_actions)
+        for d in own_days(reader, day, day)
+    ]
+    assert kept == [
+        (team.sam, team.task_thread, day, 120, 180, 1),
+        (team.anna, team.task_thread, day, 600, 0, 0),
+    ]
+    with engine.connect() as connection:
+        written = connection.execute(
+            text("SELECT month, updated_at FROM owntime WHERE staff_id = :anna"),
+            {"anna": team.anna},
+        ).one()
+    assert written[0] == "2026-11"
+    assert instant(written[1]) == at(day, 11)
 
 
 # -- counted in the report -------------------------------------------------------------------
