@@ -38,7 +38,7 @@ from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -232,6 +232,7 @@ _UPDATE_THREAD_STATE = (
     + " WHERE id = ?"
 )
 _LAST_EVENT_AT = _THREAD_FIELDS.index("last_event_at")
+_BY_KEY = attrgetter("key")
 
 
 @dataclass
@@ -241,9 +242,10 @@ class _Pending:
     index: int
     event: EventIn
     raw: str
+    # The event's place among its thread's (core.sla.clocks.order_key).
+    key: OrderKey
     thread_id: int = 0
     row: dict[str, Any] = field(default_factory=dict)
-    key: OrderKey | None = None
     id: int = 0
 
 
@@ -342,7 +344,8 @@ class Ingestor:
             except Rejected as error:
                 results[index] = Result(index, "rejected", reason=error.reason)
                 continue
-            pending.append(_Pending(index, event, raw))
+            key = order_key(event.occurred_at, event.source, event.id)
+            pending.append(_Pending(index, event, raw, key))
         self._store(pending, results, hold)
         return [results[start + offset] for offset in range(len(items))]
 
@@ -586,7 +589,6 @@ class _Batch:
         self._load_threads({item.thread_id for item in fresh})
         for item in fresh:
             item.row = self._event_row(item)
-            item.key = _key(item.row)
         self._insert_events(fresh)
         self._queue_deliveries(fresh)
         self._queue_tracker_writes(fresh)
@@ -818,11 +820,21 @@ class _Batch:
             role = author.role
             email = author.email
             name = author.display_name
+            # The caches looked up here first: the calls below cost more than
+            # the lookups, and nearly every author of an import is known.
+            cache = self.cache
             if role == _STAFF:
-                staff_id = self._staff(author.name, email)
+                staff_id = cache.staff_by_email.get(email) if email else None
+                if staff_id is None:
+                    staff_id = self._staff(author.name, email)
             else:
-                client_id = self._client(event.client)
-                contact_id = self._contact(client_id, author.key, name, email)
+                client = event.client
+                client_id = None if client is None else cache.clients.get(client)
+                if client_id is None:
+                    client_id = self._client(client)
+                contact_id = cache.contacts.get((client_id, author.key))
+                if contact_id is None:
+                    contact_id = self._contact(client_id, author.key, name, email)
         return {
             "source": event.source,
             "external_id": event.id,
@@ -998,11 +1010,7 @@ class _Batch:
                 continue
             opener = keys.get(clock.opened_by)
             # An opener stored before this batch: its start time says enough.
-            before = (
-                row["occurred_at"] < clock.started_at
-                if opener is None
-                else _pending_key(item) < opener
-            )
+            before = row["occurred_at"] < clock.started_at if opener is None else item.key < opener
             if not before:
                 waiting.append((item.id, clock.id))
                 told.append(item)
@@ -1054,7 +1062,7 @@ class _Batch:
         in_order: dict[int, list[_Pending]] = {}
         late: dict[int, list[_Pending]] = {}
         for thread_id, items in by_thread.items():
-            items.sort(key=_pending_key)
+            items.sort(key=_BY_KEY)
             thread = self.threads[thread_id]
             self._fill_thread_details(thread, items)
             last = thread.last_event_at
@@ -1068,30 +1076,43 @@ class _Batch:
         self._advance_late(late)
 
     def _fill_thread_details(self, thread: _ThreadRow, items: list[_Pending]) -> None:
-        """A later event may name a client, project, title or URL the first did not."""
+        """A later event may name a client, project, title or URL the first did not.
+
+        `items` are in their order (distinct keys): the newest of them that
+        gives a title, or a URL, is the only one that can be the thread's.
+        """
         changed = False
-        for item in items:
-            event = item.event
-            if thread.client_id is None and event.client:
-                thread.client_id = self._client(event.client)
-                self.clients_given[thread.id] = thread.client_id
-                changed = True
-            if thread.project_id is None and event.project:
-                thread.project_id = self._project(thread.client_id, event.project)
-                changed = True
-            task = event.task
-            # The newest event's title and URL are the thread's, whatever the
-            # order they arrive in.
-            if task.title:
-                key = _pending_key(item)
-                if thread.title_key is None or key > thread.title_key:
-                    thread.title, thread.title_key, thread.title_event = task.title, key, item.id
+        if thread.client_id is None or thread.project_id is None:
+            for item in items:
+                event = item.event
+                if thread.client_id is None and event.client:
+                    thread.client_id = self._client(event.client)
+                    self.clients_given[thread.id] = thread.client_id
                     changed = True
-            if task.url:
-                key = _pending_key(item)
-                if thread.url_key is None or key > thread.url_key:
-                    thread.url, thread.url_key, thread.url_event = task.url, key, item.id
+                if thread.project_id is None and event.project:
+                    thread.project_id = self._project(thread.client_id, event.project)
                     changed = True
+        # The newest event's title and URL are the thread's, whatever the
+        # order they arrive in.
+        title_seen = url_seen = False
+        for item in reversed(items):
+            task = item.event.task
+            if task.title and not title_seen:
+                title_seen = True
+                if thread.title_key is None or item.key > thread.title_key:
+                    thread.title, thread.title_key, thread.title_event = (
+                        task.title,
+                        item.key,
+                        item.id,
+                    )
+                    changed = True
+            if task.url and not url_seen:
+                url_seen = True
+                if thread.url_key is None or item.key > thread.url_key:
+                    thread.url, thread.url_key, thread.url_event = task.url, item.key, item.id
+                    changed = True
+            if title_seen and url_seen:
+                break
         if changed:
             self.dirty.add(thread.id)
 
@@ -1130,7 +1151,7 @@ class _Batch:
                     apply(
                         EventFacts(
                             item.id,
-                            _pending_key(item),
+                            item.key,
                             kind,
                             row["author_role"],
                             bool(row["internal"]),
@@ -1934,11 +1955,6 @@ def _facts(event_id: int, row: Mapping[Any, Any], key: OrderKey | None = None) -
         bool(row["internal"]),
         row["staff_id"],
     )
-
-
-def _pending_key(item: _Pending) -> OrderKey:
-    assert item.key is not None  # set with the row, before any sorting
-    return item.key
 
 
 def _key(row: Mapping[Any, Any]) -> OrderKey:

@@ -146,15 +146,21 @@ class ThreadClocks:
     _touched_ids: set[int] = field(default_factory=set, repr=False, compare=False)
 
     def apply(self, event: EventFacts) -> None:
-        if event.opens:
-            if self.running is None:
-                self._open(event)
-            # Further client messages do not reset a running clock: the
-            # oldest unanswered message rules.
-        elif event.answers:
-            if self.running is not None:
+        # EventFacts.opens and .answers written out: a property is a call,
+        # and this runs for every message of every import.
+        kind = event.kind
+        if kind == _MESSAGE:
+            if event.internal:
+                return
+            role = event.role
+            if role == _CLIENT:
+                if self.running is None:
+                    self._open(event)
+                # Further client messages do not reset a running clock: the
+                # oldest unanswered message rules.
+            elif role == _STAFF and self.running is not None:
                 self._stop(event, self._met_or_breached(event))
-        elif event.kind == _NO_REPLY and self.running is not None:
+        elif kind == _NO_REPLY and self.running is not None:
             self._stop(event, Outcome.NO_REPLY_NEEDED)
 
     def _open(self, event: EventFacts) -> None:
