@@ -494,7 +494,7 @@ def run_reader(db: str, stop: Path, out: Path, previous: bool = False) -> None:
     read begun after it was committed has ended: when the dashboard shows it.
     """
     from core.config.settings import load_settings
-    from core.conversations.feed import FeedFilter
+    from core.conversations.feed import FeedCursor, FeedFilter
     from tui.sources.backend import Backend
     from tui.sources.watch import overdue, read_changes, sla_figures
 
@@ -505,8 +505,8 @@ def run_reader(db: str, stop: Path, out: Path, previous: bool = False) -> None:
     took: dict[bool, list[float]] = {False: [], True: []}
     feed = FeedFilter()
     version = backend.version()
-    _, after = read_changes(
-        backend, feed, page=True, changed=True, after=0, slow=True, services=False
+    _, cursor = read_changes(
+        backend, feed, page=True, changed=True, cursor=FeedCursor(), slow=True, services=False
     )
     ready_file(out).touch()
     due = threading.Event()
@@ -545,8 +545,8 @@ def run_reader(db: str, stop: Path, out: Path, previous: bool = False) -> None:
         ]
         inline = slow and previous
         started = time.monotonic()
-        _, after = read_changes(
-            backend, feed, page=False, changed=True, after=after, slow=inline, services=False
+        _, cursor = read_changes(
+            backend, feed, page=False, changed=True, cursor=cursor, slow=inline, services=False
         )
         took[inline].append(time.monotonic() - started)
         if slow and not inline:

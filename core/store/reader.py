@@ -73,6 +73,17 @@ class EngineReader:
             return [tuple(row) for row in connection.execute(text(sql), dict(params or {}))]
 
 
+def commits_in_id_order(reader: Reader) -> bool:
+    """Whether rows become visible in the order of their ids, so a reader may keep a cursor.
+
+    SQLite lets one writer at a time commit. PostgreSQL takes an id from a
+    sequence as the row is inserted: two writers may commit in either order.
+    """
+    if isinstance(reader, SqliteReader):
+        return True
+    return isinstance(reader, EngineReader) and reader.engine.dialect.name == "sqlite"
+
+
 def sqlite_path(database: str) -> Path | None:
     """The file of a SQLite database given as a path or a sqlite:/// URL, else None."""
     if "://" not in database:

@@ -23,7 +23,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.base.i18n import N_, gettext
-from core.conversations.feed import FeedFilter, feed_choices
+from core.conversations.feed import FeedCursor, FeedFilter, feed_choices
 from core.store.lease import NAMES
 from tui.display.format import Formatter
 from tui.display.text import clean, first_line
@@ -363,7 +363,7 @@ class MainScreen(Screen[None]):
         worker = get_current_worker()
         backend = self.backend
         seen: object = None
-        after = 0
+        cursor = FeedCursor()
         slow_at = services_at = float("-inf")
         # A change seen while the slow figures were fresh: read them once due.
         slow_pending = False
@@ -371,7 +371,7 @@ class MainScreen(Screen[None]):
         if first is not None and self.feed == FeedFilter():
             # Read by `pmdesk` while the screens were still loading: the same
             # as this loop's first turn.
-            seen, (changes, after) = first
+            seen, (changes, cursor) = first
             slow_at = services_at = time.monotonic()
             self._reload = False
             if not self._first_shown:  # else shown on mount already
@@ -393,12 +393,12 @@ class MainScreen(Screen[None]):
                     slow_at, slow_pending = moment, False
                 if services:
                     services_at = moment
-                changes, after = read_changes(
+                changes, cursor = read_changes(
                     backend,
                     self.feed,
                     page=page,
                     changed=changed,
-                    after=after,
+                    cursor=cursor,
                     # A new page shows everything at once; later, the slow
                     # figures are read apart and never hold back a change.
                     slow=page,

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from core.conversations.feed import (
+    FeedCursor,
     FeedFilter,
     FeedItem,
-    latest_events,
-    newest_event_id,
+    feed_page,
+    feed_since,
     unread_count,
 )
 from core.receivables.aging import OverdueInvoice, overdue_invoices
@@ -59,25 +60,24 @@ def read_changes(
     *,
     page: bool,
     changed: bool,
-    after: int,
+    cursor: FeedCursor,
     slow: bool,
     services: bool,
-) -> tuple[Changes, int]:
-    """One turn's reads, and the newest event id seen since (where the next turn starts).
+) -> tuple[Changes, FeedCursor]:
+    """One turn's reads, and the feed's cursor moved past them (where the next turn starts).
 
     `page`: the feed from the top (start, new filter); else with `changed`
-    only the events after `after`. `slow`: the invoices and SLA figures too.
+    only the events committed since `cursor`. `slow`: the invoices and SLA
+    figures too.
     """
     reader = backend.reader()
     now = backend.clock()
     started = time.monotonic()
     items: list[FeedItem] = []
     if page:
-        items = latest_events(reader, feed)
-        after = max([item.id for item in items] + [newest_event_id(reader)])
+        items, cursor = feed_page(reader, feed, started)
     elif changed:
-        items = latest_events(reader, feed, after_id=after)
-        after = max([item.id for item in items] + [after])
+        items, cursor = feed_since(reader, feed, cursor, started)
     changes = Changes(
         page=page,
         items=items,
@@ -88,13 +88,19 @@ def read_changes(
         services=backend.services(reader) if services and backend.services else None,
         services_at=started,
     )
-    return changes, after
+    return changes, cursor
 
 
-def first_read(backend: Backend) -> tuple[Changes, int]:
+def first_read(backend: Backend) -> tuple[Changes, FeedCursor]:
     """Everything the main screen shows, as its watcher reads it on start."""
     return read_changes(
-        backend, FeedFilter(), page=True, changed=True, after=0, slow=True, services=True
+        backend,
+        FeedFilter(),
+        page=True,
+        changed=True,
+        cursor=FeedCursor(),
+        slow=True,
+        services=True,
     )
 
 
