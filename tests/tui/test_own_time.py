@@ -98,13 +98,13 @@ print(json.dumps(sorted({{name.partition(".")[0] for name in sys.modules}})))
 """
 
 
+@pytest.mark.sqlite_only  # the database layer is what reaches PostgreSQL
 def test_on_a_sqlite_file_the_time_is_written_without_loading_sqlalchemy(
     agency: Engine, engine_url: str, tmp_path: Path
 ) -> None:
     # Loading SQLAlchemy and the models for the first write took the screen's
     # interpreter for close to a second, just after a thread was closed.
-    if sqlite_path(engine_url) is None:
-        pytest.skip("the database layer is what reaches PostgreSQL")
+    assert sqlite_path(engine_url) is not None
     with agency.connect() as connection:
         thread = connection.execute(text("SELECT id FROM thread WHERE title = 'Task T3'")).scalar()
     completed = subprocess.run(
