@@ -280,3 +280,23 @@ def postgres_server() -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def a_database(server: Server) -> Iterator[str]:
+    """A migrated database of the throwaway server, given back after the test.
+
+    For a test module of PostgreSQL alone: its `engine_url` fixture yields from this.
+    """
+    name = server.new_database()
+    yield server.url(name)
+    server.give_back(name, migrated=True)
+
+
+def two_writers(url: str) -> Iterator[tuple[Any, Any]]:
+    """Two engines on one database, as two processes have; disposed after the test."""
+    from core.store.db import open_database
+
+    first, second = open_database(url), open_database(url)
+    yield first, second
+    first.dispose()
+    second.dispose()

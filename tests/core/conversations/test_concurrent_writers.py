@@ -23,7 +23,7 @@ from core.conversations.ingest import Ingestor
 from core.sla.policies import PolicyBook
 from core.store.db import open_database
 from tests.core.conversations.test_late_events import outcome
-from tests.pg import Server
+from tests.pg import Server, a_database, two_writers
 from tests.support import MovableClock, make_event
 
 pytestmark = pytest.mark.postgres
@@ -32,18 +32,13 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def engine_url(postgres_server: Server) -> Iterator[str]:
     """PostgreSQL only: SQLite has one writer at a time."""
-    name = postgres_server.new_database()
-    yield postgres_server.url(name)
-    postgres_server.give_back(name, migrated=True)
+    yield from a_database(postgres_server)
 
 
 @pytest.fixture
 def engines(engine_url: str) -> Iterator[tuple[Engine, Engine]]:
     """Two engines on one database, as two processes have."""
-    first, second = open_database(engine_url), open_database(engine_url)
-    yield first, second
-    first.dispose()
-    second.dispose()
+    yield from two_writers(engine_url)
 
 
 def waiting_for_a_lock(engine: Engine) -> bool:

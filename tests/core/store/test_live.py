@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 
 from core.store.db import open_database, write
 from core.store.live import ChangeListener
-from tests.pg import Server
+from tests.pg import Server, a_database
 from tests.support import START
 
 pytestmark = pytest.mark.postgres
@@ -19,9 +19,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def engine_url(postgres_server: Server) -> Iterator[str]:
     """PostgreSQL only: SQLite has no notifications (its data_version does that job)."""
-    name = postgres_server.new_database()
-    yield postgres_server.url(name)
-    postgres_server.give_back(name, migrated=True)
+    yield from a_database(postgres_server)
 
 
 @pytest.fixture

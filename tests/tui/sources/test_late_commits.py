@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 
 from core.config.settings import Settings
-from core.store.db import open_database
-from tests.pg import Server
+from tests.pg import Server, a_database, two_writers
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, until
 from tui.app import Dashboard
@@ -37,18 +36,13 @@ RETURNING id
 @pytest.fixture
 def engine_url(postgres_server: Server) -> Iterator[str]:
     """PostgreSQL only: SQLite has one writer at a time, so ids commit in order."""
-    name = postgres_server.new_database()
-    yield postgres_server.url(name)
-    postgres_server.give_back(name, migrated=True)
+    yield from a_database(postgres_server)
 
 
 @pytest.fixture
 def writers(engine_url: str) -> Iterator[tuple[Engine, Engine]]:
     """Two engines on the dashboard's database, as two processes have."""
-    first, second = open_database(engine_url), open_database(engine_url)
-    yield first, second
-    first.dispose()
-    second.dispose()
+    yield from two_writers(engine_url)
 
 
 def insert(connection: Connection, name: str) -> int:
