@@ -187,10 +187,10 @@ class Backend:
         """
         notified = isinstance(version, tuple) and version[:1] == ("notified",)
         listener = self.listener() if notified else None
-        if listener is None or not isinstance(version, tuple):
+        if listener is None:
             time.sleep(seconds)
         else:
-            listener.wait(int(version[1]), seconds)
+            listener.wait(int(cast(tuple[object, int], version)[1]), seconds)
 
     def listener(self) -> ChangeListener | None:
         """On PostgreSQL, the thread that LISTENs for commits, started on first use."""
