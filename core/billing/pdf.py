@@ -9,8 +9,9 @@ babel in the document's locale (fr_FR, en_GB).
 
 The PDF is asked of fpdf2 as PDF/A-3B: its font is DejaVu Sans, a TrueType
 font embedded (subset) in the file, with the sRGB output intent fpdf2 adds.
-Its creation date is the day of issue, so the same document gives the same
-bytes. `check` refuses a document that cannot be a lawful invoice before
+Its creation date is the day of issue, and so are the XMP modification
+dates fpdf2 would take from the clock (`_dated`), so the same document gives
+the same bytes. `check` refuses a document that cannot be a lawful invoice before
 anything is written.
 """
 
@@ -88,20 +89,63 @@ def language(document: IssuedDocument) -> str:
 
 def render_pdf(document: IssuedDocument) -> bytes:
     """The document as a PDF/A-3B (without its XML; core.billing.einvoice adds it)."""
-    from fpdf import FPDF
-
     check(document)
-    pdf = FPDF(format="A4", enforce_compliance="PDFA_3B")
+    pdf = _document_class()(format="A4", enforce_compliance="PDFA_3B")
     for style, path in _fonts().items():
         pdf.add_font("dejavu", style, str(path))
     pdf.set_title(_safe(f"{document.seller.name} {document.number}"))
     pdf.set_author(_safe(document.seller.name))
     pdf.set_lang(language(document))
-    pdf.set_creation_date(datetime.combine(document.issued_on, time(), tzinfo=UTC))
+    issued = datetime.combine(document.issued_on, time(), tzinfo=UTC)
+    pdf.set_creation_date(issued)
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
-    _Layout(pdf).elements(render_text(document))
-    return bytes(pdf.output())
+    text = render_text(document)
+    pdf.identity = _identity(text, issued)
+    _Layout(pdf).elements(text)
+    return _dated(bytes(pdf.output()), issued)
+
+
+def _dated(pdf: bytes, issued: datetime) -> bytes:
+    """The XMP dates (fpdf2 takes the modification dates from the clock) made the day of issue.
+
+    Each is ISO 8601 to the second in UTC, the same length as the stamp
+    put in, so no cross-reference offset moves; the file's /ID, which fpdf2
+    hashes from the bytes, is `_identity` instead.
+    """
+    import re
+
+    stamp = issued.isoformat(timespec="seconds").encode()
+
+    def same_day(found: re.Match[bytes]) -> bytes:
+        value = found.group(2)
+        return found.group(1) + (stamp if len(value) == len(stamp) else value) + b'"'
+
+    return re.sub(rb'(xmp:(?:CreateDate|ModifyDate|MetadataDate)=")([^"]*)"', same_day, pdf)
+
+
+def _identity(text: str, issued: datetime) -> str:
+    """The file identifier: a digest of what the document says and its day of issue."""
+    import hashlib
+
+    digest = hashlib.md5(text.encode(), usedforsecurity=False)
+    digest.update(issued.isoformat().encode())
+    return digest.hexdigest().upper()
+
+
+@functools.cache
+def _document_class() -> type[Any]:
+    from fpdf import FPDF
+
+    class Document(FPDF):
+        """fpdf2's document whose /ID is `identity`, not a hash of the dated bytes."""
+
+        identity = ""
+
+        def file_id(self) -> str:
+            return f"<{self.identity}><{self.identity}>"
+
+    return Document
 
 
 def render_text(document: IssuedDocument) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,33 @@ def test_a_bad_document_is_refused_before_any_file_is_written(
 
 def test_the_same_document_gives_the_same_bytes() -> None:
     assert render_pdf(invoice()) == render_pdf(invoice())
+
+
+def test_the_metadata_dates_are_the_day_of_issue_not_the_moment_of_rendering() -> None:
+    # fpdf2 stamps its XMP modification date with the clock: two renderings a
+    # second apart differed in those dates and in the /ID computed from them.
+    document = invoice()
+    pdf = render_pdf(document)
+
+    stamp = f"{document.issued_on.isoformat()}T00:00:00+00:00".encode()
+    dates = dict(re.findall(rb'xmp:(\w+Date)="([^"]*)"', pdf))
+    assert dates == {b"CreateDate": stamp, b"ModifyDate": stamp, b"MetadataDate": stamp}
+
+
+def test_renderings_at_different_moments_give_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import fpdf.output
+
+    def rendered_at(moment: datetime) -> bytes:
+        class Clock(datetime):
+            @classmethod
+            def now(cls, tz: tzinfo | None = None) -> Clock:
+                return cls.fromtimestamp(moment.timestamp(), tz)
+
+        monkeypatch.setattr(fpdf.output, "datetime", Clock)
+        return render_pdf(invoice())
+
+    assert rendered_at(datetime(2026, 12, 4, 14, 54, 21, tzinfo=UTC)) == rendered_at(
+        datetime(2027, 3, 1, 9, 0, 0, tzinfo=UTC)
+    )
