@@ -89,6 +89,11 @@ NOTICE_SECONDS = 12.0
 Job = Callable[[Event], None]
 
 
+def width_class(width: int, breakpoints: Sequence[tuple[int, str]]) -> str:
+    """The class Textual gives a screen `width` cells wide (the widest breakpoint it reaches)."""
+    return next(name for edge, name in sorted(breakpoints, reverse=True) if width >= edge)
+
+
 class Dashboard(App[None]):
     CSS_PATH = "pmdesk.tcss"
     TITLE = "pmdesk"
@@ -206,6 +211,9 @@ class Dashboard(App[None]):
         self.main = MainScreen(
             self.backend, self.formatter, self.target_minutes, self.service_log, self.undo_slot
         )
+        # The width's class before the screen's first styling: set by its first Resize,
+        # it restyled every widget of the screen once more before the first frame.
+        self.main.add_class(width_class(self.size.width, self.HORIZONTAL_BREAKPOINTS))
         self.push_screen(self.main)
         if self.start == "manager":
             self.action_manager()
