@@ -1,24 +1,35 @@
-"""Start-up work the dashboard leaves out: the stylesheet parsed once, the collector held.
+"""Start-up work the dashboard leaves out: the stylesheet parsed once, the collector held,
+the main screen styled once for its width, modules only later screens need.
 
-Both were measured in docs/benchmarks.md (dashboard round 11); here, that
-what is left out does not change what the screen shows or how it behaves.
+Measured in docs/benchmarks.md (dashboard rounds 11 and 17); here, that
+what is left out stays out and does not change what the screen shows or how
+it behaves.
 """
 
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 from textual.color import Color
 from textual.css.stylesheet import Stylesheet
+from textual.dom import DOMNode
 
 from core.config.settings import Settings
 from pmdesk.start import hold_collector
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, until
 from tui.display.themes import THEMES
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def background(name: str) -> Color:
@@ -73,3 +84,70 @@ async def test_the_collector_held_at_start_runs_again_once_the_first_data_are_sh
         await main_screen(pilot)
         await until(pilot, gc.isenabled)
     assert gc.isenabled()
+
+
+FIRST_SCREEN_PROBE = """
+import asyncio, json, os, sys
+os.environ["PMDESK_DB"] = {db!r}
+from core.config.quick import quick_settings
+from tui.app import Dashboard
+from tui.sources.backend import Backend
+
+async def first_screen():
+    settings = quick_settings()
+    app = Dashboard(settings, Backend(settings))
+    async with app.run_test(size=(200, 50)) as pilot:
+        while not (getattr(app, "main", None) and app.main.loaded):
+            await pilot.pause(0.02)
+        return sorted(sys.modules)
+
+print(json.dumps(asyncio.run(first_screen())))
+"""
+
+# Loaded where they are first used, after the first screenful (docs/benchmarks.md,
+# dashboard round 17): humanize for the relative times of a thread's events.
+LATER = ("humanize",)
+
+
+@pytest.mark.sqlite_only  # the probe reads the test's database file as `pmdesk` does
+def test_the_first_screen_is_shown_without_what_only_later_screens_need(
+    agency: Engine, engine_url: str, tmp_path: Path
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", FIRST_SCREEN_PROBE.format(db=engine_url)],
+        cwd=ROOT,
+        env={**os.environ, "PMDESK_CONFIG": "", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = {name.partition(".")[0] for name in json.loads(completed.stdout.splitlines()[-1])}
+    assert "textual" in loaded  # the probe did see the dashboard's own imports
+    assert loaded & set(LATER) == set()
+
+
+@pytest.mark.parametrize(("width", "named"), [(200, "-wide"), (100, "-narrow")])
+async def test_the_main_screen_is_styled_for_its_width_before_its_first_resize(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    width: int,
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The class the screen's first Resize gives it was set after its first styling,
+    # which restyled every widget of the screen once more before the first frame.
+    styled: list[str] = []
+    apply = Stylesheet.apply
+
+    def counted(stylesheet: Stylesheet, node: DOMNode, **options: Any) -> None:
+        if node.id == "panels":
+            styled.append(" ".join(sorted(node.screen.classes)))
+        apply(stylesheet, node, **options)
+
+    monkeypatch.setattr(Stylesheet, "apply", counted)
+    async with make_app(dashboard_settings, clock).run_test(size=(width, 40)) as pilot:
+        screen = await main_screen(pilot)
+        assert named in screen.classes
+        assert {"-wide", "-narrow"} - {named} & screen.classes == set()
+    assert styled and all(named in classes.split() for classes in styled)

@@ -19,7 +19,6 @@ from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo
 
-import humanize
 from babel import Locale
 from babel.dates import format_date, format_skeleton
 from babel.numbers import format_currency
@@ -49,6 +48,9 @@ def humanize_locale(locale: str) -> str | None:
 
 @contextmanager
 def _humanize_in(locale: str | None) -> Iterator[None]:
+    # Imported on the first relative time (a thread's events): the first screenful has none.
+    import humanize
+
     humanize.i18n.activate(locale)
     try:
         yield
@@ -64,7 +66,6 @@ class Formatter:
         Locale.parse(locale)
         self.locale = locale
         self.tz = tz
-        self._humanize = humanize_locale(locale)
 
     def ago(self, instant: DateTime, now: DateTime) -> str:
         """How long ago: "il y a 3 minutes" (a future instant reads "dans 3 minutes")."""
@@ -78,7 +79,9 @@ class Formatter:
         # A timedelta, not two datetimes: humanize would move aware datetimes to
         # the machine's zone, which is not necessarily the agency's.
         elapsed: timedelta = now - instant
-        with _humanize_in(self._humanize):
+        with _humanize_in(humanize_locale(self.locale)):
+            import humanize  # loaded by _humanize_in
+
             return humanize.naturaltime(elapsed)
 
     @staticmethod
