@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -149,7 +150,28 @@ MAIN_ACTIONS = frozenset(
 )
 
 
+def show_in_place(widget: Widget, shown: bool) -> None:
+    """Show or hide `widget` in the layout, keeping the lines it drew.
+
+    Setting `display` also repaints the widget itself: its cached lines go, and
+    showing the panels again drew the grid's own 48 blank lines anew, as showing
+    the thread drew its view's (docs/benchmarks.md, dashboard round 18). What it
+    contains is drawn as its own widgets say; its size changing repaints it too.
+    """
+    if widget.display == shown:
+        return
+    widget.styles.set_rule("display", "block" if shown else "none")
+    # As the display property does: the lists of children shown are worked out again.
+    widget._nodes.updated()
+    widget.refresh(layout=True, repaint=False)
+
+
 class MainScreen(Screen[None]):
+    # Textual repaints the whole screen when the focus moves (its reactive's
+    # default), while only the widgets losing and taking the focus change:
+    # 50 lines of background drawn again for each thread opened or closed.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
     BINDINGS = [
         Binding(
             "f",
@@ -520,7 +542,7 @@ class MainScreen(Screen[None]):
             from tui.panels.thread import ThreadView
 
             self.thread_view = ThreadView(self.backend, self.formatter, pages, 0, id="thread")
-            self.thread_view.display = False
+            show_in_place(self.thread_view, False)
             self.mount(self.thread_view, after=self.query_one("#panels"))
         return self.thread_view
 
@@ -529,8 +551,8 @@ class MainScreen(Screen[None]):
         view = self.prepare_thread(pages)
         if not view.display:
             self._focus_before = self.focused
-            view.display = True
-            self.query_one("#panels").display = False
+            show_in_place(view, True)
+            show_in_place(self.query_one("#panels"), False)
         view.show_thread(thread_id, reply)
         if view.is_mounted:  # else it takes the focus on mount
             view.focus_conversation()
@@ -542,8 +564,8 @@ class MainScreen(Screen[None]):
         if view is None:
             return
         view.keep_draft()
-        self.query_one("#panels").display = True
-        view.display = False
+        show_in_place(self.query_one("#panels"), True)
+        show_in_place(view, False)
         before, self._focus_before = self._focus_before, None
         if before is not None and before.is_attached and before.focusable:
             before.focus()
