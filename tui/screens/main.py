@@ -83,12 +83,19 @@ class Changed(Message):
 
 
 class FiguresRead(Message):
-    """The overdue invoices and the SLA figures, read by their own worker."""
+    """The overdue invoices and the SLA figures, read by their own worker: each None
+    when it reads as the worker last sent it."""
 
-    def __init__(self, invoices: list[OverdueInvoice], sla: SlaFigures) -> None:
+    def __init__(self, invoices: list[OverdueInvoice] | None, sla: SlaFigures | None) -> None:
         super().__init__()
         self.invoices = invoices
         self.sla = sla
+
+
+def sla_shown(figures: SlaFigures) -> tuple[object, ...]:
+    """What the SLA panel shows of `figures`: the reports' periods end at the
+    instant of the read, so two reads a minute apart are never equal."""
+    return (figures.today.overall, figures.week.overall, figures.week.by_staff, figures.hourly)
 
 
 class StatusBar(Static):
@@ -440,12 +447,27 @@ class MainScreen(Screen[None]):
         """
         worker = get_current_worker()
         backend = self.backend
+        # What was sent last: figures read the same are not sent again. Refilling
+        # the panels laid the whole screen out and drew both again, about once a
+        # minute, in the way of whatever key was pressed then.
+        sent_invoices: list[OverdueInvoice] | None = None
+        sent_sla: tuple[object, ...] | None = None
         while not worker.is_cancelled:
             if not self._figures_due.wait(POLL_SECONDS):
                 continue
             self._figures_due.clear()
             now = backend.clock()
-            self.post_message(FiguresRead(overdue(backend, now), sla_figures(backend, now)))
+            invoices, sla = overdue(backend, now), sla_figures(backend, now)
+            shown = sla_shown(sla)
+            if invoices == sent_invoices and shown == sent_sla:
+                continue
+            self.post_message(
+                FiguresRead(
+                    None if invoices == sent_invoices else invoices,
+                    None if shown == sent_sla else sla,
+                )
+            )
+            sent_invoices, sent_sla = invoices, shown
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The watcher failed (the database went away, a disk error): say so and try again."""
@@ -474,8 +496,10 @@ class MainScreen(Screen[None]):
         self.show_changes(message.changes)
 
     def on_figures_read(self, message: FiguresRead) -> None:
-        self.query_one(InvoicesPanel).show(message.invoices)
-        self.query_one(SlaPanel).show(message.sla)
+        if message.invoices is not None:
+            self.query_one(InvoicesPanel).show(message.invoices)
+        if message.sla is not None:
+            self.query_one(SlaPanel).show(message.sla)
 
     def show_changes(self, changes: Changes) -> None:
         """What the watcher read, into the panels and the top line."""
