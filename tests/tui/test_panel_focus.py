@@ -151,3 +151,40 @@ async def test_going_back_from_a_thread_keeps_the_focused_panels_frame_drawn(
         await pilot.press("2")
         await until(pilot, lambda: screen.query_one(ClocksPanel).has_class("-focused"))
         assert not incoming.has_class("-focused")
+
+
+async def test_a_thread_opened_and_closed_draws_no_background_again(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # Showing the thread in place of the panels, and the panels again, moves
+    # the focus and swaps what is laid out: the screen's background, the grid
+    # under the panels and the thread view's own lines are as they were, and
+    # drawing them again (a line is about the cost of a list's row) was a third
+    # of a return's lines.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        incoming = screen.query_one(IncomingPanel)
+        await open_thread(pilot, "Task T3")
+        await pilot.press("escape")
+        await until(pilot, lambda: on_the_panels(pilot) and incoming.table.has_focus)
+        await pilot.pause(0.2)
+
+        drawn: list[str] = []
+        render_line = StylesCache.render_line
+
+        def counting(self: StylesCache, styles: StylesBase, y: int, *rest: Any) -> Strip:
+            drawn.append(str(styles.node and styles.node.id))
+            return render_line(self, styles, y, *rest)
+
+        with patch.object(StylesCache, "render_line", counting):
+            for _ in range(2):
+                await open_thread(pilot, "Task T3")
+                await pilot.pause(0.2)
+                await pilot.press("escape")
+                await until(pilot, lambda: on_the_panels(pilot) and incoming.table.has_focus)
+                await pilot.pause(0.2)
+
+        backgrounds = [name for name in drawn if name in ("main", "panels", "thread")]
+        assert backgrounds == [], sorted(set(backgrounds))
+        # The thread's own lines were drawn, and the feed's as it took the focus back.
+        assert "conversation" in drawn and "feed-table" in drawn

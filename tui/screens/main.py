@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -82,12 +83,19 @@ class Changed(Message):
 
 
 class FiguresRead(Message):
-    """The overdue invoices and the SLA figures, read by their own worker."""
+    """The overdue invoices and the SLA figures, read by their own worker: each None
+    when it reads as the worker last sent it."""
 
-    def __init__(self, invoices: list[OverdueInvoice], sla: SlaFigures) -> None:
+    def __init__(self, invoices: list[OverdueInvoice] | None, sla: SlaFigures | None) -> None:
         super().__init__()
         self.invoices = invoices
         self.sla = sla
+
+
+def sla_shown(figures: SlaFigures) -> tuple[object, ...]:
+    """What the SLA panel shows of `figures`: the reports' periods end at the
+    instant of the read, so two reads a minute apart are never equal."""
+    return (figures.today.overall, figures.week.overall, figures.week.by_staff, figures.hourly)
 
 
 class StatusBar(Static):
@@ -149,7 +157,28 @@ MAIN_ACTIONS = frozenset(
 )
 
 
+def show_in_place(widget: Widget, shown: bool) -> None:
+    """Show or hide `widget` in the layout, keeping the lines it drew.
+
+    Setting `display` also repaints the widget itself: its cached lines go, and
+    showing the panels again drew the grid's own 48 blank lines anew, as showing
+    the thread drew its view's (docs/benchmarks.md, dashboard round 18). What it
+    contains is drawn as its own widgets say; its size changing repaints it too.
+    """
+    if widget.display == shown:
+        return
+    widget.styles.set_rule("display", "block" if shown else "none")
+    # As the display property does: the lists of children shown are worked out again.
+    widget._nodes.updated()
+    widget.refresh(layout=True, repaint=False)
+
+
 class MainScreen(Screen[None]):
+    # Textual repaints the whole screen when the focus moves (its reactive's
+    # default), while only the widgets losing and taking the focus change:
+    # 50 lines of background drawn again for each thread opened or closed.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
     BINDINGS = [
         Binding(
             "f",
@@ -418,12 +447,27 @@ class MainScreen(Screen[None]):
         """
         worker = get_current_worker()
         backend = self.backend
+        # What was sent last: figures read the same are not sent again. Refilling
+        # the panels laid the whole screen out and drew both again, about once a
+        # minute, in the way of whatever key was pressed then.
+        sent_invoices: list[OverdueInvoice] | None = None
+        sent_sla: tuple[object, ...] | None = None
         while not worker.is_cancelled:
             if not self._figures_due.wait(POLL_SECONDS):
                 continue
             self._figures_due.clear()
             now = backend.clock()
-            self.post_message(FiguresRead(overdue(backend, now), sla_figures(backend, now)))
+            invoices, sla = overdue(backend, now), sla_figures(backend, now)
+            shown = sla_shown(sla)
+            if invoices == sent_invoices and shown == sent_sla:
+                continue
+            self.post_message(
+                FiguresRead(
+                    None if invoices == sent_invoices else invoices,
+                    None if shown == sent_sla else sla,
+                )
+            )
+            sent_invoices, sent_sla = invoices, shown
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The watcher failed (the database went away, a disk error): say so and try again."""
@@ -452,8 +496,10 @@ class MainScreen(Screen[None]):
         self.show_changes(message.changes)
 
     def on_figures_read(self, message: FiguresRead) -> None:
-        self.query_one(InvoicesPanel).show(message.invoices)
-        self.query_one(SlaPanel).show(message.sla)
+        if message.invoices is not None:
+            self.query_one(InvoicesPanel).show(message.invoices)
+        if message.sla is not None:
+            self.query_one(SlaPanel).show(message.sla)
 
     def show_changes(self, changes: Changes) -> None:
         """What the watcher read, into the panels and the top line."""
@@ -520,7 +566,7 @@ class MainScreen(Screen[None]):
             from tui.panels.thread import ThreadView
 
             self.thread_view = ThreadView(self.backend, self.formatter, pages, 0, id="thread")
-            self.thread_view.display = False
+            show_in_place(self.thread_view, False)
             self.mount(self.thread_view, after=self.query_one("#panels"))
         return self.thread_view
 
@@ -529,8 +575,8 @@ class MainScreen(Screen[None]):
         view = self.prepare_thread(pages)
         if not view.display:
             self._focus_before = self.focused
-            view.display = True
-            self.query_one("#panels").display = False
+            show_in_place(view, True)
+            show_in_place(self.query_one("#panels"), False)
         view.show_thread(thread_id, reply)
         if view.is_mounted:  # else it takes the focus on mount
             view.focus_conversation()
@@ -542,8 +588,8 @@ class MainScreen(Screen[None]):
         if view is None:
             return
         view.keep_draft()
-        self.query_one("#panels").display = True
-        view.display = False
+        show_in_place(self.query_one("#panels"), True)
+        show_in_place(view, False)
         before, self._focus_before = self._focus_before, None
         if before is not None and before.is_attached and before.focusable:
             before.focus()
