@@ -763,12 +763,29 @@ class _Batch:
                     self._project(client_id, event.project),
                 )
             )
-        ids = insert_with_ids(
-            self.db,
-            T,
-            [dict(zip(_NEW_THREAD_COLUMNS, (*row, False, self.now), strict=True)) for row in rows],
-            self.state.next_ids,
-        )
+        if self.db.dialect.name == "sqlite":
+            # Tuples in storage form straight to the driver, as the events.
+            ids = next_ids(self.db, T, len(rows), self.state.next_ids)
+            created = self._text(self.now)
+            insert_stored(
+                self.db,
+                T,
+                ("id", *_NEW_THREAD_COLUMNS),
+                [
+                    (thread_id, *row, False, created)
+                    for thread_id, row in zip(ids, rows, strict=True)
+                ],
+            )
+        else:
+            ids = insert_with_ids(
+                self.db,
+                T,
+                [
+                    dict(zip(_NEW_THREAD_COLUMNS, (*row, False, self.now), strict=True))
+                    for row in rows
+                ],
+                self.state.next_ids,
+            )
         refs: list[tuple[str, str, int]] = []
         for key, thread_id, row in zip(first_seen, ids, rows, strict=True):
             self.cache.threads[key] = thread_id
@@ -785,7 +802,17 @@ class _Batch:
             self.threads[thread_id] = thread
             # A new thread has no clock yet.
             self.state.latest[thread_id] = None
-        insert_many(self.db, REFS, [dict(zip(_REF_COLUMNS, ref, strict=True)) for ref in refs])
+        if self.db.dialect.name == "sqlite":
+            insert_stored(self.db, REFS, _REF_COLUMNS, refs)
+        else:
+            insert_many(self.db, REFS, [dict(zip(_REF_COLUMNS, ref, strict=True)) for ref in refs])
+
+    def _text(self, at: datetime) -> str:
+        """An instant in its stored text form, converted once per batch (see `stamps`)."""
+        text = self.stamps.get(at)
+        if text is None:
+            text = self.stamps[at] = stamp(at)
+        return text
 
     def _staff(self, name: str | None, email: str | None) -> int:
         if email and email in self.cache.staff_by_email:
@@ -1535,16 +1562,63 @@ class _Batch:
         # Writing just the stop columns spares SQLite the upkeep of indexes
         # on the others.
         inserted = {id(clock) for clock in new}
-        stored = [clock.row(_STOP_COLUMNS) for clock in clocks if id(clock) not in inserted]
-        update_many(self.db, C, stored, self.stamps)
+        stopped = [clock for clock in clocks if id(clock) not in inserted]
+        if self.db.dialect.name != "sqlite":
+            update_many(self.db, C, [clock.row(_STOP_COLUMNS) for clock in stopped])
+            return
+        text = self._text
+        plain_many(
+            self.db,
+            _STOP_CLOCK,
+            [
+                (
+                    clock.outcome,
+                    None if clock.stopped_at is None else text(clock.stopped_at),
+                    clock.stopped_by,
+                    clock.stopped_by_staff,
+                    clock.business_seconds,
+                    clock.wall_seconds,
+                    clock.id,
+                )
+                for clock in stopped
+            ],
+        )
 
     def _insert_clocks(self, new: list[ClockState]) -> None:
-        """New clocks inserted, each given its id."""
-        ids = insert_with_ids(
-            self.db, C, [clock.row() for clock in new], self.state.next_ids, self.stamps
-        )
+        """New clocks inserted, each given its id; on SQLite as tuples in storage form."""
+        if self.db.dialect.name != "sqlite":
+            ids = insert_with_ids(self.db, C, [clock.row() for clock in new], self.state.next_ids)
+            for clock, clock_id in zip(new, ids, strict=True):
+                clock.id = clock_id
+            return
+        if not new:
+            return
+        ids = next_ids(self.db, C, len(new), self.state.next_ids)
+        text = self._text
+        rows = []
         for clock, clock_id in zip(new, ids, strict=True):
             clock.id = clock_id
+            stopped_at = clock.stopped_at
+            rows.append(
+                (
+                    clock_id,
+                    clock.thread_id,
+                    clock.opened_by,
+                    clock.kind,
+                    clock.policy,
+                    text(clock.started_at),
+                    text(clock.due_at),
+                    text(clock.warn_at),
+                    text(clock.escalate_at),
+                    clock.outcome,
+                    None if stopped_at is None else text(stopped_at),
+                    clock.stopped_by,
+                    clock.stopped_by_staff,
+                    clock.business_seconds,
+                    clock.wall_seconds,
+                )
+            )
+        insert_stored(self.db, C, _CLOCK_COLUMNS, rows)
 
     def _write_threads(self) -> None:
         """The rows of the threads the batch changed; on SQLite only the columns that did."""
@@ -1559,19 +1633,29 @@ class _Batch:
         if self.db.dialect.name == "sqlite":
             full: list[tuple[Any, ...]] = []
             narrow: list[tuple[Any, ...]] = []
+            text = self._text
             for thread, values in changed:
                 stored = thread.stored
                 at = values[_LAST_EVENT_AT]
-                row = (
-                    *values[:_LAST_EVENT_AT],
-                    None if at is None else self.stamps.get(at) or stamp(at),
-                    *values[_LAST_EVENT_AT + 1 :],
-                    thread.id,
-                )
+                at_text = None if at is None else text(at)
                 if stored is not None and stored[:_OWNERS] == values[:_OWNERS]:
-                    narrow.append(row[_OWNERS:])
+                    narrow.append(
+                        (
+                            *values[_OWNERS:_LAST_EVENT_AT],
+                            at_text,
+                            *values[_LAST_EVENT_AT + 1 :],
+                            thread.id,
+                        )
+                    )
                 else:
-                    full.append(row)
+                    full.append(
+                        (
+                            *values[:_LAST_EVENT_AT],
+                            at_text,
+                            *values[_LAST_EVENT_AT + 1 :],
+                            thread.id,
+                        )
+                    )
             if full:
                 plain_many(self.db, _UPDATE_THREAD, full)
             if narrow:
@@ -2014,6 +2098,9 @@ _STOP_COLUMNS = (
     "stopped_by_staff",
     "business_seconds",
     "wall_seconds",
+)
+_STOP_CLOCK = (
+    "UPDATE clock SET " + ", ".join(f"{name} = ?" for name in _STOP_COLUMNS[1:]) + " WHERE id = ?"
 )
 
 
