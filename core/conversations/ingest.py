@@ -34,11 +34,10 @@ import time
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from copy import copy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -235,18 +234,29 @@ _LAST_EVENT_AT = _THREAD_FIELDS.index("last_event_at")
 _BY_KEY = attrgetter("key")
 
 
-@dataclass
 class _Pending:
-    """A valid, new event on its way into the database."""
+    """A valid, new event on its way into the database.
 
-    index: int
-    event: EventIn
-    raw: str
-    # The event's place among its thread's (core.sla.clocks.order_key).
-    key: OrderKey
-    thread_id: int = 0
-    row: dict[str, Any] = field(default_factory=dict)
-    id: int = 0
+    A plain class with slots: one is made for every event ingested, and the
+    batch reads its attributes many times.
+    """
+
+    __slots__ = ("event", "id", "index", "key", "raw", "ref", "row", "task_ref", "thread_id")
+
+    def __init__(self, index: int, event: EventIn, raw: str) -> None:
+        self.index = index
+        self.event = event
+        self.raw = raw
+        source, external_id = event.source, event.id
+        # The event's place among its thread's (core.sla.clocks.order_key).
+        self.key: OrderKey = order_key(event.occurred_at, source, external_id)
+        # Its deduplication key, and its thread's key: made once, read by several steps.
+        self.ref = (source, external_id)
+        self.task_ref = (source, event.task.id)
+        self.thread_id = 0
+        # The event's row in storage form, in the order of _EVENT_VALUES (see _Batch._event_row).
+        self.row: tuple[Any, ...] = ()
+        self.id = 0
 
 
 class Unwithdrawable(ValueError):
@@ -344,8 +354,7 @@ class Ingestor:
             except Rejected as error:
                 results[index] = Result(index, "rejected", reason=error.reason)
                 continue
-            key = order_key(event.occurred_at, event.source, event.id)
-            pending.append(_Pending(index, event, raw, key))
+            pending.append(_Pending(index, event, raw))
         self._store(pending, results, hold)
         return [results[start + offset] for offset in range(len(items))]
 
@@ -569,7 +578,8 @@ class _Batch:
         # Threads given their client by this batch: their answers move along.
         self.clients_given: dict[int, int | None] = {}
         # The latest assignee event of each thread touched by the batch.
-        self.assignees: dict[int, dict[str, Any]] = {}
+        # (value, occurred_at): the staff id as text, empty when unassigned.
+        self.assignees: dict[int, tuple[str | None, datetime]] = {}
         # Every clock the batch rewrites or deletes, as stored, and every
         # clock it writes, as written: see _clocks_changed.
         self.removed: list[ClockState] = []
@@ -583,38 +593,30 @@ class _Batch:
         fresh, results = self._deduplicate(pending)
         if not fresh:
             return results
-        fresh = self._resolve_threads(fresh, results)
+        fresh, by_thread = self._resolve_threads(fresh, results)
         if not fresh:
             return results
-        self._load_threads({item.thread_id for item in fresh})
+        self._load_threads(by_thread.keys())
+        event_row = self._event_row
         for item in fresh:
-            item.row = self._event_row(item)
+            item.row = event_row(item)
         self._insert_events(fresh)
         self._queue_deliveries(fresh)
         self._queue_tracker_writes(fresh)
-        self._advance_threads(fresh)
+        self._advance_threads(by_thread)
         # Before the thread rows: the rollups count a clock for its thread's
         # stored client, and a client given now moves them all (_write_threads).
         self._clocks_changed(self.removed, self.added)
         self._write_threads()
         self._write_assignees()
         self._notify_waiting_messages(fresh)
-        results.extend(
-            Result(
-                item.index,
-                "created",
-                event_id=item.id,
-                source=item.event.source,
-                external_id=item.event.id,
-            )
-            for item in fresh
-        )
+        results.extend(Result(item.index, "created", item.id, None, *item.ref) for item in fresh)
         return results
 
     # -- deduplication ------------------------------------------------------
 
     def _deduplicate(self, pending: list[_Pending]) -> tuple[list[_Pending], list[Result]]:
-        keys = [(item.event.source, item.event.id) for item in pending]
+        keys = [item.ref for item in pending]
         by_source: dict[str, set[str]] = defaultdict(set)
         for source, external_id in keys:
             by_source[source].add(external_id)
@@ -692,16 +694,22 @@ class _Batch:
             self.cache.projects[key] = found
         return self.cache.projects[key]
 
-    def _resolve_threads(self, fresh: list[_Pending], results: list[Result]) -> list[_Pending]:
-        """Find or create the thread of every event: a few queries per batch, not per event."""
-        keys = [(item.event.source, item.event.task.id) for item in fresh]
+    def _resolve_threads(
+        self, fresh: list[_Pending], results: list[Result]
+    ) -> tuple[list[_Pending], dict[int, list[_Pending]]]:
+        """Find or create the thread of every event: a few queries per batch, not per event.
+
+        Returns the events kept and the same grouped by thread (in the order
+        threads first appear: the order their new clocks take their ids).
+        """
         # Not `set(keys) - known.keys()`: a set less a dict's keys walks every key
         # of the dict, every thread the process has met, at every batch.
         known = self.cache.threads
         by_source: dict[str, set[str]] = defaultdict(set)
-        for source, external_id in keys:
-            if (source, external_id) not in known:
-                by_source[source].add(external_id)
+        for item in fresh:
+            key = item.task_ref
+            if key not in known:
+                by_source[key[0]].add(key[1])
         for source, ids in by_source.items():
             for external_id, thread_id in self._by_external_id(
                 _THREAD_REFS, _THREAD_REFS_SQL, source, ids
@@ -709,23 +717,35 @@ class _Batch:
                 known[(source, external_id)] = thread_id
         first_seen: dict[tuple[str, str], EventIn] = {}
         kept: list[_Pending] = []
-        new: list[tuple[_Pending, tuple[str, str]]] = []
-        for item, key in zip(fresh, keys, strict=True):
+        new = False
+        for item in fresh:
+            key = item.task_ref
             found = known.get(key)
             if found is None:
                 if key[0] == OWN_SOURCE:
                     reason = f"task.id: no thread {key[1]!r}"
                     results.append(Result(item.index, "rejected", reason=reason))
                     continue
-                first_seen.setdefault(key, item.event)
-                new.append((item, key))
+                if key not in first_seen:
+                    first_seen[key] = item.event
+                new = True
+                # Set below (an earlier attempt at the batch, rolled back, may have set one).
+                item.thread_id = 0
             else:
                 item.thread_id = found
             kept.append(item)
-        self._create_threads(first_seen)
-        for item, key in new:
-            item.thread_id = known[key]
-        return kept
+        if new:
+            self._create_threads(first_seen)
+        by_thread: dict[int, list[_Pending]] = {}
+        for item in kept:
+            thread_id = item.thread_id or known[item.task_ref]
+            item.thread_id = thread_id
+            group = by_thread.get(thread_id)
+            if group is None:
+                by_thread[thread_id] = [item]
+            else:
+                group.append(item)
+        return kept, by_thread
 
     def _create_threads(self, first_seen: dict[tuple[str, str], EventIn]) -> None:
         if not first_seen:
@@ -743,12 +763,29 @@ class _Batch:
                     self._project(client_id, event.project),
                 )
             )
-        ids = insert_with_ids(
-            self.db,
-            T,
-            [dict(zip(_NEW_THREAD_COLUMNS, (*row, False, self.now), strict=True)) for row in rows],
-            self.state.next_ids,
-        )
+        if self.db.dialect.name == "sqlite":
+            # Tuples in storage form straight to the driver, as the events.
+            ids = next_ids(self.db, T, len(rows), self.state.next_ids)
+            created = self._text(self.now)
+            insert_stored(
+                self.db,
+                T,
+                ("id", *_NEW_THREAD_COLUMNS),
+                [
+                    (thread_id, *row, False, created)
+                    for thread_id, row in zip(ids, rows, strict=True)
+                ],
+            )
+        else:
+            ids = insert_with_ids(
+                self.db,
+                T,
+                [
+                    dict(zip(_NEW_THREAD_COLUMNS, (*row, False, self.now), strict=True))
+                    for row in rows
+                ],
+                self.state.next_ids,
+            )
         refs: list[tuple[str, str, int]] = []
         for key, thread_id, row in zip(first_seen, ids, rows, strict=True):
             self.cache.threads[key] = thread_id
@@ -765,7 +802,17 @@ class _Batch:
             self.threads[thread_id] = thread
             # A new thread has no clock yet.
             self.state.latest[thread_id] = None
-        insert_many(self.db, REFS, [dict(zip(_REF_COLUMNS, ref, strict=True)) for ref in refs])
+        if self.db.dialect.name == "sqlite":
+            insert_stored(self.db, REFS, _REF_COLUMNS, refs)
+        else:
+            insert_many(self.db, REFS, [dict(zip(_REF_COLUMNS, ref, strict=True)) for ref in refs])
+
+    def _text(self, at: datetime) -> str:
+        """An instant in its stored text form, converted once per batch (see `stamps`)."""
+        text = self.stamps.get(at)
+        if text is None:
+            text = self.stamps[at] = stamp(at)
+        return text
 
     def _staff(self, name: str | None, email: str | None) -> int:
         if email and email in self.cache.staff_by_email:
@@ -809,7 +856,12 @@ class _Batch:
             self.cache.contacts[cache_key] = found
         return self.cache.contacts[cache_key]
 
-    def _event_row(self, item: _Pending) -> dict[str, Any]:
+    def _event_row(self, item: _Pending) -> tuple[Any, ...]:
+        """The event's row but its id and instants, in the order of _EVENT_VALUES.
+
+        A tuple built once: the insert, the clocks and the notifications
+        read it by position (see _R_KIND...), and SQLite takes it as it is.
+        """
         event = item.event
         author = event.author
         # Plain strings: an enum's `.value` costs a Python call per event.
@@ -835,23 +887,20 @@ class _Batch:
                 contact_id = cache.contacts.get((client_id, author.key))
                 if contact_id is None:
                     contact_id = self._contact(client_id, author.key, name, email)
-        return {
-            "source": event.source,
-            "external_id": event.id,
-            "thread_id": item.thread_id,
-            "kind": kind,
-            "occurred_at": event.occurred_at,
-            "received_at": self.now,
-            "author_name": name,
-            "author_email": email,
-            "author_role": role,
-            "staff_id": staff_id,
-            "contact_id": contact_id,
-            "text": event.text,
-            "internal": event.internal,
-            "value": self._value(event) if kind in _VALUED_KINDS else None,
-            "triage": _SEEN if role == _STAFF else _NEW,
-        }
+        return (
+            *item.ref,
+            item.thread_id,
+            kind,
+            name,
+            email,
+            role,
+            staff_id,
+            contact_id,
+            event.text,
+            event.internal,
+            self._value(event) if kind in _VALUED_KINDS else None,
+            _SEEN if role == _STAFF else _NEW,
+        )
 
     def _value(self, event: EventIn) -> str | None:
         kind = event.kind  # a StrEnum: equal to its plain string value
@@ -873,7 +922,21 @@ class _Batch:
         walks through.
         """
         if self.db.dialect.name != "sqlite":
-            ids = insert_with_ids(self.db, E, [item.row for item in fresh])
+            received = self.now
+            ids = insert_with_ids(
+                self.db,
+                E,
+                [
+                    dict(
+                        zip(
+                            _EVENT_COLUMNS,
+                            (item.event.occurred_at, received, *item.row),
+                            strict=True,
+                        )
+                    )
+                    for item in fresh
+                ],
+            )
             insert_many(
                 self.db,
                 EVENT_RAW,
@@ -886,17 +949,16 @@ class _Batch:
             # Rows straight to the driver in storage form: a dict per event
             # converted afterwards cost a tenth of an import.
             ids = next_ids(self.db, E, len(fresh), self.state.next_ids)
-            received = stamp(self.now)
-            values = itemgetter(*_EVENT_VALUES)
+            received_text = stamp(self.now)
             stamps = self.stamps
             rows = []
             for item, event_id in zip(fresh, ids, strict=True):
-                at = item.row["occurred_at"]
+                at = item.event.occurred_at
                 text = stamps.get(at)
                 if text is None:
                     text = stamps[at] = stamp(at)
-                rows.append((event_id, text, received, *values(item.row)))
-            insert_stored(self.db, E, ("id", "occurred_at", "received_at", *_EVENT_VALUES), rows)
+                rows.append((event_id, text, received_text, *item.row))
+            insert_stored(self.db, E, ("id", *_EVENT_COLUMNS), rows)
             insert_stored(
                 self.db,
                 EVENT_RAW,
@@ -913,7 +975,7 @@ class _Batch:
             for item in fresh
             if item.event.source == OWN_SOURCE
             and item.event.kind in _DELIVERED
-            and item.row["author_role"] == AuthorRole.STAFF.value
+            and item.row[_R_ROLE] == _STAFF
             and not item.event.internal
         ]
         if not replies:
@@ -999,10 +1061,10 @@ class _Batch:
         for item in fresh:
             row = item.row
             if (
-                row["kind"] != _MESSAGE
-                or row["author_role"] != _CLIENT
-                or row["internal"]
-                or row["occurred_at"] < since
+                row[_R_KIND] != _MESSAGE
+                or row[_R_ROLE] != _CLIENT
+                or row[_R_INTERNAL]
+                or item.key[0] < since
             ):
                 continue
             clock = self.state.latest.get(item.thread_id)
@@ -1010,7 +1072,7 @@ class _Batch:
                 continue
             opener = keys.get(clock.opened_by)
             # An opener stored before this batch: its start time says enough.
-            before = row["occurred_at"] < clock.started_at if opener is None else item.key < opener
+            before = item.key[0] < clock.started_at if opener is None else item.key < opener
             if not before:
                 waiting.append((item.id, clock.id))
                 told.append(item)
@@ -1031,13 +1093,13 @@ class _Batch:
                 continue
             row = item.row
             known[item.id] = Message(
-                item.id, item.thread_id, row["author_name"], row["text"], thread.title, client
+                item.id, item.thread_id, row[_R_NAME], row[_R_TEXT], thread.title, client
             )
         return known
 
     # -- threads and clocks -------------------------------------------------
 
-    def _load_threads(self, thread_ids: set[int]) -> None:
+    def _load_threads(self, thread_ids: Iterable[int]) -> None:
         """The rows of the threads not known yet; on PostgreSQL locked until the batch ends.
 
         The batch then reads their clocks by the ids the rows name: without the
@@ -1055,18 +1117,18 @@ class _Batch:
                     thread.url_key = order_key(row.url_at, row.url_source, row.url_id)
                 self.threads[row.id] = thread
 
-    def _advance_threads(self, fresh: list[_Pending]) -> None:
-        by_thread: dict[int, list[_Pending]] = defaultdict(list)
-        for item in fresh:
-            by_thread[item.thread_id].append(item)
+    def _advance_threads(self, by_thread: dict[int, list[_Pending]]) -> None:
+        """Each thread the batch touches, visited once with its events in order."""
         in_order: dict[int, list[_Pending]] = {}
         late: dict[int, list[_Pending]] = {}
+        threads = self.threads
         for thread_id, items in by_thread.items():
-            items.sort(key=_BY_KEY)
-            thread = self.threads[thread_id]
+            if len(items) > 1:
+                items.sort(key=_BY_KEY)
+            thread = threads[thread_id]
             self._fill_thread_details(thread, items)
             last = thread.last_event_at
-            if last is None or items[0].event.occurred_at > last:
+            if last is None or items[0].key[0] > last:
                 in_order[thread_id] = items
             else:
                 # An event older than what the thread has seen: it is slotted
@@ -1127,52 +1189,60 @@ class _Batch:
         return policies[thread.client_id]
 
     def _advance_in_order(self, in_order: dict[int, list[_Pending]]) -> None:
+        """The fast path: threads whose batch events all come after everything they had seen.
+
+        The clock reducer runs forward from each thread's newest clock, with
+        none of the late events' machinery; the thread's newest instant is
+        its last event's.
+        """
         if not in_order:
             return
         self._load_latest_clocks(sorted(in_order))
         touched: list[ClockState] = []
         opened: dict[int, ClockState] = {}
+        threads, latest, dirty = self.threads, self.state.latest, self.dirty
+        policies = self.ingestor.policies
+        client_policy = self.state.client_policy
+        memo, removed, added = self.memo, self.removed, self.added
         for thread_id, items in in_order.items():
-            thread = self.threads[thread_id]
-            policy = self.ingestor.policies.get(self._policy_of(thread))
-            last = self.state.latest[thread_id]
+            thread = threads[thread_id]
+            client_id = thread.client_id
+            if client_id is None:
+                policy = policies.get(None)
+            elif client_id in client_policy:
+                policy = policies.get(client_policy[client_id])
+            else:
+                policy = policies.get(self._policy_of(thread))
+            last = latest[thread_id]
             running = last if last is not None and last.outcome == _RUNNING else None
-            # The stored version, for _clocks_changed, before the reducer stops it
-            # (a shallow copy: dataclasses.replace runs __init__ over every field).
-            stored = None if running is None else copy(running)
-            clocks = ThreadClocks(
-                thread_id, policy, running, has_clocks=last is not None, memo=self.memo
-            )
+            # The stored version, for _clocks_changed, before the reducer stops it.
+            stored = None if running is None else _copy_clock(running)
+            clocks = ThreadClocks(thread_id, policy, running, last is not None, memo=memo)
             apply = clocks.apply
             for item in items:
                 row = item.row
-                kind = row["kind"]
+                kind = row[_R_KIND]
                 if kind in _CLOCK_KINDS:
                     apply(
                         EventFacts(
-                            item.id,
-                            item.key,
-                            kind,
-                            row["author_role"],
-                            bool(row["internal"]),
-                            row["staff_id"],
+                            item.id, item.key, kind, row[_R_ROLE], row[_R_INTERNAL], row[_R_STAFF]
                         )
                     )
                 elif kind == _ASSIGNEE:
-                    self.assignees[thread_id] = row
+                    self.assignees[thread_id] = (row[_R_VALUE], item.key[0])
                 elif kind in _THREAD_STATE_KINDS:
-                    self._apply_to_thread(thread, row)
+                    self._apply_to_thread(thread, kind, item.key[0], row[_R_VALUE])
             # In order: the last event is the newest.
-            newest = items[-1].row["occurred_at"]
+            newest = items[-1].key[0]
             if thread.last_event_at is None or newest > thread.last_event_at:
                 thread.last_event_at = newest
-                self.dirty.add(thread_id)
+                dirty.add(thread_id)
             if clocks.touched:
-                opened[thread_id] = self.state.latest[thread_id] = clocks.touched[-1]
+                opened[thread_id] = latest[thread_id] = clocks.touched[-1]
                 if stored is not None and running is not None and running.outcome != _RUNNING:
-                    self.removed.append(stored)
-                self.added.extend(clocks.touched)
-            touched.extend(clocks.touched)
+                    removed.append(stored)
+                added.extend(clocks.touched)
+                touched.extend(clocks.touched)
         self._write_clocks(touched)
         for thread_id, clock in opened.items():
             self._set_latest(thread_id, clock)
@@ -1210,12 +1280,12 @@ class _Batch:
         assigned = [
             {
                 "thread_id": thread_id,
-                "staff_id": int(row["value"]),
+                "staff_id": int(value),
                 "role": "assignee",
-                "since": row["occurred_at"],
+                "since": since,
             }
-            for thread_id, row in self.assignees.items()
-            if row["value"]  # an empty value unassigns
+            for thread_id, (value, since) in self.assignees.items()
+            if value  # an empty value unassigns
         ]
         insert_many(self.db, ASSIGNMENT, assigned)
 
@@ -1237,12 +1307,22 @@ class _Batch:
         for items in late.values():
             thread = self.threads[items[0].thread_id]
             for item in items:
-                thread.last_event_at = _later(thread.last_event_at, item.row["occurred_at"])
+                thread.last_event_at = _later(thread.last_event_at, item.key[0])
             self.dirty.add(thread.id)
         self._settle_thread_state(late)
         windows: dict[int, _Window] = {}
         for thread_id, items in late.items():
-            facts = [_facts(item.id, item.row, item.key) for item in items]
+            facts = [
+                EventFacts(
+                    item.id,
+                    item.key,
+                    item.row[_R_KIND],
+                    item.row[_R_ROLE],
+                    bool(item.row[_R_INTERNAL]),
+                    item.row[_R_STAFF],
+                )
+                for item in items
+            ]
             relevant = [fact for fact in facts if fact.affects_clocks]
             if relevant:
                 windows[thread_id] = _Window(
@@ -1260,7 +1340,7 @@ class _Batch:
             wanted = sorted(
                 thread_id
                 for thread_id, items in late.items()
-                if any(item.row["kind"] in kinds for item in items)
+                if any(item.row[_R_KIND] in kinds for item in items)
             )
             for chunk in chunks(wanted):
                 rows = self.db.execute(_NEWEST_OF_KINDS, {"ids": list(chunk), "kinds": kinds})
@@ -1274,9 +1354,11 @@ class _Batch:
                     if row["id"] not in ours:
                         continue  # a stored event is newer: the state stands
                     if row["kind"] == _ASSIGNEE:
-                        self.assignees[thread_id] = row
+                        self.assignees[thread_id] = (row["value"], row["occurred_at"])
                     else:
-                        self._apply_to_thread(self.threads[thread_id], row)
+                        self._apply_to_thread(
+                            self.threads[thread_id], row["kind"], row["occurred_at"], row["value"]
+                        )
 
     def _replay_windows(self, windows: dict[int, _Window]) -> None:
         """Replay each window's thread from just before `lo` until it agrees with what is stored.
@@ -1480,16 +1562,63 @@ class _Batch:
         # Writing just the stop columns spares SQLite the upkeep of indexes
         # on the others.
         inserted = {id(clock) for clock in new}
-        stored = [clock.row(_STOP_COLUMNS) for clock in clocks if id(clock) not in inserted]
-        update_many(self.db, C, stored, self.stamps)
+        stopped = [clock for clock in clocks if id(clock) not in inserted]
+        if self.db.dialect.name != "sqlite":
+            update_many(self.db, C, [clock.row(_STOP_COLUMNS) for clock in stopped])
+            return
+        text = self._text
+        plain_many(
+            self.db,
+            _STOP_CLOCK,
+            [
+                (
+                    clock.outcome,
+                    None if clock.stopped_at is None else text(clock.stopped_at),
+                    clock.stopped_by,
+                    clock.stopped_by_staff,
+                    clock.business_seconds,
+                    clock.wall_seconds,
+                    clock.id,
+                )
+                for clock in stopped
+            ],
+        )
 
     def _insert_clocks(self, new: list[ClockState]) -> None:
-        """New clocks inserted, each given its id."""
-        ids = insert_with_ids(
-            self.db, C, [clock.row() for clock in new], self.state.next_ids, self.stamps
-        )
+        """New clocks inserted, each given its id; on SQLite as tuples in storage form."""
+        if self.db.dialect.name != "sqlite":
+            ids = insert_with_ids(self.db, C, [clock.row() for clock in new], self.state.next_ids)
+            for clock, clock_id in zip(new, ids, strict=True):
+                clock.id = clock_id
+            return
+        if not new:
+            return
+        ids = next_ids(self.db, C, len(new), self.state.next_ids)
+        text = self._text
+        rows = []
         for clock, clock_id in zip(new, ids, strict=True):
             clock.id = clock_id
+            stopped_at = clock.stopped_at
+            rows.append(
+                (
+                    clock_id,
+                    clock.thread_id,
+                    clock.opened_by,
+                    clock.kind,
+                    clock.policy,
+                    text(clock.started_at),
+                    text(clock.due_at),
+                    text(clock.warn_at),
+                    text(clock.escalate_at),
+                    clock.outcome,
+                    None if stopped_at is None else text(stopped_at),
+                    clock.stopped_by,
+                    clock.stopped_by_staff,
+                    clock.business_seconds,
+                    clock.wall_seconds,
+                )
+            )
+        insert_stored(self.db, C, _CLOCK_COLUMNS, rows)
 
     def _write_threads(self) -> None:
         """The rows of the threads the batch changed; on SQLite only the columns that did."""
@@ -1504,19 +1633,29 @@ class _Batch:
         if self.db.dialect.name == "sqlite":
             full: list[tuple[Any, ...]] = []
             narrow: list[tuple[Any, ...]] = []
+            text = self._text
             for thread, values in changed:
                 stored = thread.stored
                 at = values[_LAST_EVENT_AT]
-                row = (
-                    *values[:_LAST_EVENT_AT],
-                    None if at is None else self.stamps.get(at) or stamp(at),
-                    *values[_LAST_EVENT_AT + 1 :],
-                    thread.id,
-                )
+                at_text = None if at is None else text(at)
                 if stored is not None and stored[:_OWNERS] == values[:_OWNERS]:
-                    narrow.append(row[_OWNERS:])
+                    narrow.append(
+                        (
+                            *values[_OWNERS:_LAST_EVENT_AT],
+                            at_text,
+                            *values[_LAST_EVENT_AT + 1 :],
+                            thread.id,
+                        )
+                    )
                 else:
-                    full.append(row)
+                    full.append(
+                        (
+                            *values[:_LAST_EVENT_AT],
+                            at_text,
+                            *values[_LAST_EVENT_AT + 1 :],
+                            thread.id,
+                        )
+                    )
             if full:
                 plain_many(self.db, _UPDATE_THREAD, full)
             if narrow:
@@ -1533,15 +1672,16 @@ class _Batch:
         for thread, values in changed:
             thread.stored = values
 
-    def _apply_to_thread(self, thread: _ThreadRow, row: dict[str, Any]) -> None:
+    def _apply_to_thread(
+        self, thread: _ThreadRow, kind: str, occurred_at: datetime, value: str | None
+    ) -> None:
         """Thread state follows its events in order: the last word wins."""
-        kind = row["kind"]
         previous = thread.last_event_at
-        thread.last_event_at = _later(previous, row["occurred_at"])
+        thread.last_event_at = _later(previous, occurred_at)
         if kind == _STATUS:
-            thread.status = row["value"]
+            thread.status = value
         elif kind == _DEADLINE:
-            thread.deadline = row["value"]
+            thread.deadline = value
         elif kind == _CLOSED:
             thread.closed = True
         elif kind == _REOPENED:
@@ -1887,6 +2027,13 @@ _UNASSIGN = delete(ASSIGNMENT).where(
 _SQLITE_UNASSIGN = "DELETE FROM assignment WHERE thread_id = ? AND role = 'assignee'"
 
 
+def _copy_clock(clock: ClockState) -> ClockState:
+    """A shallow copy of a clock: `copy.copy` and `dataclasses.replace` cost several times more."""
+    twin = ClockState.__new__(ClockState)
+    twin.__dict__.update(clock.__dict__)
+    return twin
+
+
 def _later(known: datetime | None, candidate: datetime) -> datetime:
     return candidate if known is None or candidate > known else known
 
@@ -1928,6 +2075,14 @@ _EVENT_VALUES = (
     "value",
     "triage",
 )
+_EVENT_COLUMNS = ("occurred_at", "received_at", *_EVENT_VALUES)
+# Positions in an event row (_Batch._event_row) read after it is built.
+_R_THREAD, _R_KIND, _R_NAME, _R_ROLE, _R_STAFF, _R_TEXT, _R_INTERNAL, _R_VALUE = (
+    _EVENT_VALUES.index(name)
+    for name in (
+        "thread_id", "kind", "author_name", "author_role", "staff_id", "text", "internal", "value"
+    )
+)  # fmt: skip
 _STATE_KINDS = (
     (_STATUS,),
     (_DEADLINE,),
@@ -1943,6 +2098,9 @@ _STOP_COLUMNS = (
     "stopped_by_staff",
     "business_seconds",
     "wall_seconds",
+)
+_STOP_CLOCK = (
+    "UPDATE clock SET " + ", ".join(f"{name} = ?" for name in _STOP_COLUMNS[1:]) + " WHERE id = ?"
 )
 
 

@@ -440,6 +440,46 @@ def test_a_numeric_id_and_its_string_are_the_same_event(ingestor: Ingestor) -> N
 
 
 @pytest.mark.sqlite_only  # the fast path that writes SQLite's storage forms itself
+def test_threads_references_and_clocks_are_stored_exactly_as_sqlalchemy_would_store_them(
+    engine: Engine, ingestor: Ingestor
+) -> None:
+    """New threads, their references, new clocks and the stops of stored clocks go to the
+    driver as tuples built by ingestion; each row, rewritten through SQLAlchemy, is unchanged.
+    """
+    ingestor.ingest(
+        [
+            make_event("m1", 0),  # its clock stops in the next batch: an update
+            make_event("m2", 1, task="T2"),
+            make_event("r2", 5, role="staff", task="T2"),  # opened and stopped at once
+            make_event("m3", 2, task="T3"),  # left running
+        ]
+    )
+    ingestor.ingest([make_event("r1", 40, role="staff")])
+    tables = {name: table(model) for name, model in (("thread", Thread), ("clock", Clock))}
+    tables["threadref"] = Thread.metadata.tables["threadref"]
+    for name, stored in tables.items():
+        columns = [column.name for column in stored.columns]
+        keys = [column for column in stored.primary_key.columns]
+        read = text(
+            "SELECT "
+            + ", ".join(f"typeof({column}), {column}" for column in columns)
+            + f" FROM {name} ORDER BY "
+            + ", ".join(column.name for column in keys)
+        )
+        with engine.begin() as connection:
+            before = connection.execute(read).all()
+            for row in connection.execute(select(stored)).mappings().all():
+                connection.execute(
+                    stored.update()
+                    .where(*(column == row[column.name] for column in keys))
+                    .values({column: row[column] for column in columns})
+                )
+            after = connection.execute(read).all()
+        assert len(before) >= 3, name
+        assert before == after, name
+
+
+@pytest.mark.sqlite_only  # the fast path that writes SQLite's storage forms itself
 def test_events_are_stored_exactly_as_sqlalchemy_would_store_them(
     engine: Engine, ingestor: Ingestor
 ) -> None:
