@@ -52,14 +52,14 @@ class Checkpointer:
     checkpoint); a no-op on other databases. `backstop`: the pages past
     which the engine's connections checkpoint themselves, from `start` on.
 
-    A second: at a steady 500 events a second the intake writes about 4,000
-    pages in one, well under the backstop, and a checkpoint a second overlaps
-    fewer of the writer's commits (it competes with them for the disk) than
-    four smaller ones did.
+    Half a second: the intake at full speed wrote up to 8,600 pages of log
+    in a second on the benchmark's load, so a turn of a second came close to
+    the backstop; four turns a second overlapped more of the writer's commits
+    (a checkpoint competes with them for the disk) than fewer, larger ones.
     """
 
     def __init__(
-        self, engine: Engine, interval: float = 1.0, backstop: int = BACKSTOP_PAGES
+        self, engine: Engine, interval: float = 0.5, backstop: int = BACKSTOP_PAGES
     ) -> None:
         self.engine = engine
         self.interval = interval

@@ -185,7 +185,7 @@ def test_every_event_answered_survives_a_kill_while_the_log_is_folded_back(
         wait_for_health(process, port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             started = time.monotonic()
-            while time.monotonic() - started < 2.5:  # over two of the checkpoints' turns
+            while time.monotonic() - started < 2.5:  # over several of the checkpoints' turns
                 name = f"k{len(stored)}"
                 body = json.dumps(make_event(name, len(stored) / 10)).encode()
                 headers = {"Content-Type": "application/json"}
