@@ -96,8 +96,10 @@ class Checkpointer:
 
     def _run(self) -> None:
         # Its own connection, made and used in this thread only; its FULL checkpoint
-        # never waits for a writer or a reader (see _fold).
+        # never waits for a writer or a reader (see _fold). Detached: with that busy
+        # timeout, back in the pool it would fail another's write instead of waiting.
         connection = self.engine.raw_connection()
+        connection.detach()
         try:
             connection.execute("PRAGMA busy_timeout = 0")
             while not self._stop.wait(self.interval):

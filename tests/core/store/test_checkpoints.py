@@ -114,3 +114,24 @@ def test_stopping_folds_the_whole_log_back(engine: Engine) -> None:
     with engine.connect() as connection:
         _, frames, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
     assert frames <= ROWS_PER_COMMIT + 5
+
+
+def test_the_thread_gives_no_connection_back_to_the_pool_without_its_busy_timeout(
+    engine: Engine,
+) -> None:
+    """The thread's own connection never waits for the write lock (a busy timeout of
+    zero): handed back to the pool, it would fail someone else's write at once, "database
+    is locked", instead of waiting for the lock as every connection does."""
+    checkpoints = Checkpointer(engine, interval=0.01)
+    checkpoints.start()
+    time.sleep(0.05)
+    checkpoints.stop()
+    connections = [engine.connect() for _ in range(4)]
+    try:
+        timeouts = {
+            int(each.exec_driver_sql("PRAGMA busy_timeout").scalar_one()) for each in connections
+        }
+    finally:
+        for each in connections:
+            each.close()
+    assert timeouts == {10_000}
