@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from core.notify.rules import ALERT_HORIZON, notify_clocks
+from core.store.db import plain_rows
 from core.store.live import Listening
 from core.store.reader import required_instant
 
@@ -50,29 +51,31 @@ _RUNNING_INSTANTS = "SELECT id, warn_at, due_at, escalate_at FROM clock WHERE ou
 class RunningClocks:
     """Reads the instants of every running clock, by clock id.
 
-    One query on the running-clocks index. Instants come as the driver
-    gives them (text on SQLite) and each distinct value is converted once
-    and remembered while a running clock has it: on a reread, which is
-    most of them, converting 6,000 instants would cost more than the query.
+    One query on the running-clocks index, straight on the driver
+    (core.store.db.plain_rows). A row as read the last time (most of them,
+    on a reread) gives back the instants made of it then, the same object,
+    which `Agenda.update` then finds unchanged at once: only a new or changed
+    row has its instants converted.
     """
 
     def __init__(self) -> None:
-        self._seen: dict[Any, datetime] = {}
+        self._rows: dict[tuple[Any, ...], ClockInstants] = {}
 
     def read(self, connection: Connection) -> dict[int, ClockInstants]:
-        rows = connection.execute(text(_RUNNING_INSTANTS)).all()
-        seen, fresh = self._seen, {}
-        found = {}
-        for id, *values in rows:
-            instants = []
-            for value in values:
-                converted = seen.get(value)
-                if converted is None:
-                    converted = required_instant(value)
-                fresh[value] = converted
-                instants.append(converted)
-            found[id] = ClockInstants(*instants)
-        self._seen = fresh
+        if connection.in_transaction():
+            rows = plain_rows(connection, _RUNNING_INSTANTS)
+        else:
+            with connection.begin():
+                rows = plain_rows(connection, _RUNNING_INSTANTS)
+        known, kept, found = self._rows, {}, {}
+        for row in rows:
+            key = tuple(row)
+            instants = known.get(key)
+            if instants is None:
+                instants = ClockInstants(*(required_instant(value) for value in key[1:]))
+            kept[key] = instants
+            found[key[0]] = instants
+        self._rows = kept
         return found
 
 

@@ -170,3 +170,38 @@ def test_a_port_out_of_range_is_a_usage_error(env: dict[str, str]) -> None:
     assert result.returncode == 2
     assert "70000" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_event_answered_survives_a_kill_while_the_log_is_folded_back(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The write-ahead log's checkpoints run beside the intake's writer: a process killed
+    outright (no shutdown, no last checkpoint) keeps every event it answered 200 for, in a
+    database that checks whole, part of it already copied out of the log."""
+    port = free_port()
+    env = {**env, "PMDESK_WEBHOOK_SECRET": SECRET}
+    stored: list[str] = []
+    with serve("--port", str(port), env=env) as process:
+        wait_for_health(process, port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            started = time.monotonic()
+            while time.monotonic() - started < 2.5:  # over several of the checkpoints' turns
+                name = f"k{len(stored)}"
+                body = json.dumps(make_event(name, len(stored) / 10)).encode()
+                headers = {"Content-Type": "application/json"}
+                headers |= signed_headers(SECRET, body, int(time.time()))
+                if client.post("/v1/events", content=body, headers=headers).status_code == 200:
+                    stored.append(name)
+        process.kill()
+        process.wait()
+
+    assert len(stored) > 50
+    with sqlite3.connect(env["PMDESK_DB"]) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        kept = {row[0] for row in db.execute("SELECT external_id FROM event")}
+    assert kept == set(stored)
+    # The database file alone, without its log: what the checkpoints had copied.
+    alone = tmp_path / "alone.db"
+    alone.write_bytes(Path(env["PMDESK_DB"]).read_bytes())
+    with sqlite3.connect(alone) as db:
+        assert db.execute("SELECT count(*) FROM event").fetchone()[0] > 0

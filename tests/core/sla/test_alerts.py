@@ -166,6 +166,25 @@ def test_running_clocks_are_read_with_their_instants(ingestor: Ingestor, engine:
     )
 
 
+def test_a_reread_hands_back_the_instants_of_an_unchanged_clock_as_they_were(
+    ingestor: Ingestor, engine: Engine
+) -> None:
+    """The same object, which the agenda compares at once; a changed clock is read anew."""
+    ingestor.ingest([make_event("m1", 0, task="A"), make_event("m2", 0, task="B")])
+    reader = RunningClocks()
+    with engine.connect() as connection:
+        before = reader.read(connection)
+    ingestor.ingest([make_event("r2", 1, role="staff", task="B"), make_event("m3", 2, task="C")])
+    with engine.connect() as connection, connection.begin():
+        after = reader.read(connection)  # inside a transaction of the caller's too
+
+    first, second, third = clock_ids(engine)
+    assert set(before) == {first, second}
+    assert set(after) == {first, third}
+    assert after[first] is before[first]
+    assert after[third] == instants(2 + 10, 2 + 15, 2 + 30)
+
+
 def test_fire_writes_only_the_clocks_it_is_given(
     ingestor: Ingestor, engine: Engine, team: dict[str, int]
 ) -> None:
