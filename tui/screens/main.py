@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from textual.widget import Widget
 
     # Loaded on first use: start-up does without it (docs/benchmarks.md).
-    from core.receivables.aging import OverdueInvoice
+    from core.receivables.aging import Overdue
     from tui.panels.thread import ThreadView
     from tui.sources.backend import Backend
     from tui.sources.pages import Pages
@@ -84,7 +84,7 @@ class Changed(Message):
 class FiguresRead(Message):
     """The overdue invoices and the SLA figures, read by their own worker."""
 
-    def __init__(self, invoices: list[OverdueInvoice], sla: SlaFigures) -> None:
+    def __init__(self, invoices: Overdue, sla: SlaFigures) -> None:
         super().__init__()
         self.invoices = invoices
         self.sla = sla

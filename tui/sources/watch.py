@@ -23,13 +23,18 @@ from core.conversations.feed import (
     feed_since,
     unread_count,
 )
-from core.receivables.aging import OverdueInvoice, overdue_invoices
+from core.receivables.aging import Overdue, overdue_summary
 from core.sla.report import SlaReport, hourly_response_times, sla_report
 from core.sla.views import ClockView, running_clocks
 
 if TYPE_CHECKING:
     from core.store.lease import ServicesSeen
     from tui.sources.backend import Backend
+
+# The overdue invoices read as rows, the most overdue first: the panel shows
+# about ten. The count and totals of the rest are summed in the database, as a
+# row per invoice of a large ledger cost a good part of the first read.
+INVOICES_LISTED = 100
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Changes:
     items: list[FeedItem]
     unread: int
     clocks: list[ClockView] | None = None
-    invoices: list[OverdueInvoice] | None = None
+    invoices: Overdue | None = None
     sla: SlaFigures | None = None
     services: ServicesSeen | None = None
     services_at: float = 0.0  # time.monotonic() as the services' states were read
@@ -104,9 +109,9 @@ def first_read(backend: Backend) -> tuple[Changes, FeedCursor]:
     )
 
 
-def overdue(backend: Backend, now: datetime) -> list[OverdueInvoice]:
+def overdue(backend: Backend, now: datetime) -> Overdue:
     zone = ZoneInfo(backend.first.timezone)
-    return overdue_invoices(backend.reader(), now.astimezone(zone).date())
+    return overdue_summary(backend.reader(), now.astimezone(zone).date(), INVOICES_LISTED)
 
 
 def sla_figures(backend: Backend, now: datetime) -> SlaFigures:
