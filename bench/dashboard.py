@@ -523,26 +523,23 @@ def describe(database: Path, now: Any) -> None:
 def first_reads(database: Path, now: Any) -> None:
     """What the watcher reads before the first paint, each timed in this process (warm cache)."""
     from types import SimpleNamespace
-    from zoneinfo import ZoneInfo
 
     from core.config.settings import Settings
     from core.conversations.feed import latest_events, newest_event_id, unread_count
-    from core.receivables.aging import overdue_invoices
     from core.sla.views import running_clocks
     from core.store.lease import NAMES, services_seen
     from core.store.reader import SqliteReader
-    from tui.sources.watch import sla_figures
+    from tui.sources.watch import overdue, sla_figures
 
     reader = SqliteReader(database)
     settings = Settings(db=str(database))
     backend = SimpleNamespace(settings=settings, first=settings, reader=lambda: reader)
-    today = now.astimezone(ZoneInfo(settings.timezone)).date()
     reads: dict[str, Callable[[], object]] = {
         "feed page": lambda: latest_events(reader),
         "newest id": lambda: newest_event_id(reader),
         "unread count": lambda: unread_count(reader),
         "running clocks": lambda: running_clocks(reader),
-        "overdue invoices": lambda: overdue_invoices(reader, today),
+        "overdue invoices": lambda: overdue(backend, now),  # type: ignore[arg-type]
         "SLA today, week, hourly": lambda: sla_figures(backend, now),  # type: ignore[arg-type]
         "services": lambda: services_seen(reader, now, None, NAMES),
     }

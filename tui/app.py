@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
     from core.config.settings import TimeConfig
     from core.conversations.ingest import Result
-    from core.receivables.aging import OverdueInvoice
+    from core.receivables.aging import Overdue
 
     # Loaded on first use: start-up does without them (docs/benchmarks.md).
     from tui.panels.thread import ThreadView
@@ -886,7 +886,7 @@ class Dashboard(App[None]):
         invoices = overdue(backend, backend.clock())
         self.call_from_thread(self._invoices_written, done, invoices)
 
-    def _invoices_written(self, done: str, invoices: list[OverdueInvoice]) -> None:
+    def _invoices_written(self, done: str, invoices: Overdue) -> None:
         self.main.query_one(InvoicesPanel).show(invoices)
         self.notify(done, timeout=3, markup=False)
 

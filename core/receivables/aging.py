@@ -82,10 +82,11 @@ class OverdueInvoice:
         return self.next_step or "—"
 
 
-def overdue_invoices(reader: Reader, today: date) -> list[OverdueInvoice]:
-    """Invoices past due with a balance left, oldest due first."""
+def overdue_invoices(reader: Reader, today: date, limit: int | None = None) -> list[OverdueInvoice]:
+    """Invoices past due with a balance left, oldest due first; the first `limit` of them."""
     invoices = []
-    for row in reader.rows(_OVERDUE, {"today": today.isoformat()}):
+    sql = _OVERDUE if limit is None else f"{_OVERDUE} LIMIT {int(limit)}"
+    for row in reader.rows(sql, {"today": today.isoformat()}):
         (id_, number, client, currency, total, paid, due, level, step, state, promised) = row[:11]
         step_on, reminder = row[11], row[12]
         due_on = as_date(due)
@@ -118,6 +119,67 @@ def bucket_totals(invoices: list[OverdueInvoice]) -> dict[str, dict[str, Decimal
     for invoice in invoices:
         totals[invoice.currency][invoice.bucket] += invoice.balance
     return dict(totals)
+
+
+# The same invoices as _OVERDUE, summed in the database per currency and
+# bucket: the panel's totals without building a record per invoice. The
+# buckets are aging_bucket's, as bounds on the due date.
+_OVERDUE_TOTALS = """
+SELECT i.currency,
+       CASE WHEN i.due_on >= :d30 THEN '1-30'
+            WHEN i.due_on >= :d60 THEN '31-60'
+            WHEN i.due_on >= :d90 THEN '61-90'
+            ELSE '90+' END AS bucket,
+       count(*), SUM(i.total_cents - i.paid_cents)
+  FROM invoice i
+ WHERE i.state IN ('open', 'disputed') AND i.due_on < :today AND i.paid_cents < i.total_cents
+ GROUP BY 1, 2
+"""
+# Clients with an overdue invoice whose reminder of the day waits as a draft.
+_DRAFTS_TODAY = """
+SELECT count(DISTINCT cl.name)
+  FROM invoice i
+  JOIN client cl ON cl.id = i.client_id
+  JOIN reminder r ON r.client_id = i.client_id AND r.run_on = :today
+ WHERE i.state IN ('open', 'disputed') AND i.due_on < :today AND i.paid_cents < i.total_cents
+   AND r.status = 'draft'
+"""
+# Most days no draft waits (none before the dunning run, none once they are
+# sent): this one look at the day's reminders then spares reading the invoices.
+_ANY_DRAFT_TODAY = "SELECT count(*) FROM reminder WHERE run_on = :today AND status = 'draft'"
+
+
+class Overdue(NamedTuple):
+    """The overdue invoices as a panel shows them: the oldest due first, and the totals of all."""
+
+    invoices: list[OverdueInvoice]  # the first ones, oldest due first
+    counted: int  # all of them, listed or not (`count` is a tuple method)
+    totals: dict[str, dict[str, Decimal]]  # as bucket_totals gives them, over all of them
+    drafts: int  # clients whose reminder of the day is a draft
+
+
+def overdue_summary(reader: Reader, today: date, listed: int) -> Overdue:
+    """The first `listed` overdue invoices as records; the count and totals summed in SQL."""
+    bounds = {
+        f"d{days}": date.fromordinal(today.toordinal() - days).isoformat() for days in (30, 60, 90)
+    }
+    params = {"today": today.isoformat(), **bounds}
+    count = 0
+    cents: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(BUCKETS, 0))
+    for currency, bucket, invoices, balance in reader.rows(_OVERDUE_TOTALS, params):
+        count += int(invoices)
+        cents[currency][bucket] += int(balance)
+    totals = {
+        currency: {
+            bucket: (Decimal(amount) / CENTS).quantize(PENNY) if amount else Decimal(0)
+            for bucket, amount in buckets.items()
+        }
+        for currency, buckets in cents.items()
+    }
+    drafts = 0
+    if reader.rows(_ANY_DRAFT_TODAY, {"today": today.isoformat()})[0][0]:
+        drafts = int(reader.rows(_DRAFTS_TODAY, {"today": today.isoformat()})[0][0])
+    return Overdue(overdue_invoices(reader, today, listed), count, totals, drafts)
 
 
 _RECEIVABLE = """

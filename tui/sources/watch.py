@@ -10,9 +10,10 @@ the result on its first turn instead of reading it again.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from core.conversations.feed import (
@@ -23,13 +24,19 @@ from core.conversations.feed import (
     feed_since,
     unread_count,
 )
-from core.receivables.aging import OverdueInvoice, overdue_invoices
+from core.receivables.aging import Overdue, overdue_summary
 from core.sla.report import SlaReport, hourly_response_times, sla_report
 from core.sla.views import ClockView, running_clocks
+from core.store.reader import Reader, Row
 
 if TYPE_CHECKING:
     from core.store.lease import ServicesSeen
     from tui.sources.backend import Backend
+
+# The overdue invoices read as rows, the most overdue first: the panel shows
+# about ten. The count and totals of the rest are summed in the database, as a
+# row per invoice of a large ledger cost a good part of the first read.
+INVOICES_LISTED = 100
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class Changes:
     items: list[FeedItem]
     unread: int
     clocks: list[ClockView] | None = None
-    invoices: list[OverdueInvoice] | None = None
+    invoices: Overdue | None = None
     sla: SlaFigures | None = None
     services: ServicesSeen | None = None
     services_at: float = 0.0  # time.monotonic() as the services' states were read
@@ -104,13 +111,33 @@ def first_read(backend: Backend) -> tuple[Changes, FeedCursor]:
     )
 
 
-def overdue(backend: Backend, now: datetime) -> list[OverdueInvoice]:
+def overdue(backend: Backend, now: datetime) -> Overdue:
     zone = ZoneInfo(backend.first.timezone)
-    return overdue_invoices(backend.reader(), now.astimezone(zone).date())
+    return overdue_summary(backend.reader(), now.astimezone(zone).date(), INVOICES_LISTED)
+
+
+class _ReadOnce:
+    """A reader that runs each distinct query once and keeps its rows.
+
+    Today's report and the week's read the same rows for today (the hours
+    since midnight are read exactly, not from the rollups), the same open
+    clocks and the same names.
+    """
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.read: dict[tuple[str, tuple[tuple[str, Any], ...]], list[Row]] = {}
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        key = (sql, tuple(sorted((params or {}).items())))
+        found = self.read.get(key)
+        if found is None:
+            found = self.read[key] = self.reader.rows(sql, params)
+        return found
 
 
 def sla_figures(backend: Backend, now: datetime) -> SlaFigures:
-    reader = backend.reader()
+    reader = _ReadOnce(backend.reader())
     zone = ZoneInfo(backend.first.timezone)
     local = now.astimezone(zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -14,9 +14,14 @@ from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff, operator
 from core.conversations.threads import thread_detail
 from core.conversations.triage import mark_handled
-from core.receivables.aging import aging_bucket, bucket_totals, overdue_invoices
+from core.receivables.aging import (
+    aging_bucket,
+    bucket_totals,
+    overdue_invoices,
+    overdue_summary,
+)
 from core.sla.views import running_clocks
-from core.store.models.receivables import Invoice
+from core.store.models.receivables import Invoice, Reminder
 from core.store.models.system import table
 from core.store.models.threads import Client
 from core.store.reader import Reader
@@ -282,6 +287,80 @@ def test_overdue_invoices_keep_only_open_balances_past_due(engine: Engine, reade
         "61-90": 0,
         "90+": Decimal("300"),
     }
+
+
+def test_the_overdue_summary_lists_the_oldest_and_sums_every_invoice_in_the_database(
+    engine: Engine, reader: Reader
+) -> None:
+    today = date(2026, 11, 23)
+    with engine.begin() as connection:
+        clients = [
+            connection.execute(
+                insert(table(Client))
+                .values(name=name, created_at=START)
+                .returning(table(Client).c.id)
+            ).scalar_one()
+            for name in ("Acme", "Bolt", "Cato", "Dune")
+        ]
+        # Every bucket's edges, two currencies, and what is not overdue.
+        days = (1, 30, 31, 60, 61, 90, 91, 400, 0, -3)
+        rows = [
+            {
+                "number": f"F-{n:03d}",
+                "client_id": clients[n % 3],
+                "issued_on": today - timedelta(days=500),
+                "due_on": today - timedelta(days=days[n % len(days)]),
+                "currency": "CHF" if n % 4 == 0 else "EUR",
+                "total_cents": 10_000 + 137 * n,
+                "paid_cents": (10_000 + 137 * n) if n % 11 == 0 else 25 * n,
+                "state": "written_off" if n % 13 == 0 else ("disputed" if n % 7 == 0 else "open"),
+                "created_at": START,
+                "updated_at": START,
+            }
+            for n in range(1, 121)
+        ]
+        connection.execute(insert(table(Invoice)), rows)
+        # Today's reminders: a draft for Acme (many invoices) and for Dune (none
+        # overdue, so not counted), one sent to Bolt, and yesterday's draft to Cato.
+        for client, status, day in (
+            (clients[0], "draft", today),
+            (clients[3], "draft", today),
+            (clients[1], "sent", today),
+            (clients[2], "draft", today - timedelta(days=1)),
+        ):
+            connection.execute(
+                insert(table(Reminder)).values(
+                    client_id=client,
+                    run_on=day,
+                    language="en",
+                    text="",
+                    status=status,
+                    created_at=START,
+                )
+            )
+
+    everything = overdue_invoices(reader, today)
+    summary = overdue_summary(reader, today, 25)
+
+    assert len(everything) > 25
+    assert summary.invoices == everything[:25]
+    assert summary.counted == len(everything)
+    assert summary.totals == bucket_totals(everything)
+    assert set(summary.totals) == {"CHF", "EUR"}
+    assert (
+        summary.drafts
+        == 1
+        == len({invoice.client for invoice in everything if invoice.reminder_today == "draft"})
+    )
+    # Read a page at a time, the list is the same to its last invoice.
+    for limit in (0, 1, 25, len(everything), len(everything) + 10):
+        assert overdue_invoices(reader, today, limit) == everything[:limit]
+    assert overdue_summary(reader, today - timedelta(days=600), 25) == (
+        [],
+        0,
+        {},
+        0,
+    )
 
 
 def test_the_feed_keeps_unread_or_client_events_and_its_unread_count_follows_the_filter(

@@ -319,3 +319,26 @@ def test_the_plain_statements_run_on_either_engine(engine: Engine) -> None:
     assert sorted(found) == [("Acme", "en"), ("Bigco", "de")]
     # A naive instant is UTC on either engine, whatever the server's zone.
     assert instant(stored[0][0]) == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "2026-03-13 04:15:52.957821",  # as SQLAlchemy and stamp write it
+        "2026-03-13T04:15:52.957821",
+        "2026-03-13 04:15:52",
+        "2026-03-13 04:15:52.957821Z",
+        datetime(2026, 3, 13, 4, 15, 52, 957821),
+    ],
+)
+def test_a_stored_instant_in_any_of_its_text_forms_reads_as_the_same_utc_instant(
+    stored: str | datetime,
+) -> None:
+    expected = datetime(2026, 3, 13, 4, 15, 52, 957821, tzinfo=UTC)
+    if isinstance(stored, str) and "." not in stored:
+        expected = expected.replace(microsecond=0)
+
+    found = instant(stored)
+
+    assert found == expected
+    assert found is not None and found.tzinfo is UTC

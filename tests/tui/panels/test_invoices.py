@@ -13,11 +13,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from rich.console import Console
 from sqlalchemy import Engine, text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from core.config.settings import DashboardConfig, Settings
+from core.receivables.aging import BUCKETS, bucket_totals, overdue_invoices
 from core.receivables.dunning import run_dunning
 from core.receivables.matching.decisions import reject
 from core.receivables.matching.matcher import match_new_lines
@@ -25,6 +27,7 @@ from core.store.db import insert_many, write
 from core.store.models.receivables import Invoice
 from core.store.models.system import table
 from core.store.models.threads import Client
+from core.store.reader import EngineReader
 from tests.core.receivables.matching.test_matching import line
 from tests.support import MovableClock
 from tests.tui.conftest import HOSTILE
@@ -195,6 +198,41 @@ async def test_without_an_operator_the_write_is_refused_with_a_toast(
         await pilot.press("enter")
         await until(pilot, lambda: any(n.severity == "error" for n in pilot.app._notifications))
     assert invoice_row(agency, "F-101")["state"] == "open"
+
+
+async def test_a_ledger_longer_than_the_panel_lists_the_most_overdue_and_totals_every_invoice(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    now = clock()
+    ledger = add_client(agency, "Ledger Co", now)
+    for n in range(150):
+        add_invoice(agency, f"L-{n:03d}", ledger, 1_000 + n, TODAY - timedelta(days=1 + n), now)
+    everything = overdue_invoices(EngineReader(agency), TODAY)
+    assert len(everything) > 150
+
+    async with make_app(dashboard_settings, clock).run_test(size=(200, 50)) as pilot:
+        screen = await main_screen(pilot)
+        panel = screen.query_one(InvoicesPanel)
+        await until(pilot, lambda: bool(panel.invoices))
+        table = panel.table
+        numbers = [table.row(i)[0].plain for i in range(table.row_count)]
+        subtitle = str(panel.border_subtitle)
+        table.focus()
+        await pilot.press("end")
+        await pilot.pause()
+        last = panel.selected
+        totals = Console(width=400, record=True, color_system=None)
+        totals.print(panel._totals())
+        money = panel.formatter.money
+
+    # The most overdue first, as many as the panel lists; the end of the list is its last.
+    assert numbers == [invoice.number for invoice in everything[:100]]
+    assert last == everything[99]
+    assert subtitle.startswith(f"{len(everything)} overdue (100 most overdue shown)")
+    # The totals are those of every overdue invoice, listed or not.
+    line = totals.export_text()
+    for bucket in BUCKETS[1:]:
+        assert f"{bucket}: {money(bucket_totals(everything)['EUR'][bucket], 'EUR')}" in line
 
 
 # -- the review screen -------------------------------------------------------------

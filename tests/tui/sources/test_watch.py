@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from core.config.settings import Settings
 from core.conversations.ingest import Ingestor
+from core.sla.report import sla_report
 from tests.support import MovableClock, make_event
 from tests.tui.test_dashboard import main_screen, until
 from tui.app import Dashboard
@@ -16,7 +19,7 @@ from tui.panels.clocks import ClocksPanel
 from tui.panels.feed import IncomingPanel
 from tui.screens.main import MainScreen
 from tui.sources.backend import Backend
-from tui.sources.watch import first_read
+from tui.sources.watch import first_read, sla_figures
 
 
 async def test_the_early_first_read_is_shown_and_a_commit_made_after_it_still_appears(
@@ -108,3 +111,32 @@ async def test_jobs_start_once_the_first_data_is_shown_and_are_told_to_stop_on_e
         assert loaded_when_started == [True]
         assert not stopped.is_set()
     assert stopped.wait(5)
+
+
+def test_the_sla_figures_read_each_query_once_and_equal_the_reports_read_apart(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    backend = Backend(dashboard_settings, clock)
+    reader = backend.reader()
+    asked: list[str] = []
+    rows = reader.rows
+
+    def counted(sql: str, params: Any = None) -> Any:
+        asked.append(sql)
+        return rows(sql, params)
+
+    reader.rows = counted  # type: ignore[method-assign]
+    now = clock()
+    zone = ZoneInfo(dashboard_settings.timezone)
+    midnight = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    figures = sla_figures(backend, now)
+    read = len(asked)
+
+    assert figures.today == sla_report(reader, midnight, now, now)
+    assert figures.week == sla_report(reader, midnight - timedelta(days=6), now, now)
+    # Today's stops, the open clocks and the names: read for today, kept for the week.
+    staff = "SELECT id, name FROM staff"
+    assert asked[read:].count(staff) == 2
+    assert asked[:read].count(staff) == 1
+    assert len(asked[:read]) < len(asked[read:])
