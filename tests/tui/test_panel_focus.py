@@ -12,6 +12,8 @@ from unittest.mock import patch
 from sqlalchemy import Engine
 from textual._styles_cache import StylesCache
 from textual.css.styles import StylesBase
+from textual.css.stylesheet import Stylesheet
+from textual.dom import DOMNode
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
@@ -225,3 +227,30 @@ async def test_going_back_from_a_thread_draws_the_lists_cursor_line_only(
         focused = table.get_visual_style("rows--cursor").rich_style.bgcolor
         assert any(s.style is not None and s.style.bgcolor == focused for s in cursor)
 
+
+async def test_a_thread_opened_and_closed_restyles_no_panel(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # The focus leaving the feed's list for the thread and coming back changes
+    # no panel's styles: none of the panels' widgets is styled again.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        grid = screen.query_one("#panels")
+        table = screen.query_one(IncomingPanel).table
+        restyled: list[str] = []
+        apply = Stylesheet.apply
+
+        def counting(self: Stylesheet, node: DOMNode, *rest: Any, **named: Any) -> None:
+            if node is grid or grid in node.ancestors:
+                restyled.append(f"{type(node).__name__}#{node.id}")
+            apply(self, node, *rest, **named)
+
+        with patch.object(Stylesheet, "apply", counting):
+            for _ in range(2):
+                await open_thread(pilot, "Task T3")
+                await pilot.pause(0.2)
+                await pilot.press("escape")
+                await until(pilot, lambda: on_the_panels(pilot) and table.has_focus)
+                await pilot.pause(0.2)
+
+        assert restyled == []
