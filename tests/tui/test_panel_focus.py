@@ -254,3 +254,35 @@ async def test_a_thread_opened_and_closed_restyles_no_panel(
                 await pilot.pause(0.2)
 
         assert restyled == []
+
+
+async def test_going_back_from_a_thread_draws_no_scrollbar_again(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # Showing the panels again lays the screen out; the lists keep their size
+    # and rows, so what their scrollbars show is unchanged and not drawn again.
+    async with make_app(dashboard_settings, clock).run_test(size=(80, 24)) as pilot:
+        screen = await main_screen(pilot)
+        table = screen.query_one(IncomingPanel).table
+        await until(pilot, lambda: table.show_vertical_scrollbar)
+        await open_thread(pilot, "Task T3")
+        await pilot.pause(0.2)
+
+        drawn: list[str] = []
+        render_line = StylesCache.render_line
+
+        def counting(self: StylesCache, styles: StylesBase, y: int, *rest: Any) -> Strip:
+            node = styles.node
+            if isinstance(node, ScrollBar) and node.parent in (
+                table,
+                screen.query_one(ClocksPanel),
+            ):
+                drawn.append(f"{node.parent.id} {y}")
+            return render_line(self, styles, y, *rest)
+
+        with patch.object(StylesCache, "render_line", counting):
+            await pilot.press("escape")
+            await until(pilot, lambda: on_the_panels(pilot) and table.has_focus)
+            await pilot.pause(0.2)
+
+        assert drawn == []

@@ -13,7 +13,7 @@ from typing import Self
 
 from textual import events
 from textual.dom import NoScreen
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 
 
@@ -23,9 +23,29 @@ class CursorView(ScrollView):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._cursor = 0
+        # The virtual size and the room the scrollbars were last set for.
+        self._bars_for: tuple[Size, Size] | None = None
 
     def line_count(self) -> int:
         raise NotImplementedError
+
+    # -- the scrollbars: set and drawn again when what they show changes -------
+    # A layout gives each widget its size and its container's; ScrollView
+    # compares that container's size with its own (never equal) and so set
+    # and repainted its scrollbars on every layout of the screen, such as each
+    # return from a thread, though neither the list's size nor its rows changed.
+
+    def _scroll_update(self, virtual_size: Size) -> None:
+        super()._scroll_update(virtual_size)
+        self._bars_for = (virtual_size, self.container_size)
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        room = size - self.styles.gutter.totals
+        if size == self._size and self._bars_for == (self.virtual_size, room):
+            return False
+        return super()._size_updated(size, virtual_size, container_size, layout)
 
     # -- the focus: the cursor line's colours, nothing else --------------------
     # Textual restyles a widget whose focus changed and repaints it whole. For
