@@ -12,6 +12,9 @@ from unittest.mock import patch
 from sqlalchemy import Engine
 from textual._styles_cache import StylesCache
 from textual.css.styles import StylesBase
+from textual.css.stylesheet import Stylesheet
+from textual.dom import DOMNode
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
 from core.config.settings import Settings
@@ -188,3 +191,98 @@ async def test_a_thread_opened_and_closed_draws_no_background_again(
         assert backgrounds == [], sorted(set(backgrounds))
         # The thread's own lines were drawn, and the feed's as it took the focus back.
         assert "conversation" in drawn and "feed-table" in drawn
+
+
+async def test_going_back_from_a_thread_draws_the_lists_cursor_line_only(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # The focus coming back to the feed's list changes its cursor line's
+    # colours and nothing else: no other line of it, and neither scrollbar,
+    # is drawn again (restyling the list repainted all of them).
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        table = screen.query_one(IncomingPanel).table
+        await open_thread(pilot, "Task T3")
+        await pilot.pause(0.2)
+        assert not table.has_focus
+
+        drawn: list[tuple[str, int]] = []
+        render_line = StylesCache.render_line
+
+        def counting(self: StylesCache, styles: StylesBase, y: int, *rest: Any) -> Strip:
+            node = styles.node
+            if node is table:
+                drawn.append(("list", y))
+            elif isinstance(node, ScrollBar) and node.parent is table:
+                drawn.append(("scrollbar", y))
+            return render_line(self, styles, y, *rest)
+
+        with patch.object(StylesCache, "render_line", counting):
+            await pilot.press("escape")
+            await until(pilot, lambda: on_the_panels(pilot) and table.has_focus)
+            await pilot.pause(0.2)
+
+        assert drawn == [("list", table.cursor_row + table.header_lines - table.scroll_offset.y)]
+        cursor = table.render_line(table.cursor_row + table.header_lines - table.scroll_offset.y)
+        focused = table.get_visual_style("rows--cursor").rich_style.bgcolor
+        assert any(s.style is not None and s.style.bgcolor == focused for s in cursor)
+
+
+async def test_a_thread_opened_and_closed_restyles_no_panel(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # The focus leaving the feed's list for the thread and coming back changes
+    # no panel's styles: none of the panels' widgets is styled again.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        grid = screen.query_one("#panels")
+        table = screen.query_one(IncomingPanel).table
+        restyled: list[str] = []
+        apply = Stylesheet.apply
+
+        def counting(self: Stylesheet, node: DOMNode, *rest: Any, **named: Any) -> None:
+            if node is grid or grid in node.ancestors:
+                restyled.append(f"{type(node).__name__}#{node.id}")
+            apply(self, node, *rest, **named)
+
+        with patch.object(Stylesheet, "apply", counting):
+            for _ in range(2):
+                await open_thread(pilot, "Task T3")
+                await pilot.pause(0.2)
+                await pilot.press("escape")
+                await until(pilot, lambda: on_the_panels(pilot) and table.has_focus)
+                await pilot.pause(0.2)
+
+        assert restyled == []
+
+
+async def test_going_back_from_a_thread_draws_no_scrollbar_again(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # Showing the panels again lays the screen out; the lists keep their size
+    # and rows, so what their scrollbars show is unchanged and not drawn again.
+    async with make_app(dashboard_settings, clock).run_test(size=(80, 24)) as pilot:
+        screen = await main_screen(pilot)
+        table = screen.query_one(IncomingPanel).table
+        await until(pilot, lambda: table.show_vertical_scrollbar)
+        await open_thread(pilot, "Task T3")
+        await pilot.pause(0.2)
+
+        drawn: list[str] = []
+        render_line = StylesCache.render_line
+
+        def counting(self: StylesCache, styles: StylesBase, y: int, *rest: Any) -> Strip:
+            node = styles.node
+            if isinstance(node, ScrollBar) and node.parent in (
+                table,
+                screen.query_one(ClocksPanel),
+            ):
+                drawn.append(f"{node.parent.id} {y}")
+            return render_line(self, styles, y, *rest)
+
+        with patch.object(StylesCache, "render_line", counting):
+            await pilot.press("escape")
+            await until(pilot, lambda: on_the_panels(pilot) and table.has_focus)
+            await pilot.pause(0.2)
+
+        assert drawn == []

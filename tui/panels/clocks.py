@@ -162,6 +162,7 @@ class ClocksPanel(CursorView):
         "clocks--breached",
         "clocks--escalated",
         "clocks--cursor",
+        "clocks--cursor-blurred",
         "clocks--empty",
         "clocks--header",
     }
@@ -229,7 +230,7 @@ class ClocksPanel(CursorView):
         self._cells: dict[int, _Cells] = {}
         # Per clock: the room the words were fitted to, and the fitted text.
         self._rests: dict[int, tuple[int, str]] = {}
-        self._styles: dict[tuple[str, bool], tuple[Style, Style]] = {}
+        self._styles: dict[tuple[str, bool, bool], tuple[Style, Style]] = {}
         # What each clock's line last showed, by its index: the clock, its countdown
         # and its state. A tick repaints only the lines on screen that would differ.
         self._drawn: dict[int, tuple[int, str, str]] = {}
@@ -449,7 +450,8 @@ class ClocksPanel(CursorView):
         cursor's background (state class last), while the words take the
         cursor's colours (cursor class last) so they stay readable.
         """
-        found = self._styles.get((state, cursor))
+        key = (state, cursor and self.has_focus, cursor)
+        found = self._styles.get(key)
         if found is not None:
             return found
         name = f"clocks--{state}"
@@ -457,16 +459,17 @@ class ClocksPanel(CursorView):
             style = self.get_visual_style(name).rich_style
             found = (style, style)
         else:
+            mark = "clocks--cursor" if self.has_focus else "clocks--cursor-blurred"
             found = (
-                self.get_visual_style("clocks--cursor", name).rich_style,
-                self.get_visual_style(name, "clocks--cursor").rich_style,
+                self.get_visual_style(mark, name).rich_style,
+                self.get_visual_style(name, mark).rich_style,
             )
-        self._styles[(state, cursor)] = found
+        self._styles[key] = found
         return found
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._styles.clear()  # a new theme, or the focus changed the cursor's colours
+        self._styles.clear()  # a new theme
 
     def _cells_of(self, clock: ClockView) -> _Cells:
         cells = self._cells.get(clock.id)

@@ -1,12 +1,19 @@
 """Lists drawn by line with one cursor row: the feed's rows and the clocks.
 
 A move repaints only the two lines whose cursor mark changed, unless it
-scrolls; the keys move by one, by a page, or to either end.
+scrolls; the keys move by one, by a page, or to either end. The focus coming
+or going changes the cursor line's colours only: that line alone is drawn
+again.
 """
 
 from __future__ import annotations
 
-from textual.geometry import Region
+import contextlib
+from typing import Self
+
+from textual import events
+from textual.dom import NoScreen
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 
 
@@ -16,9 +23,64 @@ class CursorView(ScrollView):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._cursor = 0
+        # The virtual size and the room the scrollbars were last set for.
+        self._bars_for: tuple[Size, Size] | None = None
 
     def line_count(self) -> int:
         raise NotImplementedError
+
+    # -- the scrollbars: set and drawn again when what they show changes -------
+    # A layout gives each widget its size and its container's; ScrollView
+    # compares that container's size with its own (never equal) and so set
+    # and repainted its scrollbars on every layout of the screen, such as each
+    # return from a thread, though neither the list's size nor its rows changed.
+
+    def _scroll_update(self, virtual_size: Size) -> None:
+        super()._scroll_update(virtual_size)
+        self._bars_for = (virtual_size, self.container_size)
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        room = size - self.styles.gutter.totals
+        if size == self._size and self._bars_for == (self.virtual_size, room):
+            return False
+        return super()._size_updated(size, virtual_size, container_size, layout)
+
+    # -- the focus: the cursor line's colours, nothing else --------------------
+    # Textual restyles a widget whose focus changed and repaints it whole. For
+    # a list neither is needed: no rule of the stylesheet matches its :focus
+    # (the cursor's colours are a component class of their own for each case,
+    # chosen as a line is drawn), and restyling it set every rule again, which
+    # repainted both its scrollbars and all its lines on each return from a
+    # thread (docs/benchmarks.md, dashboard round 20).
+
+    def watch_has_focus(self, _has_focus: bool) -> None:
+        if self.line_count():
+            self.refresh_lines(self._cursor)
+
+    def focus(self, scroll_visible: bool = True) -> Self:
+        """As Widget.focus, without its repaint of the whole widget."""
+
+        def set_focus(widget: CursorView) -> None:
+            with contextlib.suppress(NoScreen):
+                widget.screen.set_focus(widget, scroll_visible=scroll_visible)
+
+        self.app.call_later(set_focus, self)
+        return self
+
+    def _on_focus(self, event: events.Focus) -> None:
+        # As Widget._on_focus, without its repaint of the whole widget.
+        event.prevent_default()
+        self.has_focus = True
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantFocus(self))
+
+    def _on_blur(self, event: events.Blur) -> None:
+        event.prevent_default()
+        self.has_focus = False
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantBlur(self))
 
     def cursor_moved(self, index: int) -> None:
         """Called after a move that changed the cursor's line."""

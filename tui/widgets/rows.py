@@ -36,7 +36,8 @@ class RowList(CursorView, can_focus=True):
     its column.
     """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"rows--cursor", "rows--header"}
+    # The cursor line's colours with the focus and without it (CursorView).
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"rows--cursor", "rows--cursor-blurred", "rows--header"}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor_up", "Previous row", show=False, id="rows.cursor_up"),
@@ -211,7 +212,8 @@ class RowList(CursorView, can_focus=True):
                 line = self._render_row(cells, width)
             self._lines[index] = line
         if index == self._cursor:
-            cursor = self.get_visual_style("rows--cursor").rich_style
+            name = "rows--cursor" if self.has_focus else "rows--cursor-blurred"
+            cursor = self.get_visual_style(name).rich_style
             return line.apply_style(base + cursor)
         return line.apply_style(base)
 

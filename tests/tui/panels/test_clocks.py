@@ -211,7 +211,7 @@ async def test_the_cursor_colours_follow_focus_and_theme() -> None:
         await pilot.pause()
         blurred = cursor_background()
         assert blurred != focused
-        assert blurred == panel.get_visual_style("clocks--cursor").rich_style.bgcolor
+        assert blurred == panel.get_visual_style("clocks--cursor-blurred").rich_style.bgcolor
         panel.focus()
         await pilot.pause()
         assert cursor_background() == focused
