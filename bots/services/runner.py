@@ -72,7 +72,6 @@ from bots.worksection.webhook import worksection_router
 from core.base.instants import Now, utc_now
 from core.config.settings import Settings
 from core.receivables.dunning import daily_dunning
-from core.store.checkpoints import Checkpointer
 from core.store.db import open_database
 from core.store.lease import NAMES, acquire, default_holder, release, renamed, renew
 
@@ -154,10 +153,6 @@ async def run_services(
         if not await _wait_for_lease(engine, holder, states, stop, clock, ttl):
             return
         log.info("services started (lease holder %s)", holder)
-        # The services' commits (the intake's above all) leave the log's
-        # checkpoints to a thread of their own: see core.store.checkpoints.
-        checkpoints = Checkpointer(engine)
-        checkpoints.start()
         try:
             await _session(
                 settings,
@@ -172,7 +167,6 @@ async def run_services(
                 extra or {},
             )
         finally:
-            await asyncio.to_thread(checkpoints.stop)
             await asyncio.to_thread(release, engine, holder)
             log.info("services stopped")
 
