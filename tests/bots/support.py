@@ -29,7 +29,7 @@ from core.sla.policies import PolicyBook
 from core.store.models.outbox import Notification
 from core.store.models.system import table
 from tests.conftest import round_the_clock_settings
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import WAIT, FakeTelegram
 
 TOKEN = "123:ABC"
 AGENCY = "Atelier"
@@ -144,7 +144,7 @@ def notification_rows(engine: Engine) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in connection.execute(select(rows).order_by(rows.c.id))]
 
 
-async def until(condition: Any, timeout: float = 4.0, what: str = "condition") -> None:
+async def until(condition: Any, timeout: float = WAIT, what: str = "condition") -> None:
     """Wait (polling every 10 ms) until `condition()` is true."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -61,6 +61,11 @@ ChatType = Literal["private", "group", "supergroup", "channel"]
 Clock = Callable[[], float]
 CallMatcher = str | Callable[["Call"], bool]
 
+# How long a test waits for a call it expects. The bot answers in milliseconds;
+# the margin is for a machine busy with other work, where a write can wait its
+# turn for seconds. A wait ends as soon as the call is there.
+WAIT = 10.0
+
 # Telegram's documented limits, as https://core.telegram.org/bots/faq states them.
 PER_CHAT_INTERVAL = 1.0
 GROUP_WINDOW, GROUP_LIMIT = 60.0, 20
@@ -344,7 +349,7 @@ class FakeTelegram:
         with self._cond:
             return self._rate_limited
 
-    def wait_for(self, what: CallMatcher, count: int = 1, timeout: float = 2.0) -> list[Call]:
+    def wait_for(self, what: CallMatcher, count: int = 1, timeout: float = WAIT) -> list[Call]:
         """Block until `count` calls match a method name or predicate; return the matches.
 
         For threads and synchronous tests only: inside a coroutine it would freeze the very
@@ -365,7 +370,7 @@ class FakeTelegram:
                 self._cond.wait(remaining)
 
     async def wait_for_async(
-        self, what: CallMatcher, count: int = 1, timeout: float = 2.0
+        self, what: CallMatcher, count: int = 1, timeout: float = WAIT
     ) -> list[Call]:
         """`wait_for` for coroutines: polls every 10 ms, leaving the loop free in between."""
         matches = _matcher(what)
