@@ -222,7 +222,12 @@ async def test_going_back_from_a_thread_draws_the_lists_cursor_line_only(
             await until(pilot, lambda: on_the_panels(pilot) and table.has_focus)
             await pilot.pause(0.2)
 
-        assert drawn == [("list", table.cursor_row + table.header_lines - table.scroll_offset.y)]
+        line = table.cursor_row + table.header_lines - table.scroll_offset.y
+        assert ("list", line) in drawn
+        assert not any(kind == "scrollbar" for kind, _ in drawn)
+        # At most one other line: a live update landing meanwhile (a relative time
+        # on the first row) may draw its own; a restyle drew every line.
+        assert len(set(drawn)) <= 2, drawn
         cursor = table.render_line(table.cursor_row + table.header_lines - table.scroll_offset.y)
         focused = table.get_visual_style("rows--cursor").rich_style.bgcolor
         assert any(s.style is not None and s.style.bgcolor == focused for s in cursor)
