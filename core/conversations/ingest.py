@@ -258,6 +258,13 @@ class _Pending:
         self.row: tuple[Any, ...] = ()
         self.id = 0
 
+    def facts(self) -> EventFacts:
+        """What the clocks need of the event, once its row is built."""
+        row = self.row
+        return EventFacts(
+            self.id, self.key, row[_R_KIND], row[_R_ROLE], bool(row[_R_INTERNAL]), row[_R_STAFF]
+        )
+
 
 class Unwithdrawable(ValueError):
     """The event cannot be withdrawn; the message says why (for the person who tried)."""
@@ -949,15 +956,12 @@ class _Batch:
             # Rows straight to the driver in storage form: a dict per event
             # converted afterwards cost a tenth of an import.
             ids = next_ids(self.db, E, len(fresh), self.state.next_ids)
-            received_text = stamp(self.now)
-            stamps = self.stamps
-            rows = []
-            for item, event_id in zip(fresh, ids, strict=True):
-                at = item.event.occurred_at
-                text = stamps.get(at)
-                if text is None:
-                    text = stamps[at] = stamp(at)
-                rows.append((event_id, text, received_text, *item.row))
+            text = self._text
+            received_text = text(self.now)
+            rows = [
+                (event_id, text(item.event.occurred_at), received_text, *item.row)
+                for item, event_id in zip(fresh, ids, strict=True)
+            ]
             insert_stored(self.db, E, ("id", *_EVENT_COLUMNS), rows)
             insert_stored(
                 self.db,
@@ -1223,11 +1227,7 @@ class _Batch:
                 row = item.row
                 kind = row[_R_KIND]
                 if kind in _CLOCK_KINDS:
-                    apply(
-                        EventFacts(
-                            item.id, item.key, kind, row[_R_ROLE], row[_R_INTERNAL], row[_R_STAFF]
-                        )
-                    )
+                    apply(item.facts())
                 elif kind == _ASSIGNEE:
                     self.assignees[thread_id] = (row[_R_VALUE], item.key[0])
                 elif kind in _THREAD_STATE_KINDS:
@@ -1312,17 +1312,7 @@ class _Batch:
         self._settle_thread_state(late)
         windows: dict[int, _Window] = {}
         for thread_id, items in late.items():
-            facts = [
-                EventFacts(
-                    item.id,
-                    item.key,
-                    item.row[_R_KIND],
-                    item.row[_R_ROLE],
-                    bool(item.row[_R_INTERNAL]),
-                    item.row[_R_STAFF],
-                )
-                for item in items
-            ]
+            facts = [item.facts() for item in items]
             relevant = [fact for fact in facts if fact.affects_clocks]
             if relevant:
                 windows[thread_id] = _Window(
@@ -1637,25 +1627,16 @@ class _Batch:
             for thread, values in changed:
                 stored = thread.stored
                 at = values[_LAST_EVENT_AT]
-                at_text = None if at is None else text(at)
+                row = (
+                    *values[:_LAST_EVENT_AT],
+                    None if at is None else text(at),
+                    *values[_LAST_EVENT_AT + 1 :],
+                    thread.id,
+                )
                 if stored is not None and stored[:_OWNERS] == values[:_OWNERS]:
-                    narrow.append(
-                        (
-                            *values[_OWNERS:_LAST_EVENT_AT],
-                            at_text,
-                            *values[_LAST_EVENT_AT + 1 :],
-                            thread.id,
-                        )
-                    )
+                    narrow.append(row[_OWNERS:])
                 else:
-                    full.append(
-                        (
-                            *values[:_LAST_EVENT_AT],
-                            at_text,
-                            *values[_LAST_EVENT_AT + 1 :],
-                            thread.id,
-                        )
-                    )
+                    full.append(row)
             if full:
                 plain_many(self.db, _UPDATE_THREAD, full)
             if narrow:
@@ -2077,12 +2058,10 @@ _EVENT_VALUES = (
 )
 _EVENT_COLUMNS = ("occurred_at", "received_at", *_EVENT_VALUES)
 # Positions in an event row (_Batch._event_row) read after it is built.
-_R_THREAD, _R_KIND, _R_NAME, _R_ROLE, _R_STAFF, _R_TEXT, _R_INTERNAL, _R_VALUE = (
+_R_KIND, _R_NAME, _R_ROLE, _R_STAFF, _R_TEXT, _R_INTERNAL, _R_VALUE = (
     _EVENT_VALUES.index(name)
-    for name in (
-        "thread_id", "kind", "author_name", "author_role", "staff_id", "text", "internal", "value"
-    )
-)  # fmt: skip
+    for name in ("kind", "author_name", "author_role", "staff_id", "text", "internal", "value")
+)
 _STATE_KINDS = (
     (_STATUS,),
     (_DEADLINE,),
@@ -2104,10 +2083,10 @@ _STOP_CLOCK = (
 )
 
 
-def _facts(event_id: int, row: Mapping[Any, Any], key: OrderKey | None = None) -> EventFacts:
+def _facts(event_id: int, row: Mapping[Any, Any]) -> EventFacts:
     return EventFacts(
         event_id,
-        key or _key(row),
+        _key(row),
         row["kind"],
         row["author_role"],
         bool(row["internal"]),

@@ -17,6 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 from importlib import resources
+from types import ModuleType
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -47,13 +48,13 @@ def humanize_locale(locale: str) -> str | None:
 
 
 @contextmanager
-def _humanize_in(locale: str | None) -> Iterator[None]:
+def _humanize_in(locale: str | None) -> Iterator[ModuleType]:
     # Imported on the first relative time (a thread's events): the first screenful has none.
     import humanize
 
     humanize.i18n.activate(locale)
     try:
-        yield
+        yield humanize
     finally:
         humanize.i18n.deactivate()
 
@@ -79,10 +80,8 @@ class Formatter:
         # A timedelta, not two datetimes: humanize would move aware datetimes to
         # the machine's zone, which is not necessarily the agency's.
         elapsed: timedelta = now - instant
-        with _humanize_in(humanize_locale(self.locale)):
-            import humanize  # loaded by _humanize_in
-
-            return humanize.naturaltime(elapsed)
+        with _humanize_in(humanize_locale(self.locale)) as humanize:
+            return str(humanize.naturaltime(elapsed))
 
     @staticmethod
     def duration(seconds: float) -> str:
