@@ -213,7 +213,8 @@ class Dashboard(App[None]):
         )
         # The width's class before the screen's first styling: set by its first Resize,
         # it restyled every widget of the screen once more before the first frame.
-        self.main.add_class(width_class(self.size.width, self.HORIZONTAL_BREAKPOINTS))
+        # Not styled here either: the screen is styled as it is pushed.
+        self.main.add_class(width_class(self.size.width, self.HORIZONTAL_BREAKPOINTS), update=False)
         self.push_screen(self.main)
         if self.start == "manager":
             self.action_manager()

@@ -27,7 +27,10 @@ from core.config.settings import Settings
 from pmdesk.start import hold_collector
 from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, until
+from tui.app import Dashboard
 from tui.display.themes import THEMES
+from tui.sources.backend import Backend
+from tui.sources.watch import first_read
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,3 +154,37 @@ async def test_the_main_screen_is_styled_for_its_width_before_its_first_resize(
         assert named in screen.classes
         assert {"-wide", "-narrow"} - {named} & screen.classes == set()
     assert styled and all(named in classes.split() for classes in styled)
+
+
+def prefetched_app(settings: Settings, clock: MovableClock) -> Dashboard:
+    """The app as `pmdesk` opens it: its first read made before the app runs."""
+    backend = Backend(settings, clock)
+    backend.prefetch(first_read)
+    assert backend.prefetched(10.0) is not None  # read by the time the screen mounts
+    return Dashboard(settings, backend)
+
+
+async def test_the_main_screen_is_styled_once_before_its_first_frame(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its widgets are styled at their mount; Textual styled them all again when the
+    # screen was first shown (ScreenResume), with nothing changed in between.
+    styled: list[str] = []
+    apply = Stylesheet.apply
+
+    def counted(stylesheet: Stylesheet, node: DOMNode, **options: Any) -> None:
+        if node.id in {"main", "panels", "status"} and not node.screen.loaded:
+            styled.append(str(node.id))
+        apply(stylesheet, node, **options)
+
+    monkeypatch.setattr(Stylesheet, "apply", counted)
+    app = prefetched_app(dashboard_settings, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await main_screen(pilot)
+        assert sorted(styled) == ["main", "panels", "status"]
+        # Styled all the same: the stylesheet's colours and the width's layout.
+        assert screen.styles.background == background("pmdesk-dark")
+        assert screen.query_one("#panels").styles.grid_size_columns == 2

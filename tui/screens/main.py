@@ -290,6 +290,8 @@ class MainScreen(Screen[None]):
         self._focus_before: Widget | None = None
         # The prefetched first read, shown on mount: the watcher does not post it again.
         self._first_shown = False
+        # Whether the screen was shown once (see _on_screen_resume).
+        self._resumed = False
         # Set by the watcher when the invoices and SLA figures are due (read_figures).
         self._figures_due = threading.Event()
 
@@ -314,6 +316,15 @@ class MainScreen(Screen[None]):
         self.set_interval(1.0, self.tick)
         self.poll_database()
         self.read_figures()
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Runs before Textual's own handler, which restyles every widget of the screen on
+        each resume. On the first, each was styled a moment before at its mount, with this
+        stylesheet and the screen's width class: styling them all again was about 20 ms of
+        the work before the first frame (docs/benchmarks.md, dashboard round 22)."""
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
 
     def _show_prefetched(self) -> None:
         """The first read, if it ends soon, shown before the first frame: one layout, one
