@@ -29,6 +29,7 @@ from tests.support import MovableClock
 from tests.tui.test_dashboard import main_screen, make_app, until
 from tui.app import Dashboard
 from tui.display.themes import THEMES
+from tui.panels.feed import IncomingPanel
 from tui.sources.backend import Backend
 from tui.sources.watch import first_read
 
@@ -188,3 +189,28 @@ async def test_the_main_screen_is_styled_once_before_its_first_frame(
         # Styled all the same: the stylesheet's colours and the width's layout.
         assert screen.styles.background == background("pmdesk-dark")
         assert screen.query_one("#panels").styles.grid_size_columns == 2
+
+
+async def test_the_first_read_draws_the_feeds_rows_once_at_the_panels_width(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Shown before the first layout, the rows were drawn at no width, then again
+    # at the panel's width on its first Resize, both before the first frame.
+    drawn: list[int] = []
+    render_rows = IncomingPanel._render_rows
+
+    def counted(panel: IncomingPanel, *args: Any, **options: Any) -> None:
+        drawn.append(panel.content_size.width)
+        render_rows(panel, *args, **options)
+
+    monkeypatch.setattr(IncomingPanel, "_render_rows", counted)
+    app = prefetched_app(dashboard_settings, clock)
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await main_screen(pilot)
+        panel = screen.query_one(IncomingPanel)
+        await until(pilot, lambda: panel.table.row_count > 0)
+        assert len(drawn) == 1 and drawn[0] > 0
+        assert panel.selected is not None and panel.selected.id == panel.items[0].id

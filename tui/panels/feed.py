@@ -100,6 +100,12 @@ class IncomingPanel(Vertical):
         self.feed = feed
         self.unread = unread
         self.new_above = 0
+        if self._drawn_for is None and not self.content_size.width:
+            # Not laid out yet (the first read is shown before the first layout): the
+            # first Resize draws the rows at the panel's width. Drawn now, at no width,
+            # they were drawn once more on it (docs/benchmarks.md, dashboard round 22).
+            self._update_title()
+            return
         self._render_rows(keep)
 
     def add_new(self, items: list[FeedItem], unread: int) -> None:
