@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from textual._compositor import Compositor
 from textual.color import Color
 from textual.css.stylesheet import Stylesheet
 from textual.dom import DOMNode
@@ -30,6 +31,7 @@ from tests.tui.test_dashboard import main_screen, make_app, until
 from tui.app import Dashboard
 from tui.display.themes import THEMES
 from tui.panels.feed import IncomingPanel
+from tui.screens.main import MainScreen
 from tui.sources.backend import Backend
 from tui.sources.watch import first_read
 
@@ -177,7 +179,7 @@ async def test_the_main_screen_is_styled_once_before_its_first_frame(
     apply = Stylesheet.apply
 
     def counted(stylesheet: Stylesheet, node: DOMNode, **options: Any) -> None:
-        if node.id in {"main", "panels", "status"} and not node.screen.loaded:
+        if node.id in {"main", "panels", "status"} and not getattr(node.screen, "loaded", False):
             styled.append(str(node.id))
         apply(stylesheet, node, **options)
 
@@ -214,3 +216,32 @@ async def test_the_first_read_draws_the_feeds_rows_once_at_the_panels_width(
         await until(pilot, lambda: panel.table.row_count > 0)
         assert len(drawn) == 1 and drawn[0] > 0
         assert panel.selected is not None and panel.selected.id == panel.items[0].id
+
+
+async def test_no_frame_of_the_main_screen_is_drawn_while_textuals_start_up_batch_holds_it(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The app pushes the main screen inside that batch: a frame drawn then was thrown
+    # away (App._display writes nothing during a batch) and drawn again after it.
+    drawn: list[tuple[bool, bool]] = []
+    render_update = Compositor.render_update
+    app = prefetched_app(dashboard_settings, clock)
+
+    def counted(compositor: Compositor, *args: Any, **options: Any) -> Any:
+        screen = app.screen
+        loaded = isinstance(screen, MainScreen) and screen.loaded
+        drawn.append((app._batch_count > 0, loaded))
+        return render_update(compositor, *args, **options)
+
+    monkeypatch.setattr(Compositor, "render_update", counted)
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await main_screen(pilot)
+        await until(pilot, lambda: (False, True) in drawn)
+        assert [held for held, _loaded in drawn] == [False] * len(drawn)
+        # Drawn whole all the same: every line of the screen, the panels' data in it.
+        lines = [strip.text for strip in screen._compositor.render_strips()]
+        assert len(lines) == 50
+        assert any("Incoming" in line for line in lines)

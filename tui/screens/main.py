@@ -326,6 +326,21 @@ class MainScreen(Screen[None]):
             self._resumed = True
             event.refresh_styles = False
 
+    def _compositor_refresh(self) -> None:
+        """Textual's frame of the screen, drawn unless Textual's start-up batch holds frames.
+
+        The app pushes this screen from its mount, inside the batch Textual holds
+        around the app's own start-up: the screen's first layout drew a whole frame
+        there, which the app threw away (App._display), and the whole screen was
+        drawn again once the batch ended. The regions stay marked to draw, and the
+        screen is drawn in full on its first turn after the batch
+        (docs/benchmarks.md, dashboard round 22).
+        """
+        if self.app._batch_count:
+            self._repaint_required = True
+            return
+        super()._compositor_refresh()
+
     def _show_prefetched(self) -> None:
         """The first read, if it ends soon, shown before the first frame: one layout, one
         frame, and the UI thread idle meanwhile rather than drawing empty panels while
