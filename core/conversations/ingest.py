@@ -1210,24 +1210,36 @@ class _Batch:
         memo, removed, added = self.memo, self.removed, self.added
         for thread_id, items in in_order.items():
             thread = threads[thread_id]
-            client_id = thread.client_id
-            if client_id is None:
-                policy = policies.get(None)
-            elif client_id in client_policy:
-                policy = policies.get(client_policy[client_id])
-            else:
-                policy = policies.get(self._policy_of(thread))
             last = latest[thread_id]
             running = last if last is not None and last.outcome == _RUNNING else None
-            # The stored version, for _clocks_changed, before the reducer stops it.
-            stored = None if running is None else _copy_clock(running)
-            clocks = ThreadClocks(thread_id, policy, running, last is not None, memo=memo)
-            apply = clocks.apply
+            # Made at the thread's first event that can move a clock: most
+            # visits of an import bring none (notes, status changes, client
+            # messages while a clock runs).
+            clocks: ThreadClocks | None = None
+            stored: ClockState | None = None
             for item in items:
                 row = item.row
                 kind = row[_R_KIND]
                 if kind in _CLOCK_KINDS:
-                    apply(item.facts())
+                    if row[_R_INTERNAL]:
+                        continue  # a note moves no clock (ThreadClocks.apply)
+                    role = row[_R_ROLE]
+                    if clocks is None:
+                        if kind == _MESSAGE and role == _CLIENT and running is not None:
+                            continue  # the oldest unanswered message rules
+                        client_id = thread.client_id
+                        if client_id is None:
+                            policy = policies.get(None)
+                        elif client_id in client_policy:
+                            policy = policies.get(client_policy[client_id])
+                        else:
+                            policy = policies.get(self._policy_of(thread))
+                        # The stored version, for _clocks_changed, before the reducer stops it.
+                        stored = None if running is None else _copy_clock(running)
+                        clocks = ThreadClocks(
+                            thread_id, policy, running, last is not None, memo=memo
+                        )
+                    clocks.apply(EventFacts(item.id, item.key, kind, role, False, row[_R_STAFF]))
                 elif kind == _ASSIGNEE:
                     self.assignees[thread_id] = (row[_R_VALUE], item.key[0])
                 elif kind in _THREAD_STATE_KINDS:
@@ -1237,7 +1249,7 @@ class _Batch:
             if thread.last_event_at is None or newest > thread.last_event_at:
                 thread.last_event_at = newest
                 dirty.add(thread_id)
-            if clocks.touched:
+            if clocks is not None and clocks.touched:
                 opened[thread_id] = latest[thread_id] = clocks.touched[-1]
                 if stored is not None and running is not None and running.outcome != _RUNNING:
                     removed.append(stored)
