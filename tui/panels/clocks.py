@@ -503,7 +503,11 @@ class ClocksPanel(CursorView):
         return max(1, self.scrollable_content_region.height - HEADER_LINES)
 
     def cursor_moved(self, index: int) -> None:
-        self.post_message(ThreadInView(self._clocks[index].thread_id))
+        # The clocks below and above are read after it: where the cursor goes next.
+        ahead = [
+            self._clocks[i].thread_id for i in (index + 1, index - 1) if 0 <= i < len(self._clocks)
+        ]
+        self.post_message(ThreadInView(self._clocks[index].thread_id, ahead))
 
     def action_select(self) -> None:
         clock = self.selected

@@ -154,7 +154,11 @@ class IncomingPanel(Vertical):
             self._update_title()
         item = self.selected
         if item is not None:
-            self.post_message(ThreadInView(item.thread_id))
+            self.post_message(ThreadInView(item.thread_id, self._next_to(self.table.cursor_row)))
+
+    def _next_to(self, index: int) -> list[int]:
+        """The threads of the rows below and above `index`: where the cursor goes next."""
+        return [self.items[i].thread_id for i in (index + 1, index - 1) if 0 <= i < len(self.items)]
 
     def on_row_list_selected(self, event: RowList.Selected) -> None:
         event.stop()
