@@ -291,3 +291,35 @@ async def test_going_back_from_a_thread_draws_no_scrollbar_again(
             await pilot.pause(0.2)
 
         assert drawn == []
+
+
+async def test_a_thread_opened_and_closed_restyles_nothing_in_the_thread_view(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # The focus going into the conversation and out of it changes none of its
+    # styles (no rule matches its :focus): nothing in the thread view is
+    # styled again once it was styled for the first thread.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        table = screen.query_one(IncomingPanel).table
+        await open_thread(pilot, "Task T3")
+        await pilot.press("escape")
+        await until(pilot, lambda: on_the_panels(pilot) and table.has_focus)
+        view = screen.query_one("#thread")
+        restyled: list[str] = []
+        apply = Stylesheet.apply
+
+        def counting(self: Stylesheet, node: DOMNode, *rest: Any, **named: Any) -> None:
+            if node is view or view in node.ancestors:
+                restyled.append(f"{type(node).__name__}#{node.id}")
+            apply(self, node, *rest, **named)
+
+        with patch.object(Stylesheet, "apply", counting):
+            for _ in range(2):
+                await open_thread(pilot, "Task T3")
+                await pilot.pause(0.2)
+                await pilot.press("escape")
+                await until(pilot, lambda: on_the_panels(pilot) and table.has_focus)
+                await pilot.pause(0.2)
+
+        assert restyled == []

@@ -64,6 +64,12 @@ class Conversation(ScrollView, can_focus=True):
             self._scroll_to_end()
         self.refresh()
 
+    def watch_has_focus(self, _has_focus: bool) -> None:
+        # Textual restyles a widget whose focus changed; no rule of the
+        # stylesheet matches the conversation's :focus, so that restyle, once
+        # on every thread opened and once on every return, changed nothing.
+        pass
+
     def on_resize(self, event: events.Resize) -> None:
         self._wrap()
         if self._at_end:
