@@ -67,10 +67,11 @@ def read_page(
     if detail is None:
         return ThreadPage(thread_id, None, Text(f"No thread {thread_id}."), Text())
     conversation = Text()
-    for index, event in enumerate(detail.events):
+    agos = formatter.ago_each([event.occurred_at for event in detail.events], now)
+    for index, (event, ago) in enumerate(zip(detail.events, agos, strict=True)):
         if index:
             conversation.append("\n\n")
-        conversation.append_text(_event(event, formatter, now))
+        conversation.append_text(_event(event, formatter, ago))
     wrapped = wrap(conversation, width) if width > 0 else None
     return ThreadPage(thread_id, detail, _info(detail), conversation, wrapped, now=now)
 
@@ -175,11 +176,12 @@ def _info(detail: ThreadDetail) -> Text:
     return text
 
 
-def _event(event: ThreadEvent, formatter: Formatter, now: datetime) -> Text:
-    """An event under a header line, behind a bar coloured by who wrote it."""
+def _event(event: ThreadEvent, formatter: Formatter, ago: str) -> Text:
+    """An event under a header line, behind a bar coloured by who wrote it; `ago`: how
+    long ago it was, in words."""
     body = Text()
     body.append(formatter.datetime(event.occurred_at), style="dim")
-    body.append(f" ({formatter.ago(event.occurred_at, now)})", style="dim italic")
+    body.append(f" ({ago})", style="dim italic")
     body.append("  ")
     body.append_text(as_text(event.author or "system", "bold"))
     label = _label(event)
