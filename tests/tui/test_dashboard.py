@@ -865,3 +865,20 @@ async def test_the_rows_next_to_the_cursor_are_read_ahead_too(
         await until(pilot, lambda: app.pages.get(below) is not None)
         await until(pilot, lambda: app.pages.get(above) is not None)
         assert len({item.thread_id for item in incoming.items[:3]}) == 3
+
+
+async def test_a_panel_taken_by_its_key_reads_its_cursor_s_threads_ahead(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    """2 gives the clocks the keys: the thread of the clock under the cursor, and those
+    of the clocks next to it, are read ahead, as a move of the cursor would have."""
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        clocks = screen.query_one(ClocksPanel)
+        await until(pilot, lambda: len(clocks.clocks) >= 2)
+        wanted = {clock.thread_id for clock in clocks.clocks[:2]}
+
+        await pilot.press("2")
+
+        await until(pilot, lambda: all(app.pages.get(thread) is not None for thread in wanted))

@@ -152,13 +152,17 @@ class IncomingPanel(Vertical):
         if event.index < self.new_above:  # up onto new rows: those passed are seen
             self.new_above = event.index
             self._update_title()
-        item = self.selected
-        if item is not None:
-            self.post_message(ThreadInView(item.thread_id, self._next_to(self.table.cursor_row)))
+        self.read_ahead()
 
-    def _next_to(self, index: int) -> list[int]:
-        """The threads of the rows below and above `index`: where the cursor goes next."""
-        return [self.items[i].thread_id for i in (index + 1, index - 1) if 0 <= i < len(self.items)]
+    def read_ahead(self) -> None:
+        """The thread under the cursor read ahead of Enter, then those of the rows below
+        and above it, where the cursor goes next."""
+        item, index = self.selected, self.table.cursor_row
+        if item is not None:
+            ahead = [
+                self.items[i].thread_id for i in (index + 1, index - 1) if 0 <= i < len(self.items)
+            ]
+            self.post_message(ThreadInView(item.thread_id, ahead))
 
     def on_row_list_selected(self, event: RowList.Selected) -> None:
         event.stop()
