@@ -365,7 +365,7 @@ class Dashboard(App[None]):
     # -- thread pages, read in a worker --------------------------------------------
 
     def on_thread_in_view(self, message: ThreadInView) -> None:
-        self.want_page(message.thread_id)
+        self.want_page(message.thread_id, message.ahead)
 
     def on_data_changed(self, message: DataChanged) -> None:
         self.pages.forget()  # pages read ahead may show what just changed
@@ -379,10 +379,14 @@ class Dashboard(App[None]):
         if view is not None:
             self.want_page(view.thread_id)
 
-    def want_page(self, thread_id: int) -> ThreadPage | None:
-        """The thread's page if read lately; else None, and it is read for the thread view."""
+    def want_page(self, thread_id: int, ahead: Sequence[int] | None = None) -> ThreadPage | None:
+        """The thread's page if read lately; else None, and it is read for the thread view.
+
+        The threads `ahead` (the rows next to the cursor's; None: those asked
+        for before) are read after it.
+        """
         page = self.pages.get(thread_id)
-        if page is None and self.pages.want(thread_id):
+        if self.pages.want(thread_id, ahead):
             self._read_pages()
         return page
 

@@ -6,6 +6,7 @@ and the app handles each in one place (tui/app.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
@@ -80,11 +81,14 @@ class ActionDone(Message):
 
 
 class ThreadInView(Message):
-    """The cursor rests on a thread's row: its page may be read ahead of Enter."""
+    """The cursor rests on a thread's row: its page may be read ahead of Enter,
+    then those of the threads `ahead` (the rows next to it; None: the thread
+    view asks, and what the cursor's rows asked for stays asked)."""
 
-    def __init__(self, thread_id: int) -> None:
+    def __init__(self, thread_id: int, ahead: Sequence[int] | None = None) -> None:
         super().__init__()
         self.thread_id = thread_id
+        self.ahead = None if ahead is None else tuple(ahead)
 
 
 InvoiceVerb = Literal["promise", "dispute", "sent", "email"]

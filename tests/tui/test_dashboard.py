@@ -850,3 +850,35 @@ async def test_tab_goes_round_the_thread_never_to_the_panels_under_it(
         await until(pilot, lambda: on_the_panels(pilot))
         await pilot.press("tab")
         assert app.focused is not None and thread not in app.focused.ancestors_with_self
+
+
+async def test_the_rows_next_to_the_cursor_are_read_ahead_too(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    """The cursor resting on a row reads its thread, then those of the rows below and
+    above: a move and Enter right after find the next page ready, rather than waiting
+    for its read."""
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        incoming, _ = await read_ahead_second_row(pilot)
+        below, above = incoming.items[2].thread_id, incoming.items[0].thread_id
+        await until(pilot, lambda: app.pages.get(below) is not None)
+        await until(pilot, lambda: app.pages.get(above) is not None)
+        assert len({item.thread_id for item in incoming.items[:3]}) == 3
+
+
+async def test_a_panel_taken_by_its_key_reads_its_cursor_s_threads_ahead(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    """2 gives the clocks the keys: the thread of the clock under the cursor, and those
+    of the clocks next to it, are read ahead, as a move of the cursor would have."""
+    app = make_app(dashboard_settings, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        clocks = screen.query_one(ClocksPanel)
+        await until(pilot, lambda: len(clocks.clocks) >= 2)
+        wanted = {clock.thread_id for clock in clocks.clocks[:2]}
+
+        await pilot.press("2")
+
+        await until(pilot, lambda: all(app.pages.get(thread) is not None for thread in wanted))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from unittest.mock import patch
 
+from rich.style import Style
 from sqlalchemy import Engine
 from textual._styles_cache import StylesCache
 from textual.css.styles import StylesBase
@@ -27,10 +28,12 @@ from tests.tui.test_dashboard import (
     rows,
     until,
 )
+from tui.display.themes import DARK, LIGHT
 from tui.panels.clocks import ClocksPanel
 from tui.panels.feed import IncomingPanel
 from tui.panels.invoices import InvoicesPanel
 from tui.screens.main import MainScreen
+from tui.widgets.conversation import Conversation
 from tui.widgets.keybar import KeyBar
 from tui.widgets.rows import RowList
 
@@ -291,3 +294,71 @@ async def test_going_back_from_a_thread_draws_no_scrollbar_again(
             await pilot.pause(0.2)
 
         assert drawn == []
+
+
+async def test_a_thread_opened_and_closed_restyles_nothing_in_the_thread_view(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # The focus going into the conversation and out of it changes none of its
+    # styles (no rule matches its :focus): nothing in the thread view is
+    # styled again once it was styled for the first thread.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        screen = await main_screen(pilot)
+        table = screen.query_one(IncomingPanel).table
+        await open_thread(pilot, "Task T3")
+        await pilot.press("escape")
+        await until(pilot, lambda: on_the_panels(pilot) and table.has_focus)
+        view = screen.query_one("#thread")
+        restyled: list[str] = []
+        apply = Stylesheet.apply
+
+        def counting(self: Stylesheet, node: DOMNode, *rest: Any, **named: Any) -> None:
+            if node is view or view in node.ancestors:
+                restyled.append(f"{type(node).__name__}#{node.id}")
+            apply(self, node, *rest, **named)
+
+        with patch.object(Stylesheet, "apply", counting):
+            for _ in range(2):
+                await open_thread(pilot, "Task T3")
+                await pilot.pause(0.2)
+                await pilot.press("escape")
+                await until(pilot, lambda: on_the_panels(pilot) and table.has_focus)
+                await pilot.pause(0.2)
+
+        assert restyled == []
+
+
+async def test_the_conversation_works_its_colours_out_once_and_again_for_a_new_theme(
+    agency: Engine, dashboard_settings: Settings, clock: MovableClock
+) -> None:
+    # The conversation's own colours come from every ancestor's styles: worked
+    # out for each line drawn, they were a third of drawing it. They are
+    # worked out once, and again when the theme changes.
+    async with make_app(dashboard_settings, clock).run_test(size=(120, 40)) as pilot:
+        thread = await open_thread(pilot, "Task T3")
+        conversation = thread.query_one(Conversation)
+        await pilot.pause(0.2)
+        reads: list[int] = []
+        real = DOMNode.rich_style
+
+        def counting(self: DOMNode) -> Style:
+            if self is conversation:
+                reads.append(1)
+            return real.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+        with patch.object(Conversation, "rich_style", property(counting)):
+            for _ in range(3):
+                conversation.refresh()
+                await pilot.pause(0.1)
+            assert len(reads) <= 1
+
+            app = pilot.app
+            app.theme = LIGHT if app.theme != LIGHT else DARK
+            await pilot.pause(0.3)
+            conversation.refresh()
+            await pilot.pause(0.1)
+
+        assert reads, "worked out again for the new theme"
+        background = real.fget(conversation).bgcolor  # type: ignore[attr-defined]
+        line = conversation.render_line(0)
+        assert all(segment.style and segment.style.bgcolor == background for segment in line)

@@ -503,7 +503,15 @@ class ClocksPanel(CursorView):
         return max(1, self.scrollable_content_region.height - HEADER_LINES)
 
     def cursor_moved(self, index: int) -> None:
-        self.post_message(ThreadInView(self._clocks[index].thread_id))
+        self.read_ahead()
+
+    def read_ahead(self) -> None:
+        """The thread of the clock under the cursor read ahead of Enter, then those of
+        the clocks below and above it, where the cursor goes next."""
+        index, clocks = self.cursor, self._clocks
+        if 0 <= index < len(clocks):
+            ahead = [clocks[i].thread_id for i in (index + 1, index - 1) if 0 <= i < len(clocks)]
+            self.post_message(ThreadInView(clocks[index].thread_id, ahead))
 
     def action_select(self) -> None:
         clock = self.selected

@@ -158,9 +158,17 @@ class IncomingPanel(Vertical):
         if event.index < self.new_above:  # up onto new rows: those passed are seen
             self.new_above = event.index
             self._update_title()
-        item = self.selected
+        self.read_ahead()
+
+    def read_ahead(self) -> None:
+        """The thread under the cursor read ahead of Enter, then those of the rows below
+        and above it, where the cursor goes next."""
+        item, index = self.selected, self.table.cursor_row
         if item is not None:
-            self.post_message(ThreadInView(item.thread_id))
+            ahead = [
+                self.items[i].thread_id for i in (index + 1, index - 1) if 0 <= i < len(self.items)
+            ]
+            self.post_message(ThreadInView(item.thread_id, ahead))
 
     def on_row_list_selected(self, event: RowList.Selected) -> None:
         event.stop()

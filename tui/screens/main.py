@@ -651,6 +651,12 @@ class MainScreen(Screen[None]):
         # the panel has the keys, and a hidden table takes no focus.
         self._mark_focus(panel == "invoices")
         self.query_one(target).focus()
+        # The cursor's thread and its neighbours read ahead: Enter, or a move and
+        # Enter, right after the panel key finds the page ready.
+        if panel == "incoming":
+            self.query_one(IncomingPanel).read_ahead()
+        elif panel == "clocks":
+            self.query_one(ClocksPanel).read_ahead()
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         ancestors = event.widget.ancestors_with_self

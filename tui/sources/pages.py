@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -66,19 +67,22 @@ def read_page(
     if detail is None:
         return ThreadPage(thread_id, None, Text(f"No thread {thread_id}."), Text())
     conversation = Text()
-    for index, event in enumerate(detail.events):
+    agos = formatter.ago_each([event.occurred_at for event in detail.events], now)
+    for index, (event, ago) in enumerate(zip(detail.events, agos, strict=True)):
         if index:
             conversation.append("\n\n")
-        conversation.append_text(_event(event, formatter, now))
+        conversation.append_text(_event(event, formatter, ago))
     wrapped = wrap(conversation, width) if width > 0 else None
     return ThreadPage(thread_id, detail, _info(detail), conversation, wrapped, now=now)
 
 
 class Pages:
-    """The pages read lately, and the one thread wanted next.
+    """The pages read lately, and the threads wanted next.
 
     One worker reads at a time: when the cursor runs down a list, only the
-    thread it stops on is read, not every row it crossed. Any change to the
+    thread it stops on is read, not every row it crossed, then the rows next
+    to it, where the cursor most likely goes next (a page read after Enter
+    takes several times what showing one read ahead does). Any change to the
     data forgets every page (a new generation); a read that began before the
     change is not kept.
     """
@@ -86,8 +90,10 @@ class Pages:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pages: dict[int, ThreadPage] = {}
-        self._wanted: int | None = None
+        self._wanted: list[int] = []
         self._reading = False
+        # The thread the worker is reading, and the generation it belongs to.
+        self._current: tuple[int, int] | None = None
         self._generation = 0
         # The conversation's width, to wrap pages for it (the thread screen tells it).
         self.width = 0
@@ -98,11 +104,22 @@ class Pages:
             return None
         return page
 
-    def want(self, thread_id: int) -> bool:
-        """Ask for `thread_id` next; True when no worker is reading (start one)."""
+    def want(self, thread_id: int, ahead: Sequence[int] | None = None) -> bool:
+        """Ask for `thread_id` next, then the threads `ahead` (None: those asked for
+        before), those not read lately; True when no worker is reading (start one).
+
+        What is being read for the current data is not asked for again: Enter
+        on a row whose read is under way waits for that read, not a second one,
+        and the rows next to it are still read after it.
+        """
         with self._lock:
-            self._wanted = thread_id
-            if self._reading:
+            after = self._wanted if ahead is None else ahead
+            self._wanted = [
+                wanted
+                for wanted in dict.fromkeys((thread_id, *after))
+                if self.get(wanted) is None and self._current != (wanted, self._generation)
+            ]
+            if self._reading or not self._wanted:
                 return False
             self._reading = True
             return True
@@ -110,11 +127,12 @@ class Pages:
     def next_wanted(self) -> tuple[int, int] | None:
         """For the worker: the thread to read and the generation it belongs to, or None: stop."""
         with self._lock:
-            wanted, self._wanted = self._wanted, None
-            if wanted is None:
+            if not self._wanted:
                 self._reading = False
+                self._current = None
                 return None
-            return wanted, self._generation
+            self._current = (self._wanted.pop(0), self._generation)
+            return self._current
 
     def keep(self, page: ThreadPage, generation: int) -> bool:
         """Keep a page read in `generation`; False if the data changed since."""
@@ -158,11 +176,12 @@ def _info(detail: ThreadDetail) -> Text:
     return text
 
 
-def _event(event: ThreadEvent, formatter: Formatter, now: datetime) -> Text:
-    """An event under a header line, behind a bar coloured by who wrote it."""
+def _event(event: ThreadEvent, formatter: Formatter, ago: str) -> Text:
+    """An event under a header line, behind a bar coloured by who wrote it; `ago`: how
+    long ago it was, in words."""
     body = Text()
     body.append(formatter.datetime(event.occurred_at), style="dim")
-    body.append(f" ({formatter.ago(event.occurred_at, now)})", style="dim italic")
+    body.append(f" ({ago})", style="dim italic")
     body.append("  ")
     body.append_text(as_text(event.author or "system", "bold"))
     label = _label(event)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
@@ -28,6 +29,9 @@ class Conversation(ScrollView, can_focus=True):
         # Showing the newest event: kept there when the view's size changes
         # (the thread's header arriving above it shortens it, for one).
         self._at_end = True
+        # The widget's own colours and the theme they were worked out for,
+        # worked out again after a restyle (None: not yet).
+        self._style: tuple[Style, str] | None = None
 
     @property
     def text(self) -> Text:
@@ -64,6 +68,16 @@ class Conversation(ScrollView, can_focus=True):
             self._scroll_to_end()
         self.refresh()
 
+    def watch_has_focus(self, _has_focus: bool) -> None:
+        # Textual restyles a widget whose focus changed; no rule of the
+        # stylesheet matches the conversation's :focus, so that restyle, once
+        # on every thread opened and once on every return, changed nothing.
+        pass
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style = None  # a new theme, for one
+
     def on_resize(self, event: events.Resize) -> None:
         self._wrap()
         if self._at_end:
@@ -90,11 +104,20 @@ class Conversation(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         index = self.scroll_offset.y + y
+        style = self._base_style()
         if index >= len(self._lines) or width != self._width:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, style)
         # The widget's own colours under the text's, applied at draw time so a
         # theme switch needs no re-wrap.
-        return self._lines[index].apply_style(self.rich_style)
+        return self._lines[index].apply_style(style)
+
+    def _base_style(self) -> Style:
+        # Worked out from every ancestor's styles, this was a third of drawing a
+        # line; it changes only with a restyle or a theme.
+        theme = self.app.theme
+        if self._style is None or self._style[1] != theme:
+            self._style = (self.rich_style, theme)
+        return self._style[0]
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ again.
 from __future__ import annotations
 
 import contextlib
+from math import ceil
 from typing import Self
 
 from textual import events
 from textual.dom import NoScreen
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 
 
 class CursorView(ScrollView):
@@ -46,6 +48,18 @@ class CursorView(ScrollView):
         if size == self._size and self._bars_for == (self.virtual_size, room):
             return False
         return super()._size_updated(size, virtual_size, container_size, layout)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        # A scroll by a row among 2,000 clocks moves the scrollbar's thumb by a
+        # fraction of the eighth of a cell it is drawn in: Textual repainted the
+        # whole scrollbar on every such move for the same cells. The position is
+        # kept without the repaint when the thumb's cells stay the same.
+        if self.show_vertical_scrollbar:
+            bar = self.vertical_scrollbar
+            position = bar.validate_position(new_value)
+            if _thumb(bar, position) == _thumb(bar, bar.position):
+                bar.set_reactive(ScrollBar.position, position)
+        super().watch_scroll_y(old_value, new_value)
 
     # -- the focus: the cursor line's colours, nothing else --------------------
     # Textual restyles a widget whose focus changed and repaints it whole. For
@@ -135,3 +149,24 @@ class CursorView(ScrollView):
 
     def action_cursor_page_down(self) -> None:
         self.move_cursor(self._cursor + self._page())
+
+
+def thumb_cells(
+    size: int, virtual_size: float, window_size: float, position: float
+) -> tuple[int, int] | None:
+    """Where a vertical scrollbar of `size` cells draws its thumb, in eighths of a cell
+    (None: no thumb), as Textual's ScrollBarRender.render_bar works it out from
+    ScrollBar's figures (Textual 8.2.8; tests/tui/widgets/test_cursor.py checks that
+    the same cells here mean the same bar drawn)."""
+    virtual, window = ceil(virtual_size), ceil(window_size if window_size < virtual_size else 0)
+    if not (window and size and virtual and size != virtual):
+        return None
+    eighths = len(ScrollBar.renderer.VERTICAL_BARS)
+    thumb_size = max(1, window / (virtual / size))
+    offset = (size - thumb_size) * (position / (virtual - window))
+    start = int(offset * eighths)
+    return start, start + ceil(thumb_size * eighths)
+
+
+def _thumb(bar: ScrollBar, position: float) -> tuple[int, int] | None:
+    return thumb_cells(bar.size.height, bar.window_virtual_size, bar.window_size, position)

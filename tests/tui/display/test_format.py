@@ -75,6 +75,25 @@ def test_ago_and_until_in_english(en: Formatter) -> None:
     assert en.ago(NOW, NOW) == "now"
 
 
+def test_a_thread_s_relative_times_switch_the_language_once(
+    fr: Formatter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A thread's page says how long ago each of its events was: humanize's
+    # language is switched once for the page, not once an event.
+    switched: list[str | None] = []
+    activate = humanize.i18n.activate
+    monkeypatch.setattr(
+        humanize.i18n, "activate", lambda locale: switched.append(locale) or activate(locale)
+    )
+    instants = [NOW - timedelta(minutes=3), NOW - timedelta(hours=2), NOW + timedelta(minutes=12)]
+
+    words = fr.ago_each(instants, NOW)
+
+    assert words == ["il y a 3 minutes", "il y a 2 heures", "dans 12 minutes"]
+    assert len(switched) == 1
+    assert humanize.naturaldelta(timedelta(minutes=3)) == "3 minutes"  # and switched back
+
+
 def test_instants_in_other_zones_compare_as_instants(fr: Formatter) -> None:
     three_minutes_ago = (NOW - timedelta(minutes=3)).astimezone(NEW_YORK)
     assert fr.ago(three_minutes_ago, NOW.astimezone(PARIS)) == "il y a 3 minutes"
