@@ -60,6 +60,7 @@ from core.base import jsontext
 from core.base.instants import Now, utc_now
 from core.config.settings import Settings
 from core.conversations.ingest import Ingestor, Item, Result
+from core.sla.alerts import WrittenClocks
 from core.store.health import outbox_backlog, services_lease, write_problem
 
 log = logging.getLogger("pmdesk.intake")
@@ -342,9 +343,17 @@ def create_app(
     clock: Now = utc_now,
     health: Health,
     routers: Iterable[APIRouter] = (),
+    written: WrittenClocks | None = None,
 ) -> FastAPI:
-    """The intake's app: events, health, and the routes of `routers` (other webhooks)."""
-    writer = Writer(Ingestor.for_settings(engine, settings, clock=clock))
+    """The intake's app: events, health, and the routes of `routers` (other webhooks).
+
+    `written`: told the clocks each of the intake's commits wrote, for the
+    scheduler (bots.services.scheduler).
+    """
+    ingestor = Ingestor.for_settings(engine, settings, clock=clock)
+    if written is not None:
+        ingestor.on_commit = written.note
+    writer = Writer(ingestor)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

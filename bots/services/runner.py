@@ -72,6 +72,7 @@ from bots.worksection.webhook import worksection_router
 from core.base.instants import Now, utc_now
 from core.config.settings import Settings
 from core.receivables.dunning import daily_dunning
+from core.sla.alerts import WrittenClocks
 from core.store.db import open_database
 from core.store.lease import NAMES, acquire, default_holder, release, renamed, renew
 
@@ -251,8 +252,10 @@ async def _session(
     states.expected.add("scheduler")
     states.expected.update(extra)
     health = Health(states.values, states.expected, poller_lag)
+    # The intake tells the scheduler which clocks it wrote (see bots.services.scheduler).
+    written = WrittenClocks() if web.serve else None
     app = (
-        create_app(settings, engine, clock=clock, health=health, routers=routers)
+        create_app(settings, engine, clock=clock, health=health, routers=routers, written=written)
         if web.serve
         else None
     )
@@ -274,6 +277,7 @@ async def _session(
                 # It fails only while the database cannot be read or written.
                 on_state=lambda state: states.set("scheduler", state, SCHEDULER_FAILED),
                 jobs=lambda scheduler: _jobs(scheduler, settings, engine, clock, holder),
+                written=written,
             )
         )
         for name, service in extra.items():

@@ -302,6 +302,9 @@ class Ingestor:
         self.holding_lock = False
         # On SQLite, the connection every batch writes through (see _connection).
         self._own: Connection | None = None
+        # Told after each commit of a batch: the clocks it wrote, and whether no one
+        # else committed since our previous one (core.sla.alerts.WrittenClocks.note).
+        self.on_commit: Callable[[set[int], bool], None] | None = None
 
     def close(self) -> None:
         """Give back the connection kept between batches (the next batch takes another)."""
@@ -322,6 +325,8 @@ class Ingestor:
         own = self._own
         if own is None or own.closed or own.invalidated:
             own = self._own = self.engine.connect()
+            # A token is compared only with the same connection's.
+            self._state = _StateCache()
             weakref.finalize(self, own.close)
         return own
 
@@ -426,11 +431,13 @@ class Ingestor:
             with write_on(self._connection()) if sqlite else write(self.engine) as connection:
                 self.holding_lock = True
                 token = data_version(connection)
-                if token is None or token != self._state.token:
+                alone = token is not None and token == self._state.token
+                if not alone:
                     # Someone else wrote since our last batch: what we
                     # remember of threads and clocks may be stale.
                     self._state = _StateCache()
-                stored = _Batch(self, connection, hold).run(pending)
+                batch = _Batch(self, connection, hold)
+                stored = batch.run(pending)
                 self._state.token = token
         except BaseException as error:
             # What was cached during a rolled-back transaction is not so.
@@ -442,6 +449,10 @@ class Ingestor:
             raise
         finally:
             self.holding_lock = False
+        if self.on_commit is not None:
+            self.on_commit(
+                {c.id for c in (*batch.removed, *batch.added) if c.id is not None}, alone
+            )
         return stored
 
     def withdraw(self, event_id: int, actor: str, window: timedelta) -> Withdrawn:

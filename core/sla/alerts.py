@@ -19,12 +19,20 @@ rather than on the next sweep:
   processes do) are the outbox's rules and not a second copy of them;
 - `ChangeWatcher` tells whether anything was committed since the last look,
   so the scheduler reads the running clocks again only when something
-  changed.
+  changed;
+- `WrittenClocks` is what a writer of the same process (the HTTP intake's)
+  tells the scheduler of its commits: the clocks each wrote, and whether
+  anyone else committed since its previous one. While that writer alone
+  writes, the scheduler reads the clocks it names (`RunningClocks.read_some`)
+  and brings those alone up to date (`Agenda.amend`), rather than read every
+  running clock again at every look.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -46,10 +54,12 @@ class ClockInstants(NamedTuple):
 
 
 _RUNNING_INSTANTS = "SELECT id, warn_at, due_at, escalate_at FROM clock WHERE outcome = 'running'"
+# Clocks read by id at most per statement (SQLite's bound parameters are limited).
+_SOME_CHUNK = 500
 
 
 class RunningClocks:
-    """Reads the instants of every running clock, by clock id.
+    """Reads the instants of every running clock, by clock id (or of some, `read_some`).
 
     One query on the running-clocks index, straight on the driver
     (core.store.db.plain_rows). A row as read the last time (most of them,
@@ -76,6 +86,20 @@ class RunningClocks:
             kept[key] = instants
             found[key[0]] = instants
         self._rows = kept
+        return found
+
+    def read_some(
+        self, connection: Connection, clock_ids: Collection[int]
+    ) -> dict[int, ClockInstants | None]:
+        """The instants of each of `clock_ids`, None for one not running (stopped, or gone)."""
+        ids = sorted(clock_ids)
+        found: dict[int, ClockInstants | None] = dict.fromkeys(ids)
+        with nullcontext() if connection.in_transaction() else connection.begin():
+            for start in range(0, len(ids), _SOME_CHUNK):
+                chunk = ids[start : start + _SOME_CHUNK]
+                statement = f"{_RUNNING_INSTANTS} AND id IN ({', '.join('?' * len(chunk))})"
+                for row in plain_rows(connection, statement, chunk):
+                    found[row[0]] = ClockInstants(*(required_instant(value) for value in row[1:]))
         return found
 
 
@@ -114,23 +138,28 @@ class Agenda:
         """
         changes = Changes()
         for clock_id in self._clocks.keys() - running.keys():
-            self._unschedule(clock_id, changes)
-            del self._clocks[clock_id]
+            self._drop(clock_id, changes)
         for clock_id, instants in running.items():
             known = self._clocks.get(clock_id)
-            if known == instants:
-                continue
-            if known is not None:
-                self._unschedule(clock_id, changes)
-            self._clocks[clock_id] = instants
-            for at in set(instants):
-                if at <= now:
-                    changes.due.add(clock_id)
-                    continue
-                clocks = self._at.setdefault(at, set())
-                if not clocks:
-                    _toggle(at, appear=changes.added, vanish=changes.removed)
-                clocks.add(clock_id)
+            if known != instants:
+                self._put(clock_id, instants, known, now, changes)
+        return changes
+
+    def amend(self, written: Mapping[int, ClockInstants | None], now: datetime) -> Changes:
+        """Bring the clocks of `written` alone up to date, as `update` does every clock.
+
+        `written`: some clocks' instants as `RunningClocks.read_some` reads
+        them, None for a clock not running (stopped, or deleted); the
+        agenda's other clocks are left as they are.
+        """
+        changes = Changes()
+        for clock_id, instants in written.items():
+            known = self._clocks.get(clock_id)
+            if instants is None:
+                if known is not None:
+                    self._drop(clock_id, changes)
+            elif known != instants:
+                self._put(clock_id, instants, known, now, changes)
         return changes
 
     def take(self, instants: Iterable[datetime]) -> set[int]:
@@ -150,6 +179,32 @@ class Agenda:
     def __len__(self) -> int:
         """How many running clocks the agenda knows."""
         return len(self._clocks)
+
+    def _put(
+        self,
+        clock_id: int,
+        instants: ClockInstants,
+        known: ClockInstants | None,
+        now: datetime,
+        changes: Changes,
+    ) -> None:
+        """A clock new to the agenda, or whose instants changed from `known`."""
+        if known is not None:
+            self._unschedule(clock_id, changes)
+        self._clocks[clock_id] = instants
+        for at in set(instants):
+            if at <= now:
+                changes.due.add(clock_id)
+                continue
+            clocks = self._at.setdefault(at, set())
+            if not clocks:
+                _toggle(at, appear=changes.added, vanish=changes.removed)
+            clocks.add(clock_id)
+
+    def _drop(self, clock_id: int, changes: Changes) -> None:
+        """A clock no longer running."""
+        self._unschedule(clock_id, changes)
+        del self._clocks[clock_id]
 
     def _unschedule(self, clock_id: int, changes: Changes) -> None:
         for at in set(self._clocks[clock_id]):
@@ -185,6 +240,52 @@ def fire(
     if not clocks:
         return 0
     return notify_clocks(engine, now, horizon, clocks=clocks)
+
+
+class Written(NamedTuple):
+    """What `WrittenClocks.take` hands over: the commits noted since the last take."""
+
+    # The clocks they wrote (opened, stopped, moved or deleted).
+    clocks: set[int]
+    commits: int
+    # True when no one else committed between the first of them and the
+    # writer's commit before it, nor between any two of them.
+    alone: bool
+
+
+class WrittenClocks:
+    """The clocks a writer of this process committed, told to the scheduler.
+
+    The writer (core.conversations.ingest.Ingestor, through its `on_commit`)
+    calls `note` after each commit with the clocks it wrote, and whether it
+    was alone: whether its connection's `PRAGMA data_version` was unchanged
+    since its previous commit, so that no other connection committed in
+    between. The scheduler `take`s what was noted at each look. If every
+    commit since its last look was such a commit, the clocks they name are
+    all that changed, but for a commit of someone else after the writer's
+    last one: that one shows as the writer's next commit not being alone,
+    or, if the writer commits nothing more, the scheduler reads every
+    running clock at the next look (see bots.services.scheduler).
+    Safe to use from any thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clocks: set[int] = set()
+        self._commits = 0
+        self._alone = True
+
+    def note(self, clocks: Iterable[int], alone: bool) -> None:
+        with self._lock:
+            self._clocks.update(clocks)
+            self._commits += 1
+            self._alone = self._alone and alone
+
+    def take(self) -> Written:
+        with self._lock:
+            taken = Written(self._clocks, self._commits, self._alone)
+            self._clocks, self._commits, self._alone = set(), 0, True
+        return taken
 
 
 class ChangeWatcher:

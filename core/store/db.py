@@ -66,6 +66,13 @@ BUSY_TIMEOUT_MS = 10_000
 # waits for 80 MB instead of SQLite's 4 MB: pages rewritten by many batches
 # are then copied once rather than after every commit.
 BULK_CHECKPOINT_PAGES = 20_000
+# The same for every other connection: 16 MB, four times SQLite's default. A
+# commit of one event (the HTTP intake at a steady rate) writes about a dozen
+# pages to the log, most of them the same few each time (the SLA rollups, the
+# thread's row, the growing ends of the indexes): a longer log holds more
+# copies of them, copied back once, so checkpoints come four times less often
+# without growing fourfold (docs/benchmarks.md, HTTP intake).
+CHECKPOINT_PAGES = 4_000
 BULK_CACHE_KIB = 256 * 1024
 
 
@@ -141,8 +148,9 @@ def _configure_sqlite(engine: Engine, *, bulk: bool) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute(f"PRAGMA synchronous = {'NORMAL' if bulk else 'FULL'}")
         cursor.execute("PRAGMA foreign_keys = ON")
+        pages = BULK_CHECKPOINT_PAGES if bulk else CHECKPOINT_PAGES
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {pages}")
         if bulk:
-            cursor.execute(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
             # Index pages touched by every batch stay in memory between them.
             cursor.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
         cursor.close()

@@ -29,6 +29,7 @@ from bots.http.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signed_h
 from bots.services.runner import run_services
 from core.base.instants import utc_now
 from core.config.settings import HttpConfig, Settings
+from core.sla.alerts import WrittenClocks
 from core.store.models.system import Lease, table
 from core.store.models.threads import Clock, Event
 from tests.bots.support import until
@@ -209,6 +210,25 @@ async def test_concurrent_requests_are_all_committed(sender: Sender, engine: Eng
         assert [r["id"] for r in response.json()["results"]] == [e["id"] for e in batch]
         assert {r["status"] for r in response.json()["results"]} == {"created"}
     assert sorted(stored(engine)) == sorted(e["id"] for b in batches for e in b)
+
+
+async def test_the_clocks_the_intake_writes_are_told_to_the_scheduler_s_notes(
+    intake_settings: Settings, engine: Engine, clock: MovableClock
+) -> None:
+    written = WrittenClocks()
+    app = create_app(intake_settings, engine, clock=clock, health=Health(), written=written)
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        sender = Sender(http, clock)
+        assert (await sender.post(make_event("m1", 0, task="A"))).status_code == 200
+        assert (await sender.post(make_event("m2", 1, task="B"))).status_code == 200
+        assert (await sender.post(make_event("r1", 2, role="staff", task="A"))).status_code == 200
+
+    with engine.connect() as connection:
+        clocks = set(connection.execute(select(C.c.id)).scalars())
+    noted = written.take()
+    assert len(clocks) == 2
+    assert noted.clocks == clocks
+    assert noted.commits == 3
 
 
 async def test_refused_requests_written_together_never_harm_their_neighbours(

@@ -28,6 +28,7 @@ from core.config.settings import Settings
 from core.conversations.clients import set_client_policy
 from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
+from core.sla.alerts import RunningClocks, WrittenClocks
 from core.sla.policies import PolicyBook
 from core.store.db import open_database
 from core.store.models.outbox import Notification
@@ -301,6 +302,98 @@ async def test_a_longer_target_takes_the_alerts_away(
 
     assert clock_of(engine)["due_at"] - start == timedelta(minutes=10)
     assert alerts(engine) == []
+
+
+# -- what the intake tells of its commits --------------------------------------------
+
+
+@dataclass
+class Reads:
+    """Every reread of all the running clocks, and every clock read alone."""
+
+    full: list[datetime] = field(default_factory=list)
+    some: set[int] = field(default_factory=set)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> Reads:
+    seen = Reads()
+    read, read_some = RunningClocks.read, RunningClocks.read_some
+
+    def counted(self: RunningClocks, connection: Any) -> Any:
+        seen.full.append(utc_now())
+        return read(self, connection)
+
+    def counted_some(self: RunningClocks, connection: Any, clock_ids: Any) -> Any:
+        seen.some |= set(clock_ids)
+        return read_some(self, connection, clock_ids)
+
+    monkeypatch.setattr(RunningClocks, "read", counted)
+    monkeypatch.setattr(RunningClocks, "read_some", counted_some)
+    return seen
+
+
+def clock_ids(engine: Engine) -> list[int]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(CLOCK.c.id).order_by(CLOCK.c.id)).scalars())
+
+
+async def test_while_the_intake_alone_writes_only_the_clocks_it_wrote_are_read_again(
+    engine: Engine, settings: Settings, live: Ingestor, team: dict[str, int], reads: Reads
+) -> None:
+    written = WrittenClocks()
+    live.on_commit = written.note
+    async with scheduler(settings, engine, written=written), watching(engine) as watch:
+        await asyncio.to_thread(live.ingest, [message("m0", utc_now(), task="T0")])
+        await asyncio.sleep(3 * POLL)  # the scheduler holds T0's jobs by now
+        before = len(reads.full)
+        # Over several looks: a reply to T0, a message on T1, then on other threads.
+        await asyncio.to_thread(live.ingest, [reply("r0", utc_now(), task="T0")])
+        await asyncio.to_thread(live.ingest, [message("m1", utc_now(), task="T1")])
+        for index in range(2, 22):
+            await asyncio.sleep(POLL / 3)
+            await asyncio.to_thread(live.ingest, [message(f"m{index}", utc_now(), task="slow")])
+        during = len(reads.full) - before
+        t0, t1 = clock_ids(engine)[:2]
+        await until(lambda: {row["clock_id"] for row in alerts(engine)} >= {t1})
+        await wait_past(clock_of(engine, 1)["escalate_at"], 0.3)
+
+    assert t0 in reads.some and t1 in reads.some
+    # At most the look after a pause of the writes read every clock again.
+    assert during <= 2
+    t1_alerts = [row for row in alerts(engine) if row["clock_id"] == t1]
+    assert [row["kind"] for row in t1_alerts] == list(ALERTS)
+    assert_on_time(t1_alerts[1], clock_of(engine, 1)["due_at"], watch)
+    # T0 was answered before its warning: nothing for it.
+    assert all(row["clock_id"] != t0 for row in alerts(engine))
+
+
+@pytest.mark.parametrize("then", ["the intake writes again", "nothing more"])
+async def test_a_commit_of_someone_else_among_the_intake_s_is_still_seen(
+    engine: Engine, settings: Settings, team: dict[str, int], reads: Reads, then: str
+) -> None:
+    policies = PolicyBook(fast_settings(clients={"Acme": {"policy": "slow"}}))
+    intake = Ingestor(engine, policies)
+    written = WrittenClocks()
+    intake.on_commit = written.note
+    async with scheduler(settings, engine, written=written), watching(engine) as watch:
+        await asyncio.to_thread(intake.ingest, [message("m0", utc_now(), task="other")])
+        await asyncio.sleep(3 * POLL)
+        await asyncio.to_thread(intake.ingest, [message("m1", utc_now())])  # alone
+        await asyncio.sleep(3 * POLL)
+        # The dashboard, say, moves Acme's clocks: the intake did not write that.
+        set_client_policy(engine, policies, "Acme", "fast", "Ana")
+        if then == "the intake writes again":
+            await asyncio.to_thread(intake.ingest, [message("m2", utc_now(), task="T2")])
+        moved = clock_of(engine, 1)
+        await until(lambda: any(row["clock_id"] == moved["id"] for row in alerts(engine)))
+        await wait_past(moved["escalate_at"], 0.3)
+
+    assert moved["due_at"] - moved["started_at"] == timedelta(seconds=2.4)
+    found = [row for row in alerts(engine) if row["clock_id"] == moved["id"]]
+    assert [row["kind"] for row in found] == list(ALERTS)
+    assert_on_time(found[0], moved["warn_at"], watch)
+    assert_on_time(found[1], moved["due_at"], watch)
 
 
 # -- catch-up and restarts --------------------------------------------------------

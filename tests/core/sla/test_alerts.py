@@ -13,7 +13,14 @@ from core.conversations.clients import set_client_policy
 from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
 from core.notify.rules import notify_clocks
-from core.sla.alerts import Agenda, ChangeWatcher, ClockInstants, RunningClocks, fire
+from core.sla.alerts import (
+    Agenda,
+    ChangeWatcher,
+    ClockInstants,
+    RunningClocks,
+    WrittenClocks,
+    fire,
+)
 from core.sla.policies import PolicyBook
 from core.store.db import open_database
 from core.store.models.outbox import Notification
@@ -243,6 +250,77 @@ def test_a_policy_change_shows_in_the_running_clocks(ingestor: Ingestor, engine:
         after = reader.read(connection)
     assert list(before.values()) == [instants(10, 15, 30)]
     assert list(after.values()) == [instants(7, 10, 30)]
+
+
+def test_amending_some_clocks_leaves_the_others_as_they_are() -> None:
+    agenda = Agenda()
+    agenda.update({1: instants(10, 15, 30), 2: instants(11, 16, 31)}, at(0))
+
+    changes = agenda.amend({2: None, 3: instants(12, 17, 32), 4: None}, at(0))
+
+    assert changes.removed == {at(11), at(16), at(31)}
+    assert changes.added == {at(12), at(17), at(32)}
+    assert len(agenda) == 2
+    assert agenda.clocks_at(at(10)) == {1}
+    assert agenda.clocks_at(at(12)) == {3}
+    # As a reread of every running clock would have left it.
+    again = agenda.update({1: instants(10, 15, 30), 3: instants(12, 17, 32)}, at(0))
+    assert (again.added, again.removed, again.due) == (set(), set(), set())
+
+
+def test_amending_a_moved_clock_reschedules_it_and_reports_a_passed_instant() -> None:
+    agenda = Agenda()
+    agenda.update({1: instants(10, 15, 30)}, at(0))
+
+    changes = agenda.amend({1: instants(7, 10, 30)}, at(8))
+
+    assert changes.due == {1}
+    # 10 was its warning and is now its due time: still one job.
+    assert (changes.removed, changes.added) == ({at(15)}, set())
+    assert agenda.instants() == [at(10), at(30)]
+
+
+def test_some_clocks_are_read_by_id_and_one_not_running_is_none(
+    ingestor: Ingestor, engine: Engine
+) -> None:
+    ingestor.ingest([make_event("m1", 0, task="A"), make_event("m2", 0, task="B")])
+    ingestor.ingest([make_event("r2", 1, role="staff", task="B")])
+    first, answered = clock_ids(engine)
+    reader = RunningClocks()
+
+    with engine.connect() as connection:
+        found = reader.read_some(connection, {first, answered, answered + 100})
+
+    assert found == {first: instants(10, 15, 30), answered: None, answered + 100: None}
+
+
+def test_the_ingestor_tells_which_clocks_each_commit_wrote_and_whether_it_wrote_alone(
+    ingestor: Ingestor, engine: Engine
+) -> None:
+    written = WrittenClocks()
+    ingestor.on_commit = written.note
+    ingestor.ingest([make_event("m1", 0, task="A")])
+    first = written.take()
+    ingestor.ingest([make_event("m2", 1, task="B")])
+    ingestor.ingest([make_event("r1", 2, role="staff", task="A")])
+    alone = written.take()
+    # Someone else commits (a policy change): the next commit says so.
+    set_client_policy(engine, PolicyBook(round_the_clock_settings()), "Acme", "vip", "ana")
+    ingestor.ingest([make_event("m3", 3, task="C")])
+    after_other = written.take()
+
+    one, two, three = clock_ids(engine)
+    # The first commit cannot know who wrote before it.
+    assert first == ({one}, 1, False)
+    assert alone.clocks == {one, two} and alone.commits == 2
+    assert after_other.clocks == {three}
+    assert after_other.alone is False
+    if engine.dialect.name == "sqlite":
+        assert alone.alone is True
+    else:
+        # No token to tell another writer's commits by: never alone.
+        assert alone.alone is False
+    assert written.take() == (set(), 0, True)
 
 
 # -- noticing changes -------------------------------------------------------------

@@ -64,6 +64,17 @@ def test_commits_are_durable_except_in_a_bulk_import(tmp_path: Path) -> None:
         assert importing.execute(text("PRAGMA synchronous")).scalar() == 1
 
 
+def test_the_log_is_folded_back_past_4000_pages_and_past_20000_in_a_bulk_import(
+    tmp_path: Path,
+) -> None:
+    """Not SQLite's 1,000: small commits rewrite the same pages, copied back once per log."""
+    engine = open_database(str(tmp_path / "pmdesk.db"))
+    bulk = open_database(str(tmp_path / "pmdesk.db"), bulk=True)
+    with engine.connect() as connection, bulk.connect() as importing:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 4000
+        assert importing.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 20000
+
+
 def test_a_new_database_gets_the_whole_schema(tmp_path: Path) -> None:
     engine = open_database(str(tmp_path / "sub" / "dir" / "pmdesk.db"))
 
