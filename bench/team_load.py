@@ -104,6 +104,8 @@ class Phase:
     # Seconds each reader's reads took: those of a change alone, those with the slow figures.
     read_seconds: list[float] = field(default_factory=list)
     slow_seconds: list[float] = field(default_factory=list)
+    # Seconds from posting an intake request to its answer.
+    intake_seconds: list[float] = field(default_factory=list)
     events: int = 0
 
     @property
@@ -216,7 +218,7 @@ def run_phase(
     port = free_port()
     serve = subprocess.Popen(
         [sys.executable, "-m", "pmdesk", "serve", "--port", str(port)],
-        env=env,
+        env={**env, "PGAPPNAME": "serve"},
         cwd=ROOT,
         stderr=subprocess.DEVNULL,
     )
@@ -232,7 +234,7 @@ def run_phase(
                 command.append("--previous-watcher")
             process = subprocess.Popen(
                 command,
-                env=env,
+                env={**env, "PGAPPNAME": f"reader-{number}"},
                 cwd=ROOT,
             )
             readers.append((process, out))
@@ -346,7 +348,7 @@ def ingest_writer(
         path.write_text("".join(json.dumps(event) + "\n" for event in made))
         done = subprocess.run(
             [sys.executable, "-m", "pmdesk", "ingest", "--json", "--batch", "500", str(path)],
-            env=env,
+            env={**env, "PGAPPNAME": f"ingest-{name}"},
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -380,10 +382,12 @@ async def intake_client(
             while time.monotonic() < deadline:
                 sent = [next(feed) for _ in range(batch)]
                 body, kind = encode(sent)
+                posted = time.monotonic()
                 try:
                     status = await post(client, body, kind)
                 except (OSError, asyncio.IncompleteReadError):
                     status = 0
+                phase.intake_seconds.append(time.monotonic() - posted)
                 phase.intake_statuses[status] = phase.intake_statuses.get(status, 0) + 1
                 if status == 200:
                     acked.extend(str(event["id"]) for event in sent)
@@ -580,6 +584,9 @@ def figures(phase: Phase) -> dict[str, Any]:
         "acknowledged": phase.acked,
         "intake_per_second": round(phase.intake_rate, 1),
         "intake_statuses": phase.intake_statuses,
+        "intake_answer_p50_ms": milliseconds(phase.intake_seconds, 50),
+        "intake_answer_p99_ms": milliseconds(phase.intake_seconds, 99),
+        "intake_answer_max_ms": milliseconds(phase.intake_seconds, 100),
         "events": phase.events,
         "lost_ingested": phase.lost_ingested,
         "lost_acknowledged": phase.lost_acked,
@@ -617,6 +624,9 @@ def report(phases: list[Phase]) -> None:
         ("lost_ingested", "ingested events missing"),
         ("lost_acknowledged", "acknowledged events missing"),
         ("intake_statuses", "intake answers by status"),
+        ("intake_answer_p50_ms", "intake answer, p50 ms"),
+        ("intake_answer_p99_ms", "intake answer, p99 ms"),
+        ("intake_answer_max_ms", "intake answer, max ms"),
         ("notifications", "notifications"),
         ("duplicate_keys", "notification keys twice"),
         ("duplicate_alerts", "alerts twice (clock, recipient, kind)"),

@@ -19,6 +19,15 @@ from pmdesk.context import EXIT_REJECTED, Failure, command, context
 # 500 bytes a line; more than most exports, so that such a file is stored
 # in one pass of its events in time order.
 WINDOW = 100_000
+# Events per transaction at most on PostgreSQL. There the intake, the bot and
+# other imports write beside an import, and each of its transactions holds
+# until it commits what they need next: the rows of its threads, and the
+# unique keys of the threads, projects and clients it inserts. A writer storing
+# an event of one of those threads waits for that commit, which for hundreds of
+# events on a busy server takes seconds. Smaller transactions cost the import
+# (each has statements and a commit of its own); the live events come first.
+# SQLite has one writer at a time anyway: the batch asked for is kept.
+SHARED_BATCH = 100
 
 
 @app.command()
@@ -26,7 +35,10 @@ WINDOW = 100_000
 def ingest(
     file: Annotated[str, typer.Argument(help="JSON Lines file of events, or - for stdin.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    batch: Annotated[int, typer.Option(help="Events per transaction.", min=1)] = 5000,
+    batch: Annotated[
+        int,
+        typer.Option(help=f"Events per transaction (on PostgreSQL at most {SHARED_BATCH}).", min=1),
+    ] = 5000,
     window: Annotated[
         int,
         typer.Option(
@@ -46,6 +58,8 @@ def ingest(
 
     ctx = context()
     ctx.bulk = True
+    if ctx.engine.dialect.name != "sqlite":
+        batch = min(batch, SHARED_BATCH)
     _quiet_garbage_collector()
     ingestor = Ingestor.for_settings(ctx.engine, ctx.settings, clock=ctx.clock, batch_size=batch)
     summary = Summary()

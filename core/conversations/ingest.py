@@ -1831,9 +1831,12 @@ _THREAD_ROWS = (
     # On PostgreSQL the rows stay locked until the batch commits (SQLite's writer holds
     # the whole database already): a writer storing events of the same thread waits,
     # rather than replace the clocks this batch read between two of its statements.
-    # Locked in the order of their ids, so two writers do not deadlock on them.
+    # Locked in the order of their ids, so two writers do not deadlock on them. NO KEY
+    # UPDATE, the lock an UPDATE of the row takes anyway: writers still wait for each
+    # other, but a row inserted elsewhere that refers to the thread (an alert, its key
+    # checked with KEY SHARE) does not wait for the batch to commit.
     .order_by(T.c.id)
-    .with_for_update(of=T)
+    .with_for_update(of=T, key_share=True)
 )
 _CLOCKS_BY_ID = select(C).where(C.c.id.in_(_IDS))
 _CLOCKS_BY_OPENER = select(C).where(C.c.opened_by.in_(_IDS))
