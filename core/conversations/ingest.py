@@ -1232,8 +1232,11 @@ class _Batch:
                 row = item.row
                 kind = row[_R_KIND]
                 if kind in _CLOCK_KINDS:
-                    if row[_R_INTERNAL]:
-                        continue  # a note moves no clock (ThreadClocks.apply)
+                    internal = bool(row[_R_INTERNAL])
+                    if internal and kind == _MESSAGE:
+                        # A note moves no clock; an internal no-reply-needed still
+                        # stops one (ThreadClocks.apply).
+                        continue
                     role = row[_R_ROLE]
                     if clocks is None:
                         if kind == _MESSAGE and role == _CLIENT and running is not None:
@@ -1250,7 +1253,7 @@ class _Batch:
                         clocks = ThreadClocks(
                             thread_id, policy, running, last is not None, memo=memo
                         )
-                    clocks.apply(EventFacts(item.id, item.key, kind, role, False, row[_R_STAFF]))
+                    clocks.apply(EventFacts(item.id, item.key, kind, role, internal, row[_R_STAFF]))
                 elif kind == _ASSIGNEE:
                     self.assignees[thread_id] = (row[_R_VALUE], item.key[0])
                 elif kind in _THREAD_STATE_KINDS:
