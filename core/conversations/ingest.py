@@ -1232,14 +1232,12 @@ class _Batch:
                 row = item.row
                 kind = row[_R_KIND]
                 if kind in _CLOCK_KINDS:
-                    internal = bool(row[_R_INTERNAL])
-                    if internal and kind == _MESSAGE:
-                        # A note moves no clock; an internal no-reply-needed still
-                        # stops one (ThreadClocks.apply).
+                    facts = item.facts()
+                    # What can move a clock is the clocks' own rule (EventFacts).
+                    if not facts.affects_clocks:
                         continue
-                    role = row[_R_ROLE]
                     if clocks is None:
-                        if kind == _MESSAGE and role == _CLIENT and running is not None:
+                        if running is not None and facts.opens:
                             continue  # the oldest unanswered message rules
                         client_id = thread.client_id
                         if client_id is None:
@@ -1253,7 +1251,7 @@ class _Batch:
                         clocks = ThreadClocks(
                             thread_id, policy, running, last is not None, memo=memo
                         )
-                    clocks.apply(EventFacts(item.id, item.key, kind, role, internal, row[_R_STAFF]))
+                    clocks.apply(facts)
                 elif kind == _ASSIGNEE:
                     self.assignees[thread_id] = (row[_R_VALUE], item.key[0])
                 elif kind in _THREAD_STATE_KINDS:
