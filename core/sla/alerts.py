@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine
 
 from core.notify.rules import ALERT_HORIZON, notify_clocks
-from core.store.db import plain_rows
+from core.store.db import chunks, plain_rows
 from core.store.live import Listening
 from core.store.reader import required_instant
 
@@ -54,8 +54,6 @@ class ClockInstants(NamedTuple):
 
 
 _RUNNING_INSTANTS = "SELECT id, warn_at, due_at, escalate_at FROM clock WHERE outcome = 'running'"
-# Clocks read by id at most per statement (SQLite's bound parameters are limited).
-_SOME_CHUNK = 500
 
 
 class RunningClocks:
@@ -95,8 +93,7 @@ class RunningClocks:
         ids = sorted(clock_ids)
         found: dict[int, ClockInstants | None] = dict.fromkeys(ids)
         with nullcontext() if connection.in_transaction() else connection.begin():
-            for start in range(0, len(ids), _SOME_CHUNK):
-                chunk = ids[start : start + _SOME_CHUNK]
+            for chunk in chunks(ids):
                 statement = f"{_RUNNING_INSTANTS} AND id IN ({', '.join('?' * len(chunk))})"
                 for row in plain_rows(connection, statement, chunk):
                     found[row[0]] = ClockInstants(*(required_instant(value) for value in row[1:]))
