@@ -312,3 +312,53 @@ def test_the_instant_is_kept_in_utc_whatever_its_offset() -> None:
             )
         else:
             raise AssertionError(f"{instant} accepted")
+
+
+# -- the quick validator: EventIn's own validation, its Python validators apart -----
+
+
+def _validated(validate: Any, text: str | bytes) -> Outcome:
+    try:
+        event = validate(text)
+    except ValidationError as error:
+        return ("rejected", describe(error), error.json(include_url=False))
+    # repr, not the event: NaN in `extra` is unequal to itself; repr shows the zones too.
+    return ("accepted", repr(event), *_accepted(event, "")[2:])
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event_texts(), st.booleans())
+@example(json.dumps(make_event("e-1", 0, occurred_at="2026-03-29T01:30:00-09:30")), False)
+@example(json.dumps(make_event("e-1", 0, kind="no_reply_needed", role="client")), True)
+def test_the_quick_validator_gives_what_pydantic_gives(text: str, encoded: bool) -> None:
+    """The same event (fields, instants' zone, fields set) or the same errors, to the byte."""
+    data = text.encode("utf-8", "surrogatepass") if encoded else text
+    expected = _validated(EventIn.model_validate_json, data)
+    assert _validated(events._validated_json, data) == expected
+    if expected[0] == "accepted":
+        assert events._validated_json(data).occurred_at.tzinfo is UTC
+
+
+def test_a_common_event_takes_the_quick_path() -> None:
+    assert events._QUICK is not None
+    for kind in KINDS:
+        line = json.dumps(make_event("e-1", 0, kind=kind, role="staff"))
+        event = events._QUICK.validate_json(line)
+        assert events._settled(event), kind
+        assert event == EventIn.model_validate_json(line)
+    # What only the Python validators refuse is read by the quick validator and
+    # left to the full one.
+    for line in [
+        json.dumps(make_event("e-1", 0, occurred_at="1969-12-31T23:59:59+00:00")),
+        json.dumps(make_event("e-1", 0, kind="no_reply_needed", role="client")),
+        json.dumps({**make_event("e-1", 0), "author": {"role": "staff", "email": " "}}),
+        json.dumps({**make_event("e-1", 0), "deadline": "2100-01-01"}),
+    ]:
+        assert not events._settled(events._QUICK.validate_json(line)), line
+
+
+def test_every_python_validator_is_known_to_the_quick_path() -> None:
+    """A validator added to the models and unknown to `_settled` turns the quick path off."""
+    left_out: list[Any] = []
+    events._without_validators(EventIn.__pydantic_core_schema__, left_out)
+    assert set(left_out) == events._CHECKED_IN_PYTHON
