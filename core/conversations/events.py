@@ -153,14 +153,22 @@ def _deadline_inside(value: date | datetime) -> bool:
     return EARLIEST.date() <= value <= LATEST.date()
 
 
+# Read once: an enum's member read through its class costs a call each time.
+_MESSAGE, _NO_REPLY_NEEDED, _ASSIGNEE = (
+    EventKind.MESSAGE,
+    EventKind.NO_REPLY_NEEDED,
+    EventKind.ASSIGNEE,
+)
+
+
 def _kind_problem(kind: EventKind, author: Author | None, assignee: Author | None) -> str | None:
     """Why an event of `kind` cannot have these people, or None if it can."""
-    if kind is EventKind.MESSAGE or kind is EventKind.NO_REPLY_NEEDED:
+    if kind is _MESSAGE or kind is _NO_REPLY_NEEDED:
         if author is None:
             return f"a {kind.value} event needs an author"
-        if kind is EventKind.NO_REPLY_NEEDED and author.role != "staff":
+        if kind is _NO_REPLY_NEEDED and author.role != "staff":
             return "only staff can decide that no reply is needed"
-    elif kind is EventKind.ASSIGNEE and assignee and assignee.role != "staff":
+    elif kind is _ASSIGNEE and assignee and assignee.role != "staff":
         return "assignee: only staff can be assigned"
     return None
 
