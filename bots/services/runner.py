@@ -666,13 +666,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def intake_config(app: Any, settings: Settings) -> uvicorn.Config:
-    """How uvicorn serves the intake.
-
-    Without uvicorn's proxy headers: nothing of the intake reads the client's
-    address or scheme, which X-Forwarded-For and X-Forwarded-Proto would
-    rewrite, and the middleware doing it cost a layer of coroutine and a
-    walk of the headers on every request.
-    """
+    """How uvicorn serves the intake: its protocol guarded (bots.http.connections)."""
     limits = settings.http
     return uvicorn.Config(
         app,
@@ -680,7 +674,6 @@ def intake_config(app: Any, settings: Settings) -> uvicorn.Config:
         lifespan="on",
         log_config=None,  # the process's logging stays as the command set it
         access_log=False,
-        proxy_headers=False,
         timeout_graceful_shutdown=int(GRACEFUL_SECONDS),
     )
 

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, insert, select, update
 
-from bots.services.runner import intake_config, run_services
+from bots.services.runner import run_services
 from core.base.instants import utc_now
 from core.config.settings import HttpConfig, PolicyConfig, ReceivablesConfig, Settings
 from core.conversations.ingest import Ingestor
@@ -33,7 +32,6 @@ from core.store.models.system import Lease, table
 from core.store.models.threads import Client, Event
 from core.store.models.time import TimeRow
 from core.store.reader import EngineReader
-from tests.bots.http.test_intake import QuietServer
 from tests.bots.support import (
     TOKEN,
     SpeedClock,
@@ -372,34 +370,3 @@ def overdue_invoice(engine: Engine, number: str, due: date, at: datetime) -> Non
                 updated_at=at,
             )
         )
-
-
-async def test_the_intake_takes_no_client_address_or_scheme_from_proxy_headers() -> None:
-    """Nothing of the intake reads them; the middleware that rewrites them is left out."""
-    seen: list[tuple[str, str]] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        seen.append((scope["client"][0], scope["scheme"]))
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    config = intake_config(app, round_the_clock_settings())
-    config.lifespan = "off"
-    server = QuietServer(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await until(lambda: server.started or task.done(), what="the server started")
-        async with httpx.AsyncClient() as http:
-            answer = await http.get(
-                f"http://127.0.0.1:{sock.getsockname()[1]}/",
-                headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"},
-            )
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
-        sock.close()
-
-    assert answer.status_code == 204
-    assert seen == [("127.0.0.1", "http")]
