@@ -10,8 +10,13 @@ either direction, is refused even when the signature is right.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 TIMESTAMP_HEADER = "X-Pmdesk-Timestamp"
 SIGNATURE_HEADER = "X-Pmdesk-Signature"
@@ -26,8 +31,35 @@ class SignatureError(Exception):
 
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     """The `X-Pmdesk-Signature` value of `body` sent at `timestamp`."""
-    message = str(timestamp).encode("ascii") + b"." + body
-    return PREFIX + hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    inner, outer = _keyed(secret)
+    inner = inner.copy()
+    inner.update(str(timestamp).encode("ascii"))
+    inner.update(b".")
+    inner.update(body)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return PREFIX + outer.hexdigest()
+
+
+# SHA-256's block, and the pads of HMAC's inner and outer keys (RFC 2104).
+_BLOCK = 64
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+@functools.lru_cache(maxsize=4)
+def _keyed(secret: str) -> tuple[_Hash, _Hash]:
+    """HMAC-SHA256 keyed with `secret`, as its two hashes having taken their padded keys.
+
+    The same HMAC as hmac.new(key, message, sha256): each request copies
+    these two states instead of keying HMAC afresh, which cost the intake
+    twice as much CPU as the hashing of a one-event body itself.
+    """
+    key = secret.encode("utf-8")
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_INNER_PAD)), hashlib.sha256(key.translate(_OUTER_PAD))
 
 
 def signed_headers(secret: str, body: bytes, timestamp: int) -> dict[str, str]:

@@ -665,11 +665,10 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(
-    app: Any, sock: socket.socket, states: _States, ended: asyncio.Event, settings: Settings
-) -> None:
+def intake_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """How uvicorn serves the intake: its protocol guarded (bots.http.connections)."""
     limits = settings.http
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app,
         http=guarded_protocol(limits.read_timeout_seconds, limits.max_connections),
         lifespan="on",
@@ -677,7 +676,12 @@ async def _serve(
         access_log=False,
         timeout_graceful_shutdown=int(GRACEFUL_SECONDS),
     )
-    server = _Server(config)
+
+
+async def _serve(
+    app: Any, sock: socket.socket, states: _States, ended: asyncio.Event, settings: Settings
+) -> None:
+    server = _Server(intake_config(app, settings))
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="pmdesk-intake")
     while not server.started and not serving.done():
         await asyncio.sleep(0.02)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import socket
 import sqlite3
@@ -768,3 +770,24 @@ def test_the_answer_of_one_stored_event_is_the_text_of_the_general_answer(
     assert json.loads(fast)["results"] == [
         {"index": 0, "id": external_id, "status": status, "event_id": 41}
     ]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "a shared secret for the tests",
+        "s" * 64,  # a key of exactly one block of SHA-256
+        "a secret longer than one block of SHA-256, hashed first as HMAC says" * 2,
+        "un secret partagé, accentué: clé",  # not ASCII
+    ],
+)
+@pytest.mark.parametrize("body", [b"", b'{"id": "m1"}', bytes(range(256)) * 9])
+def test_the_signature_is_the_hmac_sha256_of_the_timestamp_and_the_body(
+    secret: str, body: bytes
+) -> None:
+    """What a sender computes with any HMAC library, whatever the secret's length."""
+    expected = hmac.new(secret.encode(), b"1764800000." + body, hashlib.sha256).hexdigest()
+
+    assert sign(secret, 1764800000, body) == f"sha256={expected}"
+    assert sign(secret, "1764800000", body) == f"sha256={expected}"
+    assert sign(secret + "!", 1764800000, body) != f"sha256={expected}"

@@ -12,16 +12,17 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
 from bots.services.lograte import RepeatLimit
-from bots.services.runner import run_services
+from bots.services.runner import intake_config, run_services
 from core.base.instants import utc_now
 from core.config.settings import HttpConfig, Settings
-from tests.bots.http.test_intake import answers, body_of, signed, stored
+from tests.bots.http.test_intake import QuietServer, answers, body_of, signed, stored
 from tests.bots.support import until
 from tests.conftest import round_the_clock_settings
 from tests.support import free_port, make_event
@@ -187,3 +188,41 @@ async def test_the_rest_of_a_refused_body_cannot_be_trickled_for_ever(
 
     assert answer.startswith(b"HTTP/1.1 413")
     assert closed and waited < READ_SECONDS * 5
+
+
+async def test_a_keep_alive_connection_is_closed_once_idle_past_its_timeout_not_before() -> None:
+    """Closed `timeout_keep_alive` after its last answer, however long it was busy before."""
+
+    async def app(scope: dict[str, object], receive: object, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    config = intake_config(app, round_the_clock_settings())
+    config.lifespan = "off"
+    config.timeout_keep_alive = 0.4  # type: ignore[assignment]
+    server = QuietServer(config)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    loop = asyncio.get_running_loop()
+    try:
+        await until(lambda: server.started or task.done(), what="the server started")
+        reader, writer = await asyncio.open_connection(*sock.getsockname())
+        answered = []
+        # Busy for three times the timeout, never idle for as long as it.
+        for _ in range(6):
+            writer.write(b"GET / HTTP/1.1\r\nHost: here\r\n\r\n")
+            answered.append(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2))
+            last = loop.time()
+            await asyncio.sleep(0.2)
+        rest = await asyncio.wait_for(reader.read(), 5)  # b"" once the server closes
+        idle = loop.time() - last
+        writer.close()
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+        sock.close()
+
+    assert [head.split(b"\r\n")[0] for head in answered] == [b"HTTP/1.1 204 No Content"] * 6
+    assert rest == b""
+    assert 0.35 <= idle < 2.0
