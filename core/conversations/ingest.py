@@ -1003,7 +1003,9 @@ class _Batch:
         In the order their foreign keys want. A new thread's row is written
         with what the batch's events made of it (title, state, newest event
         and clock): a new thread is never late, so nothing after this changes
-        it, and it is not written again.
+        it, and it is not written again. Its row stored, the rollups count its
+        clocks for the client it has now, and `rollups.move_threads` finds
+        nothing of it to move.
         """
         if self.new_threads:
             created = self._text(self.now)
