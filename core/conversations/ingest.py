@@ -214,10 +214,13 @@ _THREAD_COLUMNS = [
 ]
 _THREAD_FIELDS = [name for name in _THREAD_COLUMNS if name != "id"]
 _THREAD_WIDTH = len(_THREAD_COLUMNS)
-# A new thread's columns as _create_threads writes them.
-_NEW_THREAD_COLUMNS = (
+# A new thread's columns as _create_threads writes them on PostgreSQL.
+_CREATED_THREAD_COLUMNS = (
     "kind", "channel", "title", "url", "client_id", "project_id", "closed", "created_at",
 )  # fmt: skip
+# A new thread's columns with the values its first batch gave it, as
+# _Batch._store_in_order writes them on SQLite.
+_NEW_THREAD_COLUMNS = ("id", "kind", "channel", "created_at", *_THREAD_FIELDS)
 _REF_COLUMNS = ("source", "external_id", "thread_id")
 # A thread row rewritten, and one whose client and project stay (most rows of
 # an import: spares the client index's upkeep and the foreign key checks).
@@ -606,6 +609,12 @@ class _Batch:
         # Instants in their stored text form: an event's instant is its
         # thread's newest and its clocks' start or stop too.
         self.stamps: dict[datetime, str] = {}
+        self.sqlite = connection.dialect.name == "sqlite"
+        # On SQLite, the new threads' rows and the clocks met in order, written
+        # by _store_in_order: (thread id, kind, channel) of each new thread.
+        self.new_threads: list[tuple[int, str, str]] = []
+        self.new_refs: list[tuple[str, str, int]] = []
+        self.in_order_clocks: tuple[list[ClockState], list[ClockState]] = ([], [])
 
     def run(self, pending: list[_Pending]) -> list[Result]:
         fresh, results = self._deduplicate(pending)
@@ -618,10 +627,21 @@ class _Batch:
         event_row = self._event_row
         for item in fresh:
             item.row = event_row(item)
-        self._insert_events(fresh)
+        if self.sqlite:
+            # Ids handed out first, rows written once the threads that are new
+            # have their final values: each such thread's row is inserted once,
+            # not inserted and then updated (see _store_in_order).
+            self._number_events(fresh)
+        else:
+            self._insert_events(fresh)
+        in_order, late = self._sort_threads(by_thread)
+        self._advance_in_order(in_order)
+        if self.sqlite:
+            self._store_in_order(fresh)
         self._queue_deliveries(fresh)
         self._queue_tracker_writes(fresh)
-        self._advance_threads(by_thread)
+        # After the events are stored: a late event is replayed among its thread's.
+        self._advance_late(late)
         # Before the thread rows: the rollups count a clock for its thread's
         # stored client, and a client given now moves them all (_write_threads).
         self._clocks_changed(self.removed, self.added)
@@ -781,25 +801,15 @@ class _Batch:
                     self._project(client_id, event.project),
                 )
             )
-        if self.db.dialect.name == "sqlite":
-            # Tuples in storage form straight to the driver, as the events.
+        if self.sqlite:
+            # Ids only: the rows are written with their final values (_store_in_order).
             ids = next_ids(self.db, T, len(rows), self.state.next_ids)
-            created = self._text(self.now)
-            insert_stored(
-                self.db,
-                T,
-                ("id", *_NEW_THREAD_COLUMNS),
-                [
-                    (thread_id, *row, False, created)
-                    for thread_id, row in zip(ids, rows, strict=True)
-                ],
-            )
         else:
             ids = insert_with_ids(
                 self.db,
                 T,
                 [
-                    dict(zip(_NEW_THREAD_COLUMNS, (*row, False, self.now), strict=True))
+                    dict(zip(_CREATED_THREAD_COLUMNS, (*row, False, self.now), strict=True))
                     for row in rows
                 ],
                 self.state.next_ids,
@@ -810,18 +820,22 @@ class _Batch:
             refs.append((key[0], key[1], thread_id))
             # pmdesk's own actions address a thread by its id.
             refs.append((OWN_SOURCE, str(thread_id), thread_id))
-            # Known as written: no need to read it back.
             _kind, _channel, title, url, client_id, project_id = row
             thread = _ThreadRow(
                 thread_id, client_id, project_id, title, url, None, None, False, None, None, None,
                 None,
             )  # fmt: skip
-            thread.stored = thread.values()
             self.threads[thread_id] = thread
             # A new thread has no clock yet.
             self.state.latest[thread_id] = None
-        if self.db.dialect.name == "sqlite":
-            insert_stored(self.db, REFS, _REF_COLUMNS, refs)
+            if self.sqlite:
+                # Not stored yet: no row to compare with until _store_in_order.
+                self.new_threads.append((thread_id, row[0], row[1]))
+            else:
+                # Known as written: no need to read it back.
+                thread.stored = thread.values()
+        if self.sqlite:
+            self.new_refs = refs
         else:
             insert_many(self.db, REFS, [dict(zip(_REF_COLUMNS, ref, strict=True)) for ref in refs])
 
@@ -939,7 +953,7 @@ class _Batch:
         event row, it does not widen the rows every thread and clock query
         walks through.
         """
-        if self.db.dialect.name != "sqlite":
+        if not self.sqlite:
             received = self.now
             ids = insert_with_ids(
                 self.db,
@@ -963,25 +977,60 @@ class _Batch:
                     for item, event_id in zip(fresh, ids, strict=True)
                 ],
             )
-        else:
-            # Rows straight to the driver in storage form: a dict per event
-            # converted afterwards cost a tenth of an import.
-            ids = next_ids(self.db, E, len(fresh), self.state.next_ids)
-            text = self._text
-            received_text = text(self.now)
-            rows = [
-                (event_id, text(item.event.occurred_at), received_text, *item.row)
-                for item, event_id in zip(fresh, ids, strict=True)
-            ]
-            insert_stored(self.db, E, ("id", *_EVENT_COLUMNS), rows)
-            insert_stored(
-                self.db,
-                EVENT_RAW,
-                ("event_id", "raw"),
-                [(event_id, item.raw) for item, event_id in zip(fresh, ids, strict=True)],
-            )
+            for item, event_id in zip(fresh, ids, strict=True):
+                item.id = event_id
+            return
+        # On SQLite numbered before (_number_events); rows straight to the
+        # driver in storage form: a dict per event converted afterwards cost a
+        # tenth of an import.
+        text = self._text
+        received_text = text(self.now)
+        rows = [(item.id, text(item.event.occurred_at), received_text, *item.row) for item in fresh]
+        insert_stored(self.db, E, ("id", *_EVENT_COLUMNS), rows)
+        insert_stored(
+            self.db, EVENT_RAW, ("event_id", "raw"), [(item.id, item.raw) for item in fresh]
+        )
+
+    def _number_events(self, fresh: list[_Pending]) -> None:
+        """On SQLite, each event's id, handed out before its row is written (see run)."""
+        ids = next_ids(self.db, E, len(fresh), self.state.next_ids)
         for item, event_id in zip(fresh, ids, strict=True):
             item.id = event_id
+
+    def _store_in_order(self, fresh: list[_Pending]) -> None:
+        """On SQLite: the new threads' rows, the events and the clocks met in order.
+
+        In the order their foreign keys want. A new thread's row is written
+        with what the batch's events made of it (title, state, newest event
+        and clock): a new thread is never late, so nothing after this changes
+        it, and it is not written again. Its row stored, the rollups count its
+        clocks for the client it has now, and `rollups.move_threads` finds
+        nothing of it to move.
+        """
+        if self.new_threads:
+            created = self._text(self.now)
+            text = self._text
+            rows = []
+            for thread_id, kind, channel in self.new_threads:
+                thread = self.threads[thread_id]
+                values = thread.values()
+                at = values[_LAST_EVENT_AT]
+                rows.append(
+                    (
+                        thread_id,
+                        kind,
+                        channel,
+                        created,
+                        *values[:_LAST_EVENT_AT],
+                        None if at is None else text(at),
+                        *values[_LAST_EVENT_AT + 1 :],
+                    )
+                )
+                thread.stored = values
+            insert_stored(self.db, T, _NEW_THREAD_COLUMNS, rows)
+            insert_stored(self.db, REFS, _REF_COLUMNS, self.new_refs)
+        self._insert_events(fresh)
+        self._write_clocks(*self.in_order_clocks)
 
     def _queue_deliveries(self, fresh: list[_Pending]) -> None:
         """A public reply written in pmdesk goes out through its thread's channel."""
@@ -1132,8 +1181,10 @@ class _Batch:
                     thread.url_key = order_key(row.url_at, row.url_source, row.url_id)
                 self.threads[row.id] = thread
 
-    def _advance_threads(self, by_thread: dict[int, list[_Pending]]) -> None:
-        """Each thread the batch touches, visited once with its events in order."""
+    def _sort_threads(
+        self, by_thread: dict[int, list[_Pending]]
+    ) -> tuple[dict[int, list[_Pending]], dict[int, list[_Pending]]]:
+        """Each thread the batch touches, its events in order: those in order, those late."""
         in_order: dict[int, list[_Pending]] = {}
         late: dict[int, list[_Pending]] = {}
         threads = self.threads
@@ -1149,8 +1200,7 @@ class _Batch:
                 # An event older than what the thread has seen: it is slotted
                 # into place (see _advance_late).
                 late[thread_id] = items
-        self._advance_in_order(in_order)
-        self._advance_late(late)
+        return in_order, late
 
     def _fill_thread_details(self, thread: _ThreadRow, items: list[_Pending]) -> None:
         """A later event may name a client, project, title or URL the first did not.
@@ -1267,7 +1317,13 @@ class _Batch:
                     removed.append(stored)
                 added.extend(clocks.touched)
                 touched.extend(clocks.touched)
-        self._write_clocks(touched)
+        if self.sqlite:
+            # Numbered now for the threads' rows; written with the events (_store_in_order).
+            new = [clock for clock in touched if clock.id is None]
+            self._number_clocks(new)
+            self.in_order_clocks = (touched, new)
+        else:
+            self._write_clocks(touched)
         for thread_id, clock in opened.items():
             self._set_latest(thread_id, clock)
 
@@ -1569,10 +1625,17 @@ class _Batch:
         if zone is not None:
             self.state.rollup_zone = zone
 
-    def _write_clocks(self, clocks: list[ClockState]) -> None:
-        """Clocks met in order: new ones inserted, stored ones (which can only stop) updated."""
-        new = [clock for clock in clocks if clock.id is None]
-        self._insert_clocks(new)
+    def _write_clocks(self, clocks: list[ClockState], new: list[ClockState] | None = None) -> None:
+        """Clocks met in order: new ones inserted, stored ones (which can only stop) updated.
+
+        `new`: those of `clocks` not stored yet, when numbered already (SQLite,
+        _number_clocks); otherwise those without an id.
+        """
+        if new is None:
+            new = [clock for clock in clocks if clock.id is None]
+            self._insert_clocks(new)
+        else:
+            self._insert_numbered(new)
         # Writing just the stop columns spares SQLite the upkeep of indexes
         # on the others.
         inserted = {id(clock) for clock in new}
@@ -1605,17 +1668,28 @@ class _Batch:
             for clock, clock_id in zip(new, ids, strict=True):
                 clock.id = clock_id
             return
+        self._number_clocks(new)
+        self._insert_numbered(new)
+
+    def _number_clocks(self, new: list[ClockState]) -> None:
+        """On SQLite, each new clock's id, handed out before its row is written."""
         if not new:
             return
         ids = next_ids(self.db, C, len(new), self.state.next_ids)
-        text = self._text
-        rows = []
         for clock, clock_id in zip(new, ids, strict=True):
             clock.id = clock_id
+
+    def _insert_numbered(self, new: list[ClockState]) -> None:
+        """On SQLite, new clocks numbered already, as tuples in storage form."""
+        if not new:
+            return
+        text = self._text
+        rows = []
+        for clock in new:
             stopped_at = clock.stopped_at
             rows.append(
                 (
-                    clock_id,
+                    clock.id,
                     clock.thread_id,
                     clock.opened_by,
                     clock.kind,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,8 +13,9 @@ from sqlalchemy import Engine, event, select
 from core.config.settings import Settings
 from core.conversations.ingest import Ingestor
 from core.sla.policies import PolicyBook
-from core.store.models.threads import Clock
-from tests.support import MovableClock, make_event
+from core.store.models.threads import Clock, Thread
+from core.store.reader import instant
+from tests.support import START, MovableClock, make_event
 
 
 def outcomes(engine: Engine) -> list[tuple[str, str]]:
@@ -100,3 +102,32 @@ def test_ids_handed_out_after_another_writer_are_new(
     assert {result.status for result in results} == {"created"}
     assert len({result.event_id for result in results}) == len(results)
     assert len(outcomes(engine)) == 12
+
+
+@pytest.mark.sqlite_only  # on PostgreSQL the server hands out a new thread's id as it is stored
+def test_a_new_thread_is_written_once_with_what_its_first_batch_makes_of_it(
+    engine: Engine, ingestor: Ingestor
+) -> None:
+    ingestor.ingest([make_event("m0", 0, task="T0")])
+
+    watch = statements(engine, ingestor)
+    seen = next(watch)
+    ingestor.ingest(
+        [
+            make_event("m1", 0, task="T1"),
+            make_event("r1", 5, role="staff", task="T1"),
+            make_event("m2", 7, task="T1"),
+        ]
+    )
+    watch.close()
+
+    writes = [text for text in seen if text.startswith(("INSERT INTO thread ", "UPDATE thread "))]
+    assert len(writes) == 1 and writes[0].startswith("INSERT"), writes
+    with engine.connect() as connection:
+        row = connection.execute(select(Thread.__table__).where(Thread.__table__.c.id == 2)).one()
+        clocks = connection.execute(
+            select(Clock.__table__.c.id).where(Clock.__table__.c.thread_id == 2)
+        ).all()
+    # The row holds what its events gave it: the newest event and clock.
+    assert instant(row.last_event_at) == START + timedelta(minutes=7)
+    assert row.clock_id == max(clock.id for clock in clocks)
