@@ -26,7 +26,7 @@ from textual.widget import Widget
 
 from core.base import i18n
 from core.base.i18n import N_, gettext
-from core.base.paths import ConfigError
+from core.base.paths import ConfigError, default_cache_path
 from core.config.quick import FirstSettings
 from core.time.meter import OwnTimeMeter
 from tui.display.format import Formatter
@@ -52,6 +52,8 @@ from tui.screens.main import REVIEW_SENTENCE, MainScreen
 from tui.sources.backend import Backend, NoOperator
 from tui.sources.pages import Pages, ThreadPage, read_page
 from tui.sources.servicelog import ServiceLog
+from tui.startcache import FILE_NAME as START_CACHE
+from tui.startcache import StartCache
 from tui.undo import UNDO_SECONDS, UndoSlot
 from tui.widgets.keybar import first_key
 from tui.widgets.palette import ActionsProvider, GoToProvider
@@ -184,6 +186,9 @@ class Dashboard(App[None]):
         self.ansi_theme_dark, self.ansi_theme_light = ANSI_DARK, ANSI_LIGHT
         self.theme = theme_name(settings.dashboard.theme)
         self.stylesheet.set_variables(self.get_css_variables())
+        # The stylesheet's rules and the locale's data as the last start worked them out.
+        self.start_cache = StartCache(default_cache_path(START_CACHE), settings.locale)
+        self.start_cache.prime(self.stylesheet)
         self.title = settings.agency
 
     @property
@@ -249,6 +254,8 @@ class Dashboard(App[None]):
         if self._jobs_started:
             return
         self._jobs_started = True
+        # What this start parsed and read before its first frame, for the next one.
+        self.start_cache.keep(self.stylesheet)
         if self.notice:
             self.notify(self.notice, timeout=NOTICE_SECONDS)
         self._validate_settings()
