@@ -336,3 +336,24 @@ async def test_a_start_cache_of_another_theme_or_unreadable_is_set_aside_and_wri
     localedata._cache.clear()
     await first_screen_lines(prefetched_app(light, clock))  # written again whole
     assert parsed == []
+
+
+def test_the_themes_colours_are_worked_out_once_as_the_app_is_made(
+    dashboard_settings: Settings, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Textual worked out its default theme's colours for a stylesheet that the app's
+    # own theme replaced before anything was parsed.
+    from textual.design import ColorSystem
+
+    generated: list[int] = []
+    generate = ColorSystem.generate
+
+    def counted(system: ColorSystem) -> dict[str, str]:
+        generated.append(1)
+        return generate(system)
+
+    monkeypatch.setattr(ColorSystem, "generate", counted)
+    app = make_app(dashboard_settings, clock)
+    assert generated == [1]
+    assert app.stylesheet._variables == app.theme_variables
+    assert app.stylesheet._variables["background"] == str(background("pmdesk-dark").hex)
