@@ -1,11 +1,12 @@
 """What the dashboard's start works out the same way every time, kept for the next start.
 
 Before its first frame, every start parsed the stylesheet (pmdesk.tcss and
-the default CSS of each widget on the first screen: 15 to 22 ms of CPU) and
+the default CSS of each widget on the first screen: 16 to 25 ms of CPU) and
 read the locale's CLDR data for its dates and amounts (Babel unpickles and
-merges three files: 11 to 15 ms). Neither changes from one start to the next.
-Kept in one file in the user's cache directory, both are read back in about
-4 ms (docs/benchmarks.md, dashboard round 25).
+merges three files, 9 to 14 ms with the global data it reads on the way).
+Neither changes from one start to the next. Kept in one file in the user's
+cache directory, both are read back in about 4 ms (docs/benchmarks.md,
+dashboard round 25).
 
 What the kept objects mean rests on the stylesheet's sources and variables,
 the locale, Python and the versions of Textual and Babel: each is part of the
