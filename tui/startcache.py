@@ -17,6 +17,7 @@ like the configuration, and holds nothing of the agency's data.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -37,14 +38,18 @@ FORMAT = 1
 FILE_NAME = "dashboard-start.pickle"
 
 
-def _libraries() -> tuple[Hashable, ...]:
+def _libraries() -> tuple[Hashable, ...] | None:
     """Python, and the files of the parser and of the locale data's loader: an upgrade of
     Textual or Babel writes them anew (asking either for its version costs milliseconds
-    of package metadata)."""
+    of package metadata). None where those files cannot be looked at (a zipped
+    install): nothing is kept then."""
     found: list[Hashable] = [FORMAT, sys.version]
     for module in (parse, model, styles, localedata):
         path = module.__file__ or ""
-        status = os.stat(path)
+        try:
+            status = os.stat(path)
+        except OSError:
+            return None
         found.append((path, status.st_mtime_ns, status.st_size))
     return tuple(found)
 
@@ -58,6 +63,8 @@ class StartCache:
         self.locale = str(Locale.parse(locale))
         self._libraries = _libraries()
         self._kept: dict[str, Any] = {}
+        if self._libraries is None:
+            return
         try:
             with path.open("rb") as file:
                 kept = pickle.load(file)
@@ -92,7 +99,7 @@ class StartCache:
         data = localedata._cache.get(self.locale)
         locale = {} if data is None else {self.locale: data}
         kept = self._kept
-        if (
+        if self._libraries is None or (
             kept.get("variables") == stylesheet._variables
             and rules.keys() <= kept.get("rules", {}).keys()
             and locale.keys() <= kept.get("locale", {}).keys()
@@ -104,13 +111,15 @@ class StartCache:
             "rules": rules,
             "locale": locale,
         }
+        # Written aside, then renamed: another start reads the old file or the new one.
+        aside = self.path.with_name(f"{self.path.name}.{os.getpid()}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Written aside, then renamed: another start reads the old file or the new one.
-            aside = self.path.with_name(f"{self.path.name}.{os.getpid()}")
             aside.write_bytes(pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL))
             aside.replace(self.path)
-        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             log.info("the dashboard's start cache could not be written", exc_info=True)
+            with contextlib.suppress(OSError):
+                aside.unlink(missing_ok=True)
             return
         self._kept = found

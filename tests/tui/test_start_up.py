@@ -357,3 +357,23 @@ def test_the_themes_colours_are_worked_out_once_as_the_app_is_made(
     assert generated == [1]
     assert app.stylesheet._variables == app.theme_variables
     assert app.stylesheet._variables["background"] == str(background("pmdesk-dark").hex)
+
+
+async def test_a_start_cache_that_cannot_be_written_leaves_the_start_as_it_was(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    parsed: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from core.base.paths import default_cache_path
+    from tui.startcache import FILE_NAME
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # no directory can be made in it
+    lines = await first_screen_lines(prefetched_app(dashboard_settings, clock))
+    assert any("Incoming" in line for line in lines)
+    assert not default_cache_path(FILE_NAME).exists()
+    assert list(tmp_path.glob("a-file*")) == [blocked]
