@@ -26,7 +26,7 @@ from textual.widget import Widget
 
 from core.base import i18n
 from core.base.i18n import N_, gettext
-from core.base.paths import ConfigError
+from core.base.paths import ConfigError, default_cache_path
 from core.config.quick import FirstSettings
 from core.time.meter import OwnTimeMeter
 from tui.display.format import Formatter
@@ -52,6 +52,8 @@ from tui.screens.main import REVIEW_SENTENCE, MainScreen
 from tui.sources.backend import Backend, NoOperator
 from tui.sources.pages import Pages, ThreadPage, read_page
 from tui.sources.servicelog import ServiceLog
+from tui.startcache import FILE_NAME as START_CACHE
+from tui.startcache import StartCache
 from tui.undo import UNDO_SECONDS, UndoSlot
 from tui.widgets.keybar import first_key
 from tui.widgets.palette import ActionsProvider, GoToProvider
@@ -138,6 +140,8 @@ class Dashboard(App[None]):
     ]
     # The main screen, pushed on mount; a thread shows inside it.
     main: MainScreen
+    # Set once __init__ has chosen the theme (see get_css_variables).
+    _theme_chosen = False
 
     def __init__(
         self,
@@ -183,8 +187,24 @@ class Dashboard(App[None]):
         self._css_settled = False
         self.ansi_theme_dark, self.ansi_theme_light = ANSI_DARK, ANSI_LIGHT
         self.theme = theme_name(settings.dashboard.theme)
+        self._theme_chosen = True
         self.stylesheet.set_variables(self.get_css_variables())
+        # The stylesheet's rules and the locale's data as the last start worked them out.
+        self.start_cache = StartCache(default_cache_path(START_CACHE), settings.locale)
+        self.start_cache.prime(self.stylesheet)
         self.title = settings.agency
+
+    def get_css_variables(self) -> dict[str, str]:
+        """The chosen theme's variables; none asked for while Textual's own __init__ runs.
+
+        Textual works out its default theme's colours there for a stylesheet that
+        nothing parses before __init__ gives it the chosen theme's: about five
+        million instructions thrown away on every start (docs/benchmarks.md,
+        dashboard round 25).
+        """
+        if not self._theme_chosen:
+            return {}
+        return super().get_css_variables()
 
     @property
     def target_minutes(self) -> float:
@@ -249,6 +269,8 @@ class Dashboard(App[None]):
         if self._jobs_started:
             return
         self._jobs_started = True
+        # What this start parsed and read before its first frame, for the next one.
+        self.start_cache.keep(self.stylesheet)
         if self.notice:
             self.notify(self.notice, timeout=NOTICE_SECONDS)
         self._validate_settings()

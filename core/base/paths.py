@@ -36,6 +36,13 @@ def default_log_path() -> Path:
     return Path(platformdirs.user_log_dir("pmdesk", appauthor=False)) / "pmdesk.log"
 
 
+def default_cache_path(name: str) -> Path:
+    """A file the dashboard keeps for its next start; losing it costs only time."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("pmdesk", appauthor=False)) / name
+
+
 def file_problem(path: Path | str, error: OSError) -> str:
     """Why a file could not be opened, in one line that names it."""
     if isinstance(error, FileNotFoundError):

@@ -1,5 +1,6 @@
 """Start-up work the dashboard leaves out: the stylesheet parsed once, the collector held,
-the main screen styled once for its width, modules only later screens need.
+the main screen styled once for its width, modules only later screens need, the
+stylesheet's rules and the locale's data not worked out again when the last start kept them.
 
 Measured in docs/benchmarks.md (dashboard rounds 11 and 17); here, that
 what is left out stays out and does not change what the screen shows or how
@@ -11,11 +12,13 @@ from __future__ import annotations
 import gc
 import json
 import os
+import pickle
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, BinaryIO
 
 import pytest
 from sqlalchemy import Engine
@@ -245,3 +248,132 @@ async def test_no_frame_of_the_main_screen_is_drawn_while_textuals_start_up_batc
         lines = [strip.text for strip in screen._compositor.render_strips()]
         assert len(lines) == 50
         assert any("Incoming" in line for line in lines)
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The places of the stylesheet sources Textual parses, and each locale file Babel reads.
+
+    Babel's own cache of locale data is emptied first, as in a new process, and
+    emptied again afterwards: what a test left there does not stand for a file read.
+    """
+    import textual.css.stylesheet
+    from babel import localedata
+
+    seen: list[str] = []
+    parse = textual.css.stylesheet.parse
+
+    def parsing(scope: str, css: str, read_from: tuple[str, str], **options: Any) -> Any:
+        seen.append(f"css {read_from[1] or Path(read_from[0]).name}")
+        return parse(scope, css, read_from, **options)
+
+    def reading(file: BinaryIO) -> Any:
+        seen.append(f"locale {Path(file.name).stem}")
+        return pickle.load(file)
+
+    monkeypatch.setattr(textual.css.stylesheet, "parse", parsing)
+    monkeypatch.setattr(localedata, "pickle", SimpleNamespace(load=reading))
+    localedata._cache.clear()
+    yield seen
+    localedata._cache.clear()
+
+
+async def first_screen_lines(app: Dashboard) -> list[str]:
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await main_screen(pilot)
+        await until(pilot, lambda: app._jobs_started)  # the start's cache written by now
+        assert screen.styles.background == background(app.theme)
+        assert screen.query_one("#panels").styles.grid_size_columns == 2
+        return [strip.text for strip in screen._compositor.render_strips()]
+
+
+async def test_a_second_start_parses_no_stylesheet_and_reads_no_locale_data_and_looks_the_same(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    parsed: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from babel import localedata
+
+    first = await first_screen_lines(prefetched_app(dashboard_settings, clock))
+    assert "css pmdesk.tcss" in parsed and "locale en_US" in parsed  # the first start did
+    parsed.clear()
+    localedata._cache.clear()  # as in a new process
+    again = await first_screen_lines(prefetched_app(dashboard_settings, clock))
+    assert parsed == []
+    assert again == first
+
+
+async def test_a_start_cache_of_another_theme_or_unreadable_is_set_aside_and_written_again(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    parsed: list[str],
+) -> None:
+    from babel import localedata
+
+    from core.base.paths import default_cache_path
+    from tui.startcache import FILE_NAME
+
+    await first_screen_lines(prefetched_app(dashboard_settings, clock))
+    light = dashboard_settings.model_copy(
+        update={"dashboard": dashboard_settings.dashboard.model_copy(update={"theme": "light"})}
+    )
+    parsed.clear()
+    localedata._cache.clear()
+    app = prefetched_app(light, clock)
+    await first_screen_lines(app)  # the light theme's colours, not the kept dark ones
+    assert app.theme == "pmdesk-light"
+    assert "css pmdesk.tcss" in parsed and not any(seen.startswith("locale") for seen in parsed)
+    path = default_cache_path(FILE_NAME)
+    path.write_bytes(path.read_bytes()[:1000])  # cut short
+    parsed.clear()
+    localedata._cache.clear()
+    await first_screen_lines(prefetched_app(light, clock))
+    assert "css pmdesk.tcss" in parsed and "locale en_US" in parsed
+    parsed.clear()
+    localedata._cache.clear()
+    await first_screen_lines(prefetched_app(light, clock))  # written again whole
+    assert parsed == []
+
+
+def test_the_themes_colours_are_worked_out_once_as_the_app_is_made(
+    dashboard_settings: Settings, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Textual worked out its default theme's colours for a stylesheet that the app's
+    # own theme replaced before anything was parsed.
+    from textual.design import ColorSystem
+
+    generated: list[int] = []
+    generate = ColorSystem.generate
+
+    def counted(system: ColorSystem) -> dict[str, str]:
+        generated.append(1)
+        return generate(system)
+
+    monkeypatch.setattr(ColorSystem, "generate", counted)
+    app = make_app(dashboard_settings, clock)
+    assert generated == [1]
+    assert app.stylesheet._variables == app.theme_variables
+    assert app.stylesheet._variables["background"] == str(background("pmdesk-dark").hex)
+
+
+async def test_a_start_cache_that_cannot_be_written_leaves_the_start_as_it_was(
+    agency: Engine,
+    dashboard_settings: Settings,
+    clock: MovableClock,
+    parsed: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from core.base.paths import default_cache_path
+    from tui.startcache import FILE_NAME
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # no directory can be made in it
+    lines = await first_screen_lines(prefetched_app(dashboard_settings, clock))
+    assert any("Incoming" in line for line in lines)
+    assert not default_cache_path(FILE_NAME).exists()
+    assert list(tmp_path.glob("a-file*")) == [blocked]
