@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, OptionList, Select, TextArea
 
 from core.config.settings import Settings, WorksectionConfig
@@ -256,14 +257,28 @@ async def test_the_palette_offers_the_changes_of_the_thread_shown(
         ran = run()
         if inspect.isawaitable(ran):
             await ran
-        await until(pilot, lambda: isinstance(app.screen, AskDeadline))
+        # The dialog's label is looked for once it is mounted: the screen is
+        # pushed before its children are.
+        await until(
+            pilot, lambda: isinstance(app.screen, AskDeadline) and bool(app.screen.query("Label"))
+        )
         # The current deadline is offered: here the thread has none.
         assert "Deadline now: none" in str(app.screen.query_one("Label").render())
         await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, AskDeadline))
         await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        palette = app.screen
         await pilot.press(*"subtask of the task")
-        await pilot.pause(0.5)
+        commands = palette.query_one(CommandList)
+        # Enter picks the highlighted hit once every provider has answered.
+        await until(
+            pilot,
+            lambda: (
+                commands.highlighted is not None
+                and all(worker.is_finished for worker in app.workers if worker.node is palette)
+            ),
+        )
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, AskSubtask))
 
