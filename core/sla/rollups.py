@@ -429,6 +429,8 @@ def move_threads(
     Call it before the threads' rows are updated: it reads their stored client.
     `kept`: as for `record`.
     """
+    if not clients:  # as in nearly every batch of the intake
+        return
     stored = _stored_clients(connection, clients.keys())
     moving = {
         thread: (stored.get(thread) or NONE, new or NONE)
