@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select, update
 
 from core.base.instants import Now, utc_now
+from core.store.db import write
 from core.store.models.system import table
 from core.store.models.time import TimeRefusal, TimeRow
 from core.time.rows import BadRow, TimeEntry, read_row
@@ -95,7 +96,10 @@ def apply_window(
     if project_id is not None:
         window &= ROWS.c.project_id == project_id
     columns = [ROWS.c[name] for name in ("id", *_COMPARED)]
-    with engine.begin() as connection:
+    # A writer's transaction (BEGIN IMMEDIATE on SQLite): it reads the window
+    # before it writes, and a deferred one fails at its first write, without
+    # waiting, when another connection committed since its read.
+    with write(engine) as connection:
         held = {
             row[0]: tuple(row[1:]) for row in connection.execute(select(*columns).where(window))
         }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlmodel import Session
 
 from core.store.models.time import TimeRefusal, TimeRow
@@ -120,3 +121,37 @@ def test_unknown_users_and_projects_are_kept(engine: Engine, clock: MovableClock
 def test_a_window_ending_before_it_starts_is_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="ends before"):
         apply_window(engine, [], NOV30, NOV1)
+
+
+@pytest.mark.sqlite_only
+def test_a_commit_of_another_writer_between_its_read_and_its_write_does_not_fail_it(
+    engine: Engine, clock: MovableClock
+) -> None:
+    """The sync reads the window, then writes; another process (the intake) may
+    commit in between. A deferred transaction then fails at its first write
+    ("database is locked", whatever the busy timeout); the sync's holds the
+    write lock from its start, so the other writer waits for it instead."""
+    apply_window(engine, [cost("1")], NOV1, NOV30, clock=clock)
+    path = engine.url.database
+    assert path is not None
+    interloper = sqlite3.connect(path, timeout=0, isolation_level=None)
+    attempts: list[str] = []
+
+    def other_writer_commits(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO timerow") and not attempts:
+            try:
+                interloper.execute("UPDATE timerow SET comment = 'edited' WHERE id = '1'")
+                attempts.append("committed")
+            except sqlite3.OperationalError as error:
+                attempts.append(str(error))
+
+    event.listen(engine, "before_cursor_execute", other_writer_commits)
+    try:
+        summary = apply_window(engine, [cost("1"), cost("2")], NOV1, NOV30, clock=clock)
+    finally:
+        event.remove(engine, "before_cursor_execute", other_writer_commits)
+        interloper.close()
+    assert summary.added == 1
+    assert set(stored(engine)) == {"1", "2"}
+    # The other writer found the lock held and was refused (it would wait in real use).
+    assert attempts == ["database is locked"]
