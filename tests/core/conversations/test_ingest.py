@@ -118,8 +118,12 @@ def test_after_a_reply_the_next_client_message_opens_a_next_response_clock(
     assert second["started_at"] == START + timedelta(minutes=60)
 
 
+# A no-reply-needed recorded as internal (not shown to the client, as the
+# demo's assistant and some connectors record it) is still the decision that
+# ends the wait; only an internal *message* (a note) moves no clock.
+@pytest.mark.parametrize("internal", [False, True], ids=["shown", "internal"])
 def test_no_reply_needed_closes_the_clock_with_its_own_outcome(
-    ingestor: Ingestor, engine: Engine
+    ingestor: Ingestor, engine: Engine, internal: bool
 ) -> None:
     ingestor.ingest([make_event("m1", 0, text="Thanks a lot!")])
     with engine.connect() as connection:
@@ -135,6 +139,7 @@ def test_no_reply_needed_closes_the_clock_with_its_own_outcome(
                 kind="no_reply_needed",
                 source="pmdesk",
                 task=str(thread_id),
+                internal=internal,
             )
         ]
     )
@@ -144,35 +149,6 @@ def test_no_reply_needed_closes_the_clock_with_its_own_outcome(
     assert clock["outcome"] == "no_reply_needed"
     assert clock["stopped_at"] == START + timedelta(minutes=2)
     assert count(engine, Thread.__table__) == 1
-
-
-def test_a_no_reply_needed_marked_internal_still_closes_the_clock(
-    ingestor: Ingestor, engine: Engine
-) -> None:
-    # A no-reply-needed recorded as internal (not shown to the client, as the
-    # demo's assistant and some connectors record it) is still the decision
-    # that ends the wait; only an internal *message* (a note) moves no clock.
-    ingestor.ingest([make_event("m1", 0, text="Thanks a lot!")])
-    with engine.connect() as connection:
-        thread_id = connection.execute(select(Event.thread_id)).scalar_one()
-
-    ingestor.ingest(
-        [
-            make_event(
-                "nrn-1",
-                2,
-                role="staff",
-                kind="no_reply_needed",
-                source="pmdesk",
-                task=str(thread_id),
-                internal=True,
-            )
-        ]
-    )
-
-    [clock] = clocks_of(engine)
-    assert clock["outcome"] == "no_reply_needed"
-    assert clock["stopped_at"] == START + timedelta(minutes=2)
 
 
 def test_an_action_on_an_unknown_thread_is_rejected(ingestor: Ingestor) -> None:
