@@ -30,6 +30,8 @@ from babel import Locale, localedata
 from textual.css import model, parse, styles
 from textual.css.stylesheet import Stylesheet
 
+from core.base.paths import PRIVATE_FILE
+
 log = logging.getLogger(__name__)
 
 # Changed whenever what the file holds changes shape.
@@ -115,7 +117,12 @@ class StartCache:
         aside = self.path.with_name(f"{self.path.name}.{os.getpid()}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            aside.write_bytes(pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL))
+            data = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
+            # Readable by its owner only: a start loads it as code would be
+            # (a pickle), so no one else's hand should be in it.
+            descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
             aside.replace(self.path)
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             log.info("the dashboard's start cache could not be written", exc_info=True)

@@ -13,6 +13,7 @@ import gc
 import json
 import os
 import pickle
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -296,8 +297,13 @@ async def test_a_second_start_parses_no_stylesheet_and_reads_no_locale_data_and_
 ) -> None:
     from babel import localedata
 
+    from core.base.paths import default_cache_path
+    from tui.startcache import FILE_NAME
+
     first = await first_screen_lines(prefetched_app(dashboard_settings, clock))
     assert "css pmdesk.tcss" in parsed and "locale en_US" in parsed  # the first start did
+    if os.name == "posix":  # its owner's alone, as the database and the log are
+        assert stat.S_IMODE(default_cache_path(FILE_NAME).stat().st_mode) == 0o600
     parsed.clear()
     localedata._cache.clear()  # as in a new process
     again = await first_screen_lines(prefetched_app(dashboard_settings, clock))
