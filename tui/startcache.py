@@ -17,7 +17,6 @@ like the configuration, and holds nothing of the agency's data.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
@@ -30,7 +29,7 @@ from babel import Locale, localedata
 from textual.css import model, parse, styles
 from textual.css.stylesheet import Stylesheet
 
-from core.base.paths import PRIVATE_FILE
+from core.base.paths import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -113,20 +112,14 @@ class StartCache:
             "rules": rules,
             "locale": locale,
         }
-        # Written aside, then renamed: another start reads the old file or the new one.
-        aside = self.path.with_name(f"{self.path.name}.{os.getpid()}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            data = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
-            # Readable by its owner only: a start loads it as code would be
-            # (a pickle), so no one else's hand should be in it.
-            descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(data)
-            aside.replace(self.path)
+            # Whole or not at all (another start reads the old file or the new
+            # one), and its owner's only: a start loads it as Python objects.
+            write_atomically(
+                self.path, pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL), durable=False
+            )
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             log.info("the dashboard's start cache could not be written", exc_info=True)
-            with contextlib.suppress(OSError):
-                aside.unlink(missing_ok=True)
             return
         self._kept = found

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,28 @@ def default_cache_path(name: str) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("pmdesk", appauthor=False)) / name
+
+
+def write_atomically(path: Path, content: bytes, *, durable: bool = True) -> None:
+    """Write `content` to `path` whole or not at all, readable by its owner only.
+
+    Written to a file of its own beside `path` (created 0600 by mkstemp),
+    then renamed over it: a reader sees the old file or the new one, never
+    half of one. `durable`: synced before the rename, for files that must
+    survive a crash (documents); a cache that can be worked out again skips
+    the wait.
+    """
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def file_problem(path: Path | str, error: OSError) -> str:

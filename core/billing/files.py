@@ -10,12 +10,11 @@ as they are).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.base.paths import write_atomically
 from core.billing.einvoice import factur_x_pdf
 from core.billing.model import IssuedDocument
 from core.billing.pdf import DocumentProblem, check
@@ -63,21 +62,8 @@ def write_documents(
                 )
             unchanged.append(path)
         else:
-            _write_atomically(path, content)
+            write_atomically(path, content)
             written.append(path)
         if progress is not None:
             progress(done, len(batch))
     return Written(tuple(written), tuple(unchanged))
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

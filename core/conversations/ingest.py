@@ -1008,8 +1008,8 @@ class _Batch:
         nothing of it to move.
         """
         if self.new_threads:
-            created = self._text(self.now)
             text = self._text
+            created = text(self.now)
             rows = []
             for thread_id, kind, channel in self.new_threads:
                 thread = self.threads[thread_id]
@@ -1323,7 +1323,7 @@ class _Batch:
             self._number_clocks(new)
             self.in_order_clocks = (touched, new)
         else:
-            self._write_clocks(touched)
+            self._write_clocks(touched, [clock for clock in touched if clock.id is None])
         for thread_id, clock in opened.items():
             self._set_latest(thread_id, clock)
 
@@ -1625,17 +1625,10 @@ class _Batch:
         if zone is not None:
             self.state.rollup_zone = zone
 
-    def _write_clocks(self, clocks: list[ClockState], new: list[ClockState] | None = None) -> None:
-        """Clocks met in order: new ones inserted, stored ones (which can only stop) updated.
-
-        `new`: those of `clocks` not stored yet, when numbered already (SQLite,
-        _number_clocks); otherwise those without an id.
-        """
-        if new is None:
-            new = [clock for clock in clocks if clock.id is None]
-            self._insert_clocks(new)
-        else:
-            self._insert_numbered(new)
+    def _write_clocks(self, clocks: list[ClockState], new: list[ClockState]) -> None:
+        """Clocks met in order: `new` (those not stored yet) inserted, the others
+        (stored, which can only stop) updated."""
+        self._insert_clocks(new)
         # Writing just the stop columns spares SQLite the upkeep of indexes
         # on the others.
         inserted = {id(clock) for clock in new}
@@ -1662,27 +1655,16 @@ class _Batch:
         )
 
     def _insert_clocks(self, new: list[ClockState]) -> None:
-        """New clocks inserted, each given its id; on SQLite as tuples in storage form."""
+        """New clocks inserted, each given its id unless numbered already (on SQLite,
+        by _number_clocks); on SQLite as tuples in storage form."""
         if self.db.dialect.name != "sqlite":
             ids = insert_with_ids(self.db, C, [clock.row() for clock in new], self.state.next_ids)
             for clock, clock_id in zip(new, ids, strict=True):
                 clock.id = clock_id
             return
-        self._number_clocks(new)
-        self._insert_numbered(new)
-
-    def _number_clocks(self, new: list[ClockState]) -> None:
-        """On SQLite, each new clock's id, handed out before its row is written."""
         if not new:
             return
-        ids = next_ids(self.db, C, len(new), self.state.next_ids)
-        for clock, clock_id in zip(new, ids, strict=True):
-            clock.id = clock_id
-
-    def _insert_numbered(self, new: list[ClockState]) -> None:
-        """On SQLite, new clocks numbered already, as tuples in storage form."""
-        if not new:
-            return
+        self._number_clocks([clock for clock in new if clock.id is None])
         text = self._text
         rows = []
         for clock in new:
@@ -1707,6 +1689,14 @@ class _Batch:
                 )
             )
         insert_stored(self.db, C, _CLOCK_COLUMNS, rows)
+
+    def _number_clocks(self, new: list[ClockState]) -> None:
+        """On SQLite, each new clock's id, handed out before its row is written."""
+        if not new:
+            return
+        ids = next_ids(self.db, C, len(new), self.state.next_ids)
+        for clock, clock_id in zip(new, ids, strict=True):
+            clock.id = clock_id
 
     def _write_threads(self) -> None:
         """The rows of the threads the batch changed; on SQLite only the columns that did."""

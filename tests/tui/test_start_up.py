@@ -28,6 +28,7 @@ from textual.color import Color
 from textual.css.stylesheet import Stylesheet
 from textual.dom import DOMNode
 
+from core.base.paths import default_cache_path
 from core.config.settings import Settings
 from pmdesk.start import hold_collector
 from tests.support import MovableClock
@@ -38,6 +39,7 @@ from tui.panels.feed import IncomingPanel
 from tui.screens.main import MainScreen
 from tui.sources.backend import Backend
 from tui.sources.watch import first_read
+from tui.startcache import FILE_NAME as START_CACHE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -279,6 +281,10 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     localedata._cache.clear()
 
 
+def start_cache_file() -> Path:
+    return default_cache_path(START_CACHE)
+
+
 async def first_screen_lines(app: Dashboard) -> list[str]:
     async with app.run_test(size=(200, 50)) as pilot:
         screen = await main_screen(pilot)
@@ -293,17 +299,13 @@ async def test_a_second_start_parses_no_stylesheet_and_reads_no_locale_data_and_
     dashboard_settings: Settings,
     clock: MovableClock,
     parsed: list[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from babel import localedata
-
-    from core.base.paths import default_cache_path
-    from tui.startcache import FILE_NAME
 
     first = await first_screen_lines(prefetched_app(dashboard_settings, clock))
     assert "css pmdesk.tcss" in parsed and "locale en_US" in parsed  # the first start did
     if os.name == "posix":  # its owner's alone, as the database and the log are
-        assert stat.S_IMODE(default_cache_path(FILE_NAME).stat().st_mode) == 0o600
+        assert stat.S_IMODE(start_cache_file().stat().st_mode) == 0o600
     parsed.clear()
     localedata._cache.clear()  # as in a new process
     again = await first_screen_lines(prefetched_app(dashboard_settings, clock))
@@ -319,9 +321,6 @@ async def test_a_start_cache_of_another_theme_or_unreadable_is_set_aside_and_wri
 ) -> None:
     from babel import localedata
 
-    from core.base.paths import default_cache_path
-    from tui.startcache import FILE_NAME
-
     await first_screen_lines(prefetched_app(dashboard_settings, clock))
     light = dashboard_settings.model_copy(
         update={"dashboard": dashboard_settings.dashboard.model_copy(update={"theme": "light"})}
@@ -332,7 +331,7 @@ async def test_a_start_cache_of_another_theme_or_unreadable_is_set_aside_and_wri
     await first_screen_lines(app)  # the light theme's colours, not the kept dark ones
     assert app.theme == "pmdesk-light"
     assert "css pmdesk.tcss" in parsed and not any(seen.startswith("locale") for seen in parsed)
-    path = default_cache_path(FILE_NAME)
+    path = start_cache_file()
     path.write_bytes(path.read_bytes()[:1000])  # cut short
     parsed.clear()
     localedata._cache.clear()
@@ -373,13 +372,10 @@ async def test_a_start_cache_that_cannot_be_written_leaves_the_start_as_it_was(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from core.base.paths import default_cache_path
-    from tui.startcache import FILE_NAME
-
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # no directory can be made in it
     lines = await first_screen_lines(prefetched_app(dashboard_settings, clock))
     assert any("Incoming" in line for line in lines)
-    assert not default_cache_path(FILE_NAME).exists()
+    assert not start_cache_file().exists()
     assert list(tmp_path.glob("a-file*")) == [blocked]
