@@ -134,7 +134,10 @@ def command(function: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _speak_the_configured_language()
         try:
-            return function(*args, **kwargs)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                _close_database()
         except (ConfigError, DatabaseError) as error:
             err.print(f"pmdesk: {error}", markup=False)
             raise SystemExit(EXIT_USAGE) from None
@@ -149,6 +152,21 @@ def command(function: F) -> F:
             raise SystemExit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _close_database() -> None:
+    """Close the command's pooled connections as it ends.
+
+    SQLite folds its write-ahead log back into the database file when the
+    last connection to it closes; connections left open when the process
+    exits leave what the command wrote (a new database's tables too) in
+    `pmdesk.db-wal`, where a copy of `pmdesk.db` alone misses it and the
+    next writer folds it back in the middle of its own commit. A connection
+    still checked out (a command's own) is closed by the command first.
+    """
+    engine = _current.__dict__.get("engine")
+    if engine is not None:
+        engine.dispose()
 
 
 def _write_refused(error: Exception) -> str | None:

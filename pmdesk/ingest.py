@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -63,7 +64,8 @@ def ingest(
     _quiet_garbage_collector()
     ingestor = Ingestor.for_settings(ctx.engine, ctx.settings, clock=ctx.clock, batch_size=batch)
     summary = Summary()
-    with _open_input(file) as (stream, size):
+    # The ingestor's connection goes back to the pool, which the command closes.
+    with closing(ingestor), _open_input(file) as (stream, size):
         progress = _progress(size, file) if not as_json and err.is_terminal else None
         # (instant, line number, line): sorted, ties keep the file's order.
         lines: list[tuple[float, int, bytes]] = []
@@ -95,7 +97,6 @@ def ingest(
             store(size)
         if progress:
             progress.stop()
-    ctx.engine.dispose()  # folds the write-ahead log back into the database
     _print_ingest_summary(summary, as_json)
     if summary.rejected:
         raise typer.Exit(EXIT_REJECTED)

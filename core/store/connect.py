@@ -25,6 +25,10 @@ def reader_for(database: str, *, handed_over: bool = False) -> Reader:
 
     engine = open_database(database)
     if path is not None:
+        # Its connections closed before the read-only one opens: the last to
+        # close folds what the upgrade wrote back into the file, which a
+        # read-only connection cannot do.
+        engine.dispose()
         return SqliteReader(path, handed_over=handed_over)
     return EngineReader(engine)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -62,6 +63,46 @@ def test_ingest_reports_each_rejected_line_and_keeps_the_good_ones(
     assert "line 2: malformed JSON" in result.stderr
     assert "line 3: kind: unknown kind 'gossip'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ingest", "EVENTS"],
+        ["staff", "add", "Ann Lee", "--role", "pm", "--email", "ann@example.com"],
+        ["clocks"],  # a read command, which creates the database it finds missing
+    ],
+    ids=["ingest", "staff add", "clocks"],
+)
+def test_a_command_leaves_what_it_wrote_in_the_database_file_itself(
+    tmp_path: Path, env: dict[str, str], args: list[str]
+) -> None:
+    """Not in its write-ahead log: a copy of pmdesk.db alone holds everything.
+
+    SQLite folds the log back into the file when its last connection
+    closes; a command that ended with its connections open left the whole
+    database (its tables too) in `pmdesk.db-wal`.
+    """
+    events = jsonl(tmp_path, [make_event("m1", 0), make_event("m2", 1)])
+    args = [str(events) if arg == "EVENTS" else arg for arg in args]
+
+    assert pmdesk(*args, env=env).returncode == 0
+
+    database = Path(env["PMDESK_DB"])
+    log = database.with_name(database.name + "-wal")
+    assert not log.exists() or log.stat().st_size == 0
+    copy = tmp_path / "copy" / "pmdesk.db"
+    copy.parent.mkdir()
+    copy.write_bytes(database.read_bytes())
+    connection = sqlite3.connect(copy)
+    try:
+        counts = [
+            connection.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("event", "staff")
+        ]
+    finally:
+        connection.close()
+    assert counts == {"ingest": [2, 0], "staff": [0, 1], "clocks": [0, 0]}[args[0]]
 
 
 def test_ingesting_the_same_file_twice_adds_nothing(tmp_path: Path, env: dict[str, str]) -> None:
@@ -335,6 +376,9 @@ def test_in_a_terminal_pmdesk_opens_the_dashboard_and_q_quits(
         if process.poll() is None:
             process.kill()
         os.close(leader)
+    # What the dashboard and its services wrote is in the database file itself.
+    log = Path(env["PMDESK_DB"] + "-wal")
+    assert not log.exists() or log.stat().st_size == 0
 
 
 def test_a_misspelt_variable_is_warned_about_and_the_command_still_runs(
