@@ -578,7 +578,7 @@ class _StateCache:
         # The SLA rollups' zone, once a batch has read it (core.sla.rollups.rollup_zone),
         # and their rows as our batches last wrote them (core.sla.rollups.Kept).
         self.rollup_zone: ZoneInfo | None = None
-        self.rollup_rows: rollups.Kept = {}
+        self.rollup_rows = rollups.Kept()
 
 
 class _Batch:

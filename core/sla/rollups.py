@@ -7,7 +7,9 @@ the outcome counts and the answers' business and wall response times as a
 sorted array of tenths of a second. Two rows merge by concatenating their
 arrays, and a percentile of several sorted arrays is found by counting with
 bisection (`percentiles`), without merging them: a whole year is a dozen
-month rows and a few day rows per line of the report. Times kept to a tenth
+month rows and a few day rows per line of the report (the latest month's
+days: it has no month rows until a later one has rollups, see
+`_months_built`). Times kept to a tenth
 of a second put a median or p90 within 0.05 s of the exact one.
 
 Days and months are those of one zone, stored with the rollups (the
@@ -154,15 +156,17 @@ def read_days(
     """Add the rollups of local days [first, end) to `tallies`, keyed (dimension, member).
 
     A month wholly inside is its month row; a month mostly inside is its
-    month row less the rows of its days outside; the others are their days.
+    month row less the rows of its days outside; the others are their days,
+    and so is a month without month rows (the latest: see `_months_built`).
     """
     signs: dict[tuple[str, str], int] = {}
+    built = _built_months(reader, first, end)
     month = first.replace(day=1)
     while month < end:
         following = _next_month(month)
         low, high = max(first, month), min(end, following)
         inside, length = (high - low).days, (following - month).days
-        if inside > length // 2:
+        if inside > length // 2 and month.isoformat() in built:
             signs[(MONTH, month.isoformat())] = 1
             outside = [*_days(month, low), *_days(high, following)]
             signs.update({(DAY, day.isoformat()): -1 for day in outside})
@@ -203,6 +207,22 @@ SELECT span, start, dimension, member, met, breached, no_reply_needed, business,
             else:
                 tally.less_business.append(view(business))
                 tally.less_wall.append(view(wall))
+
+
+def _built_months(reader: Reader, first: date, end: date) -> set[str]:
+    """The months touching [first, end) that have month rows."""
+    rows = reader.rows(
+        "SELECT start FROM slarollup WHERE span = :span AND dimension = :all AND member = :none"
+        " AND start >= :first AND start < :end",
+        {
+            "span": MONTH,
+            "all": ALL,
+            "none": NONE,
+            "first": first.replace(day=1).isoformat(),
+            "end": end.isoformat(),
+        },
+    )
+    return {start for (start,) in rows}
 
 
 def _days(first: date, end: date) -> list[date]:
@@ -479,11 +499,22 @@ _COUNTED = frozenset({_MET, _BREACHED, _NO_REPLY})
 _RowKey = tuple[str, str, str, int]
 # A row's outcome counts (met, breached, no reply needed) and its two arrays.
 _Row = tuple[int, int, int, "array[int]", "array[int]"]
-# Rows as one writer last wrote them, by key (None: no such row), for the
-# writer to keep while no one else writes: its next batch reads none of them
-# again (a month's rows hold a month of answers). Bounded by KEPT_ROWS.
-Kept = dict[_RowKey, _Row | None]
 KEPT_ROWS = 2048
+
+
+class Kept(dict[_RowKey, "_Row | None"]):
+    """What one writer knows of the rollups, kept while no one else writes.
+
+    Rows as it last wrote them, by key (None: no such row): its next batch
+    reads none of them again (a month's rows hold a month of answers).
+    Bounded by KEPT_ROWS. And the latest month with rollups, with whether
+    it has month rows (see `_months_built`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.latest: str | None = None
+        self.latest_built = False
 
 
 class _Change:
@@ -522,10 +553,91 @@ def _apply(
                     change.business[business] = change.business.get(business, 0) + count
                     change.wall[wall] = change.wall.get(wall, 0) + count
     if changes:
+        if kept is None:
+            kept = Kept()
+        _months_built(connection, changes, kept)
         _write(connection, changes, kept)
 
 
-def _write(connection: Connection, changes: dict[_RowKey, _Change], kept: Kept | None) -> None:
+def _months_built(connection: Connection, changes: dict[_RowKey, _Change], kept: Kept) -> None:
+    """Leave the latest month's rows out of `changes`; build a month's rows once it is past.
+
+    A month row is the sum of its day rows. Kept up by every write, those of
+    the month under way would be rewritten whole by every answer, a month
+    of answers each: the intake's every transaction writing hundreds of
+    kilobytes late in a busy month. So the latest month with rollups has no
+    month rows (a report reads its days); when a later month gets its first
+    rollups, the past one's month rows are built from its days, once, and
+    kept up from then on like the days'. Every month before the latest has
+    its month rows, or no rollups at all: a month row written then is its
+    days' sum from the first. (A database whose rollups were built by the
+    upgrade has month rows for its latest month too: they are kept up.)
+    """
+    touched = max((key[1] for key in changes if key[0] == MONTH), default=None)
+    if touched is None:
+        return
+    if kept.latest is None or touched > kept.latest:
+        _latest_month(connection, touched, kept)
+    if kept.latest_built:
+        return
+    for key in [key for key in changes if key[0] == MONTH and key[1] == kept.latest]:
+        del changes[key]
+
+
+def _latest_month(connection: Connection, touched: str, kept: Kept) -> None:
+    """Find the latest month with rollups, build the one before it if `touched` is later."""
+    if connection.dialect.name != "sqlite":
+        # One writer at a time past here, as SQLite has anyway: two would
+        # otherwise build a month and write its days at once, each unseen.
+        plain_rows(connection, "SELECT zone FROM slarollupzone FOR UPDATE", ())
+    found = plain_rows(
+        connection,
+        "SELECT start FROM slarollup WHERE span = ? AND dimension = ? ORDER BY start DESC LIMIT 1",
+        (DAY, ALL),
+    )
+    stored = found[0][0][:8] + "01" if found else None
+    if stored is not None and stored >= touched:
+        kept.latest, kept.latest_built = stored, _has_month_rows(connection, stored)
+        return
+    if stored is not None and not _has_month_rows(connection, stored):
+        _build_month(connection, stored, kept)
+    kept.latest, kept.latest_built = touched, False
+
+
+def _has_month_rows(connection: Connection, month: str) -> bool:
+    return bool(
+        plain_rows(
+            connection,
+            "SELECT 1 FROM slarollup WHERE span = ? AND start = ? AND dimension = ? AND member = ?",
+            (MONTH, month, ALL, NONE),
+        )
+    )
+
+
+def _build_month(connection: Connection, month: str, kept: Kept) -> None:
+    """The month rows of `month` (YYYY-MM-01), the sums of its day rows."""
+    following = _next_month(date.fromisoformat(month)).isoformat()
+    changes: dict[_RowKey, _Change] = {}
+    for dimension, member, met, breached, no_reply, business, wall in plain_rows(
+        connection,
+        "SELECT dimension, member, met, breached, no_reply_needed, business, wall "
+        "FROM slarollup WHERE span = ? AND start >= ? AND start < ?",
+        (DAY, month, following),
+    ):
+        key = (MONTH, month, dimension, member)
+        change = changes.get(key)
+        if change is None:
+            change = changes[key] = _Change()
+        for outcome, count in ((_MET, met), (_BREACHED, breached), (_NO_REPLY, no_reply)):
+            change.counts[outcome] = change.counts.get(outcome, 0) + count
+        for times, values in ((change.business, business), (change.wall, wall)):
+            for value in decode(values):
+                times[value] = times.get(value, 0) + 1
+    if changes:
+        _write(connection, changes, kept)
+
+
+def _write(connection: Connection, changes: dict[_RowKey, _Change], kept: Kept) -> None:
     """The changed rows read (unless `kept`), added to and written back (deleted and inserted).
 
     On SQLite the statements are constant text with rows as tuples, run by
@@ -534,9 +646,7 @@ def _write(connection: Connection, changes: dict[_RowKey, _Change], kept: Kept |
     """
     rollup = _tables()[2]
     sqlite = connection.dialect.name == "sqlite"
-    if kept is None:
-        kept = {}
-    elif len(kept) > KEPT_ROWS:
+    if len(kept) > KEPT_ROWS:
         kept.clear()
     stored: dict[_RowKey, _Row] = {}
     unknown = [key for key in changes if key not in kept]

@@ -197,7 +197,8 @@ class SlaRollup(SQLModel, table=True):
     zone in SlaRollupZone.
     """
 
-    # "day" or "month" (a month row is the sum of its day rows).
+    # "day" or "month" (a month row is the sum of its day rows; the latest
+    # month with rows has none yet: core.sla.rollups._months_built).
     span: str = Field(primary_key=True)
     # The local day, or the first day of the month, as YYYY-MM-DD.
     start: str = Field(primary_key=True)
