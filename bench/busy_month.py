@@ -102,14 +102,9 @@ def _filled(path: Path, count: int, span: timedelta) -> Path:
 
 
 def _answers(path: Path) -> int:
-    connection = sqlite3.connect(path)
-    try:
-        row = connection.execute(
-            "SELECT sum(answered) FROM slarollup WHERE span = 'day' AND dimension = 'all'"
-        ).fetchone()
-    finally:
-        connection.close()
-    return int(row[0] or 0)
+    return _number(
+        path, "SELECT sum(answered) FROM slarollup WHERE span = 'day' AND dimension = 'all'"
+    )
 
 
 def _store(path: Path, lines: list[bytes], batch: int) -> tuple[float, int]:
@@ -137,12 +132,19 @@ def _last_rewrite(path: Path) -> int:
 
     (Besides those of its staff member and client, smaller.)
     """
+    return _number(
+        path,
+        "SELECT sum(length(business) + length(wall)) FROM slarollup WHERE dimension = 'all' "
+        "AND ((span = 'day' AND start = '2026-11-28') "
+        "OR (span = 'month' AND start = '2026-11-01'))",
+    )
+
+
+def _number(path: Path, query: str) -> int:
+    """The one number `query` reads from the database at `path` (0 for none)."""
     connection = sqlite3.connect(path)
     try:
-        row = connection.execute(
-            "SELECT sum(length(business) + length(wall)) FROM slarollup "
-            "WHERE dimension = 'all' AND start IN ('2026-11-28', '2026-11-01')"
-        ).fetchone()
+        row = connection.execute(query).fetchone()
     finally:
         connection.close()
     return int(row[0] or 0)

@@ -160,19 +160,21 @@ def read_days(
     and so is a month without month rows (the latest: see `_months_built`).
     """
     signs: dict[tuple[str, str], int] = {}
-    built = _built_months(reader, first, end)
+    spans = []  # (month, its first day inside, the day after its last inside, next month)
     month = first.replace(day=1)
     while month < end:
         following = _next_month(month)
-        low, high = max(first, month), min(end, following)
-        inside, length = (high - low).days, (following - month).days
-        if inside > length // 2 and month.isoformat() in built:
+        spans.append((month, max(first, month), min(end, following), following))
+        month = following
+    mostly = [m for m, low, high, f in spans if (high - low).days > (f - m).days // 2]
+    built = _built_months(reader, mostly)
+    for month, low, high, following in spans:
+        if month in built:
             signs[(MONTH, month.isoformat())] = 1
             outside = [*_days(month, low), *_days(high, following)]
             signs.update({(DAY, day.isoformat()): -1 for day in outside})
         else:
             signs.update({(DAY, day.isoformat()): 1 for day in _days(low, high)})
-        month = following
     names: dict[str, str] = {}
     wanted: list[str] = []
     # Each span asks for its own starts: a month's first day is not read as a day.
@@ -209,20 +211,17 @@ SELECT span, start, dimension, member, met, breached, no_reply_needed, business,
                 tally.less_wall.append(view(wall))
 
 
-def _built_months(reader: Reader, first: date, end: date) -> set[str]:
-    """The months touching [first, end) that have month rows."""
+def _built_months(reader: Reader, months: list[date]) -> set[date]:
+    """Those of `months` that have month rows; no query for none (a week's report)."""
+    if not months:
+        return set()
+    marks = {f"m{index}": month.isoformat() for index, month in enumerate(months)}
     rows = reader.rows(
-        "SELECT start FROM slarollup WHERE span = :span AND dimension = :all AND member = :none"
-        " AND start >= :first AND start < :end",
-        {
-            "span": MONTH,
-            "all": ALL,
-            "none": NONE,
-            "first": first.replace(day=1).isoformat(),
-            "end": end.isoformat(),
-        },
+        f"SELECT start FROM slarollup WHERE span = '{MONTH}' AND dimension = '{ALL}'"
+        f" AND member = {NONE} AND start IN ({', '.join(':' + name for name in marks)})",
+        marks,
     )
-    return {start for (start,) in rows}
+    return {date.fromisoformat(start) for (start,) in rows}
 
 
 def _days(first: date, end: date) -> list[date]:
