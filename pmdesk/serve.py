@@ -8,7 +8,6 @@ import typer
 
 from pmdesk.app import app
 from pmdesk.context import command, context
-from pmdesk.ingest import _quiet_garbage_collector
 
 
 @app.command()
@@ -50,9 +49,6 @@ def serve(
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line for every request
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # the intake logs its own
-    # Ingestion allocates many short-lived objects; with the default
-    # thresholds the cycle collector's passes showed as latency spikes of the
-    # intake (bench/intake.py). See _quiet_garbage_collector.
     _quiet_garbage_collector()
 
     async def run() -> None:
@@ -66,3 +62,17 @@ def serve(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+def _quiet_garbage_collector() -> None:
+    """Collect cycles rarely while the services run.
+
+    Ingestion allocates many short-lived, acyclic objects (freed by reference
+    counting anyway); with the default thresholds the cycle collector's
+    passes over the growing heap showed as latency spikes of the intake
+    (bench/intake.py). Objects alive at start-up are frozen out of its scans.
+    """
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
