@@ -393,9 +393,9 @@ def profile(args: argparse.Namespace) -> None:
             ),
         )
         data = ordered.read_bytes().splitlines(keepends=True)
-        # As `pmdesk ingest` runs: objects alive at start-up frozen, rare collections.
+        # As `pmdesk ingest` runs: objects alive at start-up frozen, no automatic collection.
         gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
+        gc.disable()
         cpu = _ingest_in_process(data, folder / "plain.db")
         print(f"input: {lines} lines; in process without the profiler: {cpu:.2f} s of CPU")
         profiler = cProfile.Profile()

@@ -168,7 +168,7 @@ def in_process(stream: Path, before: Path, runs: int, folder: Path) -> None:
 
     original = ingest.parse_event
     gc.freeze()  # as pmdesk ingest does
-    gc.set_threshold(50_000, 50, 100)
+    gc.disable()
     parsers = (("before", older.parse_event), ("now", parse_event))
     figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in parsers}
     try:
