@@ -112,7 +112,7 @@ class _QuietCollector:
     An import allocates millions of short-lived, acyclic objects (freed by
     reference counting anyway): the cycle collector, rescanning the growing
     heap, cost a fifth of the import's time with its default thresholds and
-    still 6% with a threshold of 50,000 allocations (bench/ingest.py).
+    still 4 to 7% with a threshold of 50,000 allocations (bench/ingest.py).
     Objects alive at start-up are frozen out of its scans, and a collection
     now and then (some 50 ms, finding next to nothing) keeps whatever cycles
     there are from piling up over a long file.
