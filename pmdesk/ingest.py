@@ -10,6 +10,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
+from core.base.collector import without_cycle_collection
 from core.base.paths import (
     file_problem,
 )
@@ -30,7 +31,7 @@ WINDOW = 100_000
 # (each has statements and a commit of its own); the live events come first.
 # SQLite has one writer at a time anyway: the batch asked for is kept.
 SHARED_BATCH = 100
-# Lines stored between two collections of reference cycles (see _QuietCollector).
+# Lines stored between two collections of reference cycles (see _Collections).
 COLLECT_EVERY = 100_000
 
 
@@ -66,9 +67,11 @@ def ingest(
         batch = min(batch, SHARED_BATCH)
     ingestor = Ingestor.for_settings(ctx.engine, ctx.settings, clock=ctx.clock, batch_size=batch)
     summary = Summary()
+    # Objects alive now stay out of every collection's scans (see _Collections).
+    gc.freeze()
+    collections = _Collections()
     # The ingestor's connection goes back to the pool, which the command closes.
-    collector = _QuietCollector()
-    with closing(ingestor), _open_input(file) as (stream, size), collector:
+    with closing(ingestor), _open_input(file) as (stream, size), without_cycle_collection():
         progress = _progress(size, file) if not as_json and err.is_terminal else None
         # (instant, line number, line): sorted, ties keep the file's order.
         lines: list[tuple[float, int, bytes]] = []
@@ -84,7 +87,7 @@ def ingest(
                     ingestor.ingest_batch([line for _, _, line in chunk]),
                     [number for _, number, _ in chunk],
                 )
-                collector.stored(len(chunk))
+                collections.stored(len(chunk))
                 if progress:
                     done = min(start + batch, len(lines)) / len(lines)
                     progress.advance(stored_up_to + round((read_up_to - stored_up_to) * done))
@@ -106,27 +109,20 @@ def ingest(
         raise typer.Exit(EXIT_REJECTED)
 
 
-class _QuietCollector:
-    """No cycle collection while an import runs, but one every COLLECT_EVERY lines.
+class _Collections:
+    """A whole collection of reference cycles every COLLECT_EVERY lines stored.
 
-    An import allocates millions of short-lived, acyclic objects (freed by
-    reference counting anyway): the cycle collector, rescanning the growing
-    heap, cost a fifth of the import's time with its default thresholds and
-    still 4 to 7% with a threshold of 50,000 allocations (bench/ingest.py).
-    Objects alive at start-up are frozen out of its scans, and a collection
-    now and then (some 50 ms, finding next to nothing) keeps whatever cycles
-    there are from piling up over a long file.
+    The import runs without automatic collection: its millions of
+    short-lived objects are acyclic (freed by reference counting anyway),
+    and the collector's passes over them cost a fifth of its time with the
+    default thresholds and still 4 to 7% with a threshold of 50,000
+    allocations (docs/benchmarks.md, ingest round 22). A collection now and
+    then (41 to 70 ms, finding next to nothing) keeps whatever cycles there
+    are from piling up over a long file.
     """
 
     def __init__(self) -> None:
         self._since = 0
-
-    def __enter__(self) -> None:
-        gc.freeze()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        gc.enable()
 
     def stored(self, lines: int) -> None:
         self._since += lines

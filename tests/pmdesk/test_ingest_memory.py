@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import gc
+import json
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from core.base.collector import without_cycle_collection
 from pmdesk import ingest
+from pmdesk.app import app
+from tests.support import make_event
 
 
 class _Cycle:
@@ -29,35 +35,52 @@ def collections() -> Iterator[list[int]]:
     gc.callbacks.append(note)
     yield started
     gc.callbacks.remove(note)
-    gc.unfreeze()
 
 
-def test_an_import_collects_cycles_every_so_many_lines_only_and_turns_collection_back_on(
+def test_an_import_collects_cycles_every_so_many_lines_only(
     monkeypatch: pytest.MonkeyPatch, collections: list[int]
 ) -> None:
     monkeypatch.setattr(ingest, "COLLECT_EVERY", 3)
-    collector = ingest._QuietCollector()
+    every = ingest._Collections()
 
-    with collector:
-        assert not gc.isenabled()
+    with without_cycle_collection():
         cycle = _Cycle()
         gone = weakref.ref(cycle)
         del cycle
-        collector.stored(2)
+        every.stored(2)
         assert collections == [] and gone() is not None  # kept until enough lines
-        collector.stored(1)
+        every.stored(1)
         assert collections == [2] and gone() is None  # a whole collection, the cycle freed
         for lines in (1, 1):
-            collector.stored(lines)
+            every.stored(lines)
         assert collections == [2]
-        collector.stored(5)
+        every.stored(5)
         assert collections == [2, 2]
 
+
+def test_collection_is_off_inside_and_as_it_was_after_even_on_an_error() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), without_cycle_collection():
+        assert not gc.isenabled()
+        raise RuntimeError("the database went away")
     assert gc.isenabled()
 
+    gc.disable()
+    try:
+        with without_cycle_collection():
+            pass
+        assert not gc.isenabled()  # not turned on by the block when it was off before
+    finally:
+        gc.enable()
 
-def test_collection_comes_back_on_when_an_import_fails(collections: list[int]) -> None:
-    with pytest.raises(RuntimeError), ingest._QuietCollector():
-        raise RuntimeError("the database went away")
 
+def test_the_ingest_command_turns_collection_back_on(tmp_path: Path, env: dict[str, str]) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(make_event("m1", 0)) + "\n")
+
+    result = CliRunner().invoke(app, ["ingest", "--json", str(path)], env=env)
+    gc.unfreeze()
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["created"] == 1
     assert gc.isenabled()

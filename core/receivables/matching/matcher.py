@@ -4,7 +4,6 @@ allocations and candidates stored, invoices' paid amounts moved.
 
 from __future__ import annotations
 
-import gc
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, text
 
+from core.base.collector import without_cycle_collection
 from core.base.instants import as_date
 from core.base.kinds import Actor
 from core.config.banks import BanksConfig
@@ -127,18 +127,11 @@ def match_new_lines(
     `keep_proposals` keeps every line's proposals in the summary (for
     scoring them); a large statement's would otherwise only cost memory.
     """
-    # The indexes are hundreds of thousands of small acyclic objects: the
-    # cycle collector would rescan them again and again for nothing.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with write(engine) as connection:
-            book = load_book(connection, banks)
-            lines = [_line(row) for row in connection.execute(text(_LINES))]
-            return _match(connection, book, lines, now, allow_auto=True, keep=keep_proposals)
-    finally:
-        if collecting:
-            gc.enable()
+    # The indexes are hundreds of thousands of small acyclic objects.
+    with without_cycle_collection(), write(engine) as connection:
+        book = load_book(connection, banks)
+        lines = [_line(row) for row in connection.execute(text(_LINES))]
+        return _match(connection, book, lines, now, allow_auto=True, keep=keep_proposals)
 
 
 # Lines matched between two writes: bounds what a large statement holds in memory.
