@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated
 
 import typer
@@ -72,7 +73,5 @@ def _quiet_garbage_collector() -> None:
     passes over the growing heap showed as latency spikes of the intake
     (bench/intake.py). Objects alive at start-up are frozen out of its scans.
     """
-    import gc
-
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
