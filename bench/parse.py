@@ -6,13 +6,14 @@ alternated passes over the same lines, CPU time of this thread per line,
 medians of `--passes`:
 
 - `json.loads` alone: the floor of any parser written around Python's json;
-- `json.loads` + `model_construct`: the event, task and author built from the
-  parsed dict without any check, the floor of a "validate by hand, construct
-  without pydantic" path (it is a floor: the checks come on top);
-- `EventIn.model_validate_json`: pydantic alone;
-- `parse_event` with the full check on every event: pydantic, then
-  `_may_hold_numbers_json_cannot` on each event (the parser before the byte
-  search);
+- `json.loads` + the structs: the event, task and author built from the
+  parsed dict without any check, the floor of a "validate by hand" path (it
+  is a floor: the checks come on top);
+- `EventSchema.model_validate_json`: pydantic alone, the schema;
+- the structs' decoder alone (msgspec, no check of its own after);
+- `parse_event` with the full check on every event: the schema, then
+  `_may_hold_numbers_json_cannot` on each event (the parser before the
+  decoder and the byte search);
 - `parse_event`: as it is.
 
 With `--before DIR` (the source tree of another version), `pmdesk ingest
@@ -49,7 +50,7 @@ from ingest import DUPLICATES, run_plain, run_tree
 
 from core.base import jsontext
 from core.conversations import events as parsing
-from core.conversations.events import Author, EventIn, Task, parse_event
+from core.conversations.events import Author, EventIn, EventSchema, Task, parse_event
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -87,17 +88,17 @@ def _constructed(line: bytes) -> EventIn:
     """The event built from the parsed dict with no check at all (a floor, not a parser)."""
     value = json.loads(line)
     fields = dict(value)
-    fields["task"] = Task.model_construct(**value["task"])
+    fields["task"] = Task(**value["task"])
     for role in ("author", "assignee"):
         if value.get(role) is not None:
-            fields[role] = Author.model_construct(**value[role])
-    return EventIn.model_construct(**fields)
+            fields[role] = Author(**value[role])
+    return EventIn(**fields)
 
 
 def _full_check(line: bytes) -> EventIn:
-    """parse_event's happy path before the byte search: the check on every event."""
+    """parse_event's happy path before the decoder and the byte search: the check on every event."""
     raw = line.decode("utf-8")
-    event = EventIn.model_validate_json(raw)
+    event = parsing._as_event(EventSchema.model_validate_json(raw))
     if parsing._may_hold_numbers_json_cannot(event):
         jsontext.loads(raw)
     return event
@@ -107,11 +108,12 @@ def per_event(stream: Path, sample: int, passes: int) -> None:
     with stream.open("rb") as handle:
         lines = [line for _, line in zip(range(sample), handle, strict=False)]
     for line in lines:  # the paths timed agree on every line
-        assert parse_event(line)[0] == _full_check(line) == EventIn.model_validate_json(line)
+        assert repr(parse_event(line)[0]) == repr(_full_check(line))
     paths: dict[str, Callable[[bytes], Any]] = {
         "json.loads alone": json.loads,
-        "json.loads + model_construct, no check": _constructed,
-        "EventIn.model_validate_json": EventIn.model_validate_json,
+        "json.loads + the structs, no check": _constructed,
+        "EventSchema.model_validate_json": EventSchema.model_validate_json,
+        "the structs' decoder alone": parsing._DECODER.decode,
         "parse_event, full check on every event": _full_check,
         "parse_event": parse_event,
     }
@@ -122,7 +124,7 @@ def per_event(stream: Path, sample: int, passes: int) -> None:
             for line in lines:
                 path(line)
             timings[name].append((time.thread_time() - started) / len(lines) * 1e6)
-    model = statistics.median(timings["EventIn.model_validate_json"])
+    model = statistics.median(timings["EventSchema.model_validate_json"])
     print(f"per event, CPU time, median of {passes} alternated passes over {len(lines)} lines:")
     for name, values in timings.items():
         median = statistics.median(values)

@@ -4,6 +4,14 @@
 bot and the demo simulator all hand pmdesk events of this one shape. The
 schema is strict: an unknown field is refused rather than dropped, because a
 misspelt `ocurred_at` silently ignored would cost a client their clock.
+
+The schema is written once, as pydantic models (`EventSchema`): what they
+accept is the rule, and their errors are the reasons senders read. What the
+program holds is the same event as plain frozen structs (`EventIn`), read
+straight from the common event's JSON by msgspec, four times faster than
+the models validate it (docs/benchmarks.md, ingest round 24); a text the
+structs' decoder cannot vouch for goes through the models and is turned
+into the same structs.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import json
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
+import msgspec
+from msgspec.structs import force_setattr
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -21,7 +31,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import SchemaValidator
 
 from core.base import jsontext
 from core.base.kinds import EventKind, ThreadKind
@@ -52,29 +61,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
-class Author(Strict):
+class AuthorSchema(Strict):
     name: Name | None = None
     email: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True)] | None = None
     role: Literal["client", "staff"]
     id: ExternalId | None = None
 
     @model_validator(mode="after")
-    def _identified(self) -> Author:
+    def _identified(self) -> AuthorSchema:
         if _unnamed(self):
             raise ValueError("an author needs a name or an email")
         return self
 
-    @property
-    def key(self) -> str:
-        """What identifies the person across events: the email, else the name."""
-        return self.email or (self.name or "").casefold()
 
-    @property
-    def display_name(self) -> str:
-        return self.name or (self.email or "").split("@")[0]
-
-
-class Task(Strict):
+class TaskSchema(Strict):
     id: ExternalId
     title: Annotated[str, StringConstraints(max_length=1000)] | None = None
     url: Annotated[str, StringConstraints(max_length=2000)] | None = None
@@ -82,21 +82,21 @@ class Task(Strict):
     kind: ThreadKind = ThreadKind.TASK
 
 
-class EventIn(Strict):
+class EventSchema(Strict):
     id: ExternalId
     source: Source
     kind: EventKind
     occurred_at: AwareDatetime
-    task: Task
+    task: TaskSchema
     client: Name | None = None
     project: Name | None = None
-    author: Author | None = None
+    author: AuthorSchema | None = None
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT)] = ""
     internal: bool = False
     # Values that go with some kinds: the new status, deadline or assignee.
     status: Annotated[str, StringConstraints(max_length=200)] | None = None
     deadline: date | datetime | None = None
-    assignee: Author | None = None
+    assignee: AuthorSchema | None = None
     # Anything else a source wants kept with the event.
     extra: dict[str, Any] | None = None
 
@@ -126,14 +126,73 @@ class EventIn(Strict):
         return value
 
     @model_validator(mode="after")
-    def _kind_needs(self) -> EventIn:
+    def _kind_needs(self) -> EventSchema:
         problem = _kind_problem(self.kind, self.author, self.assignee)
         if problem is not None:
             raise ValueError(problem)
         return self
 
 
-def _unnamed(person: Author) -> bool:
+# -- the event as the program holds it -----------------------------------------------
+#
+# The same fields as the schema's, with the constraints msgspec checks as it
+# reads (lengths, the source's pattern, the kinds); what it cannot check the
+# same way (text stripped of spaces, an email in lower case, the instants'
+# window, who may do what) `_settled` checks after. Frozen, as the models
+# are; out of the cycle collector's sight, since an event holds no cycle.
+
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+# \Z rather than $: Python's $ also matches before a final newline, pydantic's does not.
+_Source = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}\Z")]
+
+
+class Author(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    name: _Name | None = None
+    email: str | None = None
+    role: Literal["client", "staff"]
+    id: _Id | None = None
+
+    @property
+    def key(self) -> str:
+        """What identifies the person across events: the email, else the name."""
+        return self.email or (self.name or "").casefold()
+
+    @property
+    def display_name(self) -> str:
+        return self.name or (self.email or "").split("@")[0]
+
+
+class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    id: _Id
+    title: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    kind: ThreadKind = ThreadKind.TASK
+
+
+class EventIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """A valid event, as EventSchema validates it (the instant in UTC)."""
+
+    id: _Id
+    source: _Source
+    kind: EventKind
+    occurred_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    task: Task
+    client: _Name | None = None
+    project: _Name | None = None
+    author: Author | None = None
+    text: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] = ""
+    internal: bool = False
+    status: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    # A date, or a date and time (a datetime is a date); the decoder reads
+    # dates alone, and leaves the rest to the schema (msgspec cannot read a
+    # union of the two).
+    deadline: date | None = None
+    assignee: Author | None = None
+    extra: dict[str, Any] | None = None
+
+
+def _unnamed(person: Author | AuthorSchema) -> bool:
     return not person.name and not person.email
 
 
@@ -161,7 +220,11 @@ _MESSAGE, _NO_REPLY_NEEDED, _ASSIGNEE = (
 )
 
 
-def _kind_problem(kind: EventKind, author: Author | None, assignee: Author | None) -> str | None:
+def _kind_problem(
+    kind: EventKind,
+    author: Author | AuthorSchema | None,
+    assignee: Author | AuthorSchema | None,
+) -> str | None:
     """Why an event of `kind` cannot have these people, or None if it can."""
     if kind is _MESSAGE or kind is _NO_REPLY_NEEDED:
         if author is None:
@@ -197,12 +260,12 @@ def parse_event(item: str | bytes | dict[str, Any]) -> tuple[EventIn, str]:
     """
     try:
         if isinstance(item, dict):
-            event = EventIn.model_validate(item)
+            event = _as_event(EventSchema.model_validate(item))
             # allow_nan=False: NaN or Infinity in a dict would be kept as text that is not JSON.
             return event, json.dumps(item, ensure_ascii=False, allow_nan=False)
         if isinstance(item, bytes):
             # Decoded first, for the reason of bytes that are not UTF-8; the
-            # model reads the bytes themselves (text it would encode again).
+            # decoders read the bytes themselves (text they would encode again).
             raw = item.decode("utf-8")
             return _from_text(raw, item), raw
         return _from_text(item), item
@@ -216,115 +279,134 @@ def parse_event(item: str | bytes | dict[str, Any]) -> tuple[EventIn, str]:
         raise Rejected(f"not JSON: {error}") from None
 
 
-# The validators written in Python above, as pydantic calls them after the
-# fields are read; the quick validator below leaves them out and `_settled`
-# does their work in one call, without pydantic's call of each (a third of
-# the validation's time).
-_CHECKED_IN_PYTHON = {
-    EventIn._kind_needs,
-    EventIn._in_utc,
-    EventIn._within_window,
-    Author._identified,
-}
-
-
-def _without_validators(node: Any, left_out: list[Any]) -> Any:
-    """A copy of the core schema `node` without its after-validators (in `left_out`)."""
-    if isinstance(node, dict):
-        if node.get("type") == "function-after":
-            left_out.append(node["function"]["function"])
-            inner = dict(node["schema"])
-            if "ref" in node:  # other parts of the schema point at the validator's node
-                inner["ref"] = node["ref"]
-            return _without_validators(inner, left_out)
-        return {key: _without_validators(value, left_out) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_without_validators(value, left_out) for value in node]
-    return node
-
-
-def _quick_validator() -> SchemaValidator | None:
-    """EventIn's validation without its Python validators, or None if any is unknown here.
-
-    What it accepts is a superset of what EventIn accepts: an after-validator
-    only refuses or changes a value read. A schema with a validator that
-    `_settled` does not know of (one added to the models) has no quick path.
-    """
-    left_out: list[Any] = []
-    schema = _without_validators(EventIn.__pydantic_core_schema__, left_out)
-    if len(left_out) != len(_CHECKED_IN_PYTHON) or set(left_out) != _CHECKED_IN_PYTHON:
-        return None
-    return SchemaValidator(schema)
-
-
-_QUICK = _quick_validator()
-
-
-def _settled(event: EventIn) -> bool:
-    """Do the Python validators' work on an event of the quick validator.
-
-    True: the event is now what EventIn's own validation gives (the instant
-    in UTC). False: a validator would refuse it; the caller validates again
-    in full for pydantic's own error.
-    """
-    fields = event.__dict__
-    utc = _utc_inside(fields["occurred_at"])
-    if utc is None:
-        return False
-    deadline = fields["deadline"]
-    if deadline is not None and not _deadline_inside(deadline):
-        return False
-    author = fields["author"]
-    assignee = fields["assignee"]
-    if (author is not None and _unnamed(author)) or (assignee is not None and _unnamed(assignee)):
-        return False
-    if _kind_problem(fields["kind"], author, assignee) is not None:
-        return False
-    # Frozen models refuse setattr; pydantic's own validator stores it the same way.
-    fields["occurred_at"] = utc
-    return True
-
-
-def _validated_json(data: str | bytes) -> EventIn:
-    """EventIn.model_validate_json(data), the common event through the quick validator."""
-    if _QUICK is not None:
-        try:
-            event = _QUICK.validate_json(data)
-        except ValidationError:
-            pass  # validated again in full below, for pydantic's own error
-        else:
-            if _settled(event):
-                return event  # type: ignore[no-any-return]
-    return EventIn.model_validate_json(data)
-
-
 def _from_text(raw: str, encoded: bytes | None = None) -> EventIn:
     """The event of a JSON text, within core.base.jsontext's limits.
 
-    pydantic's parser is the fast path, but it reads `NaN`, `Infinity` and
-    `1e400` as numbers, which then become the text "nan" or "inf", and lets
-    `extra` nest deeper than the limit. So the text goes through the strict
-    parser only when the event shows a trace of those (a value that reads
-    like a non-finite number or a long integer, an `extra` past the limits),
-    or when pydantic finds it malformed, for the strict parser's reason.
+    The structs' decoder reads the common event; anything it refuses or
+    cannot vouch for is validated by the schema, whose error is the reason.
+    Neither parser keeps to jsontext's limits alone: pydantic reads `NaN`,
+    `Infinity` and `1e400` as numbers, which then become the text "nan" or
+    "inf", both let `extra` nest deeper than the limit. So the text goes
+    through the strict parser only when the event shows a trace of those (a
+    value that reads like a non-finite number or a long integer, an `extra`
+    past the limits), or when pydantic finds it malformed, for the strict
+    parser's reason.
 
     Every event pays for the search of those traces, so it starts with the
-    cheapest: the strict parser can only refuse what pydantic read if the
-    text shows `NaN`, `Infinity`, a large exponent, a long run of digits or
-    many brackets (`_beyond_json`, a few byte searches); only then are the
-    values looked at. `encoded` is `raw` in UTF-8, when the caller has it.
+    cheapest: the strict parser can only refuse what was read if the text
+    shows `NaN`, `Infinity`, a large exponent, a long run of digits or many
+    brackets (`_beyond_json`, a few byte searches); only then are the values
+    looked at. `encoded` is `raw` in UTF-8, when the caller has it.
     """
+    given = raw if encoded is None else encoded
+    if encoded is None:
+        encoded = raw.encode("utf-8", "surrogatepass")  # what the shapes look for is ASCII
+    shape = encoded.translate(_SHAPE)
+    event = _decoded(encoded) if _LONG_FRACTION not in shape else None
+    if event is None:
+        event = _as_event(_validated(raw, given))
+    if _beyond_json(shape) and _may_hold_numbers_json_cannot(event):
+        jsontext.loads(raw)
+    return event
+
+
+_DECODER = msgspec.json.Decoder(EventIn)
+
+
+def _decoded(encoded: bytes) -> EventIn | None:
+    """The event the structs' decoder reads in `encoded`, or None if only the schema can tell."""
     try:
-        event = _validated_json(raw if encoded is None else encoded)
+        event = _DECODER.decode(encoded)
+    # RecursionError: msgspec's own limit on nesting, which the schema words as jsontext does.
+    except (msgspec.MsgspecError, RecursionError):
+        return None  # validated again by the schema, for its reason or its reading
+    return event if _settled(event) else None
+
+
+def _settled(event: EventIn) -> bool:
+    """Make a decoded event what the schema gives, or say False if the schema must judge.
+
+    The schema strips ids and names and lowers emails; an event that needs
+    it (rare: senders write them trimmed) is left to the schema rather than
+    trimmed here, because pydantic's notion of a space (Unicode's) is not
+    Python's. It refuses instants outside the window and kinds without the
+    people they need, which the schema's own validators word.
+    """
+    utc = _utc_inside(event.occurred_at)
+    if utc is None:
+        return False
+    deadline = event.deadline
+    if deadline is not None and not _deadline_inside(deadline):
+        return False
+    if not (_trimmed(event.id) and _trimmed(event.task.id)):
+        return False
+    if not (_trimmed(event.client) and _trimmed(event.project)):
+        return False
+    author, assignee = event.author, event.assignee
+    if not (_person_settled(author) and _person_settled(assignee)):
+        return False
+    if _kind_problem(event.kind, author, assignee) is not None:
+        return False
+    force_setattr(event, "occurred_at", utc)  # frozen; the schema's validator does the same
+    return True
+
+
+def _trimmed(value: str | None) -> bool:
+    return value is None or value == value.strip()
+
+
+def _person_settled(person: Author | None) -> bool:
+    """A decoded author as the schema gives it (email in lower case), or False."""
+    if person is None:
+        return True
+    if not (_trimmed(person.name) and _trimmed(person.id)):
+        return False
+    email = person.email
+    if email is not None:
+        # ASCII only: there Python's lower case and spaces are pydantic's.
+        if not email.isascii() or email != email.strip():
+            return False
+        if not email.islower() and email != (lowered := email.lower()):
+            force_setattr(person, "email", lowered)
+    return not _unnamed(person)
+
+
+def _validated(raw: str, given: str | bytes) -> EventSchema:
+    """The schema's event of a JSON text, or its error (jsontext's, for malformed JSON)."""
+    try:
+        return EventSchema.model_validate_json(given)
     except ValidationError as error:
         if any(problem["type"] == "json_invalid" for problem in error.errors()):
             jsontext.loads(raw)  # raises JsonRefused, with a reason of its limits
         raise
-    if encoded is None:
-        encoded = raw.encode("utf-8", "surrogatepass")  # what _beyond_json looks for is ASCII
-    if _beyond_json(encoded) and _may_hold_numbers_json_cannot(event):
-        jsontext.loads(raw)
-    return event
+
+
+def _as_event(model: EventSchema) -> EventIn:
+    """The struct of a validated model, field for field."""
+    return EventIn(
+        id=model.id,
+        source=model.source,
+        kind=model.kind,
+        occurred_at=model.occurred_at,
+        task=Task(
+            id=model.task.id, title=model.task.title, url=model.task.url, kind=model.task.kind
+        ),
+        client=model.client,
+        project=model.project,
+        author=_as_author(model.author),
+        text=model.text,
+        internal=model.internal,
+        status=model.status,
+        deadline=model.deadline,
+        assignee=_as_author(model.assignee),
+        extra=model.extra,
+    )
+
+
+def _as_author(model: AuthorSchema | None) -> Author | None:
+    if model is None:
+        return None
+    return Author(name=model.name, email=model.email, role=model.role, id=model.id)
 
 
 def _shape_table() -> bytes:
@@ -339,12 +421,19 @@ def _shape_table() -> bytes:
 
 _SHAPE = _shape_table()
 _LONG_DIGITS = "0" * (jsontext.MAX_INT_DIGITS + 1)
+# Seven digits in a row: maybe an instant's fraction past the microsecond,
+# which msgspec rounds and pydantic cuts (.1234567 is .123457 to one and
+# .123456 to the other); such a text is left to the schema, whose reading
+# is the rule. A false alarm (a phone number in a message) costs only that.
+_LONG_FRACTION = b"0000000"
 
 
-def _beyond_json(encoded: bytes) -> bool:
-    """False only if the JSON text `encoded`, read by pydantic, keeps to jsontext's limits.
+def _beyond_json(shape: bytes) -> bool:
+    """False only if the JSON text of `shape`, as read, keeps to jsontext's limits.
 
-    What jsontext refuses in a text pydantic reads: the constants NaN and
+    `shape` is the text's bytes through `_SHAPE`.
+
+    What jsontext refuses in a text pydantic or msgspec reads: the constants NaN and
     Infinity, an integer of more than MAX_INT_DIGITS digits, a float out of
     range, nesting deeper than MAX_DEPTH (as many brackets at least); a lone
     surrogate pydantic refuses itself. A float out of range has an exponent
@@ -353,7 +442,6 @@ def _beyond_json(encoded: bytes) -> bool:
     shapes are looked for in the whole text, strings included: a false alarm
     ("In", "550e8400") costs the full check.
     """
-    shape = encoded.translate(_SHAPE)
     if ord("N") in shape:
         return True
     text = shape.decode("ascii")
