@@ -302,9 +302,15 @@ def _from_text(raw: str, encoded: bytes | None = None) -> EventIn:
     if encoded is None:
         encoded = raw.encode("utf-8", "surrogatepass")  # what the shapes look for is ASCII
     shape = encoded.translate(_SHAPE)
-    event = _decoded(encoded) if _LONG_FRACTION not in shape else None
-    if event is None:
-        event = _as_event(_validated(raw, given))
+    if _LONG_FRACTION not in shape and (event := _decoded(encoded)) is not None:
+        # The decoder refuses NaN, Infinity, numbers out of range and lone
+        # surrogates itself, and reads numbers nowhere but in `extra` (a
+        # number where the schema wants text is left to the schema): only
+        # there can a decoded event hold what jsontext refuses.
+        if event.extra is not None and not jsontext.within_limits(event.extra, depth=2):
+            jsontext.loads(raw)
+        return event
+    event = _as_event(_validated(raw, given))
     if _beyond_json(shape) and _may_hold_numbers_json_cannot(event):
         jsontext.loads(raw)
     return event
@@ -338,10 +344,9 @@ def _settled(event: EventIn) -> bool:
     deadline = event.deadline
     if deadline is not None and not _deadline_inside(deadline):
         return False
-    if not (_trimmed(event.id) and _trimmed(event.task.id)):
-        return False
-    if not (_trimmed(event.client) and _trimmed(event.project)):
-        return False
+    for text in (event.id, event.task.id, event.client, event.project):
+        if text is not None and text != text.strip():
+            return False
     author, assignee = event.author, event.assignee
     if not (_person_settled(author) and _person_settled(assignee)):
         return False
@@ -351,16 +356,13 @@ def _settled(event: EventIn) -> bool:
     return True
 
 
-def _trimmed(value: str | None) -> bool:
-    return value is None or value == value.strip()
-
-
 def _person_settled(person: Author | None) -> bool:
     """A decoded author as the schema gives it (email in lower case), or False."""
     if person is None:
         return True
-    if not (_trimmed(person.name) and _trimmed(person.id)):
-        return False
+    for text in (person.name, person.id):
+        if text is not None and text != text.strip():
+            return False
     email = person.email
     if email is not None:
         # ASCII only: there Python's lower case and spaces are pydantic's.
