@@ -6,7 +6,7 @@ import gc
 import sys
 from contextlib import closing
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,6 +17,9 @@ from core.base.paths import (
 from pmdesk.app import app
 from pmdesk.console import _print_json, err, out
 from pmdesk.context import EXIT_REJECTED, Failure, command, context
+
+if TYPE_CHECKING:
+    from core.conversations.ingest import Summary
 
 # Lines held in memory to be put in time order: about 60 MB of them at
 # 500 bytes a line; more than most exports, so that such a file is stored
@@ -58,6 +61,18 @@ def ingest(
     if any line was rejected. Lines are stored in time order, a window of
     them at a time: the result is the same in any order, only faster.
     """
+    # From the imports on: the modules' objects live as long as the command,
+    # and the collector walked them again and again while they were built
+    # (70 ms of a command's start-up, docs/benchmarks.md, ingest round 24).
+    with without_cycle_collection():
+        summary = _ingest(file, batch, window, progress_shown=not as_json and err.is_terminal)
+    _print_ingest_summary(summary, as_json)
+    if summary.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _ingest(file: str, batch: int, window: int, *, progress_shown: bool) -> Summary:
+    """Store the events of FILE; the summary of what became of each line."""
     from core.conversations.ingest import Ingestor, Summary
     from core.conversations.time_order import occurred_seconds
 
@@ -71,8 +86,8 @@ def ingest(
     gc.freeze()
     collections = _Collections()
     # The ingestor's connection goes back to the pool, which the command closes.
-    with closing(ingestor), _open_input(file) as (stream, size), without_cycle_collection():
-        progress = _progress(size, file) if not as_json and err.is_terminal else None
+    with closing(ingestor), _open_input(file) as (stream, size):
+        progress = _progress(size, file) if progress_shown else None
         # (instant, line number, line): sorted, ties keep the file's order.
         lines: list[tuple[float, int, bytes]] = []
         stored_up_to = 0  # the input's byte position of the last line stored
@@ -104,9 +119,7 @@ def ingest(
             store(size)
         if progress:
             progress.stop()
-    _print_ingest_summary(summary, as_json)
-    if summary.rejected:
-        raise typer.Exit(EXIT_REJECTED)
+    return summary
 
 
 class _Collections:
