@@ -368,6 +368,10 @@ def test_what_the_decoder_leaves_to_the_schema() -> None:
         json.dumps(make_event("e-1", 0, occurred_at="1969-12-31T23:59:59+00:00")),
         json.dumps(make_event("e-1", 0, kind="no_reply_needed", role="client")),
         json.dumps({**make_event("e-1", 0), "author": {"role": "staff", "email": " "}}),
+        json.dumps({**make_event("e-1", 0), "author": {"role": "staff"}}),  # nameless
+        json.dumps(make_event("e-1", 0, kind="assignee", assignee={"role": "staff", "id": "7"})),
+        json.dumps({**make_event("e-1", 0), "author": {"role": "staff", "name": "Sam "}}),
+        json.dumps({**make_event("e-1", 0), "author": {"role": "staff", "name": "S", "id": " 7"}}),
         json.dumps(make_event("e-1", 0, deadline="2100-01-01")),
         json.dumps(make_event("e-1", 0, internal=1)),
         json.dumps(make_event("e-1", 0, source="web\n")),
