@@ -365,7 +365,8 @@ def _person_settled(person: Author | None) -> bool:
             return False
     email = person.email
     if email is not None:
-        # ASCII only: there Python's lower case and spaces are pydantic's.
+        # ASCII only: there Python's lower case is pydantic's. Every space
+        # pydantic strips is one to Python too (the reverse is not so).
         if not email.isascii() or email != email.strip():
             return False
         if not email.islower() and email != (lowered := email.lower()):
