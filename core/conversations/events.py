@@ -292,11 +292,14 @@ def _from_text(raw: str, encoded: bytes | None = None) -> EventIn:
     past the limits), or when pydantic finds it malformed, for the strict
     parser's reason.
 
-    Every event pays for the search of those traces, so it starts with the
-    cheapest: the strict parser can only refuse what was read if the text
-    shows `NaN`, `Infinity`, a large exponent, a long run of digits or many
-    brackets (`_beyond_json`, a few byte searches); only then are the values
-    looked at. `encoded` is `raw` in UTF-8, when the caller has it.
+    An event the schema reads pays for the search of those traces, so it
+    starts with the cheapest: the strict parser can only refuse what was
+    read if the text shows `NaN`, `Infinity`, a large exponent, a long run
+    of digits or many brackets (`_beyond_json`, a few byte searches); only
+    then are the values looked at. Every event pays for the text's shape
+    (one `bytes.translate`), where seven digits in a row keep it from the
+    decoder (`_LONG_FRACTION`). `encoded` is `raw` in UTF-8, when the caller
+    has it.
     """
     given = raw if encoded is None else encoded
     if encoded is None:
