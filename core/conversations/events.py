@@ -372,7 +372,8 @@ def _person_settled(person: Author | None) -> bool:
         # pydantic strips is one to Python too (the reverse is not so).
         if not email.isascii() or email != email.strip():
             return False
-        if not email.islower() and email != (lowered := email.lower()):
+        lowered = email.lower()
+        if lowered != email:
             force_setattr(person, "email", lowered)
     return not _unnamed(person)
 
