@@ -787,8 +787,8 @@ _PARAMETERS_PER_READ = 5000
 
 def _changed(values: array[int], change: dict[int, int], key: _RowKey) -> array[int]:
     """`values` with the times of `change` added or taken out (in place, or a new array)."""
-    added: list[int] = []
-    for value, count in change.items():
+    added: list[int] = []  # in order: the changes are taken by time
+    for value, count in sorted(change.items()):
         if count > 0:
             added.extend([value] * count)
         for _ in range(-count):
@@ -800,14 +800,43 @@ def _changed(values: array[int], change: dict[int, int], key: _RowKey) -> array[
     if len(added) < _INSERT_BELOW:
         for value in added:
             insort(values, value)
-    else:
-        values.extend(added)
-        values = array("i", sorted(values))
-    return values
+        return values
+    return _merged(values, added)
 
 
-# Fewer new times than this go into a row's array one by one, more by a sort.
+# Fewer new times than this go into a row's array one by one, more by a merge.
 _INSERT_BELOW = 16
+
+
+def _merged(values: array[int], added: list[int]) -> array[int]:
+    """Two sorted runs as one sorted array.
+
+    A month's row holds a month of answers, and a batch of an import adds a
+    few hundred to it: then the runs of `values` between two new times are
+    copied a slice at a time, by the array itself (sorting all of them made
+    a Python integer of every time: four to ten times as long). When the
+    new times are many beside the old (a day's row), one sort of both runs
+    costs less than a search for each (docs/benchmarks.md, ingest round 25).
+    """
+    if len(added) * _SLICED_BELOW < len(values):
+        merged = array("i")
+        start = 0
+        for value in added:
+            end = bisect_right(values, value, start)
+            merged.extend(values[start:end])
+            merged.append(value)
+            start = end
+        merged.extend(values[start:])
+        return merged
+    both = values.tolist()
+    both += added
+    both.sort()
+    return array("i", both)
+
+
+# A search costs some ten times what a sort costs a time: the slices pay
+# while the new times are under a ninth of the old.
+_SLICED_BELOW = 9
 
 
 def _stored_clients(connection: Connection, threads: Iterable[int]) -> dict[int, int | None]:

@@ -10,6 +10,7 @@ actions taken back (undo) and threads whose client is named later.
 from __future__ import annotations
 
 import importlib.util
+import random
 import re
 import tempfile
 from array import array
@@ -451,6 +452,33 @@ def test_percentiles_equal_those_of_the_merged_values(
         assert found == [None for _ in shares]
     else:
         assert found == pytest.approx([percentile(merged, share) for share in shares])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    # (times stored, times added): a few added one by one; many added to
+    # many more (a month's row), slice by slice; many to few (a day's), by a sort.
+    st.sampled_from([(0, 3), (40, 10), (0, 30), (300, 20), (2000, 60), (50, 40), (30, 200)]),
+    st.randoms(use_true_random=False),
+)
+def test_a_row_s_times_change_as_a_count_of_each_time_would(
+    sizes: tuple[int, int], rng: random.Random
+) -> None:
+    # Either way the row holds what counting each time gives, sorted, with
+    # some times taken out (a clock's older version) among those added.
+    from core.sla.rollups import _changed
+
+    stored = [rng.randint(0, 500) for _ in range(sizes[0])]
+    added = [rng.randint(0, 500) for _ in range(sizes[1])]
+    taken = rng.sample(sorted(set(stored)), k=min(len(set(stored)), rng.randint(0, 8)))
+    change = Counter(added)
+    change.subtract(taken)
+    expected = Counter(stored)
+    expected.update(change)
+
+    found = _changed(array("i", sorted(stored)), dict(change), ("day", "2026-01-05", "all", 0))
+
+    assert list(found) == sorted(expected.elements())
 
 
 def test_times_are_kept_in_tenths_and_a_time_of_years_does_not_overflow() -> None:
