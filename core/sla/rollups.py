@@ -814,7 +814,7 @@ def _merged(values: array[int], added: list[int]) -> array[int]:
     A month's row holds a month of answers, and a batch of an import adds a
     few hundred to it: then the runs of `values` between two new times are
     copied a slice at a time, by the array itself (sorting all of them made
-    a Python integer of every time: four to ten times as long). When the
+    a Python integer of every time: two to ten times as long). When the
     new times are many beside the old (a day's row), one sort of both runs
     costs less than a search for each (docs/benchmarks.md, ingest round 25).
     """
