@@ -54,6 +54,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     values,
 )
@@ -1560,7 +1561,9 @@ class _Batch:
         ]
         if self.db.dialect.name == "sqlite":
             for chunk in chunks(wanted, 400):
-                statement = " UNION ALL ".join([_PAGE_SQL] * len(chunk))
+                statement = " UNION ALL ".join(
+                    _STOPS_SQL if _stops_only(window) else _PAGE_SQL for window in chunk
+                )
                 params: list[Any] = []
                 for window in chunk:
                     assert window.after is not None
@@ -1570,8 +1573,9 @@ class _Batch:
         else:
             for window in wanted:
                 values = {"thread": window.thread_id, "after": window.after, "size": _PAGE}
+                query = _NEXT_STOPS if _stops_only(window) else _NEXT_EVENTS
                 pages[window.thread_id] = [
-                    _facts(row.id, row._mapping) for row in self.db.execute(_NEXT_EVENTS, values)
+                    _facts(row.id, row._mapping) for row in self.db.execute(query, values)
                 ]
         for window in windows:
             page = pages[window.thread_id]
@@ -1833,13 +1837,31 @@ def _replay(
     return False
 
 
+def _stops_only(window: _Window) -> bool:
+    """Whether only an event that stops a clock can change either of a window's replays.
+
+    So while both hold a running clock (opened by different messages, or
+    they would agree): a client's message does not reset a running clock,
+    and an internal note touches none, so the next page skips to the next
+    public reply or "no reply needed", where both stop and agree. Without
+    it, on a thread whose replies are rare, a late reply read the thousands
+    of client messages up to the next one (docs/benchmarks.md, ingest round 25).
+    """
+    old, new = window.old, window.new
+    return old is not None and new is not None and None not in (old.running, new.running)
+
+
 def _agree(old: ThreadClocks, new: ThreadClocks) -> bool:
     """Whether two reducers are in the same state: what follows does the same to both."""
     if old.has_clocks != new.has_clocks:
         return False
-    if old.running is None or new.running is None:
-        return old.running is new.running
-    return old.running.content() == new.running.content()
+    ours, theirs = old.running, new.running
+    if ours is None or theirs is None:
+        return ours is theirs
+    # Clocks opened by different messages never agree: on a thread whose
+    # replies are rare the two replays run on like that for thousands of
+    # messages, each asked this (docs/benchmarks.md, ingest round 25).
+    return ours.opened_by == theirs.opened_by and ours.content() == theirs.content()
 
 
 def _opened(
@@ -1955,6 +1977,15 @@ _PAGE_SQL = (
     "SELECT * FROM (SELECT id, thread_id, source, external_id, kind, occurred_at, "
     "author_role, internal, staff_id FROM event WHERE thread_id = ? AND occurred_at > ? "
     f"AND kind IN {tuple(_CLOCK_KINDS)!r} ORDER BY occurred_at LIMIT ?)"
+)
+# The same, only the events that stop a running clock (see _stops_only).
+_STOPS = (EventKind.NO_REPLY_NEEDED.value, AuthorRole.STAFF.value)
+_STOPS_SQL = _PAGE_SQL.replace(
+    "ORDER BY",
+    f"AND (kind = '{_STOPS[0]}' OR (author_role = '{_STOPS[1]}' AND NOT internal)) ORDER BY",
+)
+_NEXT_STOPS = _NEXT_EVENTS.where(
+    or_(E.c.kind == _STOPS[0], and_(E.c.author_role == _STOPS[1], E.c.internal.is_(False)))
 )
 _EVENTS_AT = select(*_FACT_COLUMNS).where(
     E.c.thread_id == bindparam("thread"),

@@ -332,6 +332,41 @@ def test_a_late_reply_rewrites_only_the_clock_it_stops(
     }
 
 
+def test_a_late_reply_among_many_client_messages_reads_on_only_to_the_next_reply(
+    engine: Engine, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One clock runs through 300 client messages a minute apart, answered
+    # only at the end. A reply arriving late in the middle stops it there;
+    # the next message opens another, which the same last reply stops.
+    events = [make_event("first", 0), make_event("r-first", 1, role="staff")]
+    events += [make_event(f"m{number}", 2 + number) for number in range(300)]
+    events.append(make_event("r-last", 302, role="staff"))
+    ingestor.ingest(events)
+    read: list[int] = []
+    more_events = ingest._Batch._more_events
+
+    def counted(batch: Any, windows: Any) -> dict[int, list[Any]]:
+        pages = more_events(batch, windows)
+        read.extend(facts.id for page in pages.values() for facts in page)
+        return pages
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ingest, "_PAGE", 20)
+        patch.setattr(ingest._Batch, "_more_events", counted)
+        [result] = ingestor.ingest([make_event("r-middle", 152.5, role="staff")])
+
+    assert result.status == "created"
+    clocks = outcome(engine)[0]
+    assert [(clock[1], clock[9]) for clock in clocks] == [
+        ("first", "r-first"),
+        ("m0", "r-middle"),
+        ("m151", "r-last"),
+    ]
+    # Past the page in which the new clock opened, while both replays hold a
+    # running clock, only the next reply is read, not the 130 messages before it.
+    assert len(read) == 20 + 1
+
+
 def test_a_late_message_between_clocks_opens_one_and_touches_no_other(
     engine: Engine, ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
