@@ -363,7 +363,7 @@ def test_a_late_reply_among_many_client_messages_reads_on_only_to_the_next_reply
         ("m151", "r-last"),
     ]
     # Past the page in which the new clock opened, while both replays hold a
-    # running clock, only the next reply is read, not the 130 messages before it.
+    # running clock, only the next reply is read, not the 129 messages before it.
     assert len(read) == 20 + 1
 
 
