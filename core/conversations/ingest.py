@@ -1840,12 +1840,12 @@ def _replay(
 def _stops_only(window: _Window) -> bool:
     """Whether only an event that stops a clock can change either of a window's replays.
 
-    So while both hold a running clock (opened by different messages, or
-    they would agree): a client's message does not reset a running clock,
-    and an internal note touches none, so the next page skips to the next
-    public reply or "no reply needed", where both stop and agree. Without
-    it, on a thread whose replies are rare, a late reply read the thousands
-    of client messages up to the next one (docs/benchmarks.md, ingest round 25).
+    So while both hold a running clock, whichever: a client's message does
+    not reset a running clock, and an internal note touches none, so the
+    next page skips to the next public reply or "no reply needed", where
+    both stop and agree. Without it, on a thread whose replies are rare, a
+    late reply read the thousands of client messages up to the next one
+    (docs/benchmarks.md, ingest round 25).
     """
     old, new = window.old, window.new
     return old is not None and new is not None and None not in (old.running, new.running)
