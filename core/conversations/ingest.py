@@ -1978,7 +1978,8 @@ _PAGE_SQL = (
     "author_role, internal, staff_id FROM event WHERE thread_id = ? AND occurred_at > ? "
     f"AND kind IN {tuple(_CLOCK_KINDS)!r} ORDER BY occurred_at LIMIT ?)"
 )
-# The same, only the events that stop a running clock (see _stops_only).
+# The same, only the events that stop a running clock (`EventFacts.stops`, see
+# _stops_only; a test holds the two to the same events).
 _STOPS = (EventKind.NO_REPLY_NEEDED.value, AuthorRole.STAFF.value)
 _STOPS_SQL = _PAGE_SQL.replace(
     "ORDER BY",

@@ -66,9 +66,18 @@ class EventFacts(NamedTuple):
         return self.kind == _MESSAGE and self.role == _STAFF and not self.internal
 
     @property
+    def stops(self) -> bool:
+        """Whether the event stops a running clock: a public reply, or "no reply needed".
+
+        Nothing else changes a running clock; a late event's replay reads
+        only these while both its versions hold one (ingestion's `_STOPS_SQL`).
+        """
+        return self.answers or self.kind == _NO_REPLY
+
+    @property
     def affects_clocks(self) -> bool:
         """Whether `ThreadClocks.apply` can do anything with this event."""
-        return self.opens or self.answers or self.kind == _NO_REPLY
+        return self.opens or self.stops
 
 
 @dataclass

@@ -357,6 +357,35 @@ def test_a_common_event_is_read_by_the_decoder() -> None:
     assert decoded.author.email == "sam@x.ex"
 
 
+def test_the_structs_hold_every_field_of_the_schema() -> None:
+    # The schema's event becomes the structs field for field (_as_event): a
+    # field added to one and not the other would be dropped without a word.
+    pairs = [(EventSchema, EventIn), (events.TaskSchema, events.Task)]
+    pairs.append((events.AuthorSchema, events.Author))
+    for schema, struct in pairs:
+        assert tuple(schema.model_fields) == struct.__struct_fields__, struct
+    person = {"name": "Sam", "email": "sam@x.ex", "role": "staff", "id": "7"}
+    model = EventSchema.model_validate(
+        {
+            **make_event("e-1", 0, kind="assignee", role="staff", assignee=person),
+            "task": {"id": "T1", "title": "Site", "url": "https://x.ex", "kind": "chat"},
+            "internal": True,
+            "status": "Done",
+            "deadline": "2026-12-24",
+            "extra": {"a": [1]},
+        }
+    )
+    event = events._as_event(model)
+    for name in EventIn.__struct_fields__:
+        if name not in ("task", "author", "assignee"):
+            assert getattr(event, name) == getattr(model, name), name
+    for ours, theirs in ((event.task, model.task), (event.author, model.author)):
+        assert [getattr(ours, name) for name in ours.__struct_fields__] == [
+            getattr(theirs, name) for name in ours.__struct_fields__
+        ]
+    assert event.assignee == events.Author(**person)
+
+
 def test_what_the_decoder_leaves_to_the_schema() -> None:
     """The schema reads or refuses each of these itself: the decoder does not vouch for it."""
     for line in [

@@ -11,6 +11,7 @@ and count the rows SQLite actually writes.
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,11 +23,12 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text
 
+from core.base.kinds import AuthorRole, EventKind
 from core.conversations import ingest
 from core.conversations.actions import UNDO_WINDOW, reply, undo
 from core.conversations.ingest import Ingestor
 from core.conversations.people import add_staff
-from core.sla.clocks import CONTENT_FIELDS, ClockState, order_key
+from core.sla.clocks import CONTENT_FIELDS, ClockState, EventFacts, order_key
 from core.sla.policies import PolicyBook
 from core.store.db import open_database
 from core.store.models.system import table
@@ -365,6 +367,35 @@ def test_a_late_reply_among_many_client_messages_reads_on_only_to_the_next_reply
     # Past the page in which the new clock opened, while both replays hold a
     # running clock, only the next reply is read, not the 129 messages before it.
     assert len(read) == 20 + 1
+
+
+def test_the_page_of_stops_reads_the_events_whose_facts_stop_a_clock() -> None:
+    # Every kind, author and internal flag as a row of the events' table: the
+    # statement a replay reads while both its versions hold a running clock
+    # gives exactly those that EventFacts, and so the reducer, say stop one.
+    combinations = list(itertools.product(EventKind, AuthorRole, (False, True)))
+    database = sqlite3.connect(":memory:")
+    database.execute(
+        "CREATE TABLE event (id INTEGER, thread_id INTEGER, source TEXT, external_id TEXT,"
+        " kind TEXT, occurred_at TEXT, author_role TEXT, internal BOOLEAN, staff_id INTEGER)"
+    )
+    database.executemany(
+        "INSERT INTO event VALUES (?, 1, 'webhook', ?, ?, ?, ?, ?, NULL)",
+        [
+            (number, str(number), kind.value, f"2026-01-05 08:00:{number:02d}", role.value, inside)
+            for number, (kind, role, inside) in enumerate(combinations)
+        ],
+    )
+
+    rows = database.execute(ingest._STOPS_SQL, (1, "2026-01-05", len(combinations))).fetchall()
+
+    read = {ingest._stored_facts(row).id for row in rows}
+    assert read == {
+        number
+        for number, (kind, role, inside) in enumerate(combinations)
+        if EventFacts(number, order_key(START, "webhook", "x"), kind, role, inside, None).stops
+    }
+    assert read  # the replies and "no reply needed" are there
 
 
 def test_a_late_message_between_clocks_opens_one_and_touches_no_other(

@@ -60,6 +60,22 @@ def reply(id: int, minutes: float, *, internal: bool = False, at: datetime = STA
     return event(id, minutes, AuthorRole.STAFF, internal=internal, staff_id=7, at=at)
 
 
+def test_what_stops_a_running_clock_is_what_the_facts_call_stops() -> None:
+    # Every kind, author and internal flag: a late event's replay skips all
+    # but `stops` while its clocks run (ingestion's _STOPS_SQL), so nothing
+    # else may change a running clock.
+    for kind, role, internal in itertools.product(EventKind, AuthorRole, (False, True)):
+        clocks = ThreadClocks(1, policy())
+        clocks.apply(event(10, 0))
+        running = clocks.running
+        facts = event(11, 5, role, kind, internal=internal)
+
+        clocks.apply(facts)
+
+        assert (clocks.running is None) == facts.stops, (kind, role, internal)
+        assert clocks.running is None or clocks.running is running
+
+
 def test_a_client_message_opens_a_first_clock_with_the_policy_s_instants() -> None:
     clocks = ThreadClocks(1, policy())
 
