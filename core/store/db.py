@@ -42,24 +42,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, StatementError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
-from sqlmodel import SQLModel
 
-import core.store.models.billing
-import core.store.models.contracts
-import core.store.models.debits
-import core.store.models.mail
-import core.store.models.outbox
-import core.store.models.receivables
-import core.store.models.reports
-import core.store.models.staff
-import core.store.models.system
-import core.store.models.templates
-import core.store.models.threads
-import core.store.models.time
-import core.store.models.tracker
-import core.store.models.worksection  # noqa: F401  (registers the tables on SQLModel.metadata)
 from core.base.paths import PRIVATE_FILE, shown_database
 from core.store.reader import HEAD_REVISION, DatabaseError, stamp
+from core.store.schema import whole_schema
 
 BUSY_TIMEOUT_MS = 10_000
 # WAL pages before SQLite folds the log back into the database. A bulk import
@@ -514,7 +500,7 @@ def _create_fresh(engine: Engine) -> bool:
     with engine.begin() as connection:
         if inspect(connection).get_table_names():
             return False
-        SQLModel.metadata.create_all(connection)
+        whole_schema().create_all(connection)
         connection.execute(
             text(
                 "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "

@@ -31,12 +31,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, String, Table, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import SQLModel
 
 from core.base.paths import shown_database
 from core.store.db import create_db_engine, current_revision, migrate
 from core.store.lease import SERVICES
 from core.store.reader import HEAD_REVISION, DatabaseError, instant
+from core.store.schema import whole_schema
 
 BATCH = 2_000
 _SKIPPED = {"alembic_version", "sqlite_sequence"}
@@ -68,7 +68,7 @@ class Migrated:
 
 def tables() -> list[Table]:
     """Every table of the schema, parents before the tables that refer to them."""
-    return [table for table in SQLModel.metadata.sorted_tables if table.name not in _SKIPPED]
+    return [table for table in whole_schema().sorted_tables if table.name not in _SKIPPED]
 
 
 def migrate_to(
@@ -245,7 +245,7 @@ def _digest(connection: Connection, table: Table) -> tuple[int, str]:
 def _verify(writing: Connection, copied: list[TableCopy]) -> None:
     """Every table of the target (as this transaction sees it) against what was read."""
     for done in copied:
-        table = SQLModel.metadata.tables[done.name]
+        table = whole_schema().tables[done.name]
         rows, digest = _digest(writing, table)
         if (rows, digest) != (done.rows, done.digest):
             raise MigrateError(

@@ -50,8 +50,7 @@ class Notification(SQLModel, table=True):
         Index(
             "ix_notification_pending",
             "id",
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),  # PostgreSQL's too: see core.store.schema
         ),
         # A quick reply names the message it answers: (chat, message) finds its thread.
         Index("ix_notification_message", "chat_id", "message_id"),

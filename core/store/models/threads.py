@@ -108,8 +108,7 @@ class Event(SQLModel, table=True):
         Index(
             "ix_event_unread",
             "id",
-            sqlite_where=text("triage = 'new'"),
-            postgresql_where=text("triage = 'new'"),
+            sqlite_where=text("triage = 'new'"),  # PostgreSQL's too: see core.store.schema
         ),
     )
 

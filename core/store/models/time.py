@@ -127,8 +127,7 @@ OWN_ROWS = "comment = 'account management (pmdesk)'"
 Index(
     "ix_timerow_own",
     TimeRow.__table__.c.day,  # type: ignore[attr-defined]
-    sqlite_where=text(OWN_ROWS),
-    postgresql_where=text(OWN_ROWS),
+    sqlite_where=text(OWN_ROWS),  # PostgreSQL's too: see core.store.schema
 )
 
 
