@@ -19,6 +19,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.base.instants import midnight
+from core.base.public_holidays import check_place, holiday_dates
 
 ONE_DAY = timedelta(days=1)
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -123,7 +124,7 @@ class ShiftCalendar(BusinessCalendar):
         if country is None and subdivision is not None:
             raise ValueError(f"subdivision {subdivision!r} given without a country")
         if country is not None:
-            _holiday_dates(country, subdivision, years=())  # fails early on a bad name
+            check_place(country, subdivision)  # fails early on a bad name
         self._country = country
         self._subdivision = subdivision
         self._closed = frozenset(closed_dates)
@@ -282,12 +283,12 @@ class ShiftCalendar(BusinessCalendar):
         return day in self._closed or day in self._holidays(day.year)
 
     def _holidays(self, year: int) -> frozenset[date]:
-        """Public holidays of one year, built once: the holidays package is slow to query."""
+        """Public holidays of one year, looked up once (see core.base.public_holidays)."""
         if self._country is None:
             return frozenset()
         dates = self._holidays_by_year.get(year)
         if dates is None:
-            dates = _holiday_dates(self._country, self._subdivision, years=year)
+            dates = holiday_dates(self._country, self._subdivision, year)
             self._holidays_by_year[year] = dates
         return dates
 
@@ -421,21 +422,6 @@ def _merged(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
         else:
             result.append((opens, closes))
     return tuple(result)
-
-
-def _holiday_dates(
-    country: str, subdivision: str | None, *, years: int | tuple[()]
-) -> frozenset[date]:
-    # Imported here: a twentieth of a second that a dashboard or a read
-    # command without public holidays to look up need not pay at start.
-    import holidays
-
-    try:
-        calendar = holidays.country_holidays(country, subdiv=subdivision, years=years)
-    except NotImplementedError as error:
-        where = country if subdivision is None else f"{country}/{subdivision}"
-        raise ValueError(f"no public holidays known for {where!r}: {error}") from None
-    return frozenset(calendar.keys())
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -176,13 +176,16 @@ def test_the_report_for_scripts_loads_no_catalog_and_none_of_the_modules_it_can_
     assert loaded & {"gettext", "platformdirs", "dataclasses", "decimal", "logging"} == set()
 
 
-def test_an_import_loads_only_the_tables_it_writes(tmp_path: Path, env: dict[str, str]) -> None:
+def test_an_import_loads_only_the_tables_it_writes_and_the_holidays_it_kept(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     # The default policy: office hours on French working days.
     env = {name: value for name, value in env.items() if name != "PMDESK_CONFIG"}
-    ingested(tmp_path, env)
+    ingested(tmp_path, env)  # meets the year's public holidays, and keeps them
     loaded = modules_of_a_run(["ingest", str(tmp_path / "events.jsonl")], env)
     assert "core.conversations.ingest" in loaded
     assert "sqlalchemy.dialects.postgresql" not in loaded
+    assert "holidays" not in loaded
     models = {name for name in loaded if name.startswith("core.store.models.")}
     assert models == {
         f"core.store.models.{name}" for name in ("outbox", "staff", "system", "threads", "tracker")
