@@ -500,7 +500,7 @@ def _create_fresh(engine: Engine) -> bool:
     with engine.begin() as connection:
         if inspect(connection).get_table_names():
             return False
-        whole_schema().create_all(connection)
+        whole_schema(connection.dialect.name).create_all(connection)
         connection.execute(
             text(
                 "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "

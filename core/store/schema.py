@@ -11,8 +11,7 @@ A partial index names its condition for SQLite alone: naming PostgreSQL's
 in the model loads SQLAlchemy's PostgreSQL dialect in every process that
 imports the model, on SQLite too (some 20 ms of a command's start-up). The
 condition is SQL both databases read alike, and `whole_schema` hands it to
-PostgreSQL before anything is built from the models; the migrations name
-both.
+PostgreSQL when asked for that database's schema; the migrations name both.
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
 
-def whole_schema() -> MetaData:
-    """SQLModel's metadata with every table of the schema on it."""
+def whole_schema(dialect: str = "sqlite") -> MetaData:
+    """SQLModel's metadata with every table of the schema on it, for `dialect`'s database."""
     from sqlmodel import SQLModel
 
     import core.store.models.billing
@@ -43,9 +42,14 @@ def whole_schema() -> MetaData:
     import core.store.models.worksection  # noqa: F401  (each puts its tables on the metadata)
 
     metadata = SQLModel.metadata
+    if dialect == "postgresql":
+        _partial_on_postgresql(metadata)
+    return metadata
+
+
+def _partial_on_postgresql(metadata: MetaData) -> None:
     for table in metadata.tables.values():
         for index in table.indexes:
             where = index.dialect_options["sqlite"]["where"]
             if where is not None:
                 index.dialect_options["postgresql"]["where"] = where
-    return metadata

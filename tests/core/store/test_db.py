@@ -97,7 +97,7 @@ def test_the_migrations_describe_exactly_the_models(new_database: Callable[..., 
     for engine in (migrated, fresh):
         with engine.connect() as connection:
             context = MigrationContext.configure(connection)
-            assert compare_metadata(context, whole_schema()) == []
+            assert compare_metadata(context, whole_schema(engine.dialect.name)) == []
     assert _schema(migrated) == _schema(fresh)
 
 
