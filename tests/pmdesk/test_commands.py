@@ -52,6 +52,7 @@ def test_ingest_reports_each_rejected_line_and_keeps_the_good_ones(
             "{oops",
             make_event("m2", 1, kind="gossip"),
             "",
+            " \t\r",  # blank lines are passed over, not rejected
             make_event("r1", 3, role="staff"),
         ],
     )
