@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Annotated
 
 import typer
@@ -36,6 +35,7 @@ def serve(
     import signal
 
     from bots.services.runner import run_services
+    from core.base.collector import collect_rarely
     from core.store.health import check_writable
 
     ctx = context()
@@ -50,7 +50,7 @@ def serve(
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line for every request
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # the intake logs its own
-    _quiet_garbage_collector()
+    collect_rarely()  # ingestion's short-lived objects: see core.base.collector
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -63,15 +63,3 @@ def serve(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
-
-
-def _quiet_garbage_collector() -> None:
-    """Collect cycles rarely while the services run.
-
-    Ingestion allocates many short-lived, acyclic objects (freed by reference
-    counting anyway); with the default thresholds the cycle collector's
-    passes over the growing heap showed as latency spikes of the intake
-    (bench/intake.py). Objects alive at start-up are frozen out of its scans.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
