@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from datetime import date
 from importlib.util import find_spec
 from pathlib import Path
@@ -51,21 +52,31 @@ class HolidayBook:
         self._library = _library()
         self._known: set[Place] = set()
         self._years: dict[tuple[Place, int], frozenset[date]] = {}
+        # The services and the dashboard's workers work out business time on
+        # several threads: one of them at a time adds to the book and writes it.
+        self._lock = threading.Lock()
         if self._library is not None:
             self._read()
 
     def check(self, place: Place) -> None:
-        if place not in self._known:
-            _looked_up(place, ())
-            self._known.add(place)
-            self._write()
+        if place in self._known:
+            return
+        with self._lock:
+            if place not in self._known:
+                _looked_up(place, ())
+                self._known.add(place)
+                self._write()
 
     def dates(self, place: Place, year: int) -> frozenset[date]:
         found = self._years.get((place, year))
-        if found is None:
-            found = self._years[place, year] = _looked_up(place, year)
-            self._known.add(place)
-            self._write()
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._years.get((place, year))
+            if found is None:
+                found = self._years[place, year] = _looked_up(place, year)
+                self._known.add(place)
+                self._write()
         return found
 
     def _read(self) -> None:
@@ -111,6 +122,7 @@ class HolidayBook:
 
 
 _books: dict[Path, HolidayBook] = {}
+_books_lock = threading.Lock()
 
 
 def _book() -> HolidayBook:
@@ -118,7 +130,10 @@ def _book() -> HolidayBook:
     path = default_cache_path(FILE_NAME)
     book = _books.get(path)
     if book is None:
-        book = _books[path] = HolidayBook(path)
+        with _books_lock:
+            book = _books.get(path)
+            if book is None:
+                book = _books[path] = HolidayBook(path)
     return book
 
 

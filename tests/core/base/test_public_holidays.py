@@ -8,6 +8,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -151,3 +152,34 @@ def test_the_book_in_use_is_that_of_the_cache_directory(
     kept = json.loads((tmp_path / "cache" / "pmdesk" / FILE_NAME).read_bytes())
     assert kept["known"] == [["FR", None]]
     assert [entry["year"] for entry in kept["years"]] == [2026]
+
+
+def test_threads_asking_at_once_each_get_their_year_and_the_file_keeps_them_all(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / FILE_NAME
+    book = HolidayBook(path)
+    years = list(range(2000, 2040))
+    start = threading.Barrier(8)
+    found: dict[int, frozenset[date]] = {}
+
+    def ask(first: int) -> None:
+        start.wait()
+        for year in years[first::8]:
+            found[year] = book.dates(("FR", None), year)
+
+    workers = [threading.Thread(target=ask, args=(first,)) for first in range(8)]
+    # The threads take turns as often as Python lets them, so that one adds a
+    # year while another writes the file.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert found == {year: package_dates("FR", None, year) for year in years}
+    kept = json.loads(path.read_bytes())
+    assert [entry["year"] for entry in kept["years"]] == years
