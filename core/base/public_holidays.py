@@ -1,9 +1,10 @@
 """Public holidays by country and year, kept between starts.
 
-The holidays package takes 0.13 to 0.16 s to import and to load one
-country's rules, and every process that builds a business calendar paid it
-at its start: the services, every import and report, the dashboard's
-workers (docs/benchmarks.md, ingest round 26). A country's holidays of a
+Importing the holidays package and loading one country's rules takes 0.15
+s in a bare interpreter (0.05 to 0.06 s of `pmdesk ingest`, where some of
+what it imports is loaded anyway), and every process that builds a business
+calendar paid it at its start: the services, every import and report, the
+dashboard's workers (docs/benchmarks.md, ingest round 26). A country's holidays of a
 year change only with the package, so the dates found are kept in one file
 of the user's cache directory, under a key made of the package's main file:
 an upgrade of the package finds them again. A file missing, unreadable or kept
