@@ -99,10 +99,26 @@ class Assignment(SQLModel, table=True):
     since: datetime
 
 
+# The events that stop a running clock (core.sla.clocks.EventFacts.stops): a
+# public reply of staff, or "no reply needed". A late reply that stops a clock
+# reads on to the thread's next one through this index alone, past any number
+# of client messages (core.conversations.ingest, whose query repeats the
+# condition word for word, as SQLite needs to use the index).
+STOP_EVENTS = (
+    "kind = 'no_reply_needed' OR (kind = 'message' AND author_role = 'staff' AND NOT internal)"
+)
+
+
 class Event(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source", "external_id"),
         Index("ix_event_thread_occurred", "thread_id", "occurred_at"),
+        Index(
+            "ix_event_stops",
+            "thread_id",
+            "occurred_at",
+            sqlite_where=text(STOP_EVENTS),  # PostgreSQL's too: see core.store.schema
+        ),
         # The dashboard counts unread events every time something arrives:
         # a partial index holds just those, a few among a million.
         Index(
