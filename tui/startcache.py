@@ -18,7 +18,6 @@ like the configuration, and holds nothing of the agency's data.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import sys
 from collections.abc import Hashable
@@ -29,7 +28,7 @@ from babel import Locale, localedata
 from textual.css import model, parse, styles
 from textual.css.stylesheet import Stylesheet
 
-from core.base.paths import write_atomically
+from core.base.paths import installed_file, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +45,10 @@ def _libraries() -> tuple[Hashable, ...] | None:
     install): nothing is kept then."""
     found: list[Hashable] = [FORMAT, sys.version]
     for module in (parse, model, styles, localedata):
-        path = module.__file__ or ""
-        try:
-            status = os.stat(path)
-        except OSError:
+        stamp = installed_file(module.__file__)
+        if stamp is None:
             return None
-        found.append((path, status.st_mtime_ns, status.st_size))
+        found.append(stamp)
     return tuple(found)
 
 

@@ -44,6 +44,23 @@ def default_cache_path(name: str) -> Path:
     return Path(platformdirs.user_cache_dir("pmdesk", appauthor=False)) / name
 
 
+def installed_file(path: str | None) -> tuple[str, int, int] | None:
+    """What tells an installed file from another version of it: its place, time and size.
+
+    For what is kept in the cache directory under the key of a library it
+    was worked out with: an install or an upgrade writes the file anew.
+    Asking a package for its version reads its metadata, milliseconds a
+    start. None where the file cannot be looked at (a zipped install).
+    """
+    if not path:
+        return None
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return path, status.st_mtime_ns, status.st_size
+
+
 def write_atomically(path: Path, content: bytes, *, durable: bool = True) -> None:
     """Write `content` to `path` whole or not at all, readable by its owner only.
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from datetime import date
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from core.base.paths import default_cache_path, write_atomically
+from core.base.paths import default_cache_path, installed_file, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -139,17 +138,11 @@ def _book() -> HolidayBook:
 
 
 def _library() -> list[Any] | None:
-    """What identifies the installed holidays package: where its main file is, its size
-    and time (an install writes them anew). None where it cannot be looked at (a
-    zipped install): nothing is kept then."""
+    """What identifies the installed holidays package: its main file (see
+    `installed_file`), found without importing it. None: nothing is kept."""
     spec = find_spec("holidays")
-    if spec is None or spec.origin is None:
-        return None
-    try:
-        status = os.stat(spec.origin)
-    except OSError:
-        return None
-    return [FORMAT, spec.origin, status.st_mtime_ns, status.st_size]
+    stamp = installed_file(None if spec is None else spec.origin)
+    return None if stamp is None else [FORMAT, *stamp]
 
 
 def _looked_up(place: Place, years: int | tuple[()]) -> frozenset[date]:
