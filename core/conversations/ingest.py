@@ -34,11 +34,12 @@ import time
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from operator import attrgetter
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -47,6 +48,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    RootTransaction,
     Select,
     and_,
     bindparam,
@@ -78,6 +80,7 @@ from core.sla.clocks import (
 from core.sla.policies import Policy, PolicyBook
 from core.store.audit import audit_row, write_audit
 from core.store.db import (
+    begin_write,
     chunks,
     data_version,
     insert_many,
@@ -88,7 +91,6 @@ from core.store.db import (
     plain_rows,
     update_many,
     write,
-    write_on,
 )
 from core.store.models.outbox import Delivery, Notification
 from core.store.models.staff import Staff, StaffEmail
@@ -116,6 +118,7 @@ ROLLED_BACK_RETRIES = 5
 _AGAIN = ("23505",)
 
 Item = str | bytes | dict[str, Any]
+_Out = TypeVar("_Out")
 Status = Literal["created", "duplicate", "rejected"]
 # Actions taken in pmdesk itself (no reply needed, assignments, replies) are
 # events of this source, addressed to a thread by its own id.
@@ -344,11 +347,9 @@ class Ingestor:
 
     def ingest(self, items: Iterable[Item]) -> list[Result]:
         """Ingest any number of events, `batch_size` per transaction."""
-        results: list[Result] = []
         iterator = iter(items)
-        while batch := list(islice(iterator, self.batch_size)):
-            results.extend(self.ingest_batch(batch, start=len(results)))
-        return results
+        batches = iter(lambda: list(islice(iterator, self.batch_size)), [])
+        return [result for results in self.ingest_batches(batches) for result in results]
 
     def ingest_one(self, item: Item, *, hold: timedelta | None = None) -> Result:
         return self.ingest_batch([item], hold=hold)[0]
@@ -362,18 +363,55 @@ class Ingestor:
         (`next_attempt_at`, which every drain respects), so the reply can be
         withdrawn meanwhile (`withdraw`) without any process having sent it.
         """
-        results: dict[int, Result] = {}
-        pending: list[_Pending] = []
-        for offset, item in enumerate(items):
-            index = start + offset
-            try:
-                event, raw = parse_event(item)
-            except Rejected as error:
-                results[index] = Result(index, "rejected", reason=error.reason)
-                continue
-            pending.append(_Pending(index, event, raw))
+        results, pending = _parsed(items, start)
         self._store(pending, results, hold)
         return [results[start + offset] for offset in range(len(items))]
+
+    def ingest_batches(self, batches: Iterable[Sequence[Item]]) -> Iterator[list[Result]]:
+        """Each batch's results once it is committed, positions counted across the batches.
+
+        A batch is stored in one transaction, as by `ingest_batch`. On SQLite
+        the commit of each batch but the last runs in a thread of its own
+        while the next batch is parsed: the commit writes the batch's pages
+        to the log in the driver's C code, which lets go of the interpreter,
+        and parsing needs no database. The next batch's transaction begins
+        once that commit is done; a batch whose commit fails is told as if
+        `ingest_batch` had stored it. On PostgreSQL each batch is stored by
+        `ingest_batch`: a transaction the server rolls back to break a
+        deadlock is stored again whole (`_transaction_retried`).
+        """
+        iterator = iter(batches)
+        if self.engine.dialect.name != "sqlite":
+            start = 0
+            for items in iterator:
+                yield self.ingest_batch(items, start)
+                start += len(items)
+            return
+        batch: Sequence[Item] | None = next(iterator, None)
+        if batch is None:
+            return
+        parsed, start = _parsed(batch, 0), 0
+        committer: ThreadPoolExecutor | None = None
+        try:
+            while True:
+                results, pending = parsed
+                begun = self._begun_or_isolated(pending, results)
+                following: Sequence[Item] | None = next(iterator, None)
+                commit: Future[None] | None = None
+                if following is not None:
+                    if begun is not None:
+                        committer = committer or ThreadPoolExecutor(1, "pmdesk-commit")
+                        commit = committer.submit(begun.transaction.commit)
+                    parsed = _parsed(following, start + len(batch))  # while it commits
+                if begun is not None:
+                    self._settle(begun, results, commit)
+                yield [results[start + offset] for offset in range(len(batch))]
+                if following is None:
+                    return
+                batch, start = following, start + len(batch)
+        finally:
+            if committer is not None:
+                committer.shutdown()
 
     def _store(
         self, pending: list[_Pending], results: dict[int, Result], hold: timedelta | None = None
@@ -381,30 +419,79 @@ class Ingestor:
         """Store `pending` in one transaction; on an error of an event, isolate it (see module)."""
         if not pending:
             return
+        stored = self._or_isolated(
+            pending, results, hold, lambda: self._transaction_retried(pending, hold)
+        )
+        if stored is not None:
+            results.update({result.position: result for result in stored})
+
+    def _begun_or_isolated(
+        self, pending: list[_Pending], results: dict[int, Result]
+    ) -> _Begun | None:
+        """On SQLite, `pending` stored up to its commit; None when there is nothing to commit.
+
+        Nothing: no event pending, or an error of an event, after which the
+        events were stored apart to find it, as `_store` does.
+        """
+        if not pending:
+            return None
+        return self._or_isolated(
+            pending, results, None, lambda: self._begun(pending, None, self._connection())
+        )
+
+    def _settle(
+        self, begun: _Begun, results: dict[int, Result], commit: Future[None] | None
+    ) -> None:
+        """`begun` committed, here or by `commit`, and its results told, as `_store` tells them."""
+        stored = self._or_isolated(
+            begun.pending, results, None, lambda: self._committed(begun, commit)
+        )
+        if stored is not None:
+            results.update({result.position: result for result in stored})
+
+    def _or_isolated(
+        self,
+        pending: list[_Pending],
+        results: dict[int, Result],
+        hold: timedelta | None,
+        step: Callable[[], _Out],
+    ) -> _Out | None:
+        """`step()`, storing `pending`; on an error of an event, `_isolate` it and None.
+
+        A failure of the database itself (OperationalError) is raised: every
+        event would fail alike.
+        """
         try:
-            stored = self._transaction_retried(pending, hold)
+            return step()
         except OperationalError:
             raise
         except Exception as error:
-            if len(pending) > 1:
-                middle = len(pending) // 2
-                self._store(pending[:middle], results, hold)
-                self._store(pending[middle:], results, hold)
-                return
-            item = pending[0]
-            log.exception(
-                "event %r of source %r could not be stored", item.event.id, item.event.source
-            )
-            reason = f"could not be stored: internal error ({type(error).__name__})"
-            results[item.index] = Result(
-                item.index,
-                "rejected",
-                reason=reason,
-                source=item.event.source,
-                external_id=item.event.id,
-            )
+            self._isolate(pending, results, hold, error)
+            return None
+
+    def _isolate(
+        self,
+        pending: list[_Pending],
+        results: dict[int, Result],
+        hold: timedelta | None,
+        error: Exception,
+    ) -> None:
+        """After `error` storing `pending` whole: each half apart, down to the event at fault."""
+        if len(pending) > 1:
+            middle = len(pending) // 2
+            self._store(pending[:middle], results, hold)
+            self._store(pending[middle:], results, hold)
             return
-        results.update({result.position: result for result in stored})
+        item = pending[0]
+        log.exception("event %r of source %r could not be stored", item.event.id, item.event.source)
+        reason = f"could not be stored: internal error ({type(error).__name__})"
+        results[item.index] = Result(
+            item.index,
+            "rejected",
+            reason=reason,
+            source=item.event.source,
+            external_id=item.event.id,
+        )
 
     def _transaction_retried(self, pending: list[_Pending], hold: timedelta | None) -> list[Result]:
         """`_transaction`, again when the server rolled it back to break a deadlock.
@@ -431,34 +518,68 @@ class Ingestor:
         raise AssertionError("unreachable")
 
     def _transaction(self, pending: list[_Pending], hold: timedelta | None) -> list[Result]:
-        sqlite = self.engine.dialect.name == "sqlite"
+        """`pending` stored in one transaction, committed."""
+        if self.engine.dialect.name == "sqlite":
+            return self._committed(self._begun(pending, hold, self._connection()))
+        with self.engine.connect() as connection:
+            return self._committed(self._begun(pending, hold, connection))
+
+    def _begun(
+        self, pending: list[_Pending], hold: timedelta | None, connection: Connection
+    ) -> _Begun:
+        """`pending` stored in a transaction on `connection`, left for `_committed` to end."""
+        transaction: RootTransaction | None = None
         try:
-            with write_on(self._connection()) if sqlite else write(self.engine) as connection:
-                self.holding_lock = True
-                token = data_version(connection)
-                alone = token is not None and token == self._state.token
-                if not alone:
-                    # Someone else wrote since our last batch: what we
-                    # remember of threads and clocks may be stale.
-                    self._state = _StateCache()
-                batch = _Batch(self, connection, hold)
-                stored = batch.run(pending)
-                self._state.token = token
+            transaction = begin_write(connection)
+            self.holding_lock = True
+            token = data_version(connection)
+            alone = token is not None and token == self._state.token
+            if not alone:
+                # Someone else wrote since our last batch: what we
+                # remember of threads and clocks may be stale.
+                self._state = _StateCache()
+            batch = _Batch(self, connection, hold)
+            stored = batch.run(pending)
+            self._state.token = token
         except BaseException as error:
-            # What was cached during a rolled-back transaction is not so.
-            self._cache, self._state = _IdCache(), _StateCache()
-            if isinstance(error, OperationalError) and self._own is not None:
-                # The database failed us on it: the next batch starts afresh.
-                self._own.invalidate()
-                self._own = None
+            self.holding_lock = False
+            if transaction is not None and transaction.is_active:
+                transaction.rollback()
+            self._forget(error)
+            raise
+        written = {c.id for c in (*batch.removed, *batch.added) if c.id is not None}
+        return _Begun(pending, transaction, stored, written, alone)
+
+    def _committed(self, begun: _Begun, commit: Future[None] | None = None) -> list[Result]:
+        """`begun`'s results once it is committed: here, or by `commit` in another thread."""
+        try:
+            if commit is None:
+                begun.transaction.commit()
+            else:
+                commit.result()
+        except BaseException as error:
+            # A COMMIT that failed may leave SQLite's transaction open (a
+            # deferred constraint; a full disk, after which SQLite asks for a
+            # ROLLBACK), which SQLAlchemy, its transaction ended, no longer
+            # sends: the next BEGIN would fail. The connection goes with it.
+            self._forget(error, drop=True)
             raise
         finally:
             self.holding_lock = False
         if self.on_commit is not None:
-            self.on_commit(
-                {c.id for c in (*batch.removed, *batch.added) if c.id is not None}, alone
-            )
-        return stored
+            self.on_commit(begun.written, begun.alone)
+        return begun.stored
+
+    def _forget(self, error: BaseException, *, drop: bool = False) -> None:
+        """After a transaction that failed with `error`: what was cached during it is not so.
+
+        `drop`, or a failure of the database itself: our connection is given up too.
+        """
+        self._cache, self._state = _IdCache(), _StateCache()
+        if (drop or isinstance(error, OperationalError)) and self._own is not None:
+            # The database failed us on it: the next batch starts afresh.
+            self._own.invalidate()
+            self._own = None
 
     def withdraw(self, event_id: int, actor: str, window: timedelta) -> Withdrawn:
         """Take back an action of pmdesk's own source, as if it had never been recorded.
@@ -547,6 +668,34 @@ class Ingestor:
             # What we remember of threads and clocks predates the replay.
             self._state = _StateCache()
         return Withdrawn(event_id, row.thread_id, row.kind, row.text, bool(row.internal))
+
+
+def _parsed(items: Sequence[Item], start: int) -> tuple[dict[int, Result], list[_Pending]]:
+    """The items' rejections by position (counted from `start`), and the valid ones to store."""
+    results: dict[int, Result] = {}
+    pending: list[_Pending] = []
+    for offset, item in enumerate(items):
+        index = start + offset
+        try:
+            event, raw = parse_event(item)
+        except Rejected as error:
+            results[index] = Result(index, "rejected", reason=error.reason)
+            continue
+        pending.append(_Pending(index, event, raw))
+    return results, pending
+
+
+@dataclass(frozen=True)
+class _Begun:
+    """A batch stored in a transaction not yet committed (Ingestor._begun)."""
+
+    pending: list[_Pending]
+    transaction: RootTransaction
+    stored: list[Result]
+    # The clocks it wrote or deleted, and whether no one else wrote since
+    # our batch before: what `Ingestor.on_commit` is told.
+    written: set[int]
+    alone: bool
 
 
 class _IdCache:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    RootTransaction,
     Table,
     bindparam,
     create_engine,
@@ -165,10 +166,20 @@ def write(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def write_on(connection: Connection) -> Iterator[Connection]:
     """`write`, on a connection its caller keeps from one transaction to the next."""
+    with begin_write(connection):
+        yield connection
+
+
+def begin_write(connection: Connection) -> RootTransaction:
+    """A transaction that will write, begun on `connection`; its caller ends it.
+
+    On SQLite it takes the write lock at once (BEGIN IMMEDIATE): a
+    transaction that reads first and writes later could otherwise find the
+    lock taken in between and fail rather than wait.
+    """
     if connection.dialect.name == "sqlite":
         connection.execution_options(sqlite_begin="IMMEDIATE")
-    with connection.begin():
-        yield connection
+    return connection.begin()
 
 
 def plain_rows(connection: Connection, statement: str, parameters: Sequence[Any] = ()) -> list[Any]:

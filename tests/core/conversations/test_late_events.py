@@ -189,11 +189,16 @@ def _sort_key(event: dict[str, Any]) -> Any:
     return order_key(datetime.fromisoformat(event["occurred_at"]), event["source"], event["id"])
 
 
-def _ingest_all(path: Path, batches: list[list[dict[str, Any]]]) -> Engine:
+def _ingest_all(path: Path, batches: list[list[dict[str, Any]]], *, behind: bool = False) -> Engine:
+    """Each batch by a call of its own, or (`behind`) each committed while the next is parsed."""
     engine = open_database(str(path))
     ingestor = Ingestor(engine, PolicyBook(round_the_clock_settings()), clock=MovableClock())
-    for batch in batches:
-        ingestor.ingest(batch)
+    if behind:
+        for _ in ingestor.ingest_batches(batches):
+            pass
+    else:
+        for batch in batches:
+            ingestor.ingest(batch)
     return engine
 
 
@@ -225,9 +230,10 @@ def test_every_arrival_order_and_batching_gives_the_clocks_and_state_of_the_sort
     # Small pages make the replay read on past its first window, through runs
     # of events at the same instant.
     page = data.draw(st.sampled_from([2, 3, ingest._PAGE]), label="page")
+    behind = data.draw(st.booleans(), label="committed behind the next batch")
     with logged_changes(monkeypatch) as log, monkeypatch.context() as patch:
         patch.setattr(ingest, "_PAGE", page)
-        engine = _ingest_all(folder / "shuffled.db", batches)
+        engine = _ingest_all(folder / "shuffled.db", batches, behind=behind)
 
     assert outcome(engine) == expected
     # What _clocks_changed was told, applied in turn, is the clock table.
