@@ -95,14 +95,15 @@ def _ingest(file: str, batch: int, window: int, *, progress_shown: bool) -> Summ
         def store(read_up_to: int) -> None:
             nonlocal stored_up_to
             lines.sort()
-            for start in range(0, len(lines), batch):
-                chunk = lines[start : start + batch]
-                # Report line numbers of the file, not positions in the batch.
-                summary.add(
-                    ingestor.ingest_batch([line for _, _, line in chunk]),
-                    [number for _, number, _ in chunk],
-                )
-                collections.stored(len(chunk))
+            starts = range(0, len(lines), batch)
+            stored = ingestor.ingest_batches(
+                [line for _, _, line in lines[start : start + batch]] for start in starts
+            )
+            # Report line numbers of the file, not positions in the window.
+            numbers = [number for _, number, _ in lines]
+            for start, results in zip(starts, stored, strict=True):
+                summary.add(results, numbers)
+                collections.stored(len(results))
                 if progress:
                     done = min(start + batch, len(lines)) / len(lines)
                     progress.advance(stored_up_to + round((read_up_to - stored_up_to) * done))

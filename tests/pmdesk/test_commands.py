@@ -143,6 +143,8 @@ def test_ingest_stores_a_window_in_time_order_with_the_result_of_any_order(
     runs = {
         "window": (jsonl(tmp_path, mixed, "mixed.jsonl"), []),
         "as they come": (tmp_path / "mixed.jsonl", ["--window", "1"]),
+        # Seven batches, each committed while the next is parsed.
+        "small batches": (tmp_path / "mixed.jsonl", ["--batch", "3"]),
         "sorted": (jsonl(tmp_path, ordered, "ordered.jsonl"), []),
     }
     outputs = {}
@@ -172,6 +174,7 @@ def test_ingest_stores_a_window_in_time_order_with_the_result_of_any_order(
         assert (stored == sorted(stored)) is (name != "as they come")
 
     assert outputs["window"] == outputs["as they come"] == outputs["sorted"]
+    assert outputs["small batches"] == outputs["sorted"]
     assert outputs["sorted"][0] == len(ordered)
     assert len(outputs["sorted"][1]) == 4  # the comparison means something
     assert outputs["sorted"][2]["overall"]["answered"] == 8
