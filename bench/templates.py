@@ -122,12 +122,8 @@ async def apply_in_process(folder: Path, url: str, interval: float) -> tuple[flo
     """The command's work without its process start: the project's look-up and the run."""
     from datetime import date
 
-    from bots.worksection.templates import (
-        after_lookup,
-        apply_template,
-        find_project,
-        paced_client,
-    )
+    from bots.worksection.api import WorksectionClient
+    from bots.worksection.templates import after_lookup, apply_template, find_project
     from core.config.settings import Settings, WorksectionConfig
     from core.store.db import open_database
     from core.tracker.teams import project_team
@@ -141,7 +137,7 @@ async def apply_in_process(folder: Path, url: str, interval: float) -> tuple[flo
     template = load_template(folder / "own" / "bench.toml", vocabulary(settings.templates))
     team = project_team(engine, settings.templates.teams, ["acme website"])
     planned = plan(template, business_days(settings, date(2026, 12, 21)), team)
-    client = paced_client(config, engine, lambda: datetime.now(UTC))
+    client = WorksectionClient.from_config(config, engine, lambda: datetime.now(UTC))
     done: list[float] = []
     started = time.perf_counter()
     try:

@@ -231,13 +231,12 @@ def templates_apply(
 
 
 async def _apply(template: Template, given: str, day0: date, as_json: bool) -> ApplyReport:
-    from bots.worksection.api import WorksectionError
+    from bots.worksection.api import WorksectionClient, WorksectionError
     from bots.worksection.templates import (
         ProjectNotFound,
         after_lookup,
         apply_template,
         find_project,
-        paced_client,
     )
     from core.tracker.templates_plan import business_days, plan, roles_used
     from core.tracker.templates_record import RunConflict
@@ -246,7 +245,7 @@ async def _apply(template: Template, given: str, day0: date, as_json: bool) -> A
     config = ctx.settings.worksection
     if config is None:
         raise Failure(gettext("Worksection is not configured: set worksection.account and api_key"))
-    client = paced_client(config, ctx.engine, ctx.clock)
+    client = WorksectionClient.from_config(config, ctx.engine, ctx.clock)
     try:
         try:
             project = await find_project(client, given)

@@ -98,15 +98,14 @@ def follow_rule(config: TimeConfig) -> None:
 
 
 async def _sync(first: date, last: date, as_json: bool) -> SyncSummary:
-    from bots.worksection.api import WorksectionError
-    from bots.worksection.templates import paced_client
+    from bots.worksection.api import WorksectionClient, WorksectionError
     from bots.worksection.time import sync_time, windows
 
     ctx = context()
     config = ctx.settings.worksection
     if config is None:
         raise Failure(gettext("Worksection is not configured: set worksection.account and api_key"))
-    client = paced_client(config, ctx.engine, ctx.clock)
+    client = WorksectionClient.from_config(config, ctx.engine, ctx.clock)
     bar = None if as_json else _Bar(len(windows(first, last)))
     try:
         return await sync_time(

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, select
 
-from bots.worksection.api import WorksectionClient, WorksectionError
+from bots.worksection.api import PACING_MARGIN, WorksectionClient, WorksectionError
 from core.base.instants import Now
 from core.config.settings import WorksectionConfig
 from core.store.models.system import table
@@ -56,13 +56,6 @@ from core.tracker.templates_record import (
 )
 
 log = logging.getLogger("pmdesk.worksection.templates")
-# Added to the configured interval between two requests of a run. The client
-# paces the starts of its requests; Worksection counts from their arrivals, so
-# a request that leaves a few milliseconds late makes the next one "too soon":
-# refused, and tried again after a second's backoff. On loopback, 15 of 56
-# requests of a 40-task run were refused without a margin, none with 10 ms
-# (docs/benchmarks.md, task templates).
-PACING_MARGIN = 0.02
 TASKS_SEEN, RUNS = table(WorksectionTask), table(TemplateRun)
 
 # What happened to a task in a run: created now, found in Worksection (a
@@ -131,14 +124,6 @@ class ApplyReport:
 
 
 Progress = Callable[[int, int, Outcome], None]
-
-
-def paced_client(config: WorksectionConfig, engine: Engine, clock: Now) -> WorksectionClient:
-    """The client for a run: the configured interval between requests, plus PACING_MARGIN."""
-    interval = config.min_request_interval
-    return WorksectionClient.from_config(
-        config, engine, clock, min_interval=interval + PACING_MARGIN if interval else 0.0
-    )
 
 
 def after_lookup(config: WorksectionConfig) -> float:

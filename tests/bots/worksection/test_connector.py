@@ -7,6 +7,7 @@ in test_webhook.py.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -346,6 +347,35 @@ async def test_calls_are_paced_and_a_rate_limit_answer_is_waited_out(
         assert (await hasty.get_task(TASK))["id"] == TASK
     await hasty.aclose()
     assert "rate" in account.refused  # refused as too fast, waited out, then answered
+
+
+@pytest.mark.parametrize(("interval", "apart"), [(1.0, 1.02), (0.0, 0.0)])
+async def test_a_client_from_the_configuration_starts_its_calls_the_interval_and_a_margin_apart(
+    account: FakeWorksection, engine: Engine, interval: float, apart: float
+) -> None:
+    """Worksection counts its second from a request's arrival; a request that left a
+    few milliseconds late would make the next one "too soon". Every client the
+    services and commands build (from_config) keeps 20 ms more; none with no interval."""
+    account.min_interval = 0  # the client's own clock is what is read here
+    now = [100.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    configured = ws_settings(account).worksection
+    assert configured is not None
+    config = configured.model_copy(update={"min_request_interval": interval})
+    client = WorksectionClient.from_config(config, engine, sleep=sleep, monotonic=lambda: now[0])
+    starts = []
+    for _ in range(3):
+        await client.get_task(TASK)
+        starts.append(now[0])
+    await client.aclose()
+
+    assert [round(b - a, 6) for a, b in itertools.pairwise(starts)] == [apart, apart]
+    assert len(slept) == (2 if apart else 0)
 
 
 def json_text(item: dict[str, Any]) -> str:
