@@ -34,7 +34,7 @@ import time
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
@@ -543,9 +543,11 @@ class Ingestor:
             self._state.token = token
         except BaseException as error:
             self.holding_lock = False
-            if transaction is not None and transaction.is_active:
-                transaction.rollback()
-            self._forget(error)
+            try:
+                if transaction is not None and transaction.is_active:
+                    transaction.rollback()
+            finally:
+                self._forget(error)
             raise
         written = {c.id for c in (*batch.removed, *batch.added) if c.id is not None}
         return _Begun(pending, transaction, stored, written, alone)
@@ -561,7 +563,10 @@ class Ingestor:
             # A COMMIT that failed may leave SQLite's transaction open (a
             # deferred constraint; a full disk, after which SQLite asks for a
             # ROLLBACK), which SQLAlchemy, its transaction ended, no longer
-            # sends: the next BEGIN would fail. The connection goes with it.
+            # sends: the next BEGIN would fail. The connection goes with it,
+            # once a commit still running elsewhere (an interrupt here) is done.
+            if commit is not None:
+                wait([commit])
             self._forget(error, drop=True)
             raise
         finally:
