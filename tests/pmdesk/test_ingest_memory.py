@@ -74,13 +74,20 @@ def test_collection_is_off_inside_and_as_it_was_after_even_on_an_error() -> None
         gc.enable()
 
 
-def test_the_ingest_command_turns_collection_back_on(tmp_path: Path, env: dict[str, str]) -> None:
+def test_the_ingest_command_turns_collection_back_on_and_freezes_what_lives_at_its_end(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     path = tmp_path / "events.jsonl"
-    path.write_text(json.dumps(make_event("m1", 0)) + "\n")
+    events = [make_event(f"m{n}", n, task=f"T{n % 30}") for n in range(300)]
+    path.write_text("".join(json.dumps(event) + "\n" for event in events))
 
     result = CliRunner().invoke(app, ["ingest", "--json", str(path)], env=env)
+    # What lived at the command's end is frozen out of the interpreter's last
+    # collections: what is left to them is what the runner made since.
+    left_to_collect = len(gc.get_objects())
     gc.unfreeze()
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["created"] == 1
+    assert json.loads(result.stdout)["created"] == 300
     assert gc.isenabled()
+    assert left_to_collect < 200 < len(gc.get_objects())
