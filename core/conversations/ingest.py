@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from itertools import islice
 from operator import attrgetter
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -404,7 +405,9 @@ class Ingestor:
                         commit = committer.submit(begun.transaction.commit)
                     parsed = _parsed(following, start + len(batch))  # while it commits
                 if begun is not None:
-                    self._settle(begun, results, commit)
+                    self._store(
+                        begun.pending, results, None, partial(self._committed, begun, commit)
+                    )
                 yield [results[start + offset] for offset in range(len(batch))]
                 if following is None:
                     return
@@ -414,13 +417,21 @@ class Ingestor:
                 committer.shutdown()
 
     def _store(
-        self, pending: list[_Pending], results: dict[int, Result], hold: timedelta | None = None
+        self,
+        pending: list[_Pending],
+        results: dict[int, Result],
+        hold: timedelta | None = None,
+        step: Callable[[], list[Result]] | None = None,
     ) -> None:
-        """Store `pending` in one transaction; on an error of an event, isolate it (see module)."""
+        """Store `pending` in one transaction; on an error of an event, isolate it (see module).
+
+        `step`: what stores them, if not a transaction of its own (the
+        commit of one begun already, `ingest_batches`).
+        """
         if not pending:
             return
         stored = self._or_isolated(
-            pending, results, hold, lambda: self._transaction_retried(pending, hold)
+            pending, results, hold, step or (lambda: self._transaction_retried(pending, hold))
         )
         if stored is not None:
             results.update({result.position: result for result in stored})
@@ -438,16 +449,6 @@ class Ingestor:
         return self._or_isolated(
             pending, results, None, lambda: self._begun(pending, None, self._connection())
         )
-
-    def _settle(
-        self, begun: _Begun, results: dict[int, Result], commit: Future[None] | None
-    ) -> None:
-        """`begun` committed, here or by `commit`, and its results told, as `_store` tells them."""
-        stored = self._or_isolated(
-            begun.pending, results, None, lambda: self._committed(begun, commit)
-        )
-        if stored is not None:
-            results.update({result.position: result for result in stored})
 
     def _or_isolated(
         self,
@@ -549,8 +550,7 @@ class Ingestor:
             finally:
                 self._forget(error)
             raise
-        written = {c.id for c in (*batch.removed, *batch.added) if c.id is not None}
-        return _Begun(pending, transaction, stored, written, alone)
+        return _Begun(pending, transaction, stored, batch, alone)
 
     def _committed(self, begun: _Begun, commit: Future[None] | None = None) -> list[Result]:
         """`begun`'s results once it is committed: here, or by `commit` in another thread."""
@@ -572,7 +572,9 @@ class Ingestor:
         finally:
             self.holding_lock = False
         if self.on_commit is not None:
-            self.on_commit(begun.written, begun.alone)
+            batch = begun.batch
+            written = {c.id for c in (*batch.removed, *batch.added) if c.id is not None}
+            self.on_commit(written, begun.alone)
         return begun.stored
 
     def _forget(self, error: BaseException, *, drop: bool = False) -> None:
@@ -698,8 +700,8 @@ class _Begun:
     transaction: RootTransaction
     stored: list[Result]
     # The clocks it wrote or deleted, and whether no one else wrote since
-    # our batch before: what `Ingestor.on_commit` is told.
-    written: set[int]
+    # our batch before: what `Ingestor.on_commit` is told, if anyone listens.
+    batch: _Batch
     alone: bool
 
 
